@@ -1,0 +1,116 @@
+# SecureChat: `make run` serves the site, `make test` runs every test, `make bench`
+# prints the benchmark tables. Each target sets up what it needs on a fresh machine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+REDIS_URL ?= redis://127.0.0.1:6379/0
+HOST      ?= 127.0.0.1
+PORT      ?= 8000
+# PostgreSQL for the second test leg (this machine runs one with trust auth).
+PG_URL    ?= postgres://postgres@127.0.0.1:5432/securechat
+PYTEST_ARGS ?=
+
+export REDIS_URL
+
+.PHONY: help run test test-sqlite test-postgres bench lint deps python-deps node-deps \
+        debian-deps redis migrate clean
+
+help:
+	@echo "make run    serve SecureChat on http://$(HOST):$(PORT) (uvicorn)"
+	@echo "make test   install everything needed, then run the suite on SQLite and PostgreSQL"
+	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
+	@echo "make lint   ruff"
+
+# --- Python -----------------------------------------------------------------
+# Python >= 3.12 from PATH, or the newest under pyenv; a clear stop otherwise.
+define find_python
+for c in python3.13 python3.12 python3 \
+         $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python 2>/dev/null | sort -V -r); do \
+  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+    command -v $$c; exit 0; fi; \
+done; \
+echo "SecureChat needs Python >= 3.12 (on PATH or under pyenv); none was found." >&2; exit 1
+endef
+
+$(VENV)/.installed: requirements.txt
+	@if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
+	  rm -rf $(VENV); py=$$($(find_python)); echo "Creating $(VENV) with $$py"; $$py -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+python-deps: $(VENV)/.installed
+
+# --- Node (tus-js-client for the browser, age-encryption for interop tests) ---
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed (Debian package npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: node_modules/.installed
+
+# --- Debian packages the tests drive: the age CLI, Chromium, Redis -----------
+debian-deps:
+	@missing=""; \
+	command -v age >/dev/null || missing="$$missing age"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Please install these Debian packages:$$missing"; exit 1; fi; \
+	fi
+
+# --- Redis: start one when nothing answers on REDIS_URL ----------------------
+redis: python-deps
+	@if $(PY) -c 'import sys, redis; redis.from_url(sys.argv[1], socket_timeout=2).ping()' "$(REDIS_URL)" 2>/dev/null; then \
+	  echo "Redis answers on $(REDIS_URL)"; \
+	else \
+	  port=$$($(PY) -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 6379)' "$(REDIS_URL)"); \
+	  mkdir -p var/redis; echo "Starting redis-server on 127.0.0.1:$$port"; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port $$port --save "" --appendonly no \
+	    --dir $(CURDIR)/var/redis --logfile $(CURDIR)/var/redis/redis.log; \
+	  for i in $$(seq 50); do $(PY) -c 'import sys, redis; redis.from_url(sys.argv[1]).ping()' "$(REDIS_URL)" 2>/dev/null && break; sleep 0.1; done; \
+	fi
+
+deps: python-deps node-deps
+
+migrate: python-deps
+	$(PY) manage.py migrate --noinput
+
+# --- The two commands of the README ------------------------------------------
+run: deps migrate
+	@echo "SecureChat on http://$(HOST):$(PORT)"
+	$(PY) -m uvicorn securechat.asgi:application --host $(HOST) --port $(PORT) \
+	  --ws websockets --no-server-header --proxy-headers --forwarded-allow-ips 127.0.0.1
+
+test: debian-deps deps redis
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	@echo "== Test suite on SQLite =="
+	env -u DATABASE_URL EXPECT_DB_VENDOR=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+
+# The database-sensitive part of the suite (marked `dbsensitive`) on PostgreSQL.
+test-postgres:
+	@if ! $(PY) -c 'import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()' "$(PG_URL)" 2>/dev/null; then \
+	  if [ -n "$${REQUIRE_POSTGRES:-}" ]; then echo "PostgreSQL does not answer on $(PG_URL)"; exit 1; fi; \
+	  echo "== PostgreSQL leg skipped: nothing answers on $(PG_URL) (set PG_URL) =="; exit 0; fi; \
+	echo "== Database-sensitive tests on PostgreSQL =="; \
+	DATABASE_URL=$(PG_URL) EXPECT_DB_VENDOR=postgresql $(PY) -m pytest -m dbsensitive $(PYTEST_ARGS)
+
+bench: debian-deps deps redis
+	$(PY) bench/crypto.py
+
+lint: python-deps
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) node_modules var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,27 @@
+"""ASGI entry point: HTTP and websockets for uvicorn (``make run``) and daphne.
+
+HTTP requests under ``/api/v1/uploads/`` go to the raw tus application of
+``filestore`` before Django sees them (DESIGN.md §6: Django and Channels
+would spool or buffer the body). Everything else is Django. Websockets pass
+the strict origin check, then the session/auth and second-factor scope
+middleware, then the URL router.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securechat.settings")
+django_asgi_app = get_asgi_application()
+
+# Imported after Django is set up: these touch models.
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+from securechat.routing import http_application, websocket_application  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_application(django_asgi_app),
+        "websocket": websocket_application(),
+    }
+)

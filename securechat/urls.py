@@ -1,0 +1,21 @@
+"""URL wiring. Each app owns its URLs; this file only mounts them."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+from securechat.health import health
+
+handler400 = "securechat.errors.bad_request"
+handler403 = "securechat.errors.permission_denied"
+handler404 = "securechat.errors.not_found"
+handler500 = "securechat.errors.server_error"
+
+urlpatterns = [
+    path("api/v1/health", health, name="health"),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),
+    path("", include("messaging.urls")),
+    path("", include("filestore.urls")),
+    path("about/", TemplateView.as_view(template_name="securechat/about.html"), name="about"),
+]

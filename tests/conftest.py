@@ -1,0 +1,74 @@
+"""Fixtures shared by the whole suite.
+
+Real components throughout (DESIGN.md §9): the Redis named by REDIS_URL
+(``make test`` starts one when none answers), PostgreSQL when DATABASE_URL is
+set, and real server processes from ``tests/support/live.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.live import LiveServer
+
+
+def pytest_configure(config):
+    config._securechat_db_tests = 0
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        getattr(item, "fixturenames", ())
+    ):
+        item.config._securechat_db_tests += 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """On the PostgreSQL leg, a run that touched no database proves nothing."""
+    if os.environ.get("EXPECT_DB_VENDOR") == "postgresql" and exitstatus == 0:
+        if session.config._securechat_db_tests == 0 and session.testscollected:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            print("\nPostgreSQL leg ran no database test")
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The test Redis; fails loudly when it does not answer."""
+    import redis
+    from django.conf import settings
+
+    client = redis.from_url(settings.REDIS_URL, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis does not answer on {settings.REDIS_URL} ({exc}); `make test` starts one")
+    finally:
+        client.close()
+    return settings.REDIS_URL
+
+
+@pytest.fixture
+def start_server(transactional_db, redis_url, tmp_path):
+    """Factory: ``start_server("uvicorn"|"daphne", **env) -> LiveServer``, stopped after the test.
+
+    Needs committed data (``transactional_db``): the server is another process.
+    """
+    servers: list[LiveServer] = []
+
+    def start(kind: str = "uvicorn", **extra_env: str) -> LiveServer:
+        server = LiveServer(kind=kind, workdir=tmp_path / f"server-{len(servers)}",
+                            extra_env=extra_env)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live_server_proc(start_server):
+    """A uvicorn process serving the test database."""
+    return start_server("uvicorn")

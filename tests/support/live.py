@@ -1,0 +1,160 @@
+"""Real server processes for tests: uvicorn or daphne on a free port.
+
+A server runs ``securechat`` with the test settings against the test
+database that pytest-django created (a file for SQLite, ``test_…`` on
+PostgreSQL), the test Redis, its own MEDIA_ROOT and a file mail outbox, so
+tests can read verification links the way a user reads email.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_env() -> dict[str, str]:
+    """Environment pointing a server process at the current (test) database."""
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return {"SQLITE_PATH": str(settings_dict["NAME"]), "DATABASE_URL": ""}
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return {"DATABASE_URL": urlunsplit(url._replace(path="/" + settings_dict["NAME"]))}
+
+
+@dataclass
+class LiveServer:
+    """One server process. ``start()`` waits until the health endpoint answers."""
+
+    kind: str  # "uvicorn" or "daphne"
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/"
+
+    @property
+    def origin(self) -> str:
+        return self.url
+
+    @property
+    def media_root(self) -> Path:
+        return self.workdir / "media"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.workdir / "mail"
+
+    def environment(self) -> dict[str, str]:
+        from django.conf import settings
+
+        env = dict(os.environ)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+                "SECRET_KEY": settings.SECRET_KEY,
+                "SECURECHAT_ORIGINS": self.origin,
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "MEDIA_ROOT": str(self.media_root),
+                "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+                "EMAIL_FILE_PATH": str(self.mail_dir),
+                "REDIS_URL": settings.REDIS_URL,
+                "SECURECHAT_CHANNEL_PREFIX": settings.CHANNEL_LAYER_PREFIX,
+                "SECURECHAT_SCRYPT_WORK_FACTOR": str(settings.SECURECHAT_SCRYPT_WORK_FACTOR),
+                "SECURECHAT_KEY_TYPE": settings.SECURECHAT_KEY_TYPE,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(database_env())
+        env.update(self.extra_env)
+        return {k: v for k, v in env.items() if v is not None}
+
+    def command(self) -> list[str]:
+        if self.kind == "uvicorn":
+            return [sys.executable, "-m", "uvicorn", "securechat.asgi:application",
+                    "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets",
+                    "--log-level", "info"]
+        if self.kind == "daphne":
+            return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                    "securechat.asgi_daphne:application"]
+        raise ValueError(f"unknown server kind {self.kind!r}")
+
+    def start(self) -> LiveServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.media_root.mkdir(exist_ok=True)
+        self.mail_dir.mkdir(exist_ok=True)
+        self.log_path = self.workdir / f"{self.kind}-{self.port}.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            self.command(), cwd=REPO_ROOT, env=self.environment(),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited early:\n{self.log()}")
+            try:
+                httpx.get(self.url + "/api/v1/health", timeout=2)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.kind} did not answer in {STARTUP_TIMEOUT_SECONDS}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no cleanup runs, like a power cut."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def restart(self) -> LiveServer:
+        self.stop()
+        return self.start()
