@@ -88,7 +88,8 @@ SECURECHAT_ORIGINS = env_list(
 )
 for _origin in SECURECHAT_ORIGINS:
     _parts = urlsplit(_origin)
-    if _parts.scheme not in {"http", "https"} or not _parts.hostname or _parts.path not in {"", "/"}:
+    if (_parts.scheme not in {"http", "https"} or not _parts.hostname
+            or _parts.path not in {"", "/"}):
         raise ImproperlyConfigured(
             f"SECURECHAT_ORIGINS entries look like https://chat.example.com[:port], not {_origin!r}"
         )
@@ -122,6 +123,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.LoginSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -201,6 +203,19 @@ if REDIS_URL:
 else:
     # One process only: the in-memory layer does not cross processes.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Cache ------------------------------------------------------------------
+# Rate-limit counters must be shared by every process: Redis when configured.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Authentication ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -319,6 +334,22 @@ SECURECHAT_KEY_TYPE = env_choice("SECURECHAT_KEY_TYPE", "hybrid", {"hybrid", "x2
 # log2 of the scrypt work factor wrapping each identity under its password.
 SECURECHAT_SCRYPT_WORK_FACTOR = env_int("SECURECHAT_SCRYPT_WORK_FACTOR", 16)
 SECURECHAT_REQUIRE_2FA = env_bool("SECURECHAT_REQUIRE_2FA", False)
+# Passwords longer than this are refused before any key derivation runs.
+SECURECHAT_PASSWORD_MAX_LENGTH = 1024
+# At most this many Argon2/scrypt derivations at once per process; a request
+# that waits longer than SECURECHAT_KDF_WAIT_SECONDS for a slot gets 429.
+SECURECHAT_KDF_CONCURRENCY = env_int("SECURECHAT_KDF_CONCURRENCY", 2)
+SECURECHAT_KDF_WAIT_SECONDS = float(os.environ.get("SECURECHAT_KDF_WAIT_SECONDS", "5"))
+# Attempts per window (seconds) per client address and per account.
+SECURECHAT_RATE_LIMITS = {
+    "login_address": (30, 300),
+    "login_account": (10, 300),
+    "signup_address": (env_int("SECURECHAT_SIGNUP_PER_ADDRESS", 10), 3600),
+    "otp_account": (20, 300),
+    "reset_address": (10, 3600),
+}
+OTP_TOTP_ISSUER = "SecureChat"
+OTP_TOTP_THROTTLE_FACTOR = 1
 SECURECHAT_REGISTRATION = env_choice(
     "SECURECHAT_REGISTRATION", "open", {"open", "invite", "closed"}
 )

@@ -43,7 +43,8 @@ def redis_url():
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.fail(f"Redis does not answer on {settings.REDIS_URL} ({exc}); `make test` starts one")
+        pytest.fail(f"Redis does not answer on {settings.REDIS_URL} ({exc}); "
+                    "`make test` starts one")
     finally:
         client.close()
     return settings.REDIS_URL

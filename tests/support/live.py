@@ -130,7 +130,8 @@ class LiveServer:
                 return
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError(f"{self.kind} did not answer in {STARTUP_TIMEOUT_SECONDS}s:\n{self.log()}")
+        raise RuntimeError(
+            f"{self.kind} did not answer in {STARTUP_TIMEOUT_SECONDS}s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""

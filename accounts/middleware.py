@@ -1,0 +1,81 @@
+"""Request-side rules of a login session (DESIGN.md §4).
+
+- The key cookie is set or deleted on the response next to the session cookie.
+- An authenticated session without a valid key cookie is logged out.
+- A half-logged-in session (password accepted, second factor pending, or
+  mandatory enrolment pending) reaches only the views named in
+  ``HALF_LOGGED_IN_ALLOWED``; everything else answers 403 (API) or redirects
+  to the next login step (pages).
+- The login's "last seen" is refreshed at most once a minute.
+"""
+
+from datetime import timedelta
+
+from django.contrib.auth import logout
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+
+from accounts import unlock
+from accounts.models import LoginSession
+
+# URL names a half-logged-in session may reach.
+HALF_LOGGED_IN_ALLOWED = {
+    "api-csrf", "health",
+    "login-code", "api-auth-otp",
+    "recovery-code", "api-recovery-confirm",
+    "logout", "api-auth-logout",
+}
+# Only while 2FA is mandatory and no device is confirmed yet.
+ENROLMENT_ALLOWED = {"totp-setup", "api-me-totp", "api-me-totp-confirm"}
+
+LAST_SEEN_EVERY = timedelta(minutes=1)
+
+
+class LoginSessionMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        blocked = self.check(request)
+        response = blocked if blocked is not None else self.get_response(request)
+        unlock.apply_key_cookie(request, response)
+        return response
+
+    def check(self, request):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        if not unlock.has_key_cookie(request):
+            logout(request)
+            unlock.forget_everything(request)
+            return None
+        stage = unlock.auth_stage(request.session)
+        if stage == unlock.STAGE_DONE:
+            self.touch(request)
+            return None
+        try:
+            name = resolve(request.path_info).url_name
+        except Resolver404:
+            name = None
+        allowed = HALF_LOGGED_IN_ALLOWED | (ENROLMENT_ALLOWED if stage == unlock.STAGE_ENROL
+                                            else set())
+        if name in allowed or request.path_info.startswith("/static/"):
+            return None
+        if request.path_info.startswith("/api/"):
+            return JsonResponse(
+                {"error": "second_factor_required",
+                 "detail": "Finish logging in: enter your authentication code first."},
+                status=403,
+            )
+        return redirect("totp-setup" if stage == unlock.STAGE_ENROL else "login-code")
+
+    def touch(self, request):
+        key = request.session.session_key
+        if not key:
+            return
+        now = timezone.now()
+        LoginSession.objects.filter(
+            session_key=key, ended_at__isnull=True, last_seen_at__lt=now - LAST_SEEN_EVERY
+        ).update(last_seen_at=now)
