@@ -9,6 +9,7 @@ peeking for armor detection).
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 __all__ = ["Source"]
@@ -19,14 +20,13 @@ _BLOCK = 8192
 class Source:
     """Wrap a binary file object; offers ``readline``, ``peek`` and exact ``readinto``."""
 
-    __slots__ = ("_f", "_buf", "_readinto", "_readline", "consumed")
+    __slots__ = ("_f", "_buf", "_readinto", "_readline")
 
     def __init__(self, f: Any) -> None:
         self._f = f
         self._buf = bytearray()  # bytes read from f but not yet consumed
         self._readinto = getattr(f, "readinto", None)
         self._readline = getattr(f, "readline", None)
-        self.consumed = 0  # bytes handed out so far
 
     def _read_raw(self, n: int) -> bytes:
         data = self._f.read(n)
@@ -46,7 +46,6 @@ class Source:
     def skip(self, n: int) -> None:
         """Consume ``n`` bytes previously returned by :meth:`peek`."""
         del self._buf[:n]
-        self.consumed += n
 
     def readline(self, limit: int) -> bytes:
         """Read through the next ``\\n`` (included), at most ``limit`` bytes; less only at EOF."""
@@ -56,7 +55,6 @@ class Source:
             if idx >= 0:
                 out += self._buf[: idx + 1]
                 del self._buf[: idx + 1]
-                self.consumed += len(out)
                 return bytes(out)
             take = min(limit, len(self._buf))
             out += self._buf[:take]
@@ -79,7 +77,6 @@ class Source:
             room = limit - len(out)
             out += data[:room]
             self._buf += data[room:]
-        self.consumed += len(out)
         return bytes(out)
 
     def readinto_exact(self, mv: memoryview) -> int:
@@ -102,8 +99,25 @@ class Source:
                 got = len(data)
                 mv[n : n + got] = data
             n += got
-        self.consumed += n
         return n
+
+    def memory(self) -> tuple[memoryview, int] | None:
+        """Zero-copy access for in-memory sources (``io.BytesIO``): ``(view, start)``.
+
+        ``view`` covers the whole content (``BytesIO.getvalue()`` shares its
+        immutable bytes object, no copy) and ``start`` is the position of the
+        next unconsumed byte. The caller must call :meth:`release_memory` with
+        the position it consumed up to. Returns ``None`` for other sources.
+        """
+        if not isinstance(self._f, io.BytesIO):
+            return None
+        start = self._f.tell() - len(self._buf)
+        self._buf.clear()
+        return memoryview(self._f.getvalue()), start
+
+    def release_memory(self, view: memoryview, end: int) -> None:
+        view.release()
+        self._f.seek(end)
 
     def read(self, n: int) -> bytes:
         buf = bytearray(n)

@@ -112,31 +112,37 @@ class ChunkCipher:
         non-final chunk at EOF) is authentic, so it is yielded and then
         :class:`PayloadError` is raised, exactly as age's reference behaves
         (the test vectors pin the released bytes). Memory is constant (one
-        reused buffer).
+        reused buffer; in-memory ``BytesIO`` input is decrypted in place).
         """
-        buf = bytearray(ENC_CHUNK_SIZE + 1)
-        mv = memoryview(buf)
-        aead = self._aead
-        have = 0
+        memory = source.memory()
+        if memory is None:
+            return self._open_all(_chunks_from_source(source))
+        view, start = memory
+        return self._open_memory(source, view, start)
+
+    def _open_memory(self, source: Source, view: memoryview, start: int) -> Iterator[bytes]:
+        pos = [start]
+        try:
+            yield from self._open_all(_chunks_from_memory(view, pos))
+        finally:
+            source.release_memory(view, pos[0])
+
+    def _open_all(self, chunks: Iterator[tuple[memoryview, bool]]) -> Iterator[bytes]:
+        decrypt = self._aead.decrypt
         index = 0
-        while True:
-            n = have + source.readinto_exact(mv[have:])
-            last = n <= ENC_CHUNK_SIZE
+        for ct, last in chunks:
+            n = len(ct)
             if last:
                 if n < TAG_SIZE:
                     raise PayloadError("truncated payload: final chunk missing or too short")
                 if n == TAG_SIZE and index != 0:
                     raise PayloadError("final chunk is empty (only allowed for an empty file)")
-                nonce = index.to_bytes(11, "big") + b"\x01"
-                ct = mv[:n]
-            else:
-                nonce = index.to_bytes(11, "big") + b"\x00"
-                ct = mv[:ENC_CHUNK_SIZE]
+            nonce = index.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
             problem = None
             try:
-                plaintext = aead.decrypt(nonce, ct, None)
+                plaintext = decrypt(nonce, ct, None)
             except InvalidTag:
-                if len(ct) != ENC_CHUNK_SIZE:
+                if n != ENC_CHUNK_SIZE:
                     raise PayloadError(f"chunk {index} failed authentication") from None
                 # A full chunk verifies under the other last-chunk flag? Then it is
                 # authentic but misplaced: a full final chunk followed by trailing
@@ -144,7 +150,7 @@ class ChunkCipher:
                 # releases it and then fails; the test vectors pin that, so do the same.
                 flipped = nonce[:11] + (b"\x00" if last else b"\x01")
                 try:
-                    plaintext = aead.decrypt(flipped, ct, None)
+                    plaintext = decrypt(flipped, ct, None)
                 except InvalidTag:
                     raise PayloadError(f"chunk {index} failed authentication") from None
                 problem = (
@@ -152,13 +158,38 @@ class ChunkCipher:
                     if last
                     else "trailing data after the final chunk"
                 )
-            finally:
-                ct.release()
             yield plaintext
             if problem is not None:
                 raise PayloadError(problem)
             if last:
                 return
-            buf[0] = buf[ENC_CHUNK_SIZE]
-            have = 1
             index += 1
+
+
+def _chunks_from_source(source: Source) -> Iterator[tuple[memoryview, bool]]:
+    """Yield ``(ciphertext view, is_last)``; each view is valid until the next step."""
+    buf = bytearray(ENC_CHUNK_SIZE + 1)
+    mv = memoryview(buf)
+    have = 0
+    while True:
+        n = have + source.readinto_exact(mv[have:])
+        if n <= ENC_CHUNK_SIZE:
+            yield mv[:n], True
+            return
+        yield mv[:ENC_CHUNK_SIZE], False
+        buf[0] = buf[ENC_CHUNK_SIZE]
+        have = 1
+
+
+def _chunks_from_memory(view: memoryview, pos: list[int]) -> Iterator[tuple[memoryview, bool]]:
+    """Like :func:`_chunks_from_source` over an in-memory buffer, without copying."""
+    size = len(view)
+    while True:
+        start = pos[0]
+        remaining = size - start
+        if remaining <= ENC_CHUNK_SIZE:
+            pos[0] = size
+            yield view[start:size], True
+            return
+        pos[0] = start + ENC_CHUNK_SIZE
+        yield view[start : start + ENC_CHUNK_SIZE], False

@@ -46,6 +46,12 @@ class Encryptor:
     def write(self, data: bytes) -> int:
         if self._closed:
             raise UsageError("write to a closed Encryptor")
+        fill = self._fill
+        if fill + len(data) < CHUNK_SIZE and fill < CHUNK_SIZE:  # fast path: just buffer
+            n = len(data)
+            self._buf[fill : fill + n] = data
+            self._fill = fill + n
+            return n
         mv = memoryview(data).cast("B")
         total = len(mv)
         pos = 0
