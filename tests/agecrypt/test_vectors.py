@@ -96,7 +96,7 @@ def test_testkit_is_complete():
 
 @pytest.mark.parametrize("path", vector_paths(), ids=lambda p: p.name)
 def test_vector(path: Path):
-    """The streaming decryptor gives exactly the vector's outcome and releases exactly its payload."""
+    """The streaming decryptor gives exactly the expected outcome and releases exactly `payload`."""
     v = load(path)
     assert v.expect in OUTCOMES, v.expect
     expected_error = OUTCOMES[v.expect]
