@@ -1,0 +1,167 @@
+"""Security emails: plain text, one template, no secrets (DESIGN.md §4).
+
+``send_security_email(user, kind, request=None)`` tells the account's owner
+that something happened to it (a new login, a password, second-factor or key
+change, a reset, an export, an email change). It is sent after the current
+transaction commits, so a rolled-back change sends nothing. Bodies carry the
+kind of event, the time, the client address and a device label; never a
+password, code, key or token. The two link emails (password reset, email
+verification) carry exactly one link each, and nothing logs it.
+
+Delivery goes through Django's configured mailer (``MAILERS``: console by
+default, SMTP in production). A failed delivery is logged without the
+address or the body and never fails the action that sent it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# kind -> (subject, summary line, optional detail paragraph)
+SECURITY_EMAILS: dict[str, tuple[str, str, str]] = {
+    "new_login": (
+        "New login to your SecureChat account",
+        "Your account was just logged into.",
+        "",
+    ),
+    "password_changed": (
+        "Your SecureChat password was changed",
+        "The password of your account was changed. Your other sessions were ended.",
+        "",
+    ),
+    "password_reset": (
+        "Your SecureChat password was reset",
+        "The password of your account was reset with your recovery code. Your history "
+        "is kept; the old recovery code no longer works and a new one was shown once.",
+        "",
+    ),
+    "keys_reset": (
+        "Your SecureChat password and keys were reset",
+        "The password of your account was reset without the recovery code, so the "
+        "account has new keys.",
+        "Messages and files from before the reset can no longer be read. Your "
+        "contacts will see that your keys changed.",
+    ),
+    "totp_enabled": (
+        "An authenticator app was added to your SecureChat account",
+        "An authenticator app now protects your account as a second factor.",
+        "",
+    ),
+    "totp_disabled": (
+        "An authenticator app was removed from your SecureChat account",
+        "The authenticator app of your account was removed.",
+        "",
+    ),
+    "backup_codes_generated": (
+        "New SecureChat backup codes",
+        "A new set of backup codes was generated; the previous codes no longer work.",
+        "",
+    ),
+    "devices_reset": (
+        "Your SecureChat second factor was reset",
+        "An administrator removed the second-factor devices of your account.",
+        "Set up an authenticator app again the next time you log in.",
+    ),
+    "keys_rotated": (
+        "Your SecureChat keys were renewed",
+        "Your account has a new key generation, signed by the previous one. Your "
+        "history stays readable.",
+        "",
+    ),
+    "identity_exported": (
+        "Your SecureChat keys were exported",
+        "A copy of your keys (encrypted under your password) was downloaded.",
+        "Whoever holds that file and your password can read your messages and files.",
+    ),
+    "email_change_requested": (
+        "Your SecureChat email address is about to change",
+        "Someone asked to move your account to another email address. It changes "
+        "only once the new address is confirmed.",
+        "",
+    ),
+    "email_changed": (
+        "Your SecureChat email address was changed",
+        "The email address of your account was changed.",
+        "",
+    ),
+    "account_deleted": (
+        "Your SecureChat account is being deleted",
+        "Your account, its keys and its sessions are being deleted.",
+        "Nobody, including the operator, can restore them.",
+    ),
+    "deactivated": (
+        "Your SecureChat account was deactivated",
+        "An administrator deactivated your account and ended its sessions.",
+        "",
+    ),
+}
+
+
+def site_url() -> str:
+    """The canonical origin for links: the first configured origin, never a Host header."""
+    origins = getattr(settings, "SECURECHAT_ORIGINS", None) or ["http://127.0.0.1:8000"]
+    return origins[0].rstrip("/")
+
+
+def client_details(request) -> dict:
+    if request is None:
+        return {"ip": None, "device": None}
+    from accounts.useragent import describe_user_agent
+
+    agent = request.META.get("HTTP_USER_AGENT", "")[:300]
+    return {"ip": request.META.get("REMOTE_ADDR"),
+            "device": describe_user_agent(agent) if agent else None}
+
+
+def _deliver(subject: str, body: str, to: str, kind: str) -> None:
+    try:
+        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [to]).send()
+    except Exception:
+        # Never the address, body or link: only which kind of mail failed.
+        logger.warning("could not send the %s email", kind)
+
+
+def _after_commit(subject: str, body: str, to: str, kind: str) -> None:
+    transaction.on_commit(lambda: _deliver(subject, body, to, kind))
+
+
+def render_security_email(kind: str, *, request=None, when=None) -> tuple[str, str]:
+    subject, summary, detail = SECURITY_EMAILS[kind]
+    body = render_to_string("emails/security_event.txt", {
+        "summary": summary, "detail": detail, "when": when or timezone.now(),
+        "site_url": site_url(), **client_details(request),
+    })
+    return subject, body
+
+
+def send_security_email(user, kind: str, request=None, *, to: str | None = None) -> None:
+    """Tell the account's owner (``to`` overrides the address) about ``kind``, after commit."""
+    subject, body = render_security_email(kind, request=request)
+    _after_commit(subject, body, to or user.email, kind)
+
+
+def send_security_email_now(user, kind: str, request=None) -> None:
+    """The same, delivered at once (for a deletion, where the address is about to go)."""
+    subject, body = render_security_email(kind, request=request)
+    _deliver(subject, body, user.email, kind)
+
+
+def send_password_reset_link(user, link: str, valid_hours: int) -> None:
+    body = render_to_string("emails/password_reset_link.txt",
+                            {"link": link, "valid_hours": valid_hours})
+    _after_commit("Reset your SecureChat password", body, user.email, "password reset link")
+
+
+def send_email_change_link(new_email: str, link: str, valid_hours: int) -> None:
+    body = render_to_string("emails/email_change_verify.txt",
+                            {"link": link, "valid_hours": valid_hours})
+    _after_commit("Confirm your new SecureChat email address", body, new_email,
+                  "email change link")
