@@ -152,7 +152,7 @@ def _readline(source, total: int) -> bytes:
 def parse_header(source) -> Header:
     """Parse a header from a :class:`~agecrypt._io.Source`, consuming exactly its bytes."""
     raw = bytearray()
-    line = _readline(source, 0) if source.peek(1) else b""
+    line = source.readline(len(VERSION_LINE))
     if line != VERSION_LINE:
         raise HeaderError("not an age v1 file (bad or unsupported version line)")
     raw += line
