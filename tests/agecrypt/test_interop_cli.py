@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import termios
 import time
-from pathlib import Path
 
 import pytest
 
@@ -104,7 +103,9 @@ def py_keys(tmp_path_factory) -> list[dict]:
 
 
 def test_cli_identity_parses_and_yields_cli_recipient(cli_keys):
-    """agecrypt parses an age-keygen identity and derives the same age1… recipient as `age-keygen -y`."""
+    """agecrypt parses an age-keygen identity and derives the same age1… recipient as `age-keygen
+    -y`.
+    """
     for k in cli_keys:
         ident = agecrypt.X25519Identity.from_string(k["identity"])
         assert str(ident) == k["identity"]
@@ -113,7 +114,7 @@ def test_cli_identity_parses_and_yields_cli_recipient(cli_keys):
 
 
 def test_agecrypt_identity_accepted_by_age_keygen(py_keys, age_keygen_bin):
-    """`age-keygen -y` reads an agecrypt identity file and prints agecrypt's own recipient string."""
+    """`age-keygen -y` reads an agecrypt identity file and prints agecrypt's recipient string."""
     for k in py_keys:
         out = run([age_keygen_bin, "-y", str(k["path"])]).decode().strip()
         assert out == str(k["recipient"])
@@ -128,7 +129,9 @@ def test_agecrypt_identity_accepted_by_age_keygen(py_keys, age_keygen_bin):
 @pytest.mark.parametrize("nrec", [1, 3], ids=["1rcpt", "3rcpt"])
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_agecrypt_encrypts_cli_decrypts(size, nrec, cli_keys, age_bin, tmp_path):
-    """A file agecrypt encrypts to age-keygen recipients decrypts with `age -d -i` for every recipient's key."""
+    """A file agecrypt encrypts to age-keygen recipients decrypts with `age -d -i` for every
+    recipient's key.
+    """
     data = plaintext(size)
     keys = cli_keys[:nrec]
     recipients = [agecrypt.X25519Recipient.from_string(k["recipient"]) for k in keys]
@@ -148,7 +151,9 @@ def test_agecrypt_encrypts_cli_decrypts(size, nrec, cli_keys, age_bin, tmp_path)
 @pytest.mark.parametrize("nrec", [1, 3], ids=["1rcpt", "3rcpt"])
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_cli_encrypts_agecrypt_decrypts(size, nrec, py_keys, age_bin, tmp_path):
-    """A file `age -e -r …` encrypts to agecrypt-generated recipients decrypts with agecrypt for every identity."""
+    """A file `age -e -r …` encrypts to agecrypt-generated recipients decrypts with agecrypt for
+    every identity.
+    """
     data = plaintext(size)
     keys = py_keys[:nrec]
     args = [age_bin, "-e"]
@@ -166,7 +171,9 @@ def test_cli_encrypts_agecrypt_decrypts(size, nrec, py_keys, age_bin, tmp_path):
 
 @pytest.mark.parametrize("size", [0, 1, 65536, 200_003], ids=lambda n: f"{n}B")
 def test_agecrypt_armored_cli_decrypts(size, cli_keys, age_bin, tmp_path):
-    """An agecrypt file armored with agecrypt.armor decrypts with `age -d` (which detects the armor)."""
+    """An agecrypt file armored with agecrypt.armor decrypts with `age -d` (which detects the
+    armor).
+    """
     data = plaintext(size)
     rcpt = agecrypt.X25519Recipient.from_string(cli_keys[0]["recipient"])
     text = agecrypt.armor(agecrypt.encrypt(data, [rcpt]))
@@ -180,7 +187,7 @@ def test_agecrypt_armored_cli_decrypts(size, cli_keys, age_bin, tmp_path):
 
 @pytest.mark.parametrize("size", [0, 1, 65536, 200_003], ids=lambda n: f"{n}B")
 def test_cli_armored_agecrypt_decrypts(size, py_keys, age_bin):
-    """A file made by `age -e -a` is dearmored by agecrypt.dearmor and then decrypted by agecrypt."""
+    """A file made by `age -e -a` is dearmored by agecrypt.dearmor, then decrypted by agecrypt."""
     data = plaintext(size)
     text = run([age_bin, "-e", "-a", "-r", str(py_keys[0]["recipient"])], input=data).decode()
     assert text.startswith("-----BEGIN AGE ENCRYPTED FILE-----")
@@ -194,7 +201,9 @@ def test_cli_armored_agecrypt_decrypts(size, py_keys, age_bin):
 
 
 def test_streaming_encryptor_output_cli_decrypts(cli_keys, age_bin, tmp_path):
-    """agecrypt.Encryptor fed writes of irregular sizes (crossing chunk boundaries) yields a file `age -d` decrypts."""
+    """agecrypt.Encryptor fed writes of irregular sizes (crossing chunk boundaries) yields a file
+    `age -d` decrypts.
+    """
     data = plaintext(3 * agecrypt.CHUNK_SIZE + 12345)
     rcpt = agecrypt.X25519Recipient.from_string(cli_keys[1]["recipient"])
     sink = io.BytesIO()
@@ -212,7 +221,7 @@ def test_streaming_encryptor_output_cli_decrypts(cli_keys, age_bin, tmp_path):
 
 
 def test_cli_file_decrypt_stream(py_keys, age_bin):
-    """agecrypt.decrypt_stream releases exactly the plaintext of a multi-chunk file made by the CLI."""
+    """agecrypt.decrypt_stream releases exactly the plaintext of a multi-chunk CLI file."""
     data = plaintext(4 * agecrypt.CHUNK_SIZE + 1)
     ct = run([age_bin, "-e", "-r", str(py_keys[2]["recipient"])], input=data)
     out = b"".join(agecrypt.decrypt_stream(io.BytesIO(ct), [py_keys[2]["identity"]]))
@@ -220,7 +229,9 @@ def test_cli_file_decrypt_stream(py_keys, age_bin):
 
 
 def test_chunks_encrypted_out_of_order_cli_decrypts(cli_keys, age_bin, tmp_path):
-    """Chunks encrypted one by one, in reverse order, with FileCipher assemble into a file `age -d` decrypts."""
+    """Chunks encrypted one by one, in reverse order, with FileCipher assemble into a file `age -d`
+    decrypts.
+    """
     C = agecrypt.CHUNK_SIZE
     data = plaintext(3 * C + 777)
     rcpt = agecrypt.X25519Recipient.from_string(cli_keys[2]["recipient"])
@@ -252,7 +263,9 @@ def test_cli_file_wrong_identity_is_no_match(age_bin, py_keys):
 
 
 def test_cli_file_tampered_payload_is_payload_error(age_bin, py_keys):
-    """Flipping one bit of the last payload byte of a CLI file raises PayloadError, and the stream releases no bad chunk."""
+    """Flipping one bit of the last payload byte of a CLI file raises PayloadError, and the stream
+    releases no bad chunk.
+    """
     data = plaintext(2 * agecrypt.CHUNK_SIZE + 5)
     ct = bytearray(run([age_bin, "-e", "-r", str(py_keys[0]["recipient"])], input=data))
     ct[-1] ^= 0x01
@@ -277,7 +290,7 @@ def test_cli_file_tampered_header_is_header_mac_error(age_bin, py_keys):
     ct = bytearray(run([age_bin, "-e", "-r", str(py_keys[0]["recipient"])], input=b"x" * 100))
     lines = bytes(ct).split(b"\n")
     body_line = 2  # version, "-> X25519 …", body
-    start = sum(len(l) + 1 for l in lines[:body_line])
+    start = sum(len(line) + 1 for line in lines[:body_line])
     ct[start] = ord("A") if ct[start] != ord("A") else ord("B")
     with pytest.raises(agecrypt.AgeError):
         agecrypt.decrypt(bytes(ct), [py_keys[0]["identity"]])
@@ -337,7 +350,9 @@ def _run_age_tty(args: list[str], passphrase: str, prompts: int, timeout: float 
 
 
 def test_agecrypt_passphrase_file_cli_decrypts(age_bin, tmp_path):
-    """A file agecrypt encrypts with ScryptRecipient (work factor 10) decrypts with `age -d` given the passphrase on its TTY."""
+    """A file agecrypt encrypts with ScryptRecipient (work factor 10) decrypts with `age -d` given
+    the passphrase on its TTY.
+    """
     data = plaintext(70_000)
     ct = agecrypt.encrypt(data, [agecrypt.ScryptRecipient(PASSPHRASE, work_factor=10)])
     assert b"\n-> scrypt " in ct
@@ -352,7 +367,9 @@ def test_agecrypt_passphrase_file_cli_decrypts(age_bin, tmp_path):
 
 
 def test_cli_passphrase_file_agecrypt_decrypts(age_bin, tmp_path):
-    """A file `age -p` encrypts (default work factor 2^18, passphrase typed on its TTY) decrypts with agecrypt.ScryptIdentity."""
+    """A file `age -p` encrypts (default work factor 2^18, passphrase typed on its TTY) decrypts
+    with agecrypt.ScryptIdentity.
+    """
     data = plaintext(70_000)
     src, dst = tmp_path / "plain", tmp_path / "pw.age"
     src.write_bytes(data)

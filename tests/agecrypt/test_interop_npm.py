@@ -46,7 +46,9 @@ def node() -> str:
     version = json.loads(pkg.read_text())["version"]
     major, minor = (int(x) for x in version.split(".")[:2])
     if (major, minor) < (0, 3):
-        pytest.fail(f"age-encryption {version} is too old: 0.3 or later reads hybrid post-quantum files")
+        pytest.fail(
+            f"age-encryption {version} is too old: 0.3 or later reads hybrid post-quantum files"
+        )
     return path
 
 
@@ -108,7 +110,9 @@ def py_hybrid_keys(tmp_path_factory):
 
 
 def test_hybrid_key_strings_agree(node, js_hybrid_keys, py_hybrid_keys):
-    """Hybrid identities round-trip by string and both sides derive the same age1pq1… recipient from them."""
+    """Hybrid identities round-trip by string and both sides derive the same age1pq1… recipient from
+    them.
+    """
     for k in js_hybrid_keys:
         assert k["identity"].startswith("AGE-SECRET-KEY-PQ-1")
         assert k["recipient"].startswith("age1pq1")
@@ -125,7 +129,9 @@ def test_hybrid_key_strings_agree(node, js_hybrid_keys, py_hybrid_keys):
 
 
 def test_x25519_key_strings_agree(node):
-    """An X25519 identity made by typage gives agecrypt the same recipient as typage, and vice versa."""
+    """An X25519 identity made by typage gives agecrypt the same recipient as typage, and vice
+    versa.
+    """
     identity, recipient = keygen(node, "--x25519")
     assert str(agecrypt.X25519Identity.from_string(identity).recipient()) == recipient
     mine = agecrypt.X25519Identity.generate()
@@ -139,7 +145,9 @@ def test_x25519_key_strings_agree(node):
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_agecrypt_hybrid_typage_decrypts(size, node, js_hybrid_keys):
-    """A file agecrypt encrypts to a typage-made age1pq1 recipient has an mlkem768x25519 stanza and decrypts with typage."""
+    """A file agecrypt encrypts to a typage-made age1pq1 recipient has an mlkem768x25519 stanza and
+    decrypts with typage.
+    """
     data = os.urandom(size)
     k = js_hybrid_keys[0]
     ct = agecrypt.encrypt(data, [agecrypt.HybridRecipient.from_string(k["recipient"])])
@@ -158,7 +166,9 @@ def test_typage_hybrid_agecrypt_decrypts(size, node, py_hybrid_keys):
 
 
 def test_agecrypt_three_hybrid_recipients_typage_decrypts(node, js_hybrid_keys):
-    """A file agecrypt encrypts to three hybrid recipients decrypts with typage using each one's identity."""
+    """A file agecrypt encrypts to three hybrid recipients decrypts with typage using each one's
+    identity.
+    """
     data = os.urandom(200_000)
     recipients = [agecrypt.HybridRecipient.from_string(k["recipient"]) for k in js_hybrid_keys]
     ct = agecrypt.encrypt(data, recipients)
@@ -168,7 +178,9 @@ def test_agecrypt_three_hybrid_recipients_typage_decrypts(node, js_hybrid_keys):
 
 
 def test_typage_three_hybrid_recipients_agecrypt_decrypts(node, py_hybrid_keys):
-    """A file typage encrypts to three agecrypt hybrid recipients decrypts with agecrypt using each identity alone."""
+    """A file typage encrypts to three agecrypt hybrid recipients decrypts with agecrypt using each
+    identity alone.
+    """
     data = os.urandom(200_000)
     ct = js(node, "encrypt.mjs", *[str(k["recipient"]) for k in py_hybrid_keys], input=data)
     assert ct.count(b"\n-> mlkem768x25519 ") == 3
@@ -177,7 +189,9 @@ def test_typage_three_hybrid_recipients_agecrypt_decrypts(node, py_hybrid_keys):
 
 
 def test_typage_hybrid_file_other_identity_no_match(node, py_hybrid_keys):
-    """agecrypt raises NoIdentityMatchError for a typage hybrid file addressed to another hybrid key."""
+    """agecrypt raises NoIdentityMatchError for a typage hybrid file addressed to another hybrid
+    key.
+    """
     ct = js(node, "encrypt.mjs", str(py_hybrid_keys[0]["recipient"]), input=b"secret")
     with pytest.raises(agecrypt.NoIdentityMatchError):
         agecrypt.decrypt(ct, [py_hybrid_keys[1]["identity"]])
@@ -186,16 +200,24 @@ def test_typage_hybrid_file_other_identity_no_match(node, py_hybrid_keys):
 def test_typage_hybrid_armored_agecrypt_decrypts(node, py_hybrid_keys):
     """An armored hybrid file from typage is dearmored and decrypted by agecrypt."""
     data = os.urandom(100_000)
-    text = js(node, "encrypt.mjs", "--armor", str(py_hybrid_keys[1]["recipient"]), input=data).decode()
+    text = js(
+        node, "encrypt.mjs", "--armor", str(py_hybrid_keys[1]["recipient"]), input=data
+    ).decode()
     assert text.startswith("-----BEGIN AGE ENCRYPTED FILE-----")
-    assert sha(agecrypt.decrypt(agecrypt.dearmor(text), [py_hybrid_keys[1]["identity"]])) == sha(data)
+    assert sha(agecrypt.decrypt(agecrypt.dearmor(text), [py_hybrid_keys[1]["identity"]])) == sha(
+        data
+    )
 
 
 def test_agecrypt_hybrid_armored_typage_decrypts(node, js_hybrid_keys):
-    """An agecrypt-armored hybrid file (header over 1 KB per stanza, long armor) decrypts with typage's armor decoder."""
+    """An agecrypt-armored hybrid file (header over 1 KB per stanza, long armor) decrypts with
+    typage's armor decoder.
+    """
     data = os.urandom(100_000)
     k = js_hybrid_keys[1]
-    text = agecrypt.armor(agecrypt.encrypt(data, [agecrypt.HybridRecipient.from_string(k["recipient"])]))
+    text = agecrypt.armor(
+        agecrypt.encrypt(data, [agecrypt.HybridRecipient.from_string(k["recipient"])])
+    )
     out = js(node, "decrypt.mjs", "--armor", str(k["path"]), input=text.encode())
     assert sha(out) == sha(data)
 
@@ -206,7 +228,9 @@ def test_agecrypt_hybrid_armored_typage_decrypts(node, js_hybrid_keys):
 
 @pytest.mark.parametrize("size", [0, 65537, 1024 * 1024 + 7], ids=lambda n: f"{n}B")
 def test_x25519_both_ways_with_typage(size, node, tmp_path):
-    """Plain X25519 files go both ways: typage keys/agecrypt encrypt/typage decrypt, and agecrypt keys/typage encrypt/agecrypt decrypt."""
+    """Plain X25519 files go both ways: typage keys/agecrypt encrypt/typage decrypt, and agecrypt
+    keys/typage encrypt/agecrypt decrypt.
+    """
     data = os.urandom(size)
     js_id, js_rcpt = keygen(node, "--x25519")
     idfile = tmp_path / "js.key"
@@ -221,12 +245,23 @@ def test_x25519_both_ways_with_typage(size, node, tmp_path):
 
 
 def test_passphrase_both_ways_with_typage(node):
-    """scrypt files (work factor 10) made by agecrypt decrypt with typage, and typage's with agecrypt."""
+    """scrypt files (work factor 10) made by agecrypt decrypt with typage, and typage's with
+    agecrypt.
+    """
     data = os.urandom(70_000)
     env = {"AGE_TEST_PW": PASSPHRASE}
     ct = agecrypt.encrypt(data, [agecrypt.ScryptRecipient(PASSPHRASE, work_factor=10)])
     out = js(node, "decrypt.mjs", "--passphrase-env", "AGE_TEST_PW", input=ct, env=env)
     assert sha(out) == sha(data)
-    ct2 = js(node, "encrypt.mjs", "--passphrase-env", "AGE_TEST_PW", "--work-factor", "10", input=data, env=env)
+    ct2 = js(
+        node,
+        "encrypt.mjs",
+        "--passphrase-env",
+        "AGE_TEST_PW",
+        "--work-factor",
+        "10",
+        input=data,
+        env=env,
+    )
     assert b"\n-> scrypt " in ct2
     assert sha(agecrypt.decrypt(ct2, [agecrypt.ScryptIdentity(PASSPHRASE)])) == sha(data)

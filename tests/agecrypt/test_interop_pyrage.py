@@ -56,7 +56,9 @@ def py_keys():
 
 
 def test_key_strings_agree(rage_keys, py_keys):
-    """Identity and recipient strings round-trip between pyrage and agecrypt and derive the same recipient."""
+    """Identity and recipient strings round-trip between pyrage and agecrypt and derive the same
+    recipient.
+    """
     for rk in rage_keys:
         ident = agecrypt.X25519Identity.from_string(str(rk))
         assert str(ident) == str(rk)
@@ -70,7 +72,9 @@ def test_key_strings_agree(rage_keys, py_keys):
 @pytest.mark.parametrize("nrec", [1, 3], ids=["1rcpt", "3rcpt"])
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_agecrypt_encrypts_pyrage_decrypts(size, nrec, rage_keys):
-    """A file agecrypt encrypts to pyrage-generated recipients decrypts with pyrage for each recipient's identity."""
+    """A file agecrypt encrypts to pyrage-generated recipients decrypts with pyrage for each
+    recipient's identity.
+    """
     data = os.urandom(size)
     keys = rage_keys[:nrec]
     recipients = [agecrypt.X25519Recipient.from_string(str(k.to_public())) for k in keys]
@@ -82,7 +86,9 @@ def test_agecrypt_encrypts_pyrage_decrypts(size, nrec, rage_keys):
 @pytest.mark.parametrize("nrec", [1, 3], ids=["1rcpt", "3rcpt"])
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_pyrage_encrypts_agecrypt_decrypts(size, nrec, py_keys):
-    """A file pyrage encrypts to agecrypt-generated recipients decrypts with agecrypt for each identity."""
+    """A file pyrage encrypts to agecrypt-generated recipients decrypts with agecrypt for each
+    identity.
+    """
     data = os.urandom(size)
     keys = py_keys[:nrec]
     recipients = [pyrage_x25519.Recipient.from_str(str(k.recipient())) for k in keys]
@@ -92,7 +98,9 @@ def test_pyrage_encrypts_agecrypt_decrypts(size, nrec, py_keys):
 
 
 def test_pyrage_file_key_identity_among_several(py_keys):
-    """agecrypt finds the matching identity when given several, only the last of which matches the pyrage file."""
+    """agecrypt finds the matching identity when given several, only the last of which matches the
+    pyrage file.
+    """
     data = os.urandom(1000)
     ct = pyrage.encrypt(data, [pyrage_x25519.Recipient.from_str(str(py_keys[2].recipient()))])
     assert agecrypt.decrypt(ct, [py_keys[0], py_keys[1], py_keys[2]]) == data
@@ -101,7 +109,9 @@ def test_pyrage_file_key_identity_among_several(py_keys):
 
 
 def test_agecrypt_passphrase_pyrage_decrypts():
-    """A file agecrypt encrypts with ScryptRecipient (work factor 10) decrypts with pyrage.passphrase.decrypt."""
+    """A file agecrypt encrypts with ScryptRecipient (work factor 10) decrypts with
+    pyrage.passphrase.decrypt.
+    """
     data = os.urandom(70_000)
     ct = agecrypt.encrypt(data, [agecrypt.ScryptRecipient(PASSPHRASE, work_factor=10)])
     assert sha(pyrage_passphrase.decrypt(ct, PASSPHRASE)) == sha(data)
@@ -110,7 +120,9 @@ def test_agecrypt_passphrase_pyrage_decrypts():
 
 
 def test_pyrage_passphrase_agecrypt_decrypts():
-    """A file pyrage.passphrase.encrypt makes (rage's calibrated work factor) decrypts with agecrypt.ScryptIdentity."""
+    """A file pyrage.passphrase.encrypt makes (rage's calibrated work factor) decrypts with
+    agecrypt.ScryptIdentity.
+    """
     data = os.urandom(70_000)
     ct = pyrage_passphrase.encrypt(data, PASSPHRASE)
     assert b"\n-> scrypt " in ct
@@ -120,5 +132,9 @@ def test_pyrage_passphrase_agecrypt_decrypts():
 def test_agecrypt_armor_pyrage_decrypts(rage_keys):
     """An agecrypt-armored file, as text, decrypts with pyrage (which detects the armor)."""
     data = os.urandom(100_001)
-    text = agecrypt.armor(agecrypt.encrypt(data, [agecrypt.X25519Recipient.from_string(str(rage_keys[0].to_public()))]))
+    text = agecrypt.armor(
+        agecrypt.encrypt(
+            data, [agecrypt.X25519Recipient.from_string(str(rage_keys[0].to_public()))]
+        )
+    )
     assert sha(pyrage.decrypt(text.encode(), [rage_keys[0]])) == sha(data)
