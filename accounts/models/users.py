@@ -40,6 +40,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # A new address waiting for its verification link to be opened (email change).
+    pending_email = models.EmailField(max_length=254, blank=True, default="")
 
     objects = UserManager()
 
