@@ -109,7 +109,7 @@ class Source:
         next unconsumed byte. The caller must call :meth:`release_memory` with
         the position it consumed up to. Returns ``None`` for other sources.
         """
-        if not isinstance(self._f, io.BytesIO):
+        if type(self._f) is not io.BytesIO:  # exact type: a subclass may override read()
             return None
         start = self._f.tell() - len(self._buf)
         self._buf.clear()
