@@ -191,3 +191,296 @@ def check_credentials(email, password) -> tuple[User, keys.IdentityFile]:
             raise InvalidCredentials("Your keys could not be unlocked; reset the password "
                                      "with your recovery code.") from None
     return user, identity_file
+
+
+# --- Login flow: signup, password step, code step, logout, email verification -----------
+# (called by accounts/api/auth.py, accounts/views/auth.py and accounts/admin_site.py)
+
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+EMAIL_TOKEN_SALT = "securechat.accounts.verify-email"  # noqa: S105 - a signing salt
+EMAIL_TOKEN_MAX_AGE = 3 * 24 * 3600
+
+
+class WrongStep(AccountError):
+    code = "wrong_step"
+    status = 409
+
+
+class InvalidToken(AccountError):
+    code = "invalid_token"
+    status = 400
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def rate_limit(scope: str, key) -> None:
+    """``accounts.throttle.check_rate`` with the limits of ``SECURECHAT_RATE_LIMITS``."""
+    from accounts.throttle import check_rate
+
+    limit, window = settings.SECURECHAT_RATE_LIMITS[scope]
+    check_rate(scope, str(key) if key is not None else "", limit, window)
+
+
+def _end_login_session(request, *, close_sockets: bool = True) -> None:
+    from accounts.events import close_session_sockets
+    from accounts.models import LoginSession
+
+    key = request.session.session_key
+    if key and LoginSession.objects.filter(session_key=key, ended_at__isnull=True).update(
+            ended_at=timezone.now()) and close_sockets:
+        close_session_sockets(key)
+
+
+def _start_login(request, user: User, identity_file: keys.IdentityFile) -> str:
+    """Log ``user`` in on this request: new session key, identity sealed, LoginSession row."""
+    from django.contrib.auth import login as django_login
+
+    from accounts import unlock
+    from accounts.models import LoginSession
+    from accounts.otp import has_second_factor
+
+    if request.user.is_authenticated:
+        _end_login_session(request)
+    django_login(request, user, backend=MODEL_BACKEND)  # rotates the session key
+    if not request.session.session_key:  # flushed (another user was logged in)
+        request.session.cycle_key()
+    if has_second_factor(user):
+        stage = unlock.STAGE_OTP
+    elif settings.SECURECHAT_REQUIRE_2FA:
+        stage = unlock.STAGE_ENROL
+    else:
+        stage = unlock.STAGE_DONE
+    unlock.seal_identity(request, user, identity_file, stage)
+    LoginSession.objects.create(
+        user=user, session_key=request.session.session_key,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300], ip_address=client_ip(request),
+    )
+    return stage
+
+
+def _complete_login(request, device) -> None:
+    """The code step (or first enrolment) succeeded: rotate, verify, stage "done"."""
+    import django_otp
+
+    from accounts import unlock
+    from accounts.emails import send_security_email
+    from accounts.models import LoginSession
+
+    old_key = request.session.session_key
+    request.session.cycle_key()
+    new_key = request.session.session_key
+    if old_key:
+        LoginSession.objects.filter(session_key=old_key).update(
+            session_key=new_key, last_seen_at=timezone.now())
+    django_otp.login(request, device)
+    unlock.set_auth_stage(request, unlock.STAGE_DONE)
+    audit("login", request.user, ip=client_ip(request))
+    send_security_email(request.user, "new_login", request)
+
+
+def do_register(request, email, password, *, invitation_token: str | None = None
+                ) -> tuple[SignupResult, str]:
+    """Signup over the web: the account, then a login with the recovery code stashed.
+
+    Returns the signup result and the login stage ("done", or "enrol" when 2FA
+    is mandatory). A verification link goes to the address unless an
+    invitation already proved it.
+    """
+    from accounts import unlock
+
+    rate_limit("signup_address", client_ip(request))
+    result = do_signup(email, password, invitation_token=invitation_token, ip=client_ip(request))
+    stage = _start_login(request, result.user, result.identity_file)
+    unlock.stash_recovery_code(request, result.user, result.recovery_code)
+    if not result.user.email_verified:
+        do_send_email_verification(result.user)
+    return result, stage
+
+
+def do_login(request, email, password) -> str:
+    """The password step under rate limits; returns the next stage ("otp", "enrol", "done")."""
+    from accounts.emails import send_security_email
+
+    ip = client_ip(request)
+    rate_limit("login_address", ip)
+    if isinstance(email, str) and len(email) <= 254:
+        rate_limit("login_account", email.strip().lower())
+    try:
+        user, identity_file = check_credentials(email, password)
+    except InvalidCredentials:
+        known = (User.objects.filter(email__iexact=email.strip()).first()
+                 if isinstance(email, str) and len(email) <= 254 else None)
+        audit("login_failed", known, ip=ip)
+        raise
+    stage = _start_login(request, user, identity_file)
+    if stage != "otp":
+        audit("login", user, ip=ip)
+        send_security_email(user, "new_login", request)
+    return stage
+
+
+def do_login_code(request, code):
+    """The code step of a half-logged-in session (TOTP or backup code); returns the device."""
+    from accounts import unlock
+    from accounts.otp import CodeError, verify_code
+
+    if unlock.auth_stage(request.session) != unlock.STAGE_OTP:
+        raise WrongStep("No code is expected now: log in with your password first.")
+    rate_limit("otp_account", request.user.pk)
+    try:
+        device = verify_code(request.user, code)
+    except CodeError:
+        audit("otp_failed", request.user, ip=client_ip(request))
+        raise
+    _complete_login(request, device)
+    return device
+
+
+def do_logout(request) -> None:
+    """End this login: LoginSession closed, its sockets closed, session and key cookie gone."""
+    from django.contrib.auth import logout as django_logout
+
+    from accounts import unlock
+
+    if request.user.is_authenticated:
+        audit("logout", request.user, ip=client_ip(request))
+        _end_login_session(request)
+    unlock.forget_everything(request)
+    django_logout(request)  # flushes the session
+
+
+def do_confirm_recovery_code(request) -> bool:
+    """The user saved the recovery code: forget the stashed copy. False if none was pending."""
+    from accounts import unlock
+
+    if unlock.pending_recovery_code(request) is None:
+        return False
+    unlock.forget_recovery_code(request)
+    audit("recovery_code_confirmed", request.user, ip=client_ip(request))
+    return True
+
+
+def email_verification_token(user: User) -> str:
+    from django.core.signing import TimestampSigner
+
+    return TimestampSigner(salt=EMAIL_TOKEN_SALT).sign_object(
+        {"u": user.pk, "e": user.email.lower()})
+
+
+def do_send_email_verification(user: User) -> None:
+    """Email a verification link (valid 3 days), after commit; the link is never logged."""
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+
+    from accounts.emails import _deliver, site_url
+
+    link = site_url() + reverse("verify-email", args=[email_verification_token(user)])
+    body = render_to_string("accounts/auth/email_verify.txt",
+                            {"link": link, "valid_days": EMAIL_TOKEN_MAX_AGE // 86400})
+    address = user.email
+    transaction.on_commit(lambda: _deliver("Confirm your SecureChat email address", body,
+                                           address, "email verification link"))
+
+
+def do_verify_email(token) -> User:
+    """Mark the address verified; the token must be recent and name the current address."""
+    from django.core.signing import BadSignature, TimestampSigner
+
+    if not isinstance(token, str) or not token or len(token) > 300:
+        raise InvalidToken("This verification link is not valid.")
+    try:
+        data = TimestampSigner(salt=EMAIL_TOKEN_SALT).unsign_object(
+            token, max_age=EMAIL_TOKEN_MAX_AGE)
+    except BadSignature:  # includes SignatureExpired
+        raise InvalidToken("This verification link is not valid or has expired; "
+                           "ask for a new one.") from None
+    if not isinstance(data, dict):
+        raise InvalidToken("This verification link is not valid.")
+    user = User.objects.filter(pk=data.get("u"), is_active=True).first()
+    if user is None or user.email.lower() != data.get("e"):
+        raise InvalidToken("This verification link is no longer valid.")
+    if user.email_verified_at is None:
+        User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(
+            email_verified_at=timezone.now())
+        user.refresh_from_db(fields=["email_verified_at"])
+        audit("email_verified", user)
+    return user
+
+
+# --- Second factor: TOTP enrolment and backup codes ---------------------------------------
+
+def do_start_totp(user: User):
+    """A new, unconfirmed authenticator device (replacing an unconfirmed one)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+def do_confirm_totp(user: User, code, *, request=None) -> tuple[object, list[str]]:
+    """Confirm the pending authenticator with its first code; returns it and new backup codes.
+
+    A previously confirmed authenticator is replaced; the backup codes are
+    (re)generated and returned to be shown once.
+    """
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.emails import send_security_email
+    from accounts.models import BackupCodeDevice
+    from accounts.otp import CodeRejected, verify_unconfirmed_totp
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+    if device is None:
+        raise WrongStep("Start the authenticator setup first.")
+    if not verify_unconfirmed_totp(device, code):
+        raise CodeRejected("That code does not match. Check the time on your phone and "
+                           "try the current code.")
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        device.refresh_from_db()
+        backup, _ = BackupCodeDevice.objects.get_or_create(
+            user=user, defaults={"name": "Backup codes", "confirmed": True})
+        codes = backup.generate_codes()
+        ip = client_ip(request) if request is not None else None
+        audit("totp_enabled", user, ip=ip)
+        audit("backup_codes_generated", user, ip=ip)
+        send_security_email(user, "totp_enabled", request)
+    return device, codes
+
+
+def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
+    from accounts.emails import send_security_email
+    from accounts.models import BackupCodeDevice
+    from accounts.otp import confirmed_totp
+
+    if confirmed_totp(user) is None:
+        raise WrongStep("Set up an authenticator app first; backup codes come with it.")
+    with transaction.atomic():
+        backup, _ = BackupCodeDevice.objects.get_or_create(
+            user=user, defaults={"name": "Backup codes", "confirmed": True})
+        codes = backup.generate_codes()
+        audit("backup_codes_generated", user,
+              ip=client_ip(request) if request is not None else None)
+        send_security_email(user, "backup_codes_generated", request)
+    return codes
+
+
+def do_remove_totp(user: User, *, request=None) -> None:
+    """Remove the second factor (authenticator and backup codes), unless it is mandatory."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.emails import send_security_email
+    from accounts.models import BackupCodeDevice
+
+    if settings.SECURECHAT_REQUIRE_2FA:
+        raise AccountError("A second factor is mandatory on this server; it cannot be removed.")
+    with transaction.atomic():
+        removed = TOTPDevice.objects.filter(user=user).delete()[0]
+        removed += BackupCodeDevice.objects.filter(user=user).delete()[0]
+        if removed:
+            audit("totp_disabled", user, ip=client_ip(request) if request is not None else None)
+            send_security_email(user, "totp_disabled", request)
