@@ -362,6 +362,18 @@ SECURECHAT_ASGI_SERVER = env_choice(
     {"uvicorn", "daphne"},
 )
 
+# --- Messaging (docs/api.md, websocket protocol) ---------------------------------
+# Heartbeat period (a client compares its last seqs and re-syncs), the period of
+# the open sockets' session re-check, frame and message limits, per-socket rate.
+SECURECHAT_WS_HEARTBEAT_SECONDS = float(os.environ.get("SECURECHAT_WS_HEARTBEAT_SECONDS", "25"))
+SECURECHAT_WS_RECHECK_SECONDS = float(os.environ.get("SECURECHAT_WS_RECHECK_SECONDS", "30"))
+SECURECHAT_WS_MAX_FRAME_BYTES = 64 * 1024
+SECURECHAT_MESSAGE_MAX_BYTES = 16 * 1024
+SECURECHAT_WS_RATE_PER_SECOND = float(os.environ.get("SECURECHAT_WS_RATE_PER_SECOND", "20"))
+SECURECHAT_WS_RATE_BURST = env_int("SECURECHAT_WS_RATE_BURST", 60)
+# Benchmarks only (bench/messaging.py): mounts a bare echo consumer at /ws/bench-echo/.
+SECURECHAT_BENCH_ECHO = env_bool("SECURECHAT_BENCH_ECHO", False)
+
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
     "version": 1,
