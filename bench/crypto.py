@@ -194,6 +194,7 @@ class Table:
     def __init__(self) -> None:
         self.rows: list[tuple[str, ...]] = []
         self.missed: list[str] = []
+        self.notes: list[str] = []
 
     def add(self, what, value, baseline="—", ratio=None, goal="—", met=None) -> None:
         r = "—" if ratio is None else f"{ratio:.2f}"
@@ -322,7 +323,7 @@ def bench_throughput(t: Table, agecrypt, size: int, reps: int) -> dict:
     return {"data": data, "ident": ident, "rcpt": rcpt, "ratios": res}
 
 
-def bench_cli(t: Table, size: int, reps: int, workdir: Path) -> None:
+def bench_cli(t: Table, size: int, reps: int, workdir: Path, profile: bool = False) -> None:
     """age CLI vs agecrypt (as a Python subprocess), file to file on tmpfs."""
     age = need("age")
     keygen = need("age-keygen")
@@ -388,6 +389,8 @@ def bench_cli(t: Table, size: int, reps: int, workdir: Path) -> None:
             f"age CLI subprocess {fmt_mbs(size, base)} ({base:.3f} s)",
             base / subj,
         )
+    if profile or cli_e / py_e < 1.0 or cli_d / py_d < 1.0:
+        t.notes.append(profile_file(plain, py_ct, out, recipient, keyfile, size))
 
 
 def bench_wrap(t: Table, agecrypt, reps: int) -> None:
@@ -592,6 +595,41 @@ def bench_rss(t: Table, nbytes: int, workdir: Path) -> None:
     ct_path.unlink()
 
 
+def profile_file(plain: Path, py_ct: Path, out: Path, recipient: str, keyfile: Path, size: int):
+    """Where a file-to-file run spends its time: cProfile in-process, plus import cost."""
+
+    def top(fn, *args) -> str:
+        prof = cProfile.Profile()
+        prof.runcall(fn, *args)
+        s = io.StringIO()
+        st = pstats.Stats(prof, stream=s).sort_stats("tottime")
+        st.print_stats(8)
+        text = s.getvalue()
+        body = text[text.index("ncalls") :] if "ncalls" in text else text
+        return f"{st.total_tt:.3f} s in-process\n{body.rstrip()}"
+
+    imp = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import agecrypt"],
+        capture_output=True,
+        text=True,
+    ).stderr.splitlines()
+    # every module whose import took over 4 ms cumulative, in import order, indented as nested
+    rows = []
+    for line in imp:
+        parts = line.split("|")
+        if line.startswith("import time:") and len(parts) == 3 and parts[1].strip().isdigit():
+            if int(parts[1]) > 4000:
+                rows.append(f"{int(parts[1]) / 1000:7.1f} ms {parts[2].rstrip()}")
+    imports = "\n".join(rows)
+    return (
+        f"cProfile of the file-to-file code in-process ({size // MiB} MiB, tmpfs), top 8 by own"
+        f" time:\n\n```\nencrypt: {top(child_encrypt, str(plain), str(py_ct), recipient)}\n\n"
+        f"decrypt: {top(child_decrypt, str(py_ct), str(out), str(keyfile))}\n```\n\n"
+        f"`python -X importtime -c 'import agecrypt'`, modules over 4 ms"
+        f" (cumulative, nested):\n\n```\n{imports}\n```"
+    )
+
+
 def profile_stream(agecrypt, size: int) -> str:
     data = os.urandom(size)
     ident = agecrypt.X25519Identity.generate()
@@ -665,7 +703,7 @@ def main(argv=None) -> int:
         if "throughput" not in a.skip:
             ratios = bench_throughput(t, agecrypt, mem_mib * MiB, max(reps, 9))["ratios"]
         if "cli" not in a.skip:
-            bench_cli(t, cli_mib * MiB, max(3, reps // 2), workdir)
+            bench_cli(t, cli_mib * MiB, max(3, reps // 2), workdir, a.profile)
         if "wrap" not in a.skip:
             bench_wrap(t, agecrypt, reps)
         if "header" not in a.skip:
@@ -681,6 +719,8 @@ def main(argv=None) -> int:
     print(t.markdown())
     if t.missed:
         print("\nGoals missed: " + "; ".join(t.missed))
+    for note in t.notes:
+        print("\n" + note)
     if a.profile or any(r < 0.85 for r in ratios.values()):
         print(
             f"\ncProfile, agecrypt stream encrypt + decrypt of {mem_mib} MiB"
