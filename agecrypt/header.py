@@ -17,9 +17,7 @@ interfaces and the file-key unwrapping loop shared by every key type.
 from __future__ import annotations
 
 import abc
-import hmac as _hmac
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from .errors import (
     HeaderError,
@@ -29,7 +27,14 @@ from .errors import (
     RecipientError,
     UsageError,
 )
-from .primitives import FILE_KEY_SIZE, b64decode, b64encode, hkdf_sha256, hmac_sha256
+from .primitives import (
+    FILE_KEY_SIZE,
+    b64decode,
+    b64encode,
+    bytes_equal,
+    hkdf_sha256,
+    hmac_sha256,
+)
 
 __all__ = [
     "VERSION_LINE",
@@ -53,27 +58,46 @@ _MAX_HEADER = 4 * 1024 * 1024
 _MAX_STANZAS = 1024
 
 
-@dataclass(frozen=True)
 class Stanza:
     """One recipient stanza: a type, string arguments and a binary body."""
 
-    type: str
-    args: tuple[str, ...]
-    body: bytes
+    __slots__ = ("type", "args", "body")
+
+    def __init__(self, type: str, args: tuple[str, ...], body: bytes) -> None:
+        self.type = type
+        self.args = tuple(args)
+        self.body = bytes(body)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stanza) and (self.type, self.args, self.body) == (
+            other.type,
+            other.args,
+            other.body,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.args, self.body))
+
+    def __repr__(self) -> str:
+        return f"Stanza({self.type!r}, {self.args!r}, <{len(self.body)} bytes>)"
 
 
 def _valid_arg(arg: str) -> bool:
     return bool(arg) and all(33 <= ord(c) <= 126 for c in arg)
 
 
-@dataclass(frozen=True)
 class Header:
     """A parsed header. ``raw`` is the exact header bytes, MAC line included."""
 
-    stanzas: tuple[Stanza, ...]
-    mac: bytes
-    mac_input: bytes
-    raw: bytes
+    __slots__ = ("stanzas", "mac", "mac_input", "raw")
+
+    def __init__(
+        self, stanzas: tuple[Stanza, ...], mac: bytes, mac_input: bytes, raw: bytes
+    ) -> None:
+        self.stanzas = stanzas
+        self.mac = mac
+        self.mac_input = mac_input
+        self.raw = raw
 
 
 class Recipient(abc.ABC):
@@ -131,7 +155,7 @@ def build_header(stanzas: Iterable[Stanza], file_key: bytes) -> bytes:
 
 
 def verify_mac(file_key: bytes, header: Header) -> None:
-    if not _hmac.compare_digest(_mac(file_key, header.mac_input), header.mac):
+    if not bytes_equal(_mac(file_key, header.mac_input), header.mac):
         raise HeaderMACError("header MAC does not verify")
 
 

@@ -19,8 +19,6 @@ not reproducible under ``_rand.replay``. Key *generation* does use the seam.
 
 from __future__ import annotations
 
-import hashlib
-
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
@@ -29,7 +27,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from . import _rand
 from .errors import HeaderError, KeyFormatError, RecipientError
 from .header import Identity, Recipient, Stanza
-from .primitives import FILE_KEY_SIZE, b64decode, b64encode, bech32_decode, bech32_encode
+from .primitives import (
+    FILE_KEY_SIZE,
+    b64decode,
+    b64encode,
+    bech32_decode,
+    bech32_encode,
+    shake256,
+)
 
 __all__ = ["HybridIdentity", "HybridRecipient"]
 
@@ -104,7 +109,7 @@ class HybridIdentity(Identity):
         if not isinstance(seed, bytes | bytearray) or len(seed) != 32:
             raise KeyFormatError("a hybrid identity seed is 32 bytes")
         self._seed = bytes(seed)
-        expanded = hashlib.shake_256(self._seed).digest(96)
+        expanded = shake256(self._seed, 96)
         mlkem = MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
         self._xsk = X25519PrivateKey.from_private_bytes(expanded[64:])
         self._sk = hpke.MLKEM768X25519PrivateKey(mlkem, self._xsk)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac as _hmac
 import re
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import constant_time, hashes
+from cryptography.hazmat.primitives import hmac as _hmac
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -25,10 +25,12 @@ __all__ = [
     "aead_wrap",
     "b64decode",
     "b64encode",
+    "bytes_equal",
     "bech32_decode",
     "bech32_encode",
     "hkdf_sha256",
     "hmac_sha256",
+    "shake256",
 ]
 
 FILE_KEY_SIZE = 16
@@ -152,7 +154,20 @@ def hkdf_sha256(ikm: bytes, salt: bytes | None, info: bytes, length: int = 32) -
 
 
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    return _hmac.new(key, data, "sha256").digest()
+    h = _hmac.HMAC(key, hashes.SHA256())
+    h.update(data)
+    return h.finalize()
+
+
+def bytes_equal(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison."""
+    return constant_time.bytes_eq(a, b)
+
+
+def shake256(data: bytes, length: int) -> bytes:
+    h = hashes.Hash(hashes.SHAKE256(digest_size=length))
+    h.update(data)
+    return h.finalize()
 
 
 def aead_wrap(key: bytes, file_key: bytes) -> bytes:
