@@ -250,6 +250,33 @@ def test_chunks_encrypted_out_of_order_cli_decrypts(cli_keys, age_bin, tmp_path)
     assert sha(out) == sha(data)
 
 
+def test_decrypt_range_of_cli_file(age_bin, py_keys):
+    """FileCipher.open + decrypt_range return exact byte ranges of a CLI-made file, including
+    ranges across chunk boundaries and up to the end, and chunk-level decrypt_chunk agrees.
+    """
+    C = agecrypt.CHUNK_SIZE
+    data = plaintext(3 * C + 1000)
+    ct = run([age_bin, "-e", "-r", str(py_keys[1]["recipient"])], input=data)
+    f = io.BytesIO(ct)
+    fc = agecrypt.FileCipher.open(f, [py_keys[1]["identity"]])
+    assert ct.startswith(bytes(fc.header_bytes) + bytes(fc.nonce))
+    for start, end in [
+        (0, 0),
+        (0, 1),
+        (C - 1, C + 1),
+        (5, 2 * C + 7),
+        (3 * C, len(data)),
+        (len(data) - 1, len(data)),
+        (0, len(data)),
+    ]:
+        got = b"".join(fc.decrypt_range(f, start, end))
+        assert got == data[start:end], (start, end)
+    off = fc.chunk_offset(1)
+    assert fc.decrypt_chunk(1, ct[off : off + C + 16], False) == data[C : 2 * C]
+    with pytest.raises(agecrypt.PayloadError):
+        fc.decrypt_chunk(1, ct[off : off + C + 16], True)  # wrong last-chunk flag
+
+
 # ---------------------------------------------------------------------------
 # failure behaviour on CLI-made files
 
@@ -380,3 +407,38 @@ def test_cli_passphrase_file_agecrypt_decrypts(age_bin, tmp_path):
     assert sha(agecrypt.decrypt(ct, [agecrypt.ScryptIdentity(PASSPHRASE)])) == sha(data)
     with pytest.raises(agecrypt.AgeError):
         agecrypt.decrypt(ct, [agecrypt.ScryptIdentity("wrong")])
+
+
+# ---------------------------------------------------------------------------
+# identity files (DESIGN §3: the stored key blob is an age file that
+# `age -d` turns into a file `age -d -i` accepts)
+
+
+def test_age_keygen_identity_file_parses(age_bin, cli_keys):
+    """agecrypt.parse_identities reads an age-keygen file (with its # comments) and uses it."""
+    text = cli_keys[0]["path"].read_text()
+    assert text.startswith("#")  # age-keygen writes "# created: …" and "# public key: …"
+    ids = agecrypt.parse_identities(text)
+    assert [str(i) for i in ids] == [cli_keys[0]["identity"]]
+    ct = run([age_bin, "-e", "-r", cli_keys[0]["recipient"]], input=b"hello")
+    assert agecrypt.decrypt(ct, ids) == b"hello"
+
+
+def test_scrypt_wrapped_identity_file_usable_by_cli(age_bin, tmp_path):
+    """An identity file (two generations + # comment) encrypted by agecrypt with a passphrase is
+    decrypted by `age -d` on a TTY, and the result works as `age -d -i` for an older-key file.
+    """
+    new, old = agecrypt.X25519Identity.generate(), agecrypt.X25519Identity.generate()
+    ident_text = f"{new}\n{old}\n# ed25519-signing-key: AAAA\n"
+    blob = agecrypt.encrypt(ident_text.encode(), [agecrypt.ScryptRecipient(PASSPHRASE, 10)])
+    (tmp_path / "keys.age").write_bytes(blob)
+    keyfile = tmp_path / "keys.txt"
+    rc, transcript = _run_age_tty(
+        [age_bin, "-d", "-o", str(keyfile), str(tmp_path / "keys.age")], PASSPHRASE, 1
+    )
+    assert rc == 0, transcript
+    assert keyfile.read_text() == ident_text
+    data = plaintext(100_000)
+    (tmp_path / "msg.age").write_bytes(agecrypt.encrypt(data, [old.recipient()]))
+    out = run([age_bin, "-d", "-i", str(keyfile), str(tmp_path / "msg.age")])
+    assert sha(out) == sha(data)

@@ -265,3 +265,18 @@ def test_passphrase_both_ways_with_typage(node):
     )
     assert b"\n-> scrypt " in ct2
     assert sha(agecrypt.decrypt(ct2, [agecrypt.ScryptIdentity(PASSPHRASE)])) == sha(data)
+
+
+def test_typage_mixed_hybrid_and_x25519_file_agecrypt_decrypts(node, py_hybrid_keys):
+    """typage 0.3 writes files mixing X25519 and hybrid stanzas; agecrypt decrypts them with either
+    identity (decryption accepts what the spec accepts) but refuses to make one itself.
+    """
+    data = os.urandom(70_000)
+    classic = agecrypt.X25519Identity.generate()
+    hybrid = py_hybrid_keys[2]
+    ct = js(node, "encrypt.mjs", str(classic.recipient()), str(hybrid["recipient"]), input=data)
+    assert b"\n-> X25519 " in ct and b"\n-> mlkem768x25519 " in ct
+    assert sha(agecrypt.decrypt(ct, [classic])) == sha(data)
+    assert sha(agecrypt.decrypt(ct, [hybrid["identity"]])) == sha(data)
+    with pytest.raises(agecrypt.MixedRecipientsError):
+        agecrypt.encrypt(data, [classic.recipient(), hybrid["recipient"]])
