@@ -374,6 +374,13 @@ SECURECHAT_WS_RATE_BURST = env_int("SECURECHAT_WS_RATE_BURST", 60)
 # Benchmarks only (bench/messaging.py): mounts a bare echo consumer at /ws/bench-echo/.
 SECURECHAT_BENCH_ECHO = env_bool("SECURECHAT_BENCH_ECHO", False)
 
+# Files (filestore, DESIGN.md §6): the largest file, each user's storage quota
+# (stored files plus uploads in progress) and how long an unfinished upload
+# is kept before it is refused and purged (``manage.py purge_uploads``).
+SECURECHAT_MAX_FILE_SIZE = env_int("SECURECHAT_MAX_FILE_SIZE", 10 * 1024**3)
+SECURECHAT_USER_QUOTA = env_int("SECURECHAT_USER_QUOTA", 50 * 1024**3)
+SECURECHAT_UPLOAD_EXPIRY_SECONDS = env_int("SECURECHAT_UPLOAD_EXPIRY_SECONDS", 24 * 3600)
+
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
     "version": 1,
