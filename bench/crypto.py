@@ -161,6 +161,7 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1].startswith("--ch
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import datetime as _dt  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
@@ -339,38 +340,40 @@ def bench_cli(t: Table, size: int, reps: int, workdir: Path, profile: bool = Fal
     out = workdir / "out.bin"
     me = [sys.executable, str(Path(__file__).resolve())]
 
-    def timed(args) -> float:
+    def timed(fn, *args) -> float:
         t0 = time.perf_counter()
-        run(args)
+        fn(*args)
         return time.perf_counter() - t0
 
-    def med(args) -> float:
-        timed(args)  # warm-up
-        return statistics.median(timed(args) for _ in range(reps))
-
-    cli_e = med([age, "-e", "-r", recipient, "-o", str(cli_ct), str(plain)])
-    py_e = med(me + ["--child-encrypt", str(plain), str(py_ct), recipient])
-    cli_d = med([age, "-d", "-i", str(keyfile), "-o", str(out), str(cli_ct)])
-    py_d = med(me + ["--child-decrypt", str(py_ct), str(out), str(keyfile)])
-
-    # the same file-to-file code in this process (no interpreter start, agecrypt imported)
-    def inproc(fn, *args) -> float:
+    # Each repetition runs every variant once, so load changes hit all of them alike:
+    # the CLI and agecrypt as subprocesses, the same agecrypt code in this process (no
+    # interpreter start), and a bare `python -c "import agecrypt"` (start-up alone).
+    variants = {
+        "cli_e": (run, [age, "-e", "-r", recipient, "-o", str(cli_ct), str(plain)]),
+        "py_e": (run, me + ["--child-encrypt", str(plain), str(py_ct), recipient]),
+        "ip_e": (child_encrypt, str(plain), str(py_ct), recipient),
+        "cli_d": (run, [age, "-d", "-i", str(keyfile), "-o", str(out), str(cli_ct)]),
+        "py_d": (run, me + ["--child-decrypt", str(py_ct), str(out), str(keyfile)]),
+        "ip_d": (child_decrypt, str(py_ct), str(out), str(keyfile)),
+        "start": (run, [sys.executable, "-c", "import agecrypt"]),
+    }
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    for fn, *args in variants.values():  # warm-up
         fn(*args)
-        ts = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            fn(*args)
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts)
-
-    ip_e = inproc(child_encrypt, str(plain), str(py_ct), recipient)
-    ip_d = inproc(child_decrypt, str(py_ct), str(out), str(keyfile))
-    # startup cost of the Python child alone, to state how much of it is interpreter start
-    startup = med([sys.executable, "-c", "import agecrypt"])
-    # sanity: each side reads the other's file
+    for _ in range(reps):
+        for name, (fn, *args) in variants.items():
+            samples[name].append(timed(fn, *args))
+    cli_e, py_e, ip_e, cli_d, py_d, ip_d, startup = (
+        statistics.median(samples[k]) for k in variants
+    )
+    # sanity: each side decrypts the other's file to the original plaintext
+    digest = hashlib.sha256(plain.read_bytes()).hexdigest()
     run([age, "-d", "-i", str(keyfile), "-o", str(out), str(py_ct)])
-    if out.stat().st_size != size:
-        sys.exit("age CLI could not decrypt agecrypt's benchmark file")
+    if hashlib.sha256(out.read_bytes()).hexdigest() != digest:
+        sys.exit("age CLI did not decrypt agecrypt's benchmark file to the plaintext")
+    child_decrypt(str(cli_ct), str(out), str(keyfile))
+    if hashlib.sha256(out.read_bytes()).hexdigest() != digest:
+        sys.exit("agecrypt did not decrypt the age CLI's benchmark file to the plaintext")
     for what, subj, base in (("encrypt", py_e, cli_e), ("decrypt", py_d, cli_d)):
         ratio = base / subj
         t.add(
@@ -703,7 +706,7 @@ def main(argv=None) -> int:
         if "throughput" not in a.skip:
             ratios = bench_throughput(t, agecrypt, mem_mib * MiB, max(reps, 9))["ratios"]
         if "cli" not in a.skip:
-            bench_cli(t, cli_mib * MiB, max(3, reps // 2), workdir, a.profile)
+            bench_cli(t, cli_mib * MiB, reps, workdir, a.profile)
         if "wrap" not in a.skip:
             bench_wrap(t, agecrypt, reps)
         if "header" not in a.skip:
