@@ -809,15 +809,24 @@ def email_change_token(user, new_email: str) -> str:
     return signing.dumps({"u": user.pk, "e": new_email}, salt=EMAIL_CHANGE_SALT, compress=True)
 
 
-def do_request_email_change(user, new_email, *, request=None) -> str:
-    """Remember the new address and send it a verification link; the old one gets a notice."""
-    from accounts.emails import send_email_change_link, send_security_email, site_url
-
-    new_email = normalize_email(new_email)
+def validate_new_email(user, new_email) -> str:
+    """The normalized new address, or an AccountError (same address, taken, malformed)."""
+    try:
+        new_email = normalize_email(new_email)
+    except AccountError as exc:
+        raise AccountError(str(exc), field="new_email") from None
     if new_email.lower() == user.email.lower():
         raise AccountError("That is already your email address.", field="new_email")
     if User.objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
         raise EmailTaken("Another account uses this email address.", field="new_email")
+    return new_email
+
+
+def do_request_email_change(user, new_email, *, request=None) -> str:
+    """Remember the new address and send it a verification link; the old one gets a notice."""
+    from accounts.emails import send_email_change_link, send_security_email, site_url
+
+    new_email = validate_new_email(user, new_email)
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(pending_email=new_email)
         user.pending_email = new_email

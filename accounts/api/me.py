@@ -1,0 +1,138 @@
+"""JSON endpoints of one's own account (docs/api-me.md).
+
+Everything that changes the account's security asks for the password again
+and a fresh second-factor code when 2FA is on (``accounts.stepup``), before
+any state changes. The password reset endpoints are the only ones here that
+work without a login.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import update_session_auth_hash
+from django.http import HttpResponse, JsonResponse
+
+from accounts import actions, otp, unlock
+from accounts.api import api_view, error, text_field
+from accounts.models import KeyGeneration
+from accounts.stepup import require_step_up
+
+EXPORT_FILENAME = "securechat-identity.age"
+
+
+def locked_error():
+    return error(401, "locked", "Your keys are not unlocked in this session; log in again.")
+
+
+def me_payload(request, identity_file) -> dict:
+    user = request.user
+    current = KeyGeneration.objects.current().filter(user=user).first()
+    return {
+        "email": user.email,
+        "pending_email": user.pending_email or None,
+        "fingerprint": identity_file.fingerprint(),
+        "otp_enabled": otp.has_second_factor(user),
+        "email_verified": user.email_verified,
+        "key_type": current.key_type if current is not None else None,
+        "key_generation": identity_file.current_generation,
+        "recovery_code_pending": unlock.pending_recovery_code(request) is not None,
+    }
+
+
+@api_view("GET", login_required=True)
+def me(request, body):
+    """``{email, fingerprint, otp_enabled, email_verified, key_type, recovery_code_pending}``."""
+    identity_file = unlock.unlocked_identity(request)
+    if identity_file is None:
+        return locked_error()
+    return JsonResponse(me_payload(request, identity_file))
+
+
+@api_view("POST", login_required=True)
+def change_password(request, body):
+    """``{password, new_password, code?}``: same keys, new wrapping; other sessions end."""
+    identity_file = unlock.unlocked_identity(request)
+    if identity_file is None:
+        return locked_error()
+    actions.check_password_shape(body.get("new_password"), request.user)
+    require_step_up(request, body.get("password"), body.get("code"))
+    old_key = request.session.session_key
+    actions.do_change_password(request.user, identity_file, body.get("new_password"),
+                               keep_session_key=old_key, request=request)
+    update_session_auth_hash(request, request.user)  # keeps this session, new key
+    actions.rekey_login_session(old_key, request.session.session_key)
+    return JsonResponse({"ok": True, "other_sessions_ended": True})
+
+
+@api_view("POST", login_required=True)
+def export_identity(request, body):
+    """``{password, code?}`` -> the password-wrapped identity, an age file (scrypt)."""
+    if unlock.unlocked_identity(request) is None:
+        return locked_error()
+    require_step_up(request, body.get("password"), body.get("code"))
+    blob = actions.do_export_identity(request.user, request=request)
+    response = HttpResponse(blob, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{EXPORT_FILENAME}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@api_view("POST", login_required=True)
+def change_email(request, body):
+    """``{password, code?, new_email}``: a link goes to the new address; pending until opened."""
+    if unlock.unlocked_identity(request) is None:
+        return locked_error()
+    actions.validate_new_email(request.user, body.get("new_email"))  # before the step-up
+    require_step_up(request, body.get("password"), body.get("code"))
+    pending = actions.do_request_email_change(request.user, body.get("new_email"),
+                                              request=request)
+    return JsonResponse({"ok": True, "pending_email": pending}, status=202)
+
+
+@api_view("POST")
+def confirm_email(request, body):
+    """``{token}`` from the link sent to the new address (works without a login)."""
+    user = actions.do_confirm_email_change(text_field(body, "token"), request=request)
+    return JsonResponse({"ok": True, "email": user.email})
+
+
+@api_view("POST", login_required=True)
+def delete_account(request, body):
+    """``{password, code?}``: the account, its keys and sessions are deleted."""
+    require_step_up(request, body.get("password"), body.get("code"))
+    user = request.user
+    unlock.forget_everything(request)
+    actions.do_delete_account(user, request=request)
+    request.session.flush()
+    return JsonResponse({"ok": True, "deleted": True})
+
+
+@api_view("POST")
+def password_reset(request, body):
+    """``{email}``: always 200; a link goes to the address when it has an active account."""
+    actions.rate_limit("reset_address", actions.client_ip(request))
+    actions.do_request_password_reset(body.get("email"), request=request)
+    return JsonResponse({"ok": True, "detail": "If an account uses this address, a reset "
+                                               "link is on its way."})
+
+
+@api_view("POST")
+def password_reset_confirm(request, body):
+    """``{uid, token, new_password, recovery_code?, code?}`` -> ``{keys_kept, recovery_code}``."""
+    actions.rate_limit("reset_address", actions.client_ip(request))
+    result = actions.do_reset_password(
+        body.get("uid"), body.get("token"), body.get("new_password"),
+        recovery_code=text_field(body, "recovery_code") or None,
+        code=body.get("code"), request=request)
+    return JsonResponse(reset_payload(result))
+
+
+def reset_payload(result) -> dict:
+    if result.keys_kept:
+        detail = ("Your password is reset and your history is kept. Your recovery code "
+                  "changed: save the new one now, it is shown only once.")
+    else:
+        detail = ("Your password is reset with NEW keys: messages and files from before "
+                  "the reset can no longer be read, and your contacts will see that your "
+                  "keys changed. Save your new recovery code now, it is shown only once.")
+    return {"ok": True, "keys_kept": result.keys_kept, "old_content_readable": result.keys_kept,
+            "recovery_code": result.recovery_code, "detail": detail}

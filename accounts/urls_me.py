@@ -1,0 +1,42 @@
+"""URLs of one's own account and the password reset (included by accounts/urls.py)."""
+
+from django.urls import path
+
+from accounts.api import me as api_me
+from accounts.api import sessions as api_sessions
+from accounts.views import me as views
+
+urlpatterns = [
+    # JSON API (docs/api-me.md)
+    path("api/v1/me", api_me.me, name="api-me"),
+    path("api/v1/me/password", api_me.change_password, name="api-me-password"),
+    path("api/v1/me/identity/export", api_me.export_identity, name="api-me-export"),
+    path("api/v1/me/email", api_me.change_email, name="api-me-email"),
+    path("api/v1/me/email/confirm", api_me.confirm_email, name="api-me-email-confirm"),
+    path("api/v1/me/delete", api_me.delete_account, name="api-me-delete"),
+    path("api/v1/me/sessions", api_sessions.sessions, name="api-me-sessions"),
+    path("api/v1/me/sessions/revoke-others", api_sessions.revoke_others,
+         name="api-me-sessions-revoke-others"),
+    path("api/v1/me/sessions/<int:session_id>", api_sessions.session_detail,
+         name="api-me-session"),
+    path("api/v1/auth/password-reset", api_me.password_reset, name="api-auth-password-reset"),
+    path("api/v1/auth/password-reset/confirm", api_me.password_reset_confirm,
+         name="api-auth-password-reset-confirm"),
+    # Pages
+    path("me/", views.profile, name="me"),
+    path("me/password/", views.password_change, name="me-password"),
+    path("me/export/", views.export, name="me-export"),
+    path("me/email/", views.email_change, name="me-email"),
+    path("me/email/confirm/", views.email_confirm, name="me-email-confirm"),
+    path("me/email/confirm/<str:token>/", views.email_confirm_link, name="me-email-confirm-link"),
+    path("me/delete/", views.delete, name="me-delete"),
+    path("me/sessions/", views.sessions, name="me-sessions"),
+    path("me/sessions/revoke-others/", views.sessions_revoke_others,
+         name="me-sessions-revoke-others"),
+    path("me/sessions/<int:session_id>/revoke/", views.session_revoke, name="me-session-revoke"),
+    path("password-reset/", views.reset_request, name="password-reset"),
+    path("password-reset/<str:uidb64>/set-password/", views.reset_confirm,
+         name="password-reset-confirm"),
+    path("password-reset/<str:uidb64>/<str:token>/", views.reset_link,
+         name="password-reset-link"),
+]
