@@ -194,10 +194,29 @@ def test_cli_armored_agecrypt_decrypts(size, py_keys, age_bin):
     ct = agecrypt.dearmor(text)
     assert ct.startswith(b"age-encryption.org/v1\n")
     assert sha(agecrypt.decrypt(ct, [py_keys[0]["identity"]])) == sha(data)
+    # decrypt() also detects the armor by itself
+    assert sha(agecrypt.decrypt(text.encode(), [py_keys[0]["identity"]])) == sha(data)
 
 
 # ---------------------------------------------------------------------------
 # streaming and chunk-level APIs against the CLI
+
+
+def test_streaming_armored_encryptor_cli_decrypts(cli_keys, age_bin, tmp_path):
+    """agecrypt.Encryptor(armor=True) streams an armored file that `age -d` decrypts."""
+    data = plaintext(2 * agecrypt.CHUNK_SIZE + 3)
+    rcpt = agecrypt.X25519Recipient.from_string(cli_keys[0]["recipient"])
+    sink = io.BytesIO()
+    with agecrypt.Encryptor(sink, [rcpt], armor=True) as enc:
+        for i in range(0, len(data), 10_000):
+            enc.write(data[i : i + 10_000])
+    text = sink.getvalue()
+    assert text.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----\n")
+    assert text.rstrip().endswith(b"-----END AGE ENCRYPTED FILE-----")
+    src = tmp_path / "stream.age.asc"
+    src.write_bytes(text)
+    out = run([age_bin, "-d", "-i", str(cli_keys[0]["path"]), str(src)])
+    assert sha(out) == sha(data)
 
 
 def test_streaming_encryptor_output_cli_decrypts(cli_keys, age_bin, tmp_path):
