@@ -438,11 +438,13 @@ def do_start_totp(user: User):
         return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
-def do_confirm_totp(user: User, code, *, request=None) -> tuple[object, list[str]]:
+def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[object, list[str]]:
     """Confirm the pending authenticator with its first code; returns it and new backup codes.
 
-    A previously confirmed authenticator is replaced; the backup codes are
-    (re)generated and returned to be shown once.
+    ``device_id`` is the device this login session started (``do_start_totp``
+    after step-up), so a stale unconfirmed device cannot be confirmed from
+    another session. A previously confirmed authenticator is replaced; the
+    backup codes are (re)generated and returned to be shown once.
     """
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -450,7 +452,8 @@ def do_confirm_totp(user: User, code, *, request=None) -> tuple[object, list[str
     from accounts.models import BackupCodeDevice
     from accounts.otp import CodeRejected, verify_unconfirmed_totp
 
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+    device = (TOTPDevice.objects.filter(user=user, confirmed=False, pk=device_id).first()
+              if isinstance(device_id, int) else None)
     if device is None:
         raise WrongStep("Start the authenticator setup first.")
     if not verify_unconfirmed_totp(device, code):

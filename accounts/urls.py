@@ -1,7 +1,6 @@
-from django.urls import path
-
-from accounts import api
+from django.urls import include, path
 
 urlpatterns = [
-    path("api/v1/csrf", api.csrf, name="api-csrf"),
+    path("", include("accounts.urls_auth")),
+    path("", include("accounts.urls_me")),
 ]

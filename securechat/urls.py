@@ -1,9 +1,9 @@
 """URL wiring. Each app owns its URLs; this file only mounts them."""
 
-from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from accounts.admin_site import site as admin_site
 from securechat.health import health
 
 handler400 = "securechat.errors.bad_request"
@@ -13,7 +13,7 @@ handler500 = "securechat.errors.server_error"
 
 urlpatterns = [
     path("api/v1/health", health, name="health"),
-    path("admin/", admin.site.urls),
+    path("admin/", admin_site.urls),
     path("", include("accounts.urls")),
     path("", include("messaging.urls")),
     path("", include("filestore.urls")),

@@ -1,0 +1,83 @@
+"""JSON endpoints of the login flow (docs/api-auth.md).
+
+Non-browser clients keep both cookies (the session and ``securechat_key``),
+take the CSRF token from ``GET /api/v1/csrf`` and send ``X-CSRFToken`` and
+``Origin`` with every POST.
+"""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+from django.middleware.csrf import get_token
+from django.views.decorators.http import require_GET
+
+from accounts import actions, unlock
+from accounts.api import api_view, error, text_field
+
+
+@require_GET
+def csrf(request):
+    """Set the CSRF cookie and return the token for the X-CSRFToken header."""
+    return JsonResponse({"csrf_token": get_token(request)}, headers={"Cache-Control": "no-store"})
+
+
+def _stage_payload(stage: str) -> dict:
+    return {"otp_required": stage == unlock.STAGE_OTP,
+            "enrolment_required": stage == unlock.STAGE_ENROL}
+
+
+@api_view("POST")
+def signup(request, body):
+    """``{email, password, invitation?}`` -> 201 ``{recovery_code, email_verification_sent}``."""
+    result, stage = actions.do_register(
+        request, body.get("email"), body.get("password"),
+        invitation_token=text_field(body, "invitation"))
+    return JsonResponse({
+        "recovery_code": result.recovery_code,
+        "email_verification_sent": not result.user.email_verified,
+        **_stage_payload(stage),
+    }, status=201)
+
+
+@api_view("POST")
+def login(request, body):
+    """``{email, password}`` -> ``{otp_required, enrolment_required}``."""
+    stage = actions.do_login(request, body.get("email"), body.get("password"))
+    return JsonResponse(_stage_payload(stage))
+
+
+@api_view("POST", login_required=True)
+def otp(request, body):
+    """``{code}``: a TOTP code or a backup code completes the login."""
+    actions.do_login_code(request, body.get("code"))
+    return JsonResponse({"ok": True})
+
+
+@api_view("POST")
+def logout(request, body):
+    actions.do_logout(request)
+    return JsonResponse({"ok": True})
+
+
+@api_view("POST", login_required=True)
+def recovery_confirm(request, body):
+    """The user saved the recovery code: the server forgets its copy."""
+    if not actions.do_confirm_recovery_code(request):
+        return error(409, "nothing_pending", "No recovery code is waiting for confirmation.")
+    return JsonResponse({"ok": True})
+
+
+@api_view("POST")
+def verify_email(request, body):
+    """``{token}`` from the emailed link."""
+    actions.do_verify_email(body.get("token"))
+    return JsonResponse({"ok": True})
+
+
+@api_view("POST", login_required=True)
+def verify_email_resend(request, body):
+    if request.user.email_verified:
+        return error(409, "already_verified", "Your email address is already verified.")
+    actions.rate_limit("verify_email_account", request.user.pk)
+    actions.do_send_email_verification(request.user)
+    return JsonResponse({"ok": True, "email_verification_sent": True})
