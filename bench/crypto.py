@@ -533,7 +533,7 @@ def bench_header(t: Table, agecrypt, workdir: Path) -> None:
             t.add(
                 f"{name} header bytes, {n} recipient{'s' if n > 1 else ''}",
                 f"{mine:,} B",
-                f"{ref} {theirs:,} B" if theirs else "—",
+                f"{ref} {theirs:,} B" if theirs else f"{ref} not installed",
                 mine / theirs if theirs else None,
                 "= reference" if theirs else "—",
                 mine == theirs if theirs else None,
