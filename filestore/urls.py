@@ -1,1 +1,10 @@
-urlpatterns = []
+from django.urls import path
+
+from filestore import bench, downloads
+
+urlpatterns = [
+    path("api/v1/files/<str:message_id>", downloads.download, name="api-file"),
+    path("api/v1/files/<str:message_id>/raw", downloads.raw, name="api-file-raw"),
+]
+if bench.enabled():
+    urlpatterns.insert(0, path("api/v1/files/_bench/plain/<str:name>", bench.plain_download))

@@ -1,0 +1,104 @@
+"""Session, CSRF, origin, second-factor and unlock checks for the raw upload app.
+
+The tus application runs before Django, so Django's middleware does not run
+for it. This module applies the same rules through the same code: the session
+from the session cookie (Django's ``SessionStore``), the user from
+``django.contrib.auth.get_user`` (which checks the session's auth hash),
+Django's ``CsrfViewMiddleware`` on an ``ASGIRequest`` built from the scope
+(the ``X-CSRFToken`` header against the CSRF cookie, plus Django's own origin
+check), the strict origin rule of ``SECURECHAT_ORIGINS`` (scheme, host and
+port), and the login stage plus unlocked identity of ``accounts.unlock``
+(stage "done" is only reached after the second factor when a device is
+confirmed). All of it is synchronous: call ``authenticate`` through
+``sync_to_async``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from importlib import import_module
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest
+from django.middleware.csrf import CsrfViewMiddleware
+
+from accounts import unlock
+from accounts.identity import IdentityFile
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+@dataclass
+class Caller:
+    user: object
+    identity_file: IdentityFile
+    session_key: str
+
+
+def _normalize_origin(origin: str):
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme]
+
+
+def origin_allowed(origin: str | None) -> bool:
+    """Origin equals one of SECURECHAT_ORIGINS in scheme, host and port."""
+    wanted = _normalize_origin(origin) if origin else None
+    return wanted is not None and any(
+        _normalize_origin(o) == wanted for o in settings.SECURECHAT_ORIGINS
+    )
+
+
+def _csrf_exempt_never(request):  # the "view" CsrfViewMiddleware checks for
+    return None
+
+
+def authenticate(scope) -> Caller:
+    """The logged-in, unlocked caller of this scope, or ``AuthError``."""
+    request = ASGIRequest(scope, io.BytesIO())
+    engine = import_module(settings.SESSION_ENGINE)
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    request.session = engine.SessionStore(session_key)
+    user = get_user(request)
+    if not user.is_authenticated:
+        raise AuthError(401, "not_logged_in", "Log in first.")
+    if request.method not in SAFE_METHODS:
+        if not origin_allowed(request.headers.get("Origin")):
+            raise AuthError(403, "bad_origin", "The Origin header is missing or not this site.")
+        middleware = CsrfViewMiddleware(lambda r: None)
+        try:
+            middleware.process_request(request)
+            rejected = middleware.process_view(request, _csrf_exempt_never, (), {})
+        except DisallowedHost:
+            raise AuthError(400, "bad_host", "The Host header is not allowed.") from None
+        if rejected is not None:
+            raise AuthError(403, "csrf_failed",
+                            "CSRF check failed: send X-CSRFToken from /api/v1/csrf.")
+    stage = unlock.auth_stage(request.session)
+    if stage != unlock.STAGE_DONE:
+        raise AuthError(403, "second_factor_required",
+                        "Finish logging in: enter your authentication code first.")
+    identity_file = unlock.unlocked_identity_from_scope(
+        {"user": user, "session": request.session, "cookies": request.COOKIES}
+    )
+    if identity_file is None:
+        raise AuthError(401, "locked", "Your keys are locked: log in again.")
+    return Caller(user, identity_file, request.session.session_key)

@@ -1,0 +1,62 @@
+"""The write lease of an upload: one PATCH at a time, across processes.
+
+A lease is a row field pair (``lease_owner``, ``lease_expires``) taken with a
+conditional UPDATE. The owner string names this process (host, pid and a boot
+id drawn at import, so a restarted process with a recycled pid is another
+owner). A running PATCH renews it every ``HEARTBEAT_SECONDS``; a killed
+process stops renewing and the lease lapses after ``LEASE_SECONDS``, so a
+resume is blocked for at most that long.
+
+The holder also keeps a local deadline (``LocalLease``): the monotonic time
+at which it last *started* a successful renewal plus the lease length minus a
+margin. It writes no chunk after that deadline, so even a stalled process
+cannot write while another holds the lease (clocks of the machines sharing a
+database are assumed to agree within the margin).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+LEASE_SECONDS = 15
+HEARTBEAT_SECONDS = 4
+SAFETY_MARGIN_SECONDS = 4
+
+BOOT_ID = uuid.uuid4().hex[:12]
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{BOOT_ID}"
+
+
+def expiry():
+    return timezone.now() + timedelta(seconds=LEASE_SECONDS)
+
+
+def free_or_lapsed(now) -> Q:
+    return Q(lease_owner="") | Q(lease_expires__isnull=True) | Q(lease_expires__lt=now)
+
+
+def held_by(owner: str, now) -> Q:
+    return Q(lease_owner=owner, lease_expires__gt=now)
+
+
+class LocalLease:
+    """The holder's own view of how long it may still write."""
+
+    def __init__(self):
+        self.deadline = 0.0
+        self.lost = False
+
+    def renewed(self, started_at: float) -> None:
+        self.deadline = started_at + LEASE_SECONDS - SAFETY_MARGIN_SECONDS
+
+    def may_write(self) -> bool:
+        return not self.lost and time.monotonic() < self.deadline

@@ -1,0 +1,6 @@
+"""Models of filestore, one concept per module."""
+
+from filestore.models.files import StoredFile
+from filestore.models.uploads import Upload
+
+__all__ = ["StoredFile", "Upload"]
