@@ -1,0 +1,69 @@
+"""Live pushes of messaging, sent after commit to each member's user group.
+
+Group names come from ``accounts.events.user_group`` only. Payloads carry ids,
+seqs and at most ciphertext (the age file and its signature, so a member's
+consumer can decrypt without reading the row back); never plaintext or keys.
+Pushes are best effort: a failure is logged without content and never fails
+the action (clients notice a gap through heartbeats and re-sync).
+
+Event types (handled by ``messaging.consumers.ChatConsumer``):
+``chat.message``, ``chat.deleted``, ``chat.read``, ``chat.typing``,
+``chat.conversation`` (membership, expiry or key state changed: refresh).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from accounts.events import user_group
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_SECONDS = 2.0
+
+
+def message_event(message) -> dict:
+    return {
+        "type": "chat.message",
+        "conversation": message.conversation_id,
+        "id": str(message.id),
+        "seq": message.seq,
+        "sender": message.sender_id,
+        "generation": message.sender_generation,
+        "kind": message.kind,
+        "sent_at": message.sent_at_ms,
+        "body": bytes(message.body),
+        "signature": bytes(message.signature),
+        "fingerprints": list(message.recipient_fingerprints),
+        "file_size": message.file_size,
+        "file_digest": bytes(message.file_digest) if message.file_digest else None,
+    }
+
+
+async def publish(pushes: list[tuple[str, dict]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for group, event in pushes:
+        try:
+            await asyncio.wait_for(layer.group_send(group, event), PUBLISH_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - best effort, the database is the record
+            logger.warning("live push of %s failed; clients catch up by sync", event["type"])
+
+
+def _publish_now(pushes) -> None:
+    try:
+        async_to_sync(publish)(pushes)
+    except Exception:  # noqa: BLE001
+        logger.warning("live push failed; clients catch up by sync")
+
+
+def push_after_commit(user_ids, event: dict) -> None:
+    """After the current transaction commits, send ``event`` to each user's group."""
+    pushes = [(user_group(uid), event) for uid in sorted(set(user_ids))]
+    transaction.on_commit(lambda: _publish_now(pushes))
