@@ -1,0 +1,269 @@
+"""Second factor: codes are single-use under concurrency, throttled, and enrolment works.
+
+Concurrency: every pair releases two requests together (``threading.Barrier``) on two
+separate half-logged-in sessions of the same user, over separate HTTP connections to a
+real server process; on SQLite and on PostgreSQL (``-m dbsensitive``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+import pyotp
+import pytest
+from django.test import Client, override_settings
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import unlock
+from accounts.models import BackupCodeDevice, LoginSession
+from tests.accounts import (  # noqa: F401
+    clear_rate_limits,
+    enrol_totp,
+    fresh_code,
+    fresh_rate_limits,
+    post_json,
+)
+from tests.support.accounts import make_user
+from tests.support.clients import ApiClient
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("fresh_rate_limits")]
+
+PAIRS = 20
+
+
+def half_logged_in(u) -> Client:
+    client = Client()
+    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    assert r.json()["otp_required"] is True
+    return client
+
+
+def test_one_totp_code_used_twice_succeeds_once():
+    u = make_user()
+    device, _ = enrol_totp(u.user)
+    a, b = half_logged_in(u), half_logged_in(u)
+    code = fresh_code(device)
+    assert post_json(a, "/api/v1/auth/otp", {"code": code}).status_code == 200
+    r = post_json(b, "/api/v1/auth/otp", {"code": code})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_code"
+    assert b.session[unlock.SESSION_STAGE] == unlock.STAGE_OTP
+    # Positive control: the next code works for b (once django-otp's 1 s delay is over,
+    # simulated by resetting the throttle).
+    device.refresh_from_db()
+    device.throttle_reset()
+    assert post_json(b, "/api/v1/auth/otp", {"code": fresh_code(device)}).status_code == 200
+
+
+def test_one_backup_code_used_twice_succeeds_once():
+    u = make_user()
+    _, codes = enrol_totp(u.user)
+    assert len(codes) == 10 and len(set(codes)) == 10
+    a, b = half_logged_in(u), half_logged_in(u)
+    assert post_json(a, "/api/v1/auth/otp", {"code": codes[0]}).status_code == 200
+    r = post_json(b, "/api/v1/auth/otp", {"code": codes[0].upper().replace("-", " ")})
+    assert r.status_code == 400
+    BackupCodeDevice.objects.get(user=u.user).throttle_reset()
+    assert post_json(b, "/api/v1/auth/otp", {"code": codes[1]}).status_code == 200
+    assert BackupCodeDevice.objects.get(user=u.user).remaining() == 8
+
+
+def race_pairs(server, code_for) -> list[list[int]]:
+    """PAIRS times: a new user, two half-logged-in sessions, one code posted by both at once."""
+    outcomes = []
+    for _ in range(PAIRS):
+        clear_rate_limits()
+        u = make_user()
+        device, codes = enrol_totp(u.user)
+        clients = [ApiClient(server.url), ApiClient(server.url)]
+        try:
+            for c in clients:
+                r = c.post("/api/v1/auth/login", {"email": u.email, "password": u.password})
+                assert r.status_code == 200 and r.json()["otp_required"], r.text
+                c.fetch_csrf()
+            code = code_for(device, codes)
+            barrier = threading.Barrier(2)
+            statuses: list[int] = []
+
+            def contend(client, barrier=barrier, statuses=statuses, code=code):
+                barrier.wait()
+                statuses.append(client.post("/api/v1/auth/otp", {"code": code}).status_code)
+
+            threads = [threading.Thread(target=contend, args=(c,)) for c in clients]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            outcomes.append(sorted(statuses))
+        finally:
+            for c in clients:
+                c.close()
+    return outcomes
+
+
+@pytest.mark.dbsensitive
+def test_parallel_pairs_with_one_totp_code_succeed_exactly_once(start_server):
+    server = start_server("uvicorn")
+    outcomes = race_pairs(server, lambda device, codes: fresh_code(device))
+    assert outcomes == [[200, 400]] * PAIRS, outcomes
+
+
+@pytest.mark.dbsensitive
+def test_parallel_pairs_with_one_backup_code_succeed_exactly_once(start_server):
+    server = start_server("uvicorn")
+    outcomes = race_pairs(server, lambda device, codes: codes[3])
+    assert outcomes == [[200, 400]] * PAIRS, outcomes
+
+
+def test_twenty_wrong_codes_throttle_even_the_right_code():
+    """20 wrong codes: the right code is refused (429) until the throttle delay passes."""
+    u = make_user()
+    device, _ = enrol_totp(u.user)
+    client = half_logged_in(u)
+    statuses = [post_json(client, "/api/v1/auth/otp", {"code": "000000"}).status_code
+                for _ in range(20)]
+    assert statuses[0] == 400 and set(statuses[1:]) <= {400, 429} and 429 in statuses
+    right = fresh_code(device)
+    r = post_json(client, "/api/v1/auth/otp", {"code": right})
+    assert r.status_code == 429 and int(r["Retry-After"]) >= 1
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_OTP
+    device.refresh_from_db()
+    assert device.throttling_failure_count >= 1
+
+    # The delay passes (django-otp's and the per-account window): the right code works.
+    device.throttling_failure_timestamp = timezone.now() - timedelta(days=30)
+    device.save()
+    clear_rate_limits()
+    assert post_json(client, "/api/v1/auth/otp", {"code": right}).status_code == 200
+
+
+def test_code_step_needs_the_password_step():
+    anonymous = Client()
+    assert post_json(anonymous, "/api/v1/auth/otp", {"code": "123456"}).status_code == 401
+    u = make_user()  # no device: the password step completes the login
+    client = Client()
+    post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    r = post_json(client, "/api/v1/auth/otp", {"code": "123456"})
+    assert r.status_code == 409 and r.json()["error"] == "wrong_step"
+
+
+def logged_in(u) -> Client:
+    client = Client()
+    post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    return client
+
+
+def test_enrolment_needs_the_password_then_a_code_from_the_new_app():
+    u = make_user()
+    client = logged_in(u)
+    r = post_json(client, "/api/v1/me/totp", {"password": "not my password"})
+    assert r.status_code == 403 and r.json()["error"] == "wrong_password"
+    assert not TOTPDevice.objects.filter(user=u.user).exists()
+
+    r = post_json(client, "/api/v1/me/totp", {"password": u.password})
+    assert r.status_code == 201
+    data = r.json()
+    assert data["otpauth_uri"].startswith("otpauth://totp/SecureChat")
+    assert data["qr_svg"].startswith("<svg") and "script" not in data["qr_svg"]
+    assert not TOTPDevice.objects.get(user=u.user).confirmed
+
+    r = post_json(client, "/api/v1/me/totp/confirm", {"code": "12345"})
+    assert r.status_code == 400
+    TOTPDevice.objects.get(user=u.user).throttle_reset()
+    r = post_json(client, "/api/v1/me/totp/confirm", {"code": pyotp.TOTP(data["secret"]).now()})
+    assert r.status_code == 200
+    assert len(r.json()["backup_codes"]) == 10
+    assert TOTPDevice.objects.get(user=u.user).confirmed
+
+    # Now 2FA is on: step-up needs a fresh code too.
+    r = post_json(client, "/api/v1/me/totp", {"password": u.password})
+    assert r.status_code == 403 and r.json()["error"] == "code_required"
+
+
+def test_a_pending_device_is_confirmed_only_by_the_session_that_started_it():
+    u = make_user()
+    a, b = logged_in(u), logged_in(u)
+    secret = post_json(a, "/api/v1/me/totp", {"password": u.password}).json()["secret"]
+    r = post_json(b, "/api/v1/me/totp/confirm", {"code": pyotp.TOTP(secret).now()})
+    assert r.status_code == 409
+    assert not TOTPDevice.objects.filter(user=u.user, confirmed=True).exists()
+
+
+def test_backup_codes_regenerate_with_step_up_and_old_ones_die():
+    u = make_user()
+    device, old_codes = enrol_totp(u.user)
+    client = logged_in(u)
+    post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)})
+    r = post_json(client, "/api/v1/me/backup-codes", {"password": u.password})
+    assert r.status_code == 403  # the code is missing
+    r = post_json(client, "/api/v1/me/backup-codes", {"password": u.password,
+                                                      "code": fresh_code(device)})
+    assert r.status_code == 200
+    new_codes = r.json()["backup_codes"]
+    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
+    fresh = half_logged_in(u)
+    assert post_json(fresh, "/api/v1/auth/otp", {"code": old_codes[0]}).status_code == 400
+    BackupCodeDevice.objects.get(user=u.user).throttle_reset()
+    assert post_json(fresh, "/api/v1/auth/otp", {"code": new_codes[0]}).status_code == 200
+
+
+def test_removing_the_second_factor_needs_step_up_and_is_refused_when_mandatory():
+    u = make_user()
+    device, _ = enrol_totp(u.user)
+    client = logged_in(u)
+    post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)})
+    with override_settings(SECURECHAT_REQUIRE_2FA=True):
+        r = client.delete("/api/v1/me/totp", data=json.dumps(
+            {"password": u.password, "code": fresh_code(device)}), content_type="application/json")
+        assert r.status_code == 400
+    assert TOTPDevice.objects.filter(user=u.user).exists()
+    r = client.delete("/api/v1/me/totp", data=json.dumps(
+        {"password": u.password, "code": fresh_code(device)}), content_type="application/json")
+    assert r.status_code == 200
+    assert not TOTPDevice.objects.filter(user=u.user).exists()
+    assert not BackupCodeDevice.objects.filter(user=u.user).exists()
+
+
+@override_settings(SECURECHAT_REQUIRE_2FA=True)
+def test_mandatory_enrolment_completes_the_login():
+    """With 2FA mandatory, a user without a device is held at enrolment (no step-up), and
+    confirming the first device completes the login with a new session key."""
+    u = make_user()
+    client = Client()
+    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    assert r.json() == {"otp_required": False, "enrolment_required": True}
+    assert client.get("/about/")["Location"] == "/account/two-factor/"
+    assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 403
+    r = post_json(client, "/api/v1/me/totp", {})
+    assert r.status_code == 201
+    key_before = client.session.session_key
+    r = post_json(client, "/api/v1/me/totp/confirm",
+                  {"code": pyotp.TOTP(r.json()["secret"]).now()})
+    assert r.status_code == 200
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
+    assert client.session.session_key != key_before
+    assert LoginSession.objects.get(user=u.user).session_key == client.session.session_key
+    assert client.get("/about/").status_code == 200
+
+
+def test_setup_page_shows_qr_and_secret_then_backup_codes_once():
+    u = make_user()
+    client = logged_in(u)
+    r = client.get("/account/two-factor/")
+    assert r.status_code == 200 and b"Set up an authenticator app" in r.content
+    r = client.post("/account/two-factor/", {"action": "start", "password": "wrong one!"})
+    assert r.status_code == 403 and b"not your current password" in r.content
+    r = client.post("/account/two-factor/", {"action": "start", "password": u.password})
+    assert r.status_code == 200 and b"<svg" in r.content
+    secret = TOTPDevice.objects.get(user=u.user, confirmed=False)
+    from tests.accounts import code_at, current_t
+    assert b"Key:" in r.content
+    r = client.post("/account/two-factor/", {"action": "confirm",
+                                             "code": code_at(secret, current_t(secret))})
+    assert r.status_code == 200 and b"Your backup codes" in r.content
+    assert r.content.count(b"<li><code>") == 10
+    r = client.get("/account/two-factor/")
+    assert b"Backup codes left: 10" in r.content and b"<li><code>" not in r.content
