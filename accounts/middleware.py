@@ -56,7 +56,8 @@ class LoginSessionMiddleware:
             self.touch(request)
             return None
         try:
-            name = resolve(request.path_info).url_name
+            # view_name carries the namespace: "admin:logout" is not the site's "logout".
+            name = resolve(request.path_info).view_name
         except Resolver404:
             name = None
         allowed = HALF_LOGGED_IN_ALLOWED | (ENROLMENT_ALLOWED if stage == unlock.STAGE_ENROL

@@ -1,0 +1,163 @@
+"""A half-logged-in session reaches only the code step, the recovery-code confirmation,
+logout (and, while 2FA is mandatory and no device exists, the enrolment) -- every other
+page answers with a redirect to the next login step, every other API call with 403, and
+the websocket scope carries no identity.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client, override_settings
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from accounts import unlock
+from accounts.middleware import ENROLMENT_ALLOWED, HALF_LOGGED_IN_ALLOWED
+from accounts.websocket import SecondFactorScopeMiddleware
+from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
+from tests.support.accounts import make_user, session_for
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("fresh_rate_limits")]
+
+SAMPLES = {"int": "1", "str": "x", "slug": "x", "path": "x/y", "uuid": str(uuid.uuid4())}
+
+
+def concrete(pattern) -> str:
+    """One path that the pattern matches (converters and regex groups filled in)."""
+    text = str(pattern)
+    if type(pattern.pattern if hasattr(pattern, "pattern") else pattern).__name__ == \
+            "RegexPattern":
+        text = re.sub(r"\(\?P<\w+>[^)]*\)", "x", text).lstrip("^").rstrip("$")
+        return text
+    return re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLES[m.group(1) or "str"], text)
+
+
+def all_urls() -> list[tuple[str, str]]:
+    """Every URL pattern of the project as (view name, example path)."""
+    found = []
+
+    def walk(resolver, prefix, namespace):
+        for entry in resolver.url_patterns:
+            if isinstance(entry, URLResolver):
+                ns = f"{namespace}:{entry.namespace}" if namespace and entry.namespace else (
+                    entry.namespace or namespace)
+                walk(entry, prefix + concrete(entry.pattern), ns)
+            elif isinstance(entry, URLPattern):
+                name = entry.name or f"<unnamed {entry.pattern}>"
+                found.append((f"{namespace}:{name}" if namespace else name,
+                              "/" + prefix + concrete(entry.pattern)))
+
+    walk(get_resolver(), "", None)
+    return found
+
+
+def test_the_enumeration_sees_every_app():
+    names = {name for name, _ in all_urls()}
+    assert {"health", "login", "api-auth-otp", "admin:index", "about"} <= names
+    assert len(names) > 30
+
+
+def half_logged_in_client() -> tuple[Client, object]:
+    u = make_user()
+    device, _ = enrol_totp(u.user)
+    client = Client()
+    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    assert r.json()["otp_required"]
+    return client, device
+
+
+def assert_refused(client, allowed: set[str], next_step: str):
+    checked = 0
+    for name, path in all_urls():
+        if name in allowed:
+            continue
+        for method in ("get", "post"):
+            r = post_json(client, path) if method == "post" else client.get(path)
+            if path.startswith("/api/"):
+                assert r.status_code == 403, (name, path, method, r.status_code)
+                assert r.json()["error"] == "second_factor_required", (name, path)
+            else:
+                assert r.status_code == 302, (name, path, method, r.status_code)
+                assert r["Location"] == next_step, (name, path, r["Location"])
+            checked += 1
+    return checked
+
+
+def test_code_stage_reaches_only_the_allowed_views():
+    client, device = half_logged_in_client()
+    checked = assert_refused(client, HALF_LOGGED_IN_ALLOWED, "/login/code/")
+    assert checked > 50
+    # The allowed ones answer normally.
+    assert client.get("/login/code/").status_code == 200
+    assert client.get("/api/v1/csrf").status_code == 200
+    # Positive control: after the code step the same client reaches the same views.
+    assert post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)}).status_code == 200
+    assert client.get("/about/").status_code == 200
+    assert client.get("/api/v1/me").status_code == 200
+    assert client.get("/account/two-factor/").status_code == 200
+
+
+@override_settings(SECURECHAT_REQUIRE_2FA=True)
+def test_enrolment_stage_reaches_only_the_allowed_views_and_the_enrolment():
+    u = make_user()
+    client = Client()
+    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    assert r.json()["enrolment_required"]
+    assert_refused(client, HALF_LOGGED_IN_ALLOWED | ENROLMENT_ALLOWED, "/account/two-factor/")
+    assert client.get("/account/two-factor/").status_code == 200
+
+
+def test_half_logged_in_session_has_no_usable_identity_over_http():
+    client, _ = half_logged_in_client()
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_OTP
+    # The sealed box exists but the stage gate keeps it shut.
+    assert client.session.get(unlock.SESSION_IDENTITY)
+
+
+class Recorder:
+    """An inner ASGI app standing where the websocket router is: records the scope."""
+
+    def __init__(self):
+        self.scope = None
+
+    async def __call__(self, scope, receive, send):
+        self.scope = scope
+        await receive()
+        await send({"type": "websocket.close", "code": 4401})
+
+
+async def ws_scope(cookie_header: str):
+    recorder = Recorder()
+    app = AuthMiddlewareStack(SecondFactorScopeMiddleware(recorder))
+    communicator = WebsocketCommunicator(app, "/ws/", headers=[(b"cookie",
+                                                                cookie_header.encode())])
+    await communicator.connect()
+    await communicator.disconnect()
+    return recorder.scope
+
+
+async def test_websocket_scope_has_no_identity_for_a_half_logged_in_session():
+    """The scope middleware gives the consumer ``identity=None`` (the consumer closes 4401)
+    for a half-logged-in session or a missing key cookie, and the identity for a complete
+    login (positive control)."""
+    u = await database_sync_to_async(make_user)()
+    half = await database_sync_to_async(session_for)(u, unlock.STAGE_OTP)
+    done = await database_sync_to_async(session_for)(u, unlock.STAGE_DONE)
+
+    scope = await ws_scope(half.cookie_header)
+    assert scope["user"].is_authenticated and scope["identity"] is None
+
+    scope = await ws_scope(f"{settings.SESSION_COOKIE_NAME}={done.session_key}")
+    assert scope["user"].is_authenticated and scope["identity"] is None
+
+    scope = await ws_scope(done.cookie_header)
+    assert scope["identity"] is not None
+    assert scope["identity"].fingerprint() == u.identity_file.fingerprint()
+    assert scope["login_session_key"] == done.session_key
