@@ -1,0 +1,162 @@
+"""Email change (DESIGN.md §4): after a step-up a link goes to the NEW address; the
+account keeps its old address until the link is used; the old address gets a
+notice; uniqueness (regardless of case) is checked again when the link is used,
+and the new address counts as verified because the link reached it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from accounts.models import AuditEvent, User
+from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
+from tests.support.accounts import PASSWORD, make_user, session_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
+
+LINK = re.compile(r"https?://[^/\s]+/me/email/confirm/([^/\s]+)/")
+
+
+def client_for(test_user) -> Client:
+    client = Client()
+    for name, value in session_for(test_user).cookies.items():
+        client.cookies[name] = value
+    return client
+
+
+def request_change(client, new_email: str, **extra):
+    return post_json(client, "/api/v1/me/email",
+                     {"password": PASSWORD, "new_email": new_email, **extra})
+
+
+def token_sent_to(address: str) -> str:
+    (message,) = [m for m in mail.outbox if m.to == [address]]
+    return LINK.search(message.body).group(1)
+
+
+def test_change_is_pending_until_the_link_is_used():
+    alice = make_user(verified=False)
+    client = client_for(alice)
+    response = request_change(client, "Alice.New@Example.com")
+    assert response.status_code == 202, response.content
+    assert response.json()["pending_email"] == "Alice.New@example.com"
+
+    user = User.objects.get(pk=alice.user.pk)
+    assert user.email == alice.email and user.pending_email == "Alice.New@example.com"
+    # The old address gets a notice without the link; the new one gets the link.
+    (notice,) = [m for m in mail.outbox if m.to == [alice.email]]
+    assert "/me/email/confirm/" not in notice.body
+    token = token_sent_to("Alice.New@example.com")
+    assert client.get("/api/v1/me").json()["email"] == alice.email
+
+    confirm = post_json(Client(), "/api/v1/me/email/confirm", {"token": token})
+    assert confirm.status_code == 200, confirm.content
+    user.refresh_from_db()
+    assert user.email == "Alice.New@example.com"
+    assert user.pending_email == "" and user.email_verified
+    assert client.get("/api/v1/me").json()["email"] == "Alice.New@example.com"
+    assert AuditEvent.objects.filter(user=user, kind="email_changed").exists()
+    changed = [m for m in mail.outbox if "was changed" in m.subject]
+    assert {m.to[0] for m in changed} == {alice.email, "Alice.New@example.com"}
+
+    # Single use: the same link again changes nothing.
+    again = post_json(Client(), "/api/v1/me/email/confirm", {"token": token})
+    assert again.status_code == 400 and again.json()["error"] == "invalid_link"
+
+
+def test_uniqueness_is_checked_again_when_the_link_is_used():
+    alice = make_user()
+    client = client_for(alice)
+    assert request_change(client, "contested@example.com").status_code == 202
+    token = token_sent_to("contested@example.com")
+    make_user("CONTESTED@example.com")  # someone signs up with it meanwhile
+
+    response = post_json(Client(), "/api/v1/me/email/confirm", {"token": token})
+    assert response.status_code == 409 and response.json()["error"] == "email_taken"
+    assert User.objects.get(pk=alice.user.pk).email == alice.email
+
+
+def test_a_newer_request_replaces_the_older_link():
+    alice = make_user()
+    client = client_for(alice)
+    request_change(client, "first@example.com")
+    first = token_sent_to("first@example.com")
+    request_change(client, "second@example.com")
+    assert post_json(Client(), "/api/v1/me/email/confirm",
+                     {"token": first}).json()["error"] == "invalid_link"
+    assert User.objects.get(pk=alice.user.pk).email == alice.email
+    second = token_sent_to("second@example.com")
+    assert post_json(Client(), "/api/v1/me/email/confirm", {"token": second}).status_code == 200
+
+
+@pytest.mark.parametrize("new_email,body,status,error", [
+    ("taken@example.com", {}, 409, "email_taken"),
+    ("TAKEN@EXAMPLE.COM", {}, 409, "email_taken"),
+    ("not an address", {}, 400, "invalid"),
+    (None, {}, 400, "invalid"),
+    ("fresh@example.com", {"password": "wrong password 123"}, 403, "wrong_password"),
+    ("SELF", {}, 400, "invalid"),
+])
+def test_bad_requests_change_nothing(new_email, body, status, error):
+    alice = make_user()
+    make_user("taken@example.com")
+    client = client_for(alice)
+    if new_email == "SELF":
+        new_email = alice.email.upper()
+    response = post_json(client, "/api/v1/me/email",
+                         {"password": PASSWORD, "new_email": new_email, **body})
+    assert response.status_code == status, response.content
+    assert response.json()["error"] == error
+    user = User.objects.get(pk=alice.user.pk)
+    assert user.pending_email == "" and user.email == alice.email
+    assert not mail.outbox
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "a" * 2000, None])
+def test_bad_tokens_are_refused(token):
+    response = post_json(Client(), "/api/v1/me/email/confirm", {"token": token})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_link"
+
+
+def test_a_tampered_token_is_refused():
+    alice = make_user()
+    request_change(client_for(alice), "mine@example.com")
+    token = token_sent_to("mine@example.com")
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert post_json(Client(), "/api/v1/me/email/confirm",
+                     {"token": tampered}).json()["error"] == "invalid_link"
+    assert post_json(Client(), "/api/v1/me/email/confirm",
+                     {"token": token}).status_code == 200  # control
+
+
+def test_needs_a_fresh_code_when_2fa_is_on():
+    alice = make_user()
+    device, _ = enrol_totp(alice.user)
+    client = client_for(alice)
+    assert request_change(client, "x@example.com").json()["error"] == "code_required"
+    assert request_change(client, "x@example.com", code=fresh_code(device)).status_code == 202
+
+
+def test_pages_request_and_confirm_without_changing_anything_on_get():
+    alice = make_user()
+    client = client_for(alice)
+    assert client.get("/me/email/").status_code == 200
+    bad = client.post("/me/email/", {"password": PASSWORD, "new_email": alice.email})
+    assert bad.status_code == 400 and b"already your email address" in bad.content
+    done = client.post("/me/email/", {"password": PASSWORD, "new_email": "paged@example.com"})
+    assert done.status_code == 302
+    token = token_sent_to("paged@example.com")
+
+    visitor = Client()
+    landing = visitor.get(f"/me/email/confirm/{token}/")
+    assert landing.status_code == 302 and token not in landing["Location"]
+    page = visitor.get(landing["Location"])
+    assert page.status_code == 200
+    assert User.objects.get(pk=alice.user.pk).email == alice.email  # GET changed nothing
+    confirmed = visitor.post(landing["Location"])
+    assert confirmed.status_code == 200 and b"paged@example.com" in confirmed.content
+    assert User.objects.get(pk=alice.user.pk).email == "paged@example.com"
