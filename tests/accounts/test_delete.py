@@ -1,0 +1,119 @@
+"""Account deletion (DESIGN.md §5, §4): after a step-up the account, its keys, devices
+and sessions are deleted, its sockets are told to close, a security email goes out
+before, and an audit row without the user stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.sessions.models import Session
+from django.core import mail
+from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import events
+from accounts.models import (
+    AuditEvent,
+    BackupCodeDevice,
+    KeyGeneration,
+    LoginSession,
+    User,
+    WrappedIdentity,
+)
+from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
+from tests.support.accounts import PASSWORD, make_user, session_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
+
+
+def client_for(test_user):
+    session = session_for(test_user)
+    client = Client()
+    for name, value in session.cookies.items():
+        client.cookies[name] = value
+    return client, session
+
+
+def owned_rows(user_id) -> dict:
+    return {
+        "user": User.objects.filter(pk=user_id).count(),
+        "wrapped": WrappedIdentity.objects.filter(user_id=user_id).count(),
+        "keys": KeyGeneration.objects.filter(user_id=user_id).count(),
+        "logins": LoginSession.objects.filter(user_id=user_id).count(),
+        "totp": TOTPDevice.objects.filter(user_id=user_id).count(),
+        "backup": BackupCodeDevice.objects.filter(user_id=user_id).count(),
+    }
+
+
+def test_delete_removes_keys_sessions_and_account_and_keeps_an_anonymous_audit_row():
+    alice = make_user()
+    device, _ = enrol_totp(alice.user)
+    bob = make_user()
+    client, this = client_for(alice)
+    other_client, other = client_for(alice)
+    user_id = alice.user.pk
+    assert all(owned_rows(user_id).values())  # positive control: there is something to delete
+
+    response = post_json(client, "/api/v1/me/delete",
+                         {"password": PASSWORD, "code": fresh_code(device)})
+    assert response.status_code == 200, response.content
+
+    assert not any(owned_rows(user_id).values())
+    assert not Session.objects.filter(session_key__in=[this.session_key,
+                                                       other.session_key]).exists()
+    assert other_client.get("/api/v1/me").status_code == 401
+    assert client.get("/api/v1/me").status_code == 401
+    assert AuditEvent.objects.filter(kind="account_deleted", user__isnull=True).count() == 1
+    (message,) = [m for m in mail.outbox if "deleted" in m.subject]
+    assert message.to == [alice.email] and PASSWORD not in message.body
+    assert User.objects.filter(pk=bob.user.pk).exists()
+    assert KeyGeneration.objects.filter(user=bob.user).exists()
+
+
+async def test_delete_closes_the_users_sockets(redis_url):
+    alice = await database_sync_to_async(make_user)()
+    client, _ = await database_sync_to_async(client_for)(alice)
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(events.user_group(alice.user.pk), channel)
+    response = await database_sync_to_async(post_json)(client, "/api/v1/me/delete",
+                                                       {"password": PASSWORD})
+    assert response.status_code == 200
+    event = await asyncio.wait_for(layer.receive(channel), 5)
+    assert event["type"] == "security.close"
+
+
+@pytest.mark.parametrize("body,error", [
+    ({"password": "wrong password 1234"}, "wrong_password"),
+    ({}, "wrong_password"),
+    ({"password": PASSWORD}, "code_required"),
+    ({"password": PASSWORD, "code": "000000"}, "invalid_code"),
+])
+def test_refused_deletion_changes_nothing(body, error):
+    alice = make_user()
+    enrol_totp(alice.user)
+    client, _ = client_for(alice)
+    before = owned_rows(alice.user.pk)
+    mail.outbox.clear()  # the enrolment's own notice
+    response = post_json(client, "/api/v1/me/delete", body)
+    assert response.status_code in (400, 403)
+    assert response.json()["error"] == error
+    assert owned_rows(alice.user.pk) == before
+    assert client.get("/api/v1/me").status_code == 200
+    assert not mail.outbox
+
+
+def test_delete_page_needs_the_confirmation_box():
+    alice = make_user()
+    client, _ = client_for(alice)
+    assert client.get("/me/delete/").status_code == 200
+    unticked = client.post("/me/delete/", {"password": PASSWORD})
+    assert unticked.status_code == 400
+    assert User.objects.filter(pk=alice.user.pk).exists()
+    done = client.post("/me/delete/", {"password": PASSWORD, "sure": "on"})
+    assert done.status_code == 200 and b"deleted" in done.content
+    assert not User.objects.filter(pk=alice.user.pk).exists()
