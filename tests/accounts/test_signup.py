@@ -1,0 +1,191 @@
+"""Signup: the account, its keys and recovery code, the login it starts, registration
+modes, invitations and email verification. Bad input changes nothing."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.signing import TimestampSigner
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from accounts import identity as keys
+from accounts import unlock
+from accounts.models import AuditEvent, Invitation, KeyGeneration, LoginSession, User
+from accounts.models.invitations import hash_token
+from tests.accounts import fresh_rate_limits, post_json  # noqa: F401
+from tests.support.accounts import PASSWORD, make_user
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("fresh_rate_limits")]
+
+
+def signup(client, email="new@example.com", password=PASSWORD, **extra):
+    return post_json(client, "/api/v1/auth/signup", {"email": email, "password": password,
+                                                     **extra})
+
+
+def link_from(mail) -> str:
+    (link,) = re.findall(r"https?://\S+/verify-email/\S+", mail.body)
+    return link
+
+
+def test_signup_creates_keys_logs_in_and_stashes_the_recovery_code(client, mailoutbox,
+                                                                   caplog):
+    client.session.save()
+    anonymous_key = client.session.session_key
+    r = signup(client)
+    assert r.status_code == 201
+    data = r.json()
+    assert data["email_verification_sent"] is True and data["otp_required"] is False
+    user = User.objects.get(email="new@example.com")
+    # The recovery code is real: it opens the recovery copy of the identity.
+    identity = keys.unwrap(bytes(user.wrapped_identity.recovery_blob),
+                           keys.recovery_identity(data["recovery_code"],
+                                                  settings.SECURECHAT_KEY_TYPE))
+    assert str(identity.recipient()) == KeyGeneration.objects.current_for(user).recipient
+    # Logged in on a new session key, identity unlocked, LoginSession tracked.
+    assert client.session.session_key != anonymous_key
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
+    assert LoginSession.objects.get(user=user).session_key == client.session.session_key
+    # The code is shown on the page until confirmed, then forgotten.
+    page = client.get("/signup/recovery-code/")
+    assert page.status_code == 200 and data["recovery_code"].encode() in page.content
+    assert post_json(client, "/api/v1/auth/recovery-code/confirm").status_code == 200
+    assert client.get("/signup/recovery-code/").status_code == 302
+    assert post_json(client, "/api/v1/auth/recovery-code/confirm").status_code == 409
+    assert AuditEvent.objects.filter(user=user, kind="recovery_code_confirmed").exists()
+    # Verification mail, and nothing secret in the logs.
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["new@example.com"]
+    for secret in (PASSWORD, data["recovery_code"], link_from(mailoutbox[0])):
+        assert secret not in caplog.text
+
+
+@override_settings(SECURECHAT_REQUIRE_2FA=True)
+def test_signup_with_mandatory_2fa_goes_to_enrolment(client):
+    r = signup(client)
+    assert r.status_code == 201 and r.json()["enrolment_required"] is True
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_ENROL
+    assert client.get("/signup/recovery-code/").status_code == 200  # allowed while enrolling
+    r = client.post("/signup/recovery-code/", {"saved": "on"})
+    assert r["Location"] == "/account/two-factor/"
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ({"email": "new@example.com", "password": "short"}, 400, "password"),
+    ({"email": "new@example.com", "password": "password1234"}, 400, "password"),
+    ({"email": "new@example.com", "password": "x" * 2000}, 400, "password"),
+    ({"email": "not an email", "password": PASSWORD}, 400, "email"),
+    ({"email": "", "password": PASSWORD}, 400, "email"),
+    ({"email": 12, "password": PASSWORD}, 400, "email"),
+    ({"email": "new@example.com", "password": None}, 400, "password"),
+])
+def test_bad_signup_input_gets_a_clear_error_and_creates_nothing(client, body, status,
+                                                                 field):
+    r = post_json(client, "/api/v1/auth/signup", body)
+    assert r.status_code == status
+    assert r.json()["field"] == field and r.json()["detail"]
+    assert User.objects.count() == 0 and "_auth_user_id" not in client.session
+
+
+def test_the_same_address_in_any_case_is_taken(client):
+    make_user("taken@example.com")
+    r = signup(client, "TAKEN@Example.com")
+    assert r.status_code == 409 and r.json()["error"] == "email_taken"
+    assert User.objects.count() == 1
+
+
+@override_settings(SECURECHAT_REGISTRATION="closed")
+def test_closed_registration_refuses(client):
+    r = signup(client)
+    assert r.status_code == 403 and r.json()["error"] == "registration_closed"
+    assert User.objects.count() == 0
+
+
+@override_settings(SECURECHAT_REGISTRATION="invite")
+def test_invite_only_registration_needs_a_valid_invitation_for_that_address(client):
+    token = secrets.token_urlsafe(32)
+    Invitation.objects.create(email="invited@example.com", token_hash=hash_token(token),
+                              expires_at=timezone.now() + timedelta(days=7))
+    assert signup(client, "invited@example.com").status_code == 403
+    assert signup(client, "other@example.com", invitation=token).status_code == 403
+    r = signup(client, "invited@example.com", invitation=token)
+    assert r.status_code == 201 and r.json()["email_verification_sent"] is False
+    assert User.objects.get(email="invited@example.com").email_verified
+    post_json(client, "/api/v1/auth/logout")
+    assert signup(Client(), "invited@example.com", invitation=token).status_code in {403, 409}
+    assert Invitation.objects.get().used_at is not None
+
+
+def test_email_verification_link(client, mailoutbox):
+    signup(client)
+    user = User.objects.get(email="new@example.com")
+    assert not user.email_verified
+    path = link_from(mailoutbox[0]).split("://", 1)[1].split("/", 1)[1]
+    anonymous = Client()
+    assert anonymous.get("/" + path[:-3] + "abc").status_code == 400
+    user.refresh_from_db()
+    assert not user.email_verified
+    r = anonymous.get("/" + path)
+    assert r.status_code == 200 and b"Email address confirmed" in r.content
+    user.refresh_from_db()
+    assert user.email_verified
+
+
+def test_verification_token_over_the_api_and_its_limits(client, monkeypatch):
+    u = make_user(verified=False)
+    signer = TimestampSigner(salt="securechat.accounts.verify-email")
+    payload = {"u": u.user.pk, "e": u.email.lower()}
+    # Expired (older than 3 days).
+    monkeypatch.setattr(TimestampSigner, "timestamp",
+                        lambda self: _b62(int(timezone.now().timestamp()) - 4 * 86400))
+    old = signer.sign_object(payload)
+    monkeypatch.undo()
+    r = post_json(client, "/api/v1/auth/verify-email", {"token": old})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_token"
+    # For another address (the email changed since the link was sent).
+    stale = signer.sign_object({"u": u.user.pk, "e": "old@example.com"})
+    assert post_json(client, "/api/v1/auth/verify-email", {"token": stale}).status_code == 400
+    assert post_json(client, "/api/v1/auth/verify-email", {"token": 5}).status_code == 400
+    u.user.refresh_from_db()
+    assert not u.user.email_verified
+    # Positive control: a fresh token for the current address works.
+    fresh = signer.sign_object(payload)
+    assert post_json(client, "/api/v1/auth/verify-email", {"token": fresh}).status_code == 200
+    u.user.refresh_from_db()
+    assert u.user.email_verified
+
+
+def _b62(number: int) -> str:
+    from django.core.signing import b62_encode
+
+    return b62_encode(number)
+
+
+def test_resend_is_for_logged_in_unverified_users_and_rate_limited(client, mailoutbox):
+    assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 401
+    u = make_user(verified=False)
+    post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    statuses = [post_json(client, "/api/v1/auth/verify-email/resend").status_code
+                for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    assert sum("Confirm your SecureChat email" in m.subject for m in mailoutbox) == 5
+
+
+def test_signup_page_flow(client):
+    r = client.get("/signup/")
+    assert r.status_code == 200 and b'name="password"' in r.content
+    r = client.post("/signup/", {"email": "page@example.com", "password": "short"})
+    assert r.status_code == 400 and b"at least 12" in r.content.lower()
+    r = client.post("/signup/", {"email": "page@example.com", "password": PASSWORD})
+    assert r.status_code == 302 and r["Location"] == "/signup/recovery-code/"
+    r = client.get("/signup/recovery-code/")
+    assert b"I saved my recovery code" in r.content
+    r = client.post("/signup/recovery-code/", {})
+    assert r.status_code == 400
+    r = client.post("/signup/recovery-code/", {"saved": "on"})
+    assert r.status_code == 302 and r["Location"] == "/"
