@@ -83,12 +83,18 @@ def do_create_upload(user, identity_file, conversation_id: str, raw_metadata: st
 # --- the lease ----------------------------------------------------------------
 
 def do_acquire_lease(upload_id, owner: str) -> bool:
+    """Take the upload's lease if it is free, lapsed, or held by a dead local process."""
     now = timezone.now()
-    return bool(
-        Upload.objects.filter(pk=upload_id, state=Upload.State.UPLOADING)
-        .filter(lease.free_or_lapsed(now))
-        .update(lease_owner=owner, lease_expires=lease.expiry())
-    )
+    uploading = Upload.objects.filter(pk=upload_id, state=Upload.State.UPLOADING)
+    if uploading.filter(lease.free_or_lapsed(now)).update(lease_owner=owner,
+                                                          lease_expires=lease.expiry()):
+        return True
+    holder = uploading.values_list("lease_owner", flat=True).first()
+    if holder and holder != owner and lease.owner_is_dead_here(holder):
+        logger.info("upload %s: taking over the lease of a dead local process", upload_id)
+        return bool(uploading.filter(lease_owner=holder).update(
+            lease_owner=owner, lease_expires=lease.expiry()))
+    return False
 
 
 def do_renew_lease(upload_id, owner: str) -> bool:

@@ -7,6 +7,11 @@ owner). A running PATCH renews it every ``HEARTBEAT_SECONDS``; a killed
 process stops renewing and the lease lapses after ``LEASE_SECONDS``, so a
 resume is blocked for at most that long.
 
+A lease held by a process on this host that no longer exists (same host
+name, its pid gone) is taken over at once, so a restart after a crash on a
+one-machine deployment resumes without waiting for the expiry. A recycled pid
+only means waiting for the expiry.
+
 The holder also keeps a local deadline (``LocalLease``): the monotonic time
 at which it last *started* a successful renewal plus the lease length minus a
 margin. It writes no chunk after that deadline, so even a stalled process
@@ -32,8 +37,29 @@ SAFETY_MARGIN_SECONDS = 4
 BOOT_ID = uuid.uuid4().hex[:12]
 
 
+def _host() -> str:
+    return socket.gethostname()[:60]
+
+
 def owner_id() -> str:
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{BOOT_ID}"
+    return f"{_host()}:{os.getpid()}:{BOOT_ID}"
+
+
+def owner_is_dead_here(owner: str) -> bool:
+    """True only when ``owner`` names a process of this host that is gone."""
+    parts = owner.split(":")
+    if len(parts) != 3 or parts[0] != _host() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return parts[2] != BOOT_ID
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def expiry():
