@@ -75,6 +75,9 @@ class SenderKeys:
                                if row else None)
         return self._rows[key]
 
+    def has(self, user_id, generation) -> bool:
+        return (user_id, generation) in self._rows
+
     def prefetch(self, pairs) -> None:
         missing = {p for p in pairs if p not in self._rows}
         if not missing:

@@ -14,6 +14,7 @@ Event types (handled by ``messaging.consumers.ChatConsumer``):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 from asgiref.sync import async_to_sync
@@ -25,6 +26,13 @@ from accounts.events import user_group
 logger = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 2.0
+
+# Set by async callers (the websocket consumer) to their event loop: pushes are
+# then scheduled on it without waiting, so a slow or absent Redis never delays
+# the ack. Elsewhere (HTTP views, commands) the push runs before returning.
+publish_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = (
+    contextvars.ContextVar("messaging_publish_loop", default=None))
+_pending: set = set()
 
 
 def message_event(message) -> dict:
@@ -57,6 +65,16 @@ async def publish(pushes: list[tuple[str, dict]]) -> None:
 
 
 def _publish_now(pushes) -> None:
+    loop = publish_loop.get()
+    if loop is not None and loop.is_running():
+        try:
+            future = asyncio.run_coroutine_threadsafe(publish(pushes), loop)
+        except RuntimeError:  # the loop is closing
+            logger.warning("live push skipped: the event loop is closing")
+            return
+        _pending.add(future)
+        future.add_done_callback(_pending.discard)
+        return
     try:
         async_to_sync(publish)(pushes)
     except Exception:  # noqa: BLE001
