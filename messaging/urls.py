@@ -1,6 +1,8 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from messaging.app_views import chat_app
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="securechat/home.html"), name="home"),
+    path("", chat_app, name="home"),
+    path("c/<int:conversation_id>/", chat_app, name="chat-conversation"),
 ]

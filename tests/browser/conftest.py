@@ -1,0 +1,83 @@
+"""Playwright harness for the browser tests (DESIGN.md §9).
+
+Debian's Chromium (``/usr/bin/chromium``) is launched once per module through
+Playwright's sync API (the tests are plain ``def`` functions: the sync API
+cannot run inside pytest-asyncio's loop). Each user gets their own browser
+context (own cookies and storage) on a live uvicorn server from
+``tests/support/live.py``. When a test fails, every open page is saved as a
+screenshot into the test's tmp directory, named in the failure report.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("SECURECHAT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync",
+                 "--disable-quic"]
+# Generous ceilings for a loaded 2-core machine; Playwright's waits poll, so a
+# passing run takes as long as the behaviour needs, not these.
+DEFAULT_TIMEOUT_MS = 20_000
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def new_page(browser, request, tmp_path):
+    """Factory ``new_page(server, viewport=None) -> Page``, each in its own browser context.
+
+    Pages log console errors and failed requests into ``page.errors`` so tests
+    can assert the app ran cleanly (a CSP violation is such an error).
+    """
+    contexts = []
+
+    def make(server, viewport=None, **options):
+        context = browser.new_context(
+            base_url=server.url, viewport=viewport or {"width": 1280, "height": 800},
+            accept_downloads=True, **options)
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        return page
+
+    yield make
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        for i, context in enumerate(contexts):
+            for j, page in enumerate(context.pages):
+                path = tmp_path / f"failure-{i}-{j}.png"
+                try:
+                    page.screenshot(path=str(path), full_page=True)
+                    print(f"screenshot of {page.url}: {path}")
+                except Exception as exc:  # noqa: BLE001 - the page may be gone
+                    print(f"no screenshot of context {i}: {exc}")
+                print(f"console errors of context {i}: {getattr(page, 'errors', [])}")
+    for context in contexts:
+        context.close()

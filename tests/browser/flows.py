@@ -1,0 +1,126 @@
+"""What a user does in the browser, step by step, through the real pages.
+
+Each helper drives visible controls by their labels and roles (so it also
+checks that the pages are labelled for assistive technology), and reads
+email the way a user does: from the live server's mail outbox.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pyotp
+from playwright.sync_api import Page, expect
+
+PASSWORD = "a long enough browser passphrase 42"
+LINK = re.compile(r"https?://\S+")
+
+
+def mails(server) -> list[str]:
+    """Every email the server wrote to its file outbox, oldest first."""
+    files = sorted(Path(server.mail_dir).glob("*.log"), key=lambda p: p.stat().st_mtime)
+    out = []
+    for path in files:
+        out += [m for m in path.read_text(errors="replace").split("-" * 79) if m.strip()]
+    return out
+
+
+def wait_for_link(server, to: str, contains: str, timeout: float = 15) -> str:
+    """The newest link containing ``contains`` in a mail to ``to``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for mail in reversed(mails(server)):
+            if re.search(rf"^To: .*{re.escape(to)}", mail, re.M | re.I):
+                links = [u for u in LINK.findall(mail) if contains in u]
+                if links:
+                    return links[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no mail to {to} with a link containing {contains!r}")
+
+
+def signup(page: Page, email: str, password: str = PASSWORD) -> str:
+    """Sign up, save the recovery code shown, confirm it; returns the code."""
+    page.goto("/signup/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/signup/recovery-code/")
+    code = page.locator("#recovery-code code").inner_text().strip()
+    assert len(code) >= 20
+    page.get_by_label(re.compile("saved my recovery code", re.I)).check()
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(lambda url: "recovery-code" not in url)
+    return code
+
+
+def verify_email(page: Page, server, email: str) -> None:
+    link = wait_for_link(server, email, "/verify-email/")
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Email address confirmed")).to_be_visible()
+
+
+def totp_now(secret: str, after_code: str | None = None) -> str:
+    """The current code; waits for the next period if it equals one already used."""
+    totp = pyotp.TOTP(secret)
+    code = totp.now()
+    while code == after_code:
+        time.sleep(0.5)
+        code = totp.now()
+    return code
+
+
+def enable_totp(page: Page, password: str = PASSWORD) -> tuple[str, list[str], str]:
+    """Set up an authenticator from the shown secret; returns (secret, backup codes, code used)."""
+    page.goto("/account/two-factor/")
+    page.get_by_label("Current password").fill(password)
+    page.get_by_role("button", name="Start setup").click()
+    expect(page.locator(".qr-code svg")).to_be_visible()
+    secret = page.locator(".qr-code .secret-code").inner_text().replace(" ", "").strip()
+    code = totp_now(secret)
+    page.get_by_label("Code").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    backup = [c.strip() for c in page.locator("#backup-codes code").all_inner_texts()]
+    assert len(backup) == 10
+    return secret, backup, code
+
+
+def logout(page: Page) -> None:
+    page.goto("/")
+    page.get_by_role("button", name="Log out").first.click()
+    page.wait_for_url("**/login/**")
+
+
+def login(page: Page, email: str, password: str = PASSWORD, totp_secret: str | None = None,
+          last_code: str | None = None) -> None:
+    page.goto("/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    if totp_secret:
+        page.wait_for_url("**/login/code/**")
+        page.get_by_label("Code").fill(totp_now(totp_secret, last_code))
+        page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+    expect(page.locator("#chat-app")).to_be_visible()
+
+
+def open_chat(page: Page, email: str) -> int:
+    """Start (or reopen) a conversation with ``email`` from the app; returns its id."""
+    page.get_by_label("Start a conversation").fill(email)
+    page.get_by_role("button", name="Start", exact=True).click()
+    page.wait_for_url(re.compile(r"/c/\d+/$"))
+    expect(page.locator("#conversation")).to_be_visible()
+    return int(re.search(r"/c/(\d+)/$", page.url).group(1))
+
+
+def send(page: Page, text: str) -> None:
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+
+
+def bubbles(page: Page):
+    return page.locator("#messages .message .bubble")
