@@ -12,6 +12,7 @@ close by at most one check interval.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 
@@ -22,6 +23,10 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 CLOSE_LOGGED_OUT = 4401
+# The pub/sub layer waits without limit on a stalled Redis (socket_timeout is
+# None, docs/benchmarks.md "Channel layer"); a push must never hold up the
+# request that caused it.
+PUSH_TIMEOUT_SECONDS = 2
 
 
 def user_group(user_id) -> str:
@@ -37,8 +42,12 @@ def _send(group: str, event: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+
+    async def push():
+        await asyncio.wait_for(layer.group_send(group, event), PUSH_TIMEOUT_SECONDS)
+
     try:
-        async_to_sync(layer.group_send)(group, event)
+        async_to_sync(push)()
     except Exception:
         # Best effort: the periodic session re-check closes the socket anyway.
         logger.warning("could not push %s to the channel layer", event.get("type"))
