@@ -1,0 +1,206 @@
+"""Security emails (DESIGN.md §4): one goes out for each security event (new login,
+password, second-factor and key changes, resets, exports, email changes, deletion,
+administrator actions), after the change commits, in plain text, and carries no
+secret: no password, recovery or backup code, key or token. The two link emails
+carry exactly their one link.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from django.core import mail
+from django.db import transaction
+from django.test import Client, override_settings
+
+from accounts import actions
+from accounts.emails import SECURITY_EMAILS, send_security_email
+from accounts.models import KeyGeneration, WrappedIdentity
+from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
+from tests.support.accounts import PASSWORD, make_user, session_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
+
+NEW_PASSWORD = "the next passphrase 99"
+URL = re.compile(r"https?://\S+")
+
+
+def client_for(test_user) -> Client:
+    client = Client()
+    for name, value in session_for(test_user).cookies.items():
+        client.cookies[name] = value
+    return client
+
+
+def forbidden_strings(test_user, extra=()) -> list[str]:
+    user = test_user.user
+    wrapped = WrappedIdentity.objects.get(user=user)
+    return [PASSWORD, NEW_PASSWORD, test_user.recovery_code,
+            str(test_user.identity_file.current_identity),
+            KeyGeneration.objects.current_for(user).recipient, wrapped.recovery_recipient,
+            test_user.identity_file.fingerprint(), *extra]
+
+
+def assert_clean(message, forbidden) -> None:
+    text = message.subject + "\n" + message.body
+    for secret in forbidden:
+        assert secret not in text
+    assert message.content_subtype == "plain" and not getattr(message, "alternatives", None)
+
+
+def only_mail_to(address: str):
+    messages = [m for m in mail.outbox if m.to == [address]]
+    assert len(messages) == 1, [m.subject for m in mail.outbox]
+    return messages[0]
+
+
+def test_every_kind_renders_without_template_errors():
+    alice = make_user()
+    for kind in SECURITY_EMAILS:
+        with transaction.atomic():
+            send_security_email(alice.user, kind)
+    assert len(mail.outbox) == len(SECURITY_EMAILS)
+    assert len({m.subject for m in mail.outbox}) == len(SECURITY_EMAILS)
+    for message in mail.outbox:
+        assert "/me/sessions/" in message.body
+
+
+def test_nothing_is_sent_when_the_change_rolls_back():
+    alice = make_user()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        send_security_email(alice.user, "password_changed")
+        raise RuntimeError("the change failed")
+    assert not mail.outbox
+    with transaction.atomic():
+        send_security_email(alice.user, "password_changed")
+    assert len(mail.outbox) == 1  # control
+
+
+def test_new_login_email_names_device_and_address_but_no_secret():
+    alice = make_user()
+    mail.outbox.clear()
+    response = post_json(Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
+                         "/api/v1/auth/login", {"email": alice.email, "password": PASSWORD})
+    assert response.status_code == 200
+    message = only_mail_to(alice.email)
+    assert "New login" in message.subject
+    assert "Firefox on Linux" in message.body and "127.0.0.1" in message.body
+    assert_clean(message, forbidden_strings(alice))
+
+
+@pytest.mark.parametrize("event,subject", [
+    ("password", "password was changed"),
+    ("export", "keys were exported"),
+    ("email_request", "about to change"),
+    ("delete", "being deleted"),
+    ("rotate", "keys were renewed"),
+    ("deactivate", "deactivated"),
+    ("devices_reset", "second factor was reset"),
+    ("totp", "authenticator app was added"),
+])
+def test_each_event_sends_one_clean_email(event, subject):
+    alice = make_user()
+    client = client_for(alice)
+    forbidden = forbidden_strings(alice)
+    if event == "totp":
+        mail.outbox.clear()
+        enrol_totp(alice.user)
+    else:
+        mail.outbox.clear()
+        if event == "password":
+            post_json(client, "/api/v1/me/password",
+                      {"password": PASSWORD, "new_password": NEW_PASSWORD})
+        elif event == "export":
+            post_json(client, "/api/v1/me/identity/export", {"password": PASSWORD})
+        elif event == "email_request":
+            post_json(client, "/api/v1/me/email",
+                      {"password": PASSWORD, "new_email": "elsewhere@example.com"})
+        elif event == "delete":
+            post_json(client, "/api/v1/me/delete", {"password": PASSWORD})
+        elif event == "rotate":
+            actions.do_rotate_keys(alice.user, alice.identity_file, PASSWORD)
+        elif event == "deactivate":
+            actions.do_deactivate_user(alice.user)
+        elif event == "devices_reset":
+            enrol_totp(alice.user)
+            mail.outbox.clear()
+            actions.do_reset_devices(alice.user)
+    message = only_mail_to(alice.email)
+    assert subject in message.subject
+    assert_clean(message, forbidden)
+    assert not URL.findall(message.body.replace(
+        "http://127.0.0.1:8000/me/sessions/", ""))  # no link but the sessions page
+
+
+def test_reset_emails_carry_only_the_link_and_then_a_notice():
+    alice = make_user()
+    mail.outbox.clear()
+    post_json(Client(), "/api/v1/auth/password-reset", {"email": alice.email})
+    link_mail = only_mail_to(alice.email)
+    (link,) = URL.findall(link_mail.body)
+    uid, token = link.rstrip("/").split("/")[-2:]
+    assert_clean(link_mail, forbidden_strings(alice))
+
+    mail.outbox.clear()
+    response = post_json(Client(), "/api/v1/auth/password-reset/confirm", {
+        "uid": uid, "token": token, "new_password": NEW_PASSWORD,
+        "recovery_code": alice.recovery_code})
+    new_code = response.json()["recovery_code"]
+    notice = only_mail_to(alice.email)
+    assert "password was reset" in notice.subject
+    assert_clean(notice, forbidden_strings(alice, [token, new_code]))
+
+
+def test_keys_reset_email_says_old_content_is_unreadable():
+    alice = make_user()
+    mail.outbox.clear()
+    post_json(Client(), "/api/v1/auth/password-reset", {"email": alice.email})
+    uid, token = URL.findall(mail.outbox[0].body)[0].rstrip("/").split("/")[-2:]
+    mail.outbox.clear()
+    response = post_json(Client(), "/api/v1/auth/password-reset/confirm",
+                         {"uid": uid, "token": token, "new_password": NEW_PASSWORD})
+    notice = only_mail_to(alice.email)
+    assert "can no longer be read" in notice.body
+    assert_clean(notice, forbidden_strings(alice, [token, response.json()["recovery_code"]]))
+
+
+def test_email_change_link_goes_only_to_the_new_address():
+    alice = make_user()
+    client = client_for(alice)
+    mail.outbox.clear()
+    post_json(client, "/api/v1/me/email",
+              {"password": PASSWORD, "new_email": "new-home@example.com"})
+    link_mail = only_mail_to("new-home@example.com")
+    (link,) = URL.findall(link_mail.body)
+    token = link.rstrip("/").split("/")[-1]
+    notice = only_mail_to(alice.email)
+    assert_clean(notice, forbidden_strings(alice, [token]))
+    assert_clean(link_mail, forbidden_strings(alice))
+
+
+def test_links_use_the_configured_origin_not_the_host_header(settings):
+    settings.SECURECHAT_ORIGINS = ["https://chat.example.org"]
+    settings.ALLOWED_HOSTS = ["*"]
+    alice = make_user()
+    mail.outbox.clear()
+    post_json(Client(HTTP_HOST="evil.example.net"), "/api/v1/auth/password-reset",
+              {"email": alice.email})
+    (link,) = URL.findall(only_mail_to(alice.email).body)
+    assert link.startswith("https://chat.example.org/password-reset/")
+
+
+def test_a_failing_mail_server_does_not_fail_the_action_and_logs_no_address(caplog):
+    alice = make_user()
+    client = client_for(alice)
+    caplog.set_level(logging.WARNING, logger="accounts.emails")
+    broken = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                          "OPTIONS": {"host": "127.0.0.1", "port": 1, "timeout": 2}}}
+    with override_settings(MAILERS=broken):
+        response = post_json(client, "/api/v1/me/identity/export", {"password": PASSWORD})
+    assert response.status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.name == "accounts.emails"]
+    assert warnings == ["could not send the identity_exported email"]
+    assert alice.email not in " ".join(warnings)
+    assert not mail.outbox
