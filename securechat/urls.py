@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin_site.urls),
     path("", include("accounts.urls")),
     path("", include("messaging.urls")),
+    path("", include("messaging.urls_api")),
     path("", include("filestore.urls")),
     path("about/", TemplateView.as_view(template_name="securechat/about.html"), name="about"),
 ]
