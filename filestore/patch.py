@@ -105,8 +105,9 @@ async def run_patch(receive, upload, identity_file, owner: str, local: lease.Loc
                 break
             body = message.get("body", b"")
             if received + len(body) > allowed:
+                # Keep what fits (whole chunks of it may be committed), refuse the rest.
                 too_long = True
-                break
+                body = body[:allowed - received]
             received += len(body)
             buf += body
             start = 0
@@ -119,6 +120,8 @@ async def run_patch(receive, upload, identity_file, owner: str, local: lease.Loc
                 next_index += 1
             if start:
                 del buf[:start]
+            if too_long:
+                break
             if not message.get("more_body", False):
                 ended = True
                 break

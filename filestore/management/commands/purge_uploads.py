@@ -1,0 +1,26 @@
+"""``manage.py purge_uploads [--yes]``: delete expired incomplete and voided uploads.
+
+Dry run unless ``--yes``: prints how many uploads (and reserved bytes) would
+go. Never prints names or contents (there are none in the clear).
+"""
+
+from django.core.management.base import BaseCommand
+
+from filestore.actions import do_purge_stale_uploads
+
+
+class Command(BaseCommand):
+    help = "Delete incomplete uploads past their expiry and voided uploads (dry run without --yes)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--yes", action="store_true", help="really delete")
+
+    def handle(self, *args, yes=False, **options):
+        report = do_purge_stale_uploads(dry_run=not yes)
+        if yes:
+            self.stdout.write(f"Deleted {report.uploads} stale upload(s) "
+                              f"({report.blobs_deleted} blob(s), {report.bytes_reserved} bytes "
+                              f"reserved).")
+        else:
+            self.stdout.write(f"Would delete {report.uploads} stale upload(s) "
+                              f"({report.bytes_reserved} bytes reserved). Run with --yes.")
