@@ -238,3 +238,48 @@ def test_pages_walk_the_reset_and_say_plainly_that_old_content_is_lost():
 
     stale = Client().get(f"/password-reset/{uid}/{token}/", follow=True)
     assert stale.status_code == 400 and b"not valid" in stale.content
+
+
+# --- Key rotation while the old identity is available: an endorsed generation ---------
+
+def test_rotation_adds_a_generation_endorsed_by_the_previous_signing_key():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from accounts.identity import endorsement_message
+
+    alice = make_user()
+    before = encrypt_to(alice.user, b"before rotation")
+    _, other = session_for(alice), session_for(alice)
+    new_file = actions.do_rotate_keys(alice.user, alice.identity_file, PASSWORD)
+
+    old_gen, new_gen = KeyGeneration.objects.filter(user=alice.user).order_by("number")
+    assert old_gen.retired_at is not None and new_gen.retired_at is None
+    assert new_gen.number == 2 and new_gen.recipient == str(new_file.recipient())
+    assert new_gen.endorsed
+    Ed25519PublicKey.from_public_bytes(bytes(old_gen.signing_public_key)).verify(
+        bytes(new_gen.endorsement),
+        endorsement_message(alice.user.pk, 2, new_gen.recipient, bytes(new_gen.signing_public_key)))
+
+    _, unlocked = actions.check_credentials(alice.email, PASSWORD)
+    assert [n for n, _ in unlocked.generations] == [2, 1]
+    assert agecrypt.decrypt(before, unlocked.identities) == b"before rotation"
+    after = encrypt_to(alice.user, b"after rotation")
+    assert agecrypt.decrypt(after, unlocked.identities) == b"after rotation"
+    wrapped = WrappedIdentity.objects.get(user=alice.user)
+    from_recovery = unwrap(bytes(wrapped.recovery_blob),
+                           recovery_identity(alice.recovery_code, "hybrid"))
+    assert from_recovery.current_generation == 2  # the unchanged code opens the new file
+    assert not Session.objects.filter(session_key=other.session_key).exists()
+
+
+def test_rotation_refuses_a_wrong_password_or_a_stale_identity():
+    alice = make_user()
+    before = state(alice.user)
+    with pytest.raises(actions.InvalidCredentials):
+        actions.do_rotate_keys(alice.user, alice.identity_file, "not the password 123")
+    assert state(alice.user) == before
+    actions.do_rotate_keys(alice.user, alice.identity_file, PASSWORD)
+    rotated = state(alice.user)
+    with pytest.raises(actions.AccountError):  # generation 1 is no longer current
+        actions.do_rotate_keys(alice.user, alice.identity_file, PASSWORD)
+    assert state(alice.user) == rotated
