@@ -17,9 +17,12 @@ Checking a contact's current directory row (``KeyGeneration``) against the pin:
 - ``changed``: anything else (an unendorsed generation, a swapped row, a pin
   blob that fails its signature): sending is refused until the user accepts.
 
-A blob signed by another generation than the user's current one (after a key
-rotation, not built yet) counts as tampered: every contact needs accepting
-again. The rotation action should re-sign the pins with the new key.
+The signing key of the pins is an Ed25519 key derived (HKDF) from the secret
+of the user's oldest age identity in their identity file, generation
+``signer_generation``: it survives key rotations (which keep older
+generations) without re-signing. A blob that fails verification (edited, or
+the user lost their old keys in a reset without the recovery code) counts as
+tampered: every contact needs accepting again, none is re-pinned silently.
 """
 
 from __future__ import annotations
@@ -31,7 +34,12 @@ import logging
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,6 +55,19 @@ DOMAIN = b"securechat-pins-v1"
 OK, NEW, ENDORSED, CHANGED = "ok", "new", "endorsed", "changed"
 _CACHE: dict[tuple[int, bytes], dict] = {}
 _CACHE_MAX = 2048
+
+
+def _pins_key(identity_file, generation: int) -> Ed25519PrivateKey | None:
+    for number, identity in identity_file.generations:
+        if number == generation:
+            seed = HKDF(algorithm=SHA256(), length=32, salt=b"securechat-pins-key-v1",
+                        info=str(generation).encode()).derive(str(identity).encode())
+            return Ed25519PrivateKey.from_private_bytes(seed)
+    return None
+
+
+def _oldest_generation(identity_file) -> int:
+    return identity_file.generations[-1][0]
 
 
 def _signed_message(user_id: int, generation: int, blob: bytes) -> bytes:
@@ -136,13 +157,14 @@ def _decode(record: ContactPins | None, identity_file) -> Pins:
     blob, signature = bytes(record.blob), bytes(record.signature)
     cache_key = (record.user_id, hashlib.sha256(blob + signature).digest())
     cached = _CACHE.get(cache_key)
-    if cached is not None and record.signer_generation == identity_file.signing_generation:
+    key = _pins_key(identity_file, record.signer_generation)
+    if cached is not None and key is not None:
         return _from_document(record.user_id, cached)
-    public = identity_file.signing_key.public_key()
     try:
-        if record.signer_generation != identity_file.signing_generation:
+        if key is None:
             raise InvalidSignature
-        public.verify(signature, _signed_message(record.user_id, record.signer_generation, blob))
+        message = _signed_message(record.user_id, record.signer_generation, blob)
+        key.public_key().verify(signature, message)
         document = json.loads(agecrypt.decrypt(blob, identity_file.identities))
         pins = _from_document(record.user_id, document)
     except (InvalidSignature, ValueError, TypeError, KeyError, agecrypt.AgeError):
@@ -188,8 +210,9 @@ def save_pins(user, identity_file, pins: Pins) -> None:
         pins.tampered = False
     blob = agecrypt.encrypt(json.dumps(pins.document(), sort_keys=True).encode(),
                             [identity_file.recipient()])
-    generation = identity_file.signing_generation
-    signature = identity_file.signing_key.sign(_signed_message(user.pk, generation, blob))
+    generation = _oldest_generation(identity_file)
+    signature = _pins_key(identity_file, generation).sign(
+        _signed_message(user.pk, generation, blob))
     ContactPins.objects.update_or_create(
         user=user,
         defaults={"blob": blob, "signature": signature, "signer_generation": generation,
