@@ -931,3 +931,54 @@ def do_end_sessions_by_admin(user, *, actor=None) -> int:
         close_user_sockets(user.pk)
         audit("sessions_ended_by_admin", user, actor=actor)
     return ended
+
+
+# --- Invitations (``manage.py invite``) -------------------------------------------------
+
+INVITATION_DAYS_DEFAULT = 7
+INVITATION_DAYS_MAX = 365
+
+
+def invitation_link(email: str, token: str) -> str:
+    """The signup page with the invitation token and the invited address filled in."""
+    from urllib.parse import urlencode
+
+    from accounts.emails import site_url
+
+    return f"{site_url()}/signup/?{urlencode({'invitation': token, 'email': email})}"
+
+
+def do_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, actor=None,
+              send: bool = False) -> str:
+    """Invite ``email`` for ``days`` days; returns the token (only its SHA-256 is stored).
+
+    The token is good for one signup with that address while registration is
+    ``invite`` (or ``open``). With ``send`` the link is emailed inside the
+    transaction: a mail that cannot be delivered raises and leaves no
+    invitation behind. Nobody ever chooses or sees the invitee's password.
+    """
+    import secrets
+    from datetime import timedelta
+
+    email = normalize_email(email)
+    if settings.SECURECHAT_REGISTRATION == "closed":
+        raise RegistrationClosed("Registration is closed on this server "
+                                 "(SECURECHAT_REGISTRATION=closed): an invitation would not "
+                                 "work. Set it to \"invite\" first.")
+    if isinstance(days, bool) or not isinstance(days, int) or not (
+            1 <= days <= INVITATION_DAYS_MAX):
+        raise AccountError(f"An invitation is valid for 1 to {INVITATION_DAYS_MAX} days.",
+                           field="days")
+    if User.objects.filter(email__iexact=email).exists():
+        raise EmailTaken("An account with this email address already exists.", field="email")
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        Invitation.objects.create(email=email, token_hash=hash_token(token), created_by=actor,
+                                  created_at=now, expires_at=now + timedelta(days=days))
+        audit("invited", None, actor=actor)
+        if send:
+            from accounts.emails import send_invitation
+
+            send_invitation(email, invitation_link(email, token), days)
+    return token

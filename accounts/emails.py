@@ -165,3 +165,10 @@ def send_email_change_link(new_email: str, link: str, valid_hours: int) -> None:
                             {"link": link, "valid_hours": valid_hours})
     _after_commit("Confirm your new SecureChat email address", body, new_email,
                   "email change link")
+
+
+def send_invitation(email: str, link: str, valid_days: int) -> None:
+    """The invitation link, delivered at once; a failure raises (the caller rolls back)."""
+    body = render_to_string("emails/invitation.txt", {"link": link, "valid_days": valid_days})
+    EmailMessage("You are invited to SecureChat", body, settings.DEFAULT_FROM_EMAIL,
+                 [email]).send()

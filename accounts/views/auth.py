@@ -67,7 +67,8 @@ def after_login(stage: str, target: str):
 @require_http_methods(["GET", "POST"])
 def signup(request):
     form = SignupForm(request.POST or None,
-                      initial={"invitation": request.GET.get("invitation", "")})
+                      initial={"invitation": request.GET.get("invitation", ""),
+                               "email": request.GET.get("email", "")})
     status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
