@@ -160,3 +160,50 @@ def test_pages_request_and_confirm_without_changing_anything_on_get():
     confirmed = visitor.post(landing["Location"])
     assert confirmed.status_code == 200 and b"paged@example.com" in confirmed.content
     assert User.objects.get(pk=alice.user.pk).email == "paged@example.com"
+
+
+def run_together(*calls) -> list:
+    """Run the calls in threads (each with its own database connection), released
+    together by a barrier; returns their results in order."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index: int, call) -> None:
+        try:
+            barrier.wait()
+            results[index] = call()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+@pytest.mark.dbsensitive
+def test_two_accounts_confirming_one_address_in_parallel_get_it_once():
+    """Two users with the same pending address confirm together on separate
+    connections: one gets it, the other a clear email_taken (never a 500)."""
+    from functools import partial
+
+    for round_number in range(6):
+        address = f"wanted{round_number}@example.com"
+        tokens = []
+        for _ in range(2):
+            user = make_user()
+            request_change(client_for(user), address)
+            tokens.append(token_sent_to(address))
+            mail.outbox.clear()
+        responses = run_together(*(
+            partial(post_json, Client(), "/api/v1/me/email/confirm", {"token": token})
+            for token in tokens))
+        results = [(r.status_code, r.json().get("error")) for r in responses]
+        assert sorted(results, key=str) == sorted([(200, None), (409, "email_taken")], key=str)
+        assert User.objects.filter(email__iexact=address).count() == 1

@@ -283,3 +283,60 @@ def test_rotation_refuses_a_wrong_password_or_a_stale_identity():
     with pytest.raises(actions.AccountError):  # generation 1 is no longer current
         actions.do_rotate_keys(alice.user, alice.identity_file, PASSWORD)
     assert state(alice.user) == rotated
+
+
+def run_together(*calls) -> list:
+    """Run the calls in threads (each with its own database connection), released
+    together by a barrier; returns their results in order."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index: int, call) -> None:
+        try:
+            barrier.wait()
+            results[index] = call()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+# --- Concurrency: one link, two parallel confirmations ---------------------------------
+
+@pytest.mark.dbsensitive
+@pytest.mark.parametrize("with_recovery_code", [False, True])
+def test_one_link_used_twice_in_parallel_resets_once(with_recovery_code, settings):
+    """Two requests with the same link, released together on separate connections:
+    exactly one resets, the other is refused as a used link; repeated to matter."""
+    from functools import partial
+
+    settings.SECURECHAT_RATE_LIMITS = {**settings.SECURECHAT_RATE_LIMITS,
+                                       "reset_address": (1000, 3600)}
+    rounds = 6
+    for _ in range(rounds):
+        alice = make_user()
+        uid, token = reset_link_for(alice.email)
+        passwords = [f"{NEW_PASSWORD} {i}" for i in range(2)]
+        extra = {"recovery_code": alice.recovery_code} if with_recovery_code else {}
+        responses = run_together(*(
+            partial(post_json, Client(), "/api/v1/auth/password-reset/confirm",
+                    {"uid": uid, "token": token, "new_password": password, **extra})
+            for password in passwords))
+        results = [(password, r.status_code, r.json().get("error"))
+                   for password, r in zip(passwords, responses, strict=True)]
+        statuses = sorted((status, error) for _, status, error in results)
+        assert statuses == [(200, None), (400, "invalid_link")], results
+        (winner,) = [password for password, status, _ in results if status == 200]
+        actions.check_credentials(alice.email, winner)
+        expected = 1 if with_recovery_code else 2
+        assert KeyGeneration.objects.filter(user=alice.user).count() == expected
+        assert KeyGeneration.objects.current().filter(user=alice.user).count() == 1
