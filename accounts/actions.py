@@ -511,7 +511,6 @@ def do_remove_totp(user: User, *, request=None) -> None:
 # (DESIGN.md §4; the HTTP side is accounts/api/me.py, accounts/api/sessions.py and
 # accounts/views/me.py.)
 
-RESET_LINK_HOURS = 24
 EMAIL_CHANGE_HOURS = 48
 EMAIL_CHANGE_SALT = "securechat.accounts.email-change"
 
@@ -637,7 +636,12 @@ def do_request_password_reset(email, *, request=None) -> None:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
     send_password_reset_link(user, f"{site_url()}/password-reset/{uid}/{token}/",
-                             RESET_LINK_HOURS)
+                             reset_link_hours())
+
+
+def reset_link_hours() -> int:
+    """How long a reset link works (Django's PASSWORD_RESET_TIMEOUT), in whole hours."""
+    return max(1, settings.PASSWORD_RESET_TIMEOUT // 3600)
 
 
 def user_for_reset_link(uidb64, token) -> User:

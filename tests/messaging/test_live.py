@@ -1,0 +1,167 @@
+"""Messaging against real server processes (uvicorn and daphne) with the `websockets` client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from contextlib import asynccontextmanager
+
+import pytest
+import redis
+from channels.db import database_sync_to_async
+
+from messaging.models import Message
+from tests.support.accounts import session_for
+from tests.support.clients import ws_connect
+from tests.support.live import free_port
+
+
+class LiveClient:
+    """A websockets connection speaking the chat protocol, keeping every frame it got."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.frames: list[dict] = []
+        self.counter = 0
+
+    async def recv(self, timeout=10) -> dict:
+        frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        self.frames.append(frame)
+        return frame
+
+    async def request(self, frame: dict, timeout=15) -> dict:
+        self.counter += 1
+        req_id = f"r{self.counter}"
+        await self.ws.send(json.dumps({**frame, "req_id": req_id}))
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await self.recv(max(0.01, deadline - time.monotonic()))
+            if frame.get("req_id") == req_id:
+                return frame
+
+    async def until_messages(self, conversation_id, count, timeout=20) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages(conversation_id)) < count:
+            await self.recv(max(0.01, deadline - time.monotonic()))
+        return self.messages(conversation_id)
+
+    def messages(self, conversation_id):
+        return [f for f in self.frames
+                if f["type"] == "message" and f["conversation"] == conversation_id]
+
+
+@asynccontextmanager
+async def chat(server, test_user):
+    session = await database_sync_to_async(session_for)(test_user)
+    async with ws_connect(server.ws_url, server.origin, session.cookie_header) as ws:
+        yield LiveClient(ws)
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
+async def test_live_server_delivers_messages_between_two_clients(pair, start_server, kind):
+    """Under uvicorn and daphne, two websocket clients exchange 20 messages: acks with seqs
+    1..20, each side receives all 20 decrypted, valid, in order, once."""
+    server = start_server(kind)
+    cid = pair.conversation_id
+    async with chat(server, pair.alice) as alice, chat(server, pair.bob) as bob:
+        for client in (alice, bob):
+            assert (await client.request({"type": "sync", "since": {}}))["type"] == "synced"
+        texts = [f"live {kind} {i}" for i in range(20)]
+        for i, text in enumerate(texts):
+            sender = alice if i % 2 == 0 else bob
+            ack = await sender.request({"type": "send", "conversation": cid, "text": text,
+                                        "client_id": f"c{i}"})
+            assert (ack["type"], ack["seq"]) == ("ack", i + 1)
+        for client in (alice, bob):
+            got = await client.until_messages(cid, 20)
+            assert [f["seq"] for f in got] == list(range(1, 21))
+            assert [f["text"] for f in got] == texts
+            assert {f["signature"] for f in got} == {"valid"}
+
+
+async def test_twenty_websocket_clients_send_at_once_on_a_live_server(pair, start_server):
+    """20 sockets (10 per member) send together after a barrier: all acked, seqs 1..20."""
+    server = start_server("uvicorn")
+    cid = pair.conversation_id
+    sessions = [await database_sync_to_async(session_for)(
+        pair.alice if i % 2 == 0 else pair.bob) for i in range(20)]
+    barrier = asyncio.Barrier(20)
+
+    async def one(i):
+        async with ws_connect(server.ws_url, server.origin, sessions[i].cookie_header) as ws:
+            client = LiveClient(ws)
+            await barrier.wait()
+            return await client.request({"type": "send", "conversation": cid,
+                                         "text": f"t{i}", "client_id": f"s{i}"})
+
+    acks = await asyncio.gather(*(one(i) for i in range(20)))
+    assert sorted(a["seq"] for a in acks) == list(range(1, 21))
+    assert await database_sync_to_async(Message.objects.count)() == 20
+
+
+class OwnRedis:
+    """A throwaway redis-server on a free port (never the machine's shared one)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.process = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.from_url(self.url, socket_timeout=1).ping()
+                return self
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+async def test_redis_outage_mid_conversation_loses_nothing(pair, start_server):
+    """Redis stops mid-conversation: sends are still acked and stored; after Redis is back a
+    reconnecting client syncs and has every message exactly once, in order."""
+    own = OwnRedis(free_port()).start()
+    try:
+        server = start_server("uvicorn", REDIS_URL=own.url)
+        cid = pair.conversation_id
+        async with chat(server, pair.alice) as alice:
+            async with chat(server, pair.bob) as bob:
+                for client in (alice, bob):
+                    await client.request({"type": "sync", "since": {}})
+                for i in range(3):
+                    await alice.request({"type": "send", "conversation": cid,
+                                         "text": f"before {i}", "client_id": f"b{i}"})
+                await bob.until_messages(cid, 3)  # live pushes went through Redis
+                seen = max(f["seq"] for f in bob.messages(cid))
+            own.stop()
+            for i in range(5):
+                ack = await alice.request({"type": "send", "conversation": cid,
+                                           "text": f"during {i}", "client_id": f"d{i}"})
+                assert (ack["type"], ack["seq"]) == ("ack", 4 + i)
+        assert await database_sync_to_async(Message.objects.count)() == 8
+        own.start()
+        async with chat(server, pair.bob) as bob:
+            await bob.request({"type": "sync", "since": {str(cid): seen}})
+            async with chat(server, pair.alice) as alice:
+                await alice.request({"type": "sync", "since": {str(cid): 8}})
+                await alice.request({"type": "send", "conversation": cid, "text": "after",
+                                     "client_id": "a0"})
+                got = await bob.until_messages(cid, 6)
+        assert [f["seq"] for f in got] == [4, 5, 6, 7, 8, 9]
+        assert [f["text"] for f in got] == [f"during {i}" for i in range(5)] + ["after"]
+    finally:
+        own.stop()
