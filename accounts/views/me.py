@@ -312,7 +312,8 @@ def reset_request(request):
 
             done, status = attempt(form, run)
             if done:
-                return render(request, "accounts/me/reset_sent.html")
+                return render(request, "accounts/me/reset_sent.html",
+                              {"valid_hours": actions.reset_link_hours()})
             return render(request, "accounts/me/reset_request.html", {"form": form},
                           status=status)
         return render(request, "accounts/me/reset_request.html", {"form": form}, status=400)

@@ -142,6 +142,9 @@ def test_reset_emails_carry_only_the_link_and_then_a_notice():
     (link,) = URL.findall(link_mail.body)
     uid, token = link.rstrip("/").split("/")[-2:]
     assert_clean(link_mail, forbidden_strings(alice))
+    from django.conf import settings
+
+    assert f"within {settings.PASSWORD_RESET_TIMEOUT // 3600} hours" in link_mail.body
 
     mail.outbox.clear()
     response = post_json(Client(), "/api/v1/auth/password-reset/confirm", {

@@ -211,6 +211,17 @@ def test_bad_input_changes_nothing(change, status, error):
     assert state(alice.user) == before
 
 
+def test_an_expired_link_is_refused(settings):
+    alice = make_user()
+    uid, token = reset_link_for(alice.email)
+    before = state(alice.user)
+    settings.PASSWORD_RESET_TIMEOUT = -1  # every link is older than that
+    response = post_json(Client(), "/api/v1/auth/password-reset/confirm",
+                         {"uid": uid, "token": token, "new_password": NEW_PASSWORD})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_link"
+    assert state(alice.user) == before
+
+
 def test_pages_walk_the_reset_and_say_plainly_that_old_content_is_lost():
     alice = make_user()
     client = Client()
