@@ -38,12 +38,23 @@ def browser():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    # Playwright's sync API keeps an asyncio loop on this thread, so Django's
+    # async-safety guard would refuse the test database set-up and teardown
+    # that run between Playwright calls; they are sync code on the main thread.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -63,8 +74,12 @@ def new_page(browser, request, tmp_path):
         contexts.append(context)
         page = context.new_page()
         page.errors = []
-        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.bad_responses = []
+        page.on("console", lambda m: m.type == "error" and not m.text.startswith(
+            "Failed to load resource") and page.errors.append(m.text))
         page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.on("response", lambda r: r.status >= 400 and page.bad_responses.append(
+            f"{r.status} {r.request.method} {r.url}"))
         return page
 
     yield make
@@ -79,5 +94,6 @@ def new_page(browser, request, tmp_path):
                 except Exception as exc:  # noqa: BLE001 - the page may be gone
                     print(f"no screenshot of context {i}: {exc}")
                 print(f"console errors of context {i}: {getattr(page, 'errors', [])}")
+                print(f"HTTP errors of context {i}: {getattr(page, 'bad_responses', [])}")
     for context in contexts:
         context.close()

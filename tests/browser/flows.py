@@ -7,6 +7,7 @@ email the way a user does: from the live server's mail outbox.
 
 from __future__ import annotations
 
+import email
 import re
 import time
 from pathlib import Path
@@ -18,12 +19,19 @@ PASSWORD = "a long enough browser passphrase 42"
 LINK = re.compile(r"https?://\S+")
 
 
-def mails(server) -> list[str]:
-    """Every email the server wrote to its file outbox, oldest first."""
+def mails(server) -> list[tuple[str, str]]:
+    """Every email in the server's file outbox, oldest first, as (To, decoded body)."""
     files = sorted(Path(server.mail_dir).glob("*.log"), key=lambda p: p.stat().st_mtime)
     out = []
     for path in files:
-        out += [m for m in path.read_text(errors="replace").split("-" * 79) if m.strip()]
+        for raw in path.read_text(errors="replace").split("\n" + "-" * 79 + "\n"):
+            if not raw.strip():
+                continue
+            message = email.message_from_string(raw.lstrip("\n"))
+            part = next((p for p in message.walk() if p.get_content_type() == "text/plain"),
+                        message)
+            body = part.get_payload(decode=True) or b""
+            out.append((message.get("To", ""), body.decode("utf-8", "replace")))
     return out
 
 
@@ -31,9 +39,9 @@ def wait_for_link(server, to: str, contains: str, timeout: float = 15) -> str:
     """The newest link containing ``contains`` in a mail to ``to``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for mail in reversed(mails(server)):
-            if re.search(rf"^To: .*{re.escape(to)}", mail, re.M | re.I):
-                links = [u for u in LINK.findall(mail) if contains in u]
+        for recipient, body in reversed(mails(server)):
+            if to.lower() in recipient.lower():
+                links = [u for u in LINK.findall(body) if contains in u]
                 if links:
                     return links[-1]
         time.sleep(0.1)
@@ -44,7 +52,7 @@ def signup(page: Page, email: str, password: str = PASSWORD) -> str:
     """Sign up, save the recovery code shown, confirm it; returns the code."""
     page.goto("/signup/")
     page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label(re.compile(r"^Password")).fill(password)
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url("**/signup/recovery-code/")
     code = page.locator("#recovery-code code").inner_text().strip()
@@ -79,7 +87,7 @@ def enable_totp(page: Page, password: str = PASSWORD) -> tuple[str, list[str], s
     expect(page.locator(".qr-code svg")).to_be_visible()
     secret = page.locator(".qr-code .secret-code").inner_text().replace(" ", "").strip()
     code = totp_now(secret)
-    page.get_by_label("Code").fill(code)
+    page.get_by_role("textbox", name=re.compile(r"^Code")).fill(code)
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
     backup = [c.strip() for c in page.locator("#backup-codes code").all_inner_texts()]
@@ -97,11 +105,12 @@ def login(page: Page, email: str, password: str = PASSWORD, totp_secret: str | N
           last_code: str | None = None) -> None:
     page.goto("/login/")
     page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label(re.compile(r"^Password")).fill(password)
     page.get_by_role("button", name="Log in").click()
     if totp_secret:
         page.wait_for_url("**/login/code/**")
-        page.get_by_label("Code").fill(totp_now(totp_secret, last_code))
+        code_box = page.get_by_role("textbox", name=re.compile(r"^Code"))
+        code_box.fill(totp_now(totp_secret, last_code))
         page.get_by_role("button", name="Verify").click()
     page.wait_for_url(lambda url: "/login" not in url)
     expect(page.locator("#chat-app")).to_be_visible()

@@ -55,15 +55,34 @@ async function loadConversations() {
   store.setConversations(asList(data, "conversations"));
 }
 
+// There is no single-conversation GET: the list carries members, unread
+// counts and key state; the keys endpoint carries fingerprints.
 async function loadConversation(id) {
+  await loadConversations();
+  const conversation = store.conversation(id);
+  if (conversation && currentId === conversation.id) {
+    await loadKeys(conversation.id);
+    view.updateHeader(store.conversation(id));
+  }
+  return store.conversation(id) || null;
+}
+
+async function loadKeys(id) {
   try {
-    const detail = await get(`/api/v1/conversations/${id}`);
-    const conversation = store.upsertConversation(detail.conversation ?? detail);
-    if (currentId === id) view.updateHeader(conversation);
-    return conversation;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) return null;
-    throw error;
+    const keys = await get(`/api/v1/conversations/${id}/keys`);
+    const conversation = store.conversation(id);
+    if (!conversation) return;
+    const contacts = keys.contacts || [];
+    const first = contacts[0];
+    conversation.contact_fingerprint = first ? (first.pinned_fingerprint || first.directory_fingerprint) : null;
+    const changed = contacts.find((c) => c.state === "changed");
+    conversation.key_changed = Boolean(changed);
+    if (changed) {
+      conversation.key_change_contact = changed.email;
+      conversation.key_change_fingerprint = changed.directory_fingerprint;
+    }
+  } catch {
+    /* the panel shows "not available" */
   }
 }
 
@@ -80,6 +99,7 @@ function acceptMessages(list) {
 async function loadLatest(id) {
   const data = await get(`/api/v1/conversations/${id}/messages?limit=${PAGE_SIZE}`);
   const messages = acceptMessages(asList(data, "messages").map((m) => ({ conversation: id, ...m })));
+  if (data && data.has_before === false) store.oldestLoaded.set(id, 1);
   return messages;
 }
 
@@ -87,13 +107,7 @@ async function loadOlder(id, before) {
   const data = await get(`/api/v1/conversations/${id}/messages?before=${before}&limit=${PAGE_SIZE}`);
   const list = asList(data, "messages").map((m) => ({ conversation: id, ...m }));
   const messages = acceptMessages(list);
-  if (list.length < PAGE_SIZE) {
-    // Nothing older: remember that the beginning is loaded.
-    store.bucket(id);
-    if (messages.length === 0 || Math.min(...messages.map((m) => m.seq)) > 1) {
-      store.oldestLoaded.set(id, 1);
-    }
-  }
+  if (data && data.has_before === false) store.oldestLoaded.set(id, 1);
   return messages;
 }
 
@@ -137,7 +151,8 @@ async function navigate(id, { push = true } = {}) {
     if (currentId !== target) return;
     view.open(store.conversation(target));
     markRead(target);
-    loadConversation(target); // fingerprints and key state
+    await loadKeys(target); // fingerprints and key state
+    if (currentId === target) view.updateHeader(store.conversation(target));
   } catch (error) {
     toast(`Could not load messages: ${error.message}`);
   }
@@ -244,9 +259,9 @@ $("new-conversation").addEventListener("submit", async (event) => {
   }
   try {
     const created = await post("/api/v1/conversations", { email });
-    const conversation = store.upsertConversation(created.conversation ?? created);
+    await loadConversations();
     input.value = "";
-    await navigate(conversation.id);
+    await navigate(Number(created.id));
   } catch (error) {
     errorBox.textContent = error.detail || error.message;
     errorBox.hidden = false;

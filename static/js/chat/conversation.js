@@ -47,7 +47,9 @@ export class ConversationView {
     this.textarea.addEventListener("input", () => {
       this.autosize();
       const now = Date.now();
-      if (this.id && this.textarea.value && now - this.lastTypingSent > TYPING_SEND_EVERY_MS) {
+      const every = this.submittedSinceTyping ? 1100 : TYPING_SEND_EVERY_MS;
+      if (this.id && this.textarea.value && now - this.lastTypingSent > every) {
+        this.submittedSinceTyping = false;
         this.lastTypingSent = now;
         this.handlers.typing(this.id);
       }
@@ -73,7 +75,8 @@ export class ConversationView {
     if (!this.id || !text.trim() || this.blocked) return;
     this.textarea.value = "";
     this.autosize();
-    this.lastTypingSent = 0;
+    // The next keystroke may announce typing again soon (the server relays at most one a second).
+    this.submittedSinceTyping = true;
     this.handlers.send(this.id, text);
   }
 
@@ -221,13 +224,14 @@ export class ConversationView {
     const element = this.renderMessage(message);
     const key = messageKey(message);
     const pendingKey = message.client_id ? `c${message.client_id}` : null;
-    const old = this.elements.get(key) || (pendingKey && this.elements.get(pendingKey));
-    if (pendingKey && pendingKey !== key) this.elements.delete(pendingKey);
-    this.elements.set(key, element);
-    if (old && old.isConnected) {
-      // A pending message that got its seq may need to move before other pending ones.
-      old.remove();
+    // The stored element and, for an own message that just got its seq, the
+    // pending one (the echo and the ack may come in either order): both go.
+    for (const oldKey of new Set([key, pendingKey])) {
+      if (!oldKey) continue;
+      this.elements.get(oldKey)?.remove();
+      this.elements.delete(oldKey);
     }
+    this.elements.set(key, element);
     let before = null;
     if (message.seq) {
       for (const child of this.list.children) {

@@ -47,6 +47,8 @@ export class Store extends EventTarget {
       last_activity: toMillis(raw.last_activity ?? raw.last_message_at ?? raw.updated_at
         ?? raw.last_sent_at) || old.last_activity || toMillis(raw.created_at),
       read_by_others: Number(raw.read_by_others ?? raw.others_read_seq ?? old.read_by_others ?? 0),
+      key_changed: raw.key_change_pending !== undefined ? raw.key_change_pending.length > 0
+        : Boolean(old.key_changed),
     };
   }
 
@@ -196,6 +198,7 @@ export class Store extends EventTarget {
   }
 
   oldestSeq(conversationId) {
+    if (this.oldestLoaded.get(Number(conversationId)) === 1) return 1;
     let min = Infinity;
     for (const seq of this.bucket(conversationId).keys()) min = Math.min(min, seq);
     return Number.isFinite(min) ? min : null;
