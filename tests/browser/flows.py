@@ -133,3 +133,21 @@ def send(page: Page, text: str) -> None:
 
 def bubbles(page: Page):
     return page.locator("#messages .message .bubble")
+
+
+def two_logged_in_users(server, new_page, names=("alice", "bob")):
+    """Two verified users made by the real signup action, each logged in through the
+    login page in their own browser context, with a conversation open on both sides.
+
+    Returns (page_a, page_b, conversation id, (user_a, user_b)).
+    """
+    from tests.support.accounts import make_user
+
+    users = [make_user(f"{name}@example.com", password=PASSWORD) for name in names]
+    pages = [new_page(server) for _ in users]
+    for page, user in zip(pages, users, strict=True):
+        login(page, user.email)
+    conversation = open_chat(pages[0], users[1].email)
+    pages[1].goto(f"/c/{conversation}/")
+    expect(pages[1].locator("#conversation")).to_be_visible()
+    return pages[0], pages[1], conversation, users
