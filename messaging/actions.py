@@ -14,6 +14,7 @@ The file is served under the returned message id.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -22,6 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 import agecrypt
@@ -40,6 +42,26 @@ logger = logging.getLogger(__name__)
 
 CLIENT_ID_MAX = 64
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
+
+
+@functools.lru_cache(maxsize=4096)
+def recipient_from_directory(text: str):
+    """A parsed directory recipient (parsing a hybrid key's Bech32 costs about 1 ms)."""
+    return parse_recipient(text)
+
+
+_OWN_KEYS: dict[bytes, tuple[object, str]] = {}
+
+
+def own_keys(identity_file) -> tuple[object, str]:
+    """The unlocked identity's current recipient and fingerprint, computed once per key."""
+    key = identity_file.signing_public_key() + str(identity_file.current_generation).encode()
+    cached = _OWN_KEYS.get(key)
+    if cached is None:
+        if len(_OWN_KEYS) > 4096:
+            _OWN_KEYS.clear()
+        cached = _OWN_KEYS[key] = (identity_file.recipient(), identity_file.fingerprint())
+    return cached
 
 
 @dataclass(frozen=True)
@@ -276,19 +298,21 @@ def do_accept_key(user, identity_file, conversation_id) -> list[int]:
 def do_send_message(sender, identity_file, conversation_id, text, client_id) -> Sent:
     """Store a text message (encrypted, signed, next seq); a repeated client_id returns it."""
     client_id = clean_client_id(client_id)
-    repeat = _repeat(sender, conversation_id, client_id)
+    conversation = access_conversation(sender, conversation_id)
+    repeat = _repeat(sender, conversation, client_id)
     if repeat is not None:
         return repeat
     text = clean_text(text)
     plaintext = json.dumps({"v": 1, "text": text}, ensure_ascii=False).encode()
-    return _send(sender, identity_file, conversation_id, client_id, Message.TEXT, plaintext)
+    return _send(sender, identity_file, conversation, client_id, Message.TEXT, plaintext)
 
 
 def do_send_file_message(sender, identity_file, conversation_id, client_id, metadata: dict,
                          file_size: int, file_digest: bytes) -> Sent:
     """Store a file message (for filestore, at upload completion); see the module docstring."""
     client_id = clean_client_id(client_id)
-    repeat = _repeat(sender, conversation_id, client_id)
+    conversation = access_conversation(sender, conversation_id)
+    repeat = _repeat(sender, conversation, client_id)
     if repeat is not None:
         return repeat
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
@@ -300,20 +324,20 @@ def do_send_file_message(sender, identity_file, conversation_id, client_id, meta
     plaintext = json.dumps({"v": 1, "name": metadata["name"],
                             "type": str(metadata.get("type") or "")},
                            ensure_ascii=False).encode()
-    return _send(sender, identity_file, conversation_id, client_id, Message.FILE, plaintext,
+    return _send(sender, identity_file, conversation, client_id, Message.FILE, plaintext,
                  file_size=file_size, file_digest=file_digest)
 
 
-def _repeat(sender, conversation_id, client_id) -> Sent | None:
-    conversation = access_conversation(sender, conversation_id)
+def _repeat(sender, conversation, client_id) -> Sent | None:
     found = (Message.objects.filter(conversation=conversation, sender=sender,
                                     client_id=client_id).values_list("id", "seq").first())
     return Sent(found[0], found[1], conversation.pk, False) if found else None
 
 
-def _send(sender, identity_file, conversation_id, client_id, kind, plaintext, *,
+def _send(sender, identity_file, conversation, client_id, kind, plaintext, *,
           file_size=None, file_digest=None) -> Sent:
-    conversation = access_joined_conversation(sender, conversation_id)
+    if not conversation.membership.is_joined:
+        raise Left("You left this conversation.")
     pins = pinning.load_pins(sender, identity_file)
     states = contact_key_states(sender, identity_file, conversation, pins)
     changed = sorted(uid for uid, state in states.items() if state == pinning.CHANGED)
@@ -332,11 +356,12 @@ def _send(sender, identity_file, conversation_id, client_id, kind, plaintext, *,
         if not any(m.user_id == sender.pk and m.is_joined for m in members):
             raise Left("You left this conversation.")
         others = [m.user_id for m in members if m.is_joined and m.user_id != sender.pk]
-        if locked.direct_key and Block.objects.filter(user_id__in=others,
-                                                      blocked=sender).exists():
+        blocks = list(Block.objects.filter(
+            Q(user_id__in=others, blocked=sender) | Q(user=sender, blocked_id__in=others))
+            .values_list("user_id", flat=True)) if locked.direct_key else []
+        if blocks and any(uid != sender.pk for uid in blocks):
             raise Blocked("You cannot send to this contact.")
-        if locked.direct_key and Block.objects.filter(user=sender,
-                                                      blocked_id__in=others).exists():
+        if blocks:
             raise Blocked("You blocked this contact; unblock them to send.")
         rows = list(KeyGeneration.objects.current().filter(user_id__in=others))
         # Re-checked under the lock: keys or members may have changed since.
@@ -346,8 +371,9 @@ def _send(sender, identity_file, conversation_id, client_id, kind, plaintext, *,
             raise KeyChanged("A contact's keys changed: check and accept them before sending.",
                              contacts=stale)
         try:
-            recipients = [identity_file.recipient()] + [parse_recipient(r.recipient)
-                                                        for r in rows]
+            own_recipient, own_fingerprint = own_keys(identity_file)
+            recipients = [own_recipient] + [recipient_from_directory(r.recipient)
+                                            for r in rows]
             body = agecrypt.encrypt(plaintext, recipients)
         except agecrypt.AgeError:
             raise Forbidden("The members' keys cannot be combined in one message.") from None
@@ -357,7 +383,7 @@ def _send(sender, identity_file, conversation_id, client_id, kind, plaintext, *,
             id=uuid.uuid4(), conversation=locked, seq=seq, sender=sender,
             sender_generation=identity_file.signing_generation, client_id=client_id,
             kind=kind, body=body,
-            recipient_fingerprints=sorted([identity_file.fingerprint()]
+            recipient_fingerprints=sorted([own_fingerprint]
                                           + [r.directory_fingerprint for r in rows]),
             sent_at=truncate_to_ms(now), file_size=file_size, file_digest=file_digest,
         )
