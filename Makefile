@@ -53,13 +53,19 @@ node_modules/.installed: package.json package-lock.json
 
 node-deps: node_modules/.installed
 
-# --- Debian packages the tests drive: the age CLI, Chromium, Redis -----------
+# --- Debian packages the tests drive: the age CLI, Chromium, Redis, and for the
+# deployment tests nginx, systemd-analyze, sqlite3, pg_dump and curl -----------
 debian-deps:
 	@missing=""; \
 	command -v age >/dev/null || missing="$$missing age"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	command -v nginx >/dev/null || missing="$$missing nginx"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v sqlite3 >/dev/null || missing="$$missing sqlite3"; \
+	command -v pg_dump >/dev/null || missing="$$missing postgresql-client"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing Debian packages:$$missing"; \
