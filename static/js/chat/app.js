@@ -77,10 +77,8 @@ async function loadKeys(id) {
     conversation.contact_fingerprint = first ? (first.pinned_fingerprint || first.directory_fingerprint) : null;
     const changed = contacts.find((c) => c.state === "changed");
     conversation.key_changed = Boolean(changed);
-    if (changed) {
-      conversation.key_change_contact = changed.email;
-      conversation.key_change_fingerprint = changed.directory_fingerprint;
-    }
+    conversation.key_change_contact = changed ? changed.email : null;
+    conversation.key_change_fingerprint = changed ? changed.directory_fingerprint : null;
   } catch {
     /* the panel shows "not available" */
   }
@@ -190,6 +188,7 @@ function sendText(id, text) {
           conversation.key_changed = true;
           view.setKeyChange(conversation);
         }
+        loadConversation(id).catch(() => {}); // the new fingerprint for the notice
         view.showNote("Not sent: this contact's keys changed. Accept the new keys, then send again.");
       } else {
         view.showNote(`Not sent: ${error.message}`);

@@ -126,8 +126,8 @@ export class ConversationView {
     panel.hidden = !changed;
     if (changed) {
       $("key-change-contact").textContent = conversation.key_change_contact || conversation.title;
-      this.fillFingerprint($("key-change-fingerprint"),
-        conversation.key_change_fingerprint ?? conversation.contact_fingerprint, "");
+      this.fillFingerprint($("key-change-fingerprint"), conversation.key_change_fingerprint,
+        "Loading the new fingerprint…");
     }
     this.textarea.disabled = changed;
     $("send-button").disabled = changed;

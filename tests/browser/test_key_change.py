@@ -1,0 +1,82 @@
+"""The blocking key-change notice: after a contact's keys change without an
+endorsement (a password reset without the recovery code), sending to them is
+blocked until the user has seen the new fingerprint and accepted it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import flows
+from tests.support.clients import ApiClient
+
+pytestmark = [pytest.mark.browser]
+
+NEW_PASSWORD = "a brand new passphrase after reset"
+FINGERPRINT = re.compile(r"^\s*(\d{5}\s*){12}$")
+
+
+def reset_without_recovery_code(server, email: str) -> None:
+    """The contact forgot everything: an emailed reset link, new password, new keys."""
+    with ApiClient(server.url) as client:
+        assert client.post("/api/v1/auth/password-reset", {"email": email}).status_code == 200
+        link = flows.wait_for_link(server, email, "/password-reset/")
+        uid, token = re.search(r"/password-reset/([^/]+)/([^/]+)/", link).groups()
+        response = client.post("/api/v1/auth/password-reset/confirm",
+                               {"uid": uid, "token": token, "new_password": NEW_PASSWORD})
+        assert response.status_code == 200, response.text
+        assert response.json()["keys_kept"] is False
+
+
+def test_key_change_blocks_sending_until_the_user_accepts(start_server, new_page):
+    """Alice's open page: her next message is refused and the notice with Bob's new
+    fingerprint appears; the composer stays disabled (no text, no files) until she
+    accepts; then her message goes through and Bob, logged in again, reads it."""
+    server = start_server("uvicorn")
+    alice, bob, conversation, _ = flows.two_logged_in_users(server, new_page)
+    flows.send(alice, "before the reset")
+    expect(flows.bubbles(bob)).to_have_text(["before the reset"])
+    notice = alice.get_by_role("alertdialog", name="Security keys changed")
+    expect(notice).to_be_hidden()  # positive control: no notice while keys are unchanged
+    alice.get_by_role("button", name="Verify keys").click()
+    old_fingerprint = alice.locator("#contact-fingerprint").inner_text()
+    assert re.fullmatch(r"(\d{5}\s*){12}", old_fingerprint.strip())
+
+    reset_without_recovery_code(server, "bob@example.com")
+
+    flows.send(alice, "are you still there?")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("bob@example.com")
+    expect(alice.locator("#key-change-fingerprint")).to_have_text(FINGERPRINT)
+    new_fingerprint = alice.locator("#key-change-fingerprint").inner_text()
+    assert re.fullmatch(r"(\d{5}\s*){12}", new_fingerprint.strip())
+    assert new_fingerprint.split() != old_fingerprint.split()
+    expect(alice.locator("#messages .message.mine").last.locator(".state")).to_have_text(
+        "Not sent")
+    box = alice.get_by_label("Message", exact=True)
+    expect(box).to_be_disabled()
+    expect(alice.get_by_role("button", name="Send", exact=True)).to_be_disabled()
+    expect(alice.get_by_label("Attach files")).to_be_disabled()
+    expect(alice.get_by_role("button", name="Accept the new keys")).to_be_focused()
+
+    # A reload does not make the notice go away: the server keeps the pin.
+    alice.reload()
+    expect(notice).to_be_visible()
+    expect(box).to_be_disabled()
+
+    alice.get_by_role("button", name="Accept the new keys").click()
+    expect(notice).to_be_hidden()
+    expect(box).to_be_enabled()
+    flows.send(alice, "welcome back")
+    expect(alice.locator("#messages .message.mine").last.locator(".state")).to_have_text(
+        re.compile("^(Sent|Read)$"))
+    alice.reload()
+    expect(notice).to_be_hidden()
+    expect(alice.get_by_role("button", name="Verify keys")).to_be_visible()
+
+    flows.login(bob, "bob@example.com", password=NEW_PASSWORD)
+    bob.goto(f"/c/{conversation}/")
+    expect(flows.bubbles(bob).last).to_have_text("welcome back")
+    assert alice.errors == [] and bob.errors == []
