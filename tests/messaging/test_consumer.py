@@ -120,7 +120,9 @@ async def test_dropped_live_pushes_are_noticed_by_heartbeat_and_recovered(pair, 
         await alice.request({"type": "send", "conversation": cid, "text": f"m{i}",
                              "client_id": str(i)})
     assert len([f for f in bob.frames if f["type"] == "message"]) == 1
-    heartbeat = await bob.wait_for(lambda f: f["type"] == "heartbeat", timeout=3)
+    # The first heartbeat computed after the last commit shows seq 6 (ahead of Bob's 1).
+    heartbeat = await bob.wait_for(
+        lambda f: f["type"] == "heartbeat" and f["last_seqs"].get(str(cid)) == 6, timeout=3)
     last_seen = max(f["seq"] for f in bob.frames if f["type"] == "message")
     assert heartbeat["last_seqs"][str(cid)] == 6 > last_seen
     await bob.request({"type": "sync", "since": {str(cid): last_seen}})
