@@ -99,9 +99,8 @@ def confirm_email(request, body):
 def delete_account(request, body):
     """``{password, code?}``: the account, its keys and sessions are deleted."""
     require_step_up(request, body.get("password"), body.get("code"))
-    user = request.user
-    unlock.forget_everything(request)
-    actions.do_delete_account(user, request=request)
+    actions.do_delete_account(request.user, request=request)
+    unlock.forget_everything(request)  # the response deletes the key cookie
     request.session.flush()
     return JsonResponse({"ok": True, "deleted": True})
 

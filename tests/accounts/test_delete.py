@@ -61,6 +61,8 @@ def test_delete_removes_keys_sessions_and_account_and_keeps_an_anonymous_audit_r
     response = post_json(client, "/api/v1/me/delete",
                          {"password": PASSWORD, "code": fresh_code(device)})
     assert response.status_code == 200, response.content
+    assert response.cookies["securechat_key"].value == ""  # the key cookie is deleted
+    assert response.cookies["securechat_key"]["max-age"] == 0
 
     assert not any(owned_rows(user_id).values())
     assert not Session.objects.filter(session_key__in=[this.session_key,
