@@ -17,7 +17,10 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: these touch models.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from securechat import logfilters  # noqa: E402
 from securechat.routing import http_application, websocket_application  # noqa: E402
+
+logfilters.install()
 
 application = ProtocolTypeRouter(
     {

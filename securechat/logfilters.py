@@ -1,0 +1,47 @@
+"""A logging filter that keeps tokens out of every log line.
+
+Emailed links carry their token in the path (``/verify-email/<token>``,
+``/password-reset/<uid>/<token>/``, ``/me/email/confirm/<token>/``) or the
+query string (``/signup/?invitation=…``). Django's ``django.request`` logger
+("Bad Request: <path>") and the servers' access logs would write them out.
+The filter rewrites each record's message with those parts replaced by
+``[redacted]`` before any handler formats it.
+"""
+
+import logging
+import re
+
+TOKEN_PATHS = re.compile(
+    r"(/verify-email/|/me/email/confirm/|/password-reset/)(?!resend/)[^\s\"'?]+"
+)
+QUERY_STRING = re.compile(r"(/[^\s\"'?]*)\?[^\s\"']*")
+
+
+def redact(text: str) -> str:
+    text = TOKEN_PATHS.sub(r"\1[redacted]", text)
+    return QUERY_STRING.sub(r"\1?[redacted]", text)
+
+
+class RedactTokensFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler's own error path
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+# Loggers that write request paths and do not propagate to the root handler.
+SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "daphne.access", "daphne.server",
+                  "django.request", "django.server", "django.channels.server")
+
+
+def install() -> None:
+    """Attach the filter to the servers' own loggers (their handlers are not ours)."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokensFilter) for f in logger.filters):
+            logger.addFilter(RedactTokensFilter())
