@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from contextlib import asynccontextmanager
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
 
 from messaging.models import Message
 from tests.support.accounts import session_for
 from tests.support.clients import ws_connect
+from tests.support.live import RedisServer as OwnRedis
 from tests.support.live import free_port
 
 
@@ -99,36 +98,6 @@ async def test_twenty_websocket_clients_send_at_once_on_a_live_server(pair, star
     acks = await asyncio.gather(*(one(i) for i in range(20)))
     assert sorted(a["seq"] for a in acks) == list(range(1, 21))
     assert await database_sync_to_async(Message.objects.count)() == 20
-
-
-class OwnRedis:
-    """A throwaway redis-server on a free port (never the machine's shared one)."""
-
-    def __init__(self, port):
-        self.port = port
-        self.process = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.from_url(self.url, socket_timeout=1).ping()
-                return self
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 async def test_redis_outage_mid_conversation_loses_nothing(pair, start_server):
