@@ -120,3 +120,10 @@ lint: python-deps
 
 clean:
 	rm -rf $(VENV) node_modules var staticfiles .pytest_cache .ruff_cache
+
+# Screenshots of the main pages (signup, 2FA setup, conversation list, a conversation
+# with a file and an upload in progress, the key-change notice) into docs/screenshots/.
+.PHONY: screenshots
+screenshots: debian-deps deps redis
+	env -u DATABASE_URL SECURECHAT_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots \
+	  $(PY) -m pytest tests/browser/test_screenshots.py -q

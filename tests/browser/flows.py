@@ -151,3 +151,20 @@ def two_logged_in_users(server, new_page, names=("alice", "bob")):
     pages[1].goto(f"/c/{conversation}/")
     expect(pages[1].locator("#conversation")).to_be_visible()
     return pages[0], pages[1], conversation, users
+
+
+NEW_PASSWORD = "a brand new passphrase after reset"
+
+
+def reset_without_recovery_code(server, email: str) -> None:
+    """The contact forgot everything: an emailed reset link, new password, new keys."""
+    from tests.support.clients import ApiClient
+
+    with ApiClient(server.url) as client:
+        assert client.post("/api/v1/auth/password-reset", {"email": email}).status_code == 200
+        link = wait_for_link(server, email, "/password-reset/")
+        uid, token = re.search(r"/password-reset/([^/]+)/([^/]+)/", link).groups()
+        response = client.post("/api/v1/auth/password-reset/confirm",
+                               {"uid": uid, "token": token, "new_password": NEW_PASSWORD})
+        assert response.status_code == 200, response.text
+        assert response.json()["keys_kept"] is False

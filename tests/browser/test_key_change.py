@@ -10,24 +10,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import flows
-from tests.support.clients import ApiClient
 
 pytestmark = [pytest.mark.browser]
 
-NEW_PASSWORD = "a brand new passphrase after reset"
 FINGERPRINT = re.compile(r"^\s*(\d{5}\s*){12}$")
-
-
-def reset_without_recovery_code(server, email: str) -> None:
-    """The contact forgot everything: an emailed reset link, new password, new keys."""
-    with ApiClient(server.url) as client:
-        assert client.post("/api/v1/auth/password-reset", {"email": email}).status_code == 200
-        link = flows.wait_for_link(server, email, "/password-reset/")
-        uid, token = re.search(r"/password-reset/([^/]+)/([^/]+)/", link).groups()
-        response = client.post("/api/v1/auth/password-reset/confirm",
-                               {"uid": uid, "token": token, "new_password": NEW_PASSWORD})
-        assert response.status_code == 200, response.text
-        assert response.json()["keys_kept"] is False
 
 
 def test_key_change_blocks_sending_until_the_user_accepts(start_server, new_page):
@@ -44,7 +30,7 @@ def test_key_change_blocks_sending_until_the_user_accepts(start_server, new_page
     old_fingerprint = alice.locator("#contact-fingerprint").inner_text()
     assert re.fullmatch(r"(\d{5}\s*){12}", old_fingerprint.strip())
 
-    reset_without_recovery_code(server, "bob@example.com")
+    flows.reset_without_recovery_code(server, "bob@example.com")
 
     flows.send(alice, "are you still there?")
     expect(notice).to_be_visible()
@@ -76,7 +62,7 @@ def test_key_change_blocks_sending_until_the_user_accepts(start_server, new_page
     expect(notice).to_be_hidden()
     expect(alice.get_by_role("button", name="Verify keys")).to_be_visible()
 
-    flows.login(bob, "bob@example.com", password=NEW_PASSWORD)
+    flows.login(bob, "bob@example.com", password=flows.NEW_PASSWORD)
     bob.goto(f"/c/{conversation}/")
     expect(flows.bubbles(bob).last).to_have_text("welcome back")
     assert alice.errors == [] and bob.errors == []

@@ -109,6 +109,17 @@ async function loadOlder(id, before) {
   return messages;
 }
 
+// A seq we learn about (ack or live message) right after an unknown one means
+// the live stream skipped something: read the gap back over HTTP.
+function checkGap(id, seq) {
+  const bucket = store.bucket(id);
+  if (seq <= 1 || bucket.has(seq - 1) || store.oldestLoaded.get(id) === seq) return;
+  let below = 0;
+  for (const known of bucket.keys()) if (known < seq) below = Math.max(below, known);
+  if (below === 0 && store.oldestSeq(id) === null && currentId !== id) return;
+  fillGap(id, below).catch(() => {});
+}
+
 // Messages the live stream skipped (seen through a heartbeat or `synced`).
 async function fillGap(id, after) {
   const data = await get(`/api/v1/conversations/${id}/messages?after=${after}&limit=${PAGE_SIZE * 4}`);
@@ -173,6 +184,7 @@ function sendText(id, text) {
       if (message) {
         socket.markSeen(id, message.seq);
         view.upsert(message);
+        checkGap(id, message.seq);
       }
       renderList();
     })
@@ -280,6 +292,7 @@ function onMessage(frame) {
     loadConversations().catch(() => {});
   }
   view.upsert(message);
+  if (isNew) checkGap(message.conversation, message.seq);
   if (isNew && !message.mine && !message.deleted) {
     const conversation = store.conversation(message.conversation);
     const visible = currentId === message.conversation && document.visibilityState === "visible";
