@@ -1,0 +1,77 @@
+"""The chat shell page and the contact-keys JSON it reads (messaging/app_views.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from accounts.models import KeyGeneration
+from messaging.models import ContactPins
+from tests.support.accounts import make_user, session_for
+
+
+def client_for(test_user) -> Client:
+    client = Client()
+    for name, value in session_for(test_user).cookies.items():
+        client.cookies[name] = value
+    return client
+
+
+@pytest.mark.django_db
+def test_anonymous_visitors_get_the_landing_page_and_deep_links_ask_for_a_login(client):
+    """``/`` is the landing page without a login; ``/c/<id>/`` sends to the login page."""
+    landing = client.get("/")
+    assert landing.status_code == 200 and b'id="chat-app"' not in landing.content
+    deep = client.get("/c/7/")
+    assert deep.status_code == 302 and deep["Location"] == "/login/?next=/c/7/"
+
+
+def test_the_shell_names_the_user_and_loads_only_same_origin_module_scripts(pair):
+    """The logged-in shell carries the user id and the deep-linked conversation, and
+    its scripts are files of the site (no inline script: the CSP forbids it)."""
+    page = client_for(pair.alice).get(f"/c/{pair.conversation_id}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'data-user-id="{pair.alice.user.pk}"' in html
+    assert f'data-initial-conversation="{pair.conversation_id}"' in html
+    assert '<script type="module" src="/static/js/chat/app.js">' in html
+    assert '<script src="/static/vendor/tus/tus.min.js" defer>' in html
+    assert "script-src 'self'" in page["Content-Security-Policy"]
+
+
+def test_tus_js_client_is_served_from_the_site(pair):
+    """tus-js-client comes from node_modules through the static files, not a CDN."""
+    from django.contrib.staticfiles import finders
+
+    path = finders.find("vendor/tus/tus.min.js")
+    assert path and "node_modules/tus-js-client/dist" in str(path)
+
+
+def test_contact_keys_show_pinned_and_directory_fingerprints(pair):
+    """Alice sees Bob's fingerprint, pinned on first use and equal to the directory's."""
+    response = client_for(pair.alice).get(f"/api/v1/conversations/{pair.conversation_id}/keys")
+    assert response.status_code == 200
+    body = response.json()
+    expected = KeyGeneration.objects.current().get(user=pair.bob.user).directory_fingerprint
+    assert body["contacts"] == [{
+        "id": pair.bob.user.pk, "email": pair.bob.email, "state": "ok",
+        "pinned_fingerprint": expected, "directory_fingerprint": expected, "notice": None,
+    }]
+    assert ContactPins.objects.filter(user=pair.alice.user).exists()  # pinned on first use
+
+
+def test_contact_keys_refuse_bad_requests_with_json_errors(pair):
+    """Not logged in: 401; another's conversation or a missing one: 404; POST: 405.
+    None of them pins anything."""
+    path = f"/api/v1/conversations/{pair.conversation_id}/keys"
+    anonymous = Client().get(path)
+    assert (anonymous.status_code, anonymous.json()["error"]) == (401, "not_logged_in")
+    stranger = client_for(make_user())
+    for target in (path, "/api/v1/conversations/999999/keys"):
+        response = stranger.get(target)
+        assert (response.status_code, response.json()["error"]) == (404, "not_found")
+    posted = client_for(pair.alice).post(path, json.dumps({}), content_type="application/json")
+    assert (posted.status_code, posted.json()["error"]) == (405, "method_not_allowed")
+    assert not ContactPins.objects.exists()
