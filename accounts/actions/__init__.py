@@ -1,0 +1,90 @@
+"""Every state change of accounts, one function each (views, API, commands call these).
+
+Functions raise ``AccountError`` subclasses with a message meant for the user;
+callers map them to a 4xx response or a form error. Nothing is changed when
+one is raised. The modules group the actions by concern; everything public is
+re-exported here, so callers import from ``accounts.actions``.
+"""
+
+from accounts.actions.admin import (  # noqa: F401
+    do_deactivate_user,
+    do_end_sessions_by_admin,
+    do_reset_devices,
+)
+from accounts.actions.base import (  # noqa: F401
+    DEFAULT_RATE_LIMITS,
+    AccountError,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidLink,
+    InvalidToken,
+    RegistrationClosed,
+    WrongRecoveryCode,
+    WrongStep,
+    audit,
+    check_password_shape,
+    client_ip,
+    normalize_email,
+    rate_limit,
+    request_ip,
+)
+from accounts.actions.lifecycle import (  # noqa: F401
+    EMAIL_CHANGE_HOURS,
+    EMAIL_CHANGE_SALT,
+    ResetResult,
+    do_change_password,
+    do_confirm_email_change,
+    do_delete_account,
+    do_export_identity,
+    do_request_email_change,
+    do_request_password_reset,
+    do_reset_password,
+    do_rotate_keys,
+    email_change_token,
+    fresh_identity_file,
+    recovery_key_type,
+    reset_link_hours,
+    user_for_reset_link,
+    validate_new_email,
+)
+from accounts.actions.login import (  # noqa: F401
+    MODEL_BACKEND,
+    check_credentials,
+    do_confirm_recovery_code,
+    do_finish_enrolment,
+    do_login,
+    do_login_code,
+    do_logout,
+    do_register,
+)
+from accounts.actions.sessions import (  # noqa: F401
+    access_login_session,
+    do_revoke_other_sessions,
+    do_revoke_session,
+    end_login_sessions,
+    end_login_sessions_by_key,
+    rekey_login_session,
+)
+from accounts.actions.signup import (  # noqa: F401
+    INVITATION_DAYS_DEFAULT,
+    INVITATION_DAYS_MAX,
+    SignupResult,
+    do_invite,
+    do_signup,
+    invitation_link,
+    make_keys_for,
+    usable_invitation,
+)
+from accounts.actions.twofactor import (  # noqa: F401
+    do_confirm_totp,
+    do_regenerate_backup_codes,
+    do_remove_totp,
+    do_start_totp,
+)
+from accounts.actions.verification import (  # noqa: F401
+    EMAIL_TOKEN_MAX_AGE,
+    EMAIL_TOKEN_SALT,
+    do_send_email_verification,
+    do_verify_email,
+    email_verification_token,
+)

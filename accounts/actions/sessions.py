@@ -1,0 +1,75 @@
+"""A user's login sessions: listing helpers and revocation."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.actions.base import audit, request_ip
+from accounts.models import (
+    LoginSession,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def access_login_session(user, session_id) -> LoginSession:
+    """The user's own active login ``session_id``, or Http404 (another user's id included)."""
+    from django.http import Http404
+
+    try:
+        return LoginSession.objects.active().get(user=user, pk=int(session_id))
+    except (LoginSession.DoesNotExist, TypeError, ValueError):
+        raise Http404("No such session.") from None
+
+
+def end_login_sessions_by_key(user, session_keys) -> None:
+    """Delete these Django sessions of the user, end their logins, close their sockets."""
+    from importlib import import_module
+
+    from accounts.events import close_session_sockets
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    session_keys = list(session_keys)
+    for key in session_keys:
+        store(session_key=key).delete()
+        close_session_sockets(key)
+    LoginSession.objects.filter(user=user, session_key__in=session_keys,
+                                ended_at__isnull=True).update(ended_at=timezone.now())
+
+
+def end_login_sessions(user, *, keep_session_key: str | None = None) -> int:
+    """Inside a transaction: end the user's logins (but ``keep_session_key``).
+
+    Each Django session is deleted (its cookies become worthless), the login
+    marked ended and, after commit, that session's sockets closed.
+    """
+    logins = LoginSession.objects.active().filter(user=user)
+    if keep_session_key:
+        logins = logins.exclude(session_key=keep_session_key)
+    session_keys = list(logins.select_for_update().values_list("session_key", flat=True))
+    end_login_sessions_by_key(user, session_keys)
+    return len(session_keys)
+
+
+def rekey_login_session(old_key: str | None, new_key: str | None) -> None:
+    """The login row follows its Django session when the key rotates."""
+    if old_key and new_key and old_key != new_key:
+        LoginSession.objects.filter(session_key=old_key).update(session_key=new_key)
+
+
+def do_revoke_session(user, login_session: LoginSession, *, request=None) -> None:
+    with transaction.atomic():
+        end_login_sessions_by_key(user, [login_session.session_key])
+        audit("session_revoked", user, ip=request_ip(request))
+
+
+def do_revoke_other_sessions(user, current_session_key: str | None, *, request=None) -> int:
+    with transaction.atomic():
+        ended = end_login_sessions(user, keep_session_key=current_session_key)
+        if ended:
+            audit("session_revoked", user, ip=request_ip(request))
+    return ended

@@ -1,0 +1,159 @@
+"""Signup (a user with fresh keys) and invitations for invite-only registration."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import identity as keys
+from accounts.actions.base import (
+    AccountError,
+    EmailTaken,
+    RegistrationClosed,
+    audit,
+    check_password_shape,
+    normalize_email,
+)
+from accounts.models import (
+    Invitation,
+    KeyGeneration,
+    User,
+    WrappedIdentity,
+)
+from accounts.models.invitations import hash_token
+from accounts.throttle import kdf_slot
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SignupResult:
+    user: User
+    identity_file: keys.IdentityFile
+    recovery_code: str
+
+
+def usable_invitation(email: str, token: str | None) -> Invitation | None:
+    if not token or not isinstance(token, str) or len(token) > 200:
+        return None
+    return (
+        Invitation.objects.usable()
+        .filter(token_hash=hash_token(token), email__iexact=email)
+        .first()
+    )
+
+
+def make_keys_for(user: User, password: str) -> tuple[keys.IdentityFile, str, WrappedIdentity]:
+    """New identity (generation 1), wrapped under the password and a new recovery code."""
+    identity_file = keys.IdentityFile.create(settings.SECURECHAT_KEY_TYPE)
+    code = keys.new_recovery_code()
+    recovery_recipient = keys.recovery_identity(code, settings.SECURECHAT_KEY_TYPE).recipient()
+    wrapped = WrappedIdentity(
+        user=user,
+        password_blob=keys.wrap_under_password(identity_file, password,
+                                               settings.SECURECHAT_SCRYPT_WORK_FACTOR),
+        recovery_blob=keys.wrap_to_recipient(identity_file, recovery_recipient),
+        recovery_recipient=str(recovery_recipient),
+    )
+    return identity_file, code, wrapped
+
+
+def do_signup(email, password, *, invitation_token: str | None = None,
+              ip: str | None = None) -> SignupResult:
+    """Create a user with fresh keys; the recovery code is returned to show once."""
+    email = normalize_email(email)
+    check_password_shape(password, User(email=email))
+    invitation = None
+    mode = settings.SECURECHAT_REGISTRATION
+    if mode == "closed":
+        raise RegistrationClosed("Registration is closed on this server.")
+    if mode == "invite":
+        invitation = usable_invitation(email, invitation_token)
+        if invitation is None:
+            raise RegistrationClosed("Registration needs a valid invitation for this address.")
+    if User.objects.filter(email__iexact=email).exists():
+        raise EmailTaken("An account with this email address already exists.", field="email")
+
+    with kdf_slot():
+        password_hash = make_password(password)
+        identity_file, code, wrapped = make_keys_for(User(), password)
+
+    try:
+        with transaction.atomic():
+            user = User.objects.create(email=email, password=password_hash)
+            wrapped.user = user
+            wrapped.save(force_insert=True)
+            KeyGeneration.objects.create(
+                user=user, number=identity_file.current_generation,
+                key_type=settings.SECURECHAT_KEY_TYPE,
+                recipient=str(identity_file.recipient()),
+                signing_public_key=identity_file.signing_public_key(),
+            )
+            if invitation is not None:
+                used = Invitation.objects.filter(pk=invitation.pk, used_at__isnull=True).update(
+                    used_at=timezone.now())
+                if not used:
+                    raise RegistrationClosed("This invitation has already been used.")
+                user.email_verified_at = timezone.now()  # the link went to this address
+                user.save(update_fields=["email_verified_at"])
+            audit("signup", user, ip=ip)
+    except IntegrityError:
+        raise EmailTaken("An account with this email address already exists.",
+                         field="email") from None
+    return SignupResult(user, identity_file, code)
+
+
+INVITATION_DAYS_DEFAULT = 7
+
+
+INVITATION_DAYS_MAX = 365
+
+
+def invitation_link(email: str, token: str) -> str:
+    """The signup page with the invitation token and the invited address filled in."""
+    from urllib.parse import urlencode
+
+    from accounts.emails import site_url
+
+    return f"{site_url()}/signup/?{urlencode({'invitation': token, 'email': email})}"
+
+
+def do_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, actor=None,
+              send: bool = False) -> str:
+    """Invite ``email`` for ``days`` days; returns the token (only its SHA-256 is stored).
+
+    The token is good for one signup with that address while registration is
+    ``invite`` (or ``open``). With ``send`` the link is emailed inside the
+    transaction: a mail that cannot be delivered raises and leaves no
+    invitation behind. Nobody ever chooses or sees the invitee's password.
+    """
+    import secrets
+    from datetime import timedelta
+
+    email = normalize_email(email)
+    if settings.SECURECHAT_REGISTRATION == "closed":
+        raise RegistrationClosed("Registration is closed on this server "
+                                 "(SECURECHAT_REGISTRATION=closed): an invitation would not "
+                                 "work. Set it to \"invite\" first.")
+    if isinstance(days, bool) or not isinstance(days, int) or not (
+            1 <= days <= INVITATION_DAYS_MAX):
+        raise AccountError(f"An invitation is valid for 1 to {INVITATION_DAYS_MAX} days.",
+                           field="days")
+    if User.objects.filter(email__iexact=email).exists():
+        raise EmailTaken("An account with this email address already exists.", field="email")
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        Invitation.objects.create(email=email, token_hash=hash_token(token), created_by=actor,
+                                  created_at=now, expires_at=now + timedelta(days=days))
+        audit("invited", None, actor=actor)
+        if send:
+            from accounts.emails import send_invitation
+
+            send_invitation(email, invitation_link(email, token), days)
+    return token

@@ -1,0 +1,93 @@
+"""Second factor: TOTP enrolment and backup codes."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+
+from accounts.actions.base import AccountError, WrongStep, audit, client_ip
+from accounts.models import (
+    User,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def do_start_totp(user: User):
+    """A new, unconfirmed authenticator device (replacing an unconfirmed one)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[object, list[str]]:
+    """Confirm the pending authenticator with its first code; returns it and new backup codes.
+
+    ``device_id`` is the device this login session started (``do_start_totp``
+    after step-up), so a stale unconfirmed device cannot be confirmed from
+    another session. A previously confirmed authenticator is replaced; the
+    backup codes are (re)generated and returned to be shown once.
+    """
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.emails import send_security_email
+    from accounts.models import BackupCodeDevice
+    from accounts.otp import CodeRejected, verify_unconfirmed_totp
+
+    device = (TOTPDevice.objects.filter(user=user, confirmed=False, pk=device_id).first()
+              if isinstance(device_id, int) else None)
+    if device is None:
+        raise WrongStep("Start the authenticator setup first.")
+    if not verify_unconfirmed_totp(device, code):
+        raise CodeRejected("That code does not match. Check the time on your phone and "
+                           "try the current code.")
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        device.refresh_from_db()
+        backup, _ = BackupCodeDevice.objects.get_or_create(
+            user=user, defaults={"name": "Backup codes", "confirmed": True})
+        codes = backup.generate_codes()
+        ip = client_ip(request) if request is not None else None
+        audit("totp_enabled", user, ip=ip)
+        audit("backup_codes_generated", user, ip=ip)
+        send_security_email(user, "totp_enabled", request)
+    return device, codes
+
+
+def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
+    from accounts.emails import send_security_email
+    from accounts.models import BackupCodeDevice
+    from accounts.otp import confirmed_totp
+
+    if confirmed_totp(user) is None:
+        raise WrongStep("Set up an authenticator app first; backup codes come with it.")
+    with transaction.atomic():
+        backup, _ = BackupCodeDevice.objects.get_or_create(
+            user=user, defaults={"name": "Backup codes", "confirmed": True})
+        codes = backup.generate_codes()
+        audit("backup_codes_generated", user,
+              ip=client_ip(request) if request is not None else None)
+        send_security_email(user, "backup_codes_generated", request)
+    return codes
+
+
+def do_remove_totp(user: User, *, request=None) -> None:
+    """Remove the second factor (authenticator and backup codes), unless it is mandatory."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.emails import send_security_email
+    from accounts.models import BackupCodeDevice
+
+    if settings.SECURECHAT_REQUIRE_2FA:
+        raise AccountError("A second factor is mandatory on this server; it cannot be removed.")
+    with transaction.atomic():
+        removed = TOTPDevice.objects.filter(user=user).delete()[0]
+        removed += BackupCodeDevice.objects.filter(user=user).delete()[0]
+        if removed:
+            audit("totp_disabled", user, ip=client_ip(request) if request is not None else None)
+            send_security_email(user, "totp_disabled", request)
