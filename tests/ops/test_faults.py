@@ -1,0 +1,216 @@
+"""Failure behaviour (DESIGN.md §8): nothing acked is lost, nothing is doubled.
+
+Each test starts its own Redis (tests.support.live.RedisServer) and two uvicorn
+processes on free ports, sharing the test database; the machine's shared Redis and
+PostgreSQL services are never stopped. Clients are tests.support.chat.ChatClient: they
+behave like the browser's socket (back-off, sync on every connect, sends retained and
+re-sent with their client_id) but keep every frame, so a duplicate or a gap fails the
+test instead of being hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+
+from messaging.models import Message
+from tests.support.chat import (
+    assert_exactly_once_in_order,
+    login_cookie,
+    open_clients,
+    stop_all,
+    two_members,
+)
+from tests.support.live import RedisServer
+
+NO_HEARTBEAT = {"SECURECHAT_WS_HEARTBEAT_SECONDS": "600"}
+
+
+def stored() -> dict[int, str]:
+    """``{seq: message id}`` of every stored message."""
+    return {seq: str(pk) for pk, seq in Message.objects.values_list("id", "seq")}
+
+
+async def until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.dbsensitive
+async def test_redis_outage_across_two_processes_loses_and_doubles_nothing(start_server):
+    """Redis stops mid-conversation between tabs on two processes: sends through both
+    processes are still acked and stored (and, as a control that the outage is real, none
+    reaches another tab live); Redis comes back empty on the same port, the tabs reconnect
+    and sync, and live delivery across processes works again. Every tab ends with every
+    message exactly once, in order."""
+    alice, bob, cid = await database_sync_to_async(two_members)()
+    with RedisServer() as redis_server:
+        env = {"REDIS_URL": redis_server.url, **NO_HEARTBEAT}
+        p1, p2 = start_server("uvicorn", **env), start_server("uvicorn", **env)
+        clients = await open_clients([
+            ("alice@p1", p1, await login_cookie(alice)),
+            ("bob@p2", p2, await login_cookie(bob)),
+            ("alice@p2", p2, await login_cookie(alice)),
+            ("bob@p1", p1, await login_cookie(bob)),
+        ])
+        alice_p1, bob_p2 = clients[0], clients[1]
+        by_seq: dict[int, str] = {}
+
+        async def exchange(phase: str, count: int, live: bool) -> None:
+            for i in range(count):
+                sender = alice_p1 if i % 2 == 0 else bob_p2
+                text = f"{phase} {i} from {sender.name}"
+                ack = await sender.send(cid, text, f"{phase}-{i}", timeout=15)
+                assert (ack["type"], ack["seq"]) == ("ack", len(by_seq) + 1), ack
+                by_seq[ack["seq"]] = text
+                if live:
+                    receiver = bob_p2 if sender is alice_p1 else alice_p1
+                    await receiver.wait_for_seq(cid, ack["seq"], timeout=15)
+
+        try:
+            await exchange("before", 4, live=True)
+            redis_server.stop()
+            await exchange("during", 6, live=False)
+            assert (await database_sync_to_async(stored)()).keys() == set(range(1, 11))
+            await asyncio.sleep(1)
+            assert [c.last[cid] for c in clients] == [4, 4, 4, 4], "pushed without Redis?"
+
+            redis_server.start()
+            for client in clients:
+                await client.drop()
+            for client in clients:
+                await client.wait_synced(30)
+                await client.wait_for_seq(cid, 10, timeout=15)
+            await exchange("after", 4, live=True)
+            for client in clients:
+                await client.wait_for_seq(cid, 14, timeout=15)
+            for client in clients:
+                assert_exactly_once_in_order(client, cid, by_seq)
+                assert client.connects == 2, (client.name, client.close_codes)
+        finally:
+            await stop_all(clients)
+    assert sorted(await database_sync_to_async(stored)()) == list(range(1, 15))
+
+
+SENDERS = 50
+ROUNDS = 3
+
+
+@pytest.mark.dbsensitive
+async def test_fifty_websocket_senders_released_together(start_server):
+    """50 sockets (two users, two processes, one conversation) send at once after a
+    barrier, three rounds: every send gets an ack (no error frame, no closed socket, no
+    server traceback), the acked seqs are exactly 1..150 with ids matching the stored rows,
+    and every socket receives all 150 once and in order."""
+    alice, bob, cid = await database_sync_to_async(two_members)()
+    with RedisServer() as redis_server:
+        env = {"REDIS_URL": redis_server.url, **NO_HEARTBEAT}
+        servers = [start_server("uvicorn", **env), start_server("uvicorn", **env)]
+        specs = []
+        for i in range(SENDERS):
+            user = alice if i % 4 < 2 else bob
+            specs.append((f"s{i}", servers[i % 2], await login_cookie(user)))
+        clients = await open_clients(specs, timeout=60)
+        try:
+            acked: dict[int, tuple[str, str]] = {}
+            for round_ in range(ROUNDS):
+                barrier = asyncio.Barrier(SENDERS)
+
+                async def one(i, client, round_=round_, barrier=barrier):
+                    await barrier.wait()
+                    text = f"round {round_} sender {i}"
+                    return text, await client.send(cid, text, f"r{round_}-s{i}", timeout=60)
+
+                results = await asyncio.gather(*(one(i, c) for i, c in enumerate(clients)))
+                for text, ack in results:
+                    assert ack["type"] == "ack", ack
+                    assert ack["seq"] not in acked
+                    acked[ack["seq"]] = (ack["id"], text)
+            total = SENDERS * ROUNDS
+            assert sorted(acked) == list(range(1, total + 1))
+            assert await database_sync_to_async(stored)() == {
+                seq: id_ for seq, (id_, _text) in acked.items()}
+            by_seq = {seq: text for seq, (_id, text) in acked.items()}
+            for client in clients:
+                await client.wait_for_seq(cid, total, timeout=60)
+            for client in clients:
+                assert_exactly_once_in_order(client, cid, by_seq)
+                assert (client.connects, client.close_codes, client.errors) == (1, [], [])
+        finally:
+            await stop_all(clients)
+    for server in servers:
+        assert "Traceback" not in server.log()
+
+
+@pytest.mark.dbsensitive
+async def test_rolling_restart_of_two_processes_loses_and_doubles_nothing(start_server):
+    """Tabs of both users on both processes send continuously. Process 1 is stopped and
+    started again on its port, then process 2; while one is down the tabs on the other
+    keep sending and get acks, and the tabs of the restarted one reconnect with back-off,
+    sync and re-send what was not acked (same client_id). At the end every tab has every
+    acked message exactly once, in order, and the database holds exactly those."""
+    alice, bob, cid = await database_sync_to_async(two_members)()
+    with RedisServer() as redis_server:
+        env = {"REDIS_URL": redis_server.url, "SECURECHAT_WS_HEARTBEAT_SECONDS": "2"}
+        p1, p2 = start_server("uvicorn", **env), start_server("uvicorn", **env)
+        clients = await open_clients([
+            ("alice@p1", p1, await login_cookie(alice)),
+            ("bob@p1", p1, await login_cookie(bob)),
+            ("alice@p2", p2, await login_cookie(alice)),
+            ("bob@p2", p2, await login_cookie(bob)),
+        ])
+        on = {p1.port: clients[:2], p2.port: clients[2:]}
+        by_seq: dict[int, str] = {}
+        acks_by: dict[str, int] = {c.name: 0 for c in clients}
+        stop_sending = asyncio.Event()
+
+        async def keep_sending(client):
+            n = 0
+            while not stop_sending.is_set():
+                text = f"{client.name} {n}"
+                ack = await client.send(cid, text, f"{client.name}-{n}", timeout=60)
+                assert ack["type"] == "ack", ack
+                assert by_seq.setdefault(ack["seq"], text) == text
+                acks_by[client.name] += 1
+                n += 1
+                await asyncio.sleep(0.05)
+
+        senders = [asyncio.create_task(keep_sending(c)) for c in clients]
+        try:
+            await until(lambda: min(acks_by.values()) >= 3, 20, "no traffic before restarts")
+            for restarted, other in ((p1, p2), (p2, p1)):
+                await asyncio.to_thread(restarted.stop)
+                assert restarted.process.poll() is not None
+                # Strictly in the middle of the traffic: the other process keeps acking.
+                counts = {c.name: acks_by[c.name] for c in on[other.port]}
+                await until(lambda counts=counts, other=other: all(
+                    acks_by[c.name] >= counts[c.name] + 5 for c in on[other.port]),
+                    20, "no acks from the other process during the restart")
+                await asyncio.to_thread(restarted.start)
+                for client in on[restarted.port]:
+                    await client.wait_synced(30)
+                counts = dict(acks_by)
+                await until(lambda counts=counts: all(
+                    acks_by[n] >= counts[n] + 3 for n in counts), 20, "no traffic after restart")
+            stop_sending.set()
+            await asyncio.wait_for(asyncio.gather(*senders), 60)
+            total = len(by_seq)
+            assert sorted(by_seq) == list(range(1, total + 1))
+            for client in clients:
+                await client.wait_for_seq(cid, total, timeout=30)
+            for client in clients:
+                assert_exactly_once_in_order(client, cid, by_seq)
+                assert client.connects == 2, (client.name, client.close_codes)
+        finally:
+            stop_sending.set()
+            for task in senders:
+                task.cancel()
+            await asyncio.gather(*senders, return_exceptions=True)
+            await stop_all(clients)
+    assert sorted(await database_sync_to_async(stored)()) == list(range(1, total + 1))
