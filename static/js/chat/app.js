@@ -32,6 +32,11 @@ const socket = new ChatSocket(`${scheme}//${window.location.host}${root.dataset.
 
 const view = new ConversationView(store, {
   send: sendText,
+  retry: (message) => {
+    store.pendingBucket(message.conversation).delete(message.client_id);
+    view.remove(message);
+    sendText(message.conversation, message.text);
+  },
   unsend,
   loadOlder,
   typing: (id) => socket.notify({ type: "typing", conversation: id }),
@@ -231,6 +236,7 @@ async function acceptKey(id) {
     conversation.key_changed = false;
     view.setKeyChange(conversation);
     view.showNote("");
+    view.refreshStates(); // failed messages offer "Retry" again
   }
   await loadConversation(id);
   toast("New keys accepted.");

@@ -17,7 +17,7 @@ function messageKey(message) {
 export class ConversationView {
   constructor(store, handlers) {
     this.store = store;
-    this.handlers = handlers; // {send, unsend, loadOlder, typing, acceptKey, back}
+    this.handlers = handlers; // {send, retry, unsend, loadOlder, typing, acceptKey, back}
     this.id = null;
     this.elements = new Map(); // key -> li
     this.typingTimers = new Map();
@@ -203,6 +203,11 @@ export class ConversationView {
         class: "state", dataset: { state },
         text: { sending: "Sending…", sent: "Sent", read: "Read", failed: "Not sent" }[state],
       }) : null,
+      state === "failed" && !this.blocked ? h("button", {
+        type: "button", class: "link-button unsend", text: "Retry",
+        "aria-label": "Send this message again",
+        on: { click: () => this.handlers.retry(message) },
+      }) : null,
       message.mine && message.seq && !message.deleted ? h("button", {
         type: "button", class: "link-button unsend", text: "Unsend",
         "aria-label": `Unsend your message from ${formatTime(message.sent_at)}`,
@@ -244,6 +249,12 @@ export class ConversationView {
     }
     this.list.insertBefore(element, before);
     if (stick && (wasNearBottom || message.mine)) this.scrollToBottom();
+  }
+
+  remove(message) {
+    const key = messageKey(message);
+    this.elements.get(key)?.remove();
+    this.elements.delete(key);
   }
 
   refreshStates() {
