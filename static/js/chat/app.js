@@ -453,6 +453,23 @@ main.addEventListener("drop", (event) => {
   if (files.length) uploads.add(currentId, files);
 });
 
+// The latest message of the most recent conversations, for the list's previews.
+async function loadPreviews(max = 20) {
+  for (const conversation of store.sortedConversations().slice(0, max)) {
+    if (conversation.preview || !conversation.last_seq) continue;
+    try {
+      const data = await get(`/api/v1/conversations/${conversation.id}/messages?limit=1`);
+      const [last] = asList(data, "messages");
+      if (last && !conversation.preview) {
+        conversation.preview = store.normalizeMessage({ conversation: conversation.id, ...last });
+      }
+    } catch {
+      /* a preview is a nicety */
+    }
+  }
+  renderList();
+}
+
 // --- start ------------------------------------------------------------------------------------
 async function start() {
   get("/api/v1/me").then((me) => {
@@ -464,6 +481,7 @@ async function start() {
     toast(`Could not load conversations: ${error.message}`);
   }
   renderList();
+  loadPreviews();
   socket.start();
   const initial = root.dataset.initialConversation;
   if (initial) await navigate(Number(initial), { push: false });
