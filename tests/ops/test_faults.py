@@ -75,6 +75,8 @@ async def test_redis_outage_across_two_processes_loses_and_doubles_nothing(start
 
         try:
             await exchange("before", 4, live=True)
+            for client in clients:
+                await client.wait_for_seq(cid, 4, timeout=15)
             redis_server.stop()
             await exchange("during", 6, live=False)
             assert (await database_sync_to_async(stored)()).keys() == set(range(1, 11))
@@ -179,7 +181,7 @@ async def test_rolling_restart_of_two_processes_loses_and_doubles_nothing(start_
                 assert by_seq.setdefault(ack["seq"], text) == text
                 acks_by[client.name] += 1
                 n += 1
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)  # well under the socket's rate limit
 
         senders = [asyncio.create_task(keep_sending(c)) for c in clients]
         try:
