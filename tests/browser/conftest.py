@@ -22,6 +22,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # Generous ceilings for a loaded 2-core machine; Playwright's waits poll, so a
 # passing run takes as long as the behaviour needs, not these.
 DEFAULT_TIMEOUT_MS = 20_000
+EXPECT_TIMEOUT_MS = 10_000
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -36,7 +37,9 @@ def browser():
     """One Chromium per test module."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
     # Playwright's sync API keeps an asyncio loop on this thread, so Django's
     # async-safety guard would refuse the test database set-up and teardown
