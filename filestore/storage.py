@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from agecrypt import CHUNK_SIZE, ENC_CHUNK_SIZE, AgeError, FileCipher
+from agecrypt import CHUNK_SIZE, AgeError, FileCipher
 
 BLOB_DIR = "blobs"
 
@@ -137,6 +137,20 @@ class BlobWriter:
         ciphertext = self.fc.encrypt_chunk(index, plaintext, last)
         os.pwrite(self.fd, ciphertext, self.fc.chunk_offset(index))
 
+    def write_chunks(self, first: int, plaintexts: list) -> None:
+        """Encrypt consecutive chunks and write them with one ``pwritev``."""
+        ciphertexts = [self.fc.encrypt_chunk(first + i, p, first + i == self.last_index)
+                       for i, p in enumerate(plaintexts)]
+        offset = self.fc.chunk_offset(first)
+        total = sum(len(c) for c in ciphertexts)
+        written = os.pwritev(self.fd, ciphertexts, offset)
+        if written != total:  # short write (disk full): finish it or raise
+            data = b"".join(ciphertexts)[written:]
+            while data:
+                n = os.pwrite(self.fd, data, offset + written)
+                written += n
+                data = data[n:]
+
     def write_partial_for_test(self, index: int, plaintext: bytes) -> None:
         """A torn write (half a chunk), only for the test fault hook."""
         ciphertext = self.fc.encrypt_chunk(index, plaintext, index == self.last_index)
@@ -151,14 +165,3 @@ class BlobWriter:
             self.fd = -1
 
 
-def blob_size(blob_name: str) -> int:
-    return blob_path(blob_name).stat().st_size
-
-
-def payload_ciphertext_len(length: int) -> int:
-    chunks = FileCipher.chunk_count(length)
-    return length + 16 * chunks if length else 16
-
-
-__all__ = ["ENC_CHUNK_SIZE", "BlobWriter", "Recovery", "blob_path", "create_blob",
-           "delete_blob", "new_blob_name", "open_cipher", "recover"]

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 class StoredFileQuerySet(models.QuerySet):
     def bytes_used_by(self, user) -> int:
-        total = self.filter(uploader=user).aggregate(s=models.Sum("size"))["s"]
+        total = (self.filter(uploader=user, state=StoredFile.State.STORED)
+                 .aggregate(s=models.Sum("size"))["s"])
         return int(total or 0)
 
 

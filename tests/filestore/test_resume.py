@@ -100,8 +100,9 @@ def test_sigkill_mid_upload_then_resume_with_the_same_tuspy_client(start_server)
 
     offset_at_kill = wait_until(committed, what="a committed offset inside the file")
     server.kill()
-    worker.join(30)
-    assert errors, "the interrupted PATCH must fail on the client"
+    worker.join(60)
+    assert not worker.is_alive()
+    assert errors, f"the interrupted PATCH must fail on the client (offset {uploader.offset})"
     server.start()
     proxy.close()
 

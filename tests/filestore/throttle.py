@@ -61,11 +61,17 @@ class ThrottlingProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            self._hang_up(src, dst)
+
+    @staticmethod
+    def _hang_up(*socks: socket.socket) -> None:
+        """Close both sides, so the peer still sending gets a reset instead of blocking."""
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
 
     def _down(self, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -77,8 +83,4 @@ class ThrottlingProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            self._hang_up(src, dst)
