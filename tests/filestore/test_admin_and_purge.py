@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -15,6 +16,7 @@ from filestore.models import Upload
 from tests.filestore.helpers import create_upload, make_pair, random_bytes, tus_upload
 
 
+@pytest.mark.dbsensitive
 def test_user_admin_shows_storage_used_per_user(start_server):
     """The accounts User admin lists each user's stored bytes: the uploader's file counts
     for the uploader only (the other member shows 0)."""
@@ -29,6 +31,7 @@ def test_user_admin_shows_storage_used_per_user(start_server):
     assert rows[pair.bob.test_user.user.pk] == "0\xa0bytes"
 
 
+@pytest.mark.dbsensitive
 def test_purge_deletes_only_expired_and_voided_uploads(start_server, settings):
     """do_purge_stale_uploads removes expired incomplete and voided uploads with their blobs,
     keeps active ones, and its dry run changes nothing."""

@@ -121,6 +121,7 @@ def test_truncated_blob_is_refused_before_any_byte(server, pair):
     assert response.json()["error"] == "file_damaged"
 
 
+@pytest.mark.dbsensitive
 def test_failed_signature_refuses_the_download_but_serves_raw(server, pair):
     """A file message whose signature does not verify: 409 for the decrypted download,
     the stored age file from /raw unchanged."""
@@ -140,6 +141,7 @@ def test_failed_signature_refuses_the_download_but_serves_raw(server, pair):
     assert raw.content == blob.read_bytes()
 
 
+@pytest.mark.dbsensitive
 def test_access_other_users_unknown_and_unsent_files_are_404(server, pair, settings):
     """A non-member, an unknown id and a malformed id get the same 404 (decrypted and raw);
     an unsent file message is 404 and its blob is deleted."""

@@ -26,6 +26,8 @@ from filestore.storage import blob_path
 from tests.filestore.helpers import UPLOADS, file_message_id, make_pair, random_bytes, sha256
 from tests.filestore.throttle import ThrottlingProxy
 
+pytestmark = pytest.mark.dbsensitive  # leases, conditional updates, recovery records
+
 
 class CountingStream(io.BytesIO):
     """A file whose reads are counted (what the client sends after the resume)."""

@@ -30,6 +30,7 @@ def server(start_server):
     return start_server("uvicorn")
 
 
+@pytest.mark.dbsensitive
 @pytest.mark.parametrize("mode", ["whole-file", "small-patches"])
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_tuspy_upload_downloads_identically_for_both_members(server, size, mode):

@@ -70,6 +70,7 @@ def test_options_advertises_version_extensions_and_max_size(server):
     assert int(response.headers["Tus-Max-Size"]) > 0
 
 
+@pytest.mark.dbsensitive
 def test_head_returns_offset_length_and_metadata_exactly_as_sent(server, pair):
     """HEAD gives the committed offset (whole chunks only), the length, the raw
     Upload-Metadata (decrypted from the stored blob), Upload-Expires and no-store; the
@@ -158,6 +159,7 @@ def test_auth_checks_of_the_raw_app(server, pair):
     assert nothing_stored(server)
 
 
+@pytest.mark.dbsensitive
 def test_size_limit_and_quota_give_413_and_store_nothing(start_server):
     """Upload-Length above SECURECHAT_MAX_FILE_SIZE, or beyond the user's quota counting
     stored files and active uploads, is refused at creation with 413."""
@@ -234,6 +236,7 @@ def test_body_past_upload_length_is_refused_and_nothing_beyond_is_committed(serv
     assert Upload.objects.get().state == Upload.State.UPLOADING
 
 
+@pytest.mark.dbsensitive
 def test_concurrent_patches_one_writes_the_other_gets_423(server, pair):
     """Two PATCHes at the same offset released together on separate connections: exactly
     one writes (204), the other is refused with 423 while the first holds the lease."""
@@ -278,6 +281,7 @@ def test_termination_deletes_the_upload_and_its_blob(server, pair):
     assert not Upload.objects.exists()
 
 
+@pytest.mark.dbsensitive
 def test_expired_upload_is_410_and_the_purge_deletes_it(server, pair):
     """Past its expiry an upload answers 410 to HEAD and PATCH; purge_uploads dry-runs by
     default and deletes the row and blob with --yes."""
