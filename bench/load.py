@@ -300,6 +300,9 @@ async def run_load(conversations, ports, processes, clients_wanted, seconds, rat
     stats = Stats()
     sampler = Sampler(processes)
     report = {"rss_start": sampler.rss(), "cpu_start": sampler.cpu()}
+    import psutil
+
+    me = psutil.Process()  # this process: the clients
     clients = []
     for i, conversation in enumerate(conversations):
         first = i % 2  # half the conversations have member A on process 1, half on process 2
@@ -312,6 +315,7 @@ async def run_load(conversations, ports, processes, clients_wanted, seconds, rat
     report["connect_seconds"] = time.perf_counter() - connect_begin
     report["rss_connected"] = sampler.rss()
     report["cpu_connected"] = sampler.cpu()
+    client_cpu = sum(me.cpu_times()[:2])
     sampler.task = asyncio.create_task(sampler.run())
 
     loop = asyncio.get_running_loop()
@@ -337,6 +341,8 @@ async def run_load(conversations, ports, processes, clients_wanted, seconds, rat
     report["rss_end"] = sampler.rss()
     report["cpu_end"] = sampler.cpu()
     report["rss_peak"] = sampler.peak
+    report["client_cpu"] = sum(me.cpu_times()[:2]) - client_cpu
+    report["load_average"] = os.getloadavg()
     for client in clients:
         await client.close()
     report["clients"] = len(clients)
@@ -401,6 +407,11 @@ def print_report(args, stats: Stats, report: dict, database: str, setup_seconds:
             (f"process {i + 1} CPU time during the load", f"{cpu:.1f} s "
              f"({100 * cpu / report['elapsed']:.0f}% of one core)"),
         ]
+    rows.append(("the clients' own CPU time (this process)",
+                 f"{report['client_cpu']:.1f} s "
+                 f"({100 * report['client_cpu'] / report['elapsed']:.0f}% of one core)"))
+    rows.append(("machine load average at the end (1, 5, 15 min)",
+                 ", ".join(f"{x:.1f}" for x in report["load_average"])))
     for name, value in rows:
         print(f"| {name} | {value} |")
     if stats.errors:
@@ -449,6 +460,8 @@ def main() -> int:
         connections.close_all()
         for i, port in enumerate(ports):
             processes.append(start_server(port, env, workdir / f"server{i + 1}.log"))
+            print(f"server {i + 1}: pid {processes[-1].pid} on port {port}", file=sys.stderr,
+                  flush=True)
         stats, report = asyncio.run(run_load(conversations, ports, processes, args.clients,
                                              args.seconds, rate))
     finally:
