@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 WINDOW = 8
+IDLE_MESSAGES = 200  # one conversation, one message in flight: latency without queueing
 
 
 def free_port() -> int:
@@ -105,7 +106,8 @@ def make_pairs(count: int):
     return pairs
 
 
-async def run_pairs(url_for, origin, pairs, per_pair, payload_for, parse, kind):
+async def run_pairs(url_for, origin, pairs, per_pair, payload_for, parse, kind,
+                    window_size=WINDOW):
     from websockets.asyncio.client import connect
 
     latencies: list[float] = []
@@ -125,7 +127,7 @@ async def run_pairs(url_for, origin, pairs, per_pair, payload_for, parse, kind):
                     while json.loads(await ws.recv())["type"] != "synced":
                         pass
             started: dict[int, float] = {}
-            window = asyncio.Semaphore(WINDOW)
+            window = asyncio.Semaphore(window_size)
             done = asyncio.Event()
             got = 0
 
@@ -149,7 +151,10 @@ async def run_pairs(url_for, origin, pairs, per_pair, payload_for, parse, kind):
 
             tasks = [asyncio.create_task(drain_a()), asyncio.create_task(receive_b())]
             for i in range(per_pair):
-                await window.acquire()
+                try:
+                    await asyncio.wait_for(window.acquire(), 60)
+                except TimeoutError:
+                    break  # counted as lost: delivered < sent
                 started[i] = time.perf_counter()
                 await a.send(payload_for(cid, i))
                 sent += 1
@@ -166,24 +171,30 @@ async def run_pairs(url_for, origin, pairs, per_pair, payload_for, parse, kind):
     return latencies, delivered, sent, elapsed
 
 
+RUN = {"tag": "r0"}
+
+
 def chat_payload(cid, i):
-    return json.dumps({"type": "send", "conversation": cid, "text": f"bench message {i} "
-                       + "x" * 40, "client_id": f"b{i}", "req_id": i})
+    return json.dumps({"type": "send", "conversation": cid,
+                       "text": f"bench {RUN['tag']} {i} " + "x" * 40,
+                       "client_id": f"{RUN['tag']}-{i}", "req_id": i})
 
 
 def chat_parse(raw):
     frame = json.loads(raw)
     if frame.get("type") != "message" or frame.get("signature") != "valid":
         return None
-    return int(frame["text"].split()[2])
+    words = frame["text"].split()
+    return int(words[2]) if words[1] == RUN["tag"] else None
 
 
 def echo_payload(cid, i):
-    return json.dumps({"n": i, "text": f"bench message {i} " + "x" * 40})
+    return json.dumps({"n": i, "tag": RUN["tag"], "text": f"bench message {i} " + "x" * 40})
 
 
 def echo_parse(raw):
-    return json.loads(raw)["n"]
+    frame = json.loads(raw)
+    return frame["n"] if frame.get("tag") == RUN["tag"] else None
 
 
 def pct(values, q):
@@ -229,19 +240,26 @@ def main():
                    "warning"]
         if args.profile:
             command[1:1] = ["-m", "cProfile", "-o", str(prof_path)]
-        server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        server_log = open(workdir / "server.log", "wb")  # noqa: SIM115
+        server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
+                                  stdout=server_log, stderr=subprocess.STDOUT)
         wait_port(port)
         origin = f"http://127.0.0.1:{port}"
         results = {}
-        for kind in ("echo", "chat", "echo"):
-            if kind == "echo":
+        runs = [("echo", pairs, per_pair, WINDOW), ("chat", pairs, per_pair, WINDOW),
+                ("echo", pairs, per_pair, WINDOW),
+                ("echo-idle", pairs[:1], IDLE_MESSAGES, 1),
+                ("chat-idle", pairs[:1], IDLE_MESSAGES, 1)]
+        for number, (kind, chosen, count, window_size) in enumerate(runs):
+            RUN["tag"] = f"r{number}"
+            if kind.startswith("echo"):
                 outcome = asyncio.run(run_pairs(
                     lambda i: f"ws://127.0.0.1:{port}/ws/bench-echo/room{i}/", origin,
-                    pairs, per_pair, echo_payload, echo_parse, "echo"))
+                    chosen, count, echo_payload, echo_parse, "echo", window_size))
             else:
                 outcome = asyncio.run(run_pairs(
-                    lambda i: f"ws://127.0.0.1:{port}/ws/", origin, pairs, per_pair,
-                    chat_payload, chat_parse, "chat"))
+                    lambda i: f"ws://127.0.0.1:{port}/ws/", origin, chosen, count,
+                    chat_payload, chat_parse, "chat", window_size))
             results.setdefault(kind, []).append(outcome)
         count, body, sig, fps, cid = stored_bytes(workdir)
     finally:
@@ -276,7 +294,14 @@ def main():
           f"{c_rate:,.0f} | {pct(c_lat, .5):.1f} | {pct(c_lat, .99):.1f} |")
     ratio_rate = c_rate / e_rate
     ratio_p50 = pct(c_lat, .5) / pct(e_lat, .5)
-    print(f"\nThroughput chat/echo: {ratio_rate:.2f} (goal >= 0.5); p50 chat/echo: "
+    ei_lat, ei_del, ei_sent, ei_rate = summary("echo-idle")
+    ci_lat, ci_del, ci_sent, ci_rate = summary("chat-idle")
+    print(f"| bare echo, 1 conversation, 1 in flight | {ei_sent} | {ei_del} | {ei_rate:,.0f} | "
+          f"{pct(ei_lat, .5):.1f} | {pct(ei_lat, .99):.1f} |")
+    print(f"| chat, 1 conversation, 1 in flight | {ci_sent} | {ci_del} | {ci_rate:,.0f} | "
+          f"{pct(ci_lat, .5):.1f} | {pct(ci_lat, .99):.1f} |")
+    print(f"\nIdle p50 chat/echo: {pct(ci_lat, .5) / pct(ei_lat, .5):.2f}")
+    print(f"Throughput chat/echo: {ratio_rate:.2f} (goal >= 0.5); p50 chat/echo: "
           f"{ratio_p50:.2f} (goal <= 2); loss: {c_sent - c_del} chat, {e_sent - e_del} echo "
           f"(goal 0)")
     print(f"Stored per message ({count} rows, 2 recipients, "
