@@ -51,6 +51,14 @@ only for an empty file). :class:`FileCipher` exposes the layout::
 The file key never leaves the package; ``FileCipher`` keeps only the derived
 payload cipher.
 
+Structure without keys
+----------------------
+``inspect(fileobj) -> HeaderInfo(stanza_types, header_len, payload_offset,
+payload_len, plaintext_len)`` parses the header and nonce and checks that the
+length is one a whole file can have (storage checks); ``expected_size(
+payload_offset, plaintext_len)`` is the inverse. Without a key nothing is
+authenticated: a file that passes is well-formed, not proven intact.
+
 Errors
 ------
 All errors derive from :class:`AgeError`: :class:`ArmorError`,
@@ -82,6 +90,7 @@ from .filecipher import FileCipher
 from .header import Identity, Recipient
 from .hybrid import HybridIdentity, HybridRecipient
 from .identityfile import parse_identities, parse_identity, parse_recipient
+from .inspection import HeaderInfo, expected_size, inspect
 from .scrypt import ScryptIdentity, ScryptRecipient
 from .stream import CHUNK_SIZE, ENC_CHUNK_SIZE
 from .streaming import Encryptor, decrypt, decrypt_stream, encrypt
@@ -95,6 +104,7 @@ __all__ = [
     "Encryptor",
     "FileCipher",
     "HeaderError",
+    "HeaderInfo",
     "HeaderMACError",
     "HybridIdentity",
     "HybridRecipient",
@@ -115,6 +125,8 @@ __all__ = [
     "decrypt",
     "decrypt_stream",
     "encrypt",
+    "expected_size",
+    "inspect",
     "parse_identities",
     "parse_identity",
     "parse_recipient",
