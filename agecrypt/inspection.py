@@ -28,21 +28,22 @@ class HeaderInfo:
     ``"mlkem768x25519"``, ``"scrypt"``, …). ``header_len``: bytes of the
     header, MAC line included. ``payload_offset``: ``header_len`` + the 16-byte
     nonce. ``payload_len``: the bytes after the nonce. ``plaintext_len``: the
-    plaintext size that payload length implies.
+    plaintext size that payload length implies (``None`` for a file still being
+    written, ``inspect(..., whole=False)``).
     """
 
     stanza_types: tuple[str, ...]
     header_len: int
     payload_offset: int
     payload_len: int
-    plaintext_len: int
+    plaintext_len: int | None
 
     @property
     def total_len(self) -> int:
         return self.payload_offset + self.payload_len
 
 
-def inspect(fileobj: Any, *, total_len: int | None = None) -> HeaderInfo:
+def inspect(fileobj: Any, *, total_len: int | None = None, whole: bool = True) -> HeaderInfo:
     """Parse the header and nonce of the binary file ``fileobj`` (positioned at 0).
 
     ``total_len`` is the whole file's length; when omitted it is found with
@@ -50,7 +51,9 @@ def inspect(fileobj: Any, *, total_len: int | None = None) -> HeaderInfo:
     :class:`HeaderError` for a malformed header or a file that ends before the
     nonce, :class:`PayloadError` when no whole age file has that length
     (truncated, an empty final chunk, trailing bytes of less than a tag).
-    Armored files are not accepted (stored blobs are binary).
+    Armored files are not accepted (stored blobs are binary). ``whole=False``
+    is for a file still being written (chunks arrive at their offsets): only
+    the header and nonce are checked.
     """
     source = Source(fileobj)
     header = parse_header(source)
@@ -65,7 +68,7 @@ def inspect(fileobj: Any, *, total_len: int | None = None) -> HeaderInfo:
     if not isinstance(total_len, int) or total_len < payload_offset:
         raise UsageError("total_len is shorter than the header and nonce just read")
     payload_len = total_len - payload_offset
-    plaintext_len = plaintext_size_of_payload(payload_len)
+    plaintext_len = plaintext_size_of_payload(payload_len) if whole else None
     return HeaderInfo(
         stanza_types=tuple(s.type for s in header.stanzas),
         header_len=len(header.raw),

@@ -72,6 +72,8 @@ def test_a_file_ending_after_the_nonce_or_in_the_header_is_refused():
     info = agecrypt.inspect(io.BytesIO(data))
     with pytest.raises(agecrypt.PayloadError):  # nonce present, no chunk at all
         agecrypt.inspect(io.BytesIO(data[: info.payload_offset]))
+    partial = agecrypt.inspect(io.BytesIO(data[: info.payload_offset]), whole=False)
+    assert partial.payload_len == 0 and partial.plaintext_len is None  # still being written
     with pytest.raises(agecrypt.HeaderError):  # nonce cut short
         agecrypt.inspect(io.BytesIO(data[: info.payload_offset - 1]))
     with pytest.raises(agecrypt.HeaderError):  # header cut short
