@@ -23,14 +23,20 @@ def redact(text: str) -> str:
 
 
 class RedactTokensFilter(logging.Filter):
+    """Redact the message template and each string argument in place.
+
+    The record keeps its shape (uvicorn's access formatter unpacks ``args``),
+    so only the strings inside it change.
+    """
+
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: leave it to the handler's own error path
-            return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact(v) if isinstance(v, str) else v
+                           for k, v in record.args.items()}
         return True
 
 

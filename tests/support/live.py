@@ -99,7 +99,7 @@ class LiveServer:
     def command(self) -> list[str]:
         if self.kind == "uvicorn":
             return [sys.executable, "-m", "uvicorn", "securechat.asgi:application",
-                    "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets",
+                    "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets-sansio",
                     "--log-level", "info"]
         if self.kind == "daphne":
             return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
