@@ -2,8 +2,10 @@
 
 - The accounts User admin gains a "storage used" column (stored files'
   plaintext sizes; sizes are metadata stored in the clear, DESIGN.md §3).
-- Stored files and uploads are listed read-only: ids, sizes, states and
-  times. Names and types exist only encrypted and are not shown.
+- Stored files and uploads are listed read-only (no add, change or delete):
+  ids, conversation, uploader, sizes, states and times. Names and types exist
+  only encrypted (the message body, the upload's metadata blob) and are not
+  loaded, let alone shown.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def _add_storage_column() -> None:
     if storage_used in user_admin.list_display:
         return
     user_admin.list_display = (*user_admin.list_display, storage_used)
+    if storage_used not in user_admin.readonly_fields:
+        user_admin.fields = (*user_admin.fields, storage_used)
+        user_admin.readonly_fields = (*user_admin.readonly_fields, storage_used)
     original = user_admin.get_queryset
 
     def get_queryset(request):
@@ -50,25 +55,51 @@ _add_storage_column()
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """No add, change or delete: a row deleted here would strand its blob (purges and
+    account deletion go through the actions, which delete both)."""
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(StoredFile, site=site)
 class StoredFileAdmin(ReadOnlyAdmin):
-    list_display = ("message_id", "uploader", "size", "state", "created_at")
+    list_display = ("message_id", "conversation", "uploader", "size", "ciphertext_size",
+                    "state", "created_at")
     list_filter = ("state",)
-    fields = ("message", "uploader", "size", "ciphertext_size", "state", "created_at")
+    list_select_related = ("uploader", "message")
+    search_fields = ("uploader__email",)
+    date_hierarchy = "created_at"
+    fields = ("message", "conversation", "uploader", "size", "ciphertext_size", "state",
+              "created_at")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(
+            "file_digest", "message__body", "message__signature", "message__file_digest",
+            "message__recipient_fingerprints")
+
+    @admin.display(description="conversation", ordering="message__conversation_id")
+    def conversation(self, obj):
+        return obj.message.conversation_id
 
 
 @admin.register(Upload, site=site)
 class UploadAdmin(ReadOnlyAdmin):
-    list_display = ("id", "user", "length", "offset", "state", "expires_at")
+    list_display = ("id", "user", "conversation_id", "length", "offset", "state", "expires_at")
     list_filter = ("state",)
+    list_select_related = ("user",)
+    search_fields = ("user__email",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("metadata_blob")
+
     fields = ("id", "user", "conversation", "length", "offset", "state", "void_reason",
               "created_at", "expires_at", "completed_at", "lease_owner", "lease_expires")
     readonly_fields = fields

@@ -49,6 +49,7 @@ class LiveServer:
     workdir: Path
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)  # appended to the server command
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -100,10 +101,10 @@ class LiveServer:
         if self.kind == "uvicorn":
             return [sys.executable, "-m", "uvicorn", "securechat.asgi:application",
                     "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets-sansio",
-                    "--log-level", "info"]
+                    "--log-level", "info", *self.extra_args]
         if self.kind == "daphne":
             return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                    "securechat.asgi_daphne:application"]
+                    *self.extra_args, "securechat.asgi_daphne:application"]
         raise ValueError(f"unknown server kind {self.kind!r}")
 
     def start(self) -> LiveServer:

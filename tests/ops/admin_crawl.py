@@ -1,0 +1,101 @@
+"""Log in to the admin on a live server the way an operator does, and visit every page.
+
+``admin_login`` fetches the real OTP login page, posts the email, the password
+and a code computed with ``pyotp`` from the device's secret (a code for the
+next time step, so it is never the one used to confirm the device), and
+checks that the admin index then opens. ``crawl`` visits the index, each
+app's index, and for every model registered on ``accounts.admin_site.site``
+its changelist and the change and history pages of its objects (up to
+``per_model``; every model must have at least one). Sorting a changelist by
+each sortable column is visited too, since annotations differ per ordering.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import pyotp
+from django.contrib import admin
+from django.urls import reverse
+
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def pyotp_code(device, *, ahead: int = 1) -> str:
+    """The device's TOTP code ``ahead`` steps from now, from its secret, with pyotp."""
+    secret = base64.b32encode(device.bin_key).decode()
+    totp = pyotp.TOTP(secret, digits=device.digits, interval=device.step)
+    return totp.at(time.time() + ahead * device.step)
+
+
+def admin_login(server, email: str, password: str, device) -> httpx.Client:
+    client = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False,
+                          headers={"Origin": server.origin})
+    page = client.get("/admin/login/")
+    assert page.status_code == 200, page.text
+    token = CSRF_INPUT.search(page.text).group(1)
+    response = client.post("/admin/login/", data={
+        "csrfmiddlewaretoken": token, "email": email, "password": password,
+        "code": pyotp_code(device), "next": "/admin/"},
+        headers={"Referer": server.url + "/admin/login/"})
+    assert response.status_code == 302, response.text
+    index = client.get("/admin/")
+    assert index.status_code == 200 and "SecureChat administration" in index.text
+    return client
+
+
+@dataclass
+class Page:
+    url: str
+    status: int
+    html: str
+
+
+@dataclass
+class Crawl:
+    pages: list[Page] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(p.html for p in self.pages)
+
+
+def registry():
+    from accounts.admin_site import site
+
+    admin.autodiscover()
+    return site, site._registry
+
+
+def crawl(client: httpx.Client, *, per_model: int = 5) -> Crawl:
+    site, models = registry()
+    result = Crawl()
+
+    def visit(url: str) -> Page:
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code, response.text[:500])
+        page = Page(url, response.status_code, response.text)
+        result.pages.append(page)
+        return page
+
+    visit(reverse("admin:index", current_app=site.name))
+    for app_label in sorted({m._meta.app_label for m in models}):
+        visit(reverse("admin:app_list", kwargs={"app_label": app_label}))
+    for model, model_admin in models.items():
+        opts = model._meta
+        result.models.append(opts.label)
+        base = f"admin:{opts.app_label}_{opts.model_name}"
+        changelist = reverse(f"{base}_changelist")
+        visit(changelist)
+        for index, _name in enumerate(model_admin.list_display, start=1):
+            visit(f"{changelist}?o={index}")
+        objects = list(model._default_manager.all()[:per_model])
+        assert objects, f"no {opts.label} seeded: the crawl would prove nothing for it"
+        for obj in objects:
+            visit(reverse(f"{base}_change", args=[obj.pk]))
+            visit(reverse(f"{base}_history", args=[obj.pk]))
+    return result
