@@ -7,7 +7,7 @@ from accounts.api import sessions as api_sessions
 from accounts.views import me as views
 
 urlpatterns = [
-    # JSON API (docs/api-me.md)
+    # JSON API (docs/api.md)
     path("api/v1/me", api_me.me, name="api-me"),
     path("api/v1/me/password", api_me.change_password, name="api-me-password"),
     path("api/v1/me/identity/export", api_me.export_identity, name="api-me-export"),

@@ -1,6 +1,6 @@
 """One tus PATCH: read the body message by message, encrypt and write whole chunks.
 
-Rules (DESIGN.md §6, docs/api-files.md):
+Rules (DESIGN.md §6, docs/api.md):
 
 - The caller holds the upload's lease for the whole request; a heartbeat
   renews it, and no chunk is written once the local lease deadline passes.

@@ -1,7 +1,7 @@
 """The tus 1.0.0 upload server at ``/api/v1/uploads/`` (raw ASGI, mounted before Django).
 
 Core protocol plus the creation, termination and expiration extensions
-(docs/api-files.md). Django would spool request bodies to temporary files and
+(docs/api.md). Django would spool request bodies to temporary files and
 Channels would join them in memory, so this application reads each PATCH body
 message by message and encrypts whole 64 KiB chunks as they arrive
 (``filestore.patch``); no plaintext touches the disk. Authentication is the

@@ -1,4 +1,4 @@
-"""JSON API of messaging (docs/api-messaging.md). Every view calls one action or reader.
+"""JSON API of messaging (docs/api.md). Every view calls one action or reader.
 
 Errors are ``{"error": code, "detail": text}``: 401 ``not_logged_in`` /
 ``locked``, 400 ``bad_json`` / ``invalid``, 403 ``forbidden`` / ``blocked`` /
@@ -14,11 +14,11 @@ from functools import wraps
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
+from accounts.api import error as json_error
 from accounts.unlock import unlocked_identity
 from messaging import actions, listing
 from messaging.access import access_conversation
 from messaging.errors import Invalid, MessagingError
-from securechat.errors import json_error
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200

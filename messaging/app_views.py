@@ -16,12 +16,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts import unlock
+from accounts.api import error as json_error
 from accounts.models import KeyGeneration
 from messaging.access import access_conversation
 from messaging.actions import contact_key_states
 from messaging.errors import MessagingError
 from messaging.pins import load_pins
-from securechat.errors import json_error
 
 
 @never_cache

@@ -1,4 +1,4 @@
-"""The one websocket of a browser tab, at ``/ws/`` (DESIGN.md §5, docs/api-messaging.md).
+"""The one websocket of a browser tab, at ``/ws/`` (DESIGN.md §5, docs/api.md).
 
 One socket carries all of a user's conversations. The consumer is async; all
 business logic runs in ``messaging.actions`` / ``messaging.replay`` through
@@ -358,10 +358,12 @@ class ChatConsumer(AsyncConsumer):
             await self.close(int(event.get("code", CLOSE_NOT_LOGGED_IN)))
 
     async def on_message_event(self, event):
-        if not self.synced:
-            return  # the client's sync will read it from the database
         conversation_id, seq = event["conversation"], event["seq"]
+        # Checked under the lock: a sync in progress holds it, and may have read its
+        # positions before this message committed, so the event must wait for it.
         async with self.deliver_lock:
+            if not self.synced:
+                return  # no sync yet: the client's first sync reads it from the database
             last = self.delivered.get(conversation_id)
             if last is not None and seq <= last:
                 return  # already delivered (by sync or a gap read)

@@ -10,6 +10,10 @@ viewer. Signature status:
   not accepted yet (a pending key change);
 - ``invalid``: anything else (tampered ciphertext, signature, key rows). The
   text of an invalid message is never shown.
+
+A message whose signature checks out but whose body no identity of the viewer
+opens (keys reset without the recovery code) carries ``unreadable: true`` and
+no content.
 """
 
 from __future__ import annotations
@@ -158,6 +162,10 @@ class MessageView:
                 content = json.loads(agecrypt.decrypt(fields.body, self.identity_file.identities))
                 if not isinstance(content, dict) or content.get("v") != 1:
                     raise ValueError
+            except agecrypt.NoIdentityMatchError:
+                # Authentic, but encrypted to keys this viewer no longer has (a reset
+                # without the recovery code): unreadable, not forged.
+                frame["unreadable"] = True
             except (agecrypt.AgeError, ValueError):
                 status, content = INVALID, None
         frame["signature"] = status

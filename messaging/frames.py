@@ -1,4 +1,4 @@
-"""Client frames of the websocket protocol: parsing and field checks (docs/api-messaging.md).
+"""Client frames of the websocket protocol: parsing and field checks (docs/api.md).
 
 ``parse_frame(text)`` returns the frame (a JSON object with a string ``type``)
 or raises ``BadFrame`` (the socket closes 4400). Field helpers raise

@@ -1,4 +1,4 @@
-"""URLs of the messaging JSON API (docs/api-messaging.md) and the history page."""
+"""URLs of the messaging JSON API (docs/api.md) and the history page."""
 
 from django.urls import path
 

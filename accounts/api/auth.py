@@ -1,4 +1,4 @@
-"""JSON endpoints of the login flow (docs/api-auth.md).
+"""JSON endpoints of the login flow (docs/api.md).
 
 Non-browser clients keep both cookies (the session and ``securechat_key``),
 take the CSRF token from ``GET /api/v1/csrf`` and send ``X-CSRFToken`` and

@@ -1,4 +1,4 @@
-"""JSON endpoints of one's own account (docs/api-me.md).
+"""JSON endpoints of one's own account (docs/api.md).
 
 Everything that changes the account's security asks for the password again
 and a fresh second-factor code when 2FA is on (``accounts.stepup``), before

@@ -1,4 +1,4 @@
-"""JSON endpoints for one's own login sessions (docs/api-me.md).
+"""JSON endpoints for one's own login sessions (docs/api.md).
 
 A session is listed with its device label, client address, when it started
 and when it was last seen; ``current`` marks the one making the request.

@@ -1,4 +1,4 @@
-"""The messaging JSON API (docs/api-messaging.md), through Django's test client."""
+"""The messaging JSON API (docs/api.md), through Django's test client."""
 
 from __future__ import annotations
 

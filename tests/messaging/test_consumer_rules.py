@@ -1,4 +1,4 @@
-"""Websocket access rules, malformed frames, limits and socket closure (docs/api-messaging.md)."""
+"""Websocket access rules, malformed frames, limits and socket closure (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -152,3 +152,35 @@ def test_tampered_pin_blob_blocks_every_contact_until_accepted(pair, one_message
         send(pair.alice, pair.conversation_id, "x", "3")
     do_accept_key(pair.alice.user, pair.alice.identity_file, pair.conversation_id)
     assert send(pair.alice, pair.conversation_id, "y", "4").created
+
+
+def test_history_after_a_reset_without_recovery_code_is_unreadable_not_forged(pair):
+    """After Alice resets her password without the recovery code, her earlier messages are
+    reported as unreadable with their signatures still valid, never as forged; Bob still
+    reads them (control), and what Alice sends with her new keys she reads again."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from accounts.actions import check_credentials, do_reset_password
+
+    send(pair.alice, pair.conversation_id, "before the reset")
+    alice = pair.alice.user
+    uid = urlsafe_base64_encode(force_bytes(alice.pk))
+    result = do_reset_password(uid, default_token_generator.make_token(alice),
+                               "a brand new passphrase 42")
+    assert result.keys_kept is False
+    alice, pair.alice.identity_file = check_credentials(alice.email, "a brand new passphrase 42")
+    pair.alice.user = alice
+
+    old = rendered(pair.alice, pair.conversation_id)[0]
+    assert old["unreadable"] is True and old["text"] is None
+    assert old["signature"] == "valid"
+    assert rendered(pair.bob, pair.conversation_id)[0]["text"] == "before the reset"
+    assert "unreadable" not in rendered(pair.bob, pair.conversation_id)[0]
+
+    # Her pins were sealed to the old keys too: she re-accepts Bob before sending.
+    do_accept_key(pair.alice.user, pair.alice.identity_file, pair.conversation_id)
+    send(pair.alice, pair.conversation_id, "after the reset", "2")
+    latest = rendered(pair.alice, pair.conversation_id)[-1]
+    assert latest["text"] == "after the reset" and "unreadable" not in latest

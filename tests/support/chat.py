@@ -1,5 +1,5 @@
 """A chat client for live-server tests that behaves like the browser's socket module
-(``static/js/chat/socket.js``, docs/api-messaging.md):
+(``static/js/chat/socket.js``, docs/api.md):
 
 - it reconnects after any close (other than 4401/4403) with exponential back-off and
   jitter, and sends ``sync`` with its last seq of every conversation on each connect;

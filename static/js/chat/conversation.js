@@ -171,6 +171,10 @@ export class ConversationView {
         h("span", { class: "signature-warning", text: "⚠ Signature check failed. " }),
         "This message may have been altered or forged; its content is hidden.");
     }
+    if (message.unreadable) {
+      return h("div", { class: "bubble", role: "note",
+        text: "This message can't be read with your current keys (they were reset without the recovery code)." });
+    }
     if (message.kind === "file") {
       const file = message.file || {};
       const link = h("a", {
