@@ -112,7 +112,15 @@ def test_drag_and_drop_upload_resumes_after_reload_and_downloads_intact(start_se
     expect(row.locator(".upload-stats")).to_contain_text("left")  # time left shown
 
     alice.reload()
+    # Bytes already in flight when the page went away may still be committed by the
+    # server: wait until the committed offset stops moving before resuming.
     resume_from = committed_offset(alice, url)
+    for _ in range(50):
+        alice.wait_for_timeout(500)
+        settled = committed_offset(alice, url)
+        if settled == resume_from:
+            break
+        resume_from = settled
     assert 0 < resume_from < SIZE, resume_from  # the reload landed strictly mid-upload
     expect(alice.locator("#interrupted-uploads")).to_contain_text(NAME)
 
