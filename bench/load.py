@@ -2,8 +2,8 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/load.py                 # 200 clients, 100 conversations, 60 s
-    .venv/bin/python bench/load.py --quick         # 40 clients, 20 conversations, 15 s
+    .venv/bin/python bench/load.py                 # 200 clients, 100 conversations, 50 msg/s, 60 s
+    .venv/bin/python bench/load.py --quick         # 40 clients, 20 conversations, 20 msg/s, 15 s
     .venv/bin/python bench/load.py --postgres postgres://postgres@127.0.0.1:5432/postgres
 
 What it does, all on 127.0.0.1 and all of it stopped at the end:
@@ -25,7 +25,7 @@ What it does, all on 127.0.0.1 and all of it stopped at the end:
 6. for ``--seconds``, every client sends at a steady rate on a fixed schedule (open
    loop: a slow server does not slow the senders down), the two members alternating so
    the conversation carries ``--rate`` messages per second in total;
-7. waits for the tail (at most 60 s), then reports sent, acked, delivered (the other
+7. waits for the tail (at most 120 s), then reports sent, acked, delivered (the other
    member received the decrypted, verified plaintext), latency from just before the
    send to that delivery (p50/p99/max), throughput, and each server's RSS and CPU time.
 
@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 SCRYPT_WORK_FACTOR = "10"
 PASSWORD = "load benchmark password"  # noqa: S105 - throwaway benchmark users
-TAIL_SECONDS = 60
+TAIL_SECONDS = 120
 
 
 def free_port() -> int:
@@ -428,14 +428,14 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, help="conversations (default 100)")
     parser.add_argument("--seconds", type=float, help="sending time (default 60)")
     parser.add_argument("--rate", type=float,
-                        help="messages per second over all conversations (default 100)")
+                        help="messages per second over all conversations (default 50)")
     parser.add_argument("--postgres", metavar="URL",
                         help="run on a fresh database on this PostgreSQL server")
     args = parser.parse_args()
     args.clients = args.clients or (40 if args.quick else 200)
     args.conversations = args.conversations or (20 if args.quick else 100)
     args.seconds = args.seconds or (15 if args.quick else 60)
-    rate = args.rate or (20 if args.quick else 100)
+    rate = args.rate or (20 if args.quick else 50)
     if args.clients != 2 * args.conversations:
         parser.error("this benchmark measures pairs: use --clients 2 x --conversations")
 
