@@ -112,8 +112,15 @@ test-postgres:
 	echo "== Database-sensitive tests on PostgreSQL =="; \
 	DATABASE_URL=$(PG_URL) EXPECT_DB_VENDOR=postgresql $(PY) -m pytest -m dbsensitive $(PYTEST_ARGS)
 
+# Each benchmark prints a Markdown table against a baseline measured in the same run
+# (docs/benchmarks.md). BENCH_ARGS=--quick gives a shorter run of each where offered.
+BENCH_ARGS ?=
 bench: debian-deps deps redis
-	$(PY) bench/crypto.py
+	$(PY) bench/crypto.py $(BENCH_ARGS)
+	$(PY) bench/channel_layer.py $(BENCH_ARGS)
+	$(PY) bench/messaging.py $(BENCH_ARGS)
+	$(PY) bench/files.py
+	$(PY) bench/load.py $(BENCH_ARGS)
 
 lint: python-deps
 	$(PY) -m ruff check .

@@ -236,7 +236,7 @@ def main():
         pairs = make_pairs(conversations)
         prof_path = workdir / "server.prof"
         command = [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
-                   "127.0.0.1", "--port", str(port), "--ws", "websockets", "--log-level",
+                   "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio", "--log-level",
                    "warning"]
         if args.profile:
             command[1:1] = ["-m", "cProfile", "-o", str(prof_path)]
