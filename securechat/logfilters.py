@@ -9,6 +9,7 @@ The filter rewrites each record's message with those parts replaced by
 """
 
 import logging
+import os
 import re
 
 TOKEN_PATHS = re.compile(
@@ -40,6 +41,20 @@ class RedactTokensFilter(logging.Filter):
         return True
 
 
+class DropWebsocketTraceFilter(logging.Filter):
+    """Drop the websockets library's protocol trace (DEBUG records it logs itself).
+
+    uvicorn hands the library its ``uvicorn.error`` logger; at ``--log-level
+    debug`` the library logs every handshake header (the session and key
+    cookies) and every frame (message text). Nothing else is filtered.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.DEBUG
+                    and record.name in ("uvicorn.error", "websockets.server")
+                    and f"{os.sep}websockets{os.sep}" in record.pathname)
+
+
 # Loggers that write request paths and do not propagate to the root handler.
 SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "daphne.access", "daphne.server",
                   "django.request", "django.server", "django.channels.server")
@@ -51,3 +66,7 @@ def install() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactTokensFilter) for f in logger.filters):
             logger.addFilter(RedactTokensFilter())
+    for name in ("uvicorn.error", "websockets.server"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropWebsocketTraceFilter) for f in logger.filters):
+            logger.addFilter(DropWebsocketTraceFilter())
