@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -485,6 +486,10 @@ def main() -> int:
           and not stats.closed and not stats.duplicates)
     print(f"\nResult: {'OK' if ok else 'FAILED'}: delivered {stats.delivered} of "
           f"{stats.sent} sent")
+    if ok:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"Database and server logs kept in {workdir}")
     return 0 if ok else 1
 
 
