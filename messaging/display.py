@@ -55,7 +55,7 @@ class StoredFields:
                    bytes(m.signature) if m.signature is not None else None,
                    tuple(m.recipient_fingerprints), m.sent_at_ms, m.file_size,
                    bytes(m.file_digest) if m.file_digest is not None else None,
-                   m.deleted_at is not None)
+                   m.deleted_at is not None or m.is_expired)
 
     @classmethod
     def from_event(cls, e: dict) -> StoredFields:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class MessageQuerySet(models.QuerySet):
@@ -14,7 +15,8 @@ class MessageQuerySet(models.QuerySet):
                          seq__gt=membership.first_visible_seq())
         if not membership.is_joined and membership.left_seq is not None:
             qs = qs.filter(seq__lte=membership.left_seq)
-        return qs.order_by("seq")
+        # The conversation comes along: expiry is judged per row when rendering.
+        return qs.select_related("conversation").order_by("seq")
 
     def alive(self):
         return self.filter(deleted_at__isnull=True)
@@ -78,6 +80,12 @@ class Message(models.Model):
     @property
     def sent_at_ms(self) -> int:
         return to_ms(self.sent_at)
+
+    @property
+    def is_expired(self) -> bool:
+        """Past the conversation's expiry: shown as deleted even before the purge runs."""
+        seconds = self.conversation.expiry_seconds
+        return seconds is not None and self.sent_at <= timezone.now() - timedelta(seconds=seconds)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

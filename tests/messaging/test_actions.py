@@ -177,6 +177,24 @@ def test_expiry_tombstones_messages_older_than_the_setting(pair):
         do_set_expiry(a.user, pair.conversation_id, -1)
 
 
+def test_expired_messages_are_hidden_before_the_purge_runs(pair):
+    """A message past the conversation's expiry shows as deleted to both members at once,
+    even while its ciphertext still waits for purge_expired; a younger one still shows."""
+    import time
+
+    a = pair.alice
+    do_set_expiry(a.user, pair.conversation_id, 3)
+    do_send_message(a.user, a.identity_file, pair.conversation_id, "old news", "c1")
+    assert rendered(pair.bob, pair.conversation_id)[0]["text"] == "old news"  # control
+    time.sleep(3.2)
+    do_send_message(a.user, a.identity_file, pair.conversation_id, "fresh", "c2")
+    for member in (pair.alice, pair.bob):
+        frames = rendered(member, pair.conversation_id)
+        assert frames[0]["deleted"] is True and "text" not in frames[0]
+        assert frames[1]["text"] == "fresh"
+    assert Message.objects.get(seq=1).body is not None  # the purge has not run
+
+
 def test_read_position_only_moves_forward(pair):
     """do_mark_read clamps to the last seq and never moves back."""
     a, b = pair.alice, pair.bob
