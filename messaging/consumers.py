@@ -200,8 +200,14 @@ class ChatConsumer(AsyncConsumer):
         if self.closed:
             return
         async with self.send_lock:
-            await self.base_send({"type": "websocket.send",
-                                  "text": dumps(content, ensure_ascii=False)})
+            try:
+                await self.base_send({"type": "websocket.send",
+                                      "text": dumps(content, ensure_ascii=False)})
+            except (OSError, RuntimeError):
+                # The client went away (uvicorn raises ClientDisconnected, an OSError, or
+                # refuses a send after close): nothing to deliver to; it re-syncs later.
+                self.closed = True
+                logger.debug("websocket client gone; frame not sent")
 
     async def close(self, code: int):
         if self.closed:
