@@ -4,16 +4,18 @@ Every size that matters for the 64 KiB STREAM chunking (empty, one byte, one
 whole chunk, one byte past it, many chunks plus a short tail) goes up with
 tuspy both in small PATCHes and as one whole-file PATCH (tuspy's default),
 and comes back bit-identical to both members of the conversation. The stored
-blob is a standard age file: the recipient decrypts ``/raw`` with their own
-identity file using the ``age`` CLI (X25519 keys) or npm ``age-encryption``
-(hybrid post-quantum keys).
+blob is a standard age file: the recipient exports their identity (the
+password-wrapped age file of ``POST /api/v1/me/identity/export``), opens it
+with their password using pyrage, and decrypts ``/raw`` with the result using
+the ``age`` CLI (X25519 keys) or npm ``age-encryption`` (hybrid post-quantum
+keys).
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
+import pyrage
 import pytest
 
 from filestore.models import StoredFile, Upload
@@ -59,9 +61,19 @@ def _raw(member, server, message_id) -> bytes:
     return response.content
 
 
-@pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI is installed by make test")
+def exported_identity(member, server) -> bytes:
+    """The member's identity file as they get it: export, then open with their password."""
+    with member.http(server) as http:
+        response = http.post("/api/v1/me/identity/export",
+                             json={"password": member.test_user.password})
+    assert response.status_code == 200, response.text
+    assert response.content.startswith(b"age-encryption.org/v1\n-> scrypt ")
+    return pyrage.passphrase.decrypt(response.content, member.test_user.password)
+
+
 def test_raw_blob_decrypts_with_the_age_cli_for_x25519_keys(start_server, settings, tmp_path):
-    """With SECURECHAT_KEY_TYPE=x25519, the recipient's identity file opens /raw with `age -d`."""
+    """With SECURECHAT_KEY_TYPE=x25519, the recipient's exported identity opens /raw with
+    `age -d`."""
     settings.SECURECHAT_KEY_TYPE = "x25519"
     server = start_server("uvicorn", SECURECHAT_KEY_TYPE="x25519")
     pair = make_pair(server)
@@ -69,7 +81,7 @@ def test_raw_blob_decrypts_with_the_age_cli_for_x25519_keys(start_server, settin
     data = random_bytes(3 * 65_536 + 17)
     message_id = file_message_id(tus_upload(pair.alice, server, pair.conversation_id, data))
     identity = tmp_path / "bob-identity.txt"
-    identity.write_bytes(pair.bob.test_user.identity_file.serialize())
+    identity.write_bytes(exported_identity(pair.bob, server))
     blob = tmp_path / "file.age"
     blob.write_bytes(_raw(pair.bob, server, message_id))
     out = subprocess.run(["age", "-d", "-i", str(identity), str(blob)], capture_output=True,
@@ -77,9 +89,9 @@ def test_raw_blob_decrypts_with_the_age_cli_for_x25519_keys(start_server, settin
     assert sha256(out) == sha256(data)
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is installed by make test")
 def test_raw_blob_decrypts_with_npm_age_encryption_for_hybrid_keys(server, tmp_path):
-    """With hybrid (ML-KEM-768 + X25519) keys, npm age-encryption opens /raw for the recipient."""
+    """With hybrid (ML-KEM-768 + X25519) keys, npm age-encryption opens /raw with the
+    recipient's exported identity."""
     pair = make_pair(server)
     assert str(pair.bob.test_user.identity_file.recipient()).startswith("age1pq1")
     data = random_bytes(2 * 65_536 + 5)
@@ -87,7 +99,7 @@ def test_raw_blob_decrypts_with_npm_age_encryption_for_hybrid_keys(server, tmp_p
     blob = _raw(pair.bob, server, message_id)
     assert b"\n-> mlkem768x25519 " in blob
     identity = tmp_path / "bob-identity.txt"
-    identity.write_bytes(pair.bob.test_user.identity_file.serialize())
+    identity.write_bytes(exported_identity(pair.bob, server))
     out = subprocess.run(["node", str(JS_DIR / "decrypt.mjs"), str(identity)], input=blob,
                          capture_output=True, check=True, timeout=60, cwd=REPO_ROOT).stdout
     assert sha256(out) == sha256(data)
