@@ -12,7 +12,7 @@ HOST      ?= 127.0.0.1
 PORT      ?= 8000
 # PostgreSQL for the second test leg (this machine runs one with trust auth).
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/securechat
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=15
 
 export REDIS_URL
 
@@ -104,9 +104,13 @@ test-sqlite:
 	@echo "== Test suite on SQLite =="
 	env -u DATABASE_URL EXPECT_DB_VENDOR=sqlite $(PY) -m pytest $(PYTEST_ARGS)
 
-# The database-sensitive part of the suite (marked `dbsensitive`) on PostgreSQL.
+# The database-sensitive part of the suite (marked `dbsensitive`) on PostgreSQL. The
+# server must answer; the database named in PG_URL need not exist (pytest-django
+# creates test_<name> through the maintenance database).
 test-postgres:
-	@if ! $(PY) -c 'import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()' "$(PG_URL)" 2>/dev/null; then \
+	@if ! $(PY) -c 'import sys, psycopg; from urllib.parse import urlsplit as u; \
+	  psycopg.connect(u(sys.argv[1])._replace(path="/postgres").geturl(), connect_timeout=3).close()' \
+	  "$(PG_URL)" 2>/dev/null; then \
 	  if [ -n "$${REQUIRE_POSTGRES:-}" ]; then echo "PostgreSQL does not answer on $(PG_URL)"; exit 1; fi; \
 	  echo "== PostgreSQL leg skipped: nothing answers on $(PG_URL) (set PG_URL) =="; exit 0; fi; \
 	echo "== Database-sensitive tests on PostgreSQL =="; \
