@@ -7,6 +7,8 @@ SHELL := /bin/bash
 
 VENV      := .venv
 PY        := $(VENV)/bin/python
+# Tests and benchmarks use Redis (started when none answers here); `make run` uses it
+# only when REDIS_URL is in your environment, else the in-memory layer (one process).
 REDIS_URL ?= redis://127.0.0.1:6379/0
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
@@ -14,7 +16,7 @@ PORT      ?= 8000
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/securechat
 PYTEST_ARGS ?= --durations=15
 
-export REDIS_URL
+test test-sqlite test-postgres bench screenshots: export REDIS_URL := $(REDIS_URL)
 
 .PHONY: help run test test-sqlite test-postgres bench lint deps python-deps node-deps \
         debian-deps redis migrate clean
