@@ -109,3 +109,40 @@ def test_without_javascript_the_account_forms_work_as_plain_pages(start_server, 
     secret, _codes, used = flows.enable_totp(page, reload_free=False)
     flows.logout(page)
     flows.login(page, email, totp_secret=secret, last_code=used, reload_free=False)
+
+
+def test_profile_forms_and_logout_answer_in_place(start_server, new_page):
+    """On the profile pages a rejected password change, the accepted one (landing on the
+    profile with its confirmation) and logging out from the header all happen without a
+    page load; the header navigation follows the login state."""
+    from tests.support.accounts import make_user
+
+    server = start_server("uvicorn")
+    user = make_user("profile@example.com", password=flows.PASSWORD)
+    page = new_page(server)
+    flows.login(page, user.email)
+    page.goto("/me/password/")
+    marker = flows.mark_page(page)
+    new_password = "another long browser passphrase 43"
+    page.get_by_label("Current password").fill("this is not my current passphrase")
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("New password again").fill(new_password)
+    page.get_by_role("button", name=re.compile("password", re.I)).click()
+    expect(page.locator("main .errorlist")).to_be_visible()
+    flows.assert_same_page(page, marker)
+
+    page.get_by_label("Current password").fill(flows.PASSWORD)
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("New password again").fill(new_password)
+    page.get_by_role("button", name=re.compile("password", re.I)).click()
+    page.wait_for_url("**/me/")
+    expect(page.locator("main .flash")).to_contain_text("Your password is changed")
+    flows.assert_same_page(page, marker)
+
+    page.get_by_role("navigation", name="Account").get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login/")
+    expect(page.locator("main .flash")).to_contain_text("You are logged out")
+    expect(page.get_by_role("navigation", name="Account").get_by_role(
+        "link", name="Sign up")).to_be_visible()
+    flows.assert_same_page(page, marker)
+    assert page.errors == []
