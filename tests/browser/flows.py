@@ -48,13 +48,35 @@ def wait_for_link(server, to: str, contains: str, timeout: float = 15) -> str:
     raise AssertionError(f"no mail to {to} with a link containing {contains!r}")
 
 
-def signup(page: Page, email: str, password: str = PASSWORD) -> str:
-    """Sign up, save the recovery code shown, confirm it; returns the code."""
+def mark_page(page: Page) -> str:
+    """Put a random marker on the loaded document; any full page load wipes it."""
+    return page.evaluate("window.__noReload = crypto.randomUUID()")
+
+
+def assert_same_page(page: Page, marker: str | None) -> None:
+    """No full page load happened since ``mark_page`` returned ``marker`` (None: not checked,
+    e.g. with JavaScript off, where every submit is a page load)."""
+    if marker is not None:
+        assert page.evaluate("window.__noReload") == marker, "the page was reloaded"
+
+
+def signup(page: Page, email: str, password: str = PASSWORD, reload_free: bool = True) -> str:
+    """Sign up, save the recovery code shown, confirm it; returns the code.
+
+    With ``reload_free`` the step from the form to the recovery code happens in place
+    (focus on the new heading); confirming it enters the chat app with one navigation.
+    """
     page.goto("/signup/")
+    marker = mark_page(page) if reload_free else None
     page.get_by_label("Email").fill(email)
     page.get_by_label(re.compile(r"^Password")).fill(password)
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url("**/signup/recovery-code/")
+    heading = page.get_by_role("heading", name="Save your recovery code")
+    expect(heading).to_be_visible()
+    if reload_free:
+        expect(heading).to_be_focused()
+    assert_same_page(page, marker)
     code = page.locator("#recovery-code code").inner_text().strip()
     assert len(code) >= 20
     page.get_by_label(re.compile("saved my recovery code", re.I)).check()
@@ -79,17 +101,27 @@ def totp_now(secret: str, after_code: str | None = None) -> str:
     return code
 
 
-def enable_totp(page: Page, password: str = PASSWORD) -> tuple[str, list[str], str]:
-    """Set up an authenticator from the shown secret; returns (secret, backup codes, code used)."""
+def enable_totp(page: Page, password: str = PASSWORD,
+                reload_free: bool = True) -> tuple[str, list[str], str]:
+    """Set up an authenticator from the shown secret; returns (secret, backup codes, code used).
+
+    With ``reload_free`` the QR code and then the backup codes appear without a page load.
+    """
     page.goto("/account/two-factor/")
+    marker = mark_page(page) if reload_free else None
     page.get_by_label("Current password").fill(password)
     page.get_by_role("button", name="Start setup").click()
     expect(page.locator(".qr-code svg")).to_be_visible()
+    assert_same_page(page, marker)
     secret = page.locator(".qr-code .secret-code").inner_text().replace(" ", "").strip()
     code = totp_now(secret)
     page.get_by_role("textbox", name=re.compile(r"^Code")).fill(code)
     page.get_by_role("button", name="Confirm").click()
-    expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    heading = page.get_by_role("heading", name="Your backup codes")
+    expect(heading).to_be_visible()
+    if reload_free:
+        expect(heading).to_be_focused()
+    assert_same_page(page, marker)
     backup = [c.strip() for c in page.locator("#backup-codes code").all_inner_texts()]
     assert len(backup) == 10
     return secret, backup, code
@@ -102,13 +134,24 @@ def logout(page: Page) -> None:
 
 
 def login(page: Page, email: str, password: str = PASSWORD, totp_secret: str | None = None,
-          last_code: str | None = None) -> None:
+          last_code: str | None = None, reload_free: bool = True) -> None:
+    """Log in (with the code step when ``totp_secret``) and land in the chat app.
+
+    With ``reload_free`` the code step appears in place; entering the chat app is the one
+    navigation of the flow.
+    """
     page.goto("/login/")
+    marker = mark_page(page) if reload_free else None
     page.get_by_label("Email").fill(email)
     page.get_by_label(re.compile(r"^Password")).fill(password)
     page.get_by_role("button", name="Log in").click()
     if totp_secret:
         page.wait_for_url("**/login/code/**")
+        heading = page.get_by_role("heading", name="Enter your authentication code")
+        expect(heading).to_be_visible()
+        if reload_free:
+            expect(heading).to_be_focused()
+        assert_same_page(page, marker)
         code_box = page.get_by_role("textbox", name=re.compile(r"^Code"))
         code_box.fill(totp_now(totp_secret, last_code))
         page.get_by_role("button", name="Verify").click()
