@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef, Prefetch
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import actions
-from accounts.admin_site import site
+from accounts.admin_site import ReadOnly, site
 from accounts.models import AuditEvent, KeyGeneration, LoginSession, User
 
 FINGERPRINT_LABEL = "directory fingerprint (not verified)"
@@ -94,19 +94,8 @@ class UserAdmin(admin.ModelAdmin):
                    "Sessions ended")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(AuditEvent, site=site)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("kind", "user", "actor", "created_at", "ip_address")
     list_filter = ("kind",)
     search_fields = ("user__email",)
@@ -115,7 +104,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LoginSession, site=site)
-class LoginSessionAdmin(ReadOnlyAdmin):
+class LoginSessionAdmin(ReadOnly, admin.ModelAdmin):
     """Logins without their session keys (a key is as good as the cookie)."""
 
     list_display = ("user", "device_label", "ip_address", "created_at", "last_seen_at",

@@ -8,7 +8,8 @@ per-address and per-account rate limits, the key-derivation slot, the
 identity unlock and the session-key rotation. A correct password for an
 account without a second factor is refused and leaves nobody logged in.
 
-Other modules register their ModelAdmins on ``site`` (``accounts.admin_site.site``).
+Other modules register their ModelAdmins on ``site`` (``accounts.admin_site.site``),
+read-only ones with the ``ReadOnly`` mixin.
 """
 
 from django.shortcuts import redirect, render
@@ -19,6 +20,20 @@ from django_otp.admin import OTPAdminSite
 
 from accounts import actions, unlock
 from accounts.forms import AdminLoginForm
+
+
+class ReadOnly:
+    """No add, change or delete (ModelAdmin or inline): state changes go through the
+    apps' actions, which keep blobs, tombstones and pushes consistent."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class NoSecondFactor(actions.AccountError):

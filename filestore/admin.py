@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.template.defaultfilters import filesizeformat
 
-from accounts.admin_site import site
+from accounts.admin_site import ReadOnly, site
 from accounts.models import User
 from filestore.models import StoredFile, Upload
 
@@ -54,22 +54,10 @@ def _add_storage_column() -> None:
 _add_storage_column()
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """No add, change or delete: a row deleted here would strand its blob (purges and
-    account deletion go through the actions, which delete both)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
+# Read only: a row deleted here would strand its blob (purges and account deletion
+# go through the actions, which delete both).
 @admin.register(StoredFile, site=site)
-class StoredFileAdmin(ReadOnlyAdmin):
+class StoredFileAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("message_id", "conversation", "uploader", "size", "ciphertext_size",
                     "state", "created_at")
     list_filter = ("state",)
@@ -91,7 +79,7 @@ class StoredFileAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Upload, site=site)
-class UploadAdmin(ReadOnlyAdmin):
+class UploadAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("id", "user", "conversation_id", "length", "offset", "state", "expires_at")
     list_filter = ("state",)
     list_select_related = ("user",)

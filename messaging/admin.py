@@ -16,19 +16,8 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce, Length
 from django.template.defaultfilters import filesizeformat
 
-from accounts.admin_site import site
+from accounts.admin_site import ReadOnly, site
 from messaging.models import Conversation, Membership, Message
-
-
-class ReadOnly:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class MembershipInline(ReadOnly, admin.TabularInline):
