@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from importlib import import_module
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user
@@ -28,9 +27,9 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts import unlock
 from accounts.identity import IdentityFile
+from accounts.origins import origin_allowed
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class AuthError(Exception):
@@ -44,27 +43,6 @@ class Caller:
     user: object
     identity_file: IdentityFile
     session_key: str
-
-
-def _normalize_origin(origin: str):
-    try:
-        parts = urlsplit(origin.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
-        return None
-    return parts.scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme]
-
-
-def origin_allowed(origin: str | None) -> bool:
-    """Origin equals one of SECURECHAT_ORIGINS in scheme, host and port."""
-    wanted = _normalize_origin(origin) if origin else None
-    return wanted is not None and any(
-        _normalize_origin(o) == wanted for o in settings.SECURECHAT_ORIGINS
-    )
 
 
 def _csrf_exempt_never(request):  # the "view" CsrfViewMiddleware checks for

@@ -2,38 +2,11 @@
 
 Channels' ``AllowedHostsOriginValidator`` compares host names only, so an
 ``http://`` page or another port on the same host would pass. Here the Origin
-header must equal one of ``settings.SECURECHAT_ORIGINS`` in scheme, host and
-port: the same list that feeds ``CSRF_TRUSTED_ORIGINS``.
+header must match ``settings.SECURECHAT_ORIGINS`` in scheme, host and port
+(``accounts.origins``, shared with the upload application).
 """
 
-from urllib.parse import urlsplit
-
-from django.conf import settings
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def normalize_origin(origin: str) -> tuple[str, str, int] | None:
-    """``(scheme, host, port)`` of an origin, or None when it is not one."""
-    try:
-        parts = urlsplit(origin.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        return None
-    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
-        return None
-    return (parts.scheme, parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme])
-
-
-def origin_allowed(origin: str | None) -> bool:
-    if not origin:
-        return False
-    wanted = normalize_origin(origin)
-    if wanted is None:
-        return False
-    return any(normalize_origin(o) == wanted for o in settings.SECURECHAT_ORIGINS)
+from accounts.origins import origin_allowed
 
 
 class StrictOriginValidator:

@@ -3,7 +3,7 @@
 import pytest
 from django.test import override_settings
 
-from securechat.origins import normalize_origin, origin_allowed
+from accounts.origins import normalize_origin, origin_allowed
 
 
 @pytest.mark.parametrize(
