@@ -52,12 +52,8 @@ def api_view(*methods):
             try:
                 return view(request, identity, data, *args, **kwargs)
             except MessagingError as exc:
-                response = json_error(exc.status, exc.code, str(exc))
-                if exc.extra:
-                    body = json.loads(response.content)
-                    body.update(exc.extra)
-                    response = JsonResponse(body, status=exc.status)
-                return response
+                return JsonResponse({"error": exc.code, "detail": str(exc), **(exc.extra or {})},
+                                    status=exc.status)
 
         return wrapper
 
