@@ -12,12 +12,13 @@
 from datetime import timedelta
 
 from django.contrib.auth import logout
-from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from django.utils.deprecation import MiddlewareMixin
 
 from accounts import unlock
+from accounts.errors import ApiError, MethodNotAllowed, error_response
 from accounts.models import LoginSession
 
 # URL names a half-logged-in session may reach.
@@ -65,11 +66,9 @@ class LoginSessionMiddleware:
         if name in allowed or request.path_info.startswith("/static/"):
             return None
         if request.path_info.startswith("/api/"):
-            return JsonResponse(
-                {"error": "second_factor_required",
-                 "detail": "Finish logging in: enter your authentication code first."},
-                status=403,
-            )
+            return error_response(ApiError(
+                "Finish logging in: enter your authentication code first.",
+                code="second_factor_required", status=403))
         return redirect("totp-setup" if stage == unlock.STAGE_ENROL else "login-code")
 
     def touch(self, request):
@@ -80,3 +79,19 @@ class LoginSessionMiddleware:
         LoginSession.objects.filter(
             session_key=key, ended_at__isnull=True, last_seen_at__lt=now - LAST_SEEN_EVERY
         ).update(last_seen_at=now)
+
+
+class JsonMethodNotAllowedMiddleware(MiddlewareMixin):
+    """Every 405 is the API's JSON error with ``Allow``, pages included (one mapping).
+
+    Django's ``require_http_methods`` answers an empty ``HttpResponseNotAllowed``;
+    this turns it into ``error_response(MethodNotAllowed(...))`` keeping its
+    ``Allow``. Innermost in ``MIDDLEWARE`` so the security headers still apply.
+    """
+
+    def process_response(self, request, response):
+        if response.status_code != 405 or response.get("Content-Type", "").startswith(
+                "application/json"):
+            return response
+        allowed = [m.strip() for m in response.get("Allow", "").split(",") if m.strip()]
+        return error_response(MethodNotAllowed(allowed))

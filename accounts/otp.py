@@ -31,13 +31,16 @@ from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.errors import ApiError, TooManyRequests, seconds_phrase
 from accounts.models import BackupCodeDevice
 
 TOTP_CODE = re.compile(r"^\d{6}$")
 MAX_CODE_LENGTH = 40
 
 
-class CodeError(Exception):
+class CodeError(ApiError):
+    """A second-factor code that was not accepted (always about the ``code`` field)."""
+
     code = "invalid_code"
     status = 400
 
@@ -46,18 +49,19 @@ class CodeRejected(CodeError):
     """Wrong, reused or malformed code."""
 
     def __init__(self, message: str = "That code is not valid. Check it and try again."):
-        super().__init__(message)
+        super().__init__(message, field="code")
 
 
-class CodeThrottled(CodeError):
-    """django-otp's throttle: too many wrong codes, wait before trying again."""
+class CodeThrottled(CodeError, TooManyRequests):
+    """Too many wrong codes in a row: wait ``retry_after`` seconds before trying again."""
 
     code = "too_many_attempts"
     status = 429
 
     def __init__(self, retry_after: int):
-        super().__init__(f"Too many wrong codes. Try again in {retry_after} seconds.")
-        self.retry_after = retry_after
+        wait = seconds_phrase(retry_after)
+        TooManyRequests.__init__(self, f"Too many wrong codes. Try again in {wait}.",
+                                 retry_after, field="code")
 
 
 def clean_code(code) -> str:

@@ -21,19 +21,26 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.cache import cache
 
+from accounts.errors import TooManyRequests, seconds_phrase
 
-class TooBusy(Exception):
+
+class TooBusy(TooManyRequests):
     """No key-derivation slot came free in time."""
 
-    retry_after = 5
+    code = "busy"
+
+    def __init__(self, retry_after: int = 5):
+        super().__init__("The server is busy. Try again in a few seconds.", retry_after)
 
 
-class RateLimited(Exception):
+class RateLimited(TooManyRequests):
     """Too many attempts in the current window."""
 
+    code = "rate_limited"
+
     def __init__(self, retry_after: int):
-        super().__init__(f"rate limited; retry after {retry_after}s")
-        self.retry_after = retry_after
+        super().__init__(f"Too many attempts. Try again in {seconds_phrase(retry_after)}.",
+                         retry_after)
 
 
 class KdfLimiter:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
+from accounts.errors import ApiError
 from accounts.identity import IdentityFile, IdentityFileError
 
 KEY_COOKIE_NAME = "securechat_key"
@@ -138,6 +139,15 @@ def unlocked_identity(request) -> IdentityFile | None:
     if not request.user.is_authenticated or auth_stage(request.session) != STAGE_DONE:
         return None
     return _identity_from(cookie_secret(request), request.session, request.user)
+
+
+def require_unlocked_identity(request) -> IdentityFile:
+    """The unlocked identity of this request, or 401 ``locked`` (``ApiError``)."""
+    identity_file = unlocked_identity(request)
+    if identity_file is None:
+        raise ApiError("Your keys are not unlocked in this session; log in again.",
+                       code="locked", status=401)
+    return identity_file
 
 
 def has_key_cookie(request) -> bool:

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.errors import ApiError
 from agecrypt import CHUNK_SIZE
 from filestore import conversations, lease, storage
 from filestore.metadata import seal_upload_metadata
@@ -23,12 +24,11 @@ from filestore.models import StoredFile, Upload
 logger = logging.getLogger(__name__)
 
 
-class UploadError(Exception):
-    """A refused upload request: HTTP status, error code, human text."""
+class UploadError(ApiError):
+    """A refused upload or download request: HTTP status, error code, human text."""
 
-    def __init__(self, status: int, code: str, detail: str):
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+    def __init__(self, status: int, code: str, detail: str, **kwargs):
+        super().__init__(detail, code=code, status=status, **kwargs)
 
 
 def _expiry(now=None):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 
 def header(scope, name: bytes) -> str | None:
     """The first value of a request header (name lowercase), or None."""
@@ -23,10 +21,3 @@ async def respond(send, status: int, headers: dict[str, str] | None = None,
         raw.append((b"content-length", b"0"))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-async def respond_error(send, status: int, code: str, detail: str,
-                        headers: dict[str, str] | None = None, head: bool = False) -> None:
-    body = json.dumps({"error": code, "detail": detail}).encode()
-    await respond(send, status, {**(headers or {}), "Content-Type": "application/json"},
-                  body, head=head)

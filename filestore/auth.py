@@ -26,16 +26,18 @@ from django.core.handlers.asgi import ASGIRequest
 from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts import unlock
+from accounts.errors import ApiError
 from accounts.identity import IdentityFile
 from accounts.origins import origin_allowed
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-class AuthError(Exception):
+class AuthError(ApiError):
+    """The caller of the raw upload app is not allowed (not logged in, CSRF, origin, stage)."""
+
     def __init__(self, status: int, code: str, detail: str):
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        super().__init__(detail, code=code, status=status)
 
 
 @dataclass

@@ -22,10 +22,11 @@ import re
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from django.http import JsonResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET
+from django.http import HttpResponse, StreamingHttpResponse
 
 from accounts import unlock
+from accounts.api import api_view
+from accounts.errors import ApiError, error_response
 from agecrypt import CHUNK_SIZE, AgeError, FileCipher
 from filestore import storage
 from filestore.access import access_stored_file
@@ -44,9 +45,12 @@ SECURITY_HEADERS = {
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _error(status: int, code: str, detail: str, **headers) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail}, status=status,
-                        headers={**SECURITY_HEADERS, **headers})
+def _error(exc: ApiError) -> HttpResponse:
+    return error_response(exc, headers=SECURITY_HEADERS)
+
+
+def _locked() -> ApiError:
+    return ApiError("Log in (and unlock your keys) first.", code="locked", status=401)
 
 
 class RangeNotSatisfiable(Exception):
@@ -169,20 +173,20 @@ async def _caller(request):
     return user, identity_file
 
 
-@require_GET
-async def download(request, message_id: str):
+@api_view("GET")
+async def download(request, body, message_id: str):
     user, identity_file = await _caller(request)
     if identity_file is None:
-        return _error(401, "locked", "Log in (and unlock your keys) first.")
+        return _error(_locked())
     try:
         plan = await sync_to_async(prepare)(user, identity_file, message_id)
-    except UploadError as exc:
-        return _error(exc.status, exc.code, exc.detail)
+    except ApiError as exc:
+        return _error(exc)
     try:
         wanted = parse_range(request.headers.get("Range"), plan.size)
     except RangeNotSatisfiable:
-        return _error(416, "range_not_satisfiable", "The range is outside the file.",
-                      **{"Content-Range": f"bytes */{plan.size}"})
+        return _error(ApiError("The range is outside the file.", code="range_not_satisfiable",
+                               status=416, headers={"Content-Range": f"bytes */{plan.size}"}))
     start, end = wanted if wanted is not None else (0, plan.size)
     response = StreamingHttpResponse(decrypted_stream(plan, start, end),
                                      status=206 if wanted is not None else 200,
@@ -210,21 +214,21 @@ async def _raw_stream(path: str):
         f.close()
 
 
-@require_GET
-async def raw(request, message_id: str):
+@api_view("GET")
+async def raw(request, body, message_id: str):
     """The stored age file as it is (also when its signature fails)."""
     user, identity_file = await _caller(request)
     if identity_file is None:
-        return _error(401, "locked", "Log in (and unlock your keys) first.")
+        return _error(_locked())
     try:
         stored = await sync_to_async(access_stored_file)(user, message_id)
-    except UploadError as exc:
-        return _error(exc.status, exc.code, exc.detail)
+    except ApiError as exc:
+        return _error(exc)
     path = str(storage.blob_path(stored.blob_name))
     try:
         size = os.stat(path).st_size
     except FileNotFoundError:
-        return _error(404, "not_found", "No such file.")
+        return _error(UploadError(404, "not_found", "No such file."))
     response = StreamingHttpResponse(_raw_stream(path), content_type="application/octet-stream")
     response["Content-Length"] = str(size)
     response["Content-Disposition"] = f'attachment; filename="{stored.message_id}.age"'

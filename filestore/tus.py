@@ -21,11 +21,12 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.http import http_date
 
+from accounts.errors import ApiError, MethodNotAllowed, send_asgi_error
 from filestore import actions, bench, lease
 from filestore.access import access_upload
 from filestore.actions import UploadError
-from filestore.asgi_http import header, respond, respond_error
-from filestore.auth import AuthError, authenticate
+from filestore.asgi_http import header, respond
+from filestore.auth import authenticate
 from filestore.metadata import (
     MetadataError,
     open_upload_metadata,
@@ -84,16 +85,15 @@ async def application(scope, receive, send):
                 "Tus-Max-Size": str(settings.SECURECHAT_MAX_FILE_SIZE),
             })
         if header(scope, b"tus-resumable") != TUS_VERSION:
-            return await respond_error(
-                send, 412, "unsupported_version", "Send Tus-Resumable: 1.0.0.",
-                {"Tus-Version": TUS_VERSION}, head=head)
+            raise UploadError(412, "unsupported_version", "Send Tus-Resumable: 1.0.0.",
+                              headers={"Tus-Version": TUS_VERSION})
         if settings.SECURECHAT_ASGI_SERVER == "daphne" and method in {"POST", "PATCH"}:
             raise UploadError(503, "uploads_unavailable_under_daphne", DAPHNE_DETAIL)
         caller = await sync_to_async(authenticate)(scope)
         target = rest.strip("/")
         if not target:
             if method != "POST":
-                raise UploadError(405, "method_not_allowed", "Create uploads with POST.")
+                raise MethodNotAllowed(["POST", "OPTIONS"])
             return await create(scope, send, caller)
         if "/" in target:
             raise UploadError(404, "not_found", "No such upload.")
@@ -103,11 +103,12 @@ async def application(scope, receive, send):
             return await patch_upload(scope, receive, send, caller, target)
         if method == "DELETE":
             return await delete_upload(send, caller, target)
-        raise UploadError(405, "method_not_allowed", "Use HEAD, PATCH or DELETE on an upload.")
-    except (UploadError, AuthError) as exc:
-        await respond_error(send, exc.status, exc.code, exc.detail, _tus_headers(), head=head)
+        raise MethodNotAllowed(["HEAD", "PATCH", "DELETE", "OPTIONS"])
+    except ApiError as exc:
+        await send_asgi_error(send, exc, headers=_tus_headers(), head=head)
     except MetadataError as exc:
-        await respond_error(send, 400, "bad_metadata", str(exc), _tus_headers(), head=head)
+        await send_asgi_error(send, ApiError(str(exc), code="bad_metadata"),
+                              headers=_tus_headers(), head=head)
 
 
 async def create(scope, send, caller):
@@ -121,11 +122,8 @@ async def create(scope, send, caller):
                           f"Files may be at most {settings.SECURECHAT_MAX_FILE_SIZE} bytes.")
 
     def create_sync():
-        try:
-            return actions.do_create_upload(caller.user, caller.identity_file, conversation_id,
-                                            raw_metadata, name, filetype, length)
-        except actions.conversations.MessagingError as exc:
-            raise UploadError(exc.status, exc.code, str(exc)) from None
+        return actions.do_create_upload(caller.user, caller.identity_file, conversation_id,
+                                        raw_metadata, name, filetype, length)
 
     upload = await sync_to_async(create_sync)()
     await respond(send, 201, _tus_headers(**{

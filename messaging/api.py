@@ -1,77 +1,39 @@
 """JSON API of messaging (docs/api.md). Every view calls one action or reader.
 
-Errors are ``{"error": code, "detail": text}``: 401 ``not_logged_in`` /
-``locked``, 400 ``bad_json`` / ``invalid``, 403 ``forbidden`` / ``blocked`` /
+Errors come from ``accounts.api.api_view`` (one mapping): 401 ``not_logged_in`` /
+``locked``, 400 ``bad_request`` / ``invalid``, 403 ``forbidden`` / ``blocked`` /
 ``left``, 404 ``not_found`` (also for conversations the user is not in),
 405 ``method_not_allowed``, 409 ``key_changed``, 413 ``too_big``.
 """
 
 from __future__ import annotations
 
-import json
-from functools import wraps
-
 from django.http import JsonResponse
-from django.views.decorators.cache import never_cache
 
-from accounts.api import error as json_error
-from accounts.unlock import unlocked_identity
+from accounts.api import api_view
+from accounts.unlock import require_unlocked_identity
 from messaging import actions, listing
 from messaging.access import access_conversation
-from messaging.errors import Invalid, MessagingError
+from messaging.errors import Invalid
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
 
 
-def api_view(*methods):
-    """Method check, login and unlocked identity, JSON body, MessagingError → JSON error."""
-
-    def decorate(view):
-        @wraps(view)
-        @never_cache
-        def wrapper(request, *args, **kwargs):
-            if request.method not in methods:
-                response = json_error(405, "method_not_allowed",
-                                      f"Use {' or '.join(methods)} here.")
-                response["Allow"] = ", ".join(methods)
-                return response
-            if not request.user.is_authenticated:
-                return json_error(401, "not_logged_in", "Log in first.")
-            identity = unlocked_identity(request)
-            if identity is None:
-                return json_error(401, "locked", "Your keys are locked: log in again.")
-            data = {}
-            if request.method in ("POST", "PUT", "PATCH") and request.body:
-                try:
-                    data = json.loads(request.body)
-                except (ValueError, RecursionError):
-                    return json_error(400, "bad_json", "The body must be a JSON object.")
-                if not isinstance(data, dict):
-                    return json_error(400, "bad_json", "The body must be a JSON object.")
-            try:
-                return view(request, identity, data, *args, **kwargs)
-            except MessagingError as exc:
-                return JsonResponse({"error": exc.code, "detail": str(exc), **(exc.extra or {})},
-                                    status=exc.status)
-
-        return wrapper
-
-    return decorate
-
-
-@api_view("GET", "POST")
-def conversations(request, identity, data):
+@api_view("GET", "POST", fields=("email",), login_required=True)
+def conversations(request, data):
     """GET: the user's conversations. POST {email}: start (or return) a direct conversation."""
+    identity = require_unlocked_identity(request)
     if request.method == "POST":
         conversation = actions.do_start_conversation(request.user, data.get("email"))
         return JsonResponse({"id": conversation.pk}, status=201)
     return JsonResponse(listing.conversation_list(request.user, identity), safe=False)
 
 
-@api_view("DELETE")
-def conversation(request, identity, data, conversation_id):
+@api_view("DELETE", login_required=True)
+def conversation(request, data, conversation_id):
     """DELETE: delete the conversation on my side (hide its history up to now)."""
+    require_unlocked_identity(request)
     actions.do_delete_conversation(request.user, conversation_id)
     return JsonResponse({"ok": True})
 
@@ -85,9 +47,10 @@ def _page_arg(request, name):
     return int(value)
 
 
-@api_view("GET", "POST")
-def messages(request, identity, data, conversation_id):
+@api_view("GET", "POST", fields=("body", "client_id"), login_required=True)
+def messages(request, data, conversation_id):
     """GET ?before|after&limit: a page of decrypted messages. POST {body, client_id}: send."""
+    identity = require_unlocked_identity(request)
     if request.method == "POST":
         sent = actions.do_send_message(request.user, identity, conversation_id,
                                        data.get("body"), data.get("client_id"))
@@ -106,46 +69,54 @@ def messages(request, identity, data, conversation_id):
     return JsonResponse(page)
 
 
-@api_view("DELETE")
-def message(request, identity, data, conversation_id, message_id):
+@api_view("DELETE", login_required=True)
+def message(request, data, conversation_id, message_id):
     """DELETE: unsend my own message (a tombstone keeps its seq)."""
+    require_unlocked_identity(request)
     actions.do_unsend_message(request.user, conversation_id, message_id)
     return JsonResponse({"ok": True})
 
 
-@api_view("POST")
-def read(request, identity, data, conversation_id):
+@api_view("POST", fields=("seq",), login_required=True)
+def read(request, data, conversation_id):
+    """POST {seq}: I have read up to ``seq``."""
+    require_unlocked_identity(request)
     seq = actions.do_mark_read(request.user, conversation_id, data.get("seq"))
     return JsonResponse({"last_read_seq": seq})
 
 
-@api_view("POST")
-def leave(request, identity, data, conversation_id):
+@api_view("POST", login_required=True)
+def leave(request, data, conversation_id):
+    require_unlocked_identity(request)
     actions.do_leave_conversation(request.user, conversation_id)
     return JsonResponse({"ok": True})
 
 
-@api_view("POST")
-def accept_key(request, identity, data, conversation_id):
+@api_view("POST", login_required=True)
+def accept_key(request, data, conversation_id):
+    identity = require_unlocked_identity(request)
     accepted = actions.do_accept_key(request.user, identity, conversation_id)
     return JsonResponse({"accepted": accepted})
 
 
-@api_view("POST")
-def expiry(request, identity, data, conversation_id):
+@api_view("POST", fields=("seconds",), login_required=True)
+def expiry(request, data, conversation_id):
+    require_unlocked_identity(request)
     if "seconds" not in data:
         raise Invalid("Send {\"seconds\": n} or {\"seconds\": null}.")
     conversation = actions.do_set_expiry(request.user, conversation_id, data["seconds"])
     return JsonResponse({"expiry_seconds": conversation.expiry_seconds})
 
 
-@api_view("POST")
-def block(request, identity, data):
+@api_view("POST", fields=("email",), login_required=True)
+def block(request, data):
+    require_unlocked_identity(request)
     actions.do_block(request.user, data.get("email"))
     return JsonResponse({"ok": True})
 
 
-@api_view("POST")
-def unblock(request, identity, data):
+@api_view("POST", fields=("email",), login_required=True)
+def unblock(request, data):
+    require_unlocked_identity(request)
     actions.do_unblock(request.user, data.get("email"))
     return JsonResponse({"ok": True})

@@ -16,11 +16,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts import unlock
-from accounts.api import error as json_error
+from accounts.api import api_view
 from accounts.models import KeyGeneration
 from messaging.access import access_conversation
 from messaging.actions import contact_key_states
-from messaging.errors import MessagingError
 from messaging.pins import load_pins
 
 
@@ -40,8 +39,8 @@ def chat_app(request, conversation_id: int | None = None):
     })
 
 
-@never_cache
-def contact_keys(request, conversation_id: int):
+@api_view("GET", login_required=True)
+def contact_keys(request, body, conversation_id: int):
     """``GET /api/v1/conversations/<id>/keys``: the other members' key fingerprints.
 
     For the chat's "Verify keys" panel and key-change notice: per contact the
@@ -50,19 +49,8 @@ def contact_keys(request, conversation_id: int):
     (``ok``; ``changed`` blocks sending until the viewer accepts). First use pins
     silently, like the conversation list does.
     """
-    if request.method != "GET":
-        response = json_error(405, "method_not_allowed", "Use GET here.")
-        response["Allow"] = "GET"
-        return response
-    if not request.user.is_authenticated:
-        return json_error(401, "not_logged_in", "Log in first.")
-    identity = unlock.unlocked_identity(request)
-    if identity is None:
-        return json_error(401, "locked", "Your keys are locked: log in again.")
-    try:
-        conversation = access_conversation(request.user, conversation_id)
-    except MessagingError as exc:
-        return json_error(exc.status, exc.code, str(exc))
+    identity = unlock.require_unlocked_identity(request)
+    conversation = access_conversation(request.user, conversation_id)
     pins = load_pins(request.user, identity)
     states = contact_key_states(request.user, identity, conversation, pins)
     rows = {row.user_id: row for row in KeyGeneration.objects.current().filter(

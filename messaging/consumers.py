@@ -35,11 +35,11 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from accounts.errors import ApiError, error_payload
 from accounts.events import session_group, user_group
 from accounts.unlock import unlocked_identity_from_scope
 from messaging import actions, frames, replay
 from messaging.display import MessageView, StoredFields
-from messaging.errors import MessagingError
 from messaging.events import publish, publish_loop
 from messaging.pins import Pins
 from messaging.ratelimit import TokenBucket
@@ -216,8 +216,9 @@ class ChatConsumer(AsyncConsumer):
         async with self.send_lock:
             await self.base_send({"type": "websocket.close", "code": code})
 
-    async def send_error(self, req_id, code: str, detail: str, **extra):
-        frame = {"type": "error", "error": code, "detail": detail, **extra}
+    async def send_error(self, req_id, exc: ApiError):
+        """``exc`` as an ``error`` frame: the API's error JSON (one mapping) plus ``req_id``."""
+        frame = {"type": "error", **error_payload(exc)}
         if req_id is not None:
             frame["req_id"] = req_id
         await self.send_json(frame)
@@ -240,7 +241,8 @@ class ChatConsumer(AsyncConsumer):
             if self.strikes >= RATE_STRIKES:
                 await self.close(CLOSE_RATE_LIMITED)
             else:
-                await self.send_error(None, "rate_limited", "Too many frames; slow down.")
+                await self.send_error(None, ApiError("Too many frames; slow down.",
+                                                     code="rate_limited", status=429))
             return
         self.strikes = 0
         try:
@@ -251,13 +253,13 @@ class ChatConsumer(AsyncConsumer):
         req_id = frames.req_id_of(frame)
         handler = HANDLERS.get(frame["type"])
         if handler is None:
-            await self.send_error(req_id, "unknown_type", "Unknown frame type.")
+            await self.send_error(req_id, ApiError("Unknown frame type.", code="unknown_type"))
             return
         try:
             frames.check_req_id(frame)
             await handler(self, frame, req_id)
-        except MessagingError as exc:
-            await self.send_error(req_id, exc.code, str(exc), **exc.extra)
+        except ApiError as exc:
+            await self.send_error(req_id, exc)
 
     async def on_ping(self, frame, req_id):
         await self.send_json({"type": "pong", "req_id": req_id})

@@ -1,17 +1,20 @@
-"""Errors of messaging: each has a code and a status for the API and a detail for people.
+"""Errors of messaging: ``ApiError`` subclasses with a code and a status.
 
-Raised before anything changes; the API answers ``{"error": code, "detail": str(exc)}``
-with ``status``, the websocket an ``error`` frame with the same code.
+Raised before anything changes; the API answers them through the one mapping
+(``accounts.errors.error_payload``), the websocket with an ``error`` frame of
+the same code. Keyword arguments become ``extra`` members of the answer (for
+example the contact whose key changed).
 """
 
+from accounts.errors import ApiError
 
-class MessagingError(Exception):
+
+class MessagingError(ApiError):
     code = "invalid"
     status = 400
 
     def __init__(self, detail: str, **extra):
-        super().__init__(detail)
-        self.extra = extra
+        super().__init__(detail, extra=extra)
 
 
 class Invalid(MessagingError):

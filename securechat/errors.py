@@ -1,51 +1,42 @@
-"""Error responses: JSON ``{"error", "detail"}`` under /api/, pages elsewhere."""
+"""Error responses: the API's JSON error (``accounts.errors``) under /api/, pages elsewhere."""
 
-from django.http import JsonResponse
 from django.shortcuts import render
+
+from accounts.errors import ApiError, error_response
 
 
 def wants_json(request) -> bool:
     return request.path.startswith("/api/")
 
 
-def json_error(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail}, status=status)
+def _answer(request, status: int, code: str, title: str, detail: str):
+    if wants_json(request):
+        return error_response(ApiError(detail, code=code, status=status))
+    return render(request, "securechat/error.html", {"title": title, "detail": detail},
+                  status=status)
 
 
 def csrf_failure(request, reason=""):
-    detail = "CSRF check failed: send the X-CSRFToken header (GET /api/v1/csrf) and an Origin."
-    if wants_json(request):
-        return json_error(403, "csrf_failed", detail)
-    return render(request, "securechat/error.html", {"title": "Forbidden", "detail": detail},
-                  status=403)
+    return _answer(request, 403, "csrf_failed", "Forbidden",
+                   "CSRF check failed: send the X-CSRFToken header (GET /api/v1/csrf) "
+                   "and an Origin.")
 
 
 def not_found(request, exception=None):
     if wants_json(request):
-        return json_error(404, "not_found", "No such resource.")
-    return render(request, "securechat/error.html",
-                  {"title": "Not found", "detail": "There is nothing at this address."},
-                  status=404)
+        return error_response(ApiError("No such resource.", code="not_found", status=404))
+    return _answer(request, 404, "not_found", "Not found", "There is nothing at this address.")
 
 
 def server_error(request):
-    if wants_json(request):
-        return json_error(500, "server_error", "Something went wrong on our side.")
-    return render(request, "securechat/error.html",
-                  {"title": "Server error", "detail": "Something went wrong on our side."},
-                  status=500)
+    return _answer(request, 500, "server_error", "Server error",
+                   "Something went wrong on our side.")
 
 
 def bad_request(request, exception=None):
-    if wants_json(request):
-        return json_error(400, "bad_request", "The request could not be understood.")
-    return render(request, "securechat/error.html",
-                  {"title": "Bad request", "detail": "The request could not be understood."},
-                  status=400)
+    return _answer(request, 400, "bad_request", "Bad request",
+                   "The request could not be understood.")
 
 
 def permission_denied(request, exception=None):
-    if wants_json(request):
-        return json_error(403, "forbidden", "You may not do that.")
-    return render(request, "securechat/error.html",
-                  {"title": "Forbidden", "detail": "You may not do that."}, status=403)
+    return _answer(request, 403, "forbidden", "Forbidden", "You may not do that.")

@@ -9,6 +9,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from accounts.errors import ApiError
 from accounts.models import (
     AuditEvent,
     User,
@@ -17,18 +18,11 @@ from accounts.models import (
 logger = logging.getLogger(__name__)
 
 
-logger = logging.getLogger(__name__)
-
-
-class AccountError(Exception):
+class AccountError(ApiError):
     """A request that cannot be honoured; ``code`` and ``str()`` go to the client."""
 
     code = "invalid"
     status = 400
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 class InvalidCredentials(AccountError):

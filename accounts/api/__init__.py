@@ -1,89 +1,94 @@
-"""JSON API of accounts (docs/api.md): shared request/response handling.
+"""JSON API of accounts (docs/api.md): the one ``api_view`` decorator every app uses.
 
-``api_view(*methods)`` wraps an endpoint: it refuses other methods (405),
-parses a JSON object body (400 ``bad_request``), and maps the account errors
-to ``{"error": code, "detail": text}`` with their status: ``AccountError``
-and the code errors of ``accounts.otp`` carry ``code``/``status``;
-``RateLimited`` and ``TooBusy`` answer 429 with ``Retry-After``.
+``api_view(*methods, fields=..., login_required=...)`` wraps an endpoint: other
+methods get the JSON 405 with ``Allow``; a body must be a JSON object sent as
+``Content-Type: application/json`` and may hold only the declared ``fields``
+(400 ``bad_request`` naming the unknown ones); every ``ApiError`` the endpoint
+raises becomes ``{"error": code, "detail": text, ...}`` through
+``accounts.errors.error_response``. Nothing else builds error JSON.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from functools import wraps
 
-from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
-from accounts.actions import AccountError
-from accounts.otp import CodeError, CodeThrottled
-from accounts.throttle import RateLimited, TooBusy
+from accounts.errors import ApiError, BadRequest, MethodNotAllowed, NotLoggedIn, error_response
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Largest JSON body the API reads (the pin blob and envelopes will raise it per route).
 MAX_BODY = 16 * 1024
+JSON_TYPE = "application/json"
 
 
-class BadBody(Exception):
-    pass
+def json_body(request, fields) -> dict:
+    """The request's JSON object, holding only ``fields``; ``{}`` for an empty body.
 
-
-def error(status: int, code: str, detail: str, *, field: str | None = None,
-          retry_after: int | None = None) -> JsonResponse:
-    payload = {"error": code, "detail": detail}
-    if field:
-        payload["field"] = field
-    response = JsonResponse(payload, status=status)
-    if retry_after is not None:
-        response["Retry-After"] = str(int(retry_after))
-    return response
-
-
-def json_body(request) -> dict:
+    Refused with ``BadRequest``: another content type, a body over ``MAX_BODY``,
+    anything but a JSON object, and names outside ``fields`` (all listed).
+    """
     if not request.body:
         return {}
+    content_type = request.content_type or ""
+    if content_type.lower() != JSON_TYPE:
+        raise BadRequest(f"Send the body as JSON with Content-Type: {JSON_TYPE}.",
+                         extra={"content_type": content_type})
     if len(request.body) > MAX_BODY:
-        raise BadBody("The request body is too large.")
+        raise ApiError("The request body is too large.", code="too_big", status=413)
     try:
         data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadBody("The body must be a JSON object.") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest("The body must be a JSON object.") from None
     if not isinstance(data, dict):
-        raise BadBody("The body must be a JSON object.")
+        raise BadRequest("The body must be a JSON object.")
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise BadRequest(f"Unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",
+                         field=unknown[0], extra={"unknown_fields": unknown})
     return data
 
 
-def api_view(*methods: str, login_required: bool = False):
+def api_view(*methods: str, fields=(), login_required: bool = False):
+    """Decorate ``view(request, body, *args, **kwargs)`` as a JSON endpoint (see module doc).
+
+    ``fields`` names what a body may hold (the same for every method of the
+    endpoint); ``login_required`` answers 401 ``not_logged_in`` to anonymous
+    callers (half-logged-in sessions are stopped earlier by the middleware).
+    """
+    allowed = tuple(methods)
+    accepted = frozenset(fields)
+
+    def admit(request, user) -> dict:
+        if request.method not in allowed:
+            raise MethodNotAllowed(allowed)
+        if login_required and not user.is_authenticated:
+            raise NotLoggedIn()
+        return json_body(request, accepted) if request.method in BODY_METHODS else {}
+
     def decorate(view):
-        @never_cache
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.method not in methods:
-                response = error(405, "method_not_allowed",
-                                 f"Use {' or '.join(methods)} here.")
-                response["Allow"] = ", ".join(methods)
-                return response
-            if login_required and not request.user.is_authenticated:
-                return error(401, "not_logged_in", "Log in first.")
-            try:
-                body = json_body(request) if request.method in {"POST", "DELETE", "PUT",
-                                                                 "PATCH"} else {}
-                return view(request, body, *args, **kwargs)
-            except BadBody as exc:
-                return error(400, "bad_request", str(exc))
-            except CodeThrottled as exc:
-                return error(exc.status, exc.code, str(exc), field="code",
-                             retry_after=exc.retry_after)
-            except CodeError as exc:
-                return error(exc.status, exc.code, str(exc), field="code")
-            except AccountError as exc:
-                return error(exc.status, exc.code, str(exc), field=exc.field)
-            except RateLimited as exc:
-                return error(429, "rate_limited",
-                             f"Too many attempts. Try again in {exc.retry_after} seconds.",
-                             retry_after=exc.retry_after)
-            except TooBusy as exc:
-                return error(429, "busy", "The server is busy. Try again in a few seconds.",
-                             retry_after=exc.retry_after)
+        if inspect.iscoroutinefunction(view):
+            async def wrapper(request, *args, **kwargs):
+                try:
+                    body = admit(request, await request.auser())
+                    return await view(request, body, *args, **kwargs)
+                except ApiError as exc:
+                    return error_response(exc)
+        else:
+            def wrapper(request, *args, **kwargs):
+                try:
+                    body = admit(request, request.user)
+                    return view(request, body, *args, **kwargs)
+                except ApiError as exc:
+                    return error_response(exc)
+
+        wrapper = never_cache(wraps(view)(wrapper))
+        wrapper.api_methods = allowed
+        wrapper.api_fields = accepted
         return wrapper
+
     return decorate
 
 

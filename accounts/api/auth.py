@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 from django.middleware.csrf import get_token
-from django.views.decorators.http import require_GET
 
 from accounts import actions, unlock
-from accounts.api import api_view, error, text_field
+from accounts.api import api_view, text_field
+from accounts.errors import ApiError
 
 
-@require_GET
-def csrf(request):
+@api_view("GET")
+def csrf(request, body):
     """Set the CSRF cookie and return the token for the X-CSRFToken header."""
     return JsonResponse({"csrf_token": get_token(request)}, headers={"Cache-Control": "no-store"})
 
@@ -26,7 +26,7 @@ def _stage_payload(stage: str) -> dict:
             "enrolment_required": stage == unlock.STAGE_ENROL}
 
 
-@api_view("POST")
+@api_view("POST", fields=("email", "password", "invitation"))
 def signup(request, body):
     """``{email, password, invitation?}`` -> 201 ``{recovery_code, email_verification_sent}``."""
     result, stage = actions.do_register(
@@ -39,14 +39,14 @@ def signup(request, body):
     }, status=201)
 
 
-@api_view("POST")
+@api_view("POST", fields=("email", "password"))
 def login(request, body):
     """``{email, password}`` -> ``{otp_required, enrolment_required}``."""
     stage = actions.do_login(request, body.get("email"), body.get("password"))
     return JsonResponse(_stage_payload(stage))
 
 
-@api_view("POST", login_required=True)
+@api_view("POST", fields=("code",), login_required=True)
 def otp(request, body):
     """``{code}``: a TOTP code or a backup code completes the login."""
     actions.do_login_code(request, body.get("code"))
@@ -63,11 +63,12 @@ def logout(request, body):
 def recovery_confirm(request, body):
     """The user saved the recovery code: the server forgets its copy."""
     if not actions.do_confirm_recovery_code(request):
-        return error(409, "nothing_pending", "No recovery code is waiting for confirmation.")
+        raise ApiError("No recovery code is waiting for confirmation.",
+                       code="nothing_pending", status=409)
     return JsonResponse({"ok": True})
 
 
-@api_view("POST")
+@api_view("POST", fields=("token",))
 def verify_email(request, body):
     """``{token}`` from the emailed link."""
     actions.do_verify_email(body.get("token"))
@@ -77,7 +78,8 @@ def verify_email(request, body):
 @api_view("POST", login_required=True)
 def verify_email_resend(request, body):
     if request.user.email_verified:
-        return error(409, "already_verified", "Your email address is already verified.")
+        raise ApiError("Your email address is already verified.",
+                       code="already_verified", status=409)
     actions.rate_limit("verify_email_account", request.user.pk)
     actions.do_send_email_verification(request.user)
     return JsonResponse({"ok": True, "email_verification_sent": True})

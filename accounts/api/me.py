@@ -12,15 +12,14 @@ from django.contrib.auth import update_session_auth_hash
 from django.http import HttpResponse, JsonResponse
 
 from accounts import actions, otp, unlock
-from accounts.api import api_view, error, text_field
+from accounts.api import api_view, text_field
 from accounts.models import KeyGeneration
 from accounts.stepup import require_step_up
 
 EXPORT_FILENAME = "securechat-identity.age"
 
 
-def locked_error():
-    return error(401, "locked", "Your keys are not unlocked in this session; log in again.")
+unlocked_identity = unlock.require_unlocked_identity
 
 
 def me_payload(request, identity_file) -> dict:
@@ -41,18 +40,14 @@ def me_payload(request, identity_file) -> dict:
 @api_view("GET", login_required=True)
 def me(request, body):
     """``{email, fingerprint, otp_enabled, email_verified, key_type, recovery_code_pending}``."""
-    identity_file = unlock.unlocked_identity(request)
-    if identity_file is None:
-        return locked_error()
+    identity_file = unlocked_identity(request)
     return JsonResponse(me_payload(request, identity_file))
 
 
-@api_view("POST", login_required=True)
+@api_view("POST", fields=("password", "new_password", "code"), login_required=True)
 def change_password(request, body):
     """``{password, new_password, code?}``: same keys, new wrapping; other sessions end."""
-    identity_file = unlock.unlocked_identity(request)
-    if identity_file is None:
-        return locked_error()
+    identity_file = unlocked_identity(request)
     actions.check_password_shape(body.get("new_password"), request.user)
     require_step_up(request, body.get("password"), body.get("code"))
     old_key = request.session.session_key
@@ -63,11 +58,10 @@ def change_password(request, body):
     return JsonResponse({"ok": True, "other_sessions_ended": True})
 
 
-@api_view("POST", login_required=True)
+@api_view("POST", fields=("password", "code"), login_required=True)
 def export_identity(request, body):
     """``{password, code?}`` -> the password-wrapped identity, an age file (scrypt)."""
-    if unlock.unlocked_identity(request) is None:
-        return locked_error()
+    unlocked_identity(request)
     require_step_up(request, body.get("password"), body.get("code"))
     blob = actions.do_export_identity(request.user, request=request)
     response = HttpResponse(blob, content_type="application/octet-stream")
@@ -76,11 +70,10 @@ def export_identity(request, body):
     return response
 
 
-@api_view("POST", login_required=True)
+@api_view("POST", fields=("password", "code", "new_email"), login_required=True)
 def change_email(request, body):
     """``{password, code?, new_email}``: a link goes to the new address; pending until opened."""
-    if unlock.unlocked_identity(request) is None:
-        return locked_error()
+    unlocked_identity(request)
     actions.validate_new_email(request.user, body.get("new_email"))  # before the step-up
     require_step_up(request, body.get("password"), body.get("code"))
     pending = actions.do_request_email_change(request.user, body.get("new_email"),
@@ -88,14 +81,14 @@ def change_email(request, body):
     return JsonResponse({"ok": True, "pending_email": pending}, status=202)
 
 
-@api_view("POST")
+@api_view("POST", fields=("token",))
 def confirm_email(request, body):
     """``{token}`` from the link sent to the new address (works without a login)."""
     user = actions.do_confirm_email_change(text_field(body, "token"), request=request)
     return JsonResponse({"ok": True, "email": user.email})
 
 
-@api_view("POST", login_required=True)
+@api_view("POST", fields=("password", "code"), login_required=True)
 def delete_account(request, body):
     """``{password, code?}``: the account, its keys and sessions are deleted."""
     require_step_up(request, body.get("password"), body.get("code"))
@@ -105,7 +98,7 @@ def delete_account(request, body):
     return JsonResponse({"ok": True, "deleted": True})
 
 
-@api_view("POST")
+@api_view("POST", fields=("email",))
 def password_reset(request, body):
     """``{email}``: always 200; a link goes to the address when it has an active account."""
     actions.rate_limit("reset_address", actions.client_ip(request))
@@ -114,7 +107,7 @@ def password_reset(request, body):
                                                "link is on its way."})
 
 
-@api_view("POST")
+@api_view("POST", fields=("uid", "token", "new_password", "recovery_code", "code"))
 def password_reset_confirm(request, body):
     """``{uid, token, new_password, recovery_code?, code?}`` -> ``{keys_kept, recovery_code}``."""
     actions.rate_limit("reset_address", actions.client_ip(request))

@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.http import JsonResponse
 
 from accounts import actions, otp, unlock
-from accounts.api import api_view, error
+from accounts.api import api_view
+from accounts.errors import ApiError
 from accounts.stepup import require_step_up
 
 SESSION_PENDING_TOTP = "_securechat_pending_totp"
@@ -45,7 +46,7 @@ def confirm_enrolment(request, code) -> list[str]:
     return codes
 
 
-@api_view("POST", "DELETE", login_required=True)
+@api_view("POST", "DELETE", fields=("password", "code"), login_required=True)
 def totp(request, body):
     """POST ``{password, code?}`` -> ``{secret, otpauth_uri, qr_svg}``; DELETE removes 2FA."""
     if request.method == "DELETE":
@@ -56,19 +57,19 @@ def totp(request, body):
                         status=201)
 
 
-@api_view("POST", login_required=True)
+@api_view("POST", fields=("code",), login_required=True)
 def totp_confirm(request, body):
     """``{code}`` -> ``{backup_codes}`` (shown once)."""
     if request.session.get(SESSION_PENDING_TOTP) is None:
-        return error(409, "wrong_step", "Start the authenticator setup first.")
+        raise ApiError("Start the authenticator setup first.", code="wrong_step", status=409)
     return JsonResponse({"backup_codes": confirm_enrolment(request, body.get("code"))})
 
 
-@api_view("POST", login_required=True)
+@api_view("POST", fields=("password", "code"), login_required=True)
 def backup_codes(request, body):
     """``{password, code}`` -> ``{backup_codes}`` (a new set, shown once)."""
     if not otp.has_second_factor(request.user):
-        return error(409, "wrong_step", "Set up an authenticator app first.")
+        raise ApiError("Set up an authenticator app first.", code="wrong_step", status=409)
     require_step_up(request, body.get("password"), body.get("code"))
     return JsonResponse({"backup_codes": actions.do_regenerate_backup_codes(
         request.user, request=request)})

@@ -14,10 +14,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import actions, otp, unlock
 from accounts.api.totp import SESSION_PENDING_TOTP, confirm_enrolment, start_enrolment
+from accounts.errors import ApiError
 from accounts.forms import CodeForm, LoginForm, RecoveryConfirmForm, SignupForm, StepUpForm
-from accounts.otp import CodeError
 from accounts.stepup import require_step_up
-from accounts.throttle import RateLimited, TooBusy
+from accounts.throttle import RateLimited
 
 
 def safe_next(request, default: str = "/") -> str:
@@ -38,21 +38,12 @@ def with_next(name: str, target: str) -> str:
 
 
 def attempt(form, action) -> tuple[object, int]:
-    """Run ``action``; map account errors to form errors. Returns (result, status)."""
+    """Run ``action``; an ``ApiError`` becomes a form error on its field. (result, status)."""
     try:
         return action(), 200
-    except CodeError as exc:
-        form.add_error("code" if "code" in form.fields else None, str(exc))
-        return None, exc.status
-    except actions.AccountError as exc:
+    except ApiError as exc:
         form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         return None, exc.status
-    except RateLimited as exc:
-        form.add_error(None, f"Too many attempts. Try again in {exc.retry_after} seconds.")
-        return None, 429
-    except TooBusy:
-        form.add_error(None, "The server is busy. Try again in a few seconds.")
-        return None, 429
 
 
 def after_login(stage: str, target: str):

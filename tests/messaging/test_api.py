@@ -109,7 +109,7 @@ def test_logged_out_and_half_logged_in_get_401(pair):
 
 
 @pytest.mark.parametrize("raw,status,code", [
-    ("not json", 400, "bad_json"), ("[1, 2]", 400, "bad_json"),
+    ("not json", 400, "bad_request"), ("[1, 2]", 400, "bad_request"),
     (json.dumps({"body": 5, "client_id": "c"}), 400, "invalid"),
     (json.dumps({"body": "x"}), 400, "invalid"),
     (json.dumps({"body": "x" * 20000, "client_id": "c"}), 413, "too_big"),
