@@ -12,7 +12,6 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.sessions.models import Session
 from django.core import mail
-from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import events
@@ -25,17 +24,9 @@ from accounts.models import (
     WrappedIdentity,
 )
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, make_user, session_for
+from tests.support.accounts import PASSWORD, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
-
-
-def client_for(test_user):
-    session = session_for(test_user)
-    client = Client()
-    for name, value in session.cookies.items():
-        client.cookies[name] = value
-    return client, session
 
 
 def owned_rows(user_id) -> dict:
@@ -53,8 +44,10 @@ def test_delete_removes_keys_sessions_and_account_and_keeps_an_anonymous_audit_r
     alice = make_user()
     device, _ = enrol_totp(alice.user)
     bob = make_user()
-    client, this = client_for(alice)
-    other_client, other = client_for(alice)
+    client = login_client(alice)
+    this = client.test_session
+    other_client = login_client(alice)
+    other = other_client.test_session
     user_id = alice.user.pk
     assert all(owned_rows(user_id).values())  # positive control: there is something to delete
 
@@ -78,7 +71,7 @@ def test_delete_removes_keys_sessions_and_account_and_keeps_an_anonymous_audit_r
 
 async def test_delete_closes_the_users_sockets(redis_url):
     alice = await database_sync_to_async(make_user)()
-    client, _ = await database_sync_to_async(client_for)(alice)
+    client = await database_sync_to_async(login_client)(alice)
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(events.user_group(alice.user.pk), channel)
@@ -98,7 +91,7 @@ async def test_delete_closes_the_users_sockets(redis_url):
 def test_refused_deletion_changes_nothing(body, error):
     alice = make_user()
     enrol_totp(alice.user)
-    client, _ = client_for(alice)
+    client = login_client(alice)
     before = owned_rows(alice.user.pk)
     mail.outbox.clear()  # the enrolment's own notice
     response = post_json(client, "/api/v1/me/delete", body)
@@ -111,7 +104,7 @@ def test_refused_deletion_changes_nothing(body, error):
 
 def test_delete_page_needs_the_confirmation_box():
     alice = make_user()
-    client, _ = client_for(alice)
+    client = login_client(alice)
     assert client.get("/me/delete/").status_code == 200
     unticked = client.post("/me/delete/", {"password": PASSWORD})
     assert unticked.status_code == 400

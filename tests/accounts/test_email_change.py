@@ -14,18 +14,11 @@ from django.test import Client
 
 from accounts.models import AuditEvent, User
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, make_user, session_for
+from tests.support.accounts import PASSWORD, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
 LINK = re.compile(r"https?://[^/\s]+/me/email/confirm/([^/\s]+)/")
-
-
-def client_for(test_user) -> Client:
-    client = Client()
-    for name, value in session_for(test_user).cookies.items():
-        client.cookies[name] = value
-    return client
 
 
 def request_change(client, new_email: str, **extra):
@@ -40,7 +33,7 @@ def token_sent_to(address: str) -> str:
 
 def test_change_is_pending_until_the_link_is_used():
     alice = make_user(verified=False)
-    client = client_for(alice)
+    client = login_client(alice)
     response = request_change(client, "Alice.New@Example.com")
     assert response.status_code == 202, response.content
     assert response.json()["pending_email"] == "Alice.New@example.com"
@@ -70,7 +63,7 @@ def test_change_is_pending_until_the_link_is_used():
 
 def test_uniqueness_is_checked_again_when_the_link_is_used():
     alice = make_user()
-    client = client_for(alice)
+    client = login_client(alice)
     assert request_change(client, "contested@example.com").status_code == 202
     token = token_sent_to("contested@example.com")
     make_user("CONTESTED@example.com")  # someone signs up with it meanwhile
@@ -82,7 +75,7 @@ def test_uniqueness_is_checked_again_when_the_link_is_used():
 
 def test_a_newer_request_replaces_the_older_link():
     alice = make_user()
-    client = client_for(alice)
+    client = login_client(alice)
     request_change(client, "first@example.com")
     first = token_sent_to("first@example.com")
     request_change(client, "second@example.com")
@@ -104,7 +97,7 @@ def test_a_newer_request_replaces_the_older_link():
 def test_bad_requests_change_nothing(new_email, body, status, error):
     alice = make_user()
     make_user("taken@example.com")
-    client = client_for(alice)
+    client = login_client(alice)
     if new_email == "SELF":
         new_email = alice.email.upper()
     response = post_json(client, "/api/v1/me/email",
@@ -124,7 +117,7 @@ def test_bad_tokens_are_refused(token):
 
 def test_a_tampered_token_is_refused():
     alice = make_user()
-    request_change(client_for(alice), "mine@example.com")
+    request_change(login_client(alice), "mine@example.com")
     token = token_sent_to("mine@example.com")
     tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     assert post_json(Client(), "/api/v1/me/email/confirm",
@@ -136,14 +129,14 @@ def test_a_tampered_token_is_refused():
 def test_needs_a_fresh_code_when_2fa_is_on():
     alice = make_user()
     device, _ = enrol_totp(alice.user)
-    client = client_for(alice)
+    client = login_client(alice)
     assert request_change(client, "x@example.com").json()["error"] == "code_required"
     assert request_change(client, "x@example.com", code=fresh_code(device)).status_code == 202
 
 
 def test_pages_request_and_confirm_without_changing_anything_on_get():
     alice = make_user()
-    client = client_for(alice)
+    client = login_client(alice)
     assert client.get("/me/email/").status_code == 200
     bad = client.post("/me/email/", {"password": PASSWORD, "new_email": alice.email})
     assert bad.status_code == 400 and b"already your email address" in bad.content
@@ -198,7 +191,7 @@ def test_two_accounts_confirming_one_address_in_parallel_get_it_once():
         tokens = []
         for _ in range(2):
             user = make_user()
-            request_change(client_for(user), address)
+            request_change(login_client(user), address)
             tokens.append(token_sent_to(address))
             mail.outbox.clear()
         responses = run_together(*(

@@ -19,19 +19,12 @@ from accounts import actions
 from accounts.emails import SECURITY_EMAILS, send_security_email
 from accounts.models import KeyGeneration, WrappedIdentity
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, make_user, session_for
+from tests.support.accounts import PASSWORD, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
 NEW_PASSWORD = "the next passphrase 99"
 URL = re.compile(r"https?://\S+")
-
-
-def client_for(test_user) -> Client:
-    client = Client()
-    for name, value in session_for(test_user).cookies.items():
-        client.cookies[name] = value
-    return client
 
 
 def forbidden_strings(test_user, extra=()) -> list[str]:
@@ -102,7 +95,7 @@ def test_new_login_email_names_device_and_address_but_no_secret():
 ])
 def test_each_event_sends_one_clean_email(event, subject):
     alice = make_user()
-    client = client_for(alice)
+    client = login_client(alice)
     forbidden = forbidden_strings(alice)
     if event == "totp":
         mail.outbox.clear()
@@ -171,7 +164,7 @@ def test_keys_reset_email_says_old_content_is_unreadable():
 
 def test_email_change_link_goes_only_to_the_new_address():
     alice = make_user()
-    client = client_for(alice)
+    client = login_client(alice)
     mail.outbox.clear()
     post_json(client, "/api/v1/me/email",
               {"password": PASSWORD, "new_email": "new-home@example.com"})
@@ -196,7 +189,7 @@ def test_links_use_the_configured_origin_not_the_host_header(settings):
 
 def test_a_failing_mail_server_does_not_fail_the_action_and_logs_no_address(caplog):
     alice = make_user()
-    client = client_for(alice)
+    client = login_client(alice)
     caplog.set_level(logging.WARNING, logger="accounts.emails")
     broken = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
                           "OPTIONS": {"host": "127.0.0.1", "port": 1, "timeout": 2}}}

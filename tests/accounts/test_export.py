@@ -20,20 +20,13 @@ import agecrypt
 from accounts.identity import parse_recipient
 from accounts.models import AuditEvent, KeyGeneration, WrappedIdentity
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, make_user, session_for
+from tests.support.accounts import PASSWORD, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
 ROOT = Path(__file__).resolve().parents[2]
 DECRYPT_JS = ROOT / "tests" / "agecrypt" / "js" / "decrypt.mjs"
 SECRET = b"only alice may read this \xf0\x9f\x94\x91"
-
-
-def client_for(test_user) -> Client:
-    client = Client()
-    for name, value in session_for(test_user).cookies.items():
-        client.cookies[name] = value
-    return client
 
 
 def export(client, **body):
@@ -75,7 +68,7 @@ def age_decrypt(identity_path: Path, ciphertext: bytes) -> subprocess.CompletedP
 def test_hybrid_export_opens_with_pyrage_and_decrypts_with_npm_age_encryption(tmp_path):
     alice = make_user()
     ciphertext = encrypted_to(alice.user)
-    response = export(client_for(alice))
+    response = export(login_client(alice))
     identity_path = exported_identity_file(response, tmp_path)
     assert b"AGE-SECRET-KEY-PQ-1" in identity_path.read_bytes()
 
@@ -86,7 +79,7 @@ def test_hybrid_export_opens_with_pyrage_and_decrypts_with_npm_age_encryption(tm
     # Negative control: someone else's exported identity does not decrypt it.
     bob = make_user()
     (tmp_path / "bob").mkdir()
-    bob_path = exported_identity_file(export(client_for(bob)), tmp_path / "bob")
+    bob_path = exported_identity_file(export(login_client(bob)), tmp_path / "bob")
     other = node_decrypt(bob_path, ciphertext)
     assert other.returncode != 0 and other.stdout != SECRET
 
@@ -96,7 +89,7 @@ def test_x25519_export_opens_with_pyrage_and_decrypts_with_the_age_cli(tmp_path)
     alice = make_user()
     assert KeyGeneration.objects.current_for(alice.user).key_type == "x25519"
     ciphertext = encrypted_to(alice.user)
-    identity_path = exported_identity_file(export(client_for(alice)), tmp_path)
+    identity_path = exported_identity_file(export(login_client(alice)), tmp_path)
     assert b"AGE-SECRET-KEY-1" in identity_path.read_bytes()
 
     result = age_decrypt(identity_path, ciphertext)
@@ -106,13 +99,13 @@ def test_x25519_export_opens_with_pyrage_and_decrypts_with_the_age_cli(tmp_path)
     bob = make_user()
     other_dir = tmp_path / "bob"
     other_dir.mkdir()
-    bob_path = exported_identity_file(export(client_for(bob)), other_dir)
+    bob_path = exported_identity_file(export(login_client(bob)), other_dir)
     assert age_decrypt(bob_path, ciphertext).returncode != 0
 
 
 def test_export_is_audited_and_announced_without_secrets():
     alice = make_user()
-    response = export(client_for(alice))
+    response = export(login_client(alice))
     assert response.status_code == 200
     assert AuditEvent.objects.filter(user=alice.user, kind="identity_exported").count() == 1
     (message,) = mail.outbox
@@ -128,7 +121,7 @@ def test_export_is_audited_and_announced_without_secrets():
 ])
 def test_wrong_step_up_exports_nothing(body, status, error):
     alice = make_user()
-    response = post_json(client_for(alice), "/api/v1/me/identity/export", body)
+    response = post_json(login_client(alice), "/api/v1/me/identity/export", body)
     assert response.status_code == status
     assert response.json()["error"] == error
     assert bytes(WrappedIdentity.objects.get(user=alice.user).password_blob) not in \
@@ -140,7 +133,7 @@ def test_wrong_step_up_exports_nothing(body, status, error):
 def test_export_needs_a_fresh_code_when_2fa_is_on(tmp_path):
     alice = make_user()
     device, _ = enrol_totp(alice.user)
-    client = client_for(alice)
+    client = login_client(alice)
     assert export(client).json()["error"] == "code_required"
     ok = export(client, code=fresh_code(device))
     exported_identity_file(ok, tmp_path)
@@ -150,12 +143,12 @@ def test_anonymous_and_get_requests_are_refused():
     assert post_json(Client(), "/api/v1/me/identity/export",
                      {"password": PASSWORD}).status_code == 401
     alice = make_user()
-    assert client_for(alice).get("/api/v1/me/identity/export").status_code == 405
+    assert login_client(alice).get("/api/v1/me/identity/export").status_code == 405
 
 
 def test_export_page_downloads_the_file(tmp_path):
     alice = make_user()
-    client = client_for(alice)
+    client = login_client(alice)
     assert client.get("/me/export/").status_code == 200
     wrong = client.post("/me/export/", {"password": "wrong password 1234"})
     assert wrong.status_code == 403 and b"not your current password" in wrong.content

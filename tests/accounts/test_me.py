@@ -14,21 +14,14 @@ from django.test import Client
 from accounts.identity import IdentityFile
 from accounts.models import KeyGeneration
 from tests.accounts import enrol_totp, fresh_rate_limits  # noqa: F401
-from tests.support.accounts import make_user, session_for
+from tests.support.accounts import login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
 
-def client_for(test_user) -> Client:
-    client = Client()
-    for name, value in session_for(test_user).cookies.items():
-        client.cookies[name] = value
-    return client
-
-
 def test_me_describes_the_account():
     alice = make_user(verified=False)
-    client = client_for(alice)
+    client = login_client(alice)
     body = client.get("/api/v1/me").json()
     assert body == {
         "email": alice.email, "pending_email": None,
@@ -42,7 +35,7 @@ def test_me_describes_the_account():
 
 def test_fingerprint_comes_from_the_unlocked_keys_not_the_directory():
     alice = make_user()
-    client = client_for(alice)
+    client = login_client(alice)
     row = KeyGeneration.objects.current_for(alice.user)
     assert row.directory_fingerprint == alice.identity_file.fingerprint()  # control
     impostor = IdentityFile.create("hybrid")
@@ -61,9 +54,9 @@ def test_fingerprint_comes_from_the_unlocked_keys_not_the_directory():
 
 def test_without_an_unlocked_identity_there_is_nothing_to_show():
     alice = make_user()
-    client = client_for(alice)
+    client = login_client(alice)
     client.cookies["securechat_key"] = "A" * 43  # a key secret that opens nothing
     assert client.get("/api/v1/me").status_code == 401
     assert Client().get("/api/v1/me").status_code == 401
     assert Client().get("/me/").status_code == 302
-    assert client_for(alice).post("/api/v1/me").status_code == 405
+    assert login_client(alice).post("/api/v1/me").status_code == 405

@@ -26,7 +26,7 @@ from tests.accounts import (  # noqa: F401
     fresh_rate_limits,
     post_json,
 )
-from tests.support.accounts import make_user
+from tests.support.accounts import login_client, make_user
 from tests.support.clients import ApiClient
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -35,17 +35,10 @@ pytestmark = [pytest.mark.django_db(transaction=True),
 PAIRS = 20
 
 
-def half_logged_in(u) -> Client:
-    client = Client()
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
-    assert r.json()["otp_required"] is True
-    return client
-
-
 def test_one_totp_code_used_twice_succeeds_once():
     u = make_user()
     device, _ = enrol_totp(u.user)
-    a, b = half_logged_in(u), half_logged_in(u)
+    a, b = login_client(u, stage="otp"), login_client(u, stage="otp")
     code = fresh_code(device)
     assert post_json(a, "/api/v1/auth/otp", {"code": code}).status_code == 200
     r = post_json(b, "/api/v1/auth/otp", {"code": code})
@@ -62,7 +55,7 @@ def test_one_backup_code_used_twice_succeeds_once():
     u = make_user()
     _, codes = enrol_totp(u.user)
     assert len(codes) == 10 and len(set(codes)) == 10
-    a, b = half_logged_in(u), half_logged_in(u)
+    a, b = login_client(u, stage="otp"), login_client(u, stage="otp")
     assert post_json(a, "/api/v1/auth/otp", {"code": codes[0]}).status_code == 200
     r = post_json(b, "/api/v1/auth/otp", {"code": codes[0].upper().replace("-", " ")})
     assert r.status_code == 400
@@ -122,7 +115,7 @@ def test_twenty_wrong_codes_throttle_even_the_right_code():
     """20 wrong codes: the right code is refused (429) until the throttle delay passes."""
     u = make_user()
     device, _ = enrol_totp(u.user)
-    client = half_logged_in(u)
+    client = login_client(u, stage="otp")
     statuses = [post_json(client, "/api/v1/auth/otp", {"code": "000000"}).status_code
                 for _ in range(20)]
     assert statuses[0] == 400 and set(statuses[1:]) <= {400, 429} and 429 in statuses
@@ -150,15 +143,9 @@ def test_code_step_needs_the_password_step():
     assert r.status_code == 409 and r.json()["error"] == "wrong_step"
 
 
-def logged_in(u) -> Client:
-    client = Client()
-    post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
-    return client
-
-
 def test_enrolment_needs_the_password_then_a_code_from_the_new_app():
     u = make_user()
-    client = logged_in(u)
+    client = login_client(u)
     r = post_json(client, "/api/v1/me/totp", {"password": "not my password"})
     assert r.status_code == 403 and r.json()["error"] == "wrong_password"
     assert not TOTPDevice.objects.filter(user=u.user).exists()
@@ -185,7 +172,7 @@ def test_enrolment_needs_the_password_then_a_code_from_the_new_app():
 
 def test_a_pending_device_is_confirmed_only_by_the_session_that_started_it():
     u = make_user()
-    a, b = logged_in(u), logged_in(u)
+    a, b = login_client(u), login_client(u)
     secret = post_json(a, "/api/v1/me/totp", {"password": u.password}).json()["secret"]
     r = post_json(b, "/api/v1/me/totp/confirm", {"code": pyotp.TOTP(secret).now()})
     assert r.status_code == 409
@@ -195,7 +182,7 @@ def test_a_pending_device_is_confirmed_only_by_the_session_that_started_it():
 def test_backup_codes_regenerate_with_step_up_and_old_ones_die():
     u = make_user()
     device, old_codes = enrol_totp(u.user)
-    client = logged_in(u)
+    client = login_client(u)
     post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)})
     r = post_json(client, "/api/v1/me/backup-codes", {"password": u.password})
     assert r.status_code == 403  # the code is missing
@@ -204,7 +191,7 @@ def test_backup_codes_regenerate_with_step_up_and_old_ones_die():
     assert r.status_code == 200
     new_codes = r.json()["backup_codes"]
     assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
-    fresh = half_logged_in(u)
+    fresh = login_client(u, stage="otp")
     assert post_json(fresh, "/api/v1/auth/otp", {"code": old_codes[0]}).status_code == 400
     BackupCodeDevice.objects.get(user=u.user).throttle_reset()
     assert post_json(fresh, "/api/v1/auth/otp", {"code": new_codes[0]}).status_code == 200
@@ -213,7 +200,7 @@ def test_backup_codes_regenerate_with_step_up_and_old_ones_die():
 def test_removing_the_second_factor_needs_step_up_and_is_refused_when_mandatory():
     u = make_user()
     device, _ = enrol_totp(u.user)
-    client = logged_in(u)
+    client = login_client(u)
     post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)})
     with override_settings(SECURECHAT_REQUIRE_2FA=True):
         r = client.delete("/api/v1/me/totp", data=json.dumps(
@@ -251,7 +238,7 @@ def test_mandatory_enrolment_completes_the_login():
 
 def test_setup_page_shows_qr_and_secret_then_backup_codes_once():
     u = make_user()
-    client = logged_in(u)
+    client = login_client(u)
     r = client.get("/account/two-factor/")
     assert r.status_code == 200 and b"Set up an authenticator app" in r.content
     r = client.post("/account/two-factor/", {"action": "start", "password": "wrong one!"})

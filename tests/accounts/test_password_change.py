@@ -19,19 +19,11 @@ from accounts import actions, events
 from accounts.identity import parse_recipient
 from accounts.models import KeyGeneration, LoginSession, User, WrappedIdentity
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, make_user, session_for
+from tests.support.accounts import PASSWORD, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
 NEW_PASSWORD = "a different passphrase 42"
-
-
-def client_for(test_user):
-    session = session_for(test_user)
-    client = Client()
-    for name, value in session.cookies.items():
-        client.cookies[name] = value
-    return client, session
 
 
 def encrypt_to(user, plaintext: bytes) -> bytes:
@@ -44,7 +36,7 @@ def test_old_content_stays_readable_and_only_the_new_password_works():
     password; the old password no longer logs in."""
     alice = make_user()
     before = encrypt_to(alice.user, b"written before the change")
-    client, _ = client_for(alice)
+    client = login_client(alice)
 
     response = post_json(client, "/api/v1/me/password",
                          {"password": PASSWORD, "new_password": NEW_PASSWORD})
@@ -69,10 +61,13 @@ def test_old_content_stays_readable_and_only_the_new_password_works():
 
 def test_this_session_survives_and_other_sessions_end():
     alice = make_user()
-    client, this = client_for(alice)
-    other_client, other = client_for(alice)
+    client = login_client(alice)
+    this = client.test_session
+    other_client = login_client(alice)
+    other = other_client.test_session
     bob = make_user()
-    bob_client, bob_session = client_for(bob)
+    bob_client = login_client(bob)
+    bob_session = bob_client.test_session
     assert other_client.get("/api/v1/me").status_code == 200  # positive control
 
     response = post_json(client, "/api/v1/me/password",
@@ -96,8 +91,9 @@ async def test_other_sessions_sockets_are_told_to_close(redis_url):
     """The other session's socket group gets a security.close event after commit; this
     session's group gets none."""
     alice = await database_sync_to_async(make_user)()
-    client, this = await database_sync_to_async(client_for)(alice)
-    _, other = await database_sync_to_async(client_for)(alice)
+    client = await database_sync_to_async(login_client)(alice)
+    this = client.test_session
+    other = (await database_sync_to_async(login_client)(alice)).test_session
     layer = get_channel_layer()
     other_channel = await layer.new_channel()
     this_channel = await layer.new_channel()
@@ -116,7 +112,7 @@ async def test_other_sessions_sockets_are_told_to_close(redis_url):
 
 def test_security_email_is_sent_without_secrets():
     alice = make_user()
-    client, _ = client_for(alice)
+    client = login_client(alice)
     post_json(client, "/api/v1/me/password", {"password": PASSWORD, "new_password": NEW_PASSWORD})
     (message,) = [m for m in mail.outbox if m.to == [alice.email]]
     assert "password" in message.subject.lower()
@@ -136,8 +132,8 @@ def test_security_email_is_sent_without_secrets():
 ])
 def test_bad_input_changes_nothing(body, status, error):
     alice = make_user()
-    client, _ = client_for(alice)
-    _, other = client_for(alice)
+    client = login_client(alice)
+    other = login_client(alice).test_session
     wrapped_before = bytes(WrappedIdentity.objects.get(user=alice.user).password_blob)
     hash_before = User.objects.get(pk=alice.user.pk).password
 
@@ -154,7 +150,7 @@ def test_second_factor_is_required_when_enabled():
     """With an authenticator, no code or a wrong code changes nothing; a fresh code works."""
     alice = make_user()
     device, _ = enrol_totp(alice.user)
-    client, _ = client_for(alice)
+    client = login_client(alice)
     hash_before = User.objects.get(pk=alice.user.pk).password
     body = {"password": PASSWORD, "new_password": NEW_PASSWORD}
 
@@ -173,7 +169,7 @@ def test_second_factor_is_required_when_enabled():
 def test_locked_session_cannot_change_the_password():
     """A session whose key cookie is gone is logged out: nothing changes."""
     alice = make_user()
-    client, _ = client_for(alice)
+    client = login_client(alice)
     del client.cookies["securechat_key"]
     response = post_json(client, "/api/v1/me/password",
                          {"password": PASSWORD, "new_password": NEW_PASSWORD})
@@ -183,7 +179,7 @@ def test_locked_session_cannot_change_the_password():
 
 def test_page_changes_the_password_and_shows_form_errors():
     alice = make_user()
-    client, _ = client_for(alice)
+    client = login_client(alice)
     page = client.get("/me/password/")
     assert page.status_code == 200 and b"New password" in page.content
 

@@ -17,31 +17,21 @@ from django.test import Client
 from accounts import events
 from accounts.models import AuditEvent, LoginSession
 from tests.accounts import fresh_rate_limits  # noqa: F401
-from tests.support.accounts import make_user, session_for
+from tests.support.accounts import login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 
 
-def client_for(test_user, **login_fields):
-    session = session_for(test_user)
-    if login_fields:
-        LoginSession.objects.filter(session_key=session.session_key).update(**login_fields)
-    client = Client()
-    for name, value in session.cookies.items():
-        client.cookies[name] = value
-    login = LoginSession.objects.get(session_key=session.session_key)
-    return client, login
-
-
 def test_list_shows_own_active_sessions_and_marks_the_current_one():
     alice = make_user()
-    client, this = client_for(alice, user_agent=FIREFOX, ip_address="192.0.2.7")
-    _, other = client_for(alice)
-    _, ended = client_for(alice)
+    client = login_client(alice, user_agent=FIREFOX, ip_address="192.0.2.7")
+    this = client.login_session
+    other = login_client(alice).login_session
+    ended = login_client(alice).login_session
     LoginSession.objects.filter(pk=ended.pk).update(ended_at=this.created_at)
-    client_for(make_user())  # someone else's
+    login_client(make_user())  # someone else's
 
     response = client.get("/api/v1/me/sessions")
     assert response.status_code == 200
@@ -58,8 +48,10 @@ def test_list_shows_own_active_sessions_and_marks_the_current_one():
 
 def test_revoking_a_session_makes_its_cookie_worthless():
     alice = make_user()
-    client, this = client_for(alice)
-    other_client, other = client_for(alice)
+    client = login_client(alice)
+    this = client.login_session
+    other_client = login_client(alice)
+    other = other_client.login_session
     assert other_client.get("/api/v1/me").status_code == 200  # positive control
 
     response = client.delete(f"/api/v1/me/sessions/{other.pk}")
@@ -76,8 +68,9 @@ def test_revoking_a_session_makes_its_cookie_worthless():
 
 def test_another_users_session_is_a_404_and_stays():
     alice, bob = make_user(), make_user()
-    client, _ = client_for(alice)
-    bob_client, bobs = client_for(bob)
+    client = login_client(alice)
+    bob_client = login_client(bob)
+    bobs = bob_client.login_session
     response = client.delete(f"/api/v1/me/sessions/{bobs.pk}")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
@@ -88,7 +81,8 @@ def test_another_users_session_is_a_404_and_stays():
 
 def test_revoking_the_current_session_logs_it_out():
     alice = make_user()
-    client, this = client_for(alice)
+    client = login_client(alice)
+    this = client.login_session
     response = client.delete(f"/api/v1/me/sessions/{this.pk}")
     assert response.status_code == 200 and response.json()["current"] is True
     assert client.get("/api/v1/me").status_code == 401
@@ -97,12 +91,13 @@ def test_revoking_the_current_session_logs_it_out():
 
 def test_revoke_others_keeps_only_this_session():
     alice = make_user()
-    client, this = client_for(alice)
-    others = [client_for(alice) for _ in range(3)]
-    bob_client, _ = client_for(make_user())
+    client = login_client(alice)
+    this = client.login_session
+    others = [login_client(alice) for _ in range(3)]
+    bob_client = login_client(make_user())
     response = client.post("/api/v1/me/sessions/revoke-others", content_type="application/json")
     assert response.status_code == 200 and response.json()["ended"] == 3
-    for other_client, _ in others:
+    for other_client in others:
         assert other_client.get("/api/v1/me").status_code == 401
     assert client.get("/api/v1/me").status_code == 200
     assert bob_client.get("/api/v1/me").status_code == 200
@@ -111,8 +106,9 @@ def test_revoke_others_keeps_only_this_session():
 
 async def test_revoked_session_sockets_are_told_to_close(redis_url):
     alice = await database_sync_to_async(make_user)()
-    client, this = await database_sync_to_async(client_for)(alice)
-    _, other = await database_sync_to_async(client_for)(alice)
+    client = await database_sync_to_async(login_client)(alice)
+    this = client.login_session
+    other = (await database_sync_to_async(login_client)(alice)).login_session
     layer = get_channel_layer()
     other_channel, this_channel = await layer.new_channel(), await layer.new_channel()
     await layer.group_add(events.session_group(other.session_key), other_channel)
@@ -132,7 +128,7 @@ async def test_revoked_session_sockets_are_told_to_close(redis_url):
 ])
 def test_wrong_methods_are_refused(method, path, status):
     alice = make_user()
-    client, _ = client_for(alice)
+    client = login_client(alice)
     assert getattr(client, method)(path).status_code == status
     assert LoginSession.objects.active().filter(user=alice.user).count() == 1
 
@@ -143,8 +139,10 @@ def test_anonymous_gets_401():
 
 def test_sessions_page_lists_and_revokes_with_post_forms():
     alice = make_user()
-    client, this = client_for(alice, user_agent=FIREFOX)
-    other_client, other = client_for(alice)
+    client = login_client(alice, user_agent=FIREFOX)
+    this = client.login_session
+    other_client = login_client(alice)
+    other = other_client.login_session
     page = client.get("/me/sessions/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -157,7 +155,7 @@ def test_sessions_page_lists_and_revokes_with_post_forms():
     assert client.post(f"/me/sessions/{other.pk}/revoke/").status_code == 302
     assert other_client.get("/api/v1/me").status_code == 401
 
-    third_client, _ = client_for(alice)
+    third_client = login_client(alice)
     assert client.post("/me/sessions/revoke-others/").status_code == 302
     assert third_client.get("/api/v1/me").status_code == 401
     assert client.get("/me/sessions/").status_code == 200

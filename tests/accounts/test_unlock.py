@@ -15,17 +15,10 @@ from django.test import Client
 
 from accounts import unlock
 from tests.accounts import fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import make_user
+from tests.support.accounts import login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
-
-
-def logged_in(u) -> Client:
-    client = Client()
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
-    assert r.status_code == 200
-    return client
 
 
 def open_box(session_key: str, cookie_value: str | None, user):
@@ -37,7 +30,7 @@ def open_box(session_key: str, cookie_value: str | None, user):
 
 def test_the_session_store_without_the_cookie_opens_nothing():
     u = make_user()
-    client = logged_in(u)
+    client = login_client(u)
     key = client.cookies[settings.SESSION_COOKIE_NAME].value
     cookie = client.cookies[unlock.KEY_COOKIE_NAME].value
     stored = Session.objects.get(session_key=key).get_decoded()
@@ -60,9 +53,9 @@ def test_the_session_store_without_the_cookie_opens_nothing():
 
 def test_the_cookie_without_the_session_store_opens_nothing():
     u = make_user()
-    client = logged_in(u)
+    client = login_client(u)
     cookie = client.cookies[unlock.KEY_COOKIE_NAME].value
-    other = logged_in(u)  # another login of the same user: another box
+    other = login_client(u)  # another login of the same user: another box
     other_key = other.cookies[settings.SESSION_COOKIE_NAME].value
     assert open_box(other_key, cookie, u.user) is None
     # A cookie with no session at all: anonymous, nothing to open.
@@ -75,7 +68,7 @@ def test_the_cookie_without_the_session_store_opens_nothing():
 
 def test_logout_destroys_the_box_and_the_cookie():
     u = make_user()
-    client = logged_in(u)
+    client = login_client(u)
     key = client.cookies[settings.SESSION_COOKIE_NAME].value
     cookie = client.cookies[unlock.KEY_COOKIE_NAME].value
     assert open_box(key, cookie, u.user) is not None

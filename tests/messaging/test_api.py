@@ -8,15 +8,7 @@ import pytest
 from django.test import Client
 
 from messaging.models import Conversation, Membership, Message
-from tests.support.accounts import make_user, session_for
-
-
-def client_for(test_user, stage="done") -> Client:
-    session = session_for(test_user, stage)
-    client = Client()
-    for name, value in session.cookies.items():
-        client.cookies[name] = value
-    return client
+from tests.support.accounts import login_client, make_user
 
 
 def post(client, path, data=None, raw=None):
@@ -26,8 +18,8 @@ def post(client, path, data=None, raw=None):
 
 def test_start_send_list_and_read_history(pair):
     """Bob lists the conversation with 2 unread, reads a page with both texts valid, marks read."""
-    alice = client_for(pair.alice)
-    bob = client_for(pair.bob)
+    alice = login_client(pair.alice)
+    bob = login_client(pair.bob)
     cid = pair.conversation_id
     base = f"/api/v1/conversations/{cid}/messages"
     r1 = post(alice, base, {"body": "first", "client_id": "a1"})
@@ -54,7 +46,7 @@ def test_pagination_with_before_and_after(pair):
     a = pair.alice
     for i in range(7):
         do_send_message(a.user, a.identity_file, pair.conversation_id, f"m{i}", f"c{i}")
-    bob = client_for(pair.bob)
+    bob = login_client(pair.bob)
     base = f"/api/v1/conversations/{pair.conversation_id}/messages"
     latest = bob.get(base, {"limit": 3}).json()
     assert [m["seq"] for m in latest["messages"]] == [5, 6, 7]
@@ -75,7 +67,7 @@ def test_non_member_gets_404_for_everything(pair):
 
     sent = do_send_message(pair.alice.user, pair.alice.identity_file, pair.conversation_id,
                            "private", "c1")
-    carol = client_for(make_user())
+    carol = login_client(make_user())
     cid = pair.conversation_id
     responses = [
         carol.get(f"/api/v1/conversations/{cid}/messages"),
@@ -101,7 +93,7 @@ def test_logged_out_and_half_logged_in_get_401(pair):
     anonymous = Client()
     r = anonymous.get("/api/v1/conversations")
     assert r.status_code == 401 and r.json()["error"] == "not_logged_in"
-    half = client_for(pair.alice, stage="otp")
+    half = login_client(pair.alice, stage="otp")
     r = post(half, f"/api/v1/conversations/{pair.conversation_id}/messages",
              {"body": "x", "client_id": "c"})
     assert r.status_code in (401, 403) and "error" in r.json()
@@ -116,7 +108,7 @@ def test_logged_out_and_half_logged_in_get_401(pair):
 ])
 def test_bad_message_posts_get_clear_errors_and_store_nothing(pair, raw, status, code):
     """Malformed bodies, wrong types, missing client_id and oversize text: JSON error, no row."""
-    alice = client_for(pair.alice)
+    alice = login_client(pair.alice)
     r = post(alice, f"/api/v1/conversations/{pair.conversation_id}/messages", raw=raw)
     assert (r.status_code, r.json()["error"]) == (status, code)
     assert r.json()["detail"]
@@ -127,7 +119,7 @@ def test_start_conversation_rules(transactional_db):
     """Verified address → 201 {id} (same id again); unverified/unknown → 404; self → 400;
     blocked → 403."""
     alice, bob, ghost = make_user(), make_user(), make_user(verified=False)
-    client = client_for(alice)
+    client = login_client(alice)
     r = post(client, "/api/v1/conversations", {"email": bob.email})
     assert r.status_code == 201
     assert post(client, "/api/v1/conversations", {"email": bob.email}).json() == r.json()
@@ -135,7 +127,7 @@ def test_start_conversation_rules(transactional_db):
     assert post(client, "/api/v1/conversations", {"email": "x@example.com"}).status_code == 404
     assert post(client, "/api/v1/conversations", {"email": alice.email}).status_code == 400
     assert post(client, "/api/v1/conversations", {"email": 5}).status_code == 400
-    bob_client = client_for(bob)
+    bob_client = login_client(bob)
     assert post(bob_client, "/api/v1/users/block", {"email": alice.email}).status_code == 200
     blocked = post(client, "/api/v1/conversations", {"email": bob.email})
     assert (blocked.status_code, blocked.json()["error"]) == (403, "blocked")
@@ -150,7 +142,7 @@ def test_start_conversation_rules(transactional_db):
 def test_unsend_leave_delete_and_expiry(pair):
     """Unsend leaves a tombstone; expiry shows in the list; leave blocks sending (403 left);
     delete hides the conversation from my list only."""
-    alice, bob = client_for(pair.alice), client_for(pair.bob)
+    alice, bob = login_client(pair.alice), login_client(pair.bob)
     cid = pair.conversation_id
     base = f"/api/v1/conversations/{cid}"
     sent = post(alice, base + "/messages", {"body": "regret", "client_id": "c1"}).json()
@@ -175,7 +167,7 @@ def test_unsend_leave_delete_and_expiry(pair):
 
 def test_wrong_method_is_405(pair):
     """PUT on the messages endpoint: 405 with Allow and a JSON error."""
-    alice = client_for(pair.alice)
+    alice = login_client(pair.alice)
     r = alice.put(f"/api/v1/conversations/{pair.conversation_id}/messages")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
     assert "POST" in r["Allow"]
@@ -188,7 +180,7 @@ def test_history_page_renders_decrypted_and_paginates(pair):
     a = pair.alice
     for i in range(55):
         do_send_message(a.user, a.identity_file, pair.conversation_id, f"text-{i}", f"c{i}")
-    bob = client_for(pair.bob)
+    bob = login_client(pair.bob)
     page = bob.get(f"/conversations/{pair.conversation_id}/")
     html = page.content.decode()
     assert page.status_code == 200 and "text-54" in html and "text-4<" not in html

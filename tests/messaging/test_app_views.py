@@ -9,14 +9,7 @@ from django.test import Client
 
 from accounts.models import KeyGeneration
 from messaging.models import ContactPins
-from tests.support.accounts import make_user, session_for
-
-
-def client_for(test_user) -> Client:
-    client = Client()
-    for name, value in session_for(test_user).cookies.items():
-        client.cookies[name] = value
-    return client
+from tests.support.accounts import login_client, make_user
 
 
 @pytest.mark.django_db
@@ -31,7 +24,7 @@ def test_anonymous_visitors_get_the_landing_page_and_deep_links_ask_for_a_login(
 def test_the_shell_names_the_user_and_loads_only_same_origin_module_scripts(pair):
     """The logged-in shell carries the user id and the deep-linked conversation, and
     its scripts are files of the site (no inline script: the CSP forbids it)."""
-    page = client_for(pair.alice).get(f"/c/{pair.conversation_id}/")
+    page = login_client(pair.alice).get(f"/c/{pair.conversation_id}/")
     assert page.status_code == 200
     html = page.content.decode()
     assert f'data-user-id="{pair.alice.user.pk}"' in html
@@ -51,7 +44,7 @@ def test_tus_js_client_is_served_from_the_site(pair):
 
 def test_contact_keys_show_pinned_and_directory_fingerprints(pair):
     """Alice sees Bob's fingerprint, pinned on first use and equal to the directory's."""
-    response = client_for(pair.alice).get(f"/api/v1/conversations/{pair.conversation_id}/keys")
+    response = login_client(pair.alice).get(f"/api/v1/conversations/{pair.conversation_id}/keys")
     assert response.status_code == 200
     body = response.json()
     expected = KeyGeneration.objects.current().get(user=pair.bob.user).directory_fingerprint
@@ -68,10 +61,10 @@ def test_contact_keys_refuse_bad_requests_with_json_errors(pair):
     path = f"/api/v1/conversations/{pair.conversation_id}/keys"
     anonymous = Client().get(path)
     assert (anonymous.status_code, anonymous.json()["error"]) == (401, "not_logged_in")
-    stranger = client_for(make_user())
+    stranger = login_client(make_user())
     for target in (path, "/api/v1/conversations/999999/keys"):
         response = stranger.get(target)
         assert (response.status_code, response.json()["error"]) == (404, "not_found")
-    posted = client_for(pair.alice).post(path, json.dumps({}), content_type="application/json")
+    posted = login_client(pair.alice).post(path, json.dumps({}), content_type="application/json")
     assert (posted.status_code, posted.json()["error"]) == (405, "method_not_allowed")
     assert not ContactPins.objects.exists()

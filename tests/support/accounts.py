@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 from django.utils import timezone
 
 from accounts import unlock
@@ -63,6 +64,28 @@ class TestSession:
     @property
     def cookie_header(self) -> str:
         return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+
+def login_client(test_user: TestUser, stage: str = unlock.STAGE_DONE, **login_fields) -> Client:
+    """A Django test client logged in as ``test_user`` at ``stage`` ("done", "otp", "enrol").
+
+    The one way in-process tests log in: when login changes (version 2), only
+    this changes. ``login_fields`` preset columns of the login's ``LoginSession``
+    row (``user_agent``, ``ip_address``, …). The client carries its
+    ``test_session`` (cookies, session key) and ``login_session`` (the row).
+    """
+    session = session_for(test_user, stage)
+    login = LoginSession.objects.get(session_key=session.session_key)
+    if login_fields:
+        for name, value in login_fields.items():
+            setattr(login, name, value)
+        login.save(update_fields=list(login_fields))
+    client = Client()
+    for name, value in session.cookies.items():
+        client.cookies[name] = value
+    client.test_session = session
+    client.login_session = login
+    return client
 
 
 def session_for(test_user: TestUser, stage: str = unlock.STAGE_DONE) -> TestSession:
