@@ -73,6 +73,7 @@ def test_box_vectors_open_with_an_independent_implementation(entry):
     assert box[0] == 2 and box[1:17].hex() == entry["box_salt"] and len(box) <= 48 * 1024
     key = hkdf_sha256(bytes.fromhex(entry["epoch_secret"]), box[1:17],
                       b"securechat/v2/message" + context)
+    assert key.hex() == entry["key"]
     padded = ChaCha20Poly1305(key).decrypt(bytes(12), box[17:], context)
     n = struct.unpack(">I", padded[:4])[0]
     assert len(padded) == entry["padded_len"] and padded[4 + n:] == bytes(len(padded) - 4 - n)

@@ -1,8 +1,9 @@
 """Write the v2 client crypto test vectors (tests/vectors/*.json) from the client library.
 
-Run from the repository root::
+Run from the repository root (either form)::
 
     .venv/bin/python -m tests.vectors.generate
+    .venv/bin/python tests/vectors/generate.py
 
 Every input is fixed (seeds and salts are SHA-256 expansions of a label), so
 the output is byte-identical on every run; ``tests/client/test_vectors.py``
@@ -22,11 +23,23 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import agecrypt
-from agecrypt import _rand as age_rand
-from client import _rand, derivation, endorsement, identity, messagebox, recovery, safety, signing
-from client import statements as st
-from client.normalise import normalise_email
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import agecrypt  # noqa: E402
+from agecrypt import _rand as age_rand  # noqa: E402
+from client import (  # noqa: E402
+    _rand,
+    derivation,
+    endorsement,
+    identity,
+    messagebox,
+    recovery,
+    safety,
+    signing,
+)
+from client import statements as st  # noqa: E402
+from client.normalise import normalise_email  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PRELOGIN_KEY = bytes.fromhex("5ec0c4a7" * 8)
@@ -231,7 +244,9 @@ def _message_vector(i: int, plaintext: bytes) -> dict:
     data, sig = messagebox.sign_statement(signing.signing_key_from_seed(seed), stmt)
     return {
         "epoch_secret": secret.hex(), "box_salt": salt.hex(), "context": _context_json(ctx),
-        "context_bytes": ctx.to_bytes().hex(), "plaintext_json": plaintext.decode("utf-8"),
+        "context_bytes": ctx.to_bytes().hex(),
+        "key": messagebox._key(secret, salt, ctx.to_bytes()).hex(),  # intermediate, for debugging
+        "plaintext_json": plaintext.decode("utf-8"),
         "padded_len": len(messagebox.pad(plaintext)), "box": box.hex(),
         "statement_fields": {
             "client_message_id": stmt.client_message_id.hex(), "kind": stmt.kind,
