@@ -13,6 +13,11 @@ Each box has a fresh random salt, hence a fresh key, so the zero nonce is
 never reused under one key. The receiver builds the context from its own
 state, never from the message. Opening releases nothing unless the tag
 verifies *and* the padding is canonical (:class:`PaddingError`).
+
+The second half is the signed message statement (protocol.md §10): the
+context, the client message id, the kind, SHA-256(box_salt || ct), the
+previous hash, ``seen`` and the client clock, signed with Ed25519; its
+SHA-256 is the message hash.
 """
 
 from __future__ import annotations
