@@ -37,6 +37,36 @@ def test_packages_import_only_to_their_left(package):
     assert {f: bad for f, bad in offenders.items() if bad} == {}
 
 
+# client/ (the CLI and client library) imports only agecrypt of the project's packages,
+# and never Django: it speaks HTTP to the server like the browser does.
+CLIENT_FORBIDDEN = {"django", "channels", "django_otp", "daphne", "accounts", "messaging",
+                    "filestore", "securechat"}
+
+
+def forbidden_imports_of_client(root: Path) -> dict[str, list[str]]:
+    """Each file under ``root`` with the forbidden top-level modules it imports."""
+    files = list(root.rglob("*.py"))
+    assert files, f"{root} has no Python files"
+    found = {str(f.relative_to(root)): sorted(imported_top_level_modules(f) & CLIENT_FORBIDDEN)
+             for f in files}
+    return {f: bad for f, bad in found.items() if bad}
+
+
+def test_client_imports_no_django_and_no_server_package():
+    """client/ ← agecrypt only: no Django, no accounts/messaging/filestore/securechat."""
+    assert forbidden_imports_of_client(REPO_ROOT / "client") == {}
+
+
+def test_the_client_probe_sees_a_forbidden_import(tmp_path):
+    """Positive control: a client module importing Django or a server app is reported."""
+    (tmp_path / "ok.py").write_text("import agecrypt\nfrom client import errors\n")
+    (tmp_path / "bad.py").write_text("from django.conf import settings\nimport accounts.models\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "worse.py").write_text("def f():\n    from securechat import asgi\n")
+    assert forbidden_imports_of_client(tmp_path) == {
+        "bad.py": ["accounts", "django"], "sub/worse.py": ["securechat"]}
+
+
 def test_the_dependency_probe_sees_a_forbidden_import(tmp_path):
     """Positive control: the parser does report an import that points right."""
     probe = tmp_path / "probe.py"

@@ -1,0 +1,24 @@
+"""securechat client library: the v2 client-side crypto (docs/protocol.md).
+
+Imports :mod:`agecrypt` and ``cryptography``, never Django or the server's
+packages (tests/securechat/test_layout.py checks it). One concept per module:
+
+- :mod:`client.statements` — the field encoding of every signed or hashed object
+- :mod:`client.normalise` — email normalisation
+- :mod:`client.derivation` — prelogin salt, scrypt salt binding, master, auth_key,
+  wrap_key, passphrase; work-factor and wrapped-identity checks
+- :mod:`client.recovery` — recovery codes and the recovery identity
+- :mod:`client.identity` — the v2 identity file and its wrapped copies
+- :mod:`client.safety` — safety numbers and the QR payload
+- :mod:`client.messagebox` — the message box and the signed message statement
+- :mod:`client.endorsement` — endorsements between key generations
+- :mod:`client.signing` — Ed25519 over statements
+- :mod:`client.errors` — every failure is a :class:`ClientCryptoError`
+
+Randomness and time come from private seams (``client._rand``, ``client._clock``)
+that only tests override.
+"""
+
+from .errors import ClientCryptoError
+
+__all__ = ["ClientCryptoError"]

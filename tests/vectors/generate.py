@@ -1,0 +1,412 @@
+"""Write the v2 client crypto test vectors (tests/vectors/*.json) from the client library.
+
+Run from the repository root (either form)::
+
+    .venv/bin/python -m tests.vectors.generate
+    .venv/bin/python tests/vectors/generate.py
+
+Every input is fixed (seeds and salts are SHA-256 expansions of a label), so
+the output is byte-identical on every run; ``tests/client/test_vectors.py``
+checks that the committed files equal a fresh run, and checks every entry
+against the library and against independent code written in the test.
+The file formats are those of SPEC-v2-crypto.md ("Vector files"); the extra
+files (endorsement, identity, statement_invalid, normalise_invalid) are
+described in docs/protocol.md. Bytes are lowercase hex. Integers stay below
+2^53 so JavaScript's JSON.parse reads them exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import agecrypt  # noqa: E402
+from agecrypt import _rand as age_rand  # noqa: E402
+from client import (  # noqa: E402
+    _rand,
+    derivation,
+    endorsement,
+    identity,
+    messagebox,
+    recovery,
+    safety,
+    signing,
+)
+from client import statements as st  # noqa: E402
+from client.normalise import normalise_email  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PRELOGIN_KEY = bytes.fromhex("5ec0c4a7" * 8)
+
+
+def det(label: str, n: int) -> bytes:
+    """``n`` deterministic bytes named by ``label`` (SHA-256 in counter mode)."""
+    out = b""
+    counter = 0
+    while len(out) < n:
+        out += hashlib.sha256(f"{label}/{counter}".encode()).digest()
+        counter += 1
+    return out[:n]
+
+
+def det_stream(label: str) -> Callable[[int], bytes]:
+    """A replay source for the randomness seams that never runs out."""
+    state = {"i": 0}
+
+    def source(n: int) -> bytes:
+        state["i"] += 1
+        return det(f"{label}#{state['i']}", n)
+
+    return source
+
+
+# --- normalisation -----------------------------------------------------------
+
+EMAILS = [
+    "alice@example.com",
+    "  Alice@Example.COM\t",
+    "\u017ftefan@Example.COM",  # long s
+    "\u0131van@example.com",  # dotless i
+    "\u0130stanbul@example.com.tr",  # dotted capital I: lower gives i + U+0307
+    "\uff33\uff54\uff45\uff46\uff41\uff4e\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+    "Stra\u00dfe@example.de",
+    "STRASSE@EXAMPLE.DE",
+    "\u212aelvin@example.org",  # Kelvin sign
+    "\ufb01le@example.org",  # fi ligature
+    "\u039f\u0394\u03a5\u03a3\u03a3\u0395\u03a5\u03a3@example.gr",  # final sigma before @
+    "\u0391\u03a3.\u0392@example.gr",  # sigma before a case-ignorable '.' then a letter
+    "Jos\u0065\u0301@example.es",  # e + combining acute -> precomposed
+    "\u00a0\u2003bob@example.com\u3000",  # Unicode spaces trimmed
+    "\ufeffcarol@example.com",  # BOM trimmed (as JS trim does)
+    "\u0085dave@example.com",  # NEL is NOT trimmed (JS trim does not)
+    "\u2460@\u2461.example",  # circled digits -> 1@2.example
+]
+INVALID_EMAILS = ["", "   ", "alice", "@example.com", "alice@", "a@b@c", "\uff20example.com",
+                  "alice\uff20"]
+
+
+def normalise_vectors() -> list:
+    return [{"input": e, "normalised": normalise_email(e)} for e in EMAILS]
+
+
+def prelogin_vectors() -> list:
+    return [
+        {"prelogin_key": PRELOGIN_KEY.hex(), "email": e,
+         "account_salt": derivation.prelogin_salt(PRELOGIN_KEY, e).hex()}
+        for e in EMAILS[:9]
+    ]
+
+
+# --- derivation --------------------------------------------------------------
+
+DERIVATION_INPUTS = [
+    ("alice@example.com", "correct horse battery staple", 10),
+    ("\u017ftefan@Example.COM", "p\u00e4ssw\u00f6rd-\u00fcber-12", 10),
+    ("\u0131van@example.com",
+     "\u043f\u0430\u0440\u043e\u043b\u044c-\u0441\u0435\u043a\u0440\u0435\u0442", 10),
+    ("\uff33\uff54\uff45\uff46\uff41\uff4e\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+     "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11\uff12", 10),  # full-width: NFKC
+    ("Stra\u00dfe@example.de", "Caf\u00e9 au lait 1234", 10),
+    ("Stra\u00dfe@example.de", "Cafe\u0301 au lait 1234", 10),  # same master as above (NFKC)
+    ("bob@example.com", "\u5bc6\u7801\u5f88\u957f\u5f88\u957f\U0001f511\U0001f511", 10),
+    ("bob@example.com", "  spaces are kept  ", 10),
+    ("alice@example.com", "correct horse battery staple", 16),
+]
+
+
+def derivation_vectors() -> list:
+    out = []
+    for email, password, wf in DERIVATION_INPUTS:
+        account_salt = derivation.prelogin_salt(PRELOGIN_KEY, email)
+        keys = derivation.derive_keys(email, account_salt, password, wf, min_work_factor=10)
+        out.append({
+            "email": email, "account_salt": account_salt.hex(), "password": password,
+            "work_factor": wf, "salt": keys.salt.hex(), "master": keys.master.hex(),
+            "auth_key": keys.auth_key.hex(), "wrap_key": keys.wrap_key.hex(),
+            "passphrase": keys.passphrase,
+        })
+    return out
+
+
+# --- recovery ----------------------------------------------------------------
+
+def _spellings(code: str) -> list[str]:
+    """The display form plus ways a person might type it."""
+    raw = recovery.parse_code(code)
+    sloppy = raw.replace("0", "O").replace("1", "l")
+    return [code, code.lower(), " ".join(raw[i:i + 4] for i in range(0, 26, 4)),
+            sloppy.lower(), "\t" + raw + "\n"]
+
+
+def recovery_vectors() -> list:
+    out = []
+    for i in range(3):
+        with _rand.replay(det(f"recovery-code-{i}", 17)):
+            code = recovery.generate_code()
+        for j, typed in enumerate(_spellings(code)):
+            key_type = recovery.KEY_TYPES[(i + j) % 2]
+            ident = recovery.recovery_identity(typed, key_type)
+            out.append({
+                "code": typed, "normalised": recovery.parse_code(typed), "key_type": key_type,
+                "seed": recovery.recovery_seed(typed, key_type).hex(), "identity": str(ident),
+                "recipient": str(ident.recipient()),
+            })
+    valid = out[0]["normalised"]
+    out.append({"invalid": [
+        "", "-----", valid[:25], valid + "0", valid[:25] + "U", valid[:25] + "*",
+        valid[:25] + "\u0131",  # dotless i: non-ASCII is refused, not uppercased to I
+        valid[:25] + "\uff10",  # full-width zero
+        valid[:13] + "_" + valid[13:25], valid[:25] + "\u00df",
+    ]})
+    return out
+
+
+# --- keys used by safety, messages, endorsements, identity files ---------------
+
+def ed25519_seed(name: str) -> bytes:
+    return det(f"ed25519/{name}", 32)
+
+
+def age_identity(name: str, key_type: str) -> agecrypt.Identity:
+    seed = det(f"age/{name}", 32)
+    if key_type == "hybrid":
+        return agecrypt.HybridIdentity.from_seed(seed)
+    return agecrypt.X25519Identity.from_seed(seed)
+
+
+def user(name: str, user_id: int, key_type: str) -> safety.UserKeys:
+    pub = signing.public_key_bytes(signing.signing_key_from_seed(ed25519_seed(name)))
+    return safety.UserKeys(user_id, pub, str(age_identity(name, key_type).recipient()))
+
+
+def _user_json(u: safety.UserKeys) -> dict:
+    return {"user_id": u.user_id, "ed25519": u.ed25519.hex(), "recipient": u.recipient}
+
+
+def safety_vectors() -> list:
+    pairs = [
+        (user("alice", 1, "x25519"), user("bob", 2, "x25519")),
+        (user("carol", 9007199254740991, "hybrid"), user("dave", 42, "hybrid")),
+        (user("erin", 1000, "hybrid"), user("frank", 7, "x25519")),
+    ]
+    return [
+        {"a": _user_json(a), "b": _user_json(b), "F_a": safety.fingerprint(a).hex(),
+         "F_b": safety.fingerprint(b).hex(), "safety_number": safety.safety_number(a, b),
+         "qr": safety.qr_payload(a, b)}
+        for a, b in pairs
+    ]
+
+
+# --- message box and statement -----------------------------------------------
+
+def context(i: int, **over) -> messagebox.MessageContext:
+    values = {
+        "conversation_id": det(f"conv/{i}", 16), "epoch": 3 + i,
+        "envelope_hash": det(f"envelope/{i}", 32), "sender_id": 17 + i, "sender_generation": 1,
+        "device_id": det(f"device/{i}", 16), "device_counter": 100 * i,
+    }
+    values.update(over)
+    return messagebox.MessageContext(**values)
+
+
+def _context_json(c: messagebox.MessageContext) -> dict:
+    return {k: (v.hex() if isinstance(v, bytes) else v) for k, v in c.values().items()}
+
+
+TEXTS = ["", "hello", "Gr\u00fc\u00dfe aus K\u00f6ln \U0001f44b", "x" * 221, "y" * 222,
+         "z" * 1000, "\u00e9" * 2500, "w" * 32733]
+
+
+def _plaintexts() -> list[bytes]:
+    out = [messagebox.encode_text(t) for t in TEXTS]
+    # Keys in the sender's order, spaces and escapes as the sender wrote them: never re-serialised.
+    out.append(b'{"type": "text", "v": 2, "text": "spaced \\u00e9 \\ud83d\\udc4b"}')
+    return out
+
+
+def _message_vector(i: int, plaintext: bytes) -> dict:
+    secret, salt, ctx = det(f"epoch-secret/{i}", 32), det(f"box-salt/{i}", 16), context(i)
+    with _rand.replay(salt):
+        box = messagebox.seal(secret, ctx, plaintext)
+    seed = ed25519_seed(f"sender/{i}")
+    stmt = messagebox.build_statement(
+        ctx, box, client_message_id=det(f"cmid/{i}", 16), kind="text",
+        prev_hash=det(f"prev/{i}", 32) if i % 2 else messagebox.ZERO_HASH,
+        seen_seq=7 * i, seen_hash=det(f"seen/{i}", 32) if i % 3 else messagebox.ZERO_HASH,
+        client_clock_ms=1_795_000_000_000 + i,
+    )
+    data, sig = messagebox.sign_statement(signing.signing_key_from_seed(seed), stmt)
+    return {
+        "epoch_secret": secret.hex(), "box_salt": salt.hex(), "context": _context_json(ctx),
+        "context_bytes": ctx.to_bytes().hex(),
+        "key": messagebox._key(secret, salt, ctx.to_bytes()).hex(),  # intermediate, for debugging
+        "plaintext_json": plaintext.decode("utf-8"),
+        "padded_len": len(messagebox.pad(plaintext)), "box": box.hex(),
+        "statement_fields": {
+            "client_message_id": stmt.client_message_id.hex(), "kind": stmt.kind,
+            "box_hash": stmt.box_hash.hex(), "prev_hash": stmt.prev_hash.hex(),
+            "seen_seq": stmt.seen_seq, "seen_hash": stmt.seen_hash.hex(),
+            "client_clock_ms": stmt.client_clock_ms,
+        },
+        "statement": data.hex(), "message_hash": messagebox.message_hash(data).hex(),
+        "ed25519_seed": seed.hex(), "ed25519_public": signing.public_key_bytes(
+            signing.signing_key_from_seed(seed)).hex(),
+        "signature": sig.hex(),
+    }
+
+
+def _negative(box: bytes, ctx, secret: bytes, error: str, why: str) -> dict:
+    return {"box": box.hex(), "context": _context_json(ctx), "epoch_secret": secret.hex(),
+            "error": error, "why": why}
+
+
+def _flip(b: bytes, i: int) -> bytes:
+    return b[:i] + bytes([b[i] ^ 0x01]) + b[i + 1:]
+
+
+def message_negative_vectors(good: dict) -> list:
+    secret = bytes.fromhex(good["epoch_secret"])
+    box = bytes.fromhex(good["box"])
+    salt = bytes.fromhex(good["box_salt"])
+    ctx = context(0)
+    bad = lambda padded: messagebox._seal_padded(secret, ctx, padded, salt)  # noqa: E731
+    body = b'{"v":2,"type":"text","text":"hi"}'
+    head = len(body).to_bytes(4, "big") + body
+    return [
+        _negative(box, context(0, epoch=4), secret, "bad_tag", "another epoch number"),
+        _negative(box, context(0, device_counter=1), secret, "bad_tag", "another device counter"),
+        _negative(box, context(0, conversation_id=det("conv/other", 16)), secret, "bad_tag",
+                  "another conversation"),
+        _negative(box, ctx, det("epoch-secret/other", 32), "bad_tag", "another epoch secret"),
+        _negative(_flip(box, 1), ctx, secret, "bad_tag", "tampered salt"),
+        _negative(_flip(box, 40), ctx, secret, "bad_tag", "tampered ciphertext"),
+        _negative(_flip(box, len(box) - 1), ctx, secret, "bad_tag", "tampered tag"),
+        _negative(b"\x01" + box[1:], ctx, secret, "bad_format", "unknown version byte"),
+        _negative(box[:-1], ctx, secret, "bad_format", "truncated box"),
+        _negative(box + b"\x00", ctx, secret, "bad_format", "trailing byte"),
+        _negative(b"\x02" + salt + bytes(49152 - 17), ctx, secret, "bad_format",
+                  "larger than 48 KiB"),
+        _negative(bad(head + b"\x01" + bytes(256 - len(head) - 1)), ctx, secret, "bad_padding",
+                  "non-zero padding"),
+        _negative(bad((300).to_bytes(4, "big") + body + bytes(256 - len(head))), ctx, secret,
+                  "bad_padding", "length beyond the buffer"),
+        _negative(bad(head + bytes(1024 - len(head))), ctx, secret, "bad_padding",
+                  "padded to a larger bucket than its length needs"),
+    ]
+
+
+def messagebox_vectors() -> list:
+    good = [_message_vector(i, p) for i, p in enumerate(_plaintexts())]
+    return good + message_negative_vectors(good[0])
+
+
+def statement_invalid_vectors(good: dict) -> list:
+    data = bytes.fromhex(good["statement"])
+    parts = st.split_fields(data)
+
+    def rebuild(ps: list[bytes]) -> str:
+        return st.encode_fields(ps).hex()
+
+    return [
+        {"statement": (data + b"\x00").hex(), "why": "trailing byte"},
+        {"statement": data[:-1].hex(), "why": "truncated last field"},
+        {"statement": rebuild([b"securechat/v2/messagE", *parts[1:]]), "why": "wrong tag"},
+        {"statement": rebuild(parts[:-1]), "why": "a field missing"},
+        {"statement": rebuild([*parts, bytes(8)]), "why": "an extra field"},
+        {"statement": rebuild([parts[0], parts[1][:15], *parts[2:]]),
+         "why": "conversation id of 15 bytes"},
+        {"statement": rebuild([*parts[:2], b"\x00" + parts[2], *parts[3:]]),
+         "why": "epoch as 9 bytes"},
+        {"statement": rebuild([*parts[:9], b"te xt", *parts[10:]]), "why": "kind with a space"},
+        {"statement": rebuild([*parts[:9], b"", *parts[10:]]), "why": "empty kind"},
+        {"statement": rebuild([*parts[:9], "t\u00e9xt".encode(), *parts[10:]]),
+         "why": "non-ASCII kind"},
+        {"statement": rebuild([*parts[:11], parts[11] + b"\x00", *parts[12:]]),
+         "why": "prev_hash of 33 bytes"},
+    ]
+
+
+# --- endorsement -------------------------------------------------------------
+
+def endorsement_vectors() -> list:
+    out = []
+    for i, key_type in enumerate(("x25519", "hybrid")):
+        old_seed, new_seed = ed25519_seed(f"gen1/{i}"), ed25519_seed(f"gen2/{i}")
+        old, new = signing.signing_key_from_seed(old_seed), signing.signing_key_from_seed(new_seed)
+        gens = [(1, old, age_identity(f"gen1/{i}", key_type)),
+                (2, new, age_identity(f"gen2/{i}", key_type))]
+        for number, key, ident in gens:
+            signer_seed, signer = (old_seed, old) if number == 2 else (new_seed, new)
+            endorsed = endorsement.Endorsed(50 + i, number, str(ident.recipient()),
+                                            signing.public_key_bytes(key))
+            data, sig = endorsement.sign_endorsement(signer, endorsed)
+            out.append({
+                "user_id": endorsed.user_id, "generation": number,
+                "recipient": endorsed.recipient, "ed25519": endorsed.ed25519.hex(),
+                "signer_seed": signer_seed.hex(),
+                "signer_public": signing.public_key_bytes(signer).hex(),
+                "statement": data.hex(), "signature": sig.hex(),
+            })
+    return out
+
+
+# --- identity file -----------------------------------------------------------
+
+def identity_vectors(derived: dict) -> list:
+    code = recovery_vectors()[0]["code"]
+    rec = recovery.recovery_identity(code, "x25519")
+    with _rand.replay(det_stream("identity-file")):
+        f = identity.IdentityFile.create("x25519", str(rec.recipient()))
+        f = f.with_new_generation("x25519")
+    with age_rand.replay(det_stream("identity-wrap")):
+        wrapped = identity.wrap_with_passphrase(f, derived["passphrase"])
+        recovery_copy = identity.wrap_to_recovery(f)
+    return [{
+        "identity_file": f.serialize().decode("utf-8"),
+        "signing_generation": f.signing_generation,
+        "signing_public": f.signing_public_key().hex(),
+        "generations": [{"number": n, "recipient": str(i.recipient())} for n, i in f.generations],
+        "recovery_code": code, "recovery_key_type": "x25519",
+        "recovery_recipient": f.recovery_recipient,
+        "passphrase": derived["passphrase"], "wrapped": wrapped.hex(),
+        "recovery_copy": recovery_copy.hex(),
+    }]
+
+
+def build_all() -> dict[str, list]:
+    """Every vector file's content, keyed by file name."""
+    derived = derivation_vectors()
+    boxes = messagebox_vectors()
+    return {
+        "normalise.json": normalise_vectors(),
+        "normalise_invalid.json": [{"input": e} for e in INVALID_EMAILS],
+        "prelogin.json": prelogin_vectors(),
+        "derivation.json": derived,
+        "recovery.json": recovery_vectors(),
+        "safety.json": safety_vectors(),
+        "messagebox.json": boxes,
+        "statement_invalid.json": statement_invalid_vectors(boxes[1]),
+        "endorsement.json": endorsement_vectors(),
+        "identity.json": identity_vectors(derived[0]),
+    }
+
+
+def dump(data: list) -> str:
+    return json.dumps(data, indent=1, ensure_ascii=True) + "\n"
+
+
+def main() -> int:
+    for name, data in build_all().items():
+        (HERE / name).write_text(dump(data), encoding="ascii")
+        print(f"wrote tests/vectors/{name} ({len(data)} entries)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
