@@ -32,7 +32,7 @@ from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.errors import ApiError, TooManyRequests, seconds_phrase
-from accounts.models import BackupCodeDevice
+from accounts.models import BackupCodeDevice, ForgivingTOTPDevice
 
 TOTP_CODE = re.compile(r"^\d{6}$")
 MAX_CODE_LENGTH = 40
@@ -116,7 +116,7 @@ def _verify_locked(model, pk, code: str):
 def verify_code(user, code) -> object:
     """The confirmed device that accepts ``code`` (consuming it), or CodeRejected/Throttled."""
     code = clean_code(code)
-    model = TOTPDevice if TOTP_CODE.match(code) else BackupCodeDevice
+    model = ForgivingTOTPDevice if TOTP_CODE.match(code) else BackupCodeDevice
     throttled: list[int] = []
     for pk in model.objects.filter(user=user, confirmed=True).values_list("pk", flat=True):
         device, wait = _verify_locked(model, pk, code)
@@ -135,7 +135,7 @@ def verify_unconfirmed_totp(device: TOTPDevice, code) -> bool:
     if not TOTP_CODE.match(code):
         raise CodeRejected("Enter the six-digit code your authenticator app shows.")
     with transaction.atomic():
-        locked = TOTPDevice.objects.select_for_update().filter(pk=device.pk).first()
+        locked = ForgivingTOTPDevice.objects.select_for_update().filter(pk=device.pk).first()
         if locked is None:
             raise CodeRejected("Start the authenticator setup again.")
         wait = _locked_until_seconds(locked)

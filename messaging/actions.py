@@ -112,7 +112,7 @@ def clean_seq(seq) -> int:
 
 def verified_contact(email) -> User:
     """The active user with a verified address, or NotFound (no hint which part failed)."""
-    contact = User.objects.filter(email__iexact=clean_email(email), is_active=True).first()
+    contact = User.objects.by_address(clean_email(email)).filter(is_active=True).first()
     if contact is None or not contact.email_verified:
         raise NotFound("No verified account has this address.")
     return contact
@@ -184,7 +184,7 @@ def do_delete_conversation(user, conversation_id) -> None:
 
 
 def do_block(user, email) -> None:
-    contact = User.objects.filter(email__iexact=clean_email(email)).first()
+    contact = User.objects.by_address(clean_email(email)).first()
     if contact is None:
         raise NotFound("No account has this address.")
     if contact.pk == user.pk:
@@ -193,7 +193,7 @@ def do_block(user, email) -> None:
 
 
 def do_unblock(user, email) -> None:
-    contact = User.objects.filter(email__iexact=clean_email(email)).first()
+    contact = User.objects.by_address(clean_email(email)).first()
     if contact is None:
         raise NotFound("No account has this address.")
     Block.objects.filter(user=user, blocked=contact).delete()

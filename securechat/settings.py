@@ -357,6 +357,8 @@ SECURECHAT_RATE_LIMITS = {
 }
 OTP_TOTP_ISSUER = "SecureChat"
 OTP_TOTP_THROTTLE_FACTOR = 1
+# Wrong codes in a row that cost no wait (a typo), before django-otp's doubling delay.
+SECURECHAT_OTP_FREE_FAILURES = env_int("SECURECHAT_OTP_FREE_FAILURES", 3)
 SECURECHAT_REGISTRATION = env_choice(
     "SECURECHAT_REGISTRATION", "open", {"open", "invite", "closed"}
 )

@@ -9,6 +9,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from accounts.addresses import address_key
 from accounts.errors import ApiError
 from accounts.models import (
     AuditEvent,
@@ -45,14 +46,18 @@ def audit(kind: str, user=None, *, actor=None, ip: str | None = None) -> AuditEv
 
 
 def normalize_email(email) -> str:
+    """The address in its one stored form (``accounts.addresses``), or ``AccountError``."""
     if not isinstance(email, str) or not email.strip():
         raise AccountError("Enter an email address.", field="email")
-    email = User.objects.normalize_email(email.strip())
+    key = address_key(email)
+    if key is None:
+        raise AccountError("Enter a valid email address.", field="email")
     try:
-        validate_email(email)
+        validate_email(key)
     except ValidationError:
-        raise AccountError("Enter a valid email address.", field="email") from None
-    return email
+        raise AccountError("Enter a valid email address (letters, digits and . _ % + - "
+                           "before the @).", field="email") from None
+    return key
 
 
 def check_password_shape(password, user=None) -> str:

@@ -83,7 +83,7 @@ def do_request_password_reset(email, *, request=None) -> None:
 
     if not isinstance(email, str) or len(email) > 254 or "@" not in email:
         raise AccountError("Enter a valid email address.", field="email")
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    user = User.objects.by_address(email).filter(is_active=True).first()
     if user is None or not user.has_usable_password():
         return
     uid = urlsafe_base64_encode(force_bytes(user.pk))
@@ -275,9 +275,9 @@ def validate_new_email(user, new_email) -> str:
         new_email = normalize_email(new_email)
     except AccountError as exc:
         raise AccountError(str(exc), field="new_email") from None
-    if new_email.lower() == user.email.lower():
+    if new_email == user.email:
         raise AccountError("That is already your email address.", field="new_email")
-    if User.objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
+    if User.objects.filter(email=new_email).exclude(pk=user.pk).exists():
         raise EmailTaken("Another account uses this email address.", field="new_email")
     return new_email
 
@@ -318,7 +318,7 @@ def do_confirm_email_change(token, *, request=None) -> User:
             user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
             if user is None or not user.pending_email or user.pending_email != new_email:
                 raise invalid
-            if User.objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
+            if User.objects.filter(email=new_email).exclude(pk=user.pk).exists():
                 raise EmailTaken("Another account uses this email address now.",
                                  field="new_email")
             old_email = user.email

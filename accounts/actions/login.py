@@ -11,6 +11,7 @@ from django.utils import timezone
 import agecrypt
 from accounts import identity as keys
 from accounts.actions.base import InvalidCredentials, WrongStep, audit, client_ip, rate_limit
+from accounts.addresses import address_key
 from accounts.actions.signup import SignupResult, do_signup
 from accounts.actions.verification import do_send_email_verification
 from accounts.models import (
@@ -33,7 +34,7 @@ def check_credentials(email, password) -> tuple[User, keys.IdentityFile]:
         raise InvalidCredentials("Wrong email address or password.")
     if len(password) > settings.SECURECHAT_PASSWORD_MAX_LENGTH or len(email) > 254:
         raise InvalidCredentials("Wrong email address or password.")
-    user = User.objects.filter(email__iexact=email.strip()).first()
+    user = User.objects.by_address(email).first()
     with kdf_slot():
         if user is None:
             make_password(password)  # same cost as a real check
@@ -138,12 +139,12 @@ def do_login(request, email, password) -> str:
     ip = client_ip(request)
     rate_limit("login_address", ip)
     if isinstance(email, str) and len(email) <= 254:
-        rate_limit("login_account", email.strip().lower())
+        # One bucket per account, whatever spelling of its address is tried.
+        rate_limit("login_account", address_key(email) or email.strip())
     try:
         user, identity_file = check_credentials(email, password)
     except InvalidCredentials:
-        known = (User.objects.filter(email__iexact=email.strip()).first()
-                 if isinstance(email, str) and len(email) <= 254 else None)
+        known = User.objects.by_address(email).first()
         audit("login_failed", known, ip=ip)
         raise
     stage = _start_login(request, user, identity_file)

@@ -43,7 +43,7 @@ def usable_invitation(email: str, token: str | None) -> Invitation | None:
         return None
     return (
         Invitation.objects.usable()
-        .filter(token_hash=hash_token(token), email__iexact=email)
+        .filter(token_hash=hash_token(token), email=email)
         .first()
     )
 
@@ -76,7 +76,7 @@ def do_signup(email, password, *, invitation_token: str | None = None,
         invitation = usable_invitation(email, invitation_token)
         if invitation is None:
             raise RegistrationClosed("Registration needs a valid invitation for this address.")
-    if User.objects.filter(email__iexact=email).exists():
+    if User.objects.filter(email=email).exists():
         raise EmailTaken("An account with this email address already exists.", field="email")
 
     with kdf_slot():
@@ -144,7 +144,7 @@ def do_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, actor=None,
             1 <= days <= INVITATION_DAYS_MAX):
         raise AccountError(f"An invitation is valid for 1 to {INVITATION_DAYS_MAX} days.",
                            field="days")
-    if User.objects.filter(email__iexact=email).exists():
+    if User.objects.filter(email=email).exists():
         raise EmailTaken("An account with this email address already exists.", field="email")
     token = secrets.token_urlsafe(32)
     now = timezone.now()

@@ -25,7 +25,7 @@ def email_verification_token(user: User) -> str:
     from django.core.signing import TimestampSigner
 
     return TimestampSigner(salt=EMAIL_TOKEN_SALT).sign_object(
-        {"u": user.pk, "e": user.email.lower()})
+        {"u": user.pk, "e": user.email})
 
 
 def do_send_email_verification(user: User) -> None:
@@ -58,7 +58,7 @@ def do_verify_email(token) -> User:
     if not isinstance(data, dict):
         raise InvalidToken("This verification link is not valid.")
     user = User.objects.filter(pk=data.get("u"), is_active=True).first()
-    if user is None or user.email.lower() != data.get("e"):
+    if user is None or user.email != data.get("e"):
         raise InvalidToken("This verification link is no longer valid.")
     if user.email_verified_at is None:
         User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(

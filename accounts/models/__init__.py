@@ -1,13 +1,13 @@
 """Models of accounts, one concept per module."""
 
 from accounts.models.audit import AuditEvent
-from accounts.models.devices import BackupCode, BackupCodeDevice
+from accounts.models.devices import BackupCode, BackupCodeDevice, ForgivingTOTPDevice
 from accounts.models.invitations import Invitation
 from accounts.models.keys import KeyGeneration, WrappedIdentity
 from accounts.models.sessions import LoginSession
 from accounts.models.users import User, UserManager
 
 __all__ = [
-    "AuditEvent", "BackupCode", "BackupCodeDevice", "Invitation", "KeyGeneration",
+    "AuditEvent", "BackupCode", "BackupCodeDevice", "ForgivingTOTPDevice", "Invitation", "KeyGeneration",
     "LoginSession", "User", "UserManager", "WrappedIdentity",
 ]

@@ -1,24 +1,65 @@
-"""Backup codes: a django-otp device whose ten single-use codes are stored hashed."""
+"""Second-factor devices: backup codes (ten single-use codes, stored hashed), and the
+throttle both they and TOTP use, which forgives a typo."""
 
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
-from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.models import (
+    MAX_THROTTLE_DELAY_SECONDS,
+    Device,
+    ThrottlingMixin,
+    TimestampMixin,
+    VerifyNotAllowed,
+)
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 BACKUP_CODE_COUNT = 10
 BACKUP_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes
 BACKUP_CODE_LENGTH = 10  # about 49 bits each
 
 
+class ForgivingThrottleMixin:
+    """django-otp's doubling delay, starting only after a few wrong codes in a row.
+
+    django-otp locks a device for ``factor × 2^(n-1)`` seconds after the n-th
+    failure, so one mistyped code made the right code typed at once fail. Here
+    the first ``SECURECHAT_OTP_FREE_FAILURES`` failures cost no wait; the next
+    ones wait 1, 2, 4, … seconds (× the factor, capped like django-otp's).
+    Guessing stays bounded by that and by the per-account rate limit.
+    """
+
+    def verify_is_allowed(self):
+        free = settings.SECURECHAT_OTP_FREE_FAILURES
+        failures = self.throttling_failure_count
+        if (not self.throttling_enabled or failures <= free
+                or self.throttling_failure_timestamp is None):
+            return Device.verify_is_allowed(self)
+        required = min(self.get_throttle_factor() * 2 ** (failures - free - 1),
+                       MAX_THROTTLE_DELAY_SECONDS)
+        locked_until = self.throttling_failure_timestamp + timedelta(seconds=required)
+        if timezone.now() < locked_until:
+            return False, {"reason": VerifyNotAllowed.N_FAILED_ATTEMPTS,
+                           "failure_count": failures, "locked_until": locked_until}
+        return Device.verify_is_allowed(self)
+
+
+class ForgivingTOTPDevice(ForgivingThrottleMixin, TOTPDevice):
+    """django-otp's TOTP device (same table) with the forgiving throttle; used to verify."""
+
+    class Meta:
+        proxy = True
+
+
 def normalize_backup_code(token) -> str:
     return "".join(str(token).split()).replace("-", "").lower()
 
 
-class BackupCodeDevice(ThrottlingMixin, TimestampMixin, Device):
+class BackupCodeDevice(ForgivingThrottleMixin, ThrottlingMixin, TimestampMixin, Device):
     """Single-use codes for when the authenticator is lost.
 
     Codes are random (about 49 bits), so a salted SHA-256 per code is enough:

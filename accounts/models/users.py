@@ -3,20 +3,26 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
+
+from accounts.addresses import MAX_STORED_LENGTH, address_key
 
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
     def get_by_natural_key(self, email):
-        return self.get(email__iexact=email)
+        return self.get(email=address_key(email) or "")
+
+    def by_address(self, text):
+        """The account(s) whose address is ``text`` in any spelling that normalises to it."""
+        key = address_key(text)
+        return self.filter(email=key) if key is not None else self.none()
 
     def _create_user(self, email, password, **extra_fields):
-        if not email:
+        if not address_key(email):
             raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email), **extra_fields)
+        user = self.model(email=address_key(email), **extra_fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -33,15 +39,19 @@ class UserManager(BaseUserManager):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    """A SecureChat account. The email is unique regardless of case."""
+    """A SecureChat account, known by its address in the one normalised form.
 
-    email = models.EmailField("email address", max_length=254, unique=True)
+    ``email`` holds ``accounts.addresses.address_key`` of the address (unique);
+    ``save`` normalises, so no path can store a second spelling.
+    """
+
+    email = models.EmailField("email address", max_length=MAX_STORED_LENGTH, unique=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
     email_verified_at = models.DateTimeField(null=True, blank=True)
     # A new address waiting for its verification link to be opened (email change).
-    pending_email = models.EmailField(max_length=254, blank=True, default="")
+    pending_email = models.EmailField(max_length=MAX_STORED_LENGTH, blank=True, default="")
 
     objects = UserManager()
 
@@ -49,13 +59,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS = []
 
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
-        ]
-
     def __str__(self):
         return self.email
+
+    def save(self, *args, **kwargs):
+        key = address_key(self.email)
+        if key is None:
+            raise ValueError("A user needs an email address.")
+        self.email = key  # every path stores the one spelling (lookups compare exactly)
+        super().save(*args, **kwargs)
 
     @property
     def email_verified(self) -> bool:
