@@ -14,6 +14,9 @@ HOST      ?= 127.0.0.1
 PORT      ?= 8000
 # PostgreSQL for the second test leg (this machine runs one with trust auth).
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/securechat
+# The websocket protocol's frame limit (settings.SECURECHAT_WS_MAX_FRAME_BYTES): uvicorn
+# refuses a larger frame (close 1009) before buffering it, instead of its 16 MiB default.
+WS_MAX_SIZE := 65536
 PYTEST_ARGS ?= --durations=15
 
 test test-sqlite test-postgres bench screenshots: export REDIS_URL := $(REDIS_URL)
@@ -96,7 +99,8 @@ migrate: python-deps
 run: deps migrate
 	@echo "SecureChat on http://$(HOST):$(PORT)"
 	$(PY) -m uvicorn securechat.asgi:application --host $(HOST) --port $(PORT) \
-	  --ws websockets-sansio --no-server-header --proxy-headers --forwarded-allow-ips 127.0.0.1
+	  --ws websockets-sansio --ws-max-size $(WS_MAX_SIZE) --no-server-header --proxy-headers \
+	  --forwarded-allow-ips 127.0.0.1
 
 test: debian-deps deps redis
 	$(MAKE) --no-print-directory test-sqlite

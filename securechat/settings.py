@@ -373,7 +373,16 @@ SECURECHAT_ASGI_SERVER = env_choice(
 # the open sockets' session re-check, frame and message limits, per-socket rate.
 SECURECHAT_WS_HEARTBEAT_SECONDS = float(os.environ.get("SECURECHAT_WS_HEARTBEAT_SECONDS", "25"))
 SECURECHAT_WS_RECHECK_SECONDS = float(os.environ.get("SECURECHAT_WS_RECHECK_SECONDS", "30"))
+# The frame limit is also the server's websocket maximum size (uvicorn --ws-max-size in
+# the Makefile, deploy/ and docs/operations.md; daphne's runserver reads the two DAPHNE_
+# settings): a larger frame is refused by the server before it is buffered (issue 17, M1).
 SECURECHAT_WS_MAX_FRAME_BYTES = 64 * 1024
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = SECURECHAT_WS_MAX_FRAME_BYTES
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = SECURECHAT_WS_MAX_FRAME_BYTES
+# Open sockets per login session and per user, counted in each server process; one
+# more is accepted and closed with 4429 (docs/api.md).
+SECURECHAT_WS_MAX_SOCKETS_PER_SESSION = env_int("SECURECHAT_WS_MAX_SOCKETS_PER_SESSION", 10)
+SECURECHAT_WS_MAX_SOCKETS_PER_USER = env_int("SECURECHAT_WS_MAX_SOCKETS_PER_USER", 30)
 SECURECHAT_MESSAGE_MAX_BYTES = 16 * 1024
 SECURECHAT_WS_RATE_PER_SECOND = float(os.environ.get("SECURECHAT_WS_RATE_PER_SECOND", "20"))
 SECURECHAT_WS_RATE_BURST = env_int("SECURECHAT_WS_RATE_BURST", 60)
