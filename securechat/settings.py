@@ -298,9 +298,18 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
 # Request bodies go to the raw upload application (filestore); Django itself
-# only ever sees small JSON and form posts.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# only ever sees small JSON and form posts. securechat.body_limits refuses a larger body
+# (413 too_big) before Django reads it: 64 KiB by default; the routes that carry a
+# message text (at most 16 KiB of UTF-8, up to 6 bytes per character once JSON-escaped)
+# get 128 KiB. Django's own limits equal the largest, so a body let through never rolls
+# over to a temporary file (docs/security.md, "Limits").
+SECURECHAT_BODY_LIMITS = {
+    "default": 64 * 1024,
+    r"^/api/v1/conversations/\d+/messages$": 128 * 1024,
+    r"^/conversations/\d+/$": 128 * 1024,
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(SECURECHAT_BODY_LIMITS.values())
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # --- Email ------------------------------------------------------------------
 # Console in development, SMTP in production; a file outbox by EMAIL_BACKEND.

@@ -53,6 +53,7 @@ class LiveServer:
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)  # appended to the server command
+    app: str = "securechat.asgi:application"  # the ASGI application uvicorn serves
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -102,7 +103,7 @@ class LiveServer:
 
     def command(self) -> list[str]:
         if self.kind == "uvicorn":
-            return [sys.executable, "-m", "uvicorn", "securechat.asgi:application",
+            return [sys.executable, "-m", "uvicorn", self.app,
                     "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets-sansio",
                     "--ws-max-size", str(WS_MAX_SIZE), "--log-level", "info", *self.extra_args]
         if self.kind == "daphne":
