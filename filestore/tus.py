@@ -86,7 +86,7 @@ async def application(scope, receive, send):
         if header(scope, b"tus-resumable") != TUS_VERSION:
             return await respond_error(
                 send, 412, "unsupported_version", "Send Tus-Resumable: 1.0.0.",
-                {"Tus-Version": TUS_VERSION}, head=head)
+                _tus_headers(**{"Tus-Version": TUS_VERSION}), head=head)
         if settings.SECURECHAT_ASGI_SERVER == "daphne" and method in {"POST", "PATCH"}:
             raise UploadError(503, "uploads_unavailable_under_daphne", DAPHNE_DETAIL)
         caller = await sync_to_async(authenticate)(scope)
