@@ -15,6 +15,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securechat.settings")
 django_asgi_app = get_asgi_application()
 
+from django.conf import settings  # noqa: E402
+
+from securechat.checks import refuse_unsafe_start  # noqa: E402
+
+# uvicorn runs no system checks: production refuses an unsafe configuration here.
+if settings.PRODUCTION:
+    refuse_unsafe_start()
+
 # Imported after Django is set up: these touch models.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 

@@ -113,6 +113,8 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "filestore",
+    # The project's own system checks (securechat/checks.py: production refusals).
+    "securechat",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +205,9 @@ if REDIS_URL:
 else:
     # One process only: the in-memory layer does not cross processes.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# How many server processes the deployment runs (behind a balancer); with more than one,
+# a system check refuses the in-memory channel layer (securechat.E102).
+SECURECHAT_PROCESSES = env_int("SECURECHAT_PROCESSES", 1)
 
 # --- Cache ------------------------------------------------------------------
 # Rate-limit counters must be shared by every process: Redis when configured.
