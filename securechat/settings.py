@@ -62,7 +62,7 @@ def development_secret_key() -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
     # O_EXCL: two processes starting together keep the first key written.
     try:
@@ -160,7 +160,8 @@ if os.environ.get("DATABASE_URL"):
         DATABASES["default"]["TEST"]["NAME"] = os.environ["SECURECHAT_TEST_DB_NAME"]
 else:
     _sqlite_path = Path(os.environ.get("SQLITE_PATH", VAR_DIR / "db.sqlite3"))
-    _sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    # State is private whatever the umask: 0700 (docs/operations.md).
+    _sqlite_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
