@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.ops.deploy import SYSTEMD_PATH, unit_directive, unit_file, write_env_file
 from tests.support.live import REPO_ROOT, free_port

@@ -123,8 +123,12 @@ def test_every_server_command_uses_the_frame_limit():
     assert "--ws-max-size $(WS_MAX_SIZE)" in makefile
     for path in ("deploy/systemd/securechat@.service", "docs/operations.md"):
         text = (REPO_ROOT / path).read_text()
-        uvicorn_commands = text.count("-m uvicorn securechat.asgi:application")
-        assert uvicorn_commands and text.count(f"--ws-max-size {limit}") == uvicorn_commands, path
+        # Each uvicorn command, up to its end (a line without a continuation backslash).
+        commands = re.findall(r"-m uvicorn securechat\.asgi:application(?:[^\n]*\\\n)*[^\n]*",
+                              text)
+        assert commands, path
+        assert all(f"--ws-max-size {limit}" in command for command in commands), path
+        assert set(re.findall(r"--ws-max-size (\d+)", text)) == {str(limit)}, path
     harness = LiveServer("uvicorn", REPO_ROOT / "unused").command()
     assert harness[harness.index("--ws-max-size") + 1] == str(limit)
     daphne = LiveServer("daphne", REPO_ROOT / "unused").command()
