@@ -22,7 +22,8 @@ from securechat.routing import http_application
 
 SECURITY_HEADERS = ["x-content-type-options", "content-security-policy", "x-frame-options",
                     "referrer-policy", "cross-origin-opener-policy"]
-DJANGO_ROUTE = "/api/v1/csrf"
+DJANGO_ROUTE = "/login/"  # a Django page
+DJANGO_API_ROUTE = "/api/v1/csrf"  # Django's JSON answers, for the 400 body
 TUS_ROUTE = "/api/v1/uploads/"
 HOST = "127.0.0.1:8000"
 
@@ -126,7 +127,7 @@ async def test_a_foreign_host_is_refused_by_tus_like_by_django(transactional_db)
     """Host: evil.example gets Django's 400 from both; the site's host passes (control)."""
     app = site()
     evil = {"Host": "evil.example", "Tus-Resumable": "1.0.0"}
-    django_status, _, django_body = await call(app, "GET", DJANGO_ROUTE, evil)
+    django_status, _, django_body = await call(app, "GET", DJANGO_API_ROUTE, evil)
     status, headers, body = await call(app, "POST", TUS_ROUTE, evil)
     assert django_status == status == 400
     assert json.loads(body) == json.loads(django_body) == {
