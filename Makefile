@@ -14,12 +14,19 @@ HOST      ?= 127.0.0.1
 PORT      ?= 8000
 # PostgreSQL for the second test leg (this machine runs one with trust auth).
 PG_URL    ?= postgres://postgres@127.0.0.1:5432/securechat
+# The websocket protocol's frame limit (settings.SECURECHAT_WS_MAX_FRAME_BYTES): uvicorn
+# refuses a larger frame (close 1009) before buffering it, instead of its 16 MiB default.
+WS_MAX_SIZE := 65536
 PYTEST_ARGS ?= --durations=15
+# State (`make run`): var/, the SQLite database, the secret key and the blobs, readable by
+# their owner only (directories 0700, files 0600; docs/operations.md).
+VAR_DIR   := $(or $(SECURECHAT_VAR_DIR),var)
+MEDIA_DIR := $(or $(MEDIA_ROOT),$(VAR_DIR)/media)
 
 test test-sqlite test-postgres bench screenshots: export REDIS_URL := $(REDIS_URL)
 
 .PHONY: help run test test-sqlite test-postgres bench lint deps python-deps node-deps \
-        debian-deps redis migrate clean
+        debian-deps redis migrate var-dirs clean
 
 help:
 	@echo "make run    serve SecureChat on http://$(HOST):$(PORT) (uvicorn)"
@@ -89,14 +96,23 @@ redis: python-deps
 
 deps: python-deps node-deps
 
-migrate: python-deps
-	$(PY) manage.py migrate --noinput
+# Creates the state directories private and tightens a tree made before they were; the
+# umask makes what the server writes later (database, WAL, blobs) private too.
+var-dirs:
+	umask 077 && mkdir -p $(VAR_DIR) $(MEDIA_DIR)
+	chmod 0700 $(VAR_DIR) $(MEDIA_DIR)
+	@for f in $(VAR_DIR)/db.sqlite3 $(VAR_DIR)/db.sqlite3-wal $(VAR_DIR)/db.sqlite3-shm \
+	  $(VAR_DIR)/secret_key; do [ ! -e "$$f" ] || chmod 0600 "$$f"; done
+
+migrate: python-deps var-dirs
+	umask 077 && $(PY) manage.py migrate --noinput
 
 # --- The two commands of the README ------------------------------------------
 run: deps migrate
 	@echo "SecureChat on http://$(HOST):$(PORT)"
-	$(PY) -m uvicorn securechat.asgi:application --host $(HOST) --port $(PORT) \
-	  --ws websockets-sansio --no-server-header --proxy-headers --forwarded-allow-ips 127.0.0.1
+	umask 077 && exec $(PY) -m uvicorn securechat.asgi:application --host $(HOST) --port $(PORT) \
+	  --ws websockets-sansio --ws-max-size $(WS_MAX_SIZE) --no-server-header --proxy-headers \
+	  --forwarded-allow-ips 127.0.0.1
 
 test: debian-deps deps redis
 	$(MAKE) --no-print-directory test-sqlite

@@ -160,7 +160,8 @@ def start_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--ws", "websockets-sansio", "--log-level", "warning",
+         "--port", str(port), "--ws", "websockets-sansio", "--ws-max-size", "65536",
+         "--log-level", "warning",
          "--no-access-log"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()

@@ -236,8 +236,8 @@ def main():
         pairs = make_pairs(conversations)
         prof_path = workdir / "server.prof"
         command = [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
-                   "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio", "--log-level",
-                   "warning"]
+                   "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
+                   "--ws-max-size", "65536", "--log-level", "warning"]
         if args.profile:
             command[1:1] = ["-m", "cProfile", "-o", str(prof_path)]
         server_log = open(workdir / "server.log", "wb")  # noqa: SIM115

@@ -44,6 +44,7 @@ from messaging.events import publish, publish_loop
 from messaging.pins import Pins
 from messaging.ratelimit import TokenBucket
 from messaging.sessions import session_still_valid
+from messaging.socket_caps import socket_caps
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class ChatConsumer(AsyncConsumer):
         self.channel_name = None
         self.closed = False
         self.user = None
+        self.admitted = False
         self.identity = None
         self.view: MessageView | None = None
         self.delivered: dict[int, int] = {}
@@ -110,6 +112,11 @@ class ChatConsumer(AsyncConsumer):
             return
         self.user, self.identity = user, identity
         self.session_key = self.scope["session"].session_key
+        if not socket_caps.admit(self, user.pk, self.session_key):
+            # Too many open sockets for this login or user: each holds server memory.
+            await self.close(CLOSE_RATE_LIMITED)
+            return
+        self.admitted = True
         self.view = MessageView(user.pk, identity, Pins(user.pk))
         await database_sync_to_async(replay.reload_pins)(user, identity, self.view)
         await self.attach_layer()
@@ -182,6 +189,8 @@ class ChatConsumer(AsyncConsumer):
 
     async def cleanup(self):
         self.closed = True
+        if self.admitted:
+            socket_caps.release(self, self.user.pk, self.session_key)
         for task in [*self.tasks, self.layer_task]:
             if task is not None:
                 task.cancel()

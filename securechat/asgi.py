@@ -2,7 +2,8 @@
 
 HTTP requests under ``/api/v1/uploads/`` go to the raw tus application of
 ``filestore`` before Django sees them (DESIGN.md §6: Django and Channels
-would spool or buffer the body). Everything else is Django. Websockets pass
+would spool or buffer the body). Everything else is Django, behind the body-size guard
+(``securechat.body_limits``: 413 before Django spools a body). Websockets pass
 the strict origin check, then the session/auth and second-factor scope
 middleware, then the URL router.
 """
@@ -14,17 +15,26 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securechat.settings")
 django_asgi_app = get_asgi_application()
 
+from django.conf import settings  # noqa: E402
+
+from securechat.checks import refuse_unsafe_start  # noqa: E402
+
+# uvicorn runs no system checks: production refuses an unsafe configuration here.
+if settings.PRODUCTION:
+    refuse_unsafe_start()
+
 # Imported after Django is set up: these touch models.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from securechat import logfilters  # noqa: E402
+from securechat.body_limits import BodySizeGuard  # noqa: E402
 from securechat.routing import http_application, websocket_application  # noqa: E402
 
 logfilters.install()
 
 application = ProtocolTypeRouter(
     {
-        "http": http_application(django_asgi_app),
+        "http": http_application(BodySizeGuard(django_asgi_app)),
         "websocket": websocket_application(),
     }
 )

@@ -35,7 +35,7 @@ def check_database() -> str:
 def check_storage() -> str:
     root = Path(settings.MEDIA_ROOT)
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)  # blobs: owner only
         with tempfile.NamedTemporaryFile(dir=root, prefix=".health-") as f:
             f.write(b"ok")
             f.flush()

@@ -4,18 +4,20 @@ from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 
 from securechat.origins import StrictOriginValidator
+from securechat.raw_security import DjangoSecurity
 
 UPLOADS_PREFIX = "/api/v1/uploads"
 
 
 def raw_http_routes():
-    """``(path prefix, ASGI app)`` pairs served before Django, in order."""
+    """``(path prefix, ASGI app)`` pairs served before Django, in order; each behind Django's
+    Host check, HTTPS redirect and security headers (``securechat.raw_security``)."""
     routes = []
     try:
         from filestore.tus import application as tus_application
     except ImportError:  # filestore's upload server not built yet
         return routes
-    routes.append((UPLOADS_PREFIX, tus_application))
+    routes.append((UPLOADS_PREFIX, DjangoSecurity(tus_application)))
     return routes
 
 

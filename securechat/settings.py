@@ -62,7 +62,7 @@ def development_secret_key() -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
     # O_EXCL: two processes starting together keep the first key written.
     try:
@@ -113,6 +113,8 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "filestore",
+    # The project's own system checks (securechat/checks.py: production refusals).
+    "securechat",
 ]
 
 MIDDLEWARE = [
@@ -159,7 +161,8 @@ if os.environ.get("DATABASE_URL"):
         DATABASES["default"]["TEST"]["NAME"] = os.environ["SECURECHAT_TEST_DB_NAME"]
 else:
     _sqlite_path = Path(os.environ.get("SQLITE_PATH", VAR_DIR / "db.sqlite3"))
-    _sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    # State is private whatever the umask: 0700 (docs/operations.md).
+    _sqlite_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -204,6 +207,9 @@ if REDIS_URL:
 else:
     # One process only: the in-memory layer does not cross processes.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# How many server processes the deployment runs (behind a balancer); with more than one,
+# a system check refuses the in-memory channel layer (securechat.E102).
+SECURECHAT_PROCESSES = env_int("SECURECHAT_PROCESSES", 1)
 
 # --- Cache ------------------------------------------------------------------
 # Rate-limit counters must be shared by every process: Redis when configured.
@@ -299,9 +305,18 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
 # Request bodies go to the raw upload application (filestore); Django itself
-# only ever sees small JSON and form posts.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# only ever sees small JSON and form posts. securechat.body_limits refuses a larger body
+# (413 too_big) before Django reads it: 64 KiB by default; the routes that carry a
+# message text (at most 16 KiB of UTF-8, up to 6 bytes per character once JSON-escaped)
+# get 128 KiB. Django's own limits equal the largest, so a body let through never rolls
+# over to a temporary file (docs/security.md, "Limits").
+SECURECHAT_BODY_LIMITS = {
+    "default": 64 * 1024,
+    r"^/api/v1/conversations/\d+/messages$": 128 * 1024,
+    r"^/conversations/\d+/$": 128 * 1024,
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(SECURECHAT_BODY_LIMITS.values())
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # --- Email ------------------------------------------------------------------
 # Console in development, SMTP in production; a file outbox by EMAIL_BACKEND.
@@ -376,7 +391,16 @@ SECURECHAT_ASGI_SERVER = env_choice(
 # the open sockets' session re-check, frame and message limits, per-socket rate.
 SECURECHAT_WS_HEARTBEAT_SECONDS = float(os.environ.get("SECURECHAT_WS_HEARTBEAT_SECONDS", "25"))
 SECURECHAT_WS_RECHECK_SECONDS = float(os.environ.get("SECURECHAT_WS_RECHECK_SECONDS", "30"))
+# The frame limit is also the server's websocket maximum size (uvicorn --ws-max-size in
+# the Makefile, deploy/ and docs/operations.md; daphne's runserver reads the two DAPHNE_
+# settings): a larger frame is refused by the server before it is buffered (issue 17, M1).
 SECURECHAT_WS_MAX_FRAME_BYTES = 64 * 1024
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = SECURECHAT_WS_MAX_FRAME_BYTES
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = SECURECHAT_WS_MAX_FRAME_BYTES
+# Open sockets per login session and per user, counted in each server process; one
+# more is accepted and closed with 4429 (docs/api.md).
+SECURECHAT_WS_MAX_SOCKETS_PER_SESSION = env_int("SECURECHAT_WS_MAX_SOCKETS_PER_SESSION", 10)
+SECURECHAT_WS_MAX_SOCKETS_PER_USER = env_int("SECURECHAT_WS_MAX_SOCKETS_PER_USER", 30)
 SECURECHAT_MESSAGE_MAX_BYTES = 16 * 1024
 SECURECHAT_WS_RATE_PER_SECOND = float(os.environ.get("SECURECHAT_WS_RATE_PER_SECOND", "20"))
 SECURECHAT_WS_RATE_BURST = env_int("SECURECHAT_WS_RATE_BURST", 60)

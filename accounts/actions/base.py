@@ -13,7 +13,6 @@ from accounts.addresses import address_key
 from accounts.errors import ApiError
 from accounts.models import (
     AuditEvent,
-    User,
 )
 
 logger = logging.getLogger(__name__)

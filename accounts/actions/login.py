@@ -11,9 +11,9 @@ from django.utils import timezone
 import agecrypt
 from accounts import identity as keys
 from accounts.actions.base import InvalidCredentials, WrongStep, audit, client_ip, rate_limit
-from accounts.addresses import address_key
 from accounts.actions.signup import SignupResult, do_signup
 from accounts.actions.verification import do_send_email_verification
+from accounts.addresses import address_key
 from accounts.models import (
     LoginSession,
     User,

@@ -8,6 +8,6 @@ from accounts.models.sessions import LoginSession
 from accounts.models.users import User, UserManager
 
 __all__ = [
-    "AuditEvent", "BackupCode", "BackupCodeDevice", "ForgivingTOTPDevice", "Invitation", "KeyGeneration",
-    "LoginSession", "User", "UserManager", "WrappedIdentity",
+    "AuditEvent", "BackupCode", "BackupCodeDevice", "ForgivingTOTPDevice", "Invitation",
+    "KeyGeneration", "LoginSession", "User", "UserManager", "WrappedIdentity",
 ]

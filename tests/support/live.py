@@ -22,6 +22,9 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 30
+# The server's websocket maximum size: the protocol's frame limit, as in the Makefile and
+# deploy/ (settings.SECURECHAT_WS_MAX_FRAME_BYTES; tests/securechat/test_ws_memory.py).
+WS_MAX_SIZE = 64 * 1024
 
 
 def free_port() -> int:
@@ -50,6 +53,7 @@ class LiveServer:
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)  # appended to the server command
+    app: str = "securechat.asgi:application"  # the ASGI application uvicorn serves
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -99,11 +103,13 @@ class LiveServer:
 
     def command(self) -> list[str]:
         if self.kind == "uvicorn":
-            return [sys.executable, "-m", "uvicorn", "securechat.asgi:application",
+            return [sys.executable, "-m", "uvicorn", self.app,
                     "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets-sansio",
-                    "--log-level", "info", *self.extra_args]
+                    "--ws-max-size", str(WS_MAX_SIZE), "--log-level", "info", *self.extra_args]
         if self.kind == "daphne":
             return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                    "--websocket-max-message-size", str(WS_MAX_SIZE),
+                    "--websocket-max-frame-size", str(WS_MAX_SIZE),
                     *self.extra_args, "securechat.asgi_daphne:application"]
         raise ValueError(f"unknown server kind {self.kind!r}")
 
