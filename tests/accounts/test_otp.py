@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pyotp
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import unlock
 from accounts.models import BackupCodeDevice, LoginSession
+from accounts.otp import CodeThrottled
+from accounts.throttle import RateLimited
 from tests.accounts import (  # noqa: F401
     clear_rate_limits,
     enrol_totp,
@@ -131,6 +135,47 @@ def test_twenty_wrong_codes_throttle_even_the_right_code():
     device.save()
     clear_rate_limits()
     assert post_json(client, "/api/v1/auth/otp", {"code": right}).status_code == 200
+
+
+def test_a_mistyped_code_then_the_right_one_logs_in_at_once():
+    """One typo costs no wait: the right code typed straight after it completes the login."""
+    u = make_user()
+    device, _ = enrol_totp(u.user)
+    client = login_client(u, stage="otp")
+    wrong = post_json(client, "/api/v1/auth/otp", {"code": "000000"})
+    typed_at = time.monotonic()
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_code"
+    right = post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)})
+    assert right.status_code == 200, right.content
+    assert time.monotonic() - typed_at < 1.0
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
+
+
+@pytest.mark.parametrize("kind", ["totp", "backup"])
+def test_failures_past_the_free_ones_are_throttled_with_the_wait_in_words(kind):
+    """After SECURECHAT_OTP_FREE_FAILURES wrong codes the next one locks: "1 second", then 2…"""
+    u = make_user()
+    device, codes = enrol_totp(u.user)
+    client = login_client(u, stage="otp")
+    wrong = "000000" if kind == "totp" else "aaaaa-aaaaa"
+    right = fresh_code(device) if kind == "totp" else codes[0]
+    free = settings.SECURECHAT_OTP_FREE_FAILURES
+    assert free >= 1
+    answers = [post_json(client, "/api/v1/auth/otp", {"code": wrong}) for _ in range(free + 1)]
+    assert [a.status_code for a in answers] == [400] * (free + 1)
+    r = post_json(client, "/api/v1/auth/otp", {"code": right})
+    assert r.status_code == 429, r.content
+    assert r.json() == {"error": "too_many_attempts", "field": "code",
+                        "detail": "Too many wrong codes. Try again in 1 second."}
+    assert r["Retry-After"] == "1"
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_OTP
+
+
+def test_waits_are_worded_for_people():
+    assert str(CodeThrottled(1)) == "Too many wrong codes. Try again in 1 second."
+    assert str(CodeThrottled(5)) == "Too many wrong codes. Try again in 5 seconds."
+    assert str(RateLimited(1)) == "Too many attempts. Try again in 1 second."
+    assert str(RateLimited(300)) == "Too many attempts. Try again in 300 seconds."
 
 
 def test_code_step_needs_the_password_step():
