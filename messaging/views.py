@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import secrets
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.unlock import unlocked_identity
+from accounts.views import full_login_required
 from messaging import actions, listing
 from messaging.access import access_conversation
 from messaging.errors import MessagingError, NotFound
@@ -17,16 +17,14 @@ from messaging.errors import MessagingError, NotFound
 PAGE = 50
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
+@full_login_required
 def history(request, conversation_id):
     try:
         conversation = access_conversation(request.user, conversation_id)
     except NotFound:
         raise Http404("No such conversation.") from None
     identity = unlocked_identity(request)
-    if identity is None:
-        return redirect("/")
     error = None
     if request.method == "POST":
         try:

@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ async def check_redis() -> str:
     return "ok"
 
 
+@require_GET
 async def health(request):
     checks = {
         "database": await sync_to_async(check_database)(),

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import actions, otp, unlock
 from accounts.api.totp import SESSION_PENDING_TOTP, confirm_enrolment, start_enrolment
@@ -94,6 +94,7 @@ def recovery_code(request):
 
 
 @never_cache
+@require_GET
 def verify_email(request, token):
     try:
         actions.do_verify_email(token)

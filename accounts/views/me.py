@@ -17,15 +17,15 @@ from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import actions, otp, unlock
 from accounts.api.me import EXPORT_FILENAME
 from accounts.forms import StepUpForm
 from accounts.models import KeyGeneration, LoginSession
 from accounts.stepup import require_step_up
+from accounts.views import full_login_required
 from accounts.views.auth import attempt
 
 SESSION_RESET_TOKEN = "_securechat_reset_token"  # noqa: S105 - a session key name
@@ -95,11 +95,6 @@ class ResetConfirmForm(forms.Form):
                                               "autocapitalize": "off"}))
 
 
-def needs_full_login(request):
-    """A redirect when this page needs a complete, unlocked login; else None."""
-    if not request.user.is_authenticated or unlock.unlocked_identity(request) is None:
-        return redirect(f"{reverse('login')}?next={request.path}")
-    return None
 
 
 def post_or_none(request):
@@ -109,9 +104,9 @@ def post_or_none(request):
 # --- Profile --------------------------------------------------------------------------
 
 @never_cache
+@require_GET
+@full_login_required
 def profile(request):
-    if (redirect_to := needs_full_login(request)) is not None:
-        return redirect_to
     identity_file = unlock.unlocked_identity(request)
     current = KeyGeneration.objects.current().filter(user=request.user).first()
     return render(request, "accounts/me/profile.html", {
@@ -124,9 +119,8 @@ def profile(request):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@full_login_required
 def password_change(request):
-    if (redirect_to := needs_full_login(request)) is not None:
-        return redirect_to
     form = PasswordChangeForm(post_or_none(request),
                               code_required=otp.has_second_factor(request.user))
     status = 200
@@ -156,9 +150,8 @@ def password_change(request):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@full_login_required
 def export(request):
-    if (redirect_to := needs_full_login(request)) is not None:
-        return redirect_to
     form = StepUpForm(post_or_none(request), code_required=otp.has_second_factor(request.user))
     status = 200
     if request.method == "POST":
@@ -182,9 +175,8 @@ def export(request):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@full_login_required
 def email_change(request):
-    if (redirect_to := needs_full_login(request)) is not None:
-        return redirect_to
     form = EmailChangeForm(post_or_none(request),
                            code_required=otp.has_second_factor(request.user))
     status = 200
@@ -208,6 +200,7 @@ def email_change(request):
 
 
 @never_cache
+@require_GET
 def email_confirm_link(request, token):
     request.session[SESSION_EMAIL_TOKEN] = token[:1000]
     return redirect("me-email-confirm")
@@ -236,9 +229,8 @@ def email_confirm(request):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@full_login_required
 def delete(request):
-    if (redirect_to := needs_full_login(request)) is not None:
-        return redirect_to
     form = DeleteForm(post_or_none(request), code_required=otp.has_second_factor(request.user))
     status = 200
     if request.method == "POST":
@@ -263,9 +255,9 @@ def delete(request):
 # --- Sessions ----------------------------------------------------------------------------
 
 @never_cache
+@require_GET
+@full_login_required
 def sessions(request):
-    if (redirect_to := needs_full_login(request)) is not None:
-        return redirect_to
     current_key = request.session.session_key
     logins = [(login, login.session_key == current_key)
               for login in LoginSession.objects.active().filter(user=request.user)]
@@ -273,9 +265,8 @@ def sessions(request):
 
 
 @require_POST
+@full_login_required
 def session_revoke(request, session_id: int):
-    if (redirect_to := needs_full_login(request)) is not None:
-        return redirect_to
     login = actions.access_login_session(request.user, session_id)
     current = login.session_key == request.session.session_key
     actions.do_revoke_session(request.user, login, request=request)
@@ -288,9 +279,8 @@ def session_revoke(request, session_id: int):
 
 
 @require_POST
+@full_login_required
 def sessions_revoke_others(request):
-    if (redirect_to := needs_full_login(request)) is not None:
-        return redirect_to
     ended = actions.do_revoke_other_sessions(request.user, request.session.session_key,
                                              request=request)
     messages.success(request, f"{ended} other session{'s' if ended != 1 else ''} logged out.")
@@ -321,6 +311,7 @@ def reset_request(request):
 
 
 @never_cache
+@require_GET
 def reset_link(request, uidb64, token):
     request.session[SESSION_RESET_TOKEN] = token[:100]
     return redirect("password-reset-confirm", uidb64=uidb64)

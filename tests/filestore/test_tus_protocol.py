@@ -268,6 +268,25 @@ def test_concurrent_patches_one_writes_the_other_gets_423(server, pair):
         assert head(pair.alice, server, path).headers["Upload-Offset"] == str(size)
 
 
+def test_wrong_methods_get_the_json_405_with_allow_and_change_nothing(server, pair):
+    """The raw upload app answers like every Django endpoint (one error mapping)."""
+    path = create_upload(pair.alice, server, pair.conversation_id, 10)
+    with pair.alice.http(server) as http:
+        on_collection = http.request("PUT", UPLOADS, headers=TUS)
+        on_upload = http.request("POST", path, headers=TUS)
+        on_upload_get = http.get(path, headers=TUS)
+    assert on_collection.status_code == 405
+    assert on_collection.headers["Allow"] == "POST, OPTIONS"
+    assert on_collection.json() == {"error": "method_not_allowed",
+                                    "detail": "Use POST or OPTIONS here."}
+    for response in (on_upload, on_upload_get):
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "HEAD, PATCH, DELETE, OPTIONS"
+        assert response.json()["error"] == "method_not_allowed"
+        assert response.headers["Tus-Resumable"] == "1.0.0"
+    assert Upload.objects.count() == 1 and Upload.objects.get().offset == 0
+
+
 def test_termination_deletes_the_upload_and_its_blob(server, pair):
     """DELETE removes the upload and its blob; afterwards the upload is 404."""
     path = create_upload(pair.alice, server, pair.conversation_id, 3 * CHUNK_SIZE)
