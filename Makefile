@@ -23,14 +23,15 @@ PYTEST_ARGS ?= --durations=15
 VAR_DIR   := $(or $(SECURECHAT_VAR_DIR),var)
 MEDIA_DIR := $(or $(MEDIA_ROOT),$(VAR_DIR)/media)
 
-test test-sqlite test-postgres bench screenshots: export REDIS_URL := $(REDIS_URL)
+test test-slow test-sqlite test-postgres bench screenshots: export REDIS_URL := $(REDIS_URL)
 
-.PHONY: help run test test-sqlite test-postgres bench lint deps python-deps node-deps \
+.PHONY: help run test test-slow test-sqlite test-postgres bench lint deps python-deps node-deps \
         debian-deps redis migrate var-dirs clean
 
 help:
 	@echo "make run    serve SecureChat on http://$(HOST):$(PORT) (uvicorn)"
 	@echo "make test   install everything needed, then run the suite on SQLite and PostgreSQL"
+	@echo "make test-slow  the tests marked slow (over 30 s each), on both databases"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
 	@echo "make lint   ruff"
 
@@ -118,9 +119,23 @@ test: debian-deps deps redis
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
+# The tests marked `slow` (over 30 s each), on SQLite and (dbsensitive) PostgreSQL.
+test-slow: debian-deps deps redis
+	$(MAKE) --no-print-directory test-sqlite MARKS="slow and not big" ALLOW_EMPTY=1
+	$(MAKE) --no-print-directory test-postgres MARKS="slow and not big" ALLOW_EMPTY=1
+
+# Which tests a leg runs: `make test` all but `slow` and `big`; `make test-slow` the `slow`
+# ones (`big` data and load live in `make bench`). pytest's exit 5 ("no test collected")
+# only counts as success for the slow legs, which may be empty.
+MARKS ?= not slow and not big
+ALLOW_EMPTY ?=
+define run_pytest
+$(PY) -m pytest $(PYTEST_ARGS) $(1) || { rc=$$?; [ -n "$(ALLOW_EMPTY)" ] && [ $$rc = 5 ] || exit $$rc; }
+endef
+
 test-sqlite:
-	@echo "== Test suite on SQLite =="
-	env -u DATABASE_URL EXPECT_DB_VENDOR=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+	@echo "== Test suite on SQLite ($(MARKS)) =="
+	env -u DATABASE_URL EXPECT_DB_VENDOR=sqlite $(call run_pytest,-m "$(MARKS)")
 
 # The database-sensitive part of the suite (marked `dbsensitive`) on PostgreSQL. The
 # server must answer; the database named in PG_URL need not exist (pytest-django
@@ -132,7 +147,7 @@ test-postgres:
 	  if [ -n "$${REQUIRE_POSTGRES:-}" ]; then echo "PostgreSQL does not answer on $(PG_URL)"; exit 1; fi; \
 	  echo "== PostgreSQL leg skipped: nothing answers on $(PG_URL) (set PG_URL) =="; exit 0; fi; \
 	echo "== Database-sensitive tests on PostgreSQL =="; \
-	DATABASE_URL=$(PG_URL) EXPECT_DB_VENDOR=postgresql $(PY) -m pytest -m dbsensitive $(PYTEST_ARGS)
+	DATABASE_URL=$(PG_URL) EXPECT_DB_VENDOR=postgresql $(call run_pytest,-m "dbsensitive and ($(MARKS))")
 
 # Each benchmark prints a Markdown table against a baseline measured in the same run
 # (docs/benchmarks.md). BENCH_ARGS=--quick gives a shorter run of each where offered.
