@@ -96,7 +96,7 @@ def test_email_is_read_only_and_there_is_no_add_or_delete(operator):
     url = f"/admin/accounts/user/{alice.user.pk}/change/"
     response = operator.post(url, {"email": "hijacked@example.com", "is_staff": "",
                                    "_save": "Save"})
-    assert response.status_code in (200, 302)
+    assert response.status_code == 302
     assert User.objects.get(pk=alice.user.pk).email == alice.email
     assert operator.get("/admin/accounts/user/add/").status_code == 403
     assert operator.get(f"/admin/accounts/user/{alice.user.pk}/delete/").status_code == 403

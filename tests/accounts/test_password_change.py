@@ -156,7 +156,7 @@ def test_second_factor_is_required_when_enabled():
 
     assert post_json(client, "/api/v1/me/password", body).json()["error"] == "code_required"
     wrong = post_json(client, "/api/v1/me/password", {**body, "code": "000000"})
-    assert wrong.status_code in (400, 403)
+    assert wrong.status_code == 400
     assert User.objects.get(pk=alice.user.pk).password == hash_before
 
     device.refresh_from_db()
@@ -173,7 +173,7 @@ def test_locked_session_cannot_change_the_password():
     del client.cookies["securechat_key"]
     response = post_json(client, "/api/v1/me/password",
                          {"password": PASSWORD, "new_password": NEW_PASSWORD})
-    assert response.status_code in (401, 403)
+    assert response.status_code == 401
     assert User.objects.get(pk=alice.user.pk).check_password(PASSWORD)
 
 
