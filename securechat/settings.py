@@ -144,6 +144,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
             ],
+            # {% load bundle %}: SRI-pinned script tags from the bundle manifest.
+            "libraries": {"bundle": "securechat.bundle"},
         },
     },
 ]
@@ -277,11 +279,11 @@ if PRODUCTION:
 
 # --- Static and media -------------------------------------------------------
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [
-    BASE_DIR / "static",
-    # tus-js-client from npm (``npm ci`` in the Makefile), served from the site itself.
-    ("vendor/tus", BASE_DIR / "node_modules" / "tus-js-client" / "dist"),
-]
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Browser bundles (``make bundle``): hash-named files under static/dist/ and the manifest
+# the ``bundle`` template library reads (tus-js-client is copied in there from npm too).
+SECURECHAT_BUNDLE_STATIC_PREFIX = "dist"
+SECURECHAT_BUNDLE_MANIFEST = BASE_DIR / "static" / SECURECHAT_BUNDLE_STATIC_PREFIX / "manifest.json"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
