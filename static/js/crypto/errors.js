@@ -11,7 +11,8 @@ export class CryptoError extends Error {
    */
   constructor(code, message, options = undefined) {
     super(message, options);
-    this.name = new.target.name;
+    // Spelled out per class: the bundle is minified, so new.target.name would be mangled.
+    this.name = "CryptoError";
     this.code = code;
   }
 }
@@ -20,6 +21,7 @@ export class CryptoError extends Error {
 export class InvalidInputError extends CryptoError {
   constructor(message, options) {
     super("invalid_input", message, options);
+    this.name = "InvalidInputError";
   }
 }
 
@@ -27,6 +29,7 @@ export class InvalidInputError extends CryptoError {
 export class WorkFactorError extends CryptoError {
   constructor(message) {
     super("work_factor", message);
+    this.name = "WorkFactorError";
   }
 }
 
@@ -34,15 +37,22 @@ export class WorkFactorError extends CryptoError {
 export class RecoveryCodeError extends CryptoError {
   constructor(message) {
     super("invalid_recovery_code", message);
+    this.name = "RecoveryCodeError";
   }
 }
 
 /** A message box that does not open: the code says which check failed. */
-export class MessageBoxError extends CryptoError {}
+export class MessageBoxError extends CryptoError {
+  constructor(code, message, options) {
+    super(code, message, options);
+    this.name = "MessageBoxError";
+  }
+}
 
 /** An Ed25519 signature that does not verify. */
 export class SignatureError extends CryptoError {
   constructor(message, options) {
     super("bad_signature", message, options);
+    this.name = "SignatureError";
   }
 }
