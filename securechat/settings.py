@@ -263,6 +263,9 @@ SECURE_CSP = {
     "base-uri": [CSP.NONE],
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
+    # Workers run checked bytes from blob: URLs (static/js/crypto/worker-start.js):
+    # worker scripts cannot carry SRI, so they are fetched with integrity first.
+    "worker-src": ["blob:"],
 }
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

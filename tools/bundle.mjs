@@ -27,6 +27,7 @@ export const MODULE_ENTRIES = [
   "accounts/forms",
   "accounts/save-secret",
   "chat/app",
+  "crypto/derive-worker",
   "crypto/index",
 ].sort();
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from urllib.parse import urldefrag, urlsplit
 
@@ -165,3 +166,46 @@ def test_the_probes_see_a_violation_and_a_wrong_integrity(start_server, new_page
     assert refused is True
     check.check_document()
     assert any("integrity" in problem for problem in check.problems)
+
+
+WORKER_RUN = """async ([crypto, worker, integrity]) => {
+  const c = await import(crypto);
+  const params = {email: "w@example.com", accountSalt: new Uint8Array(16).fill(7),
+                  password: "correct horse battery staple", workFactor: 16};
+  const progress = [];
+  const started = await c.startWorker(worker, integrity);
+  const inWorker = await c.deriveKeysInWorker(started, params,
+                                              {onProgress: (p) => progress.push(p)});
+  started.terminate();
+  const here = await c.deriveKeys(params);
+  let refused = null;
+  try {
+    await c.startWorker(worker, "sha384-" + "A".repeat(64));
+  } catch (error) {
+    refused = {name: error.name, typed: error instanceof c.CryptoError};
+  }
+  return {same: c.toHex(inWorker.master) === c.toHex(here.master)
+                && inWorker.passphrase === here.passphrase,
+          progress: progress.length, last: progress.at(-1), refused};
+}"""
+
+
+def test_a_worker_runs_only_its_pinned_bytes_under_the_site_csp(start_server, new_page):
+    """startWorker fetches the derivation worker with its manifest integrity and runs it
+    from a blob: URL under the site's CSP (worker-src blob:): it derives the same keys
+    as the page, with progress; a wrong integrity is refused with the typed error."""
+    from tests.support.bundle import BUNDLE_DIR
+
+    entries = json.loads((BUNDLE_DIR / "manifest.json").read_text())["entries"]
+    server = start_server("uvicorn")
+    page = new_page(server)
+    check = PinCheck(page, server)
+    check.visit("/login/")
+    result = page.evaluate(WORKER_RUN, [
+        f"/static/dist/{entries['crypto/index']['file']}",
+        f"/static/dist/{entries['crypto/derive-worker']['file']}",
+        entries["crypto/derive-worker"]["integrity"]])
+    assert result == {"same": True, "progress": result["progress"], "last": 1,
+                      "refused": {"name": "WorkerIntegrityError", "typed": True}}
+    assert result["progress"] > 1
+    assert check.violations == []

@@ -9,3 +9,5 @@ export * from "./normalise.js";
 export * from "./recovery.js";
 export * from "./safety.js";
 export * from "./statement.js";
+export * from "./derive-client.js";
+export * from "./worker-start.js";
