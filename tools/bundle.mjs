@@ -31,7 +31,8 @@ export const MODULE_ENTRIES = [
   "crypto/index",
 ].sort();
 
-// Classic scripts copied byte for byte from node_modules and pinned like the bundles.
+// Classic scripts copied from node_modules (without their source-map comment, below)
+// and pinned like the bundles.
 export const COPIED_ENTRIES = {
   "vendor/tus": "node_modules/tus-js-client/dist/tus.min.js",
 };
@@ -93,11 +94,25 @@ async function buildModules(variant) {
   });
 }
 
+// Django's ManifestStaticFilesStorage (collectstatic in production) rewrites
+// `sourceMappingURL` comments in .js files: that would change the pinned bytes (and fail
+// on a map we do not ship), so copies lose theirs and no bundle may contain one.
+const SOURCE_MAP_COMMENT = /\n\/\/# sourceMappingURL=[^\n]*\n?$/;
+
 function copyClassics() {
   return Object.keys(COPIED_ENTRIES).sort().map((entry) => {
-    const bytes = readFileSync(join(ROOT, COPIED_ENTRIES[entry]));
+    const text = readFileSync(join(ROOT, COPIED_ENTRIES[entry]), "utf8");
+    const bytes = Buffer.from(`${text.replace(SOURCE_MAP_COMMENT, "")}\n`, "utf8");
     return pinned(entry, ".min.js", bytes, "classic");
   });
+}
+
+function refuseSourceMapComments(outputs) {
+  for (const { entry, bytes } of outputs) {
+    if (Buffer.from(bytes).includes("sourceMappingURL")) {
+      throw new Error(`${entry} mentions sourceMappingURL: collectstatic would rewrite it`);
+    }
+  }
 }
 
 function writeTree(directory, outputs) {
@@ -129,6 +144,7 @@ async function main(argv) {
   const outdir = resolve(args[0]);
   const outputs = [...(await buildModules(variant)), ...copyClassics()];
   outputs.sort((a, b) => (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0));
+  refuseSourceMapComments(outputs);
   replaceDirectory(outdir, outputs);
   for (const { record } of outputs) console.log(`${record.sha256}  ${record.file}`);
 }

@@ -76,3 +76,21 @@ def test_make_release_hashes_prints_the_manifest_hashes():
     manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())["entries"]
     assert done.stdout.splitlines() == [
         f"{record['sha256']}  {record['file']}" for _, record in sorted(manifest.items())]
+
+
+def test_collectstatic_in_production_keeps_the_pinned_bytes(tmp_path, settings):
+    """Production collects static files with hashed names (whitenoise's manifest storage,
+    which rewrites references inside CSS and JS): the bundles must come out byte for
+    byte, or every integrity on the site would fail."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path / "collected"
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
+    call_command("collectstatic", "--noinput", verbosity=0)
+    entries = json.loads((BUNDLE_DIR / "manifest.json").read_text())["entries"]
+    for entry, record in entries.items():
+        collected = settings.STATIC_ROOT / staticfiles_storage.stored_name(f"dist/{record['file']}")
+        assert collected.name != Path(record["file"]).name, "not the production storage"
+        assert collected.read_bytes() == (BUNDLE_DIR / record["file"]).read_bytes(), entry
