@@ -127,6 +127,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # The admin's own <script> tags get integrity too (the site's come from the manifest).
+    "securechat.sri.admin_script_integrity",
 ]
 
 ROOT_URLCONF = "securechat.urls"

@@ -33,7 +33,10 @@ window.addEventListener("securitypolicyviolation", (event) => {
 }, true);
 """
 
+# Data blocks (<script type="application/json">) are never run, so they need no pin.
 PINNABLE = """() => [...document.querySelectorAll('script, link[rel="modulepreload"]')]
+  .filter((el) => el.tagName === "LINK" || ["", "module", "text/javascript",
+    "application/javascript"].includes((el.getAttribute("type") ?? "").toLowerCase()))
   .map((el) => ({
     tag: el.tagName.toLowerCase(),
     url: el.tagName === "LINK" ? el.href : el.src,
@@ -47,6 +50,7 @@ SIGNED_IN_SEEDS = ["/", "/me/", "/account/two-factor/", "/account/backup-codes/"
 # end the crawl of the signed-in pages.
 SKIP = re.compile(r"/(static|api|logout)/|/verify-email/.+|/password-reset/.+/")
 MAX_PAGES = 40
+ADMIN_PAGES = 25
 
 
 def sri(data: bytes) -> str:
@@ -94,13 +98,15 @@ class PinCheck:
                                    ".map((a) => a.href)")
         return [urldefrag(link).url for link in links if link.startswith(self.origin + "/")]
 
-    def crawl(self, seeds: list[str]) -> None:
+    def crawl(self, seeds: list[str], limit: int = MAX_PAGES, under: str = "/") -> None:
+        # One visit per path: query variants (sorting, filters) render the same scripts.
         queue, seen = [self.origin + s for s in seeds], set()
-        while queue and len(seen) < MAX_PAGES:
+        while queue and len(seen) < limit:
             url = queue.pop(0)
-            if url in seen or SKIP.search(urlsplit(url).path):
+            path = urlsplit(url).path
+            if path in seen or SKIP.search(path) or not path.startswith(under):
                 continue
-            seen.add(url)
+            seen.add(path)
             queue.extend(self.visit(url))
 
     def assert_clean(self) -> None:
@@ -209,3 +215,32 @@ def test_a_worker_runs_only_its_pinned_bytes_under_the_site_csp(start_server, ne
                       "refused": {"name": "WorkerIntegrityError", "typed": True}}
     assert result["progress"] > 1
     assert check.violations == []
+
+
+def test_the_admin_pages_pin_their_scripts_too(start_server, new_page, redis_url):
+    """Django's admin renders its own script tags (static files, widget media, the jsi18n
+    catalog); securechat/sri.py pins them. A staff user with two-factor crawls it."""
+    from django.test import Client
+
+    from accounts.models import User
+    from tests.accounts import clear_rate_limits, enrol_totp, fresh_code
+    from tests.support.accounts import make_user
+
+    clear_rate_limits()
+    staff = make_user("operator@example.com")
+    User.objects.filter(pk=staff.user.pk).update(is_staff=True, is_superuser=True)
+    make_user("someone@example.com")  # a row to list and open
+    device, _ = enrol_totp(staff.user)
+    client = Client()
+    response = client.post("/admin/login/", {"email": staff.email, "password": staff.password,
+                                             "code": fresh_code(device)})
+    assert response.status_code == 302, response.content
+    server = start_server("uvicorn")
+    page = new_page(server)
+    page.context.add_cookies([{"name": name, "value": morsel.value, "url": server.url}
+                              for name, morsel in client.cookies.items()])
+    check = PinCheck(page, server)
+    check.crawl(["/admin/", "/admin/accounts/user/"], limit=ADMIN_PAGES, under="/admin/")
+    assert any(re.search(r"/admin/accounts/user/\d+/change/$", url) for url in check.pages)
+    assert any("jsi18n" in url for url in check.pinned), "no page loaded the catalog"
+    check.assert_clean()
