@@ -83,6 +83,7 @@ async ([url, kind, vectors]) => {
         context: ctx });
       const statement = bytes(v.statement);
       const fields = c.parseStatement(statement, c.MESSAGE_TAG);
+      const parsed = c.parseMessageStatement(statement);
       const seed = bytes(v.ed25519_seed);
       c.verifyStatement(c.signingPublicKey(seed), statement, bytes(v.signature));
       const tampered = statement.slice();
@@ -91,6 +92,7 @@ async ([url, kind, vectors]) => {
         context_bytes: hex(c.messageContext(ctx)), box: hex(box), plaintext_json: opened,
         padded_len: c.paddedLength(new TextEncoder().encode(v.plaintext_json).length),
         statement_fields: fields.map(hex), box_digest: hex(c.boxDigest(box)),
+        parsed_context: hex(c.messageContext(parsed)), parsed_digest: hex(parsed.boxDigest),
         message_hash: hex(c.messageHash(statement)),
         signature: hex(c.signStatement(seed, statement)),
         tampered_verify: await attempt(() => c.verifyStatement(

@@ -154,6 +154,8 @@ def test_message_box_and_statement(crypto):
             f[8:] for f in _split_fields(bytes.fromhex(vector["context_bytes"])))
         assert result["box_digest"] == hashlib.sha256(box[1:]).hexdigest()
         assert result["box_digest"] in fields
+        assert result["parsed_context"] == vector["context_bytes"]  # the strict reader agrees
+        assert result["parsed_digest"] == result["box_digest"]
         assert result["tampered_verify"] == {"error": "bad_signature", "typed": True,
                                              "name": "SignatureError"}
         if result["rebuilt_statement"] is not None:
@@ -220,6 +222,13 @@ def test_malformed_input_raises_typed_errors(crypto):
         "email with two @": "c.normaliseEmail('a@b@example.com');",
         "short account salt": "c.scryptSalt('a@example.com', new Uint8Array(15));",
         "statement with trailing byte": "c.parseStatement(new Uint8Array([0,0,0,1,65,0]));",
+        "message statement with a short id": (
+            "const f = c.parseStatement(c.statement('securechat/v2/message', "
+            "...Array.from({length: 14}, () => new Uint8Array(8)))); "
+            "c.parseMessageStatement(c.statement('securechat/v2/message', ...f));"),
+        "message statement with 13 fields": (
+            "c.parseMessageStatement(c.statement('securechat/v2/message', "
+            "...Array.from({length: 13}, () => new Uint8Array(8))));"),
         "statement of another tag": ("c.parseStatement(c.statement('securechat/v2/epoch'), "
                                      "c.MESSAGE_TAG);"),
         "short conversation id": f"c.messageContext({{...{ctx}, conversationId: "

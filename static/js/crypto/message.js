@@ -3,10 +3,10 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
-import { requireBytes, u64be } from "./bytes.js";
-import { SignatureError } from "./errors.js";
+import { fromUtf8, readU64, requireBytes, u64be } from "./bytes.js";
+import { InvalidInputError, SignatureError } from "./errors.js";
 import { boxDigest, contextFields } from "./messagebox.js";
-import { ascii, statement } from "./statement.js";
+import { ascii, parseStatement, statement } from "./statement.js";
 
 export const MESSAGE_TAG = "securechat/v2/message";
 const ZERO_HASH = new Uint8Array(32);
@@ -29,6 +29,39 @@ export function messageStatement(message) {
     requireBytes(message.seenHash ?? ZERO_HASH, "seen hash", 32),
     u64be(message.clientClockMs),
   );
+}
+
+// The statement's fields in order: [name, fixed length (u64 = 8), or null for the kind].
+const STATEMENT_FIELDS = [
+  ["conversationId", 16], ["epoch", "u64"], ["envelopeHash", 32], ["senderId", "u64"],
+  ["senderGeneration", "u64"], ["deviceId", 16], ["deviceCounter", "u64"],
+  ["clientMessageId", 16], ["kind", null], ["boxDigest", 32], ["prevHash", 32],
+  ["seenSeq", "u64"], ["seenHash", 32], ["clientClockMs", "u64"],
+];
+
+/**
+ * Reads a message statement back into its fields (u64 values as BigInt, kind as text).
+ * Strict: the tag, the field count, every fixed length and printable-ASCII kind are
+ * checked, so one statement has one reading; anything else raises InvalidInputError.
+ */
+export function parseMessageStatement(statementBytes) {
+  const fields = parseStatement(statementBytes, MESSAGE_TAG);
+  if (fields.length !== STATEMENT_FIELDS.length) {
+    throw new InvalidInputError(`a message statement has ${STATEMENT_FIELDS.length} fields`);
+  }
+  const out = {};
+  STATEMENT_FIELDS.forEach(([name, size], i) => {
+    if (size === "u64") out[name] = readU64(fields[i]);
+    else if (size === null) out[name] = checkedKind(fromUtf8(fields[i]));
+    else out[name] = requireBytes(fields[i].slice(), name, size);
+  });
+  return out;
+}
+
+function checkedKind(kind) {
+  ascii(kind); // raises unless printable ASCII
+  if (kind === "") throw new InvalidInputError("a message kind is not empty");
+  return kind;
 }
 
 /** message_hash = SHA-256(statement): how later messages name this one. */
