@@ -1,9 +1,14 @@
 // Runs one vector file through the browser bundle (tests/browser/test_crypto_vectors.py).
-// Evaluated by Playwright as a function of [bundle URL, vector kind, vectors]; returns,
+// Evaluated by Playwright as a function of [bundle URL, vector kind, vectors as JSON]; returns,
 // per vector, what the bundle computed (bytes as lowercase hex) or the error it raised,
 // so the Python side compares every field against the file with a readable diff.
-async ([url, kind, vectors]) => {
+async ([url, kind, vectorsJson]) => {
   const c = await import(url);
+  // u64 fields may exceed 2^53: read such integers from their source text as BigInt
+  // (JSON.parse source access), which the bundle's u64 encoder takes as well.
+  const vectors = JSON.parse(vectorsJson, (key, value, context) =>
+    (typeof value === "number" && !Number.isSafeInteger(value) && /^\d+$/.test(context?.source)
+      ? BigInt(context.source) : value));
   const hex = c.toHex;
   const bytes = c.fromHex;
   const failure = (error) => ({

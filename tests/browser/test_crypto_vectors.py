@@ -74,7 +74,7 @@ def crypto(browser, bundle_server):
         return f"{base}/{variant}/{manifests[variant]['entries']['crypto/index']['file']}"
 
     def run(kind, vectors, variant="test"):
-        return page.evaluate(harness, [url(variant), kind, vectors])
+        return page.evaluate(harness, [url(variant), kind, json.dumps(vectors)])
 
     run.page, run.url = page, url
     yield run

@@ -4,7 +4,7 @@ import { InvalidInputError } from "./errors.js";
 
 // Python's str.strip() set (str.isspace), which the server and client/ use. JavaScript's
 // trim() differs (it strips U+FEFF and keeps U+001C–U+001F and U+0085), so it is not used.
-const PYTHON_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+export const PYTHON_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
 const STRIP = new RegExp(`^[${PYTHON_SPACE}]+|[${PYTHON_SPACE}]+$`, "g");
 
 /**

@@ -7,12 +7,14 @@ import { sha256 } from "@noble/hashes/sha2.js";
 
 import { randomBytes, utf8 } from "./bytes.js";
 import { InvalidInputError, RecoveryCodeError } from "./errors.js";
+import { PYTHON_SPACE } from "./normalise.js";
 
 export const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 export const CODE_LENGTH = 26;
 const GROUP = 5;
 const SEED_SALT = utf8("securechat/v2/recovery");
 const PREFIXES = { hybrid: "AGE-SECRET-KEY-PQ-", x25519: "AGE-SECRET-KEY-" };
+const SEPARATORS = new RegExp(`[${PYTHON_SPACE}-]`, "g");
 
 /** A fresh code (26 characters, no dashes). 256 is a multiple of 32: `& 31` is uniform. */
 export function generateRecoveryCode() {
@@ -33,8 +35,9 @@ export function formatRecoveryCode(code) {
  */
 export function parseRecoveryCode(typed) {
   if (typeof typed !== "string") throw new RecoveryCodeError("the recovery code must be text");
-  // Only ASCII case folding: a non-ASCII letter must not uppercase into the alphabet.
-  const compact = typed.replace(/[\s-]/g, "").replace(/[a-z]/g, (c) => c.toUpperCase())
+  // Whitespace as Python's str.split() sees it and the default full uppercase mapping,
+  // as client/ reads the spec; the result must still be 26 characters of the alphabet.
+  const compact = typed.replace(SEPARATORS, "").toUpperCase()
     .replace(/O/g, "0").replace(/[IL]/g, "1");
   if (compact.length !== CODE_LENGTH || [...compact].some((c) => !ALPHABET.includes(c))) {
     throw new RecoveryCodeError(
