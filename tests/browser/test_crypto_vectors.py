@@ -259,3 +259,23 @@ def test_malformed_input_raises_typed_errors(crypto):
     assert untyped == {}
     assert results["box version 1"]["code"] == "bad_version"
     assert results["oversized message"]["code"] == "too_large"
+
+
+def test_fresh_recovery_codes_are_26_random_characters_that_round_trip(crypto):
+    """generateRecoveryCode draws from getRandomValues: 26 alphabet characters, distinct
+    across calls, and its display form (groups of 5) parses back to it."""
+    result = crypto.page.evaluate("""async (url) => {
+        const c = await import(url);
+        const codes = Array.from({length: 64}, () => c.generateRecoveryCode());
+        return {codes, alphabet: c.ALPHABET,
+                roundTrip: codes.every((code) =>
+                    c.parseRecoveryCode(c.formatRecoveryCode(code)) === code),
+                identity: (await c.recoveryIdentity(codes[0], "hybrid")).identity};
+    }""", crypto.url("test"))
+    codes = result["codes"]
+    assert len(set(codes)) == len(codes)
+    assert all(len(code) == 26 and set(code) <= set(result["alphabet"]) for code in codes)
+    assert result["roundTrip"] is True
+    assert result["identity"].startswith("AGE-SECRET-KEY-PQ-1")
+    # Every alphabet character turns up across 64 × 26 draws (about 52 of each expected).
+    assert set("".join(codes)) == set(result["alphabet"])
