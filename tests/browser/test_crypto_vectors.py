@@ -279,3 +279,52 @@ def test_fresh_recovery_codes_are_26_random_characters_that_round_trip(crypto):
     assert result["identity"].startswith("AGE-SECRET-KEY-PQ-1")
     # Every alphabet character turns up across 64 × 26 draws (about 52 of each expected).
     assert set("".join(codes)) == set(result["alphabet"])
+
+
+WRAP_RUN = """async ([url, files, passphrase, identity]) => {
+  const c = await import(url);
+  const out = {};
+  for (const [name, hexFile] of Object.entries(files)) {
+    const started = performance.now();
+    try {
+      out[name] = {text: await c.unwrapIdentity(c.fromHex(hexFile), passphrase)};
+    } catch (error) {
+      out[name] = {typed: error instanceof c.CryptoError, name: error.name, code: error.code};
+    }
+    out[name].ms = performance.now() - started;
+  }
+  out.made = c.toHex(await c.wrapIdentity(identity, passphrase));
+  return out;
+}"""
+
+
+def test_wrapped_identities_open_only_as_one_scrypt_stanza_of_work_factor_10(crypto):
+    """Interop with agecrypt both ways; a header that is not exactly one scrypt stanza of
+    work factor 10 is refused before scrypt runs (a factor of 30 would take minutes)."""
+    import agecrypt
+    from agecrypt.scrypt import ScryptIdentity, ScryptRecipient
+
+    passphrase = "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg"
+    identity_text = str(agecrypt.X25519Identity.generate()) + "\n"
+    good = agecrypt.encrypt(identity_text.encode(), [ScryptRecipient(passphrase, 10)])
+    lines = good.split(b"\n")
+    files = {
+        "agecrypt": good,
+        "work factor 11": agecrypt.encrypt(b"x", [ScryptRecipient(passphrase, 11)]),
+        "work factor 30": good.replace(b" 10\n", b" 30\n", 1),
+        "two stanzas": b"\n".join([lines[0], lines[1], lines[2], *lines[1:]]),
+        "x25519 stanza": agecrypt.encrypt(b"x", [agecrypt.X25519Identity.generate().recipient()]),
+        "armored": agecrypt.armor(good).encode(),
+    }
+    results = crypto.page.evaluate(WRAP_RUN, [
+        crypto.url("test"), {k: v.hex() for k, v in files.items()}, passphrase, identity_text])
+    assert results["agecrypt"]["text"] == identity_text
+    for name in ("work factor 11", "work factor 30"):
+        assert results[name] | {"ms": 0} == {"typed": True, "name": "WorkFactorError",
+                                             "code": "work_factor", "ms": 0}, name
+    assert results["work factor 30"]["ms"] < 1000
+    for name in ("two stanzas", "x25519 stanza", "armored"):
+        assert results[name]["code"] == "bad_wrapped_identity", name
+    made = bytes.fromhex(results["made"])
+    assert b"\n-> scrypt " in made and made.split(b"\n")[1].endswith(b" 10")
+    assert agecrypt.decrypt(made, [ScryptIdentity(passphrase)]).decode() == identity_text

@@ -11,3 +11,4 @@ export * from "./safety.js";
 export * from "./statement.js";
 export * from "./derive-client.js";
 export * from "./worker-start.js";
+export * from "./wrap.js";
