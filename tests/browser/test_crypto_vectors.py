@@ -328,3 +328,44 @@ def test_wrapped_identities_open_only_as_one_scrypt_stanza_of_work_factor_10(cry
     made = bytes.fromhex(results["made"])
     assert b"\n-> scrypt " in made and made.split(b"\n")[1].endswith(b" 10")
     assert agecrypt.decrypt(made, [ScryptIdentity(passphrase)]).decode() == identity_text
+
+
+
+PARAMS_RUN = """async (url) => {
+  const c = await import(url);
+  const salt = new Uint8Array(16).fill(1);
+  const known = {accountSalt: salt, workFactor: 17};
+  const cases = {
+    "first login": [null, {accountSalt: salt, workFactor: 16}],
+    "same": [known, {accountSalt: salt, workFactor: 17}],
+    "raised": [known, {accountSalt: salt, workFactor: 18}],
+    "lowered": [known, {accountSalt: salt, workFactor: 16}],
+    "other salt": [known, {accountSalt: new Uint8Array(16).fill(2), workFactor: 17}],
+    "factor 8": [null, {accountSalt: salt, workFactor: 8}],
+    "factor 21": [known, {accountSalt: salt, workFactor: 21}],
+    "short salt": [null, {accountSalt: new Uint8Array(15), workFactor: 16}],
+  };
+  const out = {};
+  for (const [name, [remembered, answer]] of Object.entries(cases)) {
+    try {
+      out[name] = {remember: c.checkAccountParameters(remembered, answer).workFactor};
+    } catch (error) {
+      out[name] = {typed: error instanceof c.CryptoError, name: error.name, code: error.code};
+    }
+  }
+  return out;
+}"""
+
+
+def test_a_client_refuses_a_changed_salt_or_a_lowered_work_factor(crypto):
+    """The prelogin answer against what the client remembered (served build: floor 16)."""
+    results = crypto.page.evaluate(PARAMS_RUN, crypto.url("served"))
+    assert results["first login"] == {"remember": 16}
+    assert results["same"] == {"remember": 17}
+    assert results["raised"] == {"remember": 18}
+    for name in ("lowered", "factor 8", "factor 21"):
+        assert results[name] == {"typed": True, "name": "WorkFactorError",
+                                 "code": "work_factor"}, name
+    assert results["other salt"] == {"typed": True, "name": "AccountParametersError",
+                                     "code": "salt_changed"}
+    assert results["short salt"]["code"] == "invalid_input"

@@ -12,3 +12,4 @@ export * from "./statement.js";
 export * from "./derive-client.js";
 export * from "./worker-start.js";
 export * from "./wrap.js";
+export * from "./params.js";
