@@ -22,7 +22,8 @@ import * as esbuild from "esbuild";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
-// Page scripts (static/js/<entry>.js); kept sorted so the build order never varies.
+// Entry points (static/js/<entry>.js): page scripts, the crypto module and its workers;
+// kept sorted so the build order never varies.
 export const MODULE_ENTRIES = [
   "accounts/forms",
   "accounts/save-secret",
