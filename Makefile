@@ -25,8 +25,13 @@ MEDIA_DIR := $(or $(MEDIA_ROOT),$(VAR_DIR)/media)
 
 test test-slow test-sqlite test-postgres bench screenshots: export REDIS_URL := $(REDIS_URL)
 
+<<<<<<< HEAD
 .PHONY: help run test test-slow test-sqlite test-postgres bench lint deps python-deps node-deps \
         debian-deps redis migrate var-dirs clean
+=======
+.PHONY: help run test test-sqlite test-postgres bench lint deps python-deps node-deps \
+        debian-deps redis migrate clean bundle release-hashes
+>>>>>>> web-bundle
 
 help:
 	@echo "make run    serve SecureChat on http://$(HOST):$(PORT) (uvicorn)"
@@ -34,6 +39,8 @@ help:
 	@echo "make test-slow  the tests marked slow (over 30 s each), on both databases"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
 	@echo "make lint   ruff"
+	@echo "make bundle build the SRI-pinned browser bundles into $(BUNDLE_DIR)/"
+	@echo "make release-hashes  print the SHA-256 of every published bundle"
 
 # --- Python -----------------------------------------------------------------
 # Python >= 3.12 from PATH, or the newest under pyenv; a clear stop otherwise.
@@ -62,6 +69,23 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 node-deps: node_modules/.installed
+
+# --- Browser bundles (DESIGN.md §1): static/js entry points → hash-named files and a
+# manifest (entry → file, sha384 integrity) that the templates read. Reproducible:
+# two fresh clones give byte-identical files (tools/bundle.mjs says how).
+BUNDLE_DIR     := static/dist
+BUNDLE_SOURCES := $(sort $(shell find static/js -name '*.js')) tools/bundle.mjs package-lock.json
+
+$(BUNDLE_DIR)/manifest.json: node_modules/.installed $(BUNDLE_SOURCES)
+	node tools/bundle.mjs $(BUNDLE_DIR)
+
+bundle: $(BUNDLE_DIR)/manifest.json
+
+# What a release publishes for `securechat verify-web`: one "sha256  file" line per
+# bundle, as sha256sum prints it (so `sha256sum -c` checks a downloaded copy).
+release-hashes: bundle
+	@cd $(BUNDLE_DIR) && $(CURDIR)/$(PY) -c 'import json; \
+	  [print(e["sha256"] + "  " + e["file"]) for _, e in sorted(json.load(open("manifest.json"))["entries"].items())]'
 
 # --- Debian packages the tests drive: the age CLI, Chromium, Redis, and for the
 # deployment tests nginx, systemd-analyze, sqlite3, pg_dump and curl -----------
@@ -109,13 +133,13 @@ migrate: python-deps var-dirs
 	umask 077 && $(PY) manage.py migrate --noinput
 
 # --- The two commands of the README ------------------------------------------
-run: deps migrate
+run: deps migrate bundle
 	@echo "SecureChat on http://$(HOST):$(PORT)"
 	umask 077 && exec $(PY) -m uvicorn securechat.asgi:application --host $(HOST) --port $(PORT) \
 	  --ws websockets-sansio --ws-max-size $(WS_MAX_SIZE) --no-server-header --proxy-headers \
 	  --forwarded-allow-ips 127.0.0.1
 
-test: debian-deps deps redis
+test: debian-deps deps redis bundle
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
@@ -152,7 +176,7 @@ test-postgres:
 # Each benchmark prints a Markdown table against a baseline measured in the same run
 # (docs/benchmarks.md). BENCH_ARGS=--quick gives a shorter run of each where offered.
 BENCH_ARGS ?=
-bench: debian-deps deps redis
+bench: debian-deps deps redis bundle
 	$(PY) bench/crypto.py $(BENCH_ARGS)
 	$(PY) bench/channel_layer.py $(BENCH_ARGS)
 	$(PY) bench/messaging.py $(BENCH_ARGS)
@@ -163,11 +187,11 @@ lint: python-deps
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) node_modules var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules var staticfiles $(BUNDLE_DIR) .pytest_cache .ruff_cache
 
 # Screenshots of the main pages (signup, 2FA setup, conversation list, a conversation
 # with a file and an upload in progress, the key-change notice) into docs/screenshots/.
 .PHONY: screenshots
-screenshots: debian-deps deps redis
+screenshots: debian-deps deps redis bundle
 	env -u DATABASE_URL SECURECHAT_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots \
 	  $(PY) -m pytest tests/browser/test_screenshots.py -q

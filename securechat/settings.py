@@ -129,6 +129,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # The admin's own <script> tags get integrity too (the site's come from the manifest).
+    "securechat.sri.admin_script_integrity",
     "accounts.middleware.JsonMethodNotAllowedMiddleware",
 ]
 
@@ -147,6 +149,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
             ],
+            # {% load bundle %}: SRI-pinned script tags from the bundle manifest.
+            "libraries": {"bundle": "securechat.bundle"},
         },
     },
 ]
@@ -268,6 +272,9 @@ SECURE_CSP = {
     "base-uri": [CSP.NONE],
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
+    # Workers run checked bytes from blob: URLs (static/js/crypto/worker-start.js):
+    # worker scripts cannot carry SRI, so they are fetched with integrity first.
+    "worker-src": ["blob:"],
 }
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
@@ -284,11 +291,11 @@ if PRODUCTION:
 
 # --- Static and media -------------------------------------------------------
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [
-    BASE_DIR / "static",
-    # tus-js-client from npm (``npm ci`` in the Makefile), served from the site itself.
-    ("vendor/tus", BASE_DIR / "node_modules" / "tus-js-client" / "dist"),
-]
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Browser bundles (``make bundle``): hash-named files under static/dist/ and the manifest
+# the ``bundle`` template library reads (tus-js-client is copied in there from npm too).
+SECURECHAT_BUNDLE_STATIC_PREFIX = "dist"
+SECURECHAT_BUNDLE_MANIFEST = BASE_DIR / "static" / SECURECHAT_BUNDLE_STATIC_PREFIX / "manifest.json"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {

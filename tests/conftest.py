@@ -11,11 +11,14 @@ import os
 
 import pytest
 
+from tests.support.bundle import ensure_built
 from tests.support.live import LiveServer
 
 
 def pytest_configure(config):
     config._securechat_db_tests = 0
+    # Pages name their scripts from the bundle manifest: test the current sources.
+    ensure_built()
 
 
 def pytest_runtest_setup(item):

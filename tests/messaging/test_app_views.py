@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -10,6 +11,8 @@ from django.test import Client
 from accounts.models import KeyGeneration
 from messaging.models import ContactPins
 from tests.support.accounts import login_client, make_user
+from tests.support.bundle import BUNDLE_DIR
+from tests.support.live import REPO_ROOT
 
 
 @pytest.mark.django_db
@@ -29,17 +32,27 @@ def test_the_shell_names_the_user_and_loads_only_same_origin_module_scripts(pair
     html = page.content.decode()
     assert f'data-user-id="{pair.alice.user.pk}"' in html
     assert f'data-initial-conversation="{pair.conversation_id}"' in html
-    assert '<script type="module" src="/static/js/chat/app.js">' in html
-    assert '<script src="/static/vendor/tus/tus.min.js" defer>' in html
+    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())["entries"]
+    app, tus = manifest["chat/app"], manifest["vendor/tus"]
+    assert (f'<script type="module" src="/static/dist/{app["file"]}" '
+            f'integrity="{app["integrity"]}" crossorigin="anonymous"></script>') in html
+    assert (f'<script src="/static/dist/{tus["file"]}" integrity="{tus["integrity"]}" '
+            'crossorigin="anonymous" defer></script>') in html
     assert "script-src 'self'" in page["Content-Security-Policy"]
 
 
 def test_tus_js_client_is_served_from_the_site(pair):
-    """tus-js-client comes from node_modules through the static files, not a CDN."""
+    """tus-js-client comes from node_modules, copied into the pinned bundle directory
+    (only its source-map comment dropped, which collectstatic would rewrite) and served
+    from the site, not a CDN."""
     from django.contrib.staticfiles import finders
 
-    path = finders.find("vendor/tus/tus.min.js")
-    assert path and "node_modules/tus-js-client/dist" in str(path)
+    tus = json.loads((BUNDLE_DIR / "manifest.json").read_text())["entries"]["vendor/tus"]
+    path = finders.find(f"dist/{tus['file']}")
+    npm_copy = REPO_ROOT / "node_modules" / "tus-js-client" / "dist" / "tus.min.js"
+    original = npm_copy.read_bytes()
+    assert original.endswith(b"\n//# sourceMappingURL=tus.min.js.map")
+    assert path and Path(path).read_bytes() == original.rsplit(b"\n//#", 1)[0] + b"\n"
 
 
 def test_contact_keys_show_pinned_and_directory_fingerprints(pair):

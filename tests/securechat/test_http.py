@@ -50,6 +50,8 @@ def test_pages_carry_a_strict_csp_and_security_headers(client):
     assert directives["default-src"] == "'self'"
     assert directives["object-src"] == "'none'"
     assert directives["frame-ancestors"] == "'none'"
+    # Workers start only from blob: URLs of scripts fetched with integrity (worker-start.js).
+    assert directives["worker-src"] == "blob:"
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["X-Frame-Options"] == "DENY"

@@ -55,6 +55,9 @@ function runScripts(doc) {
     if (document.querySelector(`script[src="${CSS.escape(src)}"]`)) continue;
     const copy = document.createElement("script");
     copy.type = "module";
+    // The page pinned the script (DESIGN.md §1): the copy keeps its integrity.
+    copy.integrity = script.getAttribute("integrity") ?? "";
+    copy.crossOrigin = script.getAttribute("crossorigin");
     copy.src = src;
     document.body.append(copy);
   }

@@ -1,4 +1,4 @@
-// File uploads with tus-js-client (served from /static/vendor/tus/): one
+// File uploads with tus-js-client (pinned in the bundle manifest as vendor/tus): one
 // progress row per file with speed and time left, cancel, and resume after a
 // page reload: tus-js-client remembers each upload's URL in localStorage under
 // a fingerprint of the file and conversation, so dropping or choosing the same

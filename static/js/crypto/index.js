@@ -1,0 +1,15 @@
+// The browser's client crypto (DESIGN.md §3), one entry point for the bundle: pages
+// and the Chromium vector tests import it from the hash-named file in the manifest.
+export * from "./bytes.js";
+export * from "./derive.js";
+export * from "./errors.js";
+export * from "./message.js";
+export * from "./messagebox.js";
+export * from "./normalise.js";
+export * from "./recovery.js";
+export * from "./safety.js";
+export * from "./statement.js";
+export * from "./derive-client.js";
+export * from "./worker-start.js";
+export * from "./wrap.js";
+export * from "./params.js";

@@ -1,0 +1,50 @@
+// Safety numbers (DESIGN.md §3, SPEC-v2-crypto.md): two users compare 12 groups of 5
+// digits, or scan a QR code carrying both full fingerprints.
+import { sha512 } from "@noble/hashes/sha2.js";
+
+import { requireBytes, toHex, u64be, utf8 } from "./bytes.js";
+import { InvalidInputError } from "./errors.js";
+import { statement } from "./statement.js";
+
+const TAG = "securechat/v2/safety";
+
+/** F = SHA-512(statement(tag, u64 user id, Ed25519 key (32), utf8 age recipient)). */
+export function safetyFingerprint({ userId, ed25519, recipient }) {
+  requireBytes(ed25519, "Ed25519 public key", 32);
+  if (typeof recipient !== "string" || recipient === "") {
+    throw new InvalidInputError("an age recipient is a non-empty string");
+  }
+  return sha512(statement(TAG, u64be(userId), ed25519, utf8(recipient)));
+}
+
+/** Six groups of 5 digits: each 5-byte slice of F[0:30], big-endian, mod 100000. */
+export function safetyGroups(fingerprint) {
+  requireBytes(fingerprint, "fingerprint", 64);
+  const groups = [];
+  for (let i = 0; i < 30; i += 5) {
+    let value = 0n;
+    for (const byte of fingerprint.subarray(i, i + 5)) value = (value << 8n) | BigInt(byte);
+    groups.push(String(value % 100000n).padStart(5, "0"));
+  }
+  return groups;
+}
+
+/**
+ * {fingerprintA, fingerprintB, safetyNumber, qr} of two users ({userId, ed25519,
+ * recipient}); the lower user id comes first in the number and the QR payload.
+ * Equal ids are refused: a safety number is between two different users.
+ */
+export function safetyNumber(a, b) {
+  const idA = BigInt(a.userId);
+  const idB = BigInt(b.userId);
+  if (idA === idB) throw new InvalidInputError("a safety number needs two different users");
+  const fingerprintA = safetyFingerprint(a);
+  const fingerprintB = safetyFingerprint(b);
+  const [low, high] = idA < idB ? [fingerprintA, fingerprintB] : [fingerprintB, fingerprintA];
+  return {
+    fingerprintA,
+    fingerprintB,
+    safetyNumber: [...safetyGroups(low), ...safetyGroups(high)].join(" "),
+    qr: `securechat-safety:2:${toHex(low)}:${toHex(high)}`,
+  };
+}
