@@ -25,13 +25,8 @@ MEDIA_DIR := $(or $(MEDIA_ROOT),$(VAR_DIR)/media)
 
 test test-slow test-sqlite test-postgres bench screenshots: export REDIS_URL := $(REDIS_URL)
 
-<<<<<<< HEAD
 .PHONY: help run test test-slow test-sqlite test-postgres bench lint deps python-deps node-deps \
-        debian-deps redis migrate var-dirs clean
-=======
-.PHONY: help run test test-sqlite test-postgres bench lint deps python-deps node-deps \
-        debian-deps redis migrate clean bundle release-hashes
->>>>>>> web-bundle
+        debian-deps redis migrate var-dirs clean bundle release-hashes
 
 help:
 	@echo "make run    serve SecureChat on http://$(HOST):$(PORT) (uvicorn)"
@@ -144,7 +139,7 @@ test: debian-deps deps redis bundle
 	$(MAKE) --no-print-directory test-postgres
 
 # The tests marked `slow` (over 30 s each), on SQLite and (dbsensitive) PostgreSQL.
-test-slow: debian-deps deps redis
+test-slow: debian-deps deps redis bundle
 	$(MAKE) --no-print-directory test-sqlite MARKS="slow and not big" ALLOW_EMPTY=1
 	$(MAKE) --no-print-directory test-postgres MARKS="slow and not big" ALLOW_EMPTY=1
 
