@@ -26,8 +26,9 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import agecrypt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import agecrypt
 
 from . import _rand, signing
 from . import fingerprints as fp
@@ -110,7 +111,8 @@ def decode_members(raw: bytes) -> tuple[MemberEntry, ...]:
     for pos in range(0, len(raw), ENTRY_SIZE):
         r = raw[pos : pos + ENTRY_SIZE]
         prints = fp.Fingerprints(r[16:48], r[48:80])
-        out.append(MemberEntry(int.from_bytes(r[:8], "big"), int.from_bytes(r[8:16], "big"), prints))
+        user_id, generation = int.from_bytes(r[:8], "big"), int.from_bytes(r[8:16], "big")
+        out.append(MemberEntry(user_id, generation, prints))
     ids = [e.user_id for e in out]
     if ids != sorted(set(ids)):
         raise StatementError("members: user ids not strictly increasing")

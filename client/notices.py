@@ -23,8 +23,9 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-import agecrypt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import agecrypt
 
 from . import _clock, signing
 from . import fingerprints as fp

@@ -73,9 +73,6 @@ class Finding:
 
 
 def _check_input(item: Received | Tombstone) -> None:
-    ints = [item.seq, item.server_time_ms, item.sender_id]
-    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in ints):
-        raise UsageError("seq, server time and sender id are non-negative ints")
     if isinstance(item, Received):
         if not isinstance(item.statement, MessageStatement):
             raise UsageError("a received message carries its verified statement")
@@ -84,6 +81,9 @@ def _check_input(item: Received | Tombstone) -> None:
                 raise UsageError("message hashes are 32 bytes")
     elif not isinstance(item, Tombstone):
         raise UsageError("a timeline item is Received or Tombstone")
+    ints = [item.seq, item.server_time_ms, item.sender_id]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in ints):
+        raise UsageError("seq, server time and sender id are non-negative ints")
 
 
 @dataclass
@@ -91,6 +91,7 @@ class Timeline:
     """One conversation's timeline as this receiver has it."""
 
     _hashes: dict[int, bytes] = field(default_factory=dict)  # seq -> hash, this receiver's record
+    _known: set[bytes] = field(default_factory=set)  # the same hashes, for lookups by hash
     _ids: dict[tuple[int, bytes], bytes] = field(default_factory=dict)
     _devices: dict[tuple[int, bytes], tuple[int, bytes]] = field(default_factory=dict)
     _unsends: dict[int, set[bytes]] = field(default_factory=dict)
@@ -99,6 +100,7 @@ class Timeline:
     def note(self, seq: int, item_hash: bytes) -> None:
         """Record another seq-taking item (membership operation, epoch) by its hash."""
         self._hashes[seq] = bytes(item_hash)
+        self._known.add(bytes(item_hash))
 
     def seed_device(self, sender_id: int, device_id: bytes, counter: int, message_hash: bytes):
         """Start a device's chain at a message known from before (history loaded earlier)."""
@@ -121,6 +123,7 @@ class Timeline:
             findings.append(Finding("clock-skew", item.seq, sender))
         if self._hashes.setdefault(item.seq, item.message_hash) != item.message_hash:
             findings.append(Finding("history-differs", item.seq, sender, "two items at one seq"))
+        self._known.add(item.message_hash)
         if item.unsend_target is not None:
             self._unsends.setdefault(sender, set()).add(item.unsend_target)
         return findings
@@ -132,7 +135,7 @@ class Timeline:
         counter = s.context.device_counter
         out = []
         if last is None:
-            if s.prev_hash != ZERO_HASH and s.prev_hash not in self._hashes.values():
+            if s.prev_hash != ZERO_HASH and s.prev_hash not in self._known:
                 out.append(Finding("missing", item.seq, sender, "unknown previous message"))
         elif counter <= last[0]:
             out.append(Finding("reordered", item.seq, sender))
@@ -162,8 +165,7 @@ class Timeline:
         """``removed-by-server`` for each tombstone that neither a signed unsend by its sender
         nor the conversation's expiry explains. Call after sync (an unsend comes later)."""
         now = _clock._now_ms() if now_ms is None else now_ms
-        known = set(self._hashes.values())
-        spare = {s: {h for h in hs if h not in known} for s, hs in self._unsends.items()}
+        spare = {s: {h for h in hs if h not in self._known} for s, hs in self._unsends.items()}
         out = []
         for t in self._tombstones:
             if expiry_seconds and t.server_time_ms + expiry_seconds * 1000 <= now:

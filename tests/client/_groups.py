@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import agecrypt
-
 from client import signing
 from client.endorsement import Endorsed
 from tests.client._vectors import load

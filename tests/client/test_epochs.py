@@ -6,10 +6,10 @@ import base64
 import hashlib
 import io
 
-import agecrypt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+import agecrypt
 from agecrypt import _rand as age_rand
 from client import _rand, errors, signing
 from client import fingerprints as fp
@@ -57,7 +57,8 @@ def test_every_member_opens_the_vector(entry):
     for reader in _members_of(entry):
         opened = _open(entry, reader)
         assert opened.secret.hex() == entry["secret"] and opened.name == entry["name"]
-        assert opened.statement.name == (CONV, entry["epoch"], bytes.fromhex(entry["envelope_hash"]))
+        envelope_hash = bytes.fromhex(entry["envelope_hash"])
+        assert opened.statement.name == (CONV, entry["epoch"], envelope_hash)
 
 
 @pytest.mark.parametrize("entry", GOOD, ids=lambda e: f"epoch{e['epoch']}")
@@ -82,8 +83,8 @@ def test_vector_against_an_independent_encoding(entry):
         bytes.fromhex(entry["signature"]), data)
     secret = base64.urlsafe_b64encode(bytes.fromhex(entry["secret"])).rstrip(b"=").decode()
     assert entry["plaintext"] == (
-        '{"conversation":"%s","epoch":%d,"name":"%s","secret":"%s","v":2}'
-        % (CONV.hex(), entry["epoch"], entry["name"], secret))
+        f'{{"conversation":"{CONV.hex()}","epoch":{entry["epoch"]},"name":"{entry["name"]}",'
+        f'"secret":"{secret}","v":2}}')
     for name in _members_of(entry):  # opens with the plain age decrypt, one stanza each
         assert agecrypt.decrypt(envelope, [identity(name)]).decode() == entry["plaintext"]
     assert len(agecrypt.inspect(io.BytesIO(envelope)).stanza_types) == entry["stanzas"]

@@ -8,9 +8,9 @@ import random
 import struct
 import tracemalloc
 
-import agecrypt
 import pytest
 
+import agecrypt
 from client import errors
 from client.filehash import FileHasher, file_hash, verify_file_hash
 from tests.client._vectors import load
@@ -62,7 +62,8 @@ def test_any_split_gives_the_same_hash(entry):
 
 @pytest.mark.parametrize("entry", BAD, ids=lambda e: e["why"])
 def test_negative_vectors(entry):
-    cls = errors.FileHashMismatch if entry["error"] == "file_hash_mismatch" else errors.FileHashError
+    mismatch = entry["error"] == "file_hash_mismatch"
+    cls = errors.FileHashMismatch if mismatch else errors.FileHashError
     with pytest.raises(cls) as info:
         verify_file_hash(bytes.fromhex(entry["expected"]), bytes.fromhex(entry["file"]))
     assert info.value.code == entry["error"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-import agecrypt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+import agecrypt
 from agecrypt import _rand as age_rand
 from client import _clock, errors
 from client import fingerprints as fp
@@ -59,7 +59,8 @@ def test_cannot_open_refusals():
 
 
 def _pinset(version: int, **names) -> PinSet:
-    return PinSet(1, version, {keys(n).user_id: Pin(1, fp.of(keys(n)), v) for n, v in names.items()})
+    return PinSet(1, version,
+                  {keys(n).user_id: Pin(1, fp.of(keys(n)), v) for n, v in names.items()})
 
 
 def test_pin_blob_vector():
@@ -75,7 +76,8 @@ def test_pin_blob_vector():
     pins = open_pin_blob(blob, [identity("Alice")], owner_id=1, key_lookup=lookup)
     assert pins == _pinset(7, Bob=True, Carol=False, Dave=False)
     carol = pins.contacts[3]
-    assert carol.fingerprints.recipient_hash == hashlib.sha256(keys("Carol").recipient.encode()).digest()
+    expected = hashlib.sha256(keys("Carol").recipient.encode()).digest()
+    assert carol.fingerprints.recipient_hash == expected
     assert encode_content(pins.contacts).decode() == v["content"]
 
 

@@ -33,7 +33,8 @@ class Sender:
     def send(self, seq: int, *, seen: tuple[int, bytes] = (0, bytes(32)), clock=None,
              server_time=None, cmid=None, unsend=None, advance=True) -> Received:
         ctx = MessageContext(CONV, 1, bytes(32), self.sender_id, 1, self.device, self.counter)
-        cmid = cmid or hashlib.sha256(f"{self.sender_id}/{self.device.hex()}/{self.counter}".encode()).digest()[:16]
+        label = f"{self.sender_id}/{self.device.hex()}/{self.counter}"
+        cmid = cmid or hashlib.sha256(label.encode()).digest()[:16]
         stmt = MessageStatement(ctx, cmid, "unsend" if unsend else "text", bytes(32), self.prev,
                                 seen[0], seen[1], clock or T0 + seq)
         h = hashlib.sha256(repr(stmt).encode()).digest()
