@@ -23,7 +23,7 @@ import base64
 import hashlib
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -229,37 +229,37 @@ class OpenedEpoch:
 def open_epoch(
     envelope: bytes, data: bytes, signature: bytes, *, me: Endorsed,
     identity: agecrypt.Identity, chain: MembershipChain, key_lookup: KeyLookup,
+    previous: EpochStatement | None = None, departed: Collection[int] = frozenset(),
 ) -> OpenedEpoch:
     """Verify an epoch as member ``me`` (own current keys, ``identity`` its age identity).
 
     In order: signature by the creator's accepted key (:class:`UnknownKeyError`,
     :class:`SignatureError`); envelope hash; a head the chain verified and a
-    creator who is a member there; ``me``'s own entry (:class:`NotMyKey`); the
-    member list against the chain state and accepted keys
-    (:class:`PinMismatchError`, :class:`UnknownKeyError`); one stanza per
-    member; decryption (:class:`CannotOpenError`); plaintext equal to the signed
-    fields. Every other failure is :class:`EpochError`.
+    creator who is a member there; that it follows ``previous`` (the epoch
+    this client holds before it, if any: its hash and a higher number);
+    ``me``'s own entry (:class:`NotMyKey`); the member list against the chain
+    state less ``departed`` (removals the server announced: deleted or
+    deactivated accounts) and accepted keys (:class:`PinMismatchError`,
+    :class:`UnknownKeyError`); one stanza per member; decryption
+    (:class:`CannotOpenError`); plaintext equal to the signed fields. Every
+    other failure is :class:`EpochError`.
     """
-    statement = parse_epoch_statement(data)
-    creator = key_lookup(statement.creator_id, statement.creator_generation)
-    if creator is None:
-        raise UnknownKeyError("no accepted key for the epoch's creator")
-    signing.verify(creator.ed25519, data, signature)
-    envelope = bytes(envelope)
-    if hashlib.sha256(envelope).digest() != statement.envelope_hash:
-        raise EpochError("the envelope is not the one the creator signed")
-    state = chain.state_at(statement.chain_head)
-    if state is None or state.conversation_id != statement.conversation_id:
-        raise EpochError("the epoch signs a chain head this client has not verified")
-    if not state.is_member(statement.creator_id):
-        raise EpochError("the epoch's creator is not a member at its chain head")
+    statement, state = _check_signed(bytes(envelope), data, signature, chain, key_lookup)
+    if previous is not None and (
+        statement.prev_envelope_hash != previous.envelope_hash
+        or statement.epoch <= previous.epoch
+        or statement.conversation_id != previous.conversation_id
+    ):
+        raise EpochError("the epoch does not follow the previous one")
+    if statement.creator_id in departed:
+        raise EpochError("the epoch's creator has left the conversation")
     own = statement.entry(me.user_id)
     if own is None or own != MemberEntry.of(me):
         raise NotMyKey("the epoch does not encrypt to this member's current keys")
-    _check_members(statement, state, key_lookup)
-    _check_stanzas(envelope, len(statement.members))
+    _check_members(statement, state, key_lookup, frozenset(departed))
+    _check_stanzas(bytes(envelope), len(statement.members))
     try:
-        plaintext = agecrypt.decrypt(envelope, [identity])
+        plaintext = agecrypt.decrypt(bytes(envelope), [identity])
     except agecrypt.AgeError:
         raise CannotOpenError("this member's stanza does not open") from None
     conv, number, secret, name = parse_plaintext(plaintext)
@@ -268,9 +268,31 @@ def open_epoch(
     return OpenedEpoch(statement, secret, name)
 
 
-def _check_members(statement: EpochStatement, state: ChainState, key_lookup: KeyLookup) -> None:
-    """The list names exactly the chain's members, each with keys this client accepts."""
-    if [e.user_id for e in statement.members] != sorted(state.members):
+def _check_signed(
+    envelope: bytes, data: bytes, signature: bytes, chain: MembershipChain, key_lookup: KeyLookup
+) -> tuple[EpochStatement, ChainState]:
+    """The statement, signed by its creator over this envelope, and the chain state it names."""
+    statement = parse_epoch_statement(data)
+    creator = key_lookup(statement.creator_id, statement.creator_generation)
+    if creator is None:
+        raise UnknownKeyError("no accepted key for the epoch's creator")
+    signing.verify(creator.ed25519, data, signature)
+    if hashlib.sha256(envelope).digest() != statement.envelope_hash:
+        raise EpochError("the envelope is not the one the creator signed")
+    state = chain.state_at(statement.chain_head)
+    if state is None or state.conversation_id != statement.conversation_id:
+        raise EpochError("the epoch signs a chain head this client has not verified")
+    if not state.is_member(statement.creator_id):
+        raise EpochError("the epoch's creator is not a member at its chain head")
+    return statement, state
+
+
+def _check_members(
+    statement: EpochStatement, state: ChainState, key_lookup: KeyLookup, departed: frozenset[int]
+) -> None:
+    """The list names exactly the chain's members (less ``departed``), each with keys this
+    client accepts."""
+    if [e.user_id for e in statement.members] != sorted(set(state.members) - departed):
         raise EpochError("the member list differs from the membership chain")
     for entry in statement.members:
         vouched = state.members[entry.user_id]
@@ -298,18 +320,22 @@ def _check_stanzas(envelope: bytes, count: int) -> None:
 
 
 def epoch_due(
-    current: EpochStatement | None, state: ChainState, generations: Mapping[int, int]
+    current: EpochStatement | None, state: ChainState, generations: Mapping[int, int],
+    departed: Collection[int] = frozenset(),
 ) -> str | None:
     """Why a new epoch is due, from verified state only, or ``None``.
 
     ``generations`` maps members to their current accepted key generation
-    (members it omits keep the chain's). Reasons: ``"no-epoch"``,
-    ``"chain-head"`` (membership changed), ``"key-generation"``.
+    (members it omits keep the chain's); ``departed`` are removals the server
+    announced. Reasons: ``"no-epoch"``, ``"chain-head"`` (membership changed),
+    ``"members"`` (an announced removal), ``"key-generation"``.
     """
     if current is None:
         return "no-epoch"
     if current.chain_head != state.head:
         return "chain-head"
+    if [e.user_id for e in current.members] != sorted(set(state.members) - set(departed)):
+        return "members"
     for entry in current.members:
         now = generations.get(entry.user_id, state.members[entry.user_id].generation)
         if now != entry.generation:

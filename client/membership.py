@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -198,7 +199,7 @@ class Member:
 
 @dataclass(frozen=True)
 class ChainState:
-    """The membership after operation ``index`` whose hash is ``head``."""
+    """The membership after operation ``index`` whose hash is ``head`` (read-only)."""
 
     conversation_id: bytes
     index: int
@@ -221,7 +222,8 @@ def _apply(state: ChainState | None, op: Operation, head: bytes, max_members: in
     """The state after ``op``, judged in ``state`` (the state before it)."""
     if state is None:
         me = Member(op.actor_id, op.actor_generation, op.target_fingerprints, op.actor_id)
-        return ChainState(op.conversation_id, 0, head, {op.actor_id: me}, frozenset({op.actor_id}))
+        members = MappingProxyType({op.actor_id: me})
+        return ChainState(op.conversation_id, 0, head, members, frozenset({op.actor_id}))
     _require(state.is_member(op.actor_id), "the actor is not a member")
     members, admins = dict(state.members), set(state.admins)
     after = {"index": op.index, "head": head}
@@ -249,7 +251,7 @@ def _apply(state: ChainState | None, op: Operation, head: bytes, max_members: in
         after["expiry_seconds"] = op.expiry_seconds
     elif op.kind == "rename":
         after["renames"] = state.renames + 1
-    return replace(state, members=members, admins=frozenset(admins), **after)
+    return replace(state, members=MappingProxyType(members), admins=frozenset(admins), **after)
 
 
 # --- the verifier ------------------------------------------------------------

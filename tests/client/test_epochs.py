@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -213,3 +214,38 @@ def test_plaintext_must_be_canonical(text):
     assert parse_plaintext(good) == (CONV, 1, bytes(32), "x")
     with pytest.raises(errors.EpochError):
         parse_plaintext((text % (CONV.hex(), secret)).encode())
+
+
+def test_an_epoch_must_follow_the_previous_one():
+    first = parse_epoch_statement(bytes.fromhex(GOOD[0]["statement"]))
+    second = parse_epoch_statement(bytes.fromhex(GOOD[1]["statement"]))
+    assert _open(GOOD[1], "Bob", chain=_chain(8)).statement == second
+    opened = open_epoch(
+        bytes.fromhex(GOOD[1]["envelope"]), bytes.fromhex(GOOD[1]["statement"]),
+        bytes.fromhex(GOOD[1]["signature"]), me=keys("Bob"), identity=identity("Bob"),
+        chain=_chain(8), key_lookup=lookup, previous=first)
+    assert opened.statement == second
+    for previous in (second, replace(first, envelope_hash=bytes(32))):
+        with pytest.raises(errors.EpochError):
+            open_epoch(
+                bytes.fromhex(GOOD[1]["envelope"]), bytes.fromhex(GOOD[1]["statement"]),
+                bytes.fromhex(GOOD[1]["signature"]), me=keys("Bob"), identity=identity("Bob"),
+                chain=_chain(8), key_lookup=lookup, previous=previous)
+
+
+def test_removals_the_server_announced_are_accepted_on_its_word():
+    """Dave's account deleted (no signed operation): an epoch without him is valid."""
+    chain = _chain(7)  # Alice, Bob, Carol, Dave
+    envelope, data, sig, _ = build_epoch(
+        signer("Alice"), keys("Alice"), conversation_id=CONV, epoch=3,
+        prev_envelope_hash=bytes(32), chain_head=chain.state.head,
+        members=[keys("Alice"), keys("Bob"), keys("Carol")], name="n")
+    args = dict(me=keys("Bob"), identity=identity("Bob"), chain=chain, key_lookup=lookup)
+    with pytest.raises(errors.EpochError):
+        open_epoch(envelope, data, sig, **args)
+    assert open_epoch(envelope, data, sig, departed={4}, **args).name == "n"
+    with pytest.raises(errors.EpochError):  # a departed creator
+        open_epoch(envelope, data, sig, departed={1, 4}, **args)
+    stmt = parse_epoch_statement(data)
+    assert epoch_due(stmt, chain.state, {}, departed={4}) is None
+    assert epoch_due(stmt, chain.state, {}, departed={3, 4}) == "members"

@@ -175,3 +175,9 @@ def test_clock_comes_from_the_seam_and_lines_cover_every_kind():
 def test_empty_chain_has_no_state():
     with pytest.raises(errors.UsageError):
         _ = MembershipChain(lookup).state
+
+
+def test_states_are_read_only():
+    state = _replay(OPS[:3]).state
+    with pytest.raises(TypeError):
+        state.members[66] = state.members[1]
