@@ -212,6 +212,20 @@ class ChainState:
     def is_member(self, user_id: int) -> bool:
         return user_id in self.members
 
+    def disputed(self, key_lookup: KeyLookup) -> tuple[int, ...]:
+        """Members whose vouched keys differ from the keys this client pinned or accepted
+        for that generation (itself included: the caller's lookup knows its own keys).
+
+        A non-empty answer is an alert: e.g. the server handed the adder a wrong key.
+        """
+        out = []
+        for user_id in sorted(self.members):
+            member = self.members[user_id]
+            keys = key_lookup(user_id, member.generation)
+            if keys is not None and fp.of(keys) != member.fingerprints:
+                out.append(user_id)
+        return tuple(out)
+
 
 def _require(ok: bool, why: str) -> None:
     if not ok:

@@ -249,3 +249,27 @@ def test_removals_the_server_announced_are_accepted_on_its_word():
     stmt = parse_epoch_statement(data)
     assert epoch_due(stmt, chain.state, {}, departed={4}) is None
     assert epoch_due(stmt, chain.state, {}, departed={3, 4}) == "members"
+
+
+def test_a_wrong_key_consistently_vouched_and_listed_is_caught_by_pins():
+    """The server handed Alice Eve's key as Carol's; Alice adds "Carol" with it and makes an
+    epoch to it. The chain and the list agree, so only pins catch it: Bob, who pinned
+    Carol, refuses (pin_mismatch); Carol finds her entry is not hers (not_my_key)."""
+    from tests.client.test_membership import _wrong_key_chain
+
+    chain = MembershipChain.replay(_wrong_key_chain(), lambda u, g: lookup(u, g))
+    fake_carol = Endorsed(3, 1, keys("Eve").recipient, keys("Eve").ed25519)
+    envelope, data, sig, _ = build_epoch(
+        signer("Alice"), keys("Alice"), conversation_id=CONV, epoch=1,
+        prev_envelope_hash=bytes(32), chain_head=chain.state.head,
+        members=[keys("Alice"), keys("Bob"), fake_carol], name="n")
+    with pytest.raises(errors.PinMismatchError):
+        open_epoch(envelope, data, sig, me=keys("Bob"), identity=identity("Bob"), chain=chain,
+                   key_lookup=lookup)
+    with pytest.raises(errors.NotMyKey):
+        open_epoch(envelope, data, sig, me=keys("Carol"), identity=identity("Carol"),
+                   chain=chain, key_lookup=lookup)
+    no_pin = lambda u, g: fake_carol if (u, g) == (3, 1) else lookup(u, g)  # noqa: E731
+    opened = open_epoch(envelope, data, sig, me=keys("Bob"), identity=identity("Bob"),
+                        chain=chain, key_lookup=no_pin)  # a client that accepted the vouch
+    assert opened.name == "n"

@@ -181,3 +181,21 @@ def test_states_are_read_only():
     state = _replay(OPS[:3]).state
     with pytest.raises(TypeError):
         state.members[66] = state.members[1]
+
+
+def _wrong_key_chain():
+    """Alice adds Carol (id 3) with Eve's keys: the key the server handed her for Carol."""
+    eve = fp.of(keys("Eve"))
+    op = Operation(CONV, 2, operation_hash(OPS[1][0]), 1, 1, "add", 3, 1, eve.recipient_hash,
+                   eve.ed25519_hash, client_clock_ms=5)
+    return [*OPS[:2], sign_operation(signer("Alice"), op)]
+
+
+def test_a_wrong_key_vouched_for_by_the_adder_is_disputed():
+    """When the server hands Alice a wrong key for Carol, Carol's client (and any member
+    that pinned Carol) alerts; a client with no pin of its own cannot tell."""
+    chain = _replay(_wrong_key_chain())
+    assert chain.state.disputed(lookup) == (3,)  # Carol (her own keys), or Bob's pin of Carol
+    no_pin = lambda u, g: None if u == 3 else lookup(u, g)  # noqa: E731
+    assert chain.state.disputed(no_pin) == ()
+    assert _replay(OPS[:3]).state.disputed(lookup) == ()
