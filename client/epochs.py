@@ -56,6 +56,7 @@ __all__ = [
     "decode_members",
     "encode_members",
     "encode_plaintext",
+    "max_envelope_size",
     "epoch_due",
     "open_epoch",
     "parse_epoch_statement",
@@ -76,6 +77,12 @@ EPOCH = st.Schema(
     ),
 )
 ENTRY_SIZE = 80
+
+
+def max_envelope_size(members: int) -> int:
+    """The documented limit (DESIGN.md §5): members x 1.6 KB + 4 KiB."""
+    return members * 1600 + 4096
+
 SECRET_SIZE = 32
 KeyLookup = Callable[[int, int], "Endorsed | None"]
 
@@ -207,6 +214,8 @@ def build_epoch(
     secret = _rand._random_bytes(SECRET_SIZE)
     recipients = [agecrypt.parse_recipient(k.recipient) for k in keys]
     envelope = agecrypt.encrypt(encode_plaintext(conversation_id, epoch, secret, name), recipients)
+    if len(envelope) > max_envelope_size(len(keys)):
+        raise UsageError("the envelope would exceed its size limit (a shorter group name)")
     statement = EpochStatement(
         bytes(conversation_id), epoch, bytes(prev_envelope_hash), bytes(chain_head),
         tuple(MemberEntry.of(k) for k in keys), creator.user_id, creator.generation,
@@ -245,6 +254,8 @@ def open_epoch(
     other failure is :class:`EpochError`.
     """
     statement, state = _check_signed(bytes(envelope), data, signature, chain, key_lookup)
+    if len(envelope) > max_envelope_size(len(statement.members)):
+        raise EpochError("the envelope exceeds its size limit")
     if previous is not None and (
         statement.prev_envelope_hash != previous.envelope_hash
         or statement.epoch <= previous.epoch

@@ -273,3 +273,26 @@ def test_a_wrong_key_consistently_vouched_and_listed_is_caught_by_pins():
     opened = open_epoch(envelope, data, sig, me=keys("Bob"), identity=identity("Bob"),
                         chain=chain, key_lookup=no_pin)  # a client that accepted the vouch
     assert opened.name == "n"
+
+
+def test_envelope_size_limit():
+    from client.epochs import max_envelope_size
+
+    assert max_envelope_size(3) == 3 * 1600 + 4096
+    head = _chain(3).state.head
+    members = [keys("Alice"), keys("Bob"), keys("Carol")]
+    with pytest.raises(errors.UsageError):
+        build_epoch(signer("Alice"), keys("Alice"), conversation_id=CONV, epoch=1,
+                    prev_envelope_hash=bytes(32), chain_head=head, members=members,
+                    name="x" * 9000)
+    # One signed by a client without the limit is refused by the reader.
+    big = "x" * 9000
+    plain = encode_plaintext(CONV, 1, bytes(32), big)
+    envelope = agecrypt.encrypt(plain, [identity(n).recipient() for n in ("Alice", "Bob", "Carol")])
+    from client.epochs import EpochStatement
+
+    stmt = EpochStatement(CONV, 1, bytes(32), head, tuple(MemberEntry.of(k) for k in members),
+                          1, 1, hashlib.sha256(envelope).digest()).to_bytes()
+    with pytest.raises(errors.EpochError, match="size limit"):
+        open_epoch(envelope, stmt, signing.sign(signer("Alice"), stmt), me=keys("Bob"),
+                   identity=identity("Bob"), chain=_chain(3), key_lookup=lookup)
