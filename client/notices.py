@@ -19,9 +19,10 @@ A client refuses a pin blob older than the newest version it has seen
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -131,9 +132,14 @@ class Pin:
 
 @dataclass(frozen=True)
 class PinSet:
+    """One version of the owner's pins. ``statement_hash`` is SHA-256 of the signed pins
+    statement it was read from (empty for a set not read from a blob); remember it with the
+    version to refuse another blob under a version already seen."""
+
     owner_id: int
     version: int
     contacts: Mapping[int, Pin]
+    statement_hash: bytes = field(default=b"", compare=False)
 
 
 def encode_content(contacts: Mapping[int, Pin]) -> bytes:
@@ -182,14 +188,15 @@ def seal_pin_blob(key: Ed25519PrivateKey, owner: Endorsed, pins: PinSet) -> byte
 
 def open_pin_blob(
     blob: bytes, identities: list[agecrypt.Identity], *, owner_id: int,
-    key_lookup: KeyLookup, last_seen_version: int = 0,
+    key_lookup: KeyLookup, last_seen_version: int = 0, last_seen_hash: bytes | None = None,
 ) -> PinSet:
     """Decrypt, verify and parse the owner's pin blob.
 
     ``key_lookup`` gives the owner's own generations (from the identity
     file). :class:`PinBlobError` if it does not open or is malformed,
     :class:`SignatureError` / :class:`UnknownKeyError` for the signature,
-    :class:`PinRollbackError` if ``version < last_seen_version``.
+    :class:`PinRollbackError` if ``version < last_seen_version``, or if it equals
+    it and ``last_seen_hash`` (that version's ``statement_hash``) is another.
     """
     try:
         parts = st.split_fields(agecrypt.decrypt(bytes(blob), identities))
@@ -207,7 +214,10 @@ def open_pin_blob(
     signing.verify(keys.ed25519, data, signature)
     if values["version"] < last_seen_version:
         raise PinRollbackError("the pin blob is older than one this client has seen")
-    return PinSet(owner_id, values["version"], parse_content(values["content"]))
+    statement_hash = hashlib.sha256(data).digest()
+    if values["version"] == last_seen_version and last_seen_hash not in (None, statement_hash):
+        raise PinRollbackError("another pin blob under a version this client has seen")
+    return PinSet(owner_id, values["version"], parse_content(values["content"]), statement_hash)
 
 
 def _merge_pin(local: Pin, remote: Pin) -> tuple[Pin, bool]:

@@ -161,3 +161,15 @@ def test_blob_is_deterministic_under_replay():
         blob = seal_pin_blob(signer("Alice"), keys("Alice"),
                              _pinset(7, Bob=True, Carol=False, Dave=False))
     assert blob.hex() == v["blob"]
+
+
+def test_another_blob_under_a_seen_version_is_refused():
+    first = seal_pin_blob(signer("Alice"), keys("Alice"), _pinset(9, Bob=True))
+    other = seal_pin_blob(signer("Alice"), keys("Alice"), _pinset(9, Bob=False))
+    args = dict(owner_id=1, key_lookup=lookup, last_seen_version=9)
+    seen = open_pin_blob(first, [identity("Alice")], **args)
+    assert len(seen.statement_hash) == 32
+    again = open_pin_blob(first, [identity("Alice")], last_seen_hash=seen.statement_hash, **args)
+    assert again == seen
+    with pytest.raises(errors.PinRollbackError):
+        open_pin_blob(other, [identity("Alice")], last_seen_hash=seen.statement_hash, **args)
