@@ -1,4 +1,4 @@
-"""Receiver-side checks of a conversation's timeline (DESIGN.md §3 "Messages").
+"""Receiver-side checks of a conversation's timeline (DESIGN.md §3 "Messages"; protocol.md §19).
 
 Input: messages whose box opened and whose statement verified (the caller
 did that, in its own context), tombstones, and the hashes of the other items
