@@ -12,6 +12,12 @@ packages (tests/securechat/test_layout.py checks it). One concept per module:
 - :mod:`client.safety` — safety numbers and the QR payload
 - :mod:`client.messagebox` — the message box and the signed message statement
 - :mod:`client.endorsement` — endorsements between key generations
+- :mod:`client.fingerprints` — SHA-256 fingerprints of a key generation's public keys
+- :mod:`client.membership` — signed membership operations and the chain verifier
+- :mod:`client.epochs` — epoch envelopes, the signed epoch statement, equivocation
+- :mod:`client.notices` — cannot-open notices and the signed, encrypted pin blob
+- :mod:`client.filehash` — the incremental hash of an age file's ciphertext chunks
+- :mod:`client.timeline` — receiver-side findings: missing, forked, skewed, removed
 - :mod:`client.signing` — Ed25519 over statements
 - :mod:`client.errors` — every failure is a :class:`ClientCryptoError`
 

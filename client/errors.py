@@ -10,18 +10,35 @@ from __future__ import annotations
 
 __all__ = [
     "BoxAuthError",
+    "CannotOpenError",
+    "ChainLinkError",
+    "ChainOrderError",
     "BoxError",
     "BoxFormatError",
     "ClientCryptoError",
     "EmailError",
+    "EpochError",
+    "EquivocationDetected",
+    "FileHashError",
+    "FileHashMismatch",
+    "ForkDetected",
     "IdentityFileError",
     "KeyMismatchError",
+    "MemberLimitError",
+    "MembershipError",
+    "NotAuthorizedError",
+    "NotMyKey",
     "PaddingError",
+    "PinBlobError",
+    "PinMismatchError",
+    "PinRollbackError",
     "RecoveryCodeError",
     "SafetyNumberError",
     "SaltError",
     "SignatureError",
     "StatementError",
+    "UnknownKeyError",
+    "UnknownKindError",
     "UnwrapError",
     "UsageError",
     "WorkFactorError",
@@ -129,3 +146,126 @@ class PaddingError(BoxError):
     """The authenticated plaintext is not canonically padded (never released)."""
 
     code = "bad_padding"
+
+
+class UnknownKeyError(ClientCryptoError):
+    """No pinned or accepted public key for the (user id, key generation) a statement names."""
+
+    code = "unknown_key"
+
+
+class MembershipError(ClientCryptoError):
+    """A membership operation is invalid where it stands (wrong target, argument, or first kind)."""
+
+    code = "bad_membership"
+
+
+class ChainOrderError(MembershipError):
+    """A gap, a repeated (replayed) operation, a reorder, or another conversation's operation."""
+
+    code = "chain_order"
+
+
+class ChainLinkError(MembershipError):
+    """An operation's previous hash is not the hash of the operation before it."""
+
+    code = "chain_link"
+
+
+class UnknownKindError(MembershipError):
+    """An operation kind this client does not know (refused, never skipped)."""
+
+    code = "unknown_kind"
+
+
+class NotAuthorizedError(MembershipError):
+    """The actor had no right to the operation in the state before it (e.g. removed, not admin)."""
+
+    code = "not_authorized"
+
+
+class MemberLimitError(MembershipError):
+    """An ``add`` would take the conversation above its member limit."""
+
+    code = "member_limit"
+
+
+class ForkDetected(MembershipError):
+    """Two different signed operations with one index: the server forked the chain.
+
+    ``index`` is the operation index; ``first`` and ``second`` are the two
+    ``(statement bytes, signature)`` pairs, the one already accepted first.
+    """
+
+    code = "fork"
+
+    def __init__(self, index: int, first: tuple[bytes, bytes], second: tuple[bytes, bytes]):
+        super().__init__(f"two different membership operations with index {index}")
+        self.index = index
+        self.first = first
+        self.second = second
+
+
+class EpochError(ClientCryptoError):
+    """An epoch envelope or statement is inconsistent (hash, plaintext, member list, stanzas)."""
+
+    code = "bad_epoch"
+
+
+class NotMyKey(EpochError):
+    """The reader's own entry in an epoch is not its own current keys (make a replacement)."""
+
+    code = "not_my_key"
+
+
+class PinMismatchError(EpochError):
+    """A member entry differs from the keys this client pinned or accepted for that member."""
+
+    code = "pin_mismatch"
+
+
+class CannotOpenError(EpochError):
+    """The envelope lists the reader but its stanza does not open (publish a cannot-open notice)."""
+
+    code = "cannot_open"
+
+
+class EquivocationDetected(EpochError):
+    """Two envelope hashes for one epoch number of one conversation (blocks sending).
+
+    Carries ``conversation_id``, ``epoch`` and both hashes, ``first`` (already
+    recorded) and ``second``.
+    """
+
+    code = "equivocation"
+
+    def __init__(self, conversation_id: bytes, epoch: int, first: bytes, second: bytes):
+        super().__init__(f"two envelopes for epoch {epoch}")
+        self.conversation_id = conversation_id
+        self.epoch = epoch
+        self.first = first
+        self.second = second
+
+
+class PinBlobError(ClientCryptoError):
+    """A pin blob does not open, does not verify, or its content is not canonical."""
+
+    code = "bad_pin_blob"
+
+
+class PinRollbackError(PinBlobError):
+    """A pin blob older than the newest version this client has seen (a rollback)."""
+
+    code = "pin_rollback"
+
+
+class FileHashError(ClientCryptoError):
+    """The bytes fed to the file hash are not an age file (header, nonce or chunk sizes)."""
+
+    code = "bad_file"
+
+
+class FileHashMismatch(FileHashError):
+    """A well-formed file whose hash differs from the signed ``file_hash`` (a forgery)."""
+
+    code = "file_hash_mismatch"

@@ -49,6 +49,7 @@ class Kind(enum.Enum):
     BYTES = "bytes"  # raw bytes of a fixed size (ids 16, hashes 32, Ed25519 keys 32)
     ASCII = "ascii"  # printable ASCII without spaces (0x21-0x7e), non-empty
     RECIPIENT = "recipient"  # an age recipient string in its canonical form
+    RAW = "raw"  # bytes of any length, empty allowed; the schema's user checks the content
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,10 @@ def _encode_value(f: Field, value: Any) -> bytes:
         if not isinstance(value, bytes | bytearray) or len(value) != f.size:
             raise UsageError(f"{f.name} must be exactly {f.size} bytes")
         return bytes(value)
+    if f.kind is Kind.RAW:
+        if not isinstance(value, bytes | bytearray):
+            raise UsageError(f"{f.name} must be bytes")
+        return bytes(value)
     if not isinstance(value, str) or not _is_ascii_token(value):
         raise UsageError(f"{f.name} must be non-empty printable ASCII without spaces")
     if f.kind is Kind.RECIPIENT and not _is_canonical_recipient(value):
@@ -137,6 +142,8 @@ def _decode_value(f: Field, raw: bytes) -> Any:
         if len(raw) != f.size:
             raise StatementError(f"{f.name}: expected {f.size} bytes")
         return raw
+    if f.kind is Kind.RAW:
+        return bytes(raw)
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:

@@ -88,3 +88,19 @@ def test_valid_message_statements_round_trip(entry):
     data = bytes.fromhex(entry["statement"])
     assert parse_statement(data).to_bytes() == data
     assert st.encode(MESSAGE, st.parse(MESSAGE, data)) == data
+
+
+RAW_SCHEMA = st.Schema("securechat/v2/test-raw", (st.Field("arg", st.Kind.RAW),
+                                                  st.Field("n", st.Kind.U64)))
+
+
+@pytest.mark.parametrize("arg", [b"", b"\x00", bytes(range(256)) * 3])
+def test_raw_fields_take_any_length_including_empty(arg):
+    data = st.encode(RAW_SCHEMA, {"arg": arg, "n": 1})
+    assert data == field(b"securechat/v2/test-raw") + field(arg) + field(bytes(7) + b"\x01")
+    assert st.parse(RAW_SCHEMA, data) == {"arg": arg, "n": 1}
+
+
+def test_raw_fields_refuse_non_bytes():
+    with pytest.raises(UsageError):
+        st.encode(RAW_SCHEMA, {"arg": "text", "n": 1})

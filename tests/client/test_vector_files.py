@@ -25,7 +25,8 @@ def test_every_spec_vector_file_is_generated(fresh):
 
 
 ALL_FILES = [*SPEC_FILES, "normalise_invalid.json", "statement_invalid.json",
-             "endorsement.json", "identity.json"]
+             "endorsement.json", "identity.json", "membership.json", "epoch.json",
+             "notices.json", "filehash.json"]
 
 
 @pytest.mark.parametrize("name", ALL_FILES)

@@ -10,7 +10,8 @@ the output is byte-identical on every run; ``tests/client/test_vectors.py``
 checks that the committed files equal a fresh run, and checks every entry
 against the library and against independent code written in the test.
 The file formats are those of SPEC-v2-crypto.md ("Vector files"); the extra
-files (endorsement, identity, statement_invalid, normalise_invalid) are
+files (endorsement, identity, statement_invalid, normalise_invalid, membership,
+epoch, notices, filehash) are
 described in docs/protocol.md. Bytes are lowercase hex. Integers stay below
 2^53 so JavaScript's JSON.parse reads them exactly.
 """
@@ -18,6 +19,7 @@ described in docs/protocol.md. Bytes are lowercase hex. Integers stay below
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -32,12 +34,17 @@ from client import (  # noqa: E402
     _rand,
     derivation,
     endorsement,
+    epochs,
+    filehash,
     identity,
+    membership,
     messagebox,
+    notices,
     recovery,
     safety,
     signing,
 )
+from client import fingerprints as fp  # noqa: E402
 from client import statements as st  # noqa: E402
 from client.normalise import normalise_email  # noqa: E402
 
@@ -379,6 +386,343 @@ def identity_vectors(derived: dict) -> list:
     }]
 
 
+# --- groups: membership chain, epochs, notices, file hashes --------------------
+
+GROUP_USERS = [("Alice", 1), ("Bob", 2), ("Carol", 3), ("Dave", 4), ("Eve", 66)]
+GROUP_CONV = det("group/conversation", 16)
+
+
+def group_user(name: str) -> tuple:
+    """``(signing key, age identity, Endorsed)`` of a group vector user (generation 1)."""
+    user_id = dict(GROUP_USERS)[name]
+    key = signing.signing_key_from_seed(ed25519_seed(f"group/{name}"))
+    ident = age_identity(f"group/{name}", "x25519")
+    return key, ident, endorsement.Endorsed(user_id, 1, str(ident.recipient()),
+                                            signing.public_key_bytes(key))
+
+
+def group_users_json() -> list:
+    out = []
+    for name, _ in GROUP_USERS:
+        _, ident, keys = group_user(name)
+        prints = fp.of(keys)
+        out.append({"name": name, "user_id": keys.user_id, "generation": keys.generation,
+                    "ed25519_seed": ed25519_seed(f"group/{name}").hex(),
+                    "ed25519": keys.ed25519.hex(), "identity": str(ident),
+                    "recipient": keys.recipient, "recipient_hash": prints.recipient_hash.hex(),
+                    "ed25519_hash": prints.ed25519_hash.hex()})
+    return out
+
+
+def group_key_lookup(user_id: int, generation: int):
+    for name, uid in GROUP_USERS:
+        if uid == user_id and generation == 1:
+            return group_user(name)[2]
+    return None
+
+
+def _name_of(user_id: int) -> str:
+    return {uid: name for name, uid in GROUP_USERS}[user_id]
+
+
+# (actor, kind, target, argument) for each operation of the vector chain, in order.
+CHAIN_SCRIPT = [
+    ("Alice", "create", "Alice", b""),
+    ("Alice", "add", "Bob", b""),
+    ("Alice", "add", "Carol", b""),
+    ("Alice", "grant-admin", "Bob", b""),
+    ("Bob", "rename", None, b""),
+    ("Alice", "set-expiry", None, membership.expiry_argument(86400)),
+    ("Bob", "add", "Dave", b""),
+    ("Bob", "remove", "Carol", b""),
+    ("Dave", "leave", None, b""),
+    ("Alice", "revoke-admin", "Bob", b""),
+]
+
+
+def group_op(index: int, prev: bytes, actor: str, kind: str, target: str | None,
+             argument: bytes = b"", **over) -> membership.Operation:
+    keys = group_user(target)[2] if target else None
+    shape = membership.KINDS.get(kind, ("id", 0))[0]
+    prints = fp.of(keys) if keys and shape in ("keys", "self") else fp.NONE
+    values = dict(
+        conversation_id=GROUP_CONV, index=index, prev_hash=prev,
+        actor_id=group_user(actor)[2].user_id, actor_generation=1, kind=kind,
+        target_id=keys.user_id if keys else 0,
+        target_generation=1 if keys and shape in ("keys", "self") else 0,
+        target_recipient_hash=prints.recipient_hash, target_ed25519_hash=prints.ed25519_hash,
+        argument=argument, client_clock_ms=1_795_000_100_000 + 1000 * index,
+    )
+    values.update(over)
+    return membership.Operation(**values)
+
+
+def sign_group_op(actor: str, op: membership.Operation) -> tuple[bytes, bytes]:
+    data = op.to_bytes()  # unchecked: negative vectors sign shapes sign_operation refuses
+    return data, signing.sign(group_user(actor)[0], data)
+
+
+def group_chain() -> list[tuple[bytes, bytes]]:
+    ops, prev = [], membership.ZERO_HASH
+    for i, (actor, kind, target, arg) in enumerate(CHAIN_SCRIPT):
+        data, sig = membership.sign_operation(group_user(actor)[0],
+                                              group_op(i, prev, actor, kind, target, arg))
+        ops.append((data, sig))
+        prev = membership.operation_hash(data)
+    return ops
+
+
+def _op_json(data: bytes, sig: bytes, line: str) -> dict:
+    op = membership.parse_operation(data)
+    fields = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in op.__dict__.items()}
+    return {"fields": fields, "statement": data.hex(),
+            "operation_hash": membership.operation_hash(data).hex(), "signature": sig.hex(),
+            "line": line}
+
+
+def _state_json(state: membership.ChainState) -> dict:
+    return {"index": state.index, "head": state.head.hex(), "admins": sorted(state.admins),
+            "expiry_seconds": state.expiry_seconds, "renames": state.renames,
+            "members": [{"user_id": m.user_id, "generation": m.generation,
+                         "recipient_hash": m.fingerprints.recipient_hash.hex(),
+                         "ed25519_hash": m.fingerprints.ed25519_hash.hex(),
+                         "vouched_by": m.vouched_by}
+                        for m in (state.members[u] for u in sorted(state.members))]}
+
+
+def _pairs_json(pairs) -> list:
+    return [[d.hex(), s.hex()] for d, s in pairs]
+
+
+def _flip_sig(pair: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    return pair[0], _flip(pair[1], 10)
+
+
+def membership_negative_vectors(ops: list) -> list:
+    h = [membership.operation_hash(d) for d, _ in ops]
+    bad = [
+        ([ops[0], ops[2]], "chain_order", "a gap (index 1 missing)"),
+        ([*ops[:3], ops[2]], "chain_order", "a repeated (replayed) operation"),
+        ([ops[0], ops[2], ops[1]], "chain_order", "two operations reordered"),
+        ([ops[1]], "chain_order", "a chain that does not start with create"),
+        ([*ops[:2], sign_group_op("Alice", group_op(2, h[0], "Alice", "add", "Carol"))],
+         "chain_link", "previous hash of another operation"),
+        ([*ops[:2], sign_group_op("Alice", group_op(2, h[1], "Alice", "promote", "Carol"))],
+         "unknown_kind", "an unknown kind"),
+        ([*ops[:2], _flip_sig(ops[2])], "bad_signature", "a forged signature"),
+        ([*ops[:2], (ops[2][0], signing.sign(group_user("Bob")[0], ops[2][0]))],
+         "bad_signature", "signed by another member than the actor"),
+        ([*ops, sign_group_op("Alice", group_op(4, h[3], "Alice", "rename", None))], "fork",
+         "a second, different operation with index 4"),
+        ([*ops[:8], sign_group_op("Carol", group_op(8, h[7], "Carol", "leave", None))],
+         "not_authorized", "a removed member acting"),
+        ([*ops[:3], sign_group_op("Carol", group_op(3, h[2], "Carol", "add", "Eve"))],
+         "not_authorized", "a member who is not an admin adds"),
+        ([*ops[:3], sign_group_op("Alice", group_op(3, h[2], "Alice", "add", "Bob"))],
+         "not_authorized", "adding a member twice"),
+        ([*ops[:3], sign_group_op("Alice", group_op(3, h[2], "Alice", "remove", "Alice"))],
+         "not_authorized", "an admin removing itself (that is a leave)"),
+        ([*ops[:2], sign_group_op("Alice", group_op(2, h[1], "Alice", "add", "Carol",
+                                                    actor_generation=2))],
+         "unknown_key", "an actor generation with no accepted key"),
+        ([*ops[:2], sign_group_op("Alice", group_op(2, h[1], "Alice", "rename", None, b"x"))],
+         "bad_membership", "rename with an argument"),
+        ([*ops[:2], sign_group_op("Alice", group_op(2, h[1], "Alice", "add", "Carol",
+                                                    target_generation=0))],
+         "bad_membership", "add without the target's generation"),
+        ([*ops[:2], sign_group_op("Alice", group_op(2, h[1], "Alice", "add", "Carol",
+                                                    conversation_id=det("conv/x", 16)))],
+         "chain_order", "an operation of another conversation"),
+    ]
+    out = [{"operations": _pairs_json(pairs), "error": code, "why": why, "max_members": 100}
+           for pairs, code, why in bad]
+    out.append({"operations": _pairs_json(ops[:3]), "error": "member_limit",
+                "why": "a third member with a limit of 2", "max_members": 2})
+    return out
+
+
+def membership_vectors() -> list:
+    ops = group_chain()
+    chain = membership.MembershipChain.replay(ops, group_key_lookup)
+    lines = chain.lines(_name_of)
+    return [
+        {"users": group_users_json(), "conversation_id": GROUP_CONV.hex()},
+        {"chain": [_op_json(d, s, line) for (d, s), line in zip(ops, lines, strict=True)],
+         "max_members": 100, "final_state": _state_json(chain.state),
+         "states": [_state_json(chain.state_at(membership.operation_hash(d))) for d, _ in ops]},
+        *membership_negative_vectors(ops),
+    ]
+
+
+# --- epochs ------------------------------------------------------------------
+
+def _epoch_json(envelope: bytes, data: bytes, sig: bytes, secret: bytes, chain_length: int,
+                name: str) -> dict:
+    stmt = epochs.parse_epoch_statement(data)
+    return {
+        "chain_length": chain_length, "conversation_id": stmt.conversation_id.hex(),
+        "epoch": stmt.epoch, "prev_envelope_hash": stmt.prev_envelope_hash.hex(),
+        "chain_head": stmt.chain_head.hex(), "members_bytes": epochs.encode_members(
+            stmt.members).hex(), "creator_id": stmt.creator_id,
+        "creator_generation": stmt.creator_generation, "name": name, "secret": secret.hex(),
+        "plaintext": epochs.encode_plaintext(stmt.conversation_id, stmt.epoch, secret,
+                                             name).decode("utf-8"),
+        "envelope": envelope.hex(), "envelope_hash": stmt.envelope_hash.hex(),
+        "statement": data.hex(), "signature": sig.hex(),
+        "stanzas": len(stmt.members),
+    }
+
+
+def _build_epoch(label: str, creator: str, members: list[str], chain_length: int, number: int,
+                 prev: bytes, name: str):
+    ops = group_chain()[:chain_length]
+    head = membership.operation_hash(ops[-1][0])
+    with _rand.replay(det_stream(f"{label}/secret")), age_rand.replay(det_stream(label)):
+        return epochs.build_epoch(
+            group_user(creator)[0], group_user(creator)[2], conversation_id=GROUP_CONV,
+            epoch=number, prev_envelope_hash=prev, chain_head=head,
+            members=[group_user(m)[2] for m in members], name=name)
+
+
+def _forged_epoch(label: str, creator: str, recipients: list[str], listed: list[str],
+                  chain_length: int, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
+    """An envelope to ``recipients`` whose statement lists ``listed``, signed by ``creator``."""
+    ops = group_chain()[:chain_length]
+    with age_rand.replay(det_stream(label)):
+        envelope = agecrypt.encrypt(plaintext, [group_user(r)[1].recipient() for r in recipients])
+    creator_keys = group_user(creator)[2]
+    stmt = epochs.EpochStatement(
+        GROUP_CONV, 1, bytes(32), membership.operation_hash(ops[-1][0]),
+        tuple(epochs.MemberEntry.of(group_user(m)[2]) for m in listed),
+        creator_keys.user_id, 1, hashlib.sha256(envelope).digest())
+    data = stmt.to_bytes()
+    return envelope, data, signing.sign(group_user(creator)[0], data)
+
+
+def _swapped_epoch(data: bytes, plain: bytes) -> tuple[bytes, bytes, bytes]:
+    """Alice signs an epoch whose entry for Carol holds Eve's keys (a server-supplied key)."""
+    good = epochs.parse_epoch_statement(data)
+    members = (*good.members[:2], epochs.MemberEntry(3, 1, fp.of(group_user("Eve")[2])))
+    with age_rand.replay(det_stream("epoch/swapped")):
+        envelope = agecrypt.encrypt(plain, [group_user(n)[1].recipient()
+                                            for n in ["Alice", "Bob", "Eve"]])
+    stmt = epochs.EpochStatement(GROUP_CONV, 1, bytes(32), good.chain_head, members, 1, 1,
+                                 hashlib.sha256(envelope).digest()).to_bytes()
+    return envelope, stmt, signing.sign(group_user("Alice")[0], stmt)
+
+
+def epoch_negative_vectors(first: tuple) -> list:
+    envelope, data, sig, secret = first
+    three = ["Alice", "Bob", "Carol"]
+    plain = epochs.encode_plaintext(GROUP_CONV, 1, secret, "Book club")
+    swapped = _swapped_epoch(data, plain)
+    with age_rand.replay(det_stream("epoch/slipped")):
+        slipped = agecrypt.encrypt(plain, [group_user(n)[1].recipient() for n in [*three, "Eve"]])
+    cases = [
+        ((slipped, data, sig), "Bob", "bad_epoch", "the server slipped in an extra stanza"),
+        (_forged_epoch("epoch/extra", "Alice", [*three, "Eve"], three, 3, plain), "Bob",
+         "bad_epoch", "the creator signed an envelope with a stanza more than its members"),
+        ((envelope, data, _flip(sig, 5)), "Bob", "bad_signature", "a forged signature"),
+        ((_build_epoch("epoch/other", "Alice", three, 3, 1, bytes(32), "Book club")[0], data, sig),
+         "Bob", "bad_epoch", "an envelope with another secret under the original signature"),
+        (swapped, "Carol", "not_my_key", "Carol's entry holds another key"),
+        (swapped, "Bob", "pin_mismatch", "a member key swapped (Bob pinned Carol)"),
+        (_forged_epoch("epoch/garbage", "Alice", ["Alice", "Eve", "Carol"], three, 3, plain),
+         "Bob", "cannot_open", "Bob's stanza is to another key"),
+        (_forged_epoch("epoch/plaintext", "Alice", three, three, 3,
+                       epochs.encode_plaintext(GROUP_CONV, 2, secret, "Book club")),
+         "Bob", "bad_epoch", "the plaintext names another epoch number"),
+        (_forged_epoch("epoch/missing", "Alice", ["Alice", "Bob"], ["Alice", "Bob"], 3, plain),
+         "Bob", "bad_epoch", "a member of the chain missing from the list"),
+        (_forged_epoch("epoch/head", "Alice", three, three, 2, plain), "Bob", "bad_epoch",
+         "the list differs from the chain state at the signed head"),
+        (_forged_epoch("epoch/eve", "Eve", three, three, 3, plain), "Bob", "bad_epoch",
+         "created by someone who is not a member"),
+    ]
+    return [{"reader": group_user(reader)[2].user_id, "envelope": e.hex(), "statement": d.hex(),
+             "signature": s.hex(), "chain_length": 3, "error": code, "why": why}
+            for (e, d, s), reader, code, why in cases]
+
+
+def epoch_vectors() -> list:
+    first = _build_epoch("epoch/1", "Alice", ["Alice", "Bob", "Carol"], 3, 1, bytes(32),
+                         "Book club")
+    second = _build_epoch("epoch/2", "Bob", ["Alice", "Bob", "Dave"], 8, 2,
+                          hashlib.sha256(first[0]).digest(), "Book club \u00b7 2026")
+    return [_epoch_json(*first, 3, "Book club"),
+            _epoch_json(*second, 8, "Book club \u00b7 2026"),
+            *epoch_negative_vectors(first)]
+
+
+# --- notices and pins --------------------------------------------------------
+
+def cannot_open_vectors(epoch: dict) -> list:
+    notice = notices.CannotOpen(GROUP_CONV, epoch["epoch"], bytes.fromhex(epoch["envelope_hash"]),
+                                epoch["creator_id"], 2, 1, 1_795_000_200_000)
+    data, sig = notices.sign_cannot_open(group_user("Bob")[0], notice)
+    return [{"type": "cannot-open", "conversation_id": GROUP_CONV.hex(), "epoch": notice.epoch,
+             "envelope_hash": notice.envelope_hash.hex(), "creator_id": notice.creator_id,
+             "reporter_id": 2, "reporter_generation": 1, "client_clock_ms": notice.client_clock_ms,
+             "statement": data.hex(), "signature": sig.hex()}]
+
+
+def _pins(*names_verified) -> dict:
+    return {group_user(n)[2].user_id: notices.Pin(1, fp.of(group_user(n)[2]), v)
+            for n, v in names_verified}
+
+
+def pin_vectors() -> list:
+    key, ident, owner = group_user("Alice")
+    pinset = notices.PinSet(1, 7, _pins(("Bob", True), ("Carol", False), ("Dave", False)))
+    with age_rand.replay(det_stream("pins/blob")):
+        blob = notices.seal_pin_blob(key, owner, pinset)
+    data = st.split_fields(agecrypt.decrypt(blob, [ident]))
+    local = notices.PinSet(1, 7, _pins(("Bob", False), ("Carol", True)))
+    remote = notices.PinSet(1, 8, _pins(("Bob", True), ("Dave", False)))
+    merged, conflicts = notices.merge(local, remote)
+    return [
+        {"type": "pins", "owner_id": 1, "owner_generation": 1, "version": 7,
+         "content": notices.encode_content(pinset.contacts).decode("ascii"),
+         "statement": data[0].hex(), "signature": data[1].hex(), "blob": blob.hex()},
+        {"type": "pins-merge", "local": notices.encode_content(local.contacts).decode("ascii"),
+         "local_version": 7, "remote": notices.encode_content(remote.contacts).decode("ascii"),
+         "remote_version": 8, "merged": notices.encode_content(merged.contacts).decode("ascii"),
+         "merged_version": merged.version, "conflicts": list(conflicts)},
+    ]
+
+
+# --- file hash ---------------------------------------------------------------
+
+def _filehash_parts(data: bytes) -> dict:
+    info = agecrypt.inspect(io.BytesIO(data))
+    payload = data[info.payload_offset:]
+    chunks = [payload[i:i + 65552] for i in range(0, len(payload), 65552)]
+    return {"header_nonce_hash": hashlib.sha256(data[:info.payload_offset]).hexdigest(),
+            "chunk_hashes": [hashlib.sha256(c).hexdigest() for c in chunks]}
+
+
+def filehash_vectors() -> list:
+    ident = age_identity("file/one-time", "x25519")
+    out = []
+    for n in (0, 100, 65536, 65537):
+        with age_rand.replay(det_stream(f"file/{n}")):
+            data = agecrypt.encrypt(det(f"file/plaintext/{n}", n), [ident.recipient()])
+        out.append({"identity": str(ident), "plaintext_len": n, "file": data.hex(),
+                    **_filehash_parts(data), "file_hash": filehash.file_hash(data).hex()})
+    small, h = bytes.fromhex(out[1]["file"]), out[1]["file_hash"]
+    for bad, code, why in [
+        (small[:-1], "file_hash_mismatch", "one byte short (still a possible length)"),
+        (small[:40], "bad_file", "ends inside the header"),
+        (small[: small.index(b"\n---") + 60], "bad_file", "ends inside the nonce"),
+        (_flip(small, len(small) - 3), "file_hash_mismatch", "a flipped ciphertext byte"),
+        (bytes.fromhex(out[2]["file"]) + bytes(16), "bad_file",
+         "an empty final chunk after a full one"),
+        (b"age-encryption.org/v2\n" + small[22:], "bad_file", "not an age header"),
+    ]:
+        out.append({"file": bad.hex(), "expected": h, "error": code, "why": why})
+    return out
+
+
 def build_all() -> dict[str, list]:
     """Every vector file's content, keyed by file name."""
     derived = derivation_vectors()
@@ -394,6 +738,10 @@ def build_all() -> dict[str, list]:
         "statement_invalid.json": statement_invalid_vectors(boxes[1]),
         "endorsement.json": endorsement_vectors(),
         "identity.json": identity_vectors(derived[0]),
+        "membership.json": membership_vectors(),
+        "epoch.json": (epoch := epoch_vectors()),
+        "notices.json": cannot_open_vectors(epoch[0]) + pin_vectors(),
+        "filehash.json": filehash_vectors(),
     }
 
 
