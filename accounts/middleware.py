@@ -48,7 +48,7 @@ class LoginSessionMiddleware:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
-        if not unlock.has_key_cookie(request):
+        if not unlock.has_key_cookie(request) and not unlock.client_custody(request.session):
             logout(request)
             unlock.forget_everything(request)
             return None

@@ -55,9 +55,9 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     return value
 
 
-def development_secret_key() -> str:
-    """A secret key generated once into a git-ignored file, for development only."""
-    path = VAR_DIR / "secret_key"
+def development_secret_key(name: str = "secret_key") -> str:
+    """A secret generated once into a git-ignored 0600 file under var/, for development only."""
+    path = VAR_DIR / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
@@ -78,6 +78,15 @@ ENVIRONMENT = env_choice("SECURECHAT_ENV", "development", {"development", "produ
 PRODUCTION = ENVIRONMENT == "production"
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or development_secret_key()
+# Version 2's server secrets (DESIGN.md §3, §7), outside the database and in every backup:
+# from the environment, else generated once into 0600 files in the state directory (var/).
+# PRELOGIN_KEY makes account salts (never rotated: unknown addresses' salts would change);
+# AUTH_PEPPER keys the stored HMAC of each auth key (losing it locks every login out);
+# DEVICE_KEY_SECRET keys the per-session device keys (losing it only ends unlocked sessions).
+PRELOGIN_KEY = os.environ.get("PRELOGIN_KEY") or development_secret_key("prelogin_key")
+AUTH_PEPPER = os.environ.get("AUTH_PEPPER") or development_secret_key("auth_pepper")
+DEVICE_KEY_SECRET = (os.environ.get("DEVICE_KEY_SECRET")
+                     or development_secret_key("device_key_secret"))
 DEBUG = env_bool("DEBUG", False)
 
 # One list of origins ("scheme://host[:port]") feeds CSRF and the websocket
@@ -362,6 +371,13 @@ USE_TZ = True
 SECURECHAT_KEY_TYPE = env_choice("SECURECHAT_KEY_TYPE", "hybrid", {"hybrid", "x25519"})
 # log2 of the scrypt work factor wrapping each identity under its password.
 SECURECHAT_SCRYPT_WORK_FACTOR = env_int("SECURECHAT_SCRYPT_WORK_FACTOR", 16)
+# Version 2: the scrypt work factor clients use on the password (log2 N). Clients accept
+# 16..20 (test builds lower the floor); raising it upgrades each account at its next login.
+SECURECHAT_CLIENT_WORK_FACTOR = env_int("SECURECHAT_CLIENT_WORK_FACTOR", 16)
+SECURECHAT_CLIENT_WORK_FACTOR_MAX = 20
+if PRODUCTION and not 16 <= SECURECHAT_CLIENT_WORK_FACTOR <= SECURECHAT_CLIENT_WORK_FACTOR_MAX:
+    raise ImproperlyConfigured("SECURECHAT_CLIENT_WORK_FACTOR must be 16 to 20 in production "
+                               "(clients refuse anything lower)")
 SECURECHAT_REQUIRE_2FA = env_bool("SECURECHAT_REQUIRE_2FA", False)
 # Passwords longer than this are refused before any key derivation runs.
 SECURECHAT_PASSWORD_MAX_LENGTH = 1024
@@ -376,6 +392,7 @@ SECURECHAT_RATE_LIMITS = {
     "signup_address": (env_int("SECURECHAT_SIGNUP_PER_ADDRESS", 10), 3600),
     "otp_account": (20, 300),
     "reset_address": (10, 3600),
+    "prelogin_address": (60, 300),
 }
 OTP_TOTP_ISSUER = "SecureChat"
 OTP_TOTP_THROTTLE_FACTOR = 1
