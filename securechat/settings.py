@@ -265,7 +265,7 @@ SECURE_CSP = {
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Load balancers probe processes directly over plain HTTP.
-    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health(/live|/ready)?$", r"^api/v1/metrics$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
@@ -386,6 +386,10 @@ SECURECHAT_BENCH_ECHO = env_bool("SECURECHAT_BENCH_ECHO", False)
 SECURECHAT_MAX_FILE_SIZE = env_int("SECURECHAT_MAX_FILE_SIZE", 10 * 1024**3)
 SECURECHAT_USER_QUOTA = env_int("SECURECHAT_USER_QUOTA", 50 * 1024**3)
 SECURECHAT_UPLOAD_EXPIRY_SECONDS = env_int("SECURECHAT_UPLOAD_EXPIRY_SECONDS", 24 * 3600)
+
+# --- Health and metrics ------------------------------------------------------------
+# Each readiness check answers "timeout" after this long (a hung database included).
+SECURECHAT_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("SECURECHAT_HEALTH_TIMEOUT_SECONDS", "3"))
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
