@@ -346,13 +346,36 @@ SECURECHAT_PASSWORD_MAX_LENGTH = 1024
 # that waits longer than SECURECHAT_KDF_WAIT_SECONDS for a slot gets 429.
 SECURECHAT_KDF_CONCURRENCY = env_int("SECURECHAT_KDF_CONCURRENCY", 2)
 SECURECHAT_KDF_WAIT_SECONDS = float(os.environ.get("SECURECHAT_KDF_WAIT_SECONDS", "5"))
-# Attempts per window (seconds) per client address and per account.
+
+
+def env_rate(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """``ATTEMPTS/SECONDS`` (e.g. ``30/300``) from the environment; 0 attempts: no limit."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    attempts, _, seconds = value.partition("/")
+    try:
+        limit = (int(attempts), int(seconds))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must look like 30/300 (attempts/seconds), "
+                                   f"not {value!r}") from None
+    if limit[0] < 0 or limit[1] <= 0:
+        raise ImproperlyConfigured(f"{name}: attempts >= 0 and seconds > 0, not {value!r}")
+    return limit
+
+
+# Attempts per window (seconds) per client address and per account; each is the
+# environment variable SECURECHAT_RATE_<SCOPE> (docs/operations.md, "Rate limits").
+# An office behind one NAT address shares the per-address limits: raise them there.
 SECURECHAT_RATE_LIMITS = {
-    "login_address": (30, 300),
-    "login_account": (10, 300),
-    "signup_address": (env_int("SECURECHAT_SIGNUP_PER_ADDRESS", 10), 3600),
-    "otp_account": (20, 300),
-    "reset_address": (10, 3600),
+    "login_address": env_rate("SECURECHAT_RATE_LOGIN_ADDRESS", (30, 300)),
+    "login_account": env_rate("SECURECHAT_RATE_LOGIN_ACCOUNT", (10, 300)),
+    "signup_address": env_rate("SECURECHAT_RATE_SIGNUP_ADDRESS",
+                               (env_int("SECURECHAT_SIGNUP_PER_ADDRESS", 10), 3600)),
+    "otp_account": env_rate("SECURECHAT_RATE_OTP_ACCOUNT", (20, 300)),
+    "reset_address": env_rate("SECURECHAT_RATE_RESET_ADDRESS", (10, 3600)),
+    "verify_email_account": env_rate("SECURECHAT_RATE_VERIFY_EMAIL_ACCOUNT", (5, 3600)),
+    "stepup_account": env_rate("SECURECHAT_RATE_STEPUP_ACCOUNT", (10, 300)),
 }
 OTP_TOTP_ISSUER = "SecureChat"
 OTP_TOTP_THROTTLE_FACTOR = 1
