@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.cache import cache
 
+from accounts.metrics import THROTTLED
+
 
 class TooBusy(Exception):
     """No key-derivation slot came free in time."""
@@ -49,6 +51,7 @@ class KdfLimiter:
     @contextmanager
     def slot(self, wait_seconds: float):
         if not self._semaphore.acquire(timeout=wait_seconds):
+            THROTTLED.labels("kdf").inc()
             raise TooBusy()
         with self._lock:
             self.active += 1
@@ -99,6 +102,7 @@ def check_rate(scope: str, key: str, limit: int, window: int) -> None:
         cache.set(name, 1, timeout=window + 1)
         count = 1
     if count > limit:
+        THROTTLED.labels(scope).inc()
         raise RateLimited(max(1, remaining))
 
 

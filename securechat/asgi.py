@@ -18,13 +18,14 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from securechat import logfilters  # noqa: E402
+from securechat.metrics import observe_requests  # noqa: E402
 from securechat.routing import http_application, websocket_application  # noqa: E402
 
 logfilters.install()
 
-application = ProtocolTypeRouter(
+application = observe_requests(ProtocolTypeRouter(
     {
         "http": http_application(django_asgi_app),
         "websocket": websocket_application(),
     }
-)
+))

@@ -3,6 +3,7 @@
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 
+from securechat.metrics import ROUTE_KEY
 from securechat.origins import StrictOriginValidator
 
 UPLOADS_PREFIX = "/api/v1/uploads"
@@ -26,6 +27,7 @@ def http_application(django_app):
         path = scope.get("path", "")
         for prefix, raw_app in routes:
             if path == prefix or path.startswith(prefix + "/"):
+                scope[ROUTE_KEY] = prefix.lstrip("/") + "/"
                 return await raw_app(scope, receive, send)
         return await django_app(scope, receive, send)
 

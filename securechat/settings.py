@@ -116,6 +116,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that its process_view runs even when a later one answers instead.
+    "securechat.metrics.RouteLabelMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -413,6 +415,8 @@ SECURECHAT_UPLOAD_EXPIRY_SECONDS = env_int("SECURECHAT_UPLOAD_EXPIRY_SECONDS", 2
 # --- Health and metrics ------------------------------------------------------------
 # Each readiness check answers "timeout" after this long (a hung database included).
 SECURECHAT_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("SECURECHAT_HEALTH_TIMEOUT_SECONDS", "3"))
+# Bearer token of GET /api/v1/metrics; unset, the endpoint is disabled (404).
+SECURECHAT_METRICS_TOKEN = os.environ.get("SECURECHAT_METRICS_TOKEN", "")
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {

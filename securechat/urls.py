@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from accounts.admin_site import site as admin_site
-from securechat import health
+from securechat import health, metrics
 
 handler400 = "securechat.errors.bad_request"
 handler403 = "securechat.errors.permission_denied"
@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/health", health.health, name="health"),
     path("api/v1/health/live", health.live, name="health-live"),
     path("api/v1/health/ready", health.ready, name="health-ready"),
+    path("api/v1/metrics", metrics.metrics, name="metrics"),
     path("admin/", admin_site.urls),
     path("", include("accounts.urls")),
     path("", include("messaging.urls")),

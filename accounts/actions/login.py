@@ -13,6 +13,7 @@ from accounts import identity as keys
 from accounts.actions.base import InvalidCredentials, WrongStep, audit, client_ip, rate_limit
 from accounts.actions.signup import SignupResult, do_signup
 from accounts.actions.verification import do_send_email_verification
+from accounts.metrics import LOGIN_FAILURES
 from accounts.models import (
     LoginSession,
     User,
@@ -145,6 +146,7 @@ def do_login(request, email, password) -> str:
         known = (User.objects.filter(email__iexact=email.strip()).first()
                  if isinstance(email, str) and len(email) <= 254 else None)
         audit("login_failed", known, ip=ip)
+        LOGIN_FAILURES.inc()
         raise
     stage = _start_login(request, user, identity_file)
     if stage != "otp":
