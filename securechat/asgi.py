@@ -16,16 +16,21 @@ django_asgi_app = get_asgi_application()
 
 # Imported after Django is set up: these touch models.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from securechat import logfilters  # noqa: E402
 from securechat.metrics import observe_requests  # noqa: E402
+from securechat.requestid import with_request_id  # noqa: E402
 from securechat.routing import http_application, websocket_application  # noqa: E402
 
 logfilters.install()
+if settings.SECURECHAT_LOG_FORMAT == "json":
+    logfilters.adopt_server_loggers()
 
-application = observe_requests(ProtocolTypeRouter(
+# Outermost: the request id, so that every line logged inside carries it.
+application = with_request_id(observe_requests(ProtocolTypeRouter(
     {
         "http": http_application(django_asgi_app),
         "websocket": websocket_application(),
     }
-))
+)))

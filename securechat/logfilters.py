@@ -60,6 +60,32 @@ SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "daphne.access", "daphne.se
                   "django.request", "django.server", "django.channels.server")
 
 
+def configure_logging(config: dict) -> None:
+    """Django's ``LOGGING_CONFIG``: ``dictConfig``, and in JSON mode Python's warnings
+    go through logging too (a bare warning on stderr would be the one non-JSON line)."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(config)
+    if settings.SECURECHAT_LOG_FORMAT == "json":
+        logging.captureWarnings(True)
+
+
+def adopt_server_loggers() -> None:
+    """Send the servers' own log lines through the root handler (JSON in production).
+
+    uvicorn gives its loggers handlers of its own (plain text). A logger without
+    handlers is left alone: ``--no-access-log`` leaves the access logger without
+    one, and adopting it would turn the access log back on.
+    """
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            logger.handlers.clear()
+            logger.propagate = True
+
+
 def install() -> None:
     """Attach the filter to the servers' own loggers (their handlers are not ours)."""
     for name in SERVER_LOGGERS:

@@ -419,17 +419,32 @@ SECURECHAT_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("SECURECHAT_HEALTH_TIME
 SECURECHAT_METRICS_TOKEN = os.environ.get("SECURECHAT_METRICS_TOKEN", "")
 
 # --- Logging ----------------------------------------------------------------
+# JSON lines in production (one object per line, for a log collector), text while
+# developing; every line carries the id of the request that caused it.
+SECURECHAT_LOG_FORMAT = env_choice("SECURECHAT_LOG_FORMAT", "json" if PRODUCTION else "plain",
+                                   {"plain", "json"})
+LOGGING_CONFIG = "securechat.logfilters.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Emailed links carry tokens in their paths: every line passes the filter.
-    "filters": {"redact_tokens": {"()": "securechat.logfilters.RedactTokensFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {
+        "request_id": {"()": "securechat.requestid.RequestIdFilter"},
+        # Emailed links carry tokens in their paths: every line passes the filter.
+        "redact_tokens": {"()": "securechat.logfilters.RedactTokensFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_tokens"],
+            "formatter": SECURECHAT_LOG_FORMAT,
+            "filters": ["request_id", "redact_tokens"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
