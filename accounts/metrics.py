@@ -11,3 +11,6 @@ LOGIN_FAILURES = Counter(
 THROTTLED = Counter(
     "securechat_throttled_total",
     "Requests refused by a rate limit or the key-derivation limit, by scope.", ["scope"])
+RATE_LIMIT_FALLBACKS = Counter(
+    "securechat_rate_limit_fallbacks_total",
+    "Rate-limit checks counted in this process because the shared cache (Redis) failed.")
