@@ -207,7 +207,9 @@ async def test_the_units_command_serves_under_production_settings(tmp_path, tran
     finally:
         stop_process(process)
     control = control_log.read_text()
-    assert '"GET /signup/?[redacted] HTTP/1.1" 200' in control
+    # Production logs are JSON lines (docs/operations.md, "Logs"): one object per line.
+    messages = [json.loads(line)["message"] for line in control.splitlines() if line.strip()]
+    assert any('"GET /signup/?[redacted] HTTP/1.1" 200' in m for m in messages), messages
     assert secret not in control
 
 
