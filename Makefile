@@ -96,7 +96,7 @@ migrate: python-deps
 run: deps migrate
 	@echo "SecureChat on http://$(HOST):$(PORT)"
 	$(PY) -m uvicorn securechat.asgi:application --host $(HOST) --port $(PORT) \
-	  --ws websockets-sansio --no-server-header --proxy-headers --forwarded-allow-ips 127.0.0.1
+	  --ws websockets-sansio --no-server-header --no-proxy-headers
 
 test: debian-deps deps redis
 	$(MAKE) --no-print-directory test-sqlite

@@ -21,16 +21,20 @@ from django.conf import settings  # noqa: E402
 from securechat import logfilters  # noqa: E402
 from securechat.metrics import observe_requests  # noqa: E402
 from securechat.requestid import with_request_id  # noqa: E402
-from securechat.routing import http_application, websocket_application  # noqa: E402
+from securechat.routing import (  # noqa: E402
+    http_application,
+    trust_proxies,
+    websocket_application,
+)
 
 logfilters.install()
 if settings.SECURECHAT_LOG_FORMAT == "json":
     logfilters.adopt_server_loggers()
 
 # Outermost: the request id, so that every line logged inside carries it.
-application = with_request_id(observe_requests(ProtocolTypeRouter(
+application = with_request_id(observe_requests(trust_proxies(ProtocolTypeRouter(
     {
         "http": http_application(django_asgi_app),
         "websocket": websocket_application(),
     }
-)))
+))))

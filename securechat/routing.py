@@ -34,6 +34,22 @@ def http_application(django_app):
     return app
 
 
+def trust_proxies(app, trusted: list[str] | None = None):
+    """Take the client address (and scheme) from ``X-Forwarded-For`` (``-Proto``) only
+    when the peer is one of ``SECURECHAT_TRUSTED_PROXIES`` (addresses or networks).
+
+    With none configured (the default) the headers are ignored: rate limits count
+    per peer address, and a client cannot choose its own. uvicorn's implementation
+    is used (the rightmost untrusted address of the chain), under the project's
+    setting instead of uvicorn's command line.
+    """
+    from django.conf import settings
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    trusted = settings.SECURECHAT_TRUSTED_PROXIES if trusted is None else trusted
+    return ProxyHeadersMiddleware(app, trusted_hosts=list(trusted)) if trusted else app
+
+
 def websocket_application():
     from messaging.routing import websocket_urlpatterns
 

@@ -379,6 +379,9 @@ SECURECHAT_RATE_LIMITS = {
     "verify_email_account": env_rate("SECURECHAT_RATE_VERIFY_EMAIL_ACCOUNT", (5, 3600)),
     "stepup_account": env_rate("SECURECHAT_RATE_STEPUP_ACCOUNT", (10, 300)),
 }
+# Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+# networks, comma-separated); none by default. nginx on the same machine: 127.0.0.1.
+SECURECHAT_TRUSTED_PROXIES = env_list("SECURECHAT_TRUSTED_PROXIES", [])
 OTP_TOTP_ISSUER = "SecureChat"
 OTP_TOTP_THROTTLE_FACTOR = 1
 SECURECHAT_REGISTRATION = env_choice(
