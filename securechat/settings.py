@@ -113,6 +113,8 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "filestore",
+    # The project package itself: its management commands (``version``).
+    "securechat",
 ]
 
 MIDDLEWARE = [
