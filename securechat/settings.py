@@ -286,7 +286,9 @@ STATICFILES_DIRS = [
     # tus-js-client from npm (``npm ci`` in the Makefile), served from the site itself.
     ("vendor/tus", BASE_DIR / "node_modules" / "tus-js-client" / "dist"),
 ]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes: production puts it in the service's state directory
+# (the checkout is not the service user's to write).
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -77,6 +77,68 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_file_problems(text: str) -> list[str]:
+    """What in an ``EnvironmentFile=`` systemd.exec(5) would not read as one plain
+    ``KEY=value`` per line, or would read differently from ``sh`` (securechat-manage
+    sources the same file): ``["line N: why", …]``, empty when the file is good.
+
+    systemd's rules: lines starting with ``#`` or ``;`` are comments, anywhere else a
+    ``#`` is part of the value; nothing is executed or expanded; a trailing backslash
+    continues the line; single and double quotes group. So an inline comment ends up
+    in the value, ``$(...)`` stays literal (while sh runs it), and ``A=1 B=2`` gives A
+    the value ``1 B=2`` (while sh sets both).
+    """
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not ENV_NAME.fullmatch(key):
+            problems.append(f"line {number}: not KEY=value (no spaces, no export)")
+            continue
+        problems += [f"line {number}: {why}" for why in env_value_problems(value)]
+    return problems
+
+
+def env_value_problems(value: str) -> list[str]:
+    """Problems of one value (see ``env_file_problems``)."""
+    if value.endswith("\\"):
+        return ["a trailing backslash continues the line"]
+    segments, quote, current = [], "", ""
+    for char in value:
+        if quote and char == quote:
+            segments.append((quote, current))
+            quote, current = "", ""
+        elif not quote and char in "'\"":
+            segments.append(("", current))
+            quote, current = char, ""
+        else:
+            current += char
+    if quote:
+        return ["an unclosed quote"]
+    segments.append(("", current))
+    unquoted = " ".join(text for q, text in segments if q == "")
+    expanded = "".join(text for q, text in segments if q != "'")  # sh expands these
+    problems = []
+    if re.search(r"\s#|^#", unquoted):
+        problems.append("an inline comment (systemd keeps it in the value)")
+    if "$(" in expanded or "`" in expanded:
+        problems.append("a command substitution $(...) (systemd keeps it literally, sh runs it)")
+    elif "$" in expanded:
+        problems.append("a $ expansion (systemd keeps it literally, sh expands it)")
+    if re.search(r"\s+[A-Za-z_][A-Za-z0-9_]*=", unquoted):
+        problems.append("several assignments on one line")
+    elif re.search(r"\S\s+\S", unquoted.strip()) and not problems:
+        problems.append("unquoted spaces (sh would run the rest as a command)")
+    if re.search(r"[<>|&;]", unquoted):
+        problems.append("an unquoted shell character (< > | & ;)")
+    return problems
+
+
 def write_env_file(path: Path, overrides: dict[str, str]) -> Path:
     """The shipped example with ``overrides`` replacing (or adding) values, mode 0600."""
     lines, seen = [], set()

@@ -89,6 +89,7 @@ def production_env(tmp_path, port: int) -> dict[str, str]:
         "SECURECHAT_ORIGINS": ORIGIN,
         "SECURECHAT_VAR_DIR": str(var),
         "MEDIA_ROOT": str(var / "media"),
+        "STATIC_ROOT": str(var / "static"),
         "REDIS_URL": settings.REDIS_URL,
         "SECURECHAT_CHANNEL_PREFIX": f"securechat-ops-{port}",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
