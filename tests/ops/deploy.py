@@ -216,6 +216,7 @@ class Nginx:
     upstream_ports: list[int]
     https_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
+    error_level: str | None = None  # None: the level the shipped file sets
     process: subprocess.Popen | None = None
 
     @property
@@ -230,10 +231,16 @@ class Nginx:
     def error_log(self) -> Path:
         return self.workdir / "error.log"
 
+    @property
+    def site_error_log(self) -> Path:
+        """The site's own ``error_log`` (the shipped level, or ``error_level``)."""
+        return self.workdir / "site-error.log"
+
     def render_site(self, cert: Path, key: Path) -> str:
         text = NGINX_SITE.read_text()
-        upstreams = "".join(f"    server 127.0.0.1:{p};\n" for p in self.upstream_ports)
-        text = re.sub(r"(    server 127\.0\.0\.1:\d+;\n)+", upstreams, text, count=1)
+        (params,) = set(re.findall(r"    server 127\.0\.0\.1:\d+([^;\n]*);\n", text))
+        upstreams = "".join(f"    server 127.0.0.1:{p}{params};\n" for p in self.upstream_ports)
+        text = re.sub(r"(    server 127\.0\.0\.1:\d+[^;\n]*;\n)+", upstreams, text, count=1)
         text = replace_once(text, "    listen [::]:80;\n", "")
         text = replace_once(text, "    listen [::]:443 ssl http2;\n", "")
         text = replace_once(text, "listen 80;", f"listen 127.0.0.1:{self.http_port};")
@@ -242,6 +249,11 @@ class Nginx:
         text = replace_once(text, "/etc/letsencrypt/live/chat.example.com/fullchain.pem",
                             str(cert))
         text = replace_once(text, "/etc/letsencrypt/live/chat.example.com/privkey.pem", str(key))
+        text = replace_once(text, "https://chat.example.com$request_uri",
+                            f"https://127.0.0.1:{self.https_port}$request_uri")
+        if self.error_level is not None:
+            text = re.sub(r"(error_log \S+) \w+;", rf"\1 {self.error_level};", text)
+        text = replace_once(text, "/var/log/nginx/securechat.error.log", str(self.site_error_log))
         return replace_once(text, "/var/log/nginx/securechat.access.log", str(self.access_log))
 
     def write_config(self) -> Path:

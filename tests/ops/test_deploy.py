@@ -293,7 +293,8 @@ async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx)
             assert response.status_code == 200 and response.json()["status"] == "ok"
         redirect = await http.get(f"http://127.0.0.1:{nginx.http_port}/login/?next=/")
     assert redirect.status_code == 301
-    assert redirect.headers["Location"] == "https://127.0.0.1/login/?next=/"
+    # To the configured origin, port included (HTTPS is not on 443 here).
+    assert redirect.headers["Location"] == f"https://127.0.0.1:{nginx.https_port}/login/?next=/"
     # Round robin: each process answered some of the four requests through nginx.
     after = [server.log().count(health_line) for server in servers]
     assert all(a > b for a, b in zip(after, before, strict=True)) and sum(after) - sum(before) == 4
@@ -375,3 +376,28 @@ def test_nginx_logs_emailed_link_paths_redacted(behind_nginx):
     for logged in ('"GET /verify-email/[redacted]"', '"GET /password-reset/[redacted]"',
                    '"GET /me/email/confirm/[redacted]"', '"GET /signup/"', '"GET /login/"'):
         assert logged in log, (logged, log)
+
+
+def test_nginx_error_log_keeps_invitation_tokens_out(tmp_path):
+    """With no process answering, nginx answers 502 and logs the failure at [error],
+    quoting the request line. At the shipped level (crit) the site's error log never
+    holds the invitation token; the access log has the 502 without the query string.
+    Control: the same config at level error does log the token."""
+    need_nginx()
+    secret = secrets.token_urlsafe(24)
+    logs = {}
+    for level in (None, "error"):
+        nginx = Nginx(tmp_path / f"nginx-{level}", [free_port(), free_port()],
+                      error_level=level).start()
+        try:
+            response = httpx.get(f"{nginx.origin}/signup/?invitation={secret}",
+                                 verify=tls_context(nginx))
+            assert response.status_code == 502
+        finally:
+            nginx.stop()
+        site_log = nginx.site_error_log
+        logs[level] = site_log.read_text() if site_log.exists() else ""
+        assert secret not in nginx.access_log.read_text()
+        assert '"GET /signup/" 502' in nginx.access_log.read_text()
+    assert secret not in logs[None]
+    assert secret in logs["error"] and "connect() failed" in logs["error"]
