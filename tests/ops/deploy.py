@@ -39,9 +39,10 @@ def replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def unit_file(env_file: Path) -> str:
-    """The template for this checkout: this Python, this directory, root, ``env_file``."""
-    text = UNIT_TEMPLATE.read_text()
+def unit_file(env_file: Path, template: Path = UNIT_TEMPLATE) -> str:
+    """A shipped service unit for this checkout: this Python, this directory, root,
+    ``env_file``."""
+    text = template.read_text()
     text = replace_once(text, f"{INSTALL_DIR}/.venv/bin/python", sys.executable)
     text = replace_once(text, INSTALL_DIR, str(REPO_ROOT))
     text = replace_once(text, "User=securechat", "User=root")

@@ -401,3 +401,37 @@ def test_nginx_error_log_keeps_invitation_tokens_out(tmp_path):
         assert '"GET /signup/" 502' in nginx.access_log.read_text()
     assert secret not in logs[None]
     assert secret in logs["error"] and "connect() failed" in logs["error"]
+
+
+TIMERS = {"securechat-purge": "purge_expired --yes", "securechat-verify-storage": "verify_storage"}
+
+
+def test_the_timer_units_pass_systemd_analyze_verify(tmp_path):
+    """Each timer and its service, instantiated for this checkout, verify without a word;
+    each service runs its command through manage.py in the installed checkout, with the
+    server's environment file. Control: a timer with a bad calendar is reported."""
+    env_file = write_env_file(tmp_path / "securechat.env", {})
+    for name, command in TIMERS.items():
+        service = DEPLOY / "systemd" / f"{name}.service"
+        assert unit_directive(service.read_text(), "ExecStart") == (
+            f"/opt/securechat/.venv/bin/python manage.py {command}")
+        assert unit_directive(service.read_text(), "EnvironmentFile") == (
+            "/etc/securechat/securechat.env")
+        (tmp_path / service.name).write_text(unit_file(env_file, service))
+        shutil.copy(DEPLOY / "systemd" / f"{name}.timer", tmp_path)
+    for unit in sorted(tmp_path.glob("securechat-*.*")):
+        done = verify(unit)
+        assert (done.returncode, done.stdout + done.stderr) == (0, ""), unit.name
+
+    # A timer starts the service of its own name (no Unit= override).
+    for name in TIMERS:
+        assert "Unit=" not in (DEPLOY / "systemd" / f"{name}.timer").read_text()
+
+    # Control: verify does read timers (a bad calendar is reported).
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    timer = (DEPLOY / "systemd" / "securechat-purge.timer").read_text()
+    (broken / "securechat-purge.timer").write_text(
+        re.sub(r"OnCalendar=.*", "OnCalendar=every tuesday-ish", timer))
+    done = verify(broken / "securechat-purge.timer")
+    assert done.returncode != 0 and "calendar" in done.stdout + done.stderr
