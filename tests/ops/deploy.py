@@ -218,6 +218,7 @@ class Nginx:
     https_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     error_level: str | None = None  # None: the level the shipped file sets
+    upstream_params: str | None = None  # None: the shipped parameters of each server line
     process: subprocess.Popen | None = None
 
     @property
@@ -240,6 +241,7 @@ class Nginx:
     def render_site(self, cert: Path, key: Path) -> str:
         text = NGINX_SITE.read_text()
         (params,) = set(re.findall(r"    server 127\.0\.0\.1:\d+([^;\n]*);\n", text))
+        params = params if self.upstream_params is None else self.upstream_params
         upstreams = "".join(f"    server 127.0.0.1:{p}{params};\n" for p in self.upstream_ports)
         text = re.sub(r"(    server 127\.0\.0\.1:\d+[^;\n]*;\n)+", upstreams, text, count=1)
         text = replace_once(text, "    listen [::]:80;\n", "")
