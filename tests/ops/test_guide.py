@@ -22,6 +22,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import psycopg
@@ -35,10 +36,10 @@ from tests.ops.deploy import (
     read_env_file,
     write_env_file,
 )
-from tests.support.live import REPO_ROOT
+from tests.support.live import REPO_ROOT, postgres_admin_url
 
 DOC = REPO_ROOT / "docs" / "operations.md"
-ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+ADMIN_URL = postgres_admin_url()
 
 
 def guide_blocks() -> dict[str, str]:
@@ -114,7 +115,7 @@ def test_the_postgresql_block_makes_a_role_with_a_password_and_its_database(tmp_
             "CREATE DATABASE securechat OWNER securechat":
                 f"CREATE DATABASE {name} OWNER {name}",
             "postgres://securechat:": f"postgres://{name}:",
-            "5432/securechat?": f"5432/{name}?",
+            "@127.0.0.1:5432/securechat?": f"@{urlsplit(ADMIN_URL).netloc.split('@')[-1]}/{name}?",
             "/etc/securechat/securechat.env": str(env_file)})
         assert env_file_problems(env_file.read_text()) == []
         url = read_env_file(env_file)["DATABASE_URL"]

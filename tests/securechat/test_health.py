@@ -8,12 +8,12 @@ starts (tests.support.tcpproxy): pausing the proxy makes the database hang
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import httpx
 
+from tests.support.live import postgres_admin_url
 from tests.support.tcpproxy import PausableProxy
-
-POSTGRES_PORT = 5432
 
 
 def timed_get(url: str) -> tuple[httpx.Response, float]:
@@ -26,9 +26,11 @@ def test_a_hung_database_makes_readiness_answer_503_within_5_seconds(start_serve
     """Healthy first (control: the proxy forwards); paused, readiness answers 503 with
     ``database: timeout`` in under 5 s, twice (the second does not wait behind the stuck
     check), liveness stays 200 at once; resumed, readiness is 200 again."""
-    with PausableProxy(POSTGRES_PORT) as proxy:
-        server = start_server(
-            "uvicorn", DATABASE_URL=f"postgres://postgres@127.0.0.1:{proxy.port}/postgres")
+    admin = urlsplit(postgres_admin_url())
+    with PausableProxy(admin.port or 5432, admin.hostname) as proxy:
+        through_proxy = admin._replace(netloc=admin.netloc.replace(
+            f"{admin.hostname}:{admin.port or 5432}", f"127.0.0.1:{proxy.port}"))
+        server = start_server("uvicorn", DATABASE_URL=through_proxy.geturl())
         response, _ = timed_get(server.url + "/api/v1/health/ready")
         assert (response.status_code, response.json()["database"]) == (200, "ok")
 
