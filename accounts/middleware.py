@@ -23,7 +23,7 @@ from accounts.models import LoginSession
 
 # URL names a half-logged-in session may reach.
 HALF_LOGGED_IN_ALLOWED = {
-    "api-csrf", "health",
+    "api-csrf", "health", "health-live", "health-ready", "metrics",
     "login-code", "api-auth-otp",
     "recovery-code", "api-recovery-confirm",
     "logout", "api-auth-logout",

@@ -14,6 +14,7 @@ from accounts.actions.base import InvalidCredentials, WrongStep, audit, client_i
 from accounts.actions.signup import SignupResult, do_signup
 from accounts.actions.verification import do_send_email_verification
 from accounts.addresses import address_key
+from accounts.metrics import LOGIN_FAILURES
 from accounts.models import (
     LoginSession,
     User,
@@ -153,6 +154,7 @@ def do_login(request, email, password) -> str:
     except InvalidCredentials:
         known = User.objects.by_address(email).first()
         audit("login_failed", known, ip=ip)
+        LOGIN_FAILURES.inc()
         raise
     stage = start_login(request, user, identity_file)
     if stage != "otp":
