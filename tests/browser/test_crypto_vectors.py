@@ -469,3 +469,120 @@ def test_a_client_refuses_a_changed_salt_or_a_lowered_work_factor(crypto):
                                      "code": "salt_changed"}
     assert results["short salt"] == {"typed": True, "name": "SaltError", "code": "bad_salt"}
 
+
+CROSS_RUN = """async ([url, theirs, ctxJson, endorsedJson]) => {
+  const c = await import(url);
+  const ctxIn = JSON.parse(ctxJson);
+  const context = {
+    conversationId: c.fromHex(ctxIn.conversation_id), epoch: BigInt(ctxIn.epoch),
+    envelopeHash: c.fromHex(ctxIn.envelope_hash), senderId: BigInt(ctxIn.sender_id),
+    senderGeneration: BigInt(ctxIn.sender_generation), deviceId: c.fromHex(ctxIn.device_id),
+    deviceCounter: BigInt(ctxIn.device_counter),
+  };
+  const secret = c.fromHex(theirs.epoch_secret);
+  const attempt = (fn) => {
+    try {
+      return {value: fn()};
+    } catch (e) {
+      return {code: e.code, typed: e instanceof c.CryptoError};
+    }
+  };
+  // Open what client/ sealed and verify what it signed, against this side's own context.
+  const opened = theirs.boxes.map((box) => attempt(() =>
+    c.openMessage({box: c.fromHex(box), epochSecret: secret, context})));
+  const verified = attempt(() => {
+    const p = c.verifyMessageStatement(c.fromHex(theirs.public), c.fromHex(theirs.statement),
+      c.fromHex(theirs.signature), {context, box: c.fromHex(theirs.boxes[0])});
+    return {kind: p.kind, client_clock_ms: String(p.clientClockMs)};
+  });
+  const movedContext = attempt(() => c.verifyMessageStatement(c.fromHex(theirs.public),
+    c.fromHex(theirs.statement), c.fromHex(theirs.signature),
+    {context: {...context, epoch: context.epoch + 1n},
+     box: c.fromHex(theirs.boxes[0])}));
+  const endorsement = attempt(() => {
+    const e = c.verifyEndorsement(c.fromHex(theirs.endorser_public),
+      c.fromHex(theirs.endorsement), c.fromHex(theirs.endorsement_signature));
+    return {user_id: String(e.userId), generation: String(e.generation),
+            recipient: e.recipient, ed25519: c.toHex(e.ed25519)};
+  });
+  // Seal, sign and endorse here, with fresh random salts and keys, for client/ to check.
+  const boxes = theirs.jsons.map((json) =>
+    c.toHex(c.sealMessage({epochSecret: secret, context, json})));
+  const seed = c.randomBytes(32);
+  const statement = c.messageStatement({...context, clientMessageId: c.randomBytes(16),
+    kind: "text", box: c.fromHex(boxes[0]), prevHash: c.randomBytes(32), seenSeq: 2n ** 60n,
+    seenHash: c.randomBytes(32), clientClockMs: 1795000000123});
+  const endorsedIn = JSON.parse(endorsedJson);
+  const signed = c.signEndorsement(seed, {userId: BigInt(endorsedIn.user_id),
+    generation: BigInt(endorsedIn.generation), recipient: endorsedIn.recipient,
+    ed25519: c.fromHex(endorsedIn.ed25519)});
+  return {opened, verified, movedContext, endorsement, boxes,
+          public: c.toHex(c.signingPublicKey(seed)), statement: c.toHex(statement),
+          signature: c.toHex(c.signStatement(seed, statement)),
+          endorsement_statement: c.toHex(signed.statement),
+          endorsement_signature: c.toHex(signed.signature)};
+}"""
+
+
+def test_boxes_and_signatures_cross_open_between_the_browser_and_client(crypto):
+    """Not from the vector files: a box client/ seals (fresh random salt) opens in the
+    bundle and a box the bundle seals (its own fresh salt) opens with client/, for every
+    padded size; statements and endorsements signed on one side verify on the other,
+    u64 values above 2^53 included, and a moved context is refused on both."""
+    import os
+
+    import agecrypt
+    from client import endorsement, messagebox, signing
+    from client.errors import StatementError
+
+    ctx = messagebox.MessageContext(
+        conversation_id=os.urandom(16), epoch=2**60 + 3, envelope_hash=os.urandom(32),
+        sender_id=2**53 + 1, sender_generation=7, device_id=os.urandom(16),
+        device_counter=2**64 - 1)
+    secret = os.urandom(32)
+    jsons = [messagebox.encode_text(t).decode() for t in ("hi", "é" * 400, "x" * 2000,
+                                                           "y" * 16000, "z" * 32733)]
+    boxes = [messagebox.seal(secret, ctx, j.encode()) for j in jsons]
+    key = signing.signing_key_from_seed(os.urandom(32))
+    stmt = messagebox.build_statement(ctx, boxes[0], client_message_id=os.urandom(16),
+                                      kind="text", seen_seq=2**60, client_clock_ms=2**62)
+    data, sig = messagebox.sign_statement(key, stmt)
+    endorser = signing.signing_key_from_seed(os.urandom(32))
+    endorsed = endorsement.Endorsed(2**53 + 5, 3, str(agecrypt.HybridIdentity.generate()
+                                                      .recipient()), os.urandom(32))
+    e_data, e_sig = endorsement.sign_endorsement(endorser, endorsed)
+    theirs = {"epoch_secret": secret.hex(), "boxes": [b.hex() for b in boxes], "jsons": jsons,
+              "public": signing.public_key_bytes(key).hex(), "statement": data.hex(),
+              "signature": sig.hex(), "endorsement": e_data.hex(),
+              "endorsement_signature": e_sig.hex(),
+              "endorser_public": signing.public_key_bytes(endorser).hex()}
+    ctx_json = {k: (v.hex() if isinstance(v, bytes) else str(v)) for k, v in ctx.values().items()}
+    endorsed_json = {"user_id": str(endorsed.user_id), "generation": str(endorsed.generation),
+                     "recipient": endorsed.recipient, "ed25519": endorsed.ed25519.hex()}
+    out = crypto.page.evaluate(CROSS_RUN, [crypto.url("test"), theirs, json.dumps(ctx_json),
+                                           json.dumps(endorsed_json)])
+
+    # client/ → browser
+    assert out["opened"] == [{"value": j} for j in jsons]
+    assert out["verified"] == {"value": {"kind": "text", "client_clock_ms": str(2**62)}}
+    assert out["movedContext"] == {"code": "bad_statement", "typed": True}
+    assert out["endorsement"] == {"value": endorsed_json}
+    # browser → client/
+    theirs_boxes = [bytes.fromhex(b) for b in out["boxes"]]
+    assert [messagebox.open_box(secret, ctx, b).decode() for b in theirs_boxes] == jsons
+    assert [len(b) - 33 for b in theirs_boxes] == [256, 1024, 4096, 16384, 32768]
+    salts = {b[1:17] for b in theirs_boxes + boxes}
+    assert len(salts) == 2 * len(jsons)  # fresh on both sides, never reused
+    statement = bytes.fromhex(out["statement"])
+    parsed = messagebox.verify_statement(bytes.fromhex(out["public"]), statement,
+                                         bytes.fromhex(out["signature"]), context=ctx,
+                                         box=theirs_boxes[0])
+    assert parsed.seen_seq == 2**60 and parsed.kind == "text"
+    with pytest.raises(StatementError):
+        messagebox.verify_statement(bytes.fromhex(out["public"]), statement,
+                                    bytes.fromhex(out["signature"]), context=ctx,
+                                    box=theirs_boxes[1])
+    verified = endorsement.verify_endorsement(
+        bytes.fromhex(out["public"]), bytes.fromhex(out["endorsement_statement"]),
+        bytes.fromhex(out["endorsement_signature"]))
+    assert verified == endorsed
