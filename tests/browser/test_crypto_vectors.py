@@ -380,6 +380,30 @@ def test_fresh_recovery_codes_are_26_random_characters_that_round_trip(crypto):
     assert set("".join(codes)) == set(result["alphabet"])
 
 
+def test_recovery_codes_are_made_from_random_bytes_as_client_makes_them(crypto):
+    """Given the generator's random bytes (17 of them, protocol.md §6), the bundle makes
+    the code of recovery.json's first entry, as client.recovery.generate_code does."""
+    from tests.vectors.generate import det
+
+    code = load_vectors("recovery")[0]["code"]
+    made = crypto.page.evaluate("""async ([url, hexBytes]) => {
+        const c = await import(url);
+        const given = c.fromHex(hexBytes);
+        const real = crypto.getRandomValues;
+        crypto.getRandomValues = (array) => {
+          if (array.length !== given.length) throw new Error(`asked for ${array.length}`);
+          array.set(given);
+          return array;
+        };
+        try {
+          return c.formatRecoveryCode(c.generateRecoveryCode());
+        } finally {
+          crypto.getRandomValues = real;
+        }
+    }""", [crypto.url("test"), det("recovery-code-0", 17).hex()])
+    assert made == code
+
+
 WRAP_RUN = """async ([url, files, passphrase, identity]) => {
   const c = await import(url);
   const out = {};

@@ -17,9 +17,19 @@ const PREFIXES = { hybrid: "AGE-SECRET-KEY-PQ-", x25519: "AGE-SECRET-KEY-" };
 const SEPARATORS = new RegExp(`[${TRIM_CHARS}-]`, "g");
 const ALIASES = { O: "0", I: "1", L: "1" };
 
-/** A fresh code (26 characters, no dashes). 256 is a multiple of 32: `& 31` is uniform. */
+/**
+ * A fresh code (26 characters, no dashes), as protocol.md §6 and client/ make it: 17
+ * random bytes, the top 130 bits (big-endian), 5 bits per character from the top.
+ */
 export function generateRecoveryCode() {
-  return [...randomBytes(CODE_LENGTH)].map((byte) => ALPHABET[byte & 31]).join("");
+  let value = 0n;
+  for (const byte of randomBytes(17)) value = (value << 8n) | BigInt(byte);
+  value >>= 6n; // 136 - 130 bits
+  const chars = [];
+  for (let i = CODE_LENGTH - 1; i >= 0; i--) {
+    chars.push(ALPHABET[Number((value >> BigInt(5 * i)) & 31n)]);
+  }
+  return chars.join("");
 }
 
 /** The display form: groups of 5 joined by "-" (the last group has 1 character). */
