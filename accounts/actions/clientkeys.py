@@ -62,7 +62,9 @@ def do_prelogin(email, *, ip: str | None = None) -> Prelogin:
         "account_salt", "work_factor").first()
     if stored is None:
         return Prelogin(computed, settings.SECURECHAT_CLIENT_WORK_FACTOR)
-    return Prelogin(bytes(stored[0]), max(stored[1], settings.SECURECHAT_CLIENT_WORK_FACTOR))
+    # The account's own work factor: its stored auth hash was derived with it. (Raising
+    # the setting upgrades an account when its client re-derives and re-wraps.)
+    return Prelogin(bytes(stored[0]), stored[1])
 
 
 @dataclass(frozen=True)

@@ -80,10 +80,12 @@ def start_login(request, user: User, identity_file: keys.IdentityFile | None) ->
     from accounts import unlock
     from accounts.otp import has_second_factor
 
+    old_key = request.session.session_key
     if request.user.is_authenticated:
         _end_login_session(request)
-    django_login(request, user, backend=MODEL_BACKEND)  # rotates the session key
-    if not request.session.session_key:  # flushed (another user was logged in)
+    django_login(request, user, backend=MODEL_BACKEND)
+    # Django keeps the key when the same user logs in again: every login gets a new one.
+    if not request.session.session_key or request.session.session_key == old_key:
         request.session.cycle_key()
     if has_second_factor(user):
         stage = unlock.STAGE_OTP

@@ -291,3 +291,15 @@ def test_the_directory_shows_verified_accounts_and_hides_the_rest_alike():
     assert unverified.status_code == unknown.status_code == 404
     assert unverified.json() == unknown.json()
     assert Client().get("/api/v1/directory", {"email": "bob@example.com"}).status_code == 401
+
+
+def test_logging_in_again_on_a_logged_in_session_starts_a_new_session():
+    """A second login over a live session gets a new session key (no 500, no fixation)."""
+    alice = Device("alice@example.com")
+    assert alice.signup().status_code == 201
+    first = alice.http.cookies[settings.SESSION_COOKIE_NAME].value
+    r = alice.login()
+    assert r.status_code == 200, r.content
+    second = alice.http.cookies[settings.SESSION_COOKIE_NAME].value
+    assert second != first
+    assert alice.http.get("/api/v1/me").status_code == 200
