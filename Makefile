@@ -134,8 +134,7 @@ migrate: python-deps var-dirs
 run: deps migrate bundle
 	@echo "SecureChat on http://$(HOST):$(PORT)"
 	umask 077 && exec $(PY) -m uvicorn securechat.asgi:application --host $(HOST) --port $(PORT) \
-	  --ws websockets-sansio --ws-max-size $(WS_MAX_SIZE) --no-server-header --proxy-headers \
-	  --forwarded-allow-ips 127.0.0.1
+	  --ws websockets-sansio --ws-max-size $(WS_MAX_SIZE) --no-server-header --no-proxy-headers
 
 test: debian-deps deps redis bundle
 	$(MAKE) --no-print-directory test-sqlite

@@ -23,7 +23,7 @@ from accounts.models import LoginSession
 
 # URL names a half-logged-in session may reach.
 HALF_LOGGED_IN_ALLOWED = {
-    "api-csrf", "health",
+    "api-csrf", "health", "health-live", "health-ready", "metrics",
     "login-code", "api-auth-otp",
     "recovery-code", "api-recovery-confirm",
     "logout", "api-auth-logout",
@@ -48,7 +48,7 @@ class LoginSessionMiddleware:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
-        if not unlock.has_key_cookie(request):
+        if not unlock.has_key_cookie(request) and not unlock.client_custody(request.session):
             logout(request)
             unlock.forget_everything(request)
             return None

@@ -8,12 +8,16 @@ memory (scrypt at 2^16 takes 64 MiB per derivation).
 
 ``check_rate(scope, key, limit, window)`` counts attempts per client address
 and per account in the cache (Redis when configured, so all processes share
-the count) and raises ``RateLimited`` when a window is full.
+the count) and raises ``RateLimited`` when a window is full. When the cache
+fails (Redis down), the count falls back to a per-process counter with a
+logged warning: logins and resets keep working under a limit that is per
+process instead of shared, never a 500.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from contextlib import contextmanager
@@ -22,6 +26,14 @@ from django.conf import settings
 from django.core.cache import cache
 
 from accounts.errors import TooManyRequests, seconds_phrase
+from accounts.metrics import RATE_LIMIT_FALLBACKS, THROTTLED
+
+logger = logging.getLogger(__name__)
+
+# At most one "cache failed" warning per this many seconds per process.
+FALLBACK_WARNING_INTERVAL = 60
+MAX_LOCAL_COUNTERS = 10_000
+
 
 
 class TooBusy(TooManyRequests):
@@ -56,6 +68,7 @@ class KdfLimiter:
     @contextmanager
     def slot(self, wait_seconds: float):
         if not self._semaphore.acquire(timeout=wait_seconds):
+            THROTTLED.labels("kdf").inc()
             raise TooBusy()
         with self._lock:
             self.active += 1
@@ -94,21 +107,73 @@ def _bucket(scope: str, key: str, window: int) -> tuple[str, int]:
     return f"rl:{scope}:{digest}:{start}", start + window - now
 
 
+class LocalCounts:
+    """Per-process window counters: the fallback while the shared cache fails."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}  # name -> (count, expires)
+        self._last_warning = float("-inf")
+
+    def incr(self, name: str, window: int) -> int:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._counts) > MAX_LOCAL_COUNTERS:  # bounded memory during a long outage
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            count, expires = self._counts.get(name, (0, now + window + 1))
+            if expires <= now:
+                count, expires = 0, now + window + 1
+            self._counts[name] = (count + 1, expires)
+            return count + 1
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self._counts.pop(name, None)
+
+    def warn(self, exc: Exception) -> None:
+        """Log that the cache failed, at most once per ``FALLBACK_WARNING_INTERVAL``
+        (the error's type only: its text may name the Redis URL)."""
+        RATE_LIMIT_FALLBACKS.inc()
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_warning < FALLBACK_WARNING_INTERVAL:
+                return
+            self._last_warning = now
+        logger.warning("rate limits: the cache (Redis) failed (%s); counting per process "
+                       "until it answers again", type(exc).__name__)
+
+
+local_counts = LocalCounts()
+
+
+def _shared_incr(name: str, window: int) -> int:
+    cache.add(name, 0, timeout=window + 1)
+    try:
+        return cache.incr(name)
+    except ValueError:  # expired between add and incr
+        cache.set(name, 1, timeout=window + 1)
+        return 1
+
+
 def check_rate(scope: str, key: str, limit: int, window: int) -> None:
     """Count one attempt; RateLimited when more than ``limit`` fell in this window."""
     if not key or limit <= 0:
         return
     name, remaining = _bucket(scope, key, window)
-    cache.add(name, 0, timeout=window + 1)
     try:
-        count = cache.incr(name)
-    except ValueError:  # expired between add and incr
-        cache.set(name, 1, timeout=window + 1)
-        count = 1
+        count = _shared_incr(name, window)
+    except Exception as exc:  # noqa: BLE001 - any cache failure: a per-process limit, not a 500
+        local_counts.warn(exc)
+        count = local_counts.incr(name, window)
     if count > limit:
+        THROTTLED.labels(scope).inc()
         raise RateLimited(max(1, remaining))
 
 
 def reset_rate(scope: str, key: str, window: int) -> None:
     name, _ = _bucket(scope, key, window)
-    cache.delete(name)
+    local_counts.delete(name)
+    try:
+        cache.delete(name)
+    except Exception as exc:  # noqa: BLE001 - the shared count expires with its window anyway
+        local_counts.warn(exc)

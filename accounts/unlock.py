@@ -33,6 +33,8 @@ KEY_COOKIE_NAME = "securechat_key"
 SESSION_IDENTITY = "_securechat_identity"
 SESSION_RECOVERY_CODE = "_securechat_recovery_code"
 SESSION_STAGE = "_securechat_auth_stage"
+# Version 2: the keys never reach this session (the client keeps them); no key cookie.
+SESSION_CUSTODY = "_securechat_custody"
 
 STAGE_DONE = "done"
 STAGE_OTP = "otp"  # password accepted, a confirmed device must verify a code
@@ -100,6 +102,16 @@ def seal_identity(request, user, identity_file: IdentityFile, stage: str) -> Non
     request.session[SESSION_IDENTITY] = _seal(secret, b"identity", user.pk,
                                               identity_file.serialize())
     request.session[SESSION_STAGE] = stage
+
+
+def start_client_custody(request, stage: str) -> None:
+    """A version 2 login: no identity is sealed here and no key cookie is needed."""
+    request.session[SESSION_CUSTODY] = "client"
+    request.session[SESSION_STAGE] = stage
+
+
+def client_custody(session) -> bool:
+    return session.get(SESSION_CUSTODY) == "client"
 
 
 def reseal_identity(request, user, identity_file: IdentityFile) -> None:
@@ -178,6 +190,7 @@ def forget_everything(request) -> None:
     request.session.pop(SESSION_IDENTITY, None)
     request.session.pop(SESSION_RECOVERY_CODE, None)
     request.session.pop(SESSION_STAGE, None)
+    request.session.pop(SESSION_CUSTODY, None)
     setattr(request, DELETE_COOKIE_ATTR, True)
 
 

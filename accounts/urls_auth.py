@@ -12,6 +12,7 @@ from accounts.views import auth as views
 
 urlpatterns = [
     path("api/v1/csrf", api_auth.csrf, name="api-csrf"),
+    path("api/v1/auth/prelogin", api_auth.prelogin, name="api-auth-prelogin"),
     path("api/v1/auth/signup", api_auth.signup, name="api-auth-signup"),
     path("api/v1/auth/login", api_auth.login, name="api-auth-login"),
     path("api/v1/auth/otp", api_auth.otp, name="api-auth-otp"),

@@ -10,6 +10,8 @@ urlpatterns = [
     # JSON API (docs/api.md)
     path("api/v1/me", api_me.me, name="api-me"),
     path("api/v1/me/password", api_me.change_password, name="api-me-password"),
+    path("api/v1/me/wrapped-identity", api_me.wrapped_identity, name="api-me-wrapped-identity"),
+    path("api/v1/me/device-key", api_me.device_key, name="api-me-device-key"),
     path("api/v1/me/identity/export", api_me.export_identity, name="api-me-export"),
     path("api/v1/me/email", api_me.change_email, name="api-me-email"),
     path("api/v1/me/email/confirm", api_me.confirm_email, name="api-me-email-confirm"),

@@ -30,6 +30,7 @@ from asgiref.sync import sync_to_async
 from agecrypt import CHUNK_SIZE
 from filestore import actions, faults, lease, storage
 from filestore.actions import UploadError
+from filestore.metrics import UPLOAD_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ async def run_patch(receive, upload, identity_file, owner: str, local: lease.Loc
                 too_long = True
                 body = body[:allowed - received]
             received += len(body)
+            UPLOAD_BYTES.inc(len(body))
             buf += body
             start = 0
             next_index = queued_first + len(queued)

@@ -33,6 +33,7 @@ from filestore.metadata import (
     parse_upload_metadata,
     upload_fields,
 )
+from filestore.metrics import ACTIVE_UPLOADS
 from filestore.models import Upload
 from filestore.patch import run_patch
 
@@ -195,8 +196,9 @@ async def patch_upload(scope, receive, send, caller, target):
             raise UploadError(413, "past_length",
                               "The body would go past Upload-Length; nothing was stored.")
         released = True  # run_patch releases the lease itself from here on
-        result = await run_patch(receive, upload, caller.identity_file, owner, local,
-                                 client_offset)
+        with ACTIVE_UPLOADS.track_inprogress():
+            result = await run_patch(receive, upload, caller.identity_file, owner, local,
+                                     client_offset)
     except actions.conversations.MessagingError as exc:
         raise UploadError(409, exc.code, f"The file could not be sent: {exc}") from None
     except OSError:

@@ -34,6 +34,7 @@ from messaging import signing
 from messaging.access import access_conversation, access_joined_conversation, access_message
 from messaging.errors import Blocked, Forbidden, Invalid, KeyChanged, Left, NotFound, TooBig
 from messaging.events import message_event, push_after_commit
+from messaging.metrics import MESSAGES_SENT
 from messaging.models import Block, Conversation, Membership, Message
 from messaging.models.messages import truncate_to_ms
 from messaging.signals import messages_tombstoned
@@ -394,6 +395,7 @@ def _send(sender, identity_file, conversation, client_id, kind, plaintext, *,
                                   state=Membership.JOINED).update(hidden=False)
         Membership.objects.filter(conversation=locked, user=sender).update(last_read_seq=seq)
         push_after_commit([sender.pk, *others], message_event(message))
+        transaction.on_commit(MESSAGES_SENT.labels(kind).inc)
     return Sent(message.id, seq, locked.pk, True)
 
 

@@ -41,6 +41,13 @@ from accounts.unlock import unlocked_identity_from_scope
 from messaging import actions, frames, replay
 from messaging.display import MessageView, StoredFields
 from messaging.events import publish, publish_loop
+from messaging.metrics import (
+    CHANNEL_LAYER_ERRORS,
+    MESSAGES_DELIVERED,
+    SYNC_REPLAYS,
+    WEBSOCKET_CONNECTIONS,
+    socket_closed,
+)
 from messaging.pins import Pins
 from messaging.ratelimit import TokenBucket
 from messaging.sessions import session_still_valid
@@ -111,6 +118,7 @@ class ChatConsumer(AsyncConsumer):
             await self.close(CLOSE_NOT_LOGGED_IN)
             return
         self.user, self.identity = user, identity
+        WEBSOCKET_CONNECTIONS.inc()
         self.session_key = self.scope["session"].session_key
         if not socket_caps.admit(self, user.pk, self.session_key):
             # Too many open sockets for this login or user: each holds server memory.
@@ -134,6 +142,7 @@ class ChatConsumer(AsyncConsumer):
                                                self.channel_name)
         except Exception:  # noqa: BLE001 - Redis away: the socket works from the database
             logger.warning("channel layer unavailable; socket runs without live pushes")
+            CHANNEL_LAYER_ERRORS.labels("subscribe").inc()
             self.channel_name = None
             return False
         if self.layer_task is None or self.layer_task.done():
@@ -148,6 +157,7 @@ class ChatConsumer(AsyncConsumer):
                 raise
             except Exception:  # noqa: BLE001
                 logger.warning("channel layer receive failed; retrying")
+                CHANNEL_LAYER_ERRORS.labels("receive").inc()
                 await asyncio.sleep(LAYER_RETRY_SECONDS)
                 continue
             try:
@@ -191,6 +201,7 @@ class ChatConsumer(AsyncConsumer):
         self.closed = True
         if self.admitted:
             socket_caps.release(self, self.user.pk, self.session_key)
+        socket_closed(self.user)
         for task in [*self.tasks, self.layer_task]:
             if task is not None:
                 task.cancel()
@@ -212,6 +223,7 @@ class ChatConsumer(AsyncConsumer):
             try:
                 await self.base_send({"type": "websocket.send",
                                       "text": dumps(content, ensure_ascii=False)})
+                MESSAGES_DELIVERED.inc(1 if content.get("type") == "message" else 0)
             except (OSError, RuntimeError):
                 # The client went away (uvicorn raises ClientDisconnected, an OSError, or
                 # refuses a send after close): nothing to deliver to; it re-syncs later.
@@ -275,6 +287,7 @@ class ChatConsumer(AsyncConsumer):
 
     async def on_sync(self, frame, req_id):
         since = frames.since(frame)
+        SYNC_REPLAYS.inc()
         async with self.deliver_lock:
             changes = await database_sync_to_async(replay.key_changes)(
                 self.user, self.identity, self.view)

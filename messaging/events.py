@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from accounts.events import user_group
+from messaging.metrics import CHANNEL_LAYER_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ async def publish(pushes: list[tuple[str, dict]]) -> None:
             await asyncio.wait_for(layer.group_send(group, event), PUBLISH_TIMEOUT_SECONDS)
         except Exception:  # noqa: BLE001 - best effort, the database is the record
             logger.warning("live push of %s failed; clients catch up by sync", event["type"])
+            CHANNEL_LAYER_ERRORS.labels("publish").inc()
 
 
 def _publish_now(pushes) -> None:

@@ -28,13 +28,22 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from securechat import logfilters  # noqa: E402
 from securechat.body_limits import BodySizeGuard  # noqa: E402
-from securechat.routing import http_application, websocket_application  # noqa: E402
+from securechat.metrics import observe_requests  # noqa: E402
+from securechat.requestid import with_request_id  # noqa: E402
+from securechat.routing import (  # noqa: E402
+    http_application,
+    trust_proxies,
+    websocket_application,
+)
 
 logfilters.install()
+if settings.SECURECHAT_LOG_FORMAT == "json":
+    logfilters.adopt_server_loggers()
 
-application = ProtocolTypeRouter(
+# Outermost: the request id, so that every line logged inside carries it.
+application = with_request_id(observe_requests(trust_proxies(ProtocolTypeRouter(
     {
         "http": http_application(BodySizeGuard(django_asgi_app)),
         "websocket": websocket_application(),
     }
-)
+))))

@@ -60,6 +60,50 @@ SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "daphne.access", "daphne.se
                   "django.request", "django.server", "django.channels.server")
 
 
+def json_lines_formatter(**options):
+    """The production formatter: one JSON object per line with only the named fields.
+
+    python-json-logger adds every ``extra`` attribute of a record by default;
+    ``django.request`` passes the request object, whose repr holds the full path
+    (an emailed link's token, unredacted). Only the fields listed here are written.
+    """
+    from pythonjsonlogger.json import JsonFormatter
+
+    kept = {"time", "level", "logger", "request_id", "message", "exc_info", "stack_info"}
+
+    class JsonLinesFormatter(JsonFormatter):
+        def process_log_record(self, log_data):
+            return {key: value for key, value in log_data.items() if key in kept}
+
+    return JsonLinesFormatter(**options)
+
+
+def configure_logging(config: dict) -> None:
+    """Django's ``LOGGING_CONFIG``: ``dictConfig``, and in JSON mode Python's warnings
+    go through logging too (a bare warning on stderr would be the one non-JSON line)."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(config)
+    if settings.SECURECHAT_LOG_FORMAT == "json":
+        logging.captureWarnings(True)
+
+
+def adopt_server_loggers() -> None:
+    """Send the servers' own log lines through the root handler (JSON in production).
+
+    uvicorn gives its loggers handlers of its own (plain text). A logger without
+    handlers is left alone: ``--no-access-log`` leaves the access logger without
+    one, and adopting it would turn the access log back on.
+    """
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            logger.handlers.clear()
+            logger.propagate = True
+
+
 def install() -> None:
     """Attach the filter to the servers' own loggers (their handlers are not ours)."""
     for name in SERVER_LOGGERS:

@@ -3,6 +3,7 @@
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 
+from securechat.metrics import ROUTE_KEY
 from securechat.origins import StrictOriginValidator
 from securechat.raw_security import DjangoSecurity
 
@@ -28,10 +29,27 @@ def http_application(django_app):
         path = scope.get("path", "")
         for prefix, raw_app in routes:
             if path == prefix or path.startswith(prefix + "/"):
+                scope[ROUTE_KEY] = prefix.lstrip("/") + "/"
                 return await raw_app(scope, receive, send)
         return await django_app(scope, receive, send)
 
     return app
+
+
+def trust_proxies(app, trusted: list[str] | None = None):
+    """Take the client address (and scheme) from ``X-Forwarded-For`` (``-Proto``) only
+    when the peer is one of ``SECURECHAT_TRUSTED_PROXIES`` (addresses or networks).
+
+    With none configured (the default) the headers are ignored: rate limits count
+    per peer address, and a client cannot choose its own. uvicorn's implementation
+    is used (the rightmost untrusted address of the chain), under the project's
+    setting instead of uvicorn's command line.
+    """
+    from django.conf import settings
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    trusted = settings.SECURECHAT_TRUSTED_PROXIES if trusted is None else trusted
+    return ProxyHeadersMiddleware(app, trusted_hosts=list(trusted)) if trusted else app
 
 
 def websocket_application():

@@ -55,9 +55,9 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     return value
 
 
-def development_secret_key() -> str:
-    """A secret key generated once into a git-ignored file, for development only."""
-    path = VAR_DIR / "secret_key"
+def development_secret_key(name: str = "secret_key") -> str:
+    """A secret generated once into a git-ignored 0600 file under var/, for development only."""
+    path = VAR_DIR / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
@@ -78,6 +78,15 @@ ENVIRONMENT = env_choice("SECURECHAT_ENV", "development", {"development", "produ
 PRODUCTION = ENVIRONMENT == "production"
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or development_secret_key()
+# Version 2's server secrets (DESIGN.md §3, §7), outside the database and in every backup:
+# from the environment, else generated once into 0600 files in the state directory (var/).
+# PRELOGIN_KEY makes account salts (never rotated: unknown addresses' salts would change);
+# AUTH_PEPPER keys the stored HMAC of each auth key (losing it locks every login out);
+# DEVICE_KEY_SECRET keys the per-session device keys (losing it only ends unlocked sessions).
+PRELOGIN_KEY = os.environ.get("PRELOGIN_KEY") or development_secret_key("prelogin_key")
+AUTH_PEPPER = os.environ.get("AUTH_PEPPER") or development_secret_key("auth_pepper")
+DEVICE_KEY_SECRET = (os.environ.get("DEVICE_KEY_SECRET")
+                     or development_secret_key("device_key_secret"))
 DEBUG = env_bool("DEBUG", False)
 
 # One list of origins ("scheme://host[:port]") feeds CSRF and the websocket
@@ -113,11 +122,14 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "filestore",
-    # The project's own system checks (securechat/checks.py: production refusals).
+    # The project package itself: its system checks (securechat/checks.py: production
+    # refusals) and its management commands (``version``).
     "securechat",
 ]
 
 MIDDLEWARE = [
+    # First, so that its process_view runs even when a later one answers instead.
+    "securechat.metrics.RouteLabelMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -279,7 +291,7 @@ SECURE_CSP = {
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Load balancers probe processes directly over plain HTTP.
-    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health(/live|/ready)?$", r"^api/v1/metrics$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
@@ -296,7 +308,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # the ``bundle`` template library reads (tus-js-client is copied in there from npm too).
 SECURECHAT_BUNDLE_STATIC_PREFIX = "dist"
 SECURECHAT_BUNDLE_MANIFEST = BASE_DIR / "static" / SECURECHAT_BUNDLE_STATIC_PREFIX / "manifest.json"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes: production puts it in the service's state directory
+# (the checkout is not the service user's to write).
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -362,6 +376,13 @@ USE_TZ = True
 SECURECHAT_KEY_TYPE = env_choice("SECURECHAT_KEY_TYPE", "hybrid", {"hybrid", "x25519"})
 # log2 of the scrypt work factor wrapping each identity under its password.
 SECURECHAT_SCRYPT_WORK_FACTOR = env_int("SECURECHAT_SCRYPT_WORK_FACTOR", 16)
+# Version 2: the scrypt work factor clients use on the password (log2 N). Clients accept
+# 16..20 (test builds lower the floor); raising it upgrades each account at its next login.
+SECURECHAT_CLIENT_WORK_FACTOR = env_int("SECURECHAT_CLIENT_WORK_FACTOR", 16)
+SECURECHAT_CLIENT_WORK_FACTOR_MAX = 20
+if PRODUCTION and not 16 <= SECURECHAT_CLIENT_WORK_FACTOR <= SECURECHAT_CLIENT_WORK_FACTOR_MAX:
+    raise ImproperlyConfigured("SECURECHAT_CLIENT_WORK_FACTOR must be 16 to 20 in production "
+                               "(clients refuse anything lower)")
 SECURECHAT_REQUIRE_2FA = env_bool("SECURECHAT_REQUIRE_2FA", False)
 # Passwords longer than this are refused before any key derivation runs.
 SECURECHAT_PASSWORD_MAX_LENGTH = 1024
@@ -369,14 +390,41 @@ SECURECHAT_PASSWORD_MAX_LENGTH = 1024
 # that waits longer than SECURECHAT_KDF_WAIT_SECONDS for a slot gets 429.
 SECURECHAT_KDF_CONCURRENCY = env_int("SECURECHAT_KDF_CONCURRENCY", 2)
 SECURECHAT_KDF_WAIT_SECONDS = float(os.environ.get("SECURECHAT_KDF_WAIT_SECONDS", "5"))
-# Attempts per window (seconds) per client address and per account.
+
+
+def env_rate(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """``ATTEMPTS/SECONDS`` (e.g. ``30/300``) from the environment; 0 attempts: no limit."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    attempts, _, seconds = value.partition("/")
+    try:
+        limit = (int(attempts), int(seconds))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must look like 30/300 (attempts/seconds), "
+                                   f"not {value!r}") from None
+    if limit[0] < 0 or limit[1] <= 0:
+        raise ImproperlyConfigured(f"{name}: attempts >= 0 and seconds > 0, not {value!r}")
+    return limit
+
+
+# Attempts per window (seconds) per client address and per account; each is the
+# environment variable SECURECHAT_RATE_<SCOPE> (docs/operations.md, "Rate limits").
+# An office behind one NAT address shares the per-address limits: raise them there.
 SECURECHAT_RATE_LIMITS = {
-    "login_address": (30, 300),
-    "login_account": (10, 300),
-    "signup_address": (env_int("SECURECHAT_SIGNUP_PER_ADDRESS", 10), 3600),
-    "otp_account": (20, 300),
-    "reset_address": (10, 3600),
+    "login_address": env_rate("SECURECHAT_RATE_LOGIN_ADDRESS", (30, 300)),
+    "login_account": env_rate("SECURECHAT_RATE_LOGIN_ACCOUNT", (10, 300)),
+    "signup_address": env_rate("SECURECHAT_RATE_SIGNUP_ADDRESS",
+                               (env_int("SECURECHAT_SIGNUP_PER_ADDRESS", 10), 3600)),
+    "otp_account": env_rate("SECURECHAT_RATE_OTP_ACCOUNT", (20, 300)),
+    "reset_address": env_rate("SECURECHAT_RATE_RESET_ADDRESS", (10, 3600)),
+    "verify_email_account": env_rate("SECURECHAT_RATE_VERIFY_EMAIL_ACCOUNT", (5, 3600)),
+    "stepup_account": env_rate("SECURECHAT_RATE_STEPUP_ACCOUNT", (10, 300)),
+    "prelogin_address": env_rate("SECURECHAT_RATE_PRELOGIN_ADDRESS", (60, 300)),
 }
+# Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+# networks, comma-separated); none by default. nginx on the same machine: 127.0.0.1.
+SECURECHAT_TRUSTED_PROXIES = env_list("SECURECHAT_TRUSTED_PROXIES", [])
 OTP_TOTP_ISSUER = "SecureChat"
 OTP_TOTP_THROTTLE_FACTOR = 1
 # Wrong codes in a row that cost no wait (a typo), before django-otp's doubling delay.
@@ -421,18 +469,39 @@ SECURECHAT_MAX_FILE_SIZE = env_int("SECURECHAT_MAX_FILE_SIZE", 10 * 1024**3)
 SECURECHAT_USER_QUOTA = env_int("SECURECHAT_USER_QUOTA", 50 * 1024**3)
 SECURECHAT_UPLOAD_EXPIRY_SECONDS = env_int("SECURECHAT_UPLOAD_EXPIRY_SECONDS", 24 * 3600)
 
+# --- Health and metrics ------------------------------------------------------------
+# Each readiness check answers "timeout" after this long (a hung database included).
+SECURECHAT_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("SECURECHAT_HEALTH_TIMEOUT_SECONDS", "3"))
+# Bearer token of GET /api/v1/metrics; unset, the endpoint is disabled (404).
+SECURECHAT_METRICS_TOKEN = os.environ.get("SECURECHAT_METRICS_TOKEN", "")
+
 # --- Logging ----------------------------------------------------------------
+# JSON lines in production (one object per line, for a log collector), text while
+# developing; every line carries the id of the request that caused it.
+SECURECHAT_LOG_FORMAT = env_choice("SECURECHAT_LOG_FORMAT", "json" if PRODUCTION else "plain",
+                                   {"plain", "json"})
+LOGGING_CONFIG = "securechat.logfilters.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Emailed links carry tokens in their paths: every line passes the filter.
-    "filters": {"redact_tokens": {"()": "securechat.logfilters.RedactTokensFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "securechat.logfilters.json_lines_formatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {
+        "request_id": {"()": "securechat.requestid.RequestIdFilter"},
+        # Emailed links carry tokens in their paths: every line passes the filter.
+        "redact_tokens": {"()": "securechat.logfilters.RedactTokensFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_tokens"],
+            "formatter": SECURECHAT_LOG_FORMAT,
+            "filters": ["request_id", "redact_tokens"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from accounts.admin_site import site as admin_site
-from securechat.health import health
+from securechat import health, metrics
 
 handler400 = "securechat.errors.bad_request"
 handler403 = "securechat.errors.permission_denied"
@@ -12,7 +12,10 @@ handler404 = "securechat.errors.not_found"
 handler500 = "securechat.errors.server_error"
 
 urlpatterns = [
-    path("api/v1/health", health, name="health"),
+    path("api/v1/health", health.health, name="health"),
+    path("api/v1/health/live", health.live, name="health-live"),
+    path("api/v1/health/ready", health.ready, name="health-ready"),
+    path("api/v1/metrics", metrics.metrics, name="metrics"),
     path("admin/", admin_site.urls),
     path("", include("accounts.urls")),
     path("", include("messaging.urls")),

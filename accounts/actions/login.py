@@ -14,6 +14,7 @@ from accounts.actions.base import InvalidCredentials, WrongStep, audit, client_i
 from accounts.actions.signup import SignupResult, do_signup
 from accounts.actions.verification import do_send_email_verification
 from accounts.addresses import address_key
+from accounts.metrics import LOGIN_FAILURES
 from accounts.models import (
     LoginSession,
     User,
@@ -68,8 +69,12 @@ def _end_login_session(request, *, close_sockets: bool = True) -> None:
         close_session_sockets(key)
 
 
-def _start_login(request, user: User, identity_file: keys.IdentityFile) -> str:
-    """Log ``user`` in on this request: new session key, identity sealed, LoginSession row."""
+def start_login(request, user: User, identity_file: keys.IdentityFile | None) -> str:
+    """Log ``user`` in on this request: new session key, LoginSession row, and the stage.
+
+    Version 1 seals ``identity_file`` in the session; version 2 passes None: the
+    keys stay on the client and the session is marked client-custody.
+    """
     from django.contrib.auth import login as django_login
 
     from accounts import unlock
@@ -86,7 +91,10 @@ def _start_login(request, user: User, identity_file: keys.IdentityFile) -> str:
         stage = unlock.STAGE_ENROL
     else:
         stage = unlock.STAGE_DONE
-    unlock.seal_identity(request, user, identity_file, stage)
+    if identity_file is not None:
+        unlock.seal_identity(request, user, identity_file, stage)
+    else:
+        unlock.start_client_custody(request, stage)
     LoginSession.objects.create(
         user=user, session_key=request.session.session_key,
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:300], ip_address=client_ip(request),
@@ -125,7 +133,7 @@ def do_register(request, email, password, *, invitation_token: str | None = None
 
     rate_limit("signup_address", client_ip(request))
     result = do_signup(email, password, invitation_token=invitation_token, ip=client_ip(request))
-    stage = _start_login(request, result.user, result.identity_file)
+    stage = start_login(request, result.user, result.identity_file)
     unlock.stash_recovery_code(request, result.user, result.recovery_code)
     if not result.user.email_verified:
         do_send_email_verification(result.user)
@@ -146,8 +154,9 @@ def do_login(request, email, password) -> str:
     except InvalidCredentials:
         known = User.objects.by_address(email).first()
         audit("login_failed", known, ip=ip)
+        LOGIN_FAILURES.inc()
         raise
-    stage = _start_login(request, user, identity_file)
+    stage = start_login(request, user, identity_file)
     if stage != "otp":
         audit("login", user, ip=ip)
         send_security_email(user, "new_login", request)

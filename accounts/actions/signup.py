@@ -48,6 +48,38 @@ def usable_invitation(email: str, token: str | None) -> Invitation | None:
     )
 
 
+def check_registration(email, invitation_token) -> tuple[str, Invitation | None]:
+    """May ``email`` sign up now? (normalised address, the invitation it uses) or an error.
+
+    Registration mode first (closed; invite-only needs a usable invitation for
+    this address), then a free address (409 ``email_taken``).
+    """
+    email = normalize_email(email)
+    invitation = None
+    mode = settings.SECURECHAT_REGISTRATION
+    if mode == "closed":
+        raise RegistrationClosed("Registration is closed on this server.")
+    if mode == "invite":
+        invitation = usable_invitation(email, invitation_token)
+        if invitation is None:
+            raise RegistrationClosed("Registration needs a valid invitation for this address.")
+    if User.objects.filter(email=email).exists():
+        raise EmailTaken("An account with this email address already exists.", field="email")
+    return email, invitation
+
+
+def use_invitation(user: User, invitation: Invitation | None) -> None:
+    """Inside the signup transaction: spend the invitation (once) and verify the address."""
+    if invitation is None:
+        return
+    used = Invitation.objects.filter(pk=invitation.pk, used_at__isnull=True).update(
+        used_at=timezone.now())
+    if not used:
+        raise RegistrationClosed("This invitation has already been used.")
+    user.email_verified_at = timezone.now()  # the link went to this address
+    user.save(update_fields=["email_verified_at"])
+
+
 def make_keys_for(user: User, password: str) -> tuple[keys.IdentityFile, str, WrappedIdentity]:
     """New identity (generation 1), wrapped under the password and a new recovery code."""
     identity_file = keys.IdentityFile.create(settings.SECURECHAT_KEY_TYPE)
@@ -68,16 +100,7 @@ def do_signup(email, password, *, invitation_token: str | None = None,
     """Create a user with fresh keys; the recovery code is returned to show once."""
     email = normalize_email(email)
     check_password_shape(password, User(email=email))
-    invitation = None
-    mode = settings.SECURECHAT_REGISTRATION
-    if mode == "closed":
-        raise RegistrationClosed("Registration is closed on this server.")
-    if mode == "invite":
-        invitation = usable_invitation(email, invitation_token)
-        if invitation is None:
-            raise RegistrationClosed("Registration needs a valid invitation for this address.")
-    if User.objects.filter(email=email).exists():
-        raise EmailTaken("An account with this email address already exists.", field="email")
+    email, invitation = check_registration(email, invitation_token)
 
     with kdf_slot():
         password_hash = make_password(password)
@@ -94,13 +117,7 @@ def do_signup(email, password, *, invitation_token: str | None = None,
                 recipient=str(identity_file.recipient()),
                 signing_public_key=identity_file.signing_public_key(),
             )
-            if invitation is not None:
-                used = Invitation.objects.filter(pk=invitation.pk, used_at__isnull=True).update(
-                    used_at=timezone.now())
-                if not used:
-                    raise RegistrationClosed("This invitation has already been used.")
-                user.email_verified_at = timezone.now()  # the link went to this address
-                user.save(update_fields=["email_verified_at"])
+            use_invitation(user, invitation)
             audit("signup", user, ip=ip)
     except IntegrityError:
         raise EmailTaken("An account with this email address already exists.",

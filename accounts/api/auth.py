@@ -10,7 +10,13 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.middleware.csrf import get_token
 
-from accounts import actions, unlock
+from accounts import actions, clientauth, unlock
+from accounts.actions.clientkeys import (
+    check_client_signup,
+    do_client_login,
+    do_client_signup,
+    do_prelogin,
+)
 from accounts.api import api_view, text_field
 from accounts.errors import ApiError
 
@@ -26,9 +32,27 @@ def _stage_payload(stage: str) -> dict:
             "enrolment_required": stage == unlock.STAGE_ENROL}
 
 
-@api_view("POST", fields=("email", "password", "invitation"))
+CLIENT_SIGNUP_FIELDS = ("email", "auth_key", "account_salt", "work_factor", "key_type",
+                        "recipient", "signing_key", "wrapped_identity", "recovery_wrapped",
+                        "invitation")
+
+
+@api_view("POST", fields=("email",))
+def prelogin(request, body):
+    """``{email}`` -> ``{account_salt, work_factor}`` for every address (version 2)."""
+    answer = do_prelogin(body.get("email"), ip=actions.client_ip(request))
+    return JsonResponse({"account_salt": clientauth.b64url(answer.account_salt),
+                         "work_factor": answer.work_factor})
+
+
+@api_view("POST", fields=("password", *CLIENT_SIGNUP_FIELDS))
 def signup(request, body):
-    """``{email, password, invitation?}`` -> 201 ``{recovery_code, email_verification_sent}``."""
+    """Version 2 (keys made on the client, no password field; docs/api.md) -> 201 with the
+    stage; version 1 ``{email, password, invitation?}`` -> 201 ``{recovery_code, …}``."""
+    if "password" not in body:
+        user, stage = do_client_signup(request, check_client_signup(body))
+        return JsonResponse({"email_verification_sent": not user.email_verified,
+                             **_stage_payload(stage)}, status=201)
     result, stage = actions.do_register(
         request, body.get("email"), body.get("password"),
         invitation_token=text_field(body, "invitation"))
@@ -39,10 +63,14 @@ def signup(request, body):
     }, status=201)
 
 
-@api_view("POST", fields=("email", "password"))
+@api_view("POST", fields=("email", "password", "auth_key"))
 def login(request, body):
-    """``{email, password}`` -> ``{otp_required, enrolment_required}``."""
-    stage = actions.do_login(request, body.get("email"), body.get("password"))
+    """``{email, auth_key}`` (version 2) or ``{email, password}`` (version 1)
+    -> ``{otp_required, enrolment_required}``."""
+    if "auth_key" in body and "password" not in body:
+        stage = do_client_login(request, body.get("email"), body.get("auth_key"))
+    else:
+        stage = actions.do_login(request, body.get("email"), body.get("password"))
     return JsonResponse(_stage_payload(stage))
 
 

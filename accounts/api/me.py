@@ -8,12 +8,15 @@ work without a login.
 
 from __future__ import annotations
 
+import base64
+
 from django.contrib.auth import update_session_auth_hash
 from django.http import HttpResponse, JsonResponse
 
-from accounts import actions, otp, unlock
+from accounts import actions, clientauth, otp, unlock
 from accounts.api import api_view, text_field
-from accounts.models import KeyGeneration
+from accounts.errors import ApiError
+from accounts.models import KeyGeneration, WrappedIdentity
 from accounts.stepup import require_step_up
 
 EXPORT_FILENAME = "securechat-identity.age"
@@ -28,18 +31,63 @@ def me_payload(request, identity_file) -> dict:
     return {
         "email": user.email,
         "pending_email": user.pending_email or None,
-        "fingerprint": identity_file.fingerprint(),
+        "fingerprint": identity_file.fingerprint() if identity_file is not None
+        else current.directory_fingerprint,
         "otp_enabled": otp.has_second_factor(user),
         "email_verified": user.email_verified,
         "key_type": current.key_type if current is not None else None,
-        "key_generation": identity_file.current_generation,
+        "key_generation": identity_file.current_generation if identity_file is not None
+        else current.number,
         "recovery_code_pending": unlock.pending_recovery_code(request) is not None,
     }
+
+
+def _generation_payload(row) -> dict:
+    return {"number": row.number, "key_type": row.key_type, "recipient": row.recipient,
+            "signing_key": clientauth.b64url(bytes(row.signing_public_key)),
+            "endorsement": clientauth.b64url(bytes(row.endorsement)) if row.endorsement
+            else None,
+            "created_at": row.created_at.isoformat(),
+            "retired_at": row.retired_at.isoformat() if row.retired_at else None}
+
+
+def require_complete_login(request) -> None:
+    """A complete login (second factor done), whichever version; else 401."""
+    if unlock.auth_stage(request.session) != unlock.STAGE_DONE:
+        raise ApiError("Finish logging in first.", code="not_logged_in", status=401)
+
+
+@api_view("GET", login_required=True)
+def wrapped_identity(request, body):
+    """Version 2: the identity wrapped under the client's wrap key, and the directory's
+    generations for the client's self-check (``Cache-Control: no-store``)."""
+    require_complete_login(request)
+    wrapped = WrappedIdentity.objects.get(user=request.user)
+    generations = KeyGeneration.objects.filter(user=request.user).order_by("-number")
+    return JsonResponse({
+        "wrapped_identity": base64.b64encode(bytes(wrapped.password_blob)).decode(),
+        "key_generations": [_generation_payload(row) for row in generations],
+    })
+
+
+@api_view("GET", login_required=True)
+def device_key(request, body):
+    """Version 2: this login session's device key, ``HMAC(DEVICE_KEY_SECRET, session key)``.
+
+    The browser imports it non-extractable to keep the unwrapped identity across
+    reloads; it dies with the session (logout, revocation, idle timeout).
+    """
+    require_complete_login(request)
+    key = clientauth.device_key(request.session.session_key)
+    return JsonResponse({"device_key": clientauth.b64url(key)})
 
 
 @api_view("GET", login_required=True)
 def me(request, body):
     """``{email, fingerprint, otp_enabled, email_verified, key_type, recovery_code_pending}``."""
+    if unlock.client_custody(request.session):
+        require_complete_login(request)
+        return JsonResponse(me_payload(request, None))
     identity_file = unlocked_identity(request)
     return JsonResponse(me_payload(request, identity_file))
 

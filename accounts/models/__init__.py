@@ -1,6 +1,7 @@
 """Models of accounts, one concept per module."""
 
 from accounts.models.audit import AuditEvent
+from accounts.models.clientauth import ClientAuth
 from accounts.models.devices import BackupCode, BackupCodeDevice, ForgivingTOTPDevice
 from accounts.models.invitations import Invitation
 from accounts.models.keys import KeyGeneration, WrappedIdentity
@@ -8,6 +9,6 @@ from accounts.models.sessions import LoginSession
 from accounts.models.users import User, UserManager
 
 __all__ = [
-    "AuditEvent", "BackupCode", "BackupCodeDevice", "ForgivingTOTPDevice", "Invitation",
-    "KeyGeneration", "LoginSession", "User", "UserManager", "WrappedIdentity",
+    "AuditEvent", "BackupCode", "BackupCodeDevice", "ClientAuth", "ForgivingTOTPDevice",
+    "Invitation", "KeyGeneration", "LoginSession", "User", "UserManager", "WrappedIdentity",
 ]

@@ -39,9 +39,10 @@ def replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def unit_file(env_file: Path) -> str:
-    """The template for this checkout: this Python, this directory, root, ``env_file``."""
-    text = UNIT_TEMPLATE.read_text()
+def unit_file(env_file: Path, template: Path = UNIT_TEMPLATE) -> str:
+    """A shipped service unit for this checkout: this Python, this directory, root,
+    ``env_file``."""
+    text = template.read_text()
     text = replace_once(text, f"{INSTALL_DIR}/.venv/bin/python", sys.executable)
     text = replace_once(text, INSTALL_DIR, str(REPO_ROOT))
     text = replace_once(text, "User=securechat", "User=root")
@@ -75,6 +76,68 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         env[key.strip()] = value
     return env
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_file_problems(text: str) -> list[str]:
+    """What in an ``EnvironmentFile=`` systemd.exec(5) would not read as one plain
+    ``KEY=value`` per line, or would read differently from ``sh`` (securechat-manage
+    sources the same file): ``["line N: why", …]``, empty when the file is good.
+
+    systemd's rules: lines starting with ``#`` or ``;`` are comments, anywhere else a
+    ``#`` is part of the value; nothing is executed or expanded; a trailing backslash
+    continues the line; single and double quotes group. So an inline comment ends up
+    in the value, ``$(...)`` stays literal (while sh runs it), and ``A=1 B=2`` gives A
+    the value ``1 B=2`` (while sh sets both).
+    """
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not ENV_NAME.fullmatch(key):
+            problems.append(f"line {number}: not KEY=value (no spaces, no export)")
+            continue
+        problems += [f"line {number}: {why}" for why in env_value_problems(value)]
+    return problems
+
+
+def env_value_problems(value: str) -> list[str]:
+    """Problems of one value (see ``env_file_problems``)."""
+    if value.endswith("\\"):
+        return ["a trailing backslash continues the line"]
+    segments, quote, current = [], "", ""
+    for char in value:
+        if quote and char == quote:
+            segments.append((quote, current))
+            quote, current = "", ""
+        elif not quote and char in "'\"":
+            segments.append(("", current))
+            quote, current = char, ""
+        else:
+            current += char
+    if quote:
+        return ["an unclosed quote"]
+    segments.append(("", current))
+    unquoted = " ".join(text for q, text in segments if q == "")
+    expanded = "".join(text for q, text in segments if q != "'")  # sh expands these
+    problems = []
+    if re.search(r"\s#|^#", unquoted):
+        problems.append("an inline comment (systemd keeps it in the value)")
+    if "$(" in expanded or "`" in expanded:
+        problems.append("a command substitution $(...) (systemd keeps it literally, sh runs it)")
+    elif "$" in expanded:
+        problems.append("a $ expansion (systemd keeps it literally, sh expands it)")
+    if re.search(r"\s+[A-Za-z_][A-Za-z0-9_]*=", unquoted):
+        problems.append("several assignments on one line")
+    elif re.search(r"\S\s+\S", unquoted.strip()) and not problems:
+        problems.append("unquoted spaces (sh would run the rest as a command)")
+    if re.search(r"[<>|&;]", unquoted):
+        problems.append("an unquoted shell character (< > | & ;)")
+    return problems
 
 
 def write_env_file(path: Path, overrides: dict[str, str]) -> Path:
@@ -154,6 +217,8 @@ class Nginx:
     upstream_ports: list[int]
     https_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
+    error_level: str | None = None  # None: the level the shipped file sets
+    upstream_params: str | None = None  # None: the shipped parameters of each server line
     process: subprocess.Popen | None = None
 
     @property
@@ -168,10 +233,17 @@ class Nginx:
     def error_log(self) -> Path:
         return self.workdir / "error.log"
 
+    @property
+    def site_error_log(self) -> Path:
+        """The site's own ``error_log`` (the shipped level, or ``error_level``)."""
+        return self.workdir / "site-error.log"
+
     def render_site(self, cert: Path, key: Path) -> str:
         text = NGINX_SITE.read_text()
-        upstreams = "".join(f"    server 127.0.0.1:{p};\n" for p in self.upstream_ports)
-        text = re.sub(r"(    server 127\.0\.0\.1:\d+;\n)+", upstreams, text, count=1)
+        (params,) = set(re.findall(r"    server 127\.0\.0\.1:\d+([^;\n]*);\n", text))
+        params = params if self.upstream_params is None else self.upstream_params
+        upstreams = "".join(f"    server 127.0.0.1:{p}{params};\n" for p in self.upstream_ports)
+        text = re.sub(r"(    server 127\.0\.0\.1:\d+[^;\n]*;\n)+", upstreams, text, count=1)
         text = replace_once(text, "    listen [::]:80;\n", "")
         text = replace_once(text, "    listen [::]:443 ssl http2;\n", "")
         text = replace_once(text, "listen 80;", f"listen 127.0.0.1:{self.http_port};")
@@ -180,6 +252,11 @@ class Nginx:
         text = replace_once(text, "/etc/letsencrypt/live/chat.example.com/fullchain.pem",
                             str(cert))
         text = replace_once(text, "/etc/letsencrypt/live/chat.example.com/privkey.pem", str(key))
+        text = replace_once(text, "https://chat.example.com$request_uri",
+                            f"https://127.0.0.1:{self.https_port}$request_uri")
+        if self.error_level is not None:
+            text = re.sub(r"(error_log \S+) \w+;", rf"\1 {self.error_level};", text)
+        text = replace_once(text, "/var/log/nginx/securechat.error.log", str(self.site_error_log))
         return replace_once(text, "/var/log/nginx/securechat.access.log", str(self.access_log))
 
     def write_config(self) -> Path:

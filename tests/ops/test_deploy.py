@@ -89,6 +89,7 @@ def production_env(tmp_path, port: int) -> dict[str, str]:
         "SECURECHAT_ORIGINS": ORIGIN,
         "SECURECHAT_VAR_DIR": str(var),
         "MEDIA_ROOT": str(var / "media"),
+        "STATIC_ROOT": str(var / "static"),
         "REDIS_URL": settings.REDIS_URL,
         "SECURECHAT_CHANNEL_PREFIX": f"securechat-ops-{port}",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
@@ -207,7 +208,9 @@ async def test_the_units_command_serves_under_production_settings(tmp_path, tran
     finally:
         stop_process(process)
     control = control_log.read_text()
-    assert '"GET /signup/?[redacted] HTTP/1.1" 200' in control
+    # Production logs are JSON lines (docs/operations.md, "Logs"): one object per line.
+    messages = [json.loads(line)["message"] for line in control.splitlines() if line.strip()]
+    assert any('"GET /signup/?[redacted] HTTP/1.1" 200' in m for m in messages), messages
     assert secret not in control
 
 
@@ -290,7 +293,8 @@ async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx)
             assert response.status_code == 200 and response.json()["status"] == "ok"
         redirect = await http.get(f"http://127.0.0.1:{nginx.http_port}/login/?next=/")
     assert redirect.status_code == 301
-    assert redirect.headers["Location"] == "https://127.0.0.1/login/?next=/"
+    # To the configured origin, port included (HTTPS is not on 443 here).
+    assert redirect.headers["Location"] == f"https://127.0.0.1:{nginx.https_port}/login/?next=/"
     # Round robin: each process answered some of the four requests through nginx.
     after = [server.log().count(health_line) for server in servers]
     assert all(a > b for a, b in zip(after, before, strict=True)) and sum(after) - sum(before) == 4
@@ -372,3 +376,62 @@ def test_nginx_logs_emailed_link_paths_redacted(behind_nginx):
     for logged in ('"GET /verify-email/[redacted]"', '"GET /password-reset/[redacted]"',
                    '"GET /me/email/confirm/[redacted]"', '"GET /signup/"', '"GET /login/"'):
         assert logged in log, (logged, log)
+
+
+def test_nginx_error_log_keeps_invitation_tokens_out(tmp_path):
+    """With no process answering, nginx answers 502 and logs the failure at [error],
+    quoting the request line. At the shipped level (crit) the site's error log never
+    holds the invitation token; the access log has the 502 without the query string.
+    Control: the same config at level error does log the token."""
+    need_nginx()
+    secret = secrets.token_urlsafe(24)
+    logs = {}
+    for level in (None, "error"):
+        nginx = Nginx(tmp_path / f"nginx-{level}", [free_port(), free_port()],
+                      error_level=level).start()
+        try:
+            response = httpx.get(f"{nginx.origin}/signup/?invitation={secret}",
+                                 verify=tls_context(nginx))
+            assert response.status_code == 502
+        finally:
+            nginx.stop()
+        site_log = nginx.site_error_log
+        logs[level] = site_log.read_text() if site_log.exists() else ""
+        assert secret not in nginx.access_log.read_text()
+        assert '"GET /signup/" 502' in nginx.access_log.read_text()
+    assert secret not in logs[None]
+    assert secret in logs["error"] and "connect() failed" in logs["error"]
+
+
+TIMERS = {"securechat-purge": "purge_expired --yes", "securechat-verify-storage": "verify_storage"}
+
+
+def test_the_timer_units_pass_systemd_analyze_verify(tmp_path):
+    """Each timer and its service, instantiated for this checkout, verify without a word;
+    each service runs its command through manage.py in the installed checkout, with the
+    server's environment file. Control: a timer with a bad calendar is reported."""
+    env_file = write_env_file(tmp_path / "securechat.env", {})
+    for name, command in TIMERS.items():
+        service = DEPLOY / "systemd" / f"{name}.service"
+        assert unit_directive(service.read_text(), "ExecStart") == (
+            f"/opt/securechat/.venv/bin/python manage.py {command}")
+        assert unit_directive(service.read_text(), "EnvironmentFile") == (
+            "/etc/securechat/securechat.env")
+        (tmp_path / service.name).write_text(unit_file(env_file, service))
+        shutil.copy(DEPLOY / "systemd" / f"{name}.timer", tmp_path)
+    for unit in sorted(tmp_path.glob("securechat-*.*")):
+        done = verify(unit)
+        assert (done.returncode, done.stdout + done.stderr) == (0, ""), unit.name
+
+    # A timer starts the service of its own name (no Unit= override).
+    for name in TIMERS:
+        assert "Unit=" not in (DEPLOY / "systemd" / f"{name}.timer").read_text()
+
+    # Control: verify does read timers (a bad calendar is reported).
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    timer = (DEPLOY / "systemd" / "securechat-purge.timer").read_text()
+    (broken / "securechat-purge.timer").write_text(
+        re.sub(r"OnCalendar=.*", "OnCalendar=every tuesday-ish", timer))
+    done = verify(broken / "securechat-purge.timer")
+    assert done.returncode != 0 and "calendar" in done.stdout + done.stderr

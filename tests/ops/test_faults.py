@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 from channels.db import database_sync_to_async
 
+from messaging.actions import do_send_message
 from messaging.models import Message
 from tests.support.chat import (
     assert_exactly_once_in_order,
@@ -216,3 +218,49 @@ async def test_rolling_restart_of_two_processes_loses_and_doubles_nothing(start_
             await asyncio.gather(*senders, return_exceptions=True)
             await stop_all(clients)
     assert sorted(await database_sync_to_async(stored)()) == list(range(1, total + 1))
+
+
+@pytest.mark.dbsensitive
+def test_logins_resets_history_and_health_survive_a_redis_outage(start_server):
+    """Redis (cache and channel layer) stops: a login with a TOTP code, a password-reset
+    request and reading history all still work, readiness and liveness stay 200, and no
+    request fails with a 500; rate limits go on per process (the per-account login limit
+    still answers 429) and the fallback is logged once as a warning. Control: the same
+    requests before the outage."""
+    from tests.accounts import enrol_totp, fresh_code
+    from tests.support.clients import ApiClient
+
+    alice, bob, cid = two_members()
+    device, _ = enrol_totp(alice.user)
+    do_send_message(alice.user, alice.identity_file, cid, "before the outage", "c-1")
+    with RedisServer() as redis_server:
+        server = start_server("uvicorn", REDIS_URL=redis_server.url,
+                              SECURECHAT_RATE_LOGIN_ACCOUNT="3/300")
+        for phase in ("control", "outage"):
+            if phase == "outage":
+                redis_server.stop()
+            assert httpx.get(server.url + "/api/v1/health/live").status_code == 200
+            ready = httpx.get(server.url + "/api/v1/health/ready")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["redis"] == ("ok" if phase == "control" else "error")
+            with ApiClient(server.url) as api:
+                body = api.post("/api/v1/auth/login",
+                                {"email": alice.email, "password": alice.password})
+                assert body.status_code == 200 and body.json()["otp_required"], body.text
+                api.fetch_csrf()
+                assert api.post("/api/v1/auth/otp",
+                                {"code": fresh_code(device)}).status_code == 200, phase
+                history = api.get(f"/api/v1/conversations/{cid}/messages")
+                assert history.status_code == 200, history.text
+                assert "before the outage" in history.text
+            with ApiClient(server.url) as anonymous:
+                reset = anonymous.post("/api/v1/auth/password-reset", {"email": bob.email})
+                assert reset.status_code == 200, reset.text
+        with ApiClient(server.url) as guesser:
+            statuses = [guesser.post("/api/v1/auth/login",
+                                     {"email": bob.email, "password": "wrong password!"})
+                        .status_code for _ in range(4)]
+        assert statuses == [401, 401, 401, 429]
+    log = server.log()
+    assert '" 500' not in log and "Traceback" not in log
+    assert log.count("rate limits: the cache (Redis) failed") == 1

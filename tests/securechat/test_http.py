@@ -9,13 +9,22 @@ from tests.support.live import REPO_ROOT, free_port
 
 
 @pytest.mark.django_db
-def test_health_reports_a_redis_outage_as_503(client):
-    """With Redis unreachable the health endpoint says so and answers 503."""
+def test_health_reports_a_redis_outage_but_stays_ready(client):
+    """With Redis unreachable, readiness (and its alias /api/v1/health) reports it and still
+    answers 200: live push degrades, the database stays the record (issue 16)."""
     with override_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
-        response = client.get("/api/v1/health")
-    assert response.status_code == 503
-    assert response.json() == {"status": "error", "database": "ok", "redis": "error",
-                               "storage": "ok"}
+        for path in ("/api/v1/health", "/api/v1/health/ready"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert response.json() == {"status": "ok", "database": "ok", "redis": "error",
+                                       "storage": "ok"}
+
+
+def test_liveness_answers_without_touching_anything(client):
+    """/api/v1/health/live needs no database (no django_db mark: a query would fail)."""
+    response = client.get("/api/v1/health/live")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    assert response["Cache-Control"] == "no-store"
 
 
 @pytest.mark.django_db
@@ -24,7 +33,7 @@ def test_health_reports_unwritable_storage(client, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with override_settings(MEDIA_ROOT=blocker / "media"):
-        response = client.get("/api/v1/health")
+        response = client.get("/api/v1/health/ready")
     assert response.status_code == 503
     assert response.json()["storage"] == "error"
 

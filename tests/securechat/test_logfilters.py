@@ -58,5 +58,5 @@ def test_root_handler_filters_every_propagating_record():
     """The console handler of the root logger carries the filter too."""
     from django.conf import settings
 
-    assert settings.LOGGING["handlers"]["console"]["filters"] == ["redact_tokens"]
+    assert "redact_tokens" in settings.LOGGING["handlers"]["console"]["filters"]
     assert isinstance(RedactTokensFilter(), logging.Filter)

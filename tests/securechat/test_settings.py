@@ -135,3 +135,27 @@ def test_database_vendor_is_the_one_this_leg_promised():
             cursor.execute("PRAGMA journal_mode")
             assert cursor.fetchone()[0] == "wal"
         assert str(settings.DATABASES["default"]["NAME"]).endswith(".sqlite3")
+
+
+PRINT_RATES = ("from django.conf import settings; "
+               "print(sorted(settings.SECURECHAT_RATE_LIMITS.items()))")
+
+
+def test_rate_limits_are_settings_with_the_documented_defaults(tmp_path):
+    """SECURECHAT_RATE_<SCOPE>=ATTEMPTS/SECONDS overrides one scope (an office behind NAT
+    raises the per-address login cap); the defaults are those docs/operations.md lists;
+    a malformed value stops the process with the variable's name."""
+    defaults = run_python(PRINT_RATES, {}, tmp_path)
+    assert defaults.returncode == 0, defaults.stderr
+    assert eval(defaults.stdout) == [  # noqa: S307 - our own repr of ints and strings
+        ("login_account", (10, 300)), ("login_address", (30, 300)),
+        ("otp_account", (20, 300)), ("reset_address", (10, 3600)),
+        ("signup_address", (10, 3600)), ("stepup_account", (10, 300)),
+        ("verify_email_account", (5, 3600))]
+    doc = (REPO_ROOT / "docs" / "operations.md").read_text()
+    for scope, (attempts, seconds) in eval(defaults.stdout):  # noqa: S307
+        assert f"| `SECURECHAT_RATE_{scope.upper()}` | {attempts}/{seconds} |" in doc, scope
+    raised = run_python(PRINT_RATES, {"SECURECHAT_RATE_LOGIN_ADDRESS": "600/300"}, tmp_path)
+    assert ("login_address", (600, 300)) in eval(raised.stdout)  # noqa: S307
+    bad = run_python(PRINT_RATES, {"SECURECHAT_RATE_LOGIN_ADDRESS": "600 per 5 min"}, tmp_path)
+    assert bad.returncode != 0 and "SECURECHAT_RATE_LOGIN_ADDRESS" in bad.stderr

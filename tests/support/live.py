@@ -44,6 +44,13 @@ def database_env() -> dict[str, str]:
     return {"DATABASE_URL": urlunsplit(url._replace(path="/" + settings_dict["NAME"]))}
 
 
+def postgres_admin_url() -> str:
+    """The maintenance database of the PostgreSQL server the suite uses (``PG_URL``, as in
+    the Makefile), for tests that make their own role or database there, or proxy it."""
+    url = urlsplit(os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432/securechat"))
+    return urlunsplit(url._replace(path="/postgres"))
+
+
 @dataclass
 class LiveServer:
     """One server process. ``start()`` waits until the health endpoint answers."""

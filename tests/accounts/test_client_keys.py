@@ -1,0 +1,239 @@
+"""Version 2 accounts: keys made, wrapped and unwrapped by the client (DESIGN.md §3, §4).
+
+The client side is the real ``client/`` library (derivation, identity file,
+recovery); the server side is the API. What the server must never get is
+checked in the requests the client sends and in the rows it stores; what it
+must refuse is refused with a 400 naming the field, changing nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+import agecrypt
+from accounts import unlock
+from accounts.models import ClientAuth, KeyGeneration, User, WrappedIdentity
+from client import derivation, recovery
+from client.identity import (
+    IdentityFile,
+    unwrap_with_passphrase,
+    wrap_to_recovery,
+    wrap_with_passphrase,
+)
+from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("fresh_rate_limits")]
+
+PASSWORD = "correct horse battery staple v2"
+TEST_FLOOR = 10  # tests derive at work factor 10 (production refuses below 16)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+class Device:
+    """A client: derives, makes keys, talks JSON to the server, remembers what it sent."""
+
+    def __init__(self, email: str, password: str = PASSWORD):
+        self.email, self.password = email, password
+        self.http = Client()
+        self.sent: list[bytes] = []
+
+    def post(self, path, body):
+        import json
+
+        self.sent.append(json.dumps(body).encode())
+        return post_json(self.http, path, body)
+
+    def prelogin(self) -> tuple[bytes, int]:
+        r = self.post("/api/v1/auth/prelogin", {"email": self.email})
+        assert r.status_code == 200, r.content
+        data = r.json()
+        return base64.urlsafe_b64decode(data["account_salt"] + "=="), data["work_factor"]
+
+    def derive(self) -> derivation.DerivedKeys:
+        salt, work_factor = self.prelogin()
+        self.account_salt, self.work_factor = salt, work_factor
+        return derivation.derive_keys(self.email, salt, self.password, work_factor,
+                                      min_work_factor=TEST_FLOOR)
+
+    def signup_body(self, **override) -> dict:
+        keys = self.derive()
+        code = recovery.generate_code()
+        recovery_recipient = str(recovery.recovery_identity(code, settings.SECURECHAT_KEY_TYPE)
+                                 .recipient())
+        self.identity = IdentityFile.create(settings.SECURECHAT_KEY_TYPE, recovery_recipient)
+        self.keys, self.recovery_code = keys, code
+        body = {
+            "email": self.email, "auth_key": b64url(keys.auth_key),
+            "account_salt": b64url(self.account_salt), "work_factor": self.work_factor,
+            "key_type": settings.SECURECHAT_KEY_TYPE,
+            "recipient": self.identity.recipient(),
+            "signing_key": b64url(self.identity.signing_public_key()),
+            "wrapped_identity": base64.b64encode(
+                wrap_with_passphrase(self.identity, keys.passphrase)).decode(),
+            "recovery_wrapped": base64.b64encode(wrap_to_recovery(self.identity)).decode(),
+        }
+        body.update(override)
+        return body
+
+    def signup(self, **override):
+        return self.post("/api/v1/auth/signup", self.signup_body(**override))
+
+    def login(self):
+        keys = self.derive()
+        return self.post("/api/v1/auth/login", {"email": self.email,
+                                                "auth_key": b64url(keys.auth_key)})
+
+    def unlock(self) -> IdentityFile:
+        r = self.http.get("/api/v1/me/wrapped-identity")
+        assert r.status_code == 200, r.content
+        assert r["Cache-Control"].startswith("no-store") or "no-store" in r["Cache-Control"]
+        data = r.json()
+        identity = unwrap_with_passphrase(base64.b64decode(data["wrapped_identity"]),
+                                          self.derive().passphrase)
+        directory = [(g["number"], g["recipient"]) for g in data["key_generations"]]
+        assert directory == [(identity.current_generation, identity.recipient())]
+        return identity
+
+
+def secrets_of(device: Device) -> list[bytes]:
+    keys = device.keys
+    return [device.password.encode(), keys.master, keys.wrap_key, keys.passphrase.encode(),
+            device.identity.serialize(), device.recovery_code.encode(),
+            base64.b64encode(keys.master), base64.b64encode(keys.wrap_key),
+            keys.master.hex().encode(), keys.wrap_key.hex().encode()]
+
+
+def test_prelogin_answers_every_spelling_and_unknown_addresses_alike():
+    known = Device("dana@example.com")
+    assert known.signup().status_code == 201
+    answers = {}
+    for email in ["dana@example.com", "DANA@Example.com", "ｄana@example.com",
+                  "nobody@example.com", "NOBODY@example.com"]:
+        r = post_json(Client(), "/api/v1/auth/prelogin", {"email": email})
+        assert r.status_code == 200 and set(r.json()) == {"account_salt", "work_factor"}
+        answers[email] = r.json()
+    assert answers["dana@example.com"] == answers["DANA@Example.com"] == answers[
+        "ｄana@example.com"]
+    assert answers["nobody@example.com"] == answers["NOBODY@example.com"]
+    assert answers["nobody@example.com"] != answers["dana@example.com"]
+    expected = hmac.new(settings.PRELOGIN_KEY.encode(), b"nobody@example.com",
+                        hashlib.sha256).digest()[:16]
+    assert answers["nobody@example.com"]["account_salt"] == b64url(expected)
+    assert answers["dana@example.com"]["work_factor"] == settings.SECURECHAT_CLIENT_WORK_FACTOR
+    bad = post_json(Client(), "/api/v1/auth/prelogin", {"email": "not an address"})
+    assert bad.status_code == 400 and bad.json()["field"] == "email"
+
+
+def test_signup_login_and_unlock_without_the_server_seeing_a_secret():
+    alice = Device("alice@example.com")
+    r = alice.signup()
+    assert r.status_code == 201, r.content
+    assert r.json() == {"email_verification_sent": True, "otp_required": False,
+                        "enrolment_required": False}
+    assert unlock.KEY_COOKIE_NAME not in r.cookies  # no v1 key cookie
+    assert alice.unlock().serialize() == alice.identity.serialize()
+    user = User.objects.get(email="alice@example.com")
+    assert not user.has_usable_password()
+    auth = ClientAuth.objects.get(user=user)
+    assert bytes(auth.auth_hash) == hmac.new(settings.AUTH_PEPPER.encode(), alice.keys.auth_key,
+                                             hashlib.sha256).digest()
+    # Positive control: the probe finds what was really sent (the public recipient).
+    sent = b"".join(alice.sent)
+    assert alice.identity.recipient().encode() in sent
+    for secret in secrets_of(alice):
+        assert secret not in sent
+    stored = b"".join([bytes(auth.auth_hash), bytes(auth.account_salt),
+                       bytes(WrappedIdentity.objects.get(user=user).password_blob),
+                       str(list(User.objects.values())).encode()])
+    for secret in [*secrets_of(alice), alice.keys.auth_key]:
+        assert secret not in stored
+
+    bob_device = Device("alice@example.com")  # the same person on another device
+    assert bob_device.login().status_code == 200
+    assert bob_device.unlock().serialize() == alice.identity.serialize()
+    me = bob_device.http.get("/api/v1/me").json()
+    assert me["email"] == "alice@example.com" and me["key_generation"] == 1
+
+
+def test_wrong_password_and_unknown_address_get_the_same_401():
+    alice = Device("alice@example.com")
+    alice.signup()
+    wrong = Device("alice@example.com", "a different password!")
+    r1 = wrong.login()
+    r2 = Device("nobody@example.com").login()
+    for r in (r1, r2):
+        assert r.status_code == 401 and r.json()["error"] == "invalid_credentials"
+    assert "_auth_user_id" not in wrong.http.session
+
+
+def test_second_factor_then_device_key_and_wrapped_identity_only_after_it():
+    alice = Device("alice@example.com")
+    alice.signup()
+    device, _ = enrol_totp(User.objects.get(email="alice@example.com"))
+    phone = Device("alice@example.com")
+    r = phone.login()
+    assert r.json() == {"otp_required": True, "enrolment_required": False}
+    for path in ("/api/v1/me/wrapped-identity", "/api/v1/me/device-key"):
+        half = phone.http.get(path)
+        assert half.status_code == 403 and half.json()["error"] == "second_factor_required"
+    assert post_json(phone.http, "/api/v1/auth/otp", {"code": fresh_code(device)}).status_code \
+        == 200
+    key = phone.http.get("/api/v1/me/device-key")
+    assert key.status_code == 200 and "no-store" in key["Cache-Control"]
+    session_key = phone.http.cookies[settings.SESSION_COOKIE_NAME].value
+    assert key.json()["device_key"] == b64url(hmac.new(
+        settings.DEVICE_KEY_SECRET.encode(), session_key.encode(), hashlib.sha256).digest())
+    phone.unlock()
+    jar = phone.http.cookies
+    assert post_json(phone.http, "/api/v1/auth/logout", {}).status_code == 200
+    old = Client()
+    old.cookies = jar
+    assert old.get("/api/v1/me/device-key").status_code == 401
+
+
+@pytest.mark.parametrize("field,value", [
+    ("auth_key", "short"), ("auth_key", b64url(bytes(31))), ("account_salt", b64url(bytes(16))),
+    ("work_factor", 21), ("work_factor", "10"), ("key_type", "rsa"), ("recipient", "age1nope"),
+    ("signing_key", b64url(bytes(31))), ("wrapped_identity", "!!"),
+    ("recovery_wrapped", base64.b64encode(b"not age").decode()),
+])
+def test_malformed_signups_are_refused_naming_the_field_and_store_nothing(field, value):
+    r = Device("eve@example.com").signup(**{field: value})
+    assert r.status_code == 400, r.content
+    assert r.json()["field"] == field
+    assert not User.objects.exists() and not ClientAuth.objects.exists()
+
+
+def test_a_wrapped_identity_of_another_shape_is_refused():
+    eve = Device("eve@example.com")
+    body = eve.signup_body()
+    # Work factor 11 instead of 10, and an X25519 stanza instead of scrypt.
+    for blob in [agecrypt.encrypt(eve.identity.serialize(),
+                                  [agecrypt.ScryptRecipient(eve.keys.passphrase,
+                                                            work_factor=11)]),
+                 agecrypt.encrypt(eve.identity.serialize(),
+                                  [agecrypt.X25519Identity.generate().recipient()])]:
+        r = post_json(Client(), "/api/v1/auth/signup",
+                      {**body, "wrapped_identity": base64.b64encode(blob).decode()})
+        assert r.status_code == 400 and r.json()["field"] == "wrapped_identity"
+    assert not User.objects.exists()
+
+
+def test_the_api_takes_no_password_next_to_client_keys():
+    """A v2 body never carries the password; v1's password login is a separate shape."""
+    alice = Device("alice@example.com")
+    alice.signup()
+    r = post_json(Client(), "/api/v1/auth/login",
+                  {"email": "alice@example.com", "password": PASSWORD})
+    assert r.status_code == 401  # a v2 account has no server-side password
+    assert KeyGeneration.objects.get().number == 1
