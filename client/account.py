@@ -42,7 +42,12 @@ from .derivation import (
 )
 from .errors import AccountParamsError, DirectoryMismatch, LocalFileError, ProtocolError
 from .http import Session
-from .identity import IdentityFile, unlock_with_password, wrap_to_recovery, wrap_with_passphrase
+from .identity import (
+    IdentityFile,
+    unwrap_with_passphrase,
+    wrap_to_recovery,
+    wrap_with_passphrase,
+)
 from .normalise import normalise_email
 from .recovery import generate_code, recovery_identity
 
@@ -51,6 +56,7 @@ __all__ = [
     "Params",
     "SignupResult",
     "Unlocked",
+    "derive",
     "login",
     "prelogin",
     "self_check",
@@ -218,34 +224,42 @@ def login(
 
     ``read_code()`` is called only when the server asks for a second-factor code.
     """
-    params = prelogin(session, email, min_work_factor=min_work_factor)
-    known.check(session.origin, email, params)  # before scrypt: a lying server costs nothing
-    keys = derive_keys(email, params.account_salt, password, params.work_factor,
-                       min_work_factor=min_work_factor)
+    params, keys = derive(session, email, password, known, min_work_factor=min_work_factor)
     answer = session.post("/api/v1/auth/login",
                           {"email": email, "auth_key": _b64url_encode(keys.auth_key)})
     if isinstance(answer, dict) and answer.get("otp_required") is True:
         session.post("/api/v1/auth/otp", {"code": read_code()})
     if isinstance(answer, dict) and answer.get("enrolment_required") is True:
         raise ProtocolError("this account must set up two-factor in the browser first")
-    unlocked = unlock(session, email, password, params, min_work_factor=min_work_factor)
+    unlocked = unlock(session, keys)
     known.remember(session.origin, email, params)
     return unlocked
 
 
-def unlock(
-    session: Session, email: str, password: str, params: Params, *,
-    min_work_factor: int = MIN_WORK_FACTOR,
-) -> Unlocked:
-    """Fetch the wrapped identity, unwrap it here and check it against the directory."""
+def unlock(session: Session, keys: DerivedKeys) -> Unlocked:
+    """Fetch the wrapped identity, unwrap it here and check it against the directory.
+
+    The wrapped identity's shape (one scrypt stanza, work factor 10) is checked
+    before its scrypt runs (client.identity.unwrap_with_passphrase).
+    """
     answer = session.get("/api/v1/me/wrapped-identity")
     blob = _b64(_member(answer, "wrapped_identity", str))
     generations = _member(answer, "key_generations", list)
-    identity, keys = unlock_with_password(
-        blob, email, params.account_salt, password, params.work_factor,
-        min_work_factor=min_work_factor)
+    identity = unwrap_with_passphrase(blob, keys.passphrase)
     self_check(identity, generations)
     return Unlocked(identity, keys, generations)
+
+
+def derive(
+    session: Session, email: str, password: str, known: KnownAccounts, *,
+    min_work_factor: int = MIN_WORK_FACTOR,
+) -> tuple[Params, DerivedKeys]:
+    """Prelogin, compare with what this client remembers, then (only then) scrypt."""
+    params = prelogin(session, email, min_work_factor=min_work_factor)
+    known.check(session.origin, email, params)  # before scrypt: a lying server costs nothing
+    keys = derive_keys(email, params.account_salt, password, params.work_factor,
+                       min_work_factor=min_work_factor)
+    return params, keys
 
 
 def self_check(identity: IdentityFile, generations: list) -> None:

@@ -209,6 +209,7 @@ def cmd_signup(ctx: Context) -> int:
     password = ctx.secrets.password(confirm=True)
     _check_password_rules(password)
     with ctx.session() as session:
+        _end_previous_session(session)
         result = account.signup(session, ctx.args.email, password, ctx.args.key_type, ctx.known,
                                 min_work_factor=ctx.min_work_factor)
     ctx.remember_login(ctx.args.email)
@@ -226,9 +227,22 @@ def cmd_signup(ctx: Context) -> int:
     return 0
 
 
+def _end_previous_session(session: Session) -> None:
+    """A new login or signup replaces this machine's session with the server: end the old
+    one there (so it does not linger in the user's session list) and drop its cookies."""
+    if session.has_session():
+        try:
+            session.post("/api/v1/auth/logout")
+        except ApiFailure as exc:
+            if exc.code == "unreachable":
+                raise
+        session.forget()
+
+
 def cmd_login(ctx: Context) -> int:
     password = ctx.secrets.password()
     with ctx.session() as session:
+        _end_previous_session(session)
         unlocked = account.login(session, ctx.args.email, password, ctx.known, ctx.secrets.code,
                                  min_work_factor=ctx.min_work_factor)
     ctx.remember_login(ctx.args.email)
@@ -313,12 +327,10 @@ def _store_identity(ctx: Context, identity: IdentityFile) -> None:
 
 
 def _unlock_with_password(ctx: Context, password: str) -> IdentityFile:
-    email = ctx.email()
     with ctx.session() as session:
-        params = ctx.known.get(ctx.origin, email) or account.prelogin(
-            session, email, min_work_factor=ctx.min_work_factor)
-        return account.unlock(session, email, password, params,
-                              min_work_factor=ctx.min_work_factor).identity
+        _, keys = account.derive(session, ctx.email(), password, ctx.known,
+                                 min_work_factor=ctx.min_work_factor)
+        return account.unlock(session, keys).identity
 
 
 def _identity(ctx: Context) -> IdentityFile:
