@@ -20,7 +20,7 @@ from django.utils import timezone
 import agecrypt
 from accounts.models import ClientAuth, KeyGeneration, User, WrappedIdentity
 from client.identity import IdentityFile
-from tests.accounts import fresh_rate_limits  # noqa: F401
+from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits  # noqa: F401
 from tests.client import cli_support
 from tests.client.cli_support import assert_one_error_line
 
@@ -99,6 +99,22 @@ def test_signup_whoami_fingerprint_logout_login(server, tmp_path):
     assert login.returncode == 0, login
     assert "key generation 1, checked" in login.stdout
     assert cli_support.run_cli(other_machine, "whoami").returncode == 0
+
+
+def test_login_with_a_second_factor_reads_the_code_after_the_password(server, tmp_path):
+    signup(tmp_path / "a", server)
+    device, backup_codes = enrol_totp(User.objects.get(email=EMAIL))
+    result = cli(tmp_path / "b", server, "login", "--email", EMAIL,
+                 stdin=f"{PASSWORD}\n{fresh_code(device)}\n")
+    assert result.returncode == 0, result
+    assert cli_support.run_cli(tmp_path / "b", "whoami").returncode == 0
+    wrong = cli(tmp_path / "c", server, "login", "--email", EMAIL, stdin=f"{PASSWORD}\n000000\n")
+    assert_one_error_line(wrong, "[invalid_code]")
+    missing = cli(tmp_path / "d", server, "login", "--email", EMAIL)
+    assert_one_error_line(missing, "standard input ended before the second-factor code")
+    backup = cli(tmp_path / "e", server, "login", "--email", EMAIL,
+                 stdin=f"{PASSWORD}\n{backup_codes[0]}\n")
+    assert backup.returncode == 0, backup
 
 
 def test_a_wrong_password_is_one_line(server, tmp_path):
