@@ -217,8 +217,7 @@ def cmd_signup(ctx: Context) -> int:
           "the server never sees it):")
     print(f"  {result.recovery_code}")
     if sys.stdin.isatty() and not ctx.args.password_stdin:
-        while input("Type 'saved' once you have written it down: ").strip().lower() != "saved":
-            pass
+        _confirm_saved()
     if ctx.args.store_identity:
         _store_identity(ctx, result.identity)
     if result.answer.get("email_verification_sent"):
@@ -237,6 +236,15 @@ def _end_previous_session(session: Session) -> None:
             if exc.code == "unreachable":
                 raise
         session.forget()
+
+
+def _confirm_saved() -> None:
+    """Keep the code on screen until the user says it is saved (DESIGN.md §4)."""
+    try:
+        while input("Type 'saved' once you have written it down: ").strip().lower() != "saved":
+            pass
+    except EOFError:
+        print("\nKeep the recovery code above safe: nobody can show it to you again.")
 
 
 def cmd_login(ctx: Context) -> int:

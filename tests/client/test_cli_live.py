@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+import httpx
 import pyrage
 import pytest
 from django.conf import settings
@@ -90,9 +91,14 @@ def test_signup_whoami_fingerprint_logout_login(server, tmp_path):
     assert fingerprint.returncode == 0, fingerprint
     assert generation.recipient in fingerprint.stdout
 
+    jar = json.loads((config / "session.json").read_text())[server.url]
+    old_cookies = {name: value for name, value, _, _ in jar}
+    assert httpx.get(server.url + "/api/v1/me/device-key", cookies=old_cookies).status_code == 200
     assert cli_support.run_cli(home, "logout").returncode == 0
     after = cli_support.run_cli(home, "--server", server.url, "whoami")
     assert_one_error_line(after, "[not_logged_in]")
+    # The session ended on the server too, not only in the CLI's file.
+    assert httpx.get(server.url + "/api/v1/me/device-key", cookies=old_cookies).status_code == 401
 
     other_machine = tmp_path / "alice-laptop"
     login = cli(other_machine, server, "login", "--email", EMAIL)
