@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import httpx
 import pyrage
@@ -141,8 +142,31 @@ def test_export_identity_opens_with_the_password(server, tmp_path):
     assert b"-> scrypt " in data and data.split(b"\n")[1].endswith(b" 18")
     identity = IdentityFile.parse(pyrage.passphrase.decrypt(data, PASSWORD))
     assert identity.recipient() == KeyGeneration.objects.get(user__email=EMAIL).recipient
+    # The age identity lines open a file sent to the account's recipient.
+    sealed = agecrypt.encrypt(b"hello", [agecrypt.parse_recipient(identity.recipient())])
+    lines = pyrage.passphrase.decrypt(data, PASSWORD).decode()
+    assert agecrypt.decrypt(sealed, agecrypt.parse_identities(lines)) == b"hello"
     again = cli(home, server, "export-identity", "--output", str(out))
     assert_one_error_line(again, "exists")
+
+
+def test_an_x25519_export_decrypts_with_the_age_cli(start_server, tmp_path):
+    """On an X25519 deployment the exported identity is what `age -d -i` takes (age 1.1
+    has no hybrid keys; the hybrid export is checked with agecrypt above)."""
+    server = start_server("uvicorn", SECURECHAT_KEY_TYPE="x25519")
+    home = tmp_path / "alice"
+    result = cli(home, server, "signup", "--email", EMAIL, "--key-type", "x25519")
+    assert result.returncode == 0, result
+    out = tmp_path / "export.age"
+    assert cli(home, server, "export-identity", "--output", str(out)).returncode == 0
+    identity_file = tmp_path / "identity.txt"
+    identity_file.write_bytes(pyrage.passphrase.decrypt(out.read_bytes(), PASSWORD))
+    recipient = KeyGeneration.objects.get(user__email=EMAIL).recipient
+    sealed = subprocess.run(["age", "-r", recipient], input=b"for alice only",
+                            capture_output=True, check=True).stdout
+    opened = subprocess.run(["age", "-d", "-i", str(identity_file)], input=sealed,
+                            capture_output=True, check=True).stdout
+    assert opened == b"for alice only"
 
 
 def test_stored_identity_under_a_local_passphrase(server, tmp_path):
