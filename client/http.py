@@ -162,18 +162,18 @@ def _decoded(response: httpx.Response) -> Any:
         if value is None:
             raise ApiFailure("api_failure", response.status_code, "the server's answer is not JSON")
         return value
-    if isinstance(value, dict) and isinstance(value.get("error"), str):
-        detail = value.get("detail") if isinstance(value.get("detail"), str) else value["error"]
-        field = value.get("field") if isinstance(value.get("field"), str) else None
-        retry = response.headers.get("Retry-After")
-        if response.status_code == 429 and retry and retry.isdigit() and retry not in detail:
-            detail = f"{detail} (retry after {retry} s)"
-        return _raise(ApiFailure(value["error"], response.status_code, detail, field))
-    return _raise(ApiFailure(
-        "api_failure", response.status_code,
-        f"the server answered {response.status_code} {response.reason_phrase}".rstrip(),
-    ))
+    raise _failure(response, value)
 
 
-def _raise(exc: ApiFailure) -> Any:
-    raise exc
+def _failure(response: httpx.Response, value: Any) -> ApiFailure:
+    """The documented ``{"error", "detail", "field"}``, or a synthetic failure for the rest."""
+    status = response.status_code
+    if not isinstance(value, dict) or not isinstance(value.get("error"), str):
+        return ApiFailure("api_failure", status,
+                          f"the server answered {status} {response.reason_phrase}".rstrip())
+    detail = value.get("detail") if isinstance(value.get("detail"), str) else value["error"]
+    field = value.get("field") if isinstance(value.get("field"), str) else None
+    retry = response.headers.get("Retry-After")
+    if status == 429 and retry and retry.isdigit():
+        detail = f"{detail} (retry after {retry} s)"
+    return ApiFailure(value["error"], status, detail, field)

@@ -63,8 +63,8 @@ def fake():
     return FakeServer()
 
 
-def session(tmp_path, fake) -> Session:
-    return Session("http://127.0.0.1:8000", tmp_path, transport=httpx.MockTransport(fake))
+def session(tmp_path, fake, server="http://127.0.0.1:8000") -> Session:
+    return Session(server, tmp_path, transport=httpx.MockTransport(fake))
 
 
 def test_unsafe_requests_carry_a_fresh_csrf_token_and_the_origin(tmp_path, fake):
@@ -83,20 +83,30 @@ def test_unsafe_requests_carry_a_fresh_csrf_token_and_the_origin(tmp_path, fake)
     assert json.loads(post.content) == {"email": "a@x.org"}
 
 
-def test_cookies_persist_in_a_private_file_and_logout_forgets_them(tmp_path, fake):
-    with session(tmp_path, fake) as s:
+@pytest.mark.parametrize("server", ["http://127.0.0.1:8000", "http://localhost:8000",
+                                    "https://chat.example.org"])
+def test_cookies_persist_in_a_private_file_and_logout_forgets_them(tmp_path, fake, server):
+    with session(tmp_path, fake, server) as s:
         s.post("/api/v1/auth/login", {})
     path = tmp_path / SESSION_FILE
     assert path.stat().st_mode & 0o777 == 0o600
-    stored = json.loads(path.read_text())["http://127.0.0.1:8000"]
+    stored = json.loads(path.read_text())[server]
     assert sorted(c[0] for c in stored) == ["csrftoken", "sessionid"]
-    with session(tmp_path, fake) as again:  # a later run of the CLI
+    with session(tmp_path, fake, server) as again:  # a later run of the CLI
         assert again.has_session()
         assert "sessionid=s1" in again.get("/api/v1/me")["cookie"]
         again.post("/api/v1/auth/logout")
         assert not again.has_session()
         again.forget()
-    assert "http://127.0.0.1:8000" not in json.loads(path.read_text())
+    assert server not in json.loads(path.read_text())
+
+
+def test_cookies_of_one_server_are_never_sent_to_another(tmp_path, fake):
+    with session(tmp_path, fake) as s:
+        s.post("/api/v1/auth/login", {})
+    with session(tmp_path, fake, "https://chat.example.org") as other:
+        assert not other.has_session()
+        assert other.get("/api/v1/me")["cookie"] is None
 
 
 def test_a_json_error_becomes_one_api_failure(tmp_path, fake):
