@@ -49,6 +49,7 @@ CONFIG_FILE = "config.json"
 LOCAL_WORK_FACTOR = 18  # the stored identity: a passphrase a person chose, so scrypt is high
 EXPORT_WORK_FACTOR = 18  # DESIGN.md §3: 18-20, so typage (max 20) and `age -d` open it
 MIN_PASSWORD_LENGTH = 12  # mirrors the server's rule (DESIGN.md §4)
+MAX_PASSWORD_LENGTH = 1024  # the server's limit; refused here before any scrypt runs
 EXIT_ERROR, EXIT_USAGE, EXIT_MISMATCH = 1, 2, 3
 
 
@@ -201,8 +202,9 @@ def _json(value: object) -> bytes:
 
 
 def _check_password_rules(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UsageError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise UsageError(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} "
+                         "characters")
 
 
 def cmd_signup(ctx: Context) -> int:
@@ -222,6 +224,8 @@ def cmd_signup(ctx: Context) -> int:
         _store_identity(ctx, result.identity)
     if result.answer.get("email_verification_sent"):
         print("A verification link was sent to your address.")
+    if result.answer.get("enrolment_required"):
+        print(f"This server requires two-factor: set it up in the browser at {ctx.origin}.")
     print(f"Signed up and logged in as {ctx.args.email} on {ctx.origin}.")
     return 0
 

@@ -123,3 +123,17 @@ def test_the_venv_holds_only_client_and_agecrypt(venv):
     (record,) = venv.glob("lib/python*/site-packages/securechat-*.dist-info/RECORD")
     top = {line.split(",")[0].split("/")[0] for line in record.read_text().splitlines()}
     assert {t for t in top if not t.endswith(".dist-info") and t != ".."} == {"client", "agecrypt"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_installed_script_keeps_the_production_floor(venv, start_server, tmp_path):
+    """The console script has no way to lower the floor: the test server's 10 is refused."""
+    server = start_server("uvicorn")
+    proc = subprocess.run(
+        [str(venv / "bin" / "securechat"), "--server", server.url, "--password-stdin",
+         "signup", "--email", "a@example.org"], input="a long enough password\n",
+        capture_output=True, text=True, timeout=60, start_new_session=True,
+        env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path),
+             "SECURECHAT_CLIENT_WORK_FACTOR": "10", "SECURECHAT_MIN_WORK_FACTOR": "10"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("securechat: error: work factor must be in [16, 20]")
