@@ -18,6 +18,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils.crypto import constant_time_compare
 from django.utils.deprecation import MiddlewareMixin
+from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from accounts.errors import ApiError, NotFound, error_response
@@ -70,6 +71,7 @@ def observe_requests(app):
     return observed
 
 
+@require_GET
 def metrics(request):
     """The registry in Prometheus' text format, for a caller with the token."""
     token = settings.SECURECHAT_METRICS_TOKEN

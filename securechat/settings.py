@@ -335,6 +335,8 @@ SECURECHAT_BODY_LIMITS = {
     "default": 64 * 1024,
     r"^/api/v1/conversations/\d+/messages$": 128 * 1024,
     r"^/conversations/\d+/$": 128 * 1024,
+    # The version 2 pin blob: up to 1 MiB, base64 in JSON.
+    r"^/api/v1/me/pins$": 1536 * 1024,
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(SECURECHAT_BODY_LIMITS.values())
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -421,6 +423,7 @@ SECURECHAT_RATE_LIMITS = {
     "verify_email_account": env_rate("SECURECHAT_RATE_VERIFY_EMAIL_ACCOUNT", (5, 3600)),
     "stepup_account": env_rate("SECURECHAT_RATE_STEPUP_ACCOUNT", (10, 300)),
     "prelogin_address": env_rate("SECURECHAT_RATE_PRELOGIN_ADDRESS", (60, 300)),
+    "directory_account": env_rate("SECURECHAT_RATE_DIRECTORY_ACCOUNT", (120, 300)),
 }
 # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
 # networks, comma-separated); none by default. nginx on the same machine: 127.0.0.1.

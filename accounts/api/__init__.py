@@ -24,7 +24,7 @@ MAX_BODY = 16 * 1024
 JSON_TYPE = "application/json"
 
 
-def json_body(request, fields) -> dict:
+def json_body(request, fields, max_body: int = MAX_BODY) -> dict:
     """The request's JSON object, holding only ``fields``; ``{}`` for an empty body.
 
     Refused with ``BadRequest``: another content type, a body over ``MAX_BODY``,
@@ -36,7 +36,7 @@ def json_body(request, fields) -> dict:
     if content_type.lower() != JSON_TYPE:
         raise BadRequest(f"Send the body as JSON with Content-Type: {JSON_TYPE}.",
                          extra={"content_type": content_type})
-    if len(request.body) > MAX_BODY:
+    if len(request.body) > max_body:
         raise ApiError("The request body is too large.", code="too_big", status=413)
     try:
         data = json.loads(request.body)
@@ -51,12 +51,13 @@ def json_body(request, fields) -> dict:
     return data
 
 
-def api_view(*methods: str, fields=(), login_required: bool = False):
+def api_view(*methods: str, fields=(), login_required: bool = False, max_body: int = MAX_BODY):
     """Decorate ``view(request, body, *args, **kwargs)`` as a JSON endpoint (see module doc).
 
     ``fields`` names what a body may hold (the same for every method of the
-    endpoint); ``login_required`` answers 401 ``not_logged_in`` to anonymous
-    callers (half-logged-in sessions are stopped earlier by the middleware).
+    endpoint), ``max_body`` its largest size in bytes; ``login_required``
+    answers 401 ``not_logged_in`` to anonymous callers (half-logged-in sessions
+    are stopped earlier by the middleware).
     """
     allowed = tuple(methods)
     accepted = frozenset(fields)
@@ -66,7 +67,7 @@ def api_view(*methods: str, fields=(), login_required: bool = False):
             raise MethodNotAllowed(allowed)
         if login_required and not user.is_authenticated:
             raise NotLoggedIn()
-        return json_body(request, accepted) if request.method in BODY_METHODS else {}
+        return json_body(request, accepted, max_body) if request.method in BODY_METHODS else {}
 
     def decorate(view):
         if inspect.iscoroutinefunction(view):

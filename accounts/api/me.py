@@ -14,9 +14,11 @@ from django.contrib.auth import update_session_auth_hash
 from django.http import HttpResponse, JsonResponse
 
 from accounts import actions, clientauth, otp, unlock
+from accounts.actions import directory
 from accounts.api import api_view, text_field
 from accounts.errors import ApiError
 from accounts.models import KeyGeneration, WrappedIdentity
+from accounts.models.pins import MAX_PIN_BLOB_BYTES
 from accounts.stepup import require_step_up
 
 EXPORT_FILENAME = "securechat-identity.age"
@@ -80,6 +82,36 @@ def device_key(request, body):
     require_complete_login(request)
     key = clientauth.device_key(request.session.session_key)
     return JsonResponse({"device_key": clientauth.b64url(key)})
+
+
+PIN_BODY_BYTES = 1536 * 1024  # 1 MiB of blob, base64 in JSON
+
+
+@api_view("GET", "PUT", fields=("version", "blob"), login_required=True,
+          max_body=PIN_BODY_BYTES)
+def pins(request, body):
+    """Version 2 pin blob: GET ``{version, blob}`` (version 0 and no blob before the first
+    write); PUT ``{version, blob}`` stores it when ``version`` is the stored one plus 1, else
+    409 ``version_conflict`` with the stored ``version`` and ``blob`` to merge with."""
+    require_complete_login(request)
+    if request.method == "PUT":
+        blob = clientauth.b64_field(body.get("blob"), "blob", MAX_PIN_BLOB_BYTES)
+        stored = directory.do_store_pins(request.user, body.get("version"), blob)
+        return JsonResponse({"version": stored.version})
+    stored = directory.read_pins(request.user)
+    return JsonResponse({"version": stored.version if stored else 0,
+                         "blob": base64.b64encode(bytes(stored.blob)).decode() if stored
+                         else None})
+
+
+@api_view("GET", login_required=True)
+def directory_entry(request, body):
+    """Version 2 key directory: ``?email=`` -> ``{id, email, key_generations}`` of a verified
+    account; unknown and unverified addresses are the same 404 (rate-limited per user)."""
+    require_complete_login(request)
+    user, generations = directory.lookup_directory(request.user, request.GET.get("email"))
+    return JsonResponse({"id": user.pk, "email": user.email,
+                         "key_generations": [_generation_payload(g) for g in generations]})
 
 
 @api_view("GET", login_required=True)

@@ -5,10 +5,12 @@ from accounts.models.clientauth import ClientAuth
 from accounts.models.devices import BackupCode, BackupCodeDevice, ForgivingTOTPDevice
 from accounts.models.invitations import Invitation
 from accounts.models.keys import KeyGeneration, WrappedIdentity
+from accounts.models.pins import PinBlob
 from accounts.models.sessions import LoginSession
 from accounts.models.users import User, UserManager
 
 __all__ = [
     "AuditEvent", "BackupCode", "BackupCodeDevice", "ClientAuth", "ForgivingTOTPDevice",
-    "Invitation", "KeyGeneration", "LoginSession", "User", "UserManager", "WrappedIdentity",
+    "Invitation", "KeyGeneration", "LoginSession", "PinBlob", "User", "UserManager",
+    "WrappedIdentity",
 ]

@@ -15,6 +15,7 @@ import hmac
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 import agecrypt
 from accounts import unlock
@@ -237,3 +238,56 @@ def test_the_api_takes_no_password_next_to_client_keys():
                   {"email": "alice@example.com", "password": PASSWORD})
     assert r.status_code == 401  # a v2 account has no server-side password
     assert KeyGeneration.objects.get().number == 1
+
+
+def put_json(client, path, body):
+    import json
+
+    return client.put(path, json.dumps(body), content_type="application/json")
+
+
+def test_the_pin_blob_is_stored_by_compare_and_swap():
+    alice = Device("alice@example.com")
+    alice.signup()
+    phone = Device("alice@example.com")
+    phone.login()
+    assert alice.http.get("/api/v1/me/pins").json() == {"version": 0, "blob": None}
+    first = base64.b64encode(b"age file v1").decode()
+    r = put_json(alice.http, "/api/v1/me/pins", {"version": 1, "blob": first})
+    assert r.status_code == 200 and r.json() == {"version": 1}
+    # The phone had not seen version 1: its write of version 1 is refused with what is stored.
+    stale = put_json(phone.http, "/api/v1/me/pins",
+                     {"version": 1, "blob": base64.b64encode(b"phone's").decode()})
+    assert stale.status_code == 409
+    assert stale.json()["error"] == "version_conflict"
+    assert (stale.json()["version"], stale.json()["blob"]) == (1, first)
+    merged = base64.b64encode(b"merged v2").decode()
+    assert put_json(phone.http, "/api/v1/me/pins", {"version": 2, "blob": merged}).status_code \
+        == 200
+    assert alice.http.get("/api/v1/me/pins").json() == {"version": 2, "blob": merged}
+    for bad in ({"version": 0, "blob": merged}, {"version": "3", "blob": merged},
+                {"version": 3, "blob": "!!"}, {"version": 3}):
+        r = put_json(alice.http, "/api/v1/me/pins", bad)
+        assert r.status_code == 400, bad
+    assert alice.http.get("/api/v1/me/pins").json()["version"] == 2
+    assert Client().get("/api/v1/me/pins").status_code == 401
+
+
+def test_the_directory_shows_verified_accounts_and_hides_the_rest_alike():
+    alice, bob, carol = (Device(f"{n}@example.com") for n in ("alice", "bob", "carol"))
+    for device in (alice, bob, carol):
+        assert device.signup().status_code == 201
+    User.objects.filter(email="bob@example.com").update(email_verified_at=timezone.now())
+    found = alice.http.get("/api/v1/directory", {"email": "BOB@example.com"})
+    assert found.status_code == 200
+    entry = found.json()
+    assert entry["email"] == "bob@example.com"
+    assert [(g["number"], g["recipient"]) for g in entry["key_generations"]] == [
+        (1, bob.identity.recipient())]
+    assert entry["key_generations"][0]["signing_key"] == b64url(
+        bob.identity.signing_public_key())
+    unverified = alice.http.get("/api/v1/directory", {"email": "carol@example.com"})
+    unknown = alice.http.get("/api/v1/directory", {"email": "nobody@example.com"})
+    assert unverified.status_code == unknown.status_code == 404
+    assert unverified.json() == unknown.json()
+    assert Client().get("/api/v1/directory", {"email": "bob@example.com"}).status_code == 401

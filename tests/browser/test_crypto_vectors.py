@@ -26,21 +26,24 @@ pytestmark = [pytest.mark.browser]
 
 VECTORS = REPO_ROOT / "tests" / "vectors"
 HARNESS = Path(__file__).with_name("crypto_harness.js")
-KINDS = ["normalise", "prelogin", "derivation", "recovery", "safety", "messagebox"]
+# Every vector file client/'s generator writes, each run by one test below; a new file
+# (or a missing one) fails test_every_vector_file_is_run until it is given a test.
+KINDS = ["normalise", "normalise_invalid", "prelogin", "derivation", "recovery", "safety",
+         "messagebox", "statement_invalid", "endorsement", "identity"]
 
 
 def load_vectors(kind: str) -> list:
+    """The entries of ``tests/vectors/<kind>.json``: a non-empty JSON array (protocol.md)."""
     path = VECTORS / f"{kind}.json"
     if not path.exists():
         pytest.fail(f"{path} is missing: client/'s tests/vectors/generate.py writes it")
     data = json.loads(path.read_text())
-    if isinstance(data, dict):
-        # The spec writes each file as a list; a file grouped by key (e.g. {"valid": [...],
-        # "invalid": [...]}) is read as the same list: entries kept, string lists wrapped.
-        data = [item for key, group in data.items() for item in (
-            [{key: group}] if all(isinstance(x, str) for x in group) else group)]
-    assert isinstance(data, list) and data, f"{path} holds no vectors"
+    assert isinstance(data, list) and data, f"{path} is not a non-empty JSON array"
     return data
+
+
+def test_every_vector_file_is_run():
+    assert sorted(p.stem for p in VECTORS.glob("*.json")) == sorted(KINDS)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -91,82 +94,155 @@ def expect_fields(vector: dict, result: dict, names: list[str]) -> None:
     assert {n: result[n] for n in names} == {n: vector[n] for n in names}
 
 
+def expect_refused(result: dict, code: str, case) -> None:
+    """The bundle raised its typed error (a CryptoError) with client/'s ``code``."""
+    assert result.get("typed") is True and result["error"] == code, f"{case!r} gave {result}"
+
+
 def test_normalise(crypto):
     vectors = load_vectors("normalise")
-    for vector, result in zip(vectors, crypto("normalise", vectors), strict=True):
+    results = crypto("normalise", vectors)
+    for vector, result in zip(vectors, results, strict=True):
         expect_fields(vector, result, ["normalised"])
+    assert len(results) == len(vectors)
+
+
+def test_normalise_refuses_every_invalid_address(crypto):
+    vectors = load_vectors("normalise_invalid")
+    results = crypto("normalise_invalid", vectors)
+    for vector, result in zip(vectors, results, strict=True):
+        expect_refused(result, "bad_email", vector["input"])
+    assert len(results) == len(vectors)
 
 
 def test_prelogin_salt(crypto):
     vectors = load_vectors("prelogin")
-    for vector, result in zip(vectors, crypto("prelogin", vectors), strict=True):
+    results = crypto("prelogin", vectors)
+    for vector, result in zip(vectors, results, strict=True):
         expect_fields(vector, result, ["account_salt"])
+    assert len(results) == len(vectors)
 
 
 def test_derivation(crypto):
     """master, auth_key, wrap_key and the 43-character passphrase; scrypt reports progress."""
     vectors = load_vectors("derivation")
-    for vector, result in zip(vectors, crypto("derivation", vectors), strict=True):
+    results = crypto("derivation", vectors)
+    for vector, result in zip(vectors, results, strict=True):
         expect_fields(vector, result, ["salt", "master", "auth_key", "wrap_key", "passphrase"])
         assert len(result["passphrase"]) == 43
         assert result["progress_end"] == 1
+    assert len(results) == len(vectors)
 
 
 def test_recovery_codes(crypto):
     """Typed codes (any case, dashes, O/I/L) → the normalised code, seed, identity and
-    recipient; the invalid ones raise the typed error."""
+    recipient; every invalid one (non-ASCII included) raises bad_recovery_code."""
     vectors = load_vectors("recovery")
     results = crypto("recovery", vectors)
     valid = invalid = 0
     for vector, result in zip(vectors, results, strict=True):
         if "invalid" in vector:
             for code, outcome in zip(vector["invalid"], result["invalid"], strict=True):
-                assert outcome.get("typed") is True, f"{code!r} gave {outcome}"
+                expect_refused(outcome, "bad_recovery_code", code)
                 invalid += 1
             continue
         expect_fields(vector, result, ["normalised", "seed", "identity", "recipient"])
         groups = result["formatted"].split("-")
         assert [len(g) for g in groups] == [5, 5, 5, 5, 5, 1]
         valid += 1
-    assert valid and invalid, "the file needs valid and invalid codes"
+    assert valid == sum("invalid" not in v for v in vectors) > 0
+    assert invalid == sum(len(v.get("invalid", [])) for v in vectors) > 0
 
 
 def test_safety_numbers(crypto):
     vectors = load_vectors("safety")
-    for vector, result in zip(vectors, crypto("safety", vectors), strict=True):
+    results = crypto("safety", vectors)
+    for vector, result in zip(vectors, results, strict=True):
         expect_fields(vector, result, ["F_a", "F_b", "safety_number", "qr"])
         assert result["symmetric"] is True
+        assert result["qr_matches"] is True
+    assert len(results) == len(vectors)
 
 
 def test_message_box_and_statement(crypto):
     """Sealing gives the vector's box byte for byte, opening gives the JSON back, the
-    statement's hash and deterministic signature match and a flipped bit fails to
-    verify; every negative case raises the typed error with the vector's code."""
+    statement rebuilt from ``statement_fields`` is the vector's, its hash and deterministic
+    signature match, it verifies against the receiver's context and box and a flipped bit
+    or another box fails; every negative case raises the vector's code."""
     vectors = load_vectors("messagebox")
     results = crypto("messagebox", vectors)
-    positive = negative = 0
+    positive, negative = 0, {}
     for vector, result in zip(vectors, results, strict=True):
         if "error" in vector:
-            assert result.get("typed") is True, f"{vector} gave {result}"
-            assert result["error"] == vector["error"]
-            negative += 1
+            expect_refused(result, vector["error"], vector["why"])
+            negative[vector["error"]] = negative.get(vector["error"], 0) + 1
             continue
-        expect_fields(vector, result, ["context_bytes", "box", "plaintext_json", "padded_len",
-                                       "message_hash", "signature"])
-        fields = result["statement_fields"]
+        expect_fields(vector, result, ["context_bytes", "box", "box_salt", "plaintext_json",
+                                       "padded_len", "statement", "statement_fields",
+                                       "message_hash", "ed25519_public", "signature"])
         box = bytes.fromhex(vector["box"])
-        assert "".join(fields[:7]) == "".join(  # the context, field by field, leads
-            f[8:] for f in _split_fields(bytes.fromhex(vector["context_bytes"])))
+        assert len(box) == vector["padded_len"] + 33
         assert result["box_digest"] == hashlib.sha256(box[1:]).hexdigest()
-        assert result["box_digest"] in fields
+        assert result["box_digest"] == vector["statement_fields"]["box_hash"]
+        assert "".join(_split_fields(bytes.fromhex(vector["statement"]))[1:8]) == (
+            vector["context_bytes"])  # the context, field by field, leads the statement
         assert result["parsed_context"] == vector["context_bytes"]  # the strict reader agrees
-        assert result["parsed_digest"] == result["box_digest"]
         assert result["tampered_verify"] == {"error": "bad_signature", "typed": True,
                                              "name": "SignatureError"}
-        if result["rebuilt_statement"] is not None:
-            assert result["rebuilt_statement"] == vector["statement"]
+        assert result["other_box"] == {"error": "bad_statement", "typed": True,
+                                       "name": "StatementError"}
         positive += 1
-    assert positive and negative, "the file needs sealed boxes and negative cases"
+    assert positive == sum("error" not in v for v in vectors)
+    assert negative == _count_codes(vectors)
+    assert positive and set(negative) == {"bad_tag", "bad_format", "bad_padding"}
+    # Every bucket is covered: 256, 1K, 4K, 16K, 32K.
+    assert {v["padded_len"] for v in vectors if "error" not in v} == {
+        256, 1024, 4096, 16384, 32768}
+
+
+def _count_codes(vectors: list) -> dict:
+    counts: dict = {}
+    for vector in vectors:
+        if "error" in vector:
+            counts[vector["error"]] = counts.get(vector["error"], 0) + 1
+    return counts
+
+
+def test_every_non_canonical_message_statement_is_refused(crypto):
+    vectors = load_vectors("statement_invalid")
+    results = crypto("statement_invalid", vectors)
+    for vector, result in zip(vectors, results, strict=True):
+        expect_refused(result, "bad_statement", vector["why"])
+    assert len(results) == len(vectors)
+
+
+def test_endorsements(crypto):
+    """Each endorsement verifies under its signer and parses to the vector's keys; the
+    bundle rebuilds the statement and its deterministic signature; a flipped bit fails."""
+    vectors = load_vectors("endorsement")
+    results = crypto("endorsement", vectors)
+    for vector, result in zip(vectors, results, strict=True):
+        expect_fields(vector, result, ["user_id", "generation", "recipient", "ed25519",
+                                       "signer_public", "statement", "signature"])
+        assert result["tampered_verify"]["error"] == "bad_signature"
+    assert len(results) == len(vectors)
+    assert {v["recipient"][:7] == "age1pq1" for v in vectors} == {True, False}
+
+
+def test_identity_unwraps_by_passphrase_and_by_recovery_code(crypto):
+    """The wrapped identity opens with its passphrase and the recovery copy with its code,
+    both to the vector's identity file; a wrong passphrase is unwrap_failed and each file
+    is refused by the other's opener before any key is tried."""
+    vectors = load_vectors("identity")
+    results = crypto("identity", vectors)
+    for vector, result in zip(vectors, results, strict=True):
+        assert "error" not in result, result
+        assert result["unwrapped"] == vector["identity_file"]
+        assert result["recovered"] == vector["identity_file"]
+        expect_refused(result["wrong_passphrase"], "unwrap_failed", "wrong passphrase")
+        expect_refused(result["recovery_copy_as_wrapped"], "bad_wrapped_identity", "copy")
+        expect_refused(result["wrapped_as_recovery_copy"], "bad_wrapped_identity", "wrapped")
+    assert len(results) == len(vectors)
 
 
 def _split_fields(data: bytes) -> list[str]:
@@ -210,7 +286,7 @@ def test_the_served_bundle_refuses_work_factors_outside_16_to_20(crypto):
     cases["fractional"] = DERIVE % "16.5"
     results = crypto.page.evaluate(REFUSALS, [crypto.url("served"), cases])
     for name, outcome in results.items():
-        assert outcome == {"typed": True, "name": "WorkFactorError", "code": "work_factor",
+        assert outcome == {"typed": True, "name": "WorkFactorError", "code": "bad_work_factor",
                            "progress": 0}, name
     # Positive control: the same call with the vectors' factor runs in the test build.
     accepted = crypto.page.evaluate(REFUSALS, [crypto.url("test"), {"wf10": DERIVE % 10}])
@@ -219,46 +295,69 @@ def test_the_served_bundle_refuses_work_factors_outside_16_to_20(crypto):
 
 def test_malformed_input_raises_typed_errors(crypto):
     """Wrong lengths, trailing bytes, bad addresses, a box over 48 KiB or of another
-    version: each raises a CryptoError subclass, never a bare TypeError."""
+    version: each raises a CryptoError subclass with client/'s code (protocol.md §13),
+    never a bare TypeError."""
     ctx = ("{conversationId: new Uint8Array(16), epoch: 1, envelopeHash: new Uint8Array(32), "
            "senderId: 1, senderGeneration: 1, deviceId: new Uint8Array(16), deviceCounter: 0}")
     cases = {
-        "email without @": "c.normaliseEmail('alice.example.com');",
-        "email with two @": "c.normaliseEmail('a@b@example.com');",
-        "short account salt": "c.scryptSalt('a@example.com', new Uint8Array(15));",
-        "statement with trailing byte": "c.parseStatement(new Uint8Array([0,0,0,1,65,0]));",
-        "message statement with a short id": (
+        "email without @": ("bad_email", "c.normaliseEmail('alice.example.com');"),
+        "email with two @": ("bad_email", "c.normaliseEmail('a@b@example.com');"),
+        "email with a lone surrogate": ("bad_email", "c.normaliseEmail('a\\ud800@example.com');"),
+        "short account salt": ("bad_salt", "c.scryptSalt('a@example.com', new Uint8Array(15));"),
+        "empty password": ("usage", "await c.deriveKeys({email: 'a@example.com', "
+                           "accountSalt: new Uint8Array(16), password: '', workFactor: 10});"),
+        "statement with trailing byte": (
+            "bad_statement", "c.parseStatement(new Uint8Array([0,0,0,1,65,0]));"),
+        "message statement with a short id": ("bad_statement", (
             "const f = c.parseStatement(c.statement('securechat/v2/message', "
             "...Array.from({length: 14}, () => new Uint8Array(8)))); "
-            "c.parseMessageStatement(c.statement('securechat/v2/message', ...f));"),
-        "message statement with 13 fields": (
+            "c.parseMessageStatement(c.statement('securechat/v2/message', ...f));")),
+        "message statement with 13 fields": ("bad_statement", (
             "c.parseMessageStatement(c.statement('securechat/v2/message', "
-            "...Array.from({length: 13}, () => new Uint8Array(8))));"),
-        "statement of another tag": ("c.parseStatement(c.statement('securechat/v2/epoch'), "
-                                     "c.MESSAGE_TAG);"),
-        "short conversation id": f"c.messageContext({{...{ctx}, conversationId: "
-                                 "new Uint8Array(15)});",
-        "negative counter": f"c.messageContext({{...{ctx}, deviceCounter: -1}});",
-        "oversized message": (f"c.sealMessage({{epochSecret: new Uint8Array(32), context: {ctx},"
-                              " json: 'x'.repeat(40000)});"),
-        "box version 1": (f"const box = c.sealMessage({{epochSecret: new Uint8Array(32), "
-                          f"context: {ctx}, json: '{{}}'}}); box[0] = 1; "
-                          f"c.openMessage({{box, epochSecret: new Uint8Array(32), "
-                          f"context: {ctx}}});"),
-        "truncated box": (f"c.openMessage({{box: new Uint8Array(20), "
-                          f"epochSecret: new Uint8Array(32), context: {ctx}}});"),
-        "recovery code with U": "c.parseRecoveryCode('U'.repeat(26));",
-        "unknown key type": "c.recoverySeed('0'.repeat(26), 'rsa');",
-        "short signature": ("c.verifyStatement(new Uint8Array(32), new Uint8Array(1), "
-                            "new Uint8Array(63));"),
-        "same user twice": ("const u = {userId: 1, ed25519: new Uint8Array(32), "
-                            "recipient: 'age1x'}; c.safetyNumber(u, u);"),
+            "...Array.from({length: 13}, () => new Uint8Array(8))));")),
+        "statement of another tag": ("bad_statement", (
+            "c.parseStatement(c.statement('securechat/v2/epoch'), c.MESSAGE_TAG);")),
+        "short conversation id": ("usage", f"c.messageContext({{...{ctx}, conversationId: "
+                                           "new Uint8Array(15)});"),
+        "negative counter": ("usage", f"c.messageContext({{...{ctx}, deviceCounter: -1}});"),
+        "kind with a space": ("usage", (
+            f"c.messageStatement({{...{ctx}, clientMessageId: new Uint8Array(16), "
+            "kind: 'te xt', boxDigest: new Uint8Array(32), clientClockMs: 0});")),
+        "oversized message": ("usage", (
+            f"c.sealMessage({{epochSecret: new Uint8Array(32), context: {ctx},"
+            " json: 'x'.repeat(32765)});")),
+        "box version 1": ("bad_format", (
+            f"const box = c.sealMessage({{epochSecret: new Uint8Array(32), "
+            f"context: {ctx}, json: '{{}}'}}); box[0] = 1; "
+            f"c.openMessage({{box, epochSecret: new Uint8Array(32), context: {ctx}}});")),
+        "truncated box": ("bad_format", (
+            f"c.openMessage({{box: new Uint8Array(20), "
+            f"epochSecret: new Uint8Array(32), context: {ctx}}});")),
+        "recovery code with U": ("bad_recovery_code", "c.parseRecoveryCode('U'.repeat(26));"),
+        "unknown key type": ("usage", "c.recoverySeed('0'.repeat(26), 'rsa');"),
+        "short signature": ("bad_signature", (
+            "c.verifyStatement(new Uint8Array(32), new Uint8Array(1), new Uint8Array(63));")),
+        "same user twice": ("bad_safety_input", (
+            "const u = {userId: 1, ed25519: new Uint8Array(32), "
+            "recipient: 'age1x'}; c.safetyNumber(u, u);")),
+        "non-canonical recipient": ("usage", (
+            "const u = (id, r) => ({userId: id, ed25519: new Uint8Array(32), recipient: r}); "
+            "c.safetyNumber(u(1, 'AGE1WSRJRDL2LNQYQDV8UAV0N4QKHR798D7A63NHCGS4PMWJGKMJMVAS4T24JJ'),"
+            " u(2, 'age1wsrjrdl2lnqyqdv8uav0n4qkhr798d7a63nhcgs4pmwjgkmjmvas4t24jj'));")),
+        "malformed QR payload": ("bad_safety_input", (
+            "const u = (id) => ({userId: id, ed25519: new Uint8Array(32), recipient: "
+            "'age1wsrjrdl2lnqyqdv8uav0n4qkhr798d7a63nhcgs4pmwjgkmjmvas4t24jj'}); "
+            "c.verifySafetyQr('securechat-safety:2:00:00', u(1), u(2));")),
     }
-    results = crypto.page.evaluate(REFUSALS, [crypto.url("test"), cases])
-    untyped = {name: outcome for name, outcome in results.items() if not outcome.get("typed")}
-    assert untyped == {}
-    assert results["box version 1"]["code"] == "bad_version"
-    assert results["oversized message"]["code"] == "too_large"
+    results = crypto.page.evaluate(REFUSALS, [crypto.url("test"),
+                                              {name: body for name, (_, body) in cases.items()}])
+    codes = {name: (outcome.get("typed"), outcome.get("code")) for name, outcome in results.items()}
+    assert codes == {name: (True, code) for name, (code, _) in cases.items()}
+    # Positive control: the largest plaintext (32764 bytes of JSON) seals into 48 KiB.
+    largest = crypto.page.evaluate(REFUSALS, [crypto.url("test"), {"largest": (
+        f"const box = c.sealMessage({{epochSecret: new Uint8Array(32), context: {ctx}, "
+        "json: 'x'.repeat(32764)}); if (box.length !== 32768 + 33) throw new Error('size');")}])
+    assert largest == {"largest": {"accepted": True}}
 
 
 def test_fresh_recovery_codes_are_26_random_characters_that_round_trip(crypto):
@@ -279,6 +378,30 @@ def test_fresh_recovery_codes_are_26_random_characters_that_round_trip(crypto):
     assert result["identity"].startswith("AGE-SECRET-KEY-PQ-1")
     # Every alphabet character turns up across 64 × 26 draws (about 52 of each expected).
     assert set("".join(codes)) == set(result["alphabet"])
+
+
+def test_recovery_codes_are_made_from_random_bytes_as_client_makes_them(crypto):
+    """Given the generator's random bytes (17 of them, protocol.md §6), the bundle makes
+    the code of recovery.json's first entry, as client.recovery.generate_code does."""
+    from tests.vectors.generate import det
+
+    code = load_vectors("recovery")[0]["code"]
+    made = crypto.page.evaluate("""async ([url, hexBytes]) => {
+        const c = await import(url);
+        const given = c.fromHex(hexBytes);
+        const real = crypto.getRandomValues;
+        crypto.getRandomValues = (array) => {
+          if (array.length !== given.length) throw new Error(`asked for ${array.length}`);
+          array.set(given);
+          return array;
+        };
+        try {
+          return c.formatRecoveryCode(c.generateRecoveryCode());
+        } finally {
+          crypto.getRandomValues = real;
+        }
+    }""", [crypto.url("test"), det("recovery-code-0", 17).hex()])
+    assert made == code
 
 
 WRAP_RUN = """async ([url, files, passphrase, identity]) => {
@@ -319,9 +442,9 @@ def test_wrapped_identities_open_only_as_one_scrypt_stanza_of_work_factor_10(cry
     results = crypto.page.evaluate(WRAP_RUN, [
         crypto.url("test"), {k: v.hex() for k, v in files.items()}, passphrase, identity_text])
     assert results["agecrypt"]["text"] == identity_text
-    for name in ("work factor 11", "work factor 30"):
-        assert results[name] | {"ms": 0} == {"typed": True, "name": "WorkFactorError",
-                                             "code": "work_factor", "ms": 0}, name
+    for name in ("work factor 11", "work factor 30"):  # protocol.md §5: the shape is wrong
+        assert results[name] | {"ms": 0} == {"typed": True, "name": "WrappedIdentityError",
+                                             "code": "bad_wrapped_identity", "ms": 0}, name
     assert results["work factor 30"]["ms"] < 1000
     for name in ("two stanzas", "x25519 stanza", "armored"):
         assert results[name]["code"] == "bad_wrapped_identity", name
@@ -365,7 +488,125 @@ def test_a_client_refuses_a_changed_salt_or_a_lowered_work_factor(crypto):
     assert results["raised"] == {"remember": 18}
     for name in ("lowered", "factor 8", "factor 21"):
         assert results[name] == {"typed": True, "name": "WorkFactorError",
-                                 "code": "work_factor"}, name
+                                 "code": "bad_work_factor"}, name
     assert results["other salt"] == {"typed": True, "name": "AccountParametersError",
                                      "code": "salt_changed"}
-    assert results["short salt"]["code"] == "invalid_input"
+    assert results["short salt"] == {"typed": True, "name": "SaltError", "code": "bad_salt"}
+
+
+CROSS_RUN = """async ([url, theirs, ctxJson, endorsedJson]) => {
+  const c = await import(url);
+  const ctxIn = JSON.parse(ctxJson);
+  const context = {
+    conversationId: c.fromHex(ctxIn.conversation_id), epoch: BigInt(ctxIn.epoch),
+    envelopeHash: c.fromHex(ctxIn.envelope_hash), senderId: BigInt(ctxIn.sender_id),
+    senderGeneration: BigInt(ctxIn.sender_generation), deviceId: c.fromHex(ctxIn.device_id),
+    deviceCounter: BigInt(ctxIn.device_counter),
+  };
+  const secret = c.fromHex(theirs.epoch_secret);
+  const attempt = (fn) => {
+    try {
+      return {value: fn()};
+    } catch (e) {
+      return {code: e.code, typed: e instanceof c.CryptoError};
+    }
+  };
+  // Open what client/ sealed and verify what it signed, against this side's own context.
+  const opened = theirs.boxes.map((box) => attempt(() =>
+    c.openMessage({box: c.fromHex(box), epochSecret: secret, context})));
+  const verified = attempt(() => {
+    const p = c.verifyMessageStatement(c.fromHex(theirs.public), c.fromHex(theirs.statement),
+      c.fromHex(theirs.signature), {context, box: c.fromHex(theirs.boxes[0])});
+    return {kind: p.kind, client_clock_ms: String(p.clientClockMs)};
+  });
+  const movedContext = attempt(() => c.verifyMessageStatement(c.fromHex(theirs.public),
+    c.fromHex(theirs.statement), c.fromHex(theirs.signature),
+    {context: {...context, epoch: context.epoch + 1n},
+     box: c.fromHex(theirs.boxes[0])}));
+  const endorsement = attempt(() => {
+    const e = c.verifyEndorsement(c.fromHex(theirs.endorser_public),
+      c.fromHex(theirs.endorsement), c.fromHex(theirs.endorsement_signature));
+    return {user_id: String(e.userId), generation: String(e.generation),
+            recipient: e.recipient, ed25519: c.toHex(e.ed25519)};
+  });
+  // Seal, sign and endorse here, with fresh random salts and keys, for client/ to check.
+  const boxes = theirs.jsons.map((json) =>
+    c.toHex(c.sealMessage({epochSecret: secret, context, json})));
+  const seed = c.randomBytes(32);
+  const statement = c.messageStatement({...context, clientMessageId: c.randomBytes(16),
+    kind: "text", box: c.fromHex(boxes[0]), prevHash: c.randomBytes(32), seenSeq: 2n ** 60n,
+    seenHash: c.randomBytes(32), clientClockMs: 1795000000123});
+  const endorsedIn = JSON.parse(endorsedJson);
+  const signed = c.signEndorsement(seed, {userId: BigInt(endorsedIn.user_id),
+    generation: BigInt(endorsedIn.generation), recipient: endorsedIn.recipient,
+    ed25519: c.fromHex(endorsedIn.ed25519)});
+  return {opened, verified, movedContext, endorsement, boxes,
+          public: c.toHex(c.signingPublicKey(seed)), statement: c.toHex(statement),
+          signature: c.toHex(c.signStatement(seed, statement)),
+          endorsement_statement: c.toHex(signed.statement),
+          endorsement_signature: c.toHex(signed.signature)};
+}"""
+
+
+def test_boxes_and_signatures_cross_open_between_the_browser_and_client(crypto):
+    """Not from the vector files: a box client/ seals (fresh random salt) opens in the
+    bundle and a box the bundle seals (its own fresh salt) opens with client/, for every
+    padded size; statements and endorsements signed on one side verify on the other,
+    u64 values above 2^53 included, and a moved context is refused on both."""
+    import os
+
+    import agecrypt
+    from client import endorsement, messagebox, signing
+    from client.errors import StatementError
+
+    ctx = messagebox.MessageContext(
+        conversation_id=os.urandom(16), epoch=2**60 + 3, envelope_hash=os.urandom(32),
+        sender_id=2**53 + 1, sender_generation=7, device_id=os.urandom(16),
+        device_counter=2**64 - 1)
+    secret = os.urandom(32)
+    jsons = [messagebox.encode_text(t).decode() for t in ("hi", "é" * 400, "x" * 2000,
+                                                           "y" * 16000, "z" * 32733)]
+    boxes = [messagebox.seal(secret, ctx, j.encode()) for j in jsons]
+    key = signing.signing_key_from_seed(os.urandom(32))
+    stmt = messagebox.build_statement(ctx, boxes[0], client_message_id=os.urandom(16),
+                                      kind="text", seen_seq=2**60, client_clock_ms=2**62)
+    data, sig = messagebox.sign_statement(key, stmt)
+    endorser = signing.signing_key_from_seed(os.urandom(32))
+    endorsed = endorsement.Endorsed(2**53 + 5, 3, str(agecrypt.HybridIdentity.generate()
+                                                      .recipient()), os.urandom(32))
+    e_data, e_sig = endorsement.sign_endorsement(endorser, endorsed)
+    theirs = {"epoch_secret": secret.hex(), "boxes": [b.hex() for b in boxes], "jsons": jsons,
+              "public": signing.public_key_bytes(key).hex(), "statement": data.hex(),
+              "signature": sig.hex(), "endorsement": e_data.hex(),
+              "endorsement_signature": e_sig.hex(),
+              "endorser_public": signing.public_key_bytes(endorser).hex()}
+    ctx_json = {k: (v.hex() if isinstance(v, bytes) else str(v)) for k, v in ctx.values().items()}
+    endorsed_json = {"user_id": str(endorsed.user_id), "generation": str(endorsed.generation),
+                     "recipient": endorsed.recipient, "ed25519": endorsed.ed25519.hex()}
+    out = crypto.page.evaluate(CROSS_RUN, [crypto.url("test"), theirs, json.dumps(ctx_json),
+                                           json.dumps(endorsed_json)])
+
+    # client/ → browser
+    assert out["opened"] == [{"value": j} for j in jsons]
+    assert out["verified"] == {"value": {"kind": "text", "client_clock_ms": str(2**62)}}
+    assert out["movedContext"] == {"code": "bad_statement", "typed": True}
+    assert out["endorsement"] == {"value": endorsed_json}
+    # browser → client/
+    theirs_boxes = [bytes.fromhex(b) for b in out["boxes"]]
+    assert [messagebox.open_box(secret, ctx, b).decode() for b in theirs_boxes] == jsons
+    assert [len(b) - 33 for b in theirs_boxes] == [256, 1024, 4096, 16384, 32768]
+    salts = {b[1:17] for b in theirs_boxes + boxes}
+    assert len(salts) == 2 * len(jsons)  # fresh on both sides, never reused
+    statement = bytes.fromhex(out["statement"])
+    parsed = messagebox.verify_statement(bytes.fromhex(out["public"]), statement,
+                                         bytes.fromhex(out["signature"]), context=ctx,
+                                         box=theirs_boxes[0])
+    assert parsed.seen_seq == 2**60 and parsed.kind == "text"
+    with pytest.raises(StatementError):
+        messagebox.verify_statement(bytes.fromhex(out["public"]), statement,
+                                    bytes.fromhex(out["signature"]), context=ctx,
+                                    box=theirs_boxes[1])
+    verified = endorsement.verify_endorsement(
+        bytes.fromhex(out["public"]), bytes.fromhex(out["endorsement_statement"]),
+        bytes.fromhex(out["endorsement_signature"]))
+    assert verified == endorsed

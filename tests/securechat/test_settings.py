@@ -148,8 +148,9 @@ def test_rate_limits_are_settings_with_the_documented_defaults(tmp_path):
     defaults = run_python(PRINT_RATES, {}, tmp_path)
     assert defaults.returncode == 0, defaults.stderr
     assert eval(defaults.stdout) == [  # noqa: S307 - our own repr of ints and strings
-        ("login_account", (10, 300)), ("login_address", (30, 300)),
-        ("otp_account", (20, 300)), ("reset_address", (10, 3600)),
+        ("directory_account", (120, 300)), ("login_account", (10, 300)),
+        ("login_address", (30, 300)), ("otp_account", (20, 300)),
+        ("prelogin_address", (60, 300)), ("reset_address", (10, 3600)),
         ("signup_address", (10, 3600)), ("stepup_account", (10, 300)),
         ("verify_email_account", (5, 3600))]
     doc = (REPO_ROOT / "docs" / "operations.md").read_text()

@@ -1,33 +1,38 @@
 // Byte helpers shared by the crypto modules. Inputs are checked, never coerced: a
-// string where bytes belong is a programming error reported as InvalidInputError.
+// string where bytes belong is a programming error reported as UsageError.
 import { base64urlnopad, hex } from "@scure/base";
 
-import { InvalidInputError } from "./errors.js";
+import { UsageError } from "./errors.js";
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
-/** UTF-8 bytes of a string. */
+/**
+ * UTF-8 bytes of a string. A lone surrogate is refused (protocol.md conventions), where
+ * TextEncoder would silently write U+FFFD and give bytes the Python client never makes.
+ */
 export function utf8(text) {
-  if (typeof text !== "string") throw new InvalidInputError("expected a string");
+  if (typeof text !== "string") throw new UsageError("expected a string");
+  if (!text.isWellFormed()) throw new UsageError("the text holds a lone surrogate");
   return encoder.encode(text);
 }
 
-/** The string of UTF-8 bytes; invalid UTF-8 raises InvalidInputError. */
+/** The string of UTF-8 bytes; invalid UTF-8 raises UsageError. */
 export function fromUtf8(bytes) {
   try {
     return strictDecoder.decode(bytes);
   } catch (error) {
-    throw new InvalidInputError("invalid UTF-8", { cause: error });
+    throw new UsageError("invalid UTF-8", { cause: error });
   }
 }
 
 /** Bytes of a lowercase or uppercase hex string. */
 export function fromHex(text) {
+  if (typeof text !== "string") throw new UsageError("hex must be a string");
   try {
     return hex.decode(text.toLowerCase());
   } catch (error) {
-    throw new InvalidInputError("invalid hex", { cause: error });
+    throw new UsageError("invalid hex", { cause: error });
   }
 }
 
@@ -56,7 +61,7 @@ export function concat(...parts) {
 /** 4-byte big-endian unsigned integer. */
 export function u32be(value) {
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new InvalidInputError("u32 out of range");
+    throw new UsageError("u32 out of range");
   }
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value);
@@ -66,7 +71,7 @@ export function u32be(value) {
 /** 2-byte big-endian unsigned integer. */
 export function u16be(value) {
   if (!Number.isInteger(value) || value < 0 || value > 0xffff) {
-    throw new InvalidInputError("u16 out of range");
+    throw new UsageError("u16 out of range");
   }
   return new Uint8Array([value >> 8, value & 0xff]);
 }
@@ -74,7 +79,7 @@ export function u16be(value) {
 /** 8-byte big-endian unsigned integer from a safe integer or a BigInt. */
 export function u64be(value) {
   const big = typeof value === "bigint" ? value : Number.isSafeInteger(value) ? BigInt(value) : -1n;
-  if (big < 0n || big > 0xffffffffffffffffn) throw new InvalidInputError("u64 out of range");
+  if (big < 0n || big > 0xffffffffffffffffn) throw new UsageError("u64 out of range");
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, big);
   return out;
@@ -88,12 +93,12 @@ export function readU64(bytes) {
 
 /**
  * Returns `value` if it is a Uint8Array (of `length` bytes when given), else raises
- * InvalidInputError naming `what`.
+ * UsageError naming `what`.
  */
 export function requireBytes(value, what, length = undefined) {
-  if (!(value instanceof Uint8Array)) throw new InvalidInputError(`${what} must be bytes`);
+  if (!(value instanceof Uint8Array)) throw new UsageError(`${what} must be bytes`);
   if (length !== undefined && value.length !== length) {
-    throw new InvalidInputError(`${what} must be ${length} bytes, not ${value.length}`);
+    throw new UsageError(`${what} must be ${length} bytes, not ${value.length}`);
   }
   return value;
 }

@@ -6,7 +6,7 @@ import { scryptAsync } from "@noble/hashes/scrypt.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 import { base64url, concat, requireBytes, u16be, utf8 } from "./bytes.js";
-import { WorkFactorError } from "./errors.js";
+import { SaltError, UsageError, WorkFactorError } from "./errors.js";
 import { normaliseEmail } from "./normalise.js";
 
 // The floor is compiled in (esbuild `define`): 16 in every served bundle; only the test
@@ -37,21 +37,33 @@ export function accountSalt(preloginKey, email) {
 
 /** salt = SHA-256("securechat/v2/scrypt-salt" || u16be(len(email)) || email || account_salt). */
 export function scryptSalt(email, accountSaltBytes) {
-  requireBytes(accountSaltBytes, "account salt", 16);
+  if (!(accountSaltBytes instanceof Uint8Array) || accountSaltBytes.length !== 16) {
+    throw new SaltError("an account salt is exactly 16 bytes");
+  }
   const emailBytes = utf8(normaliseEmail(email));
+  if (emailBytes.length > 0xffff) throw new UsageError("the address is too long");
   return sha256(concat(SALT_TAG, u16be(emailBytes.length), emailBytes, accountSaltBytes));
+}
+
+/** utf8(NFKC(password)): no trim, no case fold; an empty password is UsageError (§4). */
+export function passwordBytes(password) {
+  if (typeof password !== "string" || password === "") {
+    throw new UsageError("a password is a non-empty string");
+  }
+  return utf8(password.normalize("NFKC"));
 }
 
 /**
  * Derives {salt, master, authKey, wrapKey, passphrase} from the password.
  * `onProgress(fraction)` is called as scrypt runs (for the page's progress bar).
- * Raises WorkFactorError before any scrypt work when `workFactor` is out of range.
+ * Every input is checked before any scrypt work, in client/'s order: WorkFactorError,
+ * then SaltError / EmailError, then UsageError for the password.
  */
 export async function deriveKeys({ email, accountSalt: saltBytes, password, workFactor,
   onProgress = undefined }) {
   checkWorkFactor(workFactor);
   const salt = scryptSalt(email, saltBytes);
-  const master = await scryptAsync(utf8(password.normalize("NFKC")), salt, {
+  const master = await scryptAsync(passwordBytes(password), salt, {
     N: 2 ** workFactor, r: 8, p: 1, dkLen: 32, onProgress,
   });
   return keysFromMaster(salt, master);

@@ -2,6 +2,7 @@
 // and the Chromium vector tests import it from the hash-named file in the manifest.
 export * from "./bytes.js";
 export * from "./derive.js";
+export * from "./endorsement.js";
 export * from "./errors.js";
 export * from "./message.js";
 export * from "./messagebox.js";

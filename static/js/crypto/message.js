@@ -3,10 +3,10 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
-import { fromUtf8, readU64, requireBytes, u64be } from "./bytes.js";
-import { InvalidInputError, SignatureError } from "./errors.js";
-import { boxDigest, contextFields } from "./messagebox.js";
-import { ascii, parseStatement, statement } from "./statement.js";
+import { bytesEqual, requireBytes, u64be } from "./bytes.js";
+import { SignatureError, StatementError } from "./errors.js";
+import { boxDigest, contextFields, messageContext } from "./messagebox.js";
+import { parseStatement, readFields, statement, token } from "./statement.js";
 
 export const MESSAGE_TAG = "securechat/v2/message";
 const ZERO_HASH = new Uint8Array(32);
@@ -22,7 +22,7 @@ export function messageStatement(message) {
     MESSAGE_TAG,
     ...contextFields(message),
     requireBytes(message.clientMessageId, "client message id", 16),
-    ascii(message.kind),
+    token(message.kind),
     requireBytes(digest, "box digest", 32),
     requireBytes(message.prevHash ?? ZERO_HASH, "previous hash", 32),
     u64be(message.seenSeq ?? 0),
@@ -31,37 +31,40 @@ export function messageStatement(message) {
   );
 }
 
-// The statement's fields in order: [name, fixed length (u64 = 8), or null for the kind].
+// The statement's fields in order (client.messagebox.MESSAGE): [name, kind] with kind
+// "u64", a fixed byte length or "token" (readFields in statement.js).
 const STATEMENT_FIELDS = [
   ["conversationId", 16], ["epoch", "u64"], ["envelopeHash", 32], ["senderId", "u64"],
   ["senderGeneration", "u64"], ["deviceId", 16], ["deviceCounter", "u64"],
-  ["clientMessageId", 16], ["kind", null], ["boxDigest", 32], ["prevHash", 32],
+  ["clientMessageId", 16], ["kind", "token"], ["boxDigest", 32], ["prevHash", 32],
   ["seenSeq", "u64"], ["seenHash", 32], ["clientClockMs", "u64"],
 ];
 
 /**
  * Reads a message statement back into its fields (u64 values as BigInt, kind as text).
- * Strict: the tag, the field count, every fixed length and printable-ASCII kind are
- * checked, so one statement has one reading; anything else raises InvalidInputError.
+ * Strict (§1): the tag, the field count, every fixed length and the kind's token form
+ * are checked, so one statement has one reading; anything else raises StatementError.
  */
 export function parseMessageStatement(statementBytes) {
-  const fields = parseStatement(statementBytes, MESSAGE_TAG);
-  if (fields.length !== STATEMENT_FIELDS.length) {
-    throw new InvalidInputError(`a message statement has ${STATEMENT_FIELDS.length} fields`);
-  }
-  const out = {};
-  STATEMENT_FIELDS.forEach(([name, size], i) => {
-    if (size === "u64") out[name] = readU64(fields[i]);
-    else if (size === null) out[name] = checkedKind(fromUtf8(fields[i]));
-    else out[name] = requireBytes(fields[i].slice(), name, size);
-  });
-  return out;
+  return readFields(STATEMENT_FIELDS, parseStatement(statementBytes, MESSAGE_TAG));
 }
 
-function checkedKind(kind) {
-  ascii(kind); // raises unless printable ASCII
-  if (kind === "") throw new InvalidInputError("a message kind is not empty");
-  return kind;
+/**
+ * What a receiver does with a statement (§10, client.messagebox.verify_statement): the
+ * signature verifies under `publicKey` (else SignatureError), the bytes parse strictly,
+ * the context equals the one the receiver built from its own state and the box digest
+ * is that of the box it received (else StatementError). Returns the parsed statement.
+ */
+export function verifyMessageStatement(publicKey, statementBytes, signature, { context, box }) {
+  verifyStatement(publicKey, statementBytes, signature);
+  const parsed = parseMessageStatement(statementBytes);
+  if (!bytesEqual(messageContext(parsed), messageContext(context))) {
+    throw new StatementError("the message was signed for another context");
+  }
+  if (!bytesEqual(parsed.boxDigest, boxDigest(box))) {
+    throw new StatementError("the signature covers another box");
+  }
+  return parsed;
 }
 
 /** message_hash = SHA-256(statement): how later messages name this one. */
@@ -82,12 +85,19 @@ export function signStatement(seed, statementBytes) {
 
 /**
  * Returns nothing when `signature` is the sender's over `statementBytes`; raises
- * SignatureError otherwise. Strict RFC 8032 verification (zip215 off), like the Python
- * side's `cryptography`, so both clients accept exactly the same signatures.
+ * SignatureError otherwise (a key or signature of the wrong size included). Strict
+ * RFC 8032 verification (zip215 off), like the Python side's `cryptography`, so both
+ * clients accept exactly the same signatures.
  */
 export function verifyStatement(publicKey, statementBytes, signature) {
-  requireBytes(publicKey, "Ed25519 public key", 32);
-  requireBytes(signature, "signature", 64);
+  // All three are untrusted input: a wrong size is a signature that does not verify.
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
+    throw new SignatureError("an Ed25519 public key is 32 bytes");
+  }
+  if (!(signature instanceof Uint8Array) || signature.length !== 64) {
+    throw new SignatureError("an Ed25519 signature is 64 bytes");
+  }
+  if (!(statementBytes instanceof Uint8Array)) throw new SignatureError("a statement is bytes");
   let valid;
   try {
     valid = ed25519.verify(signature, statementBytes, publicKey, { zip215: false });

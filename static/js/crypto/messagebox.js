@@ -7,7 +7,7 @@ import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 import { concat, fromUtf8, randomBytes, requireBytes, u32be, u64be, utf8 } from "./bytes.js";
-import { InvalidInputError, MessageBoxError } from "./errors.js";
+import { MessageBoxError, UsageError } from "./errors.js";
 import { field } from "./statement.js";
 
 export const BOX_VERSION = 0x02;
@@ -17,6 +17,10 @@ const TAG_BYTES = 16;
 const HEADER_BYTES = 1 + SALT_BYTES;
 const BUCKETS = [256, 1024, 4096, 16384];
 const LARGE_BUCKET = 16384;
+const OVERHEAD = HEADER_BYTES + TAG_BYTES; // 33
+// Every padded size a box of at most 48 KiB can hold (§9): 256, 1K, 4K, 16K, 32K.
+export const PADDED_SIZES = Object.freeze([...BUCKETS, 2 * LARGE_BUCKET]
+  .filter((size) => size + OVERHEAD <= BOX_MAX_BYTES));
 const ZERO_NONCE = new Uint8Array(12);
 const INFO = utf8("securechat/v2/message");
 
@@ -56,18 +60,22 @@ export function pad(jsonBytes) {
   return out;
 }
 
-/** The JSON bytes of a padded plaintext; refuses a bad length, non-zero or extra padding. */
+/**
+ * The JSON bytes of a padded plaintext. Raises MessageBoxError("bad_padding") for a
+ * length beyond the buffer, non-zero padding, or a buffer that is not the canonical
+ * bucket for its length (protocol.md §14.6), in client.messagebox.unpad's order.
+ */
 export function unpad(padded) {
   if (padded.length < 4) throw new MessageBoxError("bad_padding", "padded plaintext too short");
   const length = new DataView(padded.buffer, padded.byteOffset, 4).getUint32(0);
   if (length > padded.length - 4) {
     throw new MessageBoxError("bad_padding", "length runs past the plaintext");
   }
-  if (paddedLength(length) !== padded.length) {
-    throw new MessageBoxError("bad_padding", "padding is not the length's bucket");
-  }
   if (padded.subarray(4 + length).some((byte) => byte !== 0)) {
     throw new MessageBoxError("bad_padding", "non-zero padding");
+  }
+  if (paddedLength(length) !== padded.length) {
+    throw new MessageBoxError("bad_padding", "padded to the wrong bucket");
   }
   return padded.slice(4, 4 + length);
 }
@@ -81,13 +89,14 @@ function messageKey(epochSecret, salt, contextBytes) {
 /**
  * Seals the JSON text: box = 0x02 || salt (16) || ChaCha20-Poly1305(padded, aad=context).
  * `salt` is for test vectors only; leave it out to draw a fresh one.
- * Raises MessageBoxError("too_large") when the box would exceed 48 KiB.
+ * Raises UsageError (client/'s "usage") when the box would exceed 48 KiB, i.e. for
+ * more than 32764 bytes of JSON.
  */
 export function sealMessage({ epochSecret, context, json, salt = randomBytes(SALT_BYTES) }) {
   const contextBytes = messageContext(context);
   const padded = pad(utf8(json));
   if (HEADER_BYTES + padded.length + TAG_BYTES > BOX_MAX_BYTES) {
-    throw new MessageBoxError("too_large", "the message is larger than a message box holds");
+    throw new UsageError("the message is too large for one box (48 KiB)");
   }
   const key = messageKey(epochSecret, salt, contextBytes);
   const ct = chacha20poly1305(key, ZERO_NONCE, contextBytes).encrypt(padded);
@@ -95,31 +104,38 @@ export function sealMessage({ epochSecret, context, json, salt = randomBytes(SAL
 }
 
 /**
+ * Raises MessageBoxError("bad_format") unless `box` is 0x02 followed by 16 + 16 bytes
+ * more than one of PADDED_SIZES: the checks anyone can make without a key (§9 (a)).
+ */
+export function checkBox(box) {
+  if (!(box instanceof Uint8Array)) throw new MessageBoxError("bad_format", "a box is bytes");
+  if (!PADDED_SIZES.includes(box.length - OVERHEAD)) {
+    throw new MessageBoxError("bad_format", "box size is not one a padded message can have");
+  }
+  if (box[0] !== BOX_VERSION) throw new MessageBoxError("bad_format", "unknown box version");
+}
+
+/**
  * Opens a box under the caller's own context and epoch secret; returns the JSON text.
- * Raises MessageBoxError with code bad_length, bad_version, bad_tag, bad_padding or
- * bad_plaintext; no plaintext is released past a failed check.
+ * In order (§9): bad_format (version, size), bad_tag, bad_padding, then bad_format for
+ * a plaintext that is not UTF-8 (as client.messagebox.parse_plaintext). No plaintext is
+ * released past a failed check.
  */
 export function openMessage({ box, epochSecret, context }) {
-  requireBytes(box, "box");
-  if (box.length < HEADER_BYTES + TAG_BYTES || box.length > BOX_MAX_BYTES) {
-    throw new MessageBoxError("bad_length", `a message box of ${box.length} bytes`);
-  }
-  if (box[0] !== BOX_VERSION) throw new MessageBoxError("bad_version", `box version ${box[0]}`);
+  checkBox(box);
   const contextBytes = messageContext(context);
   const key = messageKey(epochSecret, box.subarray(1, HEADER_BYTES), contextBytes);
   let padded;
   try {
     padded = chacha20poly1305(key, ZERO_NONCE, contextBytes).decrypt(box.subarray(HEADER_BYTES));
   } catch (error) {
-    throw new MessageBoxError("bad_tag", "the message box does not authenticate", { cause: error });
+    throw new MessageBoxError("bad_tag", "the box does not open in this context", { cause: error });
   }
+  const json = unpad(padded);
   try {
-    return fromUtf8(unpad(padded));
+    return fromUtf8(json);
   } catch (error) {
-    if (error instanceof InvalidInputError) {
-      throw new MessageBoxError("bad_plaintext", "the plaintext is not UTF-8", { cause: error });
-    }
-    throw error;
+    throw new MessageBoxError("bad_format", "the plaintext is not UTF-8", { cause: error });
   }
 }
 

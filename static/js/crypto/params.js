@@ -3,8 +3,8 @@
 // refuses a different salt (a server swapping salts to test a guessed password against
 // another derivation) and a lower work factor (a server cheapening offline guessing).
 // Raising is fine: the deployment's setting went up, and the next login upgrades.
-import { bytesEqual, requireBytes } from "./bytes.js";
-import { CryptoError, WorkFactorError } from "./errors.js";
+import { bytesEqual } from "./bytes.js";
+import { CryptoError, SaltError, WorkFactorError } from "./errors.js";
 import { checkWorkFactor } from "./derive.js";
 
 /** The salt of a known account changed: the server is not answering as before. */
@@ -18,11 +18,13 @@ export class AccountParametersError extends CryptoError {
 /**
  * Checks the prelogin answer {accountSalt (16 bytes), workFactor} against what this
  * client remembered for the address ({accountSalt, workFactor}, or null the first time)
- * and returns the parameters to remember from now on. Raises WorkFactorError or
+ * and returns the parameters to remember from now on. Raises SaltError, WorkFactorError or
  * AccountParametersError without deriving anything.
  */
 export function checkAccountParameters(remembered, answer) {
-  requireBytes(answer.accountSalt, "account salt", 16);
+  if (!(answer.accountSalt instanceof Uint8Array) || answer.accountSalt.length !== 16) {
+    throw new SaltError("an account salt is exactly 16 bytes");
+  }
   checkWorkFactor(answer.workFactor);
   if (remembered === null || remembered === undefined) return { ...answer };
   if (!bytesEqual(remembered.accountSalt, answer.accountSalt)) {

@@ -6,19 +6,30 @@ import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 import { randomBytes, utf8 } from "./bytes.js";
-import { InvalidInputError, RecoveryCodeError } from "./errors.js";
-import { PYTHON_SPACE } from "./normalise.js";
+import { RecoveryCodeError, UsageError } from "./errors.js";
+import { TRIM_CHARS } from "./normalise.js";
 
 export const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 export const CODE_LENGTH = 26;
 const GROUP = 5;
 const SEED_SALT = utf8("securechat/v2/recovery");
 const PREFIXES = { hybrid: "AGE-SECRET-KEY-PQ-", x25519: "AGE-SECRET-KEY-" };
-const SEPARATORS = new RegExp(`[${PYTHON_SPACE}-]`, "g");
+const SEPARATORS = new RegExp(`[${TRIM_CHARS}-]`, "g");
+const ALIASES = { O: "0", I: "1", L: "1" };
 
-/** A fresh code (26 characters, no dashes). 256 is a multiple of 32: `& 31` is uniform. */
+/**
+ * A fresh code (26 characters, no dashes), as protocol.md §6 and client/ make it: 17
+ * random bytes, the top 130 bits (big-endian), 5 bits per character from the top.
+ */
 export function generateRecoveryCode() {
-  return [...randomBytes(CODE_LENGTH)].map((byte) => ALPHABET[byte & 31]).join("");
+  let value = 0n;
+  for (const byte of randomBytes(17)) value = (value << 8n) | BigInt(byte);
+  value >>= 6n; // 136 - 130 bits
+  const chars = [];
+  for (let i = CODE_LENGTH - 1; i >= 0; i--) {
+    chars.push(ALPHABET[Number((value >> BigInt(5 * i)) & 31n)]);
+  }
+  return chars.join("");
 }
 
 /** The display form: groups of 5 joined by "-" (the last group has 1 character). */
@@ -30,18 +41,21 @@ export function formatRecoveryCode(code) {
 }
 
 /**
- * The 26 normalised characters of a code as typed: whitespace and "-" removed,
- * uppercased, O→0, I→1, L→1. Raises RecoveryCodeError for anything else.
+ * The 26 normalised characters of a code as typed (protocol.md §6): every "-" and every
+ * §2 trim-set character removed, anything non-ASCII refused *before* uppercasing (so a
+ * dotless ı, ß or a full-width digit is refused, not read as I, SS or 0), ASCII
+ * uppercase, O→0, I→1, L→1. Raises RecoveryCodeError (never echoing the input) otherwise.
  */
 export function parseRecoveryCode(typed) {
-  if (typeof typed !== "string") throw new RecoveryCodeError("the recovery code must be text");
-  // Whitespace as Python's str.split() sees it and the default full uppercase mapping,
-  // as client/ reads the spec; the result must still be 26 characters of the alphabet.
-  const compact = typed.replace(SEPARATORS, "").toUpperCase()
-    .replace(/O/g, "0").replace(/[IL]/g, "1");
+  if (typeof typed !== "string") throw new RecoveryCodeError("a recovery code is text");
+  const kept = typed.replace(SEPARATORS, "");
+  if (!/^[\x00-\x7f]*$/.test(kept)) {
+    throw new RecoveryCodeError("a recovery code has 26 letters and digits");
+  }
+  const compact = kept.replace(/[a-z]/g, (c) => c.toUpperCase())
+    .replace(/[OIL]/g, (c) => ALIASES[c]);
   if (compact.length !== CODE_LENGTH || [...compact].some((c) => !ALPHABET.includes(c))) {
-    throw new RecoveryCodeError(
-      `a recovery code is ${CODE_LENGTH} characters of ${ALPHABET}`);
+    throw new RecoveryCodeError("a recovery code has 26 letters and digits");
   }
   return compact;
 }
@@ -59,7 +73,7 @@ export function recoverySeed(code, keyType) {
 export function identityFromSeed(seed, keyType) {
   requireKeyType(keyType);
   if (!(seed instanceof Uint8Array) || seed.length !== 32) {
-    throw new InvalidInputError("an identity seed is 32 bytes");
+    throw new UsageError("an identity seed is 32 bytes");
   }
   return bech32.encode(PREFIXES[keyType], bech32.toWords(seed), false).toUpperCase();
 }
@@ -75,6 +89,6 @@ export async function recoveryIdentity(code, keyType) {
 
 function requireKeyType(keyType) {
   if (!Object.hasOwn(PREFIXES, keyType)) {
-    throw new InvalidInputError(`key type must be "hybrid" or "x25519", not ${keyType}`);
+    throw new UsageError(`key type must be "hybrid" or "x25519", not ${keyType}`);
   }
 }

@@ -2,19 +2,19 @@
 // digits, or scan a QR code carrying both full fingerprints.
 import { sha512 } from "@noble/hashes/sha2.js";
 
-import { requireBytes, toHex, u64be, utf8 } from "./bytes.js";
-import { InvalidInputError } from "./errors.js";
-import { statement } from "./statement.js";
+import { requireBytes, toHex, u64be } from "./bytes.js";
+import { SafetyNumberError } from "./errors.js";
+import { recipientField, statement } from "./statement.js";
 
 const TAG = "securechat/v2/safety";
 
-/** F = SHA-512(statement(tag, u64 user id, Ed25519 key (32), utf8 age recipient)). */
+/**
+ * F = SHA-512(statement(tag, u64 user id, Ed25519 key (32), age recipient)); the
+ * recipient must be canonical (§1), else UsageError, as client.safety.fingerprint.
+ */
 export function safetyFingerprint({ userId, ed25519, recipient }) {
   requireBytes(ed25519, "Ed25519 public key", 32);
-  if (typeof recipient !== "string" || recipient === "") {
-    throw new InvalidInputError("an age recipient is a non-empty string");
-  }
-  return sha512(statement(TAG, u64be(userId), ed25519, utf8(recipient)));
+  return sha512(statement(TAG, u64be(userId), ed25519, recipientField(recipient)));
 }
 
 /** Six groups of 5 digits: each 5-byte slice of F[0:30], big-endian, mod 100000. */
@@ -32,12 +32,12 @@ export function safetyGroups(fingerprint) {
 /**
  * {fingerprintA, fingerprintB, safetyNumber, qr} of two users ({userId, ed25519,
  * recipient}); the lower user id comes first in the number and the QR payload.
- * Equal ids are refused: a safety number is between two different users.
+ * Equal ids are refused (SafetyNumberError): a safety number is between two users.
  */
 export function safetyNumber(a, b) {
   const idA = BigInt(a.userId);
   const idB = BigInt(b.userId);
-  if (idA === idB) throw new InvalidInputError("a safety number needs two different users");
+  if (idA === idB) throw new SafetyNumberError("a safety number compares two different users");
   const fingerprintA = safetyFingerprint(a);
   const fingerprintB = safetyFingerprint(b);
   const [low, high] = idA < idB ? [fingerprintA, fingerprintB] : [fingerprintB, fingerprintA];
@@ -47,4 +47,18 @@ export function safetyNumber(a, b) {
     safetyNumber: [...safetyGroups(low), ...safetyGroups(high)].join(" "),
     qr: `securechat-safety:2:${toHex(low)}:${toHex(high)}`,
   };
+}
+
+const QR_SHAPE = /^securechat-safety:2:[0-9a-f]{128}:[0-9a-f]{128}$/;
+
+/**
+ * True iff the scanned QR text is exactly the payload for users `a` and `b`; false for
+ * a well-formed payload of other keys ("does not match"). A payload of any other shape
+ * raises SafetyNumberError (§8, client.safety.verify_qr).
+ */
+export function verifySafetyQr(scanned, a, b) {
+  if (typeof scanned !== "string" || !QR_SHAPE.test(scanned)) {
+    throw new SafetyNumberError("not a SecureChat safety QR code");
+  }
+  return scanned === safetyNumber(a, b).qr;
 }
