@@ -189,6 +189,11 @@ class Context:
         self._config = {"current": self.origin, "accounts": accounts}
         _local.write_private(self.dir / CONFIG_FILE, _json(self._config))
 
+    def forget_stored_identity(self) -> None:
+        """Delete the identity stored for this server's remembered account, if any."""
+        if isinstance((self._config.get("accounts") or {}).get(self.origin), str):
+            _local.remove(self.identity_path())
+
     def identity_path(self) -> Path:
         key = hashlib.sha256(f"{self.origin} {self.email()}".encode()).hexdigest()[:16]
         return self.dir / f"identity-{key}.age"
@@ -211,7 +216,7 @@ def cmd_signup(ctx: Context) -> int:
     password = ctx.secrets.password(confirm=True)
     _check_password_rules(password)
     with ctx.session() as session:
-        _end_previous_session(session)
+        _end_previous_session(ctx, session)
         result = account.signup(session, ctx.args.email, password, ctx.args.key_type, ctx.known,
                                 min_work_factor=ctx.min_work_factor)
     ctx.remember_login(ctx.args.email)
@@ -230,9 +235,11 @@ def cmd_signup(ctx: Context) -> int:
     return 0
 
 
-def _end_previous_session(session: Session) -> None:
+def _end_previous_session(ctx: Context, session: Session) -> None:
     """A new login or signup replaces this machine's session with the server: end the old
-    one there (so it does not linger in the user's session list) and drop its cookies."""
+    one there (so it does not linger in the user's session list), drop its cookies and
+    the identity stored for it."""
+    ctx.forget_stored_identity()
     if session.has_session():
         try:
             session.post("/api/v1/auth/logout")
@@ -254,7 +261,7 @@ def _confirm_saved() -> None:
 def cmd_login(ctx: Context) -> int:
     password = ctx.secrets.password()
     with ctx.session() as session:
-        _end_previous_session(session)
+        _end_previous_session(ctx, session)
         unlocked = account.login(session, ctx.args.email, password, ctx.known, ctx.secrets.code,
                                  min_work_factor=ctx.min_work_factor)
     ctx.remember_login(ctx.args.email)
@@ -274,10 +281,7 @@ def cmd_logout(ctx: Context) -> int:
                 raise
         finally:
             session.forget()
-    try:
-        _local.remove(ctx.identity_path())
-    except UsageError:
-        pass  # no account remembered: nothing stored either
+    ctx.forget_stored_identity()
     ctx.remember_login(None)
     print(f"Logged out of {ctx.origin}.")
     return 0

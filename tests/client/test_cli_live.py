@@ -183,6 +183,11 @@ def test_stored_identity_under_a_local_passphrase(server, tmp_path):
     # fingerprint now needs the passphrase file, not the password (stdin is empty).
     fp = cli(home, server, "--passphrase-file", str(phrase), "fingerprint", stdin="")
     assert fp.returncode == 0, fp
+    # A new login replaces the session, and with it the identity stored for the old one.
+    assert cli(home, server, "login", "--email", EMAIL).returncode == 0
+    assert not list((home / ".config" / "securechat").glob("identity-*.age"))
+    assert cli(home, server, "--passphrase-file", str(phrase), "login", "--email", EMAIL,
+               "--store-identity").returncode == 0
     assert cli_support.run_cli(home, "logout").returncode == 0
     assert not list((home / ".config" / "securechat").glob("identity-*.age"))
 
