@@ -28,7 +28,7 @@ from accounts.actions.base import (
     normalize_email,
     rate_limit,
 )
-from accounts.actions.login import start_login
+from accounts.actions.login import check_login_limits, note_login_failure, start_login
 from accounts.actions.signup import check_registration, use_invitation
 from accounts.actions.verification import do_send_email_verification
 from accounts.addresses import address_key
@@ -163,14 +163,11 @@ def do_client_login(request, email, auth_key) -> str:
     """The auth-key step under the login rate limits; the next stage ("otp", "enrol", "done")."""
     from accounts.emails import send_security_email
 
-    ip = client_ip(request)
-    rate_limit("login_address", ip)
-    if isinstance(email, str) and len(email) <= 254:
-        rate_limit("login_account", address_key(email) or email.strip())
+    ip = check_login_limits(request, email)
     try:
         user = check_client_credentials(email, auth_key)
     except InvalidCredentials:
-        audit("login_failed", User.objects.by_address(email).first(), ip=ip)
+        note_login_failure(email, ip)
         raise
     stage = start_login(request, user, None)
     if stage != "otp":

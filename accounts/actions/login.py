@@ -140,21 +140,33 @@ def do_register(request, email, password, *, invitation_token: str | None = None
     return result, stage
 
 
+def check_login_limits(request, email) -> str | None:
+    """Count one login attempt per client address and per account; the client address.
+
+    The account bucket is keyed by the normalised address, so every spelling
+    of one address shares it (accounts.addresses).
+    """
+    ip = client_ip(request)
+    rate_limit("login_address", ip)
+    if isinstance(email, str) and len(email) <= 254:
+        rate_limit("login_account", address_key(email) or email.strip())
+    return ip
+
+
+def note_login_failure(email, ip) -> None:
+    audit("login_failed", User.objects.by_address(email).first(), ip=ip)
+    LOGIN_FAILURES.inc()
+
+
 def do_login(request, email, password) -> str:
     """The password step under rate limits; returns the next stage ("otp", "enrol", "done")."""
     from accounts.emails import send_security_email
 
-    ip = client_ip(request)
-    rate_limit("login_address", ip)
-    if isinstance(email, str) and len(email) <= 254:
-        # One bucket per account, whatever spelling of its address is tried.
-        rate_limit("login_account", address_key(email) or email.strip())
+    ip = check_login_limits(request, email)
     try:
         user, identity_file = check_credentials(email, password)
     except InvalidCredentials:
-        known = User.objects.by_address(email).first()
-        audit("login_failed", known, ip=ip)
-        LOGIN_FAILURES.inc()
+        note_login_failure(email, ip)
         raise
     stage = start_login(request, user, identity_file)
     if stage != "otp":
