@@ -48,11 +48,14 @@ done; \
 echo "SecureChat needs Python >= 3.12 (on PATH or under pyenv); none was found." >&2; exit 1
 endef
 
-$(VENV)/.installed: requirements.txt
+# The last step installs the CLI (client/ and agecrypt/, pyproject.toml) as the console
+# script $(VENV)/bin/securechat, editable so it runs this checkout's code.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
 	  rm -rf $(VENV); py=$$($(find_python)); echo "Creating $(VENV) with $$py"; $$py -m venv $(VENV); fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 python-deps: $(VENV)/.installed

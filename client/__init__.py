@@ -1,7 +1,9 @@
-"""securechat client library: the v2 client-side crypto (docs/protocol.md).
+"""securechat client library and CLI: the v2 client-side crypto (docs/protocol.md)
+and the ``securechat`` command (docs/cli.md).
 
-Imports :mod:`agecrypt` and ``cryptography``, never Django or the server's
-packages (tests/securechat/test_layout.py checks it). One concept per module:
+Imports :mod:`agecrypt`, ``cryptography`` and (for the network) ``httpx``, never
+Django or the server's packages (tests/securechat/test_layout.py checks it). One
+concept per module:
 
 - :mod:`client.statements` — the field encoding of every signed or hashed object
 - :mod:`client.normalise` — email normalisation
@@ -20,6 +22,11 @@ packages (tests/securechat/test_layout.py checks it). One concept per module:
 - :mod:`client.timeline` — receiver-side findings: missing, forked, skewed, removed
 - :mod:`client.signing` — Ed25519 over statements
 - :mod:`client.errors` — every failure is a :class:`ClientCryptoError`
+- :mod:`client.http` — one server: cookies kept in a 0600 file, CSRF, JSON errors
+- :mod:`client.account` — prelogin, signup, login, unlock and the directory self-check
+- :mod:`client.verifyweb` — does a server serve the released browser code?
+- :mod:`client.cli` — the ``securechat`` command line (console script ``client.cli:main``)
+- :mod:`client._local` — the config directory and its private files
 
 Randomness and time come from private seams (``client._rand``, ``client._clock``)
 that only tests override.

@@ -9,6 +9,8 @@ Python class. Messages never contain secrets or the rejected input itself.
 from __future__ import annotations
 
 __all__ = [
+    "AccountParamsError",
+    "ApiFailure",
     "BoxAuthError",
     "CannotOpenError",
     "ChainLinkError",
@@ -23,7 +25,9 @@ __all__ = [
     "FileHashMismatch",
     "ForkDetected",
     "IdentityFileError",
+    "DirectoryMismatch",
     "KeyMismatchError",
+    "LocalFileError",
     "MemberLimitError",
     "MembershipError",
     "NotAuthorizedError",
@@ -32,6 +36,7 @@ __all__ = [
     "PinBlobError",
     "PinMismatchError",
     "PinRollbackError",
+    "ProtocolError",
     "RecoveryCodeError",
     "SafetyNumberError",
     "SaltError",
@@ -269,3 +274,52 @@ class FileHashMismatch(FileHashError):
     """A well-formed file whose hash differs from the signed ``file_hash`` (a forgery)."""
 
     code = "file_hash_mismatch"
+
+
+# --- the network client (client.http, client.account, client.cli) -------------
+
+
+class ApiFailure(ClientCryptoError):
+    """The server refused a request, or could not be reached.
+
+    ``code`` is the server's error code (``"invalid_credentials"``, …; the
+    class's ``"api_failure"`` when the answer was not the documented JSON
+    error, ``"unreachable"`` when no answer came), ``status`` the HTTP status
+    (0 when unreachable), ``detail`` the server's sentence and ``field`` the
+    input it names, if any. The message is what the CLI prints.
+    """
+
+    code = "api_failure"
+
+    def __init__(self, code: str, status: int, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.code = code
+        self.status = status
+        self.detail = detail
+        self.field = field
+
+
+class ProtocolError(ClientCryptoError, ValueError):
+    """A server answer is not the documented shape (missing member, bad base64, wrong size)."""
+
+    code = "bad_response"
+
+
+class AccountParamsError(ClientCryptoError):
+    """The server's (account salt, work factor) for a known account changed in a way this
+    client did not cause: another salt, or a lower work factor (a lying server)."""
+
+    code = "params_changed"
+
+
+class DirectoryMismatch(ClientCryptoError):
+    """The key directory's generations differ from the identity file's (a generation this
+    client never made, or one missing, or other public keys)."""
+
+    code = "directory_mismatch"
+
+
+class LocalFileError(ClientCryptoError):
+    """A local file or directory is unsafe or unusable (readable by others, not a file)."""
+
+    code = "local_file"

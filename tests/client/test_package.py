@@ -44,9 +44,20 @@ def test_no_assert_statements(path):
     assert not [n.lineno for n in ast.walk(_tree(path)) if isinstance(n, ast.Assert)]
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+# The CLI's config directory follows $XDG_CONFIG_HOME; client/_local.py is the one file
+# allowed to read the environment, and only that variable (never a password or a key).
+ENV_READER = "_local.py"
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.name != ENV_READER], ids=lambda p: p.name)
 def test_no_environment_reads(path):
     assert not _names(path) & {"os.environ", "os.getenv", "os.environb"}
+
+
+def test_the_one_environment_read_is_xdg_config_home():
+    source = (PACKAGE / ENV_READER).read_text()
+    assert source.count("os.environ") == 1 and 'os.environ.get("XDG_CONFIG_HOME")' in source
+    assert not _names(PACKAGE / ENV_READER) & {"os.getenv", "os.environb"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
