@@ -1,16 +1,19 @@
 // Runs one vector file through the browser bundle (tests/browser/test_crypto_vectors.py).
-// Evaluated by Playwright as a function of [bundle URL, vector kind, vectors as JSON]; returns,
+// Evaluated by Playwright as a function of [bundle URL, vector kind, vectors as JSON, extra
+// as JSON (what a file needs from another, e.g. membership.json's users), or null]; returns,
 // per vector, what the bundle computed (bytes as lowercase hex) or the error it raised,
 // so the Python side compares every field against the file with a readable diff.
 // Field names are the vector files' (docs/protocol.md), read as written: a missing
 // field is an error here, never a silently skipped check.
-async ([url, kind, vectorsJson]) => {
+async ([url, kind, vectorsJson, extraJson]) => {
   const c = await import(url);
   // u64 fields may exceed 2^53: read such integers from their source text as BigInt
   // (JSON.parse source access), which the bundle's u64 encoder takes as well.
-  const vectors = JSON.parse(vectorsJson, (key, value, context) =>
+  const readJson = (text) => JSON.parse(text, (key, value, context) =>
     (typeof value === "number" && !Number.isSafeInteger(value) && /^\d+$/.test(context?.source)
       ? BigInt(context.source) : value));
+  const vectors = readJson(vectorsJson);
+  const extra = extraJson === null || extraJson === undefined ? null : readJson(extraJson);
   const hex = c.toHex;
   const bytes = c.fromHex;
   const failure = (error) => ({
@@ -87,6 +90,114 @@ async ([url, kind, vectorsJson]) => {
     };
   };
 
+  // --- file hash (§18): whole, in pieces of several sizes, and over a Blob ---------------
+  const PIECE_SIZES = [1, 7, 16, 4096, 65552, 65553, 1 << 20];
+  const fileHashed = async (v) => {
+    const file = bytes(need(v, "file"));
+    const hashes = [];
+    const whole = c.fileHash(file);
+    new c.FileHasher({ onHash: (h) => hashes.push(hex(h)) }).update(file).digest();
+    const pieces = {};
+    const blobs = {};
+    for (const size of PIECE_SIZES) {
+      const split = [];
+      for (let i = 0; i < file.length; i += size) split.push(file.subarray(i, i + size));
+      pieces[size] = hex(c.fileHash(split));
+      blobs[size] = hex(await c.fileHashOfBlob(new Blob([file]), { pieceSize: size }));
+    }
+    return {
+      file_hash: hex(whole), header_nonce_hash: hashes[0], chunk_hashes: hashes.slice(1),
+      pieces, blobs,
+      verified: await attempt(async () => String(await c.verifyFileHash(whole, new Blob([file])))),
+      flipped: await refusal(() => c.verifyFileHash(flipLast(whole), file)),
+    };
+  };
+  const fileHashRefusal = async (v) => {
+    const file = bytes(need(v, "file"));
+    const expected = bytes(need(v, "expected"));
+    const blob = await refusal(() => c.verifyFileHash(expected, new Blob([file])));
+    const split = await refusal(() => c.verifyFileHash(expected,
+      [file.subarray(0, 5), file.subarray(5, 64), file.subarray(64)]));
+    return { ...(await refusal(() => c.verifyFileHash(expected, file))), blob, split };
+  };
+
+  // --- notices and pins (§17); users are membership.json's (extra.users) ----------------
+  const users = () => need(extra, "users");
+  const userById = (id) => users().find((u) => BigInt(u.user_id) === BigInt(id));
+  const keyLookup = (id, generation) => {
+    const u = userById(id);
+    return u && BigInt(u.generation) === BigInt(generation)
+      ? { userId: BigInt(u.user_id), generation: BigInt(u.generation), recipient: u.recipient,
+        ed25519: bytes(u.ed25519) }
+      : null;
+  };
+  const cannotOpen = async (v) => {
+    const notice = {
+      conversationId: bytes(need(v, "conversation_id")), epoch: need(v, "epoch"),
+      envelopeHash: bytes(need(v, "envelope_hash")), creatorId: need(v, "creator_id"),
+      reporterId: need(v, "reporter_id"), reporterGeneration: need(v, "reporter_generation"),
+      clientClockMs: need(v, "client_clock_ms"),
+    };
+    const statement = bytes(need(v, "statement"));
+    const parsed = c.verifyCannotOpen(statement, bytes(need(v, "signature")), keyLookup);
+    const signed = c.signCannotOpen(bytes(userById(v.reporter_id).ed25519_seed), notice);
+    return {
+      conversation_id: hex(parsed.conversationId), epoch: Number(parsed.epoch),
+      envelope_hash: hex(parsed.envelopeHash), creator_id: Number(parsed.creatorId),
+      reporter_id: Number(parsed.reporterId),
+      reporter_generation: Number(parsed.reporterGeneration),
+      client_clock_ms: Number(parsed.clientClockMs),
+      statement: hex(c.cannotOpenStatement(notice)), signature: hex(signed.signature),
+      tampered: await refusal(() => c.verifyCannotOpen(flipLast(statement),
+        bytes(v.signature), keyLookup)),
+      unknown_reporter: await refusal(() => c.verifyCannotOpen(statement, bytes(v.signature),
+        () => null)),
+    };
+  };
+  const contentText = (contacts) => new TextDecoder().decode(c.encodePinContent(contacts));
+  const pins = async (v) => {
+    const owner = userById(need(v, "owner_id"));
+    const content = new TextEncoder().encode(need(v, "content"));
+    const contacts = c.parsePinContent(content);
+    const blob = bytes(need(v, "blob"));
+    const open = (options, identity = owner.identity) => c.openPinBlob(blob, [identity],
+      { ownerId: v.owner_id, keyLookup, ...options });
+    const opened = await open({});
+    const sealed = await c.sealPinBlob(bytes(owner.ed25519_seed), keyLookup(owner.user_id,
+      owner.generation), { ownerId: v.owner_id, version: v.version, contacts });
+    const reopened = await c.openPinBlob(sealed, [owner.identity], { ownerId: v.owner_id,
+      keyLookup });
+    const other = users().find((u) => u.user_id !== owner.user_id);
+    return {
+      owner_id: Number(opened.ownerId), version: Number(opened.version),
+      content: contentText(opened.contacts), statement_hash: hex(opened.statementHash),
+      statement: hex(c.pinsStatement({ ownerId: v.owner_id, ownerGeneration: v.owner_generation,
+        version: v.version, contacts })),
+      signature: hex(c.signStatement(bytes(owner.ed25519_seed), bytes(need(v, "statement")))),
+      same_version_same_hash: Number((await open({ lastSeenVersion: v.version,
+        lastSeenHash: opened.statementHash })).version),
+      older_than_seen: await refusal(() => open({ lastSeenVersion: v.version + 1 })),
+      same_version_other_hash: await refusal(() => open({ lastSeenVersion: v.version,
+        lastSeenHash: new Uint8Array(32) })),
+      another_identity: await refusal(() => open({}, other.identity)),
+      another_owner: await refusal(() => c.openPinBlob(blob, [owner.identity],
+        { ownerId: other.user_id, keyLookup })),
+      unknown_generation: await refusal(() => open({ keyLookup: () => null })),
+      resealed: { hex: hex(sealed), content: contentText(reopened.contacts),
+        version: Number(reopened.version) },
+      non_canonical: await refusal(() => c.parsePinContent(new TextEncoder().encode(
+        v.content.replace('"v":2', '"v": 2')))),
+    };
+  };
+  const pinsMerge = (v) => {
+    const set = (text, version) => ({ ownerId: 1, version,
+      contacts: c.parsePinContent(new TextEncoder().encode(text)) });
+    const { merged, conflicts } = c.mergePins(set(need(v, "local"), need(v, "local_version")),
+      set(need(v, "remote"), need(v, "remote_version")));
+    return { merged: contentText(merged.contacts), merged_version: Number(merged.version),
+      conflicts: conflicts.map(Number) };
+  };
+
   const run = {
     normalise: (v) => ({ normalised: c.normaliseEmail(v.input) }),
     normalise_invalid: (v) => refusal(() => c.normaliseEmail(need(v, "input"))),
@@ -155,6 +266,8 @@ async ([url, kind, vectorsJson]) => {
       wrapped_as_recovery_copy: await refusal(() => c.unwrapRecoveryCopy(bytes(v.wrapped),
         v.recovery_code, v.recovery_key_type)),
     }),
+    filehash: (v) => (Object.hasOwn(v, "error") ? fileHashRefusal(v) : fileHashed(v)),
+    notices: (v) => ({ "cannot-open": cannotOpen, pins, "pins-merge": pinsMerge })[v.type](v),
   }[kind];
   if (run === undefined) throw new Error(`the harness has no runner for ${kind}`);
   const results = [];

@@ -29,7 +29,7 @@ HARNESS = Path(__file__).with_name("crypto_harness.js")
 # Every vector file client/'s generator writes, each run by one test below; a new file
 # (or a missing one) fails test_every_vector_file_is_run until it is given a test.
 KINDS = ["normalise", "normalise_invalid", "prelogin", "derivation", "recovery", "safety",
-         "messagebox", "statement_invalid", "endorsement", "identity"]
+         "messagebox", "statement_invalid", "endorsement", "identity", "filehash", "notices"]
 
 
 def load_vectors(kind: str) -> list:
@@ -81,8 +81,9 @@ def crypto(browser, bundle_server):
     def url(variant):
         return f"{base}/{variant}/{manifests[variant]['entries']['crypto/index']['file']}"
 
-    def run(kind, vectors, variant="test"):
-        return page.evaluate(harness, [url(variant), kind, json.dumps(vectors)])
+    def run(kind, vectors, variant="test", extra=None):
+        extra_json = None if extra is None else json.dumps(extra)
+        return page.evaluate(harness, [url(variant), kind, json.dumps(vectors), extra_json])
 
     run.page, run.url = page, url
     yield run
@@ -610,3 +611,172 @@ def test_boxes_and_signatures_cross_open_between_the_browser_and_client(crypto):
         bytes.fromhex(out["public"]), bytes.fromhex(out["endorsement_statement"]),
         bytes.fromhex(out["endorsement_signature"]))
     assert verified == endorsed
+
+
+# --- file hash (protocol.md §18) ---------------------------------------------------------
+
+
+def test_file_hash(crypto):
+    """Each file's hash, its header-and-nonce hash and chunk hashes match, fed whole, in
+    pieces of 1 byte to 1 MiB and as a Blob read in slices of those sizes; every negative
+    case raises its code whether given as bytes, pieces or a Blob."""
+    vectors = load_vectors("filehash")
+    results = crypto("filehash", vectors)
+    positive, negative = 0, {}
+    for vector, result in zip(vectors, results, strict=True):
+        if "error" in vector:
+            for outcome in (result, result["blob"], result["split"]):
+                expect_refused({k: v for k, v in outcome.items() if k not in ("blob", "split")},
+                               vector["error"], vector["why"])
+            negative[vector["error"]] = negative.get(vector["error"], 0) + 1
+            continue
+        expect_fields(vector, result, ["file_hash", "header_nonce_hash", "chunk_hashes"])
+        assert set(result["pieces"].values()) == {vector["file_hash"]}
+        assert set(result["blobs"].values()) == {vector["file_hash"]}
+        assert len(result["blobs"]) == 7
+        assert result["verified"] == "undefined"
+        expect_refused(result["flipped"], "file_hash_mismatch", "flipped expected hash")
+        positive += 1
+    assert positive == sum("error" not in v for v in vectors) == 4
+    assert negative == _count_codes(vectors)
+    assert set(negative) == {"bad_file", "file_hash_mismatch"}
+
+
+FILE_CROSS_RUN = """async ([url, theirs]) => {
+  const c = await import(url);
+  const blob = new Blob([c.fromHex(theirs)]);
+  const hashes = {};
+  for (const size of [1000, 65552, 100003, 1 << 20]) {
+    hashes[size] = c.toHex(await c.fileHashOfBlob(blob, { pieceSize: size }));
+  }
+  return { hashes };
+}"""
+
+
+def test_file_hashes_agree_with_client_over_a_streamed_blob(crypto):
+    """Not from the vector files: a fresh 200,000-byte age file (four chunks) made by
+    agecrypt hashes in the browser, as a Blob read in slices of four different sizes, to
+    client.filehash's value; and an age file the browser's age library makes hashes to
+    the browser's value in client/ (a pin blob of 400 contacts: two chunks)."""
+    import os
+
+    import agecrypt
+    from client import filehash
+
+    ident = agecrypt.X25519Identity.generate()
+    data = agecrypt.encrypt(os.urandom(200_000), [ident.recipient()])
+    out = crypto.page.evaluate(FILE_CROSS_RUN, [crypto.url("test"), data.hex()])
+    assert set(out["hashes"].values()) == {filehash.file_hash(data).hex()}
+    made = crypto.page.evaluate("""async ([url, recipient]) => {
+        const c = await import(url);
+        const pin = () => ({generation: 1, recipientHash: c.randomBytes(32),
+          ed25519Hash: c.randomBytes(32), verified: false});
+        const contacts = new Map(Array.from({length: 400}, (_, i) => [i + 2, pin()]));
+        const sealed = await c.sealPinBlob(c.randomBytes(32), {userId: 1, generation: 1,
+          recipient}, {ownerId: 1, version: 1, contacts});
+        return {file: c.toHex(sealed),
+                hash: c.toHex(await c.fileHashOfBlob(new Blob([sealed]), {pieceSize: 9}))};
+    }""", [crypto.url("test"), str(ident.recipient())])
+    file = bytes.fromhex(made["file"])
+    assert len(file) > 65_552 + 200  # at least two chunks
+    assert filehash.file_hash(file).hex() == made["hash"]
+
+
+# --- notices and the pin blob (protocol.md §17) ------------------------------------------
+
+
+def _users() -> dict:
+    return {"users": load_vectors("membership")[0]["users"]}
+
+
+def test_cannot_open_notices_and_pin_blobs(crypto):
+    """The cannot-open notice verifies under Bob's key and is rebuilt and re-signed byte
+    for byte; Alice's pin blob opens with her identity to the vector's version and content,
+    its statement and signature are rebuilt, the rollback rules hold, another identity,
+    owner or generation is refused; the merge gives the vector's merged pins."""
+    vectors = load_vectors("notices")
+    results = crypto("notices", vectors, extra=_users())
+    seen = []
+    for vector, result in zip(vectors, results, strict=True):
+        assert "error" not in result, (vector["type"], result)
+        seen.append(vector["type"])
+        if vector["type"] == "cannot-open":
+            expect_fields(vector, result, [
+                "conversation_id", "epoch", "envelope_hash", "creator_id", "reporter_id",
+                "reporter_generation", "client_clock_ms", "statement", "signature"])
+            expect_refused(result["tampered"], "bad_signature", "tampered notice")
+            expect_refused(result["unknown_reporter"], "unknown_key", "unknown reporter")
+        elif vector["type"] == "pins":
+            expect_fields(vector, result, ["owner_id", "version", "content", "statement",
+                                           "signature"])
+            statement = bytes.fromhex(vector["statement"])
+            assert result["statement_hash"] == hashlib.sha256(statement).hexdigest()
+            assert result["same_version_same_hash"] == vector["version"]
+            expect_refused(result["older_than_seen"], "pin_rollback", "older")
+            expect_refused(result["same_version_other_hash"], "pin_rollback", "other hash")
+            expect_refused(result["another_identity"], "bad_pin_blob", "Bob's identity")
+            expect_refused(result["another_owner"], "bad_pin_blob", "another owner")
+            expect_refused(result["unknown_generation"], "unknown_key", "no key")
+            expect_refused(result["non_canonical"], "bad_pin_blob", "a space")
+            assert result["resealed"]["content"] == vector["content"]
+            assert result["resealed"]["version"] == vector["version"]
+            _open_resealed_blob_in_client(vector, bytes.fromhex(result["resealed"]["hex"]))
+        else:
+            expect_fields(vector, result, ["merged", "merged_version", "conflicts"])
+    assert seen == ["cannot-open", "pins", "pins-merge"]
+
+
+def _open_resealed_blob_in_client(vector: dict, blob: bytes) -> None:
+    """The blob the bundle sealed (fresh age randomness) opens with client.notices."""
+    import agecrypt
+    from client import notices
+    from client.endorsement import Endorsed
+
+    alice = next(u for u in _users()["users"] if u["user_id"] == vector["owner_id"])
+    keys = Endorsed(alice["user_id"], alice["generation"], alice["recipient"],
+                    bytes.fromhex(alice["ed25519"]))
+    opened = notices.open_pin_blob(
+        blob, [agecrypt.parse_identity(alice["identity"])], owner_id=alice["user_id"],
+        key_lookup=lambda uid, gen: keys if (uid, gen) == (keys.user_id, keys.generation)
+        else None)
+    assert opened.version == vector["version"]
+    assert notices.encode_content(opened.contacts).decode() == vector["content"]
+    assert blob != bytes.fromhex(vector["blob"])
+
+
+PINS_CROSS_RUN = """async ([url, blob, identity, user]) => {
+  const c = await import(url);
+  const keyLookup = (id, generation) => (id === BigInt(user.user_id)
+    && generation === BigInt(user.generation)
+    ? {recipient: user.recipient, ed25519: c.fromHex(user.ed25519)} : null);
+  const opened = await c.openPinBlob(c.fromHex(blob), [identity],
+    {ownerId: BigInt(user.user_id), keyLookup});
+  const contacts = [...opened.contacts].map(([id, p]) => [String(id), String(p.generation),
+    c.toHex(p.recipientHash), c.toHex(p.ed25519Hash), p.verified]);
+  return {version: String(opened.version), contacts};
+}"""
+
+
+def test_pin_blobs_sealed_by_client_open_in_the_browser(crypto):
+    """A pin blob client.notices seals (ids and a version above 2^53) opens in the bundle."""
+    import os
+
+    import agecrypt
+    from client import fingerprints as fp
+    from client import notices, signing
+    from client.endorsement import Endorsed
+
+    ident = agecrypt.X25519Identity.generate()
+    seed = os.urandom(32)
+    key = signing.signing_key_from_seed(seed)
+    owner = Endorsed(2**53 + 9, 4, str(ident.recipient()), signing.public_key_bytes(key))
+    pins = {2**60 + i: notices.Pin(i + 1, fp.Fingerprints(os.urandom(32), os.urandom(32)),
+                                   bool(i % 2)) for i in range(3)}
+    blob = notices.seal_pin_blob(key, owner, notices.PinSet(owner.user_id, 2**54, pins))
+    user = {"user_id": str(owner.user_id), "generation": owner.generation,
+            "recipient": owner.recipient, "ed25519": owner.ed25519.hex()}
+    out = crypto.page.evaluate(PINS_CROSS_RUN, [crypto.url("test"), blob.hex(), str(ident), user])
+    assert out["version"] == str(2**54)
+    assert out["contacts"] == [
+        [str(uid), str(p.generation), p.fingerprints.recipient_hash.hex(),
+         p.fingerprints.ed25519_hash.hex(), p.verified] for uid, p in sorted(pins.items())]

@@ -14,3 +14,6 @@ export * from "./derive-client.js";
 export * from "./worker-start.js";
 export * from "./wrap.js";
 export * from "./params.js";
+export * from "./filehash.js";
+export * from "./fingerprints.js";
+export * from "./notices.js";

@@ -1,0 +1,226 @@
+// The hash a file message signs, over an age file's ciphertext (docs/protocol.md §18,
+// client/filehash.py):
+//   file_hash = SHA-256( field("securechat/v2/file") || field(SHA-256(header || nonce)) ||
+//                        field(SHA-256(c_0)) || … || field(SHA-256(c_last)) )
+// `header` is the age header through its MAC line, `nonce` the 16-byte STREAM nonce, c_i
+// the ciphertext chunks of 65,552 bytes (the last may be shorter; 16 bytes only for an
+// empty file). FileHasher takes the file in pieces of any size in constant memory: only
+// the header (at most 64 KiB) is held, until its MAC line is complete and parsed. Nothing
+// is decrypted: the hash names the ciphertext the sender signed.
+import { base64nopad } from "@scure/base";
+import { sha256 } from "@noble/hashes/sha2.js";
+
+import { bytesEqual, requireBytes, u32be } from "./bytes.js";
+import { FileHashError, UsageError } from "./errors.js";
+import { field, ascii } from "./statement.js";
+
+export const FILE_TAG = "securechat/v2/file";
+export const MAX_HEADER_SIZE = 64 * 1024;
+const NONCE_SIZE = 16;
+const TAG_SIZE = 16;
+const ENC_CHUNK_SIZE = 64 * 1024 + TAG_SIZE;
+const MAX_STANZAS = 1024;
+const COLUMNS = 64;
+const HASH_FIELD = u32be(32);
+const NEWLINE = 0x0a;
+const latin1 = new TextDecoder("latin1");
+
+function badFile(message) {
+  return new FileHashError("bad_file", message);
+}
+
+/** Canonical unpadded standard base64 (agecrypt's b64decode); bad_file otherwise. */
+function decodeBase64(text) {
+  let out;
+  try {
+    out = base64nopad.decode(text);
+  } catch (error) {
+    throw badFile(`invalid base64 in the age header (${error.message})`);
+  }
+  if (base64nopad.encode(out) !== text) throw badFile("non-canonical base64 in the age header");
+  return out;
+}
+
+/**
+ * Checks `header` (bytes through the MAC line's newline) as agecrypt's parse_header does:
+ * the v1 version line, at least one stanza (arguments of 0x21–0x7E, body lines of at most
+ * 64 columns, canonical base64, ended by a short line), then `--- ` and a 32-byte MAC.
+ */
+function checkHeader(header) {
+  const lines = latin1.decode(header).split("\n");
+  lines.pop(); // the text after the MAC line's newline: always empty here
+  if (lines[0] !== "age-encryption.org/v1") throw badFile("not an age v1 header");
+  let i = 1;
+  let stanzas = 0;
+  while (!lines[i].startsWith("---")) {
+    if (!lines[i].startsWith("-> ")) throw badFile("unexpected age header line");
+    if (!lines[i].slice(3).split(" ").every((arg) => /^[\x21-\x7e]+$/.test(arg))) {
+      throw badFile("invalid stanza argument");
+    }
+    if (++stanzas > MAX_STANZAS) throw badFile("too many stanzas");
+    for (i += 1; ; i += 1) {
+      if (i >= lines.length - 1) throw badFile("the age header ends inside a stanza");
+      if (lines[i].length > COLUMNS) throw badFile("stanza body line longer than 64 columns");
+      decodeBase64(lines[i]);
+      if (lines[i].length < COLUMNS) break;
+    }
+    i += 1;
+  }
+  if (i !== lines.length - 1 || !stanzas) throw badFile("not an age header");
+  if (!lines[i].startsWith("--- ") || decodeBase64(lines[i].slice(4)).length !== 32) {
+    throw badFile("malformed MAC line");
+  }
+}
+
+/** True when an age payload (nonce excluded) of `length` bytes can exist (stream.py). */
+function possiblePayloadLength(length) {
+  if (length < TAG_SIZE) return false;
+  const full = Math.floor(length / ENC_CHUNK_SIZE);
+  const rest = length % ENC_CHUNK_SIZE;
+  return rest === 0 || (rest > TAG_SIZE || (rest === TAG_SIZE && full === 0));
+}
+
+/**
+ * Incremental file hash: update(bytes) with any split, then digest(). FileHashError
+ * (bad_file) as soon as the header is not age's or longer than 64 KiB, and at digest()
+ * for a file without header and nonce or with a payload length no age file has.
+ * `onHash(h)`, if given, sees each 32-byte field hash in order (header and nonce first).
+ */
+export class FileHasher {
+  #onHash;
+  #outer = sha256.create().update(field(ascii(FILE_TAG)));
+  #header = new Uint8Array(MAX_HEADER_SIZE);
+  #headerLength = 0;
+  #lineStart = 0;
+  #prefix = null; // SHA-256(header || nonce) in progress, once the header is parsed
+  #nonceLeft = NONCE_SIZE;
+  #chunk = sha256.create();
+  #chunkLength = 0;
+  #payloadLength = 0;
+  #done = null;
+
+  constructor({ onHash = undefined } = {}) {
+    this.#onHash = onHash;
+  }
+
+  /** Feeds the next piece of the file (a Uint8Array of any length). */
+  update(piece) {
+    if (this.#done) throw new UsageError("the hash is already final");
+    let view = requireBytes(piece, "a file piece");
+    if (this.#prefix === null) view = this.#feedHeader(view);
+    if (this.#nonceLeft && view.length) {
+      const take = Math.min(this.#nonceLeft, view.length);
+      this.#prefix.update(view.subarray(0, take));
+      this.#nonceLeft -= take;
+      view = view.subarray(take);
+      if (!this.#nonceLeft) this.#add(this.#prefix.digest());
+    }
+    if (view.length) this.#feedPayload(view);
+    return this;
+  }
+
+  /** Buffers header lines; once the MAC line is complete, parses it and returns the rest. */
+  #feedHeader(view) {
+    while (view.length) {
+      const newline = view.indexOf(NEWLINE);
+      const line = newline < 0 ? view : view.subarray(0, newline + 1);
+      if (this.#headerLength + line.length > MAX_HEADER_SIZE) {
+        throw badFile("the age header is too long");
+      }
+      this.#header.set(line, this.#headerLength);
+      this.#headerLength += line.length;
+      view = view.subarray(line.length);
+      if (newline < 0) break;
+      if (this.#startsMacLine()) {
+        this.#finishHeader();
+        return view;
+      }
+      this.#lineStart = this.#headerLength;
+    }
+    return view;
+  }
+
+  #startsMacLine() {
+    const h = this.#header;
+    const s = this.#lineStart;
+    return h[s] === 0x2d && h[s + 1] === 0x2d && h[s + 2] === 0x2d;
+  }
+
+  #finishHeader() {
+    const header = this.#header.subarray(0, this.#headerLength);
+    checkHeader(header);
+    this.#prefix = sha256.create().update(header);
+    this.#header = null; // the header buffer is not needed again
+  }
+
+  #feedPayload(view) {
+    this.#payloadLength += view.length;
+    while (view.length) {
+      if (this.#chunkLength === ENC_CHUNK_SIZE) {
+        this.#add(this.#chunk.digest());
+        this.#chunk = sha256.create();
+        this.#chunkLength = 0;
+      }
+      const take = Math.min(ENC_CHUNK_SIZE - this.#chunkLength, view.length);
+      this.#chunk.update(view.subarray(0, take));
+      this.#chunkLength += take;
+      view = view.subarray(take);
+    }
+  }
+
+  #add(hash) {
+    this.#outer.update(HASH_FIELD).update(hash);
+    this.#onHash?.(hash);
+  }
+
+  /** The 32-byte file hash; FileHashError(bad_file) if the bytes are not a whole age file. */
+  digest() {
+    if (this.#done) return this.#done.slice();
+    if (this.#prefix === null || this.#nonceLeft) {
+      throw badFile("the file ends before its header and nonce");
+    }
+    if (!possiblePayloadLength(this.#payloadLength)) {
+      throw badFile("the payload length is not one an age file can have");
+    }
+    this.#add(this.#chunk.digest());
+    this.#done = this.#outer.digest();
+    return this.#done.slice();
+  }
+}
+
+/** The file hash of a whole age file given as bytes or as an iterable of pieces. */
+export function fileHash(pieces) {
+  const hasher = new FileHasher();
+  for (const piece of pieces instanceof Uint8Array ? [pieces] : pieces) hasher.update(piece);
+  return hasher.digest();
+}
+
+/**
+ * The file hash of a Blob (or File), read in slices of `pieceSize` bytes so that memory
+ * stays constant however large the file is.
+ */
+export async function fileHashOfBlob(blob, { pieceSize = 1024 * 1024, onHash } = {}) {
+  if (!(blob instanceof Blob)) throw new UsageError("expected a Blob");
+  if (!Number.isSafeInteger(pieceSize) || pieceSize < 1) {
+    throw new UsageError("the piece size is a positive integer");
+  }
+  const hasher = new FileHasher({ onHash });
+  for (let offset = 0; offset < blob.size; offset += pieceSize) {
+    const slice = blob.slice(offset, offset + pieceSize);
+    hasher.update(new Uint8Array(await slice.arrayBuffer()));
+  }
+  return hasher.digest();
+}
+
+/**
+ * Returns nothing when the file's hash is `expected` (32 bytes); FileHashError
+ * file_hash_mismatch otherwise (a forgery), bad_file if it is not an age file. `file` is
+ * bytes, an iterable of pieces or a Blob.
+ */
+export async function verifyFileHash(expected, file) {
+  requireBytes(expected, "a file hash", 32);
+  const actual = file instanceof Blob ? await fileHashOfBlob(file) : fileHash(file);
+  if (!bytesEqual(actual, expected)) {
+    throw new FileHashError("file_hash_mismatch", "the file is not the one its sender signed");
+  }
+}
