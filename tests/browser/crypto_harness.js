@@ -198,7 +198,81 @@ async ([url, kind, vectorsJson, extraJson]) => {
       conflicts: conflicts.map(Number) };
   };
 
+  // --- membership (§15): users and chain from membership.json (or extra.users) ----------
+  const lookupIn = (list) => (id, generation) => {
+    const u = list.find((x) => BigInt(x.user_id) === BigInt(id));
+    return u && BigInt(u.generation) === BigInt(generation)
+      ? { userId: BigInt(u.user_id), generation: BigInt(u.generation), recipient: u.recipient,
+        ed25519: bytes(u.ed25519) }
+      : null;
+  };
+  const byId = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  const stateJson = (s) => ({
+    index: Number(s.index), head: hex(s.head), admins: [...s.admins].sort(byId).map(Number),
+    expiry_seconds: Number(s.expirySeconds), renames: Number(s.renames),
+    members: [...s.members.values()].sort((a, b) => byId(a.userId, b.userId)).map((m) => ({
+      user_id: Number(m.userId), generation: Number(m.generation),
+      recipient_hash: hex(m.recipientHash), ed25519_hash: hex(m.ed25519Hash),
+      vouched_by: Number(m.vouchedBy),
+    })),
+  });
+  const opInput = (f) => ({
+    conversationId: bytes(need(f, "conversation_id")), index: need(f, "index"),
+    prevHash: bytes(need(f, "prev_hash")), actorId: need(f, "actor_id"),
+    actorGeneration: need(f, "actor_generation"), kind: need(f, "kind"),
+    targetId: need(f, "target_id"), targetGeneration: need(f, "target_generation"),
+    targetRecipientHash: bytes(need(f, "target_recipient_hash")),
+    targetEd25519Hash: bytes(need(f, "target_ed25519_hash")), argument: bytes(need(f, "argument")),
+    clientClockMs: need(f, "client_clock_ms"),
+  });
+  const memberUsers = () => need(vectors[0], "users");
+  const nameOf = (id) => memberUsers().find((u) => BigInt(u.user_id) === id).name;
+  const membershipUsers = (v) => ({
+    users: need(v, "users").map((u) => {
+      const prints = c.fingerprintsOf({ recipient: u.recipient, ed25519: bytes(u.ed25519) });
+      return { name: u.name, ed25519: hex(c.signingPublicKey(bytes(u.ed25519_seed))),
+        recipient_hash: hex(prints.recipientHash), ed25519_hash: hex(prints.ed25519Hash) };
+    }),
+  });
+  const membershipChain = (v) => {
+    const chain = new c.MembershipChain(lookupIn(memberUsers()), need(v, "max_members"));
+    const ops = need(v, "chain").map((entry) => {
+      const input = opInput(need(entry, "fields"));
+      const seed = bytes(memberUsers().find((u) => u.user_id === entry.fields.actor_id)
+        .ed25519_seed);
+      const signed = c.signOperation(seed, input);
+      const state = chain.append(bytes(need(entry, "statement")), bytes(need(entry, "signature")));
+      const parsed = c.parseOperation(bytes(entry.statement));
+      return { statement: hex(c.membershipStatement(input)), signature: hex(signed.signature),
+        operation_hash: hex(c.operationHash(bytes(entry.statement))),
+        line: c.describe(parsed, nameOf), state: stateJson(state),
+        state_at: stateJson(chain.stateAt(c.operationHash(bytes(entry.statement)))) };
+    });
+    return { ops, final_state: stateJson(chain.state), lines: chain.lines(nameOf),
+      disputed: c.disputedMembers(chain.state, lookupIn(memberUsers())).map(Number),
+      vouched_by: Object.fromEntries([...chain.state.members.keys()].map((id) =>
+        [String(id), Number(chain.vouched(id).vouchedBy)])) };
+  };
+  const membershipRefusal = async (v) => {
+    const operations = need(v, "operations").map(([statement, signature]) =>
+      ({ statement: bytes(statement), signature: bytes(signature) }));
+    const outcome = await refusal(() => c.MembershipChain.replay(operations,
+      lookupIn(memberUsers()), need(v, "max_members")));
+    if (outcome.error === "fork") {
+      try {
+        c.MembershipChain.replay(operations, lookupIn(memberUsers()), v.max_members);
+      } catch (error) {
+        outcome.fork = { index: Number(error.index), first: hex(error.first.statement),
+          second: hex(error.second.statement) };
+      }
+    }
+    return outcome;
+  };
+  const membership = (v) => (Object.hasOwn(v, "users") ? membershipUsers(v)
+    : Object.hasOwn(v, "chain") ? membershipChain(v) : membershipRefusal(v));
+
   const run = {
+    membership,
     normalise: (v) => ({ normalised: c.normaliseEmail(v.input) }),
     normalise_invalid: (v) => refusal(() => c.normaliseEmail(need(v, "input"))),
     prelogin: (v) => ({ account_salt: hex(c.accountSalt(bytes(v.prelogin_key), v.email)) }),

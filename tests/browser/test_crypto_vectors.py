@@ -29,7 +29,8 @@ HARNESS = Path(__file__).with_name("crypto_harness.js")
 # Every vector file client/'s generator writes, each run by one test below; a new file
 # (or a missing one) fails test_every_vector_file_is_run until it is given a test.
 KINDS = ["normalise", "normalise_invalid", "prelogin", "derivation", "recovery", "safety",
-         "messagebox", "statement_invalid", "endorsement", "identity", "filehash", "notices"]
+         "messagebox", "statement_invalid", "endorsement", "identity", "filehash", "notices",
+         "membership"]
 
 
 def load_vectors(kind: str) -> list:
@@ -780,3 +781,176 @@ def test_pin_blobs_sealed_by_client_open_in_the_browser(crypto):
     assert out["contacts"] == [
         [str(uid), str(p.generation), p.fingerprints.recipient_hash.hex(),
          p.fingerprints.ed25519_hash.hex(), p.verified] for uid, p in sorted(pins.items())]
+
+
+# --- membership (protocol.md §15) ---------------------------------------------------------
+
+
+def _state_json(state) -> dict:
+    """client.membership.ChainState in the vectors' naming."""
+    return {"index": state.index, "head": state.head.hex(), "admins": sorted(state.admins),
+            "expiry_seconds": state.expiry_seconds, "renames": state.renames,
+            "members": [{"user_id": m.user_id, "generation": m.generation,
+                         "recipient_hash": m.fingerprints.recipient_hash.hex(),
+                         "ed25519_hash": m.fingerprints.ed25519_hash.hex(),
+                         "vouched_by": m.vouched_by}
+                        for _, m in sorted(state.members.items())]}
+
+
+def test_membership_chain(crypto):
+    """The users' keys hash to their fingerprints; every operation of the chain is rebuilt
+    from its fields, re-signed byte for byte, hashed and described as the vector says, and
+    the verifier reaches each listed state (also by its head) and the final state; every
+    negative case is refused with its code (a fork carrying both operations)."""
+    vectors = load_vectors("membership")
+    results = crypto("membership", vectors)
+    users, chain, negative = 0, 0, {}
+    for vector, result in zip(vectors, results, strict=True):
+        assert "typed" in result or "error" not in result, result
+        if "users" in vector:
+            assert "users" in result, result
+            assert result["users"] == [{k: u[k] for k in ("name", "ed25519", "recipient_hash",
+                                                           "ed25519_hash")}
+                                       for u in vector["users"]]
+            users += 1
+        elif "chain" in vector:
+            for entry, state, got in zip(vector["chain"], vector["states"], result["ops"],
+                                         strict=True):
+                assert {k: got[k] for k in ("statement", "signature", "operation_hash",
+                                            "line")} == {
+                    k: entry[k] for k in ("statement", "signature", "operation_hash", "line")}
+                assert got["state"] == state == got["state_at"]
+            assert result["final_state"] == vector["final_state"]
+            assert result["lines"] == [e["line"] for e in vector["chain"]]
+            assert result["disputed"] == []
+            chain += 1
+        else:
+            expect_refused(result, vector["error"], vector["why"])
+            if vector["error"] == "fork":
+                first, second = vector["operations"][-2:]
+                assert result["fork"]["second"] == second[0]
+                assert result["fork"]["index"] == 4
+            negative[vector["error"]] = negative.get(vector["error"], 0) + 1
+    assert (users, chain) == (1, 1)
+    assert negative == _count_codes(vectors)
+    assert sum(negative.values()) == len(vectors) - 2 == 18
+
+
+CHAIN_CROSS_RUN = """async ([url, theirs, users]) => {
+  const c = await import(url);
+  const keyOf = (list) => (id, generation) => {
+    const u = list.find((x) => BigInt(x.user_id) === id && BigInt(x.generation) === generation);
+    return u ? {recipient: u.recipient, ed25519: c.fromHex(u.ed25519)} : null;
+  };
+  const state = (s) => ({index: String(s.index), head: c.toHex(s.head),
+    admins: [...s.admins].map(String).sort(), expiry: String(s.expirySeconds),
+    members: [...s.members.values()].map((m) => [String(m.userId), String(m.vouchedBy)]).sort()});
+  // client/ → browser: replay its chain, then its fork.
+  const ops = theirs.ops.map(([s, sig]) => ({statement: c.fromHex(s), signature: c.fromHex(sig)}));
+  const replayed = state(c.MembershipChain.replay(ops, keyOf(theirs.users)).state);
+  let fork;
+  try {
+    c.MembershipChain.replay([...ops, {statement: c.fromHex(theirs.fork[0]),
+      signature: c.fromHex(theirs.fork[1])}], keyOf(theirs.users));
+    fork = "accepted";
+  } catch (e) {
+    fork = {code: e.code, index: String(e.index), typed: e instanceof c.CryptoError};
+  }
+  // browser → client/: a chain of fresh keys made here.
+  const seeds = users.map(() => c.randomBytes(32));
+  const mine = users.map((u, i) => ({...u, ed25519: c.toHex(c.signingPublicKey(seeds[i]))}));
+  const id = (i) => BigInt(users[i].user_id);
+  const conversationId = c.randomBytes(16);
+  const made = [];
+  const sign = (actor, kind, extra = {}) => {
+    const prints = extra.keys === undefined ? null : c.fingerprintsOf({
+      recipient: users[extra.keys].recipient, ed25519: c.fromHex(mine[extra.keys].ed25519)});
+    const target = prints === null ? {} : {
+      targetId: id(extra.keys), targetGeneration: BigInt(users[extra.keys].generation),
+      targetRecipientHash: prints.recipientHash, targetEd25519Hash: prints.ed25519Hash};
+    const prevHash = made.length ? c.operationHash(made.at(-1).statement) : new Uint8Array(32);
+    const op = {conversationId, index: made.length, prevHash, actorId: id(actor),
+      actorGeneration: BigInt(users[actor].generation), kind, clientClockMs: 0,
+      ...target, ...(extra.id === undefined ? {} : {targetId: id(extra.id)}),
+      ...(extra.argument === undefined ? {} : {argument: extra.argument})};
+    made.push(c.signOperation(seeds[actor], op));
+  };
+  sign(0, "create", {keys: 0});
+  sign(0, "add", {keys: 1});
+  sign(0, "add", {keys: 2});
+  sign(0, "grant-admin", {id: 1});
+  sign(1, "set-expiry", {argument: c.expiryArgument(3600)});
+  sign(1, "remove", {id: 2});
+  sign(1, "rename");
+  sign(0, "leave");
+  const own = c.MembershipChain.replay(made, keyOf(mine));
+  return {replayed, fork, users: mine, own: state(own.state),
+          ops: made.map((o) => [c.toHex(o.statement), c.toHex(o.signature)])};
+}"""
+
+
+def test_membership_chains_cross_verify_between_the_browser_and_client(crypto):
+    """Not from the vector files: a chain client/ signs (fresh keys, user ids above 2^53)
+    replays in the bundle to client/'s state and its fork is refused as a fork; a chain the
+    bundle signs with fresh keys replays in client.membership to the bundle's state."""
+    import os
+
+    import agecrypt
+    from client import membership, signing
+    from client import fingerprints as fp
+    from client.endorsement import Endorsed
+
+    ids = [2**53 + 1, 2**53 + 2, 2**60]
+    keys = [signing.signing_key_from_seed(os.urandom(32)) for _ in ids]
+    people = [Endorsed(uid, 3, str(agecrypt.X25519Identity.generate().recipient()),
+                       signing.public_key_bytes(k)) for uid, k in zip(ids, keys, strict=True)]
+    lookup = {(p.user_id, p.generation): p for p in people}
+    conv, ops = os.urandom(16), []
+
+    def sign(actor, kind, target=None, by_id=None, argument=b""):
+        prev = membership.operation_hash(ops[-1][0]) if ops else bytes(32)
+        extra = {}
+        if target is not None:
+            prints = fp.of(people[target])
+            extra = {"target_id": ids[target], "target_generation": 3,
+                     "target_recipient_hash": prints.recipient_hash,
+                     "target_ed25519_hash": prints.ed25519_hash}
+        if by_id is not None:
+            extra = {"target_id": ids[by_id]}
+        op = membership.Operation(conv, len(ops), prev, ids[actor], 3, kind, argument=argument,
+                                  client_clock_ms=1795000000000 + len(ops), **extra)
+        return membership.sign_operation(keys[actor], op)
+
+    for step in [(0, "create", 0), (0, "add", 1), (0, "add", 2), (0, "grant-admin", None, 2),
+                 (2, "remove", None, 1), (2, "set-expiry", None, None, membership
+                                         .expiry_argument(2**40))]:
+        ops.append(sign(*step))
+    fork = membership.sign_operation(keys[0], membership.Operation(
+        conv, 3, membership.operation_hash(ops[2][0]), ids[0], 3, "rename",
+        client_clock_ms=1795000000999))
+    expected = membership.MembershipChain.replay(ops, lambda u, g: lookup.get((u, g))).state
+    theirs = {"ops": [[d.hex(), s.hex()] for d, s in ops], "fork": [fork[0].hex(), fork[1].hex()],
+              "users": [{"user_id": str(p.user_id), "generation": 3, "recipient": p.recipient,
+                         "ed25519": p.ed25519.hex()} for p in people]}
+    mine = [{"user_id": str(p.user_id), "generation": 3, "recipient": p.recipient}
+            for p in people]
+    out = crypto.page.evaluate(CHAIN_CROSS_RUN, [crypto.url("test"), theirs, mine])
+
+    # client/ → browser
+    assert out["replayed"] == {
+        "index": str(expected.index), "head": expected.head.hex(),
+        "admins": sorted(str(a) for a in expected.admins),
+        "expiry": str(2**40),
+        "members": sorted([str(m.user_id), str(m.vouched_by)]
+                          for m in expected.members.values())}
+    assert out["fork"] == {"code": "fork", "index": "3", "typed": True}
+    # browser → client/
+    theirs_keys = {(int(u["user_id"]), 3): Endorsed(int(u["user_id"]), 3, u["recipient"],
+                                                    bytes.fromhex(u["ed25519"]))
+                   for u in out["users"]}
+    made = [(bytes.fromhex(d), bytes.fromhex(s)) for d, s in out["ops"]]
+    state = membership.MembershipChain.replay(made, lambda u, g: theirs_keys.get((u, g))).state
+    assert out["own"] == {
+        "index": "7", "head": state.head.hex(), "admins": [str(ids[1])], "expiry": "3600",
+        "members": [[str(ids[1]), str(ids[0])]]}
+    assert state.index == 7 and state.renames == 1 and sorted(state.members) == [ids[1]]

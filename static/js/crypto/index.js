@@ -17,3 +17,4 @@ export * from "./params.js";
 export * from "./filehash.js";
 export * from "./fingerprints.js";
 export * from "./notices.js";
+export * from "./membership.js";
