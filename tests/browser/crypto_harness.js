@@ -92,6 +92,7 @@ async ([url, kind, vectorsJson, extraJson]) => {
 
   // --- file hash (§18): whole, in pieces of several sizes, and over a Blob ---------------
   const PIECE_SIZES = [1, 7, 16, 4096, 65552, 65553, 1 << 20];
+  const BLOB_SLICES = [1000, 4096, 65552, 65553, 1 << 20]; // each slice is one async read
   const fileHashed = async (v) => {
     const file = bytes(need(v, "file"));
     const hashes = [];
@@ -103,6 +104,8 @@ async ([url, kind, vectorsJson, extraJson]) => {
       const split = [];
       for (let i = 0; i < file.length; i += size) split.push(file.subarray(i, i + size));
       pieces[size] = hex(c.fileHash(split));
+    }
+    for (const size of BLOB_SLICES) {
       blobs[size] = hex(await c.fileHashOfBlob(new Blob([file]), { pieceSize: size }));
     }
     return {

@@ -7,10 +7,10 @@
 // empty file). FileHasher takes the file in pieces of any size in constant memory: only
 // the header (at most 64 KiB) is held, until its MAC line is complete and parsed. Nothing
 // is decrypted: the hash names the ciphertext the sender signed.
-import { base64nopad } from "@scure/base";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 import { bytesEqual, requireBytes, u32be } from "./bytes.js";
+import { checkAgeHeader } from "./agefile.js";
 import { FileHashError, UsageError } from "./errors.js";
 import { field, ascii } from "./statement.js";
 
@@ -19,57 +19,11 @@ export const MAX_HEADER_SIZE = 64 * 1024;
 const NONCE_SIZE = 16;
 const TAG_SIZE = 16;
 const ENC_CHUNK_SIZE = 64 * 1024 + TAG_SIZE;
-const MAX_STANZAS = 1024;
-const COLUMNS = 64;
 const HASH_FIELD = u32be(32);
 const NEWLINE = 0x0a;
-const latin1 = new TextDecoder("latin1");
 
 function badFile(message) {
   return new FileHashError("bad_file", message);
-}
-
-/** Canonical unpadded standard base64 (agecrypt's b64decode); bad_file otherwise. */
-function decodeBase64(text) {
-  let out;
-  try {
-    out = base64nopad.decode(text);
-  } catch (error) {
-    throw badFile(`invalid base64 in the age header (${error.message})`);
-  }
-  if (base64nopad.encode(out) !== text) throw badFile("non-canonical base64 in the age header");
-  return out;
-}
-
-/**
- * Checks `header` (bytes through the MAC line's newline) as agecrypt's parse_header does:
- * the v1 version line, at least one stanza (arguments of 0x21–0x7E, body lines of at most
- * 64 columns, canonical base64, ended by a short line), then `--- ` and a 32-byte MAC.
- */
-function checkHeader(header) {
-  const lines = latin1.decode(header).split("\n");
-  lines.pop(); // the text after the MAC line's newline: always empty here
-  if (lines[0] !== "age-encryption.org/v1") throw badFile("not an age v1 header");
-  let i = 1;
-  let stanzas = 0;
-  while (!lines[i].startsWith("---")) {
-    if (!lines[i].startsWith("-> ")) throw badFile("unexpected age header line");
-    if (!lines[i].slice(3).split(" ").every((arg) => /^[\x21-\x7e]+$/.test(arg))) {
-      throw badFile("invalid stanza argument");
-    }
-    if (++stanzas > MAX_STANZAS) throw badFile("too many stanzas");
-    for (i += 1; ; i += 1) {
-      if (i >= lines.length - 1) throw badFile("the age header ends inside a stanza");
-      if (lines[i].length > COLUMNS) throw badFile("stanza body line longer than 64 columns");
-      decodeBase64(lines[i]);
-      if (lines[i].length < COLUMNS) break;
-    }
-    i += 1;
-  }
-  if (i !== lines.length - 1 || !stanzas) throw badFile("not an age header");
-  if (!lines[i].startsWith("--- ") || decodeBase64(lines[i].slice(4)).length !== 32) {
-    throw badFile("malformed MAC line");
-  }
 }
 
 /** True when an age payload (nonce excluded) of `length` bytes can exist (stream.py). */
@@ -148,7 +102,7 @@ export class FileHasher {
 
   #finishHeader() {
     const header = this.#header.subarray(0, this.#headerLength);
-    checkHeader(header);
+    checkAgeHeader(header, badFile);
     this.#prefix = sha256.create().update(header);
     this.#header = null; // the header buffer is not needed again
   }

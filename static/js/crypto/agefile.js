@@ -1,0 +1,71 @@
+// The age v1 header, read as agecrypt's parse_header reads it (agecrypt/header.py): the
+// file hash (§18) and epoch envelopes (§16) check a header's shape and count its stanzas
+// without any key. Each caller names its own typed error through `refuse(message)`.
+import { base64nopad } from "@scure/base";
+
+const VERSION_LINE = "age-encryption.org/v1";
+const MAX_STANZAS = 1024;
+const COLUMNS = 64;
+const MAX_HEADER_BYTES = 4 * 1024 * 1024;
+const latin1 = new TextDecoder("latin1");
+
+/** Canonical unpadded standard base64 (agecrypt's b64decode); refuse(…) otherwise. */
+function decodeBase64(text, refuse) {
+  let out;
+  try {
+    out = base64nopad.decode(text);
+  } catch (error) {
+    throw refuse(`invalid base64 in the age header (${error.message})`);
+  }
+  if (base64nopad.encode(out) !== text) throw refuse("non-canonical base64 in the age header");
+  return out;
+}
+
+/** Reads one stanza from lines[i] on; returns [its arguments, the index after it]. */
+function readStanza(lines, i, refuse) {
+  if (!lines[i].startsWith("-> ")) throw refuse("unexpected age header line");
+  const args = lines[i].slice(3).split(" ");
+  if (!args.every((arg) => /^[\x21-\x7e]+$/.test(arg))) throw refuse("invalid stanza argument");
+  for (let j = i + 1; ; j += 1) {
+    if (j >= lines.length - 1) throw refuse("the age header ends inside a stanza");
+    if (lines[j].length > COLUMNS) throw refuse("stanza body line longer than 64 columns");
+    decodeBase64(lines[j], refuse);
+    if (lines[j].length < COLUMNS) return [args, j + 1];
+  }
+}
+
+/**
+ * Checks `header` (the bytes through the MAC line's newline, nothing after): the v1
+ * version line, one or more stanzas (arguments of 0x21–0x7E, body lines of at most 64
+ * columns in canonical base64, ended by a shorter line), then `--- ` and a 32-byte MAC.
+ * Returns the stanzas' argument lists (type first); throws refuse(message) otherwise.
+ */
+export function checkAgeHeader(header, refuse) {
+  const lines = latin1.decode(header).split("\n");
+  if (lines.pop() !== "" || lines[0] !== VERSION_LINE) throw refuse("not an age v1 header");
+  const stanzas = [];
+  let i = 1;
+  while (i < lines.length && !lines[i].startsWith("---")) {
+    if (stanzas.length >= MAX_STANZAS) throw refuse("too many stanzas");
+    const [args, next] = readStanza(lines, i, refuse);
+    stanzas.push(args);
+    i = next;
+  }
+  if (i !== lines.length - 1 || !stanzas.length) throw refuse("not an age header");
+  if (!lines[i].startsWith("--- ") || decodeBase64(lines[i].slice(4), refuse).length !== 32) {
+    throw refuse("malformed MAC line");
+  }
+  return stanzas;
+}
+
+/**
+ * The stanzas of the header at the start of a whole age file (bytes): the header ends at
+ * the first line starting with `---`. Throws refuse(message) for anything else.
+ */
+export function ageFileStanzas(file, refuse) {
+  const text = latin1.decode(file.subarray(0, MAX_HEADER_BYTES));
+  const mac = text.startsWith("---") ? 0 : text.indexOf("\n---") + 1;
+  const end = mac > 0 ? text.indexOf("\n", mac) : -1;
+  if (end < 0) throw refuse("the age header does not end");
+  return checkAgeHeader(file.subarray(0, end + 1), refuse);
+}
