@@ -274,7 +274,59 @@ async ([url, kind, vectorsJson, extraJson]) => {
   const membership = (v) => (Object.hasOwn(v, "users") ? membershipUsers(v)
     : Object.hasOwn(v, "chain") ? membershipChain(v) : membershipRefusal(v));
 
+  // --- epochs (§16): extra is membership.json (users, chain) ---------------------------
+  const groupUsers = () => need(extra[0], "users");
+  const groupUser = (id) => groupUsers().find((u) => BigInt(u.user_id) === BigInt(id));
+  const groupChain = (length) => c.MembershipChain.replay(need(extra[1], "chain")
+    .slice(0, length).map((op) => ({ statement: bytes(op.statement),
+      signature: bytes(op.signature) })), lookupIn(groupUsers()), extra[1].max_members);
+  const keysOf = (u) => ({ userId: BigInt(u.user_id), generation: BigInt(u.generation),
+    recipient: u.recipient, ed25519: bytes(u.ed25519) });
+  const openAs = (reader, v, options = {}) => c.openEpoch(bytes(need(v, "envelope")),
+    bytes(need(v, "statement")), bytes(need(v, "signature")), { me: keysOf(groupUser(reader)),
+      identity: groupUser(reader).identity, chain: groupChain(need(v, "chain_length")),
+      keyLookup: lookupIn(groupUsers()), ...options });
+  const epochs = [];
+  const epochEntry = async (v) => {
+    const parsed = c.parseEpochStatement(bytes(need(v, "statement")));
+    const previous = epochs.at(-1) ?? null;
+    epochs.push(parsed);
+    const opened = {};
+    for (const entry of parsed.members) {
+      const o = await openAs(entry.userId, v, { previous });
+      opened[String(entry.userId)] = { secret: hex(o.secret), name: o.name };
+    }
+    const creator = groupUser(v.creator_id);
+    const built = await c.buildEpoch(bytes(creator.ed25519_seed), keysOf(creator), {
+      conversationId: bytes(v.conversation_id), epoch: v.epoch,
+      prevEnvelopeHash: bytes(v.prev_envelope_hash), chainHead: bytes(v.chain_head),
+      members: parsed.members.map((e) => keysOf(groupUser(e.userId))), name: v.name });
+    const rebuilt = await openAs(parsed.members[0].userId, { ...v, envelope: hex(built.envelope),
+      statement: hex(built.statement), signature: hex(built.signature) }, { previous });
+    return {
+      conversation_id: hex(parsed.conversationId), epoch: Number(parsed.epoch),
+      prev_envelope_hash: hex(parsed.prevEnvelopeHash), chain_head: hex(parsed.chainHead),
+      members_bytes: hex(c.encodeMembers(parsed.members)), creator_id: Number(parsed.creatorId),
+      creator_generation: Number(parsed.creatorGeneration),
+      envelope_hash: hex(new Uint8Array(await crypto.subtle.digest("SHA-256",
+        bytes(v.envelope)))),
+      plaintext: new TextDecoder().decode(c.encodeEpochPlaintext(parsed.conversationId,
+        parsed.epoch, bytes(v.secret), v.name)),
+      statement: hex(c.epochStatement(parsed)),
+      signature: hex(c.signStatement(bytes(creator.ed25519_seed), bytes(v.statement))),
+      stanzas: c.ageFileStanzas(bytes(v.envelope), (m) => new Error(m)).length,
+      opened, built: { envelope: hex(built.envelope), statement: hex(built.statement),
+        signature: hex(built.signature), secret: hex(built.secret),
+        opened: { secret: hex(rebuilt.secret), name: rebuilt.name } },
+      without_previous_hash: await refusal(() => openAs(parsed.members[0].userId, v,
+        { previous: previous && { ...previous, envelopeHash: new Uint8Array(32) } })),
+    };
+  };
+  const epochRefusal = (v) => refusal(() => openAs(need(v, "reader"), v));
+  const epoch = (v) => (Object.hasOwn(v, "error") ? epochRefusal(v) : epochEntry(v));
+
   const run = {
+    epoch,
     membership,
     normalise: (v) => ({ normalised: c.normaliseEmail(v.input) }),
     normalise_invalid: (v) => refusal(() => c.normaliseEmail(need(v, "input"))),

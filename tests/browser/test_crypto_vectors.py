@@ -30,7 +30,7 @@ HARNESS = Path(__file__).with_name("crypto_harness.js")
 # (or a missing one) fails test_every_vector_file_is_run until it is given a test.
 KINDS = ["normalise", "normalise_invalid", "prelogin", "derivation", "recovery", "safety",
          "messagebox", "statement_invalid", "endorsement", "identity", "filehash", "notices",
-         "membership"]
+         "membership", "epoch"]
 
 
 def load_vectors(kind: str) -> list:
@@ -954,3 +954,165 @@ def test_membership_chains_cross_verify_between_the_browser_and_client(crypto):
         "index": "7", "head": state.head.hex(), "admins": [str(ids[1])], "expiry": "3600",
         "members": [[str(ids[1]), str(ids[0])]]}
     assert state.index == 7 and state.renames == 1 and sorted(state.members) == [ids[1]]
+
+
+# --- epochs (protocol.md §16) -------------------------------------------------------------
+
+
+def _group():
+    """membership.json's users as client/ objects: ({id: Endorsed}, {id: identity}, lookup)."""
+    import agecrypt
+    from client.endorsement import Endorsed
+
+    users = load_vectors("membership")[0]["users"]
+    keys = {u["user_id"]: Endorsed(u["user_id"], u["generation"], u["recipient"],
+                                   bytes.fromhex(u["ed25519"])) for u in users}
+    idents = {u["user_id"]: agecrypt.parse_identity(u["identity"]) for u in users}
+
+    def lookup(user_id, generation):
+        k = keys.get(user_id)
+        return k if k is not None and k.generation == generation else None
+
+    return keys, idents, lookup
+
+
+def _client_chain(length: int):
+    from client import membership
+
+    _, _, lookup = _group()
+    chain = load_vectors("membership")[1]["chain"][:length]
+    return membership.MembershipChain.replay(
+        [(bytes.fromhex(op["statement"]), bytes.fromhex(op["signature"])) for op in chain], lookup)
+
+
+def test_epochs(crypto):
+    """Each epoch's statement, members, plaintext, hash and signature are rebuilt byte for
+    byte; every listed member opens it (the second after the first) to the vector's secret
+    and name; an envelope the bundle builds for the same members opens in the bundle and in
+    client.epochs; every negative case is refused with its code."""
+    from client import epochs
+
+    membership_vectors = load_vectors("membership")
+    vectors = load_vectors("epoch")
+    results = crypto("epoch", vectors, extra=membership_vectors)
+    keys, idents, lookup = _group()
+    positive, negative, previous = 0, {}, None
+    for vector, result in zip(vectors, results, strict=True):
+        if "error" in vector:
+            expect_refused(result, vector["error"], vector["why"])
+            negative[vector["error"]] = negative.get(vector["error"], 0) + 1
+            continue
+        expect_fields(vector, result, [
+            "conversation_id", "epoch", "prev_envelope_hash", "chain_head", "members_bytes",
+            "creator_id", "creator_generation", "envelope_hash", "plaintext", "statement",
+            "signature", "stanzas"])
+        members = [int(uid) for uid in result["opened"]]
+        assert len(members) == vector["stanzas"]
+        assert result["opened"] == {str(uid): {"secret": vector["secret"], "name": vector["name"]}
+                                    for uid in members}
+        built = result["built"]
+        assert built["opened"] == {"secret": built["secret"], "name": vector["name"]}
+        assert built["secret"] != vector["secret"]
+        chain = _client_chain(vector["chain_length"])
+        for uid in members:  # browser → client/: every member opens the bundle's envelope
+            opened = epochs.open_epoch(
+                bytes.fromhex(built["envelope"]), bytes.fromhex(built["statement"]),
+                bytes.fromhex(built["signature"]), me=keys[uid], identity=idents[uid],
+                chain=chain, key_lookup=lookup, previous=previous)
+            assert (opened.secret.hex(), opened.name) == (built["secret"], vector["name"])
+        if previous is not None:
+            expect_refused(result["without_previous_hash"], "bad_epoch", "not after previous")
+        previous = epochs.parse_epoch_statement(bytes.fromhex(vector["statement"]))
+        positive += 1
+    assert positive == 2
+    assert negative == _count_codes(vectors)
+    assert sum(negative.values()) == len(vectors) - 2 == 11
+    assert set(negative) == {"bad_epoch", "bad_signature", "not_my_key", "pin_mismatch",
+                             "cannot_open"}
+
+
+EPOCH_CROSS_RUN = """async ([url, theirs, users, chainOps]) => {
+  const c = await import(url);
+  const keysOf = (u) => ({userId: BigInt(u.user_id), generation: BigInt(u.generation),
+    recipient: u.recipient, ed25519: c.fromHex(u.ed25519)});
+  const lookup = (id, generation) => {
+    const u = users.find((x) => BigInt(x.user_id) === id && BigInt(x.generation) === generation);
+    return u ? keysOf(u) : null;
+  };
+  const chain = c.MembershipChain.replay(chainOps.map(([s, sig]) =>
+    ({statement: c.fromHex(s), signature: c.fromHex(sig)})), lookup);
+  const opened = {};
+  for (const u of users.filter((x) => theirs.readers.includes(x.user_id))) {
+    try {
+      const o = await c.openEpoch(c.fromHex(theirs.envelope), c.fromHex(theirs.statement),
+        c.fromHex(theirs.signature), {me: keysOf(u), identity: u.identity, chain,
+        keyLookup: lookup});
+      opened[u.user_id] = {secret: c.toHex(o.secret), name: o.name, epoch: String(o.statement.epoch)};
+    } catch (e) {
+      opened[u.user_id] = {code: e.code, typed: e instanceof c.CryptoError};
+    }
+  }
+  // The registry: one hash per number, a second one blocks sending.
+  const registry = new c.EpochRegistry();
+  const conv = c.fromHex(theirs.conversation_id);
+  const parsed = c.parseEpochStatement(c.fromHex(theirs.statement));
+  registry.record(conv, parsed.epoch, parsed.envelopeHash);
+  registry.record(conv, parsed.epoch, parsed.envelopeHash);
+  let equivocation;
+  try {
+    registry.record(conv, parsed.epoch, new Uint8Array(32));
+  } catch (e) {
+    equivocation = {code: e.code, epoch: String(e.epoch), first: c.toHex(e.first)};
+  }
+  const gens = new Map([[BigInt(users[1].user_id), 2n]]);
+  const due = {
+    none: c.epochDue(null, chain.state),
+    current: c.epochDue(parsed, chain.state),
+    generation: c.epochDue(parsed, chain.state, gens),
+    departed: c.epochDue(parsed, chain.state, new Map(), [BigInt(users[1].user_id)]),
+  };
+  return {opened, equivocation, blocked: registry.sendingBlocked(conv),
+          latest: String(registry.latest(conv).epoch), due};
+}"""
+
+
+def test_epochs_built_by_client_open_in_the_browser(crypto):
+    """Not from the vector files: an epoch client.epochs builds (fresh secret, group name
+    with non-ASCII and quotes, epoch number above 2^53) opens in the bundle for every
+    member, and not for a non-member; the registry flags a second hash and epoch_due gives
+    client/'s reasons."""
+    from client import epochs, signing
+    from tests.vectors.generate import ed25519_seed
+
+    keys, idents, lookup = _group()
+    chain = _client_chain(3)
+    members = [keys[uid] for uid in sorted(chain.state.members)]
+    name = 'Club "Ünïcødé" \\ 📚\u2028'
+    key = signing.signing_key_from_seed(ed25519_seed("group/Alice"))
+    envelope, data, sig, secret = epochs.build_epoch(
+        key, keys[1], conversation_id=chain.state.conversation_id, epoch=2**53 + 7,
+        prev_envelope_hash=bytes(32), chain_head=chain.state.head, members=members, name=name)
+    users = load_vectors("membership")[0]["users"]
+    ops = [[op["statement"], op["signature"]] for op in load_vectors("membership")[1]["chain"][:3]]
+    theirs = {"envelope": envelope.hex(), "statement": data.hex(), "signature": sig.hex(),
+              "conversation_id": chain.state.conversation_id.hex(),
+              "readers": [u["user_id"] for u in users]}
+    out = crypto.page.evaluate(EPOCH_CROSS_RUN, [crypto.url("test"), theirs, users, ops])
+    for uid, got in out["opened"].items():
+        if int(uid) in chain.state.members:
+            assert got == {"secret": secret.hex(), "name": name, "epoch": str(2**53 + 7)}
+        else:
+            assert got == {"code": "not_my_key", "typed": True}
+    assert len(out["opened"]) > len(chain.state.members)
+    assert out["equivocation"]["code"] == "equivocation"
+    assert out["equivocation"]["epoch"] == str(2**53 + 7)
+    assert out["blocked"] is True and out["latest"] == str(2**53 + 7)
+    stmt = epochs.parse_epoch_statement(data)
+    bob = users[1]["user_id"]
+    assert out["due"] == {
+        "none": epochs.epoch_due(None, chain.state, {}),
+        "current": epochs.epoch_due(stmt, chain.state, {}),
+        "generation": epochs.epoch_due(stmt, chain.state, {bob: 2}),
+        "departed": epochs.epoch_due(stmt, chain.state, {}, {bob}),
+    } == {"none": "no-epoch", "current": None, "generation": "key-generation",
+          "departed": "members"}

@@ -18,3 +18,5 @@ export * from "./filehash.js";
 export * from "./fingerprints.js";
 export * from "./notices.js";
 export * from "./membership.js";
+export * from "./agefile.js";
+export * from "./epochs.js";
