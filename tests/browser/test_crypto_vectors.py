@@ -896,8 +896,8 @@ def test_membership_chains_cross_verify_between_the_browser_and_client(crypto):
     import os
 
     import agecrypt
-    from client import membership, signing
     from client import fingerprints as fp
+    from client import membership, signing
     from client.endorsement import Endorsed
 
     ids = [2**53 + 1, 2**53 + 2, 2**60]
@@ -1047,7 +1047,8 @@ EPOCH_CROSS_RUN = """async ([url, theirs, users, chainOps]) => {
       const o = await c.openEpoch(c.fromHex(theirs.envelope), c.fromHex(theirs.statement),
         c.fromHex(theirs.signature), {me: keysOf(u), identity: u.identity, chain,
         keyLookup: lookup});
-      opened[u.user_id] = {secret: c.toHex(o.secret), name: o.name, epoch: String(o.statement.epoch)};
+      opened[u.user_id] = {secret: c.toHex(o.secret), name: o.name,
+        epoch: String(o.statement.epoch)};
     } catch (e) {
       opened[u.user_id] = {code: e.code, typed: e instanceof c.CryptoError};
     }
@@ -1116,3 +1117,39 @@ def test_epochs_built_by_client_open_in_the_browser(crypto):
         "departed": epochs.epoch_due(stmt, chain.state, {}, {bob}),
     } == {"none": "no-epoch", "current": None, "generation": "key-generation",
           "departed": "members"}
+
+
+def test_a_signed_envelope_no_age_file_has_is_bad_epoch_on_both_sides(crypto):
+    """An envelope cut short (10 payload bytes: a length no age file has), signed by
+    its creator: client.epochs refuses it as bad_epoch before decrypting, and so does the
+    bundle (not cannot_open, which would make a member publish a notice)."""
+    import hashlib as h
+    import io
+
+    import agecrypt
+    from client import epochs, signing
+    from client.errors import EpochError
+    from tests.vectors.generate import ed25519_seed
+
+    keys, idents, lookup = _group()
+    chain = _client_chain(3)
+    members = [keys[uid] for uid in sorted(chain.state.members)]
+    key = signing.signing_key_from_seed(ed25519_seed("group/Alice"))
+    envelope, data, _, _ = epochs.build_epoch(
+        key, keys[1], conversation_id=chain.state.conversation_id, epoch=1,
+        prev_envelope_hash=bytes(32), chain_head=chain.state.head, members=members, name="x")
+    cut = envelope[:agecrypt.inspect(io.BytesIO(envelope)).payload_offset + 10]
+    stmt = epochs.parse_epoch_statement(data)
+    data = epochs.EpochStatement(**{**stmt.__dict__, "envelope_hash": h.sha256(cut).digest()}
+                                 ).to_bytes()
+    sig = signing.sign(key, data)
+    with pytest.raises(EpochError) as raised:
+        epochs.open_epoch(cut, data, sig, me=keys[2], identity=idents[2], chain=chain,
+                          key_lookup=lookup)
+    assert raised.value.code == "bad_epoch"
+    users = load_vectors("membership")[0]["users"]
+    ops = [[op["statement"], op["signature"]] for op in load_vectors("membership")[1]["chain"][:3]]
+    theirs = {"envelope": cut.hex(), "statement": data.hex(), "signature": sig.hex(),
+              "conversation_id": chain.state.conversation_id.hex(), "readers": [2]}
+    out = crypto.page.evaluate(EPOCH_CROSS_RUN, [crypto.url("test"), theirs, users, ops])
+    assert out["opened"] == {"2": {"code": "bad_epoch", "typed": True}}

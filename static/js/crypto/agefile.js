@@ -7,6 +7,9 @@ const VERSION_LINE = "age-encryption.org/v1";
 const MAX_STANZAS = 1024;
 const COLUMNS = 64;
 const MAX_HEADER_BYTES = 4 * 1024 * 1024;
+const NONCE_SIZE = 16;
+const TAG_SIZE = 16;
+export const ENC_CHUNK_SIZE = 64 * 1024 + TAG_SIZE;
 const latin1 = new TextDecoder("latin1");
 
 /** Canonical unpadded standard base64 (agecrypt's b64decode); refuse(…) otherwise. */
@@ -59,13 +62,30 @@ export function checkAgeHeader(header, refuse) {
 }
 
 /**
- * The stanzas of the header at the start of a whole age file (bytes): the header ends at
- * the first line starting with `---`. Throws refuse(message) for anything else.
+ * True when an age payload (nonce excluded) of `length` bytes can exist: whole chunks of
+ * 65,552 bytes and a final one of more than 16 (exactly 16 only for an empty file).
+ */
+export function possiblePayloadLength(length) {
+  if (length < TAG_SIZE) return false;
+  const full = Math.floor(length / ENC_CHUNK_SIZE);
+  const rest = length % ENC_CHUNK_SIZE;
+  return rest === 0 || rest > TAG_SIZE || (rest === TAG_SIZE && full === 0);
+}
+
+/**
+ * The stanzas of a whole age file (bytes), checked as agecrypt.inspect does: the header
+ * (ending at the first line that starts with `---`), the 16-byte nonce and a payload
+ * length an age file can have. Throws refuse(message) for anything else.
  */
 export function ageFileStanzas(file, refuse) {
   const text = latin1.decode(file.subarray(0, MAX_HEADER_BYTES));
-  const mac = text.startsWith("---") ? 0 : text.indexOf("\n---") + 1;
+  const mac = text.indexOf("\n---") + 1;
   const end = mac > 0 ? text.indexOf("\n", mac) : -1;
   if (end < 0) throw refuse("the age header does not end");
-  return checkAgeHeader(file.subarray(0, end + 1), refuse);
+  const stanzas = checkAgeHeader(file.subarray(0, end + 1), refuse);
+  if (file.length < end + 1 + NONCE_SIZE) throw refuse("the file ends before the nonce");
+  if (!possiblePayloadLength(file.length - end - 1 - NONCE_SIZE)) {
+    throw refuse("no whole age file has this length");
+  }
+  return stanzas;
 }

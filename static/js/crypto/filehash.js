@@ -10,28 +10,18 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 
 import { bytesEqual, requireBytes, u32be } from "./bytes.js";
-import { checkAgeHeader } from "./agefile.js";
+import { checkAgeHeader, ENC_CHUNK_SIZE, possiblePayloadLength } from "./agefile.js";
 import { FileHashError, UsageError } from "./errors.js";
 import { field, ascii } from "./statement.js";
 
 export const FILE_TAG = "securechat/v2/file";
 export const MAX_HEADER_SIZE = 64 * 1024;
 const NONCE_SIZE = 16;
-const TAG_SIZE = 16;
-const ENC_CHUNK_SIZE = 64 * 1024 + TAG_SIZE;
 const HASH_FIELD = u32be(32);
 const NEWLINE = 0x0a;
 
 function badFile(message) {
   return new FileHashError("bad_file", message);
-}
-
-/** True when an age payload (nonce excluded) of `length` bytes can exist (stream.py). */
-function possiblePayloadLength(length) {
-  if (length < TAG_SIZE) return false;
-  const full = Math.floor(length / ENC_CHUNK_SIZE);
-  const rest = length % ENC_CHUNK_SIZE;
-  return rest === 0 || (rest > TAG_SIZE || (rest === TAG_SIZE && full === 0));
 }
 
 /**
