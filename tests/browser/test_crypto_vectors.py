@@ -1153,3 +1153,49 @@ def test_a_signed_envelope_no_age_file_has_is_bad_epoch_on_both_sides(crypto):
               "conversation_id": chain.state.conversation_id.hex(), "readers": [2]}
     out = crypto.page.evaluate(EPOCH_CROSS_RUN, [crypto.url("test"), theirs, users, ops])
     assert out["opened"] == {"2": {"code": "bad_epoch", "typed": True}}
+
+
+NO_SOURCE_RUN = """async ([url, content, plaintext, bigContent]) => {
+  const c = await import(url);
+  const real = JSON.parse;
+  // An engine without JSON.parse source access: the reviver gets no third argument.
+  JSON.parse = (text, reviver) => real(text, reviver && ((k, v) => reviver(k, v)));
+  const attempt = (fn) => {
+    try {
+      return {value: fn()};
+    } catch (e) {
+      return {code: e.code, typed: e instanceof c.CryptoError};
+    }
+  };
+  const enc = (t) => new TextEncoder().encode(t);
+  try {
+    return {
+      pins: attempt(() => new TextDecoder().decode(c.encodePinContent(
+        c.parsePinContent(enc(content))))),
+      epoch: attempt(() => String(c.parseEpochPlaintext(enc(plaintext)).epoch)),
+      big: attempt(() => c.parsePinContent(enc(bigContent)).size),
+      float: attempt(() => c.parsePinContent(enc(content.replace('"generation":1',
+        '"generation":1.0')))),
+    };
+  } finally {
+    JSON.parse = real;
+  }
+}"""
+
+
+def test_json_without_source_access_reads_canonical_values_below_2_53(crypto):
+    """Firefox before 135 and Safari 17 give a reviver no source text: pin content and
+    epoch plaintexts still read (integers below 2^53), an id above 2^53 is refused rather
+    than rounded, and a non-canonical number is refused as before."""
+    from client import fingerprints as fp
+    from client import notices
+
+    pins = load_vectors("notices")[1]
+    plaintext = load_vectors("epoch")[0]["plaintext"]
+    big = notices.encode_content({2**60 + 1: notices.Pin(1, fp.NONE, False)}).decode()
+    out = crypto.page.evaluate(NO_SOURCE_RUN, [crypto.url("test"), pins["content"], plaintext,
+                                               big])
+    assert out["pins"] == {"value": pins["content"]}
+    assert out["epoch"] == {"value": "1"}
+    assert out["big"] == {"code": "bad_pin_blob", "typed": True}
+    assert out["float"] == {"code": "bad_pin_blob", "typed": True}

@@ -17,8 +17,8 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { base64urlnopad } from "@scure/base";
 
 import { ageFileStanzas } from "./agefile.js";
-import { base64url, bytesEqual, concat, fromHex, fromUtf8, readU64, requireBytes, toHex, u64be, utf8 }
-  from "./bytes.js";
+import { base64url, bytesEqual, concat, fromHex, fromUtf8, parseJsonBigInts, readU64,
+  requireBytes, toHex, u64be, utf8 } from "./bytes.js";
 import { EpochError, EquivocationDetected, StatementError, UnknownKeyError, UsageError }
   from "./errors.js";
 import { big, fingerprintsOf, sameFingerprints } from "./fingerprints.js";
@@ -104,11 +104,6 @@ export function encodeEpochPlaintext(conversationId, epoch, secret, name) {
     + `"name":${JSON.stringify(name)},"secret":"${base64url(secret)}","v":2}`);
 }
 
-function bigIntReviver(key, value, context) {
-  return typeof value === "number" && /^\d+$/.test(context?.source ?? "")
-    ? BigInt(context.source) : value;
-}
-
 /**
  * {conversationId, epoch, secret, name} of a plaintext; EpochError(bad_epoch) unless it is
  * exactly what encodeEpochPlaintext writes for those values (decision 16).
@@ -116,7 +111,7 @@ function bigIntReviver(key, value, context) {
 export function parseEpochPlaintext(bytes) {
   let values;
   try {
-    const doc = JSON.parse(fromUtf8(bytes), bigIntReviver);
+    const doc = parseJsonBigInts(fromUtf8(bytes));
     values = { conversationId: fromHex(doc.conversation), epoch: doc.epoch,
       secret: base64urlnopad.decode(doc.secret), name: doc.name, v: doc.v };
   } catch (error) {

@@ -13,7 +13,8 @@
 import { Decrypter, Encrypter } from "age-encryption";
 import { sha256 } from "@noble/hashes/sha2.js";
 
-import { bytesEqual, concat, fromHex, requireBytes, toHex, u64be } from "./bytes.js";
+import { bytesEqual, concat, fromHex, parseJsonBigInts, requireBytes, toHex, u64be }
+  from "./bytes.js";
 import { PinBlobError, UnknownKeyError, UsageError } from "./errors.js";
 import { big, sameFingerprints } from "./fingerprints.js";
 import { signStatement, verifyStatement } from "./message.js";
@@ -84,11 +85,6 @@ export function encodePinContent(contacts) {
 }
 
 /** Integers as BigInt from their source text (where the engine gives it). */
-function bigIntReviver(key, value, context) {
-  return typeof value === "number" && /^\d+$/.test(context?.source ?? "")
-    ? BigInt(context.source) : value;
-}
-
 /** Inverse of encodePinContent; PinBlobError(bad_pin_blob) unless exactly canonical. */
 export function parsePinContent(bytes) {
   requireBytes(bytes, "pin content");
@@ -96,7 +92,7 @@ export function parsePinContent(bytes) {
   let contacts;
   try {
     if (bytes.some((b) => b > 0x7f)) throw new UsageError("the pin content is not ASCII");
-    doc = JSON.parse(new TextDecoder().decode(bytes), bigIntReviver);
+    doc = parseJsonBigInts(new TextDecoder().decode(bytes));
     contacts = new Map(doc.contacts.map((row) => [row.user_id, {
       generation: row.generation, recipientHash: fromHex(row.recipient),
       ed25519Hash: fromHex(row.ed25519), verified: row.verified,
