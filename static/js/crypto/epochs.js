@@ -17,8 +17,8 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { base64urlnopad } from "@scure/base";
 
 import { ageFileStanzas } from "./agefile.js";
-import { base64url, bytesEqual, concat, fromHex, fromUtf8, parseJsonBigInts, readU64,
-  requireBytes, toHex, u64be, utf8 } from "./bytes.js";
+import { base64url, bytesEqual, concat, fromHex, fromUtf8, parseJsonBigInts, randomBytes,
+  readU64, requireBytes, toHex, u64be, utf8 } from "./bytes.js";
 import { EpochError, EquivocationDetected, StatementError, UnknownKeyError, UsageError }
   from "./errors.js";
 import { big, fingerprintsOf, sameFingerprints } from "./fingerprints.js";
@@ -148,7 +148,7 @@ export async function buildEpoch(seed, creator, { conversationId, epoch, prevEnv
     throw new UsageError("the creator is one of the members");
   }
   checkRecipientKinds(keys);
-  const secret = crypto.getRandomValues(new Uint8Array(EPOCH_SECRET_SIZE));
+  const secret = randomBytes(EPOCH_SECRET_SIZE);
   const encrypter = new Encrypter();
   for (const k of keys) encrypter.addRecipient(k.recipient);
   const envelope = await encrypter.encrypt(encodeEpochPlaintext(conversationId, epoch, secret,

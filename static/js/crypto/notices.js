@@ -84,7 +84,6 @@ export function encodePinContent(contacts) {
   return new TextEncoder().encode(`{"contacts":[${rows.join(",")}],"v":2}`);
 }
 
-/** Integers as BigInt from their source text (where the engine gives it). */
 /** Inverse of encodePinContent; PinBlobError(bad_pin_blob) unless exactly canonical. */
 export function parsePinContent(bytes) {
   requireBytes(bytes, "pin content");
@@ -123,7 +122,9 @@ export function pinsStatement({ ownerId, ownerGeneration, version, contacts }) {
  * generation `owner.generation`), age-encrypted to `owner.recipient`.
  */
 export async function sealPinBlob(seed, owner, pins) {
-  if (big(pins.ownerId) !== big(owner.userId)) throw new UsageError("a pin blob belongs to its owner");
+  if (big(pins.ownerId) !== big(owner.userId)) {
+    throw new UsageError("a pin blob belongs to its owner");
+  }
   const bytes = pinsStatement({ ...pins, ownerGeneration: owner.generation });
   const encrypter = new Encrypter();
   encrypter.addRecipient(owner.recipient);
