@@ -253,6 +253,12 @@ async ([url, kind, vectorsJson, extraJson]) => {
     });
     return { ops, final_state: stateJson(chain.state), lines: chain.lines(nameOf),
       disputed: c.disputedMembers(chain.state, lookupIn(memberUsers())).map(Number),
+      // A lookup whose key for the first member differs from the chain's: disputed.
+      disputed_swapped: c.disputedMembers(chain.state, (id, generation) => {
+        const keys = lookupIn(memberUsers())(id, generation);
+        return keys && id === chain.operations[0].actorId
+          ? { ...keys, ed25519: c.signingPublicKey(new Uint8Array(32)) } : keys;
+      }).map(Number),
       vouched_by: Object.fromEntries([...chain.state.members.keys()].map((id) =>
         [String(id), Number(chain.vouched(id).vouchedBy)])) };
   };

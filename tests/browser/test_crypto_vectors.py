@@ -823,6 +823,7 @@ def test_membership_chain(crypto):
             assert result["final_state"] == vector["final_state"]
             assert result["lines"] == [e["line"] for e in vector["chain"]]
             assert result["disputed"] == []
+            assert result["disputed_swapped"] == [vector["chain"][0]["fields"]["actor_id"]]
             chain += 1
         else:
             expect_refused(result, vector["error"], vector["why"])
@@ -1231,3 +1232,123 @@ def test_a_header_over_64_kib_is_bad_file_however_it_is_split(crypto):
                 await code(() => c.fileHashOfBlob(new Blob([bytes]), {pieceSize: 4096}))];
     }""", [crypto.url("test"), data.hex()])
     assert out == ["bad_file"] * 3
+
+
+DEPARTED_RUN = """async ([url, epochHex, users, chainOps, departed]) => {
+  const c = await import(url);
+  const keysOf = (u) => ({userId: BigInt(u.user_id), generation: BigInt(u.generation),
+    recipient: u.recipient, ed25519: c.fromHex(u.ed25519)});
+  const lookup = (id, generation) => {
+    const u = users.find((x) => BigInt(x.user_id) === id && BigInt(x.generation) === generation);
+    return u ? keysOf(u) : null;
+  };
+  const chain = c.MembershipChain.replay(chainOps.map(([s, sig]) =>
+    ({statement: c.fromHex(s), signature: c.fromHex(sig)})), lookup);
+  const bob = users.find((u) => u.user_id === 2);
+  const open = async (gone) => {
+    try {
+      const o = await c.openEpoch(c.fromHex(epochHex[0]), c.fromHex(epochHex[1]),
+        c.fromHex(epochHex[2]), {me: keysOf(bob), identity: bob.identity, chain,
+        keyLookup: lookup, departed: gone.map(BigInt)});
+      return {secret: c.toHex(o.secret)};
+    } catch (e) {
+      return {code: e.code, typed: e instanceof c.CryptoError};
+    }
+  };
+  return {announced: await open(departed), unannounced: await open([]),
+          creator_departed: await open([...departed, 1])};
+}"""
+
+
+def test_a_removal_the_server_announced_is_left_out_on_both_sides(crypto):
+    """Not from the vector files: an epoch client.epochs builds without Carol (her account
+    deleted, announced by the server) opens for Bob in the bundle only with that
+    announcement; without it the list differs from the chain, and a departed creator is
+    refused (bad_epoch each)."""
+    from client import epochs, signing
+    from client.errors import EpochError
+    from tests.vectors.generate import ed25519_seed
+
+    keys, idents, lookup = _group()
+    chain = _client_chain(3)
+    members = [keys[1], keys[2]]
+    key = signing.signing_key_from_seed(ed25519_seed("group/Alice"))
+    envelope, data, sig, secret = epochs.build_epoch(
+        key, keys[1], conversation_id=chain.state.conversation_id, epoch=1,
+        prev_envelope_hash=bytes(32), chain_head=chain.state.head, members=members, name="x")
+    assert 3 in chain.state.members
+    opened = epochs.open_epoch(envelope, data, sig, me=keys[2], identity=idents[2], chain=chain,
+                               key_lookup=lookup, departed={3})
+    assert opened.secret == secret
+    with pytest.raises(EpochError):
+        epochs.open_epoch(envelope, data, sig, me=keys[2], identity=idents[2], chain=chain,
+                          key_lookup=lookup)
+    users = load_vectors("membership")[0]["users"]
+    ops = [[op["statement"], op["signature"]] for op in load_vectors("membership")[1]["chain"][:3]]
+    out = crypto.page.evaluate(DEPARTED_RUN, [crypto.url("test"),
+                                              [envelope.hex(), data.hex(), sig.hex()],
+                                              users, ops, [3]])
+    assert out == {"announced": {"secret": secret.hex()},
+                   "unannounced": {"code": "bad_epoch", "typed": True},
+                   "creator_departed": {"code": "bad_epoch", "typed": True}}
+
+
+MALFORMED_GROUP_CASES = {
+    "operation with a short conversation id": ("usage", (
+        "c.membershipStatement({conversationId: new Uint8Array(15), index: 0, "
+        "prevHash: new Uint8Array(32), actorId: 1, actorGeneration: 1, kind: 'create', "
+        "clientClockMs: 1});")),
+    "operation kind with a space": ("usage", (
+        "c.membershipStatement({conversationId: new Uint8Array(16), index: 0, "
+        "prevHash: new Uint8Array(32), actorId: 1, actorGeneration: 1, kind: 'a b', "
+        "clientClockMs: 1});")),
+    "operation with 11 fields": ("bad_statement", (
+        "c.parseOperation(c.statement(c.MEMBERSHIP_TAG, "
+        "...Array.from({length: 11}, () => new Uint8Array(8))));")),
+    "members of 79 bytes": ("bad_statement", "c.decodeMembers(new Uint8Array(79));"),
+    "members not increasing": ("bad_statement", (
+        "c.decodeMembers(new Uint8Array(160));")),
+    "an empty chain's state": ("usage", "new c.MembershipChain(() => null).state;"),
+    "a chain without a lookup": ("usage", "new c.MembershipChain();"),
+    "a fractional u64": ("usage", "c.big(1.5);"),
+    "plaintext with spaces": ("bad_epoch", (
+        "c.parseEpochPlaintext(new TextEncoder().encode('{\"v\": 2}'));")),
+    "plaintext not UTF-8": ("bad_epoch", "c.parseEpochPlaintext(new Uint8Array([0xff]));"),
+    "a short epoch secret": ("usage", (
+        "c.encodeEpochPlaintext(new Uint8Array(16), 1, new Uint8Array(31), 'x');")),
+    "a group name with a lone surrogate": ("usage", (
+        "c.encodeEpochPlaintext(new Uint8Array(16), 1, new Uint8Array(32), '\\ud800');")),
+    "a registry hash of 31 bytes": ("usage", (
+        "new c.EpochRegistry().record(new Uint8Array(16), 1, new Uint8Array(31));")),
+    "a file piece that is a string": ("usage", "new c.FileHasher().update('age');"),
+    "a file of no bytes": ("bad_file", "new c.FileHasher().digest();"),
+    "a file hash of 31 bytes": ("usage", (
+        "await c.verifyFileHash(new Uint8Array(31), new Uint8Array(0));")),
+    "pin content with a space": ("bad_pin_blob", (
+        "c.parsePinContent(new TextEncoder().encode('{\"contacts\": [],\"v\":2}'));")),
+    "pin content not JSON": ("bad_pin_blob", (
+        "c.parsePinContent(new TextEncoder().encode('{'));")),
+    "a pin blob that is not age": ("bad_pin_blob", (
+        "await c.openPinBlob(new Uint8Array(8), ["
+        "'AGE-SECRET-KEY-1YTM7V5FKM7Z5GSQ362JQHFXHN09897TDSQ972G6DEDRW7VR0LFKQRWZ96R'], "
+        "{ownerId: 1, keyLookup: () => null});")),
+    "a malformed age identity": ("usage", (
+        "await c.openPinBlob(new Uint8Array(8), ['AGE-SECRET-KEY-1'], {ownerId: 1, "
+        "keyLookup: () => null});")),
+    "a pin blob to a non-canonical recipient": ("usage", (
+        "await c.sealPinBlob(new Uint8Array(32), {userId: 1, generation: 1, recipient: "
+        "'AGE1WSRJRDL2LNQYQDV8UAV0N4QKHR798D7A63NHCGS4PMWJGKMJMVAS4T24JJ'}, "
+        "{ownerId: 1, version: 1, contacts: new Map()});")),
+    "a cannot-open notice of another tag": ("bad_statement", (
+        "c.parseCannotOpen(c.statement('securechat/v2/pins'));")),
+}
+
+
+def test_malformed_group_input_raises_typed_errors(crypto):
+    """Membership, epochs, notices, pins and the file hash: wrong sizes, tags, kinds and
+    encodings raise a CryptoError with client/'s code, never a bare TypeError."""
+    results = crypto.page.evaluate(REFUSALS, [crypto.url("test"), {
+        name: body for name, (_, body) in MALFORMED_GROUP_CASES.items()}])
+    codes = {name: (outcome.get("typed"), outcome.get("code"))
+             for name, outcome in results.items()}
+    assert codes == {name: (True, code) for name, (code, _) in MALFORMED_GROUP_CASES.items()}

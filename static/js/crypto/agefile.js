@@ -1,7 +1,11 @@
-// The age v1 header, read as agecrypt's parse_header reads it (agecrypt/header.py): the
-// file hash (§18) and epoch envelopes (§16) check a header's shape and count its stanzas
-// without any key. Each caller names its own typed error through `refuse(message)`.
+// Age files as the group modules use them: the v1 header, read as agecrypt's parse_header
+// reads it (agecrypt/header.py), so the file hash (§18) and epoch envelopes (§16) check a
+// header's shape and count its stanzas without any key (each caller names its own typed
+// error through `refuse(message)`), and a Decrypter of the caller's identities.
+import { Decrypter } from "age-encryption";
 import { base64nopad } from "@scure/base";
+
+import { UsageError } from "./errors.js";
 
 const VERSION_LINE = "age-encryption.org/v1";
 const MAX_STANZAS = 1024;
@@ -88,4 +92,20 @@ export function ageFileStanzas(file, refuse) {
     throw refuse("no whole age file has this length");
   }
   return stanzas;
+}
+
+/**
+ * An age Decrypter holding `identities` (identity strings or age Identity objects);
+ * UsageError for one the age library does not take.
+ */
+export function withIdentities(identities) {
+  const decrypter = new Decrypter();
+  for (const identity of identities) {
+    try {
+      decrypter.addIdentity(identity);
+    } catch (error) {
+      throw new UsageError("not an age identity", { cause: error });
+    }
+  }
+  return decrypter;
 }

@@ -12,18 +12,18 @@
 // everything a member can check before it uses the secret. Ids and numbers are BigInt.
 // Keys are {userId, generation, recipient, ed25519}; a key lookup is
 // (userId, generation) → keys or null.
-import { Decrypter, Encrypter } from "age-encryption";
+import { Encrypter } from "age-encryption";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { base64urlnopad } from "@scure/base";
 
-import { ageFileStanzas } from "./agefile.js";
+import { ageFileStanzas, withIdentities } from "./agefile.js";
 import { base64url, bytesEqual, concat, fromHex, fromUtf8, parseJsonBigInts, randomBytes,
   readU64, requireBytes, toHex, u64be, utf8 } from "./bytes.js";
 import { EpochError, EquivocationDetected, StatementError, UnknownKeyError, UsageError }
   from "./errors.js";
 import { big, fingerprintsOf, sameFingerprints } from "./fingerprints.js";
 import { signStatement, verifyStatement } from "./message.js";
-import { parseStatement, readFields, statement } from "./statement.js";
+import { parseStatement, readFields, recipientField, statement } from "./statement.js";
 
 export const EPOCH_TAG = "securechat/v2/epoch";
 export const EPOCH_SECRET_SIZE = 32;
@@ -99,6 +99,8 @@ export function parseEpochStatement(bytes) {
 export function encodeEpochPlaintext(conversationId, epoch, secret, name) {
   requireBytes(secret, "an epoch secret", EPOCH_SECRET_SIZE);
   if (typeof name !== "string") throw new UsageError("a group name is a string");
+  // JSON.stringify would write a lone surrogate as an escape; client/ refuses the name.
+  if (!name.isWellFormed()) throw new UsageError("the group name holds a lone surrogate");
   const conversation = toHex(requireBytes(conversationId, "conversation id"));
   return utf8(`{"conversation":"${conversation}","epoch":${big(epoch)},`
     + `"name":${JSON.stringify(name)},"secret":"${base64url(secret)}","v":2}`);
@@ -147,6 +149,7 @@ export async function buildEpoch(seed, creator, { conversationId, epoch, prevEnv
   if (!keys.some((k) => sameEntry(memberEntryOf(k), memberEntryOf(creator)))) {
     throw new UsageError("the creator is one of the members");
   }
+  keys.forEach((k) => recipientField(k.recipient)); // UsageError unless canonical
   checkRecipientKinds(keys);
   const secret = randomBytes(EPOCH_SECRET_SIZE);
   const encrypter = new Encrypter();
@@ -222,8 +225,7 @@ function checkFollows(parsed, previous) {
 }
 
 async function decryptEnvelope(envelope, identity) {
-  const decrypter = new Decrypter();
-  decrypter.addIdentity(identity);
+  const decrypter = withIdentities([identity]);
   try {
     return await decrypter.decrypt(envelope);
   } catch (error) {

@@ -10,15 +10,16 @@
 // Contacts are a Map of BigInt user id → {generation (BigInt), recipientHash, ed25519Hash,
 // verified}; ids and numbers are BigInt after parsing (u64 may exceed 2^53).
 // A key lookup is (userId: BigInt, generation: BigInt) → {recipient, ed25519} or null.
-import { Decrypter, Encrypter } from "age-encryption";
+import { Encrypter } from "age-encryption";
 import { sha256 } from "@noble/hashes/sha2.js";
 
+import { withIdentities } from "./agefile.js";
 import { bytesEqual, concat, fromHex, parseJsonBigInts, requireBytes, toHex, u64be }
   from "./bytes.js";
 import { PinBlobError, UnknownKeyError, UsageError } from "./errors.js";
 import { big, sameFingerprints } from "./fingerprints.js";
 import { signStatement, verifyStatement } from "./message.js";
-import { field, parseStatement, readFields, statement } from "./statement.js";
+import { field, parseStatement, readFields, recipientField, statement } from "./statement.js";
 
 export const CANNOT_OPEN_TAG = "securechat/v2/cannot-open";
 export const PINS_TAG = "securechat/v2/pins";
@@ -127,14 +128,14 @@ export async function sealPinBlob(seed, owner, pins) {
   }
   const bytes = pinsStatement({ ...pins, ownerGeneration: owner.generation });
   const encrypter = new Encrypter();
+  recipientField(owner.recipient); // UsageError unless a canonical age recipient
   encrypter.addRecipient(owner.recipient);
   return encrypter.encrypt(concat(field(bytes), field(signStatement(seed, bytes))));
 }
 
 async function decryptBlob(blob, identities) {
   requireBytes(blob, "pin blob");
-  const decrypter = new Decrypter();
-  for (const identity of identities) decrypter.addIdentity(identity);
+  const decrypter = withIdentities(identities);
   try {
     return await decrypter.decrypt(blob);
   } catch (error) {
