@@ -115,3 +115,20 @@ export function bytesEqual(a, b) {
 export function randomBytes(length) {
   return crypto.getRandomValues(new Uint8Array(length));
 }
+
+/**
+ * JSON.parse with every non-negative integer as a BigInt, read from its source text where
+ * the engine gives it (so u64 values above 2^53 keep every digit). An engine without
+ * source access (Firefox before 135, Safari 17) gives BigInt of the parsed number: exact
+ * below 2^53; above, the caller's canonical re-encoding differs and refuses the text.
+ * Other numbers stay numbers. Throws SyntaxError for text that is not JSON.
+ */
+export function parseJsonBigInts(text) {
+  return JSON.parse(text, (key, value, context) => {
+    if (typeof value !== "number") return value;
+    if (context?.source !== undefined) {
+      return /^\d+$/.test(context.source) ? BigInt(context.source) : value;
+    }
+    return Number.isSafeInteger(value) && value >= 0 ? BigInt(value) : value;
+  });
+}

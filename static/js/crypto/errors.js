@@ -95,3 +95,81 @@ export class SignatureError extends CryptoError {
     this.name = "SignatureError";
   }
 }
+
+/**
+ * No pinned or accepted public key for the (user id, generation) a statement names
+ * (client.errors.UnknownKeyError).
+ */
+export class UnknownKeyError extends CryptoError {
+  constructor(message) {
+    super("unknown_key", message);
+    this.name = "UnknownKeyError";
+  }
+}
+
+/**
+ * A membership operation or chain refused (§15): `code` is bad_membership, chain_order,
+ * chain_link, unknown_kind, not_authorized or member_limit (fork: ForkDetected).
+ */
+export class MembershipError extends CryptoError {
+  constructor(code, message) {
+    super(code, message);
+    this.name = "MembershipError";
+  }
+}
+
+/**
+ * Two different signed operations with one index (§15): the server forked the chain.
+ * `first` (accepted first) and `second` are {statement, signature} pairs.
+ */
+export class ForkDetected extends MembershipError {
+  constructor(index, first, second) {
+    super("fork", `two different membership operations with index ${index}`);
+    this.name = "ForkDetected";
+    this.index = index;
+    this.first = first;
+    this.second = second;
+  }
+}
+
+/**
+ * An epoch refused (§16): `code` is bad_epoch, not_my_key, pin_mismatch or cannot_open
+ * (equivocation: EquivocationDetected).
+ */
+export class EpochError extends CryptoError {
+  constructor(code, message, options) {
+    super(code, message, options);
+    this.name = "EpochError";
+  }
+}
+
+/** Two envelope hashes for one epoch number of one conversation (§16; blocks sending). */
+export class EquivocationDetected extends EpochError {
+  constructor(conversationId, epoch, first, second) {
+    super("equivocation", `two envelopes for epoch ${epoch}`);
+    this.name = "EquivocationDetected";
+    this.conversationId = conversationId;
+    this.epoch = epoch;
+    this.first = first;
+    this.second = second;
+  }
+}
+
+/** A pin blob refused (§17): `code` is bad_pin_blob or pin_rollback. */
+export class PinBlobError extends CryptoError {
+  constructor(code, message, options) {
+    super(code, message, options);
+    this.name = "PinBlobError";
+  }
+}
+
+/**
+ * Bytes that are not an age file (bad_file), or a well-formed file whose hash is not
+ * the signed one (file_hash_mismatch: shown as a forgery) (§18).
+ */
+export class FileHashError extends CryptoError {
+  constructor(code, message) {
+    super(code, message);
+    this.name = "FileHashError";
+  }
+}

@@ -95,7 +95,7 @@ export function recipientField(text) {
 
 /**
  * Reads `fields` (already split, tag dropped) against `schema`, a list of
- * [name, kind] with kind "u64", a byte length, "token" or "recipient"; returns
+ * [name, kind] with kind "u64", a byte length, "raw" (any length), "token" or "recipient"; returns
  * {name: value} (u64 as BigInt, bytes copied, text as string). Raises StatementError
  * for a wrong count or any value the encoder could not have written.
  */
@@ -113,6 +113,7 @@ function readValue(name, kind, raw) {
     if (raw.length !== 8) throw new StatementError(`${name}: a u64 field is 8 bytes`);
     return readU64(raw);
   }
+  if (kind === "raw") return raw.slice();
   if (typeof kind === "number") {
     if (raw.length !== kind) throw new StatementError(`${name}: expected ${kind} bytes`);
     return raw.slice();
