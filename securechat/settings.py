@@ -440,6 +440,8 @@ SECURECHAT_RATE_LIMITS = {
     "stepup_account": env_rate("SECURECHAT_RATE_STEPUP_ACCOUNT", (10, 300)),
     "prelogin_address": env_rate("SECURECHAT_RATE_PRELOGIN_ADDRESS", (60, 300)),
     "directory_account": env_rate("SECURECHAT_RATE_DIRECTORY_ACCOUNT", (120, 300)),
+    # Version 2 epochs submitted per member (DESIGN.md §3: epoch creation is rate-limited).
+    "epoch_account": env_rate("SECURECHAT_RATE_EPOCH_ACCOUNT", (60, 300)),
 }
 # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
 # networks, comma-separated); none by default. nginx on the same machine: 127.0.0.1.

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.actions.base import rate_limit
 from accounts.models import User
 from client import membership
 from messaging.events import push_after_commit
@@ -161,6 +162,7 @@ def do_create_conversation(creator, conversation_id: str, kind: str,
     An id already taken answers 409 ``conversation_exists`` (ids are the
     creator's random draw, so a collision is a replay or a client bug).
     """
+    rate_limit("epoch_account", creator.pk)
     op, checked = check_create(creator, conversation_id, kind, operation, epoch)
     limit = 2 if kind == ConversationV2.DIRECT else settings.SECURECHAT_V2_MEMBER_LIMIT
     try:
@@ -230,6 +232,8 @@ def do_append_operation(user, conversation_id: str, operation: SignedOperation,
                         epoch: SignedEpoch | None = None) -> Stored:
     """Append by compare-and-swap on the chain head (409 ``stale_head`` with the head),
     with the epoch that covers it when one is given (required for ``remove``)."""
+    if epoch is not None:
+        rate_limit("epoch_account", user.pk)
     _, op, checked = check_append(user, conversation_id, operation, epoch)
     with transaction.atomic():
         conversation = _locked(conversation_id)
@@ -256,6 +260,7 @@ def do_append_operation(user, conversation_id: str, operation: SignedOperation,
 def do_store_epoch(user, conversation_id: str, epoch: SignedEpoch) -> Stored:
     """Store the first epoch for its number (409 ``epoch_exists`` with the winner)."""
     access_v2_conversation(user, conversation_id)
+    rate_limit("epoch_account", user.pk)  # counted for members only: others learn nothing
     checked = check_epoch(conversation_id, user, *vars(epoch).values())
     with transaction.atomic():
         conversation = _locked(conversation_id)
