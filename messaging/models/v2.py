@@ -64,6 +64,9 @@ class MemberV2(models.Model):
         constraints = [models.UniqueConstraint(fields=["conversation", "user"],
                                                name="messaging_memberv2_unique")]
 
+    def __str__(self):
+        return f"user {self.user_id} in v2 conversation {self.conversation_id}"
+
 
 class MembershipOperation(models.Model):
     """One signed operation of the chain (protocol.md §15), in index order."""
@@ -88,6 +91,9 @@ class MembershipOperation(models.Model):
                                     name="messaging_op_unique_index"),
             models.UniqueConstraint(fields=["conversation", "seq"], name="messaging_op_unique_seq"),
         ]
+
+    def __str__(self):
+        return f"operation {self.index} ({self.kind}) of v2 conversation {self.conversation_id}"
 
 
 class EpochV2(models.Model):
@@ -117,6 +123,9 @@ class EpochV2(models.Model):
             models.UniqueConstraint(fields=["conversation", "seq"],
                                     name="messaging_epoch_unique_seq"),
         ]
+
+    def __str__(self):
+        return f"epoch {self.number} of v2 conversation {self.conversation_id}"
 
 
 class MessageV2(models.Model):
@@ -150,3 +159,6 @@ class MessageV2(models.Model):
             models.UniqueConstraint(fields=["conversation", "seq"],
                                     name="messaging_msgv2_unique_seq"),
         ]
+
+    def __str__(self):
+        return f"message {self.seq} of v2 conversation {self.conversation_id}"
