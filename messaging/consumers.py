@@ -52,6 +52,7 @@ from messaging.pins import Pins
 from messaging.ratelimit import TokenBucket
 from messaging.sessions import session_still_valid
 from messaging.socket_caps import socket_caps
+from messaging.v2 import socket as v2_socket
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class ChatConsumer(AsyncConsumer):
         self.user = None
         self.admitted = False
         self.identity = None
+        self.v2 = False  # a version 2 login: keys on the client, v2 frames only
         self.view: MessageView | None = None
         self.delivered: dict[int, int] = {}
         self.synced = False
@@ -114,7 +116,10 @@ class ChatConsumer(AsyncConsumer):
             identity = self.scope["identity"]
         else:
             identity = await database_sync_to_async(unlocked_identity_from_scope)(self.scope)
-        if user is None or not user.is_authenticated or not user.is_active or identity is None:
+        if identity is None:
+            self.v2 = await database_sync_to_async(v2_socket.is_v2_session)(self.scope)
+        if (user is None or not user.is_authenticated or not user.is_active
+                or (identity is None and not self.v2)):
             await self.close(CLOSE_NOT_LOGGED_IN)
             return
         self.user, self.identity = user, identity
@@ -125,8 +130,9 @@ class ChatConsumer(AsyncConsumer):
             await self.close(CLOSE_RATE_LIMITED)
             return
         self.admitted = True
-        self.view = MessageView(user.pk, identity, Pins(user.pk))
-        await database_sync_to_async(replay.reload_pins)(user, identity, self.view)
+        if not self.v2:  # a v2 socket decrypts nothing: no view, no pins
+            self.view = MessageView(user.pk, identity, Pins(user.pk))
+            await database_sync_to_async(replay.reload_pins)(user, identity, self.view)
         await self.attach_layer()
         self.tasks.append(asyncio.create_task(self.timer()))
 
@@ -187,7 +193,8 @@ class ChatConsumer(AsyncConsumer):
                         return
                 if now >= next_heartbeat:
                     next_heartbeat = now + heartbeat
-                    seqs = await database_sync_to_async(replay.last_seqs)(self.user)
+                    last_seqs = v2_socket.last_seqs if self.v2 else replay.last_seqs
+                    seqs = await database_sync_to_async(last_seqs)(self.user)
                     await self.send_json({"type": "heartbeat", "last_seqs": seqs})
                 if self.channel_name is None and now >= next_attach:
                     next_attach = now + LAYER_RETRY_SECONDS
@@ -272,7 +279,7 @@ class ChatConsumer(AsyncConsumer):
             await self.close(CLOSE_BAD_FRAME)
             return
         req_id = frames.req_id_of(frame)
-        handler = HANDLERS.get(frame["type"])
+        handler = (HANDLERS_V2 if self.v2 else HANDLERS).get(frame["type"])
         if handler is None:
             await self.send_error(req_id, ApiError("Unknown frame type.", code="unknown_type"))
             return
@@ -327,6 +334,10 @@ class ChatConsumer(AsyncConsumer):
         await self.send_json({"type": "ack", "req_id": req_id, "id": str(sent.id),
                               "seq": sent.seq, "conversation": sent.conversation_id})
 
+    async def on_send2(self, frame, req_id):
+        ack = await database_sync_to_async(v2_socket.send2)(self.user, frame)
+        await self.send_json({**ack, "req_id": req_id})
+
     async def on_read(self, frame, req_id):
         conversation_id = frames.conversation_id(frame)
         seq = frames.seq(frame)
@@ -371,6 +382,8 @@ class ChatConsumer(AsyncConsumer):
 
     async def handle_event(self, event):
         kind = event.get("type")
+        if self.v2 and kind not in ("chat.v2", "security.close"):
+            return  # version 1 events need a server-side view this socket does not have
         if kind == "chat.message":
             await self.on_message_event(event)
         elif kind == "chat.deleted":
@@ -384,6 +397,10 @@ class ChatConsumer(AsyncConsumer):
                                       "user": event["user"]})
         elif kind == "chat.conversation":
             await self.on_conversation_event(event)
+        elif kind == "chat.v2":
+            if self.v2:
+                await self.send_json({"type": "message2", "conversation": event["conversation"],
+                                      "item": event["item"]})
         elif kind == "security.close":
             await self.close(int(event.get("code", CLOSE_NOT_LOGGED_IN)))
 
@@ -441,5 +458,10 @@ HANDLERS = {
     "read": ChatConsumer.on_read,
     "typing": ChatConsumer.on_typing,
     "accept_key": ChatConsumer.on_accept_key,
+    "ping": ChatConsumer.on_ping,
+}
+# Version 2 sockets: ciphertext only (docs/api.md); catch-up is the HTTP timeline.
+HANDLERS_V2 = {
+    "send2": ChatConsumer.on_send2,
     "ping": ChatConsumer.on_ping,
 }

@@ -338,6 +338,22 @@ SECURECHAT_BODY_LIMITS = {
     # The version 2 pin blob: up to 1 MiB, base64 in JSON.
     r"^/api/v1/me/pins$": 1536 * 1024,
 }
+# Version 2 conversations (DESIGN.md §5): at most this many members; an epoch envelope is
+# at most members x 1,600 + 4,096 bytes (base64 in JSON, beside a statement of 80 bytes a
+# member and the operation it may cover); a message box at most 48 KiB.
+SECURECHAT_V2_MEMBER_LIMIT = int(os.environ.get("SECURECHAT_V2_MEMBER_LIMIT", "100"))
+_V2_ENVELOPE_BODY = ((SECURECHAT_V2_MEMBER_LIMIT * 1600 + 4096) * 4 // 3
+                     + SECURECHAT_V2_MEMBER_LIMIT * 120 + 32 * 1024)
+SECURECHAT_V2_BODY_LIMITS = {
+    "conversations": _V2_ENVELOPE_BODY, "members": _V2_ENVELOPE_BODY,
+    "epochs": _V2_ENVELOPE_BODY, "messages": 96 * 1024,
+}
+SECURECHAT_BODY_LIMITS.update({
+    r"^/api/v1/v2/conversations$": SECURECHAT_V2_BODY_LIMITS["conversations"],
+    r"^/api/v1/v2/conversations/[0-9a-f]{32}/members$": SECURECHAT_V2_BODY_LIMITS["members"],
+    r"^/api/v1/v2/conversations/[0-9a-f]{32}/epochs$": SECURECHAT_V2_BODY_LIMITS["epochs"],
+    r"^/api/v1/v2/conversations/[0-9a-f]{32}/messages$": SECURECHAT_V2_BODY_LIMITS["messages"],
+})
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(SECURECHAT_BODY_LIMITS.values())
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
@@ -424,6 +440,8 @@ SECURECHAT_RATE_LIMITS = {
     "stepup_account": env_rate("SECURECHAT_RATE_STEPUP_ACCOUNT", (10, 300)),
     "prelogin_address": env_rate("SECURECHAT_RATE_PRELOGIN_ADDRESS", (60, 300)),
     "directory_account": env_rate("SECURECHAT_RATE_DIRECTORY_ACCOUNT", (120, 300)),
+    # Version 2 epochs submitted per member (DESIGN.md §3: epoch creation is rate-limited).
+    "epoch_account": env_rate("SECURECHAT_RATE_EPOCH_ACCOUNT", (60, 300)),
 }
 # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
 # networks, comma-separated); none by default. nginx on the same machine: 127.0.0.1.

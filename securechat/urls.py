@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("messaging.urls")),
     path("", include("messaging.urls_api")),
+    path("", include("messaging.v2.urls")),
     path("", include("filestore.urls")),
     path("about/", TemplateView.as_view(template_name="securechat/about.html"), name="about"),
 ]

@@ -12,6 +12,7 @@ from messaging.display import MessageView, StoredFields
 from messaging.models import Message
 from messaging.pins import load_pins
 from tests.support.accounts import TestUser, make_user
+from tests.support.v2chat import V2User
 
 
 @dataclass
@@ -47,3 +48,9 @@ def rendered(test_user: TestUser, conversation_id: int) -> list[dict]:
     view = view_as(test_user)
     return [view.render(StoredFields.from_row(m))
             for m in Message.objects.filter(conversation_id=conversation_id).order_by("seq")]
+
+
+@pytest.fixture
+def trio(transactional_db):
+    """Three version 2 users (Alice, Bob, Carol), signed up through the client flow."""
+    return V2User.signup("alice"), V2User.signup("bob"), V2User.signup("carol")

@@ -1,0 +1,315 @@
+"""Every state change of v2 messaging (DESIGN.md §3, §5); views only adapt JSON to these.
+
+Each ``do_*`` first runs its ``check_*`` (parsing and signatures, outside any
+transaction: they are CPU work and need no lock), then, inside one
+transaction holding the conversation's row lock (PostgreSQL) or the database
+write lock (SQLite IMMEDIATE), re-checks what can change under it (membership,
+the chain head, the current epoch), allocates seqs from ``last_seq`` and
+inserts. Refusals are raised before anything is written; live pushes go out
+after commit and carry ids and ciphertext only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.actions.base import rate_limit
+from accounts.models import User
+from client import membership
+from messaging.events import push_after_commit
+from messaging.models import ConversationV2, EpochV2, MembershipOperation, MemberV2, MessageV2
+from messaging.v2 import wire
+from messaging.v2.access import access_v2_conversation
+from messaging.v2.checks import CheckedEpoch, check_epoch, check_message, check_operation
+from messaging.v2.errors import (
+    ClientIdConflict,
+    ConversationExists,
+    EpochExists,
+    Invalid,
+    NotFound,
+    StaleEpoch,
+    StaleHead,
+)
+
+ZERO_HASH = bytes(32)
+EVENT_TYPE = "chat.v2"  # ignored by v1 sockets; announced to v2 clients (docs/api.md)
+
+
+@dataclass(frozen=True)
+class SignedOperation:
+    statement: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SignedEpoch:
+    envelope: bytes
+    statement: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a write stored (or, for a repeated message, found): rows in seq order."""
+
+    conversation: ConversationV2
+    items: tuple
+    created: bool = True
+
+
+# --- shared steps (inside the transaction) -------------------------------------------
+
+
+def _locked(conversation_id: str) -> ConversationV2:
+    return ConversationV2.objects.select_for_update().get(pk=conversation_id)
+
+
+def _member_ids(conversation) -> set[int]:
+    return set(MemberV2.objects.filter(conversation=conversation).values_list("user_id", flat=True))
+
+
+def _next_seq(conversation) -> int:
+    conversation.last_seq += 1
+    return conversation.last_seq
+
+
+def _save(conversation) -> None:
+    conversation.last_activity_at = timezone.now()
+    conversation.save(update_fields=["last_seq", "head", "head_index", "epoch_number",
+                                     "epoch_hash", "last_activity_at"])
+
+
+def _announce(conversation, member_ids, items) -> None:
+    """After commit: each item to every member's user group (ids, hashes, ciphertext)."""
+    for item in items:
+        payload = (wire.message_json(item) if isinstance(item, MessageV2)
+                   else wire.epoch_announcement_json(item) if isinstance(item, EpochV2)
+                   else {k: v for k, v in wire.operation_json(item).items()
+                         if k not in ("statement", "signature")})
+        push_after_commit(member_ids, {"type": EVENT_TYPE, "conversation": conversation.pk,
+                                       "item": payload})
+
+
+def _record_operation(conversation, op, signed: SignedOperation, actor) -> MembershipOperation:
+    op_hash = membership.operation_hash(signed.statement)
+    row = MembershipOperation.objects.create(
+        conversation=conversation, index=op.index, prev_hash=op.prev_hash, op_hash=op_hash,
+        kind=op.kind, actor=actor, statement=signed.statement, signature=signed.signature,
+        seq=_next_seq(conversation))
+    conversation.head, conversation.head_index = op_hash, op.index
+    return row
+
+
+def _record_epoch(conversation, checked: CheckedEpoch, creator) -> EpochV2:
+    parsed = checked.statement
+    row = EpochV2.objects.create(
+        conversation=conversation, number=parsed.epoch, envelope=checked.envelope,
+        envelope_hash=parsed.envelope_hash, statement=checked.statement_bytes,
+        signature=checked.signature, creator=creator, seq=_next_seq(conversation))
+    conversation.epoch_number, conversation.epoch_hash = parsed.epoch, parsed.envelope_hash
+    return row
+
+
+def _check_epoch_fits(conversation, checked: CheckedEpoch, member_ids: set[int],
+                      prefix: str = "") -> None:
+    """First stored per number wins; it must follow the current epoch, sign the current
+    head and list exactly the current members (clients judge their keys)."""
+    parsed = checked.statement
+    winner = EpochV2.objects.filter(conversation=conversation, number=parsed.epoch).first()
+    if winner is not None:
+        raise EpochExists(f"Epoch {parsed.epoch} already exists; this is the stored one.",
+                          extra={"epoch": wire.epoch_json(winner)})
+    if (parsed.epoch < conversation.epoch_number
+            or bytes(parsed.prev_envelope_hash) != bytes(conversation.epoch_hash)):
+        raise StaleEpoch("The epoch does not follow the current one.",
+                         extra={"epoch": wire.current_epoch_json(conversation)})
+    if bytes(parsed.chain_head) != bytes(conversation.head):
+        raise StaleHead("The epoch signs another chain head than the current one.",
+                        extra={"head": wire.head_json(conversation)})
+    if {entry.user_id for entry in parsed.members} != member_ids:
+        raise Invalid("The epoch lists other members than the chain's current ones.",
+                      field=prefix + "statement")
+
+
+# --- create --------------------------------------------------------------------------
+
+
+def check_create(creator, conversation_id: str, kind: str, operation: SignedOperation,
+                 epoch: SignedEpoch):
+    """``(operation, epoch)`` checked: operation 0 ``create`` by the creator, and an epoch
+    signing it as the chain head."""
+    wire.conversation_id_field(conversation_id)
+    if kind not in (ConversationV2.DIRECT, ConversationV2.GROUP):
+        raise Invalid("kind must be direct or group.", field="kind")
+    op = check_operation(conversation_id, creator, operation.statement, operation.signature,
+                         prefix="operation.")
+    if op.kind != "create":
+        raise Invalid("A conversation starts with a create operation.",
+                      field="operation.statement")
+    checked = check_epoch(conversation_id, creator, *vars(epoch).values(), prefix="epoch.")
+    return op, checked
+
+
+def do_create_conversation(creator, conversation_id: str, kind: str,
+                           operation: SignedOperation, epoch: SignedEpoch) -> Stored:
+    """Create the conversation with its operation 0 and first epoch, in one transaction.
+
+    An id already taken answers 409 ``conversation_exists`` (ids are the
+    creator's random draw, so a collision is a replay or a client bug).
+    """
+    rate_limit("epoch_account", creator.pk)
+    op, checked = check_create(creator, conversation_id, kind, operation, epoch)
+    limit = 2 if kind == ConversationV2.DIRECT else settings.SECURECHAT_V2_MEMBER_LIMIT
+    try:
+        with transaction.atomic():
+            if ConversationV2.objects.filter(pk=conversation_id).exists():
+                raise ConversationExists("A conversation with this id exists.")
+            conversation = ConversationV2.objects.create(
+                id=conversation_id, kind=kind, member_limit=limit, created_by=creator,
+                head=ZERO_HASH)
+            op_row = _record_operation(conversation, op, operation, creator)
+            MemberV2.objects.create(conversation=conversation, user=creator,
+                                    joined_seq=op_row.seq)
+            _check_epoch_fits(conversation, checked, {creator.pk}, prefix="epoch.")
+            epoch_row = _record_epoch(conversation, checked, creator)
+            _save(conversation)
+            _announce(conversation, [creator.pk], [op_row, epoch_row])
+    except IntegrityError:  # a concurrent create of the same id won the insert
+        raise ConversationExists("A conversation with this id exists.") from None
+    return Stored(conversation, (op_row, epoch_row))
+
+
+# --- membership operations -----------------------------------------------------------
+
+
+def check_append(user, conversation_id: str, operation: SignedOperation,
+                 epoch: SignedEpoch | None):
+    """``(conversation, operation, epoch or None)``: a member's signed, well-shaped
+    operation (never ``create``); a ``remove`` must bring its new epoch."""
+    conversation = access_v2_conversation(user, conversation_id)
+    op = check_operation(conversation_id, user, operation.statement, operation.signature,
+                         prefix="operation.")
+    if op.kind == "create":
+        raise Invalid("create is only the first operation.", field="operation.statement")
+    if op.kind == "remove" and epoch is None:
+        raise Invalid("A remove is accepted only together with the new epoch that signs it "
+                      "as the chain head.", field="epoch")
+    checked = None
+    if epoch is not None:
+        checked = check_epoch(conversation_id, user, *vars(epoch).values(), prefix="epoch.")
+    return conversation, op, checked
+
+
+def _apply_to_members(conversation, op, member_ids: set[int], seq: int) -> set[int]:
+    """The member set after ``op`` (stored); refuses an operation whose target makes no
+    sense for the server's record (clients judge authority)."""
+    after = set(member_ids)
+    if op.kind == "add":
+        if op.target_id in member_ids:
+            raise Invalid("The target is already a member.", field="operation.statement")
+        if len(member_ids) >= conversation.member_limit:
+            raise Invalid(f"This conversation has at most {conversation.member_limit} members.",
+                          code="member_limit", field="operation.statement")
+        if not User.objects.filter(pk=op.target_id, is_active=True).exists():
+            raise Invalid("The target is not an active account.", field="operation.statement")
+        MemberV2.objects.create(conversation=conversation, user_id=op.target_id, joined_seq=seq)
+        after.add(op.target_id)
+    elif op.kind in ("remove", "leave"):
+        gone = op.actor_id if op.kind == "leave" else op.target_id
+        if gone not in member_ids or (op.kind == "remove" and gone == op.actor_id):
+            raise Invalid("The target is not another member.", field="operation.statement")
+        MemberV2.objects.filter(conversation=conversation, user_id=gone).delete()
+        after.discard(gone)
+    return after
+
+
+def do_append_operation(user, conversation_id: str, operation: SignedOperation,
+                        epoch: SignedEpoch | None = None) -> Stored:
+    """Append by compare-and-swap on the chain head (409 ``stale_head`` with the head),
+    with the epoch that covers it when one is given (required for ``remove``)."""
+    if epoch is not None:
+        rate_limit("epoch_account", user.pk)
+    _, op, checked = check_append(user, conversation_id, operation, epoch)
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        members = _member_ids(conversation)
+        if user.pk not in members:
+            raise NotFound("No such conversation.")
+        if op.index != conversation.head_index + 1 or op.prev_hash != bytes(conversation.head):
+            raise StaleHead("The chain head moved; refetch, re-check and re-sign.",
+                            extra={"head": wire.head_json(conversation)})
+        op_row = _record_operation(conversation, op, operation, user)
+        after = _apply_to_members(conversation, op, members, op_row.seq)
+        items = [op_row]
+        if checked is not None:
+            _check_epoch_fits(conversation, checked, after, prefix="epoch.")
+            items.append(_record_epoch(conversation, checked, user))
+        _save(conversation)
+        _announce(conversation, members | after, items)
+    return Stored(conversation, tuple(items))
+
+
+# --- epochs --------------------------------------------------------------------------
+
+
+def do_store_epoch(user, conversation_id: str, epoch: SignedEpoch) -> Stored:
+    """Store the first epoch for its number (409 ``epoch_exists`` with the winner)."""
+    access_v2_conversation(user, conversation_id)
+    rate_limit("epoch_account", user.pk)  # counted for members only: others learn nothing
+    checked = check_epoch(conversation_id, user, *vars(epoch).values())
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        members = _member_ids(conversation)
+        if user.pk not in members:
+            raise NotFound("No such conversation.")
+        _check_epoch_fits(conversation, checked, members)
+        row = _record_epoch(conversation, checked, user)
+        _save(conversation)
+        _announce(conversation, members, [row])
+    return Stored(conversation, (row,))
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+def check_send(sender, conversation_id: str, box: bytes, statement: bytes, signature: bytes):
+    """Authorize, then the box's format and the sender's signature over its statement."""
+    access_v2_conversation(sender, conversation_id)
+    return check_message(conversation_id, sender, box, statement, signature)
+
+
+def do_send_message(sender, conversation_id: str, box: bytes, statement: bytes,
+                    signature: bytes) -> Stored:
+    """Store a message box in the current epoch at the next seq; idempotent by client
+    message id (the same statement returns the stored row, another is a 409)."""
+    parsed = check_send(sender, conversation_id, box, statement, signature)
+    context, message_hash = parsed.context, hashlib.sha256(statement).digest()
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        members = _member_ids(conversation)
+        if sender.pk not in members:
+            raise NotFound("No such conversation.")
+        found = MessageV2.objects.filter(conversation=conversation, sender=sender,
+                                         client_message_id=parsed.client_message_id).first()
+        if found is not None:
+            if bytes(found.message_hash) != message_hash:
+                raise ClientIdConflict("Another message was stored under this client "
+                                       "message id.", extra={"seq": found.seq})
+            return Stored(conversation, (found,), created=False)
+        if (context.epoch, context.envelope_hash) != (conversation.epoch_number,
+                                                      bytes(conversation.epoch_hash)):
+            raise StaleEpoch("The message names another epoch than the current one.",
+                             extra={"epoch": wire.current_epoch_json(conversation)})
+        row = MessageV2.objects.create(
+            conversation=conversation, sender=sender, device_id=context.device_id,
+            device_counter=context.device_counter, client_message_id=parsed.client_message_id,
+            epoch_number=context.epoch, box=box, statement=statement, signature=signature,
+            message_hash=message_hash, seq=_next_seq(conversation))
+        _save(conversation)
+        _announce(conversation, members, [row])
+    return Stored(conversation, (row,))

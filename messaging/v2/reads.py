@@ -1,0 +1,59 @@
+"""Queries of v2 messaging: access-checked, and never a write."""
+
+from __future__ import annotations
+
+from messaging.models import ConversationV2, EpochV2, MembershipOperation, MemberV2, MessageV2
+from messaging.v2 import wire
+from messaging.v2.access import access_v2_conversation
+
+TIMELINE_PAGE = 200
+EPOCH_PAGE = 20
+
+
+def list_conversations(user) -> list[dict]:
+    """The user's current conversations, most recently active first, with their members."""
+    conversations = list(ConversationV2.objects.filter(members__user=user))
+    members: dict[str, list[int]] = {c.pk: [] for c in conversations}
+    for conversation_id, user_id in MemberV2.objects.filter(
+            conversation_id__in=list(members)).values_list("conversation_id", "user_id"):
+        members[conversation_id].append(user_id)
+    return [wire.conversation_json(c, members[c.pk]) for c in conversations]
+
+
+def read_chain(user, conversation_id: str) -> dict:
+    """Every operation from ``create``, in index order, with the head (clients verify it)."""
+    conversation = access_v2_conversation(user, conversation_id)
+    operations = MembershipOperation.objects.filter(conversation=conversation).order_by("index")
+    return {"head": wire.head_json(conversation),
+            "operations": [wire.operation_json(op) for op in operations]}
+
+
+def read_epochs(user, conversation_id: str, after: int) -> dict:
+    """Up to ``EPOCH_PAGE`` epochs numbered above ``after``, envelopes included."""
+    conversation = access_v2_conversation(user, conversation_id)
+    rows = (EpochV2.objects.filter(conversation=conversation, number__gt=after)
+            .order_by("number")[:EPOCH_PAGE])
+    return {"current": wire.current_epoch_json(conversation),
+            "epochs": [wire.epoch_json(e) for e in rows]}
+
+
+def read_timeline(user, conversation_id: str, after: int) -> dict:
+    """Operations, epoch announcements and messages with seq in (after, after + page], in
+    seq order; seqs are gap-free, so a page is exactly that range."""
+    conversation = access_v2_conversation(user, conversation_id)
+    upto = after + TIMELINE_PAGE
+    in_range = {"conversation": conversation, "seq__gt": after, "seq__lte": upto}
+    items = ([wire.operation_json(op) for op in MembershipOperation.objects.filter(**in_range)]
+             + [wire.epoch_announcement_json(e) for e in EpochV2.objects.filter(**in_range)]
+             + [wire.message_json(m) for m in MessageV2.objects.filter(**in_range)])
+    items.sort(key=lambda item: item["seq"])
+    return {"last_seq": conversation.last_seq, "items": items}
+
+
+def wire_item(item) -> dict:
+    """A stored row as the timeline shows it (an epoch by its name, not its envelope)."""
+    if isinstance(item, MessageV2):
+        return wire.message_json(item)
+    if isinstance(item, EpochV2):
+        return wire.epoch_announcement_json(item)
+    return wire.operation_json(item)

@@ -1,0 +1,44 @@
+"""The websocket side of v2 messaging: which sockets are v2, and their frames (docs/api.md).
+
+A socket is a v2 socket when its session is a complete login with client
+custody (no server-side identity to unlock). It takes ``send2`` frames and
+``ping``; it receives ``message2`` (an item of the timeline, pushed after
+commit) and heartbeats with its v2 conversations' last seqs. Catch-up is the
+HTTP timeline. Functions here are synchronous: the consumer runs them on its
+database thread.
+"""
+
+from __future__ import annotations
+
+from accounts import unlock
+from messaging.models import ConversationV2
+from messaging.v2 import actions, wire
+from messaging.v2.checks import BOX_MAX
+from messaging.v2.errors import Invalid
+
+
+def is_v2_session(scope) -> bool:
+    """A complete login whose keys stay on the client (a version 2 login)."""
+    session, user = scope.get("session"), scope.get("user")
+    if session is None or user is None or not user.is_authenticated:
+        return False
+    return session.get(unlock.SESSION_STAGE) == unlock.STAGE_DONE and unlock.client_custody(
+        session)
+
+
+def last_seqs(user) -> dict[str, int]:
+    """``{conversation id: last seq}`` of the user's v2 conversations (for heartbeats)."""
+    return dict(ConversationV2.objects.filter(members__user=user).values_list("pk", "last_seq"))
+
+
+def send2(user, frame: dict) -> dict:
+    """Store the frame's message (as ``POST .../messages``) and return the ack frame body."""
+    conversation_id = frame.get("conversation")
+    if not isinstance(conversation_id, str):
+        raise Invalid("conversation must be a conversation id.", field="conversation")
+    box = wire.bytes_field(frame, "box", BOX_MAX)
+    statement, signature = wire.signed_parts(frame)
+    stored = actions.do_send_message(user, conversation_id, box, statement, signature)
+    message = stored.items[0]
+    return {"type": "ack2", "conversation": conversation_id, "seq": message.seq,
+            "message_hash": bytes(message.message_hash).hex(), "created": stored.created}

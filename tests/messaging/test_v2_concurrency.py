@@ -1,0 +1,108 @@
+"""Version 2 under contention (SQLite and PostgreSQL): the chain's compare-and-swap admits
+exactly one of two appends on one head, the first epoch per number wins, and 20 senders
+released together get gap-free seqs shared with the chain and epochs.
+
+Contenders call the actions directly from threads (each with its own database
+connection), released together by a barrier, as the API would call them.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from client import membership
+from messaging.models import EpochV2, MembershipOperation, MessageV2
+from messaging.v2 import actions
+from messaging.v2.errors import EpochExists, StaleHead
+from tests.accounts import fresh_rate_limits  # noqa: F401
+from tests.messaging.test_concurrency import run_together
+from tests.support.v2chat import V2User, group_of
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("fresh_rate_limits"), pytest.mark.dbsensitive]
+
+ROUNDS = 3
+SENDERS = 20
+
+
+def raw(body: dict, *names: str) -> list[bytes]:
+    return [base64.b64decode(body[name]) for name in names]
+
+
+def test_two_appends_on_one_head_exactly_one_wins():
+    alice, bob = V2User.signup("alice"), V2User.signup("bob")
+    others = [V2User.signup(f"dave{i}") for i in range(2 * ROUNDS)]
+    group = group_of(alice, bob)
+    users = {u.id: u.user for u in (alice, bob)}
+    for round_ in range(ROUNDS):
+        targets = others[2 * round_: 2 * round_ + 2]
+        # Alice and Bob each sign an add on the same head, without an epoch.
+        candidates = [
+            actions.SignedOperation(*actor.operation(group.conversation_id, group.index + 1,
+                                                     group.head, "add", target))
+            for actor, target in zip((alice, bob), targets, strict=True)]
+        actors = [alice.id, bob.id]
+
+        def work(i, candidates=candidates, actors=actors):
+            return actions.do_append_operation(users[actors[i]], group.hex, candidates[i])
+
+        results, errors = run_together(2, work)
+        winners = [r for r in results if r is not None]
+        assert len(winners) == 1 and len(errors) == 1 and isinstance(errors[0], StaleHead)
+        assert errors[0].extra["head"]["index"] == group.index + 1
+        won = winners[0].items[0]
+        group.head, group.index = bytes(won.op_hash), won.index
+        added = membership.parse_operation(bytes(won.statement)).target_id
+        group.members.append(next(t for t in targets if t.id == added))
+    indexes = list(MembershipOperation.objects.values_list("index", flat=True))
+    assert indexes == list(range(len(indexes))) == list(range(2 + ROUNDS))
+
+
+def test_two_epochs_for_one_number_the_first_wins():
+    alice, bob = V2User.signup("alice"), V2User.signup("bob")
+    group = group_of(alice, bob)
+    for _ in range(ROUNDS):
+        mine, theirs = (group.make_epoch(alice, group.members),
+                        group.make_epoch(bob, group.members))
+        contenders = [(alice.user, mine), (bob.user, theirs)]
+
+        def work(i, contenders=contenders):
+            user, epoch = contenders[i]
+            return actions.do_store_epoch(user, group.hex, actions.SignedEpoch(
+                epoch.envelope, epoch.statement, epoch.signature))
+
+        results, errors = run_together(2, work)
+        (winner,) = [r for r in results if r is not None]
+        assert len(errors) == 1 and isinstance(errors[0], EpochExists)
+        assert errors[0].extra["epoch"]["envelope_hash"] == bytes(
+            winner.items[0].envelope_hash).hex()
+        group.epoch = mine if results[0] is not None else theirs
+    assert EpochV2.objects.count() == 2 + ROUNDS
+
+
+def test_twenty_simultaneous_senders_get_gap_free_seqs_shared_with_the_chain():
+    users = [V2User.signup(f"member{i}") for i in range(4)]
+    group = group_of(*users)
+    base_seq = MembershipOperation.objects.count() + EpochV2.objects.count()
+    acked = []
+    for round_ in range(ROUNDS):
+        senders = [users[i % len(users)] for i in range(SENDERS)]
+        bodies = [group.message(s, f"r{round_} s{i}") for i, s in enumerate(senders)]
+        accounts = {u.id: u.user for u in users}
+
+        def work(i, senders=senders, bodies=bodies, accounts=accounts):
+            box, statement, signature = raw(bodies[i], "box", "statement", "signature")
+            return actions.do_send_message(accounts[senders[i].id], group.hex, box, statement,
+                                           signature)
+
+        results, errors = run_together(SENDERS, work)
+        assert errors == []
+        acked += [r.items[0].seq for r in results]
+        # Each one retried (a lost ack) returns its stored seq, and stores nothing new.
+        repeat = work(0)
+        assert not repeat.created and repeat.items[0].seq == results[0].items[0].seq
+    total = SENDERS * ROUNDS
+    assert sorted(acked) == list(range(base_seq + 1, base_seq + total + 1))
+    assert sorted(MessageV2.objects.values_list("seq", flat=True)) == sorted(acked)

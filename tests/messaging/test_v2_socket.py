@@ -1,0 +1,70 @@
+"""Version 2 sockets: a client-custody login gets a socket that takes ``send2`` and receives
+``message2`` (ciphertext pushed after commit); version 1 frames are unknown there."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from messaging.models import MessageV2
+from tests.accounts import fresh_rate_limits  # noqa: F401
+from tests.messaging.wsclient import ChatClient
+from tests.support.v2chat import group_of
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("fresh_rate_limits")]
+
+
+def cookie_header(user) -> str:
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in user.http.cookies.items())
+
+
+@pytest.fixture
+def chat(trio):
+    alice, bob, carol = trio
+    return group_of(alice, bob), alice, bob, carol
+
+
+async def test_send2_is_acked_after_commit_and_members_get_message2(chat):
+    group, alice, bob, carol = chat
+    sockets = {u.id: await ChatClient(cookie_header=cookie_header(u)).connect()
+               for u in (alice, bob, carol)}
+    body = await sync_to_async(group.message)(bob, "over the socket")
+    await sockets[bob.id].send({"type": "send2", "req_id": "s1", "conversation": group.hex,
+                                **body})
+    ack = await sockets[bob.id].wait_for(lambda f: f.get("req_id") == "s1")
+    assert ack["type"] == "ack2" and ack["created"] and ack["conversation"] == group.hex
+    pushed = await sockets[alice.id].wait_for(lambda f: f["type"] == "message2")
+    assert pushed["conversation"] == group.hex
+    assert (pushed["item"]["seq"], pushed["item"]["box"]) == (ack["seq"], body["box"])
+    # A retried frame (lost ack) gets the same seq and stores nothing new.
+    await sockets[bob.id].send({"type": "send2", "req_id": "s2", "conversation": group.hex,
+                                **body})
+    again = await sockets[bob.id].wait_for(lambda f: f.get("req_id") == "s2")
+    assert (again["type"], again["seq"], again["created"]) == ("ack2", ack["seq"], False)
+    assert await sync_to_async(MessageV2.objects.count)() == 1
+    # Carol is no member: a 404 error frame, and no push reached her.
+    await sockets[carol.id].send({"type": "send2", "req_id": "c1", "conversation": group.hex,
+                                  **body})
+    refused = await sockets[carol.id].wait_for(lambda f: f.get("req_id") == "c1")
+    assert refused["type"] == "error" and refused["error"] == "not_found"
+    assert not [f for f in sockets[carol.id].frames if f["type"] == "message2"]
+    for socket in sockets.values():
+        await socket.comm.disconnect()
+
+
+async def test_a_v2_socket_refuses_v1_frames_and_bad_input_by_field(chat):
+    group, alice, _bob, _carol = chat
+    socket = await ChatClient(cookie_header=cookie_header(alice)).connect()
+    await socket.send({"type": "send", "req_id": "v1", "conversation": 1, "text": "x",
+                       "client_id": "a"})
+    refused = await socket.wait_for(lambda f: f.get("req_id") == "v1")
+    assert refused["error"] == "unknown_type"
+    body = await sync_to_async(group.message)(alice, "x")
+    await socket.send({"type": "send2", "req_id": "b1", "conversation": group.hex,
+                       **body, "box": "not base64!"})
+    bad = await socket.wait_for(lambda f: f.get("req_id") == "b1")
+    assert (bad["error"], bad["field"]) == ("invalid", "box")
+    pong = await socket.request({"type": "ping"})
+    assert pong["type"] == "pong"
+    await socket.comm.disconnect()
