@@ -109,9 +109,15 @@ def do_delete(upload_id: str) -> None:
     cipher_store.forget_hash(upload_id)
 
 
-def do_purge_stale(now=None) -> int:
-    """Delete incomplete uploads past their expiry; returns how many."""
-    ids = list(CipherUpload.objects.stale(now or timezone.now()).values_list("pk", flat=True))
-    for upload_id in ids:
-        do_delete(upload_id)
-    return len(ids)
+def do_purge_stale(now=None, *, dry_run: bool = False) -> tuple[int, int]:
+    """Delete incomplete v2 uploads past their expiry: ``(uploads, bytes reserved)``.
+
+    One whose lease is held (a PATCH running right now) waits for the next run.
+    """
+    now = now or timezone.now()
+    stale = list(CipherUpload.objects.stale(now).filter(lease.free_or_lapsed(now))
+                 .values_list("pk", "length"))
+    if not dry_run:
+        for upload_id, _length in stale:
+            do_delete(upload_id)
+    return len(stale), sum(length for _pk, length in stale)

@@ -51,6 +51,8 @@ def check_header(prefix: bytes) -> int | None:
     start = prefix[:len(VERSION_LINE)]
     if not VERSION_LINE.startswith(start):
         raise Refused(415, "not_age", "The upload is not an age file (age-encryption.org/v1).")
+    if len(prefix) < len(VERSION_LINE):
+        return None  # a correct start of the version line: wait for the rest
     try:
         header = parse_header(Source(io.BytesIO(prefix)))
     except HeaderError as exc:
