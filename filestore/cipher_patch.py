@@ -19,12 +19,13 @@ Rules (DESIGN.md §6, docs/api.md "Version 2 uploads"):
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 
-from filestore import cipher_actions, cipher_store, lease
+from filestore import cipher_actions, cipher_store, faults, lease
 from filestore.actions import UploadError
 from filestore.ciphertext import Refused, check_header, check_length
 from filestore.metrics import UPLOAD_BYTES
@@ -51,6 +52,10 @@ class _Sink:
         self.fd, self.pos, self.digest = fd, pos, digest
 
     def write(self, data: bytes) -> None:
+        if faults.disk_full():
+            # Tests: half the data reaches the file, then the disk is full.
+            os.pwrite(self.fd, data[:len(data) // 2], self.pos)
+            raise OSError(errno.ENOSPC, "No space left on device (test fault)")
         view = memoryview(data)
         while view:
             written = os.pwrite(self.fd, view, self.pos)
