@@ -16,7 +16,7 @@ import threading
 from filestore import storage
 
 READ_BLOCK = 1024 * 1024
-_hashes: dict[str, tuple[int, "hashlib._Hash"]] = {}
+_hashes: dict[str, tuple[int, hashlib._Hash]] = {}
 _hashes_lock = threading.Lock()
 
 
@@ -51,7 +51,7 @@ def read_prefix(blob_name: str, n: int) -> bytes:
         return f.read(n)
 
 
-def hash_file(path, limit: int | None = None) -> "hashlib._Hash":
+def hash_file(path, limit: int | None = None) -> hashlib._Hash:
     """SHA-256 of the first ``limit`` bytes of ``path`` (all when None), in constant memory."""
     digest = hashlib.sha256()
     remaining = limit
@@ -69,7 +69,7 @@ def hash_file(path, limit: int | None = None) -> "hashlib._Hash":
     return digest
 
 
-def running_hash(upload_id: str, blob_name: str, offset: int) -> "hashlib._Hash":
+def running_hash(upload_id: str, blob_name: str, offset: int) -> hashlib._Hash:
     """The hash of the first ``offset`` bytes: from memory, else recomputed from disk."""
     with _hashes_lock:
         cached = _hashes.pop(upload_id, None)

@@ -2,9 +2,10 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import filestore.models.cipher_uploads
 from django.conf import settings
 from django.db import migrations, models
+
+import filestore.models.cipher_uploads
 
 
 class Migration(migrations.Migration):
