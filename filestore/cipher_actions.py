@@ -60,7 +60,7 @@ def access(user, upload_id: str) -> CipherUpload:
 def do_acquire_lease(upload_id: str, owner: str) -> bool:
     """Take the write lease if free, lapsed, or held by a dead process of this host."""
     now = timezone.now()
-    rows = CipherUpload.objects.filter(pk=upload_id, state=CipherUpload.State.UPLOADING)
+    rows = CipherUpload.objects.filter(pk=upload_id)
     if rows.filter(lease.free_or_lapsed(now)).update(lease_owner=owner,
                                                      lease_expires=lease.expiry()):
         return True

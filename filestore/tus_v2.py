@@ -12,7 +12,8 @@ Same URLs and tus 1.0.0 surface as v1 (``filestore.tus``), different contract
   is not one stanza of this deployment's key type is refused (415 not age,
   400 otherwise) and the upload deleted; a full disk answers 507 and the
   upload stays resumable from its recorded offset.
-- HEAD, DELETE (termination) and expiry as in v1.
+- HEAD and expiry as in v1; DELETE (termination) also of a complete upload,
+  which nothing else references before v2 file messages exist.
 """
 
 from __future__ import annotations
@@ -155,8 +156,8 @@ async def _patch_with_lease(receive, upload_id, owner, client_offset, content_le
 
 async def delete_upload(send, caller, target):
     upload = await sync_to_async(cipher_actions.access)(caller.user, target)
-    if upload.state == CipherUpload.State.COMPLETE:
-        raise UploadError(409, "upload_complete", "This upload is complete.")
+    # A complete upload may be terminated too: until v2 file messages exist nothing
+    # else references it, and its uploader must be able to free the quota it holds.
     owner = lease.owner_id()
     if not await sync_to_async(cipher_actions.do_acquire_lease)(upload.pk, owner):
         raise UploadError(423, "upload_busy",

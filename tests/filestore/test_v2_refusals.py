@@ -4,6 +4,7 @@ Refused and kept nothing: a body that is not age (415), a stanza of another
 key type or a second stanza (400), any ``Upload-Metadata`` pair (400), a file
 over the maximum size or the quota (413). Another user's upload does not exist
 (404); a second PATCH while one runs is 423; a v1 session never reaches this mode.
+Terminating a complete upload frees the quota it held.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def server(start_server):
 def nothing_kept(server) -> bool:
     root = server.media_root / "blobs" / "v2"
     return not CipherUpload.objects.exists() and not (root.exists() and any(root.rglob("*.age")))
+
+
+def blob_of(path: str) -> str:
+    from filestore import cipher_store
+
+    return cipher_store.blob_name_for(upload_id(path))
 
 
 def created(member, server, length: int) -> str:
@@ -95,11 +102,17 @@ def test_maximum_size_and_quota_at_creation(start_server):
     alice = v2_member(server)
     assert create(alice, server, 20001).status_code == 413
     data, _ = age_file(b"q" * 15000)
-    tus_upload(alice, server, data)  # complete: counts
+    done = tus_upload(alice, server, data)  # complete: counts
     assert create(alice, server, 12000).status_code == 201  # in progress: counts
     r = create(alice, server, 30000 - len(data) - 12000 + 1)
     assert r.status_code == 413 and r.json()["error"] == "quota_exceeded"
     assert create(alice, server, 30000 - len(data) - 12000).status_code == 201
+    # Terminating the complete upload frees its share (nothing references it yet).
+    assert create(alice, server, len(data)).status_code == 413
+    with alice.http(server) as http:
+        assert http.delete(done, headers={"Tus-Resumable": "1.0.0"}).status_code == 204
+    assert not (server.media_root / blob_of(done)).exists()
+    assert create(alice, server, len(data)).status_code == 201
 
 
 def test_another_users_upload_does_not_exist(server):
