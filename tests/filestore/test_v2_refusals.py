@@ -57,7 +57,8 @@ def created(member, server, length: int) -> str:
 
 def test_header_check_refuses_non_age_and_wrong_stanzas_and_keeps_nothing(server):
     """Hybrid deployment: a non-age body is 415, an X25519 stanza or two hybrid stanzas
-    400, each with the upload gone; the right file (control) is accepted."""
+    400, a truncated file at completion 400, each with the upload gone; the right file
+    (control) is accepted."""
     alice = v2_member(server)
     good, _ = age_file(b"x" * 5000)
     x25519, _ = age_file(b"x" * 5000, "x25519")
@@ -70,6 +71,13 @@ def test_header_check_refuses_non_age_and_wrong_stanzas_and_keeps_nothing(server
         assert r.status_code == status, r.text
         assert nothing_kept(server)
         assert patch(alice, server, path, 0, body).status_code == 404
+    # A whole header but a length no age file has (a final chunk shorter than its tag):
+    # refused at completion.
+    short = good[:len(good) - 5010]
+    path = created(alice, server, len(short))
+    r = patch(alice, server, path, 0, short)
+    assert r.status_code == 400 and r.json()["error"] == "bad_length"
+    assert nothing_kept(server)
     path = created(alice, server, len(good))
     assert patch(alice, server, path, 0, good).status_code == 204
 
