@@ -12,11 +12,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 
 from filestore import storage
 
 READ_BLOCK = 1024 * 1024
-_hashes: dict[str, tuple[int, hashlib._Hash]] = {}
+# Abandoned uploads would otherwise leave their hash here until a restart; past this
+# many the oldest is dropped and, if that upload resumes, recomputed from disk.
+MAX_KEPT_HASHES = 4096
+_hashes: OrderedDict[str, tuple[int, hashlib._Hash]] = OrderedDict()
 _hashes_lock = threading.Lock()
 
 
@@ -82,6 +86,8 @@ def keep_hash(upload_id: str, offset: int, digest) -> None:
     """Remember the hash at a recorded offset for this upload's next PATCH."""
     with _hashes_lock:
         _hashes[upload_id] = (offset, digest)
+        while len(_hashes) > MAX_KEPT_HASHES:
+            _hashes.popitem(last=False)
 
 
 def forget_hash(upload_id: str) -> None:
