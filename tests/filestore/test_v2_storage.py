@@ -102,3 +102,29 @@ def test_verify_storage_deep_reports_one_flipped_payload_byte(start_server):
             call_command("verify_storage", "--deep", "--files-only", stdout=out)
         assert failure.value.returncode == 1
         assert f"hash_mismatch: {upload.blob_name}" in out.getvalue()
+
+
+def test_purge_uploads_removes_expired_v2_uploads_and_keeps_the_rest(start_server):
+    """An incomplete v2 upload past its expiry goes (row and blob) with purge_uploads --yes;
+    a dry run changes nothing; an unexpired one and a complete one stay."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.filestore.v2_support import create, path_of
+
+    server = start_server("uvicorn")
+    alice = v2_member(server)
+    data, _ = age_file(b"e" * 10_000)
+    done = upload_id(tus_upload(alice, server, data))
+    stale = upload_id(path_of(create(alice, server, 5000).headers["Location"]))
+    fresh = upload_id(path_of(create(alice, server, 5000).headers["Location"]))
+    CipherUpload.objects.filter(pk__in=[stale, done]).update(
+        expires_at=timezone.now() - timedelta(seconds=1))
+    stale_blob = server.media_root / CipherUpload.objects.get(pk=stale).blob_name
+    with override_settings(MEDIA_ROOT=str(server.media_root)):
+        call_command("purge_uploads", stdout=io.StringIO())
+        assert CipherUpload.objects.filter(pk=stale).exists() and stale_blob.exists()
+        call_command("purge_uploads", "--yes", stdout=io.StringIO())
+    assert set(CipherUpload.objects.values_list("pk", flat=True)) == {done, fresh}
+    assert not stale_blob.exists()
