@@ -8,6 +8,7 @@ Django's ``CsrfViewMiddleware`` on an ``ASGIRequest`` built from the scope
 (the ``X-CSRFToken`` header against the CSRF cookie, plus Django's own origin
 check), the strict origin rule of ``SECURECHAT_ORIGINS`` (scheme, host and
 port), and the login stage plus unlocked identity of ``accounts.unlock``
+(or a version 2 client-custody session, which carries no identity)
 (stage "done" is only reached after the second factor when a device is
 confirmed). All of it is synchronous: call ``authenticate`` through
 ``sync_to_async``.
@@ -42,9 +43,13 @@ class AuthError(ApiError):
 
 @dataclass
 class Caller:
+    """``identity_file`` is None exactly when ``client_custody``: a version 2 session,
+    whose keys stay on the client (only the ciphertext mode serves it)."""
+
     user: object
-    identity_file: IdentityFile
+    identity_file: IdentityFile | None
     session_key: str
+    client_custody: bool = False
 
 
 def _csrf_exempt_never(request):  # the "view" CsrfViewMiddleware checks for
@@ -52,7 +57,8 @@ def _csrf_exempt_never(request):  # the "view" CsrfViewMiddleware checks for
 
 
 def authenticate(scope) -> Caller:
-    """The logged-in, unlocked caller of this scope, or ``AuthError``."""
+    """The logged-in caller of this scope, or ``AuthError``: unlocked (v1), or a
+    client-custody session (v2) that has no identity here and needs none."""
     request = ASGIRequest(scope, io.BytesIO())
     engine = import_module(settings.SESSION_ENGINE)
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
@@ -76,6 +82,8 @@ def authenticate(scope) -> Caller:
     if stage != unlock.STAGE_DONE:
         raise AuthError(403, "second_factor_required",
                         "Finish logging in: enter your authentication code first.")
+    if unlock.client_custody(request.session):
+        return Caller(user, None, request.session.session_key, client_custody=True)
     identity_file = unlock.unlocked_identity_from_scope(
         {"user": user, "session": request.session, "cookies": request.COOKIES}
     )

@@ -43,3 +43,17 @@ def crash_point() -> CrashPoint | None:
 
 def crash_now() -> None:
     os._exit(EXIT_CODE)
+
+
+DISK_FULL_ENV = "SECURECHAT_TEST_DISK_FULL_FLAG"
+
+
+def disk_full() -> bool:
+    """True while the file named by ``SECURECHAT_TEST_DISK_FULL_FLAG`` exists (tests only):
+    the ciphertext-mode writer then fails as on a full disk, after writing part of its data."""
+    if getattr(settings, "PRODUCTION", False):
+        return False
+    if not str(getattr(settings, "SETTINGS_MODULE", "")).startswith("tests."):
+        return False
+    flag = os.environ.get(DISK_FULL_ENV, "")
+    return bool(flag) and os.path.exists(flag)

@@ -5,7 +5,8 @@ Core protocol plus the creation, termination and expiration extensions
 Channels would join them in memory, so this application reads each PATCH body
 message by message and encrypts whole 64 KiB chunks as they arrive
 (``filestore.patch``); no plaintext touches the disk. Authentication is the
-accounts code (``filestore.auth``).
+accounts code (``filestore.auth``). A version 2 (client-custody) session is
+served the ciphertext mode instead (``filestore.tus_v2``).
 
 Under daphne (``settings.SECURECHAT_ASGI_SERVER == "daphne"``) creation and
 PATCH are refused with 503: Twisted spools request bodies of 100 kB or more
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.utils.http import http_date
 
 from accounts.errors import ApiError, MethodNotAllowed, send_asgi_error
-from filestore import actions, bench, lease
+from filestore import actions, bench, lease, tus_v2
 from filestore.access import access_upload
 from filestore.actions import UploadError
 from filestore.asgi_http import header, respond
@@ -92,6 +93,9 @@ async def application(scope, receive, send):
             raise UploadError(503, "uploads_unavailable_under_daphne", DAPHNE_DETAIL)
         caller = await sync_to_async(authenticate)(scope)
         target = rest.strip("/")
+        if caller.client_custody:
+            # Version 2 sessions get the ciphertext mode; v1 below is untouched.
+            return await tus_v2.dispatch(scope, receive, send, caller, method, target)
         if not target:
             if method != "POST":
                 raise MethodNotAllowed(["POST", "OPTIONS"])

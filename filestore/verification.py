@@ -8,6 +8,8 @@ On disk, under ``MEDIA_ROOT/blobs/``:
   header + nonce hash to the digest the message's signature covers;
 - every upload in progress has its blob, with a header that parses and at
   least the chunks it recorded as committed (at most the whole file);
+- every version 2 (ciphertext-mode) upload's blob has its recorded size, and
+  with ``deep`` its recorded SHA-256 (``filestore.cipher_verification``);
 - every file there belongs to a stored file or an upload ("orphan" otherwise;
   files younger than ``grace`` seconds are skipped: an upload's blob is
   written just before its row).
@@ -35,7 +37,8 @@ from django.conf import settings
 import agecrypt
 from accounts.models import WrappedIdentity
 from filestore import storage
-from filestore.models import StoredFile, Upload
+from filestore.cipher_verification import check_cipher_uploads
+from filestore.models import CipherUpload, StoredFile, Upload
 from messaging.models import ContactPins, Message
 
 MISSING = "missing"
@@ -61,6 +64,8 @@ class StorageReport:
     disk_files: int = 0
     disk_bytes: int = 0
     recent_skipped: int = 0
+    cipher_uploads: int = 0
+    hashed: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -171,6 +176,7 @@ def referenced_blobs() -> set[str]:
                 .values_list("blob_name", flat=True))
     names |= set(Upload.objects.exclude(state=Upload.State.COMPLETE)
                  .values_list("blob_name", flat=True))
+    names |= set(CipherUpload.objects.values_list("blob_name", flat=True))
     return names
 
 
@@ -182,12 +188,15 @@ def _still_a_problem(problem: Problem) -> bool:
         return (StoredFile.objects.filter(blob_name=problem.where,
                                           state=StoredFile.State.STORED).exists()
                 or Upload.objects.filter(blob_name=problem.where,
-                                         state=Upload.State.UPLOADING).exists())
+                                         state=Upload.State.UPLOADING).exists()
+                or CipherUpload.objects.filter(blob_name=problem.where).exists())
     return True
 
 
-def verify_storage(*, grace: float = 60, database: bool = True) -> StorageReport:
-    """Check every blob and every row that names one (see the module docstring)."""
+def verify_storage(*, grace: float = 60, database: bool = True,
+                   deep: bool = False) -> StorageReport:
+    """Check every blob and every row that names one (see the module docstring);
+    ``deep`` also hashes every complete v2 blob (``filestore.cipher_verification``)."""
     report = StorageReport()
     for item in (StoredFile.objects.filter(state=StoredFile.State.STORED)
                  .select_related("message").iterator(chunk_size=200)):
@@ -196,6 +205,7 @@ def verify_storage(*, grace: float = 60, database: bool = True) -> StorageReport
     for upload in Upload.objects.filter(state=Upload.State.UPLOADING).iterator(chunk_size=200):
         report.uploads += 1
         _check_upload(upload, report)
+    check_cipher_uploads(report, deep=deep)
     if database:
         _check_database(report)
     referenced = referenced_blobs()

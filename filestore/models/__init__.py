@@ -1,6 +1,7 @@
 """Models of filestore, one concept per module."""
 
+from filestore.models.cipher_uploads import CipherUpload
 from filestore.models.files import StoredFile
 from filestore.models.uploads import Upload
 
-__all__ = ["StoredFile", "Upload"]
+__all__ = ["CipherUpload", "StoredFile", "Upload"]

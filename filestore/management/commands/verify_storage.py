@@ -1,9 +1,11 @@
-"""``manage.py verify_storage [--json] [--grace SECONDS] [--files-only]``.
+"""``manage.py verify_storage [--json] [--grace SECONDS] [--files-only] [--deep]``.
 
 Checks every blob on disk and every age file in the database without any key
 (``filestore.verification``): each parses as age, sizes match the records,
 orphans (files no row refers to) and missing blobs (rows without their file)
-are listed. Exits 1 when anything is wrong, 0 otherwise. Reads only.
+are listed. ``--deep`` also hashes every complete version 2 blob against the
+SHA-256 recorded while it was uploaded (bit rot). Exits 1 when anything is
+wrong, 0 otherwise. Reads only.
 """
 
 import json
@@ -25,17 +27,22 @@ class Command(BaseCommand):
                                  "created); default 60")
         parser.add_argument("--files-only", action="store_true",
                             help="skip the age files kept in database columns")
+        parser.add_argument("--deep", action="store_true",
+                            help="hash every complete v2 blob against its recorded SHA-256 "
+                                 "(reads every byte)")
 
-    def handle(self, *args, as_json=False, grace=60, files_only=False, **options):
+    def handle(self, *args, as_json=False, grace=60, files_only=False, deep=False, **options):
         if grace < 0:
             raise CommandError("--grace must not be negative.")
-        report = verify_storage(grace=grace, database=not files_only)
+        report = verify_storage(grace=grace, database=not files_only, deep=deep)
         if as_json:
             self.stdout.write(json.dumps(report.as_dict(), indent=2, sort_keys=True))
         else:
             self.stdout.write(
                 f"Checked {report.stored_files} stored file(s), {report.uploads} upload(s) in "
-                f"progress, {report.database_blobs} database blob(s); {report.disk_files} "
+                f"progress, {report.cipher_uploads} v2 upload(s)"
+                + (f" ({report.hashed} hashed)" if deep else "")
+                + f", {report.database_blobs} database blob(s); {report.disk_files} "
                 f"file(s), {report.disk_bytes} bytes on disk"
                 + (f" ({report.recent_skipped} too recent to judge)"
                    if report.recent_skipped else "") + ".")

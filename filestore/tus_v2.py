@@ -1,0 +1,166 @@
+"""The ciphertext mode of the tus app: what a version 2 (client-custody) session gets.
+
+Same URLs and tus 1.0.0 surface as v1 (``filestore.tus``), different contract
+(DESIGN.md §6, docs/api.md "Version 2 uploads"):
+
+- POST: ``Upload-Length`` is the exact length of the age file the client
+  made; a non-empty ``Upload-Metadata`` is refused (400), since a name must
+  never reach the server; maximum size and quota are checked here (413); the id is 128
+  random bits.
+- PATCH: one at a time per upload (423); bytes are stored as they arrive,
+  with no key and no encryption (``filestore.cipher_patch``); a header that
+  is not one stanza of this deployment's key type is refused (415 not age,
+  400 otherwise) and the upload deleted; a full disk answers 507 and the
+  upload stays resumable from its recorded offset.
+- HEAD and expiry as in v1; DELETE (termination) also of a complete upload,
+  which nothing else references before v2 file messages exist.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import sync_to_async
+from django.utils.http import http_date
+
+from accounts.errors import MethodNotAllowed
+from filestore import cipher_actions, lease
+from filestore.actions import UploadError
+from filestore.asgi_http import header, respond
+from filestore.cipher_patch import run_cipher_patch
+from filestore.ciphertext import SMALLEST_FILE, Refused
+from filestore.metrics import ACTIVE_UPLOADS
+from filestore.models import CipherUpload
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/api/v1/uploads"
+TUS_VERSION = "1.0.0"
+OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+
+
+def _tus_headers(**extra: str) -> dict[str, str]:
+    return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **extra}
+
+
+def _expires(upload: CipherUpload) -> str:
+    return http_date(upload.expires_at.timestamp())
+
+
+def _int_header(scope, name: bytes, what: str, required: bool) -> int | None:
+    raw = header(scope, name)
+    if raw is None:
+        if required:
+            raise UploadError(400, "bad_request", f"{what} is required.")
+        return None
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 19:
+        raise UploadError(400, "bad_request", f"{what} must be a non-negative integer.")
+    return int(raw)
+
+
+async def dispatch(scope, receive, send, caller, method: str, target: str):
+    """Route an authenticated client-custody request (errors are ``ApiError``s)."""
+    if not target:
+        if method != "POST":
+            raise MethodNotAllowed(["POST", "OPTIONS"])
+        return await create(scope, send, caller)
+    if "/" in target:
+        raise UploadError(404, "not_found", "No such upload.")
+    if method == "HEAD":
+        return await head_upload(send, caller, target)
+    if method == "PATCH":
+        return await patch_upload(scope, receive, send, caller, target)
+    if method == "DELETE":
+        return await delete_upload(send, caller, target)
+    raise MethodNotAllowed(["HEAD", "PATCH", "DELETE", "OPTIONS"])
+
+
+async def create(scope, send, caller):
+    if header(scope, b"upload-defer-length") is not None:
+        raise UploadError(400, "bad_request", "Upload-Defer-Length is not supported.")
+    if (header(scope, b"upload-metadata") or "").strip():
+        # Any pair is refused, whatever its key: a file name must never reach the
+        # server in v2. An empty header carries nothing (tuspy always sends one).
+        raise UploadError(400, "metadata_refused",
+                          "Upload-Metadata is not accepted: names and types travel "
+                          "encrypted inside the file message.")
+    length = _int_header(scope, b"upload-length", "Upload-Length", required=True)
+    if length < SMALLEST_FILE:
+        raise UploadError(400, "bad_request", "Upload-Length is shorter than any age file.")
+    upload = await sync_to_async(cipher_actions.do_create)(caller.user, length)
+    await respond(send, 201, _tus_headers(**{
+        "Location": f"{PREFIX}/{upload.pk}", "Upload-Offset": "0",
+        "Upload-Expires": _expires(upload)}))
+
+
+async def head_upload(send, caller, target):
+    upload = await sync_to_async(cipher_actions.access)(caller.user, target)
+    headers = _tus_headers(**{"Upload-Offset": str(upload.offset),
+                              "Upload-Length": str(upload.length)})
+    if upload.state == CipherUpload.State.UPLOADING:
+        headers["Upload-Expires"] = _expires(upload)
+    await respond(send, 200, headers, head=True)
+
+
+async def patch_upload(scope, receive, send, caller, target):
+    content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    if content_type != OFFSET_CONTENT_TYPE:
+        raise UploadError(415, "bad_content_type",
+                          f"PATCH bodies must be Content-Type: {OFFSET_CONTENT_TYPE}.")
+    client_offset = _int_header(scope, b"upload-offset", "Upload-Offset", required=True)
+    content_length = _int_header(scope, b"content-length", "Content-Length", required=False)
+    upload = await sync_to_async(cipher_actions.access)(caller.user, target)
+    if upload.state == CipherUpload.State.COMPLETE:
+        if client_offset != upload.length:
+            raise UploadError(409, "offset_mismatch", f"Upload-Offset must be {upload.offset}.")
+        if content_length:
+            raise UploadError(413, "past_length", "This upload is already complete.")
+        return await respond(send, 204, _tus_headers(**{"Upload-Offset": str(upload.length)}))
+    owner = lease.owner_id()
+    if not await sync_to_async(cipher_actions.do_acquire_lease)(upload.pk, owner):
+        raise UploadError(423, "upload_busy",
+                          "Another request is writing to this upload; retry later.")
+    try:
+        outcome = await _patch_with_lease(receive, upload.pk, owner, client_offset,
+                                          content_length)
+    finally:
+        await sync_to_async(cipher_actions.do_release_lease)(upload.pk, owner)
+    headers = _tus_headers(**{"Upload-Offset": str(outcome.offset)})
+    if not outcome.complete:
+        headers["Upload-Expires"] = _expires(upload)
+    await respond(send, 204, headers)
+
+
+async def _patch_with_lease(receive, upload_id, owner, client_offset, content_length):
+    """With the lease: re-read the record, check offset and length, run; map failures."""
+    upload = await sync_to_async(CipherUpload.objects.get)(pk=upload_id)
+    if upload.state == CipherUpload.State.COMPLETE or client_offset != upload.offset:
+        raise UploadError(409, "offset_mismatch", f"Upload-Offset must be {upload.offset}.")
+    if content_length is not None and client_offset + content_length > upload.length:
+        raise UploadError(413, "past_length",
+                          "The body would go past Upload-Length; nothing was stored.")
+    try:
+        with ACTIVE_UPLOADS.track_inprogress():
+            return await run_cipher_patch(receive, upload, owner)
+    except Refused as exc:
+        # Not an age file of this deployment's shape: nothing of it is kept.
+        await sync_to_async(cipher_actions.do_delete)(upload.pk)
+        raise UploadError(exc.status, exc.code, exc.detail) from None
+    except OSError:
+        # The recorded offset stays valid (synced before it was recorded): resumable.
+        logger.exception("ciphertext upload %s: storage error", upload.pk)
+        raise UploadError(507, "storage_error",
+                          "The server could not store the data; retry later.") from None
+
+
+async def delete_upload(send, caller, target):
+    upload = await sync_to_async(cipher_actions.access)(caller.user, target)
+    # A complete upload may be terminated too: until v2 file messages exist nothing
+    # else references it, and its uploader must be able to free the quota it holds.
+    owner = lease.owner_id()
+    if not await sync_to_async(cipher_actions.do_acquire_lease)(upload.pk, owner):
+        raise UploadError(423, "upload_busy",
+                          "Another request is writing to this upload; retry later.")
+    await sync_to_async(cipher_actions.do_delete)(upload.pk)
+    await respond(send, 204, _tus_headers())
