@@ -94,13 +94,21 @@ def recovery_code(request):
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
 def verify_email(request, token):
+    """The emailed link: GET shows a confirm button (and changes nothing), POST verifies.
+
+    Mail scanners and link previews open links with GET; only a person pressing
+    the button (a POST with the CSRF token) verifies the address (issue 17, M3).
+    """
+    action = actions.do_verify_email if request.method == "POST" else actions.check_verify_email
     try:
-        actions.do_verify_email(token)
+        action(token)
     except actions.AccountError as exc:
         return render(request, "accounts/auth/verify_email.html",
                       {"ok": False, "detail": str(exc)}, status=400)
-    return render(request, "accounts/auth/verify_email.html", {"ok": True})
+    return render(request, "accounts/auth/verify_email.html",
+                  {"ok": request.method == "POST", "confirm": request.method == "GET"})
 
 
 @require_POST

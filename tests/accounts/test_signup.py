@@ -111,6 +111,10 @@ def test_invite_only_registration_needs_a_valid_invitation_for_that_address(clie
     token = secrets.token_urlsafe(32)
     Invitation.objects.create(email="invited@example.com", token_hash=hash_token(token),
                               expires_at=timezone.now() + timedelta(days=7))
+    # The emailed invitation link only fills in the signup form (a GET changes nothing).
+    page = Client().get(f"/signup/?invitation={token}&email=invited@example.com")
+    assert page.status_code == 200 and token.encode() in page.content
+    assert Invitation.objects.get().used_at is None and User.objects.count() == 0
     assert signup(client, "invited@example.com").status_code == 403
     assert signup(client, "other@example.com", invitation=token).status_code == 403
     r = signup(client, "invited@example.com", invitation=token)
@@ -128,9 +132,23 @@ def test_email_verification_link(client, mailoutbox):
     path = link_from(mailoutbox[0]).split("://", 1)[1].split("/", 1)[1]
     anonymous = Client()
     assert anonymous.get("/" + path[:-3] + "abc").status_code == 400
+    assert anonymous.post("/" + path[:-3] + "abc").status_code == 400
     user.refresh_from_db()
     assert not user.email_verified
-    r = anonymous.get("/" + path)
+    # A GET (a mail scanner, a link preview) shows the button and changes nothing.
+    for _ in range(2):
+        r = anonymous.get("/" + path)
+        assert r.status_code == 200 and b"Confirm my email address" in r.content
+        assert b"Email address confirmed" not in r.content
+    user.refresh_from_db()
+    assert not user.email_verified
+    assert not AuditEvent.objects.filter(kind="email_verified").exists()
+    # The button (a POST, CSRF-checked) verifies.
+    anonymous = Client(enforce_csrf_checks=True)
+    assert anonymous.post("/" + path).status_code == 403  # no CSRF token: refused
+    page = anonymous.get("/" + path)
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.content).group(1)
+    r = anonymous.post("/" + path, {"csrfmiddlewaretoken": token.decode()})
     assert r.status_code == 200 and b"Email address confirmed" in r.content
     user.refresh_from_db()
     assert user.email_verified
