@@ -7,6 +7,9 @@
   ``HALF_LOGGED_IN_ALLOWED``; everything else answers 403 (API) or redirects
   to the next login step (pages).
 - The login's "last seen" is refreshed at most once a minute.
+- A login past its half-login, idle or absolute limit
+  (``accounts.actions.check_login_current``) is ended and the request goes on
+  as anonymous.
 """
 
 from datetime import timedelta
@@ -17,7 +20,7 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
-from accounts import unlock
+from accounts import actions, unlock
 from accounts.errors import ApiError, MethodNotAllowed, error_response
 from accounts.models import LoginSession
 
@@ -53,8 +56,16 @@ class LoginSessionMiddleware:
             unlock.forget_everything(request)
             return None
         stage = unlock.auth_stage(request.session)
+        login = (LoginSession.objects.filter(session_key=request.session.session_key,
+                                             ended_at__isnull=True).first()
+                 if request.session.session_key else None)
+        reason = actions.check_login_current(login, stage)
+        if reason is not None:
+            # Too old, idle or unfinished: the request goes on as an anonymous one.
+            actions.do_expire_login(request, login, reason)
+            return None
         if stage == unlock.STAGE_DONE:
-            self.touch(request)
+            self.touch(login)
             return None
         try:
             # view_name carries the namespace: "admin:logout" is not the site's "logout".
@@ -71,14 +82,12 @@ class LoginSessionMiddleware:
                 code="second_factor_required", status=403))
         return redirect("totp-setup" if stage == unlock.STAGE_ENROL else "login-code")
 
-    def touch(self, request):
-        key = request.session.session_key
-        if not key:
-            return
+    def touch(self, login):
+        """The idle timeout counts from here; at most one write a minute per login."""
         now = timezone.now()
-        LoginSession.objects.filter(
-            session_key=key, ended_at__isnull=True, last_seen_at__lt=now - LAST_SEEN_EVERY
-        ).update(last_seen_at=now)
+        if login is not None and login.last_seen_at < now - LAST_SEEN_EVERY:
+            LoginSession.objects.filter(pk=login.pk, ended_at__isnull=True).update(
+                last_seen_at=now)
 
 
 class JsonMethodNotAllowedMiddleware(MiddlewareMixin):

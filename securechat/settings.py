@@ -244,6 +244,12 @@ LOGIN_REDIRECT_URL = "/"
 # --- Sessions and cookies ---------------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = env_int("SECURECHAT_SESSION_AGE", 14 * 24 * 3600)
+# Absolute lifetime of a login is SESSION_COOKIE_AGE (from the password step);
+# a login unused for SECURECHAT_SESSION_IDLE_SECONDS ends (sockets included), and
+# a half-login (code or enrolment pending) ends SECURECHAT_HALF_LOGIN_SECONDS
+# after the password step (accounts.actions.sessions.check_login_current).
+SECURECHAT_SESSION_IDLE_SECONDS = env_int("SECURECHAT_SESSION_IDLE_SECONDS", 3 * 24 * 3600)
+SECURECHAT_HALF_LOGIN_SECONDS = env_int("SECURECHAT_HALF_LOGIN_SECONDS", 10 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION

@@ -59,6 +59,8 @@ from accounts.actions.login import (  # noqa: F401
 )
 from accounts.actions.sessions import (  # noqa: F401
     access_login_session,
+    check_login_current,
+    do_expire_login,
     do_revoke_other_sessions,
     do_revoke_session,
     end_login_sessions,

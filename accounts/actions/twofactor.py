@@ -8,11 +8,17 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.actions.base import AccountError, WrongStep, audit, client_ip
+from accounts.actions.sessions import end_login_sessions
 from accounts.models import (
     User,
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _current_session_key(request) -> str | None:
+    """The session to keep when the others end (None ends them all: no request)."""
+    return request.session.session_key if request is not None else None
 
 
 def do_start_totp(user: User):
@@ -30,7 +36,8 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
     ``device_id`` is the device this login session started (``do_start_totp``
     after step-up), so a stale unconfirmed device cannot be confirmed from
     another session. A previously confirmed authenticator is replaced; the
-    backup codes are (re)generated and returned to be shown once.
+    backup codes are (re)generated and returned to be shown once. The user's
+    other logins end, sockets included (as after a password change).
     """
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -52,6 +59,8 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
         backup, _ = BackupCodeDevice.objects.get_or_create(
             user=user, defaults={"name": "Backup codes", "confirmed": True})
         codes = backup.generate_codes()
+        # A new second factor ends every other login, as a password change does.
+        end_login_sessions(user, keep_session_key=_current_session_key(request))
         ip = client_ip(request) if request is not None else None
         audit("totp_enabled", user, ip=ip)
         audit("backup_codes_generated", user, ip=ip)
@@ -60,6 +69,7 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
 
 
 def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
+    """A fresh set of backup codes (shown once); the user's other logins end."""
     from accounts.emails import send_security_email
     from accounts.models import BackupCodeDevice
     from accounts.otp import confirmed_totp
@@ -70,6 +80,8 @@ def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
         backup, _ = BackupCodeDevice.objects.get_or_create(
             user=user, defaults={"name": "Backup codes", "confirmed": True})
         codes = backup.generate_codes()
+        # Whoever held an old code may be logged in with it somewhere: end the others.
+        end_login_sessions(user, keep_session_key=_current_session_key(request))
         audit("backup_codes_generated", user,
               ip=client_ip(request) if request is not None else None)
         send_security_email(user, "backup_codes_generated", request)

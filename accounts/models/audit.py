@@ -30,6 +30,7 @@ class AuditEvent(models.Model):
         ("email_change_requested", "Asked to change email"),
         ("email_changed", "Changed email"),
         ("session_revoked", "Ended a session"),
+        ("session_expired", "Session expired (idle, lifetime or unfinished login)"),
         ("sessions_ended_by_admin", "Sessions ended by an administrator"),
         ("deactivated", "Deactivated by an administrator"),
         ("account_deleted", "Deleted account"),
