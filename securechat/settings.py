@@ -55,15 +55,15 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     return value
 
 
-def development_secret_key() -> str:
-    """A secret key generated once into a git-ignored file, for development only."""
-    path = VAR_DIR / "secret_key"
+def development_secret_key(name: str = "secret_key", nbytes: int = 50) -> str:
+    """A secret generated once into a git-ignored file under var/, for development only."""
+    path = VAR_DIR / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
     VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(50)
+    key = secrets.token_urlsafe(nbytes)
     # O_EXCL: two processes starting together keep the first key written.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -78,6 +78,13 @@ ENVIRONMENT = env_choice("SECURECHAT_ENV", "development", {"development", "produ
 PRODUCTION = ENVIRONMENT == "production"
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or development_secret_key()
+# TOTP seeds are sealed under this key (accounts.totp_keys), kept outside the
+# database like SECRET_KEY and backed up with it: 32 random bytes, base64url.
+# To rotate, move the old key into SECURECHAT_TOTP_OLD_KEYS (comma-separated),
+# set a new one and run `manage.py reseal_totp_keys --yes`.
+SECURECHAT_TOTP_KEY = (os.environ.get("SECURECHAT_TOTP_KEY")
+                       or development_secret_key("totp_key", 32))
+SECURECHAT_TOTP_OLD_KEYS = env_list("SECURECHAT_TOTP_OLD_KEYS", [])
 DEBUG = env_bool("DEBUG", False)
 
 # One list of origins ("scheme://host[:port]") feeds CSRF and the websocket

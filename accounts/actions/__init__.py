@@ -81,6 +81,7 @@ from accounts.actions.twofactor import (  # noqa: F401
     do_confirm_totp,
     do_regenerate_backup_codes,
     do_remove_totp,
+    do_reseal_totp_keys,
     do_start_totp,
 )
 from accounts.actions.verification import (  # noqa: F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -22,12 +23,14 @@ def _current_session_key(request) -> str | None:
 
 
 def do_start_totp(user: User):
-    """A new, unconfirmed authenticator device (replacing an unconfirmed one)."""
+    """A new, unconfirmed authenticator device (replacing an unconfirmed one); seed sealed."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.models import ForgivingTOTPDevice
 
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-        return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        return ForgivingTOTPDevice.start_for(user, "Authenticator app")
 
 
 def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[object, list[str]]:
@@ -45,8 +48,10 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
     from accounts.models import BackupCodeDevice
     from accounts.otp import CodeRejected, verify_unconfirmed_totp
 
-    device = (TOTPDevice.objects.filter(user=user, confirmed=False, pk=device_id).first()
-              if isinstance(device_id, int) else None)
+    from accounts.models import ForgivingTOTPDevice
+
+    device = (ForgivingTOTPDevice.objects.filter(user=user, confirmed=False, pk=device_id)
+              .first() if isinstance(device_id, int) else None)
     if device is None:
         raise WrongStep("Start the authenticator setup first.")
     if not verify_unconfirmed_totp(device, code):
@@ -103,3 +108,41 @@ def do_remove_totp(user: User, *, request=None) -> None:
         if removed:
             audit("totp_disabled", user, ip=client_ip(request) if request is not None else None)
             send_security_email(user, "totp_disabled", request)
+
+
+@dataclass
+class ResealResult:
+    resealed: int
+    current: int
+    unreadable: list[int]
+
+
+def do_reseal_totp_keys(*, dry_run: bool = True) -> ResealResult:
+    """Seal every TOTP seed under the current ``SECURECHAT_TOTP_KEY`` (key rotation).
+
+    Rows under an old key or from before sealing are re-sealed, one row lock
+    each; rows no configured key opens are listed and left alone.
+    """
+    from accounts import totp_keys
+    from accounts.models import ForgivingTOTPDevice
+
+    current = totp_keys.current_key_id()
+    result = ResealResult(0, 0, [])
+    for pk in ForgivingTOTPDevice.objects.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            device = ForgivingTOTPDevice.objects.select_for_update().filter(pk=pk).first()
+            if device is None:
+                continue
+            if totp_keys.sealed_key_id(device.key) == current:
+                result.current += 1
+                continue
+            try:
+                seed = device.bin_key
+            except totp_keys.SealedKeyError:
+                result.unreadable.append(pk)
+                continue
+            result.resealed += 1
+            if not dry_run:
+                ForgivingTOTPDevice.objects.filter(pk=pk).update(
+                    key=totp_keys.seal(seed, device.user_id))
+    return result

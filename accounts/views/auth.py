@@ -236,10 +236,10 @@ def totp_setup(request):
 
 
 def _pending_setup(request):
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from accounts.models import ForgivingTOTPDevice
 
     pk = request.session.get(SESSION_PENDING_TOTP)
-    device = TOTPDevice.objects.filter(user=request.user, pk=pk, confirmed=False).first()
+    device = ForgivingTOTPDevice.objects.filter(user=request.user, pk=pk, confirmed=False).first()
     if device is None:
         return None
     uri = device.config_url

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import unlock
-from accounts.models import BackupCodeDevice, LoginSession
+from accounts.models import BackupCodeDevice, ForgivingTOTPDevice, LoginSession
 from tests.accounts import (  # noqa: F401
     clear_rate_limits,
     enrol_totp,
@@ -245,7 +245,7 @@ def test_setup_page_shows_qr_and_secret_then_backup_codes_once():
     assert r.status_code == 403 and b"not your current password" in r.content
     r = client.post("/account/two-factor/", {"action": "start", "password": u.password})
     assert r.status_code == 200 and b"<svg" in r.content
-    secret = TOTPDevice.objects.get(user=u.user, confirmed=False)
+    secret = ForgivingTOTPDevice.objects.get(user=u.user, confirmed=False)
     from tests.accounts import code_at, current_t
     assert b"Key:" in r.content
     r = client.post("/account/two-factor/", {"action": "confirm",
