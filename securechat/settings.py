@@ -382,6 +382,11 @@ SECURECHAT_RATE_LIMITS = {
     "signup_address": (env_int("SECURECHAT_SIGNUP_PER_ADDRESS", 10), 3600),
     "otp_account": (20, 300),
     "reset_address": (10, 3600),
+    # Per signed-in user (issue 17): what could map the directory or annoy others.
+    "conversation_start_user": (env_int("SECURECHAT_CONVERSATION_STARTS_PER_HOUR", 60), 3600),
+    "block_user": (env_int("SECURECHAT_BLOCKS_PER_HOUR", 60), 3600),
+    "key_lookup_user": (env_int("SECURECHAT_KEY_LOOKUPS_PER_HOUR", 600), 3600),
+    "invite_user": (env_int("SECURECHAT_INVITATIONS_PER_DAY", 20), 86400),
 }
 OTP_TOTP_ISSUER = "SecureChat"
 OTP_TOTP_THROTTLE_FACTOR = 1

@@ -18,6 +18,7 @@ from accounts.actions.base import (
     audit,
     check_password_shape,
     normalize_email,
+    rate_limit,
 )
 from accounts.models import (
     Invitation,
@@ -131,11 +132,14 @@ def do_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, actor=None,
     ``invite`` (or ``open``). With ``send`` the link is emailed inside the
     transaction: a mail that cannot be delivered raises and leaves no
     invitation behind. Nobody ever chooses or sees the invitee's password.
+    Invitations by a user (``actor``) count against ``invite_user``.
     """
     import secrets
     from datetime import timedelta
 
     email = normalize_email(email)
+    if actor is not None:  # a user inviting (the operator's command has no actor)
+        rate_limit("invite_user", actor.pk)
     if settings.SECURECHAT_REGISTRATION == "closed":
         raise RegistrationClosed("Registration is closed on this server "
                                  "(SECURECHAT_REGISTRATION=closed): an invitation would not "
