@@ -28,6 +28,7 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("signup/recovery-code/", views.recovery_code, name="recovery-code"),
     path("verify-email/resend/", views.verify_email_resend, name="verify-email-resend"),
+    path("verify-email/pending/", views.verify_email_pending, name="verify-email-pending"),
     path("verify-email/<str:token>", views.verify_email, name="verify-email"),
     path("login/", views.login, name="login"),
     path("login/code/", views.login_code, name="login-code"),

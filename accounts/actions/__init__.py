@@ -15,6 +15,7 @@ from accounts.actions.base import (  # noqa: F401
     DEFAULT_RATE_LIMITS,
     AccountError,
     EmailTaken,
+    EmailUnverified,
     InvalidCredentials,
     InvalidLink,
     InvalidToken,

@@ -68,24 +68,31 @@ def _end_login_session(request, *, close_sockets: bool = True) -> None:
         close_session_sockets(key)
 
 
+def login_stage(user: User) -> str:
+    """The stage after the password: "otp", else with mandatory 2FA "verify" then
+    "enrol" (an unverified account cannot enrol), else "done"."""
+    from accounts import unlock
+    from accounts.otp import has_second_factor
+
+    if has_second_factor(user):
+        return unlock.STAGE_OTP
+    if settings.SECURECHAT_REQUIRE_2FA:
+        return unlock.STAGE_ENROL if user.email_verified else unlock.STAGE_VERIFY
+    return unlock.STAGE_DONE
+
+
 def _start_login(request, user: User, identity_file: keys.IdentityFile) -> str:
     """Log ``user`` in on this request: new session key, identity sealed, LoginSession row."""
     from django.contrib.auth import login as django_login
 
     from accounts import unlock
-    from accounts.otp import has_second_factor
 
     if request.user.is_authenticated:
         _end_login_session(request)
     django_login(request, user, backend=MODEL_BACKEND)  # rotates the session key
     if not request.session.session_key:  # flushed (another user was logged in)
         request.session.cycle_key()
-    if has_second_factor(user):
-        stage = unlock.STAGE_OTP
-    elif settings.SECURECHAT_REQUIRE_2FA:
-        stage = unlock.STAGE_ENROL
-    else:
-        stage = unlock.STAGE_DONE
+    stage = login_stage(user)
     unlock.seal_identity(request, user, identity_file, stage)
     LoginSession.objects.create(
         user=user, session_key=request.session.session_key,
@@ -117,8 +124,8 @@ def do_register(request, email, password, *, invitation_token: str | None = None
                 ) -> tuple[SignupResult, str]:
     """Signup over the web: the account, then a login with the recovery code stashed.
 
-    Returns the signup result and the login stage ("done", or "enrol" when 2FA
-    is mandatory). A verification link goes to the address unless an
+    Returns the signup result and the login stage ("done"; with mandatory 2FA
+    "verify", or "enrol" when an invitation proved the address). A verification link goes to the address unless an
     invitation already proved it.
     """
     from accounts import unlock
@@ -148,7 +155,7 @@ def do_login(request, email, password) -> str:
         audit("login_failed", known, ip=ip)
         raise
     stage = _start_login(request, user, identity_file)
-    if stage != "otp":
+    if stage == "done":
         audit("login", user, ip=ip)
         send_security_email(user, "new_login", request)
     return stage

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
-from accounts.actions.base import AccountError, WrongStep, audit, client_ip
+from accounts.actions.base import AccountError, EmailUnverified, WrongStep, audit, client_ip
 from accounts.actions.sessions import end_login_sessions
 from accounts.models import (
     User,
@@ -23,11 +23,18 @@ def _current_session_key(request) -> str | None:
 
 
 def do_start_totp(user: User):
-    """A new, unconfirmed authenticator device (replacing an unconfirmed one); seed sealed."""
+    """A new, unconfirmed authenticator device (replacing an unconfirmed one); seed sealed.
+
+    Only for a verified address (``EmailUnverified`` otherwise).
+    """
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from accounts.models import ForgivingTOTPDevice
 
+    if not user.email_verified:
+        # An unverified registration may be a squatter's: it must not dig in behind
+        # a second factor that the mailbox's owner, who can take it over, lacks.
+        raise EmailUnverified("Confirm your email address first: open the link we sent you.")
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         return ForgivingTOTPDevice.start_for(user, "Authenticator app")

@@ -23,7 +23,8 @@ def csrf(request, body):
 
 def _stage_payload(stage: str) -> dict:
     return {"otp_required": stage == unlock.STAGE_OTP,
-            "enrolment_required": stage == unlock.STAGE_ENROL}
+            "email_verification_required": stage == unlock.STAGE_VERIFY,
+            "enrolment_required": stage in (unlock.STAGE_VERIFY, unlock.STAGE_ENROL)}
 
 
 @api_view("POST", fields=("email", "password", "invitation"))

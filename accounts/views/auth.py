@@ -51,6 +51,8 @@ def after_login(stage: str, target: str):
         return redirect(with_next("login-code", target))
     if stage == unlock.STAGE_ENROL:
         return redirect(with_next("totp-setup", target))
+    if stage == unlock.STAGE_VERIFY:
+        return redirect("verify-email-pending")
     return redirect(target)
 
 
@@ -78,14 +80,15 @@ def recovery_code(request):
     if not request.user.is_authenticated:
         return redirect("login")
     code = unlock.pending_recovery_code(request)
+    next_step = {unlock.STAGE_ENROL: "totp-setup", unlock.STAGE_VERIFY: "verify-email-pending"
+                 }.get(unlock.auth_stage(request.session))
     if code is None:
-        return redirect("totp-setup" if unlock.auth_stage(request.session)
-                        == unlock.STAGE_ENROL else "home")
+        return redirect(next_step or "home")
     form = RecoveryConfirmForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         actions.do_confirm_recovery_code(request)
-        if unlock.auth_stage(request.session) == unlock.STAGE_ENROL:
-            return redirect("totp-setup")
+        if next_step:
+            return redirect(next_step)
         messages.success(request, "Welcome. Check your inbox to confirm your email address.")
         return redirect("home")
     return render(request, "accounts/auth/recovery_code.html",
@@ -109,6 +112,19 @@ def verify_email(request, token):
                       {"ok": False, "detail": str(exc)}, status=400)
     return render(request, "accounts/auth/verify_email.html",
                   {"ok": request.method == "POST", "confirm": request.method == "GET"})
+
+
+@never_cache
+@require_http_methods(["GET"])
+def verify_email_pending(request):
+    """Mandatory 2FA, address not verified yet: "check your inbox", resend, log out."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if request.user.email_verified:
+        return redirect("totp-setup" if unlock.auth_stage(request.session) != unlock.STAGE_DONE
+                        else "home")
+    return render(request, "accounts/auth/verify_email_pending.html",
+                  {"email": request.user.email})
 
 
 @require_POST

@@ -221,7 +221,8 @@ def test_mandatory_enrolment_completes_the_login():
     u = make_user()
     client = Client()
     r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
-    assert r.json() == {"otp_required": False, "enrolment_required": True}
+    assert r.json() == {"otp_required": False, "email_verification_required": False,
+                        "enrolment_required": True}
     assert client.get("/about/")["Location"] == "/account/two-factor/"
     assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 403
     r = post_json(client, "/api/v1/me/totp", {})
