@@ -392,6 +392,9 @@ OTP_TOTP_ISSUER = "SecureChat"
 OTP_TOTP_THROTTLE_FACTOR = 1
 # Wrong codes in a row that cost no wait (a typo), before django-otp's doubling delay.
 SECURECHAT_OTP_FREE_FAILURES = env_int("SECURECHAT_OTP_FREE_FAILURES", 3)
+# A registration whose address is still unverified this many days after signup is
+# released (manage.py purge_unverified, or at once by a signup with the address).
+SECURECHAT_UNVERIFIED_RELEASE_DAYS = env_int("SECURECHAT_UNVERIFIED_RELEASE_DAYS", 7)
 SECURECHAT_REGISTRATION = env_choice(
     "SECURECHAT_REGISTRATION", "open", {"open", "invite", "closed"}
 )

@@ -78,6 +78,11 @@ from accounts.actions.signup import (  # noqa: F401
     make_keys_for,
     usable_invitation,
 )
+from accounts.actions.squatting import (  # noqa: F401
+    do_release_unverified,
+    release_if_stale,
+    stale_unverified,
+)
 from accounts.actions.twofactor import (  # noqa: F401
     do_confirm_totp,
     do_regenerate_backup_codes,

@@ -20,6 +20,7 @@ from accounts.actions.base import (
     normalize_email,
     rate_limit,
 )
+from accounts.actions.squatting import release_if_stale
 from accounts.models import (
     Invitation,
     KeyGeneration,
@@ -77,6 +78,8 @@ def do_signup(email, password, *, invitation_token: str | None = None,
         invitation = usable_invitation(email, invitation_token)
         if invitation is None:
             raise RegistrationClosed("Registration needs a valid invitation for this address.")
+    with transaction.atomic():
+        release_if_stale(email)  # an unverified claim past its time frees the address
     if User.objects.filter(email=email).exists():
         raise EmailTaken("An account with this email address already exists.", field="email")
 

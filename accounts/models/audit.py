@@ -35,6 +35,8 @@ class AuditEvent(models.Model):
         ("deactivated", "Deactivated by an administrator"),
         ("account_deleted", "Deleted account"),
         ("invited", "Invited"),
+        ("unverified_released", "Unverified registration released"),
+        ("registration_claimed", "Unverified registration taken over by the address's owner"),
     ]
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
