@@ -29,6 +29,7 @@ urlpatterns = [
     path("signup/recovery-code/", views.recovery_code, name="recovery-code"),
     path("verify-email/resend/", views.verify_email_resend, name="verify-email-resend"),
     path("verify-email/pending/", views.verify_email_pending, name="verify-email-pending"),
+    path("verify-email/claim/<str:token>", views.claim_registration, name="claim-registration"),
     path("verify-email/<str:token>", views.verify_email, name="verify-email"),
     path("login/", views.login, name="login"),
     path("login/code/", views.login_code, name="login-code"),

@@ -79,6 +79,8 @@ from accounts.actions.signup import (  # noqa: F401
     usable_invitation,
 )
 from accounts.actions.squatting import (  # noqa: F401
+    check_claim,
+    do_claim_registration,
     do_release_unverified,
     release_if_stale,
     stale_unverified,

@@ -125,13 +125,16 @@ def do_register(request, email, password, *, invitation_token: str | None = None
     """Signup over the web: the account, then a login with the recovery code stashed.
 
     Returns the signup result and the login stage ("done"; with mandatory 2FA
-    "verify", or "enrol" when an invitation proved the address). A verification link goes to the address unless an
+    "verify", or "enrol" when an invitation proved the address; None for a
+    claim on an unverified registration, which logs nobody in). A verification link goes to the address unless an
     invitation already proved it.
     """
     from accounts import unlock
 
     rate_limit("signup_address", client_ip(request))
     result = do_signup(email, password, invitation_token=invitation_token, ip=client_ip(request))
+    if result.claim_pending:
+        return result, None  # nobody to log in until the claim's link is confirmed
     stage = _start_login(request, result.user, result.identity_file)
     unlock.stash_recovery_code(request, result.user, result.recovery_code)
     if not result.user.email_verified:

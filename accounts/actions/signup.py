@@ -20,7 +20,7 @@ from accounts.actions.base import (
     normalize_email,
     rate_limit,
 )
-from accounts.actions.squatting import release_if_stale
+from accounts.actions.squatting import release_if_stale, start_claim
 from accounts.models import (
     Invitation,
     KeyGeneration,
@@ -35,9 +35,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class SignupResult:
-    user: User
+    user: User | None  # None while the signup is a claim (``claim_pending``)
     identity_file: keys.IdentityFile
     recovery_code: str
+    # An unverified account held the address: the signup waits for its link.
+    claim_pending: bool = False
 
 
 def usable_invitation(email: str, token: str | None) -> Invitation | None:
@@ -67,7 +69,12 @@ def make_keys_for(user: User, password: str) -> tuple[keys.IdentityFile, str, Wr
 
 def do_signup(email, password, *, invitation_token: str | None = None,
               ip: str | None = None) -> SignupResult:
-    """Create a user with fresh keys; the recovery code is returned to show once."""
+    """Create a user with fresh keys; the recovery code is returned to show once.
+
+    A verified account with the address: ``EmailTaken``. An unverified one
+    (not yet released): the signup becomes a claim (``claim_pending``, no user)
+    whose emailed link replaces that account (``accounts.actions.squatting``).
+    """
     email = normalize_email(email)
     check_password_shape(password, User(email=email))
     invitation = None
@@ -80,12 +87,19 @@ def do_signup(email, password, *, invitation_token: str | None = None,
             raise RegistrationClosed("Registration needs a valid invitation for this address.")
     with transaction.atomic():
         release_if_stale(email)  # an unverified claim past its time frees the address
-    if User.objects.filter(email=email).exists():
+    holder = User.objects.filter(email=email).first()
+    if holder is not None and holder.email_verified:
         raise EmailTaken("An account with this email address already exists.", field="email")
 
     with kdf_slot():
         password_hash = make_password(password)
         identity_file, code, wrapped = make_keys_for(User(), password)
+    if holder is not None:  # unverified: perhaps a squatter; the first to verify wins
+        with transaction.atomic():
+            start_claim(email, password_hash, identity_file, wrapped,
+                        settings.SECURECHAT_KEY_TYPE)
+            audit("signup", None, ip=ip)
+        return SignupResult(None, identity_file, code, claim_pending=True)
 
     try:
         with transaction.atomic():

@@ -76,4 +76,7 @@ def do_verify_email(token) -> User:
             email_verified_at=timezone.now())
         user.refresh_from_db(fields=["email_verified_at"])
         audit("email_verified", user)
+    from accounts.models import PendingClaim
+
+    PendingClaim.objects.filter(email=user.email).delete()  # the first to verify wins
     return user

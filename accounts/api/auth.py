@@ -29,13 +29,22 @@ def _stage_payload(stage: str) -> dict:
 
 @api_view("POST", fields=("email", "password", "invitation"))
 def signup(request, body):
-    """``{email, password, invitation?}`` -> 201 ``{recovery_code, email_verification_sent}``."""
+    """``{email, password, invitation?}`` -> 201 ``{recovery_code, email_verification_sent, …}``.
+
+    202 with ``claim_pending: true`` and nobody logged in when an unverified
+    registration held the address: the emailed link makes this signup its account.
+    """
     result, stage = actions.do_register(
         request, body.get("email"), body.get("password"),
         invitation_token=text_field(body, "invitation"))
+    if result.claim_pending:
+        return JsonResponse({"recovery_code": result.recovery_code,
+                             "email_verification_sent": True, "claim_pending": True,
+                             **_stage_payload(unlock.STAGE_DONE)}, status=202)
     return JsonResponse({
         "recovery_code": result.recovery_code,
         "email_verification_sent": not result.user.email_verified,
+        "claim_pending": False,
         **_stage_payload(stage),
     }, status=201)
 

@@ -1,6 +1,7 @@
 """Models of accounts, one concept per module."""
 
 from accounts.models.audit import AuditEvent
+from accounts.models.claims import PendingClaim
 from accounts.models.devices import BackupCode, BackupCodeDevice, ForgivingTOTPDevice
 from accounts.models.invitations import Invitation
 from accounts.models.keys import KeyGeneration, WrappedIdentity
@@ -9,5 +10,6 @@ from accounts.models.users import User, UserManager
 
 __all__ = [
     "AuditEvent", "BackupCode", "BackupCodeDevice", "ForgivingTOTPDevice", "Invitation",
-    "KeyGeneration", "LoginSession", "User", "UserManager", "WrappedIdentity",
+    "KeyGeneration", "LoginSession", "PendingClaim", "User", "UserManager",
+    "WrappedIdentity",
 ]

@@ -67,6 +67,9 @@ def signup(request):
         data = form.cleaned_data
         result, status = attempt(form, lambda: actions.do_register(
             request, data["email"], data["password"], invitation_token=data["invitation"]))
+        if result is not None and result[0].claim_pending:
+            return render(request, "accounts/auth/signup_claim.html",
+                          {"recovery_code": result[0].recovery_code})
         if result is not None:
             return redirect("recovery-code")
     elif request.method == "POST":
@@ -125,6 +128,20 @@ def verify_email_pending(request):
                         else "home")
     return render(request, "accounts/auth/verify_email_pending.html",
                   {"email": request.user.email})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def claim_registration(request, token):
+    """A claim's emailed link: GET shows the confirm button (changes nothing), POST claims."""
+    try:
+        if request.method == "POST":
+            actions.do_claim_registration(token)
+        else:
+            actions.check_claim(token)
+    except actions.AccountError as exc:
+        return render(request, "accounts/auth/claim.html", {"detail": str(exc)}, status=400)
+    return render(request, "accounts/auth/claim.html", {"done": request.method == "POST"})
 
 
 @require_POST
