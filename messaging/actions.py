@@ -32,7 +32,16 @@ from accounts.models import KeyGeneration, User
 from messaging import pins as pinning
 from messaging import signing
 from messaging.access import access_conversation, access_joined_conversation, access_message
-from messaging.errors import Blocked, Forbidden, Invalid, KeyChanged, Left, NotFound, TooBig
+from messaging.errors import (
+    Blocked,
+    EmailUnverified,
+    Forbidden,
+    Invalid,
+    KeyChanged,
+    Left,
+    NotFound,
+    TooBig,
+)
 from messaging.events import message_event, push_after_commit
 from messaging.models import Block, Conversation, Membership, Message
 from messaging.models.messages import truncate_to_ms
@@ -140,7 +149,14 @@ def verified_contact(email) -> User:
 
 
 def do_start_conversation(user, email) -> Conversation:
-    """Start (or return) the direct conversation with a verified address; rejoins if left."""
+    """Start (or return) the direct conversation with a verified address; rejoins if left.
+
+    The starter's own address must be verified too: an unverified registration
+    may be a squatter's, who must not write to people under an address it does
+    not own (403 ``email_unverified``).
+    """
+    if not user.email_verified:
+        raise EmailUnverified("Confirm your email address first: open the link we sent you.")
     contact = verified_contact(email)
     if contact.pk == user.pk:
         raise Invalid("You cannot start a conversation with yourself.")

@@ -67,6 +67,15 @@ def test_blocking_any_well_formed_address_answers_ok():
     assert not Block.objects.exists()
 
 
+def test_an_unverified_account_cannot_start_a_conversation():
+    squatter, bob = make_user(verified=False), make_user()
+    r = post(login_client(squatter), "/api/v1/conversations", {"email": bob.email})
+    assert (r.status_code, r.json()["error"]) == (403, "email_unverified")
+    from messaging.models import Conversation
+
+    assert not Conversation.objects.exists()
+
+
 def test_a_verified_address_is_discoverable_by_design():
     alice, bob = make_user(), make_user()
     client = login_client(alice)
