@@ -126,8 +126,8 @@ def do_register(request, email, password, *, invitation_token: str | None = None
 
     Returns the signup result and the login stage ("done"; with mandatory 2FA
     "verify", or "enrol" when an invitation proved the address; None for a
-    claim on an unverified registration, which logs nobody in). A verification link goes to the address unless an
-    invitation already proved it.
+    claim on an unverified registration, which logs nobody in). A verification
+    link goes to the address unless an invitation already proved it.
     """
     from accounts import unlock
 

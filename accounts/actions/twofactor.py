@@ -52,10 +52,8 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from accounts.emails import send_security_email
-    from accounts.models import BackupCodeDevice
+    from accounts.models import BackupCodeDevice, ForgivingTOTPDevice
     from accounts.otp import CodeRejected, verify_unconfirmed_totp
-
-    from accounts.models import ForgivingTOTPDevice
 
     device = (ForgivingTOTPDevice.objects.filter(user=user, confirmed=False, pk=device_id)
               .first() if isinstance(device_id, int) else None)

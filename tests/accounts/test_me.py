@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.utils import timezone
 from django.test import Client
+from django.utils import timezone
 
 from accounts.identity import IdentityFile
 from accounts.models import KeyGeneration

@@ -15,7 +15,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.test import override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import totp_keys
@@ -93,8 +92,9 @@ def test_rotation_old_keys_open_and_the_command_reseals(settings):
 
 
 def test_the_migration_seals_seeds_written_in_the_clear():
-    from django.apps import apps
     from importlib import import_module
+
+    from django.apps import apps
 
     migration = import_module("accounts.migrations.0006_sealed_totp_seeds_and_indexed_backup_codes")
     alice = make_user()

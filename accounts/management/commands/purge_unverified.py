@@ -11,8 +11,9 @@ from accounts import actions
 
 class Command(BaseCommand):
     help = ("Delete accounts whose address is still unverified "
-            f"SECURECHAT_UNVERIFIED_RELEASE_DAYS (now {settings.SECURECHAT_UNVERIFIED_RELEASE_DAYS}) "
-            "days after signup, so the address can be registered by its owner. Staff accounts "
+            "SECURECHAT_UNVERIFIED_RELEASE_DAYS "
+            f"(now {settings.SECURECHAT_UNVERIFIED_RELEASE_DAYS}) days after signup, so the "
+            "address can be registered by its owner. Staff accounts "
             "are never touched. Dry run unless --yes. Safe to run from a timer.")
 
     def add_arguments(self, parser):
