@@ -125,7 +125,7 @@ var-dirs:
 	umask 077 && mkdir -p $(VAR_DIR) $(MEDIA_DIR)
 	chmod 0700 $(VAR_DIR) $(MEDIA_DIR)
 	@for f in $(VAR_DIR)/db.sqlite3 $(VAR_DIR)/db.sqlite3-wal $(VAR_DIR)/db.sqlite3-shm \
-	  $(VAR_DIR)/secret_key; do [ ! -e "$$f" ] || chmod 0600 "$$f"; done
+	  $(VAR_DIR)/secret_key $(VAR_DIR)/totp_key; do [ ! -e "$$f" ] || chmod 0600 "$$f"; done
 
 migrate: python-deps var-dirs
 	umask 077 && $(PY) manage.py migrate --noinput

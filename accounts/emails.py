@@ -16,6 +16,7 @@ address or the body and never fails the action that sent it.
 from __future__ import annotations
 
 import logging
+import threading
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -133,6 +134,46 @@ def _after_commit(subject: str, body: str, to: str, kind: str) -> None:
     transaction.on_commit(lambda: _deliver(subject, body, to, kind))
 
 
+_background: list[threading.Thread] = []
+_background_lock = threading.Lock()
+
+
+def after_response(task, kind: str) -> None:
+    """Run ``task`` in its own thread once the transaction commits, off the request.
+
+    For work whose duration must not show in the response (issue 17: the
+    password-reset mail, looked up and sent whether or not the address has an
+    account, so every request costs the caller the same). A failure is logged
+    by ``kind`` only; the thread closes its own database connection.
+    """
+    def run():
+        from django.db import connection
+
+        try:
+            task()
+        except Exception:
+            logger.warning("could not send the %s email", kind)
+        finally:
+            connection.close()
+
+    def start():
+        thread = threading.Thread(target=run, name=f"securechat-{kind}", daemon=True)
+        with _background_lock:
+            _background[:] = [t for t in _background if t.is_alive()]
+            _background.append(thread)
+        thread.start()
+
+    transaction.on_commit(start)
+
+
+def wait_for_background(timeout: float = 10) -> None:
+    """Join the ``after_response`` threads started so far (tests, graceful shutdown)."""
+    with _background_lock:
+        threads = list(_background)
+    for thread in threads:
+        thread.join(timeout)
+
+
 def render_security_email(kind: str, *, request=None, when=None) -> tuple[str, str]:
     subject, summary, detail = SECURITY_EMAILS[kind]
     body = render_to_string("emails/security_event.txt", {
@@ -154,10 +195,11 @@ def send_security_email_now(user, kind: str, request=None) -> None:
     _deliver(subject, body, user.email, kind)
 
 
-def send_password_reset_link(user, link: str, valid_hours: int) -> None:
+def password_reset_mail(link: str, valid_hours: int) -> tuple[str, str]:
+    """(subject, body) of the reset link mail."""
     body = render_to_string("emails/password_reset_link.txt",
                             {"link": link, "valid_hours": valid_hours})
-    _after_commit("Reset your SecureChat password", body, user.email, "password reset link")
+    return "Reset your SecureChat password", body
 
 
 def send_email_change_link(new_email: str, link: str, valid_hours: int) -> None:

@@ -3,10 +3,14 @@
 - The key cookie is set or deleted on the response next to the session cookie.
 - An authenticated session without a valid key cookie is logged out.
 - A half-logged-in session (password accepted, second factor pending, or
-  mandatory enrolment pending) reaches only the views named in
-  ``HALF_LOGGED_IN_ALLOWED``; everything else answers 403 (API) or redirects
-  to the next login step (pages).
+  with mandatory 2FA: email verification, then enrolment pending) reaches only
+  the views named in ``HALF_LOGGED_IN_ALLOWED`` and its stage's
+  ``STAGE_ALLOWED``; everything else answers 403 (API) or redirects to the next
+  login step (pages).
 - The login's "last seen" is refreshed at most once a minute.
+- A login past its half-login, idle or absolute limit
+  (``accounts.actions.check_login_current``) is ended and the request goes on
+  as anonymous.
 """
 
 from datetime import timedelta
@@ -17,7 +21,7 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
-from accounts import unlock
+from accounts import actions, unlock
 from accounts.errors import ApiError, MethodNotAllowed, error_response
 from accounts.models import LoginSession
 
@@ -30,6 +34,12 @@ HALF_LOGGED_IN_ALLOWED = {
 }
 # Only while 2FA is mandatory and no device is confirmed yet.
 ENROLMENT_ALLOWED = {"totp-setup", "api-me-totp", "api-me-totp-confirm"}
+# Only while 2FA is mandatory and the address is not verified yet (before enrolment).
+VERIFY_ALLOWED = {"verify-email-pending", "verify-email", "verify-email-resend",
+                  "api-verify-email", "api-verify-email-resend"}
+
+STAGE_ALLOWED = {unlock.STAGE_ENROL: ENROLMENT_ALLOWED, unlock.STAGE_VERIFY: VERIFY_ALLOWED}
+NEXT_STEP = {unlock.STAGE_ENROL: "totp-setup", unlock.STAGE_VERIFY: "verify-email-pending"}
 
 LAST_SEEN_EVERY = timedelta(minutes=1)
 
@@ -53,32 +63,45 @@ class LoginSessionMiddleware:
             unlock.forget_everything(request)
             return None
         stage = unlock.auth_stage(request.session)
-        if stage == unlock.STAGE_DONE:
-            self.touch(request)
+        login = (LoginSession.objects.filter(session_key=request.session.session_key,
+                                             ended_at__isnull=True).first()
+                 if request.session.session_key else None)
+        reason = actions.check_login_current(login, stage)
+        if reason is not None:
+            # Too old, idle or unfinished: the request goes on as an anonymous one.
+            actions.do_expire_login(request, login, reason)
             return None
+        if stage == unlock.STAGE_DONE:
+            self.touch(login)
+            return None
+        if stage == unlock.STAGE_VERIFY and request.user.email_verified:
+            # The link was confirmed (here or in another browser): on to enrolment.
+            stage = unlock.STAGE_ENROL
+            unlock.set_auth_stage(request, stage)
         try:
             # view_name carries the namespace: "admin:logout" is not the site's "logout".
             name = resolve(request.path_info).view_name
         except Resolver404:
             name = None
-        allowed = HALF_LOGGED_IN_ALLOWED | (ENROLMENT_ALLOWED if stage == unlock.STAGE_ENROL
-                                            else set())
+        allowed = HALF_LOGGED_IN_ALLOWED | STAGE_ALLOWED.get(stage, set())
         if name in allowed or request.path_info.startswith("/static/"):
             return None
         if request.path_info.startswith("/api/"):
+            if stage == unlock.STAGE_VERIFY:
+                return error_response(ApiError(
+                    "Finish logging in: confirm your email address with the link we sent.",
+                    code="email_verification_required", status=403))
             return error_response(ApiError(
                 "Finish logging in: enter your authentication code first.",
                 code="second_factor_required", status=403))
-        return redirect("totp-setup" if stage == unlock.STAGE_ENROL else "login-code")
+        return redirect(NEXT_STEP.get(stage, "login-code"))
 
-    def touch(self, request):
-        key = request.session.session_key
-        if not key:
-            return
+    def touch(self, login):
+        """The idle timeout counts from here; at most one write a minute per login."""
         now = timezone.now()
-        LoginSession.objects.filter(
-            session_key=key, ended_at__isnull=True, last_seen_at__lt=now - LAST_SEEN_EVERY
-        ).update(last_seen_at=now)
+        if login is not None and login.last_seen_at < now - LAST_SEEN_EVERY:
+            LoginSession.objects.filter(pk=login.pk, ended_at__isnull=True).update(
+                last_seen_at=now)
 
 
 class JsonMethodNotAllowedMiddleware(MiddlewareMixin):

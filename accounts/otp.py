@@ -81,8 +81,8 @@ def has_second_factor(user) -> bool:
     return any(True for _ in devices_for_user(user, confirmed=True))
 
 
-def confirmed_totp(user) -> TOTPDevice | None:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+def confirmed_totp(user) -> ForgivingTOTPDevice | None:
+    return ForgivingTOTPDevice.objects.filter(user=user, confirmed=True).first()
 
 
 def backup_device(user) -> BackupCodeDevice | None:

@@ -39,6 +39,9 @@ SESSION_CUSTODY = "_securechat_custody"
 STAGE_DONE = "done"
 STAGE_OTP = "otp"  # password accepted, a confirmed device must verify a code
 STAGE_ENROL = "enrol"  # password accepted, 2FA is mandatory and no device is confirmed yet
+# Before "enrol": 2FA is mandatory and the address is not verified yet (an unverified
+# registration may be a squatter's, who must not dig in behind a second factor).
+STAGE_VERIFY = "verify"
 
 NEW_SECRET_ATTR = "_securechat_new_key_secret"  # noqa: S105 - an attribute name
 DELETE_COOKIE_ATTR = "_securechat_delete_key_cookie"

@@ -32,7 +32,16 @@ from accounts.models import KeyGeneration, User
 from messaging import pins as pinning
 from messaging import signing
 from messaging.access import access_conversation, access_joined_conversation, access_message
-from messaging.errors import Blocked, Forbidden, Invalid, KeyChanged, Left, NotFound, TooBig
+from messaging.errors import (
+    Blocked,
+    EmailUnverified,
+    Forbidden,
+    Invalid,
+    KeyChanged,
+    Left,
+    NotFound,
+    TooBig,
+)
 from messaging.events import message_event, push_after_commit
 from messaging.metrics import MESSAGES_SENT
 from messaging.models import Block, Conversation, Membership, Message
@@ -111,16 +120,44 @@ def clean_seq(seq) -> int:
 
 # --- Conversations -----------------------------------------------------------------
 
+def address_of(email) -> str:
+    """The address in its stored form; 400 ``invalid`` for anything not well-formed."""
+    from accounts.actions import AccountError, normalize_email
+
+    try:
+        return normalize_email(clean_email(email))
+    except AccountError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def verified_account(address: str) -> User | None:
+    """The active account with this verified address, or None: one query either way.
+
+    Unknown, unverified and inactive addresses look the same, in the answer
+    and in the work done (DESIGN.md §5); only verified accounts are
+    discoverable, and that is by design (docs/security.md, metadata).
+    """
+    return User.objects.filter(email=address, is_active=True,
+                               email_verified_at__isnull=False).first()
+
+
 def verified_contact(email) -> User:
     """The active user with a verified address, or NotFound (no hint which part failed)."""
-    contact = User.objects.by_address(clean_email(email)).filter(is_active=True).first()
-    if contact is None or not contact.email_verified:
+    contact = verified_account(address_of(email))
+    if contact is None:
         raise NotFound("No verified account has this address.")
     return contact
 
 
 def do_start_conversation(user, email) -> Conversation:
-    """Start (or return) the direct conversation with a verified address; rejoins if left."""
+    """Start (or return) the direct conversation with a verified address; rejoins if left.
+
+    The starter's own address must be verified too: an unverified registration
+    may be a squatter's, who must not write to people under an address it does
+    not own (403 ``email_unverified``).
+    """
+    if not user.email_verified:
+        raise EmailUnverified("Confirm your email address first: open the link we sent you.")
     contact = verified_contact(email)
     if contact.pk == user.pk:
         raise Invalid("You cannot start a conversation with yourself.")
@@ -185,19 +222,22 @@ def do_delete_conversation(user, conversation_id) -> None:
 
 
 def do_block(user, email) -> None:
-    contact = User.objects.by_address(clean_email(email)).first()
-    if contact is None:
-        raise NotFound("No account has this address.")
-    if contact.pk == user.pk:
+    """Block a verified account by address; any other well-formed address is a silent no-op.
+
+    The caller answers ``{ok}`` either way, so blocking cannot test whether an
+    unverified or unknown address has an account (same answer, same query).
+    """
+    address = address_of(email)
+    if address == user.email:
         raise Invalid("You cannot block yourself.")
-    Block.objects.get_or_create(user=user, blocked=contact)
+    contact = verified_account(address)
+    if contact is not None:
+        Block.objects.get_or_create(user=user, blocked=contact)
 
 
 def do_unblock(user, email) -> None:
-    contact = User.objects.by_address(clean_email(email)).first()
-    if contact is None:
-        raise NotFound("No account has this address.")
-    Block.objects.filter(user=user, blocked=contact).delete()
+    """Lift a block by address; one DELETE whatever the address (none is an error)."""
+    Block.objects.filter(user=user, blocked__email=address_of(email)).delete()
 
 
 def do_set_expiry(user, conversation_id, seconds) -> Conversation:

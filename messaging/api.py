@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
+from accounts.actions import rate_limit
 from accounts.api import api_view
 from accounts.unlock import require_unlocked_identity
 from messaging import actions, listing
@@ -25,6 +26,8 @@ def conversations(request, data):
     """GET: the user's conversations. POST {email}: start (or return) a direct conversation."""
     identity = require_unlocked_identity(request)
     if request.method == "POST":
+        # Counted before the address is looked at: every start costs the same.
+        rate_limit("conversation_start_user", request.user.pk)
         conversation = actions.do_start_conversation(request.user, data.get("email"))
         return JsonResponse({"id": conversation.pk}, status=201)
     return JsonResponse(listing.conversation_list(request.user, identity), safe=False)
@@ -111,6 +114,7 @@ def expiry(request, data, conversation_id):
 @api_view("POST", fields=("email",), login_required=True)
 def block(request, data):
     require_unlocked_identity(request)
+    rate_limit("block_user", request.user.pk)
     actions.do_block(request.user, data.get("email"))
     return JsonResponse({"ok": True})
 
@@ -118,5 +122,6 @@ def block(request, data):
 @api_view("POST", fields=("email",), login_required=True)
 def unblock(request, data):
     require_unlocked_identity(request)
+    rate_limit("block_user", request.user.pk)
     actions.do_unblock(request.user, data.get("email"))
     return JsonResponse({"ok": True})

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts import unlock
+from accounts.actions import rate_limit
 from accounts.api import api_view
 from accounts.models import KeyGeneration
 from messaging.access import access_conversation
@@ -50,6 +51,7 @@ def contact_keys(request, body, conversation_id: int):
     silently, like the conversation list does.
     """
     identity = unlock.require_unlocked_identity(request)
+    rate_limit("key_lookup_user", request.user.pk)
     conversation = access_conversation(request.user, conversation_id)
     pins = load_pins(request.user, identity)
     states = contact_key_states(request.user, identity, conversation, pins)

@@ -39,6 +39,10 @@ class Forbidden(MessagingError):
     status = 403
 
 
+class EmailUnverified(Forbidden):
+    code = "email_unverified"
+
+
 class Blocked(Forbidden):
     code = "blocked"
 

@@ -55,7 +55,7 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     return value
 
 
-def development_secret_key(name: str = "secret_key") -> str:
+def development_secret_key(name: str = "secret_key", nbytes: int = 50) -> str:
     """A secret generated once into a git-ignored 0600 file under var/, for development only."""
     path = VAR_DIR / name
     try:
@@ -63,7 +63,7 @@ def development_secret_key(name: str = "secret_key") -> str:
     except FileNotFoundError:
         pass
     VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(50)
+    key = secrets.token_urlsafe(nbytes)
     # O_EXCL: two processes starting together keep the first key written.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -87,6 +87,13 @@ PRELOGIN_KEY = os.environ.get("PRELOGIN_KEY") or development_secret_key("prelogi
 AUTH_PEPPER = os.environ.get("AUTH_PEPPER") or development_secret_key("auth_pepper")
 DEVICE_KEY_SECRET = (os.environ.get("DEVICE_KEY_SECRET")
                      or development_secret_key("device_key_secret"))
+# TOTP seeds are sealed under this key (accounts.totp_keys), kept outside the
+# database like SECRET_KEY and backed up with it: 32 random bytes, base64url.
+# To rotate, move the old key into SECURECHAT_TOTP_OLD_KEYS (comma-separated),
+# set a new one and run `manage.py reseal_totp_keys --yes`.
+SECURECHAT_TOTP_KEY = (os.environ.get("SECURECHAT_TOTP_KEY")
+                       or development_secret_key("totp_key", 32))
+SECURECHAT_TOTP_OLD_KEYS = env_list("SECURECHAT_TOTP_OLD_KEYS", [])
 DEBUG = env_bool("DEBUG", False)
 
 # One list of origins ("scheme://host[:port]") feeds CSRF and the websocket
@@ -260,6 +267,12 @@ LOGIN_REDIRECT_URL = "/"
 # --- Sessions and cookies ---------------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = env_int("SECURECHAT_SESSION_AGE", 14 * 24 * 3600)
+# Absolute lifetime of a login is SESSION_COOKIE_AGE (from the password step);
+# a login unused for SECURECHAT_SESSION_IDLE_SECONDS ends (sockets included), and
+# a half-login (code or enrolment pending) ends SECURECHAT_HALF_LOGIN_SECONDS
+# after the password step (accounts.actions.sessions.check_login_current).
+SECURECHAT_SESSION_IDLE_SECONDS = env_int("SECURECHAT_SESSION_IDLE_SECONDS", 3 * 24 * 3600)
+SECURECHAT_HALF_LOGIN_SECONDS = env_int("SECURECHAT_HALF_LOGIN_SECONDS", 10 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION
@@ -442,6 +455,16 @@ SECURECHAT_RATE_LIMITS = {
     "directory_account": env_rate("SECURECHAT_RATE_DIRECTORY_ACCOUNT", (120, 300)),
     # Version 2 epochs submitted per member (DESIGN.md §3: epoch creation is rate-limited).
     "epoch_account": env_rate("SECURECHAT_RATE_EPOCH_ACCOUNT", (60, 300)),
+    # Per signed-in user (issue 17): what could map the directory or annoy others.
+    "conversation_start_user": env_rate(
+        "SECURECHAT_RATE_CONVERSATION_START_USER",
+        (env_int("SECURECHAT_CONVERSATION_STARTS_PER_HOUR", 60), 3600)),
+    "block_user": env_rate("SECURECHAT_RATE_BLOCK_USER",
+                           (env_int("SECURECHAT_BLOCKS_PER_HOUR", 60), 3600)),
+    "key_lookup_user": env_rate("SECURECHAT_RATE_KEY_LOOKUP_USER",
+                                (env_int("SECURECHAT_KEY_LOOKUPS_PER_HOUR", 600), 3600)),
+    "invite_user": env_rate("SECURECHAT_RATE_INVITE_USER",
+                            (env_int("SECURECHAT_INVITATIONS_PER_DAY", 20), 86400)),
 }
 # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
 # networks, comma-separated); none by default. nginx on the same machine: 127.0.0.1.
@@ -450,6 +473,9 @@ OTP_TOTP_ISSUER = "SecureChat"
 OTP_TOTP_THROTTLE_FACTOR = 1
 # Wrong codes in a row that cost no wait (a typo), before django-otp's doubling delay.
 SECURECHAT_OTP_FREE_FAILURES = env_int("SECURECHAT_OTP_FREE_FAILURES", 3)
+# A registration whose address is still unverified this many days after signup is
+# released (manage.py purge_unverified, or at once by a signup with the address).
+SECURECHAT_UNVERIFIED_RELEASE_DAYS = env_int("SECURECHAT_UNVERIFIED_RELEASE_DAYS", 7)
 SECURECHAT_REGISTRATION = env_choice(
     "SECURECHAT_REGISTRATION", "open", {"open", "invite", "closed"}
 )

@@ -15,6 +15,7 @@ from accounts.actions.base import (  # noqa: F401
     DEFAULT_RATE_LIMITS,
     AccountError,
     EmailTaken,
+    EmailUnverified,
     InvalidCredentials,
     InvalidLink,
     InvalidToken,
@@ -59,6 +60,8 @@ from accounts.actions.login import (  # noqa: F401
 )
 from accounts.actions.sessions import (  # noqa: F401
     access_login_session,
+    check_login_current,
+    do_expire_login,
     do_revoke_other_sessions,
     do_revoke_session,
     end_login_sessions,
@@ -75,15 +78,24 @@ from accounts.actions.signup import (  # noqa: F401
     make_keys_for,
     usable_invitation,
 )
+from accounts.actions.squatting import (  # noqa: F401
+    check_claim,
+    do_claim_registration,
+    do_release_unverified,
+    release_if_stale,
+    stale_unverified,
+)
 from accounts.actions.twofactor import (  # noqa: F401
     do_confirm_totp,
     do_regenerate_backup_codes,
     do_remove_totp,
+    do_reseal_totp_keys,
     do_start_totp,
 )
 from accounts.actions.verification import (  # noqa: F401
     EMAIL_TOKEN_MAX_AGE,
     EMAIL_TOKEN_SALT,
+    check_verify_email,
     do_send_email_verification,
     do_verify_email,
     email_verification_token,

@@ -79,6 +79,11 @@ def check_password_shape(password, user=None) -> str:
 DEFAULT_RATE_LIMITS = {"verify_email_account": (5, 3600)}
 
 
+class EmailUnverified(AccountError):
+    code = "email_unverified"
+    status = 403
+
+
 class WrongStep(AccountError):
     code = "wrong_step"
     status = 409

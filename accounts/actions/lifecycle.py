@@ -74,22 +74,34 @@ def do_change_password(user, identity_file: keys.IdentityFile, new_password, *,
 
 
 def do_request_password_reset(email, *, request=None) -> None:
-    """Email a reset link to an active account; unknown addresses get the same silence."""
+    """Email a reset link to an active account, after the response; the same for any address.
+
+    Only the address's shape is checked on the request path: the lookup, the
+    token and the mail run in a thread after commit (``emails.after_response``),
+    so the answer and its timing are the same whether or not an account exists.
+    """
+    from accounts.emails import after_response
+
+    if not isinstance(email, str) or len(email) > 254 or "@" not in email:
+        raise AccountError("Enter a valid email address.", field="email")
+    after_response(lambda: _send_reset_link(email), "password reset link")
+
+
+def _send_reset_link(email: str) -> None:
     from django.contrib.auth.tokens import default_token_generator
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
-    from accounts.emails import send_password_reset_link, site_url
+    from accounts.emails import _deliver, password_reset_mail, site_url
 
-    if not isinstance(email, str) or len(email) > 254 or "@" not in email:
-        raise AccountError("Enter a valid email address.", field="email")
     user = User.objects.by_address(email).filter(is_active=True).first()
     if user is None or not user.has_usable_password():
         return
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
-    send_password_reset_link(user, f"{site_url()}/password-reset/{uid}/{token}/",
-                             reset_link_hours())
+    subject, body = password_reset_mail(f"{site_url()}/password-reset/{uid}/{token}/",
+                                        reset_link_hours())
+    _deliver(subject, body, user.email, "password reset link")
 
 
 def reset_link_hours() -> int:

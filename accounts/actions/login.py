@@ -69,6 +69,19 @@ def _end_login_session(request, *, close_sockets: bool = True) -> None:
         close_session_sockets(key)
 
 
+def login_stage(user: User) -> str:
+    """The stage after the password: "otp", else with mandatory 2FA "verify" then
+    "enrol" (an unverified account cannot enrol), else "done"."""
+    from accounts import unlock
+    from accounts.otp import has_second_factor
+
+    if has_second_factor(user):
+        return unlock.STAGE_OTP
+    if settings.SECURECHAT_REQUIRE_2FA:
+        return unlock.STAGE_ENROL if user.email_verified else unlock.STAGE_VERIFY
+    return unlock.STAGE_DONE
+
+
 def start_login(request, user: User, identity_file: keys.IdentityFile | None) -> str:
     """Log ``user`` in on this request: new session key, LoginSession row, and the stage.
 
@@ -78,7 +91,6 @@ def start_login(request, user: User, identity_file: keys.IdentityFile | None) ->
     from django.contrib.auth import login as django_login
 
     from accounts import unlock
-    from accounts.otp import has_second_factor
 
     old_key = request.session.session_key
     if request.user.is_authenticated:
@@ -87,12 +99,7 @@ def start_login(request, user: User, identity_file: keys.IdentityFile | None) ->
     # Django keeps the key when the same user logs in again: every login gets a new one.
     if not request.session.session_key or request.session.session_key == old_key:
         request.session.cycle_key()
-    if has_second_factor(user):
-        stage = unlock.STAGE_OTP
-    elif settings.SECURECHAT_REQUIRE_2FA:
-        stage = unlock.STAGE_ENROL
-    else:
-        stage = unlock.STAGE_DONE
+    stage = login_stage(user)
     if identity_file is not None:
         unlock.seal_identity(request, user, identity_file, stage)
     else:
@@ -127,14 +134,17 @@ def do_register(request, email, password, *, invitation_token: str | None = None
                 ) -> tuple[SignupResult, str]:
     """Signup over the web: the account, then a login with the recovery code stashed.
 
-    Returns the signup result and the login stage ("done", or "enrol" when 2FA
-    is mandatory). A verification link goes to the address unless an
-    invitation already proved it.
+    Returns the signup result and the login stage ("done"; with mandatory 2FA
+    "verify", or "enrol" when an invitation proved the address; None for a
+    claim on an unverified registration, which logs nobody in). A verification
+    link goes to the address unless an invitation already proved it.
     """
     from accounts import unlock
 
     rate_limit("signup_address", client_ip(request))
     result = do_signup(email, password, invitation_token=invitation_token, ip=client_ip(request))
+    if result.claim_pending:
+        return result, None  # nobody to log in until the claim's link is confirmed
     stage = start_login(request, result.user, result.identity_file)
     unlock.stash_recovery_code(request, result.user, result.recovery_code)
     if not result.user.email_verified:
@@ -171,7 +181,7 @@ def do_login(request, email, password) -> str:
         note_login_failure(email, ip)
         raise
     stage = start_login(request, user, identity_file)
-    if stage != "otp":
+    if stage == "done":
         audit("login", user, ip=ip)
         send_security_email(user, "new_login", request)
     return stage

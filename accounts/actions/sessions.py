@@ -61,6 +61,51 @@ def rekey_login_session(old_key: str | None, new_key: str | None) -> None:
         LoginSession.objects.filter(session_key=old_key).update(session_key=new_key)
 
 
+def check_login_current(login: LoginSession | None, stage: str | None, now=None) -> str | None:
+    """Why this login must end now ("half_login", "idle", "lifetime"), or None.
+
+    Measured on the ``LoginSession`` row, which starts at the password step and
+    whose ``last_seen_at`` the middleware refreshes once a minute: a
+    half-login (``stage`` not "done") lives ``SECURECHAT_HALF_LOGIN_SECONDS``;
+    a complete one ``SECURECHAT_SESSION_IDLE_SECONDS`` without use and
+    ``SESSION_COOKIE_AGE`` in all (Django's own expiry moves on every save, so
+    it is no absolute limit). No row (a session made outside the login flow):
+    nothing to measure, None.
+    """
+    from datetime import timedelta
+
+    from accounts import unlock
+
+    if login is None:
+        return None
+    now = now or timezone.now()
+    if stage != unlock.STAGE_DONE and now - login.created_at > timedelta(
+            seconds=settings.SECURECHAT_HALF_LOGIN_SECONDS):
+        return "half_login"
+    if now - login.created_at > timedelta(seconds=settings.SESSION_COOKIE_AGE):
+        return "lifetime"
+    if now - login.last_seen_at > timedelta(seconds=settings.SECURECHAT_SESSION_IDLE_SECONDS):
+        return "idle"
+    return None
+
+
+def do_expire_login(request, login: LoginSession, reason: str) -> None:
+    """End this request's login (``check_login_current`` said why): sockets, row, cookies.
+
+    The request continues as anonymous; the caller decides what to answer.
+    """
+    from django.contrib.auth import logout
+
+    from accounts import unlock
+
+    with transaction.atomic():
+        end_login_sessions_by_key(request.user, [login.session_key])
+        audit("session_expired", request.user, ip=request_ip(request))
+    logger.info("login %s ended: %s", login.pk, reason)
+    unlock.forget_everything(request)
+    logout(request)
+
+
 def do_revoke_session(user, login_session: LoginSession, *, request=None) -> None:
     with transaction.atomic():
         end_login_sessions_by_key(user, [login_session.session_key])

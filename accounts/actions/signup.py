@@ -18,7 +18,9 @@ from accounts.actions.base import (
     audit,
     check_password_shape,
     normalize_email,
+    rate_limit,
 )
+from accounts.actions.squatting import release_if_stale, start_claim
 from accounts.models import (
     Invitation,
     KeyGeneration,
@@ -33,9 +35,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class SignupResult:
-    user: User
+    user: User | None  # None while the signup is a claim (``claim_pending``)
     identity_file: keys.IdentityFile
     recovery_code: str
+    # An unverified account held the address: the signup waits for its link.
+    claim_pending: bool = False
 
 
 def usable_invitation(email: str, token: str | None) -> Invitation | None:
@@ -48,11 +52,14 @@ def usable_invitation(email: str, token: str | None) -> Invitation | None:
     )
 
 
-def check_registration(email, invitation_token) -> tuple[str, Invitation | None]:
-    """May ``email`` sign up now? (normalised address, the invitation it uses) or an error.
+def check_registration(email, invitation_token
+                       ) -> tuple[str, Invitation | None, User | None]:
+    """May ``email`` sign up now? (normalised address, the invitation it uses, the
+    unverified account holding the address or None), or an error.
 
     Registration mode first (closed; invite-only needs a usable invitation for
-    this address), then a free address (409 ``email_taken``).
+    this address); an unverified holder past its time is released; a verified
+    holder is 409 ``email_taken``.
     """
     email = normalize_email(email)
     invitation = None
@@ -63,9 +70,12 @@ def check_registration(email, invitation_token) -> tuple[str, Invitation | None]
         invitation = usable_invitation(email, invitation_token)
         if invitation is None:
             raise RegistrationClosed("Registration needs a valid invitation for this address.")
-    if User.objects.filter(email=email).exists():
+    with transaction.atomic():
+        release_if_stale(email)  # an unverified claim past its time frees the address
+    holder = User.objects.filter(email=email).first()
+    if holder is not None and holder.email_verified:
         raise EmailTaken("An account with this email address already exists.", field="email")
-    return email, invitation
+    return email, invitation, holder
 
 
 def use_invitation(user: User, invitation: Invitation | None) -> None:
@@ -97,14 +107,25 @@ def make_keys_for(user: User, password: str) -> tuple[keys.IdentityFile, str, Wr
 
 def do_signup(email, password, *, invitation_token: str | None = None,
               ip: str | None = None) -> SignupResult:
-    """Create a user with fresh keys; the recovery code is returned to show once."""
+    """Create a user with fresh keys; the recovery code is returned to show once.
+
+    A verified account with the address: ``EmailTaken``. An unverified one
+    (not yet released): the signup becomes a claim (``claim_pending``, no user)
+    whose emailed link replaces that account (``accounts.actions.squatting``).
+    """
     email = normalize_email(email)
     check_password_shape(password, User(email=email))
-    email, invitation = check_registration(email, invitation_token)
+    email, invitation, holder = check_registration(email, invitation_token)
 
     with kdf_slot():
         password_hash = make_password(password)
         identity_file, code, wrapped = make_keys_for(User(), password)
+    if holder is not None:  # unverified: perhaps a squatter; the first to verify wins
+        with transaction.atomic():
+            start_claim(email, password_hash, identity_file, wrapped,
+                        settings.SECURECHAT_KEY_TYPE)
+            audit("signup", None, ip=ip)
+        return SignupResult(None, identity_file, code, claim_pending=True)
 
     try:
         with transaction.atomic():
@@ -148,11 +169,14 @@ def do_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, actor=None,
     ``invite`` (or ``open``). With ``send`` the link is emailed inside the
     transaction: a mail that cannot be delivered raises and leaves no
     invitation behind. Nobody ever chooses or sees the invitee's password.
+    Invitations by a user (``actor``) count against ``invite_user``.
     """
     import secrets
     from datetime import timedelta
 
     email = normalize_email(email)
+    if actor is not None:  # a user inviting (the operator's command has no actor)
+        rate_limit("invite_user", actor.pk)
     if settings.SECURECHAT_REGISTRATION == "closed":
         raise RegistrationClosed("Registration is closed on this server "
                                  "(SECURECHAT_REGISTRATION=closed): an invitation would not "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 
-from accounts.actions.base import AccountError, WrongStep, audit, client_ip
+from accounts.actions.base import AccountError, EmailUnverified, WrongStep, audit, client_ip
+from accounts.actions.sessions import end_login_sessions
 from accounts.models import (
     User,
 )
@@ -15,13 +17,27 @@ from accounts.models import (
 logger = logging.getLogger(__name__)
 
 
+def _current_session_key(request) -> str | None:
+    """The session to keep when the others end (None ends them all: no request)."""
+    return request.session.session_key if request is not None else None
+
+
 def do_start_totp(user: User):
-    """A new, unconfirmed authenticator device (replacing an unconfirmed one)."""
+    """A new, unconfirmed authenticator device (replacing an unconfirmed one); seed sealed.
+
+    Only for a verified address (``EmailUnverified`` otherwise).
+    """
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from accounts.models import ForgivingTOTPDevice
+
+    if not user.email_verified:
+        # An unverified registration may be a squatter's: it must not dig in behind
+        # a second factor that the mailbox's owner, who can take it over, lacks.
+        raise EmailUnverified("Confirm your email address first: open the link we sent you.")
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-        return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        return ForgivingTOTPDevice.start_for(user, "Authenticator app")
 
 
 def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[object, list[str]]:
@@ -30,16 +46,17 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
     ``device_id`` is the device this login session started (``do_start_totp``
     after step-up), so a stale unconfirmed device cannot be confirmed from
     another session. A previously confirmed authenticator is replaced; the
-    backup codes are (re)generated and returned to be shown once.
+    backup codes are (re)generated and returned to be shown once. The user's
+    other logins end, sockets included (as after a password change).
     """
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from accounts.emails import send_security_email
-    from accounts.models import BackupCodeDevice
+    from accounts.models import BackupCodeDevice, ForgivingTOTPDevice
     from accounts.otp import CodeRejected, verify_unconfirmed_totp
 
-    device = (TOTPDevice.objects.filter(user=user, confirmed=False, pk=device_id).first()
-              if isinstance(device_id, int) else None)
+    device = (ForgivingTOTPDevice.objects.filter(user=user, confirmed=False, pk=device_id)
+              .first() if isinstance(device_id, int) else None)
     if device is None:
         raise WrongStep("Start the authenticator setup first.")
     if not verify_unconfirmed_totp(device, code):
@@ -52,6 +69,8 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
         backup, _ = BackupCodeDevice.objects.get_or_create(
             user=user, defaults={"name": "Backup codes", "confirmed": True})
         codes = backup.generate_codes()
+        # A new second factor ends every other login, as a password change does.
+        end_login_sessions(user, keep_session_key=_current_session_key(request))
         ip = client_ip(request) if request is not None else None
         audit("totp_enabled", user, ip=ip)
         audit("backup_codes_generated", user, ip=ip)
@@ -60,6 +79,7 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
 
 
 def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
+    """A fresh set of backup codes (shown once); the user's other logins end."""
     from accounts.emails import send_security_email
     from accounts.models import BackupCodeDevice
     from accounts.otp import confirmed_totp
@@ -70,6 +90,8 @@ def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
         backup, _ = BackupCodeDevice.objects.get_or_create(
             user=user, defaults={"name": "Backup codes", "confirmed": True})
         codes = backup.generate_codes()
+        # Whoever held an old code may be logged in with it somewhere: end the others.
+        end_login_sessions(user, keep_session_key=_current_session_key(request))
         audit("backup_codes_generated", user,
               ip=client_ip(request) if request is not None else None)
         send_security_email(user, "backup_codes_generated", request)
@@ -91,3 +113,41 @@ def do_remove_totp(user: User, *, request=None) -> None:
         if removed:
             audit("totp_disabled", user, ip=client_ip(request) if request is not None else None)
             send_security_email(user, "totp_disabled", request)
+
+
+@dataclass
+class ResealResult:
+    resealed: int
+    current: int
+    unreadable: list[int]
+
+
+def do_reseal_totp_keys(*, dry_run: bool = True) -> ResealResult:
+    """Seal every TOTP seed under the current ``SECURECHAT_TOTP_KEY`` (key rotation).
+
+    Rows under an old key or from before sealing are re-sealed, one row lock
+    each; rows no configured key opens are listed and left alone.
+    """
+    from accounts import totp_keys
+    from accounts.models import ForgivingTOTPDevice
+
+    current = totp_keys.current_key_id()
+    result = ResealResult(0, 0, [])
+    for pk in ForgivingTOTPDevice.objects.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            device = ForgivingTOTPDevice.objects.select_for_update().filter(pk=pk).first()
+            if device is None:
+                continue
+            if totp_keys.sealed_key_id(device.key) == current:
+                result.current += 1
+                continue
+            try:
+                seed = device.bin_key
+            except totp_keys.SealedKeyError:
+                result.unreadable.append(pk)
+                continue
+            result.resealed += 1
+            if not dry_run:
+                ForgivingTOTPDevice.objects.filter(pk=pk).update(
+                    key=totp_keys.seal(seed, device.user_id))
+    return result

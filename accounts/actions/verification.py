@@ -43,8 +43,13 @@ def do_send_email_verification(user: User) -> None:
                                            address, "email verification link"))
 
 
-def do_verify_email(token) -> User:
-    """Mark the address verified; the token must be recent and name the current address."""
+def check_verify_email(token) -> User:
+    """The active user a verification link names, or ``InvalidToken``; changes nothing.
+
+    The token must be recent (3 days) and name the account's current address.
+    The confirm page runs this on GET, so a link opened by a mail scanner shows
+    whether it is valid without verifying anything (DESIGN.md §4).
+    """
     from django.core.signing import BadSignature, TimestampSigner
 
     if not isinstance(token, str) or not token or len(token) > 300:
@@ -60,9 +65,18 @@ def do_verify_email(token) -> User:
     user = User.objects.filter(pk=data.get("u"), is_active=True).first()
     if user is None or user.email != data.get("e"):
         raise InvalidToken("This verification link is no longer valid.")
+    return user
+
+
+def do_verify_email(token) -> User:
+    """Mark the address verified (``check_verify_email`` first); only ever on a POST."""
+    user = check_verify_email(token)
     if user.email_verified_at is None:
         User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(
             email_verified_at=timezone.now())
         user.refresh_from_db(fields=["email_verified_at"])
         audit("email_verified", user)
+    from accounts.models import PendingClaim
+
+    PendingClaim.objects.filter(email=user.email).delete()  # the first to verify wins
     return user

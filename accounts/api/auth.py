@@ -29,7 +29,8 @@ def csrf(request, body):
 
 def _stage_payload(stage: str) -> dict:
     return {"otp_required": stage == unlock.STAGE_OTP,
-            "enrolment_required": stage == unlock.STAGE_ENROL}
+            "email_verification_required": stage == unlock.STAGE_VERIFY,
+            "enrolment_required": stage in (unlock.STAGE_VERIFY, unlock.STAGE_ENROL)}
 
 
 CLIENT_SIGNUP_FIELDS = ("email", "auth_key", "account_salt", "work_factor", "key_type",
@@ -48,7 +49,10 @@ def prelogin(request, body):
 @api_view("POST", fields=("password", *CLIENT_SIGNUP_FIELDS))
 def signup(request, body):
     """Version 2 (keys made on the client, no password field; docs/api.md) -> 201 with the
-    stage; version 1 ``{email, password, invitation?}`` -> 201 ``{recovery_code, …}``."""
+    stage; version 1 ``{email, password, invitation?}`` -> 201 ``{recovery_code,
+    email_verification_sent, …}``, or 202 with ``claim_pending: true`` and nobody logged
+    in when an unverified registration held the address (its emailed link decides).
+    """
     if "password" not in body:
         user, stage = do_client_signup(request, check_client_signup(body))
         return JsonResponse({"email_verification_sent": not user.email_verified,
@@ -56,9 +60,14 @@ def signup(request, body):
     result, stage = actions.do_register(
         request, body.get("email"), body.get("password"),
         invitation_token=text_field(body, "invitation"))
+    if result.claim_pending:
+        return JsonResponse({"recovery_code": result.recovery_code,
+                             "email_verification_sent": True, "claim_pending": True,
+                             **_stage_payload(unlock.STAGE_DONE)}, status=202)
     return JsonResponse({
         "recovery_code": result.recovery_code,
         "email_verification_sent": not result.user.email_verified,
+        "claim_pending": False,
         **_stage_payload(stage),
     }, status=201)
 

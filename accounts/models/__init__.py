@@ -1,6 +1,7 @@
 """Models of accounts, one concept per module."""
 
 from accounts.models.audit import AuditEvent
+from accounts.models.claims import PendingClaim
 from accounts.models.clientauth import ClientAuth
 from accounts.models.devices import BackupCode, BackupCodeDevice, ForgivingTOTPDevice
 from accounts.models.invitations import Invitation
@@ -11,6 +12,6 @@ from accounts.models.users import User, UserManager
 
 __all__ = [
     "AuditEvent", "BackupCode", "BackupCodeDevice", "ClientAuth", "ForgivingTOTPDevice",
-    "Invitation", "KeyGeneration", "LoginSession", "PinBlob", "User", "UserManager",
-    "WrappedIdentity",
+    "Invitation", "KeyGeneration", "LoginSession", "PendingClaim", "PinBlob", "User",
+    "UserManager", "WrappedIdentity",
 ]

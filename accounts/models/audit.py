@@ -30,10 +30,13 @@ class AuditEvent(models.Model):
         ("email_change_requested", "Asked to change email"),
         ("email_changed", "Changed email"),
         ("session_revoked", "Ended a session"),
+        ("session_expired", "Session expired (idle, lifetime or unfinished login)"),
         ("sessions_ended_by_admin", "Sessions ended by an administrator"),
         ("deactivated", "Deactivated by an administrator"),
         ("account_deleted", "Deleted account"),
         ("invited", "Invited"),
+        ("unverified_released", "Unverified registration released"),
+        ("registration_claimed", "Unverified registration taken over by the address's owner"),
     ]
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import actions, otp, unlock
 from accounts.api.totp import SESSION_PENDING_TOTP, confirm_enrolment, start_enrolment
@@ -51,6 +51,8 @@ def after_login(stage: str, target: str):
         return redirect(with_next("login-code", target))
     if stage == unlock.STAGE_ENROL:
         return redirect(with_next("totp-setup", target))
+    if stage == unlock.STAGE_VERIFY:
+        return redirect("verify-email-pending")
     return redirect(target)
 
 
@@ -65,6 +67,9 @@ def signup(request):
         data = form.cleaned_data
         result, status = attempt(form, lambda: actions.do_register(
             request, data["email"], data["password"], invitation_token=data["invitation"]))
+        if result is not None and result[0].claim_pending:
+            return render(request, "accounts/auth/signup_claim.html",
+                          {"recovery_code": result[0].recovery_code})
         if result is not None:
             return redirect("recovery-code")
     elif request.method == "POST":
@@ -78,14 +83,15 @@ def recovery_code(request):
     if not request.user.is_authenticated:
         return redirect("login")
     code = unlock.pending_recovery_code(request)
+    next_step = {unlock.STAGE_ENROL: "totp-setup", unlock.STAGE_VERIFY: "verify-email-pending"
+                 }.get(unlock.auth_stage(request.session))
     if code is None:
-        return redirect("totp-setup" if unlock.auth_stage(request.session)
-                        == unlock.STAGE_ENROL else "home")
+        return redirect(next_step or "home")
     form = RecoveryConfirmForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         actions.do_confirm_recovery_code(request)
-        if unlock.auth_stage(request.session) == unlock.STAGE_ENROL:
-            return redirect("totp-setup")
+        if next_step:
+            return redirect(next_step)
         messages.success(request, "Welcome. Check your inbox to confirm your email address.")
         return redirect("home")
     return render(request, "accounts/auth/recovery_code.html",
@@ -94,14 +100,48 @@ def recovery_code(request):
 
 
 @never_cache
-@require_GET
+@require_http_methods(["GET", "POST"])
 def verify_email(request, token):
+    """The emailed link: GET shows a confirm button (and changes nothing), POST verifies.
+
+    Mail scanners and link previews open links with GET; only a person pressing
+    the button (a POST with the CSRF token) verifies the address (issue 17, M3).
+    """
+    action = actions.do_verify_email if request.method == "POST" else actions.check_verify_email
     try:
-        actions.do_verify_email(token)
+        action(token)
     except actions.AccountError as exc:
         return render(request, "accounts/auth/verify_email.html",
                       {"ok": False, "detail": str(exc)}, status=400)
-    return render(request, "accounts/auth/verify_email.html", {"ok": True})
+    return render(request, "accounts/auth/verify_email.html",
+                  {"ok": request.method == "POST", "confirm": request.method == "GET"})
+
+
+@never_cache
+@require_http_methods(["GET"])
+def verify_email_pending(request):
+    """Mandatory 2FA, address not verified yet: "check your inbox", resend, log out."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if request.user.email_verified:
+        return redirect("totp-setup" if unlock.auth_stage(request.session) != unlock.STAGE_DONE
+                        else "home")
+    return render(request, "accounts/auth/verify_email_pending.html",
+                  {"email": request.user.email})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def claim_registration(request, token):
+    """A claim's emailed link: GET shows the confirm button (changes nothing), POST claims."""
+    try:
+        if request.method == "POST":
+            actions.do_claim_registration(token)
+        else:
+            actions.check_claim(token)
+    except actions.AccountError as exc:
+        return render(request, "accounts/auth/claim.html", {"detail": str(exc)}, status=400)
+    return render(request, "accounts/auth/claim.html", {"done": request.method == "POST"})
 
 
 @require_POST
@@ -229,10 +269,10 @@ def totp_setup(request):
 
 
 def _pending_setup(request):
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from accounts.models import ForgivingTOTPDevice
 
     pk = request.session.get(SESSION_PENDING_TOTP)
-    device = TOTPDevice.objects.filter(user=request.user, pk=pk, confirmed=False).first()
+    device = ForgivingTOTPDevice.objects.filter(user=request.user, pk=pk, confirmed=False).first()
     if device is None:
         return None
     uri = device.config_url

@@ -65,6 +65,13 @@ def enrol_totp(user):
     return device, codes
 
 
+def wait_for_mail() -> None:
+    """Mail sent after the response (the password-reset link) has been handed over."""
+    from accounts.emails import wait_for_background
+
+    wait_for_background()
+
+
 def post_json(client, url: str, data=None, **extra):
     """Django test client: a JSON POST like a non-browser API client."""
     return client.post(url, data=json.dumps(data if data is not None else {}),

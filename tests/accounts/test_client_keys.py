@@ -140,7 +140,7 @@ def test_signup_login_and_unlock_without_the_server_seeing_a_secret():
     r = alice.signup()
     assert r.status_code == 201, r.content
     assert r.json() == {"email_verification_sent": True, "otp_required": False,
-                        "enrolment_required": False}
+                        "email_verification_required": False, "enrolment_required": False}
     assert unlock.KEY_COOKIE_NAME not in r.cookies  # no v1 key cookie
     assert alice.unlock().serialize() == alice.identity.serialize()
     user = User.objects.get(email="alice@example.com")
@@ -180,10 +180,12 @@ def test_wrong_password_and_unknown_address_get_the_same_401():
 def test_second_factor_then_device_key_and_wrapped_identity_only_after_it():
     alice = Device("alice@example.com")
     alice.signup()
+    User.objects.filter(email="alice@example.com").update(email_verified_at=timezone.now())
     device, _ = enrol_totp(User.objects.get(email="alice@example.com"))
     phone = Device("alice@example.com")
     r = phone.login()
-    assert r.json() == {"otp_required": True, "enrolment_required": False}
+    assert r.json() == {"otp_required": True, "email_verification_required": False,
+                        "enrolment_required": False}
     for path in ("/api/v1/me/wrapped-identity", "/api/v1/me/device-key"):
         half = phone.http.get(path)
         assert half.status_code == 403 and half.json()["error"] == "second_factor_required"

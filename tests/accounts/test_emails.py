@@ -18,7 +18,7 @@ from django.test import Client, override_settings
 from accounts import actions
 from accounts.emails import SECURITY_EMAILS, send_security_email
 from accounts.models import KeyGeneration, WrappedIdentity
-from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
+from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json, wait_for_mail  # noqa: F401,E501
 from tests.support.accounts import PASSWORD, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
@@ -131,6 +131,7 @@ def test_reset_emails_carry_only_the_link_and_then_a_notice():
     alice = make_user()
     mail.outbox.clear()
     post_json(Client(), "/api/v1/auth/password-reset", {"email": alice.email})
+    wait_for_mail()
     link_mail = only_mail_to(alice.email)
     (link,) = URL.findall(link_mail.body)
     uid, token = link.rstrip("/").split("/")[-2:]
@@ -153,6 +154,7 @@ def test_keys_reset_email_says_old_content_is_unreadable():
     alice = make_user()
     mail.outbox.clear()
     post_json(Client(), "/api/v1/auth/password-reset", {"email": alice.email})
+    wait_for_mail()
     uid, token = URL.findall(mail.outbox[0].body)[0].rstrip("/").split("/")[-2:]
     mail.outbox.clear()
     response = post_json(Client(), "/api/v1/auth/password-reset/confirm",
@@ -183,6 +185,7 @@ def test_links_use_the_configured_origin_not_the_host_header(settings):
     mail.outbox.clear()
     post_json(Client(HTTP_HOST="evil.example.net"), "/api/v1/auth/password-reset",
               {"email": alice.email})
+    wait_for_mail()
     (link,) = URL.findall(only_mail_to(alice.email).body)
     assert link.startswith("https://chat.example.org/password-reset/")
 

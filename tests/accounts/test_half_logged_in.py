@@ -18,7 +18,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts import unlock
-from accounts.middleware import ENROLMENT_ALLOWED, HALF_LOGGED_IN_ALLOWED
+from accounts.middleware import ENROLMENT_ALLOWED, HALF_LOGGED_IN_ALLOWED, VERIFY_ALLOWED
 from accounts.websocket import SecondFactorScopeMiddleware
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
 from tests.support.accounts import make_user, session_for
@@ -73,7 +73,8 @@ def half_logged_in_client() -> tuple[Client, object]:
     return client, device
 
 
-def assert_refused(client, allowed: set[str], next_step: str):
+def assert_refused(client, allowed: set[str], next_step: str,
+                   error: str = "second_factor_required"):
     checked = 0
     for name, path in all_urls():
         if name in allowed:
@@ -82,7 +83,7 @@ def assert_refused(client, allowed: set[str], next_step: str):
             r = post_json(client, path) if method == "post" else client.get(path)
             if path.startswith("/api/"):
                 assert r.status_code == 403, (name, path, method, r.status_code)
-                assert r.json()["error"] == "second_factor_required", (name, path)
+                assert r.json()["error"] == error, (name, path)
             else:
                 assert r.status_code == 302, (name, path, method, r.status_code)
                 assert r["Location"] == next_step, (name, path, r["Location"])
@@ -112,6 +113,20 @@ def test_enrolment_stage_reaches_only_the_allowed_views_and_the_enrolment():
     assert r.json()["enrolment_required"]
     assert_refused(client, HALF_LOGGED_IN_ALLOWED | ENROLMENT_ALLOWED, "/account/two-factor/")
     assert client.get("/account/two-factor/").status_code == 200
+
+
+@override_settings(SECURECHAT_REQUIRE_2FA=True)
+def test_verification_stage_reaches_only_the_verification_pages_the_resend_and_logout():
+    u = make_user(verified=False)
+    client = Client()
+    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    assert r.json()["email_verification_required"] and r.json()["enrolment_required"]
+    assert not VERIFY_ALLOWED & ENROLMENT_ALLOWED
+    checked = assert_refused(client, HALF_LOGGED_IN_ALLOWED | VERIFY_ALLOWED,
+                             "/verify-email/pending/", "email_verification_required")
+    assert checked > 50
+    assert client.get("/verify-email/pending/").status_code == 200
+    assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 200
 
 
 def test_half_logged_in_session_has_no_usable_identity_over_http():

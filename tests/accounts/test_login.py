@@ -41,6 +41,7 @@ def test_each_login_step_rotates_the_session_key_and_kills_the_old_one(client):
 
     r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
     assert r.status_code == 200 and r.json() == {"otp_required": True,
+                                                 "email_verification_required": False,
                                                  "enrolment_required": False}
     k1 = session_key(client)
     assert k1 and k1 != k0
@@ -69,7 +70,8 @@ def test_login_without_second_factor_is_complete_at_once(client):
     u = make_user()
     r = post_json(client, "/api/v1/auth/login", {"email": u.email.upper(), "password":
                                                  u.password})
-    assert r.json() == {"otp_required": False, "enrolment_required": False}
+    assert r.json() == {"otp_required": False, "email_verification_required": False,
+                        "enrolment_required": False}
     assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
     assert client.cookies[unlock.KEY_COOKIE_NAME].value
     assert AuditEvent.objects.filter(user=u.user, kind="login").count() == 1

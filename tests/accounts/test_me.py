@@ -10,6 +10,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.identity import IdentityFile
 from accounts.models import KeyGeneration
@@ -29,8 +30,14 @@ def test_me_describes_the_account():
         "email_verified": False, "key_type": "hybrid", "key_generation": 1,
         "recovery_code_pending": False,
     }
+    # Only a verified account can set up 2FA (issue 17); with no request the setup ends
+    # every login (issue 17): log in again.
+    alice.user.email_verified_at = timezone.now()
+    alice.user.save(update_fields=["email_verified_at"])
     enrol_totp(alice.user)
-    assert client.get("/api/v1/me").json()["otp_enabled"] is True
+    client = login_client(alice)
+    body = client.get("/api/v1/me").json()
+    assert body["otp_enabled"] is True and body["email_verified"] is True
 
 
 def test_fingerprint_comes_from_the_unlocked_keys_not_the_directory():

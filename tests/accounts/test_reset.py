@@ -20,7 +20,7 @@ import agecrypt
 from accounts import actions
 from accounts.identity import parse_recipient, recovery_identity, unwrap
 from accounts.models import AuditEvent, KeyGeneration, LoginSession, User, WrappedIdentity
-from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
+from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json, wait_for_mail  # noqa: F401,E501
 from tests.support.accounts import PASSWORD, make_user, session_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
@@ -32,6 +32,7 @@ LINK = re.compile(r"https?://[^/\s]+/password-reset/([^/\s]+)/([^/\s]+)/")
 def reset_link_for(email: str) -> tuple[str, str]:
     mail.outbox.clear()
     assert post_json(Client(), "/api/v1/auth/password-reset", {"email": email}).status_code == 200
+    wait_for_mail()
     (message,) = mail.outbox
     match = LINK.search(message.body)
     assert match, message.body
@@ -57,9 +58,11 @@ def test_request_always_answers_200_and_mails_only_real_accounts(caplog):
     caplog.set_level(logging.DEBUG)
     unknown = post_json(Client(), "/api/v1/auth/password-reset", {"email": "nobody@example.com"})
     assert unknown.status_code == 200
+    wait_for_mail()
     assert not mail.outbox
     known = post_json(Client(), "/api/v1/auth/password-reset", {"email": alice.email.upper()})
     assert known.status_code == 200
+    wait_for_mail()
     assert known.json() == unknown.json()
     (message,) = mail.outbox
     assert message.to == [alice.email]
@@ -227,6 +230,7 @@ def test_pages_walk_the_reset_and_say_plainly_that_old_content_is_lost():
     client = Client()
     page = client.post("/password-reset/", {"email": alice.email})
     assert page.status_code == 200 and b"Check your inbox" in page.content
+    wait_for_mail()
     (message,) = mail.outbox
     uid, token = LINK.search(message.body).groups()
 

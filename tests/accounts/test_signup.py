@@ -18,7 +18,7 @@ from accounts import unlock
 from accounts.models import AuditEvent, Invitation, KeyGeneration, LoginSession, User
 from accounts.models.invitations import hash_token
 from tests.accounts import fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, make_user
+from tests.support.accounts import PASSWORD, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -66,13 +66,53 @@ def test_signup_creates_keys_logs_in_and_stashes_the_recovery_code(client, mailo
 
 
 @override_settings(SECURECHAT_REQUIRE_2FA=True)
-def test_signup_with_mandatory_2fa_goes_to_enrolment(client):
+def test_signup_with_mandatory_2fa_verifies_the_email_then_enrols(client, mailoutbox):
     r = signup(client)
     assert r.status_code == 201 and r.json()["enrolment_required"] is True
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_ENROL
-    assert client.get("/signup/recovery-code/").status_code == 200  # allowed while enrolling
+    assert r.json()["email_verification_required"] is True
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_VERIFY
+    assert client.get("/signup/recovery-code/").status_code == 200  # allowed while verifying
     r = client.post("/signup/recovery-code/", {"saved": "on"})
-    assert r["Location"] == "/account/two-factor/"
+    assert r["Location"] == "/verify-email/pending/"
+    page = client.get("/verify-email/pending/")
+    assert page.status_code == 200 and b"new@example.com" in page.content
+    # Not yet: the enrolment waits for the address (an unverified account cannot enrol).
+    assert client.get("/account/two-factor/")["Location"] == "/verify-email/pending/"
+    r = post_json(client, "/api/v1/me/totp", {})
+    assert (r.status_code, r.json()["error"]) == (403, "email_verification_required")
+    assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 200
+    path = "/" + link_from(mailoutbox[-1]).split("://", 1)[1].split("/", 1)[1]
+    assert client.get(path).status_code == 200  # the confirm page, in the half-login
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_VERIFY
+    assert client.post(path).status_code == 200
+    # Verified: the next request moves the login on to the enrolment.
+    assert client.get("/about/")["Location"] == "/account/two-factor/"
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_ENROL
+    assert post_json(client, "/api/v1/me/totp", {}).status_code == 201
+
+
+@override_settings(SECURECHAT_REQUIRE_2FA=True, SECURECHAT_REGISTRATION="invite")
+def test_an_invited_signup_with_mandatory_2fa_goes_straight_to_enrolment(client):
+    token = secrets.token_urlsafe(32)
+    Invitation.objects.create(email="invited@example.com", token_hash=hash_token(token),
+                              expires_at=timezone.now() + timedelta(days=7))
+    r = signup(client, "invited@example.com", invitation=token)
+    assert r.status_code == 201 and r.json()["email_verification_required"] is False
+    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_ENROL
+
+
+def test_an_unverified_account_cannot_enable_2fa():
+    u = make_user(verified=False)
+    client = login_client(u)
+    r = post_json(client, "/api/v1/me/totp", {"password": u.password})
+    assert (r.status_code, r.json()["error"]) == (403, "email_unverified")
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    assert not TOTPDevice.objects.filter(user=u.user).exists()
+    r = client.post("/account/two-factor/", {"action": "start", "password": u.password})
+    assert r.status_code == 403 and b"Confirm your email address first" in r.content
+    User.objects.filter(pk=u.user.pk).update(email_verified_at=timezone.now())
+    assert post_json(client, "/api/v1/me/totp", {"password": u.password}).status_code == 201
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [
@@ -111,6 +151,10 @@ def test_invite_only_registration_needs_a_valid_invitation_for_that_address(clie
     token = secrets.token_urlsafe(32)
     Invitation.objects.create(email="invited@example.com", token_hash=hash_token(token),
                               expires_at=timezone.now() + timedelta(days=7))
+    # The emailed invitation link only fills in the signup form (a GET changes nothing).
+    page = Client().get(f"/signup/?invitation={token}&email=invited@example.com")
+    assert page.status_code == 200 and token.encode() in page.content
+    assert Invitation.objects.get().used_at is None and User.objects.count() == 0
     assert signup(client, "invited@example.com").status_code == 403
     assert signup(client, "other@example.com", invitation=token).status_code == 403
     r = signup(client, "invited@example.com", invitation=token)
@@ -128,9 +172,23 @@ def test_email_verification_link(client, mailoutbox):
     path = link_from(mailoutbox[0]).split("://", 1)[1].split("/", 1)[1]
     anonymous = Client()
     assert anonymous.get("/" + path[:-3] + "abc").status_code == 400
+    assert anonymous.post("/" + path[:-3] + "abc").status_code == 400
     user.refresh_from_db()
     assert not user.email_verified
-    r = anonymous.get("/" + path)
+    # A GET (a mail scanner, a link preview) shows the button and changes nothing.
+    for _ in range(2):
+        r = anonymous.get("/" + path)
+        assert r.status_code == 200 and b"Confirm my email address" in r.content
+        assert b"Email address confirmed" not in r.content
+    user.refresh_from_db()
+    assert not user.email_verified
+    assert not AuditEvent.objects.filter(kind="email_verified").exists()
+    # The button (a POST, CSRF-checked) verifies.
+    anonymous = Client(enforce_csrf_checks=True)
+    assert anonymous.post("/" + path).status_code == 403  # no CSRF token: refused
+    page = anonymous.get("/" + path)
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.content).group(1)
+    r = anonymous.post("/" + path, {"csrfmiddlewaretoken": token.decode()})
     assert r.status_code == 200 and b"Email address confirmed" in r.content
     user.refresh_from_db()
     assert user.email_verified

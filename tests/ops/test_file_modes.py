@@ -74,6 +74,7 @@ def test_make_run_keeps_var_private(tmp_path):
     try:
         wait_healthy(port, process)
         assert (var / "db.sqlite3").exists() and (var / "secret_key").exists()
+        assert (var / "totp_key").exists()
         assert (var / "media").is_dir()
         assert exposed(var) == {}, (tmp_path / "make.log").read_text()[-2000:]
     finally:

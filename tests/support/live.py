@@ -92,6 +92,8 @@ class LiveServer:
             {
                 "DJANGO_SETTINGS_MODULE": "tests.settings",
                 "SECRET_KEY": settings.SECRET_KEY,
+                # The server must open the TOTP seeds the test process sealed.
+                "SECURECHAT_TOTP_KEY": settings.SECURECHAT_TOTP_KEY,
                 "SECURECHAT_ORIGINS": self.origin,
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "MEDIA_ROOT": str(self.media_root),

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_client_auth'),
+        ('accounts', '0009_client_auth'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_forgiving_totp_device'),
+        ('accounts', '0008_pending_claim'),
     ]
 
     operations = [
