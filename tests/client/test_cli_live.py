@@ -110,6 +110,7 @@ def test_signup_whoami_fingerprint_logout_login(server, tmp_path):
 
 def test_login_with_a_second_factor_reads_the_code_after_the_password(server, tmp_path):
     signup(tmp_path / "a", server)
+    User.objects.filter(email=EMAIL).update(email_verified_at=timezone.now())  # 2FA needs it
     device, backup_codes = enrol_totp(User.objects.get(email=EMAIL))
     result = cli(tmp_path / "b", server, "login", "--email", EMAIL,
                  stdin=f"{PASSWORD}\n{fresh_code(device)}\n")
