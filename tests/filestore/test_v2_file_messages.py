@@ -190,3 +190,15 @@ def test_a_referenced_upload_is_not_terminated():
 
     source = inspect.getsource(tus_v2.delete_upload)
     assert "is_referenced" in source and "409" in source
+
+
+def test_the_timer_purge_expired_also_removes_unclaimed_uploads(quartet, settings):
+    """``purge_expired --yes`` (the systemd timer) does what ``purge_uploads --yes`` does."""
+    alice, *_ = quartet
+    old = uploaded(alice, completed_ago=settings.SECURECHAT_UPLOAD_EXPIRY_SECONDS + 60)
+    recent = uploaded(alice)
+    call_command("purge_expired")  # dry run
+    assert blob_exists(old)
+    call_command("purge_expired", "--yes")
+    assert not blob_exists(old) and not CipherUpload.objects.filter(pk=old).exists()
+    assert blob_exists(recent)
