@@ -182,14 +182,28 @@ def test_purge_uploads_removes_complete_uploads_no_message_claimed(quartet, sett
     assert set(CipherUpload.objects.values_list("pk", flat=True)) == {old_claimed, recent}
 
 
-def test_a_referenced_upload_is_not_terminated():
-    """The tus DELETE asks ``is_referenced`` first (409 ``upload_referenced``)."""
-    import inspect
+def test_a_referenced_upload_is_not_terminated(quartet):
+    """tus DELETE of a complete upload: 204 while no message names it, 409 once one does."""
+    from types import SimpleNamespace
 
     from filestore import tus_v2
+    from filestore.actions import UploadError
 
-    source = inspect.getsource(tus_v2.delete_upload)
-    assert "is_referenced" in source and "409" in source
+    alice, bob, *_ = quartet
+    group = group_of(alice, bob)
+    named, loose = uploaded(alice), uploaded(alice)
+    assert group.send_file(alice, named).status_code == 201
+    caller, sent = SimpleNamespace(user=alice.user), []
+
+    async def send(message):
+        sent.append(message)
+
+    with pytest.raises(UploadError) as refused:
+        asyncio.run(tus_v2.delete_upload(send, caller, named))
+    assert (refused.value.status, refused.value.code) == (409, "upload_referenced")
+    assert blob_exists(named) and download(bob, named).status_code == 200
+    asyncio.run(tus_v2.delete_upload(send, caller, loose))  # control
+    assert sent[0]["status"] == 204 and not blob_exists(loose)
 
 
 def test_the_timer_purge_expired_also_removes_unclaimed_uploads(quartet, settings):
