@@ -216,3 +216,15 @@ def test_the_timer_purge_expired_also_removes_unclaimed_uploads(quartet, setting
     call_command("purge_expired", "--yes")
     assert not blob_exists(old) and not CipherUpload.objects.filter(pk=old).exists()
     assert blob_exists(recent)
+
+
+def test_a_removed_member_loses_access(quartet):
+    """Access follows current membership: removed from the conversation, 404."""
+    alice, bob, carol, _ = quartet
+    group = group_of(alice, bob, carol)
+    upload_id = uploaded(alice)
+    assert group.send_file(alice, upload_id).status_code == 201
+    assert download(bob, upload_id).status_code == 200
+    assert group.append(alice, "remove", bob).status_code == 201
+    assert download(bob, upload_id).status_code == 404
+    assert download(carol, upload_id).status_code == 200
