@@ -10,6 +10,9 @@ class FilestoreConfig(AppConfig):
 
         messages_tombstoned.connect(_delete_files_of_tombstones,
                                     dispatch_uid="filestore-delete-tombstoned-files")
+        from filestore import references
+
+        references.connect()
 
 
 def _delete_files_of_tombstones(sender, message_ids=(), **kwargs):

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from filestore import cipher_store, lease, storage
 from filestore.actions import UploadError
-from filestore.models import CipherUpload, StoredFile, Upload
+from filestore.models import CipherUpload, FileReference, StoredFile, Upload
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,10 @@ def do_complete(upload_id: str, owner: str, header_len: int, sha256: str) -> boo
                         lease_owner="", lease_expires=None))
 
 
+def is_referenced(upload_id: str) -> bool:
+    return FileReference.objects.filter(upload_id=upload_id).exists()
+
+
 def do_delete(upload_id: str) -> None:
     """Termination, refusal or expiry: the row, then the blob and any cached hash."""
     with transaction.atomic():
@@ -110,14 +114,22 @@ def do_delete(upload_id: str) -> None:
 
 
 def do_purge_stale(now=None, *, dry_run: bool = False) -> tuple[int, int]:
-    """Delete incomplete v2 uploads past their expiry: ``(uploads, bytes reserved)``.
+    """Delete incomplete v2 uploads past their expiry and complete ones no message claimed
+    within the upload expiry after completion: ``(uploads, bytes reserved)``.
 
-    One whose lease is held (a PATCH running right now) waits for the next run.
+    One whose lease is held (a PATCH running right now) waits for the next run; an
+    unclaimed one is re-checked under its row lock (a claim may land meanwhile).
     """
+    from filestore.references import release
+
     now = now or timezone.now()
     stale = list(CipherUpload.objects.stale(now).filter(lease.free_or_lapsed(now))
                  .values_list("pk", "length"))
-    if not dry_run:
+    unclaimed = list(CipherUpload.objects.unclaimed(now).values_list("pk", "length"))
+    if dry_run:
+        gone = stale + unclaimed
+    else:
         for upload_id, _length in stale:
             do_delete(upload_id)
-    return len(stale), sum(length for _pk, length in stale)
+        gone = stale + [(pk, length) for pk, length in unclaimed if release(pk)]
+    return len(gone), sum(length for _pk, length in gone)

@@ -5,7 +5,9 @@ It changes nothing itself: ``do_purge_expired`` runs the existing actions —
 its after-commit signal deletes the file blobs through
 ``filestore.actions.do_delete_stored_files``), ``do_delete_stored_files`` again
 for files whose message was tombstoned but whose blob a crash left behind,
-and ``filestore.actions.do_purge_stale_uploads``. ``purge_plan`` counts the
+and ``filestore.actions.do_purge_stale_uploads`` with its version 2 counterpart
+``filestore.cipher_actions.do_purge_stale`` (expired incomplete uploads and
+complete ones no message claimed), as ``purge_uploads`` does. ``purge_plan`` counts the
 same things without changing anything (the dry run).
 """
 
@@ -18,6 +20,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from filestore.actions import do_delete_stored_files, do_purge_stale_uploads
+from filestore.cipher_actions import do_purge_stale
 from filestore.models import StoredFile
 from messaging.actions import do_expire_messages
 from messaging.models import Conversation, Message
@@ -55,12 +58,13 @@ def purge_plan(now: datetime | None = None) -> PurgeCounts:
     now = now or timezone.now()
     files = files_to_delete(now)
     uploads = do_purge_stale_uploads(now, dry_run=True)
+    v2_uploads, v2_bytes = do_purge_stale(now, dry_run=True)
     return PurgeCounts(
         messages=expired_messages(now).count(),
         files=files.count(),
         file_bytes=int(files.aggregate(s=Sum("size"))["s"] or 0),
-        uploads=uploads.uploads,
-        upload_bytes=uploads.bytes_reserved,
+        uploads=uploads.uploads + v2_uploads,
+        upload_bytes=uploads.bytes_reserved + v2_bytes,
         dry_run=True,
     )
 
@@ -80,11 +84,12 @@ def do_purge_expired(now: datetime | None = None) -> PurgeCounts:
                                             state=StoredFile.State.DELETED)
                   .values_list("pk", flat=True))
     uploads = do_purge_stale_uploads(now)
+    v2_uploads, v2_bytes = do_purge_stale(now)
     return PurgeCounts(
         messages=messages,
         files=len(deleted),
         file_bytes=sum(size for pk, size in files if pk in deleted),
-        uploads=uploads.uploads,
-        upload_bytes=uploads.bytes_reserved,
+        uploads=uploads.uploads + v2_uploads,
+        upload_bytes=uploads.bytes_reserved + v2_bytes,
         dry_run=False,
     )

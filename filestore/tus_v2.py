@@ -156,8 +156,11 @@ async def _patch_with_lease(receive, upload_id, owner, client_offset, content_le
 
 async def delete_upload(send, caller, target):
     upload = await sync_to_async(cipher_actions.access)(caller.user, target)
-    # A complete upload may be terminated too: until v2 file messages exist nothing
-    # else references it, and its uploader must be able to free the quota it holds.
+    # A complete upload may be terminated too, to free the quota it holds, while no
+    # message names it; once one does, it lives as long as its messages (409).
+    if await sync_to_async(cipher_actions.is_referenced)(upload.pk):
+        raise UploadError(409, "upload_referenced",
+                          "A message names this upload; it is deleted with its last message.")
     owner = lease.owner_id()
     if not await sync_to_async(cipher_actions.do_acquire_lease)(upload.pk, owner):
         raise UploadError(423, "upload_busy",

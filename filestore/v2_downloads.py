@@ -3,8 +3,9 @@
 The server cannot decrypt it and does not try: it serves the bytes with
 ``Range`` (206/416) in constant memory, as a download that no browser will
 render (attachment, octet-stream, nosniff, a sandboxing CSP). Access for now
-is the uploader only; members of a conversation whose file message names the
-upload get access when version 2 file messages exist (issue 14).
+is the uploader's and that of the current members of every conversation with
+a message whose file claim names the upload (``filestore.references``);
+anything else is 404, as for an id that does not exist.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.http import StreamingHttpResponse
 from accounts import unlock
 from accounts.api import api_view
 from accounts.errors import ApiError
-from filestore import storage
+from filestore import references, storage
 from filestore.actions import UploadError
 from filestore.downloads import SECURITY_HEADERS, RangeNotSatisfiable, _error, parse_range
 from filestore.models import CipherUpload
@@ -27,9 +28,9 @@ READ_BLOCK = 1024 * 1024
 
 
 def _completed_upload(user, upload_id: str) -> CipherUpload:
-    """The caller's complete upload; anything else (another user's, unfinished) is 404."""
-    upload = CipherUpload.objects.filter(pk=str(upload_id), user=user,
-                                         state=CipherUpload.State.COMPLETE).first()
+    """A complete upload the caller may download (its own, or named by a message of one of
+    its conversations); anything else (unknown, unfinished, not theirs) is 404."""
+    upload = references.can_download(user, upload_id)
     if upload is None:
         raise UploadError(404, "not_found", "No such file.")
     return upload

@@ -4,3 +4,10 @@ from django.dispatch import Signal
 
 # Sent after commit with ``message_ids``: those messages were unsent or expired.
 messages_tombstoned = Signal()
+
+# Sent inside the send's transaction, right after a v2 file message is stored, with
+# ``user`` (the sender), ``message`` (the MessageV2 row) and ``claim`` (a verified
+# client.fileclaim.FileClaim). The receiver (filestore) links the upload to the
+# message or raises an ApiError (403), which rolls the send back. A claim is refused
+# when nothing listens (no app can honour it).
+v2_file_claimed = Signal()

@@ -6,6 +6,7 @@ ciphertext (DESIGN.md §3 "Files", §6).
 """
 
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -29,6 +30,13 @@ class CipherUploadQuerySet(models.QuerySet):
     def stale(self, now):
         """Incomplete uploads past their expiry (what the purge deletes)."""
         return self.filter(state=CipherUpload.State.UPLOADING, expires_at__lte=now)
+
+    def unclaimed(self, now):
+        """Complete uploads that no v2 message references, completed at least the upload
+        expiry ago (SECURECHAT_UPLOAD_EXPIRY_SECONDS): the purge deletes them too."""
+        cutoff = now - timedelta(seconds=settings.SECURECHAT_UPLOAD_EXPIRY_SECONDS)
+        return self.filter(state=CipherUpload.State.COMPLETE, completed_at__lte=cutoff,
+                           references__isnull=True)
 
 
 class CipherUpload(models.Model):

@@ -23,9 +23,16 @@ from accounts.models import User
 from client import membership
 from messaging.events import push_after_commit
 from messaging.models import ConversationV2, EpochV2, MembershipOperation, MemberV2, MessageV2
+from messaging.signals import v2_file_claimed
 from messaging.v2 import wire
 from messaging.v2.access import access_v2_conversation
-from messaging.v2.checks import CheckedEpoch, check_epoch, check_message, check_operation
+from messaging.v2.checks import (
+    CheckedEpoch,
+    check_epoch,
+    check_file_claim,
+    check_message,
+    check_operation,
+)
 from messaging.v2.errors import (
     ClientIdConflict,
     ConversationExists,
@@ -277,17 +284,30 @@ def do_store_epoch(user, conversation_id: str, epoch: SignedEpoch) -> Stored:
 # --- messages ------------------------------------------------------------------------
 
 
-def check_send(sender, conversation_id: str, box: bytes, statement: bytes, signature: bytes):
-    """Authorize, then the box's format and the sender's signature over its statement."""
+def check_send(sender, conversation_id: str, box: bytes, statement: bytes, signature: bytes,
+               file_claim: SignedOperation | None = None):
+    """Authorize, then the box's format and the sender's signature over its statement
+    (and over the file claim, when one comes with it): ``(parsed, claim or None)``."""
     access_v2_conversation(sender, conversation_id)
-    return check_message(conversation_id, sender, box, statement, signature)
+    parsed = check_message(conversation_id, sender, box, statement, signature)
+    claim = None
+    if file_claim is not None:
+        claim = check_file_claim(conversation_id, sender, parsed, file_claim.statement,
+                                 file_claim.signature)
+        if not v2_file_claimed.has_listeners():
+            raise Invalid("This server takes no file claims.", field="file_claim")
+    return parsed, claim
 
 
 def do_send_message(sender, conversation_id: str, box: bytes, statement: bytes,
-                    signature: bytes) -> Stored:
+                    signature: bytes, file_claim: SignedOperation | None = None) -> Stored:
     """Store a message box in the current epoch at the next seq; idempotent by client
-    message id (the same statement returns the stored row, another is a 409)."""
-    parsed = check_send(sender, conversation_id, box, statement, signature)
+    message id (the same statement returns the stored row, another is a 409).
+
+    With ``file_claim`` (a file message, protocol.md §20) the ``v2_file_claimed``
+    listener links the named upload to the stored row in the same transaction, or
+    refuses (403) and nothing is stored."""
+    parsed, claim = check_send(sender, conversation_id, box, statement, signature, file_claim)
     context, message_hash = parsed.context, hashlib.sha256(statement).digest()
     with transaction.atomic():
         conversation = _locked(conversation_id)
@@ -310,6 +330,8 @@ def do_send_message(sender, conversation_id: str, box: bytes, statement: bytes,
             device_counter=context.device_counter, client_message_id=parsed.client_message_id,
             epoch_number=context.epoch, box=box, statement=statement, signature=signature,
             message_hash=message_hash, seq=_next_seq(conversation))
+        if claim is not None:
+            v2_file_claimed.send(sender=MessageV2, user=sender, message=row, claim=claim)
         _save(conversation)
         _announce(conversation, members, [row])
     return Stored(conversation, (row,))

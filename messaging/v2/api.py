@@ -94,15 +94,20 @@ def timeline(request, body, conversation_id):
                                             wire.after_param(request)))
 
 
-@api_view("POST", fields=("box", "statement", "signature"), login_required=True,
+@api_view("POST", fields=("box", "statement", "signature", "file_claim"), login_required=True,
           max_body=LIMITS["messages"])
 def messages(request, body, conversation_id):
-    """POST ``{box, statement, signature}``: send (201; 200 for a repeated client message
-    id; 409 ``stale_epoch`` with the current epoch)."""
+    """POST ``{box, statement, signature, file_claim?}``: send (201; 200 for a repeated
+    client message id; 409 ``stale_epoch`` with the current epoch; 403 ``forbidden`` for a
+    file claim naming an upload the sender neither made nor can download)."""
     require_complete_login(request)
     box = wire.bytes_field(body, "box", BOX_MAX)
     statement, signature = wire.signed_parts(body)
     if not statement:
         raise Invalid("statement is empty.", field="statement")
+    claim = None
+    if body.get("file_claim") is not None:
+        claim = actions.SignedOperation(*wire.signed_parts(
+            wire.object_field(body, "file_claim", SIGNED), prefix="file_claim."))
     return _stored_json(actions.do_send_message(request.user, conversation_id, box, statement,
-                                                signature))
+                                                signature, claim))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from accounts.models import KeyGeneration
 from agecrypt import AgeError
 from agecrypt.header import parse_header
-from client import epochs, membership, messagebox, signing
+from client import epochs, fileclaim, membership, messagebox, signing
 from client.errors import BoxFormatError, ClientCryptoError, SignatureError
 from messaging.v2.errors import BadSignature, Invalid, UnknownKey
 
@@ -116,3 +116,28 @@ def check_message(conversation_id: str, sender, box: bytes, statement: bytes,
         raise Invalid("The statement signs another box.", field="statement")
     verify_by(context.sender_id, context.sender_generation, statement, signature, "signature")
     return parsed
+
+
+FILE_KIND = "file"
+
+
+def check_file_claim(conversation_id: str, sender, message: messagebox.MessageStatement,
+                     statement: bytes, signature: bytes) -> fileclaim.FileClaim:
+    """The file claim beside a ``file`` message (protocol.md §20): canonical, naming this
+    conversation, this message's client id and its sender, signed with the sender's key
+    generation from the directory. Whether the sender may name the upload is filestore's
+    check (403), made when the message is stored."""
+    field = "file_claim.statement"
+    if message.kind != FILE_KIND:
+        raise Invalid("Only a message of kind file carries a file claim.", field="file_claim")
+    try:
+        claim = fileclaim.parse_file_claim(statement)
+    except ClientCryptoError as exc:
+        raise Invalid(f"The file claim is malformed: {exc}", field=field) from None
+    if (claim.conversation_id.hex() != conversation_id or claim.sender_id != sender.pk
+            or claim.client_message_id != message.client_message_id):
+        raise Invalid("The file claim names another conversation, message or sender.",
+                      field=field)
+    verify_by(claim.sender_id, claim.sender_generation, statement, signature,
+              "file_claim.signature")
+    return claim

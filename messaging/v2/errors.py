@@ -25,6 +25,13 @@ class UnknownKey(Invalid):
     code = "unknown_key"
 
 
+class Forbidden(ApiError):
+    """The caller may not do this with something it named (e.g. an upload in a file claim)."""
+
+    code = "forbidden"
+    status = 403
+
+
 class NotFound(ApiError):
     """No such conversation for this user (also when it exists but is not theirs)."""
 

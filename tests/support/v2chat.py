@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.test import Client
 
-from client import derivation, epochs, membership, messagebox, recovery
+from client import derivation, epochs, fileclaim, membership, messagebox, recovery
 from client import fingerprints as fp
 from client.endorsement import Endorsed
 from client.identity import IdentityFile, wrap_to_recovery, wrap_with_passphrase
@@ -206,7 +206,7 @@ class Group:
         return r
 
     def message(self, sender: V2User, text: str, *, client_message_id: bytes | None = None,
-                epoch: Epoch | None = None) -> dict:
+                epoch: Epoch | None = None, kind: str = "text") -> dict:
         """The JSON body of a send: a sealed box and the sender's signed statement."""
         epoch = epoch or self.epoch
         counter = self.counters[sender.id] = self.counters.get(sender.id, 0) + 1
@@ -215,9 +215,27 @@ class Group:
             sender.keys.generation, sender.device_id, counter)
         box = messagebox.seal(epoch.secret, context, messagebox.encode_text(text))
         statement = messagebox.build_statement(
-            context, box, client_message_id=client_message_id or os.urandom(16), kind="text")
+            context, box, client_message_id=client_message_id or os.urandom(16), kind=kind)
         data, signature = messagebox.sign_statement(sender.signing_key, statement)
         return {"box": b64(box), "statement": b64(data), "signature": b64(signature)}
+
+    def file_message(self, sender: V2User, upload_id: str, *, kind: str = "file",
+                     claim_message_id: bytes | None = None, signer: V2User | None = None) -> dict:
+        """A send of a file message with its signed file claim (protocol.md §20) naming
+        ``upload_id``; ``claim_message_id`` and ``signer`` forge a mismatched claim."""
+        client_message_id = os.urandom(16)
+        body = self.message(sender, "(a file: its name, key and file_hash in a real client)",
+                            client_message_id=client_message_id, kind=kind)
+        claim = fileclaim.FileClaim(self.conversation_id, claim_message_id or client_message_id,
+                                    fileclaim.upload_id_bytes(upload_id), sender.id,
+                                    sender.keys.generation)
+        body["file_claim"] = signed_json(fileclaim.sign_file_claim(
+            (signer or sender).signing_key, claim))
+        return body
+
+    def send_file(self, sender: V2User, upload_id: str, **kwargs):
+        return post_json(sender.http, self.url("messages"),
+                         self.file_message(sender, upload_id, **kwargs))
 
     def send(self, sender: V2User, text: str, **kwargs):
         return post_json(sender.http, self.url("messages"), self.message(sender, text, **kwargs))

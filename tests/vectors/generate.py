@@ -35,6 +35,7 @@ from client import (  # noqa: E402
     derivation,
     endorsement,
     epochs,
+    fileclaim,
     filehash,
     identity,
     membership,
@@ -723,6 +724,32 @@ def filehash_vectors() -> list:
     return out
 
 
+# --- file claim --------------------------------------------------------------
+
+def fileclaim_vectors() -> list:
+    key, _, bob = group_user("Bob")
+    claim = fileclaim.FileClaim(GROUP_CONV, det("fileclaim/client-message-id", 16),
+                                det("fileclaim/upload-id", 16), bob.user_id, bob.generation)
+    data, sig = fileclaim.sign_file_claim(key, claim)
+    good = {"conversation_id": GROUP_CONV.hex(), "client_message_id": claim.client_message_id.hex(),
+            "upload_id": claim.upload_id.hex(), "sender_id": bob.user_id,
+            "sender_generation": bob.generation, "ed25519": bob.ed25519.hex(),
+            "statement": data.hex(), "signature": sig.hex()}
+    parts = st.split_fields(data)
+    out = [good]
+    for bad, code, why in [
+        (st.encode_fields([b"securechat/v2/file", *parts[1:]]), "bad_statement", "another tag"),
+        (st.encode_fields([*parts[:3], parts[3][:15], *parts[4:]]), "bad_statement",
+         "a 15-byte upload id"),
+        (data + b"\x00", "bad_statement", "a trailing byte"),
+        (st.encode_fields([*parts[:4], st.u64(bob.user_id + 1), parts[5]]), "bad_signature",
+         "another sender id under the same signature"),
+    ]:
+        out.append({"statement": bad.hex(), "signature": sig.hex(), "ed25519": bob.ed25519.hex(),
+                    "error": code, "why": why})
+    return out
+
+
 def build_all() -> dict[str, list]:
     """Every vector file's content, keyed by file name."""
     derived = derivation_vectors()
@@ -742,6 +769,7 @@ def build_all() -> dict[str, list]:
         "epoch.json": (epoch := epoch_vectors()),
         "notices.json": cannot_open_vectors(epoch[0]) + pin_vectors(),
         "filehash.json": filehash_vectors(),
+        "fileclaim.json": fileclaim_vectors(),
     }
 
 

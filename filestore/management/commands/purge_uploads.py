@@ -1,4 +1,5 @@
-"""``manage.py purge_uploads [--yes]``: delete expired incomplete and voided uploads.
+"""``manage.py purge_uploads [--yes]``: delete expired incomplete and voided uploads, and
+version 2 uploads completed at least the upload expiry ago that no message claims.
 
 Dry run unless ``--yes``: prints how many uploads (and reserved bytes) would
 go. Never prints names or contents (there are none in the clear).
