@@ -19,10 +19,12 @@ def do_deactivate_user(user, *, actor=None) -> None:
     """Deactivate: logins refused, sessions ended, sockets closed."""
     from accounts.emails import send_security_email
     from accounts.events import close_user_sockets
+    from messaging.v2.actions import do_announce_departure
 
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=False)
         user.is_active = False
+        do_announce_departure(user, "deactivated")
         end_login_sessions(user)
         close_user_sockets(user.pk)
         audit("deactivated", user, actor=actor)
