@@ -120,7 +120,7 @@ def test_a_departed_account_leaves_every_conversation_with_a_server_notice(trio,
     assert group.send(alice, "without Carol").status_code == 201
 
 
-def test_a_departure_is_pushed_to_the_remaining_members_only(trio, django_capture_on_commit_callbacks):
+def test_a_departure_is_pushed_to_the_remaining_members_only(trio):
     alice, bob, carol = trio
     group = group_of(alice, bob, carol)
     from messaging import events
