@@ -374,10 +374,8 @@ class ChatConsumer(AsyncConsumer):
     async def on_v2_event(self, event):
         conversation_id, item = event["conversation"], event["item"]
         async with self.deliver_lock:
-            if not self.synced2:  # no sync2 yet: live pushes as they come
-                await self.send_json({"type": "message2", "conversation": conversation_id,
-                                      "item": item})
-                return
+            if not self.synced2:
+                return  # no sync2 yet: the client's first sync2 reads it from the database
             last = self.delivered2.get(conversation_id, 0)  # new to this socket: from 0
             if item["seq"] <= last:
                 return  # already sent (by sync2 or a gap read)
