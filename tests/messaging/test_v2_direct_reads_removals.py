@@ -120,6 +120,24 @@ def test_a_departed_account_leaves_every_conversation_with_a_server_notice(trio,
     assert group.send(alice, "without Carol").status_code == 201
 
 
+@pytest.mark.parametrize("how", ["deactivated", "deleted"])
+def test_a_departure_outside_the_account_actions_is_announced_too(trio, how):
+    """The admin site's delete or active checkbox go through the model, not the actions."""
+    alice, bob, carol = trio
+    group = group_of(alice, bob, carol)
+    user = carol.user
+    if how == "deactivated":
+        user.is_active = False
+        user.save()
+        user.save()  # a second save announces nothing more
+    else:
+        user.delete()
+    notices = list(ServerNoticeV2.objects.values_list("conversation_id", "subject_id",
+                                                      "reason"))
+    assert notices == [(group.hex, carol.id, how)]
+    assert listed(alice)[group.hex]["members"] == sorted([alice.id, bob.id])
+
+
 def test_a_departure_is_pushed_to_the_remaining_members_only(trio):
     alice, bob, carol = trio
     group = group_of(alice, bob, carol)

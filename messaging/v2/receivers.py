@@ -1,0 +1,35 @@
+"""A safety net for removals the server announces: account deletions and deactivations
+that bypass the account actions (the admin site's delete or its active checkbox, a
+squatting holder's removal) still leave every v2 conversation with a server notice.
+
+The account actions call ``do_announce_departure`` themselves; afterwards these find no
+membership left and do nothing.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models.signals import post_save, pre_delete
+
+
+def _on_delete(sender, instance, **kwargs):
+    from messaging.v2.actions import do_announce_departure
+
+    do_announce_departure(instance, "deleted")
+
+
+def _on_save(sender, instance, **kwargs):
+    if instance.is_active:
+        return
+    from messaging.models import MemberV2
+    from messaging.v2.actions import do_announce_departure
+
+    if MemberV2.objects.filter(user_id=instance.pk).exists():
+        do_announce_departure(instance, "deactivated")
+
+
+def connect() -> None:
+    pre_delete.connect(_on_delete, sender=settings.AUTH_USER_MODEL,
+                       dispatch_uid="messaging.v2.departure.delete")
+    post_save.connect(_on_save, sender=settings.AUTH_USER_MODEL,
+                      dispatch_uid="messaging.v2.departure.deactivate")
