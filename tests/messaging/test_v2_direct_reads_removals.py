@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import base64
 import os
 
 import pytest
 
 from accounts.actions.admin import do_deactivate_user
 from accounts.actions.lifecycle import do_delete_account
+from client import epochs, membership
+from client.errors import ClientCryptoError
 from messaging.models import Block, ConversationV2, MemberV2, MessageV2, ServerNoticeV2
 from messaging.v2 import reads
 from tests.accounts import fresh_rate_limits  # noqa: F401
@@ -118,6 +121,23 @@ def test_a_departed_account_leaves_every_conversation_with_a_server_notice(trio,
     group.members = [alice, bob]
     assert group.new_epoch(alice).status_code == 201
     assert group.send(alice, "without Carol").status_code == 201
+    # Bob's client accepts that epoch only with the announced removal applied.
+    chain = bob.http.get(group.url("members")).json()
+    pairs = [(base64.b64decode(op["statement"]), base64.b64decode(op["signature"]))
+             for op in chain["operations"]]
+    lookup = {(u.id, u.keys.generation): u.keys for u in (alice, bob, carol)}
+    verified = membership.MembershipChain.replay(pairs, lambda i, g: lookup.get((i, g)))
+    latest = bob.http.get(group.url("epochs"), {"after": group.epoch.number - 1}).json()
+    (stored,) = latest["epochs"]
+    parts = [base64.b64decode(stored[k]) for k in ("envelope", "statement", "signature")]
+    common = {"me": bob.keys, "identity": bob.identity.current_identity, "chain": verified,
+              "key_lookup": lambda i, g: lookup.get((i, g))}
+    departed = {item["user"] for item in bob.http.get(group.url("timeline")).json()["items"]
+                if item["type"] == "notice" and item["kind"] == "removed"}
+    assert departed == {carol.id}
+    assert epochs.open_epoch(*parts, **common, departed=departed).secret == group.epoch.secret
+    with pytest.raises(ClientCryptoError):
+        epochs.open_epoch(*parts, **common)
 
 
 @pytest.mark.parametrize("how", ["deactivated", "deleted"])
