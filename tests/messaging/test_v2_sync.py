@@ -127,3 +127,28 @@ async def test_sync2_refuses_bad_positions_by_field(chat):
         error = await reader.wait_for(lambda f: f.get("req_id") == "bad")
         assert (error["type"], error["field"]) == ("error", "positions")
     await reader.close()
+
+
+async def test_a_lost_push_is_read_from_the_database_before_the_next_one(chat, monkeypatch):
+    group, alice, bob = chat
+    reader = await connect(bob)
+    await sync2(reader, {})
+    start = await last_seq(group)
+    from messaging import events
+
+    original, dropped = events._publish_now, []
+
+    def lossy(pushes):  # the first push (to every member) never reaches the layer
+        if not dropped:
+            dropped.extend(pushes)
+            return None
+        return original(pushes)
+
+    monkeypatch.setattr(events, "_publish_now", lossy)
+    send = sync_to_async(group.send)
+    assert (await send(alice, "lost push")).status_code == 201
+    assert (await send(alice, "next push")).status_code == 201
+    await until_seq(reader, group.hex, start + 2)
+    assert await reader.quiet(0.3) == []
+    assert dropped and seqs_of(reader, group.hex) == list(range(1, start + 3))
+    await reader.close()
