@@ -203,8 +203,11 @@ def _existing_direct(creator, key: str | None) -> Stored | None:
     if existing is None:
         return None
     if not MemberV2.objects.filter(conversation=existing, user=creator).exists():
-        raise ConversationExists("You left the direct conversation with this account; "
-                                 "it can add you again.")
+        # Not (yet, or any more) a member: its other member adds you. The id is no secret
+        # to either of the pair it was started for.
+        raise ConversationExists("A direct conversation with this account exists; you are "
+                                 "not a member of it (yet, or any more).",
+                                 extra={"conversation": existing.pk})
     return Stored(existing, (), created=False)
 
 
