@@ -63,7 +63,7 @@ class MemberV2(models.Model):
                              related_name="v2_memberships")
     joined_seq = models.PositiveBigIntegerField()
     # Read position (metadata the server sees): the highest seq this member has read.
-    last_read_seq = models.PositiveBigIntegerField(default=0)
+    last_read_seq = models.PositiveBigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["conversation", "user"],
