@@ -19,12 +19,13 @@ def do_deactivate_user(user, *, actor=None) -> None:
     """Deactivate: logins refused, sessions ended, sockets closed."""
     from accounts.emails import send_security_email
     from accounts.events import close_user_sockets
-    from messaging.v2.actions import do_announce_departure
 
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(is_active=False)
-        user.is_active = False
-        do_announce_departure(user, "deactivated")
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked.is_active = user.is_active = False
+        # A model save (not a queryset update): post_save listeners see the deactivation
+        # (messaging announces the removal in every v2 conversation).
+        locked.save(update_fields=["is_active"])
         end_login_sessions(user)
         close_user_sockets(user.pk)
         audit("deactivated", user, actor=actor)

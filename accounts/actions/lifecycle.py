@@ -351,12 +351,10 @@ def do_delete_account(user, *, request=None) -> None:
     """Delete the account with its keys and sessions; an audit row without the user stays."""
     from accounts.emails import send_security_email_now
     from accounts.events import close_user_sockets
-    from messaging.v2.actions import do_announce_departure
 
     send_security_email_now(user, "account_deleted", request)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
-        do_announce_departure(locked, "deleted")
         end_login_sessions(locked)
         close_user_sockets(locked.pk)
         audit("account_deleted", None, ip=request_ip(request))

@@ -1,9 +1,10 @@
-"""A safety net for removals the server announces: account deletions and deactivations
-that bypass the account actions (the admin site's delete or its active checkbox, a
-squatting holder's removal) still leave every v2 conversation with a server notice.
+"""Removals the server announces: an account deleted or deactivated (by the account
+actions, the admin site's delete or active checkbox, a squatting holder's removal: any
+model delete or save) leaves every v2 conversation with a server notice.
 
-The account actions call ``do_announce_departure`` themselves; afterwards these find no
-membership left and do nothing.
+Signals, because accounts imports nothing of messaging (tests/securechat/test_layout.py).
+A queryset ``update(is_active=False)`` would bypass them: the account actions save the
+model instead.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ def test_a_departed_account_leaves_every_conversation_with_a_server_notice(trio,
 
 
 @pytest.mark.parametrize("how", ["deactivated", "deleted"])
-def test_a_departure_outside_the_account_actions_is_announced_too(trio, how):
+def test_a_departure_by_a_model_save_or_delete_is_announced_too(trio, how):
     """The admin site's delete or active checkbox go through the model, not the actions."""
     alice, bob, carol = trio
     group = group_of(alice, bob, carol)
