@@ -82,6 +82,8 @@ class ChatConsumer(AsyncConsumer):
         self.view: MessageView | None = None
         self.delivered: dict[int, int] = {}
         self.synced = False
+        self.delivered2: dict[str, int] = {}  # v2: the highest seq sent per conversation
+        self.synced2 = False
         self.tasks: list[asyncio.Task] = []
         self.layer_task: asyncio.Task | None = None
         self.send_lock = asyncio.Lock()
@@ -338,6 +340,52 @@ class ChatConsumer(AsyncConsumer):
         ack = await database_sync_to_async(v2_socket.send2)(self.user, frame)
         await self.send_json({**ack, "req_id": req_id})
 
+    async def on_sync2(self, frame, req_id):
+        """Replay every v2 timeline entry after the client's positions, in seq order, then
+        ``synced2``. Holding ``deliver_lock`` while reading and sending, live pushes wait
+        and are then sent only above what was delivered: each entry exactly once."""
+        positions = v2_socket.sync_positions(frame)
+        SYNC_REPLAYS.inc()
+        async with self.deliver_lock:
+            lasts = await database_sync_to_async(v2_socket.last_seqs)(self.user)
+            for conversation_id, last in sorted(lasts.items()):
+                after = min(positions.get(conversation_id, 0), last)
+                await self.deliver2_range(conversation_id, after, last)
+                self.delivered2[conversation_id] = last
+            self.synced2 = True
+        reply = {"type": "synced2", "last_seqs": lasts}
+        if req_id is not None:
+            reply["req_id"] = req_id
+        await self.send_json(reply)
+
+    async def deliver2_range(self, conversation_id, after, upto):
+        """Send v2 entries ``after < seq <= upto`` from the database (lock held)."""
+        while after < upto:
+            batch = await database_sync_to_async(v2_socket.timeline_between)(
+                self.user, conversation_id, after, upto)
+            if not batch:
+                break
+            for item in batch:
+                await self.send_json({"type": "message2", "conversation": conversation_id,
+                                      "item": item})
+            after = batch[-1]["seq"]
+        return after
+
+    async def on_v2_event(self, event):
+        conversation_id, item = event["conversation"], event["item"]
+        async with self.deliver_lock:
+            if not self.synced2:
+                return  # no sync2 yet: the client's first sync2 reads it from the database
+            last = self.delivered2.get(conversation_id, 0)  # new to this socket: from 0
+            if item["seq"] <= last:
+                return  # already sent (by sync2 or a gap read)
+            if item["seq"] == last + 1:
+                await self.send_json({"type": "message2", "conversation": conversation_id,
+                                      "item": item})
+            else:
+                await self.deliver2_range(conversation_id, last, item["seq"])
+            self.delivered2[conversation_id] = item["seq"]
+
     async def on_read(self, frame, req_id):
         conversation_id = frames.conversation_id(frame)
         seq = frames.seq(frame)
@@ -399,8 +447,7 @@ class ChatConsumer(AsyncConsumer):
             await self.on_conversation_event(event)
         elif kind == "chat.v2":
             if self.v2:
-                await self.send_json({"type": "message2", "conversation": event["conversation"],
-                                      "item": event["item"]})
+                await self.on_v2_event(event)
         elif kind == "security.close":
             await self.close(int(event.get("code", CLOSE_NOT_LOGGED_IN)))
 
@@ -460,8 +507,9 @@ HANDLERS = {
     "accept_key": ChatConsumer.on_accept_key,
     "ping": ChatConsumer.on_ping,
 }
-# Version 2 sockets: ciphertext only (docs/api.md); catch-up is the HTTP timeline.
+# Version 2 sockets: ciphertext only (docs/api.md); catch-up is sync2 or the HTTP timeline.
 HANDLERS_V2 = {
     "send2": ChatConsumer.on_send2,
+    "sync2": ChatConsumer.on_sync2,
     "ping": ChatConsumer.on_ping,
 }

@@ -21,8 +21,11 @@ def do_deactivate_user(user, *, actor=None) -> None:
     from accounts.events import close_user_sockets
 
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(is_active=False)
-        user.is_active = False
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked.is_active = user.is_active = False
+        # A model save (not a queryset update): post_save listeners see the deactivation
+        # (messaging announces the removal in every v2 conversation).
+        locked.save(update_fields=["is_active"])
         end_login_sessions(user)
         close_user_sockets(user.pk)
         audit("deactivated", user, actor=actor)

@@ -38,6 +38,9 @@ class ConversationV2(models.Model):
     epoch_number = models.PositiveBigIntegerField(default=0)
     epoch_hash = models.BinaryField(max_length=32, default=bytes(32))
     last_activity_at = models.DateTimeField(default=timezone.now)
+    # A direct conversation's pair as named at creation ("<low id>:<high id>": the creator
+    # and the peer it named); unique, so starting it again finds the existing one.
+    direct_key = models.CharField(max_length=50, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-last_activity_at"]
@@ -59,6 +62,8 @@ class MemberV2(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="v2_memberships")
     joined_seq = models.PositiveBigIntegerField()
+    # Read position (metadata the server sees): the highest seq this member has read.
+    last_read_seq = models.PositiveBigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["conversation", "user"],
@@ -162,3 +167,33 @@ class MessageV2(models.Model):
 
     def __str__(self):
         return f"message {self.seq} of v2 conversation {self.conversation_id}"
+
+
+class ServerNoticeV2(models.Model):
+    """A server announcement in the timeline, unsigned: ``removed`` says the account
+    ``subject_id`` (deleted or deactivated) left the current members. Clients accept it on
+    the server's word (removing a reader is safe); the next epoch must exclude it.
+
+    ``subject_id`` is a plain integer: the account may be gone.
+    """
+
+    REMOVED = "removed"
+
+    conversation = models.ForeignKey(ConversationV2, on_delete=models.CASCADE,
+                                     related_name="notices")
+    kind = models.CharField(max_length=16)
+    subject_id = models.BigIntegerField()
+    reason = models.CharField(max_length=16)  # "deleted" or "deactivated"
+    seq = models.PositiveBigIntegerField()
+    server_time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["conversation_id", "seq"]
+        verbose_name = "server notice (v2)"
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"],
+                                    name="messaging_noticev2_unique_seq"),
+        ]
+
+    def __str__(self):
+        return f"notice {self.seq} ({self.kind}) of v2 conversation {self.conversation_id}"

@@ -22,7 +22,15 @@ from accounts.actions.base import rate_limit
 from accounts.models import User
 from client import membership
 from messaging.events import push_after_commit
-from messaging.models import ConversationV2, EpochV2, MembershipOperation, MemberV2, MessageV2
+from messaging.models import (
+    Block,
+    ConversationV2,
+    EpochV2,
+    MembershipOperation,
+    MemberV2,
+    MessageV2,
+    ServerNoticeV2,
+)
 from messaging.signals import v2_file_claimed
 from messaging.v2 import wire
 from messaging.v2.access import access_v2_conversation
@@ -34,6 +42,7 @@ from messaging.v2.checks import (
     check_operation,
 )
 from messaging.v2.errors import (
+    Blocked,
     ClientIdConflict,
     ConversationExists,
     EpochExists,
@@ -96,6 +105,7 @@ def _announce(conversation, member_ids, items) -> None:
     for item in items:
         payload = (wire.message_json(item) if isinstance(item, MessageV2)
                    else wire.epoch_announcement_json(item) if isinstance(item, EpochV2)
+                   else wire.notice_json(item) if isinstance(item, ServerNoticeV2)
                    else {k: v for k, v in wire.operation_json(item).items()
                          if k not in ("statement", "signature")})
         push_after_commit(member_ids, {"type": EVENT_TYPE, "conversation": conversation.pk,
@@ -146,13 +156,42 @@ def _check_epoch_fits(conversation, checked: CheckedEpoch, member_ids: set[int],
 # --- create --------------------------------------------------------------------------
 
 
+def direct_key(user_a_id: int, user_b_id: int) -> str:
+    """The pair a direct conversation is for: ``"<low id>:<high id>"``."""
+    low, high = sorted((int(user_a_id), int(user_b_id)))
+    return f"{low}:{high}"
+
+
+def _peer_of(conversation, user_id: int) -> int | None:
+    """The other member named at creation of a direct conversation (None for a group)."""
+    if conversation.direct_key is None:
+        return None
+    low, high = (int(part) for part in conversation.direct_key.split(":"))
+    return high if low == user_id else low
+
+
+def check_not_blocked(user_id: int, other_id: int) -> None:
+    """403 ``blocked`` when either blocked the other (v1's ``Block``)."""
+    if Block.objects.between(user_id, other_id).exists():
+        raise Blocked("One of you blocked the other.")
+
+
 def check_create(creator, conversation_id: str, kind: str, operation: SignedOperation,
-                 epoch: SignedEpoch):
+                 epoch: SignedEpoch, peer=None):
     """``(operation, epoch)`` checked: operation 0 ``create`` by the creator, and an epoch
-    signing it as the chain head."""
+    signing it as the chain head. A direct conversation names its ``peer`` (an active
+    account other than the creator, neither blocking the other); a group names none."""
     wire.conversation_id_field(conversation_id)
     if kind not in (ConversationV2.DIRECT, ConversationV2.GROUP):
         raise Invalid("kind must be direct or group.", field="kind")
+    if kind == ConversationV2.DIRECT:
+        if (not isinstance(peer, int) or isinstance(peer, bool) or peer == creator.pk
+                or not User.objects.filter(pk=peer, is_active=True).exists()):
+            raise Invalid("A direct conversation names its peer: another active account's "
+                          "id.", field="peer")
+        check_not_blocked(creator.pk, peer)
+    elif peer is not None:
+        raise Invalid("Only a direct conversation names a peer.", field="peer")
     op = check_operation(conversation_id, creator, operation.statement, operation.signature,
                          prefix="operation.")
     if op.kind != "create":
@@ -162,23 +201,47 @@ def check_create(creator, conversation_id: str, kind: str, operation: SignedOper
     return op, checked
 
 
+def _existing_direct(creator, key: str | None) -> Stored | None:
+    """The direct conversation already started for this pair, if any: returned (nothing
+    stored) to a current member; 409 for a creator who is no longer one."""
+    if key is None:
+        return None
+    existing = ConversationV2.objects.filter(direct_key=key).first()
+    if existing is None:
+        return None
+    if not MemberV2.objects.filter(conversation=existing, user=creator).exists():
+        # Not (yet, or any more) a member: its other member adds you. The id is no secret
+        # to either of the pair it was started for.
+        raise ConversationExists("A direct conversation with this account exists; you are "
+                                 "not a member of it (yet, or any more).",
+                                 extra={"conversation": existing.pk})
+    return Stored(existing, (), created=False)
+
+
 def do_create_conversation(creator, conversation_id: str, kind: str,
-                           operation: SignedOperation, epoch: SignedEpoch) -> Stored:
+                           operation: SignedOperation, epoch: SignedEpoch,
+                           peer: int | None = None) -> Stored:
     """Create the conversation with its operation 0 and first epoch, in one transaction.
 
     An id already taken answers 409 ``conversation_exists`` (ids are the
-    creator's random draw, so a collision is a replay or a client bug).
+    creator's random draw, so a collision is a replay or a client bug). A direct
+    conversation is the same one when the pair (creator and ``peer``) is: starting it
+    again returns the existing conversation (``created`` false) and stores nothing.
     """
     rate_limit("epoch_account", creator.pk)
-    op, checked = check_create(creator, conversation_id, kind, operation, epoch)
+    op, checked = check_create(creator, conversation_id, kind, operation, epoch, peer)
     limit = 2 if kind == ConversationV2.DIRECT else settings.SECURECHAT_V2_MEMBER_LIMIT
+    key = direct_key(creator.pk, peer) if kind == ConversationV2.DIRECT else None
     try:
         with transaction.atomic():
+            found = _existing_direct(creator, key)
+            if found is not None:
+                return found
             if ConversationV2.objects.filter(pk=conversation_id).exists():
                 raise ConversationExists("A conversation with this id exists.")
             conversation = ConversationV2.objects.create(
                 id=conversation_id, kind=kind, member_limit=limit, created_by=creator,
-                head=ZERO_HASH)
+                head=ZERO_HASH, direct_key=key)
             op_row = _record_operation(conversation, op, operation, creator)
             MemberV2.objects.create(conversation=conversation, user=creator,
                                     joined_seq=op_row.seq)
@@ -186,7 +249,10 @@ def do_create_conversation(creator, conversation_id: str, kind: str,
             epoch_row = _record_epoch(conversation, checked, creator)
             _save(conversation)
             _announce(conversation, [creator.pk], [op_row, epoch_row])
-    except IntegrityError:  # a concurrent create of the same id won the insert
+    except IntegrityError:  # a concurrent create of the same id (or pair) won the insert
+        found = _existing_direct(creator, key)
+        if found is not None:
+            return found
         raise ConversationExists("A conversation with this id exists.") from None
     return Stored(conversation, (op_row, epoch_row))
 
@@ -217,6 +283,12 @@ def _apply_to_members(conversation, op, member_ids: set[int], seq: int) -> set[i
     sense for the server's record (clients judge authority)."""
     after = set(member_ids)
     if op.kind == "add":
+        peer = _peer_of(conversation, op.actor_id)
+        if peer is not None:  # a direct conversation admits only the pair it was made for
+            if op.target_id != peer:
+                raise Invalid("A direct conversation adds only the peer it was started with.",
+                              field="operation.statement")
+            check_not_blocked(op.actor_id, peer)
         if op.target_id in member_ids:
             raise Invalid("The target is already a member.", field="operation.statement")
         if len(member_ids) >= conversation.member_limit:
@@ -321,6 +393,9 @@ def do_send_message(sender, conversation_id: str, box: bytes, statement: bytes,
                 raise ClientIdConflict("Another message was stored under this client "
                                        "message id.", extra={"seq": found.seq})
             return Stored(conversation, (found,), created=False)
+        peer = _peer_of(conversation, sender.pk)
+        if peer is not None:
+            check_not_blocked(sender.pk, peer)
         if (context.epoch, context.envelope_hash) != (conversation.epoch_number,
                                                       bytes(conversation.epoch_hash)):
             raise StaleEpoch("The message names another epoch than the current one.",
@@ -335,3 +410,51 @@ def do_send_message(sender, conversation_id: str, box: bytes, statement: bytes,
         _save(conversation)
         _announce(conversation, members, [row])
     return Stored(conversation, (row,))
+
+
+# --- read positions ------------------------------------------------------------------
+
+
+def do_mark_read(user, conversation_id: str, seq: int) -> int:
+    """Move the member's read position forward to ``seq`` (capped at the last seq; never
+    backwards) and return it. Metadata the server sees (docs/security.md)."""
+    conversation = access_v2_conversation(user, conversation_id)
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise Invalid("seq must be a non-negative integer.", field="seq")
+    target = min(seq, conversation.last_seq)
+    with transaction.atomic():
+        member = (MemberV2.objects.select_for_update()
+                  .filter(conversation=conversation, user=user).first())
+        if member is None:
+            raise NotFound("No such conversation.")
+        if target > member.last_read_seq:
+            member.last_read_seq = target
+            member.save(update_fields=["last_read_seq"])
+        return member.last_read_seq
+
+
+# --- removals the server announces -----------------------------------------------------
+
+
+def do_announce_departure(user, reason: str) -> list[str]:
+    """A deleted or deactivated account leaves every v2 conversation: in each, one
+    ``removed`` server notice takes the next seq and the account leaves the current members
+    (so the next epoch must exclude it). Runs inside the caller's transaction (the account
+    action), locking conversations in id order. Returns the conversation ids."""
+    conversation_ids = sorted(MemberV2.objects.filter(user=user)
+                              .values_list("conversation_id", flat=True))
+    done = []
+    with transaction.atomic():
+        for conversation_id in conversation_ids:
+            conversation = _locked(conversation_id)
+            members = _member_ids(conversation)
+            if user.pk not in members:
+                continue
+            MemberV2.objects.filter(conversation=conversation, user_id=user.pk).delete()
+            notice = ServerNoticeV2.objects.create(
+                conversation=conversation, kind=ServerNoticeV2.REMOVED, subject_id=user.pk,
+                reason=reason, seq=_next_seq(conversation))
+            _save(conversation)
+            _announce(conversation, members - {user.pk}, [notice])
+            done.append(conversation_id)
+    return done

@@ -41,11 +41,12 @@ def _stored_json(stored: actions.Stored, status: int = 201) -> JsonResponse:
                          "created": stored.created}, status=status if stored.created else 200)
 
 
-@api_view("GET", "POST", fields=("conversation_id", "kind", "operation", "epoch"),
+@api_view("GET", "POST", fields=("conversation_id", "kind", "peer", "operation", "epoch"),
           login_required=True, max_body=LIMITS["conversations"])
 def conversations(request, body):
-    """GET: the user's v2 conversations. POST ``{conversation_id, kind, operation, epoch}``:
-    create one with its signed ``create`` and first epoch (201)."""
+    """GET: the user's v2 conversations. POST ``{conversation_id, kind, peer?, operation,
+    epoch}``: create one with its signed ``create`` and first epoch (201); a direct one
+    names its ``peer``, and starting the same pair again answers the existing one (200)."""
     require_complete_login(request)
     if request.method == "GET":
         return JsonResponse({"conversations": reads.list_conversations(request.user)})
@@ -53,7 +54,7 @@ def conversations(request, body):
     operation = _signed_operation(body)
     epoch = _signed_epoch(wire.object_field(body, "epoch", ENVELOPED), prefix="epoch.")
     stored = actions.do_create_conversation(request.user, conversation_id, body.get("kind"),
-                                            operation, epoch)
+                                            operation, epoch, body.get("peer"))
     return _stored_json(stored)
 
 
@@ -111,3 +112,11 @@ def messages(request, body, conversation_id):
             wire.object_field(body, "file_claim", SIGNED), prefix="file_claim."))
     return _stored_json(actions.do_send_message(request.user, conversation_id, box, statement,
                                                 signature, claim))
+
+
+@api_view("POST", fields=("seq",), login_required=True, max_body=1024)
+def read(request, body, conversation_id):
+    """POST ``{seq}``: move the caller's read position forward (never back); answers it."""
+    require_complete_login(request)
+    position = actions.do_mark_read(request.user, conversation_id, body.get("seq"))
+    return JsonResponse({"conversation": conversation_id, "seq": position})

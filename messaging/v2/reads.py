@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from messaging.models import ConversationV2, EpochV2, MembershipOperation, MemberV2, MessageV2
+from django.db.models import Count, F
+
+from messaging.models import (
+    ConversationV2,
+    EpochV2,
+    MembershipOperation,
+    MemberV2,
+    MessageV2,
+    ServerNoticeV2,
+)
 from messaging.v2 import wire
 from messaging.v2.access import access_v2_conversation
 
@@ -11,13 +20,23 @@ EPOCH_PAGE = 20
 
 
 def list_conversations(user) -> list[dict]:
-    """The user's current conversations, most recently active first, with their members."""
+    """The user's current conversations, most recently active first, with their members'
+    read positions and the user's unread count (messages of others above the user's read
+    position). Three queries, however many conversations."""
     conversations = list(ConversationV2.objects.filter(members__user=user))
-    members: dict[str, list[int]] = {c.pk: [] for c in conversations}
-    for conversation_id, user_id in MemberV2.objects.filter(
-            conversation_id__in=list(members)).values_list("conversation_id", "user_id"):
-        members[conversation_id].append(user_id)
-    return [wire.conversation_json(c, members[c.pk]) for c in conversations]
+    positions: dict[str, dict[int, int]] = {c.pk: {} for c in conversations}
+    for conversation_id, user_id, seq in MemberV2.objects.filter(
+            conversation_id__in=list(positions)).values_list(
+                "conversation_id", "user_id", "last_read_seq"):
+        positions[conversation_id][user_id] = seq
+    # One filter() call: both conditions name the same membership row (the user's own).
+    unread = dict(MessageV2.objects.filter(
+        conversation__members__user=user,
+        seq__gt=F("conversation__members__last_read_seq"),
+    ).exclude(sender=user).values("conversation_id").annotate(n=Count("pk"))
+        .values_list("conversation_id", "n").order_by())
+    return [wire.conversation_json(c, positions[c.pk], unread.get(c.pk, 0))
+            for c in conversations]
 
 
 def read_chain(user, conversation_id: str) -> dict:
@@ -41,13 +60,20 @@ def read_timeline(user, conversation_id: str, after: int) -> dict:
     """Operations, epoch announcements and messages with seq in (after, after + page], in
     seq order; seqs are gap-free, so a page is exactly that range."""
     conversation = access_v2_conversation(user, conversation_id)
-    upto = after + TIMELINE_PAGE
+    return {"last_seq": conversation.last_seq,
+            "items": timeline_items(conversation, after, after + TIMELINE_PAGE)}
+
+
+def timeline_items(conversation, after: int, upto: int) -> list[dict]:
+    """Every timeline entry with ``after < seq <= upto`` in seq order (the caller checked
+    access): operations, epoch announcements, server notices and messages."""
     in_range = {"conversation": conversation, "seq__gt": after, "seq__lte": upto}
     items = ([wire.operation_json(op) for op in MembershipOperation.objects.filter(**in_range)]
              + [wire.epoch_announcement_json(e) for e in EpochV2.objects.filter(**in_range)]
+             + [wire.notice_json(n) for n in ServerNoticeV2.objects.filter(**in_range)]
              + [wire.message_json(m) for m in MessageV2.objects.filter(**in_range)])
     items.sort(key=lambda item: item["seq"])
-    return {"last_seq": conversation.last_seq, "items": items}
+    return items
 
 
 def wire_item(item) -> dict:
@@ -56,4 +82,6 @@ def wire_item(item) -> dict:
         return wire.message_json(item)
     if isinstance(item, EpochV2):
         return wire.epoch_announcement_json(item)
+    if isinstance(item, ServerNoticeV2):
+        return wire.notice_json(item)
     return wire.operation_json(item)

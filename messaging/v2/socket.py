@@ -2,9 +2,9 @@
 
 A socket is a v2 socket when its session is a complete login with client
 custody (no server-side identity to unlock). It takes ``send2`` frames and
-``ping``; it receives ``message2`` (an item of the timeline, pushed after
-commit) and heartbeats with its v2 conversations' last seqs. Catch-up is the
-HTTP timeline. Functions here are synchronous: the consumer runs them on its
+``sync2``, ``ping``; it receives ``message2`` (an item of the timeline, pushed
+after commit, or replayed by ``sync2``) and heartbeats with its v2 conversations'
+last seqs. Functions here are synchronous: the consumer runs them on its
 database thread.
 """
 
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from accounts import unlock
 from messaging.models import ConversationV2
-from messaging.v2 import actions, wire
+from messaging.v2 import actions, reads, wire
+from messaging.v2.access import access_v2_conversation
 from messaging.v2.checks import BOX_MAX
-from messaging.v2.errors import Invalid
+from messaging.v2.errors import Invalid, NotFound
 
 
 def is_v2_session(scope) -> bool:
@@ -42,3 +43,27 @@ def send2(user, frame: dict) -> dict:
     message = stored.items[0]
     return {"type": "ack2", "conversation": conversation_id, "seq": message.seq,
             "message_hash": bytes(message.message_hash).hex(), "created": stored.created}
+
+
+def sync_positions(frame: dict) -> dict[str, int]:
+    """``positions`` of a ``sync2`` frame: ``{conversation id: last seq seen}`` (absent: 0)."""
+    positions = frame.get("positions", {})
+    if not isinstance(positions, dict) or len(positions) > 10000:
+        raise Invalid("positions must map conversation ids to seqs.", field="positions")
+    for key, value in positions.items():
+        if (not wire.CONVERSATION_ID.match(key) or not isinstance(value, int)
+                or isinstance(value, bool) or value < 0):
+            raise Invalid("positions must map conversation ids to non-negative seqs.",
+                          field="positions")
+    return positions
+
+
+def timeline_between(user, conversation_id: str, after: int, upto: int) -> list[dict]:
+    """One page (at most ``reads.TIMELINE_PAGE``) of entries ``after < seq <= upto``;
+    empty when the user is no longer a member."""
+    try:
+        conversation = access_v2_conversation(user, conversation_id)
+    except NotFound:  # removed meanwhile: nothing to replay
+        return []
+    return reads.timeline_items(conversation, after,
+                                min(upto, after + reads.TIMELINE_PAGE))

@@ -12,4 +12,5 @@ urlpatterns = [
     path(f"{PREFIX}/<str:conversation_id>/epochs", api.epochs, name="api-v2-epochs"),
     path(f"{PREFIX}/<str:conversation_id>/timeline", api.timeline, name="api-v2-timeline"),
     path(f"{PREFIX}/<str:conversation_id>/messages", api.messages, name="api-v2-messages"),
+    path(f"{PREFIX}/<str:conversation_id>/read", api.read, name="api-v2-read"),
 ]

@@ -101,6 +101,13 @@ def message_json(message) -> dict:
             "signature": b64(message.signature), "server_time": ms(message.server_time)}
 
 
+def notice_json(notice) -> dict:
+    """A server announcement (unsigned): ``removed`` names the account that left."""
+    return {"type": "notice", "seq": notice.seq, "kind": notice.kind,
+            "user": notice.subject_id, "reason": notice.reason,
+            "server_time": ms(notice.server_time)}
+
+
 def current_epoch_json(conversation) -> dict | None:
     if conversation.epoch_number == 0:
         return None
@@ -112,8 +119,11 @@ def head_json(conversation) -> dict:
     return {"index": conversation.head_index, "op_hash": bytes(conversation.head).hex()}
 
 
-def conversation_json(conversation, member_ids) -> dict:
+def conversation_json(conversation, read_positions: dict[int, int], unread: int = 0) -> dict:
+    """``read_positions``: ``{member id: last read seq}`` of the current members."""
     return {"id": conversation.id, "kind": conversation.kind,
-            "member_limit": conversation.member_limit, "members": sorted(member_ids),
+            "member_limit": conversation.member_limit, "members": sorted(read_positions),
+            "read_positions": {str(uid): seq for uid, seq in sorted(read_positions.items())},
+            "unread": unread,
             "last_seq": conversation.last_seq, "head": head_json(conversation),
             "epoch": current_epoch_json(conversation)}

@@ -13,12 +13,12 @@ import base64
 import pytest
 
 from client import membership
-from messaging.models import EpochV2, MembershipOperation, MessageV2
+from messaging.models import ConversationV2, EpochV2, MembershipOperation, MessageV2
 from messaging.v2 import actions
-from messaging.v2.errors import EpochExists, StaleHead
+from messaging.v2.errors import ConversationExists, EpochExists, StaleHead
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.messaging.test_concurrency import run_together
-from tests.support.v2chat import V2User, group_of
+from tests.support.v2chat import Group, V2User, group_of
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits"), pytest.mark.dbsensitive]
@@ -106,3 +106,34 @@ def test_twenty_simultaneous_senders_get_gap_free_seqs_shared_with_the_chain():
     total = SENDERS * ROUNDS
     assert sorted(acked) == list(range(base_seq + 1, base_seq + total + 1))
     assert sorted(MessageV2.objects.values_list("seq", flat=True)) == sorted(acked)
+
+
+def test_two_simultaneous_starts_of_one_direct_pair_make_one_conversation():
+    """Both pass the "no such pair yet" check in most rounds on PostgreSQL; the unique pair
+    key admits one insert, and the other start answers the winner."""
+    for round_ in range(ROUNDS):
+        alice, bob = V2User.signup("alice"), V2User.signup("bob")
+        attempts = [Group(alice, [alice]) for _ in range(2)]
+        signed = []
+        for attempt in attempts:
+            op = actions.SignedOperation(*alice.operation(attempt.conversation_id, 0,
+                                                          bytes(32), "create"))
+            epoch = attempt.make_epoch(alice, [alice], number=1,
+                                       chain_head=membership.operation_hash(op.statement))
+            signed.append((op, actions.SignedEpoch(epoch.envelope, epoch.statement,
+                                                   epoch.signature)))
+        user = alice.user
+
+        def work(i, attempts=attempts, signed=signed, user=user, peer=bob.id):
+            return actions.do_create_conversation(user, attempts[i].hex, "direct",
+                                                  *signed[i], peer=peer)
+
+        results, errors = run_together(2, work)
+        assert errors == []
+        assert sorted(r.created for r in results) == [False, True]
+        assert len({r.conversation.pk for r in results}) == 1
+        assert ConversationV2.objects.count() == round_ + 1
+        # Bob, started from his side before Alice adds him: 409 naming the conversation.
+        r = Group(bob, [bob]).create("direct", peer=alice)
+        assert (r.status_code, r.json()["error"], r.json()["conversation"]) == (
+            409, ConversationExists.code, results[0].conversation.pk)

@@ -29,12 +29,16 @@ async def test_send2_is_acked_after_commit_and_members_get_message2(chat):
     group, alice, bob, carol = chat
     sockets = {u.id: await ChatClient(cookie_header=cookie_header(u)).connect()
                for u in (alice, bob, carol)}
+    for socket in sockets.values():  # live pushes start with the first sync2
+        await socket.send({"type": "sync2", "req_id": "sync", "positions": {}})
+        await socket.wait_for(lambda f: f["type"] == "synced2")
     body = await sync_to_async(group.message)(bob, "over the socket")
     await sockets[bob.id].send({"type": "send2", "req_id": "s1", "conversation": group.hex,
                                 **body})
     ack = await sockets[bob.id].wait_for(lambda f: f.get("req_id") == "s1")
     assert ack["type"] == "ack2" and ack["created"] and ack["conversation"] == group.hex
-    pushed = await sockets[alice.id].wait_for(lambda f: f["type"] == "message2")
+    pushed = await sockets[alice.id].wait_for(
+        lambda f: f["type"] == "message2" and f["item"]["type"] == "message")
     assert pushed["conversation"] == group.hex
     assert (pushed["item"]["seq"], pushed["item"]["box"]) == (ack["seq"], body["box"])
     # A retried frame (lost ack) gets the same seq and stores nothing new.

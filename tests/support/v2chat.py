@@ -165,13 +165,16 @@ class Group:
     def _advance(self, signed: tuple[bytes, bytes], index: int) -> None:
         self.head, self.index = membership.operation_hash(signed[0]), index
 
-    def create(self, kind: str = "group"):
+    def create(self, kind: str = "group", peer: V2User | None = None):
+        """Create the conversation; a direct one names its ``peer``."""
         signed = self.creator.operation(self.conversation_id, 0, bytes(32), "create")
         head = membership.operation_hash(signed[0])
         epoch = self.make_epoch(self.creator, [self.creator], number=1, chain_head=head)
-        r = post_json(self.creator.http, BASE, {
-            "conversation_id": self.hex, "kind": kind, "operation": signed_json(signed),
-            "epoch": epoch.json()})
+        body = {"conversation_id": self.hex, "kind": kind, "operation": signed_json(signed),
+                "epoch": epoch.json()}
+        if peer is not None:
+            body["peer"] = peer.id
+        r = post_json(self.creator.http, BASE, body)
         if r.status_code == 201:
             self._advance(signed, 0)
             self.epoch = epoch
@@ -251,6 +254,16 @@ def group_of(*users: V2User) -> Group:
     return group
 
 
+def direct_of(alice: V2User, bob: V2User) -> Group:
+    """A direct conversation Alice started with Bob, Bob added by her."""
+    group = Group(alice, [alice])
+    r = group.create("direct", peer=bob)
+    assert r.status_code == 201, r.content
+    r = group.append(alice, "add", bob, with_epoch=True)
+    assert r.status_code == 201, r.content
+    return group
+
+
 def flip(b64text: str) -> str:
     """The base64 of the same bytes with the last bit flipped (a tampered field)."""
     raw = bytearray(base64.b64decode(b64text))
@@ -266,11 +279,13 @@ def snapshot() -> tuple:
         MembershipOperation,
         MemberV2,
         MessageV2,
+        ServerNoticeV2,
     )
 
     return (list(ConversationV2.objects.values_list("pk", "last_seq", "head", "head_index",
                                                     "epoch_number", "epoch_hash")),
+            list(ServerNoticeV2.objects.values_list("pk", flat=True)),
             list(MembershipOperation.objects.values_list("pk", flat=True)),
             list(EpochV2.objects.values_list("pk", flat=True)),
-            list(MemberV2.objects.values_list("conversation_id", "user_id")),
+            list(MemberV2.objects.values_list("conversation_id", "user_id", "last_read_seq")),
             list(MessageV2.objects.values_list("pk", flat=True)))

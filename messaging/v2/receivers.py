@@ -1,0 +1,36 @@
+"""Removals the server announces: an account deleted or deactivated (by the account
+actions, the admin site's delete or active checkbox, a squatting holder's removal: any
+model delete or save) leaves every v2 conversation with a server notice.
+
+Signals, because accounts imports nothing of messaging (tests/securechat/test_layout.py).
+A queryset ``update(is_active=False)`` would bypass them: the account actions save the
+model instead.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models.signals import post_save, pre_delete
+
+
+def _on_delete(sender, instance, **kwargs):
+    from messaging.v2.actions import do_announce_departure
+
+    do_announce_departure(instance, "deleted")
+
+
+def _on_save(sender, instance, **kwargs):
+    if instance.is_active:
+        return
+    from messaging.models import MemberV2
+    from messaging.v2.actions import do_announce_departure
+
+    if MemberV2.objects.filter(user_id=instance.pk).exists():
+        do_announce_departure(instance, "deactivated")
+
+
+def connect() -> None:
+    pre_delete.connect(_on_delete, sender=settings.AUTH_USER_MODEL,
+                       dispatch_uid="messaging.v2.departure.delete")
+    post_save.connect(_on_save, sender=settings.AUTH_USER_MODEL,
+                      dispatch_uid="messaging.v2.departure.deactivate")
