@@ -390,6 +390,21 @@ async ([url, kind, vectorsJson, extraJson]) => {
           flipLast(statement), bytes(v.signature))),
       };
     },
+    fileclaim: async (v) => {
+      if (Object.hasOwn(v, "error")) {
+        return refusal(() => c.verifyFileClaim(bytes(v.ed25519), bytes(v.statement),
+          bytes(v.signature)));
+      }
+      const claim = c.verifyFileClaim(bytes(v.ed25519), bytes(v.statement), bytes(v.signature));
+      return {
+        conversation_id: hex(claim.conversationId),
+        client_message_id: hex(claim.clientMessageId), upload_id: hex(claim.uploadId),
+        sender_id: Number(claim.senderId), sender_generation: Number(claim.senderGeneration),
+        statement: hex(c.fileClaimStatement(claim)),
+        tampered_verify: await attempt(() => c.verifyFileClaim(bytes(v.ed25519),
+          bytes(v.statement), flipLast(bytes(v.signature)))),
+      };
+    },
     identity: async (v) => ({
       unwrapped: await c.unwrapIdentity(bytes(v.wrapped), v.passphrase),
       recovered: await c.unwrapRecoveryCopy(bytes(v.recovery_copy), v.recovery_code,

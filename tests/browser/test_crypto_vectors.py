@@ -30,7 +30,7 @@ HARNESS = Path(__file__).with_name("crypto_harness.js")
 # (or a missing one) fails test_every_vector_file_is_run until it is given a test.
 KINDS = ["normalise", "normalise_invalid", "prelogin", "derivation", "recovery", "safety",
          "messagebox", "statement_invalid", "endorsement", "identity", "filehash", "notices",
-         "membership", "epoch"]
+         "membership", "epoch", "fileclaim"]
 
 
 def load_vectors(kind: str) -> list:
@@ -229,6 +229,26 @@ def test_endorsements(crypto):
         assert result["tampered_verify"]["error"] == "bad_signature"
     assert len(results) == len(vectors)
     assert {v["recipient"][:7] == "age1pq1" for v in vectors} == {True, False}
+
+
+def test_file_claims(crypto):
+    """Each good claim verifies and parses to the vector's fields and the bundle rebuilds its
+    statement; a flipped signature bit fails; every bad claim gets the vector's error."""
+    vectors = load_vectors("fileclaim")
+    results = crypto("fileclaim", vectors)
+    good = bad = 0
+    for vector, result in zip(vectors, results, strict=True):
+        if "error" in vector:
+            expect_refused(result, vector["error"], vector["why"])
+            bad += 1
+            continue
+        expect_fields(vector, result, ["conversation_id", "client_message_id", "upload_id",
+                                       "sender_id", "sender_generation", "statement"])
+        assert result["tampered_verify"]["error"] == "bad_signature"
+        good += 1
+    assert (good, bad) == (sum("error" not in v for v in vectors),
+                           sum("error" in v for v in vectors))
+    assert good >= 1 and bad >= 4
 
 
 def test_identity_unwraps_by_passphrase_and_by_recovery_code(crypto):

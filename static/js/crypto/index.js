@@ -3,6 +3,7 @@
 export * from "./bytes.js";
 export * from "./derive.js";
 export * from "./endorsement.js";
+export * from "./fileclaim.js";
 export * from "./errors.js";
 export * from "./message.js";
 export * from "./messagebox.js";
