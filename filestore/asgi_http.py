@@ -1,6 +1,12 @@
-"""Small helpers for answering raw ASGI HTTP requests (the tus application)."""
+"""Small helpers for answering raw ASGI HTTP requests (the tus application, v1 and v2)."""
 
 from __future__ import annotations
+
+from django.utils.http import http_date
+
+from accounts.errors import ApiError
+
+TUS_VERSION = "1.0.0"
 
 
 def header(scope, name: bytes) -> str | None:
@@ -21,3 +27,26 @@ async def respond(send, status: int, headers: dict[str, str] | None = None,
         raw.append((b"content-length", b"0"))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def tus_headers(**extra: str) -> dict[str, str]:
+    """The headers every tus answer carries (uploads are never cached)."""
+    return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **extra}
+
+
+def expires_header(upload) -> str:
+    """``Upload-Expires`` of an upload row (anything with ``expires_at``)."""
+    return http_date(upload.expires_at.timestamp())
+
+
+def int_header(scope, name: bytes, what: str, required: bool) -> int | None:
+    """A non-negative integer header, None when absent and optional; else a 400."""
+    raw = header(scope, name)
+    if raw is None:
+        if required:
+            raise ApiError(f"{what} is required.", code="bad_request")
+        return None
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 19:
+        raise ApiError(f"{what} must be a non-negative integer.", code="bad_request")
+    return int(raw)

@@ -20,13 +20,19 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.utils.http import http_date
 
 from accounts.errors import ApiError, MethodNotAllowed, send_asgi_error
 from filestore import actions, bench, lease, tus_v2
 from filestore.access import access_upload
 from filestore.actions import UploadError
-from filestore.asgi_http import header, respond
+from filestore.asgi_http import (
+    TUS_VERSION,
+    expires_header,
+    header,
+    int_header,
+    respond,
+    tus_headers,
+)
 from filestore.auth import authenticate
 from filestore.metadata import (
     MetadataError,
@@ -41,7 +47,6 @@ from filestore.patch import run_patch
 logger = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/uploads"
-TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 DAPHNE_DETAIL = (
@@ -51,24 +56,7 @@ DAPHNE_DETAIL = (
 )
 
 
-def _tus_headers(**extra: str) -> dict[str, str]:
-    return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **extra}
 
-
-def _expires(upload: Upload) -> str:
-    return http_date(upload.expires_at.timestamp())
-
-
-def _int_header(scope, name: bytes, what: str, required: bool) -> int | None:
-    raw = header(scope, name)
-    if raw is None:
-        if required:
-            raise UploadError(400, "bad_request", f"{what} is required.")
-        return None
-    raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 19:
-        raise UploadError(400, "bad_request", f"{what} must be a non-negative integer.")
-    return int(raw)
 
 
 async def application(scope, receive, send):
@@ -110,16 +98,16 @@ async def application(scope, receive, send):
             return await delete_upload(send, caller, target)
         raise MethodNotAllowed(["HEAD", "PATCH", "DELETE", "OPTIONS"])
     except ApiError as exc:
-        await send_asgi_error(send, exc, headers=_tus_headers(), head=head)
+        await send_asgi_error(send, exc, headers=tus_headers(), head=head)
     except MetadataError as exc:
         await send_asgi_error(send, ApiError(str(exc), code="bad_metadata"),
-                              headers=_tus_headers(), head=head)
+                              headers=tus_headers(), head=head)
 
 
 async def create(scope, send, caller):
     if header(scope, b"upload-defer-length") is not None:
         raise UploadError(400, "bad_request", "Upload-Defer-Length is not supported.")
-    length = _int_header(scope, b"upload-length", "Upload-Length", required=True)
+    length = int_header(scope, b"upload-length", "Upload-Length", required=True)
     raw_metadata = header(scope, b"upload-metadata") or ""
     conversation_id, name, filetype = upload_fields(parse_upload_metadata(raw_metadata))
     if length > settings.SECURECHAT_MAX_FILE_SIZE:
@@ -131,10 +119,10 @@ async def create(scope, send, caller):
                                         raw_metadata, name, filetype, length)
 
     upload = await sync_to_async(create_sync)()
-    await respond(send, 201, _tus_headers(**{
+    await respond(send, 201, tus_headers(**{
         "Location": f"{PREFIX}/{upload.pk.hex}",
         "Upload-Offset": str(upload.offset),
-        "Upload-Expires": _expires(upload),
+        "Upload-Expires": expires_header(upload),
     }))
 
 
@@ -160,12 +148,12 @@ async def head_upload(send, caller, target):
                 await sync_to_async(actions.do_release_lease)(upload.pk, owner)
     meta = await sync_to_async(open_upload_metadata)(upload.metadata_blob,
                                                      caller.identity_file.identities)
-    headers = _tus_headers(**{"Upload-Offset": str(upload.offset),
+    headers = tus_headers(**{"Upload-Offset": str(upload.offset),
                               "Upload-Length": str(upload.length)})
     if meta.get("upload_metadata"):
         headers["Upload-Metadata"] = meta["upload_metadata"]
     if upload.state == Upload.State.UPLOADING:
-        headers["Upload-Expires"] = _expires(upload)
+        headers["Upload-Expires"] = expires_header(upload)
     await respond(send, 200, headers, head=True)
 
 
@@ -174,8 +162,8 @@ async def patch_upload(scope, receive, send, caller, target):
     if content_type != OFFSET_CONTENT_TYPE:
         raise UploadError(415, "bad_content_type",
                           f"PATCH bodies must be Content-Type: {OFFSET_CONTENT_TYPE}.")
-    client_offset = _int_header(scope, b"upload-offset", "Upload-Offset", required=True)
-    content_length = _int_header(scope, b"content-length", "Content-Length", required=False)
+    client_offset = int_header(scope, b"upload-offset", "Upload-Offset", required=True)
+    content_length = int_header(scope, b"content-length", "Content-Length", required=False)
     upload = await sync_to_async(access_upload)(caller.user, target)
     if upload.state == Upload.State.COMPLETE:
         if client_offset != upload.length:
@@ -183,7 +171,7 @@ async def patch_upload(scope, receive, send, caller, target):
                               f"Upload-Offset must be {upload.offset}.")
         if content_length:
             raise UploadError(413, "past_length", "This upload is already complete.")
-        return await respond(send, 204, _tus_headers(**{"Upload-Offset": str(upload.length)}))
+        return await respond(send, 204, tus_headers(**{"Upload-Offset": str(upload.length)}))
     owner = lease.owner_id()
     local = lease.LocalLease()
     started = time.monotonic()
@@ -211,10 +199,10 @@ async def patch_upload(scope, receive, send, caller, target):
     finally:
         if not released:
             await sync_to_async(actions.do_release_lease)(upload.pk, owner)
-    headers = _tus_headers(**{"Upload-Offset": str(result.offset)})
+    headers = tus_headers(**{"Upload-Offset": str(result.offset)})
     if not result.complete:
         fresh = await sync_to_async(Upload.objects.get)(pk=upload.pk)
-        headers["Upload-Expires"] = _expires(fresh)
+        headers["Upload-Expires"] = expires_header(fresh)
     await respond(send, 204, headers)
 
 
@@ -228,5 +216,5 @@ async def delete_upload(send, caller, target):
         raise UploadError(423, "upload_busy",
                           "Another request is writing to this upload; retry later.")
     await sync_to_async(actions.do_terminate_upload)(upload.pk)
-    await respond(send, 204, _tus_headers())
+    await respond(send, 204, tus_headers())
 

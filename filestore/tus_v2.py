@@ -21,12 +21,17 @@ from __future__ import annotations
 import logging
 
 from asgiref.sync import sync_to_async
-from django.utils.http import http_date
 
 from accounts.errors import MethodNotAllowed
 from filestore import cipher_actions, lease
 from filestore.actions import UploadError
-from filestore.asgi_http import header, respond
+from filestore.asgi_http import (
+    expires_header,
+    header,
+    int_header,
+    respond,
+    tus_headers,
+)
 from filestore.cipher_patch import run_cipher_patch
 from filestore.ciphertext import SMALLEST_FILE, Refused
 from filestore.metrics import ACTIVE_UPLOADS
@@ -35,28 +40,10 @@ from filestore.models import CipherUpload
 logger = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/uploads"
-TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 
 
-def _tus_headers(**extra: str) -> dict[str, str]:
-    return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **extra}
 
-
-def _expires(upload: CipherUpload) -> str:
-    return http_date(upload.expires_at.timestamp())
-
-
-def _int_header(scope, name: bytes, what: str, required: bool) -> int | None:
-    raw = header(scope, name)
-    if raw is None:
-        if required:
-            raise UploadError(400, "bad_request", f"{what} is required.")
-        return None
-    raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 19:
-        raise UploadError(400, "bad_request", f"{what} must be a non-negative integer.")
-    return int(raw)
 
 
 async def dispatch(scope, receive, send, caller, method: str, target: str):
@@ -85,21 +72,21 @@ async def create(scope, send, caller):
         raise UploadError(400, "metadata_refused",
                           "Upload-Metadata is not accepted: names and types travel "
                           "encrypted inside the file message.")
-    length = _int_header(scope, b"upload-length", "Upload-Length", required=True)
+    length = int_header(scope, b"upload-length", "Upload-Length", required=True)
     if length < SMALLEST_FILE:
         raise UploadError(400, "bad_request", "Upload-Length is shorter than any age file.")
     upload = await sync_to_async(cipher_actions.do_create)(caller.user, length)
-    await respond(send, 201, _tus_headers(**{
+    await respond(send, 201, tus_headers(**{
         "Location": f"{PREFIX}/{upload.pk}", "Upload-Offset": "0",
-        "Upload-Expires": _expires(upload)}))
+        "Upload-Expires": expires_header(upload)}))
 
 
 async def head_upload(send, caller, target):
     upload = await sync_to_async(cipher_actions.access)(caller.user, target)
-    headers = _tus_headers(**{"Upload-Offset": str(upload.offset),
+    headers = tus_headers(**{"Upload-Offset": str(upload.offset),
                               "Upload-Length": str(upload.length)})
     if upload.state == CipherUpload.State.UPLOADING:
-        headers["Upload-Expires"] = _expires(upload)
+        headers["Upload-Expires"] = expires_header(upload)
     await respond(send, 200, headers, head=True)
 
 
@@ -108,15 +95,15 @@ async def patch_upload(scope, receive, send, caller, target):
     if content_type != OFFSET_CONTENT_TYPE:
         raise UploadError(415, "bad_content_type",
                           f"PATCH bodies must be Content-Type: {OFFSET_CONTENT_TYPE}.")
-    client_offset = _int_header(scope, b"upload-offset", "Upload-Offset", required=True)
-    content_length = _int_header(scope, b"content-length", "Content-Length", required=False)
+    client_offset = int_header(scope, b"upload-offset", "Upload-Offset", required=True)
+    content_length = int_header(scope, b"content-length", "Content-Length", required=False)
     upload = await sync_to_async(cipher_actions.access)(caller.user, target)
     if upload.state == CipherUpload.State.COMPLETE:
         if client_offset != upload.length:
             raise UploadError(409, "offset_mismatch", f"Upload-Offset must be {upload.offset}.")
         if content_length:
             raise UploadError(413, "past_length", "This upload is already complete.")
-        return await respond(send, 204, _tus_headers(**{"Upload-Offset": str(upload.length)}))
+        return await respond(send, 204, tus_headers(**{"Upload-Offset": str(upload.length)}))
     owner = lease.owner_id()
     if not await sync_to_async(cipher_actions.do_acquire_lease)(upload.pk, owner):
         raise UploadError(423, "upload_busy",
@@ -126,9 +113,9 @@ async def patch_upload(scope, receive, send, caller, target):
                                           content_length)
     finally:
         await sync_to_async(cipher_actions.do_release_lease)(upload.pk, owner)
-    headers = _tus_headers(**{"Upload-Offset": str(outcome.offset)})
+    headers = tus_headers(**{"Upload-Offset": str(outcome.offset)})
     if not outcome.complete:
-        headers["Upload-Expires"] = _expires(upload)
+        headers["Upload-Expires"] = expires_header(upload)
     await respond(send, 204, headers)
 
 
@@ -166,4 +153,4 @@ async def delete_upload(send, caller, target):
         raise UploadError(423, "upload_busy",
                           "Another request is writing to this upload; retry later.")
     await sync_to_async(cipher_actions.do_delete)(upload.pk)
-    await respond(send, 204, _tus_headers())
+    await respond(send, 204, tus_headers())
