@@ -60,8 +60,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"securechat: error: {message} (see securechat --help)\n")
 
 
+def installed_version() -> str:
+    """The version of the installed ``securechat`` package (its metadata, not the server's)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("securechat")
+    except PackageNotFoundError:
+        return "unknown (not installed as a package)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="securechat", description="SecureChat end-to-end encrypted client.")
+    p.add_argument("--version", action="version",
+                   version=f"securechat {installed_version()}")
     p.add_argument("--server", help="server URL, e.g. https://chat.example.org "
                    "(default: the one you last logged in to)")
     p.add_argument("--config-dir", help="where the session and settings are kept "

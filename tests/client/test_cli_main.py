@@ -39,6 +39,15 @@ def test_help_lists_every_command(tmp_path):
         assert command in result.stdout
 
 
+def test_version_is_the_installed_package_version(tmp_path):
+    """`securechat --version` says the package version, the one `manage.py version` says."""
+    from securechat import __version__
+
+    result = run_cli(tmp_path, "--version")
+    assert result.returncode == 0, result
+    assert result.stdout.strip() == f"securechat {__version__}"
+
+
 def test_no_option_takes_a_password_on_the_command_line(tmp_path):
     result = run_cli(tmp_path, "--server", "http://127.0.0.1:9", "login", "--email", "a@x.org",
                      "--password", "hunter2hunter2")
