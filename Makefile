@@ -25,7 +25,7 @@ MEDIA_DIR := $(or $(MEDIA_ROOT),$(VAR_DIR)/media)
 
 test test-slow test-sqlite test-postgres bench screenshots: export REDIS_URL := $(REDIS_URL)
 
-.PHONY: help run test test-slow test-sqlite test-postgres bench lint deps python-deps node-deps \
+.PHONY: help run test test-slow test-sqlite test-postgres bench lint deps dev-deps python-deps node-deps \
         debian-deps redis migrate var-dirs clean bundle release-hashes
 
 help:
@@ -59,6 +59,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 python-deps: $(VENV)/.installed
+
+# Test, benchmark and lint tools on top (requirements-dev.txt); production installs skip it.
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+dev-deps: $(VENV)/.dev-installed node-deps
 
 # --- Node (tus-js-client for the browser, age-encryption for interop tests) ---
 node_modules/.installed: package.json package-lock.json
@@ -136,12 +143,12 @@ run: deps migrate bundle
 	umask 077 && exec $(PY) -m uvicorn securechat.asgi:application --host $(HOST) --port $(PORT) \
 	  --ws websockets-sansio --ws-max-size $(WS_MAX_SIZE) --no-server-header --no-proxy-headers
 
-test: debian-deps deps redis bundle
+test: debian-deps dev-deps redis bundle
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
 # The tests marked `slow` (over 30 s each), on SQLite and (dbsensitive) PostgreSQL.
-test-slow: debian-deps deps redis bundle
+test-slow: debian-deps dev-deps redis bundle
 	$(MAKE) --no-print-directory test-sqlite MARKS="slow and not big" ALLOW_EMPTY=1
 	$(MAKE) --no-print-directory test-postgres MARKS="slow and not big" ALLOW_EMPTY=1
 
@@ -173,14 +180,14 @@ test-postgres:
 # Each benchmark prints a Markdown table against a baseline measured in the same run
 # (docs/benchmarks.md). BENCH_ARGS=--quick gives a shorter run of each where offered.
 BENCH_ARGS ?=
-bench: debian-deps deps redis bundle
+bench: debian-deps dev-deps redis bundle
 	$(PY) bench/crypto.py $(BENCH_ARGS)
 	$(PY) bench/channel_layer.py $(BENCH_ARGS)
 	$(PY) bench/messaging.py $(BENCH_ARGS)
 	$(PY) bench/files.py
 	$(PY) bench/load.py $(BENCH_ARGS)
 
-lint: python-deps
+lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
 
 clean:
@@ -189,6 +196,6 @@ clean:
 # Screenshots of the main pages (signup, 2FA setup, conversation list, a conversation
 # with a file and an upload in progress, the key-change notice) into docs/screenshots/.
 .PHONY: screenshots
-screenshots: debian-deps deps redis bundle
+screenshots: debian-deps dev-deps redis bundle
 	env -u DATABASE_URL SECURECHAT_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots \
 	  $(PY) -m pytest tests/browser/test_screenshots.py -q
