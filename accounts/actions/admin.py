@@ -164,7 +164,8 @@ def second_factor_devices(user: User) -> int:
 
 
 def check_reset_devices(user: User) -> int:
-    """The number of second-factor devices a reset removes; none is a refusal."""
+    """The number of second-factor devices (authenticator, backup-code set) a reset
+    removes; none is a refusal."""
     count = second_factor_devices(user)
     if not count:
         raise AccountError(f"{user.email} has no second factor to reset.")

@@ -123,8 +123,8 @@ class Command(BaseCommand):
         if not yes:
             return self._dry_run(f"remove {devices} second-factor device(s) of {user.email} "
                                  "and email them")
-        removed = actions.do_reset_devices(user)
-        self.stdout.write(f"Removed {removed} second-factor device(s) of {user.email}; they "
+        actions.do_reset_devices(user)
+        self.stdout.write(f"Removed {devices} second-factor device(s) of {user.email}; they "
                           "set up an authenticator again at their next login.")
 
     def end_sessions(self, user, yes) -> None:
