@@ -136,6 +136,18 @@ def test_createadmin_signup_over_the_api_then_admin_login(mode):
     assert client.get("/admin/accounts/user/").status_code == 200
 
 
+def test_the_printed_link_works_on_the_signup_page_while_registration_is_closed():
+    """What the operator does on day one: open the printed link in a browser."""
+    from tests.ops.test_invite import sign_up_from_link
+
+    with override_settings(SECURECHAT_REGISTRATION="closed"):
+        (link,) = LINK_RE.findall(run("createadmin", "browser-admin@example.com"))
+        response = sign_up_from_link(Client(), link)
+    assert response.status_code == 302 and response["Location"] == "/signup/recovery-code/"
+    user = User.objects.get(email="browser-admin@example.com")
+    assert user.email_verified and user.admin_on_2fa and not user.is_staff
+
+
 def test_an_ordinary_invitation_does_not_open_closed_registration():
     """Positive control of the closed-mode test: only a staff invitation works there."""
     with override_settings(SECURECHAT_REGISTRATION="invite"):
