@@ -171,6 +171,27 @@ def test_a_staff_invitation_replaces_an_unverified_holder_of_the_address():
     assert admin.user.email_verified and admin.user.admin_on_2fa
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_createadmin_with_the_version_2_client_signup(mode):
+    """The end-to-end signup (client-made keys) through the same link, in every mode, also
+    over an unverified registration of the address made after the invitation."""
+    from tests.accounts.test_client_keys import Device
+
+    with override_settings(SECURECHAT_REGISTRATION=mode):
+        token = token_of(run("createadmin", "v2-admin@example.com"))
+        if mode == "open":
+            squatter = make_user("v2-admin@example.com", verified=False)
+        response = Device("v2-admin@example.com").signup(invitation=token)
+    assert response.status_code == 201, response.content
+    user = User.objects.get(email="v2-admin@example.com")
+    assert user.email_verified and user.admin_on_2fa and not user.is_staff
+    if mode == "open":
+        assert user.pk != squatter.user.pk
+    enrol_totp(user)
+    user.refresh_from_db()
+    assert user.is_staff and user.is_superuser
+
+
 def test_promotion_waits_for_a_confirmed_authenticator():
     """Starting an enrolment is not enough; a demotion before it cancels the promotion."""
     from accounts import actions
