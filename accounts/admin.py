@@ -18,7 +18,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import actions
 from accounts.admin_site import ReadOnly, site
-from accounts.models import AuditEvent, KeyGeneration, LoginSession, User
+from accounts.models import AuditEvent, Invitation, KeyGeneration, LoginSession, User
 
 FINGERPRINT_LABEL = "directory fingerprint (not verified)"
 
@@ -31,10 +31,11 @@ class UserAdmin(admin.ModelAdmin):
     search_fields = ("email",)
     ordering = ("email",)
     fields = ("email", "email_verified_at", "pending_email", "directory_fingerprint",
-              "second_factor", "is_active", "is_staff", "is_superuser", "groups",
+              "second_factor", "is_active", "is_staff", "is_superuser", "admin_on_2fa", "groups",
               "user_permissions", "date_joined", "last_login")
     readonly_fields = ("email", "email_verified_at", "pending_email", "directory_fingerprint",
-                       "second_factor", "is_active", "date_joined", "last_login")
+                       "second_factor", "is_active", "admin_on_2fa", "date_joined",
+                       "last_login")
     filter_horizontal = ("groups", "user_permissions")
     actions = ("deactivate", "reset_second_factor", "end_sessions")
 
@@ -71,7 +72,11 @@ class UserAdmin(admin.ModelAdmin):
                 self.message_user(request, "You cannot do that to your own account here.",
                                   messages.WARNING)
                 continue
-            run(user)
+            try:
+                run(user)
+            except actions.AccountError as exc:  # the action's check refused (nothing changed)
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
             count += 1
         self.message_user(request, f"{done}: {count} account(s).", messages.SUCCESS)
 
@@ -92,6 +97,37 @@ class UserAdmin(admin.ModelAdmin):
         self._each(request, queryset,
                    lambda user: actions.do_end_sessions_by_admin(user, actor=request.user),
                    "Sessions ended")
+
+
+@admin.register(Invitation, site=site)
+class InvitationAdmin(ReadOnly, admin.ModelAdmin):
+    """Invitations, read only (no token: only its hash is stored, and not shown); the one
+    change is revoking pending ones (``accounts.actions.do_revoke_invitation``)."""
+
+    list_display = ("id", "email", "staff", "state", "created_by", "created_at", "expires_at",
+                    "used_at", "revoked_at")
+    list_filter = ("staff",)
+    search_fields = ("email",)
+    fields = ("email", "staff", "state", "created_by", "created_at", "expires_at", "used_at",
+              "revoked_at")
+    readonly_fields = fields
+    actions = ("revoke",)
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return obj.state
+
+    @admin.action(description="Revoke (the link stops working)")
+    def revoke(self, request, queryset):
+        count = 0
+        for invitation in queryset:
+            try:
+                actions.do_revoke_invitation(invitation.pk, actor=request.user)
+            except actions.AccountError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
+            count += 1
+        self.message_user(request, f"Revoked: {count} invitation(s).", messages.SUCCESS)
 
 
 @admin.register(AuditEvent, site=site)

@@ -117,6 +117,8 @@ ALLOWED_HOSTS = env_list(
 INSTALLED_APPS = [
     # daphne first: its runserver replaces Django's (DESIGN.md §7).
     "daphne",
+    # Before django.contrib.auth: its createsuperuser refuses, pointing at createadmin.
+    "accounts.cli",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

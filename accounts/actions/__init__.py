@@ -7,9 +7,24 @@ re-exported here, so callers import from ``accounts.actions``.
 """
 
 from accounts.actions.admin import (  # noqa: F401
+    NoSuchAccount,
+    check_deactivate,
+    check_demote,
+    check_end_sessions,
+    check_promote,
+    check_reactivate,
+    check_reset_devices,
+    check_revoke_invitation,
     do_deactivate_user,
+    do_demote,
     do_end_sessions_by_admin,
+    do_promote,
+    do_reactivate_user,
     do_reset_devices,
+    do_revoke_invitation,
+    find_user,
+    grant_admin_on_2fa,
+    is_admin,
 )
 from accounts.actions.base import (  # noqa: F401
     DEFAULT_RATE_LIMITS,
@@ -72,6 +87,7 @@ from accounts.actions.signup import (  # noqa: F401
     INVITATION_DAYS_DEFAULT,
     INVITATION_DAYS_MAX,
     SignupResult,
+    check_invite,
     do_invite,
     do_signup,
     invitation_link,

@@ -30,6 +30,7 @@ from accounts.actions.base import (
 )
 from accounts.actions.login import check_login_limits, note_login_failure, start_login
 from accounts.actions.signup import check_registration, use_invitation
+from accounts.actions.squatting import replace_unverified
 from accounts.actions.verification import do_send_email_verification
 from accounts.addresses import address_key
 from accounts.errors import ApiError
@@ -116,12 +117,14 @@ def do_client_signup(request, signup: ClientSignup) -> tuple[User, str]:
     ip = client_ip(request)
     rate_limit("signup_address", ip)
     email, invitation, holder = check_registration(signup.email, signup.invitation_token)
-    if holder is not None:
+    if holder is not None and invitation is None:
         # Taking over an unverified registration is version 1's claim flow for now;
         # version 2 signups get it at the cutover.
         raise EmailTaken("An account with this email address already exists.", field="email")
     try:
         with transaction.atomic():
+            if holder is not None:  # the invitation proved the mailbox (as in do_signup)
+                replace_unverified(holder)
             user = User(email=email)
             user.set_unusable_password()  # no password ever reaches the server
             user.save()

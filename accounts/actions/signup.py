@@ -20,7 +20,7 @@ from accounts.actions.base import (
     normalize_email,
     rate_limit,
 )
-from accounts.actions.squatting import release_if_stale, start_claim
+from accounts.actions.squatting import release_if_stale, replace_unverified, start_claim
 from accounts.models import (
     Invitation,
     KeyGeneration,
@@ -62,14 +62,14 @@ def check_registration(email, invitation_token
     holder is 409 ``email_taken``.
     """
     email = normalize_email(email)
-    invitation = None
     mode = settings.SECURECHAT_REGISTRATION
-    if mode == "closed":
+    # An invitation for this address is used in every mode it works in: it proves the
+    # address. A staff invitation (``createadmin``) works even while registration is closed.
+    invitation = usable_invitation(email, invitation_token)
+    if mode == "closed" and not (invitation is not None and invitation.staff):
         raise RegistrationClosed("Registration is closed on this server.")
-    if mode == "invite":
-        invitation = usable_invitation(email, invitation_token)
-        if invitation is None:
-            raise RegistrationClosed("Registration needs a valid invitation for this address.")
+    if mode == "invite" and invitation is None:
+        raise RegistrationClosed("Registration needs a valid invitation for this address.")
     with transaction.atomic():
         release_if_stale(email)  # an unverified claim past its time frees the address
     holder = User.objects.filter(email=email).first()
@@ -87,7 +87,8 @@ def use_invitation(user: User, invitation: Invitation | None) -> None:
     if not used:
         raise RegistrationClosed("This invitation has already been used.")
     user.email_verified_at = timezone.now()  # the link went to this address
-    user.save(update_fields=["email_verified_at"])
+    user.admin_on_2fa = invitation.staff  # staff and superuser once 2FA is confirmed
+    user.save(update_fields=["email_verified_at", "admin_on_2fa"])
 
 
 def make_keys_for(user: User, password: str) -> tuple[keys.IdentityFile, str, WrappedIdentity]:
@@ -120,7 +121,8 @@ def do_signup(email, password, *, invitation_token: str | None = None,
     with kdf_slot():
         password_hash = make_password(password)
         identity_file, code, wrapped = make_keys_for(User(), password)
-    if holder is not None:  # unverified: perhaps a squatter; the first to verify wins
+    if holder is not None and invitation is None:
+        # unverified: perhaps a squatter; the first to verify wins
         with transaction.atomic():
             start_claim(email, password_hash, identity_file, wrapped,
                         settings.SECURECHAT_KEY_TYPE)
@@ -129,6 +131,10 @@ def do_signup(email, password, *, invitation_token: str | None = None,
 
     try:
         with transaction.atomic():
+            if holder is not None:
+                # The invitation link reached the mailbox: that is the verification the
+                # unverified holder never did, so the invitee takes the address at once.
+                replace_unverified(holder)
             user = User.objects.create(email=email, password=password_hash)
             wrapped.user = user
             wrapped.save(force_insert=True)
@@ -161,8 +167,31 @@ def invitation_link(email: str, token: str) -> str:
     return f"{site_url()}/signup/?{urlencode({'invitation': token, 'email': email})}"
 
 
+def check_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, staff: bool = False) -> str:
+    """May ``email`` be invited for ``days`` days? The normalised address, or an error.
+
+    A staff invitation (``createadmin``) works in every registration mode; an
+    ordinary one is refused while registration is closed.
+    """
+    email = normalize_email(email)
+    if settings.SECURECHAT_REGISTRATION == "closed" and not staff:
+        raise RegistrationClosed("Registration is closed on this server "
+                                 "(SECURECHAT_REGISTRATION=closed): an invitation would not "
+                                 "work. Set it to \"invite\" first.")
+    if isinstance(days, bool) or not isinstance(days, int) or not (
+            1 <= days <= INVITATION_DAYS_MAX):
+        raise AccountError(f"An invitation is valid for 1 to {INVITATION_DAYS_MAX} days.",
+                           field="days")
+    if User.objects.filter(email=email).exists():
+        hint = (" To make that account an administrator, use \"users promote\"."
+                if staff else "")
+        raise EmailTaken("An account with this email address already exists." + hint,
+                         field="email")
+    return email
+
+
 def do_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, actor=None,
-              send: bool = False) -> str:
+              send: bool = False, staff: bool = False) -> str:
     """Invite ``email`` for ``days`` days; returns the token (only its SHA-256 is stored).
 
     The token is good for one signup with that address while registration is
@@ -177,22 +206,14 @@ def do_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, actor=None,
     email = normalize_email(email)
     if actor is not None:  # a user inviting (the operator's command has no actor)
         rate_limit("invite_user", actor.pk)
-    if settings.SECURECHAT_REGISTRATION == "closed":
-        raise RegistrationClosed("Registration is closed on this server "
-                                 "(SECURECHAT_REGISTRATION=closed): an invitation would not "
-                                 "work. Set it to \"invite\" first.")
-    if isinstance(days, bool) or not isinstance(days, int) or not (
-            1 <= days <= INVITATION_DAYS_MAX):
-        raise AccountError(f"An invitation is valid for 1 to {INVITATION_DAYS_MAX} days.",
-                           field="days")
-    if User.objects.filter(email=email).exists():
-        raise EmailTaken("An account with this email address already exists.", field="email")
+    email = check_invite(email, days, staff=staff)
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
         Invitation.objects.create(email=email, token_hash=hash_token(token), created_by=actor,
-                                  created_at=now, expires_at=now + timedelta(days=days))
-        audit("invited", None, actor=actor)
+                                  created_at=now, expires_at=now + timedelta(days=days),
+                                  staff=staff)
+        audit("admin_invited" if staff else "invited", None, actor=actor)
         if send:
             from accounts.emails import send_invitation
 

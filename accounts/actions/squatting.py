@@ -49,6 +49,21 @@ def _release(user: User, now=None) -> bool:
     return True
 
 
+def replace_unverified(holder: User) -> None:
+    """Inside a transaction: an invitation for the address proved the mailbox, so the
+    unverified account holding it goes (as when a claim's link is confirmed)."""
+    from accounts.events import close_user_sockets
+
+    locked = User.objects.select_for_update().filter(
+        pk=holder.pk, email_verified_at__isnull=True).first()
+    if locked is None:
+        return
+    end_login_sessions(locked)
+    close_user_sockets(locked.pk)
+    audit("unverified_released", None)
+    locked.delete()
+
+
 def release_if_stale(email: str) -> bool:
     """Inside a transaction: free ``email`` if an expired unverified claim holds it."""
     user = stale_unverified().filter(email=email).first()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from accounts.actions.admin import grant_admin_on_2fa
 from accounts.actions.base import AccountError, EmailUnverified, WrongStep, audit, client_ip
 from accounts.actions.sessions import end_login_sessions
 from accounts.models import (
@@ -74,6 +75,8 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
         ip = client_ip(request) if request is not None else None
         audit("totp_enabled", user, ip=ip)
         audit("backup_codes_generated", user, ip=ip)
+        # A staff invitation (createadmin) or a promotion waited for this second factor.
+        grant_admin_on_2fa(user)
         send_security_email(user, "totp_enabled", request)
     return device, codes
 

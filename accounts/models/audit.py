@@ -35,6 +35,11 @@ class AuditEvent(models.Model):
         ("deactivated", "Deactivated by an administrator"),
         ("account_deleted", "Deleted account"),
         ("invited", "Invited"),
+        ("admin_invited", "Invited as administrator"),
+        ("invitation_revoked", "Invitation revoked"),
+        ("promoted", "Made administrator"),
+        ("demoted", "No longer administrator"),
+        ("reactivated", "Reactivated by an administrator"),
         ("unverified_released", "Unverified registration released"),
         ("registration_claimed", "Unverified registration taken over by the address's owner"),
     ]

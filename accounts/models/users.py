@@ -52,6 +52,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     email_verified_at = models.DateTimeField(null=True, blank=True)
     # A new address waiting for its verification link to be opened (email change).
     pending_email = models.EmailField(max_length=MAX_STORED_LENGTH, blank=True, default="")
+    # Signed up through a staff invitation (``createadmin``) or promoted before having a
+    # second factor: becomes staff and superuser when the authenticator is confirmed.
+    admin_on_2fa = models.BooleanField(default=False)
 
     objects = UserManager()
 

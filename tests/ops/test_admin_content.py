@@ -54,6 +54,12 @@ def operator_client(server):
 def test_no_admin_page_contains_a_message_text_or_a_file_name(start_server, settings):
     server = start_server("uvicorn")
     alice, bob = seed_content(server, settings)
+    # A pending staff invitation: the admin lists it, never its token (nor the token's hash).
+    from accounts.actions import do_invite
+    from accounts.models import Invitation
+
+    token = do_invite("carol.admin-probe@example.com", staff=True)
+    token_hash = Invitation.objects.get().token_hash
     client = operator_client(server)
     try:
         result = crawl(client, per_model=20)
@@ -61,10 +67,11 @@ def test_no_admin_page_contains_a_message_text_or_a_file_name(start_server, sett
         client.close()
     assert {"accounts.User", "accounts.AuditEvent", "accounts.LoginSession",
             "messaging.Conversation", "messaging.Message", "filestore.StoredFile",
-            "filestore.Upload"} <= set(result.models)
+            "filestore.Upload", "accounts.Invitation"} <= set(result.models)
 
     secrets = {**{f"text {i}": t for i, t in enumerate(TEXTS)},
-               **{f"file name {i}": n for i, n in enumerate(FILE_NAMES)}}
+               **{f"file name {i}": n for i, n in enumerate(FILE_NAMES)},
+               "invitation token": token, "invitation token hash": token_hash}
     for page in result.pages:
         assert leaks(page.html, secrets) == [], page.url
 
@@ -72,6 +79,7 @@ def test_no_admin_page_contains_a_message_text_or_a_file_name(start_server, sett
     # Positive controls: what the admin should show is found by the same probe...
     assert leaks(everything, {"alice": alice.email, "bob": bob.email}) == ["alice", "bob"]
     assert "120.6\xa0KB" in everything  # the first file's size, as metadata
+    assert "carol.admin-probe@example.com" in everything  # the invitation's row
     assert "86400 s after sending" in everything  # the conversation's expiry
     # ...and the probe finds a secret in its encoded forms, as a page could carry it.
     for form in forms(TEXTS[0]):

@@ -42,10 +42,12 @@ class TestUser:
 
 
 def make_user(email: str | None = None, *, verified: bool = True,
-              password: str = PASSWORD) -> TestUser:
+              password: str = PASSWORD, invitation: str | None = None) -> TestUser:
+    """Sign up through the real signup action. With ``invitation`` (a token from an
+    invitation link) the signup uses it, and the address is verified by it alone."""
     email = email or f"user{next(_counter)}@example.com"
-    result = do_signup(email, password)
-    if verified:
+    result = do_signup(email, password, invitation_token=invitation)
+    if verified and invitation is None:
         result.user.email_verified_at = timezone.now()
         result.user.save(update_fields=["email_verified_at"])
     return TestUser(result.user, result.identity_file, result.recovery_code, password)
