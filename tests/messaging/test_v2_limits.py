@@ -8,7 +8,7 @@ import base64
 import json
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.test import override_settings
@@ -75,7 +75,8 @@ def test_pushes_reach_members_only_after_commit_with_ciphertext(trio):
             await asyncio.wait_for(layer.receive(inboxes[carol.id]), 0.5)
         return event
 
-    event = asyncio.run(scenario())
+    # async_to_sync: the request's database work runs on this thread's connection.
+    event = async_to_sync(scenario)()
     assert event["type"] == "chat.v2" and event["conversation"] == group.hex
     item = event["item"]
     assert (item["type"], item["box"], item["statement"]) == ("message", body["box"],
