@@ -279,6 +279,10 @@ def test_no_secret_reaches_any_log(transactional_db, redis_url, tmp_path, settin
             secrets["operator recovery code"] = operator.recovery_code
             secrets["operator secret key"] = str(operator.identity_file.current_identity)
             secrets.update({f"operator backup {i}": c for i, c in enumerate(operator_backup)})
+            from accounts.actions import do_invite
+
+            # An invitation for the crawl to show (its token must reach no log either).
+            secrets["invitation token"] = do_invite("invitee.logs@example.com")
             admin = admin_login(server, operator.email, operator.password, device)
             secrets.cookies("operator", admin)
             crawl(admin, per_model=20)
