@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.http import http_date
 
-from accounts.errors import ApiError
+from accounts.errors import ApiError, MethodNotAllowed
 
 TUS_VERSION = "1.0.0"
 
@@ -50,3 +50,21 @@ def int_header(scope, name: bytes, what: str, required: bool) -> int | None:
     if not raw.isdigit() or len(raw) > 19:
         raise ApiError(f"{what} must be a non-negative integer.", code="bad_request")
     return int(raw)
+
+
+async def route_upload(handlers, scope, receive, send, caller, method: str, target: str):
+    """The tus routes, one table for every upload mode: ``handlers`` (a module) provides
+    ``create``, ``head_upload``, ``patch_upload`` and ``delete_upload``."""
+    if not target:
+        if method != "POST":
+            raise MethodNotAllowed(["POST", "OPTIONS"])
+        return await handlers.create(scope, send, caller)
+    if "/" in target:
+        raise ApiError("No such upload.", code="not_found", status=404)
+    if method == "HEAD":
+        return await handlers.head_upload(send, caller, target)
+    if method == "PATCH":
+        return await handlers.patch_upload(scope, receive, send, caller, target)
+    if method == "DELETE":
+        return await handlers.delete_upload(send, caller, target)
+    raise MethodNotAllowed(["HEAD", "PATCH", "DELETE", "OPTIONS"])

@@ -16,12 +16,13 @@ to a temporary file before any application sees them.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from accounts.errors import ApiError, MethodNotAllowed, send_asgi_error
+from accounts.errors import ApiError, send_asgi_error
 from filestore import actions, bench, lease, tus_v2
 from filestore.access import access_upload
 from filestore.actions import UploadError
@@ -31,6 +32,7 @@ from filestore.asgi_http import (
     header,
     int_header,
     respond,
+    route_upload,
     tus_headers,
 )
 from filestore.auth import authenticate
@@ -84,19 +86,8 @@ async def application(scope, receive, send):
         if caller.client_custody:
             # Version 2 sessions get the ciphertext mode; v1 below is untouched.
             return await tus_v2.dispatch(scope, receive, send, caller, method, target)
-        if not target:
-            if method != "POST":
-                raise MethodNotAllowed(["POST", "OPTIONS"])
-            return await create(scope, send, caller)
-        if "/" in target:
-            raise UploadError(404, "not_found", "No such upload.")
-        if method == "HEAD":
-            return await head_upload(send, caller, target)
-        if method == "PATCH":
-            return await patch_upload(scope, receive, send, caller, target)
-        if method == "DELETE":
-            return await delete_upload(send, caller, target)
-        raise MethodNotAllowed(["HEAD", "PATCH", "DELETE", "OPTIONS"])
+        return await route_upload(sys.modules[__name__], scope, receive, send, caller, method,
+                                  target)
     except ApiError as exc:
         await send_asgi_error(send, exc, headers=tus_headers(), head=head)
     except MetadataError as exc:

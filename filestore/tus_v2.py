@@ -19,10 +19,10 @@ Same URLs and tus 1.0.0 surface as v1 (``filestore.tus``), different contract
 from __future__ import annotations
 
 import logging
+import sys
 
 from asgiref.sync import sync_to_async
 
-from accounts.errors import MethodNotAllowed
 from filestore import cipher_actions, lease
 from filestore.actions import UploadError
 from filestore.asgi_http import (
@@ -30,6 +30,7 @@ from filestore.asgi_http import (
     header,
     int_header,
     respond,
+    route_upload,
     tus_headers,
 )
 from filestore.cipher_patch import run_cipher_patch
@@ -48,19 +49,8 @@ OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 
 async def dispatch(scope, receive, send, caller, method: str, target: str):
     """Route an authenticated client-custody request (errors are ``ApiError``s)."""
-    if not target:
-        if method != "POST":
-            raise MethodNotAllowed(["POST", "OPTIONS"])
-        return await create(scope, send, caller)
-    if "/" in target:
-        raise UploadError(404, "not_found", "No such upload.")
-    if method == "HEAD":
-        return await head_upload(send, caller, target)
-    if method == "PATCH":
-        return await patch_upload(scope, receive, send, caller, target)
-    if method == "DELETE":
-        return await delete_upload(send, caller, target)
-    raise MethodNotAllowed(["HEAD", "PATCH", "DELETE", "OPTIONS"])
+    return await route_upload(sys.modules[__name__], scope, receive, send, caller, method,
+                              target)
 
 
 async def create(scope, send, caller):
