@@ -7,6 +7,8 @@
     logout | whoami | fingerprint
     export-identity --output FILE
     verify-web URL --hashes FILE
+    conversations | new | send | read | listen | members | safety-number
+        (client.cli_messages; docs/cli.md "Conversations and messages")
 
 Secrets — the password, second-factor codes, the local passphrase — come from
 the terminal (getpass), or from ``--password-stdin`` (one per line, in the
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import agecrypt
 
-from . import _local, account, verifyweb
+from . import _local, account, cli_messages, verifyweb
 from .derivation import MIN_WORK_FACTOR
 from .errors import ApiFailure, ClientCryptoError, LocalFileError, UsageError
 from .http import Session, origin_of
@@ -101,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("url")
     c.add_argument("--hashes", required=True, type=Path,
                    help="the release's hash list (make release-hashes)")
+    cli_messages.add_commands(sub)  # conversations, new, send, read, listen, members, …
     return p
 
 
@@ -384,6 +387,7 @@ COMMANDS = {
     "signup": cmd_signup, "login": cmd_login, "logout": cmd_logout, "whoami": cmd_whoami,
     "fingerprint": cmd_fingerprint, "export-identity": cmd_export_identity,
     "verify-web": cmd_verify_web,
+    **cli_messages.COMMANDS,
 }
 
 
