@@ -20,7 +20,7 @@ import json
 import sys
 from urllib.parse import quote
 
-from . import safety
+from . import epochs, safety
 from .conversations import Conversation, Entry, Messenger, check_text
 from .errors import ApiFailure, ProtocolError, UsageError
 from .state import LocalState
@@ -221,7 +221,9 @@ def _id_only(user_id: int):
 
 def cmd_safety_number(ctx) -> int:
     messenger = _messenger(ctx)
-    keys = messenger.lookup_email(ctx.args.email)
+    keys = messenger.lookup_email(ctx.args.email, refuse_changed=False)
+    pin = messenger.pins.get(keys.user_id)
+    changed = pin is not None and pin.fingerprints != epochs.MemberEntry.of(keys).fingerprints
     if keys.user_id == messenger.me.user_id:
         raise UsageError("a safety number is shared with someone else")
     mine = safety.UserKeys(messenger.me.user_id, messenger.me.ed25519, messenger.me.recipient)
@@ -231,6 +233,9 @@ def cmd_safety_number(ctx) -> int:
     if ctx.args.verify:
         messenger.pins.mark_verified(keys)
         print(f"Marked {ctx.args.email} as verified.")
+    elif changed:
+        print(f"KEY CHANGED: {ctx.args.email} has other keys than you pinned; sending to them "
+              "is blocked until you compare this number and run with --verify")
     else:
         state = "verified" if messenger.pins.verified(keys.user_id) else "not verified"
         print(f"({state}; compare it with theirs, then run with --verify)")

@@ -189,8 +189,10 @@ class Messenger:
 
     # --- directory -------------------------------------------------------------
 
-    def lookup_email(self, email: str) -> Endorsed:
-        """The current keys of a verified address, checked against the pin (pinned if new)."""
+    def lookup_email(self, email: str, *, refuse_changed: bool = True) -> Endorsed:
+        """The current keys of a verified address, checked against the pin (pinned if new);
+        :class:`SendRefused` when they differ from the pin, unless ``refuse_changed`` is
+        false (the safety number is how the user looks at new keys)."""
         if not isinstance(email, str) or "@" not in email:
             raise UsageError(f"not an email address: {email!r}")
         from urllib.parse import quote
@@ -200,7 +202,8 @@ class Messenger:
         if not isinstance(user_id, int) or not isinstance(generations, list) or not generations:
             raise ProtocolError("the key directory's answer is malformed")
         keys = endorsed_from_directory(user_id, generations[0])
-        if user_id != self.me.user_id and self.pins.check(keys) == "changed":
+        changed = user_id != self.me.user_id and self.pins.check(keys) == "changed"
+        if changed and refuse_changed:
             raise SendRefused(f"the keys of {email} changed since you pinned them: compare "
                               "the safety number (securechat safety-number) before writing")
         return keys

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from dataclasses import replace
 
 from . import fingerprints as fp
 from . import notices
+from . import statements as st
 from .endorsement import Endorsed
 from .errors import ApiFailure, ProtocolError
 from .http import Session
@@ -113,8 +115,8 @@ class PinStore:
         while self._changed:
             attempts += 1
             version = self._pins.version + 1
-            blob = notices.seal_pin_blob(self._identity.signing_key, self._me,
-                                         replace(self._pins, version=version))
+            pins = replace(self._pins, version=version)
+            blob = notices.seal_pin_blob(self._identity.signing_key, self._me, pins)
             try:
                 self._session.request("PUT", PINS_PATH, {
                     "version": version, "blob": base64.b64encode(blob).decode()})
@@ -126,6 +128,16 @@ class PinStore:
                 merged, _conflicts = notices.merge(local, stored)
                 self._pins = replace(merged, version=stored.version)
                 continue
-            self._seen.update({"version": version, "hash": ""})
+            self._seen.update({"version": version, "hash": _statement_hash(self._me, pins)})
             self._pins = replace(self._pins, version=version)
             self._changed = {}
+
+
+def _statement_hash(owner: Endorsed, pins: notices.PinSet) -> str:
+    """SHA-256 of the pins statement :func:`client.notices.seal_pin_blob` signed (hex): what
+    this client remembers to refuse another blob under the same version."""
+    data = st.encode(notices.PINS, {"owner_id": owner.user_id,
+                                    "owner_generation": owner.generation,
+                                    "version": pins.version,
+                                    "content": notices.encode_content(pins.contacts)})
+    return hashlib.sha256(data).hexdigest()

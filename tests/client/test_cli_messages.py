@@ -215,3 +215,30 @@ def test_bad_input_is_one_error_line_and_sends_nothing(server, tmp_path):
     assert not MessageV2.objects.exists()
     alice.ok("send", cid, "positive control: a good message is stored")
     assert MessageV2.objects.count() == 1
+
+
+def test_a_key_change_blocks_sending_until_the_safety_number_is_verified(server, tmp_path):
+    from accounts.models import KeyGeneration
+    from client.identity import _new_identity
+
+    alice, bob = CliUser(server, tmp_path, "alice"), CliUser(server, tmp_path, "bob")
+    cid = alice.ok("new", bob.email).split()[2]
+    alice.ok("send", cid, "before the change")
+    # The directory now shows Bob a new, unendorsed generation (a reset without recovery,
+    # or a server lying about his keys).
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    KeyGeneration.objects.filter(user_id=bob.id).update(retired_at=timezone.now())
+    KeyGeneration.objects.create(
+        user_id=bob.id, number=2, key_type=settings.SECURECHAT_KEY_TYPE,
+        recipient=str(_new_identity(settings.SECURECHAT_KEY_TYPE).recipient()),
+        signing_public_key=Ed25519PrivateKey.generate().public_key().public_bytes_raw())
+    count = MessageV2.objects.count()
+    assert_one_error_line(alice.run("send", cid, "blocked"), "key change", bob.email)
+    assert MessageV2.objects.count() == count
+    assert f"WARNING: key change: {bob.email} has new keys" in alice.ok("read", cid)
+    assert "KEY CHANGED" in alice.ok("safety-number", bob.email)
+    assert "Marked" in alice.ok("safety-number", bob.email, "--verify")
+    alice.ok("send", cid, "to the new keys")  # a new epoch for Bob's new generation first
+    assert MessageV2.objects.count() == count + 1
+    assert f"{bob.email}  (verified)" in alice.ok("members", cid)

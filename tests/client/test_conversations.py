@@ -77,6 +77,13 @@ def test_direct_conversation_both_ways_exactly_once_in_order(server, tmp_path):
         assert events[0].endswith("created the conversation") and "added" in events[1]
     # The server holds the ciphertext only.
     assert not any(b"hello" in bytes(m.box) for m in MessageV2.objects.all())
+    # A message the server withholds from Bob shows as missing at the next one.
+    alice.send_text(cid, "withheld")
+    alice.send_text(cid, "after it")
+    MessageV2.objects.filter(conversation_id=cid).order_by("-seq")[1].delete()
+    conv = bob.load(cid)
+    assert [e.text for e in conv.entries if e.text][-2:] == ["how are you?", "after it"]
+    assert conv.entries[-1].warnings == [f"a message from {alice.email} is missing"]
 
 
 def test_a_lost_answer_is_resent_unchanged_and_stored_once(server, tmp_path):
