@@ -51,7 +51,8 @@ def read_member_keys(user, conversation_id: str) -> dict:
     """The directory entries (address and key generations, newest first) of everyone a
     client meets in this conversation: current members, actors of operations, creators of
     epochs and senders of messages. Clients check them against their pins and the chain's
-    vouched fingerprints; the server's word alone is trusted for nothing. Five queries."""
+    vouched fingerprints; the server's word alone is trusted for nothing. Seven queries,
+    however many people."""
     from accounts.models import KeyGeneration, User
 
     conversation = access_v2_conversation(user, conversation_id)
