@@ -121,7 +121,7 @@ def _print_entry(conv: Conversation, entry: Entry, as_json: bool = False) -> Non
 
 
 def _print_alerts(conv: Conversation) -> None:
-    for alert in conv.alerts:
+    for alert in conv.alerts + conv.notes:
         print(f"WARNING: {alert}", flush=True)
 
 

@@ -150,7 +150,9 @@ class Conversation:
     secrets: dict[int, bytes] = field(default_factory=dict)
     name: str = ""
     departed: set[int] = field(default_factory=set)
-    alerts: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # shown; each one blocks sending
+    notes: list[str] = field(default_factory=list)  # shown; the next send repairs them
+    unopenable: set[int] = field(default_factory=set)  # epochs listing me that I cannot open
     entries: list[Entry] = field(default_factory=list)
     timeline: tl.Timeline = field(default_factory=tl.Timeline)
     last_seq: int = 0
@@ -340,13 +342,20 @@ class Messenger:
             except ClientCryptoError as exc:
                 conv.alerts.append(f"epoch {statement.epoch} does not verify ({exc})")
                 return
+        creator = conv.keys.name(statement.creator_id)
         try:
             opened = epochs.open_epoch(
                 envelope, data, signature, me=self.me, identity=self.identity.current_identity,
                 chain=conv.chain, key_lookup=conv.keys.lookup, previous=previous,
                 departed=departed)
+        except (epochs.NotMyKey, epochs.CannotOpenError) as exc:
+            # Signed, and it follows the previous epoch, but not for me: shown against its
+            # creator, and the next send makes a replacement epoch (DESIGN.md §3).
+            conv.unopenable.add(statement.epoch)
+            conv.notes.append(f"epoch {statement.epoch} by {creator} does not open for you "
+                              f"({exc}); your next message makes a replacement epoch")
+            return
         except ClientCryptoError as exc:
-            creator = conv.keys.name(statement.creator_id)
             conv.alerts.append(f"epoch {statement.epoch} by {creator} cannot be used ({exc})")
             return
         conv.secrets[statement.epoch] = opened.secret
@@ -589,6 +598,8 @@ class Messenger:
 
     def _seal(self, conv: Conversation, payload: bytes, cmid: bytes) -> dict:
         latest, stored = conv.latest, self.state.conversation(conv.id)
+        if latest is None or latest.epoch not in conv.secrets:
+            raise SendRefused(f"no epoch of {conv.title()} opens for you; try again")
         if conv.my_counter >= stored["counter"]:
             counter, prev = conv.my_counter + 1, conv.my_prev
         else:  # this device sent more than the server showed: continue its own chain

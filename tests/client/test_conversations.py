@@ -19,10 +19,12 @@ import agecrypt
 from accounts.models import User
 from client import account, epochs
 from client.conversations import ChainRefused, Messenger, SendRefused
+from client.endorsement import Endorsed
 from client.errors import ApiFailure, UsageError
 from client.http import Session
+from client.identity import _new_identity
 from client.state import LocalState
-from messaging.models import EpochV2, MembershipOperation, MessageV2
+from messaging.models import ConversationV2, EpochV2, MembershipOperation, MessageV2
 from tests.accounts import fresh_rate_limits  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -197,3 +199,34 @@ def test_bad_input_sends_nothing(server, tmp_path):
         alice.lookup_email("nobody-here@example.org")
     assert unknown.value.status == 404
     assert not MessageV2.objects.filter(conversation_id=cid).exists()
+
+
+def test_an_epoch_that_does_not_open_for_a_member_gets_a_replacement(server, tmp_path):
+    alice, bob = make_user(server, tmp_path, "alice"), make_user(server, tmp_path, "bob")
+    cid = alice.create([alice.lookup_email(bob.email)], "", "direct")
+    # The current epoch, re-made by Alice (signed, following the same previous epoch) but
+    # encrypting to a key that is not Bob's, put in place of the stored one before Bob
+    # ever loaded the conversation.
+    conv = alice.load(cid)
+    current = EpochV2.objects.filter(conversation_id=cid).order_by("-number").first()
+    not_bob = Endorsed(bob.me.user_id, bob.me.generation,
+                       str(_new_identity(settings.SECURECHAT_KEY_TYPE).recipient()),
+                       bob.me.ed25519)
+    envelope, data, signature, _ = epochs.build_epoch(
+        alice.identity.signing_key, alice.me, conversation_id=bytes.fromhex(cid),
+        epoch=current.number,
+        prev_envelope_hash=conv.statements[current.number - 1].envelope_hash,
+        chain_head=conv.chain.state.head, members=[alice.me, not_bob], name="")
+    envelope_hash = epochs.parse_epoch_statement(data).envelope_hash
+    EpochV2.objects.filter(pk=current.pk).update(
+        envelope=envelope, statement=data, signature=signature, envelope_hash=envelope_hash)
+    ConversationV2.objects.filter(pk=cid).update(epoch_hash=envelope_hash)
+    loaded = bob.load(cid)
+    assert loaded.alerts == [] and current.number in loaded.unopenable
+    assert f"epoch {current.number} by {alice.email} does not open for you" in loaded.notes[0]
+    bob.send_text(cid, "in a replacement epoch")
+    replacement = EpochV2.objects.get(conversation_id=cid, number=current.number + 1)
+    statement = epochs.parse_epoch_statement(bytes(replacement.statement))
+    assert statement.creator_id == bob.me.user_id
+    assert statement.entry(bob.me.user_id) == epochs.MemberEntry.of(bob.me)
+    assert [e.text for e in bob.load(cid).entries if e.text] == ["in a replacement epoch"]
