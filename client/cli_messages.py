@@ -21,7 +21,7 @@ import sys
 from urllib.parse import quote
 
 from . import epochs, safety
-from .conversations import Conversation, Entry, Messenger, check_text
+from .conversations import ChainRefused, Conversation, Entry, Messenger, check_text
 from .errors import ApiFailure, ProtocolError, UsageError
 from .state import LocalState
 
@@ -134,8 +134,13 @@ def cmd_conversations(ctx) -> int:
     if not listed:
         print("No conversations yet: securechat new EMAIL")
     for item in listed:
-        conv = messenger.load_listed(item)
-        flag = f" ({len(conv.alerts)} warnings)" if conv.alerts else ""
+        try:
+            conv = messenger.load_listed(item)
+        except ChainRefused as exc:  # one bad conversation does not hide the others
+            print(f"{str(item.get('id'))[:12]}  REFUSED: {exc}")
+            continue
+        warnings = len(conv.alerts) + len(conv.notes)
+        flag = f" ({warnings} warnings)" if warnings else ""
         print(f"{conv.id[:12]}  {conv.kind:6}  {conv.title()}  "
               f"{conv.unread} unread{flag}")
     return 0
