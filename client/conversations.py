@@ -280,8 +280,10 @@ class Messenger:
         try:
             chain = membership.MembershipChain.replay(pairs, book.lookup)
         except ClientCryptoError as exc:
+            changed = ", ".join(book.name(u) for u in sorted(book.changed))
+            why = f"; keys changed: {changed}" if changed else ""
             raise ChainRefused(f"the membership chain of {conversation_id[:8]} does not verify "
-                               f"({exc}); the server may be lying") from None
+                               f"({exc}{why}); the server may be lying") from None
         if not chain.operations or chain.operations[0].conversation_id.hex() != conversation_id:
             raise ChainRefused("the membership chain belongs to another conversation")
         hashes = [membership.operation_hash(data).hex() for data, _ in pairs]
