@@ -410,6 +410,12 @@ class Messenger:
     def _ingest_message(self, conv: Conversation, item: dict) -> Entry:
         seq, sender = item["seq"], item.get("sender")
         entry = Entry(seq, conv.keys.name(sender))
+        if item.get("box") is None and isinstance(sender, int):
+            # A tombstone (seq, sender and time kept, ciphertext deleted): explained only by
+            # a signed unsend or the expiry, checked after sync (Messenger.unexplained).
+            conv.timeline.add(tl.Tombstone(seq, int(item.get("server_time", 0)), sender))
+            entry.event = f"a message from {entry.sender} was deleted"
+            return entry
         try:
             received, text = self._open_message(conv, item)
         except ClientCryptoError as exc:
