@@ -1,7 +1,8 @@
 """The ``securechat`` messaging commands as a user runs them: another process, Django blocked.
 
 Two CLI users write to each other; a group of three is made, loses a member and one
-leaves; ``listen`` prints live messages and stops cleanly on Ctrl-C; the safety
+leaves; ``listen`` prints live messages, resumes after a server restart without a
+duplicate and stops cleanly on Ctrl-C; the safety
 number is the same on both sides; a lying server (rows tampered in the database) is
 caught; bad input is one error line and sends nothing.
 """
@@ -119,7 +120,7 @@ def test_a_group_of_three_adds_removes_and_leaves(server, tmp_path):
     assert messages(history)[-1] == f"{alice.email}: alone"
 
 
-def test_listen_prints_live_messages_and_ctrl_c_exits_cleanly(server, tmp_path):
+def test_listen_prints_live_messages_resumes_after_a_restart_and_stops_on_ctrl_c(server, tmp_path):
     alice, bob = CliUser(server, tmp_path, "alice"), CliUser(server, tmp_path, "bob")
     cid = alice.ok("new", bob.email).split()[2]
     alice.ok("send", cid, "before listening")
@@ -146,9 +147,19 @@ def test_listen_prints_live_messages_and_ctrl_c_exits_cleanly(server, tmp_path):
                                                    f"{alice.email}: live two"]
         time.sleep(0.3)
         assert lines.empty()  # nothing twice, and the old message was not replayed
+        # The server restarts: listen reconnects and resumes where it was, exactly once.
+        server.stop()
+        server.start()
+        alice.ok("send", cid, "after the restart")
+        assert lines.get(timeout=90).strip().split(" ", 1)[1] == (
+            f"{alice.email}: after the restart")
+        time.sleep(0.3)
+        assert lines.empty()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
-        assert proc.stderr.read().strip() == "stopped listening"
+        stderr = proc.stderr.read().strip().splitlines()
+        assert stderr[-2:] == ["reconnected", "stopped listening"], stderr
+        assert any(line.startswith("connection lost") for line in stderr), stderr
     finally:
         if proc.poll() is None:
             proc.kill()
