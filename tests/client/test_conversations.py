@@ -131,7 +131,9 @@ def test_group_add_remove_leave_and_the_removed_member_opens_nothing_new(server,
     bob.send_text(cid, "before")
     alice.change_members(alice.load(cid), "remove", alice.lookup_email(bob.email))
     alice.send_text(cid, "after bob left")
-    assert texts(carol, cid) == ["before", "after bob left"]
+    seen_by_carol = carol.load(cid)
+    assert [e.text for e in seen_by_carol.entries if e.text] == ["before", "after bob left"]
+    assert not seen_by_carol.alerts and not any(e.warnings for e in seen_by_carol.entries)
     with pytest.raises(ApiFailure) as refused:
         bob.load(cid)
     assert refused.value.status == 404
