@@ -74,6 +74,11 @@ class PinStore:
         self._pins = self._fetch()
         self._saved_contacts = frozenset(self._pins.contacts)
 
+    @property
+    def version(self) -> int:
+        """The version of the pin set held (0 before the first write)."""
+        return self._pins.version
+
     def get(self, user_id: int) -> notices.Pin | None:
         return self._pins.contacts.get(user_id)
 

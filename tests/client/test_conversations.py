@@ -17,12 +17,14 @@ from django.utils import timezone
 
 import agecrypt
 from accounts.models import User
+from accounts.models.pins import PinBlob
 from client import account, epochs
 from client.conversations import ChainRefused, Messenger, SendRefused
 from client.endorsement import Endorsed
-from client.errors import ApiFailure, UsageError
+from client.errors import ApiFailure, PinRollbackError, UsageError
 from client.http import Session
 from client.identity import _new_identity
+from client.pins import PinStore
 from client.state import LocalState
 from messaging.models import ConversationV2, EpochV2, MembershipOperation, MessageV2
 from tests.accounts import fresh_rate_limits  # noqa: F401
@@ -232,3 +234,27 @@ def test_an_epoch_that_does_not_open_for_a_member_gets_a_replacement(server, tmp
     assert statement.creator_id == bob.me.user_id
     assert statement.entry(bob.me.user_id) == epochs.MemberEntry.of(bob.me)
     assert [e.text for e in bob.load(cid).entries if e.text] == ["in a replacement epoch"]
+
+
+def test_verified_marks_from_two_devices_at_once_both_survive(server, tmp_path):
+    alice, bob, carol = (make_user(server, tmp_path, n) for n in ("alice", "bob", "carol"))
+    bob_keys, carol_keys = alice.lookup_email(bob.email), alice.lookup_email(carol.email)
+    # Two devices of Alice's read the pin blob (empty), then each marks another contact.
+    laptop = PinStore(alice.session, alice.identity, alice.me, {})
+    phone = PinStore(alice.session, alice.identity, alice.me, {})
+    laptop.mark_verified(bob_keys)
+    phone.mark_verified(carol_keys)
+    laptop.save()
+    first_blob = bytes(PinBlob.objects.get(user_id=alice.me.user_id).blob)
+    phone.save()  # loses the compare-and-swap to the laptop's write, merges, retries
+    fresh = PinStore(alice.session, alice.identity, alice.me, {})
+    assert fresh.verified(bob.me.user_id) and fresh.verified(carol.me.user_id)
+    assert fresh.version == 2  # two writes: the laptop's, then the merged one
+    # A device that saw version 2 refuses the older blob when the server serves it again.
+    seen = {}
+    PinStore(alice.session, alice.identity, alice.me, seen)
+    assert seen["version"] == 2
+    PinBlob.objects.filter(user_id=alice.me.user_id).update(version=1, blob=first_blob)
+    with pytest.raises(PinRollbackError):
+        PinStore(alice.session, alice.identity, alice.me, seen)
+    assert PinStore(alice.session, alice.identity, alice.me, {}).verified(bob.me.user_id)
