@@ -54,6 +54,7 @@ from messaging.sessions import session_still_valid
 from messaging.socket_caps import socket_caps
 from messaging.v2 import socket as v2_socket
 from messaging.v2.actions import EVENT_TYPE as V2_EVENT
+from messaging.v2.actions import KEYS_EVENT_TYPE as V2_KEYS_EVENT
 from messaging.v2.actions import READ_EVENT_TYPE as V2_READ_EVENT
 from messaging.v2.actions import TYPING_EVENT_TYPE as V2_TYPING_EVENT
 
@@ -67,7 +68,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_BINARY = 1003
 
 TYPING_MIN_INTERVAL = 1.0  # seconds between relayed typing frames per conversation
-V2_EVENTS = (V2_EVENT, V2_READ_EVENT, V2_TYPING_EVENT, "security.close")
+V2_EVENTS = (V2_EVENT, V2_READ_EVENT, V2_TYPING_EVENT, V2_KEYS_EVENT, "security.close")
 RATE_STRIKES = 20  # refused frames in a row before the socket is closed 4429
 LAYER_RETRY_SECONDS = 5.0
 
@@ -469,6 +470,9 @@ class ChatConsumer(AsyncConsumer):
         elif kind == V2_READ_EVENT:
             await self.send_json({"type": "read2", "conversation": event["conversation"],
                                   "user": event["user"], "seq": event["seq"]})
+        elif kind == V2_KEYS_EVENT:
+            await self.send_json({"type": "key_change2", "user": event["user"],
+                                  "generation": event["generation"]})
         elif kind == V2_TYPING_EVENT:
             if event["user"] != self.user.pk:
                 await self.send_json({"type": "typing2", "conversation": event["conversation"],

@@ -56,6 +56,7 @@ ZERO_HASH = bytes(32)
 EVENT_TYPE = "chat.v2"  # ignored by v1 sockets; announced to v2 clients (docs/api.md)
 READ_EVENT_TYPE = "chat.v2.read"
 TYPING_EVENT_TYPE = "chat.v2.typing"
+KEYS_EVENT_TYPE = "chat.v2.keys"
 
 
 @dataclass(frozen=True)
@@ -453,6 +454,19 @@ def notify_read(conversation, reader, seq: int) -> None:
     members = MemberV2.objects.filter(conversation=conversation).values_list("user_id", flat=True)
     push_after_commit(members, {"type": READ_EVENT_TYPE, "conversation": conversation.pk,
                                 "user": reader.pk, "seq": seq})
+
+
+# --- key changes ----------------------------------------------------------------------
+
+
+def notify_key_change(user_id: int, generation: int) -> None:
+    """After commit, tell the user's own sockets and everyone sharing a v2 conversation
+    with them that the directory has a new generation (ids and a number only; clients
+    fetch the keys and judge them against their pins)."""
+    contacts = set(MemberV2.objects.filter(conversation__members__user_id=user_id)
+                   .values_list("user_id", flat=True).distinct())
+    push_after_commit(contacts | {user_id}, {"type": KEYS_EVENT_TYPE, "user": user_id,
+                                             "generation": generation})
 
 
 # --- removals the server announces -----------------------------------------------------

@@ -104,3 +104,37 @@ async def test_read_positions_and_typing_reach_the_other_members_live(chat):
     assert not [f for f in sockets[carol.id].frames if f["type"] in ("read2", "typing2")]
     for socket in sockets.values():
         await socket.comm.disconnect()
+
+
+async def test_a_new_key_generation_is_pushed_to_contacts_and_the_owner(chat):
+    """However a generation appears (rotation, reset), members of the owner's v2
+    conversations and the owner's own sockets get key_change2 at once; a user who
+    shares no conversation with the owner gets nothing."""
+    from accounts.models import KeyGeneration
+
+    group, alice, bob, carol = chat
+    sockets = {u.id: await ChatClient(cookie_header=cookie_header(u)).connect()
+               for u in (alice, bob, carol)}
+    for socket in sockets.values():
+        await socket.send({"type": "sync2", "req_id": "sync", "positions": {}})
+        await socket.wait_for(lambda f: f["type"] == "synced2")
+
+    def rotate(user) -> int:
+        current = KeyGeneration.objects.current_for(user.user)
+        KeyGeneration.objects.filter(pk=current.pk).update(retired_at=current.created_at)
+        return KeyGeneration.objects.create(
+            user=user.user, number=current.number + 1, key_type=current.key_type,
+            recipient=current.recipient, signing_public_key=current.signing_public_key).number
+
+    generation = await sync_to_async(rotate)(bob)
+    for user in (alice, bob):
+        frame = await sockets[user.id].wait_for(lambda f: f["type"] == "key_change2")
+        assert (frame["user"], frame["generation"]) == (bob.id, generation)
+    assert not [f for f in await sockets[carol.id].quiet(0.3) if f["type"] == "key_change2"]
+    # Positive control: once Carol shares a conversation with Bob, she hears of his next one.
+    await sync_to_async(group_of)(carol, bob)
+    generation = await sync_to_async(rotate)(bob)
+    frame = await sockets[carol.id].wait_for(lambda f: f["type"] == "key_change2")
+    assert (frame["user"], frame["generation"]) == (bob.id, generation)
+    for socket in sockets.values():
+        await socket.comm.disconnect()
