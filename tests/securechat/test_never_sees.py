@@ -443,7 +443,8 @@ def test_the_v2_flows_leave_no_secret_anywhere_the_server_reaches(recording, tmp
     assert seen("ciphertext slice", "recorder: GET /api/v1/v2/files/")
     assert seen("envelope", "database") and seen("alice recipient", "database")
     assert seen("envelope", "recorder: GET /api/v1/v2/conversations/")
-    assert any(p.startswith("open file") for ps in places.values() for p in ps)
+    if connection.vendor == "sqlite":  # the server holds the database file open
+        assert any(p.startswith("open file") for ps in places.values() for p in ps)
     assert seen("ws box", "redis MONITOR (decoded arguments)")  # the push, after commit
     assert b" DEBUG " in server.log_path.read_bytes()
     assert Session.objects.exists()

@@ -16,7 +16,8 @@ The haystacks come from the places a server keeps or passes bytes:
   per connection: path, query, every request and response header, the
   reassembled request and response bodies, every websocket frame both ways;
 - :func:`database_haystacks`: the SQLite file and its ``-wal`` (free pages
-  included), or a ``pg_dump`` of the test database on PostgreSQL;
+  included), or a ``pg_dump`` of the test database on PostgreSQL (also with its bytea
+  values and COPY escapes decoded);
 - :class:`RedisMonitor`: ``MONITOR`` on the server's Redis during the flow,
   its escaped arguments decoded back to bytes;
 - :func:`tree_haystacks`: every file under MEDIA_ROOT (or any directory);
@@ -179,7 +180,19 @@ def database_haystacks() -> list[tuple[str, bytes]]:
     url = urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + name).geturl()
     dump = subprocess.run(["pg_dump", "--no-owner", "--dbname", url], capture_output=True,
                           check=True, timeout=120).stdout
-    return [("database dump (pg_dump)", dump)]
+    return [("database dump (pg_dump)", dump),
+            ("database dump (bytea decoded)", _BYTEA.sub(lambda m: bytes.fromhex(
+                m.group(1).decode()), dump)),
+            ("database dump (COPY text unescaped)", _COPY_ESCAPE.sub(
+                lambda m: _COPY_CHARS[m.group(1)], dump))]
+
+
+# pg_dump writes bytea as \\x<hex> in COPY text (the backslash escaped) and escapes
+# backslash, newline, tab and carriage return in text columns: undo both, or a value
+# stored in bytea or containing a backslash would hide from every form but hex.
+_BYTEA = re.compile(rb"\\\\?x((?:[0-9a-f]{2})+)")
+_COPY_ESCAPE = re.compile(rb"\\([\\ntr])")
+_COPY_CHARS = {b"\\": b"\\", b"n": b"\n", b"t": b"\t", b"r": b"\r"}
 
 
 def tree_haystacks(root: Path, place: str = "media") -> list[tuple[str, bytes]]:

@@ -12,10 +12,10 @@ The record is JSON lines, one per event, appended and closed at once (the
 server never holds the file open, so the open-files probe does not read the
 record back as a leak)::
 
-    {"conn": 7, "event": "scope", "type": "http", "method": "POST", "path": …,
-     "raw_path": b64, "query_string": b64, "headers": [[b64, b64], …]}
-    {"conn": 7, "event": "receive", "message": {"type": "http.request", "body": b64, …}}
-    {"conn": 7, "event": "send", "message": {"type": "http.response.start", …}}
+    {"conn": "PID.RECORDER.7", "event": "scope", "type": "http", "method": "POST",
+     "path": …, "raw_path": b64, "query_string": b64, "headers": [[b64, b64], …]}
+    {"conn": "PID.RECORDER.7", "event": "receive", "message": {"type": "http.request", …}}
+    {"conn": "PID.RECORDER.7", "event": "send", "message": {"type": "http.response.start", …}}
 
 Every ``bytes`` value is base64 (``{"b64": …}``); every other value is kept
 as JSON, or its ``repr``. :func:`read_record` gives the events back with bytes
@@ -88,7 +88,8 @@ class Recorder:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
             return
-        conn = next(self._ids)
+        # Unique across processes and recorders: a restarted server appends to the same file.
+        conn = f"{os.getpid()}.{id(self):x}.{next(self._ids)}"
         self._write({"conn": conn, "event": "scope",
                      **{k: scope[k] for k in self.SCOPE_KEYS if k in scope}})
 
@@ -114,7 +115,7 @@ def read_record(path: str | os.PathLike) -> list[dict]:
 class Conversation:
     """One connection as the server saw it: what came in and what went out."""
 
-    conn: int
+    conn: str
     scope: dict
     request_body: bytearray = field(default_factory=bytearray)
     response_body: bytearray = field(default_factory=bytearray)
@@ -153,7 +154,7 @@ def _frame_bytes(frame: bytes | str) -> bytes:
 
 def conversations(events: list[dict]) -> list[Conversation]:
     """The record regrouped per connection (bodies reassembled from their chunks)."""
-    by_conn: dict[int, Conversation] = {}
+    by_conn: dict[str, Conversation] = {}
     for event in events:
         conn = event["conn"]
         if event["event"] == "scope":
@@ -181,21 +182,23 @@ def conversations(events: list[dict]) -> list[Conversation]:
     return list(by_conn.values())
 
 
-def _wrap(app: ASGIApp) -> Recorder:
+def _record_path() -> str:
     path = os.environ.get(RECORD_ENV)
     if not path:
         raise RuntimeError(f"{RECORD_ENV} is not set: the recorder runs only in tests")
-    return Recorder(app, path)
+    return path
 
 
 def __getattr__(name: str) -> Recorder:
     # Built on first use: importing this module (for read_record) must not set Django up.
     if name == "application":
+        path = _record_path()
         from securechat.asgi import application as app
 
-        return _wrap(app)
+        return Recorder(app, path)
     if name == "daphne_application":
+        path = _record_path()
         from securechat.asgi_daphne import application as app
 
-        return _wrap(app)
+        return Recorder(app, path)
     raise AttributeError(name)
