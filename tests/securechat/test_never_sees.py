@@ -22,7 +22,8 @@ version 2 flows that exist before the cutover run the way users run them:
 Then tests/support/probes.py searches the recorder file (paths, queries,
 headers, reassembled bodies, websocket frames both ways), the database (SQLite
 file and ``-wal``, or ``pg_dump`` on PostgreSQL), Redis ``MONITOR``,
-MEDIA_ROOT, the server's DEBUG log and every file the server holds open, in
+MEDIA_ROOT, the mail it sent, the server's DEBUG log and every file the server
+holds open (at the end, and sampled every 20 ms during the flows), in
 every form (raw, hex, base64/base64url at three alignments padded and not,
 percent-encoded, JSON-escaped), for: both passwords, ``master``, ``wrap_key``
 and its passphrase, ``auth_key`` (allowed only in the bodies of the signup
@@ -87,6 +88,7 @@ from tests.support.clients import ApiClient, recv_json, ws_connect
 from tests.support.live import LiveServer, RedisServer
 from tests.support.probes import (
     Finding,
+    OpenFileSampler,
     Probe,
     RedisMonitor,
     database_haystacks,
@@ -121,12 +123,15 @@ class Recording:
     server: LiveServer
     redis: RedisServer
     monitor: RedisMonitor
+    sampler: OpenFileSampler
 
     def haystacks(self) -> list[tuple[str, bytes]]:
         """Every place, read now (the server must still run, for its open files)."""
         return [*record_haystacks(self.server.record_path), *database_haystacks(),
                 *self.monitor.haystacks(), *tree_haystacks(self.server.media_root),
-                *log_haystacks(self.server.log_path), *open_file_haystacks(self.server.pid)]
+                *tree_haystacks(self.server.mail_dir, "mail"),
+                *log_haystacks(self.server.log_path), *open_file_haystacks(self.server.pid),
+                *self.sampler.haystacks()]
 
     def findings(self, secrets: dict[str, str | bytes],
                  allowed: dict[str, tuple[str, ...]] | None = None) -> list[Finding]:
@@ -141,7 +146,11 @@ def recording(transactional_db, redis_url, tmp_path):
                             extra_env={"LOG_LEVEL": "DEBUG", "REDIS_URL": redis_server.url},
                             extra_args=["--log-level", "debug"])
         try:
-            yield Recording(server.start(), redis_server, monitor)
+            server.start()
+            database = str(connection.settings_dict["NAME"])
+            sampler = OpenFileSampler(server.pid, skip=[
+                database, server.log_path, server.media_root, server.record_path])
+            yield Recording(server, redis_server, monitor, sampler)
         finally:
             server.stop()
             monitor.stop()
@@ -447,6 +456,7 @@ def test_the_v2_flows_leave_no_secret_anywhere_the_server_reaches(recording, tmp
         assert any(p.startswith("open file") for ps in places.values() for p in ps)
     assert seen("ws box", "redis MONITOR (decoded arguments)")  # the push, after commit
     assert b" DEBUG " in server.log_path.read_bytes()
+    assert any(p.startswith("mail file") for p, _ in haystacks)  # e.g. the new-login mail
     assert Session.objects.exists()
 
 

@@ -132,3 +132,32 @@ def test_short_secrets_are_refused_and_allowances_drop_only_their_places():
                 Finding("j", "recorder: POST /login request body (connection 1)", ("raw",))]
     kept = without(findings, {"k": ("recorder: POST /login request body",)})
     assert kept == findings[1:]
+
+
+def test_the_sampler_reads_a_deleted_temporary_file_the_end_of_run_snapshot_misses(tmp_path):
+    """A process holds a deleted temporary file with the secret for a moment, then closes
+    it: the sampler read it while it was open; a snapshot afterwards finds nothing."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.probes import OpenFileSampler, open_file_haystacks
+
+    script = ("import sys, tempfile, time\n"
+              "f = tempfile.TemporaryFile(dir=sys.argv[1]); f.write(bytes.fromhex(sys.argv[2]))\n"
+              "f.flush(); time.sleep(0.5); f.close(); print('closed', flush=True)\n"
+              "time.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), SECRET.hex()],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        sampler = OpenFileSampler(proc.pid, skip=[])
+        assert proc.stdout.readline() == "closed\n"
+        time.sleep(0.05)
+        after = Probe({"s": SECRET}).search(open_file_haystacks(proc.pid))
+        sampled = Probe({"s": SECRET}).search(sampler.haystacks())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert after == []
+    assert [f.place.startswith("open file (sampled)") for f in sampled] == [True]
+    assert "(deleted)" in sampled[0].place

@@ -23,7 +23,9 @@ The haystacks come from the places a server keeps or passes bytes:
 - :func:`tree_haystacks`: every file under MEDIA_ROOT (or any directory);
 - :func:`log_haystacks`: the server's log (run it at DEBUG); findings name the line;
 - :func:`open_file_haystacks`: every regular file the server process holds
-  open (``/proc/PID/fd``, deleted ones included), read through the descriptor.
+  open (``/proc/PID/fd``, deleted ones included), read through the descriptor;
+  :class:`OpenFileSampler` does the same every 20 ms during the flow, for
+  temporary files that are closed again before the end.
 
 :func:`planted` builds the bytes that carry a secret in one form, for the
 positive controls that plant each form in each place.
@@ -218,6 +220,45 @@ def open_file_haystacks(pid: int) -> list[tuple[str, bytes]]:
         except (FileNotFoundError, PermissionError):
             continue  # closed while we looked
     return out
+
+
+class OpenFileSampler:
+    """Reads, every ``interval`` seconds in a thread, the regular files a process holds
+    open that are not under ``skip`` (places probed whole anyway: the database, the log,
+    MEDIA_ROOT) — so a temporary file opened and closed mid-flow is caught too. Each
+    (target, size) is read once."""
+
+    def __init__(self, pid: int, skip: Iterable[str | os.PathLike], interval: float = 0.02):
+        self.pid, self.interval = pid, interval
+        self.skip = tuple(str(Path(s)) for s in skip)
+        self.seen: dict[tuple[str, int], bytes] = {}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                fds = list(Path(f"/proc/{self.pid}/fd").iterdir())
+            except FileNotFoundError:
+                return  # the process ended
+            for fd in fds:
+                try:
+                    target = os.readlink(fd)
+                    size = os.stat(fd).st_size
+                    if (not stat.S_ISREG(os.stat(fd).st_mode) or target.startswith(self.skip)
+                            or (target, size) in self.seen):
+                        continue
+                    with open(fd, "rb") as f:
+                        self.seen[(target, size)] = f.read()
+                except (FileNotFoundError, PermissionError, ProcessLookupError):
+                    continue
+
+    def haystacks(self) -> list[tuple[str, bytes]]:
+        self.stopped.set()
+        self.thread.join(5)
+        return [(f"open file (sampled) {target}, {size} bytes", data)
+                for (target, size), data in self.seen.items()]
 
 
 _MONITOR_ARG = re.compile(rb'"((?:[^"\\]|\\.)*)"')
