@@ -57,6 +57,7 @@ websocket frames like the CLI's, since it sits in the server.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -484,7 +485,8 @@ def plant_everything(recording: Recording, tmp_path: Path, plants: dict) -> None
     in_place = {place: [(label, planted(secret, form)) for label, (secret, form, p)
                         in plants.items() if p == place] for place in PLACES}
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        for _, blob in in_place["request body"]:  # bad JSON: refused after reading the body
+        # Refused (no CSRF token, and bad JSON), after Django's handler read the whole body.
+        for _, blob in in_place["request body"]:
             response = http.post("/api/v1/auth/prelogin", content=b'{"email": "' + blob,
                                  headers={"Content-Type": "application/json",
                                           "Origin": server.origin})
@@ -495,7 +497,7 @@ def plant_everything(recording: Recording, tmp_path: Path, plants: dict) -> None
     async def frames():
         async with ws_connect(server.ws_url, server.origin, holder.http.cookie_header()) as ws:
             await ws.send(b"\n".join(blob for _, blob in in_place["websocket frame"]))
-            await asyncio_sleep(0.5)
+            await asyncio.sleep(0.5)  # the server reads it (and may close: binary)
 
     async_to_sync(frames)()
     blob_type = "BLOB" if connection.vendor == "sqlite" else "bytea"
@@ -514,12 +516,6 @@ def plant_everything(recording: Recording, tmp_path: Path, plants: dict) -> None
     with open(server.log_path, "ab") as log:  # the server's own log file, appended to
         for _, blob in in_place["server log"]:
             log.write(b"INFO planted " + blob + b"\n")
-
-
-async def asyncio_sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 def test_the_probe_finds_each_form_in_each_place(recording, tmp_path):

@@ -22,6 +22,10 @@ as JSON, or its ``repr``. :func:`read_record` gives the events back with bytes
 restored; :func:`conversations` regroups them per connection (request body,
 response body, each websocket frame), which is what the probes search, since a
 secret may be split across the chunks of one body.
+
+What the record cannot hold: bytes the server's transport buffered but no
+application ever asked for (a body refused before it was read, as the
+body-size guard refuses by ``Content-Length``) — they reached no code of ours.
 """
 
 from __future__ import annotations
