@@ -94,11 +94,13 @@ def _read_ref(path: Path) -> dict:
     return value
 
 
-def _file_ref(args) -> files.FileRef:
+def _file_ref(args, server: str) -> files.FileRef:
     if args.ref is not None:
         if args.file_id or args.key_file or args.hash:
             raise UsageError("give either --ref or FILE_ID with --key-file and --hash")
         value = _read_ref(args.ref)
+        if value.get("server", server) != server:
+            raise UsageError(f"this file is on {value['server']}; pass --server to use it")
         upload_id, identity, hash_hex = value["upload_id"], value["identity"], value["file_hash"]
     else:
         if not (args.file_id and args.key_file and args.hash):
@@ -119,7 +121,7 @@ def _file_ref(args) -> files.FileRef:
 
 def cmd_download(ctx) -> int:
     args = ctx.args
-    ref = _file_ref(args)
+    ref = _file_ref(args, ctx.origin)
     with ctx.session() as session:
         try:
             size = files.download(session, ref, args.output, force=args.force)

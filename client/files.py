@@ -41,7 +41,7 @@ import hmac
 import io
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,8 +159,7 @@ class EncryptingStream(io.RawIOBase):
     bytes asked for.
     """
 
-    def __init__(self, source, record: ResumeRecord, cipher: agecrypt.FileCipher,
-                 on_read: Callable[[int], None] | None = None) -> None:
+    def __init__(self, source, record: ResumeRecord, cipher: agecrypt.FileCipher) -> None:
         super().__init__()
         self._src = source
         self._record = record
@@ -170,7 +169,6 @@ class EncryptingStream(io.RawIOBase):
         self._count = agecrypt.FileCipher.chunk_count(record.size)
         self._total = cipher.ciphertext_size(record.size)
         self._pos = 0
-        self._on_read = on_read
         self.cipher_sha256: dict[int, bytes] = {}
         self._cached: tuple[int, bytes] | None = None
 
@@ -194,8 +192,6 @@ class EncryptingStream(io.RawIOBase):
 
     def read(self, n: int = -1) -> bytes:
         end = self._total if n is None or n < 0 else min(self._total, self._pos + n)
-        if self._on_read is not None:
-            self._on_read(self._pos)
         out = bytearray()
         if self._pos < len(self._prefix):
             out += self._prefix[self._pos:end]
@@ -203,7 +199,7 @@ class EncryptingStream(io.RawIOBase):
         if end > payload:
             first = (max(self._pos, payload) - payload) // ENC_CHUNK_SIZE
             last = (end - 1 - payload) // ENC_CHUNK_SIZE
-            self._record_chunks(first, last)
+            self._record_through(last)
             for index in range(first, last + 1):
                 data = self._ciphertext(index)
                 base = payload + index * ENC_CHUNK_SIZE
@@ -219,14 +215,12 @@ class EncryptingStream(io.RawIOBase):
             raise FileChangedError("the file got shorter while it was uploading")
         return data
 
-    def _record_chunks(self, first: int, last: int) -> None:
-        """Record the plaintext hash of every chunk in [first, last] not yet recorded,
-        in one durable write, before any of their ciphertext leaves."""
+    def _record_through(self, last: int) -> None:
+        """Record the plaintext hash of every chunk up to ``last`` not yet recorded (in
+        order, none skipped), in one durable write, before any of their ciphertext leaves."""
         hashes = self._record.chunk_sha256
         if last < len(hashes):
             return
-        if first > len(hashes):
-            first = len(hashes)  # chunks are recorded in order, none skipped
         for index in range(len(hashes), last + 1):
             hashes.append(hashlib.sha256(self._plaintext(index)).digest())
         self._record.save()
@@ -283,8 +277,7 @@ class _Uploading:
 
 
 def upload(session: Session, source: Path, owner: agecrypt.Identity, config_dir: Path, *,
-           resume: bool = False, patch_size: int = DEFAULT_PATCH_SIZE,
-           on_read: Callable[[int], None] | None = None) -> UploadResult:
+           resume: bool = False, patch_size: int = DEFAULT_PATCH_SIZE) -> UploadResult:
     """Upload ``source`` encrypted; with ``resume`` continue its recorded upload if safe.
 
     Without ``resume`` an unfinished upload of the same file is terminated and a
@@ -302,14 +295,14 @@ def upload(session: Session, source: Path, owner: agecrypt.Identity, config_dir:
         if old is not None:
             state = _Uploading(session, old, old.cipher(), patch_size)
             if resume and old.server == session.origin and old.size == size and old.url:
-                done = _try_resume(state, src, on_read)
+                done = _try_resume(state, src)
                 if done is not None:
                     return done
             restarted = resume
             _terminate(session, old.url)
             _local.remove(path)
         state = _fresh(session, path, owner, source, size, patch_size)
-        result = _send(state, src, 0, on_read)
+        result = _send(state, src, 0)
         return UploadResult(**{**result.__dict__, "restarted": restarted})
 
 
@@ -332,7 +325,7 @@ def _fresh(session: Session, path: Path, owner: agecrypt.Identity, source: Path,
     return state
 
 
-def _try_resume(state: _Uploading, src, on_read) -> UploadResult | None:
+def _try_resume(state: _Uploading, src) -> UploadResult | None:
     """Continue the recorded upload when every rule holds (DESIGN.md §6), else None."""
     record = state.record
     offset = _server_offset(state.session, record.url)
@@ -344,15 +337,14 @@ def _try_resume(state: _Uploading, src, on_read) -> UploadResult | None:
     recorded_end = min(state.cipher.chunk_offset(len(record.chunk_sha256)), stream.length)
     if offset > recorded_end:
         return None  # the server claims bytes this client never recorded
-    return _send(state, src, offset, on_read, stream)
+    return _send(state, src, offset, stream)
 
 
-def _send(state: _Uploading, src, offset: int, on_read, stream=None) -> UploadResult:
+def _send(state: _Uploading, src, offset: int, stream=None) -> UploadResult:
     from tusclient import client as tus_client
     from tusclient.exceptions import TusCommunicationError
 
     stream = stream or EncryptingStream(src, state.record, state.cipher)
-    stream._on_read = on_read
     session, record = state.session, state.record
     tus = tus_client.TusClient(session.origin + UPLOADS_PATH, headers=session.upload_headers())
     try:
@@ -458,8 +450,21 @@ def download(session: Session, ref: FileRef, target: Path, *, force: bool = Fals
         if isinstance(exc, FileHashMismatch):
             raise
         raise FileHashMismatch("a chunk of the file does not authenticate (forgery)") from None
-    os.replace(part, target)
+    _release(part, target, force)
     return size
+
+
+def _release(part: Path, target: Path, force: bool) -> None:
+    """Give the verified file its name: replace only with ``force``, else never an
+    existing file (a link fails if the name appeared meanwhile)."""
+    if force:
+        os.replace(part, target)
+        return
+    try:
+        os.link(part, target)
+    except FileExistsError:
+        raise LocalFileError(f"{target} exists; pass --force to replace it") from None
+    part.unlink()
 
 
 def _fetch_prefix(session: Session, url: str) -> tuple[bytes, int]:

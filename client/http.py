@@ -139,8 +139,10 @@ class Session:
     def upload_headers(self) -> dict[str, str]:
         """Cookie, CSRF token and Origin for another HTTP client (tuspy) talking to the
         upload app as this session; nothing is saved from its answers."""
+        token = self._csrf_token()  # first: its answer may set the CSRF cookie
+        self._save_cookies()
         cookie = "; ".join(f"{c.name}={c.value}" for c in self._http.cookies.jar)
-        return {"Cookie": cookie, "X-CSRFToken": self._csrf_token(), "Origin": self.origin}
+        return {"Cookie": cookie, "X-CSRFToken": token, "Origin": self.origin}
 
     def _csrf_token(self) -> str:
         answer = _decoded(self._send("GET", "/api/v1/csrf", None, {}))

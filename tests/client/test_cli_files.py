@@ -24,6 +24,7 @@ from filestore.models import CipherUpload
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.client import cli_support
 from tests.client.cli_support import assert_one_error_line
+from tests.support.live import LiveServer
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -34,10 +35,15 @@ PATCH = 1024 * 1024
 MAX_FILE = 6 * 1024 * 1024
 
 
-@pytest.fixture
-def server(start_server):
-    return start_server("uvicorn", SECURECHAT_KEY_TYPE="x25519",
-                        SECURECHAT_MAX_FILE_SIZE=str(MAX_FILE))
+@pytest.fixture(scope="module")
+def server(django_db_setup, redis_url, tmp_path_factory):
+    """One server for the module (each test's data is flushed; the process stays)."""
+    live = LiveServer(kind="uvicorn", workdir=tmp_path_factory.mktemp("server"),
+                      extra_env={"SECURECHAT_KEY_TYPE": "x25519",
+                                 "SECURECHAT_MAX_FILE_SIZE": str(MAX_FILE)})
+    live.start()
+    yield live
+    live.stop()
 
 
 @pytest.fixture
