@@ -232,6 +232,70 @@ def test_a_flipped_byte_in_the_stored_file_is_a_forgery_and_leaves_no_output(ser
     assert os.listdir(out_dir) == []  # neither the output nor the temporary file
 
 
+def test_a_valid_file_under_another_hash_is_a_forgery_and_leaves_no_output(server, home,
+                                                                         tmp_path):
+    """The stored file is intact and opens with its key, but it is not the one signed
+    (e.g. re-encrypted by another member under the same header): the hash decides."""
+    random_file(tmp_path / "doc.bin", 200_000)
+    fields, _ = upload(home, server, tmp_path / "doc.bin", "--show-key")
+    (tmp_path / "key.txt").write_text(fields["identity"] + "\n")
+    (tmp_path / "key.txt").chmod(0o600)
+    other_hash = fields["file_hash"][:-1] + ("0" if fields["file_hash"][-1] != "0" else "1")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = cli(home, server, "download", fields["upload_id"], "--key-file",
+                 str(tmp_path / "key.txt"), "--hash", other_hash, "-o", str(out_dir / "doc"))
+    assert result.returncode == 3, result
+    assert_one_error_line(result, "forgery", "[file_hash_mismatch]")
+    assert os.listdir(out_dir) == []
+
+
+DOWNLOAD_BOOT = cli_support.BLOCK_DJANGO + """
+import os, signal
+from client import files, http
+_stream = http.Session.stream
+def _logged(self, path, headers):
+    with open({log!r}, "a") as log:
+        log.write(headers.get("Range", "-") + "\\n")
+    return _stream(self, path, headers)
+http.Session.stream = _logged
+import agecrypt
+_decrypt = agecrypt.FileCipher.decrypt_chunk
+def _decrypt_then_die(self, index, ciphertext, last):
+    if index == {kill_at}:
+        os.kill(os.getpid(), signal.SIGKILL)  # a power cut in the middle of the download
+    return _decrypt(self, index, ciphertext, last)
+agecrypt.FileCipher.decrypt_chunk = _decrypt_then_die
+from client.cli import main
+sys.exit(main(sys.argv[2:], _min_work_factor=int(sys.argv[1])))
+"""
+
+
+def test_an_interrupted_download_continues_with_range_from_its_whole_chunks(
+        server, home, tmp_path, monkeypatch):
+    plaintext = random_file(tmp_path / "movie.bin", 2 * 1024 * 1024 + 5)
+    fields, _ = upload(home, server, tmp_path / "movie.bin",
+                       "--ref-out", str(tmp_path / "ref.json"))
+    log = tmp_path / "ranges.log"
+    out = tmp_path / "out" / "movie.bin"
+    out.parent.mkdir()
+    args = ["download", "--ref", str(tmp_path / "ref.json"), "-o", str(out)]
+    monkeypatch.setattr(cli_support, "BOOT", DOWNLOAD_BOOT.format(log=str(log), kill_at=20))
+    killed = cli(home, server, *args)
+    assert killed.returncode == -signal.SIGKILL and not out.exists()
+    (part,) = out.parent.iterdir()  # the temporary file, beside the target
+    assert part.name.startswith(".movie.bin.") and part.stat().st_size > 0
+    monkeypatch.setattr(cli_support, "BOOT", DOWNLOAD_BOOT.format(log=str(log), kill_at=-1))
+    log.write_text("")
+    result = cli(home, server, *args)
+    assert result.returncode == 0, result
+    assert out.read_bytes() == plaintext and os.listdir(out.parent) == ["movie.bin"]
+    probe, rest = log.read_text().split()  # header and nonce, then the missing chunks
+    assert probe == "bytes=0-65551" and not part.exists()  # the part file became the output
+    start = int(rest.removeprefix("bytes=").rstrip("-"))
+    assert start > 65552 * 10  # not from the beginning: the whole chunks on disk were kept
+
+
 def test_a_file_over_the_size_limit_gets_a_clear_413_and_nothing_is_kept(server, home,
                                                                         tmp_path):
     random_file(tmp_path / "huge.bin", MAX_FILE + 1)
