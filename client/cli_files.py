@@ -60,6 +60,8 @@ def cmd_upload(ctx) -> int:
         raise UsageError(f"--patch-size is at least {MIN_PATCH_SIZE}")
     if args.ref_out is not None and (args.ref_out.exists() or args.ref_out.is_symlink()):
         raise LocalFileError(f"{args.ref_out} exists; choose another name")
+    if not args.file.is_file():
+        raise LocalFileError(f"{args.file} is not a file")  # before asking for any secret
     owner = ctx.identity().current_identity
     with ctx.session() as session:
         result = files.upload(session, args.file, owner, ctx.dir, resume=args.resume,

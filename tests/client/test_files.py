@@ -45,22 +45,24 @@ def test_the_stream_is_the_age_file_and_its_hash_is_the_protocols(tmp_path, size
     assert stream.file_hash() == filehash.file_hash(blob)
 
 
-def test_a_chunks_plaintext_hash_is_on_disk_before_its_ciphertext_is_returned(tmp_path):
+@pytest.mark.parametrize("owner", [OWNER, agecrypt.HybridIdentity.generate()],
+                         ids=["x25519", "hybrid"])
+def test_a_chunks_plaintext_hash_is_on_disk_before_its_ciphertext_is_returned(tmp_path, owner):
     data = os.urandom(3 * CHUNK_SIZE)
-    stream, record, _, _ = new_stream(tmp_path, data)
+    stream, record, _, _ = new_stream(tmp_path, data, owner)
     prefix_len = len(record.prefix)
     assert stream.read(prefix_len) == record.prefix
     assert not record.path.exists()  # header and nonce only: no chunk recorded yet
     stream.read(1)  # the first byte of chunk 0
-    on_disk = files.ResumeRecord.load(record.path, OWNER)
+    on_disk = files.ResumeRecord.load(record.path, owner)
     assert len(on_disk.chunk_sha256) == 1
     stream.read(ENC_CHUNK_SIZE)  # reaches into chunk 1
-    on_disk = files.ResumeRecord.load(record.path, OWNER)
+    on_disk = files.ResumeRecord.load(record.path, owner)
     assert len(on_disk.chunk_sha256) == 2
     assert on_disk.prefix == record.prefix and on_disk.identity == record.identity
     # Encrypted at rest, to the owner: another key cannot open it.
     with pytest.raises(LocalFileError):
-        files.ResumeRecord.load(record.path, agecrypt.X25519Identity.generate())
+        files.ResumeRecord.load(record.path, type(owner).generate())
     assert record.path.stat().st_mode & 0o777 == 0o600
     assert record.identity.encode() not in record.path.read_bytes()
 
