@@ -199,9 +199,9 @@ class EncryptingStream(io.RawIOBase):
         if end > payload:
             first = (max(self._pos, payload) - payload) // ENC_CHUNK_SIZE
             last = (end - 1 - payload) // ENC_CHUNK_SIZE
-            self._record_through(last)
+            fresh = self._record_through(last)
             for index in range(first, last + 1):
-                data = self._ciphertext(index)
+                data = self._ciphertext(index, fresh.pop(index, None))
                 base = payload + index * ENC_CHUNK_SIZE
                 out += data[max(self._pos, base) - base:end - base]
         self._pos = end
@@ -215,22 +215,28 @@ class EncryptingStream(io.RawIOBase):
             raise FileChangedError("the file got shorter while it was uploading")
         return data
 
-    def _record_through(self, last: int) -> None:
+    def _record_through(self, last: int) -> dict[int, bytes]:
         """Record the plaintext hash of every chunk up to ``last`` not yet recorded (in
-        order, none skipped), in one durable write, before any of their ciphertext leaves."""
+        order, none skipped), in one durable write, before any of their ciphertext leaves.
+        Returns those chunks' plaintext (at most one read's worth), hashed just now."""
         hashes = self._record.chunk_sha256
+        fresh: dict[int, bytes] = {}
         if last < len(hashes):
-            return
+            return fresh
         for index in range(len(hashes), last + 1):
-            hashes.append(hashlib.sha256(self._plaintext(index)).digest())
+            fresh[index] = self._plaintext(index)
+            hashes.append(hashlib.sha256(fresh[index]).digest())
         self._record.save()
+        return fresh
 
-    def _ciphertext(self, index: int) -> bytes:
+    def _ciphertext(self, index: int, fresh: bytes | None = None) -> bytes:
+        """Chunk ``index`` sealed; ``fresh`` is its plaintext when it was read and recorded
+        just now, else it is read again and must hash to the recorded value."""
         if self._cached is not None and self._cached[0] == index:
             return self._cached[1]
-        plaintext = self._plaintext(index)
-        if not hmac.compare_digest(hashlib.sha256(plaintext).digest(),
-                                   self._record.chunk_sha256[index]):
+        plaintext = fresh if fresh is not None else self._plaintext(index)
+        if fresh is None and not hmac.compare_digest(hashlib.sha256(plaintext).digest(),
+                                                     self._record.chunk_sha256[index]):
             raise FileChangedError(
                 "the file changed while it was uploading; run the upload again")
         data = self._cipher.encrypt_chunk(index, plaintext, index == self._count - 1)

@@ -7,7 +7,9 @@ CLI uploaded. Files are a few MiB and PATCHes 1 MiB, so an upload is several PAT
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import os
 import re
 import signal
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 import agecrypt
 from client import filehash
@@ -121,6 +124,33 @@ def test_upload_then_download_gives_the_same_bytes_and_the_signed_hash(server, h
     assert_one_error_line(cli(home, server, *by_id), "exists")
     assert cli(home, server, *by_id, "--force").returncode == 0
     assert out.read_bytes() == plaintext
+
+
+def server_bytes(server) -> bytes:
+    """Everything the server keeps: its files (blobs, logs, mail) and every database row."""
+    out = io.StringIO()
+    call_command("dumpdata", stdout=out)
+    parts = [out.getvalue().encode()]
+    for path in sorted(server.workdir.rglob("*")):
+        if path.is_file():
+            parts.append(path.read_bytes())
+    return b"\n".join(parts)
+
+
+def test_the_server_never_sees_the_files_name_its_key_or_its_content(server, home, tmp_path):
+    marker = os.urandom(8).hex()
+    path = tmp_path / f"plan-{marker}.txt"
+    plaintext = random_file(path, 500_000)
+    fields, _ = upload(home, server, path, "--show-key")
+    stored = blob_path(server, only_upload()).read_bytes()
+    everything = server_bytes(server)
+    for needle in (marker.encode(), base64.b64encode(path.name.encode()),
+                   fields["identity"].encode(), fields["identity"].lower().encode(),
+                   plaintext[:32], plaintext[250_000:250_032], plaintext[-32:]):
+        assert needle not in everything, needle
+    # Positive controls: the probe reaches the rows (the address the CLI signed up with)
+    # and the blobs (a slice of the ciphertext).
+    assert EMAIL.encode() in everything and stored[-100:-68] in everything
 
 
 BARRIER_BOOT = cli_support.BLOCK_DJANGO + """
