@@ -387,11 +387,12 @@ def _server_offset(session: Session, url: str) -> int | None:
 
 
 def _terminate(session: Session, url: str) -> None:
-    """tus DELETE of an abandoned upload (gone already is fine)."""
+    """tus DELETE of an abandoned upload. Gone already is fine, and so is 409: a message
+    names it (it completed and was sent), so it is no longer this record's to end."""
     if not url:
         return
     answer = session.raw("DELETE", url, {"Tus-Resumable": "1.0.0"})
-    if answer.status_code not in (204, 404, 410):
+    if answer.status_code not in (204, 404, 409, 410):
         raise session.failure(answer)
 
 
