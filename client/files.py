@@ -36,6 +36,7 @@ removed, nothing reaches the target.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -309,7 +310,7 @@ def upload(session: Session, source: Path, owner: agecrypt.Identity, config_dir:
             _local.remove(path)
         state = _fresh(session, path, owner, source, size, patch_size)
         result = _send(state, src, 0)
-        return UploadResult(**{**result.__dict__, "restarted": restarted})
+        return dataclasses.replace(result, restarted=restarted)
 
 
 def _open_source(source: Path):
