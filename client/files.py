@@ -438,6 +438,8 @@ def download(session: Session, ref: FileRef, target: Path, *, force: bool = Fals
         raise LocalFileError(f"{target} exists; pass --force to replace it")
     identities = agecrypt.parse_identities(ref.identity)
     part = _part_path(target, ref.upload_id)
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        raise LocalFileError(f"{part} is not a regular file; remove it")  # never followed
     url = FILES_PATH + ref.upload_id
     prefix, total = _fetch_prefix(session, url)
     try:
@@ -494,7 +496,7 @@ def _fetch_payload(session: Session, url: str, cipher, size: int, part: Path) ->
     the SHA-256 of every ciphertext chunk."""
     count = agecrypt.FileCipher.chunk_count(size)
     hashes = _resume_part(cipher, part, count)
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o600)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.seek(len(hashes) * CHUNK_SIZE)
         out.truncate()
@@ -541,7 +543,7 @@ def _resume_part(cipher, part: Path, count: int) -> list[bytes]:
         return []
     keep = min(have // CHUNK_SIZE, count - 1)
     hashes = []
-    with open(part, "rb") as f:
+    with os.fdopen(os.open(part, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
         for index in range(keep):
             data = cipher.encrypt_chunk(index, f.read(CHUNK_SIZE), False)
             hashes.append(hashlib.sha256(data).digest())

@@ -97,3 +97,17 @@ def test_the_one_time_identity_has_the_accounts_key_type():
     assert isinstance(files.one_time_identity(agecrypt.HybridIdentity.generate()),
                       agecrypt.HybridIdentity)
     assert isinstance(files.one_time_identity(OWNER), agecrypt.X25519Identity)
+
+
+def test_a_download_never_writes_through_a_planted_link(tmp_path):
+    """A symlink where the temporary file goes is refused before any request (the
+    session is never used) and the file it points to is untouched."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    target = tmp_path / "out.bin"
+    upload_id = "ab" * 16
+    (tmp_path / f".out.bin.{upload_id[:16]}.part").symlink_to(victim)
+    ref = files.FileRef(upload_id, str(agecrypt.X25519Identity.generate()), bytes(32))
+    with pytest.raises(LocalFileError, match="not a regular file"):
+        files.download(None, ref, target)
+    assert victim.read_bytes() == b"keep me" and not target.exists()
