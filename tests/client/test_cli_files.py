@@ -230,6 +230,20 @@ def test_a_resume_after_the_file_changed_in_a_sent_chunk_starts_over_under_a_new
     assert agecrypt.decrypt(blob, agecrypt.parse_identities(fields["identity"])) == plaintext
 
 
+def test_an_upload_without_resume_ends_the_unfinished_one_and_starts_anew(server, home,
+                                                                        tmp_path):
+    path = tmp_path / "again.bin"
+    plaintext = random_file(path, 3 * 1024 * 1024)
+    left = kill_mid_upload(home, server, path)
+    fields, result = upload(home, server, path, "--show-key")
+    assert fields["resumed_from"] == "0" and "restarted" not in result.stdout
+    done = only_upload()  # the unfinished one was terminated, not left to expire
+    assert done.pk != left.pk and done.state == CipherUpload.State.COMPLETE
+    blob = blob_path(server, done).read_bytes()
+    assert agecrypt.decrypt(blob, agecrypt.parse_identities(fields["identity"])) == plaintext
+    assert resume_records(home) == []
+
+
 def test_a_server_offset_beyond_the_recorded_chunks_starts_over(server, home, tmp_path):
     """A server that reports an offset past every chunk the client recorded: start over."""
     path = tmp_path / "claimed.bin"
