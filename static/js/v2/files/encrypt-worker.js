@@ -1,0 +1,120 @@
+// Worker entry (bundled as v2/files/encrypt-worker): encrypts one upload off the page's
+// thread (DESIGN.md §6). It holds the File and the file key; the page's tus-js-client asks
+// it for ciphertext ranges and receives only ciphertext. Started by startWorker() with
+// the manifest's integrity (crypto/worker-start.js).
+//
+// Protocol (each request {id, op, …} is answered by {id, …} or {id, error}):
+//   start  {file, keyType}            → {identity, length}        a new identity/key/nonce
+//   resume {file, record, offset}     → {ok, reason?, identity, length}  (resume.js)
+//   slice  {start, end}               → {bytes (transferred), record}  ciphertext [start, end)
+//   finish {}                         → {fileHash}               once every byte was sliced
+// `record` is the resume record after the slice: its new chunk hashes were recorded
+// before the ciphertext was posted, and the page persists it before sending the bytes.
+import { FileHasher } from "../../crypto/filehash.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+
+import { withIdentities } from "../../crypto/agefile.js";
+import { fromHex, toHex } from "../../crypto/bytes.js";
+import { CryptoError, UsageError } from "../../crypto/errors.js";
+import { AgeFileWriter, parseStanzas } from "./agewriter.js";
+import { checkResume, newResumeRecord, recordChunk } from "./resume.js";
+
+let upload = null; // {file, writer, identity, record, hasher, hashedChunks}
+
+function coveredEnd(writer) {
+  return (chunks) => (chunks === 0 ? writer.prefix.length : writer.ciphertextRange(chunks - 1)[1]);
+}
+
+function begin(file, writer, identity, record) {
+  const hasher = new FileHasher();
+  hasher.update(writer.prefix);
+  upload = { file, writer, identity, record, hasher, hashedChunks: 0 };
+  return { identity, length: writer.length };
+}
+
+async function start({ file, keyType }) {
+  const { writer, identity } = await AgeFileWriter.create(keyType, file.size);
+  return begin(file, writer, identity, newResumeRecord(writer, identity));
+}
+
+async function resume({ file, record, offset }) {
+  const header = fromHex(record.header);
+  const fileKey = await withIdentities([record.identity]).decryptHeader(header);
+  const writer = new AgeFileWriter({ fileKey, stanzas: parseStanzas(header),
+    nonce: fromHex(record.nonce), plaintextLength: record.plaintextLength });
+  const verdict = await checkResume(file, record, offset, coveredEnd(writer));
+  if (!verdict.ok) return { ok: false, reason: verdict.reason };
+  return { ok: true, ...begin(file, writer, record.identity, record) };
+}
+
+/** Ciphertext chunk `index`: its plaintext read, hashed, recorded, then encrypted. */
+function sealChunk(index, plaintext) {
+  const { writer, record, hasher } = upload;
+  recordChunk(record, index, toHex(sha256(plaintext)));
+  const ciphertext = writer.encryptChunk(index, plaintext);
+  if (index === upload.hashedChunks) {
+    hasher.update(ciphertext);
+    upload.hashedChunks += 1;
+  }
+  return ciphertext;
+}
+
+async function readPlaintext(first, last) {
+  const [from] = upload.writer.plaintextRange(first);
+  const [, to] = upload.writer.plaintextRange(last);
+  return new Uint8Array(await upload.file.slice(from, to).arrayBuffer());
+}
+
+async function slice({ start, end }) {
+  const { writer } = upload;
+  if (!(Number.isSafeInteger(start) && start >= 0 && start <= end && end <= writer.length)) {
+    throw new UsageError(`no range [${start}, ${end}) in a file of ${writer.length} bytes`);
+  }
+  const out = new Uint8Array(end - start);
+  const prefixEnd = Math.min(end, writer.prefix.length);
+  if (start < prefixEnd) out.set(writer.prefix.subarray(start, prefixEnd), 0);
+  if (end > writer.prefix.length) {
+    const first = writer.chunkAt(Math.max(start, writer.prefix.length));
+    const last = writer.chunkAt(end - 1);
+    const plaintext = await readPlaintext(first, last);
+    const base = writer.plaintextRange(first)[0];
+    for (let index = first; index <= last; index += 1) {
+      const [a, b] = writer.plaintextRange(index);
+      const sealed = sealChunk(index, plaintext.subarray(a - base, b - base));
+      const [c] = writer.ciphertextRange(index);
+      const from = Math.max(start, c);
+      const to = Math.min(end, c + sealed.length);
+      out.set(sealed.subarray(from - c, to - c), from - start);
+    }
+  }
+  return { bytes: out, record: upload.record, transfer: [out.buffer] };
+}
+
+async function finish() {
+  const { writer } = upload;
+  // After a resume the chunks sent before it were not hashed here: their plaintext was
+  // checked against the record, so encrypting them again gives the same ciphertext.
+  for (let index = upload.hashedChunks; index < writer.chunkCount; index += 1) {
+    sealChunk(index, await readPlaintext(index, index));
+  }
+  return { fileHash: toHex(upload.hasher.digest()) };
+}
+
+const OPERATIONS = { start, resume, slice, finish };
+
+self.addEventListener("message", async (event) => {
+  const { id, op } = event.data;
+  try {
+    if (!Object.hasOwn(OPERATIONS, op)) throw new UsageError(`unknown operation ${op}`);
+    if (op !== "start" && op !== "resume" && upload === null) throw new UsageError("no upload");
+    const { transfer = [], ...answer } = await OPERATIONS[op](event.data);
+    self.postMessage({ id, ...answer }, transfer);
+  } catch (error) {
+    // Reported to the page, which owns the user-facing error; logged here too so a
+    // failure never disappears with the worker.
+    console.error("encrypt-worker:", error);
+    const typed = error instanceof CryptoError;
+    self.postMessage({ id, error: { name: typed ? error.name : "Error",
+      code: typed ? error.code : "internal", message: String(error.message) } });
+  }
+});
