@@ -74,6 +74,25 @@ UPLOAD = """async ([filesUrl, workerUrl, workerIntegrity, chunkSize]) => {
   return {...result, progress, records, tusKeys};
 }"""
 
+CANCEL = """async ([filesUrl, workerUrl, workerIntegrity, chunkSize]) => {
+  const f = await import(filesUrl);
+  f.setEncryptWorkerScript(workerUrl, workerIntegrity);
+  const controller = new AbortController();
+  let abortedAt = null;
+  try {
+    await f.uploadFile(window.testFile, {chunkSize, signal: controller.signal,
+      onProgress: (sent, total) => {
+        if (abortedAt === null && sent >= chunkSize && sent < total) {
+          abortedAt = sent;
+          controller.abort();
+        }
+      }});
+    return {completed: true, abortedAt};
+  } catch (error) {
+    return {error: error.code, abortedAt};
+  }
+}"""
+
 DOWNLOAD = """async ([filesUrl, ref]) => {
   const f = await import(filesUrl);
   const seen = [];
@@ -174,6 +193,20 @@ def test_browser_upload_is_an_age_file_the_standard_tool_opens(x25519_server, ne
     assert back["sha256"] == hashlib.sha256(expected).hexdigest(), back
     assert back["size"] == SIZE and back["type"] == "application/octet-stream"
     assert page.errors == []
+
+    # Cancelling mid-transfer rejects and terminates the partial upload on the server.
+    files, worker = bundle_entry("v2/files/index"), bundle_entry("v2/files/encrypt-worker")
+    cancelled = page.evaluate(CANCEL, [f"/static/dist/{files['file']}",
+                                       f"/static/dist/{worker['file']}", worker["integrity"],
+                                       PATCH])
+    assert cancelled["error"] == "cancelled" and cancelled["abortedAt"] >= PATCH, cancelled
+    for _ in range(50):
+        left = list(CipherUpload.objects.exclude(pk=result["uploadId"]).values_list("state"))
+        if not left:
+            break
+        page.wait_for_timeout(100)
+    assert left == []
+    assert CipherUpload.objects.filter(pk=result["uploadId"]).exists()  # control
 
 
 def test_browser_downloads_agecrypt_files_and_refuses_a_forgery(x25519_server, new_page):
