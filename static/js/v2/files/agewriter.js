@@ -20,9 +20,11 @@ import { base64nopad } from "@scure/base";
 import { Encrypter, identityToRecipient } from "age-encryption";
 
 import { withIdentities } from "../../crypto/agefile.js";
-import { bytesEqual, concat, randomBytes, requireBytes } from "../../crypto/bytes.js";
+import { bytesEqual, concat, randomBytes, requireBytes, u32be } from "../../crypto/bytes.js";
 import { CryptoError, UsageError } from "../../crypto/errors.js";
+import { FILE_TAG } from "../../crypto/filehash.js";
 import { identityFromSeed } from "../../crypto/recovery.js";
+import { ascii as asciiBytes, field } from "../../crypto/statement.js";
 
 export const CHUNK_SIZE = 64 * 1024;
 export const TAG_SIZE = 16;
@@ -33,6 +35,7 @@ const COLUMNS = 64;
 const ascii = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 const VERSION_LINE = ascii.encode("age-encryption.org/v1\n");
+const HASH_FIELD = u32be(32);
 
 /** A writer or reader of upload files failed in a way its caller must not paper over. */
 export class AgeFileError extends CryptoError {
@@ -214,5 +217,33 @@ export class AgeFileWriter {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.chunkCount) {
       throw new UsageError(`chunk ${index} is outside the file`);
     }
+  }
+}
+
+/** SHA-256 by the platform (WebCrypto: native code, an order faster than pure JS). */
+export async function nativeSha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", requireBytes(bytes, "bytes")));
+}
+
+/**
+ * file_hash (docs/protocol.md §18) from its parts, for code that knows the chunk
+ * boundaries: add(SHA-256(header || nonce)), then add(SHA-256(c_i)) for every ciphertext
+ * chunk in order, then digest(). Equal to crypto/filehash.js's FileHasher on the same
+ * file; the 32-byte hashes come from nativeSha256, so only this small outer hash runs in
+ * JavaScript.
+ */
+export class FileHashParts {
+  #outer = sha256.create().update(field(asciiBytes(FILE_TAG)));
+  #count = 0;
+
+  add(hash) {
+    this.#outer.update(HASH_FIELD).update(requireBytes(hash, "a chunk hash", 32));
+    this.#count += 1;
+  }
+
+  /** The 32-byte file hash; UsageError before the header hash and one chunk hash. */
+  digest() {
+    if (this.#count < 2) throw new UsageError("a file hash needs the header and a chunk");
+    return this.#outer.digest();
   }
 }

@@ -9,9 +9,9 @@
 // Blobs out of the page's heap); a Service Worker that streams to disk may replace this.
 import { bytesEqual, fromHex, requireBytes } from "../../crypto/bytes.js";
 import { CryptoError, FileHashError, UsageError } from "../../crypto/errors.js";
-import { FileHasher } from "../../crypto/filehash.js";
 import { withIdentities } from "../../crypto/agefile.js";
-import { AgeFileError, ChunkCipher, ENC_CHUNK_SIZE, NONCE_SIZE, headerOf } from "./agewriter.js";
+import { AgeFileError, ChunkCipher, ENC_CHUNK_SIZE, FileHashParts, NONCE_SIZE, headerOf,
+  nativeSha256 } from "./agewriter.js";
 
 export const PART_SIZE = 4 * 1024 * 1024;
 const MAX_HEADER = 64 * 1024;
@@ -24,7 +24,7 @@ const MAX_HEADER = 64 * 1024;
  */
 export class StreamDecryptor {
   #identity; #expected; #length;
-  #hasher = new FileHasher();
+  #hasher = new FileHashParts();
   #received = 0;
   #head = new Uint8Array(0); // header and nonce, until both are complete
   #payloadStart = -1;
@@ -49,27 +49,17 @@ export class StreamDecryptor {
       throw new AgeFileError("bad_file", "the file is longer than its message says");
     }
     this.#received += piece.length;
-    this.#hashOrFail(piece);
     const released = [];
     let rest = piece;
     if (this.#payloadStart < 0) rest = await this.#readHead(rest);
-    while (rest.length && this.#failure === null) {
+    while (rest.length) {
       const take = Math.min(rest.length, this.#chunkLength() - this.#chunkFill);
       this.#chunk.set(rest.subarray(0, take), this.#chunkFill);
       this.#chunkFill += take;
       rest = rest.subarray(take);
-      if (this.#chunkFill === this.#chunkLength()) this.#openChunk(released);
+      if (this.#chunkFill === this.#chunkLength()) await this.#openChunk(released);
     }
     return released;
-  }
-
-  #hashOrFail(piece) {
-    try {
-      this.#hasher.update(piece);
-    } catch (error) {
-      this.#failure ??= error;
-      this.#hasher = null;
-    }
   }
 
   async #readHead(piece) {
@@ -88,6 +78,7 @@ export class StreamDecryptor {
     }
     this.#payloadStart = header.length + NONCE_SIZE;
     this.#head = null;
+    this.#hasher.add(await nativeSha256(head.subarray(0, this.#payloadStart)));
     try {
       const fileKey = await withIdentities([this.#identity]).decryptHeader(header);
       this.#cipher = new ChunkCipher(fileKey, head.slice(header.length, this.#payloadStart));
@@ -104,17 +95,23 @@ export class StreamDecryptor {
     return Math.min(ENC_CHUNK_SIZE, this.#length - start);
   }
 
-  #openChunk(released) {
+  async #openChunk(released) {
     const start = this.#payloadStart + this.#index * ENC_CHUNK_SIZE;
     const last = start + this.#chunkFill === this.#length;
+    const ciphertext = this.#chunk.subarray(0, this.#chunkFill);
+    this.#hasher.add(await nativeSha256(ciphertext));
+    if (this.#failure !== null) return this.#skip();
     try {
-      const plaintext = this.#cipher.open(this.#index, this.#chunk.subarray(0, this.#chunkFill),
-        last);
+      const plaintext = this.#cipher.open(this.#index, ciphertext, last);
       if (last) this.#final = plaintext;
       else released.push(plaintext);
     } catch (error) {
       this.#failure = error;
     }
+    this.#skip();
+  }
+
+  #skip() {
     this.#index += 1;
     this.#chunkFill = 0;
   }
@@ -124,8 +121,8 @@ export class StreamDecryptor {
     if (this.#received !== this.#length) {
       throw new AgeFileError("bad_file", "the file is shorter than its message says");
     }
-    const actual = this.#hasher?.digest();
-    if (actual === undefined || !bytesEqual(actual, this.#expected)) {
+    const actual = this.#payloadStart < 0 ? null : this.#hasher.digest();
+    if (actual === null || !bytesEqual(actual, this.#expected)) {
       throw new FileHashError("file_hash_mismatch", "the file is not the one its sender signed");
     }
     if (this.#failure !== null) throw this.#failure;

@@ -10,13 +10,10 @@
 //   finish {}                         → {fileHash}               once every byte was sliced
 // `record` is the resume record after the slice: its new chunk hashes were recorded
 // before the ciphertext was posted, and the page persists it before sending the bytes.
-import { FileHasher } from "../../crypto/filehash.js";
-import { sha256 } from "@noble/hashes/sha2.js";
-
 import { withIdentities } from "../../crypto/agefile.js";
 import { fromHex, toHex } from "../../crypto/bytes.js";
 import { CryptoError, UsageError } from "../../crypto/errors.js";
-import { AgeFileWriter, parseStanzas } from "./agewriter.js";
+import { AgeFileWriter, FileHashParts, nativeSha256, parseStanzas } from "./agewriter.js";
 import { checkResume, newResumeRecord, recordChunk } from "./resume.js";
 
 let upload = null; // {file, writer, identity, record, hasher, hashedChunks}
@@ -25,9 +22,9 @@ function coveredEnd(writer) {
   return (chunks) => (chunks === 0 ? writer.prefix.length : writer.ciphertextRange(chunks - 1)[1]);
 }
 
-function begin(file, writer, identity, record) {
-  const hasher = new FileHasher();
-  hasher.update(writer.prefix);
+async function begin(file, writer, identity, record) {
+  const hasher = new FileHashParts();
+  hasher.add(await nativeSha256(writer.prefix));
   upload = { file, writer, identity, record, hasher, hashedChunks: 0 };
   return { identity, length: writer.length };
 }
@@ -44,16 +41,16 @@ async function resume({ file, record, offset }) {
     nonce: fromHex(record.nonce), plaintextLength: record.plaintextLength });
   const verdict = await checkResume(file, record, offset, coveredEnd(writer));
   if (!verdict.ok) return { ok: false, reason: verdict.reason };
-  return { ok: true, ...begin(file, writer, record.identity, record) };
+  return { ok: true, ...await begin(file, writer, record.identity, record) };
 }
 
-/** Ciphertext chunk `index`: its plaintext read, hashed, recorded, then encrypted. */
-function sealChunk(index, plaintext) {
+/** Ciphertext chunk `index`: its plaintext hashed and recorded, then encrypted. */
+async function sealChunk(index, plaintext) {
   const { writer, record, hasher } = upload;
-  recordChunk(record, index, toHex(sha256(plaintext)));
+  recordChunk(record, index, toHex(await nativeSha256(plaintext)));
   const ciphertext = writer.encryptChunk(index, plaintext);
   if (index === upload.hashedChunks) {
-    hasher.update(ciphertext);
+    hasher.add(await nativeSha256(ciphertext));
     upload.hashedChunks += 1;
   }
   return ciphertext;
@@ -80,7 +77,7 @@ async function slice({ start, end }) {
     const base = writer.plaintextRange(first)[0];
     for (let index = first; index <= last; index += 1) {
       const [a, b] = writer.plaintextRange(index);
-      const sealed = sealChunk(index, plaintext.subarray(a - base, b - base));
+      const sealed = await sealChunk(index, plaintext.subarray(a - base, b - base));
       const [c] = writer.ciphertextRange(index);
       const from = Math.max(start, c);
       const to = Math.min(end, c + sealed.length);
@@ -95,7 +92,7 @@ async function finish() {
   // After a resume the chunks sent before it were not hashed here: their plaintext was
   // checked against the record, so encrypting them again gives the same ciphertext.
   for (let index = upload.hashedChunks; index < writer.chunkCount; index += 1) {
-    sealChunk(index, await readPlaintext(index, index));
+    await sealChunk(index, await readPlaintext(index, index));
   }
   return { fileHash: toHex(upload.hasher.digest()) };
 }

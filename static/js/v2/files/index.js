@@ -6,4 +6,4 @@ export * from "./agewriter.js";
 export * from "./download.js";
 export * from "./resume.js";
 export * from "./upload.js";
-export { setEncryptWorkerScript } from "./worker-client.js";
+export { openEncryptWorker, setEncryptWorkerScript } from "./worker-client.js";
