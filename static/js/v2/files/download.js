@@ -34,6 +34,7 @@ export class StreamDecryptor {
   #index = 0;
   #failure = null;
   #final = null;
+  #hashing = []; // chunk hashes in flight (WebCrypto), added in order at the end of push()
 
   constructor(identity, expectedHash, length) {
     if (typeof identity !== "string") throw new UsageError("a one-time identity is a string");
@@ -57,8 +58,10 @@ export class StreamDecryptor {
       this.#chunk.set(rest.subarray(0, take), this.#chunkFill);
       this.#chunkFill += take;
       rest = rest.subarray(take);
-      if (this.#chunkFill === this.#chunkLength()) await this.#openChunk(released);
+      if (this.#chunkFill === this.#chunkLength()) this.#openChunk(released);
     }
+    for (const hash of await Promise.all(this.#hashing)) this.#hasher.add(hash);
+    this.#hashing = [];
     return released;
   }
 
@@ -95,11 +98,12 @@ export class StreamDecryptor {
     return Math.min(ENC_CHUNK_SIZE, this.#length - start);
   }
 
-  async #openChunk(released) {
+  #openChunk(released) {
     const start = this.#payloadStart + this.#index * ENC_CHUNK_SIZE;
     const last = start + this.#chunkFill === this.#length;
     const ciphertext = this.#chunk.subarray(0, this.#chunkFill);
-    this.#hasher.add(await nativeSha256(ciphertext));
+    // digest() copies its input before returning, so the buffer can be refilled.
+    this.#hashing.push(nativeSha256(ciphertext));
     if (this.#failure !== null) return this.#skip();
     try {
       const plaintext = this.#cipher.open(this.#index, ciphertext, last);

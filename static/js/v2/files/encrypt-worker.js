@@ -44,16 +44,29 @@ async function resume({ file, record, offset }) {
   return { ok: true, ...await begin(file, writer, record.identity, record) };
 }
 
-/** Ciphertext chunk `index`: its plaintext hashed and recorded, then encrypted. */
-async function sealChunk(index, plaintext) {
+/**
+ * Ciphertext chunks first..last of `plaintext` (their plaintext bytes, in order): each
+ * chunk's plaintext hash is recorded before it is encrypted, and chunks met for the first
+ * time in order feed file_hash. Hashes run in WebCrypto, all of a slice at once.
+ */
+async function sealChunks(first, plaintext) {
   const { writer, record, hasher } = upload;
-  recordChunk(record, index, toHex(await nativeSha256(plaintext)));
-  const ciphertext = writer.encryptChunk(index, plaintext);
-  if (index === upload.hashedChunks) {
-    hasher.add(await nativeSha256(ciphertext));
-    upload.hashedChunks += 1;
+  const base = writer.plaintextRange(first)[0];
+  const pieces = [];
+  for (let at = 0, index = first; at < plaintext.length || !pieces.length; index += 1) {
+    const [a, b] = writer.plaintextRange(index);
+    pieces.push(plaintext.subarray(a - base, b - base));
+    at = b - base;
   }
-  return ciphertext;
+  const hashes = await Promise.all(pieces.map(nativeSha256));
+  hashes.forEach((hash, k) => recordChunk(record, first + k, toHex(hash)));
+  const sealed = pieces.map((piece, k) => writer.encryptChunk(first + k, piece));
+  const fresh = sealed.filter((_, k) => first + k >= upload.hashedChunks);
+  if (fresh.length && first + sealed.length - fresh.length === upload.hashedChunks) {
+    for (const hash of await Promise.all(fresh.map(nativeSha256))) hasher.add(hash);
+    upload.hashedChunks += fresh.length;
+  }
+  return sealed;
 }
 
 async function readPlaintext(first, last) {
@@ -73,16 +86,13 @@ async function slice({ start, end }) {
   if (end > writer.prefix.length) {
     const first = writer.chunkAt(Math.max(start, writer.prefix.length));
     const last = writer.chunkAt(end - 1);
-    const plaintext = await readPlaintext(first, last);
-    const base = writer.plaintextRange(first)[0];
-    for (let index = first; index <= last; index += 1) {
-      const [a, b] = writer.plaintextRange(index);
-      const sealed = await sealChunk(index, plaintext.subarray(a - base, b - base));
-      const [c] = writer.ciphertextRange(index);
+    const sealed = await sealChunks(first, await readPlaintext(first, last));
+    sealed.forEach((chunk, k) => {
+      const [c] = writer.ciphertextRange(first + k);
       const from = Math.max(start, c);
-      const to = Math.min(end, c + sealed.length);
-      out.set(sealed.subarray(from - c, to - c), from - start);
-    }
+      const to = Math.min(end, c + chunk.length);
+      out.set(chunk.subarray(from - c, to - c), from - start);
+    });
   }
   return { bytes: out, record: upload.record, transfer: [out.buffer] };
 }
@@ -91,8 +101,10 @@ async function finish() {
   const { writer } = upload;
   // After a resume the chunks sent before it were not hashed here: their plaintext was
   // checked against the record, so encrypting them again gives the same ciphertext.
-  for (let index = upload.hashedChunks; index < writer.chunkCount; index += 1) {
-    await sealChunk(index, await readPlaintext(index, index));
+  const batch = 64; // chunks (4 MiB) per read
+  for (let index = upload.hashedChunks; index < writer.chunkCount; index += batch) {
+    const last = Math.min(index + batch, writer.chunkCount) - 1;
+    await sealChunks(index, await readPlaintext(index, last));
   }
   return { fileHash: toHex(upload.hasher.digest()) };
 }
