@@ -238,3 +238,134 @@ def test_browser_downloads_agecrypt_files_and_refuses_a_forgery(x25519_server, n
     assert (forged["name"], forged["error"]) == ("FileHashError", "file_hash_mismatch"), forged
     assert "sha256" not in forged and forged["progress"] >= 1
     page.errors.clear()  # the failed download is logged nowhere else; nothing else failed
+
+
+# Starts an upload that saves its resume record through window.saveRecord (a binding to
+# the test, awaited before each PATCH leaves, as the device-key store would be) and
+# leaves its outcome in window.uploadResult / window.uploadError.
+START_RESUMABLE = """async ([filesUrl, workerUrl, workerIntegrity, chunkSize, resumeFrom]) => {
+  const f = await import(filesUrl);
+  f.setEncryptWorkerScript(workerUrl, workerIntegrity);
+  window.uploadDone = f.uploadFile(window.testFile, {chunkSize, resumeFrom,
+      onResumeRecord: (record) => window.saveRecord(record)})
+    .then((result) => { window.uploadResult = result; },
+          (error) => { window.uploadError = String(error); });
+}"""
+
+RESUME_SIZE = 2 * 1024 * 1024 + 999
+RESUME_PATCH = 256 * 1024
+THROTTLED = 512 * 1024  # bytes per second while the upload is to be interrupted
+
+
+def start_resumable(page, resume_from=None) -> None:
+    files, worker = bundle_entry("v2/files/index"), bundle_entry("v2/files/encrypt-worker")
+    page.evaluate(START_RESUMABLE, [f"/static/dist/{files['file']}",
+                                    f"/static/dist/{worker['file']}", worker["integrity"],
+                                    RESUME_PATCH, resume_from])
+
+
+def server_offset(page, url: str) -> int:
+    response = page.request.head(url, headers={"Tus-Resumable": "1.0.0"})
+    assert response.status == 200, response.status
+    return int(response.headers["upload-offset"])
+
+
+def interrupted_upload(page, saved: dict) -> tuple[dict, int]:
+    """Uploads window.testFile at a throttled rate and reloads the page strictly
+    mid-transfer; returns (the last saved resume record, the server's settled offset)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+             "downloadThroughput": -1, "uploadThroughput": THROTTLED})
+    start_resumable(page)
+    offset = 0
+    for _ in range(300):
+        record = saved.get("record")
+        if record and record.get("uploadUrl"):
+            offset = server_offset(page, record["uploadUrl"])
+            if offset >= 2 * RESUME_PATCH:
+                break
+        page.wait_for_timeout(50)
+    page.reload()
+    record = saved["record"]
+    settled = server_offset(page, record["uploadUrl"])
+    for _ in range(40):  # bytes in flight at the reload may still be committed
+        page.wait_for_timeout(250)
+        now = server_offset(page, record["uploadUrl"])
+        if now == settled:
+            break
+        settled = now
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+             "downloadThroughput": -1, "uploadThroughput": -1})
+    return saved["record"], settled
+
+
+def finish(page) -> dict:
+    page.wait_for_function("() => window.uploadResult || window.uploadError", timeout=60_000)
+    error = page.evaluate("() => window.uploadError || null")
+    assert error is None, error
+    return page.evaluate("() => window.uploadResult")
+
+
+def decrypt_with_age(tmp_path, stored: bytes, identity: str) -> bytes:
+    (tmp_path / "resumed.age").write_bytes(stored)
+    (tmp_path / "resumed.key").write_text(identity + "\n")
+    done = subprocess.run(["age", "-d", "-i", str(tmp_path / "resumed.key"),
+                           str(tmp_path / "resumed.age")], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_upload_resumes_after_a_reload_only_with_the_same_bytes(x25519_server, new_page,
+                                                                 tmp_path):
+    """An upload reloaded strictly mid-transfer continues, after the same file is selected
+    again, from the server's offset under the same identity (the first PATCH after the
+    reload starts at that offset) and decrypts to the file. The same interruption
+    followed by a file of the same name and size whose last recorded chunk differs starts
+    over: a new upload under a new identity, the old one terminated, never a chunk index
+    under two plaintexts."""
+    server = x25519_server
+    page = v2_page(server, new_page, v2_member(server))
+    saved: dict = {}
+    page.context.expose_function("saveRecord", lambda record: saved.update(record=record))
+    patches: list[int] = []
+    page.on("request", lambda r: r.method == "PATCH" and patches.append(
+        int(r.headers["upload-offset"])))
+    make = [MARKER.decode(), RESUME_SIZE]
+
+    page.evaluate(MAKE_FILE, make)
+    record, settled = interrupted_upload(page, saved)
+    total = CipherUpload.objects.get(pk=upload_id(record["uploadUrl"])).length
+    assert 0 < settled < total
+    page.evaluate(MAKE_FILE, make)  # the user selects the same file again
+    del patches[:]
+    start_resumable(page, record)
+    result = finish(page)
+    assert result["resumed"] is True and result["identity"] == record["identity"]
+    assert result["uploadId"] == upload_id(record["uploadUrl"])
+    assert patches[0] == settled and len(patches) == -(-(total - settled) // RESUME_PATCH)
+    stored = blob_bytes(server, result["uploadId"])
+    assert decrypt_with_age(tmp_path, stored, result["identity"]) == plaintext(RESUME_SIZE)
+    assert filehash.file_hash(stored).hex() == result["fileHash"]
+
+    # Interrupted again, then a different file of the same name and size.
+    page.evaluate("() => { window.uploadResult = window.uploadError = undefined; }")
+    saved.clear()
+    page.evaluate(MAKE_FILE, make)
+    record, settled = interrupted_upload(page, saved)
+    changed_chunk = len(record["chunkHashes"]) - 1
+    page.evaluate(MAKE_FILE, make)
+    page.evaluate("""async (at) => {
+        const byte = new Uint8Array(await window.testFile.slice(at, at + 1).arrayBuffer());
+        window.testFile = new File([window.testFile.slice(0, at), byte.map((b) => b ^ 0xff),
+            window.testFile.slice(at + 1)], "holiday-secret.bin",
+            {type: "application/octet-stream"}); }""", changed_chunk * 65536 + 7)
+    start_resumable(page, record)
+    result = finish(page)
+    assert result["resumed"] is False and result["identity"] != record["identity"]
+    assert result["uploadId"] != upload_id(record["uploadUrl"])
+    assert not CipherUpload.objects.filter(pk=upload_id(record["uploadUrl"])).exists()
+    expected = bytearray(plaintext(RESUME_SIZE))
+    expected[changed_chunk * 65536 + 7] ^= 0xFF
+    stored = blob_bytes(server, result["uploadId"])
+    assert decrypt_with_age(tmp_path, stored, result["identity"]) == bytes(expected)

@@ -42,6 +42,52 @@ function ciphertextReader(worker, length, onResumeRecord, uploadUrl) {
   };
 }
 
+const TUS = { "Tus-Resumable": "1.0.0" };
+
+/** {offset, length} the server holds for an upload URL of this site, or null. */
+async function serverState(url) {
+  const target = new URL(url, location.href);
+  if (target.origin !== location.origin || !target.pathname.startsWith(UPLOAD_ENDPOINT)) {
+    return null;
+  }
+  const response = await fetch(target, { method: "HEAD", headers: TUS,
+    credentials: "same-origin", cache: "no-store" });
+  if (!response.ok) return null;
+  return { offset: Number(response.headers.get("Upload-Offset")),
+    length: Number(response.headers.get("Upload-Length")) };
+}
+
+/** Terminates an upload that will not be continued (tus DELETE); a failure is logged. */
+async function terminate(url, token) {
+  try {
+    const response = await fetch(url, { method: "DELETE", headers: { ...TUS, "X-CSRFToken": token },
+      credentials: "same-origin" });
+    if (!response.ok && response.status !== 404) throw new Error(`HTTP ${response.status}`);
+  } catch (error) {
+    console.error("upload: terminating the abandoned upload failed", error);
+  }
+}
+
+/**
+ * Starts the worker on `file`: continuing the upload of `record` when the server still
+ * has it and the worker's check passes (resume.js), else under a new identity, key and
+ * nonce (after terminating the old upload). Returns {identity, length, resumeUrl}.
+ */
+async function begin(worker, file, keyType, record, token) {
+  if (record?.uploadUrl) {
+    const state = await serverState(record.uploadUrl);
+    if (state !== null) {
+      const answer = await worker.call("resume", { file, record, offset: state.offset });
+      if (answer.ok && answer.length === state.length) {
+        return { identity: answer.identity, length: answer.length, resumeUrl: record.uploadUrl };
+      }
+    }
+    await terminate(record.uploadUrl, token);
+  }
+  const { identity, length } = await worker.call("start", { file, keyType });
+  return { identity, length, resumeUrl: null };
+}
+
 function send(upload, signal) {
   return new Promise((resolve, reject) => {
     upload.options.onSuccess = () => resolve(upload.url);
@@ -61,20 +107,23 @@ function send(upload, signal) {
  * {uploadId, identity, fileHash (hex), length (ciphertext bytes), name, type} — what a
  * file message carries. Options: onProgress(sent, total) in ciphertext bytes; signal (an
  * AbortSignal: cancels and terminates the upload); keyType (default: the account's);
- * onResumeRecord(record), awaited before each PATCH leaves (resume.js); chunkSize.
+ * onResumeRecord(record), awaited before each PATCH leaves (resume.js); resumeFrom (a
+ * record saved by onResumeRecord: the upload continues if DESIGN.md §6 allows, else
+ * starts over; the result's `resumed` says which); chunkSize.
  */
 export async function uploadFile(file, { onProgress, signal, keyType, onResumeRecord,
-  chunkSize = PATCH_SIZE } = {}) {
+  resumeFrom, chunkSize = PATCH_SIZE } = {}) {
   if (!(file instanceof Blob)) throw new UsageError("expected a File or Blob");
   if (!(chunkSize > 0 && chunkSize <= 16 * 1024 * 1024)) throw new UsageError("bad chunk size");
   if (signal?.aborted) throw new CryptoError("cancelled", "the upload was cancelled");
   const type = keyType ?? await deploymentKeyType();
   const worker = await openEncryptWorker();
   try {
-    const { identity, length } = await worker.call("start", { file, keyType: type });
     const token = (await getJson("/api/v1/csrf")).csrf_token;
+    const { identity, length, resumeUrl } = await begin(worker, file, type, resumeFrom, token);
     const upload = new Upload(file, {
-      endpoint: UPLOAD_ENDPOINT, uploadSize: length, chunkSize, retryDelays: [0, 1000, 3000],
+      endpoint: UPLOAD_ENDPOINT, uploadUrl: resumeUrl, uploadSize: length, chunkSize,
+      retryDelays: [0, 1000, 3000],
       headers: { "X-CSRFToken": token }, metadata: {}, storeFingerprintForResuming: false,
       fingerprint: async () => null,
       fileReader: ciphertextReader(worker, length, onResumeRecord, () => upload.url),
@@ -83,7 +132,7 @@ export async function uploadFile(file, { onProgress, signal, keyType, onResumeRe
     const url = await send(upload, signal);
     const { fileHash } = await worker.call("finish");
     return { uploadId: url.replace(/\/+$/, "").split("/").pop(), identity, fileHash, length,
-      name: file.name ?? "", type: file.type ?? "" };
+      name: file.name ?? "", type: file.type ?? "", resumed: resumeUrl !== null };
   } finally {
     worker.terminate();
   }
