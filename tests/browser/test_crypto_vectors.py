@@ -1514,3 +1514,62 @@ def test_resume_check_rehashes_every_recorded_chunk(crypto):
                    "changedEarly": {"ok": False, "reason": "changed"},
                    "otherSize": {"ok": False, "reason": "size"},
                    "refusedRewrite": "file_changed"}
+
+
+DECRYPT_RUN = """async ([filesUrl, cryptoUrl, cases]) => {
+  const f = await import(filesUrl);
+  const c = await import(cryptoUrl);
+  const out = {};
+  for (const [name, {file, identity, expected, length}] of Object.entries(cases)) {
+    const bytes = c.fromHex(file);
+    const decryptor = new f.StreamDecryptor(identity, c.fromHex(expected), length);
+    let released = 0;
+    try {
+      for (let at = 0; at < bytes.length; at += 10000) {
+        for (const part of await decryptor.push(bytes.subarray(at, at + 10000))) {
+          released += part.length;
+        }
+      }
+      const last = decryptor.end();
+      out[name] = {released: released + last.length};
+    } catch (error) {
+      out[name] = {error: error.code, typed: error instanceof f.CryptoError, released};
+    }
+  }
+  return out;
+}"""
+
+
+def test_stream_decryptor_releases_the_end_only_for_the_signed_file(crypto):
+    """The download reader (v2/files/download.js) gives the whole plaintext for the signed
+    file; a flipped byte in the last chunk withholds that chunk and is a forgery when the
+    signed hash is the original's, but bad_tag when the sender signed the broken file
+    (the hash decides); a wrong identity is bad_header; a file shorter than the message
+    says is bad_file."""
+    import agecrypt
+    from client import filehash
+
+    vector = load_vectors("filehash")[3]  # 65,537 bytes: chunk 0 full, chunk 1 one byte
+    data = bytes.fromhex(vector["file"])
+    flipped = bytearray(data)
+    flipped[-5] ^= 1
+    other = str(agecrypt.X25519Identity.generate())
+    good = {"file": vector["file"], "identity": vector["identity"],
+            "expected": vector["file_hash"], "length": len(data)}
+    cases = {
+        "good": good,
+        "forged": {**good, "file": flipped.hex()},
+        "badly_made": {**good, "file": flipped.hex(),
+                       "expected": filehash.file_hash(bytes(flipped)).hex()},
+        "wrong_identity": {**good, "identity": other},
+        "short": {**good, "file": data[:-10].hex()},
+    }
+    out = crypto.page.evaluate(DECRYPT_RUN, [
+        _bundle_url(crypto, "v2/files/index"), crypto.url("test"), cases])
+    assert out == {
+        "good": {"released": 65537},
+        "forged": {"error": "file_hash_mismatch", "typed": True, "released": 65536},
+        "badly_made": {"error": "bad_tag", "typed": True, "released": 65536},
+        "wrong_identity": {"error": "bad_header", "typed": True, "released": 0},
+        "short": {"error": "bad_file", "typed": True, "released": 65536},
+    }

@@ -7,3 +7,5 @@ export * from "./download.js";
 export * from "./resume.js";
 export * from "./upload.js";
 export { openEncryptWorker, setEncryptWorkerScript } from "./worker-client.js";
+// The typed errors, so that callers can branch on them (this bundle has its own copy).
+export { CryptoError, FileHashError, UsageError } from "../../crypto/errors.js";
