@@ -369,3 +369,30 @@ def test_upload_resumes_after_a_reload_only_with_the_same_bytes(x25519_server, n
     expected[changed_chunk * 65536 + 7] ^= 0xFF
     stored = blob_bytes(server, result["uploadId"])
     assert decrypt_with_age(tmp_path, stored, result["identity"]) == bytes(expected)
+
+
+def test_hybrid_deployment_browser_upload_opens_with_agecrypt(start_server, settings,
+                                                              new_page):
+    """Hybrid deployment (the default): the browser's one-time identity is
+    AGE-SECRET-KEY-PQ-1…, the server accepts its one mlkem768x25519 stanza, and agecrypt
+    decrypts the stored file with that identity; the page downloads it back intact."""
+    import agecrypt
+
+    settings.SECURECHAT_KEY_TYPE = "hybrid"
+    server = start_server("uvicorn", SECURECHAT_KEY_TYPE="hybrid")
+    page = v2_page(server, new_page, v2_member(server))
+    files, worker = bundle_entry("v2/files/index"), bundle_entry("v2/files/encrypt-worker")
+    size = 200_000
+    page.evaluate(MAKE_FILE, [MARKER.decode(), size])
+    result = page.evaluate(UPLOAD, [f"/static/dist/{files['file']}",
+                                    f"/static/dist/{worker['file']}", worker["integrity"],
+                                    PATCH])
+    assert result["identity"].startswith("AGE-SECRET-KEY-PQ-1")
+    stored = blob_bytes(server, result["uploadId"])
+    assert agecrypt.decrypt(stored, [agecrypt.parse_identity(result["identity"])]) == (
+        plaintext(size))
+    assert filehash.file_hash(stored).hex() == result["fileHash"]
+    back = page.evaluate(DOWNLOAD, [f"/static/dist/{files['file']}", {
+        "uploadId": result["uploadId"], "identity": result["identity"],
+        "fileHash": result["fileHash"], "length": result["length"]}])
+    assert back["sha256"] == hashlib.sha256(plaintext(size)).hexdigest(), back
