@@ -70,8 +70,8 @@ UPLOAD = """async ([filesUrl, workerUrl, workerIntegrity, chunkSize]) => {
     onProgress: (sent, total) => progress.push([sent, total]),
     onResumeRecord: (record) => { records.push(record.chunkHashes.length); },
   });
-  const tusKeys = Object.keys(localStorage).filter((k) => k.startsWith("tus"));
-  return {...result, progress, records, tusKeys};
+  const stored = JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage});
+  return {...result, progress, records, stored};
 }"""
 
 CANCEL = """async ([filesUrl, workerUrl, workerIntegrity, chunkSize]) => {
@@ -155,9 +155,10 @@ def test_browser_upload_is_an_age_file_the_standard_tool_opens(x25519_server, ne
     """X25519 deployment: a 3 MiB file encrypted in the Worker while tus-js-client sends it
     in 1 MiB PATCHes completes; the stored blob is exactly the announced length, decrypts
     with ``age -d -i`` and the one-time identity to the page's bytes, and its file_hash is
-    client.filehash's. No request carries Upload-Metadata, nothing tus is left in
-    localStorage, and no 32-byte slice of the plaintext is on the server's disk (the same
-    probe finds one planted in a copy of the blob). The page downloads it back intact."""
+    client.filehash's. No request carries Upload-Metadata, the browser's storage holds
+    neither the name nor a tus record, and no 32-byte slice of the plaintext is on the
+    server's disk (the same probe finds one planted in a copy of the blob). The page
+    downloads it back intact, and a cancelled upload is terminated."""
     server = x25519_server
     alice = v2_member(server)
     page = v2_page(server, new_page, alice)
@@ -179,7 +180,7 @@ def test_browser_upload_is_an_age_file_the_standard_tool_opens(x25519_server, ne
     # What went to the server: ciphertext in PATCHes, no name, no metadata, no stored key.
     assert [m for m, _ in requests].count("PATCH") == -(-result["length"] // PATCH)
     assert not any(h.get("upload-metadata") for _, h in requests)
-    assert result["tusKeys"] == []
+    assert "holiday" not in result["stored"] and "tus" not in result["stored"]
     assert result["records"] and result["records"][-1] == -(-SIZE // 65536)
     assert result["progress"][-1] == [result["length"], result["length"]]
     blocks = {expected[i:i + BLOCK] for i in range(0, SIZE - BLOCK + 1, BLOCK)}
