@@ -21,7 +21,9 @@ from client import filehash
 from filestore.models import CipherUpload
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.filestore.v2_support import age_file, tus_upload, upload_id, v2_member
+from tests.securechat.test_never_sees import recording  # noqa: F401 - the §9 fixture
 from tests.support.bundle import BUNDLE_DIR
+from tests.support.probes import Probe, record_haystacks
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fresh_rate_limits")]
 
@@ -372,28 +374,41 @@ def test_upload_resumes_after_a_reload_only_with_the_same_bytes(x25519_server, n
     assert decrypt_with_age(tmp_path, stored, result["identity"]) == bytes(expected)
 
 
-def test_hybrid_deployment_browser_upload_opens_with_agecrypt(start_server, settings,
-                                                              new_page):
-    """Hybrid deployment (the default): the browser's one-time identity is
-    AGE-SECRET-KEY-PQ-1…, the server accepts its one mlkem768x25519 stanza, and agecrypt
-    decrypts the stored file with that identity; the page downloads it back intact."""
+def test_hybrid_browser_upload_leaves_nothing_readable_where_the_server_reaches(
+        recording, new_page):  # noqa: F811 - the fixture imported above
+    """Hybrid deployment (the default), served through the DESIGN.md §9 recorder at DEBUG
+    with its own Redis under MONITOR: the browser uploads a file in several PATCHes and
+    downloads it back. The one-time identity is AGE-SECRET-KEY-PQ-1…, the server accepted
+    its one mlkem768x25519 stanza, agecrypt opens the stored file, and the probes find
+    neither the file's name, its one-time identity nor any of three 32-byte slices of its
+    plaintext in the recorded requests and responses, the database, Redis, MEDIA_ROOT,
+    the log or the server's open files. Control: the same probe finds a 32-byte slice of
+    the ciphertext in the recorded PATCH bodies (the recorder saw the browser's bytes)."""
     import agecrypt
 
-    settings.SECURECHAT_KEY_TYPE = "hybrid"
-    server = start_server("uvicorn", SECURECHAT_KEY_TYPE="hybrid")
+    server = recording.server
     page = v2_page(server, new_page, v2_member(server))
     files, worker = bundle_entry("v2/files/index"), bundle_entry("v2/files/encrypt-worker")
-    size = 200_000
+    size = 300_000
     page.evaluate(MAKE_FILE, [MARKER.decode(), size])
     result = page.evaluate(UPLOAD, [f"/static/dist/{files['file']}",
                                     f"/static/dist/{worker['file']}", worker["integrity"],
-                                    PATCH])
+                                    100_000])
     assert result["identity"].startswith("AGE-SECRET-KEY-PQ-1")
     stored = blob_bytes(server, result["uploadId"])
-    assert agecrypt.decrypt(stored, [agecrypt.parse_identity(result["identity"])]) == (
-        plaintext(size))
+    expected = plaintext(size)
+    assert agecrypt.decrypt(stored, [agecrypt.parse_identity(result["identity"])]) == expected
     assert filehash.file_hash(stored).hex() == result["fileHash"]
     back = page.evaluate(DOWNLOAD, [f"/static/dist/{files['file']}", {
         "uploadId": result["uploadId"], "identity": result["identity"],
         "fileHash": result["fileHash"], "length": result["length"]}])
-    assert back["sha256"] == hashlib.sha256(plaintext(size)).hexdigest(), back
+    assert back["sha256"] == hashlib.sha256(expected).hexdigest(), back
+
+    secrets = {"file name": "holiday-secret.bin", "one-time identity": result["identity"],
+               **{f"plaintext slice at {at}": expected[at:at + 32]
+                  for at in (0, size // 2 + 5, size - 32)}}
+    findings = recording.findings(secrets)
+    assert findings == [], "\n".join(map(str, findings))
+    control = {"ciphertext slice": stored[len(stored) // 2:len(stored) // 2 + 32]}
+    assert any(f.place.startswith("recorder:") and "PATCH" in f.place
+               for f in Probe(control).search(record_haystacks(server.record_path)))
