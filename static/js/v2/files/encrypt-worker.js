@@ -4,12 +4,13 @@
 // the manifest's integrity (crypto/worker-start.js).
 //
 // Protocol (each request {id, op, …} is answered by {id, …} or {id, error}):
-//   start  {file, keyType}            → {identity, length}        a new identity/key/nonce
-//   resume {file, record, offset}     → {ok, reason?, identity, length}  (resume.js)
-//   slice  {start, end}               → {bytes (transferred), record}  ciphertext [start, end)
-//   finish {}                         → {fileHash}               once every byte was sliced
-// `record` is the resume record after the slice: its new chunk hashes were recorded
-// before the ciphertext was posted, and the page persists it before sending the bytes.
+//   start  {file, keyType}          → {identity, length, record}  a new identity/key/nonce
+//   resume {file, record, offset}   → {ok, reason?, identity, length, record}  (resume.js)
+//   slice  {start, end}             → {bytes (transferred), hashes}  ciphertext [start, end)
+//   finish {}                       → {fileHash}                once every byte was sliced
+// `record` is the resume record; `hashes` are the chunk hashes the slice added to it
+// (in order, after those the page has), recorded before the ciphertext was posted; the
+// page persists the grown record before it sends the bytes.
 import { withIdentities } from "../../crypto/agefile.js";
 import { fromHex, toHex } from "../../crypto/bytes.js";
 import { CryptoError, UsageError } from "../../crypto/errors.js";
@@ -26,7 +27,7 @@ async function begin(file, writer, identity, record) {
   const hasher = new FileHashParts();
   hasher.add(await nativeSha256(writer.prefix));
   upload = { file, writer, identity, record, hasher, hashedChunks: 0 };
-  return { identity, length: writer.length };
+  return { identity, length: writer.length, record };
 }
 
 async function start({ file, keyType }) {
@@ -80,6 +81,7 @@ async function slice({ start, end }) {
   if (!(Number.isSafeInteger(start) && start >= 0 && start <= end && end <= writer.length)) {
     throw new UsageError(`no range [${start}, ${end}) in a file of ${writer.length} bytes`);
   }
+  const known = upload.record.chunkHashes.length;
   const out = new Uint8Array(end - start);
   const prefixEnd = Math.min(end, writer.prefix.length);
   if (start < prefixEnd) out.set(writer.prefix.subarray(start, prefixEnd), 0);
@@ -94,7 +96,7 @@ async function slice({ start, end }) {
       out.set(chunk.subarray(from - c, to - c), from - start);
     });
   }
-  return { bytes: out, record: upload.record, transfer: [out.buffer] };
+  return { bytes: out, hashes: upload.record.chunkHashes.slice(known), transfer: [out.buffer] };
 }
 
 async function finish() {

@@ -27,14 +27,16 @@ async function deploymentKeyType() {
 }
 
 /** tus-js-client's file reader: each slice is ciphertext from the worker. */
-function ciphertextReader(worker, length, onResumeRecord, uploadUrl) {
+function ciphertextReader(worker, length, record, onResumeRecord, uploadUrl) {
   return {
     openFile: async () => ({
       size: length,
       async slice(start, end) {
-        const { bytes, record } = await worker.call("slice", { start, end });
+        const { bytes, hashes } = await worker.call("slice", { start, end });
         // The record names every chunk these bytes hold: it is stored before they leave.
-        await onResumeRecord?.({ ...record, uploadUrl: uploadUrl() });
+        record.chunkHashes.push(...hashes);
+        record.uploadUrl = uploadUrl();
+        await onResumeRecord?.(record);
         return { value: new Blob([bytes]), done: end >= length };
       },
       close() {},
@@ -71,7 +73,7 @@ async function terminate(url, token) {
 /**
  * Starts the worker on `file`: continuing the upload of `record` when the server still
  * has it and the worker's check passes (resume.js), else under a new identity, key and
- * nonce (after terminating the old upload). Returns {identity, length, resumeUrl}.
+ * nonce (after terminating the old upload). Returns {identity, length, record, resumeUrl}.
  */
 async function begin(worker, file, keyType, record, token) {
   if (record?.uploadUrl) {
@@ -79,13 +81,12 @@ async function begin(worker, file, keyType, record, token) {
     if (state !== null) {
       const answer = await worker.call("resume", { file, record, offset: state.offset });
       if (answer.ok && answer.length === state.length) {
-        return { identity: answer.identity, length: answer.length, resumeUrl: record.uploadUrl };
+        return { ...answer, resumeUrl: record.uploadUrl };
       }
     }
     await terminate(record.uploadUrl, token);
   }
-  const { identity, length } = await worker.call("start", { file, keyType });
-  return { identity, length, resumeUrl: null };
+  return { ...await worker.call("start", { file, keyType }), resumeUrl: null };
 }
 
 function send(upload, signal) {
@@ -120,13 +121,14 @@ export async function uploadFile(file, { onProgress, signal, keyType, onResumeRe
   const worker = await openEncryptWorker();
   try {
     const token = (await getJson("/api/v1/csrf")).csrf_token;
-    const { identity, length, resumeUrl } = await begin(worker, file, type, resumeFrom, token);
+    const { identity, length, record, resumeUrl } = await begin(worker, file, type, resumeFrom,
+      token);
     const upload = new Upload(file, {
       endpoint: UPLOAD_ENDPOINT, uploadUrl: resumeUrl, uploadSize: length, chunkSize,
       retryDelays: [0, 1000, 3000],
       headers: { "X-CSRFToken": token }, metadata: {}, storeFingerprintForResuming: false,
       fingerprint: async () => null,
-      fileReader: ciphertextReader(worker, length, onResumeRecord, () => upload.url),
+      fileReader: ciphertextReader(worker, length, record, onResumeRecord, () => upload.url),
       onProgress: (sent, total) => onProgress?.(sent, total),
     });
     const url = await send(upload, signal);
