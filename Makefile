@@ -186,6 +186,7 @@ bench: debian-deps dev-deps redis bundle
 	$(PY) bench/messaging.py $(BENCH_ARGS)
 	$(PY) bench/files.py
 	$(PY) bench/files_v2.py
+	$(PY) bench/browser_files.py
 	$(PY) bench/load.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev-installed

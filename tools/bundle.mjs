@@ -30,6 +30,8 @@ export const MODULE_ENTRIES = [
   "chat/app",
   "crypto/derive-worker",
   "crypto/index",
+  "v2/files/encrypt-worker",
+  "v2/files/index",
 ].sort();
 
 // Classic scripts copied from node_modules (without their source-map comment, below)
