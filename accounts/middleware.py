@@ -31,6 +31,9 @@ HALF_LOGGED_IN_ALLOWED = {
     "login-code", "api-auth-otp",
     "recovery-code", "api-recovery-confirm",
     "logout", "api-auth-logout",
+    # The version 2 shell holds nothing of the account in its HTML: its own code step
+    # (api-auth-otp above) must survive a reload in the middle of a login.
+    "v2-app",
 }
 # Only while 2FA is mandatory and no device is confirmed yet.
 ENROLMENT_ALLOWED = {"totp-setup", "api-me-totp", "api-me-totp-confirm"}
