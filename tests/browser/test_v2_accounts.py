@@ -320,3 +320,42 @@ def test_a_session_revoked_elsewhere_wipes_the_open_tab(server, new_page, tmp_pa
     assert time.monotonic() - revoked_at < RECHECK_SECONDS + 5
     assert DEVICE_BLOB not in storage(page)
     expect(page.locator("#v2-status")).to_contain_text("session ended")
+
+
+def test_the_signup_form_shows_every_error_at_once_and_keeps_what_was_typed(
+        server, new_page, tmp_path):
+    cli_signup(tmp_path, server, "gil@example.org")
+    page = new_page(server)
+    signups = []
+    page.on("request", lambda r: "/api/v1/auth/signup" in r.url and signups.append(r.url))
+    open_shell(page)
+    expect(page.get_by_role("link", name="Forgot password?")).to_have_attribute(
+        "href", "/password-reset/")
+    page.locator("#v2-login").get_by_role("button", name="Sign up").click()
+    form = page.locator("#v2-signup-form")
+    fields = {"Email address": "not an address", "Password": "short",
+              "Password again": "different"}
+    for label, value in fields.items():
+        form.get_by_label(label, exact=True).fill(value)
+    form.get_by_role("button", name="Sign up").click()
+    errors = page.locator("#v2-signup-errors p")
+    expect(errors).to_have_text(["Enter a valid email address.", "Use at least 12 characters.",
+                                 "The two passwords differ."])
+    for label, value in fields.items():
+        expect(form.get_by_label(label, exact=True)).to_have_value(value)
+        expect(form.get_by_label(label, exact=True)).to_have_attribute("aria-invalid", "true")
+
+    common = "administrator"  # on the server's list (Django's), long enough for the length rule
+    form.get_by_label("Email address").fill("gil@example.org")
+    form.get_by_label("Password", exact=True).fill(common)
+    form.get_by_label("Password again").fill(common)
+    form.get_by_role("button", name="Sign up").click()
+    expect(errors).to_have_text(["This password is too common."])
+    assert signups == []
+
+    form.get_by_label("Password", exact=True).fill(PASSWORD)  # the address is taken
+    form.get_by_label("Password again").fill(PASSWORD)
+    form.get_by_role("button", name="Sign up").click()
+    expect(page.locator("#v2-signup-email-error")).to_contain_text("already exists")
+    expect(form.get_by_label("Email address")).to_have_value("gil@example.org")
+    assert len(signups) == 1 and page.errors == []

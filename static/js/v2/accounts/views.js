@@ -178,7 +178,8 @@ function signupProblems(config, commonPasswords) {
   const password = $("v2-signup-password").value;
   const problems = {
     email: email && /^[^@\s]+@[^@\s]+$/.test(email) ? null : "Enter a valid email address.",
-    password: passwordProblems(password, email, { ...config, commonPasswords }).join(" ") || null,
+    password: passwordProblems(password, email, { minLength: config.minPasswordLength,
+      maxLength: config.maxPasswordLength, commonPasswords }).join(" ") || null,
     confirm: password === $("v2-signup-confirm").value ? null : "The two passwords differ.",
   };
   return { email, password, problems };
