@@ -191,6 +191,8 @@ function showSignupProblems(problems, general = []) {
   }
   const all = [...general, ...Object.values(problems).filter(Boolean)];
   showErrors($("v2-signup-errors"), all);
+  const first = ["email", "password", "confirm"].find((name) => problems[name]);
+  if (first) $(`v2-signup-${first}`).focus();
 }
 
 async function submitSignup(store, workerScript, commonPasswords, onSignedUp) {
