@@ -56,9 +56,15 @@ async function main() {
   bindLogin(store, { workerScript });
   bindSignup(store, {
     workerScript, commonPasswords: new Set(readJson("v2-common-passwords")),
-    onSignedUp: async ({ identity, identityText, recoveryCode }) => {
+    onSignedUp: async ({ identity, identityText, recoveryCode, email, stage }) => {
+      // First the code (the only copy is in this page), whatever the login stage is.
+      await showRecoveryCode(store, recoveryCode, email);
+      if (stage?.enrolment_required) {
+        store.show("login", { status: "Your account is made. Confirm your email address (see "
+          + "your inbox) and set up two-factor, then log in." });
+        return;
+      }
       const me = await store.api.get("/api/v1/me");
-      await showRecoveryCode(store, recoveryCode, me.email);
       await store.signedIn({ id: me.id, email: me.email }, identity, identityText, false);
     },
   });

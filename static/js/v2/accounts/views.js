@@ -199,18 +199,26 @@ async function submitSignup(store, workerScript, commonPasswords, onSignedUp) {
   const { email, password, problems } = signupProblems(store.config, commonPasswords);
   showSignupProblems(problems);
   if (Object.values(problems).some(Boolean)) return;
+  let made;
   try {
     const onProgress = progressView(store, "Protecting your new keys");
-    const made = await signup(store.api, { email, password, keyType: store.config.keyType,
+    made = await signup(store.api, { email, password, keyType: store.config.keyType,
       workerScript, onProgress });
-    $("v2-signup-password").value = "";
-    $("v2-signup-confirm").value = "";
-    await onSignedUp(made);
   } catch (error) {
     store.show("signup");
-    const field = error instanceof ApiFailure && ["email", "invitation"].includes(error.field)
-      ? error.field : null;
-    if (field === "email") showSignupProblems({ email: describeFailure(error) });
-    else showSignupProblems({}, [describeFailure(error)]);
+    if (error instanceof ApiFailure && error.field === "email") {
+      showSignupProblems({ email: describeFailure(error) });
+    } else {
+      showSignupProblems({}, [describeFailure(error)]);
+    }
+    return;
+  }
+  $("v2-signup-password").value = "";
+  $("v2-signup-confirm").value = "";
+  // The account exists from here on: failures no longer belong to the signup form.
+  try {
+    await onSignedUp({ ...made, email });
+  } catch (error) {
+    store.show("login", { status: `Your account is made. ${describeFailure(error)} Log in.` });
   }
 }
