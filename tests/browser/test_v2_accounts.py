@@ -48,6 +48,7 @@ def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
                                      "SECURECHAT_V2_RECHECK_SECONDS": str(RECHECK_SECONDS)})
         live.start()
     live.crypto_url = f"/static/test-bundle/{manifest['entries']['crypto/index']['file']}"
+    live.bundle_dir = bundles
     yield live
     live.stop()
 
@@ -250,6 +251,20 @@ def test_a_shared_computer_keeps_the_identity_in_the_tab_only(server, new_page, 
     page.reload()
     expect(page.locator("#v2-login")).to_be_visible()  # nothing to reopen
     assert storage(page) == {}
+
+
+def test_with_mandatory_two_factor_the_recovery_code_still_shows_after_signup(
+        server, start_server, new_page):
+    strict = start_server("uvicorn", SECURECHAT_TEST_BUNDLE_DIR=str(server.bundle_dir),
+                          SECURECHAT_REQUIRE_2FA="1")
+    page = new_page(strict)
+    browser_signup(page, "hal@example.org")  # the session is half-logged-in from here
+    expect(page.locator("#v2-recovery-code .recovery-group")).to_have_count(6)
+    page.get_by_label("I saved my recovery code").check()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator("#v2-login")).to_be_visible()
+    expect(page.locator("#v2-status")).to_contain_text("set up two-factor")
+    assert DEVICE_BLOB not in storage(page) and page.errors == []
 
 
 # --- a lying server ------------------------------------------------------------------
