@@ -56,7 +56,7 @@ async function main() {
   bindLogin(store, { workerScript });
   bindSignup(store, {
     workerScript, commonPasswords: new Set(readJson("v2-common-passwords")),
-    onSignedUp: async ({ identity, identityText, recoveryCode, email, stage }) => {
+    onSignedUp: async ({ recoveryCode, email, stage, ...unlocked }) => {
       // First the code (the only copy is in this page), whatever the login stage is.
       await showRecoveryCode(store, recoveryCode, email);
       if (stage?.enrolment_required) {
@@ -65,7 +65,7 @@ async function main() {
         return;
       }
       const me = await store.api.get("/api/v1/me");
-      await store.signedIn({ id: me.id, email: me.email }, identity, identityText, false);
+      await store.signedIn({ id: me.id, email: me.email }, unlocked, false);
     },
   });
   await store.restore();

@@ -72,17 +72,18 @@ export async function signup(api, { email, password, keyType, workerScript, onPr
   const identity = createIdentityFile(keyType, recovery.recipient);
   const keys = await deriveInWorker(workerScript, email, params, password, onProgress);
   const text = serializeIdentityFile(identity);
+  const recipient = await identityToRecipient(identity.generations[0].identity);
   const stage = await api.post("/api/v1/auth/signup", {
     email, auth_key: toBase64url(keys.authKey), account_salt: toBase64url(params.accountSalt),
     work_factor: params.workFactor, key_type: keyType,
-    recipient: await identityToRecipient(identity.generations[0].identity),
+    recipient,
     signing_key: toBase64url(identitySigningKey(identity)),
     wrapped_identity: toBase64(await wrapIdentity(text, keys.passphrase)),
     recovery_wrapped: toBase64(await wrapToRecovery(identity)),
   });
   api.forgetCsrf();
   rememberParameters(email, params);
-  return { identity, identityText: text, recoveryCode: recovery.normalised, stage };
+  return { identity, identityText: text, recipient, recoveryCode: recovery.normalised, stage };
 }
 
 /**
@@ -107,7 +108,7 @@ export async function sendCode(api, code) {
  * After a complete login: fetch the wrapped identity, unwrap it here (its header is
  * checked before scrypt), self-check against the directory, and remember the
  * parameters unless `shared` (a shared computer keeps nothing, not even the address).
- * Resolves to {identity, identityText}.
+ * Resolves to {identity, identityText, recipient} (the current age recipient).
  */
 export async function unlock(api, email, { params, keys, shared = false }) {
   const answer = await api.get("/api/v1/me/wrapped-identity");
@@ -119,15 +120,16 @@ export async function unlock(api, email, { params, keys, shared = false }) {
   }
   const identityText = await unwrapIdentity(blob, keys.passphrase);
   const identity = parseIdentityFile(identityText);
-  await selfCheck(identity, answer?.key_generations);
+  const recipient = await selfCheck(identity, answer?.key_generations);
   if (!shared) rememberParameters(email, params);
-  return { identity, identityText };
+  return { identity, identityText, recipient };
 }
 
 /**
  * Refuses (DirectoryMismatch) unless the directory lists exactly the identity's
  * generations with their recipients, and the newest with the identity's signing key
- * (client/account.py self_check).
+ * (client/account.py self_check). Resolves to the current generation's recipient
+ * (computing a hybrid recipient is the costly part: callers reuse it).
  */
 export async function selfCheck(identity, generations) {
   if (!Array.isArray(generations)) throw new ProtocolFailure("the directory is not a list");
@@ -164,4 +166,5 @@ export async function selfCheck(identity, generations) {
   if (!bytesEqual(signing, identitySigningKey(identity))) {
     throw new DirectoryMismatch("the directory's signing key is not yours");
   }
+  return mine.get(identity.generations[0].number);
 }

@@ -19,7 +19,7 @@ function grouped(hex) {
 
 /** Renders the signed-in view of `keys` (the mount contract) into `root`; returns {stop}. */
 export async function showSignedIn(root, keys) {
-  const recipient = await identityToRecipient(keys.ageIdentities[0]);
+  const recipient = keys.recipient ?? await identityToRecipient(keys.ageIdentities[0]);
   const signing = toHex(sha256(ed25519.getPublicKey(keys.signingSeed)));
   const section = element("section", { class: "card", id: "v2-home",
     "aria-labelledby": "v2-home-title" });

@@ -62,7 +62,8 @@ export class AccountStore extends EventTarget {
     try {
       const deviceKey = await fetchDeviceKey(this.api);
       const text = await openStoredIdentity(deviceKey, blob, me.id);
-      await this.signedIn({ id: me.id, email: me.email }, parseIdentityFile(text), text, false);
+      await this.signedIn({ id: me.id, email: me.email },
+        { identity: parseIdentityFile(text), identityText: text }, false);
     } catch (error) {
       console.error("restore: the stored identity did not open", error);
       forgetIdentity();
@@ -71,16 +72,17 @@ export class AccountStore extends EventTarget {
   }
 
   /**
-   * The identity is unlocked for `user`: keep it in memory, store it under the device
-   * key unless `shared`, start the re-check, and emit "signed-in".
+   * The identity is unlocked for `user` ({identity, identityText, recipient?}): keep it in
+   * memory, store it under the device key unless `shared`, start the re-check, and emit
+   * "signed-in".
    */
-  async signedIn(user, identity, identityText, shared) {
+  async signedIn(user, { identity, identityText, recipient = null }, shared) {
     if (shared) {
       forgetIdentity();
     } else {
       await storeIdentity(await fetchDeviceKey(this.api), user.id, identityText);
     }
-    this.session = { user, identity, shared };
+    this.session = { user, identity, recipient, shared };
     this.startRecheck();
     this.show("home");
     this.emit("signed-in", this.session);
@@ -88,10 +90,12 @@ export class AccountStore extends EventTarget {
 
   /** The mount contract's keys (static/js/v2/mount.js). */
   mountKeys() {
-    const { user, identity, shared } = this.session;
+    const { user, identity, recipient, shared } = this.session;
+    // Beyond the contract: `recipient` (the current public age recipient, when known) and
+    // `shared`, for the plain signed-in view.
     return { user: { ...user }, generation: identity.signingGeneration,
       ageIdentities: identity.generations.map((g) => g.identity),
-      signingSeed: identity.signingSeed, shared, onLogout: () => this.logout() };
+      signingSeed: identity.signingSeed, recipient, shared, onLogout: () => this.logout() };
   }
 
   startRecheck() {

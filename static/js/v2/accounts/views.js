@@ -140,12 +140,12 @@ async function submitCode(store) {
 
 async function finishLogin(store) {
   const pending = store.pendingLogin;
-  const { identity, identityText } = await unlock(store.api, pending.email, pending);
+  const unlocked = await unlock(store.api, pending.email, pending);
   store.pendingLogin = null;
   const me = await store.api.get("/api/v1/me");
   $("v2-login-password").value = "";
   $("v2-code-input").value = "";
-  await store.signedIn({ id: me.id, email: me.email }, identity, identityText, pending.shared);
+  await store.signedIn({ id: me.id, email: me.email }, unlocked, pending.shared);
 }
 
 async function failLogin(store, error) {
@@ -164,7 +164,7 @@ async function failLogin(store, error) {
   $("v2-login-errors").focus?.();
 }
 
-/** Wires the signup form; `onSignedUp({identity, identityText, recoveryCode})`. */
+/** Wires the signup form; `onSignedUp({identity, identityText, recipient, recoveryCode, email, stage})`. */
 export function bindSignup(store, { workerScript, commonPasswords, onSignedUp }) {
   $("v2-signup-form").addEventListener("submit", (event) => {
     event.preventDefault();
