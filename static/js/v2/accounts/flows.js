@@ -73,14 +73,19 @@ export async function signup(api, { email, password, keyType, workerScript, onPr
   const keys = await deriveInWorker(workerScript, email, params, password, onProgress);
   const text = serializeIdentityFile(identity);
   const recipient = await identityToRecipient(identity.generations[0].identity);
-  const stage = await api.post("/api/v1/auth/signup", {
-    email, auth_key: toBase64url(keys.authKey), account_salt: toBase64url(params.accountSalt),
-    work_factor: params.workFactor, key_type: keyType,
-    recipient,
-    signing_key: toBase64url(identitySigningKey(identity)),
-    wrapped_identity: toBase64(await wrapIdentity(text, keys.passphrase)),
-    recovery_wrapped: toBase64(await wrapToRecovery(identity)),
-  });
+  let stage;
+  try {
+    stage = await api.post("/api/v1/auth/signup", {
+      email, auth_key: toBase64url(keys.authKey), account_salt: toBase64url(params.accountSalt),
+      work_factor: params.workFactor, key_type: keyType,
+      recipient,
+      signing_key: toBase64url(identitySigningKey(identity)),
+      wrapped_identity: toBase64(await wrapIdentity(text, keys.passphrase)),
+      recovery_wrapped: toBase64(await wrapToRecovery(identity)),
+    });
+  } finally {
+    for (const secret of [keys.master, keys.authKey, keys.wrapKey]) secret.fill(0);
+  }
   api.forgetCsrf();
   rememberParameters(email, params);
   return { identity, identityText: text, recipient, recoveryCode: recovery.normalised, stage };
@@ -93,9 +98,15 @@ export async function signup(api, { email, password, keyType, workerScript, onPr
 export async function startLogin(api, { email, password, workerScript, onProgress }) {
   const params = await prelogin(api, email);
   const keys = await deriveInWorker(workerScript, email, params, password, onProgress);
-  const stage = await api.post("/api/v1/auth/login", { email, auth_key: toBase64url(keys.authKey) });
-  api.forgetCsrf();
-  return { params, keys, stage };
+  try {
+    const stage = await api.post("/api/v1/auth/login",
+      { email, auth_key: toBase64url(keys.authKey) });
+    api.forgetCsrf();
+    return { params, keys, stage };
+  } finally {
+    keys.master.fill(0); // only the wrap key (for the unlock) is needed from here
+    keys.authKey.fill(0);
+  }
 }
 
 /** The second factor (TOTP or backup code) of a login in progress. */
@@ -119,6 +130,7 @@ export async function unlock(api, email, { params, keys, shared = false }) {
     throw new ProtocolFailure("the server's wrapped identity is not base64");
   }
   const identityText = await unwrapIdentity(blob, keys.passphrase);
+  keys.wrapKey.fill(0); // the passphrase string cannot be wiped; it goes with `keys`
   const identity = parseIdentityFile(identityText);
   const recipient = await selfCheck(identity, answer?.key_generations);
   if (!shared) rememberParameters(email, params);

@@ -15,7 +15,10 @@ export class AccountStore extends EventTarget {
     this.view = "loading";
     this.status = "";
     this.alarm = "";
-    this.session = null; // {user: {id, email}, identity, shared} while unlocked
+    this.session = null; // {user: {id, email}, identity, recipient, shared} while unlocked
+    // Between the auth-key step and the unlock ({params, keys, stage, email, shared}):
+    // the derived wrap key waits here for the code step; dropped on success or failure.
+    this.pendingLogin = null;
     this.timer = null;
     api.onUnauthorized = () => {
       if (this.session) this.wipe("Your session ended (logged out or revoked elsewhere). Log in again.");

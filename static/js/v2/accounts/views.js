@@ -149,11 +149,15 @@ async function finishLogin(store) {
 }
 
 async function failLogin(store, error) {
-  store.pendingLogin = null;
-  if (error instanceof DirectoryMismatch) {
-    // The server shows keys this user never made: end this session, keep nothing.
+  if (store.pendingLogin !== null) {
+    // The server accepted the auth key but nothing was unlocked here: end that session
+    // rather than leave a login this page cannot use.
+    store.pendingLogin = null;
     await store.api.post("/api/v1/auth/logout").catch((e) => console.error("logout:", e));
     store.api.forgetCsrf();
+  }
+  if (error instanceof DirectoryMismatch) {
+    // The server shows keys this user never made: the session is ended, nothing kept.
     store.raiseAlarm(`Security alarm: ${error.message}. Someone may have added keys to your `
       + "account on the server. Nothing was unlocked; contact your administrator.");
     store.show("login");
