@@ -9,6 +9,7 @@ played by rewriting its responses with ``page.route`` or its rows in the databas
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -305,6 +306,32 @@ def test_a_lying_prelogin_is_refused_before_the_password_is_used(server, new_pag
     browser_login(page, "dee@example.org")
     expect_signed_in(page, "dee@example.org")
     assert len(logins) == 1
+
+
+def test_a_wrapped_identity_of_another_work_factor_is_refused_and_the_login_ended(
+        server, new_page, tmp_path):
+    cli_signup(tmp_path, server, "ivy@example.org")
+
+    def raise_the_work_factor(route):
+        answer = route.fetch()
+        body = answer.json()
+        blob = base64.b64decode(body["wrapped_identity"])
+        header_end = blob.index(b"\n---")
+        tampered = re.sub(rb"(-> scrypt \S+) 10\n", rb"\1 11\n", blob[:header_end + 1])
+        assert tampered != blob[:header_end + 1]
+        body["wrapped_identity"] = base64.b64encode(tampered + blob[header_end + 1:]).decode()
+        route.fulfill(response=answer, body=json.dumps(body))
+
+    page = new_page(server)
+    page.route("**/api/v1/me/wrapped-identity", raise_the_work_factor)
+    browser_login(page, "ivy@example.org")
+    expect(page.locator("#v2-login-errors")).to_contain_text("work factor must be exactly 10")
+    assert DEVICE_BLOB not in storage(page)
+    assert httpx.get(server.url + "/api/v1/me/device-key",
+                     cookies=cookie_jar(page)).status_code == 401  # the login was ended
+    page.unroute("**/api/v1/me/wrapped-identity")  # positive control: the honest file opens
+    browser_login(page, "ivy@example.org")
+    expect_signed_in(page, "ivy@example.org")
 
 
 def test_a_directory_generation_the_user_never_made_raises_the_alarm(server, new_page, tmp_path):
