@@ -135,8 +135,10 @@ ROUND_TRIP_JS = """async ([url, keyType, pythonText]) => {
                      pythonText.replace("# securechat-generation: 2\\n", "")]) {
     try { c.parseIdentityFile(bad); refusals.push(null); } catch (e) { refusals.push(e.code); }
   }
+  const other = keyType === "hybrid" ? "x25519" : "hybrid";
+  const otherText = c.serializeIdentityFile(c.createIdentityFile(other, recovery.recipient));
   return {
-    text, code: recovery.normalised, copy: Array.from(copy),
+    text, otherText, code: recovery.normalised, copy: Array.from(copy),
     recipient: await c.currentRecipient(made),
     signing: c.toHex(c.identitySigningKey(made)),
     reserialized: c.serializeIdentityFile(parsed),
@@ -160,6 +162,9 @@ def test_identity_files_cross_between_the_browser_and_python_byte_for_byte(serve
     assert made.recipient() == result["recipient"]
     assert made.signing_public_key().hex() == result["signing"]
     assert made.current_generation == 1
+    other = IdentityFile.parse(result["otherText"].encode())  # the other key type too
+    assert other.serialize().decode() == result["otherText"]
+    assert type(other.current_identity) is not type(made.current_identity)
     opened = unwrap_with_recovery(bytes(result["copy"]), result["code"], key_type)
     assert opened.serialize() == made.serialize()
 
