@@ -363,6 +363,9 @@ def test_a_session_revoked_elsewhere_wipes_the_open_tab(server, new_page, tmp_pa
     browser_login(page, "fay@example.org")
     expect_signed_in(page, "fay@example.org")
     assert DEVICE_BLOB in storage(page)
+    with page.expect_request(lambda r: r.url.endswith("/api/v1/me")) as recheck:
+        pass  # the next periodic re-check, which must not count as use of the session
+    assert recheck.value.headers.get("x-securechat-background") == "1"
 
     other_device = tmp_path / "other-device"
     other_device.mkdir(mode=0o700)

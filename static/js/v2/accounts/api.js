@@ -29,9 +29,14 @@ export class Api {
     return this.csrfToken;
   }
 
-  /** The JSON answer of `method path` with `body`; ApiFailure for anything but 2xx. */
-  async call(method, path, body = undefined, { retryCsrf = true } = {}) {
+  /**
+   * The JSON answer of `method path` with `body`; ApiFailure for anything but 2xx.
+   * `background`: a request the user did not make (the re-check), which the server does
+   * not count as use of the session (X-SecureChat-Background, docs/api.md).
+   */
+  async call(method, path, body = undefined, { retryCsrf = true, background = false } = {}) {
     const headers = { Accept: "application/json" };
+    if (background) headers["X-SecureChat-Background"] = "1";
     const unsafe = method !== "GET";
     if (unsafe) headers["X-CSRFToken"] = await this.csrf();
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -48,14 +53,14 @@ export class Api {
     const failure = new ApiFailure(response.status, data?.error, data?.detail, data?.field ?? null);
     if (response.status === 403 && unsafe && retryCsrf && /csrf/i.test(`${failure.code} ${failure.detail}`)) {
       await this.csrf(true);
-      return this.call(method, path, body, { retryCsrf: false });
+      return this.call(method, path, body, { retryCsrf: false, background });
     }
     if (response.status === 401) this.onUnauthorized?.(failure);
     throw failure;
   }
 
-  get(path) {
-    return this.call("GET", path);
+  get(path, options = {}) {
+    return this.call("GET", path, undefined, options);
   }
 
   post(path, body = {}) {

@@ -105,7 +105,7 @@ export class AccountStore extends EventTarget {
     clearInterval(this.timer);
     this.timer = setInterval(() => {
       // A 401 reaches api.onUnauthorized, which wipes; other failures are transient.
-      this.api.get("/api/v1/me").catch((failure) => {
+      this.api.get("/api/v1/me", { background: true }).catch((failure) => {
         if (failure.status !== 401) console.error("re-check:", failure);
       });
     }, this.config.recheckSeconds * 1000);
