@@ -180,6 +180,10 @@ def test_identity_files_cross_between_the_browser_and_python_byte_for_byte(serve
 def test_browser_signup_shows_the_recovery_code_and_the_cli_logs_in(server, new_page, tmp_path):
     page = new_page(server)
     browser_signup(page, "ada@example.org")
+    # The Worker's scrypt progress reached the page's live region (hidden by now).
+    progress = page.locator("#v2-progress-text")
+    expect(progress).to_have_attribute("aria-live", "polite")
+    expect(progress).to_have_text("Protecting your new keys: 100%.")
     groups = page.locator("#v2-recovery-code .recovery-group")
     expect(groups).to_have_count(6)
     assert groups.first.get_attribute("aria-label").startswith("group 1 of 6: ")
