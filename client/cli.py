@@ -7,6 +7,9 @@
     logout | whoami | fingerprint
     export-identity --output FILE
     verify-web URL --hashes FILE
+    upload FILE [--resume] [--show-key] [--ref-out REF.json]     (client.cli_files)
+    download [FILE_ID] (--ref REF.json | --key-file F --hash H) -o OUT [--force]
+    file-key REF.json
     conversations | new | send | read | listen | members | safety-number
         (client.cli_messages; docs/cli.md "Conversations and messages")
 
@@ -39,7 +42,7 @@ from pathlib import Path
 
 import agecrypt
 
-from . import _local, account, cli_messages, verifyweb
+from . import _local, account, cli_files, cli_messages, verifyweb
 from .derivation import MIN_WORK_FACTOR
 from .errors import ApiFailure, ClientCryptoError, LocalFileError, UsageError
 from .http import Session, origin_of
@@ -48,6 +51,7 @@ from .identity import IdentityFile
 __all__ = ["main"]
 
 CONFIG_FILE = "config.json"
+_NO_SERVER = frozenset({"verify-web", "file-key"})  # commands that talk to no server
 LOCAL_WORK_FACTOR = 18  # the stored identity: a passphrase a person chose, so scrypt is high
 EXPORT_WORK_FACTOR = 18  # DESIGN.md §3: 18-20, so typage (max 20) and `age -d` open it
 MIN_PASSWORD_LENGTH = 12  # mirrors the server's rule (DESIGN.md §4)
@@ -103,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("url")
     c.add_argument("--hashes", required=True, type=Path,
                    help="the release's hash list (make release-hashes)")
+    cli_files.add_parsers(sub)
     cli_messages.add_commands(sub)  # conversations, new, send, read, listen, members, …
     return p
 
@@ -178,7 +183,7 @@ class Context:
         self.known = account.KnownAccounts(self.dir)
 
     def _server(self) -> str:
-        if self.args.command == "verify-web":
+        if self.args.command in _NO_SERVER:
             return ""
         if self.args.server:
             return origin_of(self.args.server)
@@ -208,6 +213,10 @@ class Context:
         """Delete the identity stored for this server's remembered account, if any."""
         if isinstance((self._config.get("accounts") or {}).get(self.origin), str):
             _local.remove(self.identity_path())
+
+    def identity(self) -> IdentityFile:
+        """The account's identity, checked against the directory (see :func:`_identity`)."""
+        return _identity(self)
 
     def identity_path(self) -> Path:
         key = hashlib.sha256(f"{self.origin} {self.email()}".encode()).hexdigest()[:16]
@@ -386,8 +395,7 @@ def _identity(ctx: Context) -> IdentityFile:
 COMMANDS = {
     "signup": cmd_signup, "login": cmd_login, "logout": cmd_logout, "whoami": cmd_whoami,
     "fingerprint": cmd_fingerprint, "export-identity": cmd_export_identity,
-    "verify-web": cmd_verify_web,
-    **cli_messages.COMMANDS,
+    "verify-web": cmd_verify_web, **cli_files.COMMANDS, **cli_messages.COMMANDS,
 }
 
 
