@@ -389,6 +389,8 @@ class Messenger:
                           event=f"the server says {who} left ({item.get('reason')})")
         elif kind == "message":
             entry = self._ingest_message(conv, item)
+        elif kind == "tombstone":
+            entry = self._ingest_tombstone(conv, item)
         if entry is not None:
             conv.entries.append(entry)
         return entry
@@ -410,18 +412,15 @@ class Messenger:
     def _ingest_message(self, conv: Conversation, item: dict) -> Entry:
         seq, sender = item["seq"], item.get("sender")
         entry = Entry(seq, conv.keys.name(sender))
-        if item.get("box") is None and isinstance(sender, int):
-            # A tombstone (seq, sender and time kept, ciphertext deleted): explained only by
-            # a signed unsend or the expiry, checked after sync (Messenger.unexplained).
-            conv.timeline.add(tl.Tombstone(seq, int(item.get("server_time", 0)), sender))
-            entry.event = f"a message from {entry.sender} was deleted"
-            return entry
         try:
             received, text = self._open_message(conv, item)
         except ClientCryptoError as exc:
             entry.failure = f"this message failed verification ({exc})"
             return entry
-        entry.text = text
+        if received.unsend_target is not None:
+            entry.event = f"{entry.sender} took back a message"
+        else:
+            entry.text = text
         for finding in conv.timeline.add(received):
             entry.warnings.append(tl.describe(finding, conv.keys.name))
         conv.seen = (seq, received.message_hash)
@@ -460,12 +459,38 @@ class Messenger:
         text = doc.get("text") if doc.get("type") == "text" else f"({doc.get('type')} message)"
         if not isinstance(text, str):
             raise messagebox.BoxFormatError("a text message without text")
+        target = None
+        if doc.get("type") == "unsend" and verified.kind == "unsend":
+            try:
+                target = bytes.fromhex(doc["target"])
+            except (KeyError, TypeError, ValueError):
+                raise messagebox.BoxFormatError("an unsend without a target hash") from None
+            if len(target) != 32:
+                raise messagebox.BoxFormatError("an unsend without a target hash")
         received = tl.Received(item["seq"], int(item.get("server_time", 0)), verified,
-                               messagebox.message_hash(data))
+                               messagebox.message_hash(data), unsend_target=target)
         return received, text
 
+    def _ingest_tombstone(self, conv: Conversation, item: dict) -> Entry:
+        """A removed message (seq, sender, time and its statement stay; no box). Believed only
+        when a signed unsend or the chain's expiry explains it (:meth:`unexplained`)."""
+        seq, sender = item["seq"], item.get("sender")
+        if not isinstance(sender, int):
+            raise ProtocolError("the tombstone item is malformed")
+        try:  # the hash of the statement the sender signed, as a signed unsend names it
+            conv.timeline.note(seq, messagebox.message_hash(_unb64(item.get("statement"), "s")))
+        except ProtocolError:
+            pass
+        conv.timeline.add(tl.Tombstone(seq, int(item.get("server_time", 0)), sender))
+        return Entry(seq, conv.keys.name(sender),
+                     event=f"a message from {conv.keys.name(sender)} was removed "
+                           f"(the server says: {item.get('reason')})")
+
     def unexplained(self, conv: Conversation) -> list[str]:
-        return [tl.describe(f, conv.keys.name) for f in conv.timeline.unexplained_tombstones()]
+        """Findings after sync: tombstones no signed unsend or the chain's expiry explains."""
+        expiry = conv.chain.state.expiry_seconds
+        return [tl.describe(f, conv.keys.name)
+                for f in conv.timeline.unexplained_tombstones(expiry_seconds=expiry)]
 
     # --- writing ---------------------------------------------------------------
 

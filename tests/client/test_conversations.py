@@ -81,6 +81,16 @@ def test_direct_conversation_both_ways_exactly_once_in_order(server, tmp_path):
         assert events[0].endswith("created the conversation") and "added" in events[1]
     # The server holds the ciphertext only.
     assert not any(b"hello" in bytes(m.box) for m in MessageV2.objects.all())
+    # A message the server turns into a tombstone without a signed unsend: shown as
+    # removed by the server (its claim "unsend" is not believed).
+    first = next(e.seq for e in conv.entries if e.text == "hello bob")
+    MessageV2.objects.filter(conversation_id=cid, seq=first).update(
+        removed_at=timezone.now(), removed_reason="unsend")
+    conv = bob.load(cid)
+    (removed,) = [e for e in conv.entries if e.seq == first]
+    assert removed.text is None and "was removed (the server says: unsend)" in removed.event
+    assert bob.unexplained(conv) == [f"a message from {alice.email} was removed by the server"]
+    assert not any(e.warnings for e in conv.entries)  # the next messages still verify
     # A message the server withholds from Bob shows as missing at the next one.
     alice.send_text(cid, "withheld")
     alice.send_text(cid, "after it")
