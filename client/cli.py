@@ -10,6 +10,8 @@
     upload FILE [--resume] [--show-key] [--ref-out REF.json]     (client.cli_files)
     download [FILE_ID] (--ref REF.json | --key-file F --hash H) -o OUT [--force]
     file-key REF.json
+    conversations | new | send | read | listen | members | safety-number
+        (client.cli_messages; docs/cli.md "Conversations and messages")
 
 Secrets — the password, second-factor codes, the local passphrase — come from
 the terminal (getpass), or from ``--password-stdin`` (one per line, in the
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import agecrypt
 
-from . import _local, account, cli_files, verifyweb
+from . import _local, account, cli_files, cli_messages, verifyweb
 from .derivation import MIN_WORK_FACTOR
 from .errors import ApiFailure, ClientCryptoError, LocalFileError, UsageError
 from .http import Session, origin_of
@@ -106,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--hashes", required=True, type=Path,
                    help="the release's hash list (make release-hashes)")
     cli_files.add_parsers(sub)
+    cli_messages.add_commands(sub)  # conversations, new, send, read, listen, members, …
     return p
 
 
@@ -392,7 +395,7 @@ def _identity(ctx: Context) -> IdentityFile:
 COMMANDS = {
     "signup": cmd_signup, "login": cmd_login, "logout": cmd_logout, "whoami": cmd_whoami,
     "fingerprint": cmd_fingerprint, "export-identity": cmd_export_identity,
-    "verify-web": cmd_verify_web, **cli_files.COMMANDS,
+    "verify-web": cmd_verify_web, **cli_files.COMMANDS, **cli_messages.COMMANDS,
 }
 
 

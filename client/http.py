@@ -165,6 +165,10 @@ class Session:
 
     # --- cookies ----------------------------------------------------------
 
+    def cookie_header(self) -> str:
+        """The ``Cookie`` header of this server's session (for the websocket handshake)."""
+        return "; ".join(f"{c.name}={c.value}" for c in self._http.cookies.jar)
+
     def has_session(self) -> bool:
         return any(name == "sessionid" for name, *_ in self._saved)
 

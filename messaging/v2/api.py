@@ -88,6 +88,14 @@ def epochs(request, body, conversation_id):
 
 
 @api_view("GET", login_required=True)
+def keys(request, body, conversation_id):
+    """The directory entries of the people in the conversation (members, actors, creators
+    and senders): ``{users: [{id, email, key_generations}]}``; clients check them."""
+    require_complete_login(request)
+    return JsonResponse(reads.read_member_keys(request.user, conversation_id))
+
+
+@api_view("GET", login_required=True)
 def timeline(request, body, conversation_id):
     """``?after=<seq>``: operations, epoch announcements and messages in seq order."""
     require_complete_login(request)

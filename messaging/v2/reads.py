@@ -59,6 +59,29 @@ def read_chain(user, conversation_id: str) -> dict:
             "operations": [wire.operation_json(op) for op in operations]}
 
 
+def read_member_keys(user, conversation_id: str) -> dict:
+    """The directory entries (address and key generations, newest first) of everyone a
+    client meets in this conversation: current members, actors of operations, creators of
+    epochs and senders of messages. Clients check them against their pins and the chain's
+    vouched fingerprints; the server's word alone is trusted for nothing. Seven queries,
+    however many people."""
+    from accounts.models import KeyGeneration, User
+
+    conversation = access_v2_conversation(user, conversation_id)
+    ids = set(MemberV2.objects.filter(conversation=conversation).values_list("user_id", flat=True))
+    for model, column in ((MembershipOperation, "actor_id"), (EpochV2, "creator_id"),
+                          (MessageV2, "sender_id")):
+        ids |= set(model.objects.filter(conversation=conversation)
+                   .values_list(column, flat=True).distinct())
+    ids.discard(None)
+    generations: dict[int, list] = {uid: [] for uid in ids}
+    for row in KeyGeneration.objects.filter(user_id__in=ids).order_by("-number"):
+        generations[row.user_id].append(wire.generation_json(row))
+    emails = dict(User.objects.filter(pk__in=ids).values_list("pk", "email"))
+    return {"users": [{"id": uid, "email": emails.get(uid), "key_generations": generations[uid]}
+                      for uid in sorted(ids) if uid in emails]}
+
+
 def read_epochs(user, conversation_id: str, after: int) -> dict:
     """Up to ``EPOCH_PAGE`` epochs numbered above ``after``, envelopes included."""
     conversation = access_v2_conversation(user, conversation_id)

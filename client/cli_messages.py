@@ -1,0 +1,267 @@
+"""The messaging commands of ``securechat`` (docs/cli.md "Conversations and messages").
+
+    conversations                                   list, with unread counts
+    new EMAIL... [--name NAME]                      a direct chat (one address) or a group
+    send CONVERSATION TEXT|-                        one text message ("-": standard input)
+    read CONVERSATION [--since SEQ]                 decrypted, verified history with warnings
+    listen [CONVERSATION] [--json]                  live messages until Ctrl-C
+    members CONVERSATION [--add EMAIL] [--remove EMAIL] [--leave]
+    safety-number EMAIL [--verify]
+
+CONVERSATION is an id, an unambiguous prefix of one, or the other member's address
+for a direct conversation. client.cli registers these with :func:`add_commands` and
+runs them with its error handling (one line, non-zero exit, never a traceback).
+Everything cryptographic happens in client.conversations.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from urllib.parse import quote
+
+from . import epochs, safety
+from .conversations import ChainRefused, Conversation, Entry, Messenger, check_text
+from .errors import ApiFailure, ProtocolError, UsageError
+from .state import LocalState
+
+__all__ = ["COMMANDS", "add_commands"]
+
+LISTEN_POLL_SECONDS = 0.5
+WS_MAX_FRAME = 64 * 1024  # the protocol's frame limit (docs/api.md)
+
+
+def add_commands(sub) -> None:
+    """Add the messaging subcommands to the ``securechat`` parser's subparsers."""
+    sub.add_parser("conversations", help="list your conversations with unread counts")
+    c = sub.add_parser("new", help="start a direct conversation or a group")
+    c.add_argument("emails", nargs="+", metavar="EMAIL")
+    c.add_argument("--name", help="the group's name (encrypted; makes a group)")
+    c = sub.add_parser("send", help="send a text message (- reads it from standard input)")
+    c.add_argument("conversation", metavar="CONVERSATION")
+    c.add_argument("text", metavar="TEXT")
+    c = sub.add_parser("read", help="print a conversation's history, decrypted and verified")
+    c.add_argument("conversation", metavar="CONVERSATION")
+    c.add_argument("--since", type=int, default=0, metavar="SEQ",
+                   help="only entries after this seq")
+    c = sub.add_parser("listen", help="print messages as they arrive (Ctrl-C stops)")
+    c.add_argument("conversation", nargs="?", metavar="CONVERSATION")
+    c.add_argument("--json", action="store_true", help="one JSON object per line")
+    c = sub.add_parser("members", help="show, add or remove members, or leave")
+    c.add_argument("conversation", metavar="CONVERSATION")
+    g = c.add_mutually_exclusive_group()
+    g.add_argument("--add", metavar="EMAIL")
+    g.add_argument("--remove", metavar="EMAIL")
+    g.add_argument("--leave", action="store_true")
+    c = sub.add_parser("safety-number", help="show the safety number you share with a contact")
+    c.add_argument("email", metavar="EMAIL")
+    c.add_argument("--verify", action="store_true",
+                   help="mark the contact verified (after comparing the number)")
+
+
+# --- set-up --------------------------------------------------------------------------
+
+
+def _messenger(ctx) -> Messenger:
+    """Unlock the identity (client.cli's rules) and open this account's messaging state."""
+    from .cli import _identity  # client.cli imports this module: import here, not at the top
+
+    identity = _identity(ctx)
+    email = ctx.email()
+    state = LocalState(ctx.dir, ctx.origin, email)
+    session = ctx.session()
+    user_id = state.data.get("user_id")
+    if not isinstance(user_id, int):
+        try:
+            answer = session.get(f"/api/v1/directory?email={quote(email)}")
+        except ApiFailure as exc:
+            if exc.status == 404:
+                raise UsageError("your address is not verified yet: open the link the "
+                                 "server emailed you") from None
+            raise
+        user_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(user_id, int):
+            raise ProtocolError("the key directory's answer is malformed")
+    messenger = Messenger(session, identity, state, user_id)
+    state.data["user_id"] = user_id
+    return messenger
+
+
+def resolve(messenger: Messenger, arg: str) -> dict:
+    """The listed conversation an argument names: id, unique prefix, or a direct peer's email."""
+    listed = messenger.list()
+    if "@" in arg:
+        peer = messenger.lookup_email(arg).user_id
+        found = [c for c in listed if c.get("kind") == "direct"
+                 and set(c.get("members", [])) == {messenger.me.user_id, peer}]
+    else:
+        found = [c for c in listed if c.get("id", "").startswith(arg.lower())] if arg else []
+    if not found:
+        raise UsageError(f"no conversation of yours matches {arg!r}")
+    if len(found) > 1:
+        raise UsageError(f"{arg!r} matches {len(found)} conversations: give more of the id")
+    return found[0]
+
+
+def _print_entry(conv: Conversation, entry: Entry, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps({"conversation": conv.id, "seq": entry.seq, "sender": entry.sender,
+                          "text": entry.text, "event": entry.event, "failure": entry.failure,
+                          "warnings": entry.warnings}), flush=True)
+        return
+    if entry.event is not None:
+        body = f"* {entry.event}"
+    elif entry.failure is not None:
+        body = f"{entry.sender}: [FAILED] {entry.failure}"
+    else:
+        body = f"{entry.sender}: {entry.text}"
+    print(f"#{entry.seq} {body}", flush=True)
+    for warning in entry.warnings:
+        print(f"   warning: {warning}", flush=True)
+
+
+def _print_alerts(conv: Conversation) -> None:
+    for alert in conv.alerts + conv.notes:
+        print(f"WARNING: {alert}", flush=True)
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def cmd_conversations(ctx) -> int:
+    messenger = _messenger(ctx)
+    listed = messenger.list()
+    if not listed:
+        print("No conversations yet: securechat new EMAIL")
+    for item in listed:
+        try:
+            conv = messenger.load_listed(item)
+        except ChainRefused as exc:  # one bad conversation does not hide the others
+            print(f"{str(item.get('id'))[:12]}  REFUSED: {exc}")
+            continue
+        warnings = len(conv.alerts) + len(conv.notes)
+        flag = f" ({warnings} warnings)" if warnings else ""
+        print(f"{conv.id[:12]}  {conv.kind:6}  {conv.title()}  "
+              f"{conv.unread} unread{flag}")
+    return 0
+
+
+def cmd_new(ctx) -> int:
+    messenger = _messenger(ctx)
+    emails = list(dict.fromkeys(ctx.args.emails))
+    if ctx.args.name is not None and not ctx.args.name.strip():
+        raise UsageError("the group name is empty")
+    peers = [messenger.lookup_email(e) for e in emails]  # all refused before anything is made
+    if any(p.user_id == messenger.me.user_id for p in peers):
+        raise UsageError("you are in every conversation you start; name the others")
+    kind = "direct" if len(peers) == 1 and ctx.args.name is None else "group"
+    messenger.pins.save()
+    conversation_id = messenger.create(peers, ctx.args.name or "", kind)
+    print(f"{kind} conversation {conversation_id} with {', '.join(emails)}")
+    return 0
+
+
+def cmd_send(ctx) -> int:
+    text = ctx.args.text
+    if text != "-":
+        check_text(text)  # bad input is refused before the password is even asked
+    messenger = _messenger(ctx)
+    if text == "-":
+        text = sys.stdin.read().removesuffix("\n")
+    check_text(text)
+    listed = resolve(messenger, ctx.args.conversation)
+    item = messenger.send_text(listed["id"], text)
+    print(f"sent #{item['seq']} to {listed['id'][:12]}")
+    return 0
+
+
+def cmd_read(ctx) -> int:
+    messenger = _messenger(ctx)
+    conv = messenger.load_listed(resolve(messenger, ctx.args.conversation))
+    print(f"{conv.kind} conversation {conv.id}: {conv.title()}")
+    _print_alerts(conv)
+    for entry in conv.entries:
+        if entry.seq > ctx.args.since:
+            _print_entry(conv, entry)
+    for line in messenger.unexplained(conv):
+        print(f"WARNING: {line}")
+    messenger.mark_read(conv)
+    return 0
+
+
+def cmd_members(ctx) -> int:
+    messenger = _messenger(ctx)
+    conv = messenger.load_listed(resolve(messenger, ctx.args.conversation))
+    args = ctx.args
+    if args.add:
+        target = messenger.lookup_email(args.add)
+        messenger.change_members(conv, "add", target)
+        print(f"added {args.add}")
+    elif args.remove:
+        by_email = {e: u for u, e in conv.keys.emails.items()}
+        if args.remove not in by_email or by_email[args.remove] not in conv.members:
+            raise UsageError(f"{args.remove} is not a member of this conversation")
+        messenger.change_members(conv, "remove", conv.keys.current.get(by_email[args.remove])
+                                 or _id_only(by_email[args.remove]))
+        print(f"removed {args.remove} (a new epoch they cannot open)")
+    elif args.leave:
+        messenger.change_members(conv, "leave")
+        print(f"left {conv.id[:12]}")
+    else:
+        admins = conv.chain.state.admins
+        _print_alerts(conv)
+        for user_id in conv.members:
+            marks = [m for m, on in (("admin", user_id in admins),
+                                     ("verified", messenger.pins.verified(user_id)),
+                                     ("you", user_id == messenger.me.user_id)) if on]
+            print(f"{conv.keys.name(user_id)}" + (f"  ({', '.join(marks)})" if marks else ""))
+    return 0
+
+
+def _id_only(user_id: int):
+    from .endorsement import Endorsed
+
+    return Endorsed(user_id, 0, "", b"")
+
+
+def cmd_safety_number(ctx) -> int:
+    messenger = _messenger(ctx)
+    keys = messenger.lookup_email(ctx.args.email, refuse_changed=False)
+    pin = messenger.pins.get(keys.user_id)
+    changed = pin is not None and pin.fingerprints != epochs.MemberEntry.of(keys).fingerprints
+    if keys.user_id == messenger.me.user_id:
+        raise UsageError("a safety number is shared with someone else")
+    mine = safety.UserKeys(messenger.me.user_id, messenger.me.ed25519, messenger.me.recipient)
+    theirs = safety.UserKeys(keys.user_id, keys.ed25519, keys.recipient)
+    print(f"Safety number with {ctx.args.email}:")
+    print(f"  {safety.safety_number(mine, theirs)}")
+    if ctx.args.verify:
+        messenger.pins.mark_verified(keys)
+        print(f"Marked {ctx.args.email} as verified.")
+    elif changed:
+        print(f"KEY CHANGED: {ctx.args.email} has other keys than you pinned; sending to them "
+              "is blocked until you compare this number and run with --verify")
+    else:
+        state = "verified" if messenger.pins.verified(keys.user_id) else "not verified"
+        print(f"({state}; compare it with theirs, then run with --verify)")
+    messenger.pins.save()
+    messenger.state.save()
+    return 0
+
+
+def cmd_listen(ctx) -> int:
+    from . import listen
+
+    messenger = _messenger(ctx)
+    only = resolve(messenger, ctx.args.conversation)["id"] if ctx.args.conversation else None
+    try:
+        listen.run(messenger, only, lambda conv, entry: _print_entry(conv, entry, ctx.args.json))
+    except KeyboardInterrupt:
+        print("stopped listening", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {
+    "conversations": cmd_conversations, "new": cmd_new, "send": cmd_send, "read": cmd_read,
+    "listen": cmd_listen, "members": cmd_members, "safety-number": cmd_safety_number,
+}

@@ -1,0 +1,687 @@
+"""The messaging engine of the CLI: v2 conversations verified end to end (DESIGN.md §3, §5).
+
+:class:`Messenger` speaks the API of docs/api.md "Version 2 conversations" and
+trusts the server for nothing it can check:
+
+- keys come from ``…/keys`` (the directory by user id) and are pinned on first
+  use in the pin blob (client.pins); a pinned contact whose keys change is a
+  *key change*: shown, and sending to that conversation is refused;
+- :meth:`Messenger.load` verifies the membership chain from ``create``
+  (client.membership: signatures, authority, gaps, repeats, forks) and compares it
+  with the operations this client verified before (a rewrite is a fork), then
+  verifies and opens every epoch (client.epochs) and records its hash (a second
+  hash for one number is equivocation), then reads the timeline in seq order,
+  opening each message in the context this client builds from its own state and
+  running client.timeline's checks (missing, history differs, clock skew, …);
+- epoch secrets stay in memory (client.state says why), so every run re-opens the
+  envelopes with the identity;
+- :meth:`Messenger.send_text` decides whether a new epoch is due (client.epochs
+  ``epoch_due``), seals, signs (device counter, previous hash, ``seen``) and sends
+  over HTTP; the signed body is kept in the local state until acknowledged and
+  resent unchanged on retry, so a lost answer never makes two messages.
+
+Problems the server could cause are *alerts* on a :class:`Conversation` (shown by
+``read``; any alert blocks sending) or typed errors when nothing can be trusted
+(:class:`ChainRefused`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import _rand, epochs, membership, messagebox
+from . import timeline as tl
+from .endorsement import Endorsed
+from .errors import ApiFailure, ClientCryptoError, ProtocolError, UsageError
+from .http import Session
+from .identity import IdentityFile
+from .pins import PinStore
+from .state import LocalState
+
+__all__ = ["ChainRefused", "Conversation", "Entry", "Messenger", "SendRefused"]
+
+BASE = "/api/v1/v2/conversations"
+MAX_RETRIES = 3
+
+
+class ChainRefused(ClientCryptoError):
+    """The membership chain does not verify (unsigned, forged, forked or rewritten)."""
+
+    code = "chain_refused"
+
+
+class SendRefused(ClientCryptoError):
+    """Sending is blocked: an alert on the conversation (key change, equivocation, …)."""
+
+    code = "send_refused"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(bytes(data)).decode()
+
+
+def _unb64(value, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise ProtocolError(f"{what} is not base64") from None
+
+
+def _unb64url(value, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise ProtocolError(f"{what} is missing")
+    return _unb64(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4), what)
+
+
+def endorsed_from_directory(user_id: int, generation: dict) -> Endorsed:
+    """A directory generation (``{number, recipient, signing_key}``) as :class:`Endorsed`."""
+    try:
+        keys = Endorsed(user_id, int(generation["number"]), str(generation["recipient"]),
+                        _unb64url(generation["signing_key"], "signing_key"))
+        keys.to_bytes()  # refuses a malformed recipient or key size
+    except (KeyError, TypeError, ValueError, ClientCryptoError):
+        raise ProtocolError("the key directory's answer is malformed") from None
+    return keys
+
+
+@dataclass
+class KeyBook:
+    """Everyone's keys as the server listed them, filtered through this client's pins."""
+
+    me: Endorsed
+    pins: PinStore
+    emails: dict[int, str] = field(default_factory=dict)
+    by_generation: dict[tuple[int, int], Endorsed] = field(default_factory=dict)
+    current: dict[int, Endorsed] = field(default_factory=dict)
+    changed: set[int] = field(default_factory=set)
+
+    def add(self, user_id: int, email: str | None, generations: list) -> None:
+        if email:
+            self.emails[user_id] = email
+        if user_id == self.me.user_id or not generations:
+            return
+        for raw in generations:
+            keys = endorsed_from_directory(user_id, raw)
+            self.by_generation[(user_id, keys.generation)] = keys
+        self.current[user_id] = endorsed_from_directory(user_id, generations[0])
+        if self.pins.check(self.current[user_id]) == "changed":
+            self.changed.add(user_id)
+
+    def lookup(self, user_id: int, generation: int) -> Endorsed | None:
+        """Keys to verify with: never keys that contradict the pin of that generation."""
+        if user_id == self.me.user_id:
+            return self.me if generation == self.me.generation else None
+        keys = self.by_generation.get((user_id, generation))
+        pin = self.pins.get(user_id)
+        if keys is not None and pin is not None and pin.generation == generation:
+            if epochs.MemberEntry.of(keys).fingerprints != pin.fingerprints:
+                return None
+        return keys
+
+    def name(self, user_id: int) -> str:
+        return self.emails.get(user_id, f"user {user_id}")
+
+
+@dataclass
+class Entry:
+    """One line of a conversation's history: a message, or an event ("Alice added Carol")."""
+
+    seq: int
+    sender: str
+    text: str | None = None
+    event: str | None = None
+    failure: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Conversation:
+    """A loaded, verified conversation (everything this client holds about it)."""
+
+    id: str
+    kind: str
+    unread: int
+    keys: KeyBook
+    chain: membership.MembershipChain
+    statements: dict[int, epochs.EpochStatement] = field(default_factory=dict)
+    secrets: dict[int, bytes] = field(default_factory=dict)
+    name: str = ""
+    departed: set[int] = field(default_factory=set)
+    alerts: list[str] = field(default_factory=list)  # shown; each one blocks sending
+    notes: list[str] = field(default_factory=list)  # shown; the next send repairs them
+    unopenable: set[int] = field(default_factory=set)  # epochs listing me that I cannot open
+    entries: list[Entry] = field(default_factory=list)
+    timeline: tl.Timeline = field(default_factory=tl.Timeline)
+    last_seq: int = 0
+    seen: tuple[int, bytes] = (0, bytes(32))
+    my_counter: int = 0
+    my_prev: bytes = bytes(32)
+
+    @property
+    def raw_id(self) -> bytes:
+        return bytes.fromhex(self.id)
+
+    @property
+    def members(self) -> list[int]:
+        return sorted(set(self.chain.state.members) - self.departed)
+
+    @property
+    def latest(self) -> epochs.EpochStatement | None:
+        return self.statements[max(self.statements)] if self.statements else None
+
+    def title(self) -> str:
+        if self.name:
+            return self.name
+        others = [self.keys.name(u) for u in self.members if u != self.keys.me.user_id]
+        return ", ".join(others) or "(only you)"
+
+
+class Messenger:
+    """One logged-in account's conversations on one server."""
+
+    def __init__(self, session: Session, identity: IdentityFile, state: LocalState,
+                 user_id: int) -> None:
+        self.session, self.identity, self.state = session, identity, state
+        self.me = Endorsed(user_id, identity.current_generation, identity.recipient(),
+                           identity.signing_public_key())
+        self.pins = PinStore(session, identity, self.me, state.pins_seen)
+
+    # --- directory -------------------------------------------------------------
+
+    def lookup_email(self, email: str, *, refuse_changed: bool = True) -> Endorsed:
+        """The current keys of a verified address, checked against the pin (pinned if new);
+        :class:`SendRefused` when they differ from the pin, unless ``refuse_changed`` is
+        false (the safety number is how the user looks at new keys)."""
+        if not isinstance(email, str) or "@" not in email:
+            raise UsageError(f"not an email address: {email!r}")
+        from urllib.parse import quote
+
+        answer = self.session.get(f"/api/v1/directory?email={quote(email)}")
+        user_id, generations = answer.get("id"), answer.get("key_generations")
+        if not isinstance(user_id, int) or not isinstance(generations, list) or not generations:
+            raise ProtocolError("the key directory's answer is malformed")
+        keys = endorsed_from_directory(user_id, generations[0])
+        changed = user_id != self.me.user_id and self.pins.check(keys) == "changed"
+        if changed and refuse_changed:
+            raise SendRefused(f"the keys of {email} changed since you pinned them: compare "
+                              "the safety number (securechat safety-number) before writing")
+        return keys
+
+    # --- listing and loading ---------------------------------------------------
+
+    def list(self) -> list[dict]:
+        answer = self.session.get(BASE)
+        items = answer.get("conversations") if isinstance(answer, dict) else None
+        if not isinstance(items, list):
+            raise ProtocolError("the conversation list is malformed")
+        return items
+
+    def load(self, conversation_id: str, *, kind: str = "group", unread: int = 0
+             ) -> Conversation:
+        """Fetch and verify the conversation: keys, chain, epochs, then the timeline."""
+        path = f"{BASE}/{conversation_id}"
+        book = KeyBook(self.me, self.pins)
+        for user in self.session.get(f"{path}/keys").get("users", []):
+            book.add(int(user["id"]), user.get("email"), user.get("key_generations") or [])
+        chain_answer = self.session.get(f"{path}/members")
+        chain = self._verify_chain(conversation_id, chain_answer.get("operations", []), book)
+        conv = Conversation(conversation_id, kind, unread, book, chain)
+        self._check_keys(conv)
+        items = self._timeline(path)
+        epoch_seq = {i["number"]: i["seq"] for i in items if i.get("type") == "epoch"}
+        notices = [(i["seq"], i["user"]) for i in items if i.get("type") == "notice"]
+        self._open_epochs(conv, path, epoch_seq, notices)
+        for item in items:
+            self.ingest(conv, item)
+        self.pins.save()
+        self.state.save()
+        return conv
+
+    def load_listed(self, listed: dict) -> Conversation:
+        """:meth:`load` with the list's kind and unread count (metadata the server keeps)."""
+        return self.load(listed["id"], kind=str(listed.get("kind")),
+                         unread=int(listed.get("unread", 0)))
+
+    def _check_keys(self, conv: Conversation) -> None:
+        """Key changes of members, and first-seen keys that differ from the ones the adding
+        admin vouched for (the server handed someone a wrong key): alerts, not pins."""
+        book, state = conv.keys, conv.chain.state
+        for user_id in sorted(set(state.members) - {self.me.user_id}):
+            member, keys = state.members[user_id], book.current.get(user_id)
+            if user_id in book.changed:
+                conv.alerts.append(f"key change: {book.name(user_id)} has new keys "
+                                   "(compare the safety number)")
+            elif (keys is not None and keys.generation == member.generation
+                  and epochs.MemberEntry.of(keys).fingerprints != member.fingerprints):
+                self.pins.forget_new(user_id)
+                book.changed.add(user_id)
+                conv.alerts.append(
+                    f"the server's keys for {book.name(user_id)} differ from the ones "
+                    f"{book.name(member.vouched_by)} vouched for")
+
+    def _timeline(self, path: str) -> list[dict]:
+        items, after = [], 0
+        while True:
+            page = self.session.get(f"{path}/timeline?after={after}")
+            batch = page.get("items") or []
+            items.extend(batch)
+            if not batch or batch[-1]["seq"] >= page.get("last_seq", 0):
+                return items
+            after = batch[-1]["seq"]
+
+    def _verify_chain(self, conversation_id: str, operations: list,
+                      book: KeyBook) -> membership.MembershipChain:
+        pairs = [(_unb64(op.get("statement"), "operation"), _unb64(op.get("signature"),
+                                                                  "signature"))
+                 for op in operations]
+        try:
+            chain = membership.MembershipChain.replay(pairs, book.lookup)
+        except ClientCryptoError as exc:
+            changed = ", ".join(book.name(u) for u in sorted(book.changed))
+            why = f"; keys changed: {changed}" if changed else ""
+            raise ChainRefused(f"the membership chain of {conversation_id[:8]} does not verify "
+                               f"({exc}{why}); the server may be lying") from None
+        if not chain.operations or chain.operations[0].conversation_id.hex() != conversation_id:
+            raise ChainRefused("the membership chain belongs to another conversation")
+        hashes = [membership.operation_hash(data).hex() for data, _ in pairs]
+        known = self.state.conversation(conversation_id)["ops"]
+        if hashes[: len(known)] != known:
+            raise ChainRefused(f"the membership chain of {conversation_id[:8]} differs from the "
+                               "one this client verified before (a fork)")
+        self.state.conversation(conversation_id)["ops"] = hashes
+        return chain
+
+    # --- epochs ----------------------------------------------------------------
+
+    def _fetch_epochs(self, path: str) -> list[dict]:
+        out, after = [], 0
+        while True:
+            batch = self.session.get(f"{path}/epochs?after={after}").get("epochs") or []
+            out.extend(batch)
+            if not batch:
+                return out
+            after = batch[-1]["number"]
+
+    def _open_epochs(self, conv: Conversation, path: str, epoch_seq: dict,
+                     notices: list[tuple[int, int]]) -> None:
+        remembered = self.state.conversation(conv.id)["epochs"]
+        previous = None
+        for item in self._fetch_epochs(path):
+            envelope = _unb64(item.get("envelope"), "envelope")
+            data = _unb64(item.get("statement"), "epoch statement")
+            signature = _unb64(item.get("signature"), "epoch signature")
+            number = item.get("number")
+            try:
+                statement = epochs.parse_epoch_statement(data)
+            except ClientCryptoError:
+                conv.alerts.append(f"epoch {number} is malformed")
+                continue
+            name = statement.envelope_hash.hex()
+            first = remembered.setdefault(str(statement.epoch), name)
+            if first != name or statement.epoch != number:
+                conv.alerts.append(f"equivocation: two envelopes for epoch {statement.epoch} "
+                                   "(the server showed another one before); sending is blocked")
+                continue
+            seq = epoch_seq.get(statement.epoch, 0)
+            departed = {user for s, user in notices if s < seq}
+            self._open_one(conv, envelope, data, signature, statement, previous, departed)
+            previous = statement
+        conv.departed = {user for _, user in notices}
+
+    def _open_one(self, conv, envelope, data, signature, statement, previous, departed) -> None:
+        conv.statements[statement.epoch] = statement
+        if statement.entry(self.me.user_id) is None:
+            try:  # not a member of this epoch: check what can be checked, open nothing
+                epochs.open_epoch(envelope, data, signature, me=self.me,
+                                  identity=self.identity.current_identity, chain=conv.chain,
+                                  key_lookup=conv.keys.lookup, previous=previous,
+                                  departed=departed)
+            except epochs.NotMyKey:
+                return
+            except ClientCryptoError as exc:
+                conv.alerts.append(f"epoch {statement.epoch} does not verify ({exc})")
+                return
+        creator = conv.keys.name(statement.creator_id)
+        try:
+            opened = epochs.open_epoch(
+                envelope, data, signature, me=self.me, identity=self.identity.current_identity,
+                chain=conv.chain, key_lookup=conv.keys.lookup, previous=previous,
+                departed=departed)
+        except (epochs.NotMyKey, epochs.CannotOpenError) as exc:
+            # Signed, and it follows the previous epoch, but not for me: shown against its
+            # creator, and the next send makes a replacement epoch (DESIGN.md §3).
+            conv.unopenable.add(statement.epoch)
+            conv.notes.append(f"epoch {statement.epoch} by {creator} does not open for you "
+                              f"({exc}); your next message makes a replacement epoch")
+            return
+        except ClientCryptoError as exc:
+            conv.alerts.append(f"epoch {statement.epoch} by {creator} cannot be used ({exc})")
+            return
+        conv.secrets[statement.epoch] = opened.secret
+        conv.name = opened.name
+
+    # --- the timeline ----------------------------------------------------------
+
+    def ingest(self, conv: Conversation, item: dict) -> Entry | None:
+        """Take the next timeline item (in seq order); the entry to show, if any."""
+        seq = item.get("seq")
+        if not isinstance(seq, int) or seq <= conv.last_seq:
+            return None  # already taken: every item once
+        conv.last_seq = seq
+        kind = item.get("type")
+        entry = None
+        if kind == "operation":
+            entry = self._ingest_operation(conv, item)
+        elif kind == "epoch":
+            known = conv.statements.get(item.get("number"))
+            if known is None or known.envelope_hash.hex() != item.get("envelope_hash"):
+                conv.alerts.append(f"equivocation: the timeline names another envelope for "
+                                   f"epoch {item.get('number')}; sending is blocked")
+            else:
+                conv.timeline.note(seq, known.envelope_hash)
+        elif kind == "notice":
+            conv.departed.add(item.get("user"))
+            who = conv.keys.name(item.get("user"))
+            entry = Entry(seq, "server",
+                          event=f"the server says {who} left ({item.get('reason')})")
+        elif kind == "message":
+            entry = self._ingest_message(conv, item)
+        elif kind == "tombstone":
+            entry = self._ingest_tombstone(conv, item)
+        if entry is not None:
+            conv.entries.append(entry)
+        return entry
+
+    def _ingest_operation(self, conv: Conversation, item: dict) -> Entry:
+        index = item.get("index")
+        ops = conv.chain.operations
+        op_hash = self.state.conversation(conv.id)["ops"]
+        if (not isinstance(index, int) or index >= len(ops)
+                or op_hash[index] != item.get("op_hash")):
+            conv.alerts.append("the timeline shows an operation the chain does not "
+                               f"(seq {item['seq']})")
+            return Entry(item["seq"], "server", failure="an unverified membership operation")
+        digest = bytes.fromhex(op_hash[index])
+        conv.timeline.note(item["seq"], digest)
+        line = membership.describe(ops[index], conv.keys.name)
+        return Entry(item["seq"], conv.keys.name(ops[index].actor_id), event=line)
+
+    def _ingest_message(self, conv: Conversation, item: dict) -> Entry:
+        seq, sender = item["seq"], item.get("sender")
+        entry = Entry(seq, conv.keys.name(sender))
+        try:
+            received, text = self._open_message(conv, item)
+        except ClientCryptoError as exc:
+            entry.failure = f"this message failed verification ({exc})"
+            return entry
+        if received.unsend_target is not None:
+            entry.event = f"{entry.sender} took back a message"
+        else:
+            entry.text = text
+        for finding in conv.timeline.add(received):
+            entry.warnings.append(tl.describe(finding, conv.keys.name))
+        conv.seen = (seq, received.message_hash)
+        s = received.statement
+        if sender == self.me.user_id and s.context.device_id == self.state.device_id:
+            if s.context.device_counter > conv.my_counter:
+                conv.my_counter, conv.my_prev = s.context.device_counter, received.message_hash
+        return entry
+
+    def _open_message(self, conv: Conversation, item: dict) -> tuple[tl.Received, str]:
+        """Open and verify in the context this client builds from its own state."""
+        number, sender = item.get("epoch"), item.get("sender")
+        statement = conv.statements.get(number)
+        secret = conv.secrets.get(number)
+        if statement is None or secret is None:
+            raise epochs.EpochError(f"epoch {number} is not one this client can open")
+        member = statement.entry(sender) if isinstance(sender, int) else None
+        if member is None:
+            raise epochs.EpochError("the sender is not a member of the message's epoch")
+        try:
+            device_id = bytes.fromhex(item["device_id"])
+            context = messagebox.MessageContext(conv.raw_id, number, statement.envelope_hash,
+                                                sender, member.generation, device_id,
+                                                int(item["counter"]))
+        except (KeyError, TypeError, ValueError):
+            raise ProtocolError("the message item is malformed") from None
+        keys = conv.keys.lookup(sender, member.generation)
+        if keys is None:
+            raise epochs.UnknownKeyError("no accepted key for the sender")
+        box = _unb64(item.get("box"), "box")
+        data = _unb64(item.get("statement"), "statement")
+        verified = messagebox.verify_statement(
+            keys.ed25519, data, _unb64(item.get("signature"), "signature"),
+            context=context, box=box)
+        doc = messagebox.parse_plaintext(messagebox.open_box(secret, context, box))
+        text = doc.get("text") if doc.get("type") == "text" else f"({doc.get('type')} message)"
+        if not isinstance(text, str):
+            raise messagebox.BoxFormatError("a text message without text")
+        target = None
+        if doc.get("type") == "unsend" and verified.kind == "unsend":
+            try:
+                target = bytes.fromhex(doc["target"])
+            except (KeyError, TypeError, ValueError):
+                raise messagebox.BoxFormatError("an unsend without a target hash") from None
+            if len(target) != 32:
+                raise messagebox.BoxFormatError("an unsend without a target hash")
+        received = tl.Received(item["seq"], int(item.get("server_time", 0)), verified,
+                               messagebox.message_hash(data), unsend_target=target)
+        return received, text
+
+    def _ingest_tombstone(self, conv: Conversation, item: dict) -> Entry:
+        """A removed message (seq, sender, time and its statement stay; no box). Believed only
+        when a signed unsend or the chain's expiry explains it (:meth:`unexplained`)."""
+        seq, sender = item["seq"], item.get("sender")
+        if not isinstance(sender, int):
+            raise ProtocolError("the tombstone item is malformed")
+        try:  # the hash of the statement the sender signed, as a signed unsend names it
+            conv.timeline.note(seq, messagebox.message_hash(_unb64(item.get("statement"), "s")))
+        except ProtocolError:
+            pass
+        conv.timeline.add(tl.Tombstone(seq, int(item.get("server_time", 0)), sender))
+        return Entry(seq, conv.keys.name(sender),
+                     event=f"a message from {conv.keys.name(sender)} was removed "
+                           f"(the server says: {item.get('reason')})")
+
+    def unexplained(self, conv: Conversation) -> list[str]:
+        """Findings after sync: tombstones no signed unsend or the chain's expiry explains."""
+        expiry = conv.chain.state.expiry_seconds
+        return [tl.describe(f, conv.keys.name)
+                for f in conv.timeline.unexplained_tombstones(expiry_seconds=expiry)]
+
+    # --- writing ---------------------------------------------------------------
+
+    def mark_read(self, conv: Conversation) -> None:
+        if conv.last_seq:
+            self.session.post(f"{BASE}/{conv.id}/read", {"seq": conv.last_seq})
+        self.state.conversation(conv.id)["last_seq"] = conv.last_seq
+        self.state.save()
+
+    def _sign_operation(self, conv: Conversation, kind: str,
+                        target: Endorsed | None = None) -> tuple[bytes, bytes]:
+        state = conv.chain.state
+        extra: dict = {}
+        if kind == "add":
+            entry = epochs.MemberEntry.of(target)
+            extra = {"target_id": target.user_id, "target_generation": target.generation,
+                     "target_recipient_hash": entry.fingerprints.recipient_hash,
+                     "target_ed25519_hash": entry.fingerprints.ed25519_hash}
+        elif kind == "remove":
+            extra = {"target_id": target.user_id}
+        op = membership.Operation(conv.raw_id, state.index + 1, state.head, self.me.user_id,
+                                  self.me.generation, kind, **extra)
+        return membership.sign_operation(self.identity.signing_key, op)
+
+    def _member_keys(self, conv: Conversation, members: Iterable[int]) -> list[Endorsed]:
+        out = []
+        for user_id in sorted(members):
+            if user_id == self.me.user_id:
+                out.append(self.me)
+                continue
+            keys = conv.keys.current.get(user_id)
+            if keys is None or user_id in conv.keys.changed:
+                raise SendRefused(f"no accepted keys for {conv.keys.name(user_id)}")
+            out.append(keys)
+        return out
+
+    def _build_epoch(self, conv: Conversation, members: Iterable[int], chain_head: bytes,
+                     name: str | None = None) -> dict:
+        latest = conv.latest
+        envelope, data, signature, _ = epochs.build_epoch(
+            self.identity.signing_key, self.me, conversation_id=conv.raw_id,
+            epoch=(latest.epoch + 1) if latest else 1,
+            prev_envelope_hash=latest.envelope_hash if latest else bytes(32),
+            chain_head=chain_head, members=self._member_keys(conv, members),
+            name=conv.name if name is None else name)
+        return {"envelope": _b64(envelope), "statement": _b64(data), "signature": _b64(signature)}
+
+    def create(self, peers: list[Endorsed], name: str, kind: str) -> str:
+        """Create a conversation with ``peers`` (a direct one has one peer); its id."""
+        conversation_id = _rand._random_bytes(16)
+        op = membership.Operation(conversation_id, 0, bytes(32), self.me.user_id,
+                                  self.me.generation, "create", self.me.user_id,
+                                  self.me.generation,
+                                  *_prints(self.me))
+        signed = membership.sign_operation(self.identity.signing_key, op)
+        head = membership.operation_hash(signed[0])
+        envelope, data, signature, _ = epochs.build_epoch(
+            self.identity.signing_key, self.me, conversation_id=conversation_id, epoch=1,
+            prev_envelope_hash=bytes(32), chain_head=head, members=[self.me], name=name)
+        body = {"conversation_id": conversation_id.hex(), "kind": kind,
+                "operation": {"statement": _b64(signed[0]), "signature": _b64(signed[1])},
+                "epoch": {"envelope": _b64(envelope), "statement": _b64(data),
+                          "signature": _b64(signature)}}
+        if kind == "direct":
+            body["peer"] = peers[0].user_id
+        answer = self.session.post(BASE, body)
+        if not answer.get("created", True):
+            return answer["conversation"]  # the existing direct conversation
+        for i, peer in enumerate(peers):
+            conv = self.load(answer["conversation"])
+            self.change_members(conv, "add", peer, with_epoch=(i == len(peers) - 1))
+        return answer["conversation"]
+
+    def change_members(self, conv: Conversation, kind: str, target: Endorsed | None = None,
+                       *, with_epoch: bool = True) -> None:
+        """Append an add, remove or leave (a remove with its epoch, in one request)."""
+        state = conv.chain.state
+        if kind in ("add", "remove") and self.me.user_id not in state.admins:
+            raise UsageError(f"only an admin may {kind} members")
+        if kind == "add" and state.is_member(target.user_id):
+            raise UsageError(f"{conv.keys.name(target.user_id)} is already a member")
+        if kind == "remove" and not state.is_member(target.user_id):
+            raise UsageError(f"{conv.keys.name(target.user_id)} is not a member")
+        if kind == "add":
+            conv.keys.current[target.user_id] = target
+            conv.keys.emails.setdefault(target.user_id, "")
+        signed = self._sign_operation(conv, kind, target)
+        body: dict = {"operation": {"statement": _b64(signed[0]), "signature": _b64(signed[1])}}
+        if kind != "leave" and (with_epoch or kind == "remove"):
+            after = set(conv.members) - {target.user_id} if kind == "remove" \
+                else set(conv.members) | {target.user_id}
+            body["epoch"] = self._build_epoch(conv, after, membership.operation_hash(signed[0]))
+        self.session.post(f"{BASE}/{conv.id}/members", body)
+
+    def _blockers(self, conv: Conversation) -> None:
+        if conv.alerts:
+            raise SendRefused(f"not sending to {conv.title()}: {conv.alerts[0]}")
+
+    def ensure_epoch(self, conv: Conversation) -> Conversation:
+        """Create the next epoch when one is due (judged from verified state); reloaded."""
+        generations = {u: k.generation for u, k in conv.keys.current.items()}
+        latest = conv.latest
+        due = epochs.epoch_due(latest, conv.chain.state, generations, conv.departed)
+        if due is None and latest is not None and latest.epoch in conv.secrets:
+            return conv
+        body = self._build_epoch(conv, conv.members, conv.chain.state.head)
+        try:
+            self.session.post(f"{BASE}/{conv.id}/epochs", body)
+        except ApiFailure as exc:
+            if exc.code not in ("epoch_exists", "stale_epoch"):
+                raise
+        return self.load(conv.id)
+
+    def send_text(self, conversation_id: str, text: str, *,
+                  client_message_id: bytes | None = None) -> dict:
+        """Seal and send one text message; the server's item (seq, message hash)."""
+        payload = check_text(text)
+        entry = self.state.conversation(conversation_id)
+        if entry.get("pending"):
+            self._post_pending(conversation_id)
+        cmid = client_message_id or _rand._random_bytes(16)
+        for _attempt in range(MAX_RETRIES):
+            conv = self.load(conversation_id)
+            self._blockers(conv)
+            conv = self.ensure_epoch(conv)
+            self._blockers(conv)
+            body = self._seal(conv, payload, cmid)
+            entry = self.state.conversation(conversation_id)
+            entry["pending"] = body
+            self.state.save()
+            try:
+                return self._post_pending(conversation_id)
+            except ApiFailure as exc:
+                if exc.code != "stale_epoch":
+                    raise
+                entry.pop("pending", None)
+        raise SendRefused("the conversation kept changing while sending; try again")
+
+    def _seal(self, conv: Conversation, payload: bytes, cmid: bytes) -> dict:
+        latest, stored = conv.latest, self.state.conversation(conv.id)
+        if latest is None or latest.epoch not in conv.secrets:
+            raise SendRefused(f"no epoch of {conv.title()} opens for you; try again")
+        if conv.my_counter >= stored["counter"]:
+            counter, prev = conv.my_counter + 1, conv.my_prev
+        else:  # this device sent more than the server showed: continue its own chain
+            counter, prev = stored["counter"] + 1, bytes.fromhex(stored["prev_hash"])
+        context = messagebox.MessageContext(conv.raw_id, latest.epoch, latest.envelope_hash,
+                                            self.me.user_id, self.me.generation,
+                                            self.state.device_id, counter)
+        box = messagebox.seal(conv.secrets[latest.epoch], context, payload)
+        statement = messagebox.build_statement(
+            context, box, client_message_id=cmid, kind="text", prev_hash=prev,
+            seen_seq=conv.seen[0], seen_hash=conv.seen[1])
+        data, signature = messagebox.sign_statement(self.identity.signing_key, statement)
+        return {"box": _b64(box), "statement": _b64(data), "signature": _b64(signature)}
+
+    def _post_pending(self, conversation_id: str) -> dict:
+        """Send the stored body (unchanged on every retry: the same client message id, so
+        a lost answer gives one message) and forget it once acknowledged."""
+        entry = self.state.conversation(conversation_id)
+        body = entry["pending"]
+        for attempt in range(MAX_RETRIES):
+            try:
+                answer = self.session.post(f"{BASE}/{conversation_id}/messages", body)
+                break
+            except ApiFailure as exc:
+                if exc.code != "unreachable" or attempt == MAX_RETRIES - 1:
+                    if exc.code != "unreachable":
+                        entry.pop("pending", None)
+                        self.state.save()
+                    raise
+        item = answer["items"][0]
+        statement = messagebox.parse_statement(_unb64(body["statement"], "statement"))
+        entry.pop("pending", None)
+        entry["counter"] = max(entry["counter"], statement.context.device_counter)
+        entry["prev_hash"] = messagebox.message_hash(_unb64(body["statement"], "s")).hex()
+        self.state.save()
+        return item
+
+
+def _prints(keys: Endorsed) -> tuple[bytes, bytes]:
+    prints = epochs.MemberEntry.of(keys).fingerprints
+    return prints.recipient_hash, prints.ed25519_hash
+
+
+def check_text(text: str) -> bytes:
+    """The plaintext JSON of a text message; :class:`UsageError` for empty or too long text
+    (before anything is sent)."""
+    if not isinstance(text, str) or not text.strip():
+        raise UsageError("the message is empty")
+    payload = messagebox.encode_text(text)
+    if len(messagebox.pad(payload)) + 33 > messagebox.MAX_BOX_SIZE:
+        raise UsageError("the message is too long for one box (48 KiB)")
+    return payload
