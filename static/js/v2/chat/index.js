@@ -1,0 +1,18 @@
+// The version 2 chat, mounted by the /v2/ shell once it has unlocked the identity:
+//   const chat = await startChat(rootElement, {user: {id, email}, generation,
+//     ageIdentities: ["AGE-SECRET-KEY-…", …] /* newest first */, signingSeed /* 32 bytes */});
+// Keys stay in this tab's memory: nothing here sends them anywhere.
+import { ChatEngine } from "./engine.js";
+import { ChatView } from "./view.js";
+
+export { ChatEngine } from "./engine.js";
+export { ChatView } from "./view.js";
+
+/** Starts the engine and its view in `root`; resolves with {engine, view}. */
+export async function startChat(root, keys, options = {}) {
+  const engine = new ChatEngine(keys, options);
+  const view = new ChatView(root, engine);
+  await engine.start();
+  view.render();
+  return { engine, view };
+}
