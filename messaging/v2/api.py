@@ -74,6 +74,14 @@ def members(request, body, conversation_id):
                                                     epoch))
 
 
+@api_view("GET", login_required=True)
+def keys(request, body, conversation_id):
+    """The directory entries of everyone the conversation's chain names (clients pin them
+    by id and check them against the chain's fingerprints)."""
+    require_complete_login(request)
+    return JsonResponse(reads.read_member_keys(request.user, conversation_id))
+
+
 @api_view("GET", "POST", fields=("envelope", "statement", "signature"), login_required=True,
           max_body=LIMITS["epochs"])
 def epochs(request, body, conversation_id):

@@ -7,6 +7,10 @@ from datetime import datetime, timedelta
 from django.db.models import Count, F
 from django.utils import timezone
 
+from accounts.api.me import _generation_payload
+from accounts.models import KeyGeneration, User
+from client import membership
+from client.errors import ClientCryptoError
 from messaging.models import (
     ConversationV2,
     EpochV2,
@@ -57,6 +61,30 @@ def read_chain(user, conversation_id: str) -> dict:
     operations = MembershipOperation.objects.filter(conversation=conversation).order_by("index")
     return {"head": wire.head_json(conversation),
             "operations": [wire.operation_json(op) for op in operations]}
+
+
+def read_member_keys(user, conversation_id: str) -> dict:
+    """Directory entries ``{id, email, key_generations}`` of everyone the conversation's
+    record names: current members and every actor or target of a stored operation (so
+    also members who left or were removed, whose signatures clients still verify). Clients
+    pin these and check them against the fingerprints the chain vouches for; the server's
+    word is not trusted on its own. Five queries, however many members."""
+    conversation = access_v2_conversation(user, conversation_id)
+    ids = set(MemberV2.objects.filter(conversation=conversation)
+              .values_list("user_id", flat=True))
+    for statement in MembershipOperation.objects.filter(
+            conversation=conversation).values_list("statement", flat=True):
+        try:
+            op = membership.parse_operation(bytes(statement))
+        except ClientCryptoError:  # a row clients refuse anyway: it names no one
+            continue
+        ids.update(i for i in (op.actor_id, op.target_id) if i)
+    generations: dict[int, list] = {}
+    for row in KeyGeneration.objects.filter(user_id__in=ids).order_by("user_id", "-number"):
+        generations.setdefault(row.user_id, []).append(_generation_payload(row))
+    users = User.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "email")
+    return {"users": [{"id": pk, "email": email, "key_generations": generations.get(pk, [])}
+                      for pk, email in users]}
 
 
 def read_epochs(user, conversation_id: str, after: int) -> dict:

@@ -9,6 +9,7 @@ PREFIX = "api/v1/v2/conversations"
 urlpatterns = [
     path(PREFIX, api.conversations, name="api-v2-conversations"),
     path(f"{PREFIX}/<str:conversation_id>/members", api.members, name="api-v2-members"),
+    path(f"{PREFIX}/<str:conversation_id>/keys", api.keys, name="api-v2-keys"),
     path(f"{PREFIX}/<str:conversation_id>/epochs", api.epochs, name="api-v2-epochs"),
     path(f"{PREFIX}/<str:conversation_id>/timeline", api.timeline, name="api-v2-timeline"),
     path(f"{PREFIX}/<str:conversation_id>/messages", api.messages, name="api-v2-messages"),

@@ -12,14 +12,18 @@ open everything themselves; tampering goes straight to the database rows.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 import secrets
+from dataclasses import dataclass, field
 
 import pytest
 from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
+import agecrypt
 from client import derivation, epochs, membership, messagebox, recovery
 from client.identity import IdentityFile, wrap_to_recovery, wrap_with_passphrase
 from tests.support.bundle import BUNDLE_DIR, ensure_built
@@ -44,7 +48,8 @@ START = """async ([url, keys]) => {
 def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
     """One uvicorn for the module, on the test database (tests commit: transactional_db)."""
     ensure_built()
-    live = LiveServer("uvicorn", tmp_path_factory.mktemp("v2-chat-server")).start()
+    live = LiveServer("uvicorn", tmp_path_factory.mktemp("v2-chat-server"),
+                      extra_env={"SECURECHAT_RATE_SIGNUP_ADDRESS": "1000/3600"}).start()
     yield live
     live.stop()
 
@@ -137,6 +142,28 @@ def texts(page):
     return page.locator(".v2-timeline .v2-message .text")
 
 
+@dataclass
+class ChainedGroup(Group):
+    """A Group whose messages name their device's previous message, as a real client's do
+    (Group leaves prev_hash zero, which a receiver that chains shows as a missing message)."""
+
+    previous: dict = field(default_factory=dict)
+
+    def message(self, sender: V2User, text: str, **kwargs) -> dict:
+        epoch = self.epoch
+        counter = self.counters[sender.id] = self.counters.get(sender.id, 0) + 1
+        context = messagebox.MessageContext(
+            self.conversation_id, epoch.number, epoch.envelope_hash, sender.id,
+            sender.keys.generation, sender.device_id, counter)
+        box = messagebox.seal(epoch.secret, context, messagebox.encode_text(text))
+        statement = messagebox.build_statement(
+            context, box, client_message_id=os.urandom(16), kind="text",
+            prev_hash=self.previous.get(sender.id, bytes(32)))
+        data, signature = messagebox.sign_statement(sender.signing_key, statement)
+        self.previous[sender.id] = messagebox.message_hash(data)
+        return {"box": b64(box), "statement": b64(data), "signature": b64(signature)}
+
+
 class Reader:
     """A Python client's view of a conversation: the chain verified from ``create``, every
     epoch it is listed in opened, every message verified and opened in its own context."""
@@ -185,7 +212,7 @@ class Reader:
         number = max(self.epochs)
         envelope, statement, signature = self.stored_epochs[number]
         state = self.chain.state
-        return Group(members[0], members, conversation_id=self.cid, head=state.head,
+        return ChainedGroup(members[0], members, conversation_id=self.cid, head=state.head,
                      index=state.index, epoch=Epoch(number, envelope, statement, signature,
                                                     self.epochs[number].secret))
 
@@ -209,3 +236,183 @@ def test_a_browser_user_and_a_python_client_exchange_messages_both_ways(
     expect(texts(page)).to_have_text(["hello Bob, from the browser", "hi Alice, from Python"])
     expect(page.locator(".v2-message.theirs .sender")).to_have_text([bob.email])
     assert page.errors == []
+
+
+def test_a_group_of_three_created_in_the_browser_is_verified_and_read_by_python_clients(
+        server, transactional_db, new_page):
+    """Alice makes "Book club" with Bob and Carol in Chromium: both Python clients verify
+    the chain from create (three members, Alice the admin), open the current epoch with
+    its name, and read her message; her timeline shows each operation."""
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [bob.email, carol.email], name="Book club")
+    expect(page.locator("#v2-title")).to_have_text("Book club")
+    expect(page.locator(".v2-operation")).to_have_text([
+        "You created the conversation", f"You added {bob.email}", f"You added {carol.email}"])
+    expect(page.locator(".v2-members li")).to_have_count(3)
+    send(page, "welcome to the book club")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
+
+    for user in (bob, carol):
+        reader = Reader(user, conversation, [alice, bob, carol])
+        assert set(reader.chain.state.members) == {alice.id, bob.id, carol.id}
+        assert reader.chain.state.admins == frozenset({alice.id})
+        assert reader.epochs[max(reader.epochs)].name == "Book club"
+        assert reader.messages() == [(alice.id, "welcome to the book club")]
+    assert page.errors == []
+
+
+def test_after_reconnecting_every_message_shows_exactly_once_in_order(
+        server, transactional_db, new_page):
+    """Bob (Python) sends while Alice's socket is down, then again right after a drop; her
+    page (never reloaded) catches up with sync2: each message once, in seq order."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [bob.email])
+    group = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    sent = [f"message {i}" for i in range(1, 9)]
+    for text in sent[:3]:
+        assert group.send(bob, text).status_code == 201
+    expect(texts(page)).to_have_text(sent[:3])
+
+    page.evaluate("window.chat.engine.socket.stop()")
+    expect(page.locator(".v2-status")).to_have_text("Reconnecting…")
+    for text in sent[3:6]:
+        assert group.send(bob, text).status_code == 201
+    page.evaluate("window.chat.engine.socket.connect()")
+    expect(texts(page)).to_have_text(sent[:6])
+
+    page.evaluate("window.chat.engine.socket.drop()")  # reconnects by itself
+    for text in sent[6:]:
+        assert group.send(bob, text).status_code == 201
+    expect(texts(page)).to_have_text(sent)
+    seqs = page.locator(".v2-timeline .v2-message").evaluate_all(
+        "items => items.map((li) => Number(li.dataset.seq))")
+    assert seqs == sorted(set(seqs)) and len(seqs) == len(sent)
+    assert not page.locator(".v2-warnings li").count()  # no gap, no fork: nothing to warn
+
+
+def tamper(message_seq: int, conversation: str, **changes) -> None:
+    from messaging.models import MessageV2
+
+    row = MessageV2.objects.get(conversation_id=conversation, seq=message_seq)
+    for name, change in changes.items():
+        setattr(row, name, change(bytes(getattr(row, name))))
+    row.save()
+
+
+def flip_last(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
+def test_a_tampered_message_shows_as_failed_and_never_as_text(
+        server, transactional_db, new_page):
+    """Rows of Bob's messages edited on the server (a ciphertext byte, a signature byte)
+    show as failed with a warning when Alice loads the conversation; the untouched one
+    (the control) shows its text; the tampered texts appear nowhere on the page."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    first = open_chat(new_page, server, alice)
+    conversation = start_conversation(first, [bob.email])
+    group = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    seqs = []
+    for text in ("genuine words", "secret box edited", "secret signature edited"):
+        r = group.send(bob, text)
+        assert r.status_code == 201, r.text
+        seqs.append(r.json()["items"][0]["seq"])
+    tamper(seqs[1], conversation, box=flip_last)
+    tamper(seqs[2], conversation, signature=flip_last)
+
+    page = open_chat(new_page, server, alice)
+    page.locator(f'.v2-open[data-id="{conversation}"]').click()
+    expect(texts(page)).to_have_text(["genuine words",
+                                      "This message failed verification and is not shown.",
+                                      "This message failed verification and is not shown."])
+    expect(page.locator(".v2-message.theirs.failed")).to_have_count(2)
+    expect(page.locator(".v2-warnings li.v2-verify")).to_have_count(2)
+    assert "edited" not in page.locator("#v2-root").inner_text()
+
+
+def test_a_membership_operation_the_server_inserted_without_a_valid_signature_is_refused(
+        server, transactional_db, new_page):
+    """The server appends "Bob added Carol" as rows (operation, member, head) with a
+    signature Bob never made: Alice's page refuses it, shows a warning, keeps Carol out of
+    the members and blocks sending; the signed operations before it (control) show."""
+    from messaging.models import ConversationV2, MembershipOperation, MemberV2
+
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    first = open_chat(new_page, server, alice)
+    conversation = start_conversation(first, [bob.email], name="Team")
+    row = ConversationV2.objects.get(pk=conversation)
+    statement, _ = bob.operation(bytes.fromhex(conversation), row.head_index + 1,
+                                 bytes(row.head), "add", carol)
+    op_hash = hashlib.sha256(statement).digest()
+    row.last_seq += 1
+    MembershipOperation.objects.create(
+        conversation=row, index=row.head_index + 1, prev_hash=bytes(row.head), op_hash=op_hash,
+        kind="add", actor_id=bob.id, statement=statement, signature=os.urandom(64),
+        seq=row.last_seq)
+    MemberV2.objects.create(conversation=row, user_id=carol.id, joined_seq=row.last_seq)
+    row.head, row.head_index = op_hash, row.head_index + 1
+    row.save()
+
+    page = open_chat(new_page, server, alice)
+    page.locator(f'.v2-open[data-id="{conversation}"]').click()
+    expect(page.locator(".v2-operation")).to_have_text([
+        "You created the conversation", f"You added {bob.email}"])
+    expect(page.locator(".v2-warnings li.v2-membership")).to_contain_text(
+        "A membership change (operation 2) was refused")
+    expect(page.locator(".v2-members li")).to_have_count(2)
+    expect(page.locator(".v2-members")).not_to_contain_text(carol.email)
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+
+
+def test_a_removed_member_cannot_open_the_epoch_that_removes_it(
+        server, transactional_db, new_page):
+    """Alice removes Carol in the browser: the remove lands with a new epoch listing Alice
+    and Bob only. Read from the database, Carol's identity opens the epoch before (the
+    control) but not the new one, and Bob reads the message sent under it."""
+    from messaging.models import EpochV2, MessageV2
+
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [bob.email, carol.email], name="Trio")
+    page.get_by_role("button", name=f"Remove {carol.email}").click()
+    expect(page.locator(".v2-operation").last).to_have_text(f"You removed {carol.email}")
+    expect(page.locator(".v2-members li")).to_have_count(2)
+    send(page, "only for Alice and Bob")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
+
+    message = MessageV2.objects.get(conversation_id=conversation)
+    epochs_by_number = {e.number: e for e in EpochV2.objects.filter(conversation_id=conversation)}
+    latest = epochs_by_number[message.epoch_number]
+    assert message.epoch_number == max(epochs_by_number)
+    listed = {e.user_id for e in epochs.parse_epoch_statement(bytes(latest.statement)).members}
+    assert listed == {alice.id, bob.id}
+    carol_key = carol.identity.current_identity
+    agecrypt.decrypt(bytes(epochs_by_number[message.epoch_number - 1].envelope), [carol_key])
+    with pytest.raises(agecrypt.AgeError):
+        agecrypt.decrypt(bytes(latest.envelope), [carol_key])
+    assert Reader(bob, conversation, [alice, bob, carol]).messages() == [
+        (alice.id, "only for Alice and Bob")]
+
+
+def test_device_counters_and_previous_hashes_survive_a_reload(server, new_page):
+    """Pure logic of the store, in Chromium: the device id and the per-conversation counter
+    and previous hash live in localStorage per user, so a new instance goes on counting."""
+    page = new_page(server)
+    page.goto("/about/")
+    result = page.evaluate("""async (url) => {
+      const { DeviceState } = await import(url);
+      const a = new DeviceState(7);
+      const first = a.take("c1");
+      a.sealed("c1", new Uint8Array(32).fill(9));
+      const b = new DeviceState(7);
+      const second = b.take("c1");
+      return { same: a.deviceId.join() === b.deviceId.join(),
+        other: new DeviceState(8).deviceId.join() !== a.deviceId.join(),
+        first: String(first.counter), firstPrev: first.prevHash,
+        second: String(second.counter), secondPrev: Array.from(second.prevHash).slice(0, 2),
+        elsewhere: String(b.take("c2").counter) };
+    }""", bundle_url())
+    assert result == {"same": True, "other": True, "first": "1", "firstPrev": None,
+                      "second": "2", "secondPrev": [9, 9], "elsewhere": "1"}

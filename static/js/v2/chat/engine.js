@@ -14,14 +14,14 @@
 //
 // Pins (DESIGN.md §3 "Public keys and pinning"): kept in memory for this session only
 // (the pin blob at /api/v1/me/pins is not written yet): the first directory answer for a
-// contact is pinned; a later answer that differs for a pinned generation is a key-change
-// finding and is not used.
+// contact (by address, or by id through GET …/<conversation>/keys) is pinned; a later
+// answer that differs for a pinned generation is a key-change finding and is not used.
 import { base64urlnopad } from "@scure/base";
 
 import {
-  buildEpoch, bytesEqual, describe, epochDue, EpochRegistry, fingerprintsOf, fromHex,
+  buildEpoch, bytesEqual, describe, disputedMembers, epochDue, EpochRegistry, fingerprintsOf, fromHex,
   MembershipChain, messageHash, openEpoch, openMessage, operationHash, parseEpochStatement,
-  parseMessageStatement, randomBytes, sealMessage, signingPublicKey, signOperation,
+  parseMessageStatement, parseOperation, randomBytes, sealMessage, signingPublicKey, signOperation,
   signStatement, toHex, verifyMessageStatement, messageStatement, ZERO_HASH,
 } from "../../crypto/index.js";
 import { ApiFailure, b64, createApi, unb64 } from "./api.js";
@@ -107,7 +107,22 @@ export class ChatEngine extends EventTarget {
 
   /** The directory entry of `email`, pinned on first use; ApiFailure 404 for no account. */
   async lookup(email) {
-    const answer = await this.api.get(`/api/v1/directory?email=${encodeURIComponent(email)}`);
+    return this.#pin(await this.api.get(`/api/v1/directory?email=${encodeURIComponent(email)}`));
+  }
+
+  /**
+   * Pins the directory entries of everyone `conv`'s record names (GET …/keys) when one of
+   * `ids` has no pin yet; the chain's fingerprints and the epochs' member lists are then
+   * checked against these pins (a mismatch refuses the epoch).
+   */
+  async #ensureKeys(conv, ids) {
+    if (ids.every((id) => this.contacts.has(String(id)))) return;
+    const answer = await this.api.get(`${BASE}/${conv.id}/keys`);
+    for (const entry of answer.users) this.#pin(entry);
+  }
+
+  /** Pins `{id, email, key_generations}` on first sight; a differing pinned key is a finding. */
+  #pin(answer) {
     const id = String(answer.id);
     const contact = this.contacts.get(id) ?? { id: BigInt(answer.id), email: answer.email,
       keys: new Map(), current: 0n };
@@ -148,7 +163,7 @@ export class ChatEngine extends EventTarget {
         epochs: new Map(), latestEpoch: null, opened: null, items: [], lastSeq: 0,
         unread: 0, countedUpTo: 0, readPositions: {}, departed: new Set(), findings: [],
         byClientId: new Map(), hashes: new Map(), devices: new Map(), lastMessage: null,
-        notForMe: new Set(), broken: null, left: false };
+        notForMe: new Set(), disputed: new Set(), broken: null, left: false };
       this.conversations.set(id, conv);
     }
     if (summary.last_seq !== undefined) {
@@ -250,7 +265,7 @@ export class ChatEngine extends EventTarget {
     try {
       if (item.type === "operation") await this.#onOperation(conv, item);
       else if (item.type === "epoch") await this.#onEpoch(conv, item);
-      else if (item.type === "message") this.#onMessage(conv, item);
+      else if (item.type === "message") await this.#onMessage(conv, item);
       else if (item.type === "notice") this.#onNotice(conv, item);
     } catch (error) {
       console.error("v2 chat: a timeline item failed", error);
@@ -279,8 +294,16 @@ export class ChatEngine extends EventTarget {
       ({ statement, signature } = chain.operations.find((op) => op.seq === item.seq) ?? {});
       if (!statement) throw new Error("the server does not show the announced operation");
     }
+    const bytes = unb64(statement);
     try {
-      conv.chain.append(unb64(statement), unb64(signature));
+      const parsed = parseOperation(bytes);
+      await this.#ensureKeys(conv, [parsed.actorId, parsed.targetId].filter((id) => id));
+    } catch (error) {
+      console.error("v2 chat: an operation that does not parse", error); // refused below
+    }
+    try {
+      conv.chain.append(bytes, unb64(signature));
+      this.#checkVouched(conv);
     } catch (error) {
       conv.broken ??= reasonOf(error);
       this.#finding(conv, "membership", `A membership change (operation ${item.index}) was `
@@ -293,6 +316,16 @@ export class ChatEngine extends EventTarget {
     if ((op.kind === "remove" && op.targetId === this.me.id)
       || (op.kind === "leave" && op.actorId === this.me.id)) {
       conv.left = true;
+    }
+  }
+
+  /** A member the chain vouches for with other keys than this client pinned: an alert. */
+  #checkVouched(conv) {
+    for (const id of disputedMembers(conv.chain.state, this.keyLookup)) {
+      if (conv.disputed.has(id)) continue;
+      conv.disputed.add(id);
+      this.#finding(conv, "key-change", `${this.nameOf(id)} was added with a key that differs `
+        + "from the one pinned here.");
     }
   }
 
@@ -317,6 +350,7 @@ export class ChatEngine extends EventTarget {
     if (!bytesEqual(parsed.envelopeHash, hash) || parsed.epoch !== number) {
       throw new Error(`epoch ${item.number} is not the announced one`);
     }
+    await this.#ensureKeys(conv, parsed.members.map((entry) => entry.userId));
     if (!parsed.members.some((entry) => entry.userId === this.me.id)) {
       conv.latestEpoch = parsed; // not for this member (before it joined, or after it left)
       conv.notForMe.add(String(number));
@@ -347,8 +381,9 @@ export class ChatEngine extends EventTarget {
     if (BigInt(item.user) === this.me.id) conv.left = true;
   }
 
-  #onMessage(conv, item) {
+  async #onMessage(conv, item) {
     const sender = BigInt(item.sender);
+    await this.#ensureKeys(conv, [sender]);
     const mine = sender === this.me.id;
     const dedupKey = `${item.sender}:${item.client_message_id}`;
     const pending = conv.byClientId.get(dedupKey);

@@ -16,3 +16,4 @@ export async function startChat(root, keys, options = {}) {
   view.render();
   return { engine, view };
 }
+export { DeviceState } from "./device.js";
