@@ -396,6 +396,36 @@ def test_a_removed_member_cannot_open_the_epoch_that_removes_it(
         (alice.id, "only for Alice and Bob")]
 
 
+def test_pins_are_kept_in_the_pin_blob_and_a_swapped_directory_key_is_refused(
+        server, transactional_db, new_page):
+    """Alice's page pins Bob's keys in her pin blob (stored encrypted, signed, version 1+).
+    Then the server swaps Bob's directory signing key for Carol's: a new page (no memory of
+    the first) loads the pins, refuses the swapped key with a visible warning, and cannot
+    verify Bob's message with it (failed, not shown), which the first page (the control)
+    read fine. (The server itself now refuses Bob's sends: it checks his signatures with
+    the swapped key.)"""
+    from accounts.models import KeyGeneration, PinBlob
+
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    first = open_chat(new_page, server, alice)
+    conversation = start_conversation(first, [bob.email])
+    group = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    assert group.send(bob, "signed by the real Bob").status_code == 201
+    expect(texts(first)).to_have_text(["signed by the real Bob"])
+    first.evaluate("window.chat.engine.pins.flushed()")
+    stored = PinBlob.objects.get(user_id=alice.id)
+    assert stored.version >= 1 and bob.email.encode() not in bytes(stored.blob)
+
+    KeyGeneration.objects.filter(user_id=bob.id).update(
+        signing_public_key=carol.identity.signing_public_key())
+    page = open_chat(new_page, server, alice)
+    page.locator(f'.v2-open[data-id="{conversation}"]').click()
+    expect(page.locator(".v2-alerts li.v2-key-change")).to_contain_text(
+        f"The directory shows another key for {bob.email}")
+    expect(page.locator(".v2-message.theirs.failed")).to_have_count(1)
+    assert "signed by the real Bob" not in page.locator("#v2-root").inner_text()
+
+
 def test_device_counters_and_previous_hashes_survive_a_reload(server, new_page):
     """Pure logic of the store, in Chromium: the device id and the per-conversation counter
     and previous hash live in localStorage per user, so a new instance goes on counting."""

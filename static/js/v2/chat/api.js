@@ -40,5 +40,6 @@ export function createApi() {
     return json;
   }
 
-  return { get: (path) => send("GET", path), post: (path, body) => send("POST", path, body) };
+  return { get: (path) => send("GET", path), post: (path, body) => send("POST", path, body),
+    put: (path, body) => send("PUT", path, body) };
 }

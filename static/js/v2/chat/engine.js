@@ -12,10 +12,11 @@
 // through one promise queue, so the timeline of each conversation is applied exactly once,
 // in seq order, and a change is signed against the state it follows.
 //
-// Pins (DESIGN.md §3 "Public keys and pinning"): kept in memory for this session only
-// (the pin blob at /api/v1/me/pins is not written yet): the first directory answer for a
-// contact (by address, or by id through GET …/<conversation>/keys) is pinned; a later
-// answer that differs for a pinned generation is a key-change finding and is not used.
+// Pins (DESIGN.md §3 "Public keys and pinning"; pins.js): the first directory answer for
+// a contact (by address, or by id through GET …/<conversation>/keys) is pinned in the pin
+// blob; a later answer that differs for a pinned generation is a key-change finding and
+// its keys are not used (what they signed fails verification). Endorsements between
+// generations are not followed yet: a newer generation is pinned with a notice.
 import { base64urlnopad } from "@scure/base";
 
 import {
@@ -26,6 +27,7 @@ import {
 } from "../../crypto/index.js";
 import { ApiFailure, b64, createApi, unb64 } from "./api.js";
 import { DeviceState } from "./device.js";
+import { PinStore } from "./pins.js";
 import { ChatSocket } from "./socket.js";
 
 export const BASE = "/api/v1/v2/conversations";
@@ -44,7 +46,10 @@ export class ChatEngine extends EventTarget {
     super();
     this.me = { id: BigInt(keys.user.id), email: keys.user.email,
       generation: BigInt(keys.generation) };
+    this.keys = keys;
     this.seed = keys.signingSeed;
+    this.pins = null; // the PinStore, once the own keys are known (start)
+    this.findings = []; // findings about no one conversation (keys, pins)
     this.identity = keys.ageIdentities[0];
     this.api = api;
     this.socket = socket;
@@ -66,6 +71,13 @@ export class ChatEngine extends EventTarget {
       throw new Error("The directory does not list this identity's keys: stopping.");
     }
     this.myKeys = mine;
+    this.pins = new PinStore(this.api, mine, this.seed, this.keys.ageIdentities, this.keyLookup);
+    try {
+      await this.pins.load();
+    } catch (error) {
+      this.#finding(null, "pins", "Your saved key pins failed verification "
+        + `(${reasonOf(error)}): every contact is pinned again from the directory.`);
+    }
     await this.loadList();
     this.socket.addEventListener("open", () => this.#onOpen());
     this.socket.addEventListener("down", () => this.#setOnline(false));
@@ -98,6 +110,8 @@ export class ChatEngine extends EventTarget {
     if (conv) {
       conv.findings.push(finding);
       conv.items.push({ kind: "warning", text, time: finding.time, seq: null });
+    } else {
+      this.findings.push(finding);
     }
     console.warn(`v2 chat ${kind}: ${text}`);
     this.#emit("finding", { conversation: conv?.id ?? null, kind, text });
@@ -129,6 +143,16 @@ export class ChatEngine extends EventTarget {
     for (const row of answer.key_generations) {
       const keys = { userId: BigInt(answer.id), generation: BigInt(row.number),
         recipient: row.recipient, ed25519: base64urlnopad.decode(row.signing_key) };
+      const verdict = this.pins && keys.userId !== this.me.id ? this.pins.check(keys) : "new";
+      if (verdict === "changed") {
+        this.#finding(null, "key-change", `The directory shows another key for ${answer.email} `
+          + `than the one pinned (generation ${row.number}): it is not used.`);
+        continue;
+      }
+      if (verdict === "newer") {
+        this.#finding(null, "key-change", `${answer.email} has a new key (generation `
+          + `${row.number}).`);
+      }
       const pinned = contact.keys.get(String(row.number));
       if (!pinned) {
         contact.keys.set(String(row.number), keys);
@@ -139,6 +163,7 @@ export class ChatEngine extends EventTarget {
       if (keys.generation > contact.current) contact.current = keys.generation;
     }
     this.contacts.set(id, contact);
+    this.#emit("change", { conversation: null });
     return contact;
   }
 

@@ -25,6 +25,7 @@ const STATE_TEXT = { sending: "Sending…", sent: "Sent", failed: "Failed", rece
 function skeleton(root) {
   const parts = {
     status: el("p", { class: "v2-status", role: "status" }),
+    alerts: el("ul", { class: "v2-alerts", role: "alert" }),
     announce: el("p", { class: "visually-hidden", "aria-live": "polite" }),
     list: el("ul", { class: "v2-conversations" }),
     newError: el("p", { class: "error", id: "v2-new-error", role: "alert" }),
@@ -57,7 +58,8 @@ function skeleton(root) {
     "aria-labelledby": "v2-title" }, parts.title, parts.warnings, parts.timeline,
   parts.composer, el("section", { class: "v2-member-list", "aria-label": "Members" },
     el("h3", { text: "Members" }), parts.members, parts.addForm, parts.leave));
-  root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.announce,
+  root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.alerts,
+    parts.announce,
     el("section", { class: "v2-sidebar", "aria-label": "Conversations" },
       el("h2", { text: "Conversations" }), parts.list, parts.newForm),
     parts.conversation));
@@ -159,6 +161,8 @@ export class ChatView {
     this.#renderList();
     this.#renderConversation();
     this.parts.status.textContent = this.engine.online ? "Connected" : "Reconnecting…";
+    this.parts.alerts.replaceChildren(...this.engine.findings.map((f) =>
+      el("li", { class: `v2-warning v2-${f.kind}`, text: f.text })));
   }
 
   #label(conv) {
