@@ -262,6 +262,38 @@ def test_a_group_of_three_created_in_the_browser_is_verified_and_read_by_python_
     assert page.errors == []
 
 
+def test_a_browser_user_added_by_a_python_client_reads_replies_and_leaves(
+        server, transactional_db, new_page):
+    """Alice (Python) makes "Book club" and adds Bob: Bob's page, which never saw Alice's
+    address, pins her keys by id (…/keys), verifies the chain and her epoch, reads her
+    message and replies; Alice's client reads the reply; Bob leaves and Alice's chain
+    shows him gone, and his page stops offering to send."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    group = ChainedGroup(alice, [alice])
+    assert group.create().status_code == 201
+    assert group.append(alice, "add", bob, with_epoch=True).status_code == 201
+    assert group.send(alice, "hello from the Python client").status_code == 201
+
+    page = open_chat(new_page, server, bob)
+    expect(page.locator(".v2-open")).to_have_text(["Book club 1 unread"])
+    page.locator(".v2-open").click()
+    expect(page.locator(".v2-unread")).to_have_count(0)
+    expect(page.locator(".v2-operation")).to_have_text([
+        f"{alice.email} created the conversation", f"{alice.email} added You"])
+    expect(page.locator(".v2-message.theirs .sender")).to_have_text([alice.email])
+    expect(texts(page)).to_have_text(["hello from the Python client"])
+    send(page, "hello back from the browser")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
+    assert Reader(alice, group.hex, [alice, bob]).messages() == [
+        (alice.id, "hello from the Python client"), (bob.id, "hello back from the browser")]
+
+    page.get_by_role("button", name="Leave conversation").click()
+    expect(page.locator(".v2-operation").last).to_have_text("You left")
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    assert set(Reader(alice, group.hex, [alice, bob]).chain.state.members) == {alice.id}
+    assert page.errors == []
+
+
 def test_after_reconnecting_every_message_shows_exactly_once_in_order(
         server, transactional_db, new_page):
     """Bob (Python) sends while Alice's socket is down, then again right after a drop; her
