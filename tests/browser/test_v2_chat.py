@@ -264,17 +264,21 @@ def test_a_group_of_three_created_in_the_browser_is_verified_and_read_by_python_
 
 def test_a_browser_user_added_by_a_python_client_reads_replies_and_leaves(
         server, transactional_db, new_page):
-    """Alice (Python) makes "Book club" and adds Bob: Bob's page, which never saw Alice's
-    address, pins her keys by id (…/keys), verifies the chain and her epoch, reads her
-    message and replies; Alice's client reads the reply; Bob leaves and Alice's chain
-    shows him gone, and his page stops offering to send."""
+    """With Bob's page open, Alice (Python) makes "Book club", adds Bob and writes: the new
+    conversation appears live with one unread message. Bob's page, which never saw Alice's
+    address, pins her keys by id (…/keys), verifies the chain (live pushes carry no
+    statements: it reads them from …/members) and her epoch, reads her message, stores
+    its read position and replies; Alice's client reads the reply; Bob leaves, Alice's
+    chain shows him gone, and his page stops offering to send."""
+    from messaging.models import ConversationV2, MemberV2
+
     alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, bob)
     group = ChainedGroup(alice, [alice])
     assert group.create().status_code == 201
     assert group.append(alice, "add", bob, with_epoch=True).status_code == 201
     assert group.send(alice, "hello from the Python client").status_code == 201
 
-    page = open_chat(new_page, server, bob)
     expect(page.locator(".v2-open")).to_have_text(["Book club 1 unread"])
     page.locator(".v2-open").click()
     expect(page.locator(".v2-unread")).to_have_count(0)
@@ -282,6 +286,13 @@ def test_a_browser_user_added_by_a_python_client_reads_replies_and_leaves(
         f"{alice.email} created the conversation", f"{alice.email} added You"])
     expect(page.locator(".v2-message.theirs .sender")).to_have_text([alice.email])
     expect(texts(page)).to_have_text(["hello from the Python client"])
+    last_seq = ConversationV2.objects.get(pk=group.hex).last_seq
+    for _ in range(50):
+        if MemberV2.objects.get(conversation_id=group.hex, user_id=bob.id).last_read_seq:
+            break
+        page.wait_for_timeout(100)
+    assert MemberV2.objects.get(conversation_id=group.hex, user_id=bob.id).last_read_seq \
+        == last_seq
     send(page, "hello back from the browser")
     expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
     assert Reader(alice, group.hex, [alice, bob]).messages() == [

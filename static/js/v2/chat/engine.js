@@ -78,7 +78,7 @@ export class ChatEngine extends EventTarget {
       this.#finding(null, "pins", "Your saved key pins failed verification "
         + `(${reasonOf(error)}): every contact is pinned again from the directory.`);
     }
-    await this.loadList();
+    await this.loadList(true);
     this.socket.addEventListener("open", () => this.#onOpen());
     this.socket.addEventListener("down", () => this.#setOnline(false));
     this.socket.addEventListener("frame", (e) => this.#enqueue(() => this.#onFrame(e.detail)));
@@ -180,8 +180,14 @@ export class ChatEngine extends EventTarget {
 
   // --- conversations ----------------------------------------------------------------------
 
-  #conversation(id, summary = {}) {
+  /**
+   * The state of conversation `id`, made on first sight. From the first list, its unread
+   * count is the server's and the replay counts only what arrives after; one found later
+   * (added meanwhile) counts every message of others above this user's read position.
+   */
+  #conversation(id, summary = {}, initial = false) {
     let conv = this.conversations.get(id);
+    const fresh = !conv;
     if (!conv) {
       conv = { id, idBytes: fromHex(id), kind: summary.kind ?? "group", name: "",
         chain: new MembershipChain(this.keyLookup, summary.member_limit ?? 100),
@@ -194,17 +200,21 @@ export class ChatEngine extends EventTarget {
     if (summary.last_seq !== undefined) {
       conv.kind = summary.kind;
       conv.readPositions = summary.read_positions;
-      if (conv.lastSeq === 0) {
+      if (fresh && initial) {
         conv.unread = summary.unread;
         conv.countedUpTo = summary.last_seq;
+      } else if (fresh) {
+        conv.countedUpTo = summary.read_positions[String(this.me.id)] ?? 0;
       }
     }
     return conv;
   }
 
-  async loadList() {
+  async loadList(initial = false) {
     const answer = await this.api.get(BASE);
-    for (const summary of answer.conversations) this.#conversation(summary.id, summary);
+    for (const summary of answer.conversations) {
+      this.#conversation(summary.id, summary, initial);
+    }
     this.#emit("change", { conversation: null });
   }
 
@@ -223,12 +233,20 @@ export class ChatEngine extends EventTarget {
     await this.#markRead(conv);
   }
 
+  /** Stores the read position of the open conversation, at most one request at a time. */
   async #markRead(conv) {
-    if (conv.left || conv.lastSeq === 0) return;
+    if (conv.reading) conv.readAgain = true; // stored once the request under way is done
+    if (conv.left || conv.lastSeq === 0 || conv.reading) return;
+    conv.reading = true;
     try {
-      await this.api.post(`${BASE}/${conv.id}/read`, { seq: conv.lastSeq });
+      do {
+        conv.readAgain = false;
+        await this.api.post(`${BASE}/${conv.id}/read`, { seq: conv.lastSeq });
+      } while (conv.readAgain && !conv.left);
     } catch (error) {
       console.error("v2 chat: the read position was not stored", error);
+    } finally {
+      conv.reading = false;
     }
   }
 
@@ -293,6 +311,9 @@ export class ChatEngine extends EventTarget {
       else if (item.type === "message") await this.#onMessage(conv, item);
       else if (item.type === "notice") this.#onNotice(conv, item);
     } catch (error) {
+      if (error instanceof ApiFailure && (error.status === 0 || error.status >= 500)) {
+        throw error; // not applied: the next sync2 or heartbeat brings it again
+      }
       console.error("v2 chat: a timeline item failed", error);
       this.#finding(conv, "verify", `Timeline entry ${item.seq} could not be processed: `
         + reasonOf(error));
