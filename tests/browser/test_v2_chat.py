@@ -34,6 +34,7 @@ from tests.support.v2chat import PASSWORD, TEST_FLOOR, Epoch, Group, V2User, b64
 pytestmark = [pytest.mark.browser]
 
 BASE = "/api/v1/v2/conversations"
+HEARTBEAT = 1  # seconds (the module's server): a lost push is noticed within one
 START = """async ([url, keys]) => {
   const { startChat } = await import(url);
   const root = document.createElement("div");
@@ -49,7 +50,8 @@ def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
     """One uvicorn for the module, on the test database (tests commit: transactional_db)."""
     ensure_built()
     live = LiveServer("uvicorn", tmp_path_factory.mktemp("v2-chat-server"),
-                      extra_env={"SECURECHAT_RATE_SIGNUP_ADDRESS": "1000/3600"}).start()
+                      extra_env={"SECURECHAT_RATE_SIGNUP_ADDRESS": "1000/3600",
+                                 "SECURECHAT_WS_HEARTBEAT_SECONDS": str(HEARTBEAT)}).start()
     yield live
     live.stop()
 
@@ -333,6 +335,40 @@ def test_after_reconnecting_every_message_shows_exactly_once_in_order(
         "items => items.map((li) => Number(li.dataset.seq))")
     assert seqs == sorted(set(seqs)) and len(seqs) == len(sent)
     assert not page.locator(".v2-warnings li").count()  # no gap, no fork: nothing to warn
+
+
+def test_a_message_whose_push_never_came_shows_after_the_next_heartbeat(
+        server, transactional_db, new_page):
+    """A message of Bob's is stored as a row without its live push (a push lost on the
+    way): the heartbeat's last seq tells Alice's open page it is behind, and it syncs;
+    the message shows once, between the pushed ones (the controls)."""
+    from messaging.models import ConversationV2, MessageV2
+
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [bob.email])
+    group = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    assert group.send(bob, "pushed first").status_code == 201
+    expect(texts(page)).to_have_text(["pushed first"])
+
+    body = group.message(bob, "stored without a push")
+    statement = base64.b64decode(body["statement"])
+    parsed = messagebox.parse_statement(statement)
+    row = ConversationV2.objects.get(pk=conversation)
+    row.last_seq += 1
+    MessageV2.objects.create(
+        conversation=row, sender_id=bob.id, device_id=parsed.context.device_id,
+        device_counter=parsed.context.device_counter,
+        client_message_id=parsed.client_message_id, epoch_number=parsed.context.epoch,
+        box=base64.b64decode(body["box"]), statement=statement,
+        signature=base64.b64decode(body["signature"]),
+        message_hash=messagebox.message_hash(statement), seq=row.last_seq)
+    row.save()
+    expect(texts(page)).to_have_text(["pushed first", "stored without a push"],
+                                     timeout=(HEARTBEAT * 3 + 5) * 1000)
+    assert group.send(bob, "pushed after").status_code == 201
+    expect(texts(page)).to_have_text(["pushed first", "stored without a push", "pushed after"])
+    assert not page.locator(".v2-warnings li").count()
 
 
 def tamper(message_seq: int, conversation: str, **changes) -> None:
