@@ -19,6 +19,7 @@ function field(id, label, input) {
 }
 
 const timeOf = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const RENDER_DELAY_MS = 16;
 const STATE_TEXT = { sending: "Sending…", sent: "Sent", failed: "Failed", received: "" };
 
 /** Builds the static skeleton; returns its parts by name. */
@@ -75,13 +76,13 @@ export class ChatView {
 
   #wire() {
     const { engine, parts } = this;
-    engine.addEventListener("change", () => this.render());
+    engine.addEventListener("change", () => this.#scheduleRender());
     engine.addEventListener("message", (e) => {
-      const { entry, conversation } = e.detail;
+      const { entry } = e.detail;
       if (!entry.mine && entry.text !== null) {
         parts.announce.textContent = `${engine.nameOf(entry.sender)}: ${entry.text}`;
       }
-      if (conversation === engine.openId) this.render();
+      this.#scheduleRender();
     });
     parts.newForm.addEventListener("submit", (e) => { e.preventDefault(); this.#create(); });
     parts.composer.addEventListener("submit", (e) => { e.preventDefault(); this.#send(); });
@@ -155,6 +156,15 @@ export class ChatView {
     await this.engine.open(id);
     this.render();
     this.parts.text.focus();
+  }
+
+  /** One render for every change of the same moment (a replay applies many items). */
+  #scheduleRender() {
+    if (this.renderTimer) return;
+    this.renderTimer = setTimeout(() => {
+      this.renderTimer = null;
+      this.render();
+    }, RENDER_DELAY_MS);
   }
 
   render() {
