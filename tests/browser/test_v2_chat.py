@@ -25,6 +25,8 @@ from playwright.sync_api import expect
 
 import agecrypt
 from client import derivation, epochs, membership, messagebox, recovery
+from client.endorsement import Endorsed
+from client.errors import ClientCryptoError
 from client.identity import IdentityFile, wrap_to_recovery, wrap_with_passphrase
 from tests.support.bundle import BUNDLE_DIR, ensure_built
 from tests.support.clients import ApiClient
@@ -182,10 +184,12 @@ class Reader:
             parts = [base64.b64decode(row[k]) for k in ("envelope", "statement", "signature")]
             self.stored_epochs[row["number"]] = parts
             statement = epochs.parse_epoch_statement(parts[1])
-            if statement.entry(user.id) is not None:
+            try:
                 self.epochs[row["number"]] = epochs.open_epoch(
                     *parts, me=user.keys, identity=user.identity.current_identity,
                     chain=self.chain, key_lookup=self.lookup, previous=previous)
+            except ClientCryptoError:  # not listed, or refused: its messages stay closed
+                pass
             previous = statement
 
     def lookup(self, user_id, generation):
@@ -305,6 +309,39 @@ def test_a_browser_user_added_by_a_python_client_reads_replies_and_leaves(
     expect(page.get_by_role("button", name="Send")).to_be_disabled()
     assert set(Reader(alice, group.hex, [alice, bob]).chain.state.members) == {alice.id}
     assert page.errors == []
+
+
+def test_an_epoch_that_encrypts_to_another_key_of_mine_is_refused_and_replaced(
+        server, transactional_db, new_page):
+    """Alice (Python) adds Bob with an epoch whose entry for Bob carries Carol's keys: Bob's
+    page refuses it ("does not encrypt to this member's current keys"), and his next
+    message goes out under a replacement epoch he creates, which Alice opens and reads
+    him in."""
+    from messaging.models import EpochV2
+
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    group = ChainedGroup(alice, [alice])
+    assert group.create().status_code == 201
+    assert group.append(alice, "add", bob).status_code == 201
+    wrong_bob = Endorsed(bob.id, 1, carol.identity.recipient(),
+                         carol.identity.signing_public_key())
+    envelope, statement, signature, _secret = epochs.build_epoch(
+        alice.signing_key, alice.keys, conversation_id=group.conversation_id, epoch=2,
+        prev_envelope_hash=group.epoch.envelope_hash, chain_head=group.head,
+        members=[alice.keys, wrong_bob], name="Book club")
+    r = group.creator.http.post(group.url("epochs"), json.dumps(
+        {"envelope": b64(envelope), "statement": b64(statement), "signature": b64(signature)}))
+    assert r.status_code == 201, r.text
+
+    page = open_chat(new_page, server, bob)
+    page.locator(".v2-open").click()
+    expect(page.locator(".v2-warnings li.v2-epoch")).to_contain_text(
+        "Epoch 2 was refused: the epoch does not encrypt to this member's current keys")
+    send(page, "under my own epoch")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
+    latest = EpochV2.objects.filter(conversation_id=group.hex).order_by("-number").first()
+    assert (latest.number, latest.creator_id) == (3, bob.id)
+    assert Reader(alice, group.hex, [alice, bob]).messages() == [(bob.id, "under my own epoch")]
 
 
 def test_after_reconnecting_every_message_shows_exactly_once_in_order(

@@ -12,7 +12,12 @@ export { ChatView } from "./view.js";
 export async function startChat(root, keys, options = {}) {
   const engine = new ChatEngine(keys, options);
   const view = new ChatView(root, engine);
-  await engine.start();
+  try {
+    await engine.start();
+  } catch (error) {
+    view.showFailure(`The chat could not start: ${error.message}`);
+    throw error;
+  }
   view.render();
   return { engine, view };
 }

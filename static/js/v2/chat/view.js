@@ -158,6 +158,11 @@ export class ChatView {
     this.parts.text.focus();
   }
 
+  /** Shows why the chat stopped (the engine did not start). */
+  showFailure(text) {
+    this.parts.status.textContent = text;
+  }
+
   /** One render for every change of the same moment (a replay applies many items). */
   #scheduleRender() {
     if (this.renderTimer) return;
