@@ -347,7 +347,8 @@ def test_an_epoch_that_encrypts_to_another_key_of_mine_is_refused_and_replaced(
 def test_after_reconnecting_every_message_shows_exactly_once_in_order(
         server, transactional_db, new_page):
     """Bob (Python) sends while Alice's socket is down, then again right after a drop; her
-    page (never reloaded) catches up with sync2: each message once, in seq order."""
+    page (never reloaded) catches up with sync2: each message once, in seq order. What
+    she typed while down shows "Sending…", goes out on reconnection and lands once."""
     alice, bob = signup(server, "alice"), signup(server, "bob")
     page = open_chat(new_page, server, alice)
     conversation = start_conversation(page, [bob.email])
@@ -361,16 +362,21 @@ def test_after_reconnecting_every_message_shows_exactly_once_in_order(
     expect(page.locator(".v2-status")).to_have_text("Reconnecting…")
     for text in sent[3:6]:
         assert group.send(bob, text).status_code == 201
+    send(page, "typed while offline")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sending…"])
     page.evaluate("window.chat.engine.socket.connect()")
-    expect(texts(page)).to_have_text(sent[:6])
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
+    expect(page.locator(".v2-message.theirs .text")).to_have_text(sent[:6])
+    assert [t for _, t in Reader(bob, conversation, [alice, bob]).messages()] == [
+        *sent[:6], "typed while offline"]
 
     page.evaluate("window.chat.engine.socket.drop()")  # reconnects by itself
     for text in sent[6:]:
         assert group.send(bob, text).status_code == 201
-    expect(texts(page)).to_have_text(sent)
+    expect(page.locator(".v2-message.theirs .text")).to_have_text(sent)
     seqs = page.locator(".v2-timeline .v2-message").evaluate_all(
         "items => items.map((li) => Number(li.dataset.seq))")
-    assert seqs == sorted(set(seqs)) and len(seqs) == len(sent)
+    assert seqs == sorted(set(seqs)) and len(seqs) == len(sent) + 1
     assert not page.locator(".v2-warnings li").count()  # no gap, no fork: nothing to warn
 
 

@@ -450,7 +450,8 @@ export class ChatEngine extends EventTarget {
         + `verification and is not shown (${entry.error}).`);
     }
     conv.byClientId.set(dedupKey, entry);
-    if (!pending) conv.items.push(entry);
+    if (pending) conv.items.splice(conv.items.indexOf(pending), 1); // now in its seq place
+    conv.items.push(entry);
     if (!mine && item.seq > conv.countedUpTo && this.openId !== conv.id) conv.unread += 1;
     if (entry.status !== "failed") this.#emit("message", { conversation: conv.id, entry });
   }
