@@ -550,7 +550,8 @@ def test_pins_are_kept_in_the_pin_blob_and_a_swapped_directory_key_is_refused(
 
 def test_device_counters_and_previous_hashes_survive_a_reload(server, new_page):
     """Pure logic of the store, in Chromium: the device id and the per-conversation counter
-    and previous hash live in localStorage per user, so a new instance goes on counting."""
+    and previous hash live in localStorage per user, so a new instance goes on counting,
+    and two tabs of one profile never take the same counter."""
     page = new_page(server)
     page.goto("/about/")
     result = page.evaluate("""async (url) => {
@@ -564,7 +565,9 @@ def test_device_counters_and_previous_hashes_survive_a_reload(server, new_page):
         other: new DeviceState(8).deviceId.join() !== a.deviceId.join(),
         first: String(first.counter), firstPrev: first.prevHash,
         second: String(second.counter), secondPrev: Array.from(second.prevHash).slice(0, 2),
-        elsewhere: String(b.take("c2").counter) };
+        elsewhere: String(b.take("c2").counter),
+        twoTabs: [a.take("c3"), b.take("c3"), a.take("c3")].map((t) => String(t.counter)) };
     }""", bundle_url())
     assert result == {"same": True, "other": True, "first": "1", "firstPrev": None,
-                      "second": "2", "secondPrev": [9, 9], "elsewhere": "1"}
+                      "second": "2", "secondPrev": [9, 9], "elsewhere": "1",
+                      "twoTabs": ["1", "2", "3"]}

@@ -38,6 +38,7 @@ export class DeviceState {
 
   /** {counter: BigInt, prevHash: bytes | null} for the next message in `conversationId`. */
   take(conversationId) {
+    this.#state = this.#load(); // another tab of this profile may have counted meanwhile
     const entry = this.#state.conversations[conversationId] ?? { counter: 0, prev: null };
     entry.counter += 1;
     this.#state.conversations[conversationId] = entry;
@@ -47,6 +48,7 @@ export class DeviceState {
 
   /** Remembers the hash of the message just sealed (the next one's previous hash). */
   sealed(conversationId, messageHash) {
+    this.#state = this.#load();
     this.#state.conversations[conversationId].prev = toHex(messageHash);
     this.#save();
   }

@@ -130,7 +130,9 @@ export class ChatEngine extends EventTarget {
    * checked against these pins (a mismatch refuses the epoch).
    */
   async #ensureKeys(conv, ids) {
-    if (ids.every((id) => this.contacts.has(String(id)))) return;
+    const unknown = ids.filter((id) => !this.contacts.has(String(id)));
+    if (unknown.every((id) => conv.keysAsked.has(String(id)))) return; // asked: no answer
+    unknown.forEach((id) => conv.keysAsked.add(String(id)));
     const answer = await this.api.get(`${BASE}/${conv.id}/keys`);
     for (const entry of answer.users) this.#pin(entry);
   }
@@ -194,7 +196,7 @@ export class ChatEngine extends EventTarget {
         epochs: new Map(), latestEpoch: null, opened: null, items: [], lastSeq: 0,
         unread: 0, countedUpTo: 0, readPositions: {}, departed: new Set(), findings: [],
         byClientId: new Map(), hashes: new Map(), devices: new Map(), lastMessage: null,
-        notForMe: new Set(), disputed: new Set(), broken: null, left: false };
+        notForMe: new Set(), disputed: new Set(), keysAsked: new Set(), broken: null, left: false };
       this.conversations.set(id, conv);
     }
     if (summary.last_seq !== undefined) {

@@ -3,6 +3,9 @@
 // request() sends a frame with a req_id and resolves with the answer carrying it (ack2)
 // or rejects with the error frame; frames sent while down wait for the next open.
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
+// The server sends a heartbeat at least every 25 s by default: a connection silent for
+// longer than this is dead without having closed (a half-open TCP connection).
+const SILENCE_LIMIT_MS = 90_000;
 
 export class ChatSocket extends EventTarget {
   #ws = null;
@@ -10,6 +13,8 @@ export class ChatSocket extends EventTarget {
   #nextId = 1;
   #waiting = new Map(); // req_id → {resolve, reject}
   #stopped = false;
+  #lastFrameAt = 0;
+  #watchdog = null;
 
   constructor(url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/`) {
     super();
@@ -26,6 +31,13 @@ export class ChatSocket extends EventTarget {
     this.#ws = ws;
     ws.addEventListener("open", () => {
       this.#attempt = 0;
+      this.#lastFrameAt = Date.now();
+      clearInterval(this.#watchdog);
+      this.#watchdog = setInterval(() => {
+        if (Date.now() - this.#lastFrameAt <= SILENCE_LIMIT_MS) return;
+        ws.close();
+        this.#closed(ws); // now: a dead connection's close event may come much later
+      }, SILENCE_LIMIT_MS / 3);
       this.dispatchEvent(new Event("open"));
     });
     ws.addEventListener("message", (event) => this.#receive(event.data));
@@ -63,6 +75,7 @@ export class ChatSocket extends EventTarget {
   }
 
   #receive(text) {
+    this.#lastFrameAt = Date.now();
     let frame;
     try {
       frame = JSON.parse(text);
@@ -84,6 +97,7 @@ export class ChatSocket extends EventTarget {
   #closed(ws) {
     if (ws !== this.#ws) return;
     this.#ws = null;
+    clearInterval(this.#watchdog);
     for (const waiter of this.#waiting.values()) {
       waiter.reject(Object.assign(new Error("connection lost"), { code: "offline" }));
     }
