@@ -16,9 +16,12 @@ import hashlib
 import json
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -412,6 +415,58 @@ def test_a_message_whose_push_never_came_shows_after_the_next_heartbeat(
     assert group.send(bob, "pushed after").status_code == 201
     expect(texts(page)).to_have_text(["pushed first", "stored without a push", "pushed after"])
     assert not page.locator(".v2-warnings li").count()
+
+
+def test_a_tombstone_no_signed_unsend_explains_shows_as_removed_by_the_server(
+        server, transactional_db, new_page):
+    """The server turns one of Bob's messages into a tombstone claiming an unsend Bob never
+    signed: Alice's page shows it as removed by the server, with a warning; the other
+    message (the control) keeps its text."""
+    from messaging.models import MessageV2
+
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    first = open_chat(new_page, server, alice)
+    conversation = start_conversation(first, [bob.email])
+    group = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    assert group.send(bob, "still here").status_code == 201
+    r = group.send(bob, "quietly deleted")
+    MessageV2.objects.filter(seq=r.json()["items"][0]["seq"], conversation_id=conversation
+                             ).update(removed_at=timezone.now(), removed_reason="unsend")
+
+    page = open_chat(new_page, server, alice)
+    page.locator(f'.v2-open[data-id="{conversation}"]').click()
+    expect(texts(page)).to_have_text(["still here", "Message removed by the server."])
+    expect(page.locator(".v2-warnings li.v2-removed")).to_have_text(
+        [f"A message from {bob.email} was removed by the server."])
+
+
+def test_a_contacts_new_key_is_announced_live_without_a_reload_or_a_send(
+        server, transactional_db, new_page):
+    """Bob gets a new key generation while Alice's page is open: the key_change2 push makes
+    her page read Bob's directory entry again and show the notice at once (no alert before
+    it: the control)."""
+    from accounts.events import user_group
+    from accounts.models import KeyGeneration
+    from messaging.v2.actions import KEYS_EVENT_TYPE
+
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    page = open_chat(new_page, server, alice)
+    start_conversation(page, [bob.email])
+    expect(page.locator(".v2-members li")).to_have_count(2)
+    assert not page.locator(".v2-alerts li").count()
+    KeyGeneration.objects.filter(user_id=bob.id).update(retired_at=timezone.now())
+    KeyGeneration.objects.create(user_id=bob.id, number=2,
+                                 key_type=settings.SECURECHAT_KEY_TYPE,
+                                 recipient=carol.identity.recipient(),
+                                 signing_public_key=carol.identity.signing_public_key())
+    # The live server pushes this on its own key changes; for a row made here, this process
+    # pushes it through the same Redis (from a thread: Playwright holds this one's loop).
+    push = async_to_sync(get_channel_layer().group_send)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(push, user_group(alice.id), {"type": KEYS_EVENT_TYPE, "user": bob.id,
+                                                 "generation": 2}).result()
+    expect(page.locator(".v2-alerts li.v2-key-change")).to_have_text(
+        [f"{bob.email} has a new key (generation 2)."], timeout=5000)
 
 
 def tamper(message_seq: int, conversation: str, **changes) -> None:

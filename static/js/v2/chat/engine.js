@@ -196,7 +196,8 @@ export class ChatEngine extends EventTarget {
         epochs: new Map(), latestEpoch: null, opened: null, items: [], lastSeq: 0,
         unread: 0, countedUpTo: 0, readPositions: {}, departed: new Set(), findings: [],
         byClientId: new Map(), hashes: new Map(), devices: new Map(), lastMessage: null,
-        notForMe: new Set(), disputed: new Set(), keysAsked: new Set(), broken: null, left: false };
+        notForMe: new Set(), disputed: new Set(), keysAsked: new Set(),
+        byHash: new Map(), broken: null, left: false };
       this.conversations.set(id, conv);
     }
     if (summary.last_seq !== undefined) {
@@ -290,7 +291,14 @@ export class ChatEngine extends EventTarget {
         seq > (this.conversations.get(id)?.lastSeq ?? 0));
       if (behind) this.#sync();
     } else if (frame.type === "synced2") {
+      this.#judgeTombstones();
       this.#emit("synced", { lastSeqs: frame.last_seqs });
+    } else if (frame.type === "key_change2") {
+      await this.#onKeyChange(BigInt(frame.user));
+    } else if (frame.type === "read2") {
+      const conv = this.conversations.get(frame.conversation);
+      if (conv) conv.readPositions = { ...conv.readPositions, [String(frame.user)]: frame.seq };
+      this.#emit("change", { conversation: frame.conversation });
     } else if (frame.type === "error") {
       console.error("v2 chat: the server refused a frame", frame);
     }
@@ -312,6 +320,7 @@ export class ChatEngine extends EventTarget {
       else if (item.type === "epoch") await this.#onEpoch(conv, item);
       else if (item.type === "message") await this.#onMessage(conv, item);
       else if (item.type === "notice") this.#onNotice(conv, item);
+      else if (item.type === "tombstone") this.#onTombstone(conv, item);
     } catch (error) {
       if (error instanceof ApiFailure && (error.status === 0 || error.status >= 500)) {
         throw error; // not applied: the next sync2 or heartbeat brings it again
@@ -364,6 +373,20 @@ export class ChatEngine extends EventTarget {
     if ((op.kind === "remove" && op.targetId === this.me.id)
       || (op.kind === "leave" && op.actorId === this.me.id)) {
       conv.left = true;
+    }
+  }
+
+  /**
+   * A contact's new key generation, pushed live: its directory entry is read again (through
+   * a conversation it shares) and judged against the pins, so the notice shows at once.
+   */
+  async #onKeyChange(userId) {
+    const conv = [...this.conversations.values()].find((c) => c.chain.operations.length
+      && c.chain.state.members.has(userId) && !c.left);
+    if (!conv) return;
+    const answer = await this.api.get(`${BASE}/${conv.id}/keys`);
+    for (const entry of answer.users) {
+      if (BigInt(entry.id) === userId) this.#pin(entry);
     }
   }
 
@@ -422,6 +445,35 @@ export class ChatEngine extends EventTarget {
     }
   }
 
+  /**
+   * A removed message (§19): believed as "unsend" only once the sender's signed unsend
+   * naming it arrives (later in the timeline), as "expiry" only when the chain set one;
+   * checked after each sync (`#judgeTombstones`), else "removed by the server".
+   */
+  #onTombstone(conv, item) {
+    const entry = { kind: "message", mine: BigInt(item.sender) === this.me.id,
+      sender: BigInt(item.sender), seq: item.seq, time: item.server_time, text: null,
+      status: "removed", removedBy: null, reason: item.reason };
+    if (item.reason === "expiry" && conv.chain.operations.length
+      && conv.chain.state.expirySeconds > 0n) {
+      entry.removedBy = "expiry";
+    }
+    conv.byHash.set(item.message_hash, entry);
+    conv.items.push(entry);
+  }
+
+  #judgeTombstones() {
+    for (const conv of this.conversations.values()) {
+      for (const entry of conv.items) {
+        if (entry.status !== "removed" || entry.removedBy !== null) continue;
+        entry.removedBy = "server";
+        this.#finding(conv, "removed", `A message from ${this.nameOf(entry.sender)} was `
+          + "removed by the server.");
+      }
+    }
+    this.#emit("change", { conversation: null });
+  }
+
   #onNotice(conv, item) {
     conv.departed.add(BigInt(item.user));
     conv.items.push({ kind: "operation", seq: item.seq, time: item.server_time,
@@ -442,8 +494,16 @@ export class ChatEngine extends EventTarget {
     const epoch = conv.epochs.get(String(item.epoch));
     if (conv.notForMe.has(String(item.epoch))) return; // sent before this member joined
     try {
-      entry.text = this.#openItem(conv, item, epoch);
+      const doc = this.#openItem(conv, item, epoch);
+      if (doc.type === "unsend") {
+        conv.byClientId.set(dedupKey, entry);
+        if (pending) conv.items.splice(conv.items.indexOf(pending), 1);
+        this.#applyUnsend(conv, sender, doc);
+        return;
+      }
+      entry.text = ChatEngine.textOf(doc);
       entry.status = mine ? "sent" : "received";
+      conv.byHash.set(item.message_hash, entry);
     } catch (error) {
       entry.text = null;
       entry.status = "failed";
@@ -478,8 +538,24 @@ export class ChatEngine extends EventTarget {
     const doc = JSON.parse(openMessage({ box, epochSecret: epoch.secret, context }));
     if (doc?.v !== 2 || typeof doc.type !== "string") throw new Error("not a version 2 message");
     this.#checkHistory(conv, item, parsed, messageHash(statementBytes));
+    return doc;
+  }
+
+  /** The text a view shows for an opened document (kinds it does not show yet: a note). */
+  static textOf(doc) {
     return doc.type === "text" && typeof doc.text === "string" ? doc.text
       : `(a ${doc.type} message, which this view does not show yet)`;
+  }
+
+  /** A verified unsend: its target (a shown message or a tombstone) by the same sender. */
+  #applyUnsend(conv, sender, doc) {
+    const target = typeof doc.target === "string" ? conv.byHash.get(doc.target) : undefined;
+    if (!target || target.sender !== sender) {
+      this.#finding(conv, "verify", `${this.nameOf(sender)} took back a message this client `
+        + "does not hold.");
+      return;
+    }
+    Object.assign(target, { status: "removed", removedBy: "sender", text: null });
   }
 
   /** Counter gaps, unknown previous hashes, a forked `seen` and clock skew (findings). */

@@ -20,6 +20,8 @@ function field(id, label, input) {
 
 const timeOf = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 const RENDER_DELAY_MS = 16;
+const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Message expired.",
+  server: "Message removed by the server.", pending: "Message removed." };
 const STATE_TEXT = { sending: "Sending…", sent: "Sent", failed: "Failed", received: "" };
 
 /** Builds the static skeleton; returns its parts by name. */
@@ -222,14 +224,24 @@ export class ChatView {
     if (item.kind === "operation") {
       return el("li", { class: "v2-operation", "data-seq": item.seq, text: item.text });
     }
-    const text = item.status === "failed" && !item.mine
-      ? "This message failed verification and is not shown." : item.text;
+    const text = item.status === "removed" ? REMOVED_TEXT[item.removedBy ?? "pending"]
+      : item.status === "failed" && !item.mine
+        ? "This message failed verification and is not shown." : item.text;
     return el("li", { class: `v2-message ${item.mine ? "mine" : "theirs"} ${item.status}`,
       "data-seq": item.seq ?? "" },
     el("span", { class: "sender", text: this.engine.nameOf(item.sender) }), " ",
     el("time", { datetime: new Date(item.time).toISOString(), text: timeOf(item.time) }), " ",
     el("span", { class: "text", text }), " ",
-    el("span", { class: "state", text: item.mine ? STATE_TEXT[item.status] : "" }));
+    el("span", { class: "state", text: item.mine ? this.#stateText(item) : "" }));
+  }
+
+  /** "Sending…", "Sent", "Read by 2 of 3", "Failed" for one's own message. */
+  #stateText(item) {
+    if (item.status !== "sent" || item.seq === null) return STATE_TEXT[item.status] ?? "";
+    const conv = this.engine.conversations.get(this.engine.openId);
+    const others = this.engine.members(conv.id).members.filter((m) => m.id !== this.engine.me.id);
+    const read = others.filter((m) => (conv.readPositions[String(m.id)] ?? 0) >= item.seq);
+    return read.length ? `Read by ${read.length} of ${others.length}` : "Sent";
   }
 
   #memberRow(member, admin) {
