@@ -603,6 +603,50 @@ def test_pins_are_kept_in_the_pin_blob_and_a_swapped_directory_key_is_refused(
     assert "signed by the real Bob" not in page.locator("#v2-root").inner_text()
 
 
+START_WITH = """async ([url, keys, extra]) => {
+  const { startChat } = await import(url);
+  const root = document.createElement("div");
+  root.id = "v2-root";
+  document.querySelector("main").replaceChildren(root);
+  const seed = Uint8Array.from(atob(keys.signingSeed), (c) => c.charCodeAt(0));
+  try {
+    window.chat = await startChat(root, { ...keys, ...extra, signingSeed: seed });
+    return "started";
+  } catch (error) {
+    return error.message;
+  }
+}"""
+
+
+def test_the_shells_mount_keys_a_shared_computer_and_a_recipient_that_is_not_mine(
+        server, transactional_db, new_page):
+    """The /v2/ shell's extra keys: on a shared computer (`shared`) the chat writes nothing
+    to localStorage, even when sending, where a personal one keeps its device state (the
+    control); a `recipient` that is not the directory's stops the chat with a message."""
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    cookies = [{"name": c.name, "value": c.value, "url": server.url}
+               for c in alice.http.api.http.cookies.jar]
+    for shared, stored in ((True, 0), (False, 1)):
+        page = new_page(server)
+        page.context.add_cookies(cookies)
+        page.goto("/about/")
+        assert page.evaluate(START_WITH, [bundle_url(), keys_of(alice),
+                                          {"shared": shared,
+                                           "recipient": alice.identity.recipient()}]) == "started"
+        start_conversation(page, [bob.email])
+        send(page, f"shared computer: {shared}")
+        expect(page.locator(".v2-message.mine .state").last).to_have_text("Sent")
+        assert page.evaluate("localStorage.length") == stored
+
+    page = new_page(server)
+    page.context.add_cookies(cookies)
+    page.goto("/about/")
+    refused = page.evaluate(START_WITH, [bundle_url(), keys_of(alice),
+                                         {"recipient": carol.identity.recipient()}])
+    assert refused == "The directory does not list this identity's keys: stopping."
+    expect(page.locator(".v2-status")).to_have_text(f"The chat could not start: {refused}")
+
+
 def test_device_counters_and_previous_hashes_survive_a_reload(server, new_page):
     """Pure logic of the store, in Chromium: the device id and the per-conversation counter
     and previous hash live in localStorage per user, so a new instance goes on counting,

@@ -36,7 +36,19 @@ const signedJson = (s) => ({ statement: b64(s.statement), signature: b64(s.signa
 const epochJson = (e) => ({ envelope: b64(e.envelope), ...signedJson(e) });
 const reasonOf = (error) => error?.message || String(error);
 
-/** The conversation engine; `start()` loads the list and opens the socket. */
+/** A Storage-like object in memory (getItem/setItem), gone with the page. */
+function memoryStorage() {
+  const values = new Map();
+  return { getItem: (key) => values.get(key) ?? null,
+    setItem: (key, value) => values.set(key, String(value)) };
+}
+
+/**
+ * The conversation engine; `start()` loads the list and opens the socket. `keys` is the
+ * shell's mount contract (static/js/v2/mount.js); its optional `recipient` (the current
+ * age recipient, computed from the identity) must be the directory's, and `shared` keeps
+ * the device state in memory only.
+ */
 export class ChatEngine extends EventTarget {
   #queue = Promise.resolve();
   #unsent = [];
@@ -54,7 +66,8 @@ export class ChatEngine extends EventTarget {
     this.api = api;
     this.socket = socket;
     this.now = now;
-    this.device = new DeviceState(keys.user.id, storage);
+    // A shared computer keeps nothing in the browser's storage (protocol.md §23).
+    this.device = new DeviceState(keys.user.id, keys.shared ? memoryStorage() : storage);
     this.contacts = new Map(); // String(user id) → {id, email, keys: Map(String(gen) → keys)}
     this.conversations = new Map(); // hex id → conversation state
     this.registry = new EpochRegistry();
@@ -67,7 +80,8 @@ export class ChatEngine extends EventTarget {
   async start() {
     const own = await this.lookup(this.me.email);
     const mine = own.keys.get(String(this.me.generation));
-    if (!mine || !bytesEqual(mine.ed25519, signingPublicKey(this.seed))) {
+    if (!mine || !bytesEqual(mine.ed25519, signingPublicKey(this.seed))
+      || (this.keys.recipient && mine.recipient !== this.keys.recipient)) {
       throw new Error("The directory does not list this identity's keys: stopping.");
     }
     this.myKeys = mine;

@@ -8,7 +8,10 @@ import { ChatView } from "./view.js";
 export { ChatEngine } from "./engine.js";
 export { ChatView } from "./view.js";
 
-/** Starts the engine and its view in `root`; resolves with {engine, view}. */
+/**
+ * Starts the engine and its view in `root`; resolves with {engine, view, stop()} (the
+ * shell's mount contract, static/js/v2/mount.js: stop() when the session ends).
+ */
 export async function startChat(root, keys, options = {}) {
   const engine = new ChatEngine(keys, options);
   const view = new ChatView(root, engine);
@@ -19,6 +22,6 @@ export async function startChat(root, keys, options = {}) {
     throw error;
   }
   view.render();
-  return { engine, view };
+  return { engine, view, stop: () => engine.stop() };
 }
 export { DeviceState } from "./device.js";

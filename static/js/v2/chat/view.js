@@ -72,6 +72,7 @@ function skeleton(root) {
 export class ChatView {
   constructor(root, engine) {
     this.engine = engine;
+    this.failure = null; // why the chat stopped, once it did
     this.parts = skeleton(root);
     this.#wire();
   }
@@ -162,6 +163,7 @@ export class ChatView {
 
   /** Shows why the chat stopped (the engine did not start). */
   showFailure(text) {
+    this.failure = text;
     this.parts.status.textContent = text;
   }
 
@@ -177,7 +179,8 @@ export class ChatView {
   render() {
     this.#renderList();
     this.#renderConversation();
-    this.parts.status.textContent = this.engine.online ? "Connected" : "Reconnecting…";
+    this.parts.status.textContent = this.failure
+      ?? (this.engine.online ? "Connected" : "Reconnecting…");
     this.parts.alerts.replaceChildren(...this.engine.findings.map((f) =>
       el("li", { class: `v2-warning v2-${f.kind}`, text: f.text })));
   }
