@@ -30,6 +30,7 @@ export const MODULE_ENTRIES = [
   "chat/app",
   "crypto/derive-worker",
   "crypto/index",
+  "v2/chat/index",
   "v2/files/encrypt-worker",
   "v2/files/index",
   "v2/app",

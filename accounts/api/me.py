@@ -44,7 +44,8 @@ def me_payload(request, identity_file) -> dict:
     }
 
 
-def _generation_payload(row) -> dict:
+def generation_payload(row) -> dict:
+    """A key generation as the directory shows it (also messaging's ``…/keys`` read)."""
     return {"number": row.number, "key_type": row.key_type, "recipient": row.recipient,
             "signing_key": clientauth.b64url(bytes(row.signing_public_key)),
             "endorsement": clientauth.b64url(bytes(row.endorsement)) if row.endorsement
@@ -68,7 +69,7 @@ def wrapped_identity(request, body):
     generations = KeyGeneration.objects.filter(user=request.user).order_by("-number")
     return JsonResponse({
         "wrapped_identity": base64.b64encode(bytes(wrapped.password_blob)).decode(),
-        "key_generations": [_generation_payload(row) for row in generations],
+        "key_generations": [generation_payload(row) for row in generations],
     })
 
 
@@ -111,7 +112,7 @@ def directory_entry(request, body):
     require_complete_login(request)
     user, generations = directory.lookup_directory(request.user, request.GET.get("email"))
     return JsonResponse({"id": user.pk, "email": user.email,
-                         "key_generations": [_generation_payload(g) for g in generations]})
+                         "key_generations": [generation_payload(g) for g in generations]})
 
 
 @api_view("GET", login_required=True)

@@ -89,8 +89,9 @@ def epochs(request, body, conversation_id):
 
 @api_view("GET", login_required=True)
 def keys(request, body, conversation_id):
-    """The directory entries of the people in the conversation (members, actors, creators
-    and senders): ``{users: [{id, email, key_generations}]}``; clients check them."""
+    """The directory entries of the people in the conversation (members, actors and
+    targets of operations, epoch creators, senders): ``{users: [{id, email,
+    key_generations}]}``; clients pin them by id and check them against the chain."""
     require_complete_login(request)
     return JsonResponse(reads.read_member_keys(request.user, conversation_id))
 

@@ -7,6 +7,10 @@ from datetime import datetime, timedelta
 from django.db.models import Count, F
 from django.utils import timezone
 
+from accounts.api.me import generation_payload
+from accounts.models import KeyGeneration, User
+from client import membership
+from client.errors import ClientCryptoError
 from messaging.models import (
     ConversationV2,
     EpochV2,
@@ -60,26 +64,32 @@ def read_chain(user, conversation_id: str) -> dict:
 
 
 def read_member_keys(user, conversation_id: str) -> dict:
-    """The directory entries (address and key generations, newest first) of everyone a
-    client meets in this conversation: current members, actors of operations, creators of
-    epochs and senders of messages. Clients check them against their pins and the chain's
-    vouched fingerprints; the server's word alone is trusted for nothing. Seven queries,
-    however many people."""
-    from accounts.models import KeyGeneration, User
-
+    """Directory entries ``{id, email, key_generations}`` (generations newest first) of
+    everyone a client meets in this conversation: current members, every actor or
+    target of a stored operation (members who left or were removed, whose adds the chain
+    vouched for), epoch creators and message senders (a removed member's old messages
+    still verify). Clients pin these and check them against the fingerprints the chain
+    vouches for; the server's word alone is trusted for nothing. Seven queries, however
+    many people (operation statements are parsed here, not queried one by one)."""
     conversation = access_v2_conversation(user, conversation_id)
     ids = set(MemberV2.objects.filter(conversation=conversation).values_list("user_id", flat=True))
-    for model, column in ((MembershipOperation, "actor_id"), (EpochV2, "creator_id"),
-                          (MessageV2, "sender_id")):
+    for statement in MembershipOperation.objects.filter(
+            conversation=conversation).values_list("statement", flat=True):
+        try:
+            op = membership.parse_operation(bytes(statement))
+        except ClientCryptoError:  # a row clients refuse anyway: it names no one
+            continue
+        ids.update(i for i in (op.actor_id, op.target_id) if i)
+    for model, column in ((EpochV2, "creator_id"), (MessageV2, "sender_id")):
         ids |= set(model.objects.filter(conversation=conversation)
                    .values_list(column, flat=True).distinct())
     ids.discard(None)
-    generations: dict[int, list] = {uid: [] for uid in ids}
-    for row in KeyGeneration.objects.filter(user_id__in=ids).order_by("-number"):
-        generations[row.user_id].append(wire.generation_json(row))
-    emails = dict(User.objects.filter(pk__in=ids).values_list("pk", "email"))
-    return {"users": [{"id": uid, "email": emails.get(uid), "key_generations": generations[uid]}
-                      for uid in sorted(ids) if uid in emails]}
+    generations: dict[int, list] = {}
+    for row in KeyGeneration.objects.filter(user_id__in=ids).order_by("user_id", "-number"):
+        generations.setdefault(row.user_id, []).append(generation_payload(row))
+    users = User.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "email")
+    return {"users": [{"id": pk, "email": email, "key_generations": generations.get(pk, [])}
+                      for pk, email in users]}
 
 
 def read_epochs(user, conversation_id: str, after: int) -> dict:

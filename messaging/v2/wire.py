@@ -73,18 +73,6 @@ def after_param(request, name: str = "after") -> int:
     return int(raw)
 
 
-def generation_json(row) -> dict:
-    """A key generation as the key directory shows it (``GET /api/v1/directory``)."""
-    def b64url(data) -> str:
-        return base64.urlsafe_b64encode(bytes(data)).decode("ascii").rstrip("=")
-
-    return {"number": row.number, "key_type": row.key_type, "recipient": row.recipient,
-            "signing_key": b64url(row.signing_public_key),
-            "endorsement": b64url(row.endorsement) if row.endorsement else None,
-            "created_at": row.created_at.isoformat(),
-            "retired_at": row.retired_at.isoformat() if row.retired_at else None}
-
-
 def operation_json(op) -> dict:
     return {"type": "operation", "seq": op.seq, "index": op.index, "kind": op.kind,
             "actor": op.actor_id, "op_hash": bytes(op.op_hash).hex(),

@@ -1,7 +1,8 @@
 """Version 2: ``GET …/conversations/<id>/keys``, the directory by user id for a conversation.
 
-It lists the keys of everyone a client meets there (current members, actors of
-operations, epoch creators, senders: a removed member's old messages still verify),
+It lists the keys of everyone a client meets there (current members, actors and
+targets of operations, epoch creators, senders: a removed member's old messages still
+verify),
 to members only (a 404 like any conversation of others), in constant queries.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from messaging.v2 import reads
 from tests.accounts import fresh_rate_limits  # noqa: F401
-from tests.support.v2chat import group_of
+from tests.support.v2chat import V2User, group_of
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -54,3 +57,37 @@ def test_only_members_see_it_and_the_query_count_is_constant(trio, django_assert
         assert group.send(carol, f"message {n}").status_code == 201
     with django_assert_num_queries(7):
         assert len(reads.read_member_keys(user, group.hex)["users"]) == 3
+
+
+def test_members_read_the_keys_of_everyone_the_chain_names_removed_members_included(trio):
+    alice, bob, carol = trio
+    group = group_of(alice, bob, carol)
+    assert group.append(alice, "remove", carol).status_code == 201
+    seen = keys_of(bob, group)
+    assert sorted(seen) == sorted([alice.id, bob.id, carol.id])  # Carol signed nothing, was added
+    for user in (alice, bob, carol):
+        (current,) = seen[user.id]["key_generations"]
+        assert seen[user.id]["email"] == user.email
+        assert current["recipient"] == user.identity.recipient()
+        assert base64.urlsafe_b64decode(current["signing_key"] + "=") == \
+            user.identity.signing_public_key()
+
+
+def test_a_non_member_gets_the_same_404_as_for_no_conversation(trio):
+    alice, bob, carol = trio
+    group = group_of(alice, bob)
+    r = carol.http.get(group.url("keys"))
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = carol.http.get(group.url("keys").replace(group.hex, "0" * 32))
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert alice.http.get(group.url("keys")).status_code == 200  # the control
+
+
+def test_the_read_takes_the_same_queries_for_two_and_for_five_members(transactional_db):
+    users = [V2User.signup(f"u{i}") for i in range(5)]
+    counts = []
+    for group in (group_of(*users[:2]), group_of(*users)):
+        with CaptureQueriesContext(connection) as queries:
+            assert users[0].http.get(group.url("keys")).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1] > 0

@@ -1,0 +1,836 @@
+// The version 2 conversation engine (the store of the v2 chat; no DOM). It holds the
+// user's keys in memory, verifies every membership chain from `create` and every epoch
+// before using it, seals and signs messages on this device, and opens and verifies what
+// arrives; the server only stores and forwards ciphertext (DESIGN.md §3, §5).
+//
+// Events (EventTarget): "change" {conversation} whenever state a view shows changed;
+// "finding" {conversation, kind, text} for what the user must see (kinds: membership,
+// epoch, equivocation, verify, missing, history, clock, removed, key-change, unknown-key);
+// "message" {conversation, entry} for each newly shown message (for aria-live).
+//
+// Ordering: every server item (socket frames, HTTP answers) and every own change goes
+// through one promise queue, so the timeline of each conversation is applied exactly once,
+// in seq order, and a change is signed against the state it follows.
+//
+// Pins (DESIGN.md §3 "Public keys and pinning"; pins.js): the first directory answer for
+// a contact (by address, or by id through GET …/<conversation>/keys) is pinned in the pin
+// blob; a later answer that differs for a pinned generation is a key-change finding and
+// its keys are not used (what they signed fails verification). Endorsements between
+// generations are not followed yet: a newer generation is pinned with a notice.
+import { base64urlnopad } from "@scure/base";
+
+import {
+  buildEpoch, bytesEqual, describe, disputedMembers, epochDue, EpochRegistry, fingerprintsOf, fromHex,
+  MembershipChain, messageHash, openEpoch, openMessage, operationHash, parseEpochStatement,
+  parseMessageStatement, parseOperation, randomBytes, sealMessage, signingPublicKey, signOperation,
+  signStatement, toHex, verifyMessageStatement, messageStatement, ZERO_HASH,
+} from "../../crypto/index.js";
+import { ApiFailure, b64, createApi, unb64 } from "./api.js";
+import { DeviceState } from "./device.js";
+import { PinStore } from "./pins.js";
+import { ChatSocket } from "./socket.js";
+
+export const BASE = "/api/v1/v2/conversations";
+export const CLOCK_SKEW_MS = 10 * 60 * 1000;
+const signedJson = (s) => ({ statement: b64(s.statement), signature: b64(s.signature) });
+const epochJson = (e) => ({ envelope: b64(e.envelope), ...signedJson(e) });
+const reasonOf = (error) => error?.message || String(error);
+
+/** A Storage-like object in memory (getItem/setItem), gone with the page. */
+function memoryStorage() {
+  const values = new Map();
+  return { getItem: (key) => values.get(key) ?? null,
+    setItem: (key, value) => values.set(key, String(value)) };
+}
+
+/**
+ * The conversation engine; `start()` loads the list and opens the socket. `keys` is the
+ * shell's mount contract (static/js/v2/mount.js); its optional `recipient` (the current
+ * age recipient, computed from the identity) must be the directory's, and `shared` keeps
+ * the device state in memory only.
+ */
+export class ChatEngine extends EventTarget {
+  #queue = Promise.resolve();
+  #unsent = [];
+
+  constructor(keys, { api = createApi(), socket = new ChatSocket(),
+    storage = globalThis.localStorage, now = () => Date.now() } = {}) {
+    super();
+    this.me = { id: BigInt(keys.user.id), email: keys.user.email,
+      generation: BigInt(keys.generation) };
+    this.keys = keys;
+    this.seed = keys.signingSeed;
+    this.pins = null; // the PinStore, once the own keys are known (start)
+    this.findings = []; // findings about no one conversation (keys, pins)
+    this.identity = keys.ageIdentities[0];
+    this.api = api;
+    this.socket = socket;
+    this.now = now;
+    // A shared computer keeps nothing in the browser's storage (protocol.md §23).
+    this.device = new DeviceState(keys.user.id, keys.shared ? memoryStorage() : storage);
+    this.contacts = new Map(); // String(user id) → {id, email, keys: Map(String(gen) → keys)}
+    this.conversations = new Map(); // hex id → conversation state
+    this.registry = new EpochRegistry();
+    this.openId = null;
+    this.online = false;
+    this.keyLookup = (userId, generation) =>
+      this.contacts.get(String(userId))?.keys.get(String(generation)) ?? null;
+  }
+
+  async start() {
+    const own = await this.lookup(this.me.email);
+    const mine = own.keys.get(String(this.me.generation));
+    if (!mine || !bytesEqual(mine.ed25519, signingPublicKey(this.seed))
+      || (this.keys.recipient && mine.recipient !== this.keys.recipient)) {
+      throw new Error("The directory does not list this identity's keys: stopping.");
+    }
+    this.myKeys = mine;
+    this.pins = new PinStore(this.api, mine, this.seed, this.keys.ageIdentities, this.keyLookup);
+    try {
+      await this.pins.load();
+    } catch (error) {
+      this.#finding(null, "pins", "Your saved key pins failed verification "
+        + `(${reasonOf(error)}): every contact is pinned again from the directory.`);
+    }
+    await this.loadList(true);
+    this.socket.addEventListener("open", () => this.#onOpen());
+    this.socket.addEventListener("down", () => this.#setOnline(false));
+    this.socket.addEventListener("frame", (e) => this.#enqueue(() => this.#onFrame(e.detail)));
+    this.socket.connect();
+  }
+
+  stop() {
+    this.socket.stop();
+  }
+
+  /** Runs `task` after everything queued before it; its result (errors logged too). */
+  #enqueue(task) {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch((error) => console.error("v2 chat:", error));
+    return run;
+  }
+
+  /** Resolves once everything queued so far has run. */
+  settled() {
+    return this.#enqueue(() => undefined);
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  #finding(conv, kind, text) {
+    const finding = { kind, text, time: this.now() };
+    if (conv) {
+      conv.findings.push(finding);
+      conv.items.push({ kind: "warning", text, time: finding.time, seq: null });
+    } else {
+      this.findings.push(finding);
+    }
+    console.warn(`v2 chat ${kind}: ${text}`);
+    this.#emit("finding", { conversation: conv?.id ?? null, kind, text });
+  }
+
+  // --- contacts and pins ------------------------------------------------------------------
+
+  /** The directory entry of `email`, pinned on first use; ApiFailure 404 for no account. */
+  async lookup(email) {
+    return this.#pin(await this.api.get(`/api/v1/directory?email=${encodeURIComponent(email)}`));
+  }
+
+  /**
+   * Pins the directory entries of everyone `conv`'s record names (GET …/keys) when one of
+   * `ids` has no pin yet; the chain's fingerprints and the epochs' member lists are then
+   * checked against these pins (a mismatch refuses the epoch).
+   */
+  async #ensureKeys(conv, ids) {
+    const unknown = ids.filter((id) => !this.contacts.has(String(id)));
+    if (unknown.every((id) => conv.keysAsked.has(String(id)))) return; // asked: no answer
+    unknown.forEach((id) => conv.keysAsked.add(String(id)));
+    const answer = await this.api.get(`${BASE}/${conv.id}/keys`);
+    for (const entry of answer.users) this.#pin(entry);
+  }
+
+  /** Pins `{id, email, key_generations}` on first sight; a differing pinned key is a finding. */
+  #pin(answer) {
+    const id = String(answer.id);
+    const contact = this.contacts.get(id) ?? { id: BigInt(answer.id), email: answer.email,
+      keys: new Map(), current: 0n };
+    for (const row of answer.key_generations) {
+      const keys = { userId: BigInt(answer.id), generation: BigInt(row.number),
+        recipient: row.recipient, ed25519: base64urlnopad.decode(row.signing_key) };
+      const verdict = this.pins && keys.userId !== this.me.id ? this.pins.check(keys) : "new";
+      if (verdict === "changed") {
+        this.#finding(null, "key-change", `The directory shows another key for ${answer.email} `
+          + `than the one pinned (generation ${row.number}): it is not used.`);
+        continue;
+      }
+      if (verdict === "newer") {
+        this.#finding(null, "key-change", `${answer.email} has a new key (generation `
+          + `${row.number}).`);
+      }
+      const pinned = contact.keys.get(String(row.number));
+      if (!pinned) {
+        contact.keys.set(String(row.number), keys);
+      } else if (pinned.recipient !== keys.recipient || !bytesEqual(pinned.ed25519, keys.ed25519)) {
+        this.#finding(null, "key-change", `The key of ${answer.email} changed (generation `
+          + `${row.number}); the pinned key stays in use.`);
+      }
+      if (keys.generation > contact.current) contact.current = keys.generation;
+    }
+    this.contacts.set(id, contact);
+    this.#emit("change", { conversation: null });
+    return contact;
+  }
+
+  /** A display name for a user id (BigInt or number). */
+  nameOf(userId) {
+    if (BigInt(userId) === this.me.id) return "You";
+    return this.contacts.get(String(userId))?.email ?? `user ${userId}`;
+  }
+
+  #currentKeys(userId) {
+    const contact = this.contacts.get(String(userId));
+    return contact ? contact.keys.get(String(contact.current)) : null;
+  }
+
+  // --- conversations ----------------------------------------------------------------------
+
+  /**
+   * The state of conversation `id`, made on first sight. From the first list, its unread
+   * count is the server's and the replay counts only what arrives after; one found later
+   * (added meanwhile) counts every message of others above this user's read position.
+   */
+  #conversation(id, summary = {}, initial = false) {
+    let conv = this.conversations.get(id);
+    const fresh = !conv;
+    if (!conv) {
+      conv = { id, idBytes: fromHex(id), kind: summary.kind ?? "group", name: "",
+        chain: new MembershipChain(this.keyLookup, summary.member_limit ?? 100),
+        epochs: new Map(), latestEpoch: null, opened: null, items: [], lastSeq: 0,
+        unread: 0, countedUpTo: 0, readPositions: {}, departed: new Set(), findings: [],
+        byClientId: new Map(), hashes: new Map(), devices: new Map(), lastMessage: null,
+        notForMe: new Set(), disputed: new Set(), keysAsked: new Set(),
+        byHash: new Map(), broken: null, left: false };
+      this.conversations.set(id, conv);
+    }
+    if (summary.last_seq !== undefined) {
+      conv.kind = summary.kind;
+      conv.readPositions = summary.read_positions;
+      if (fresh && initial) {
+        conv.unread = summary.unread;
+        conv.countedUpTo = summary.last_seq;
+      } else if (fresh) {
+        conv.countedUpTo = summary.read_positions[String(this.me.id)] ?? 0;
+      }
+    }
+    return conv;
+  }
+
+  async loadList(initial = false) {
+    const answer = await this.api.get(BASE);
+    for (const summary of answer.conversations) {
+      this.#conversation(summary.id, summary, initial);
+    }
+    this.#emit("change", { conversation: null });
+  }
+
+  /** Conversations for a list view, most recent activity first. */
+  list() {
+    return [...this.conversations.values()].sort((a, b) => b.lastSeq - a.lastSeq);
+  }
+
+  /** Marks `id` as the one shown: its unread count drops and the read position moves. */
+  async open(id) {
+    this.openId = id;
+    const conv = this.conversations.get(id);
+    if (!conv) return;
+    conv.unread = 0;
+    this.#emit("change", { conversation: id });
+    await this.#markRead(conv);
+  }
+
+  /** Stores the read position of the open conversation, at most one request at a time. */
+  async #markRead(conv) {
+    if (conv.reading) conv.readAgain = true; // stored once the request under way is done
+    if (conv.left || conv.lastSeq === 0 || conv.reading) return;
+    conv.reading = true;
+    try {
+      do {
+        conv.readAgain = false;
+        await this.api.post(`${BASE}/${conv.id}/read`, { seq: conv.lastSeq });
+      } while (conv.readAgain && !conv.left);
+    } catch (error) {
+      console.error("v2 chat: the read position was not stored", error);
+    } finally {
+      conv.reading = false;
+    }
+  }
+
+  /** {members: [{id, name, admin}], admin: am I an admin} of the verified chain. */
+  members(id) {
+    const conv = this.conversations.get(id);
+    if (!conv || conv.chain.operations.length === 0) return { members: [], admin: false };
+    const { state } = conv.chain;
+    const members = [...state.members.keys()].filter((m) => !conv.departed.has(m))
+      .map((m) => ({ id: m, name: this.nameOf(m), admin: state.admins.has(m) }));
+    return { members, admin: state.admins.has(this.me.id) };
+  }
+
+  // --- incoming ---------------------------------------------------------------------------
+
+  #setOnline(online) {
+    this.online = online;
+    this.#emit("change", { conversation: null });
+  }
+
+  #onOpen() {
+    this.#setOnline(true);
+    this.#sync();
+    this.#enqueue(() => this.#resendUnsent());
+  }
+
+  #sync() {
+    const positions = {};
+    for (const conv of this.conversations.values()) positions[conv.id] = conv.lastSeq;
+    this.socket.send({ type: "sync2", positions });
+  }
+
+  async #onFrame(frame) {
+    if (frame.type === "message2") {
+      await this.#ingest(frame.conversation, frame.item);
+    } else if (frame.type === "heartbeat") {
+      // A push lost on the way shows as a last seq above ours: sync again (dedup by seq).
+      const behind = Object.entries(frame.last_seqs ?? {}).some(([id, seq]) =>
+        seq > (this.conversations.get(id)?.lastSeq ?? 0));
+      if (behind) this.#sync();
+    } else if (frame.type === "synced2") {
+      this.#judgeTombstones();
+      this.#emit("synced", { lastSeqs: frame.last_seqs });
+    } else if (frame.type === "key_change2") {
+      await this.#onKeyChange(BigInt(frame.user));
+    } else if (frame.type === "read2") {
+      const conv = this.conversations.get(frame.conversation);
+      if (conv) conv.readPositions = { ...conv.readPositions, [String(frame.user)]: frame.seq };
+      this.#emit("change", { conversation: frame.conversation });
+    } else if (frame.type === "error") {
+      console.error("v2 chat: the server refused a frame", frame);
+    }
+  }
+
+  async #ingestItems(conv, items) {
+    for (const item of items) await this.#ingest(conv.id, item);
+  }
+
+  /** Applies one timeline item exactly once, in seq order (a gap is read first). */
+  async #ingest(id, item) {
+    if (!this.conversations.has(id)) await this.loadList();
+    const conv = this.#conversation(id);
+    if (item.seq <= conv.lastSeq) return;
+    if (item.seq > conv.lastSeq + 1) await this.#catchUp(conv, item.seq - 1);
+    if (item.seq <= conv.lastSeq) return;
+    try {
+      if (item.type === "operation") await this.#onOperation(conv, item);
+      else if (item.type === "epoch") await this.#onEpoch(conv, item);
+      else if (item.type === "message") await this.#onMessage(conv, item);
+      else if (item.type === "notice") this.#onNotice(conv, item);
+      else if (item.type === "tombstone") this.#onTombstone(conv, item);
+    } catch (error) {
+      if (error instanceof ApiFailure && (error.status === 0 || error.status >= 500)) {
+        throw error; // not applied: the next sync2 or heartbeat brings it again
+      }
+      console.error("v2 chat: a timeline item failed", error);
+      this.#finding(conv, "verify", `Timeline entry ${item.seq} could not be processed: `
+        + reasonOf(error));
+    }
+    conv.lastSeq = item.seq;
+    if (this.openId === id) this.#markRead(conv);
+    this.#emit("change", { conversation: id });
+  }
+
+  /** Reads the timeline over HTTP up to `upto` (a gap, or before acting on fresh state). */
+  async #catchUp(conv, upto = Infinity) {
+    while (conv.lastSeq < upto) {
+      const answer = await this.api.get(`${BASE}/${conv.id}/timeline?after=${conv.lastSeq}`);
+      const items = answer.items.filter((item) => item.seq <= upto);
+      if (!items.length) return;
+      for (const item of items) await this.#ingest(conv.id, item);
+    }
+  }
+
+  async #onOperation(conv, item) {
+    let { statement, signature } = item;
+    if (!statement) { // live pushes leave them out: read them from the chain
+      const chain = await this.api.get(`${BASE}/${conv.id}/members`);
+      ({ statement, signature } = chain.operations.find((op) => op.seq === item.seq) ?? {});
+      if (!statement) throw new Error("the server does not show the announced operation");
+    }
+    const bytes = unb64(statement);
+    try {
+      const parsed = parseOperation(bytes);
+      await this.#ensureKeys(conv, [parsed.actorId, parsed.targetId].filter((id) => id));
+    } catch (error) {
+      console.error("v2 chat: an operation that does not parse", error); // refused below
+    }
+    try {
+      conv.chain.append(bytes, unb64(signature));
+      this.#checkVouched(conv);
+    } catch (error) {
+      conv.broken ??= reasonOf(error);
+      this.#finding(conv, "membership", `A membership change (operation ${item.index}) was `
+        + `refused: ${reasonOf(error)}. Sending here is blocked.`);
+      return;
+    }
+    const op = conv.chain.operations.at(-1);
+    conv.items.push({ kind: "operation", seq: item.seq, time: item.server_time,
+      text: describe(op, (userId) => this.nameOf(userId)) });
+    if ((op.kind === "remove" && op.targetId === this.me.id)
+      || (op.kind === "leave" && op.actorId === this.me.id)) {
+      conv.left = true;
+    }
+  }
+
+  /**
+   * A contact's new key generation, pushed live: its directory entry is read again (through
+   * a conversation it shares) and judged against the pins, so the notice shows at once.
+   */
+  async #onKeyChange(userId) {
+    const conv = [...this.conversations.values()].find((c) => c.chain.operations.length
+      && c.chain.state.members.has(userId) && !c.left);
+    if (!conv) return;
+    const answer = await this.api.get(`${BASE}/${conv.id}/keys`);
+    for (const entry of answer.users) {
+      if (BigInt(entry.id) === userId) this.#pin(entry);
+    }
+  }
+
+  /** A member the chain vouches for with other keys than this client pinned: an alert. */
+  #checkVouched(conv) {
+    for (const id of disputedMembers(conv.chain.state, this.keyLookup)) {
+      if (conv.disputed.has(id)) continue;
+      conv.disputed.add(id);
+      this.#finding(conv, "key-change", `${this.nameOf(id)} was added with a key that differs `
+        + "from the one pinned here.");
+    }
+  }
+
+  async #onEpoch(conv, item) {
+    const number = BigInt(item.number);
+    const hash = fromHex(item.envelope_hash);
+    try {
+      this.registry.record(conv.idBytes, number, hash);
+    } catch (error) {
+      this.#finding(conv, "equivocation", "The server showed two different keys for one "
+        + "epoch of this conversation. Sending here is blocked.");
+      return;
+    }
+    const answer = await this.api.get(`${BASE}/${conv.id}/epochs?after=${number - 1n}`);
+    const stored = answer.epochs.find((e) => e.number === item.number);
+    if (!stored || stored.envelope_hash !== item.envelope_hash) {
+      throw new Error(`the server does not show epoch ${item.number} as announced`);
+    }
+    const [envelope, statement, signature] = [stored.envelope, stored.statement,
+      stored.signature].map(unb64);
+    const parsed = parseEpochStatement(statement);
+    if (!bytesEqual(parsed.envelopeHash, hash) || parsed.epoch !== number) {
+      throw new Error(`epoch ${item.number} is not the announced one`);
+    }
+    await this.#ensureKeys(conv, parsed.members.map((entry) => entry.userId));
+    if (!parsed.members.some((entry) => entry.userId === this.me.id)) {
+      conv.latestEpoch = parsed; // not for this member (before it joined, or after it left)
+      conv.notForMe.add(String(number));
+      return;
+    }
+    await this.#openEpoch(conv, envelope, statement, signature, parsed);
+  }
+
+  async #openEpoch(conv, envelope, statement, signature, parsed) {
+    try {
+      const opened = await openEpoch(envelope, statement, signature, { me: this.myKeys,
+        identity: this.identity, chain: conv.chain, keyLookup: this.keyLookup,
+        previous: conv.latestEpoch, departed: conv.departed });
+      conv.epochs.set(String(parsed.epoch), opened);
+      conv.latestEpoch = opened.statement;
+      conv.opened = opened;
+      conv.name = opened.name;
+    } catch (error) {
+      conv.latestEpoch = parsed;
+      this.#finding(conv, "epoch", `Epoch ${parsed.epoch} was refused: ${reasonOf(error)}`);
+    }
+  }
+
+  /**
+   * A removed message (§19): believed as "unsend" only once the sender's signed unsend
+   * naming it arrives (later in the timeline), as "expiry" only when the chain set one;
+   * checked after each sync (`#judgeTombstones`), else "removed by the server".
+   */
+  #onTombstone(conv, item) {
+    const entry = { kind: "message", mine: BigInt(item.sender) === this.me.id,
+      sender: BigInt(item.sender), seq: item.seq, time: item.server_time, text: null,
+      status: "removed", removedBy: null, reason: item.reason };
+    if (item.reason === "expiry" && conv.chain.operations.length
+      && conv.chain.state.expirySeconds > 0n) {
+      entry.removedBy = "expiry";
+    }
+    conv.byHash.set(item.message_hash, entry);
+    conv.items.push(entry);
+  }
+
+  #judgeTombstones() {
+    for (const conv of this.conversations.values()) {
+      for (const entry of conv.items) {
+        if (entry.status !== "removed" || entry.removedBy !== null) continue;
+        entry.removedBy = "server";
+        this.#finding(conv, "removed", `A message from ${this.nameOf(entry.sender)} was `
+          + "removed by the server.");
+      }
+    }
+    this.#emit("change", { conversation: null });
+  }
+
+  #onNotice(conv, item) {
+    conv.departed.add(BigInt(item.user));
+    conv.items.push({ kind: "operation", seq: item.seq, time: item.server_time,
+      text: `The server removed ${this.nameOf(item.user)} (account ${item.reason})` });
+    if (BigInt(item.user) === this.me.id) conv.left = true;
+  }
+
+  async #onMessage(conv, item) {
+    const sender = BigInt(item.sender);
+    await this.#ensureKeys(conv, [sender]);
+    const mine = sender === this.me.id;
+    const dedupKey = `${item.sender}:${item.client_message_id}`;
+    const pending = conv.byClientId.get(dedupKey);
+    if (pending && pending.seq !== null) return; // the same message again (a replay)
+    const entry = pending ?? { kind: "message", mine, sender, seq: null, text: null };
+    entry.seq = item.seq;
+    entry.time = item.server_time;
+    const epoch = conv.epochs.get(String(item.epoch));
+    if (conv.notForMe.has(String(item.epoch))) return; // sent before this member joined
+    try {
+      const doc = this.#openItem(conv, item, epoch);
+      if (doc.type === "unsend") {
+        conv.byClientId.set(dedupKey, entry);
+        if (pending) conv.items.splice(conv.items.indexOf(pending), 1);
+        this.#applyUnsend(conv, sender, doc);
+        return;
+      }
+      entry.text = ChatEngine.textOf(doc);
+      entry.status = mine ? "sent" : "received";
+      conv.byHash.set(item.message_hash, entry);
+    } catch (error) {
+      entry.text = null;
+      entry.status = "failed";
+      entry.error = reasonOf(error);
+      this.#finding(conv, "verify", `A message from ${this.nameOf(sender)} failed `
+        + `verification and is not shown (${entry.error}).`);
+    }
+    conv.byClientId.set(dedupKey, entry);
+    if (pending) conv.items.splice(conv.items.indexOf(pending), 1); // now in its seq place
+    conv.items.push(entry);
+    if (!mine && item.seq > conv.countedUpTo && this.openId !== conv.id) conv.unread += 1;
+    if (entry.status !== "failed") this.#emit("message", { conversation: conv.id, entry });
+  }
+
+  /** The text of a message item, verified against this client's own state; throws. */
+  #openItem(conv, item, epoch) {
+    if (!epoch) throw new Error(`no opened key for epoch ${item.epoch}`);
+    const sender = BigInt(item.sender);
+    if (!epoch.statement.members.some((entry) => entry.userId === sender)) {
+      throw new Error("the sender is not a member of the message's epoch");
+    }
+    const statementBytes = unb64(item.statement);
+    const parsed = parseMessageStatement(statementBytes);
+    const keys = this.keyLookup(sender, parsed.senderGeneration);
+    if (!keys) throw new Error("no pinned key for the sender");
+    const box = unb64(item.box);
+    const context = { conversationId: conv.idBytes, epoch: BigInt(item.epoch),
+      envelopeHash: this.registry.hashOf(conv.idBytes, BigInt(item.epoch)), senderId: sender,
+      senderGeneration: parsed.senderGeneration, deviceId: fromHex(item.device_id),
+      deviceCounter: BigInt(item.counter) };
+    verifyMessageStatement(keys.ed25519, statementBytes, unb64(item.signature), { context, box });
+    const doc = JSON.parse(openMessage({ box, epochSecret: epoch.secret, context }));
+    if (doc?.v !== 2 || typeof doc.type !== "string") throw new Error("not a version 2 message");
+    this.#checkHistory(conv, item, parsed, messageHash(statementBytes));
+    return doc;
+  }
+
+  /** The text a view shows for an opened document (kinds it does not show yet: a note). */
+  static textOf(doc) {
+    return doc.type === "text" && typeof doc.text === "string" ? doc.text
+      : `(a ${doc.type} message, which this view does not show yet)`;
+  }
+
+  /** A verified unsend: its target (a shown message or a tombstone) by the same sender. */
+  #applyUnsend(conv, sender, doc) {
+    const target = typeof doc.target === "string" ? conv.byHash.get(doc.target) : undefined;
+    if (!target || target.sender !== sender) {
+      this.#finding(conv, "verify", `${this.nameOf(sender)} took back a message this client `
+        + "does not hold.");
+      return;
+    }
+    Object.assign(target, { status: "removed", removedBy: "sender", text: null });
+  }
+
+  /** Counter gaps, unknown previous hashes, a forked `seen` and clock skew (findings). */
+  #checkHistory(conv, item, parsed, hash) {
+    const name = this.nameOf(item.sender);
+    const deviceKey = `${item.sender}:${item.device_id}`;
+    const last = conv.devices.get(deviceKey);
+    if (last && (parsed.deviceCounter !== last.counter + 1n
+      || !bytesEqual(parsed.prevHash, last.hash))) {
+      this.#finding(conv, "missing", `A message from ${name} is missing.`);
+    }
+    conv.devices.set(deviceKey, { counter: parsed.deviceCounter, hash });
+    const seen = conv.hashes.get(Number(parsed.seenSeq));
+    if (parsed.seenSeq > 0n && seen && !bytesEqual(seen, parsed.seenHash)) {
+      this.#finding(conv, "history", `Your history differs from ${name}'s.`);
+    }
+    if (Math.abs(Number(parsed.clientClockMs) - item.server_time) > CLOCK_SKEW_MS) {
+      this.#finding(conv, "clock", `The server's time for a message from ${name} is more `
+        + "than 10 minutes from the sender's clock.");
+    }
+    conv.hashes.set(item.seq, hash);
+    conv.lastMessage = { seq: BigInt(item.seq), hash };
+  }
+
+  // --- outgoing ---------------------------------------------------------------------------
+
+  /** Why sending in `conv` is blocked, or null. */
+  blockedReason(conv) {
+    if (conv.left) return "You are no longer a member of this conversation.";
+    if (conv.broken) return "Its membership failed verification.";
+    if (this.registry.sendingBlocked(conv.idBytes)) return "The server showed two keys for one epoch.";
+    return null;
+  }
+
+  /** Adds a "sending" entry at once and delivers it in order; resolves with the entry. */
+  sendText(id, text) {
+    const conv = this.conversations.get(id);
+    const clientMessageId = randomBytes(16);
+    const entry = { kind: "message", mine: true, sender: this.me.id, seq: null, text,
+      status: "sending", time: this.now() };
+    conv.byClientId.set(`${this.me.id}:${toHex(clientMessageId)}`, entry);
+    conv.items.push(entry);
+    this.#emit("change", { conversation: id });
+    return this.#enqueue(async () => {
+      const blocked = this.blockedReason(conv);
+      if (blocked) return this.#failed(conv, entry, blocked);
+      try {
+        await this.#deliver(conv, entry, clientMessageId);
+      } catch (error) {
+        this.#failed(conv, entry, reasonOf(error));
+      }
+      return entry;
+    });
+  }
+
+  #failed(conv, entry, reason) {
+    entry.status = "failed";
+    entry.error = reason;
+    console.error(`v2 chat: a message was not sent: ${reason}`);
+    this.#emit("change", { conversation: conv.id });
+    return entry;
+  }
+
+  async #deliver(conv, entry, clientMessageId, attempt = 0) {
+    await this.#ensureEpoch(conv);
+    entry.frame = { type: "send2", conversation: conv.id,
+      ...this.#seal(conv, entry.text, clientMessageId) };
+    try {
+      await this.#send(conv, entry);
+    } catch (error) {
+      if (error.code === "stale_epoch" && attempt < 2) {
+        await this.#catchUp(conv);
+        return this.#deliver(conv, entry, clientMessageId, attempt + 1);
+      }
+      if (error.code !== "offline") throw error;
+      this.#unsent.push([conv, entry]); // sent again, as is, on the next connection
+    }
+  }
+
+  async #send(conv, entry) {
+    const ack = await this.socket.request(entry.frame); // the echo (message2) sets seq
+    entry.status = "sent";
+    entry.ackSeq = ack.seq;
+    this.#emit("change", { conversation: conv.id });
+  }
+
+  async #resendUnsent() {
+    const waiting = this.#unsent.splice(0);
+    for (const [conv, entry] of waiting) {
+      try {
+        await this.#send(conv, entry); // the same client message id: stored at most once
+      } catch (error) {
+        if (error.code === "offline") this.#unsent.push([conv, entry]);
+        else this.#failed(conv, entry, reasonOf(error));
+      }
+    }
+  }
+
+  /** {box, statement, signature} of a text message in the current epoch, base64. */
+  #seal(conv, text, clientMessageId) {
+    const epoch = conv.opened;
+    const { counter, prevHash } = this.device.take(conv.id);
+    const context = { conversationId: conv.idBytes, epoch: epoch.statement.epoch,
+      envelopeHash: epoch.statement.envelopeHash, senderId: this.me.id,
+      senderGeneration: this.me.generation, deviceId: this.device.deviceId,
+      deviceCounter: counter };
+    const json = JSON.stringify({ v: 2, type: "text", text });
+    const box = sealMessage({ epochSecret: epoch.secret, context, json });
+    const statement = messageStatement({ ...context, clientMessageId, kind: "text", box,
+      prevHash, seenSeq: conv.lastMessage?.seq ?? 0n, seenHash: conv.lastMessage?.hash,
+      clientClockMs: this.now() });
+    this.device.sealed(conv.id, messageHash(statement));
+    return { box: b64(box), statement: b64(statement),
+      signature: b64(signStatement(this.seed, statement)) };
+  }
+
+  /** Creates the covering epoch first when this client's verified state says one is due. */
+  async #ensureEpoch(conv) {
+    const generations = new Map();
+    for (const id of conv.chain.state.members.keys()) {
+      const contact = this.contacts.get(String(id));
+      if (contact) generations.set(id, contact.current);
+    }
+    const current = conv.opened?.statement ?? null;
+    const stale = current && conv.latestEpoch && current.epoch !== conv.latestEpoch.epoch;
+    if (stale || epochDue(current, conv.chain.state, generations, conv.departed)) {
+      await this.#createEpoch(conv);
+    }
+    if (!conv.opened || conv.opened.statement.epoch !== conv.latestEpoch.epoch) {
+      throw new Error("no current epoch this client can use");
+    }
+  }
+
+  /** Keys of every member after `state` (less departed, less `without`); throws if unknown. */
+  #memberKeys(conv, ids) {
+    return ids.filter((id) => !conv.departed.has(id)).map((id) => {
+      const keys = id === this.me.id ? this.myKeys : this.#currentKeys(id);
+      if (!keys) throw new Error(`no pinned key for ${this.nameOf(id)}`);
+      return keys;
+    });
+  }
+
+  async #buildEpoch(conv, memberIds, chainHead) {
+    const latest = conv.latestEpoch;
+    return buildEpoch(this.seed, this.myKeys, { conversationId: conv.idBytes,
+      epoch: (latest?.epoch ?? 0n) + 1n, prevEnvelopeHash: latest?.envelopeHash ?? ZERO_HASH,
+      chainHead, members: this.#memberKeys(conv, memberIds), name: conv.name });
+  }
+
+  async #createEpoch(conv, attempt = 0) {
+    const { state } = conv.chain;
+    const epoch = await this.#buildEpoch(conv, [...state.members.keys()], state.head);
+    try {
+      const answer = await this.api.post(`${BASE}/${conv.id}/epochs`, epochJson(epoch));
+      await this.#ingestItems(conv, answer.items);
+    } catch (error) {
+      if (!(error instanceof ApiFailure) || error.status !== 409 || attempt > 1) throw error;
+      await this.#catchUp(conv); // another member's epoch or operation won: use or follow it
+      const current = conv.opened?.statement ?? null;
+      if (epochDue(current, conv.chain.state, new Map(), conv.departed)) {
+        await this.#createEpoch(conv, attempt + 1);
+      }
+    }
+  }
+
+  // --- membership changes -----------------------------------------------------------------
+
+  /** Signs `kind` on the verified head and appends it (a remove with its epoch); 409 retried. */
+  async #appendOperation(conv, kind, target = null, attempt = 0) {
+    const { state } = conv.chain;
+    const op = { conversationId: conv.idBytes, index: state.index + 1n, prevHash: state.head,
+      actorId: this.me.id, actorGeneration: this.me.generation, kind };
+    let after = [...state.members.keys()];
+    if (kind === "add") {
+      const keys = this.#currentKeys(target);
+      const prints = fingerprintsOf(keys);
+      Object.assign(op, { targetId: keys.userId, targetGeneration: keys.generation,
+        targetRecipientHash: prints.recipientHash, targetEd25519Hash: prints.ed25519Hash });
+      after.push(keys.userId);
+    } else if (kind === "remove") {
+      op.targetId = BigInt(target);
+      after = after.filter((id) => id !== op.targetId);
+    }
+    const signed = signOperation(this.seed, op);
+    const body = { operation: signedJson(signed) };
+    if (kind === "remove" || kind === "add") {
+      body.epoch = epochJson(await this.#buildEpoch(conv, after, operationHash(signed.statement)));
+    }
+    try {
+      const answer = await this.api.post(`${BASE}/${conv.id}/members`, body);
+      await this.#ingestItems(conv, answer.items);
+    } catch (error) {
+      if (!(error instanceof ApiFailure) || error.code !== "stale_head" || attempt > 1) throw error;
+      await this.#catchUp(conv); // the head moved: re-check the intent on the new state
+      const member = kind === "add" ? !conv.chain.state.members.has(BigInt(target))
+        : kind === "remove" ? conv.chain.state.members.has(BigInt(target)) : true;
+      if (member) await this.#appendOperation(conv, kind, target, attempt + 1);
+    }
+  }
+
+  #change(id, task) {
+    const conv = this.conversations.get(id);
+    return this.#enqueue(async () => {
+      const blocked = this.blockedReason(conv);
+      if (blocked) throw new Error(blocked);
+      await task(conv);
+      this.#emit("change", { conversation: id });
+    });
+  }
+
+  /** Adds the verified account at `email` (admins); its first epoch goes with the add. */
+  async addMember(id, email) {
+    const contact = await this.lookup(email);
+    return this.#change(id, (conv) => this.#appendOperation(conv, "add", contact.id));
+  }
+
+  /** Removes `userId` (admins), with the new epoch it cannot open, in one request. */
+  removeMember(id, userId) {
+    return this.#change(id, (conv) => this.#appendOperation(conv, "remove", BigInt(userId)));
+  }
+
+  /** Leaves; the others create the covering epoch before they send. */
+  leave(id) {
+    return this.#change(id, (conv) => this.#appendOperation(conv, "leave"));
+  }
+
+  /**
+   * Creates a conversation with the accounts at `emails` (every address checked first;
+   * an Error listing all unknown ones). Direct for one address and no name, else a group.
+   * Resolves with its id once its chain and first epoch are verified here.
+   */
+  async createConversation({ emails, name = "" }) {
+    const results = await Promise.allSettled(emails.map((email) => this.lookup(email)));
+    const unknown = emails.filter((_, i) => results[i].status === "rejected");
+    if (unknown.length) {
+      throw Object.assign(new Error(`No verified account has the address ${unknown.join(", ")}.`),
+        { unknown });
+    }
+    const others = results.map((r) => r.value).filter((c) => c.id !== this.me.id);
+    const kind = others.length === 1 && !name ? "direct" : "group";
+    const idBytes = randomBytes(16);
+    const prints = fingerprintsOf(this.myKeys);
+    const create = signOperation(this.seed, { conversationId: idBytes, index: 0n,
+      prevHash: ZERO_HASH, actorId: this.me.id, actorGeneration: this.me.generation,
+      kind: "create", targetId: this.me.id, targetGeneration: this.me.generation,
+      targetRecipientHash: prints.recipientHash, targetEd25519Hash: prints.ed25519Hash });
+    const epoch = await buildEpoch(this.seed, this.myKeys, { conversationId: idBytes,
+      epoch: 1n, prevEnvelopeHash: ZERO_HASH, chainHead: operationHash(create.statement),
+      members: [this.myKeys], name });
+    const body = { conversation_id: toHex(idBytes), kind, operation: signedJson(create),
+      epoch: epochJson(epoch) };
+    if (kind === "direct") body.peer = Number(others[0].id);
+    const answer = await this.api.post(BASE, body);
+    const id = answer.conversation;
+    await this.#enqueue(async () => {
+      const conv = this.#conversation(id, { kind });
+      if (!answer.created) return this.#catchUp(conv);
+      await this.#ingestItems(conv, answer.items);
+      for (const other of others) await this.#appendOperation(conv, "add", other.id);
+      this.#emit("change", { conversation: id });
+    });
+    return id;
+  }
+}

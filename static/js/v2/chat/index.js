@@ -1,0 +1,27 @@
+// The version 2 chat, mounted by the /v2/ shell once it has unlocked the identity:
+//   const chat = await startChat(rootElement, {user: {id, email}, generation,
+//     ageIdentities: ["AGE-SECRET-KEY-…", …] /* newest first */, signingSeed /* 32 bytes */});
+// Keys stay in this tab's memory: nothing here sends them anywhere.
+import { ChatEngine } from "./engine.js";
+import { ChatView } from "./view.js";
+
+export { ChatEngine } from "./engine.js";
+export { ChatView } from "./view.js";
+
+/**
+ * Starts the engine and its view in `root`; resolves with {engine, view, stop()} (the
+ * shell's mount contract, static/js/v2/mount.js: stop() when the session ends).
+ */
+export async function startChat(root, keys, options = {}) {
+  const engine = new ChatEngine(keys, options);
+  const view = new ChatView(root, engine);
+  try {
+    await engine.start();
+  } catch (error) {
+    view.showFailure(`The chat could not start: ${error.message}`);
+    throw error;
+  }
+  view.render();
+  return { engine, view, stop: () => engine.stop() };
+}
+export { DeviceState } from "./device.js";
