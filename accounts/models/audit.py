@@ -20,6 +20,8 @@ class AuditEvent(models.Model):
         ("password_changed", "Changed password"),
         ("password_reset", "Reset password"),
         ("keys_reset", "Reset keys (old content unreadable)"),
+        ("keys_rotated", "Renewed keys"),
+        ("work_factor_raised", "Password hashing strengthened"),
         ("recovery_code_used", "Used recovery code"),
         ("recovery_code_confirmed", "Confirmed recovery code saved"),
         ("totp_enabled", "Enabled authenticator app"),
