@@ -260,7 +260,8 @@ def unlock(session: Session, keys: DerivedKeys) -> Unlocked:
     if user_id is not None:
         from .changes import check_endorsement_chain
 
-        check_endorsement_chain(user_id, generations)
+        check_endorsement_chain(user_id, generations, since=min(n for n, _ in
+                                                                identity.generations))
     return Unlocked(identity, keys, generations, user_id,
                     _optional_int(answer, "target_work_factor"))
 
@@ -289,7 +290,9 @@ def self_check(identity: IdentityFile, generations: list) -> None:
 
     Every listed generation must be one this identity holds, with its age
     recipient; the newest must carry the identity's signing key. A generation
-    the user never made is the alarm of DESIGN.md §3.
+    the user never made is the alarm of DESIGN.md §3. After a reset without the
+    recovery code the file starts at a later, unendorsed generation; the directory's
+    older ones (unreadable history) are then not compared.
     """
     mine = {number: str(ident.recipient()) for number, ident in identity.generations}
     listed: dict[int, dict] = {}
@@ -298,13 +301,20 @@ def self_check(identity: IdentityFile, generations: list) -> None:
         if number in listed:
             raise DirectoryMismatch(f"the directory lists key generation {number} twice")
         listed[number] = entry
+    oldest = min(mine)
+    # Generations before a reset without the recovery code are not in the new file: the
+    # directory may list them only below an unendorsed generation this file starts with.
+    boundary = oldest if oldest in listed and oldest > 1 and \
+        listed[oldest].get("endorsement") is None else 1
     for number, entry in sorted(listed.items()):
+        if number < boundary:
+            continue
         if number not in mine:
             raise DirectoryMismatch(
                 f"the directory lists key generation {number}, which this identity never made")
         if _member(entry, "recipient", str) != mine[number]:
             raise DirectoryMismatch(f"the directory's key generation {number} is not this key")
-    if set(mine) != set(listed):
+    if not set(mine) <= set(listed):
         raise DirectoryMismatch("the directory is missing key generations this identity has")
     newest = listed[identity.current_generation]
     if _b64url(_member(newest, "signing_key", str), 32) != identity.signing_public_key():

@@ -26,7 +26,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import account
+from . import account, signing
+from . import statements as st
 from .account import KnownAccounts, Params, Unlocked, _b64url, _b64url_encode, _member
 from .account import _b64 as _b64_decode
 from .derivation import MIN_WORK_FACTOR, check_work_factor, derive_keys
@@ -45,6 +46,7 @@ from .normalise import normalise_email
 from .recovery import KEY_TYPES, generate_code, recovery_identity
 
 __all__ = [
+    "RESET_CANCEL",
     "ResetLink",
     "change_password",
     "check_endorsement_chain",
@@ -56,6 +58,16 @@ __all__ = [
 ]
 
 ReadCode = Callable[[], str]
+
+# A cancel of a held reset, signed by the account's current generation (protocol.md §21).
+RESET_CANCEL = st.Schema(
+    "securechat/v2/reset-cancel",
+    (st.Field("user_id", st.Kind.U64), st.Field("hold", st.Kind.U64)),
+)
+
+
+def reset_cancel_statement(user_id: int, hold: int) -> bytes:
+    return st.encode(RESET_CANCEL, {"user_id": user_id, "hold": hold})
 _RESET_PATH = re.compile(r"/password-reset/([A-Za-z0-9_-]{1,40})/([A-Za-z0-9_-]{1,100})/?$")
 
 
@@ -82,13 +94,15 @@ def _endorsed(user_id: int, entry: dict) -> Endorsed:
                     _b64url(_member(entry, "signing_key", str), 32))
 
 
-def check_endorsement_chain(user_id: int, generations: list) -> None:
+def check_endorsement_chain(user_id: int, generations: list, since: int = 1) -> None:
     """Refuse unless every generation after the first is endorsed both ways by its
     predecessor (protocol.md §11): the old key signed the new keys and the new key
     signed the old ones. With :func:`account.self_check` (the newest signing key is the
-    identity's), this ties every older generation's keys to the identity."""
+    identity's), this ties every older generation's keys to the identity. ``since`` is
+    the identity file's oldest generation: one made by a reset without the recovery
+    code starts unendorsed, and what precedes it is not this file's to check."""
     by_number = {_member(e, "number", int): e for e in generations}
-    numbers = sorted(by_number)
+    numbers = sorted(n for n in by_number if n >= since)
     for previous, number in zip(numbers, numbers[1:], strict=False):
         entry = by_number[number]
         if previous != number - 1:
@@ -234,6 +248,17 @@ def parse_reset_link(text: str) -> ResetLink:
     return ResetLink(match.group(1), match.group(2))
 
 
+_CANCEL_PATH = re.compile(r"/password-reset/cancel/([A-Za-z0-9_-]{20,100})/?$")
+
+
+def parse_cancel_link(text: str) -> str:
+    """The token of an emailed cancel link (``…/password-reset/cancel/TOKEN``)."""
+    match = _CANCEL_PATH.search(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise UsageError("that is not a cancel link (…/password-reset/cancel/…)")
+    return match.group(1)
+
+
 @dataclass(frozen=True, repr=False)
 class Recovered:
     identity: IdentityFile
@@ -253,7 +278,8 @@ def open_recovery(material: dict, email: str, recovery_code: str) -> IdentityFil
                                     recovery_code, key_type)
     generations = _member(material, "key_generations", list)
     account.self_check(identity, generations)
-    check_endorsement_chain(_member(material, "user_id", int), generations)
+    check_endorsement_chain(_member(material, "user_id", int), generations,
+                            since=min(n for n, _ in identity.generations))
     return identity
 
 
@@ -290,3 +316,64 @@ def reset_with_recovery_code(
     new_params = Params(params.account_salt, target)
     known.remember(session.origin, email, new_params)
     return Recovered(identity, new_code, new_params)
+
+
+# --- reset without the recovery code (held) ---------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class Held:
+    identity: IdentityFile  # only the new generation: older content is not readable
+    recovery_code: str
+    publish_at: str
+
+
+def hold_reset(
+    session: Session, email: str, link: ResetLink, read_new_password: Callable[[], str],
+    known: KnownAccounts, read_code: ReadCode, *, min_work_factor: int = MIN_WORK_FACTOR,
+) -> Held:
+    """Ask for a reset without the recovery code: new keys (one new, unendorsed
+    generation), a new recovery code and password, held by the server before they
+    take effect (cancellable meanwhile)."""
+    material = session.post("/api/v1/auth/v2/reset/recovery",
+                            {"uid": link.uid, "token": link.token})
+    if normalise_email(_member(material, "email", str)) != normalise_email(email):
+        raise ProtocolError("the reset link is for another address")
+    key_type = _member(material, "key_type", str)
+    if key_type not in KEY_TYPES:
+        raise ProtocolError("the server names an unknown key type")
+    newest = max((_member(e, "number", int) for e in _member(material, "key_generations", list)),
+                 default=0)
+    code = generate_code()
+    identity = IdentityFile.create(key_type, str(recovery_identity(code, key_type).recipient()),
+                                   generation=newest + 1)
+    params = account.prelogin(session, email, min_work_factor=min_work_factor)
+    known.check(session.origin, email, params)
+    target = max(check_work_factor(_member(material, "work_factor", int),
+                                   min_work_factor=min_work_factor), params.work_factor)
+    keys = derive_keys(email, params.account_salt, read_new_password(), target,
+                       min_work_factor=min_work_factor)
+    answer = _post_stepped_up(session, "/api/v1/auth/v2/reset/hold", {
+        "uid": link.uid, "token": link.token, "auth_key": _b64url_encode(keys.auth_key),
+        "work_factor": target, "generation": identity.current_generation,
+        "recipient": identity.recipient(),
+        "signing_key": _b64url_encode(identity.signing_public_key()),
+        "wrapped_identity": _b64(wrap_with_passphrase(identity, keys.passphrase)),
+        "recovery_wrapped": _b64(wrap_to_recovery(identity)),
+    }, read_code)
+    known.remember(session.origin, email, Params(params.account_salt, target))
+    return Held(identity, code, _member(answer, "publish_at", str))
+
+
+def cancel_held_reset(session: Session, identity: IdentityFile) -> int | None:
+    """Cancel the account's held reset with a cancel signed by the current generation
+    (``identity`` has been checked against the directory); the hold's id, or None."""
+    pending = session.get("/api/v1/me/v2/reset")
+    hold = pending.get("hold") if isinstance(pending, dict) else None
+    if hold is None:
+        return None
+    user_id, hold_id = _member(pending, "user_id", int), _member(hold, "id", int)
+    signature = signing.sign(identity.signing_key, reset_cancel_statement(user_id, hold_id))
+    session.post("/api/v1/auth/v2/reset/cancel", {
+        "user_id": user_id, "hold": hold_id, "signature": _b64url_encode(signature)})
+    return hold_id

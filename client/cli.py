@@ -7,7 +7,7 @@
     logout | whoami | fingerprint
     export-identity --output FILE
     change-password [--rotate-keys] | rotate-keys
-    reset --email ADDRESS
+    reset --email ADDRESS | cancel-reset [--link]
     verify-web URL --hashes FILE
 
 Secrets — the password, second-factor codes, the local passphrase — come from
@@ -105,8 +105,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="also make new keys (do this if the password may be known)")
     sub.add_parser("rotate-keys", help="make a new key generation, endorsed by the current one")
     c = sub.add_parser("reset", help="reset a forgotten password with the emailed link and "
-                       "your recovery code")
+                       "your recovery code (or 'hold': new keys after a waiting time)")
     c.add_argument("--email", required=True)
+    c = sub.add_parser("cancel-reset", help="cancel a reset without the recovery code that "
+                       "is waiting (signed with your current keys)")
+    c.add_argument("--link", action="store_true",
+                   help="use the cancel link from the email instead (no login needed)")
     c = sub.add_parser("verify-web", help="check that a server serves the released web code")
     c.add_argument("url")
     c.add_argument("--hashes", required=True, type=Path,
@@ -415,6 +419,10 @@ def cmd_reset(ctx: Context) -> int:
             _check_password_rules(new_password)
             return new_password
 
+        if code.lower() == "hold":
+            held = changes.hold_reset(session, email, link, read_new_password, ctx.known,
+                                      ctx.secrets.code, min_work_factor=ctx.min_work_factor)
+            return _report_held(ctx, held)
         recovered = changes.reset_with_recovery_code(
             session, email, link, code, read_new_password, ctx.known, ctx.secrets.code,
             min_work_factor=ctx.min_work_factor)
@@ -424,6 +432,37 @@ def cmd_reset(ctx: Context) -> int:
     if sys.stdin.isatty() and not ctx.args.password_stdin:
         _confirm_saved()
     print(f"Log in again with: securechat --server {ctx.origin} login --email {email}")
+    return 0
+
+
+def _report_held(ctx: Context, held: changes.Held) -> int:
+    print(f"Reset WITHOUT the recovery code requested: it takes effect at {held.publish_at}, "
+          "unless it is cancelled before (securechat cancel-reset, the emailed link, or any "
+          "logged-in session). Then your account has NEW keys: older messages and files "
+          "cannot be read, and contacts see \"reset without recovery: unverified\".")
+    print("Your NEW recovery code (valid once the reset takes effect):")
+    print(f"  {held.recovery_code}")
+    if sys.stdin.isatty() and not ctx.args.password_stdin:
+        _confirm_saved()
+    return 0
+
+
+def cmd_cancel_reset(ctx: Context) -> int:
+    with ctx.session() as session:
+        if ctx.args.link:
+            token = changes.parse_cancel_link(ctx.secrets.line("Cancel link from the email: ",
+                                                                "cancel link"))
+            session.post("/api/v1/auth/v2/reset/cancel", {"cancel_token": token})
+            print("The held reset is cancelled; your password and keys did not change.")
+            return 0
+    identity = _identity(ctx)  # checked against the directory: the current generation's key
+    with ctx.session() as session:
+        hold = changes.cancel_held_reset(session, identity)
+    if hold is None:
+        print(f"No reset of {ctx.email()} is waiting.")
+    else:
+        print(f"Cancelled the held reset of {ctx.email()} (signed by key generation "
+              f"{identity.current_generation}); your password and keys did not change.")
     return 0
 
 
@@ -479,7 +518,7 @@ COMMANDS = {
     "signup": cmd_signup, "login": cmd_login, "logout": cmd_logout, "whoami": cmd_whoami,
     "fingerprint": cmd_fingerprint, "export-identity": cmd_export_identity,
     "verify-web": cmd_verify_web, "change-password": cmd_change_password,
-    "rotate-keys": cmd_rotate_keys, "reset": cmd_reset,
+    "rotate-keys": cmd_rotate_keys, "reset": cmd_reset, "cancel-reset": cmd_cancel_reset,
 }
 
 

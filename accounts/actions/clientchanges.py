@@ -16,6 +16,7 @@ the cutover.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,11 +26,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import clientauth
-from accounts.actions.base import audit, request_ip
+from accounts.actions.base import InvalidLink, audit, request_ip
 from accounts.actions.lifecycle import user_for_reset_link
 from accounts.actions.sessions import end_login_sessions
 from accounts.errors import ApiError
-from accounts.models import ClientAuth, KeyGeneration, LoginSession, User, WrappedIdentity
+from accounts.models import (
+    ClientAuth,
+    HeldReset,
+    KeyGeneration,
+    LoginSession,
+    User,
+    WrappedIdentity,
+)
 from accounts.stepup import STEP_UP_LIMIT, WrongPassword, require_second_factor
 from accounts.throttle import check_rate
 from client.endorsement import Endorsed, verify_endorsement
@@ -242,13 +250,26 @@ def do_client_upgrade_work_factor(user, rewrap: Rewrap, *, request=None) -> None
 # --- reset with the recovery code -----------------------------------------------------
 
 
+def link_hash(token: str) -> bytes:
+    """How a held reset remembers the link it spent (the link itself is never stored)."""
+    return hashlib.sha256(f"securechat/v2/reset-link {token}".encode()).digest()
+
+
+def check_link_unspent(uidb64, token) -> User:
+    """The user of a valid reset link that no held reset used yet, or 400 invalid_link."""
+    user = user_for_reset_link(uidb64, token)
+    if isinstance(token, str) and HeldReset.objects.filter(link_hash=link_hash(token)).exists():
+        raise InvalidLink("This reset link is not valid (used, expired or mistyped).")
+    return user
+
+
 def reset_recovery_material(uidb64, token) -> dict:
     """What a reset link's holder needs to recover on the client (reads only).
 
     The recovery copy is encrypted to the recovery code (128 bits), which the
     server never had; the generations let the client check what it opens.
     """
-    user = user_for_reset_link(uidb64, token)
+    user = check_link_unspent(uidb64, token)
     row = client_auth_of(user)
     wrapped = WrappedIdentity.objects.get(user=user)
     generations = list(KeyGeneration.objects.filter(user=user).order_by("-number"))
@@ -265,7 +286,7 @@ class RecoveryReset:
 
 def check_recovery_reset(uidb64, token, body: dict) -> RecoveryReset:
     """The link, then every field (new auth key, wrapping, new recovery copy), then the code."""
-    user = user_for_reset_link(uidb64, token)
+    user = check_link_unspent(uidb64, token)
     row = client_auth_of(user)
     rewrap = check_rewrap(row, body, auth_field="auth_key")
     recovery = clientauth.b64_field(body.get("recovery_wrapped"), "recovery_wrapped")
@@ -281,13 +302,16 @@ def do_client_recovery_reset(uidb64, token, reset: RecoveryReset, *, request=Non
 
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=reset.user.pk)
-        user_for_reset_link(uidb64, token)  # a parallel use of the same link lost
+        check_link_unspent(uidb64, token)  # a parallel use of the same link lost
         _store_rewrap(locked, reset.rewrap)
         WrappedIdentity.objects.filter(user=locked).update(recovery_blob=reset.recovery_wrapped)
         locked.set_unusable_password()  # a new random marker: the link stops working
         if locked.email_verified_at is None:
             locked.email_verified_at = timezone.now()  # the link reached this address
         locked.save(update_fields=["password", "email_verified_at"])
+        # The owner found the code: a reset held without it is moot.
+        HeldReset.objects.filter(user=locked, state=HeldReset.HELD).update(
+            state=HeldReset.CANCELLED, finished_at=timezone.now(), finished_by="recovery")
         end_login_sessions(locked)
         close_user_sockets(locked.pk)
         ip = request_ip(request)

@@ -13,8 +13,10 @@ from django.http import JsonResponse
 
 from accounts import actions, clientauth
 from accounts.actions import clientchanges as changes
+from accounts.actions import heldreset
 from accounts.api import api_view
 from accounts.api.me import _generation_payload, require_complete_login
+from accounts.errors import NotFound, NotLoggedIn
 
 BODY_BYTES = 256 * 1024  # two wrapped identities of many hybrid generations, in base64
 ROTATION_FIELDS = ("generation", "recipient", "signing_key", "endorsement", "endorsement_back",
@@ -90,3 +92,45 @@ def reset_confirm(request, body):
     reset = changes.check_recovery_reset(body.get("uid"), body.get("token"), body)
     changes.do_client_recovery_reset(body.get("uid"), body.get("token"), reset, request=request)
     return JsonResponse({"ok": True, "keys_kept": True})
+
+
+@api_view("POST", fields=("uid", "token", "code", "auth_key", "work_factor", "wrapped_identity",
+                          "recovery_wrapped", "generation", "recipient", "signing_key"),
+          max_body=BODY_BYTES)
+def reset_hold(request, body):
+    """A reset without the recovery code: new keys (the next generation, unendorsed) and
+    password, held ``SECURECHAT_RESET_HOLD`` hours -> 202 ``{held, hold, publish_at}``."""
+    actions.rate_limit("reset_address", actions.client_ip(request))
+    held = heldreset.check_hold(body.get("uid"), body.get("token"), body)
+    row = heldreset.do_hold_reset(body.get("uid"), body.get("token"), held, request=request)
+    return JsonResponse({"held": True, "hold": row.pk, "publish_at": row.publish_at.isoformat()},
+                        status=202)
+
+
+@api_view("POST", fields=("user_id", "hold", "signature", "cancel_token"))
+def reset_cancel(request, body):
+    """Cancel a held reset: ``{cancel_token}`` from the email, ``{user_id, hold,
+    signature}`` signed by the current generation, or ``{}`` from a complete session."""
+    actions.rate_limit("reset_address", actions.client_ip(request))
+    if "cancel_token" in body:
+        hold, how = heldreset.check_cancel_token(body.get("cancel_token")), "email link"
+    elif "signature" in body:
+        hold, how = heldreset.check_signed_cancel(body), "signed"
+    else:
+        if not request.user.is_authenticated:
+            raise NotLoggedIn()
+        require_complete_login(request)
+        hold, how = heldreset.pending_hold(request.user), "session"
+        if hold is None:
+            raise NotFound("No reset of this account is waiting.")
+    heldreset.do_cancel_held_reset(hold, how, request=request)
+    return JsonResponse({"ok": True, "cancelled": hold.pk})
+
+
+@api_view("GET", login_required=True)
+def pending_reset(request, body):
+    """``{user_id, hold: {id, publish_at} | null}``: a reset waiting on this account."""
+    require_complete_login(request)
+    hold = heldreset.pending_hold(request.user)
+    return JsonResponse({"user_id": request.user.pk, "hold": {
+        "id": hold.pk, "publish_at": hold.publish_at.isoformat()} if hold else None})

@@ -22,6 +22,8 @@ class AuditEvent(models.Model):
         ("keys_reset", "Reset keys (old content unreadable)"),
         ("keys_rotated", "Renewed keys"),
         ("work_factor_raised", "Password hashing strengthened"),
+        ("reset_held", "Asked for a reset without the recovery code (held)"),
+        ("reset_cancelled", "Cancelled a held reset"),
         ("recovery_code_used", "Used recovery code"),
         ("recovery_code_confirmed", "Confirmed recovery code saved"),
         ("totp_enabled", "Enabled authenticator app"),

@@ -52,7 +52,8 @@ class Changer(Device):
         identity = unwrap_with_passphrase(base64.b64decode(data["wrapped_identity"]),
                                           keys.passphrase)
         client_account.self_check(identity, data["key_generations"])
-        changes.check_endorsement_chain(data["user_id"], data["key_generations"])
+        changes.check_endorsement_chain(data["user_id"], data["key_generations"],
+                                        since=min(n for n, _ in identity.generations))
         return identity
 
 
