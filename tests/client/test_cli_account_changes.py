@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import base64
 import email
+import os
 import re
 import time
 
 import httpx
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.models import ClientAuth, KeyGeneration, User
+from accounts.models import ClientAuth, HeldReset, KeyGeneration, User
 from client import account as client_account
 from client import changes
 from client.http import Session
@@ -217,3 +219,29 @@ def test_no_request_of_the_changes_carries_a_password_or_a_recovery_code(server,
             pytest.raises(Exception):  # noqa: B017 - any refusal; the body is what counts
         session.post("/api/v1/auth/prelogin", {"email": PASSWORD})
     assert any(form in b"\n".join(recorder.bodies) for form in forms(PASSWORD))
+
+
+def test_reset_without_the_code_is_held_cancelled_by_a_signed_cancel_then_published(
+        server, tmp_path):
+    signup(tmp_path / "a", server)
+    link = reset_link(server, tmp_path / "mailer")
+    result = cli(tmp_path / "b", server, "reset", "--email", EMAIL,
+                 stdin=f"{link}\nhold\n{NEW_PASSWORD}\n")
+    assert result.returncode == 0 and "takes effect at" in result.stdout, result
+    assert HeldReset.objects.get(user__email=EMAIL).state == HeldReset.HELD
+    # The owner's CLI (still logged in: nothing changed yet) cancels with its current key.
+    cancel = cli(tmp_path / "a", server, "cancel-reset")
+    assert cancel.returncode == 0 and "signed by key generation 1" in cancel.stdout, cancel
+    assert HeldReset.objects.get(user__email=EMAIL).state == HeldReset.CANCELLED
+
+    time.sleep(1.1)  # a link asked for in the same second is the same (spent) token
+    link = reset_link(server, tmp_path / "mailer")
+    assert cli(tmp_path / "b", server, "reset", "--email", EMAIL,
+               stdin=f"{link}\nhold\n{NEW_PASSWORD}\n").returncode == 0
+    HeldReset.objects.filter(state=HeldReset.HELD).update(publish_at=timezone.now())
+    call_command("publish_held_resets", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert generations() == [1, 2]
+    login = cli(tmp_path / "c", server, "login", "--email", EMAIL, stdin=NEW_PASSWORD + "\n")
+    assert login.returncode == 0 and "key generation 2, checked" in login.stdout, login
+    assert_one_error_line(cli(tmp_path / "d", server, "login", "--email", EMAIL),
+                          "[invalid_credentials]")
