@@ -185,8 +185,6 @@ def do_client_change_password(user, rewrap: Rewrap, rotation: Rotation | None = 
     """
     from accounts.emails import send_security_email
 
-    if rotation is not None and rotation.wrapped_identity != rewrap.wrapped_identity:
-        raise ApiError("One wrapped identity per request.", field="wrapped_identity")
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
         if rotation is not None:

@@ -199,6 +199,8 @@ def _publish(pk: int, now) -> int:
         WrappedIdentity.objects.filter(user=user).update(
             password_blob=bytes(hold.password_blob), recovery_blob=bytes(hold.recovery_blob),
             updated_at=now)
+        user.set_unusable_password()  # a new marker: every other reset link stops working
+        user.save(update_fields=["password"])
         hold.state, hold.finished_at, hold.finished_by = HeldReset.PUBLISHED, now, "hold ended"
         hold.save(update_fields=["state", "finished_at", "finished_by"])
         end_login_sessions(user)

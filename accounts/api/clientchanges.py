@@ -32,7 +32,8 @@ def change_password(request, body):
     require_complete_login(request)
     user = request.user
     rewrap = changes.check_rewrap(changes.client_auth_of(user), body)
-    rotation = changes.check_rotation(user, body) if "generation" in body else None
+    rotating = any(name in body for name in ROTATION_FIELDS)
+    rotation = changes.check_rotation(user, body) if rotating else None
     changes.check_client_step_up(user, body.get("auth_key"), body.get("code"))
     changes.do_client_change_password(user, rewrap, rotation,
                                       keep_session_key=request.session.session_key,

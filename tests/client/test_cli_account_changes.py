@@ -1,6 +1,7 @@
 """The ``securechat`` CLI changing a version 2 account against one live server (per module):
 change-password (with and without --rotate-keys), rotate-keys, reset with the emailed link
-and the recovery code (also with a second factor), and the work-factor upgrade at login.
+and the recovery code (also with a second factor), the reset without it (held, cancelled
+by cancel-reset, published after the hold), and the work-factor upgrade at login.
 
 The last test runs the same flows through the client library in this process over a
 recording transport: no request body holds the password, the new password or a
@@ -208,9 +209,16 @@ def test_no_request_of_the_changes_carries_a_password_or_a_recovery_code(server,
         recovered = changes.reset_with_recovery_code(
             session, EMAIL, link, code, lambda: PASSWORD, known, lambda: "",
             min_work_factor=TEST_FLOOR)
+        time.sleep(1.1)  # a link asked for in the same second is the same (spent) token
+        held = changes.hold_reset(
+            session, EMAIL, changes.parse_reset_link(reset_link(server, tmp_path / "mailer")),
+            lambda: NEW_PASSWORD, known, lambda: "", min_work_factor=TEST_FLOOR)
+        unlocked = client_account.login(session, EMAIL, PASSWORD, known, lambda: "",
+                                        min_work_factor=TEST_FLOOR)
+        assert changes.cancel_held_reset(session, unlocked.identity) is not None
     sent = b"\n".join(recorder.bodies)
     assert len(recorder.bodies) > 10
-    for secret in (PASSWORD, NEW_PASSWORD, code, recovered.recovery_code):
+    for secret in (PASSWORD, NEW_PASSWORD, code, recovered.recovery_code, held.recovery_code):
         for form in forms(secret):
             assert form not in sent, secret
     assert generations() == [1, 2, 3]
