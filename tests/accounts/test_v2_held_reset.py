@@ -176,3 +176,34 @@ def test_a_reset_with_the_recovery_code_ends_a_held_one():
                      reset_body(device, link, identity)).status_code == 200
     assert HeldReset.objects.get(pk=row.pk).state == HeldReset.CANCELLED
     assert User.objects.filter(email=EMAIL).exists()
+
+
+def _reads(client: Client, method: str, path: str, body=None) -> list[str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        r = post_json(client, path, body) if method == "POST" else client.get(path)
+    assert r.status_code == 200, r.content
+    return [q["sql"].split()[0].upper() for q in queries.captured_queries]
+
+
+def test_the_read_paths_write_nothing_and_cost_the_same_for_more_generations():
+    """The recovery material and the pending-reset view: constant queries, no write
+    (a rate-limit counter lives in Redis, not the database)."""
+    device = account()
+    link = reset_link()
+    body = {"uid": link.uid, "token": link.token}
+    first = _reads(Client(), "POST", "/api/v1/auth/v2/reset/recovery", body)
+    pending = _reads(device.http, "GET", "/api/v1/me/v2/reset")
+    from tests.accounts.test_v2_account_changes import rotation_body
+
+    for _ in range(2):
+        device.identity, rotation = rotation_body(device)
+        assert device.post("/api/v1/me/v2/rotate-keys", rotation).status_code == 200
+    assert len(KeyGeneration.objects.filter(user=device.user)) == 3
+    assert _reads(Client(), "POST", "/api/v1/auth/v2/reset/recovery", body) == first
+    assert _reads(device.http, "GET", "/api/v1/me/v2/reset") == pending
+    # Session bookkeeping aside (the login's last-seen touch), nothing is written.
+    assert not {"INSERT", "DELETE"} & set(first + pending)
+    assert "UPDATE" not in first
