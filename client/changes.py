@@ -59,7 +59,7 @@ __all__ = [
 
 ReadCode = Callable[[], str]
 
-# A cancel of a held reset, signed by the account's current generation (protocol.md §21).
+# A cancel of a held reset, signed by the account's current generation (protocol.md §24).
 RESET_CANCEL = st.Schema(
     "securechat/v2/reset-cancel",
     (st.Field("user_id", st.Kind.U64), st.Field("hold", st.Kind.U64)),
