@@ -31,6 +31,9 @@ HALF_LOGGED_IN_ALLOWED = {
     "login-code", "api-auth-otp",
     "recovery-code", "api-recovery-confirm",
     "logout", "api-auth-logout",
+    # The version 2 shell holds nothing of the account in its HTML: its own code step
+    # (api-auth-otp above) must survive a reload in the middle of a login.
+    "v2-app",
 }
 # Only while 2FA is mandatory and no device is confirmed yet.
 ENROLMENT_ALLOWED = {"totp-setup", "api-me-totp", "api-me-totp-confirm"}
@@ -42,6 +45,10 @@ STAGE_ALLOWED = {unlock.STAGE_ENROL: ENROLMENT_ALLOWED, unlock.STAGE_VERIFY: VER
 NEXT_STEP = {unlock.STAGE_ENROL: "totp-setup", unlock.STAGE_VERIFY: "verify-email-pending"}
 
 LAST_SEEN_EVERY = timedelta(minutes=1)
+# A tab's own periodic "is my session still alive?" (the v2 shell's re-check) carries
+# this header. Like a socket's heartbeat it is not use: an open tab left alone still
+# reaches the idle limit. Sending it can only shorten a session, never extend one.
+BACKGROUND_HEADER = "HTTP_X_SECURECHAT_BACKGROUND"
 
 
 class LoginSessionMiddleware:
@@ -72,7 +79,8 @@ class LoginSessionMiddleware:
             actions.do_expire_login(request, login, reason)
             return None
         if stage == unlock.STAGE_DONE:
-            self.touch(login)
+            if request.META.get(BACKGROUND_HEADER) != "1":
+                self.touch(login)
             return None
         if stage == unlock.STAGE_VERIFY and request.user.email_verified:
             # The link was confirmed (here or in another browser): on to enrolment.

@@ -33,63 +33,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-PIECE = 1024 * 1024
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RssSampler:
-    def __init__(self, pid: int):
-        import psutil
-
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
-            except Exception:  # noqa: BLE001 - the process may be gone at the end
-                return
-            time.sleep(0.02)
-
-    def rss(self) -> int:
-        return self.proc.memory_info().rss
-
-    def __enter__(self):
-        self.peak = self.rss()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._stop.clear()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
-def file_pieces(path: Path, digest):
-    with open(path, "rb") as f:
-        while True:
-            data = f.read(PIECE)
-            if not data:
-                return
-            digest.update(data)
-            yield data
+from _common import PIECE, RssSampler, file_pieces, free_port  # noqa: E402
 
 
 def main() -> None:

@@ -9,6 +9,9 @@
     change-password [--rotate-keys] | rotate-keys
     reset --email ADDRESS | cancel-reset [--link]
     verify-web URL --hashes FILE
+    upload FILE [--resume] [--show-key] [--ref-out REF.json]     (client.cli_files)
+    download [FILE_ID] (--ref REF.json | --key-file F --hash H) -o OUT [--force]
+    file-key REF.json
 
 Secrets — the password, second-factor codes, the local passphrase — come from
 the terminal (getpass), or from ``--password-stdin`` (one per line, in the
@@ -39,7 +42,7 @@ from pathlib import Path
 
 import agecrypt
 
-from . import _local, account, changes, verifyweb
+from . import _local, account, changes, cli_files, verifyweb
 from .derivation import MIN_WORK_FACTOR
 from .errors import ApiFailure, ClientCryptoError, LocalFileError, UsageError
 from .http import Session, origin_of
@@ -48,6 +51,7 @@ from .identity import IdentityFile
 __all__ = ["main"]
 
 CONFIG_FILE = "config.json"
+_NO_SERVER = frozenset({"verify-web", "file-key"})  # commands that talk to no server
 LOCAL_WORK_FACTOR = 18  # the stored identity: a passphrase a person chose, so scrypt is high
 EXPORT_WORK_FACTOR = 18  # DESIGN.md §3: 18-20, so typage (max 20) and `age -d` open it
 MIN_PASSWORD_LENGTH = 12  # mirrors the server's rule (DESIGN.md §4)
@@ -115,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("url")
     c.add_argument("--hashes", required=True, type=Path,
                    help="the release's hash list (make release-hashes)")
+    cli_files.add_parsers(sub)
     return p
 
 
@@ -211,7 +216,7 @@ class Context:
         self.known = account.KnownAccounts(self.dir)
 
     def _server(self) -> str:
-        if self.args.command == "verify-web":
+        if self.args.command in _NO_SERVER:
             return ""
         if self.args.server:
             return origin_of(self.args.server)
@@ -241,6 +246,10 @@ class Context:
         """Delete the identity stored for this server's remembered account, if any."""
         if isinstance((self._config.get("accounts") or {}).get(self.origin), str):
             _local.remove(self.identity_path())
+
+    def identity(self) -> IdentityFile:
+        """The account's identity, checked against the directory (see :func:`_identity`)."""
+        return _identity(self)
 
     def identity_path(self) -> Path:
         key = hashlib.sha256(f"{self.origin} {self.email()}".encode()).hexdigest()[:16]
@@ -519,6 +528,7 @@ COMMANDS = {
     "fingerprint": cmd_fingerprint, "export-identity": cmd_export_identity,
     "verify-web": cmd_verify_web, "change-password": cmd_change_password,
     "rotate-keys": cmd_rotate_keys, "reset": cmd_reset, "cancel-reset": cmd_cancel_reset,
+    **cli_files.COMMANDS,
 }
 
 

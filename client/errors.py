@@ -21,6 +21,7 @@ __all__ = [
     "EmailError",
     "EpochError",
     "EquivocationDetected",
+    "FileChangedError",
     "FileHashError",
     "FileHashMismatch",
     "ForkDetected",
@@ -274,6 +275,14 @@ class FileHashMismatch(FileHashError):
     """A well-formed file whose hash differs from the signed ``file_hash`` (a forgery)."""
 
     code = "file_hash_mismatch"
+
+
+class FileChangedError(ClientCryptoError):
+    """A file being uploaded changed under the client (a chunk read twice hashed
+    differently): sending on would give one chunk index two ciphertexts under one key
+    and nonce, so the upload stops (client.files)."""
+
+    code = "file_changed"
 
 
 # --- the network client (client.http, client.account, client.cli) -------------

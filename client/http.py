@@ -18,8 +18,10 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,6 +104,45 @@ class Session:
         response = self._send(method, path, body, headers)
         self._save_cookies()
         return _decoded(response)
+
+    def raw(self, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+        """One bodiless request with ``headers`` (tus): the raw answer, refusals included
+        (:meth:`failure` turns one into an :class:`ApiFailure`)."""
+        if method in _UNSAFE:
+            headers = {**headers, "X-CSRFToken": self._csrf_token(), "Origin": self.origin}
+        response = self._send(method, path, None, headers)
+        self._save_cookies()
+        return response
+
+    @contextlib.contextmanager
+    def stream(self, path: str, headers: dict[str, str]) -> Iterator[httpx.Response]:
+        """A GET whose body is read as it arrives (downloads in constant memory)."""
+        if not path.startswith("/"):
+            raise UsageError("request paths start with /")
+        try:
+            with self._http.stream("GET", path, headers=headers) as response:
+                yield response
+        except httpx.HTTPError as exc:
+            raise ApiFailure(
+                "unreachable", 0, f"cannot reach {self.origin} ({type(exc).__name__})"
+            ) from None
+
+    @staticmethod
+    def failure(response: httpx.Response) -> ApiFailure:
+        """The :class:`ApiFailure` a refusal stands for (its body already read)."""
+        try:
+            value = response.json()
+        except ValueError:
+            value = None
+        return _failure(response, value)
+
+    def upload_headers(self) -> dict[str, str]:
+        """Cookie, CSRF token and Origin for another HTTP client (tuspy) talking to the
+        upload app as this session; nothing is saved from its answers."""
+        token = self._csrf_token()  # first: its answer may set the CSRF cookie
+        self._save_cookies()
+        cookie = "; ".join(f"{c.name}={c.value}" for c in self._http.cookies.jar)
+        return {"Cookie": cookie, "X-CSRFToken": token, "Origin": self.origin}
 
     def _csrf_token(self) -> str:
         answer = _decoded(self._send("GET", "/api/v1/csrf", None, {}))

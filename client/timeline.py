@@ -59,9 +59,15 @@ class Received:
 
 @dataclass(frozen=True)
 class Tombstone:
+    """A removed message. The server keeps its signed statement (only the box goes):
+    given here, verified by the caller, it continues its device's chain, so the sender's
+    next message does not look like one after a gap."""
+
     seq: int
     server_time_ms: int
     sender_id: int
+    statement: MessageStatement | None = None
+    message_hash: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,12 @@ def _check_input(item: Received | Tombstone) -> None:
                 raise UsageError("message hashes are 32 bytes")
     elif not isinstance(item, Tombstone):
         raise UsageError("a timeline item is Received or Tombstone")
+    elif (item.statement is None) != (item.message_hash is None) or (
+            item.statement is not None and (
+                not isinstance(item.statement, MessageStatement)
+                or not isinstance(item.message_hash, bytes) or len(item.message_hash) != 32
+                or item.statement.context.sender_id != item.sender_id)):
+        raise UsageError("a tombstone carries its sender's statement and hash, or neither")
     ints = [item.seq, item.server_time_ms, item.sender_id]
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in ints):
         raise UsageError("seq, server time and sender id are non-negative ints")
@@ -111,7 +123,14 @@ class Timeline:
         _check_input(item)
         if isinstance(item, Tombstone):
             self._tombstones.append(item)
-            return []
+            if item.statement is None:
+                return []
+            self._ids.setdefault((item.sender_id, item.statement.client_message_id),
+                                 item.message_hash)
+            findings = self._device_findings(item)
+            self._hashes.setdefault(item.seq, item.message_hash)
+            self._known.add(item.message_hash)
+            return findings
         s, sender = item.statement, item.sender_id
         earlier = self._ids.get((sender, s.client_message_id))
         if earlier is not None:
@@ -128,7 +147,7 @@ class Timeline:
             self._unsends.setdefault(sender, set()).add(item.unsend_target)
         return findings
 
-    def _device_findings(self, item: Received) -> list[Finding]:
+    def _device_findings(self, item: Received | Tombstone) -> list[Finding]:
         s, sender = item.statement, item.sender_id
         key = (sender, s.context.device_id)
         last = self._devices.get(key)

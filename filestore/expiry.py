@@ -1,6 +1,8 @@
 """The purge behind ``manage.py purge_expired``: expired messages, their files, stale uploads.
 
 It changes nothing itself: ``do_purge_expired`` runs the existing actions —
+``messaging.v2.removals.do_expire_v2_messages`` (v2 tombstones; their file references
+go, which releases uploads no message names any more),
 ``messaging.actions.do_expire_messages`` (tombstones; the ciphertext goes, and
 its after-commit signal deletes the file blobs through
 ``filestore.actions.do_delete_stored_files``), ``do_delete_stored_files`` again
@@ -24,6 +26,7 @@ from filestore.cipher_actions import do_purge_stale
 from filestore.models import StoredFile
 from messaging.actions import do_expire_messages
 from messaging.models import Conversation, Message
+from messaging.v2.removals import do_expire_v2_messages, expired_v2_messages
 
 
 @dataclass
@@ -60,7 +63,7 @@ def purge_plan(now: datetime | None = None) -> PurgeCounts:
     uploads = do_purge_stale_uploads(now, dry_run=True)
     v2_uploads, v2_bytes = do_purge_stale(now, dry_run=True)
     return PurgeCounts(
-        messages=expired_messages(now).count(),
+        messages=expired_messages(now).count() + expired_v2_messages(now).count(),
         files=files.count(),
         file_bytes=int(files.aggregate(s=Sum("size"))["s"] or 0),
         uploads=uploads.uploads + v2_uploads,
@@ -76,7 +79,7 @@ def do_purge_expired(now: datetime | None = None) -> PurgeCounts:
     """
     now = now or timezone.now()
     files = list(files_to_delete(now).values_list("pk", "size"))
-    messages = do_expire_messages(now)
+    messages = do_expire_messages(now) + do_expire_v2_messages(now)
     leftover = StoredFile.objects.filter(state=StoredFile.State.STORED,
                                          message__deleted_at__isnull=False)
     do_delete_stored_files(leftover.values_list("message_id", flat=True))

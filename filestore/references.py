@@ -79,9 +79,19 @@ def _reference_deleted(sender, instance, **kwargs) -> None:
     transaction.on_commit(lambda: release(upload_id))
 
 
+def unlink_tombstoned(sender=None, *, message_ids=(), **kwargs) -> None:
+    """The ``v2_messages_tombstoned`` receiver (inside the tombstoning transaction): the
+    removed messages name no file any more; uploads left unnamed are released after
+    commit (``_reference_deleted``)."""
+    for reference in FileReference.objects.filter(message_id__in=list(message_ids)):
+        reference.delete()  # one by one, so post_delete releases each upload
+
+
 def connect() -> None:
-    from messaging.signals import v2_file_claimed
+    from messaging.signals import v2_file_claimed, v2_messages_tombstoned
 
     v2_file_claimed.connect(link, dispatch_uid="filestore-link-file-claim")
+    v2_messages_tombstoned.connect(unlink_tombstoned,
+                                   dispatch_uid="filestore-unlink-tombstoned-messages")
     post_delete.connect(_reference_deleted, sender=FileReference,
                         dispatch_uid="filestore-release-unreferenced-upload")

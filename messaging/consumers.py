@@ -53,6 +53,10 @@ from messaging.ratelimit import TokenBucket
 from messaging.sessions import session_still_valid
 from messaging.socket_caps import socket_caps
 from messaging.v2 import socket as v2_socket
+from messaging.v2.actions import EVENT_TYPE as V2_EVENT
+from messaging.v2.actions import KEYS_EVENT_TYPE as V2_KEYS_EVENT
+from messaging.v2.actions import READ_EVENT_TYPE as V2_READ_EVENT
+from messaging.v2.actions import TYPING_EVENT_TYPE as V2_TYPING_EVENT
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_BINARY = 1003
 
 TYPING_MIN_INTERVAL = 1.0  # seconds between relayed typing frames per conversation
+V2_EVENTS = (V2_EVENT, V2_READ_EVENT, V2_TYPING_EVENT, V2_KEYS_EVENT, "security.close")
 RATE_STRIKES = 20  # refused frames in a row before the socket is closed 4429
 LAYER_RETRY_SECONDS = 5.0
 
@@ -386,6 +391,20 @@ class ChatConsumer(AsyncConsumer):
                 await self.deliver2_range(conversation_id, last, item["seq"])
             self.delivered2[conversation_id] = item["seq"]
 
+    async def on_read2(self, frame, req_id):
+        reply = await database_sync_to_async(v2_socket.read2)(self.user, frame)
+        await self.send_json({**reply, "req_id": req_id})
+
+    async def on_typing2(self, frame, req_id):
+        conversation_id, others = await database_sync_to_async(v2_socket.typing_recipients)(
+            self.user, frame)
+        now = time.monotonic()
+        if now - self.typing_sent.get(conversation_id, -1e9) < TYPING_MIN_INTERVAL:
+            return  # rate-limited silently: typing is a hint
+        self.typing_sent[conversation_id] = now
+        await publish([(user_group(uid), {"type": V2_TYPING_EVENT, "conversation": conversation_id,
+                                          "user": self.user.pk}) for uid in others])
+
     async def on_read(self, frame, req_id):
         conversation_id = frames.conversation_id(frame)
         seq = frames.seq(frame)
@@ -430,7 +449,7 @@ class ChatConsumer(AsyncConsumer):
 
     async def handle_event(self, event):
         kind = event.get("type")
-        if self.v2 and kind not in ("chat.v2", "security.close"):
+        if self.v2 and kind not in V2_EVENTS:
             return  # version 1 events need a server-side view this socket does not have
         if kind == "chat.message":
             await self.on_message_event(event)
@@ -448,6 +467,16 @@ class ChatConsumer(AsyncConsumer):
         elif kind == "chat.v2":
             if self.v2:
                 await self.on_v2_event(event)
+        elif kind == V2_READ_EVENT:
+            await self.send_json({"type": "read2", "conversation": event["conversation"],
+                                  "user": event["user"], "seq": event["seq"]})
+        elif kind == V2_KEYS_EVENT:
+            await self.send_json({"type": "key_change2", "user": event["user"],
+                                  "generation": event["generation"]})
+        elif kind == V2_TYPING_EVENT:
+            if event["user"] != self.user.pk:
+                await self.send_json({"type": "typing2", "conversation": event["conversation"],
+                                      "user": event["user"]})
         elif kind == "security.close":
             await self.close(int(event.get("code", CLOSE_NOT_LOGGED_IN)))
 
@@ -511,5 +540,7 @@ HANDLERS = {
 HANDLERS_V2 = {
     "send2": ChatConsumer.on_send2,
     "sync2": ChatConsumer.on_sync2,
+    "read2": ChatConsumer.on_read2,
+    "typing2": ChatConsumer.on_typing2,
     "ping": ChatConsumer.on_ping,
 }

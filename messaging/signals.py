@@ -11,3 +11,8 @@ messages_tombstoned = Signal()
 # message or raises an ApiError (403), which rolls the send back. A claim is refused
 # when nothing listens (no app can honour it).
 v2_file_claimed = Signal()
+
+# Sent inside the transaction that tombstones v2 messages (unsent or expired), with
+# ``message_ids``: the receiver (filestore) drops the file references those messages
+# held, so an upload no message names any more is released after commit.
+v2_messages_tombstoned = Signal()

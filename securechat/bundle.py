@@ -93,3 +93,16 @@ def bundle_script(name: str) -> str:
     return format_html(
         '<script src="{}" integrity="{}" crossorigin="anonymous" defer></script>',
         static(item.static_path), item.integrity)
+
+
+@register.simple_tag
+def bundle_url(name: str) -> str:
+    """The URL of one bundle entry, for scripts a page starts itself (a Worker: worker
+    scripts cannot carry SRI, so the page fetches them with ``bundle_integrity`` first)."""
+    return static(entry(name).static_path)
+
+
+@register.simple_tag
+def bundle_integrity(name: str) -> str:
+    """The sha384 integrity of one bundle entry (see ``bundle_url``)."""
+    return entry(name).integrity

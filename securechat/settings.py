@@ -420,6 +420,9 @@ if PRODUCTION and not 16 <= SECURECHAT_CLIENT_WORK_FACTOR <= SECURECHAT_CLIENT_W
     raise ImproperlyConfigured("SECURECHAT_CLIENT_WORK_FACTOR must be 16 to 20 in production "
                                "(clients refuse anything lower)")
 SECURECHAT_REQUIRE_2FA = env_bool("SECURECHAT_REQUIRE_2FA", False)
+# Version 2 browser shell (/v2/): how often an open tab asks GET /api/v1/me whether its
+# session still lives; a revoked session wipes the tab's identity within this interval.
+SECURECHAT_V2_RECHECK_SECONDS = env_int("SECURECHAT_V2_RECHECK_SECONDS", 45)
 # Passwords longer than this are refused before any key derivation runs.
 SECURECHAT_PASSWORD_MAX_LENGTH = 1024
 # At most this many Argon2/scrypt derivations at once per process; a request

@@ -8,17 +8,27 @@ set, and real server processes from ``tests/support/live.py``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from tests.support.bundle import ensure_built
 from tests.support.live import LiveServer
 
+BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+
 
 def pytest_configure(config):
     config._securechat_db_tests = 0
     # Pages name their scripts from the bundle manifest: test the current sources.
     ensure_built()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Chromium tests run last, in their usual order: one Chromium serves them all
+    (tests/browser/conftest.py, session scope), and Playwright's sync API keeps an
+    asyncio loop on the main thread while it lives, which the async tests cannot share."""
+    items.sort(key=lambda item: BROWSER_DIR in Path(str(item.path)).parents)
 
 
 def pytest_runtest_setup(item):

@@ -5,6 +5,7 @@ test process and the server believe always agree.
 """
 
 import os
+from pathlib import Path
 
 # Cheap key derivation: the production default (2^16) would make every
 # signup and login in the suite cost 170 ms.
@@ -23,3 +24,12 @@ SECURECHAT_CLIENT_WORK_FACTOR = 10
 # read by these test settings only, never by securechat.settings.
 if os.environ.get("SECURECHAT_TEST_CLIENT_WORK_FACTOR"):
     SECURECHAT_CLIENT_WORK_FACTOR = int(os.environ["SECURECHAT_TEST_CLIENT_WORK_FACTOR"])
+
+# Pages served by a live server use the test build of the bundles (work-factor floor 10,
+# tools/bundle.mjs --test) when a test names its directory: the served build refuses the
+# test work factor, as it must. tests/browser/test_v2_accounts.py builds one per module.
+if os.environ.get("SECURECHAT_TEST_BUNDLE_DIR"):
+    SECURECHAT_BUNDLE_STATIC_PREFIX = "test-bundle"
+    SECURECHAT_BUNDLE_MANIFEST = Path(os.environ["SECURECHAT_TEST_BUNDLE_DIR"]) / "manifest.json"
+    STATICFILES_DIRS = [*STATICFILES_DIRS,  # noqa: F405
+                        (SECURECHAT_BUNDLE_STATIC_PREFIX, os.environ["SECURECHAT_TEST_BUNDLE_DIR"])]

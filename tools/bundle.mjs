@@ -30,6 +30,9 @@ export const MODULE_ENTRIES = [
   "chat/app",
   "crypto/derive-worker",
   "crypto/index",
+  "v2/files/encrypt-worker",
+  "v2/files/index",
+  "v2/app",
 ].sort();
 
 // Classic scripts copied from node_modules (without their source-map comment, below)

@@ -126,10 +126,11 @@ def directory_entry(request, body):
 
 @api_view("GET", login_required=True)
 def me(request, body):
-    """``{email, fingerprint, otp_enabled, email_verified, key_type, recovery_code_pending}``."""
+    """``{email, fingerprint, otp_enabled, email_verified, key_type, recovery_code_pending}``;
+    version 2 sessions get ``id`` too (the browser binds its stored identity to it)."""
     if unlock.client_custody(request.session):
         require_complete_login(request)
-        return JsonResponse(me_payload(request, None))
+        return JsonResponse({"id": request.user.pk, **me_payload(request, None)})
     identity_file = unlocked_identity(request)
     return JsonResponse(me_payload(request, identity_file))
 

@@ -38,6 +38,9 @@ class ConversationV2(models.Model):
     epoch_number = models.PositiveBigIntegerField(default=0)
     epoch_hash = models.BinaryField(max_length=32, default=bytes(32))
     last_activity_at = models.DateTimeField(default=timezone.now)
+    # Set by the chain's `set-expiry` operation (0 = messages do not expire): the purge
+    # tombstones messages older than this, counted from their server time.
+    expiry_seconds = models.PositiveBigIntegerField(default=0, db_default=0)
     # A direct conversation's pair as named at creation ("<low id>:<high id>": the creator
     # and the peer it named); unique, so starting it again finds the existing one.
     direct_key = models.CharField(max_length=50, null=True, blank=True, unique=True)
@@ -154,6 +157,11 @@ class MessageV2(models.Model):
     message_hash = models.BinaryField(max_length=32)
     seq = models.PositiveBigIntegerField()
     server_time = models.DateTimeField(default=timezone.now)
+    # A tombstone (unsent by its sender, or expired) keeps seq, sender, time and the signed
+    # statement (receivers follow the device chain through it); the box is emptied.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.CharField(max_length=8, blank=True,
+                                      choices=[("unsend", "unsent"), ("expiry", "expired")])
 
     class Meta:
         ordering = ["conversation_id", "seq"]

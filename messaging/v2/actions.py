@@ -54,6 +54,9 @@ from messaging.v2.errors import (
 
 ZERO_HASH = bytes(32)
 EVENT_TYPE = "chat.v2"  # ignored by v1 sockets; announced to v2 clients (docs/api.md)
+READ_EVENT_TYPE = "chat.v2.read"
+TYPING_EVENT_TYPE = "chat.v2.typing"
+KEYS_EVENT_TYPE = "chat.v2.keys"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,15 @@ def _locked(conversation_id: str) -> ConversationV2:
     return ConversationV2.objects.select_for_update().get(pk=conversation_id)
 
 
+def lock_conversation(conversation_id: str) -> ConversationV2:
+    """The conversation's row lock (inside a transaction), taken first by every action
+    that changes the conversation, so they queue in one order (404 if there is none)."""
+    conversation = ConversationV2.objects.select_for_update().filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
 def _member_ids(conversation) -> set[int]:
     return set(MemberV2.objects.filter(conversation=conversation).values_list("user_id", flat=True))
 
@@ -97,7 +109,7 @@ def _next_seq(conversation) -> int:
 def _save(conversation) -> None:
     conversation.last_activity_at = timezone.now()
     conversation.save(update_fields=["last_seq", "head", "head_index", "epoch_number",
-                                     "epoch_hash", "last_activity_at"])
+                                     "epoch_hash", "expiry_seconds", "last_activity_at"])
 
 
 def _announce(conversation, member_ids, items) -> None:
@@ -304,6 +316,8 @@ def _apply_to_members(conversation, op, member_ids: set[int], seq: int) -> set[i
             raise Invalid("The target is not another member.", field="operation.statement")
         MemberV2.objects.filter(conversation=conversation, user_id=gone).delete()
         after.discard(gone)
+    elif op.kind == "set-expiry":
+        conversation.expiry_seconds = op.expiry_seconds
     return after
 
 
@@ -430,7 +444,29 @@ def do_mark_read(user, conversation_id: str, seq: int) -> int:
         if target > member.last_read_seq:
             member.last_read_seq = target
             member.save(update_fields=["last_read_seq"])
+            notify_read(conversation, user, target)
         return member.last_read_seq
+
+
+def notify_read(conversation, reader, seq: int) -> None:
+    """After commit, every member's sockets learn the reader's new position (receipts:
+    "Read by 3 of 5" moves live). Ids and a number only."""
+    members = MemberV2.objects.filter(conversation=conversation).values_list("user_id", flat=True)
+    push_after_commit(members, {"type": READ_EVENT_TYPE, "conversation": conversation.pk,
+                                "user": reader.pk, "seq": seq})
+
+
+# --- key changes ----------------------------------------------------------------------
+
+
+def notify_key_change(user_id: int, generation: int) -> None:
+    """After commit, tell the user's own sockets and everyone sharing a v2 conversation
+    with them that the directory has a new generation (ids and a number only; clients
+    fetch the keys and judge them against their pins)."""
+    contacts = set(MemberV2.objects.filter(conversation__members__user_id=user_id)
+                   .values_list("user_id", flat=True).distinct())
+    push_after_commit(contacts | {user_id}, {"type": KEYS_EVENT_TYPE, "user": user_id,
+                                             "generation": generation})
 
 
 # --- removals the server announces -----------------------------------------------------

@@ -11,7 +11,7 @@ from django.http import JsonResponse
 
 from accounts.api import api_view
 from accounts.api.me import require_complete_login
-from messaging.v2 import actions, reads, wire
+from messaging.v2 import actions, reads, removals, wire
 from messaging.v2.checks import BOX_MAX
 from messaging.v2.errors import Invalid
 
@@ -120,3 +120,17 @@ def read(request, body, conversation_id):
     require_complete_login(request)
     position = actions.do_mark_read(request.user, conversation_id, body.get("seq"))
     return JsonResponse({"conversation": conversation_id, "seq": position})
+
+
+@api_view("POST", fields=("box", "statement", "signature"), login_required=True,
+          max_body=LIMITS["messages"])
+def unsend(request, body, conversation_id, message_hash):
+    """POST ``{box, statement, signature}`` (a signed message of kind ``unsend`` whose box
+    names the target): stores it at the next seq and tombstones the target, which must be
+    the caller's own message (404 otherwise). 201; 200 when repeated."""
+    require_complete_login(request)
+    target = removals.target_hash_field(message_hash)
+    box = wire.bytes_field(body, "box", BOX_MAX)
+    statement, signature = wire.signed_parts(body)
+    return _stored_json(removals.do_unsend(request.user, conversation_id, target, box,
+                                           statement, signature))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db.models import Count, F
+from django.utils import timezone
 
 from messaging.models import (
     ConversationV2,
@@ -19,6 +22,14 @@ TIMELINE_PAGE = 200
 EPOCH_PAGE = 20
 
 
+def expiry_cutoff(conversation, now: datetime | None = None) -> datetime | None:
+    """Messages sent at or before this have expired (None: no expiry). Read paths show
+    them as tombstones even before the purge has run, without writing."""
+    if not conversation.expiry_seconds:
+        return None
+    return (now or timezone.now()) - timedelta(seconds=conversation.expiry_seconds)
+
+
 def list_conversations(user) -> list[dict]:
     """The user's current conversations, most recently active first, with their members'
     read positions and the user's unread count (messages of others above the user's read
@@ -33,6 +44,7 @@ def list_conversations(user) -> list[dict]:
     unread = dict(MessageV2.objects.filter(
         conversation__members__user=user,
         seq__gt=F("conversation__members__last_read_seq"),
+        removed_at__isnull=True,
     ).exclude(sender=user).values("conversation_id").annotate(n=Count("pk"))
         .values_list("conversation_id", "n").order_by())
     return [wire.conversation_json(c, positions[c.pk], unread.get(c.pk, 0))
@@ -68,10 +80,12 @@ def timeline_items(conversation, after: int, upto: int) -> list[dict]:
     """Every timeline entry with ``after < seq <= upto`` in seq order (the caller checked
     access): operations, epoch announcements, server notices and messages."""
     in_range = {"conversation": conversation, "seq__gt": after, "seq__lte": upto}
+    cutoff = expiry_cutoff(conversation)
     items = ([wire.operation_json(op) for op in MembershipOperation.objects.filter(**in_range)]
              + [wire.epoch_announcement_json(e) for e in EpochV2.objects.filter(**in_range)]
              + [wire.notice_json(n) for n in ServerNoticeV2.objects.filter(**in_range)]
-             + [wire.message_json(m) for m in MessageV2.objects.filter(**in_range)])
+             + [wire.message_json(m, expired_before=cutoff)
+                for m in MessageV2.objects.filter(**in_range)])
     items.sort(key=lambda item: item["seq"])
     return items
 

@@ -2,16 +2,17 @@
 
 A socket is a v2 socket when its session is a complete login with client
 custody (no server-side identity to unlock). It takes ``send2`` frames and
-``sync2``, ``ping``; it receives ``message2`` (an item of the timeline, pushed
-after commit, or replayed by ``sync2``) and heartbeats with its v2 conversations'
-last seqs. Functions here are synchronous: the consumer runs them on its
-database thread.
+``sync2``, ``read2``, ``typing2``, ``ping``; it receives ``message2`` (an item of
+the timeline, pushed after commit, or replayed by ``sync2``), ``read2`` (a member's
+read position moved), ``typing2`` (a member is typing; a hint, at most one a second
+per conversation and sender) and heartbeats with its v2 conversations' last seqs.
+Functions here are synchronous: the consumer runs them on its database thread.
 """
 
 from __future__ import annotations
 
 from accounts import unlock
-from messaging.models import ConversationV2
+from messaging.models import ConversationV2, MemberV2
 from messaging.v2 import actions, reads, wire
 from messaging.v2.access import access_v2_conversation
 from messaging.v2.checks import BOX_MAX
@@ -67,3 +68,23 @@ def timeline_between(user, conversation_id: str, after: int, upto: int) -> list[
         return []
     return reads.timeline_items(conversation, after,
                                 min(upto, after + reads.TIMELINE_PAGE))
+
+
+def read2(user, frame: dict) -> dict:
+    """Move the read position (as ``POST .../read``); the reply names the new position."""
+    conversation_id = frame.get("conversation")
+    if not isinstance(conversation_id, str):
+        raise Invalid("conversation must be a conversation id.", field="conversation")
+    position = actions.do_mark_read(user, conversation_id, frame.get("seq"))
+    return {"type": "read2", "conversation": conversation_id, "user": user.pk, "seq": position}
+
+
+def typing_recipients(user, frame: dict) -> tuple[str, list[int]]:
+    """``(conversation id, the other members)`` for a ``typing2`` hint (404 for a
+    conversation the user is not in). Read only."""
+    conversation_id = frame.get("conversation")
+    if not isinstance(conversation_id, str):
+        raise Invalid("conversation must be a conversation id.", field="conversation")
+    conversation = access_v2_conversation(user, conversation_id)
+    others = MemberV2.objects.filter(conversation=conversation).exclude(user=user)
+    return conversation_id, list(others.values_list("user_id", flat=True))

@@ -13,4 +13,6 @@ urlpatterns = [
     path(f"{PREFIX}/<str:conversation_id>/timeline", api.timeline, name="api-v2-timeline"),
     path(f"{PREFIX}/<str:conversation_id>/messages", api.messages, name="api-v2-messages"),
     path(f"{PREFIX}/<str:conversation_id>/read", api.read, name="api-v2-read"),
+    path(f"{PREFIX}/<str:conversation_id>/messages/<str:message_hash>/unsend", api.unsend,
+         name="api-v2-unsend"),
 ]

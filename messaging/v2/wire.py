@@ -92,13 +92,29 @@ def epoch_json(epoch) -> dict:
             "statement": b64(epoch.statement), "signature": b64(epoch.signature)}
 
 
-def message_json(message) -> dict:
+def message_json(message, expired_before=None) -> dict:
+    """A stored message; a tombstone when it was removed, or when it was sent at or before
+    ``expired_before`` (the conversation's expiry, ahead of the purge)."""
+    if message.removed_at is not None:
+        return tombstone_json(message, message.removed_reason)
+    if expired_before is not None and message.server_time <= expired_before:
+        return tombstone_json(message, "expiry")
     return {"type": "message", "seq": message.seq, "sender": message.sender_id,
             "device_id": bytes(message.device_id).hex(), "counter": message.device_counter,
             "client_message_id": bytes(message.client_message_id).hex(),
             "epoch": message.epoch_number, "message_hash": bytes(message.message_hash).hex(),
             "box": b64(message.box), "statement": b64(message.statement),
             "signature": b64(message.signature), "server_time": ms(message.server_time)}
+
+
+def tombstone_json(message, reason: str) -> dict:
+    """A removed message: what stays (seq, sender, server time, the signed statement and
+    its hash) and the server's stated reason. Receivers believe an unsend only when they
+    hold its signed unsend, and an expiry only when the chain set one (protocol.md §19)."""
+    return {"type": "tombstone", "seq": message.seq, "sender": message.sender_id,
+            "server_time": ms(message.server_time), "reason": reason,
+            "message_hash": bytes(message.message_hash).hex(),
+            "statement": b64(message.statement), "signature": b64(message.signature)}
 
 
 def notice_json(notice) -> dict:

@@ -1,6 +1,6 @@
 """Playwright harness for the browser tests (DESIGN.md §9).
 
-Debian's Chromium (``/usr/bin/chromium``) is launched once per module through
+Debian's Chromium (``/usr/bin/chromium``) is launched once per test run through
 Playwright's sync API (the tests are plain ``def`` functions: the sync API
 cannot run inside pytest-asyncio's loop). Each user gets their own browser
 context (own cookies and storage) on a live uvicorn server from
@@ -32,9 +32,9 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """One Chromium per test module."""
+    """One Chromium for the whole run (the browser tests run last: tests/conftest.py)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import expect, sync_playwright

@@ -30,7 +30,7 @@ HARNESS = Path(__file__).with_name("crypto_harness.js")
 # (or a missing one) fails test_every_vector_file_is_run until it is given a test.
 KINDS = ["normalise", "normalise_invalid", "prelogin", "derivation", "recovery", "safety",
          "messagebox", "statement_invalid", "endorsement", "identity", "filehash", "notices",
-         "membership", "epoch", "fileclaim"]
+         "membership", "epoch", "fileclaim", "filewriter"]
 
 
 def load_vectors(kind: str) -> list:
@@ -86,7 +86,7 @@ def crypto(browser, bundle_server):
         extra_json = None if extra is None else json.dumps(extra)
         return page.evaluate(harness, [url(variant), kind, json.dumps(vectors), extra_json])
 
-    run.page, run.url = page, url
+    run.page, run.url, run.manifests = page, url, manifests
     yield run
     context.close()
 
@@ -1372,3 +1372,204 @@ def test_malformed_group_input_raises_typed_errors(crypto):
     codes = {name: (outcome.get("typed"), outcome.get("code"))
              for name, outcome in results.items()}
     assert codes == {name: (True, code) for name, (code, _) in MALFORMED_GROUP_CASES.items()}
+
+
+# --- the upload writer of v2/files (static/js/v2/files/agewriter.js) ------------------
+
+WRITER_RUN = """async ([filesUrl, cryptoUrl, vectors]) => {
+  const f = await import(filesUrl);
+  const c = await import(cryptoUrl);
+  const out = [];
+  for (const v of vectors) {
+    const writer = new f.AgeFileWriter({fileKey: c.fromHex(v.file_key), nonce: c.fromHex(v.nonce),
+      stanzas: v.stanzas.map((s) => ({type: s.type, args: s.args, body: c.fromHex(s.body)})),
+      plaintextLength: v.plaintext_len});
+    const n = v.plaintext_len;
+    const plaintext = new Uint8Array(n).map((_, i) => (i * 31 + n) % 256);
+    const hasher = new c.FileHasher();
+    const parts = [writer.prefix];
+    const chunkHashes = [];
+    // Last chunk first: each chunk is computed on its own, in any order.
+    for (let i = writer.chunkCount - 1; i >= 0; i--) {
+      const [a, b] = writer.plaintextRange(i);
+      parts[i + 1] = writer.encryptChunk(i, plaintext.subarray(a, b));
+      chunkHashes[i] = c.toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", parts[i + 1])));
+    }
+    for (const part of parts) hasher.update(part);
+    const file = c.concat(...parts);
+    out.push({header: c.toHex(writer.header), file_length: writer.length,
+      file_sha256: c.toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", file))),
+      chunk_sha256: chunkHashes, file_hash: c.toHex(hasher.digest()),
+      file: v.plaintext_len <= 1 ? c.toHex(file) : undefined});
+  }
+  return out;
+}"""
+
+
+def _bundle_url(crypto, entry: str) -> str:
+    """The test build's URL of a bundle ``entry`` (crypto.url gives crypto/index's)."""
+    base = crypto.url("test").rsplit("/test/", 1)[0]
+    return f"{base}/test/{crypto.manifests['test']['entries'][entry]['file']}"
+
+
+def test_file_writer_is_byte_identical_to_agecrypt(crypto):
+    """With agecrypt's identity, file key and nonce, the browser's upload writer gives the
+    same header, chunks, whole file and file hash for 0, 1, 65536, 65537 and 3×65536+5
+    bytes, each chunk computed on its own (last first)."""
+    vectors = load_vectors("filewriter")
+    results = crypto.page.evaluate(WRITER_RUN, [
+        _bundle_url(crypto, "v2/files/index"), crypto.url("test"), vectors])
+    for vector, result in zip(vectors, results, strict=True):
+        expect_fields(vector, result, ["header", "file_length", "file_sha256", "chunk_sha256",
+                                       "file_hash"])
+        if "file" in vector:
+            assert result["file"] == vector["file"]
+    assert [v["plaintext_len"] for v in vectors] == [0, 1, 65536, 65537, 3 * 65536 + 5]
+
+
+NEW_FILE_RUN = """async ([filesUrl, cryptoUrl, keyType, n]) => {
+  const f = await import(filesUrl);
+  const c = await import(cryptoUrl);
+  const made = [];
+  for (let k = 0; k < 2; k++) {
+    const {writer, identity, recipient} = await f.AgeFileWriter.create(keyType, n);
+    const plaintext = new Uint8Array(n).map((_, i) => (i * 7 + 1) % 251);
+    const parts = [writer.prefix];
+    for (let i = 0; i < writer.chunkCount; i++) {
+      const [a, b] = writer.plaintextRange(i);
+      parts.push(writer.encryptChunk(i, plaintext.subarray(a, b)));
+    }
+    made.push({identity, recipient, nonce: c.toHex(writer.nonce), length: writer.length,
+               file: c.toHex(c.concat(...parts))});
+  }
+  return made;
+}"""
+
+
+@pytest.mark.parametrize("key_type", ["x25519", "hybrid"])
+def test_file_writer_makes_files_agecrypt_opens(crypto, key_type):
+    """A writer made with a fresh one-time identity of the deployment's key type writes an
+    age file of exactly the announced length that agecrypt decrypts with that identity;
+    two writers never share an identity or a nonce."""
+    import io
+
+    import agecrypt
+
+    n = 2 * 65536 + 77
+    made = crypto.page.evaluate(NEW_FILE_RUN, [
+        _bundle_url(crypto, "v2/files/index"), crypto.url("test"), key_type, n])
+    expected = bytes((i * 7 + 1) % 251 for i in range(n))
+    for entry in made:
+        data = bytes.fromhex(entry["file"])
+        assert len(data) == entry["length"]
+        identity = agecrypt.parse_identity(entry["identity"])
+        assert str(identity.recipient()) == entry["recipient"]
+        assert entry["recipient"].startswith("age1pq1") == (key_type == "hybrid")
+        assert agecrypt.decrypt(data, [identity]) == expected
+        assert agecrypt.inspect(io.BytesIO(data)).stanza_types == (
+            ("mlkem768x25519",) if key_type == "hybrid" else ("X25519",))
+    assert made[0]["identity"] != made[1]["identity"] and made[0]["nonce"] != made[1]["nonce"]
+
+
+RESUME_RUN = """async ([filesUrl]) => {
+  const f = await import(filesUrl);
+  const n = 5 * 65536 + 3;
+  const bytes = new Uint8Array(n).map((_, i) => i % 253);
+  const file = new Blob([bytes]);
+  const {writer, identity} = await f.AgeFileWriter.create("x25519", n);
+  const record = f.newResumeRecord(writer, identity);
+  const hash = async (b) => Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b)),
+    (x) => x.toString(16).padStart(2, "0")).join("");
+  for (let i = 0; i < 3; i++) {
+    const [a, b] = writer.plaintextRange(i);
+    f.recordChunk(record, i, await hash(bytes.subarray(a, b)));
+  }
+  const covered = (k) => (k === 0 ? writer.prefix.length : writer.ciphertextRange(k - 1)[1]);
+  const changed = bytes.slice();
+  changed[65536 + 5] ^= 1;  // inside recorded chunk 1, below any offset the server reports
+  let refusedRewrite;
+  try {
+    f.recordChunk(record, 1, await hash(changed.subarray(65536, 131072)));
+  } catch (error) {
+    refusedRewrite = error.code;
+  }
+  return {
+    same: await f.checkResume(file, record, covered(3), covered),
+    sameAtZero: await f.checkResume(file, record, 0, covered),
+    beyond: await f.checkResume(file, record, covered(3) + 1, covered),
+    changedEarly: await f.checkResume(new Blob([changed]), record, covered(3), covered),
+    otherSize: await f.checkResume(new Blob([bytes.subarray(1)]), record, 0, covered),
+    refusedRewrite,
+  };
+}"""
+
+
+def test_resume_check_rehashes_every_recorded_chunk(crypto):
+    """A resume continues only with the recorded bytes and an offset within the recorded
+    chunks: a change below the server's offset, an offset past the record or another size
+    each refuse; recording another hash for a chunk is refused (file_changed)."""
+    out = crypto.page.evaluate(RESUME_RUN, [_bundle_url(crypto, "v2/files/index")])
+    assert out == {"same": {"ok": True}, "sameAtZero": {"ok": True},
+                   "beyond": {"ok": False, "reason": "offset"},
+                   "changedEarly": {"ok": False, "reason": "changed"},
+                   "otherSize": {"ok": False, "reason": "size"},
+                   "refusedRewrite": "file_changed"}
+
+
+DECRYPT_RUN = """async ([filesUrl, cryptoUrl, cases]) => {
+  const f = await import(filesUrl);
+  const c = await import(cryptoUrl);
+  const out = {};
+  for (const [name, {file, identity, expected, length}] of Object.entries(cases)) {
+    const bytes = c.fromHex(file);
+    const decryptor = new f.StreamDecryptor(identity, c.fromHex(expected), length);
+    let released = 0;
+    try {
+      for (let at = 0; at < bytes.length; at += 10000) {
+        for (const part of await decryptor.push(bytes.subarray(at, at + 10000))) {
+          released += part.length;
+        }
+      }
+      const last = decryptor.end();
+      out[name] = {released: released + last.length};
+    } catch (error) {
+      out[name] = {error: error.code, typed: error instanceof f.CryptoError, released};
+    }
+  }
+  return out;
+}"""
+
+
+def test_stream_decryptor_releases_the_end_only_for_the_signed_file(crypto):
+    """The download reader (v2/files/download.js) gives the whole plaintext for the signed
+    file; a flipped byte in the last chunk withholds that chunk and is a forgery when the
+    signed hash is the original's, but bad_tag when the sender signed the broken file
+    (the hash decides); a wrong identity is bad_header; a file shorter than the message
+    says is bad_file."""
+    import agecrypt
+    from client import filehash
+
+    vector = load_vectors("filehash")[3]  # 65,537 bytes: chunk 0 full, chunk 1 one byte
+    data = bytes.fromhex(vector["file"])
+    flipped = bytearray(data)
+    flipped[-5] ^= 1
+    other = str(agecrypt.X25519Identity.generate())
+    good = {"file": vector["file"], "identity": vector["identity"],
+            "expected": vector["file_hash"], "length": len(data)}
+    cases = {
+        "good": good,
+        "forged": {**good, "file": flipped.hex()},
+        "badly_made": {**good, "file": flipped.hex(),
+                       "expected": filehash.file_hash(bytes(flipped)).hex()},
+        "wrong_identity": {**good, "identity": other},
+        "short": {**good, "file": data[:-10].hex()},
+    }
+    out = crypto.page.evaluate(DECRYPT_RUN, [
+        _bundle_url(crypto, "v2/files/index"), crypto.url("test"), cases])
+    assert out == {
+        "good": {"released": 65537},
+        "forged": {"error": "file_hash_mismatch", "typed": True, "released": 65536},
+        "badly_made": {"error": "bad_tag", "typed": True, "released": 65536},
+        "wrong_identity": {"error": "bad_header", "typed": True, "released": 0},
+        "short": {"error": "bad_file", "typed": True, "released": 65536},
+    }

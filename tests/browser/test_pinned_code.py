@@ -44,7 +44,7 @@ PINNABLE = """() => [...document.querySelectorAll('script, link[rel="moduleprelo
   }))"""
 
 ANONYMOUS_SEEDS = ["/", "/login/", "/signup/", "/password-reset/", "/about/",
-                   "/verify-email/resend/", "/admin/login/"]
+                   "/verify-email/resend/", "/admin/login/", "/v2/"]
 SIGNED_IN_SEEDS = ["/", "/me/", "/account/two-factor/", "/account/backup-codes/"]
 # Links that end the session or act on it; a GET changes nothing, but logging out would
 # end the crawl of the signed-in pages.

@@ -152,8 +152,29 @@ def test_a_tombstone_this_receiver_never_saw_needs_an_unsend_of_an_unknown_messa
                         Finding("removed-by-server", 2, 1)]
 
 
+def test_a_tombstone_with_its_statement_continues_the_device_chain():
+    """The server keeps a removed message's signed statement: a receiver that syncs after
+    the removal follows the device chain through it, and the unsend names a known hash."""
+    a = Sender(1, DEV_A)
+    m1, gone = a.send(1), a.send(2)
+    unsend = a.send(3, unsend=gone.message_hash)
+    kept = Tombstone(2, T0 + 2, 1, gone.statement, gone.message_hash)
+    assert check([m1, kept, unsend], now_ms=T0 + 10) == []
+    # Control: without the statement the same history has a hole before the unsend.
+    bare = Tombstone(2, T0 + 2, 1)
+    assert kinds(check([m1, bare, unsend], now_ms=T0 + 10)) == [("missing", 3)]
+    # A tombstone still counts in the chain: a gap before it is found.
+    b = Sender(1, DEV_B)
+    first, _skipped, removed = b.send(1), b.send(2), b.send(3)
+    assert kinds(check([first, Tombstone(3, T0 + 3, 1, removed.statement,
+                                         removed.message_hash)], now_ms=T0)) == [
+        ("missing", 3), ("removed-by-server", 3)]
+
+
 @pytest.mark.parametrize("bad", [
     "not an item", Tombstone(-1, 0, 1), Tombstone(1, 0, True),
+    Tombstone(1, 0, 1, Sender(1, DEV_A).send(1).statement, None),
+    Tombstone(1, 0, 2, Sender(1, DEV_A).send(1).statement, bytes(32)),
     Received(1, 0, "statement", bytes(32)),
     Received(1, 0, Sender(1, DEV_A).send(1).statement, b"short"),
 ])

@@ -26,7 +26,7 @@ def test_every_spec_vector_file_is_generated(fresh):
 
 ALL_FILES = [*SPEC_FILES, "normalise_invalid.json", "statement_invalid.json",
              "endorsement.json", "identity.json", "membership.json", "epoch.json",
-             "notices.json", "filehash.json", "fileclaim.json"]
+             "notices.json", "filehash.json", "fileclaim.json", "filewriter.json"]
 
 
 @pytest.mark.parametrize("name", ALL_FILES)

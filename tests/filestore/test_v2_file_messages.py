@@ -165,6 +165,32 @@ def test_the_blob_lives_while_a_message_names_it(quartet):
     assert download(alice, upload_id).status_code == 404
 
 
+def test_unsending_or_expiring_a_file_message_releases_its_upload(quartet):
+    """A tombstoned file message names its upload no more: an upload only it named is
+    deleted with its blob after commit; one a forward still names lives on."""
+    alice, bob, carol, _ = quartet
+    first, second = group_of(alice, bob), group_of(bob, carol)
+    only_here, forwarded = uploaded(alice), uploaded(alice)
+    lone = first.send_file(alice, only_here).json()["items"][0]
+    shared = first.send_file(alice, forwarded).json()["items"][0]
+    assert second.send_file(bob, forwarded).status_code == 201
+    r = first.unsend(alice, bytes.fromhex(lone["message_hash"]))
+    assert r.status_code == 201, r.content
+    assert not CipherUpload.objects.filter(pk=only_here).exists() and not blob_exists(only_here)
+    assert download(bob, only_here).status_code == 404
+    MessageV2.objects.filter(pk=MessageV2.objects.get(
+        conversation=first.hex, seq=shared["seq"]).pk).update(
+        server_time=timezone.now() - timedelta(days=2))
+    from client import membership
+
+    assert first.append(alice, "set-expiry",
+                        argument=membership.expiry_argument(3600)).status_code == 201
+    call_command("purge_expired", "--yes")
+    assert not FileReference.objects.filter(upload_id=forwarded,
+                                            conversation_id=first.hex).exists()
+    assert blob_exists(forwarded) and download(carol, forwarded).status_code == 200
+
+
 def test_purge_uploads_removes_complete_uploads_no_message_claimed(quartet, settings):
     alice, bob, *_ = quartet
     group = group_of(alice, bob)

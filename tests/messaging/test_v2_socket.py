@@ -72,3 +72,69 @@ async def test_a_v2_socket_refuses_v1_frames_and_bad_input_by_field(chat):
     pong = await socket.request({"type": "ping"})
     assert pong["type"] == "pong"
     await socket.comm.disconnect()
+
+
+async def test_read_positions_and_typing_reach_the_other_members_live(chat):
+    """read2 moves the reader's position (answered to the reader, pushed to every member:
+    receipts move without a reload); typing2 reaches the others, not the typist, at most
+    once a second; a non-member's typing2 is the same 404 as an unknown conversation."""
+    group, alice, bob, carol = chat
+    sockets = {u.id: await ChatClient(cookie_header=cookie_header(u)).connect()
+               for u in (alice, bob, carol)}
+    for socket in sockets.values():
+        await socket.send({"type": "sync2", "req_id": "sync", "positions": {}})
+        await socket.wait_for(lambda f: f["type"] == "synced2")
+    sent = await sync_to_async(group.send)(alice, "read me")
+    seq = sent.json()["items"][0]["seq"]
+    await sockets[bob.id].send({"type": "read2", "req_id": "r1", "conversation": group.hex,
+                                "seq": seq})
+    answer = await sockets[bob.id].wait_for(lambda f: f.get("req_id") == "r1")
+    assert (answer["type"], answer["user"], answer["seq"]) == ("read2", bob.id, seq)
+    pushed = await sockets[alice.id].wait_for(lambda f: f["type"] == "read2")
+    assert (pushed["conversation"], pushed["user"], pushed["seq"]) == (group.hex, bob.id, seq)
+    for _ in range(3):  # a burst: one relayed
+        await sockets[alice.id].send({"type": "typing2", "conversation": group.hex})
+    typing = await sockets[bob.id].wait_for(lambda f: f["type"] == "typing2")
+    assert (typing["conversation"], typing["user"]) == (group.hex, alice.id)
+    assert [f for f in await sockets[bob.id].quiet(0.3) if f["type"] == "typing2"] == []
+    assert not [f for f in sockets[alice.id].frames if f["type"] == "typing2"]
+    await sockets[carol.id].send({"type": "typing2", "req_id": "t1", "conversation": group.hex})
+    refused = await sockets[carol.id].wait_for(lambda f: f.get("req_id") == "t1")
+    assert refused["type"] == "error" and refused["error"] == "not_found"
+    assert not [f for f in sockets[carol.id].frames if f["type"] in ("read2", "typing2")]
+    for socket in sockets.values():
+        await socket.comm.disconnect()
+
+
+async def test_a_new_key_generation_is_pushed_to_contacts_and_the_owner(chat):
+    """However a generation appears (rotation, reset), members of the owner's v2
+    conversations and the owner's own sockets get key_change2 at once; a user who
+    shares no conversation with the owner gets nothing."""
+    from accounts.models import KeyGeneration
+
+    group, alice, bob, carol = chat
+    sockets = {u.id: await ChatClient(cookie_header=cookie_header(u)).connect()
+               for u in (alice, bob, carol)}
+    for socket in sockets.values():
+        await socket.send({"type": "sync2", "req_id": "sync", "positions": {}})
+        await socket.wait_for(lambda f: f["type"] == "synced2")
+
+    def rotate(user) -> int:
+        current = KeyGeneration.objects.current_for(user.user)
+        KeyGeneration.objects.filter(pk=current.pk).update(retired_at=current.created_at)
+        return KeyGeneration.objects.create(
+            user=user.user, number=current.number + 1, key_type=current.key_type,
+            recipient=current.recipient, signing_public_key=current.signing_public_key).number
+
+    generation = await sync_to_async(rotate)(bob)
+    for user in (alice, bob):
+        frame = await sockets[user.id].wait_for(lambda f: f["type"] == "key_change2")
+        assert (frame["user"], frame["generation"]) == (bob.id, generation)
+    assert not [f for f in await sockets[carol.id].quiet(0.3) if f["type"] == "key_change2"]
+    # Positive control: once Carol shares a conversation with Bob, she hears of his next one.
+    await sync_to_async(group_of)(carol, bob)
+    generation = await sync_to_async(rotate)(bob)
+    frame = await sockets[carol.id].wait_for(lambda f: f["type"] == "key_change2")
+    assert (frame["user"], frame["generation"]) == (bob.id, generation)
+    for socket in sockets.values():
+        await socket.comm.disconnect()

@@ -61,6 +61,8 @@ class LiveServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)  # appended to the server command
     app: str = "securechat.asgi:application"  # the ASGI application uvicorn serves
+    # Serve through the §9 recorder (tests/support/recorder.py) into ``record_path``.
+    record: bool = False
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -83,6 +85,11 @@ class LiveServer:
     @property
     def mail_dir(self) -> Path:
         return self.workdir / "mail"
+
+    @property
+    def record_path(self) -> Path:
+        """The recorder's JSON lines (``record=True``); outside MEDIA_ROOT."""
+        return self.workdir / "record.jsonl"
 
     def environment(self) -> dict[str, str]:
         from django.conf import settings
@@ -107,19 +114,23 @@ class LiveServer:
             }
         )
         env.update(database_env())
+        if self.record:
+            env["SECURECHAT_TEST_RECORD_FILE"] = str(self.record_path)
         env.update(self.extra_env)
         return {k: v for k, v in env.items() if v is not None}
 
     def command(self) -> list[str]:
         if self.kind == "uvicorn":
-            return [sys.executable, "-m", "uvicorn", self.app,
+            app = "tests.support.recorder:application" if self.record else self.app
+            return [sys.executable, "-m", "uvicorn", app,
                     "--host", "127.0.0.1", "--port", str(self.port), "--ws", "websockets-sansio",
                     "--ws-max-size", str(WS_MAX_SIZE), "--log-level", "info", *self.extra_args]
         if self.kind == "daphne":
             return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                     "--websocket-max-message-size", str(WS_MAX_SIZE),
                     "--websocket-max-frame-size", str(WS_MAX_SIZE),
-                    *self.extra_args, "securechat.asgi_daphne:application"]
+                    *self.extra_args, "tests.support.recorder:daphne_application"
+                    if self.record else "securechat.asgi_daphne:application"]
         raise ValueError(f"unknown server kind {self.kind!r}")
 
     def start(self) -> LiveServer:

@@ -95,7 +95,7 @@ class V2User:
         return self.identity.signing_key
 
     def operation(self, conversation_id: bytes, index: int, prev_hash: bytes, kind: str,
-                  target: V2User | None = None) -> tuple[bytes, bytes]:
+                  target: V2User | None = None, argument: bytes = b"") -> tuple[bytes, bytes]:
         """``(statement, signature)`` of a membership operation by this user."""
         if kind in ("create", "add"):
             target = self if kind == "create" else target
@@ -108,7 +108,7 @@ class V2User:
         else:
             extra = {}
         op = membership.Operation(conversation_id, index, prev_hash, self.id,
-                                  self.keys.generation, kind, **extra)
+                                  self.keys.generation, kind, argument=argument, **extra)
         return membership.sign_operation(self.signing_key, op)
 
 
@@ -144,6 +144,7 @@ class Group:
     index: int = -1
     epoch: Epoch | None = None
     counters: dict = field(default_factory=dict)
+    last_hashes: dict = field(default_factory=dict)  # sender id -> its device's last message
 
     @property
     def hex(self) -> str:
@@ -181,8 +182,9 @@ class Group:
         return r
 
     def append(self, by: V2User, kind: str, target: V2User | None = None, *,
-               with_epoch: bool = False):
-        signed = by.operation(self.conversation_id, self.index + 1, self.head, kind, target)
+               with_epoch: bool = False, argument: bytes = b""):
+        signed = by.operation(self.conversation_id, self.index + 1, self.head, kind, target,
+                              argument)
         after = list(self.members)
         if kind == "add":
             after.append(target)
@@ -209,17 +211,22 @@ class Group:
         return r
 
     def message(self, sender: V2User, text: str, *, client_message_id: bytes | None = None,
-                epoch: Epoch | None = None, kind: str = "text") -> dict:
-        """The JSON body of a send: a sealed box and the sender's signed statement."""
+                epoch: Epoch | None = None, kind: str = "text",
+                plaintext: bytes | None = None) -> dict:
+        """The JSON body of a send: a sealed box and the sender's signed statement
+        (``plaintext``: another version 2 JSON document than a text message)."""
         epoch = epoch or self.epoch
         counter = self.counters[sender.id] = self.counters.get(sender.id, 0) + 1
         context = messagebox.MessageContext(
             self.conversation_id, epoch.number, epoch.envelope_hash, sender.id,
             sender.keys.generation, sender.device_id, counter)
-        box = messagebox.seal(epoch.secret, context, messagebox.encode_text(text))
+        box = messagebox.seal(epoch.secret, context,
+                              plaintext if plaintext is not None else messagebox.encode_text(text))
         statement = messagebox.build_statement(
-            context, box, client_message_id=client_message_id or os.urandom(16), kind=kind)
+            context, box, client_message_id=client_message_id or os.urandom(16), kind=kind,
+            prev_hash=self.last_hashes.get(sender.id, messagebox.ZERO_HASH))
         data, signature = messagebox.sign_statement(sender.signing_key, statement)
+        self.last_hashes[sender.id] = messagebox.message_hash(data)
         return {"box": b64(box), "statement": b64(data), "signature": b64(signature)}
 
     def file_message(self, sender: V2User, upload_id: str, *, kind: str = "file",
@@ -239,6 +246,16 @@ class Group:
     def send_file(self, sender: V2User, upload_id: str, **kwargs):
         return post_json(sender.http, self.url("messages"),
                          self.file_message(sender, upload_id, **kwargs))
+
+    def unsend_body(self, sender: V2User, target_hash: bytes) -> dict:
+        """A signed unsend whose box names ``target_hash`` (protocol.md §19)."""
+        doc = {"v": 2, "type": "unsend", "target": target_hash.hex()}
+        return self.message(sender, "", kind="unsend",
+                            plaintext=json.dumps(doc, separators=(",", ":")).encode())
+
+    def unsend(self, sender: V2User, target_hash: bytes, body: dict | None = None):
+        return post_json(sender.http, self.url(f"messages/{target_hash.hex()}/unsend"),
+                         body or self.unsend_body(sender, target_hash))
 
     def send(self, sender: V2User, text: str, **kwargs):
         return post_json(sender.http, self.url("messages"), self.message(sender, text, **kwargs))

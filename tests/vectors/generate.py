@@ -11,7 +11,7 @@ checks that the committed files equal a fresh run, and checks every entry
 against the library and against independent code written in the test.
 The file formats are those of SPEC-v2-crypto.md ("Vector files"); the extra
 files (endorsement, identity, statement_invalid, normalise_invalid, membership,
-epoch, notices, filehash) are
+epoch, notices, filehash, fileclaim, filewriter) are
 described in docs/protocol.md. Bytes are lowercase hex. Integers stay below
 2^53 so JavaScript's JSON.parse reads them exactly.
 """
@@ -29,7 +29,9 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import agecrypt  # noqa: E402
+from agecrypt import _io as age_io  # noqa: E402
 from agecrypt import _rand as age_rand  # noqa: E402
+from agecrypt import header as age_header  # noqa: E402
 from client import (  # noqa: E402
     _rand,
     derivation,
@@ -724,6 +726,47 @@ def filehash_vectors() -> list:
     return out
 
 
+# --- file writer (the browser's upload writer, static/js/v2/files/agewriter.js) ------
+
+WRITER_SIZES = (0, 1, 65536, 65537, 3 * 65536 + 5)
+
+
+def writer_plaintext(n: int) -> bytes:
+    """The vectors' plaintext: byte i is (i * 31 + n) mod 256 (cheap to rebuild in JS)."""
+    return bytes((i * 31 + n) % 256 for i in range(n))
+
+
+def filewriter_vectors() -> list:
+    """agecrypt's output for fixed identity, file key and nonce: the writer must match it.
+
+    X25519 only: a hybrid stanza draws its encapsulation inside OpenSSL and is never
+    reproducible (agecrypt/_rand.py), and the writer takes its stanzas from typage anyway.
+    """
+    ident = age_identity("filewriter/one-time", "x25519")
+    out = []
+    for n in WRITER_SIZES:
+        with age_rand.replay(det_stream(f"filewriter/{n}")):
+            data = agecrypt.encrypt(writer_plaintext(n), [ident.recipient()])
+        info = agecrypt.inspect(io.BytesIO(data))
+        header = data[:info.payload_offset - 16]
+        parsed = age_header.parse_header(age_io.Source(io.BytesIO(header)))
+        file_key = age_header.unwrap_file_key(parsed, [ident])
+        payload = data[info.payload_offset:]
+        chunks = [payload[i:i + 65552] for i in range(0, len(payload), 65552)]
+        out.append({
+            "key_type": "x25519", "identity": str(ident), "plaintext_len": n,
+            "file_key": file_key.hex(), "nonce": data[len(header):info.payload_offset].hex(),
+            "stanzas": [{"type": s.type, "args": list(s.args), "body": s.body.hex()}
+                        for s in parsed.stanzas],
+            "header": header.hex(), "file_length": len(data),
+            "file_sha256": hashlib.sha256(data).hexdigest(),
+            "chunk_sha256": [hashlib.sha256(c).hexdigest() for c in chunks],
+            "file_hash": filehash.file_hash(data).hex(),
+            **({"file": data.hex()} if n <= 1 else {}),
+        })
+    return out
+
+
 # --- file claim --------------------------------------------------------------
 
 def fileclaim_vectors() -> list:
@@ -770,6 +813,7 @@ def build_all() -> dict[str, list]:
         "notices.json": cannot_open_vectors(epoch[0]) + pin_vectors(),
         "filehash.json": filehash_vectors(),
         "fileclaim.json": fileclaim_vectors(),
+        "filewriter.json": filewriter_vectors(),
     }
 
 

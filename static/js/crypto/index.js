@@ -21,3 +21,4 @@ export * from "./notices.js";
 export * from "./membership.js";
 export * from "./agefile.js";
 export * from "./epochs.js";
+export * from "./identityfile.js";

@@ -1,0 +1,226 @@
+"""CLI files benchmark: `securechat upload`/`download` vs the plain tus path, same server.
+
+Run from the repository root:
+
+    .venv/bin/python bench/cli_files.py                 # 256 MiB, 2 rounds
+    .venv/bin/python bench/cli_files.py --size-mib 64 --rounds 1
+
+One uvicorn process on a throwaway SQLite database and MEDIA_ROOT (work
+factor 10, X25519). A user signs up through the CLI. Each round, interleaved:
+
+- **plain upload**: a ready-made age file of the same plaintext, sent by tuspy
+  in a subprocess with the CLI's PATCH size (8 MiB) to the same ciphertext-mode
+  endpoint (no client encryption: the baseline of the transport);
+- **CLI upload**: ``securechat upload FILE`` (process start, identity unlock,
+  encryption while uploading, resume record writes);
+- **plain download**: ``GET /api/v1/v2/files/<id>`` streamed to a file by httpx
+  in a subprocess (no decryption);
+- **CLI download**: ``securechat download`` (decrypting, file_hash, rename).
+
+Wall times include each subprocess's start. The CLI's peak RSS is sampled every
+20 ms with psutil; its growth is against the same CLI's RSS at its first sample
+(`--help`-sized process), reported beside the file size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+PIECE = 1024 * 1024
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway bench account
+BOOT = """
+import sys
+from client.cli import main
+sys.exit(main(sys.argv[1:], _min_work_factor=10))
+"""
+PLAIN_UP = """
+import sys
+from tusclient import client
+headers = dict(h.split(": ", 1) for h in sys.argv[3:])
+up = client.TusClient(sys.argv[1], headers=headers).uploader(
+    file_path=sys.argv[2], chunk_size=8 * 1024 * 1024, retries=0)
+up.upload()
+print(up.url)
+"""
+PLAIN_DOWN = """
+import sys, httpx
+headers = dict(h.split(": ", 1) for h in sys.argv[3:])
+with httpx.stream("GET", sys.argv[1], headers=headers, timeout=600) as r, \\
+        open(sys.argv[2], "wb") as out:
+    assert r.status_code == 200, r.read()
+    for data in r.iter_raw(1024 * 1024):
+        out.write(data)
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(cmd: list[str], env: dict, stdin: str = "") -> tuple[float, int, str]:
+    """Run ``cmd``; (wall seconds, peak RSS bytes, stdout). Fails loudly on an error."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def sample():
+        p = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                peak[0] = max(peak[0], p.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    out, err = proc.communicate(stdin)
+    elapsed = time.perf_counter() - t0
+    thread.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[3:6]} failed ({proc.returncode}):\n{out}\n{err}")
+    return elapsed, peak[0], out
+
+
+def main() -> None:  # noqa: PLR0915 - a linear script
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    size = args.size_mib * PIECE
+    work = Path(tempfile.mkdtemp(prefix="securechat-bench-cli-files-"))
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    server_env = {**os.environ,
+                  "DJANGO_SETTINGS_MODULE": "securechat.settings",
+                  "SECURECHAT_VAR_DIR": str(work / "var"),
+                  "SQLITE_PATH": str(work / "db.sqlite3"), "DATABASE_URL": "",
+                  "MEDIA_ROOT": str(work / "media"),
+                  "SECRET_KEY": "bench-cli-files-" + os.urandom(16).hex(),
+                  "SECURECHAT_ORIGINS": origin, "ALLOWED_HOSTS": "127.0.0.1",
+                  "REDIS_URL": "", "SECURECHAT_SCRYPT_WORK_FACTOR": "10",
+                  "SECURECHAT_CLIENT_WORK_FACTOR": "10",
+                  "SECURECHAT_KEY_TYPE": "x25519", "SECURECHAT_REGISTRATION": "open",
+                  "SECURECHAT_MAX_FILE_SIZE": str(4 * size + 1),
+                  "SECURECHAT_USER_QUOTA": str(64 * size), "LOG_LEVEL": "WARNING",
+                  "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO,
+                   env=server_env, check=True)
+    home = work / "home"
+    cli_env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DJANGO", "SECURECHAT", "DATABASE", "SQLITE"))}
+    cli_env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")})
+    cli = [sys.executable, "-c", BOOT, "--server", origin, "--password-stdin"]
+
+    source = work / "source.bin"
+    with open(source, "wb") as f:
+        for _ in range(size // PIECE):
+            f.write(os.urandom(PIECE))
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    import agecrypt
+
+    identity = agecrypt.X25519Identity.generate()
+    ready = work / "ready.age"
+    with open(ready, "wb") as out, agecrypt.Encryptor(out, [identity.recipient()]) as enc, \
+            open(source, "rb") as f:
+        while data := f.read(PIECE):
+            enc.write(data)
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
+         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO, env=server_env)
+    results: dict[str, list[float]] = {k: [] for k in
+                                       ("plain_up", "cli_up", "plain_down", "cli_down")}
+    peaks: dict[str, int] = dict.fromkeys(results, 0)
+    try:
+        import httpx
+
+        for _ in range(300):
+            try:
+                httpx.get(origin + "/api/v1/health", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        timed([*cli, "signup", "--email", "bench@example.org", "--key-type", "x25519"],
+              cli_env, PASSWORD + "\n")
+        from client.http import Session
+
+        with Session(origin, home / ".config" / "securechat") as session:
+            headers = [f"{k}: {v}" for k, v in session.upload_headers().items()]
+        for round_no in range(args.rounds):
+            seconds, peak, url = timed(
+                [sys.executable, "-c", PLAIN_UP, origin + "/api/v1/uploads/", str(ready),
+                 *headers], cli_env)
+            results["plain_up"].append(seconds)
+            peaks["plain_up"] = max(peaks["plain_up"], peak)
+            plain_id = url.strip().rsplit("/", 1)[-1]
+            ref = work / f"ref{round_no}.json"
+            seconds, peak, _ = timed([*cli, "upload", str(source), "--ref-out", str(ref)],
+                                     cli_env, PASSWORD + "\n")
+            results["cli_up"].append(seconds)
+            peaks["cli_up"] = max(peaks["cli_up"], peak)
+
+            seconds, peak, _ = timed(
+                [sys.executable, "-c", PLAIN_DOWN, f"{origin}/api/v1/v2/files/{plain_id}",
+                 str(work / "plain.out"), *headers], cli_env)
+            results["plain_down"].append(seconds)
+            peaks["plain_down"] = max(peaks["plain_down"], peak)
+            out = work / "cli.out"
+            seconds, peak, _ = timed([*cli, "download", "--ref", str(ref), "-o", str(out),
+                                      "--force"], cli_env)
+            results["cli_down"].append(seconds)
+            peaks["cli_down"] = max(peaks["cli_down"], peak)
+            assert hashlib.sha256(out.read_bytes()).hexdigest() == expected
+            print(f"round {round_no + 1}: " + ", ".join(
+                f"{k} {size / results[k][-1] / 1e6:,.0f} MB/s" for k in results), flush=True)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(60)
+    report(args, size, results, peaks)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args, size: int, results: dict, peaks: dict) -> None:
+    mbps = {k: size / statistics.median(v) / 1e6 for k, v in results.items()}
+    mib = 1024 * 1024
+    print()
+    print(f"- Date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC; {platform.platform()}; "
+          f"Python {platform.python_version()}; {os.cpu_count()} CPUs")
+    print(f"- Command: `.venv/bin/python bench/cli_files.py --size-mib {args.size_mib} "
+          f"--rounds {args.rounds}`; median of {args.rounds} interleaved rounds; "
+          "wall time of each client process, start included")
+    print()
+    print("| what | CLI | plain tus / GET | ratio | peak client RSS (MiB), CLI / plain |")
+    print("|---|---|---|---|---|")
+    for label, cli_key, plain_key in (("upload", "cli_up", "plain_up"),
+                                      ("download", "cli_down", "plain_down")):
+        print(f"| {args.size_mib} MiB {label} through the CLI (MB/s) | {mbps[cli_key]:,.0f} | "
+              f"{mbps[plain_key]:,.0f} | {mbps[cli_key] / mbps[plain_key]:.2f} | "
+              f"{peaks[cli_key] / mib:.0f} / {peaks[plain_key] / mib:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

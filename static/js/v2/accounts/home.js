@@ -1,0 +1,44 @@
+// The plain signed-in view (until the v2 chat mounts through ../mount.js): the address,
+// the current key generation, the public keys' fingerprints and a logout button.
+import { identityToRecipient } from "age-encryption";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+
+import { toHex } from "../../crypto/bytes.js";
+
+function element(tag, attributes = {}, text = undefined) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function grouped(hex) {
+  return hex.match(/.{1,4}/g).join(" ");
+}
+
+/** Renders the signed-in view of `keys` (the mount contract) into `root`; returns {stop}. */
+export async function showSignedIn(root, keys) {
+  const recipient = keys.recipient ?? await identityToRecipient(keys.ageIdentities[0]);
+  const signing = toHex(sha256(ed25519.getPublicKey(keys.signingSeed)));
+  const section = element("section", { class: "card", id: "v2-home",
+    "aria-labelledby": "v2-home-title" });
+  const heading = element("h1", { id: "v2-home-title", tabindex: "-1" }, "Signed in");
+  const who = element("p", {}, "Signed in as ");
+  who.append(element("strong", { id: "v2-home-email" }, keys.user.email), ".");
+  const facts = element("dl");
+  const rows = [["Key generation", String(keys.generation), "v2-home-generation"],
+    ["Your age recipient", recipient, "v2-home-recipient"],
+    ["Your signing key (SHA-256)", grouped(signing), "v2-home-signing"],
+    ["Keys kept", keys.shared ? "in this tab only (shared computer)"
+      : "in this browser, under this session's device key", "v2-home-storage"]];
+  for (const [term, value, id] of rows) {
+    facts.append(element("dt", {}, term), element("dd", { id, class: "fingerprint" }, value));
+  }
+  const logout = element("button", { type: "button", id: "v2-logout" }, "Log out");
+  logout.addEventListener("click", () => keys.onLogout());
+  section.append(heading, who, facts, logout);
+  root.replaceChildren(section);
+  heading.focus();
+  return { stop: () => root.replaceChildren() };
+}

@@ -1,0 +1,79 @@
+// The recovery code view after signup: the code in groups a screen reader reads one
+// character at a time, copy / print / download as .txt, and "I saved it". The code lives
+// in this page's memory only; the server never had it (so its confirm endpoint has
+// nothing to forget for a version 2 account and answers 409 nothing_pending: fine).
+import { formatRecoveryCode } from "../../crypto/recovery.js";
+
+import { ApiFailure } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+
+function groupsOf(code) {
+  return formatRecoveryCode(code).split("-").map((group, index, all) => {
+    const span = document.createElement("span");
+    span.className = "recovery-group";
+    span.textContent = group;
+    span.setAttribute("role", "text");
+    span.setAttribute("aria-label",
+      `group ${index + 1} of ${all.length}: ${[...group].join(" ")}`);
+    return span;
+  });
+}
+
+function download(code, email) {
+  const text = `SecureChat recovery code for ${email}\n\n${formatRecoveryCode(code)}\n\n`
+    + "Keep it away from this device. With it you can reset your password and keep your history.\n";
+  const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+  const link = Object.assign(document.createElement("a"),
+    { href: url, download: "securechat-recovery-code.txt" });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/**
+ * Shows `code` until the user confirms saving it; resolves then (after the confirm POST).
+ * Buttons are (re)bound per call; the code is dropped from the DOM on confirmation.
+ */
+export function showRecoveryCode(store, code, email) {
+  const shown = $("v2-recovery-code");
+  shown.replaceChildren(...groupsOf(code));
+  store.show("recovery");
+  $("v2-recovery-title").focus();
+  const controller = new AbortController();
+  const { signal } = controller;
+  $("v2-recovery-copy").addEventListener("click", () => {
+    navigator.clipboard.writeText(formatRecoveryCode(code)).then(
+      () => store.show("recovery", { status: "Recovery code copied." }),
+      (error) => {
+        console.error("copy:", error);
+        store.show("recovery", { status: "Copying failed: select the code and copy it." });
+      });
+  }, { signal });
+  $("v2-recovery-print").addEventListener("click", () => window.print(), { signal });
+  $("v2-recovery-download").addEventListener("click", () => download(code, email), { signal });
+  return new Promise((resolve) => {
+    $("v2-recovery-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const errors = $("v2-recovery-errors");
+      if (!$("v2-recovery-saved").checked) {
+        errors.textContent = "Confirm that you saved your recovery code.";
+        errors.hidden = false;
+        return;
+      }
+      errors.hidden = true;
+      store.api.post("/api/v1/auth/recovery-code/confirm").catch((failure) => {
+        if (!(failure instanceof ApiFailure && failure.code === "nothing_pending")) throw failure;
+      }).then(() => {
+        controller.abort();
+        shown.replaceChildren();
+        $("v2-recovery-saved").checked = false;
+        resolve();
+      }, (failure) => {
+        errors.textContent = failure.detail ?? String(failure);
+        errors.hidden = false;
+      });
+    }, { signal });
+  });
+}

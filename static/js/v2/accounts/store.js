@@ -1,0 +1,143 @@
+// The shell's state: which view shows, the unlocked identity (memory only) and the
+// session's life. Emits "change" ({view, status, alarm}) and "signed-in" / "signed-out".
+// Views read the state and call the methods here; nothing else writes it.
+import { parseIdentityFile } from "../../crypto/identityfile.js";
+
+import {
+  fetchDeviceKey, forgetIdentity, openStoredIdentity, storedBlob, storeIdentity,
+} from "./devicestore.js";
+
+export class AccountStore extends EventTarget {
+  constructor(api, config) {
+    super();
+    this.api = api;
+    this.config = config;
+    this.view = "loading";
+    this.status = "";
+    this.alarm = "";
+    this.session = null; // {user: {id, email}, identity, recipient, shared} while unlocked
+    // Between the auth-key step and the unlock ({params, keys, stage, email, shared}):
+    // the derived wrap key waits here for the code step; dropped on success or failure.
+    this.pendingLogin = null;
+    this.timer = null;
+    api.onUnauthorized = () => {
+      if (this.session) this.wipe("Your session ended (logged out or revoked elsewhere). Log in again.");
+    };
+  }
+
+  emit(type, detail = undefined) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  show(view, { status = "", alarm = this.alarm } = {}) {
+    this.view = view;
+    this.status = status;
+    this.alarm = alarm;
+    this.emit("change");
+  }
+
+  raiseAlarm(text) {
+    this.alarm = text;
+    this.emit("change");
+  }
+
+  /**
+   * On page load: a complete login whose identity is stored here under its device key
+   * opens again without the password; anything else shows the login view.
+   */
+  async restore() {
+    let me;
+    try {
+      me = await this.api.get("/api/v1/me");
+    } catch (failure) {
+      // 401: nobody logged in; 403: a half-finished login whose derived keys died with
+      // the previous page: end it, the user starts again.
+      if (failure.status === 403) await this.api.post("/api/v1/auth/logout").catch(logged);
+      this.show("login");
+      return;
+    }
+    const blob = storedBlob();
+    if (blob === null || blob.userId !== me.id) {
+      if (blob !== null) forgetIdentity(); // another account's: useless under this session
+      this.show("login", { status: "Enter your password to unlock your keys in this tab." });
+      return;
+    }
+    try {
+      const deviceKey = await fetchDeviceKey(this.api);
+      const text = await openStoredIdentity(deviceKey, blob, me.id);
+      await this.signedIn({ id: me.id, email: me.email },
+        { identity: parseIdentityFile(text), identityText: text }, false);
+    } catch (error) {
+      console.error("restore: the stored identity did not open", error);
+      forgetIdentity();
+      this.show("login", { status: "Enter your password to unlock your keys." });
+    }
+  }
+
+  /**
+   * The identity is unlocked for `user` ({identity, identityText, recipient?}): keep it in
+   * memory, store it under the device key unless `shared`, start the re-check, and emit
+   * "signed-in".
+   */
+  async signedIn(user, { identity, identityText, recipient = null }, shared) {
+    if (shared) {
+      forgetIdentity();
+    } else {
+      await storeIdentity(await fetchDeviceKey(this.api), user.id, identityText);
+    }
+    this.session = { user, identity, recipient, shared };
+    this.startRecheck();
+    this.show("home");
+    this.emit("signed-in", this.session);
+  }
+
+  /** The mount contract's keys (static/js/v2/mount.js). */
+  mountKeys() {
+    const { user, identity, recipient, shared } = this.session;
+    // Beyond the contract: `recipient` (the current public age recipient, when known) and
+    // `shared`, for the plain signed-in view.
+    return { user: { ...user }, generation: identity.signingGeneration,
+      ageIdentities: identity.generations.map((g) => g.identity),
+      signingSeed: identity.signingSeed, recipient, shared, onLogout: () => this.logout() };
+  }
+
+  startRecheck() {
+    clearInterval(this.timer);
+    this.timer = setInterval(() => {
+      // A 401 reaches api.onUnauthorized, which wipes; other failures are transient.
+      this.api.get("/api/v1/me", { background: true }).catch((failure) => {
+        if (failure.status !== 401) console.error("re-check:", failure);
+      });
+    }, this.config.recheckSeconds * 1000);
+  }
+
+  /** Ends the session here and on the server, and deletes the stored identity. */
+  async logout() {
+    forgetIdentity();
+    try {
+      await this.api.post("/api/v1/auth/logout");
+    } catch (failure) {
+      console.error("logout:", failure);
+    }
+    this.api.forgetCsrf();
+    this.wipe("You are logged out.");
+  }
+
+  /** Forgets the identity (memory and storage) and returns to the login view. */
+  wipe(status) {
+    clearInterval(this.timer);
+    this.timer = null;
+    forgetIdentity();
+    const ended = this.session;
+    this.session = null;
+    if (ended) {
+      this.emit("signed-out");
+      ended.identity.signingSeed.fill(0); // the age identity strings cannot be zeroed
+    }
+    this.show("login", { status, alarm: "" });
+  }
+}
+
+function logged(error) {
+  console.error(error);
+}

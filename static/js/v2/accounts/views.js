@@ -1,0 +1,228 @@
+// The account views of the v2 shell (templates/v2/app.html): login, code step, signup,
+// progress, recovery code. Each form shows every error at once, keeps what was typed,
+// and announces errors (role="alert") and progress (aria-live). State changes go through
+// the store (store.js) and the flows (flows.js).
+import { CryptoError } from "../../crypto/errors.js";
+import { WORK_FACTOR_CEILING, WORK_FACTOR_FLOOR } from "../../crypto/derive.js";
+
+import { ApiFailure } from "./api.js";
+import { DirectoryMismatch, sendCode, signup, startLogin, unlock } from "./flows.js";
+import { passwordProblems } from "./passwordrules.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** The sentence a user reads for a failure of the account flows. */
+export function describeFailure(error) {
+  if (error instanceof ApiFailure) {
+    if (error.code === "invalid_credentials") return "Wrong email address or password.";
+    return error.detail;
+  }
+  if (error instanceof CryptoError) {
+    switch (error.code) {
+      case "bad_work_factor":
+        return `The server asked for unsafe key-derivation settings (${error.message}; this app `
+          + `accepts ${WORK_FACTOR_FLOOR} to ${WORK_FACTOR_CEILING}). Your password was not used.`;
+      case "salt_changed":
+        return "The server's answer for this account changed since your last login here (a "
+          + "different salt). Your password was not used. Contact your administrator.";
+      case "bad_salt":
+      case "protocol":
+        return `The server answered something malformed (${error.message}). Your password was not used.`;
+      case "bad_wrapped_identity":
+      case "unwrap_failed":
+      case "bad_identity_file":
+        return `Your keys could not be opened: ${error.message}.`;
+      case "bad_email":
+        return "Enter a valid email address.";
+      case "worker_integrity":
+      case "worker_failed":
+        return `This page's code could not start: ${error.message}.`;
+      default:
+        return error.message;
+    }
+  }
+  console.error("account flow:", error);
+  return "Something went wrong. Please try again.";
+}
+
+function showErrors(box, messages) {
+  box.replaceChildren(...messages.map((text) => Object.assign(document.createElement("p"),
+    { textContent: text })));
+  box.hidden = messages.length === 0;
+}
+
+function fieldError(input, span, message) {
+  span.textContent = message ?? "";
+  span.hidden = !message;
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+/** A progress callback for the Worker's scrypt, shown in the bar and announced in steps. */
+export function progressView(store, title) {
+  $("v2-progress-title").textContent = title;
+  $("v2-progress-bar").value = 0;
+  $("v2-progress-text").textContent = `${title}: starting.`;
+  store.show("progress");
+  let announced = 0;
+  return (fraction) => {
+    $("v2-progress-bar").value = Math.round(fraction * 100);
+    if (fraction - announced >= 0.25 || fraction === 1) {
+      announced = fraction;
+      $("v2-progress-text").textContent = `${title}: ${Math.round(fraction * 100)}%.`;
+    }
+  };
+}
+
+/** Wires the login and code forms. */
+export function bindLogin(store, { workerScript }) {
+  $("v2-forgot").href = store.config.passwordResetUrl;
+  $("v2-login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    login(store, workerScript).catch((error) => console.error("login:", error));
+  });
+  $("v2-code-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitCode(store).catch((error) => console.error("code step:", error));
+  });
+}
+
+async function login(store, workerScript) {
+  const email = $("v2-login-email").value.trim();
+  const password = $("v2-login-password").value;
+  const shared = $("v2-login-shared").checked;
+  const missing = [...(email ? [] : ["Enter your email address."]),
+    ...(password ? [] : ["Enter your password."])];
+  showErrors($("v2-login-errors"), missing);
+  if (missing.length) return;
+  try {
+    const onProgress = progressView(store, "Unlocking your keys");
+    const pending = await startLogin(store.api, { email, password, workerScript, onProgress });
+    store.pendingLogin = { ...pending, email, shared };
+    if (pending.stage?.otp_required) {
+      showErrors($("v2-code-errors"), []);
+      store.show("code");
+      $("v2-code-input").focus();
+      return;
+    }
+    if (pending.stage?.enrolment_required) {
+      throw new ApiFailure(403, "enrolment_required",
+        "This account must confirm its email address and set up two-factor first.");
+    }
+    await finishLogin(store);
+  } catch (error) {
+    await failLogin(store, error);
+  }
+}
+
+async function submitCode(store) {
+  const code = $("v2-code-input").value.trim();
+  if (!code) {
+    showErrors($("v2-code-errors"), ["Enter the code from your authenticator app or a backup code."]);
+    return;
+  }
+  try {
+    await sendCode(store.api, code);
+  } catch (error) {
+    if (error instanceof ApiFailure && error.status !== 401) {
+      showErrors($("v2-code-errors"), [describeFailure(error)]);
+      return;
+    }
+    await failLogin(store, error);
+    return;
+  }
+  try {
+    await finishLogin(store);
+  } catch (error) {
+    await failLogin(store, error);
+  }
+}
+
+async function finishLogin(store) {
+  const pending = store.pendingLogin;
+  const unlocked = await unlock(store.api, pending.email, pending);
+  store.pendingLogin = null;
+  const me = await store.api.get("/api/v1/me");
+  $("v2-login-password").value = "";
+  $("v2-code-input").value = "";
+  await store.signedIn({ id: me.id, email: me.email }, unlocked, pending.shared);
+}
+
+async function failLogin(store, error) {
+  if (store.pendingLogin !== null) {
+    // The server accepted the auth key but nothing was unlocked here: end that session
+    // rather than leave a login this page cannot use.
+    store.pendingLogin = null;
+    await store.api.post("/api/v1/auth/logout").catch((e) => console.error("logout:", e));
+    store.api.forgetCsrf();
+  }
+  if (error instanceof DirectoryMismatch) {
+    // The server shows keys this user never made: the session is ended, nothing kept.
+    store.raiseAlarm(`Security alarm: ${error.message}. Someone may have added keys to your `
+      + "account on the server. Nothing was unlocked; contact your administrator.");
+    store.show("login");
+    return;
+  }
+  store.show("login");
+  showErrors($("v2-login-errors"), [describeFailure(error)]);
+  $("v2-login-errors").focus?.();
+}
+
+/** Wires the signup form; `onSignedUp({identity, identityText, recipient, recoveryCode, email, stage})`. */
+export function bindSignup(store, { workerScript, commonPasswords, onSignedUp }) {
+  $("v2-signup-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitSignup(store, workerScript, commonPasswords, onSignedUp)
+      .catch((error) => console.error("signup:", error));
+  });
+}
+
+function signupProblems(config, commonPasswords) {
+  const email = $("v2-signup-email").value.trim();
+  const password = $("v2-signup-password").value;
+  const problems = {
+    email: email && /^[^@\s]+@[^@\s]+$/.test(email) ? null : "Enter a valid email address.",
+    password: passwordProblems(password, email, { minLength: config.minPasswordLength,
+      maxLength: config.maxPasswordLength, commonPasswords }).join(" ") || null,
+    confirm: password === $("v2-signup-confirm").value ? null : "The two passwords differ.",
+  };
+  return { email, password, problems };
+}
+
+function showSignupProblems(problems, general = []) {
+  for (const name of ["email", "password", "confirm"]) {
+    fieldError($(`v2-signup-${name}`), $(`v2-signup-${name}-error`), problems[name]);
+  }
+  const all = [...general, ...Object.values(problems).filter(Boolean)];
+  showErrors($("v2-signup-errors"), all);
+  const first = ["email", "password", "confirm"].find((name) => problems[name]);
+  if (first) $(`v2-signup-${first}`).focus();
+}
+
+async function submitSignup(store, workerScript, commonPasswords, onSignedUp) {
+  const { email, password, problems } = signupProblems(store.config, commonPasswords);
+  showSignupProblems(problems);
+  if (Object.values(problems).some(Boolean)) return;
+  let made;
+  try {
+    const onProgress = progressView(store, "Protecting your new keys");
+    made = await signup(store.api, { email, password, keyType: store.config.keyType,
+      workerScript, onProgress });
+  } catch (error) {
+    store.show("signup");
+    if (error instanceof ApiFailure && error.field === "email") {
+      showSignupProblems({ email: describeFailure(error) });
+    } else {
+      showSignupProblems({}, [describeFailure(error)]);
+    }
+    return;
+  }
+  $("v2-signup-password").value = "";
+  $("v2-signup-confirm").value = "";
+  // The account exists from here on: failures no longer belong to the signup form.
+  try {
+    await onSignedUp({ ...made, email });
+  } catch (error) {
+    store.show("login", { status: `Your account is made. ${describeFailure(error)} Log in.` });
+  }
+}
