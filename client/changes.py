@@ -11,6 +11,10 @@ and the reset with the recovery code (DESIGN.md §3, §4; docs/api.md).
     reset     POST /api/v1/auth/v2/reset/recovery {uid, token}
               POST /api/v1/auth/v2/reset/confirm {uid, token, code?, auth_key, work_factor,
                                                   wrapped_identity, recovery_wrapped}
+    hold      POST /api/v1/auth/v2/reset/hold {… as confirm, generation, recipient,
+                                               signing_key}   (without the recovery code)
+    cancel    GET  /api/v1/me/v2/reset; POST /api/v1/auth/v2/reset/cancel
+                                        {user_id, hold, signature}
 
 What leaves this machine is what the server stores: auth keys (derived, never the
 password), age files (one scrypt stanza of work factor 10 over ``wrap_key``, or to a
