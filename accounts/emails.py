@@ -98,6 +98,12 @@ SECURITY_EMAILS: dict[str, tuple[str, str, str]] = {
         "Your account, its keys and its sessions are being deleted.",
         "Nobody, including the operator, can restore them.",
     ),
+    "reset_cancelled": (
+        "A SecureChat password reset was cancelled",
+        "A reset of your password without the recovery code was cancelled before it "
+        "took effect. Your password and keys did not change.",
+        "",
+    ),
     "deactivated": (
         "Your SecureChat account was deactivated",
         "An administrator deactivated your account and ended its sessions.",
@@ -214,3 +220,11 @@ def send_invitation(email: str, link: str, valid_days: int) -> None:
     body = render_to_string("emails/invitation.txt", {"link": link, "valid_days": valid_days})
     EmailMessage("You are invited to SecureChat", body, settings.DEFAULT_FROM_EMAIL,
                  [email]).send()
+
+
+def send_held_reset_mail(user, cancel_link: str, publish_at) -> None:
+    """The held reset's notice with its one cancel link, after commit (never logged)."""
+    body = render_to_string("emails/reset_held.txt",
+                            {"link": cancel_link, "publish_at": publish_at})
+    _after_commit("Your SecureChat password will be reset without your recovery code", body,
+                  user.email, "held reset notice")

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from accounts.api import clientchanges as api_changes
 from accounts.api import me as api_me
 from accounts.api import sessions as api_sessions
 from accounts.views import me as views
@@ -10,6 +11,18 @@ urlpatterns = [
     # JSON API (docs/api.md)
     path("api/v1/me", api_me.me, name="api-me"),
     path("api/v1/me/password", api_me.change_password, name="api-me-password"),
+    path("api/v1/me/v2/password", api_changes.change_password, name="api-me-v2-password"),
+    path("api/v1/me/v2/rotate-keys", api_changes.rotate_keys, name="api-me-v2-rotate-keys"),
+    path("api/v1/me/v2/work-factor", api_changes.upgrade_work_factor,
+         name="api-me-v2-work-factor"),
+    path("api/v1/auth/v2/reset/recovery", api_changes.reset_recovery,
+         name="api-auth-v2-reset-recovery"),
+    path("api/v1/auth/v2/reset/confirm", api_changes.reset_confirm,
+         name="api-auth-v2-reset-confirm"),
+    path("api/v1/auth/v2/reset/hold", api_changes.reset_hold, name="api-auth-v2-reset-hold"),
+    path("api/v1/auth/v2/reset/cancel", api_changes.reset_cancel,
+         name="api-auth-v2-reset-cancel"),
+    path("api/v1/me/v2/reset", api_changes.pending_reset, name="api-me-v2-reset"),
     path("api/v1/me/wrapped-identity", api_me.wrapped_identity, name="api-me-wrapped-identity"),
     path("api/v1/me/device-key", api_me.device_key, name="api-me-device-key"),
     path("api/v1/me/pins", api_me.pins, name="api-me-pins"),

@@ -89,6 +89,8 @@ class Unlocked:
     identity: IdentityFile
     keys: DerivedKeys
     generations: list[dict]
+    user_id: int | None = None
+    target_work_factor: int | None = None  # the server's; above the account's: upgrade
 
 
 # --- remembered parameters --------------------------------------------------------
@@ -222,7 +224,9 @@ def login(
 ) -> Unlocked:
     """Prelogin, derive, log in (and the code step), then unwrap and self-check.
 
-    ``read_code()`` is called only when the server asks for a second-factor code.
+    ``read_code()`` is called only when the server asks for a second-factor code. When
+    the server's work factor is above the account's, the password is re-derived at it
+    and the identity re-wrapped (``client.changes.upgrade_work_factor``).
     """
     params, keys = derive(session, email, password, known, min_work_factor=min_work_factor)
     answer = session.post("/api/v1/auth/login",
@@ -233,6 +237,11 @@ def login(
         raise ProtocolError("this account must set up two-factor in the browser first")
     unlocked = unlock(session, keys)
     known.remember(session.origin, email, params)
+    # The server's work factor above the account's: re-derive and re-wrap now (DESIGN.md §3).
+    from .changes import upgrade_work_factor
+
+    upgrade_work_factor(session, email, password, unlocked, params, known,
+                        min_work_factor=min_work_factor)
     return unlocked
 
 
@@ -247,7 +256,21 @@ def unlock(session: Session, keys: DerivedKeys) -> Unlocked:
     generations = _member(answer, "key_generations", list)
     identity = unwrap_with_passphrase(blob, keys.passphrase)
     self_check(identity, generations)
-    return Unlocked(identity, keys, generations)
+    user_id = _optional_int(answer, "user_id")
+    if user_id is not None:
+        from .changes import check_endorsement_chain
+
+        check_endorsement_chain(user_id, generations, since=min(n for n, _ in
+                                                                identity.generations))
+    return Unlocked(identity, keys, generations, user_id,
+                    _optional_int(answer, "target_work_factor"))
+
+
+def _optional_int(answer: dict, name: str) -> int | None:
+    value = answer.get(name)
+    if value is None:
+        return None
+    return _member(answer, name, int)
 
 
 def derive(
@@ -267,7 +290,9 @@ def self_check(identity: IdentityFile, generations: list) -> None:
 
     Every listed generation must be one this identity holds, with its age
     recipient; the newest must carry the identity's signing key. A generation
-    the user never made is the alarm of DESIGN.md §3.
+    the user never made is the alarm of DESIGN.md §3. After a reset without the
+    recovery code the file starts at a later, unendorsed generation; the directory's
+    older ones (unreadable history) are then not compared.
     """
     mine = {number: str(ident.recipient()) for number, ident in identity.generations}
     listed: dict[int, dict] = {}
@@ -276,13 +301,20 @@ def self_check(identity: IdentityFile, generations: list) -> None:
         if number in listed:
             raise DirectoryMismatch(f"the directory lists key generation {number} twice")
         listed[number] = entry
+    oldest = min(mine)
+    # Generations before a reset without the recovery code are not in the new file: the
+    # directory may list them only below an unendorsed generation this file starts with.
+    boundary = oldest if oldest in listed and oldest > 1 and \
+        listed[oldest].get("endorsement") is None else 1
     for number, entry in sorted(listed.items()):
+        if number < boundary:
+            continue
         if number not in mine:
             raise DirectoryMismatch(
                 f"the directory lists key generation {number}, which this identity never made")
         if _member(entry, "recipient", str) != mine[number]:
             raise DirectoryMismatch(f"the directory's key generation {number} is not this key")
-    if set(mine) != set(listed):
+    if not set(mine) <= set(listed):
         raise DirectoryMismatch("the directory is missing key generations this identity has")
     newest = listed[identity.current_generation]
     if _b64url(_member(newest, "signing_key", str), 32) != identity.signing_public_key():

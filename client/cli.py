@@ -6,6 +6,8 @@
     login  --email ADDRESS [--store-identity]
     logout | whoami | fingerprint
     export-identity --output FILE
+    change-password [--rotate-keys] | rotate-keys
+    reset --email ADDRESS | cancel-reset [--link]
     verify-web URL --hashes FILE
     upload FILE [--resume] [--show-key] [--ref-out REF.json]     (client.cli_files)
     download [FILE_ID] (--ref REF.json | --key-file F --hash H) -o OUT [--force]
@@ -42,7 +44,7 @@ from pathlib import Path
 
 import agecrypt
 
-from . import _local, account, cli_files, cli_messages, verifyweb
+from . import _local, account, changes, cli_files, cli_messages, verifyweb
 from .derivation import MIN_WORK_FACTOR
 from .errors import ApiFailure, ClientCryptoError, LocalFileError, UsageError
 from .http import Session, origin_of
@@ -103,6 +105,18 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("export-identity", help="write your identity as an age file under "
                        "your password (age -d opens it)")
     c.add_argument("--output", required=True, type=Path, help="new file to write (mode 0600)")
+    c = sub.add_parser("change-password", help="change your password (re-wrapped here; "
+                       "other sessions end)")
+    c.add_argument("--rotate-keys", action="store_true",
+                   help="also make new keys (do this if the password may be known)")
+    sub.add_parser("rotate-keys", help="make a new key generation, endorsed by the current one")
+    c = sub.add_parser("reset", help="reset a forgotten password with the emailed link and "
+                       "your recovery code (or 'hold': new keys after a waiting time)")
+    c.add_argument("--email", required=True)
+    c = sub.add_parser("cancel-reset", help="cancel a reset without the recovery code that "
+                       "is waiting (signed with your current keys)")
+    c.add_argument("--link", action="store_true",
+                   help="use the cancel link from the email instead (no login needed)")
     c = sub.add_parser("verify-web", help="check that a server serves the released web code")
     c.add_argument("url")
     c.add_argument("--hashes", required=True, type=Path,
@@ -152,6 +166,28 @@ class Secrets:
         if self._stdin:
             return self._line("second-factor code").strip()
         return self._prompt("Authenticator or backup code: ").strip()
+
+    def new_password(self) -> str:
+        if self._stdin:
+            return self._line("new password")
+        first = self._prompt("New password: ")
+        if self._prompt("New password again: ") != first:
+            raise UsageError("the two passwords differ")
+        return first
+
+    def recovery_code(self) -> str:
+        if self._stdin:
+            return self._line("recovery code").strip()
+        return self._prompt("Recovery code: ").strip()
+
+    def line(self, prompt: str, what: str) -> str:
+        """A value that is not secret (a link the user pastes)."""
+        if self._stdin:
+            return self._line(what).strip()
+        try:
+            return input(prompt).strip()
+        except EOFError:
+            raise UsageError("no input") from None
 
     def passphrase(self, confirm: bool = False) -> str:
         if self._passphrase_file is not None:
@@ -344,6 +380,104 @@ def cmd_export_identity(ctx: Context) -> int:
     return 0
 
 
+def cmd_change_password(ctx: Context) -> int:
+    password = ctx.secrets.password()
+    new_password = ctx.secrets.new_password()
+    _check_password_rules(new_password)
+    if new_password == password:
+        raise UsageError("the new password is the current one")
+    with ctx.session() as session:
+        changed = changes.change_password(
+            session, ctx.email(), password, new_password, ctx.known, ctx.secrets.code,
+            rotate=ctx.args.rotate_keys, min_work_factor=ctx.min_work_factor)
+    _after_key_change(ctx, ctx.args.rotate_keys)
+    print(f"Password changed for {ctx.email()} on {ctx.origin}; your other sessions ended.")
+    if ctx.args.rotate_keys:
+        print(f"New keys: key generation {changed.identity.current_generation}, endorsed by "
+              "the previous one.")
+    return 0
+
+
+def cmd_rotate_keys(ctx: Context) -> int:
+    password = ctx.secrets.password()
+    with ctx.session() as session:
+        changed = changes.rotate_keys(session, ctx.email(), password, ctx.known,
+                                      ctx.secrets.code, min_work_factor=ctx.min_work_factor)
+    _after_key_change(ctx, True)
+    print(f"New keys: key generation {changed.identity.current_generation}, endorsed both "
+          "ways with the previous one; your other sessions ended.")
+    return 0
+
+
+def _after_key_change(ctx: Context, rotated: bool) -> None:
+    """A stored identity made before a rotation lacks the new generation: drop it."""
+    if rotated and _local.read_private(ctx.identity_path()) is not None:
+        _local.remove(ctx.identity_path())
+        print("The identity stored on this machine was removed (it predates the new keys); "
+              "log in with --store-identity to keep the new one.")
+
+
+def cmd_reset(ctx: Context) -> int:
+    email = ctx.args.email
+    with ctx.session() as session:
+        session.post("/api/v1/auth/password-reset", {"email": email})
+        print(f"If {email} has an account on {ctx.origin}, a reset link is on its way.")
+        link = changes.parse_reset_link(ctx.secrets.line("Reset link from the email: ",
+                                                         "reset link"))
+        code = ctx.secrets.recovery_code()
+
+        def read_new_password() -> str:
+            new_password = ctx.secrets.new_password()
+            _check_password_rules(new_password)
+            return new_password
+
+        if code.lower() == "hold":
+            held = changes.hold_reset(session, email, link, read_new_password, ctx.known,
+                                      ctx.secrets.code, min_work_factor=ctx.min_work_factor)
+            return _report_held(ctx, held)
+        recovered = changes.reset_with_recovery_code(
+            session, email, link, code, read_new_password, ctx.known, ctx.secrets.code,
+            min_work_factor=ctx.min_work_factor)
+    print("Password reset; your keys and history are kept and every session ended.")
+    print("Your NEW recovery code (the old one no longer works; the server never sees it):")
+    print(f"  {recovered.recovery_code}")
+    if sys.stdin.isatty() and not ctx.args.password_stdin:
+        _confirm_saved()
+    print(f"Log in again with: securechat --server {ctx.origin} login --email {email}")
+    return 0
+
+
+def _report_held(ctx: Context, held: changes.Held) -> int:
+    print(f"Reset WITHOUT the recovery code requested: it takes effect at {held.publish_at}, "
+          "unless it is cancelled before (securechat cancel-reset, the emailed link, or any "
+          "logged-in session). Then your account has NEW keys: older messages and files "
+          "cannot be read, and contacts see \"reset without recovery: unverified\".")
+    print("Your NEW recovery code (valid once the reset takes effect):")
+    print(f"  {held.recovery_code}")
+    if sys.stdin.isatty() and not ctx.args.password_stdin:
+        _confirm_saved()
+    return 0
+
+
+def cmd_cancel_reset(ctx: Context) -> int:
+    with ctx.session() as session:
+        if ctx.args.link:
+            token = changes.parse_cancel_link(ctx.secrets.line("Cancel link from the email: ",
+                                                                "cancel link"))
+            session.post("/api/v1/auth/v2/reset/cancel", {"cancel_token": token})
+            print("The held reset is cancelled; your password and keys did not change.")
+            return 0
+    identity = _identity(ctx)  # checked against the directory: the current generation's key
+    with ctx.session() as session:
+        hold = changes.cancel_held_reset(session, identity)
+    if hold is None:
+        print(f"No reset of {ctx.email()} is waiting.")
+    else:
+        print(f"Cancelled the held reset of {ctx.email()} (signed by key generation "
+              f"{identity.current_generation}); your password and keys did not change.")
+    return 0
+
+
 def cmd_verify_web(ctx: Context) -> int:
     release = verifyweb.parse_release_hashes(ctx.args.hashes)
     report = verifyweb.verify(ctx.args.url, release)
@@ -395,7 +529,9 @@ def _identity(ctx: Context) -> IdentityFile:
 COMMANDS = {
     "signup": cmd_signup, "login": cmd_login, "logout": cmd_logout, "whoami": cmd_whoami,
     "fingerprint": cmd_fingerprint, "export-identity": cmd_export_identity,
-    "verify-web": cmd_verify_web, **cli_files.COMMANDS, **cli_messages.COMMANDS,
+    "verify-web": cmd_verify_web, "change-password": cmd_change_password,
+    "rotate-keys": cmd_rotate_keys, "reset": cmd_reset, "cancel-reset": cmd_cancel_reset,
+    **cli_files.COMMANDS, **cli_messages.COMMANDS,
 }
 
 

@@ -100,13 +100,18 @@ class IdentityFile:
         return f"<IdentityFile generation={self.current_generation}>"
 
     @classmethod
-    def create(cls, key_type: str, recovery_recipient: str) -> IdentityFile:
-        """Generation 1 of a new account, with fresh keys from the randomness seam."""
+    def create(cls, key_type: str, recovery_recipient: str, generation: int = 1
+               ) -> IdentityFile:
+        """One generation (1 for a new account; the next number for a reset without the
+        recovery code), with fresh keys from the randomness seam."""
         if not isinstance(recovery_recipient, str):
             raise UsageError("the recovery recipient is a str")
+        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 1:
+            raise UsageError("a generation number is a positive int")
         identity = _new_identity(key_type)
         signing = Ed25519PrivateKey.from_private_bytes(_rand._random_bytes(32))
-        return cls(((1, identity),), signing, 1, _canonical_recipient(recovery_recipient))
+        return cls(((generation, identity),), signing, generation,
+                   _canonical_recipient(recovery_recipient))
 
     def with_new_generation(self, key_type: str) -> IdentityFile:
         """A new generation on top (new age and signing keys); old ones stay for history."""

@@ -413,6 +413,9 @@ SECURECHAT_SCRYPT_WORK_FACTOR = env_int("SECURECHAT_SCRYPT_WORK_FACTOR", 16)
 # 16..20 (test builds lower the floor); raising it upgrades each account at its next login.
 SECURECHAT_CLIENT_WORK_FACTOR = env_int("SECURECHAT_CLIENT_WORK_FACTOR", 16)
 SECURECHAT_CLIENT_WORK_FACTOR_MAX = 20
+# Version 2: hours a reset without the recovery code waits before its new keys and
+# password take effect (cancellable meanwhile; DESIGN.md §4, docs/operations.md).
+SECURECHAT_RESET_HOLD = env_int("SECURECHAT_RESET_HOLD", 72)
 if PRODUCTION and not 16 <= SECURECHAT_CLIENT_WORK_FACTOR <= SECURECHAT_CLIENT_WORK_FACTOR_MAX:
     raise ImproperlyConfigured("SECURECHAT_CLIENT_WORK_FACTOR must be 16 to 20 in production "
                                "(clients refuse anything lower)")

@@ -20,6 +20,10 @@ from securechat.settings import *  # noqa: E402,F403
 # environment variable: servers the tests start in production mode (which refuses
 # anything below 16) must not inherit it.
 SECURECHAT_CLIENT_WORK_FACTOR = 10
+# A live server a test starts to raise the work factor (the client's upgrade at login):
+# read by these test settings only, never by securechat.settings.
+if os.environ.get("SECURECHAT_TEST_CLIENT_WORK_FACTOR"):
+    SECURECHAT_CLIENT_WORK_FACTOR = int(os.environ["SECURECHAT_TEST_CLIENT_WORK_FACTOR"])
 
 # Pages served by a live server use the test build of the bundles (work-factor floor 10,
 # tools/bundle.mjs --test) when a test names its directory: the served build refuses the

@@ -95,8 +95,8 @@ def _send_reset_link(email: str) -> None:
     from accounts.emails import _deliver, password_reset_mail, site_url
 
     user = User.objects.by_address(email).filter(is_active=True).first()
-    if user is None or not user.has_usable_password():
-        return
+    if user is None or not (user.has_usable_password() or hasattr(user, "client_auth")):
+        return  # version 2 accounts (no server password) reset on the client
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
     subject, body = password_reset_mail(f"{site_url()}/password-reset/{uid}/{token}/",
@@ -152,6 +152,8 @@ def do_reset_password(uidb64, token, new_password, *, recovery_code=None, code=N
     from accounts.stepup import require_second_factor
 
     user = user_for_reset_link(uidb64, token)
+    if hasattr(user, "client_auth"):  # its keys are the client's: api/v1/auth/v2/reset/*
+        raise AccountError("This account resets on its client (securechat reset).")
     check_password_shape(new_password, user)
     wrapped = WrappedIdentity.objects.filter(user=user).first()
     kept: keys.IdentityFile | None = None

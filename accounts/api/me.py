@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 
+from django.conf import settings
 from django.contrib.auth import update_session_auth_hash
 from django.http import HttpResponse, JsonResponse
 
@@ -50,6 +51,8 @@ def generation_payload(row) -> dict:
             "signing_key": clientauth.b64url(bytes(row.signing_public_key)),
             "endorsement": clientauth.b64url(bytes(row.endorsement)) if row.endorsement
             else None,
+            "endorsement_back": clientauth.b64url(bytes(row.endorsement_back))
+            if row.endorsement_back else None,
             "created_at": row.created_at.isoformat(),
             "retired_at": row.retired_at.isoformat() if row.retired_at else None}
 
@@ -65,9 +68,16 @@ def wrapped_identity(request, body):
     """Version 2: the identity wrapped under the client's wrap key, and the directory's
     generations for the client's self-check (``Cache-Control: no-store``)."""
     require_complete_login(request)
-    wrapped = WrappedIdentity.objects.get(user=request.user)
+    wrapped = WrappedIdentity.objects.select_related("user__client_auth").get(
+        user=request.user)
     generations = KeyGeneration.objects.filter(user=request.user).order_by("-number")
+    auth = getattr(wrapped.user, "client_auth", None)
     return JsonResponse({
+        "user_id": request.user.pk,
+        # The account's work factor and the server's: above the first, the client
+        # re-derives and re-wraps (POST /api/v1/me/v2/work-factor).
+        "work_factor": auth.work_factor if auth is not None else None,
+        "target_work_factor": settings.SECURECHAT_CLIENT_WORK_FACTOR,
         "wrapped_identity": base64.b64encode(bytes(wrapped.password_blob)).decode(),
         "key_generations": [generation_payload(row) for row in generations],
     })

@@ -4,6 +4,7 @@ from accounts.models.audit import AuditEvent
 from accounts.models.claims import PendingClaim
 from accounts.models.clientauth import ClientAuth
 from accounts.models.devices import BackupCode, BackupCodeDevice, ForgivingTOTPDevice
+from accounts.models.heldresets import HeldReset
 from accounts.models.invitations import Invitation
 from accounts.models.keys import KeyGeneration, WrappedIdentity
 from accounts.models.pins import PinBlob
@@ -12,6 +13,6 @@ from accounts.models.users import User, UserManager
 
 __all__ = [
     "AuditEvent", "BackupCode", "BackupCodeDevice", "ClientAuth", "ForgivingTOTPDevice",
-    "Invitation", "KeyGeneration", "LoginSession", "PendingClaim", "PinBlob", "User",
+    "HeldReset", "Invitation", "KeyGeneration", "LoginSession", "PendingClaim", "PinBlob", "User",
     "UserManager", "WrappedIdentity",
 ]

@@ -33,6 +33,10 @@ class KeyGeneration(models.Model):
     recipient = models.TextField(help_text="age recipient (age1… or age1pq1…)")
     signing_public_key = models.BinaryField(max_length=32)
     endorsement = models.BinaryField(max_length=64, null=True, blank=True)
+    # Version 2 rotations are endorsed both ways (DESIGN.md §3, protocol.md §11):
+    # ``endorsement`` is the previous generation's signature over this generation's
+    # statement, ``endorsement_back`` this generation's signature over the previous one's.
+    endorsement_back = models.BinaryField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     retired_at = models.DateTimeField(null=True, blank=True)
 

@@ -3,12 +3,15 @@
 Dry run unless ``--yes``: prints what would go. With ``--yes``, tombstones
 messages older than their conversation's expiry (the ciphertext is deleted;
 seq, sender and time stay), deletes their files' blobs, and deletes
-incomplete uploads past their expiry and voided ones. Safe to run again
-(idempotent) and from a timer. Prints counts only, never content.
+incomplete uploads past their expiry and voided ones, and publishes the
+version 2 resets without the recovery code whose hold ended
+(``publish_held_resets``; the purge timer is the job that runs it). Safe to
+run again (idempotent) and from a timer. Prints counts only, never content.
 """
 
 from django.core.management.base import BaseCommand
 
+from accounts.actions.heldreset import due_resets, publish_due_resets
 from filestore.expiry import PurgeCounts, do_purge_expired, purge_plan
 
 
@@ -28,8 +31,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, yes=False, **options):
         if not yes:
-            self.stdout.write(f"Would delete {describe(purge_plan())}. "
+            self.stdout.write(f"Would delete {describe(purge_plan())} and publish "
+                              f"{due_resets()} held reset(s). "
                               "Nothing was changed; run with --yes to delete.")
             return
         counts = do_purge_expired()
         self.stdout.write(self.style.SUCCESS(f"Deleted {describe(counts)}."))
+        self.stdout.write(f"Published {publish_due_resets()} held reset(s).")
