@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from contextlib import asynccontextmanager
 
 import pytest
@@ -12,43 +10,9 @@ from channels.db import database_sync_to_async
 
 from messaging.models import Message
 from tests.support.accounts import session_for
-from tests.support.clients import ws_connect
+from tests.support.clients import LiveClient, ws_connect
 from tests.support.live import RedisServer as OwnRedis
 from tests.support.live import free_port
-
-
-class LiveClient:
-    """A websockets connection speaking the chat protocol, keeping every frame it got."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.frames: list[dict] = []
-        self.counter = 0
-
-    async def recv(self, timeout=10) -> dict:
-        frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-        self.frames.append(frame)
-        return frame
-
-    async def request(self, frame: dict, timeout=15) -> dict:
-        self.counter += 1
-        req_id = f"r{self.counter}"
-        await self.ws.send(json.dumps({**frame, "req_id": req_id}))
-        deadline = time.monotonic() + timeout
-        while True:
-            frame = await self.recv(max(0.01, deadline - time.monotonic()))
-            if frame.get("req_id") == req_id:
-                return frame
-
-    async def until_messages(self, conversation_id, count, timeout=20) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages(conversation_id)) < count:
-            await self.recv(max(0.01, deadline - time.monotonic()))
-        return self.messages(conversation_id)
-
-    def messages(self, conversation_id):
-        return [f for f in self.frames
-                if f["type"] == "message" and f["conversation"] == conversation_id]
 
 
 @asynccontextmanager

@@ -1,6 +1,7 @@
 """Version 2 under contention (SQLite and PostgreSQL): the chain's compare-and-swap admits
-exactly one of two appends on one head, the first epoch per number wins, and 20 senders
-released together get gap-free seqs shared with the chain and epochs.
+exactly one of two appends on one head, the first epoch per number wins, 20 senders
+released together get gap-free seqs shared with the chain and epochs, and simultaneous
+retries of one client message id store one message.
 
 Contenders call the actions directly from threads (each with its own database
 connection), released together by a barrier, as the API would call them.
@@ -106,6 +107,28 @@ def test_twenty_simultaneous_senders_get_gap_free_seqs_shared_with_the_chain():
     total = SENDERS * ROUNDS
     assert sorted(acked) == list(range(base_seq + 1, base_seq + total + 1))
     assert sorted(MessageV2.objects.values_list("seq", flat=True)) == sorted(acked)
+
+
+def test_simultaneous_retries_of_one_client_message_id_store_one_message():
+    """A send retried on several connections at once (a client that lost its ack and
+    reconnected) is stored once: exactly one contender creates it, every other gets the
+    same seq back, and the conversation's seq advances by one."""
+    alice, bob = V2User.signup("alice"), V2User.signup("bob")
+    group = group_of(alice, bob)
+    for round_ in range(ROUNDS):
+        body = group.message(alice, f"retried {round_}")
+        before = ConversationV2.objects.get(pk=group.hex).last_seq
+
+        def work(_i, body=body):
+            box, statement, signature = raw(body, "box", "statement", "signature")
+            return actions.do_send_message(alice.user, group.hex, box, statement, signature)
+
+        results, errors = run_together(8, work)
+        assert errors == []
+        assert sorted(r.created for r in results) == [False] * 7 + [True]
+        assert {r.items[0].seq for r in results} == {before + 1}
+        assert ConversationV2.objects.get(pk=group.hex).last_seq == before + 1
+    assert MessageV2.objects.count() == ROUNDS
 
 
 def test_two_simultaneous_starts_of_one_direct_pair_make_one_conversation():

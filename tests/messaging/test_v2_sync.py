@@ -152,3 +152,34 @@ async def test_a_lost_push_is_read_from_the_database_before_the_next_one(chat, m
     assert await reader.quiet(0.3) == []
     assert dropped and seqs_of(reader, group.hex) == list(range(1, start + 3))
     await reader.close()
+
+
+async def test_dropped_pushes_are_noticed_by_the_heartbeat_and_recovered(chat, settings):
+    """Bob's socket silently loses its subscription: Alice's sends are stored and acked
+    but never pushed to him; the next heartbeat's last_seqs runs ahead of what he has,
+    he re-syncs from his position and has every entry in order, once."""
+    settings.SECURECHAT_WS_HEARTBEAT_SECONDS = 0.5
+    from channels.layers import get_channel_layer
+
+    from accounts.events import user_group
+
+    group, alice, bob = chat
+    reader = await connect(bob)
+    await sync2(reader, {})
+    send = sync_to_async(group.send)
+    assert (await send(alice, "pushed")).status_code == 201
+    seen = await last_seq(group)
+    await until_seq(reader, group.hex, seen)
+    layer = get_channel_layer()  # drop Bob's subscription, as a restarted layer loses it
+    for channel in list(layer._get_layer().channels):
+        await layer.group_discard(user_group(bob.id), channel)
+    for i in range(5):
+        assert (await send(alice, f"unpushed {i}")).status_code == 201
+    assert seqs_of(reader, group.hex)[-1] == seen
+    heartbeat = await reader.wait_for(
+        lambda f: f["type"] == "heartbeat" and f["last_seqs"].get(group.hex) == seen + 5,
+        timeout=3)
+    assert heartbeat["last_seqs"][group.hex] > seqs_of(reader, group.hex)[-1]
+    await sync2(reader, {group.hex: seen})
+    assert seqs_of(reader, group.hex) == list(range(1, seen + 6))
+    await reader.close()

@@ -5,7 +5,9 @@ kept, and the ``websockets`` library for ``/ws/``.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -65,6 +67,39 @@ def ws_connect(ws_url: str, origin: str | None, cookie_header: str = "", **kwarg
 
 
 async def recv_json(ws, timeout: float = 10) -> dict:
-    import asyncio
-
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+class LiveClient:
+    """A websockets connection speaking the chat protocol, keeping every frame it got."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.frames: list[dict] = []
+        self.counter = 0
+
+    async def recv(self, timeout=10) -> dict:
+        frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        self.frames.append(frame)
+        return frame
+
+    async def request(self, frame: dict, timeout=15) -> dict:
+        self.counter += 1
+        req_id = f"r{self.counter}"
+        await self.ws.send(json.dumps({**frame, "req_id": req_id}))
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await self.recv(max(0.01, deadline - time.monotonic()))
+            if frame.get("req_id") == req_id:
+                return frame
+
+    async def until_messages(self, conversation_id, count, timeout=20,
+                             frame_type: str = "message") -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages(conversation_id, frame_type)) < count:
+            await self.recv(max(0.01, deadline - time.monotonic()))
+        return self.messages(conversation_id, frame_type)
+
+    def messages(self, conversation_id, frame_type: str = "message"):
+        return [f for f in self.frames
+                if f["type"] == frame_type and f["conversation"] == conversation_id]

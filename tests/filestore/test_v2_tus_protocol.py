@@ -1,0 +1,166 @@
+"""The tus 1.0.0 surface of the ciphertext mode: the v1 protocol guarantees, ported.
+
+For a client-custody (v2) session: HEAD reports the committed offset and the length
+(never metadata, which this mode refuses) with no-store and the expiry; PATCH refuses
+another content type (415) and a wrong offset (409), and a body past the declared
+length (413) without committing past the end; other methods get the JSON 405 with
+Allow; DELETE terminates (row and blob gone, 404 after); an expired upload is 410 and
+``purge_uploads --yes`` removes it; daphne refuses creation with a clear message.
+The v2 refusals of content (not age, wrong stanza, metadata, size, quota, another
+user's upload, a second writer) are in test_v2_refusals.py.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from filestore.models import CipherUpload
+from tests.accounts import fresh_rate_limits  # noqa: F401
+from tests.filestore.v2_support import (
+    TUS,
+    UPLOADS,
+    age_file,
+    create,
+    patch,
+    path_of,
+    upload_id,
+    v2_member,
+)
+
+pytestmark = pytest.mark.usefixtures("fresh_rate_limits")
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server("uvicorn")
+
+
+@pytest.fixture
+def alice(server):
+    return v2_member(server)
+
+
+def created(member, server, length: int) -> str:
+    response = create(member, server, length)
+    assert response.status_code == 201, response.text
+    assert response.headers["Upload-Expires"]
+    return path_of(response.headers["Location"])
+
+
+def head(member, server, path):
+    with member.http(server) as http:
+        return http.head(path, headers=TUS)
+
+
+def record(path: str) -> CipherUpload:
+    return CipherUpload.objects.get(pk=upload_id(path))
+
+
+def test_head_reports_offset_length_expiry_and_no_metadata(server, alice):
+    data, _ = age_file(b"h" * 100_000)
+    path = created(alice, server, len(data))
+    assert patch(alice, server, path, 0, data[:5000]).headers["Upload-Offset"] == "5000"
+    response = head(alice, server, path)
+    assert response.status_code == 200
+    assert response.headers["Upload-Offset"] == "5000"
+    assert response.headers["Upload-Length"] == str(len(data))
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Upload-Expires"]
+    assert "Upload-Metadata" not in response.headers
+
+
+def test_wrong_content_type_and_wrong_offset_write_nothing(server, alice):
+    data, _ = age_file(b"w" * 100_000)
+    path = created(alice, server, len(data))
+    response = patch(alice, server, path, 0, data[:4000],
+                     **{"Content-Type": "application/octet-stream"})
+    assert response.status_code == 415
+    response = patch(alice, server, path, 10, data[10:4000])
+    assert response.status_code == 409 and response.json()["error"] == "offset_mismatch"
+    assert head(alice, server, path).headers["Upload-Offset"] == "0"
+    assert record(path).offset == 0
+    # Positive control: the right type at the right offset is taken.
+    assert patch(alice, server, path, 0, data[:4000]).status_code == 204
+
+
+def test_a_body_past_the_length_is_413_and_nothing_past_the_end_commits(server, alice):
+    data, _ = age_file(b"p" * 150_000)
+    path = created(alice, server, len(data))
+    response = patch(alice, server, path, 0, data + b"extra")  # declared Content-Length
+    assert response.status_code == 413
+    assert head(alice, server, path).headers["Upload-Offset"] == "0"
+
+    def chunked():
+        body = data + b"x" * 40_000
+        for i in range(0, len(body), 30_000):
+            yield body[i:i + 30_000]
+
+    response = patch(alice, server, path, 0, chunked())
+    assert response.status_code == 413 and response.json()["error"] == "past_length"
+    offset = int(head(alice, server, path).headers["Upload-Offset"])
+    assert offset <= len(data)
+    assert record(path).state == CipherUpload.State.UPLOADING
+    blob = server.media_root / record(path).blob_name
+    assert blob.stat().st_size <= len(data) and blob.read_bytes() == data[:blob.stat().st_size]
+
+
+def test_wrong_methods_get_the_json_405_with_allow_and_change_nothing(server, alice):
+    path = created(alice, server, 1000)
+    with alice.http(server) as http:
+        on_collection = http.request("PUT", UPLOADS, headers=TUS)
+        on_upload = http.request("POST", path, headers=TUS)
+        on_upload_get = http.get(path, headers=TUS)
+    assert on_collection.status_code == 405
+    assert on_collection.headers["Allow"] == "POST, OPTIONS"
+    assert on_collection.json()["error"] == "method_not_allowed"
+    for response in (on_upload, on_upload_get):
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "HEAD, PATCH, DELETE, OPTIONS"
+        assert response.json()["error"] == "method_not_allowed"
+    assert CipherUpload.objects.count() == 1 and record(path).offset == 0
+
+
+def test_termination_deletes_the_upload_and_its_blob(server, alice):
+    data, _ = age_file(b"t" * 100_000)
+    path = created(alice, server, len(data))
+    assert patch(alice, server, path, 0, data[:20_000]).status_code == 204
+    blob = server.media_root / record(path).blob_name
+    assert blob.exists()
+    with alice.http(server) as http:
+        assert http.delete(path, headers=TUS).status_code == 204
+    assert head(alice, server, path).status_code == 404
+    assert not blob.exists() and not CipherUpload.objects.exists()
+
+
+@pytest.mark.dbsensitive
+def test_an_expired_upload_is_410_and_the_purge_deletes_it(server, alice):
+    from django.core.management import call_command
+
+    data, _ = age_file(b"e" * 100_000)
+    path = created(alice, server, len(data))
+    assert patch(alice, server, path, 0, data[:10_000]).status_code == 204
+    blob = server.media_root / record(path).blob_name
+    CipherUpload.objects.filter(pk=upload_id(path)).update(
+        expires_at=timezone.now() - timedelta(seconds=1))
+    assert head(alice, server, path).status_code == 410
+    response = patch(alice, server, path, 10_000, data[10_000:20_000])
+    assert response.status_code == 410 and response.json()["error"] == "upload_expired"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("django.conf.settings.MEDIA_ROOT", server.media_root)
+        call_command("purge_uploads")
+        assert CipherUpload.objects.exists() and blob.exists()  # dry run
+        call_command("purge_uploads", "--yes")
+    assert not CipherUpload.objects.exists() and not blob.exists()
+
+
+def test_daphne_refuses_upload_creation_with_a_clear_message(start_server):
+    server = start_server("daphne")
+    member = v2_member(server)
+    response = create(member, server, 1000)
+    assert response.status_code == 503
+    assert response.json()["error"] == "uploads_unavailable_under_daphne"
+    assert "uvicorn" in response.json()["detail"]
+    assert not CipherUpload.objects.exists()
