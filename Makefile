@@ -25,7 +25,7 @@ MEDIA_DIR := $(or $(MEDIA_ROOT),$(VAR_DIR)/media)
 
 test test-slow test-sqlite test-postgres bench screenshots: export REDIS_URL := $(REDIS_URL)
 
-.PHONY: help run test test-slow test-sqlite test-postgres bench lint deps dev-deps python-deps node-deps \
+.PHONY: help run test test-slow test-sqlite test-postgres bench lint lint-js deps dev-deps python-deps node-deps \
         debian-deps redis migrate var-dirs clean bundle release-hashes
 
 help:
@@ -33,7 +33,7 @@ help:
 	@echo "make test   install everything needed, then run the suite on SQLite and PostgreSQL"
 	@echo "make test-slow  the tests marked slow (over 30 s each), on both databases"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff and eslint"
 	@echo "make bundle build the SRI-pinned browser bundles into $(BUNDLE_DIR)/"
 	@echo "make release-hashes  print the SHA-256 of every published bundle"
 
@@ -143,7 +143,7 @@ run: deps migrate bundle
 	umask 077 && exec $(PY) -m uvicorn securechat.asgi:application --host $(HOST) --port $(PORT) \
 	  --ws websockets-sansio --ws-max-size $(WS_MAX_SIZE) --no-server-header --no-proxy-headers
 
-test: debian-deps dev-deps redis bundle
+test: debian-deps dev-deps redis bundle lint-js
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
@@ -189,8 +189,13 @@ bench: debian-deps dev-deps redis bundle
 	$(PY) bench/browser_files.py
 	$(PY) bench/load.py $(BENCH_ARGS)
 
-lint: $(VENV)/.dev-installed
+lint: $(VENV)/.dev-installed lint-js
 	$(PY) -m ruff check .
+
+# eslint over the browser code, the build tool and the JS test helpers (eslint.config.js);
+# `make test` runs it too, so a lint error fails CI like a failing test.
+lint-js: node_modules/.installed
+	node_modules/.bin/eslint --max-warnings 0 .
 
 clean:
 	rm -rf $(VENV) node_modules var staticfiles $(BUNDLE_DIR) .pytest_cache .ruff_cache

@@ -2,7 +2,7 @@
 // conversation, uploads and notifications. Navigation between conversations
 // uses the History API (/c/<id>/), never a reload.
 
-import { ApiError, del, get, post } from "./api.js";
+import { del, get, post } from "./api.js";
 import { ConversationView } from "./conversation.js";
 import { $, toast } from "./dom.js";
 import { renderConversationList } from "./list.js";

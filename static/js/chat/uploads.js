@@ -34,10 +34,12 @@ export class Uploads {
   // Interrupted uploads of a conversation, from tus-js-client's URL storage.
   async showInterrupted(conversationId) {
     this.note.hidden = true;
-    let stored = [];
+    let stored;
     try {
       stored = await tusLibrary().defaultOptions.urlStorage.findAllUploads();
-    } catch {
+    } catch (error) {
+      // No resumable uploads to offer; the page still works, so log and carry on.
+      console.error("could not read the stored uploads", error);
       return;
     }
     const mine = stored.filter((u) => u.urlStorageKey.includes(`${FINGERPRINT_PREFIX}|${conversationId}|`)

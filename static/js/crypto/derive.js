@@ -11,7 +11,6 @@ import { normaliseEmail } from "./normalise.js";
 
 // The floor is compiled in (esbuild `define`): 16 in every served bundle; only the test
 // build (tools/bundle.mjs --test) lowers it, so a server cannot talk a client down.
-/* global __SECURECHAT_WORK_FACTOR_FLOOR__ */
 export const WORK_FACTOR_FLOOR = __SECURECHAT_WORK_FACTOR_FLOOR__;
 // typage refuses scrypt above 2^20, and so does every client.
 export const WORK_FACTOR_CEILING = 20;

@@ -49,7 +49,7 @@ export function formatRecoveryCode(code) {
 export function parseRecoveryCode(typed) {
   if (typeof typed !== "string") throw new RecoveryCodeError("a recovery code is text");
   const kept = typed.replace(SEPARATORS, "");
-  if (!/^[\x00-\x7f]*$/.test(kept)) {
+  if (!/^\p{ASCII}*$/u.test(kept)) {
     throw new RecoveryCodeError("a recovery code has 26 letters and digits");
   }
   const compact = kept.replace(/[a-z]/g, (c) => c.toUpperCase())

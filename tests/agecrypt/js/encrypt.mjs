@@ -6,7 +6,6 @@ import { readStdin, writeStdout, fail } from "./_io.mjs";
 const args = process.argv.slice(2);
 const e = new Encrypter();
 let useArmor = false;
-let recipients = 0;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === "--armor") useArmor = true;
@@ -17,7 +16,6 @@ for (let i = 0; i < args.length; i++) {
   } else if (a === "--work-factor") e.setScryptWorkFactor(Number(args[++i]));
   else if (a.startsWith("age1")) {
     e.addRecipient(a);
-    recipients++;
   } else fail(`encrypt.mjs: unexpected argument ${a}`);
 }
 const plain = await readStdin();
