@@ -41,8 +41,27 @@ function tamperings(aead, bundle, key, nonce) {
     shorter_than_tag: attempt(() => aead.open(key, nonce, sealed.subarray(0, 15)), bundle),
     key_of_31_bytes: attempt(() => aead.seal(key.subarray(1), nonce, pattern(1)), bundle),
     nonce_of_24_bytes: attempt(() => aead.seal(key, new Uint8Array(24), pattern(1)), bundle),
+    into_too_small: attempt(() => aead.seal(key, nonce, pattern(16), new Uint8Array(31)), bundle),
     // Positive control: the untampered chunk opens.
     untampered: attempt(() => aead.open(key, nonce, sealed), bundle),
+  };
+}
+
+/** seal/open writing into caller buffers: same bytes; a refused open writes nothing. */
+function intoBuffers(aead, key, nonce) {
+  const plaintext = pattern(1000);
+  const expected = aead.seal(key, nonce, plaintext);
+  const body = new Uint8Array(4096);
+  const written = aead.seal(key, nonce, plaintext, body.subarray(100));
+  const opened = new Uint8Array(2000);
+  aead.open(key, nonce, written, opened);
+  const untouched = new Uint8Array(2000);
+  const bad = written.slice(); bad[5] ^= 1;
+  try { aead.open(key, nonce, bad, untouched); } catch { /* refused: checked below */ }
+  return {
+    sealed_same: hex(written) === hex(expected) && written.buffer === body.buffer,
+    opened_same: hex(opened.subarray(0, 1000)) === hex(plaintext),
+    refused_wrote_nothing: untouched.every((b) => b === 0),
   };
 }
 
@@ -66,5 +85,6 @@ export async function run(bundleUrl, { key, nonce, sizes }) {
       opened_matches: (await sha256(opened)) === (await sha256(plaintext)) });
   }
   return { loaded: true, implementation: aead.implementation, results,
-    same_instance: (await bundle.loadAead()) === aead, refusals: tamperings(aead, bundle, k, n) };
+    same_instance: (await bundle.loadAead()) === aead, refusals: tamperings(aead, bundle, k, n),
+    into: intoBuffers(aead, k, n) };
 }

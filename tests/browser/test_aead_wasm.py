@@ -186,10 +186,16 @@ def expect_every_tampering_refused(refusals: dict) -> None:
         assert outcome["returned"] is False, f"{case} returned plaintext"
         assert outcome["error"]["name"] == "AeadError", (case, outcome)
         assert outcome["error"]["code"] == "bad_tag" and outcome["error"]["typed"] is True
-    for case in ("key_of_31_bytes", "nonce_of_24_bytes"):
+    for case in ("key_of_31_bytes", "nonce_of_24_bytes", "into_too_small"):
         assert refusals[case]["error"]["name"] == "UsageError", (case, refusals[case])
         assert refusals[case]["error"]["typed"] is True
     assert refusals["untampered"] == {"returned": True}
+
+
+def expect_into_buffers_work(into: dict) -> None:
+    """Sealing into a caller's buffer gives the same bytes in that buffer; a refused open
+    leaves the caller's buffer untouched."""
+    assert into == {"sealed_same": True, "opened_same": True, "refused_wrote_nothing": True}
 
 
 def test_in_a_page_under_the_served_csp_it_matches_cryptography_and_noble(open_page):
@@ -199,6 +205,7 @@ def test_in_a_page_under_the_served_csp_it_matches_cryptography_and_noble(open_p
     answer = in_page()
     expect_identical_to_cryptography_and_noble(answer)
     expect_every_tampering_refused(answer["refusals"])
+    expect_into_buffers_work(answer["into"])
     assert answer["same_instance"] is True
     assert page.evaluate("window.__violations") == []
 
@@ -211,6 +218,7 @@ def test_in_a_worker_started_with_start_worker_it_matches_too(open_page):
     assert "failed" not in answer, answer
     expect_identical_to_cryptography_and_noble(answer)
     expect_every_tampering_refused(answer["refusals"])
+    expect_into_buffers_work(answer["into"])
     assert answer["violations"] == 0
     assert page.evaluate("window.__violations") == []
 

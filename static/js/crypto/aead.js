@@ -14,7 +14,7 @@
 import instantiateLibsodium from "libsodium";
 
 import { randomBytes, requireBytes } from "./bytes.js";
-import { CryptoError } from "./errors.js";
+import { CryptoError, UsageError } from "./errors.js";
 
 // This module is its own bundle (tools/bundle.mjs), so it carries the base classes its
 // callers branch on.
@@ -94,40 +94,54 @@ class WasmAead {
     if (this._params === 0) throw new AeadUnavailableError("WebAssembly memory exhausted");
   }
 
-  /** ciphertext ‖ tag (plaintext.length + 16 bytes) of `plaintext` under key and nonce. */
-  seal(key, nonce, plaintext) {
+  /**
+   * ciphertext ‖ tag (plaintext.length + 16 bytes) of `plaintext` under key and nonce.
+   * With `into` (a Uint8Array of at least that length, e.g. a slot of an upload body)
+   * the result is written there and the written subarray returned, saving a copy.
+   */
+  seal(key, nonce, plaintext, into = undefined) {
     requireBytes(plaintext, "plaintext");
     if (plaintext.length > MAX_MESSAGE_BYTES) throw new AeadError("message too long");
     const length = plaintext.length;
+    const target = this._target(into, length + AEAD_TAG_BYTES);
     this._prepare(key, nonce, length + AEAD_TAG_BYTES);
     this._heap().set(plaintext, this._input);
     const status = this._sodium._crypto_aead_chacha20poly1305_ietf_encrypt(
       this._output, 0, this._input, length, 0, 0, 0, 0, 0, this._nonceAt(), this._params);
-    const heap = this._heap();
-    const sealed = heap.slice(this._output, this._output + length + AEAD_TAG_BYTES);
+    if (status === 0) target.set(this._heap().subarray(this._output, this._output + target.length));
     this._wipe(this._input, length);
     if (status !== 0) throw new AeadError("libsodium refused to seal");
-    return sealed;
+    return target;
   }
 
   /**
-   * The plaintext of `sealed` (ciphertext ‖ tag). Throws AeadError, and returns nothing,
-   * when the tag does not verify (libsodium checks it before decrypting).
+   * The plaintext of `sealed` (ciphertext ‖ tag). Throws AeadError, and writes and
+   * returns nothing, when the tag does not verify (libsodium checks it before it
+   * decrypts). `into` as for seal(), at least sealed.length - 16 bytes.
    */
-  open(key, nonce, sealed) {
+  open(key, nonce, sealed, into = undefined) {
     requireBytes(sealed, "sealed");
     if (sealed.length < AEAD_TAG_BYTES) throw new AeadError("sealed data shorter than a tag");
     if (sealed.length > MAX_MESSAGE_BYTES + AEAD_TAG_BYTES) throw new AeadError("too long");
     const length = sealed.length - AEAD_TAG_BYTES;
+    const target = this._target(into, length);
     this._prepare(key, nonce, sealed.length);
     this._heap().set(sealed, this._input);
     const status = this._sodium._crypto_aead_chacha20poly1305_ietf_decrypt(
       this._output, 0, 0, this._input, sealed.length, 0, 0, 0, 0, this._nonceAt(),
       this._params);
-    const opened = status === 0 ? this._heap().slice(this._output, this._output + length) : null;
+    if (status === 0) target.set(this._heap().subarray(this._output, this._output + length));
     this._wipe(this._output, length);
-    if (opened === null) throw new AeadError("the chunk does not authenticate");
-    return opened;
+    if (status !== 0) throw new AeadError("the chunk does not authenticate");
+    return target;
+  }
+
+  // A fresh array, or the first `length` bytes of the caller's (checked before any work).
+  _target(into, length) {
+    if (into === undefined) return new Uint8Array(length);
+    requireBytes(into, "into");
+    if (into.length < length) throw new UsageError(`into must hold ${length} bytes`);
+    return into.subarray(0, length);
   }
 
   _prepare(key, nonce, bytes) {
