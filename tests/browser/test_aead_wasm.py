@@ -1,5 +1,5 @@
 """The browser's WebAssembly ChaCha20-Poly1305 (static/js/crypto/aead.js, the
-``crypto/aead`` bundle; docs/protocol.md §19, issue 14).
+``crypto/aead`` bundle; docs/protocol.md §24, issue 14).
 
 In Chromium, under the CSP the server sends (``settings.SECURE_CSP``), the AEAD seals
 byte for byte what Python's ``cryptography`` and npm ``@noble/ciphers`` seal, in a

@@ -1,5 +1,5 @@
 // ChaCha20-Poly1305-IETF (RFC 8439) in WebAssembly, for file encryption (DESIGN.md §3:
-// the project's age STREAM writer and reader; docs/protocol.md §21). The pure-JS AEAD
+// the project's age STREAM writer and reader; docs/protocol.md §24). The pure-JS AEAD
 // runs at 42–85 MB/s in Chromium here; libsodium's WebAssembly build runs several times
 // faster (docs/benchmarks.md).
 //
