@@ -182,6 +182,7 @@ test-postgres:
 BENCH_ARGS ?=
 bench: debian-deps dev-deps redis bundle
 	$(PY) bench/crypto.py $(BENCH_ARGS)
+	$(PY) bench/browser_crypto.py $(BENCH_ARGS)
 	$(PY) bench/channel_layer.py $(BENCH_ARGS)
 	$(PY) bench/messaging.py $(BENCH_ARGS)
 	$(PY) bench/files.py

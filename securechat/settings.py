@@ -291,7 +291,10 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CSP = {
     "default-src": [CSP.SELF],
-    "script-src": [CSP.SELF],
+    # 'wasm-unsafe-eval' lets pinned scripts compile WebAssembly (the file AEAD,
+    # static/js/crypto/aead.js; docs/security.md) and nothing else: never 'unsafe-eval',
+    # which would also allow eval() and new Function(). Blob: Workers inherit it.
+    "script-src": [CSP.SELF, CSP.WASM_UNSAFE_EVAL],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:", "blob:"],
     "connect-src": [CSP.SELF],

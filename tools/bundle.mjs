@@ -28,6 +28,9 @@ export const MODULE_ENTRIES = [
   "accounts/forms",
   "accounts/save-secret",
   "chat/app",
+  // The WebAssembly AEAD (about 300 KB of it), imported by the file workers and kept out
+  // of crypto/index so that pages that never touch a file do not carry it.
+  "crypto/aead",
   "crypto/derive-worker",
   "crypto/index",
   "v2/chat/index",

@@ -1,5 +1,7 @@
 // The browser's client crypto (DESIGN.md §3), one entry point for the bundle: pages
 // and the Chromium vector tests import it from the hash-named file in the manifest.
+// The WebAssembly AEAD (./aead.js) is its own entry point, not re-exported here: its
+// ~300 KB module would otherwise ride along with every page.
 export * from "./bytes.js";
 export * from "./derive.js";
 export * from "./endorsement.js";
