@@ -26,11 +26,16 @@ from accounts.models.pins import MAX_PIN_BLOB_BYTES
 
 
 def lookup_directory(viewer, email) -> tuple[User, list[KeyGeneration]]:
-    """The verified, active account at ``email`` and its generations (newest first), or 404."""
+    """The verified, active account at ``email`` and its generations (newest first), or 404.
+
+    The viewer's own address answers even before it is verified: a client checks its own
+    keys against the directory at every start, and learns nothing it does not know."""
     rate_limit("directory_account", viewer.pk)
     key = address_key(email)
-    user = (User.objects.filter(email=key, is_active=True, email_verified_at__isnull=False)
-            .first() if key is not None else None)
+    accounts = User.objects.filter(email=key, is_active=True)
+    if key != viewer.email:
+        accounts = accounts.filter(email_verified_at__isnull=False)
+    user = accounts.first() if key is not None else None
     generations = list(KeyGeneration.objects.filter(user=user).order_by("-number")) \
         if user is not None else []
     if user is None or not generations:

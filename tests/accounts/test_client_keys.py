@@ -293,6 +293,9 @@ def test_the_directory_shows_verified_accounts_and_hides_the_rest_alike():
     assert unverified.status_code == unknown.status_code == 404
     assert unverified.json() == unknown.json()
     assert Client().get("/api/v1/directory", {"email": "bob@example.com"}).status_code == 401
+    # Carol's own entry answers her even unverified (clients check their own keys at start).
+    own = carol.http.get("/api/v1/directory", {"email": "Carol@example.com"})
+    assert own.status_code == 200 and own.json()["email"] == "carol@example.com"
 
 
 def test_logging_in_again_on_a_logged_in_session_starts_a_new_session():

@@ -423,3 +423,37 @@ def test_the_signup_form_shows_every_error_at_once_and_keeps_what_was_typed(
     expect(page.locator("#v2-signup-email-error")).to_contain_text("already exists")
     expect(form.get_by_label("Email address")).to_have_value("gil@example.org")
     assert len(signups) == 1 and page.errors == []
+
+
+def test_after_signup_the_shell_mounts_the_chat_and_a_cli_user_reads_what_it_sends(
+        server, new_page, tmp_path):
+    """The /v2/ shell hands the unlocked keys to the chat (static/js/v2/mount.js): a new
+    browser account starts a conversation with a CLI account and the CLI opens, verifies
+    and prints the message; the CLI's answer shows in the page."""
+    bob = cli_signup(tmp_path, server, "bob.shell@example.org")
+    User.objects.filter(pk=bob.pk).update(email_verified_at=timezone.now())
+    page = new_page(server)
+    browser_signup(page, "ada.shell@example.org")
+    page.get_by_label("I saved my recovery code").check()
+    page.get_by_role("button", name="Continue").click()
+    expect_signed_in(page, "ada.shell@example.org")
+    User.objects.filter(email="ada.shell@example.org").update(  # she followed the link
+        email_verified_at=timezone.now())
+    expect(page.locator(".v2-status")).to_have_text("Connected")
+    page.get_by_label("Email address(es), separated by commas").fill("bob.shell@example.org")
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator(".v2-conversation")).to_be_visible()
+    box = page.get_by_label("Message", exact=True)
+    box.fill("hello from the shell")
+    box.press("Enter")
+    expect(page.locator(".v2-timeline .v2-message .text")).to_have_text(
+        ["hello from the shell"])
+    home = tmp_path / "cli-signup"
+    read = cli(home, server, "read", "ada.shell@example.org")
+    assert read.returncode == 0, read
+    assert "hello from the shell" in read.stdout
+    sent = cli(home, server, "send", "ada.shell@example.org", "hello back from the CLI")
+    assert sent.returncode == 0, sent
+    expect(page.locator(".v2-timeline .v2-message .text")).to_have_text(
+        ["hello from the shell", "hello back from the CLI"])
+    assert page.errors == [], page.errors

@@ -1,8 +1,30 @@
-// What the shell shows once the identity is unlocked. The contract (issue 12) is the
-// chat's: `await startChat(rootElement, keys)` with
-//   keys = { user: {id, email}, generation, ageIdentities (AGE-SECRET-KEY-… strings,
-//            newest first), signingSeed (Uint8Array(32), current generation), onLogout }
-// and it may return {stop()} (called when the session ends). Until static/js/v2/chat/
-// exists, a plain signed-in view stands in. The integrator switches by one line:
-//   export { startChat as mountSignedIn } from "./chat/index.js";
-export { showSignedIn as mountSignedIn } from "./accounts/home.js";
+// What the shell shows once the identity is unlocked (issue 12's mount contract):
+//   mountSignedIn(rootElement, keys) with keys = { user: {id, email}, generation,
+//   ageIdentities (AGE-SECRET-KEY-… strings, newest first), signingSeed (Uint8Array(32),
+//   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
+//   when the session ends). The account card (address, keys, logout) stays above the
+//   chat, so logging out works even when the chat cannot start.
+import { showSignedIn } from "./accounts/home.js";
+import { startChat } from "./chat/index.js";
+
+export async function mountSignedIn(root, keys) {
+  const account = document.createElement("div");
+  const chat = document.createElement("div");
+  chat.id = "v2-chat-root";
+  root.replaceChildren(account, chat);
+  const card = await showSignedIn(account, keys);
+  let started = null;
+  try {
+    started = await startChat(chat, keys);
+  } catch (error) {
+    // startChat has shown the failure in its view; the account card stays usable.
+    console.error("v2 chat failed to start:", error);
+  }
+  return {
+    stop: () => {
+      started?.stop();
+      card.stop();
+      root.replaceChildren();
+    },
+  };
+}
