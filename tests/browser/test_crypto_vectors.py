@@ -1383,7 +1383,7 @@ WRITER_RUN = """async ([filesUrl, cryptoUrl, vectors]) => {
   for (const v of vectors) {
     const writer = new f.AgeFileWriter({fileKey: c.fromHex(v.file_key), nonce: c.fromHex(v.nonce),
       stanzas: v.stanzas.map((s) => ({type: s.type, args: s.args, body: c.fromHex(s.body)})),
-      plaintextLength: v.plaintext_len});
+      plaintextLength: v.plaintext_len, aead: await f.loadAead()});
     const n = v.plaintext_len;
     const plaintext = new Uint8Array(n).map((_, i) => (i * 31 + n) % 256);
     const hasher = new c.FileHasher();

@@ -412,3 +412,48 @@ def test_hybrid_browser_upload_leaves_nothing_readable_where_the_server_reaches(
     control = {"ciphertext slice": stored[len(stored) // 2:len(stored) // 2 + 32]}
     assert any(f.place.startswith("recorder:") and "PATCH" in f.place
                for f in Probe(control).search(record_haystacks(server.record_path)))
+
+
+NO_WASM_UPLOAD = """async ([filesUrl, workerUrl, workerIntegrity, chunkSize]) => {
+  const f = await import(filesUrl);
+  f.setEncryptWorkerScript(workerUrl, workerIntegrity);
+  try {
+    await f.uploadFile(window.testFile, {chunkSize});
+    return {completed: true};
+  } catch (error) {
+    return {error: error.code ?? String(error), name: error.name};
+  }
+}"""
+
+
+def test_without_webassembly_an_upload_fails_closed_and_sends_no_byte(start_server, new_page):
+    """The file AEAD is WebAssembly only: under a policy without 'wasm-unsafe-eval' the
+    upload is refused with wasm_unavailable before any PATCH, never run in pure JS.
+    Positive control: the same page under the served policy uploads."""
+    server = start_server("uvicorn")
+    alice = v2_member(server)
+    page = v2_page(server, new_page, alice)
+
+    def without_wasm(route):
+        response = route.fetch()
+        headers = {**response.headers, "content-security-policy": response.headers[
+            "content-security-policy"].replace(" 'wasm-unsafe-eval'", "")}
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/about/", without_wasm)
+    page.goto("/about/")
+    assert "wasm-unsafe-eval" not in page.evaluate(
+        "() => fetch('/about/').then((r) => r.headers.get('content-security-policy'))")
+    page.evaluate(MAKE_FILE, [MARKER.decode(), 200_000])
+    patches = []
+    page.on("request", lambda r: r.method == "PATCH" and patches.append(r.url))
+    files, worker = bundle_entry("v2/files/index"), bundle_entry("v2/files/encrypt-worker")
+    args = [f"/static/dist/{files['file']}", f"/static/dist/{worker['file']}",
+            worker["integrity"], PATCH]
+    refused = page.evaluate(NO_WASM_UPLOAD, args)
+    assert refused.get("error") == "wasm_unavailable", refused
+    assert patches == []
+    page.unroute("**/about/")
+    page.goto("/about/")
+    page.evaluate(MAKE_FILE, [MARKER.decode(), 200_000])
+    assert page.evaluate(NO_WASM_UPLOAD, args) == {"completed": True}

@@ -12,7 +12,6 @@
 // one-time recipient, and its Decrypter returns that file's key), so this module holds no
 // X25519 or ML-KEM code; the header is then re-encoded here and must equal typage's byte
 // for byte. The nonce is drawn once per writer, from the one randomness seam (bytes.js).
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -20,6 +19,7 @@ import { base64nopad } from "@scure/base";
 import { Encrypter, identityToRecipient } from "age-encryption";
 
 import { withIdentities } from "../../crypto/agefile.js";
+import { loadAead } from "../../crypto/aead.js";
 import { bytesEqual, concat, randomBytes, requireBytes, u32be } from "../../crypto/bytes.js";
 import { CryptoError, UsageError } from "../../crypto/errors.js";
 import { FILE_TAG } from "../../crypto/filehash.js";
@@ -127,13 +127,22 @@ export async function oneTimeKeys(keyType) {
   return { identity, recipient, fileKey, stanzas };
 }
 
-/** The STREAM cipher of one file: chunk i sealed or opened on its own. */
+/**
+ * The STREAM cipher of one file: chunk i sealed or opened on its own, by `aead` (the
+ * WebAssembly ChaCha20-Poly1305 of crypto/aead.js: `await loadAead()`; there is no
+ * pure-JS fallback for files, which would be 3-6 times slower, protocol.md §26).
+ */
 export class ChunkCipher {
   #aeadKey;
+  #aead;
 
-  constructor(fileKey, nonce) {
+  constructor(fileKey, nonce, aead) {
     requireBytes(fileKey, "a file key", FILE_KEY_SIZE);
     requireBytes(nonce, "a payload nonce", NONCE_SIZE);
+    if (typeof aead?.seal !== "function" || typeof aead?.open !== "function") {
+      throw new UsageError("a chunk cipher needs the file AEAD (loadAead())");
+    }
+    this.#aead = aead;
     this.#aeadKey = hkdf(sha256, fileKey, nonce, ascii.encode("payload"), 32);
   }
 
@@ -146,13 +155,13 @@ export class ChunkCipher {
   }
 
   seal(index, plaintext, last) {
-    return chacha20poly1305(this.#aeadKey, this.#nonce(index, last)).encrypt(plaintext);
+    return this.#aead.seal(this.#aeadKey, this.#nonce(index, last), plaintext);
   }
 
   /** The plaintext; AgeFileError bad_tag if the chunk does not authenticate. */
   open(index, ciphertext, last) {
     try {
-      return chacha20poly1305(this.#aeadKey, this.#nonce(index, last)).decrypt(ciphertext);
+      return this.#aead.open(this.#aeadKey, this.#nonce(index, last), ciphertext);
     } catch (error) {
       throw new AgeFileError("bad_tag", `chunk ${index} does not authenticate`, { cause: error });
     }
@@ -163,12 +172,12 @@ export class ChunkCipher {
  * The layout and cipher of one upload file of `plaintextLength` bytes. Any chunk can be
  * encrypted on its own, any number of times (same key, nonce and index: the caller makes
  * sure the plaintext is the same, see resume.js). Built from fixed parts by tests
- * (`new AgeFileWriter({fileKey, stanzas, nonce, plaintextLength})`), or by create().
+ * (`new AgeFileWriter({fileKey, stanzas, nonce, plaintextLength, aead})`), or by create().
  */
 export class AgeFileWriter {
   #cipher;
 
-  constructor({ fileKey, stanzas, nonce, plaintextLength }) {
+  constructor({ fileKey, stanzas, nonce, plaintextLength, aead }) {
     requireLength(plaintextLength);
     this.header = encodeHeader(stanzas, fileKey);
     this.nonce = requireBytes(nonce, "a payload nonce", NONCE_SIZE).slice();
@@ -176,14 +185,14 @@ export class AgeFileWriter {
     this.plaintextLength = plaintextLength;
     this.chunkCount = chunkCount(plaintextLength);
     this.length = this.prefix.length + payloadSize(plaintextLength);
-    this.#cipher = new ChunkCipher(fileKey, this.nonce);
+    this.#cipher = new ChunkCipher(fileKey, this.nonce, aead);
   }
 
   /** {writer, identity, recipient}: a new one-time identity, file key and nonce. */
   static async create(keyType, plaintextLength) {
     const { identity, recipient, fileKey, stanzas } = await oneTimeKeys(keyType);
     const writer = new AgeFileWriter({ fileKey, stanzas, nonce: randomBytes(NONCE_SIZE),
-      plaintextLength });
+      plaintextLength, aead: await loadAead() });
     return { writer, identity, recipient };
   }
 

@@ -9,6 +9,7 @@
 // Blobs out of the page's heap); a Service Worker that streams to disk may replace this.
 import { bytesEqual, fromHex, requireBytes } from "../../crypto/bytes.js";
 import { CryptoError, FileHashError, UsageError } from "../../crypto/errors.js";
+import { loadAead } from "../../crypto/aead.js";
 import { withIdentities } from "../../crypto/agefile.js";
 import { AgeFileError, ChunkCipher, ENC_CHUNK_SIZE, FileHashParts, NONCE_SIZE, headerOf,
   nativeSha256 } from "./agewriter.js";
@@ -82,9 +83,11 @@ export class StreamDecryptor {
     this.#payloadStart = header.length + NONCE_SIZE;
     this.#head = null;
     this.#hasher.add(await nativeSha256(head.subarray(0, this.#payloadStart)));
+    const aead = await loadAead(); // fails closed (AeadUnavailableError) without WebAssembly
     try {
       const fileKey = await withIdentities([this.#identity]).decryptHeader(header);
-      this.#cipher = new ChunkCipher(fileKey, head.slice(header.length, this.#payloadStart));
+      this.#cipher = new ChunkCipher(fileKey, head.slice(header.length, this.#payloadStart),
+        aead);
     } catch (error) {
       this.#failure = new AgeFileError("bad_header", "the file's header does not open",
         { cause: error });

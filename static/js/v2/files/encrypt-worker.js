@@ -14,6 +14,7 @@
 import { withIdentities } from "../../crypto/agefile.js";
 import { fromHex, toHex } from "../../crypto/bytes.js";
 import { CryptoError, UsageError } from "../../crypto/errors.js";
+import { loadAead } from "../../crypto/aead.js";
 import { AgeFileWriter, FileHashParts, nativeSha256, parseStanzas } from "./agewriter.js";
 import { checkResume, newResumeRecord, recordChunk } from "./resume.js";
 
@@ -39,7 +40,8 @@ async function resume({ file, record, offset }) {
   const header = fromHex(record.header);
   const fileKey = await withIdentities([record.identity]).decryptHeader(header);
   const writer = new AgeFileWriter({ fileKey, stanzas: parseStanzas(header),
-    nonce: fromHex(record.nonce), plaintextLength: record.plaintextLength });
+    nonce: fromHex(record.nonce), plaintextLength: record.plaintextLength,
+    aead: await loadAead() });
   const verdict = await checkResume(file, record, offset, coveredEnd(writer));
   if (!verdict.ok) return { ok: false, reason: verdict.reason };
   return { ok: true, ...await begin(file, writer, record.identity, record) };

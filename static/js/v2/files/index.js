@@ -9,3 +9,4 @@ export * from "./upload.js";
 export { openEncryptWorker, setEncryptWorkerScript } from "./worker-client.js";
 // The typed errors, so that callers can branch on them (this bundle has its own copy).
 export { CryptoError, FileHashError, UsageError } from "../../crypto/errors.js";
+export { AeadError, AeadUnavailableError, loadAead } from "../../crypto/aead.js";
