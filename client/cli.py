@@ -11,7 +11,7 @@
     verify-web URL --hashes FILE
     upload FILE [--resume] [--show-key] [--ref-out REF.json]     (client.cli_files)
     download [FILE_ID] (--ref REF.json | --key-file F --hash H) -o OUT [--force]
-    file-key REF.json
+    file-key REF.json | --message CONVERSATION:SEQ
     conversations | new | send | read | listen | members | safety-number
         (client.cli_messages; docs/cli.md "Conversations and messages")
 
@@ -219,8 +219,8 @@ class Context:
         self.known = account.KnownAccounts(self.dir)
 
     def _server(self) -> str:
-        if self.args.command in _NO_SERVER:
-            return ""
+        if self.args.command in _NO_SERVER and not getattr(self.args, "message", None):
+            return ""  # (file-key --message reads the message from the server)
         if self.args.server:
             return origin_of(self.args.server)
         if isinstance(self._config.get("current"), str):

@@ -2,7 +2,8 @@
 
     upload FILE [--resume] [--show-key] [--ref-out REF.json] [--patch-size BYTES]
     download [FILE_ID] (--ref REF.json | --key-file F --hash H) -o OUT [--force]
-    file-key REF.json
+    download --message CONVERSATION:SEQ [-o OUT|DIR] [--force]
+    file-key REF.json | --message CONVERSATION:SEQ
 
 ``upload`` needs the account's identity (stored: the local passphrase; else the
 password), because the resume record is encrypted to the account's own key.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import agecrypt
 
-from . import _local, files
+from . import _local, filemessage, files
 from .errors import FileHashMismatch, LocalFileError, UsageError
 
 __all__ = ["COMMANDS", "add_parsers"]
@@ -45,13 +46,19 @@ def add_parsers(sub) -> None:
                    help=argparse.SUPPRESS)
     c = sub.add_parser("download", help="download, decrypt and verify a file")
     c.add_argument("file_id", nargs="?", help="the upload id (32 hex digits)")
+    c.add_argument("--message", metavar="CONVERSATION:SEQ",
+                   help="the file of this message (as `securechat read` lists it)")
     c.add_argument("--ref", type=Path, help="a file reference written by upload --ref-out")
     c.add_argument("--key-file", type=Path, help="the file's one-time identity (mode 0600)")
     c.add_argument("--hash", help="the file_hash (64 hex digits) the sender signed")
-    c.add_argument("-o", "--output", type=Path, required=True, help="where to save the file")
+    c.add_argument("-o", "--output", type=Path,
+                   help="where to save the file (a directory: under the sender's name, made "
+                   "safe); default with --message: that name in the current directory")
     c.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     c = sub.add_parser("file-key", help="print a file's one-time identity for age -d -i")
-    c.add_argument("ref", type=Path, help="a file reference written by upload --ref-out")
+    c.add_argument("ref", type=Path, nargs="?",
+                   help="a file reference written by upload --ref-out")
+    c.add_argument("--message", metavar="CONVERSATION:SEQ", help="the file of this message")
 
 
 def cmd_upload(ctx) -> int:
@@ -121,9 +128,29 @@ def _file_ref(args, server: str) -> files.FileRef:
     return files.FileRef(upload_id, identity, bytes.fromhex(hash_hex))
 
 
+def _message_target(args, doc) -> Path:
+    """Where a message's file goes: -o as given, a directory joined with the safe name,
+    or the safe name here. Never outside the directory named."""
+    name = filemessage.safe_name(doc.name)
+    if args.output is None:
+        return Path.cwd() / name
+    return args.output / name if args.output.is_dir() else args.output
+
+
 def cmd_download(ctx) -> int:
     args = ctx.args
-    ref = _file_ref(args, ctx.origin)
+    if args.message is not None:
+        if args.file_id or args.ref or args.key_file or args.hash:
+            raise UsageError("give either --message or a file id / --ref, not both")
+        from .cli_messages import file_of_message  # it imports the messaging engine
+
+        doc = file_of_message(ctx, args.message)
+        ref, args.output = (files.FileRef(doc.upload_id, doc.identity, doc.file_hash),
+                            _message_target(args, doc))
+    elif args.output is None:
+        raise UsageError("download needs -o OUTPUT (or --message CONVERSATION:SEQ)")
+    else:
+        ref = _file_ref(args, ctx.origin)
     with ctx.session() as session:
         try:
             size = files.download(session, ref, args.output, force=args.force)
@@ -136,6 +163,13 @@ def cmd_download(ctx) -> int:
 
 
 def cmd_file_key(ctx) -> int:
+    if (ctx.args.ref is None) == (ctx.args.message is None):
+        raise UsageError("file-key needs REF.json or --message CONVERSATION:SEQ")
+    if ctx.args.message is not None:
+        from .cli_messages import file_of_message
+
+        print(file_of_message(ctx, ctx.args.message).identity)
+        return 0
     value = _read_ref(ctx.args.ref)
     print(value["identity"])
     return 0

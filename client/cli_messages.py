@@ -3,6 +3,7 @@
     conversations                                   list, with unread counts
     new EMAIL... [--name NAME]                      a direct chat (one address) or a group
     send CONVERSATION TEXT|-                        one text message ("-": standard input)
+    send CONVERSATION --file PATH                   a file, encrypted while it uploads
     read CONVERSATION [--since SEQ]                 decrypted, verified history with warnings
     listen [CONVERSATION] [--json]                  live messages until Ctrl-C
     members CONVERSATION [--add EMAIL] [--remove EMAIL] [--leave]
@@ -17,12 +18,14 @@ Everything cryptographic happens in client.conversations.
 from __future__ import annotations
 
 import json
+import mimetypes
 import sys
+from pathlib import Path
 from urllib.parse import quote
 
-from . import epochs, safety
+from . import epochs, filemessage, files, safety
 from .conversations import ChainRefused, Conversation, Entry, Messenger, check_text
-from .errors import ApiFailure, ProtocolError, UsageError
+from .errors import ApiFailure, LocalFileError, ProtocolError, UsageError
 from .state import LocalState
 
 __all__ = ["COMMANDS", "add_commands"]
@@ -37,9 +40,12 @@ def add_commands(sub) -> None:
     c = sub.add_parser("new", help="start a direct conversation or a group")
     c.add_argument("emails", nargs="+", metavar="EMAIL")
     c.add_argument("--name", help="the group's name (encrypted; makes a group)")
-    c = sub.add_parser("send", help="send a text message (- reads it from standard input)")
+    c = sub.add_parser("send", help="send a text message (- reads it from standard input) "
+                       "or, with --file, a file encrypted while it uploads")
     c.add_argument("conversation", metavar="CONVERSATION")
-    c.add_argument("text", metavar="TEXT")
+    c.add_argument("text", metavar="TEXT", nargs="?")
+    c.add_argument("--file", type=Path, metavar="PATH",
+                   help="send this file (resumable: run the same command again after a kill)")
     c = sub.add_parser("read", help="print a conversation's history, decrypted and verified")
     c.add_argument("conversation", metavar="CONVERSATION")
     c.add_argument("--since", type=int, default=0, metavar="SEQ",
@@ -162,7 +168,11 @@ def cmd_new(ctx) -> int:
 
 
 def cmd_send(ctx) -> int:
+    if ctx.args.file is not None:
+        return _send_file(ctx)
     text = ctx.args.text
+    if text is None:
+        raise UsageError("send needs TEXT (or - for standard input) or --file PATH")
     if text != "-":
         check_text(text)  # bad input is refused before the password is even asked
     messenger = _messenger(ctx)
@@ -173,6 +183,40 @@ def cmd_send(ctx) -> int:
     item = messenger.send_text(listed["id"], text)
     print(f"sent #{item['seq']} to {listed['id'][:12]}")
     return 0
+
+
+def _send_file(ctx) -> int:
+    """Upload ``--file`` (encrypted as it goes, resumable) and send the file message."""
+    path = ctx.args.file
+    if ctx.args.text is not None:
+        raise UsageError("send either TEXT or --file, not both")
+    if not path.is_file():
+        raise LocalFileError(f"{path} is not a file")  # before asking for any secret
+    messenger = _messenger(ctx)
+    listed = resolve(messenger, ctx.args.conversation)
+    result = files.upload(messenger.session, path, messenger.identity.current_identity,
+                          ctx.dir, resume=True)
+    doc = filemessage.FileDocument(
+        name=path.name, mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+        size=path.stat().st_size, length=result.length, upload_id=result.upload_id,
+        identity=result.identity, file_hash=result.file_hash)
+    item = messenger.send_file(listed["id"], doc)
+    print(f"sent #{item['seq']} to {listed['id'][:12]}: {path.name} ({doc.size} bytes)")
+    return 0
+
+
+def file_of_message(ctx, reference: str) -> filemessage.FileDocument:
+    """The file document of the message ``CONVERSATION:SEQ`` (opened and verified here)."""
+    conversation, _, seq = reference.rpartition(":")
+    if not conversation or not seq.isdigit():
+        raise UsageError("a message is named CONVERSATION:SEQ (as read prints it)")
+    messenger = _messenger(ctx)
+    conv = messenger.load_listed(resolve(messenger, conversation))
+    found = [e for e in conv.entries if e.seq == int(seq)]
+    if not found or found[0].file is None:
+        failure = found[0].failure if found and found[0].failure else None
+        raise UsageError(failure or f"message #{seq} of {conv.id[:12]} is not a file")
+    return found[0].file
 
 
 def cmd_read(ctx) -> int:

@@ -32,7 +32,7 @@ import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import _rand, epochs, membership, messagebox
+from . import _rand, epochs, fileclaim, filemessage, membership, messagebox
 from . import timeline as tl
 from .endorsement import Endorsed
 from .errors import ApiFailure, ClientCryptoError, ProtocolError, UsageError
@@ -135,6 +135,7 @@ class Entry:
     event: str | None = None
     failure: str | None = None
     warnings: list[str] = field(default_factory=list)
+    file: filemessage.FileDocument | None = None  # a file message's document
 
 
 @dataclass
@@ -413,7 +414,7 @@ class Messenger:
         seq, sender = item["seq"], item.get("sender")
         entry = Entry(seq, conv.keys.name(sender))
         try:
-            received, text = self._open_message(conv, item)
+            received, text, entry.file = self._open_message(conv, item)
         except ClientCryptoError as exc:
             entry.failure = f"this message failed verification ({exc})"
             return entry
@@ -430,8 +431,10 @@ class Messenger:
                 conv.my_counter, conv.my_prev = s.context.device_counter, received.message_hash
         return entry
 
-    def _open_message(self, conv: Conversation, item: dict) -> tuple[tl.Received, str]:
-        """Open and verify in the context this client builds from its own state."""
+    def _open_message(self, conv: Conversation, item: dict
+                      ) -> tuple[tl.Received, str, filemessage.FileDocument | None]:
+        """Open and verify in the context this client builds from its own state: the
+        timeline item, the text to show and, for a file message, its document."""
         number, sender = item.get("epoch"), item.get("sender")
         statement = conv.statements.get(number)
         secret = conv.secrets.get(number)
@@ -456,6 +459,11 @@ class Messenger:
             keys.ed25519, data, _unb64(item.get("signature"), "signature"),
             context=context, box=box)
         doc = messagebox.parse_plaintext(messagebox.open_box(secret, context, box))
+        file_doc = None
+        if doc.get("type") == filemessage.FILE_KIND and verified.kind == filemessage.FILE_KIND:
+            file_doc = filemessage.parse(doc)
+            doc = {"type": "text", "text": f"[file] {filemessage.safe_name(file_doc.name)} "
+                                           f"({file_doc.size} bytes)"}
         text = doc.get("text") if doc.get("type") == "text" else f"({doc.get('type')} message)"
         if not isinstance(text, str):
             raise messagebox.BoxFormatError("a text message without text")
@@ -469,7 +477,7 @@ class Messenger:
                 raise messagebox.BoxFormatError("an unsend without a target hash")
         received = tl.Received(item["seq"], int(item.get("server_time", 0)), verified,
                                messagebox.message_hash(data), unsend_target=target)
-        return received, text
+        return received, text, file_doc
 
     def _ingest_tombstone(self, conv: Conversation, item: dict) -> Entry:
         """A removed message (seq, sender, time and its statement stay; no box). Believed only
@@ -607,7 +615,18 @@ class Messenger:
     def send_text(self, conversation_id: str, text: str, *,
                   client_message_id: bytes | None = None) -> dict:
         """Seal and send one text message; the server's item (seq, message hash)."""
-        payload = check_text(text)
+        return self._send_payload(conversation_id, check_text(text), "text",
+                                  client_message_id=client_message_id)
+
+    def send_file(self, conversation_id: str, doc: filemessage.FileDocument) -> dict:
+        """Send a file message naming an upload this user made (``client.files.upload``),
+        with the signed file claim the server links the upload by (protocol.md §20)."""
+        return self._send_payload(conversation_id, filemessage.encode(doc),
+                                  filemessage.FILE_KIND, upload_id=doc.upload_id)
+
+    def _send_payload(self, conversation_id: str, payload: bytes, kind: str, *,
+                      client_message_id: bytes | None = None,
+                      upload_id: str | None = None) -> dict:
         entry = self.state.conversation(conversation_id)
         if entry.get("pending"):
             self._post_pending(conversation_id)
@@ -617,7 +636,9 @@ class Messenger:
             self._blockers(conv)
             conv = self.ensure_epoch(conv)
             self._blockers(conv)
-            body = self._seal(conv, payload, cmid)
+            body = self._seal(conv, payload, cmid, kind)
+            if upload_id is not None:
+                body["file_claim"] = self._file_claim(conv, cmid, upload_id)
             entry = self.state.conversation(conversation_id)
             entry["pending"] = body
             self.state.save()
@@ -629,7 +650,13 @@ class Messenger:
                 entry.pop("pending", None)
         raise SendRefused("the conversation kept changing while sending; try again")
 
-    def _seal(self, conv: Conversation, payload: bytes, cmid: bytes) -> dict:
+    def _file_claim(self, conv: Conversation, cmid: bytes, upload_id: str) -> dict:
+        claim = fileclaim.FileClaim(conv.raw_id, cmid, fileclaim.upload_id_bytes(upload_id),
+                                    self.me.user_id, self.me.generation)
+        data, signature = fileclaim.sign_file_claim(self.identity.signing_key, claim)
+        return {"statement": _b64(data), "signature": _b64(signature)}
+
+    def _seal(self, conv: Conversation, payload: bytes, cmid: bytes, kind: str) -> dict:
         latest, stored = conv.latest, self.state.conversation(conv.id)
         if latest is None or latest.epoch not in conv.secrets:
             raise SendRefused(f"no epoch of {conv.title()} opens for you; try again")
@@ -642,7 +669,7 @@ class Messenger:
                                             self.state.device_id, counter)
         box = messagebox.seal(conv.secrets[latest.epoch], context, payload)
         statement = messagebox.build_statement(
-            context, box, client_message_id=cmid, kind="text", prev_hash=prev,
+            context, box, client_message_id=cmid, kind=kind, prev_hash=prev,
             seen_seq=conv.seen[0], seen_hash=conv.seen[1])
         data, signature = messagebox.sign_statement(self.identity.signing_key, statement)
         return {"box": _b64(box), "statement": _b64(data), "signature": _b64(signature)}

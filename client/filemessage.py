@@ -1,0 +1,86 @@
+"""The file message: a version 2 message of statement kind ``file`` whose box holds the
+file document (docs/protocol.md §24, "File messages"), and the safe local name of a
+file a stranger named.
+
+    {"v": 2, "type": "file", "name": str, "mime": str, "size": int (plaintext bytes),
+     "length": int (age file bytes), "upload_id": 32 hex, "identity": "AGE-SECRET-KEY-…",
+     "file_hash": 64 hex}
+
+The identity is the file's one-time key: it travels only inside the box. The name and
+type are the sender's word: a receiver saves under :func:`safe_name` and never trusts
+the type for anything but a hint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .errors import UsageError
+from .messagebox import BoxFormatError
+
+FILE_KIND = "file"
+MAX_NAME = 150
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# Bidi controls (embeddings, overrides, isolates, marks): a name can hide its extension.
+_BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+@dataclass(frozen=True)
+class FileDocument:
+    name: str
+    mime: str
+    size: int
+    length: int
+    upload_id: str
+    identity: str
+    file_hash: bytes
+
+
+def encode(doc: FileDocument) -> bytes:
+    """The box plaintext of a file message (compact UTF-8 JSON, as JSON.stringify gives)."""
+    value = {"v": 2, "type": FILE_KIND, "name": doc.name, "mime": doc.mime, "size": doc.size,
+             "length": doc.length, "upload_id": doc.upload_id, "identity": doc.identity,
+             "file_hash": doc.file_hash.hex()}
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _count(value, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise BoxFormatError(f"a file message's {what} is not a byte count")
+    return value
+
+
+def parse(doc: dict) -> FileDocument:
+    """The file document of an opened box (:class:`BoxFormatError` if malformed)."""
+    name, mime, identity = doc.get("name"), doc.get("mime"), doc.get("identity")
+    upload_id, file_hash = doc.get("upload_id"), doc.get("file_hash")
+    if not all(isinstance(v, str) for v in (name, mime, identity, upload_id, file_hash)):
+        raise BoxFormatError("a file message lacks its name, type, key, upload or hash")
+    if not _HEX32.fullmatch(upload_id) or not _HEX64.fullmatch(file_hash):
+        raise BoxFormatError("a file message names a malformed upload id or hash")
+    if not identity.startswith("AGE-SECRET-KEY-"):
+        raise BoxFormatError("a file message's key is not an age identity")
+    return FileDocument(name, mime, _count(doc.get("size"), "size"),
+                        _count(doc.get("length"), "length"), upload_id, identity,
+                        bytes.fromhex(file_hash))
+
+
+def safe_name(name: str, fallback: str = "file") -> str:
+    """A local file name for a name a stranger chose: no path separators, no ``.``/``..``,
+    no NUL, control or bidi characters, at most 150 characters (the extension kept)."""
+    if not isinstance(name, str):
+        raise UsageError("a file name is text")
+    kept = "".join(c for c in name if c not in _BIDI and unicodedata.category(c)[0] != "C")
+    kept = kept.replace("/", "_").replace("\\", "_").strip().lstrip(".")
+    if not kept or kept in (".", ".."):
+        return fallback
+    if len(kept) > MAX_NAME:
+        stem, dot, ext = kept.rpartition(".")
+        ext = ext if dot and 0 < len(ext) <= 10 else ""
+        kept = (stem if ext else kept)[:MAX_NAME - len(ext) - 1 if ext else MAX_NAME]
+        kept = f"{kept}.{ext}" if ext else kept
+    return kept
