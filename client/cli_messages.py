@@ -8,6 +8,7 @@
     listen [CONVERSATION] [--json]                  live messages until Ctrl-C
     members CONVERSATION [--add EMAIL] [--remove EMAIL] [--leave]
     safety-number EMAIL [--verify]
+    accept-restore CONVERSATION                     continue after the server was restored
 
 CONVERSATION is an id, an unambiguous prefix of one, or the other member's address
 for a direct conversation. client.cli registers these with :func:`add_commands` and
@@ -24,7 +25,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import epochs, filemessage, files, safety
-from .conversations import ChainRefused, Conversation, Entry, Messenger, check_text
+from .conversations import (
+    ChainRefused,
+    Conversation,
+    Entry,
+    Messenger,
+    ServerRestored,
+    check_text,
+)
 from .errors import ApiFailure, LocalFileError, ProtocolError, UsageError
 from .state import LocalState
 
@@ -59,6 +67,9 @@ def add_commands(sub) -> None:
     g.add_argument("--add", metavar="EMAIL")
     g.add_argument("--remove", metavar="EMAIL")
     g.add_argument("--leave", action="store_true")
+    c = sub.add_parser("accept-restore", help="continue a conversation the server shows in an "
+                       "older state (restored from a backup)")
+    c.add_argument("conversation", metavar="CONVERSATION")
     c = sub.add_parser("safety-number", help="show the safety number you share with a contact")
     c.add_argument("email", metavar="EMAIL")
     c.add_argument("--verify", action="store_true",
@@ -68,13 +79,18 @@ def add_commands(sub) -> None:
 # --- set-up --------------------------------------------------------------------------
 
 
-def _messenger(ctx) -> Messenger:
-    """Unlock the identity (client.cli's rules) and open this account's messaging state."""
+def _messenger(ctx, *, accept_restored: bool = False) -> Messenger:
+    """Unlock the identity (client.cli's rules) and open this account's messaging state.
+    ``accept_restored``: the user accepted a restore, so the server's pin blob becomes the
+    baseline even if it is older than the one this client saw (it went back with the rest;
+    keys pinned after the backup are pinned again on first use)."""
     from .cli import _identity  # client.cli imports this module: import here, not at the top
 
     identity = _identity(ctx)
     email = ctx.email()
     state = LocalState(ctx.dir, ctx.origin, email)
+    if accept_restored:
+        state.pins_seen.clear()
     session = ctx.session()
     user_id = state.data.get("user_id")
     if not isinstance(user_id, int):
@@ -144,6 +160,9 @@ def cmd_conversations(ctx) -> int:
             conv = messenger.load_listed(item)
         except ChainRefused as exc:  # one bad conversation does not hide the others
             print(f"{str(item.get('id'))[:12]}  REFUSED: {exc}")
+            continue
+        except ServerRestored as exc:
+            print(f"{str(item.get('id'))[:12]}  RESTORED: {exc}")
             continue
         warnings = len(conv.alerts) + len(conv.notes)
         flag = f" ({warnings} warnings)" if warnings else ""
@@ -233,6 +252,18 @@ def cmd_read(ctx) -> int:
     return 0
 
 
+def cmd_accept_restore(ctx) -> int:
+    """After a restore the user accepts the server's older state of one conversation."""
+    messenger = _messenger(ctx, accept_restored=True)
+    listed = resolve(messenger, ctx.args.conversation)
+    dropped = messenger.accept_restore(listed["id"])
+    print(f"Continuing {listed['id'][:12]} from the server's restored state: "
+          f"{dropped['seqs']} timeline entries, {dropped['operations']} membership "
+          f"operations and {dropped['epochs']} epochs this client saw are gone from the "
+          "server. Your next message starts a new epoch.")
+    return 0
+
+
 def cmd_members(ctx) -> int:
     messenger = _messenger(ctx)
     conv = messenger.load_listed(resolve(messenger, ctx.args.conversation))
@@ -308,4 +339,5 @@ def cmd_listen(ctx) -> int:
 COMMANDS = {
     "conversations": cmd_conversations, "new": cmd_new, "send": cmd_send, "read": cmd_read,
     "listen": cmd_listen, "members": cmd_members, "safety-number": cmd_safety_number,
+    "accept-restore": cmd_accept_restore,
 }

@@ -41,7 +41,8 @@ from .identity import IdentityFile
 from .pins import PinStore
 from .state import LocalState
 
-__all__ = ["ChainRefused", "Conversation", "Entry", "Messenger", "SendRefused"]
+__all__ = ["ChainRefused", "Conversation", "Entry", "Messenger", "SendRefused",
+           "ServerRestored"]
 
 BASE = "/api/v1/v2/conversations"
 MAX_RETRIES = 3
@@ -51,6 +52,14 @@ class ChainRefused(ClientCryptoError):
     """The membership chain does not verify (unsigned, forged, forked or rewritten)."""
 
     code = "chain_refused"
+
+
+class ServerRestored(ClientCryptoError):
+    """The server shows an older state of a conversation than this client saw before: a
+    shorter chain, fewer messages or fewer epochs (most likely a restore from a backup).
+    Nothing is shown or sent until the user accepts (:meth:`Messenger.accept_restore`)."""
+
+    code = "server_restored"
 
 
 class SendRefused(ClientCryptoError):
@@ -232,6 +241,7 @@ class Messenger:
         conv = Conversation(conversation_id, kind, unread, book, chain)
         self._check_keys(conv)
         items = self._timeline(path)
+        self._check_not_older(conversation_id, items)
         epoch_seq = {i["number"]: i["seq"] for i in items if i.get("type") == "epoch"}
         notices = [(i["seq"], i["user"]) for i in items if i.get("type") == "notice"]
         self._open_epochs(conv, path, epoch_seq, notices)
@@ -240,6 +250,45 @@ class Messenger:
         self.pins.save()
         self.state.save()
         return conv
+
+    def _check_not_older(self, conversation_id: str, items: list[dict]) -> None:
+        """:class:`ServerRestored` when the timeline ends before what this client read, or
+        lacks an epoch it saw (the chain is checked in :meth:`_verify_chain`)."""
+        stored = self.state.conversation(conversation_id)
+        last = max((i["seq"] for i in items if isinstance(i.get("seq"), int)), default=0)
+        if last < stored["last_seq"]:
+            raise _restored(conversation_id, f"seq {last}, this client read up to seq "
+                            f"{stored['last_seq']}")
+        numbers = {i.get("number") for i in items if i.get("type") == "epoch"}
+        missing = sorted(int(n) for n in stored["epochs"] if int(n) not in numbers)
+        if missing:
+            raise _restored(conversation_id, f"no epoch {missing[-1]}, which this client "
+                            "opened before")
+
+    def accept_restore(self, conversation_id: str) -> dict:
+        """The user accepts the server's older state: this client forgets what the server
+        no longer has (keeping everything it still has, to catch a fork later) and its
+        next send starts an epoch numbered above every one it saw. The counts dropped."""
+        stored = self.state.conversation(conversation_id)
+        path = f"{BASE}/{conversation_id}"
+        ops = self.session.get(f"{path}/members").get("operations", [])
+        items = self._timeline(path)
+        hashes = [membership.operation_hash(_unb64(op.get("statement"), "operation")).hex()
+                  for op in ops]
+        if stored["ops"][: len(hashes)] != hashes:
+            raise ChainRefused("the server's chain is not an earlier state of the one this "
+                               "client saw: a fork, not a restore")
+        numbers = {str(i.get("number")) for i in items if i.get("type") == "epoch"}
+        last = max((i["seq"] for i in items if isinstance(i.get("seq"), int)), default=0)
+        dropped = {"operations": len(stored["ops"]) - len(hashes),
+                   "epochs": len(set(stored["epochs"]) - numbers),
+                   "seqs": max(0, stored["last_seq"] - last)}
+        highest = max([int(n) for n in stored["epochs"]] + [stored.get("epoch_floor", 0)])
+        stored.update(ops=hashes, last_seq=min(stored["last_seq"], last), epoch_floor=highest,
+                      epochs={n: h for n, h in stored["epochs"].items() if n in numbers})
+        stored.pop("pending", None)  # a send the restored server never acknowledged
+        self.state.save()
+        return dropped
 
     def load_listed(self, listed: dict) -> Conversation:
         """:meth:`load` with the list's kind and unread count (metadata the server keeps)."""
@@ -289,6 +338,9 @@ class Messenger:
             raise ChainRefused("the membership chain belongs to another conversation")
         hashes = [membership.operation_hash(data).hex() for data, _ in pairs]
         known = self.state.conversation(conversation_id)["ops"]
+        if len(hashes) < len(known) and known[: len(hashes)] == hashes:
+            raise _restored(conversation_id, f"{len(hashes)} membership operations, this "
+                            f"client saw {len(known)}")
         if hashes[: len(known)] != known:
             raise ChainRefused(f"the membership chain of {conversation_id[:8]} differs from the "
                                "one this client verified before (a fork)")
@@ -540,7 +592,10 @@ class Messenger:
         latest = conv.latest
         envelope, data, signature, _ = epochs.build_epoch(
             self.identity.signing_key, self.me, conversation_id=conv.raw_id,
-            epoch=(latest.epoch + 1) if latest else 1,
+            # After an accepted restore, above every epoch this client saw: a number
+            # the server lost is never reused for another secret.
+            epoch=max(latest.epoch if latest else 0,
+                      self.state.conversation(conv.id).get("epoch_floor", 0)) + 1,
             prev_envelope_hash=latest.envelope_hash if latest else bytes(32),
             chain_head=chain_head, members=self._member_keys(conv, members),
             name=conv.name if name is None else name)
@@ -602,7 +657,9 @@ class Messenger:
         generations = {u: k.generation for u, k in conv.keys.current.items()}
         latest = conv.latest
         due = epochs.epoch_due(latest, conv.chain.state, generations, conv.departed)
-        if due is None and latest is not None and latest.epoch in conv.secrets:
+        floor = self.state.conversation(conv.id).get("epoch_floor", 0)
+        if (due is None and latest is not None and latest.epoch in conv.secrets
+                and latest.epoch > floor):
             return conv
         body = self._build_epoch(conv, conv.members, conv.chain.state.head)
         try:
@@ -696,6 +753,13 @@ class Messenger:
         entry["prev_hash"] = messagebox.message_hash(_unb64(body["statement"], "s")).hex()
         self.state.save()
         return item
+
+
+def _restored(conversation_id: str, what: str) -> ServerRestored:
+    return ServerRestored(
+        f"the server shows an older state of conversation {conversation_id[:12]} ({what}): "
+        "it was probably restored from a backup, and what came after is gone from it. "
+        f"Run `securechat accept-restore {conversation_id[:12]}` to continue from there")
 
 
 def _prints(keys: Endorsed) -> tuple[bytes, bytes]:

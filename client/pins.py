@@ -29,6 +29,9 @@ from .errors import ApiFailure, ProtocolError
 from .http import Session
 from .identity import IdentityFile
 
+RESTORE_HINT = (" (the server was probably restored from a backup: `securechat "
+                "accept-restore CONVERSATION` continues from its state)")
+
 __all__ = ["PinStore"]
 
 PINS_PATH = "/api/v1/me/pins"
@@ -56,17 +59,24 @@ class PinStore:
         if blob is None:
             if int(self._seen.get("version", 0)) > 0:
                 raise notices.PinRollbackError("the server no longer has the pin blob this "
-                                               "client has seen")
+                                               f"client has seen{RESTORE_HINT}")
             return notices.PinSet(self._me.user_id, 0, {})
         try:
             raw = base64.b64decode(blob, validate=True)
         except (binascii.Error, ValueError, TypeError):
             raise ProtocolError("the pin blob is not base64") from None
-        seen_hash = self._seen.get("hash")
-        pins = notices.open_pin_blob(
-            raw, self._identity.identities, owner_id=self._me.user_id,
-            key_lookup=self._own_keys, last_seen_version=int(self._seen.get("version", 0)),
-            last_seen_hash=bytes.fromhex(seen_hash) if seen_hash else None)
+        seen_hash, seen_version = self._seen.get("hash"), int(self._seen.get("version", 0))
+        try:
+            pins = notices.open_pin_blob(
+                raw, self._identity.identities, owner_id=self._me.user_id,
+                key_lookup=self._own_keys, last_seen_version=seen_version,
+                last_seen_hash=bytes.fromhex(seen_hash) if seen_hash else None)
+        except notices.PinRollbackError as exc:
+            older = notices.open_pin_blob(raw, self._identity.identities,
+                                          owner_id=self._me.user_id, key_lookup=self._own_keys)
+            if older.version < seen_version:  # an earlier state, not a fork: a restore
+                raise notices.PinRollbackError(f"{exc}{RESTORE_HINT}") from None
+            raise
         self._seen.update({"version": pins.version, "hash": pins.statement_hash.hex()})
         return pins
 

@@ -10,6 +10,7 @@ atomically, refused if others can read it) holds::
          "epochs": {"<number>": hex envelope hash},  # a second hash for a number: equivocation
          "counter": n, "prev_hash": hex,           # this device's last message in it
          "last_seq": n,                            # highest seq read (never goes back silently)
+         "epoch_floor": n | absent,                # after an accepted restore: new epochs go above
          "pending": {box, statement, signature} | absent}}}  # a send not yet acknowledged
 
 Epoch secrets are **not** stored: each run fetches the envelopes again and opens

@@ -8,7 +8,9 @@ that server runs; the original blobs are then deleted; the restore goes into
 a fresh directory (and a fresh PostgreSQL database on that leg), passes
 ``securechat-manage migrate --check`` and ``check``, and a server started on
 the restored copy lets the recipient log in over the API and read the message
-(websocket ``sync``) and the file (download, same bytes) back.
+(websocket ``sync``) and the file (download, same bytes) back. End-to-end clients
+(the ``securechat`` CLI) that read past the backup point notice the older state,
+refuse to go on until the user accepts, then read the restored history.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from django.conf import settings
 from django.db import connection
 
 from messaging.actions import do_send_message, do_start_conversation
+from tests.client.test_cli_messages import CliUser, messages
 from tests.filestore.helpers import file_message_id, login, tus_upload
 from tests.ops.deploy import DEPLOY, SYSTEMD_PATH, write_env_file
 from tests.support.accounts import make_user
@@ -73,6 +76,10 @@ def test_restore_drill(start_server, tmp_path):
     data = b"restore me " * 50_000
     upload_url = tus_upload(login(server, alice), server, conversation.pk, data, name="drill.bin")
     file_id = file_message_id(upload_url)
+    # End-to-end clients (the securechat CLI) write before the backup.
+    ada, ben = CliUser(server, tmp_path, "ada"), CliUser(server, tmp_path, "ben")
+    e2e = ada.ok("new", ben.email).split()[2]
+    ada.ok("send", e2e, "before the backup")
 
     backup, restored = tmp_path / "bk", tmp_path / "restored"
     env_file = tmp_path / "etc" / "securechat.env"
@@ -115,6 +122,8 @@ def test_restore_drill(start_server, tmp_path):
         # Back up while the server runs, then lose the original blobs.
         run_block(blocks[f"backup {vendor}"], backup_paths, shell_env)
         run_block(blocks["backup blobs and settings"], backup_paths, shell_env)
+        ada.ok("send", e2e, "after the backup")  # lost by the restore; Ben reads it first
+        assert messages(ben.ok("read", e2e))[-1].endswith("after the backup")
         server.stop()
         shutil.rmtree(server.media_root)
         assert oct((backup / "securechat.env").stat().st_mode & 0o777) == "0o600"
@@ -125,15 +134,27 @@ def test_restore_drill(start_server, tmp_path):
 
         db_env = ({"DATABASE_URL": restored_db} if vendor == "postgresql"
                   else {"SQLITE_PATH": str(restored / "db.sqlite3"), "DATABASE_URL": ""})
-        restored_server = LiveServer("uvicorn", tmp_path / "restored-server", extra_env={
-            **db_env, "MEDIA_ROOT": str(restored / "media")}).start()
+        restored_server = LiveServer("uvicorn", tmp_path / "restored-server", port=server.port,
+                                     extra_env={**db_env,
+                                                "MEDIA_ROOT": str(restored / "media")}).start()
         read_back(restored_server, bob, conversation.pk, file_id, data)
+        clients_notice_the_restore(ben, e2e)
     finally:
         if restored_server is not None:
             restored_server.stop()
         if restored_db:
             subprocess.run(["dropdb", "--if-exists", f"--maintenance-db={admin_url}",
                             urlsplit(restored_db).path[1:]], check=False, timeout=60)
+
+
+def clients_notice_the_restore(reader: CliUser, conversation: str) -> None:
+    """What users see (docs/operations.md): a client that read more than the backup holds
+    says so and asks before continuing; after accepting, it reads the restored history."""
+    refused = reader.run("read", conversation)
+    assert refused.returncode == 1 and "restored from a backup" in refused.stderr, refused
+    reader.ok("accept-restore", conversation)
+    assert [m.split(": ", 1)[1] for m in messages(reader.ok("read", conversation))] == [
+        "before the backup"]
 
 
 def read_back(server: LiveServer, reader, conversation_id: int, file_id: str,
