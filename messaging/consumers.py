@@ -89,6 +89,7 @@ class ChatConsumer(AsyncConsumer):
         self.synced = False
         self.delivered2: dict[str, int] = {}  # v2: the highest seq sent per conversation
         self.synced2 = False
+        self.sender_cache = v2_socket.SenderCache()  # v2: directory keys and access read
         self.tasks: list[asyncio.Task] = []
         self.layer_task: asyncio.Task | None = None
         self.send_lock = asyncio.Lock()
@@ -342,7 +343,7 @@ class ChatConsumer(AsyncConsumer):
                               "seq": sent.seq, "conversation": sent.conversation_id})
 
     async def on_send2(self, frame, req_id):
-        ack = await database_sync_to_async(v2_socket.send2)(self.user, frame)
+        ack = await database_sync_to_async(v2_socket.send2)(self.user, frame, self.sender_cache)
         await self.send_json({**ack, "req_id": req_id})
 
     async def on_sync2(self, frame, req_id):
