@@ -27,10 +27,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from json import dumps
 
 from channels.consumer import AsyncConsumer
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -71,6 +72,23 @@ TYPING_MIN_INTERVAL = 1.0  # seconds between relayed typing frames per conversat
 V2_EVENTS = (V2_EVENT, V2_READ_EVENT, V2_TYPING_EVENT, V2_KEYS_EVENT, "security.close")
 RATE_STRIKES = 20  # refused frames in a row before the socket is closed 4429
 LAYER_RETRY_SECONDS = 5.0
+
+
+_send_executor: ThreadPoolExecutor | None = None
+
+
+def send_threads(func):
+    """``func`` as a coroutine on the send threads (``SECURECHAT_DB_SEND_THREADS``), or on
+    Channels' database thread when there is one. Each socket awaits its sends one by one,
+    so its frames keep their order; sockets' sends overlap across the threads. Like
+    ``database_sync_to_async``, stale connections are closed around each call."""
+    global _send_executor
+    if settings.SECURECHAT_DB_SEND_THREADS <= 1:
+        return database_sync_to_async(func)
+    if _send_executor is None:
+        _send_executor = ThreadPoolExecutor(settings.SECURECHAT_DB_SEND_THREADS,
+                                            thread_name_prefix="db-send")
+    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_send_executor)
 
 
 class ChatConsumer(AsyncConsumer):
@@ -343,7 +361,7 @@ class ChatConsumer(AsyncConsumer):
                               "seq": sent.seq, "conversation": sent.conversation_id})
 
     async def on_send2(self, frame, req_id):
-        ack = await database_sync_to_async(v2_socket.send2)(self.user, frame, self.sender_cache)
+        ack = await send_threads(v2_socket.send2)(self.user, frame, self.sender_cache)
         await self.send_json({**ack, "req_id": req_id})
 
     async def on_sync2(self, frame, req_id):

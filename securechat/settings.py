@@ -223,6 +223,15 @@ else:
         }
     }
 
+# Threads that run version 2 websocket sends (messaging.consumers), each with its own
+# persistent connection: on PostgreSQL their transactions and commits overlap (sends to one
+# conversation still queue on its row lock); SQLite has one writer at a time, and a
+# second thread would only wait in its busy handler, so it keeps Channels' one thread.
+SECURECHAT_DB_SEND_THREADS = env_int("SECURECHAT_DB_SEND_THREADS",
+                                     4 if os.environ.get("DATABASE_URL") else 1)
+if SECURECHAT_DB_SEND_THREADS < 1:
+    raise ImproperlyConfigured("SECURECHAT_DB_SEND_THREADS is at least 1")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels ---------------------------------------------------------------
