@@ -403,11 +403,12 @@ def report(db, quick, results, pairs, per_pair, profile_text) -> None:
           f"{WINDOW}; group = 1 group of {GROUP_SIZE}, one sender, window {WINDOW}; idle = 1 "
           f"direct conversation, 1 in flight. One uvicorn process, Redis pub/sub layer, "
           f"{os.environ.get('SECURECHAT_KEY_TYPE')} keys.\n")
-    print("| workload | sent | delivered/expected | errors | deliveries/s | ack p50 ms | "
-          "ack p99 ms | delivery p50 ms | delivery p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| workload | sent | acked | delivered/expected | errors | deliveries/s | "
+          "ack p50 ms | ack p99 ms | delivery p50 ms | delivery p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
-        print(f"| {name} | {r.sent} | {r.delivered}/{r.expected} | {len(r.errors)} | "
+        print(f"| {name} | {r.sent} | {len(r.acks)} | {r.delivered}/{r.expected} | "
+              f"{len(r.errors)} | "
               f"{r.rate():,.0f} | {pct(r.acks, .5):.1f} | {pct(r.acks, .99):.1f} | "
               f"{pct(r.deliveries, .5):.1f} | {pct(r.deliveries, .99):.1f} |")
     print()
