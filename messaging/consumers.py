@@ -18,7 +18,9 @@ Performance: Channels' ``AsyncConsumer.dispatch`` awaits
 ``aclose_old_connections()`` (a thread hop) before every message. This
 consumer dispatches itself and never touches the database in the event loop;
 every database access goes through ``database_sync_to_async``, which closes
-stale connections around each call, so the hop is not needed.
+stale connections around each call, so the hop is not needed. Version 2 sends
+run on their own threads on PostgreSQL (``send_threads``), so one socket's commit
+does not hold up the others'.
 """
 
 from __future__ import annotations
