@@ -18,7 +18,9 @@ Performance: Channels' ``AsyncConsumer.dispatch`` awaits
 ``aclose_old_connections()`` (a thread hop) before every message. This
 consumer dispatches itself and never touches the database in the event loop;
 every database access goes through ``database_sync_to_async``, which closes
-stale connections around each call, so the hop is not needed.
+stale connections around each call, so the hop is not needed. Version 2 sends
+run on their own threads on PostgreSQL (``send_threads``), so one socket's commit
+does not hold up the others'.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from json import dumps
 
 from channels.consumer import AsyncConsumer
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -73,6 +76,23 @@ RATE_STRIKES = 20  # refused frames in a row before the socket is closed 4429
 LAYER_RETRY_SECONDS = 5.0
 
 
+_send_executor: ThreadPoolExecutor | None = None
+
+
+def send_threads(func):
+    """``func`` as a coroutine on the send threads (``SECURECHAT_DB_SEND_THREADS``), or on
+    Channels' database thread when there is one. Each socket awaits its sends one by one,
+    so its frames keep their order; sockets' sends overlap across the threads. Like
+    ``database_sync_to_async``, stale connections are closed around each call."""
+    global _send_executor
+    if settings.SECURECHAT_DB_SEND_THREADS <= 1:
+        return database_sync_to_async(func)
+    if _send_executor is None:
+        _send_executor = ThreadPoolExecutor(settings.SECURECHAT_DB_SEND_THREADS,
+                                            thread_name_prefix="db-send")
+    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_send_executor)
+
+
 class ChatConsumer(AsyncConsumer):
     async def __call__(self, scope, receive, send):
         self.scope = scope
@@ -89,6 +109,7 @@ class ChatConsumer(AsyncConsumer):
         self.synced = False
         self.delivered2: dict[str, int] = {}  # v2: the highest seq sent per conversation
         self.synced2 = False
+        self.sender_cache = v2_socket.SenderCache()  # v2: directory keys and access read
         self.tasks: list[asyncio.Task] = []
         self.layer_task: asyncio.Task | None = None
         self.send_lock = asyncio.Lock()
@@ -342,7 +363,7 @@ class ChatConsumer(AsyncConsumer):
                               "seq": sent.seq, "conversation": sent.conversation_id})
 
     async def on_send2(self, frame, req_id):
-        ack = await database_sync_to_async(v2_socket.send2)(self.user, frame)
+        ack = await send_threads(v2_socket.send2)(self.user, frame, self.sender_cache)
         await self.send_json({**ack, "req_id": req_id})
 
     async def on_sync2(self, frame, req_id):

@@ -1,4 +1,5 @@
-"""The ``securechat`` app: the project's own system checks (securechat/checks.py)."""
+"""The ``securechat`` app: the project's own system checks (securechat/checks.py) and the
+database connection metrics (securechat/dbmetrics.py)."""
 
 from django.apps import AppConfig
 
@@ -8,6 +9,7 @@ class SecureChatConfig(AppConfig):
     verbose_name = "SecureChat"
 
     def ready(self):
-        from securechat import checks
+        from securechat import checks, dbmetrics
 
         checks.register()
+        dbmetrics.register()

@@ -179,8 +179,18 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------
 # PostgreSQL when DATABASE_URL is set; otherwise SQLite in WAL mode, with
 # IMMEDIATE transactions so writers queue on the lock instead of failing.
+# Connections persist (SECURECHAT_DB_CONN_MAX_AGE seconds, 0 = one per request): each
+# thread that touches the database keeps its own, checked before reuse. The websocket's
+# database work runs on a fixed set of threads, so this is the process's pool
+# (issue 13 "speed": a new connection per call cost more than the send itself; measured in
+# docs/benchmarks.md). PostgreSQL must allow processes x threads connections.
+DB_CONN_MAX_AGE = env_int("SECURECHAT_DB_CONN_MAX_AGE", 600)
+if DB_CONN_MAX_AGE < 0:
+    raise ImproperlyConfigured("SECURECHAT_DB_CONN_MAX_AGE is seconds >= 0 (0: no reuse)")
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"],
+                                                  conn_max_age=DB_CONN_MAX_AGE,
+                                                  conn_health_checks=True)}
     DATABASES["default"].setdefault("TEST", {})
     if os.environ.get("SECURECHAT_TEST_DB_NAME"):
         DATABASES["default"]["TEST"]["NAME"] = os.environ["SECURECHAT_TEST_DB_NAME"]
@@ -192,6 +202,8 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": _sqlite_path,
+            "CONN_MAX_AGE": DB_CONN_MAX_AGE,
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
@@ -210,6 +222,15 @@ else:
             },
         }
     }
+
+# Threads that run version 2 websocket sends (messaging.consumers), each with its own
+# persistent connection: on PostgreSQL their transactions and commits overlap (sends to one
+# conversation still queue on its row lock); SQLite has one writer at a time, and a
+# second thread would only wait in its busy handler, so it keeps Channels' one thread.
+SECURECHAT_DB_SEND_THREADS = env_int("SECURECHAT_DB_SEND_THREADS",
+                                     4 if os.environ.get("DATABASE_URL") else 1)
+if SECURECHAT_DB_SEND_THREADS < 1:
+    raise ImproperlyConfigured("SECURECHAT_DB_SEND_THREADS is at least 1")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -20,6 +20,12 @@ BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 
 def pytest_configure(config):
     config._securechat_db_tests = 0
+    # This process closes its connections after each use, as before persistent ones: a
+    # connection kept by an executor thread would outlive the test database (PostgreSQL
+    # refuses to drop it). Live servers (tests/support/live.py) keep the setting's reuse.
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Pages name their scripts from the bundle manifest: test the current sources.
     ensure_built()
 

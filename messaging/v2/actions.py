@@ -36,6 +36,7 @@ from messaging.v2 import wire
 from messaging.v2.access import access_v2_conversation
 from messaging.v2.checks import (
     CheckedEpoch,
+    SenderCache,
     check_epoch,
     check_file_claim,
     check_message,
@@ -106,10 +107,14 @@ def _next_seq(conversation) -> int:
     return conversation.last_seq
 
 
-def _save(conversation) -> None:
+ALL_FIELDS = ("last_seq", "head", "head_index", "epoch_number", "epoch_hash",
+              "expiry_seconds")
+SEND_FIELDS = ("last_seq",)  # a message moves only the seq
+
+
+def _save(conversation, fields=ALL_FIELDS) -> None:
     conversation.last_activity_at = timezone.now()
-    conversation.save(update_fields=["last_seq", "head", "head_index", "epoch_number",
-                                     "epoch_hash", "expiry_seconds", "last_activity_at"])
+    conversation.save(update_fields=[*fields, "last_activity_at"])
 
 
 def _announce(conversation, member_ids, items) -> None:
@@ -371,11 +376,17 @@ def do_store_epoch(user, conversation_id: str, epoch: SignedEpoch) -> Stored:
 
 
 def check_send(sender, conversation_id: str, box: bytes, statement: bytes, signature: bytes,
-               file_claim: SignedOperation | None = None):
+               file_claim: SignedOperation | None = None, cache: SenderCache | None = None):
     """Authorize, then the box's format and the sender's signature over its statement
-    (and over the file claim, when one comes with it): ``(parsed, claim or None)``."""
-    access_v2_conversation(sender, conversation_id)
-    parsed = check_message(conversation_id, sender, box, statement, signature)
+    (and over the file claim, when one comes with it): ``(parsed, claim or None)``.
+
+    With a connection's ``cache``, a conversation it already passed skips the access read
+    (the transaction re-checks membership) and directory keys are remembered."""
+    if cache is None or conversation_id not in cache.member_of:
+        access_v2_conversation(sender, conversation_id)
+        if cache is not None:
+            cache.remember_member(conversation_id)
+    parsed = check_message(conversation_id, sender, box, statement, signature, cache)
     claim = None
     if file_claim is not None:
         claim = check_file_claim(conversation_id, sender, parsed, file_claim.statement,
@@ -385,44 +396,81 @@ def check_send(sender, conversation_id: str, box: bytes, statement: bytes, signa
     return parsed, claim
 
 
+def _repeat(conversation_id: str, sender, client_message_id: bytes,
+            message_hash: bytes) -> MessageV2 | None:
+    """The row stored earlier under this client message id, if any (a retried send); 409
+    ``client_id_conflict`` when it holds another statement."""
+    found = MessageV2.objects.filter(conversation_id=conversation_id, sender=sender,
+                                     client_message_id=client_message_id).first()
+    if found is not None and bytes(found.message_hash) != message_hash:
+        raise ClientIdConflict("Another message was stored under this client message id.",
+                               extra={"seq": found.seq})
+    return found
+
+
 def do_send_message(sender, conversation_id: str, box: bytes, statement: bytes,
-                    signature: bytes, file_claim: SignedOperation | None = None) -> Stored:
+                    signature: bytes, file_claim: SignedOperation | None = None,
+                    cache: SenderCache | None = None) -> Stored:
     """Store a message box in the current epoch at the next seq; idempotent by client
     message id (the same statement returns the stored row, another is a 409).
 
     With ``file_claim`` (a file message, protocol.md §20) the ``v2_file_claimed``
     listener links the named upload to the stored row in the same transaction, or
-    refuses (403) and nothing is stored."""
-    parsed, claim = check_send(sender, conversation_id, box, statement, signature, file_claim)
-    context, message_hash = parsed.context, hashlib.sha256(statement).digest()
-    with transaction.atomic():
-        conversation = _locked(conversation_id)
-        members = _member_ids(conversation)
-        if sender.pk not in members:
-            raise NotFound("No such conversation.")
-        found = MessageV2.objects.filter(conversation=conversation, sender=sender,
-                                         client_message_id=parsed.client_message_id).first()
-        if found is not None:
-            if bytes(found.message_hash) != message_hash:
-                raise ClientIdConflict("Another message was stored under this client "
-                                       "message id.", extra={"seq": found.seq})
-            return Stored(conversation, (found,), created=False)
-        peer = _peer_of(conversation, sender.pk)
-        if peer is not None:
-            check_not_blocked(sender.pk, peer)
-        if (context.epoch, context.envelope_hash) != (conversation.epoch_number,
-                                                      bytes(conversation.epoch_hash)):
-            raise StaleEpoch("The message names another epoch than the current one.",
-                             extra={"epoch": wire.current_epoch_json(conversation)})
-        row = MessageV2.objects.create(
-            conversation=conversation, sender=sender, device_id=context.device_id,
-            device_counter=context.device_counter, client_message_id=parsed.client_message_id,
-            epoch_number=context.epoch, box=box, statement=statement, signature=signature,
-            message_hash=message_hash, seq=_next_seq(conversation))
-        if claim is not None:
-            v2_file_claimed.send(sender=MessageV2, user=sender, message=row, claim=claim)
-        _save(conversation)
-        _announce(conversation, members, [row])
+    refuses (403) and nothing is stored.
+
+    Speed (DESIGN.md §5): four statements in the transaction (lock the conversation,
+    read its members, insert, update ``last_seq``), five in a direct conversation (the
+    block check). A repeated client message id is found by the unique constraint, not a
+    read before every insert: the insert fails, the transaction rolls back (no seq is
+    used) and the stored row is returned. A refusal that a retry could meet (blocked,
+    stale epoch) first looks for the stored row, so a retry still gets its ack."""
+    parsed, claim = check_send(sender, conversation_id, box, statement, signature, file_claim,
+                               cache)
+    message_hash = hashlib.sha256(statement).digest()
+    try:
+        with transaction.atomic():
+            return _store_message(sender, conversation_id, parsed, box, statement, signature,
+                                  message_hash, claim, cache)
+    except IntegrityError:
+        found = _repeat(conversation_id, sender, parsed.client_message_id, message_hash)
+        if found is None:
+            raise
+        return Stored(ConversationV2.objects.get(pk=conversation_id), (found,), created=False)
+
+
+def _store_message(sender, conversation_id, parsed, box, statement, signature, message_hash,
+                   claim, cache) -> Stored:
+    """The transaction of ``do_send_message`` (the caller holds it)."""
+    context = parsed.context
+    conversation = _locked(conversation_id)
+    members = _member_ids(conversation)
+    if sender.pk not in members:
+        if cache is not None:
+            cache.member_of.discard(conversation_id)
+        raise NotFound("No such conversation.")
+
+    def refuse(error: Exception) -> Stored:
+        found = _repeat(conversation_id, sender, parsed.client_message_id, message_hash)
+        if found is None:
+            raise error
+        return Stored(conversation, (found,), created=False)
+
+    peer = _peer_of(conversation, sender.pk)
+    if peer is not None and Block.objects.between(sender.pk, peer).exists():
+        return refuse(Blocked("One of you blocked the other."))
+    if (context.epoch, context.envelope_hash) != (conversation.epoch_number,
+                                                  bytes(conversation.epoch_hash)):
+        return refuse(StaleEpoch("The message names another epoch than the current one.",
+                                 extra={"epoch": wire.current_epoch_json(conversation)}))
+    row = MessageV2.objects.create(
+        conversation=conversation, sender=sender, device_id=context.device_id,
+        device_counter=context.device_counter, client_message_id=parsed.client_message_id,
+        epoch_number=context.epoch, box=box, statement=statement, signature=signature,
+        message_hash=message_hash, seq=_next_seq(conversation))
+    if claim is not None:
+        v2_file_claimed.send(sender=MessageV2, user=sender, message=row, claim=claim)
+    _save(conversation, SEND_FIELDS)
+    _announce(conversation, members, [row])
     return Stored(conversation, (row,))
 
 

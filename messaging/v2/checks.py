@@ -23,11 +23,53 @@ from messaging.v2.errors import BadSignature, Invalid, UnknownKey
 BOX_MAX = 49152
 
 
-def verify_by(user_id: int, generation: int, statement: bytes, signature: bytes,
-              field: str) -> None:
-    """Verify with the Ed25519 key of ``user_id``'s ``generation`` from the directory."""
+def directory_signing_key(user_id: int, generation: int) -> bytes | None:
+    """The Ed25519 public key of ``user_id``'s key ``generation``, or None."""
     key = (KeyGeneration.objects.filter(user_id=user_id, number=generation)
            .values_list("signing_public_key", flat=True).first())
+    return None if key is None else bytes(key)
+
+
+class SenderCache:
+    """What one connection (a websocket) may remember between its sends, to keep directory
+    and access reads off the per-message path.
+
+    ``signing_key``: a generation's key never changes once stored (a key change is a new
+    generation with the next number: ``accounts.models.KeyGeneration``), so a remembered
+    key cannot go stale; a new generation is a miss and is read. Misses are not
+    remembered (the generation may appear). ``member_of``: conversations this user passed
+    the access check for; only a hint that skips the early 404 — the send's transaction
+    re-checks membership under the conversation lock and forgets the hint on a refusal.
+    """
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self):
+        self._keys: dict[tuple[int, int], bytes] = {}
+        self.member_of: set[str] = set()
+
+    def signing_key(self, user_id: int, generation: int) -> bytes | None:
+        found = self._keys.get((user_id, generation))
+        if found is None:
+            found = directory_signing_key(user_id, generation)
+            if found is not None:
+                if len(self._keys) >= self.MAX_ENTRIES:
+                    self._keys.clear()
+                self._keys[(user_id, generation)] = found
+        return found
+
+    def remember_member(self, conversation_id: str) -> None:
+        if len(self.member_of) >= self.MAX_ENTRIES:
+            self.member_of.clear()
+        self.member_of.add(conversation_id)
+
+
+def verify_by(user_id: int, generation: int, statement: bytes, signature: bytes,
+              field: str, cache: SenderCache | None = None) -> None:
+    """Verify with the Ed25519 key of ``user_id``'s ``generation`` from the directory
+    (through ``cache`` when the caller keeps one)."""
+    key = (cache.signing_key(user_id, generation) if cache is not None
+           else directory_signing_key(user_id, generation))
     if key is None:
         raise UnknownKey(f"The statement names key generation {generation} of user {user_id}, "
                          "which the directory does not hold.", field=field)
@@ -99,7 +141,8 @@ def check_envelope(envelope: bytes, parsed: epochs.EpochStatement, field: str) -
 
 
 def check_message(conversation_id: str, sender, box: bytes, statement: bytes,
-                  signature: bytes) -> messagebox.MessageStatement:
+                  signature: bytes, cache: SenderCache | None = None,
+                  ) -> messagebox.MessageStatement:
     """A box of a valid size and version whose statement ``sender`` signed over it."""
     try:
         messagebox.check_box(box)
@@ -114,7 +157,8 @@ def check_message(conversation_id: str, sender, box: bytes, statement: bytes,
         raise Invalid("The statement names another conversation or sender.", field="statement")
     if parsed.box_hash != messagebox.box_hash(box):
         raise Invalid("The statement signs another box.", field="statement")
-    verify_by(context.sender_id, context.sender_generation, statement, signature, "signature")
+    verify_by(context.sender_id, context.sender_generation, statement, signature, "signature",
+              cache)
     return parsed
 
 

@@ -15,7 +15,7 @@ from accounts import unlock
 from messaging.models import ConversationV2, MemberV2
 from messaging.v2 import actions, reads, wire
 from messaging.v2.access import access_v2_conversation
-from messaging.v2.checks import BOX_MAX
+from messaging.v2.checks import BOX_MAX, SenderCache
 from messaging.v2.errors import Invalid, NotFound
 
 
@@ -33,14 +33,17 @@ def last_seqs(user) -> dict[str, int]:
     return dict(ConversationV2.objects.filter(members__user=user).values_list("pk", "last_seq"))
 
 
-def send2(user, frame: dict) -> dict:
-    """Store the frame's message (as ``POST .../messages``) and return the ack frame body."""
+def send2(user, frame: dict, cache: SenderCache | None = None) -> dict:
+    """Store the frame's message (as ``POST .../messages``) and return the ack frame body.
+    ``cache`` is the socket's own (``SenderCache``): directory keys and access it already
+    read."""
     conversation_id = frame.get("conversation")
     if not isinstance(conversation_id, str):
         raise Invalid("conversation must be a conversation id.", field="conversation")
     box = wire.bytes_field(frame, "box", BOX_MAX)
     statement, signature = wire.signed_parts(frame)
-    stored = actions.do_send_message(user, conversation_id, box, statement, signature)
+    stored = actions.do_send_message(user, conversation_id, box, statement, signature,
+                                     cache=cache)
     message = stored.items[0]
     return {"type": "ack2", "conversation": conversation_id, "seq": message.seq,
             "message_hash": bytes(message.message_hash).hex(), "created": stored.created}
