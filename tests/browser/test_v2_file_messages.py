@@ -137,9 +137,9 @@ def tus_upload(user: V2User, server, data: bytes) -> str:
     return upload_id(path_of(uploader.url))
 
 
-def send_file(group: ChainedGroup, sender: V2User, doc: dict):
-    """A Python client's file message (statement kind "file") with its signed file claim,
-    chained to the sender's previous message as a real client's is."""
+def send_file(group: ChainedGroup, sender: V2User, doc: dict, kind: str = "file"):
+    """A Python client's file message (statement kind ``kind``; for "file" with its signed
+    file claim), chained to the sender's previous message as a real client's is."""
     epoch = group.epoch
     counter = group.counters[sender.id] = group.counters.get(sender.id, 0) + 1
     context = messagebox.MessageContext(
@@ -148,7 +148,7 @@ def send_file(group: ChainedGroup, sender: V2User, doc: dict):
     box = messagebox.seal(epoch.secret, context, json.dumps(doc).encode())
     client_message_id = os.urandom(16)
     statement = messagebox.build_statement(
-        context, box, client_message_id=client_message_id, kind="file",
+        context, box, client_message_id=client_message_id, kind=kind,
         prev_hash=group.previous.get(sender.id, bytes(32)))
     data, signature = messagebox.sign_statement(sender.signing_key, statement)
     group.previous[sender.id] = messagebox.message_hash(data)
@@ -156,9 +156,10 @@ def send_file(group: ChainedGroup, sender: V2User, doc: dict):
                                 fileclaim.upload_id_bytes(doc["upload_id"]), sender.id,
                                 sender.keys.generation)
     claim_data, claim_signature = fileclaim.sign_file_claim(sender.signing_key, claim)
-    return sender.http.post(group.url("messages"), json.dumps({
-        "box": b64(box), "statement": b64(data), "signature": b64(signature),
-        "file_claim": {"statement": b64(claim_data), "signature": b64(claim_signature)}}))
+    body = {"box": b64(box), "statement": b64(data), "signature": b64(signature)}
+    if kind == "file":
+        body["file_claim"] = {"statement": b64(claim_data), "signature": b64(claim_signature)}
+    return sender.http.post(group.url("messages"), json.dumps(body))
 
 
 def test_a_browser_file_message_is_read_and_decrypted_by_a_python_client(
@@ -202,7 +203,9 @@ def test_a_python_file_message_downloads_under_a_safe_name_and_a_forgery_saves_n
         server, transactional_db, new_page, tmp_path):
     """Bob (Python) sends an age file named ``../../evil\\u202etxt.exe``: Alice's page shows
     and saves it as "eviltxt.exe" with exactly its bytes. After one byte of the stored
-    blob is flipped, Download shows the forgery message and no download starts."""
+    blob is flipped, Download shows the forgery message and no download starts. The same
+    document signed as a text message (which the server lets through without a file
+    claim) fails verification in the page and offers no download."""
     alice, bob = signup(server, "alice"), signup(server, "bob")
     page = open_chat(new_page, server, alice)
     conversation = start_conversation(page, [bob.email])
@@ -210,10 +213,10 @@ def test_a_python_file_message_downloads_under_a_safe_name_and_a_forgery_saves_n
     data = os.urandom(200 * 1024 + 3)
     sealed, identity = age_file(data)
     upload = tus_upload(bob, server, sealed)
-    r = send_file(group, bob, {
-        "v": 2, "type": "file", "name": "../../evil\u202etxt.exe", "mime": "text/plain",
-        "size": len(data), "length": len(sealed), "upload_id": upload,
-        "identity": str(identity), "file_hash": filehash.file_hash(sealed).hex()})
+    doc = {"v": 2, "type": "file", "name": "../../evil\u202etxt.exe", "mime": "text/plain",
+           "size": len(data), "length": len(sealed), "upload_id": upload,
+           "identity": str(identity), "file_hash": filehash.file_hash(sealed).hex()}
+    r = send_file(group, bob, doc)
     assert r.status_code == 201, r.text
 
     expect(page.locator(".v2-message.theirs .file-name")).to_have_text(["eviltxt.exe"])
@@ -236,6 +239,15 @@ def test_a_python_file_message_downloads_under_a_safe_name_and_a_forgery_saves_n
     page.wait_for_timeout(300)
     assert len(downloads) == 1
     assert len(page.errors) == 1 and "file download failed" in page.errors[0], page.errors
+
+    r = send_file(group, bob, {**doc, "name": "smuggled.bin"}, kind="text")
+    assert r.status_code == 201, r.text
+    expect(page.locator(".v2-message.theirs")).to_have_count(2)
+    expect(page.locator(".v2-message.theirs.failed .text")).to_have_text(
+        ["This message failed verification and is not shown."])
+    expect(page.get_by_role("button", name="Download smuggled.bin")).to_have_count(0)
+    expect(page.locator(".v2-warning.v2-verify")).to_contain_text(
+        ["the signed kind does not match the message"])
 
 
 CASES = [
