@@ -429,7 +429,8 @@ def test_after_signup_the_shell_mounts_the_chat_and_a_cli_user_reads_what_it_sen
         server, new_page, tmp_path):
     """The /v2/ shell hands the unlocked keys to the chat (static/js/v2/mount.js): a new
     browser account starts a conversation with a CLI account and the CLI opens, verifies
-    and prints the message; the CLI's answer shows in the page."""
+    and prints the message; the CLI's answer shows in the page; a file message is sent
+    (the shell passes the encrypt worker's bundle)."""
     bob = cli_signup(tmp_path, server, "bob.shell@example.org")
     User.objects.filter(pk=bob.pk).update(email_verified_at=timezone.now())
     page = new_page(server)
@@ -456,4 +457,11 @@ def test_after_signup_the_shell_mounts_the_chat_and_a_cli_user_reads_what_it_sen
     assert sent.returncode == 0, sent
     expect(page.locator(".v2-timeline .v2-message .text")).to_have_text(
         ["hello from the shell", "hello back from the CLI"])
+    # The shell names the encrypt worker (URL and SRI) for file messages.
+    page.get_by_label("Attach a file (or drop files on the conversation)").set_input_files(
+        files=[{"name": "from-the-shell.txt", "mimeType": "text/plain", "buffer": b"a file"}])
+    expect(page.locator(".v2-message.mine.sent .file-name")).to_have_text(["from-the-shell.txt"])
+    with page.expect_download() as download:  # decrypted in the page, under its CSP
+        page.get_by_role("button", name="Download from-the-shell.txt").click()
+    assert open(download.value.path(), "rb").read() == b"a file"
     assert page.errors == [], page.errors

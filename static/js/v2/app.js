@@ -28,8 +28,10 @@ function render(store) {
 
 function bindMount(store) {
   let mounted = null;
+  const encryptWorker = { url: $("v2-app").dataset.encryptWorkerUrl,
+    integrity: $("v2-app").dataset.encryptWorkerIntegrity };
   store.addEventListener("signed-in", () => {
-    Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys()))
+    Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(), { encryptWorker }))
       .then((handle) => { mounted = handle ?? null; })
       .catch((error) => {
         console.error("mount:", error);

@@ -2,12 +2,13 @@
 //   mountSignedIn(rootElement, keys) with keys = { user: {id, email}, generation,
 //   ageIdentities (AGE-SECRET-KEY-… strings, newest first), signingSeed (Uint8Array(32),
 //   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
-//   when the session ends). The account card (address, keys, logout) stays above the
+//   when the session ends); options.encryptWorker = {url, integrity} of the file encrypt
+//   worker's bundle goes to the chat (file messages). The account card (address, keys, logout) stays above the
 //   chat, so logging out works even when the chat cannot start.
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
 
-export async function mountSignedIn(root, keys) {
+export async function mountSignedIn(root, keys, { encryptWorker } = {}) {
   const account = document.createElement("div");
   const chat = document.createElement("div");
   chat.id = "v2-chat-root";
@@ -15,7 +16,7 @@ export async function mountSignedIn(root, keys) {
   const card = await showSignedIn(account, keys);
   let started = null;
   try {
-    started = await startChat(chat, keys);
+    started = await startChat(chat, keys, { encryptWorker });
   } catch (error) {
     // startChat has shown the failure in its view; the account card stays usable.
     console.error("v2 chat failed to start:", error);

@@ -22,11 +22,13 @@ import { base64urlnopad } from "@scure/base";
 import {
   buildEpoch, bytesEqual, describe, disputedMembers, epochDue, EpochRegistry, fingerprintsOf, fromHex,
   MembershipChain, messageHash, openEpoch, openMessage, operationHash, parseEpochStatement,
-  parseMessageStatement, parseOperation, randomBytes, sealMessage, signingPublicKey, signOperation,
-  signStatement, toHex, verifyMessageStatement, messageStatement, ZERO_HASH,
+  parseMessageStatement, parseOperation, randomBytes, sealMessage, signFileClaim, signingPublicKey,
+  signOperation, signStatement, toHex, verifyMessageStatement, messageStatement, ZERO_HASH,
 } from "../../crypto/index.js";
+import { downloadFile, uploadFile } from "../files/index.js";
 import { ApiFailure, b64, createApi, unb64 } from "./api.js";
 import { DeviceState } from "./device.js";
+import { safeFileName } from "./filename.js";
 import { PinStore } from "./pins.js";
 import { ChatSocket } from "./socket.js";
 
@@ -54,8 +56,10 @@ export class ChatEngine extends EventTarget {
   #unsent = [];
 
   constructor(keys, { api = createApi(), socket = new ChatSocket(),
-    storage = globalThis.localStorage, now = () => Date.now() } = {}) {
+    storage = globalThis.localStorage, now = () => Date.now(),
+    files = { uploadFile, downloadFile } } = {}) {
     super();
+    this.files = files; // {uploadFile, downloadFile} of static/js/v2/files/
     this.me = { id: BigInt(keys.user.id), email: keys.user.email,
       generation: BigInt(keys.generation) };
     this.keys = keys;
@@ -515,6 +519,7 @@ export class ChatEngine extends EventTarget {
         this.#applyUnsend(conv, sender, doc);
         return;
       }
+      if (doc.type === "file") entry.file = ChatEngine.fileOf(doc);
       entry.text = ChatEngine.textOf(doc);
       entry.status = mine ? "sent" : "received";
       conv.byHash.set(item.message_hash, entry);
@@ -551,14 +556,36 @@ export class ChatEngine extends EventTarget {
     verifyMessageStatement(keys.ed25519, statementBytes, unb64(item.signature), { context, box });
     const doc = JSON.parse(openMessage({ box, epochSecret: epoch.secret, context }));
     if (doc?.v !== 2 || typeof doc.type !== "string") throw new Error("not a version 2 message");
+    if ((doc.type === "file") !== (parsed.kind === "file")) {
+      throw new Error("the signed kind does not match the message");
+    }
     this.#checkHistory(conv, item, parsed, messageHash(statementBytes));
     return doc;
   }
 
   /** The text a view shows for an opened document (kinds it does not show yet: a note). */
   static textOf(doc) {
+    if (doc.type === "file") return `File: ${safeFileName(doc.name)}`;
     return doc.type === "text" && typeof doc.text === "string" ? doc.text
       : `(a ${doc.type} message, which this view does not show yet)`;
+  }
+
+  /**
+   * The `file` of an entry from a verified file document (protocol.md §24 "File
+   * messages"); throws on a malformed one. The name is the sender's: shown and saved only
+   * as safeFileName() makes it.
+   */
+  static fileOf(doc) {
+    const count = (n) => Number.isSafeInteger(n) && n >= 0;
+    if (typeof doc.name !== "string" || typeof doc.mime !== "string" || !count(doc.size)
+      || !count(doc.length) || doc.length < 1 || !/^[0-9a-f]{32}$/.test(doc.upload_id)
+      || !/^AGE-SECRET-KEY-[0-9A-Z-]+$/.test(doc.identity)
+      || !/^[0-9a-f]{64}$/.test(doc.file_hash)) {
+      throw new Error("a malformed file message");
+    }
+    return { name: safeFileName(doc.name), mime: doc.mime, size: doc.size,
+      length: doc.length, uploadId: doc.upload_id, identity: doc.identity,
+      fileHash: doc.file_hash };
   }
 
   /** A verified unsend: its target (a shown message or a tombstone) by the same sender. */
@@ -625,6 +652,102 @@ export class ChatEngine extends EventTarget {
     });
   }
 
+  /**
+   * Sends `file` (a File) as a file message: an "uploading" entry at once (its
+   * `progress` {sent, total} in ciphertext bytes), the upload (static/js/v2/files/), then
+   * the sealed file document with its signed file claim over HTTP, in order with every
+   * other change. Resolves with the entry ("sent", or "failed" with `error`, logged).
+   */
+  async sendFile(id, file, { onProgress, signal } = {}) {
+    const conv = this.conversations.get(id);
+    const clientMessageId = randomBytes(16);
+    const entry = { kind: "message", mine: true, sender: this.me.id, seq: null, status: "uploading",
+      text: `File: ${safeFileName(file.name)}`, time: this.now(), progress: { sent: 0, total: 0 },
+      file: { name: safeFileName(file.name), mime: file.type, size: file.size } };
+    conv.byClientId.set(`${this.me.id}:${toHex(clientMessageId)}`, entry);
+    conv.items.push(entry);
+    this.#emit("change", { conversation: id });
+    const blocked = this.blockedReason(conv);
+    if (blocked) return this.#failed(conv, entry, blocked);
+    let uploaded;
+    try {
+      uploaded = await this.files.uploadFile(file, { signal, onProgress: (sent, total) => {
+        entry.progress = { sent, total };
+        onProgress?.(sent, total);
+        this.#emit("change", { conversation: id });
+      } });
+    } catch (error) {
+      return this.#failed(conv, entry, `the upload failed: ${reasonOf(error)}`);
+    }
+    const doc = { v: 2, type: "file", name: file.name, mime: file.type, size: file.size,
+      length: uploaded.length, upload_id: uploaded.uploadId, identity: uploaded.identity,
+      file_hash: uploaded.fileHash };
+    entry.file = ChatEngine.fileOf(doc);
+    entry.status = "sending";
+    this.#emit("change", { conversation: id });
+    return this.#enqueue(async () => {
+      const stillBlocked = this.blockedReason(conv);
+      if (stillBlocked) return this.#failed(conv, entry, stillBlocked);
+      try {
+        await this.#deliverFile(conv, entry, doc, clientMessageId);
+      } catch (error) {
+        this.#failed(conv, entry, reasonOf(error));
+      }
+      return entry;
+    });
+  }
+
+  /** Seals `doc`, signs its file claim and POSTs both; a stale epoch is caught up and
+   *  sealed again (twice at most), as text messages are. */
+  async #deliverFile(conv, entry, doc, clientMessageId, attempt = 0) {
+    await this.#ensureEpoch(conv);
+    const sealed = this.#seal(conv, doc, clientMessageId, "file");
+    const claim = signFileClaim(this.seed, { conversationId: conv.idBytes, clientMessageId,
+      uploadId: fromHex(doc.upload_id), senderId: this.me.id,
+      senderGeneration: this.me.generation });
+    let answer;
+    try {
+      answer = await this.api.post(`${BASE}/${conv.id}/messages`,
+        { ...sealed, file_claim: signedJson(claim) });
+    } catch (error) {
+      if (error.code === "stale_epoch" && attempt < 2) {
+        await this.#catchUp(conv);
+        return this.#deliverFile(conv, entry, doc, clientMessageId, attempt + 1);
+      }
+      throw error;
+    }
+    entry.status = "sent";
+    await this.#ingestItems(conv, answer.items); // the stored item: its seq place
+    this.#emit("change", { conversation: conv.id });
+  }
+
+  /**
+   * The plaintext Blob of a file entry, decrypted and checked against its file hash
+   * while downloading; null when it fails. `entry.download` says how it went ({state:
+   * "downloading" | "done" | "failed", sent, total, forgery, error}); a file that does not
+   * match its hash (FileHashError) is a forgery and gives nothing.
+   */
+  async downloadEntry(id, entry) {
+    const emit = () => this.#emit("change", { conversation: id });
+    entry.download = { state: "downloading", received: 0, total: entry.file.length };
+    emit();
+    try {
+      const blob = await this.files.downloadFile(entry.file, { onProgress: (received) => {
+        entry.download.received = received;
+        emit();
+      } });
+      entry.download.state = "done";
+      return blob;
+    } catch (error) {
+      const forgery = error?.name === "FileHashError" || error?.code === "file_hash_mismatch";
+      entry.download = { state: "failed", forgery, error: reasonOf(error) };
+      console.error("v2 chat: a file download failed", error);
+      return null;
+    } finally {
+      emit();
+    }
+  }
+
   #failed(conv, entry, reason) {
     entry.status = "failed";
     entry.error = reason;
@@ -636,7 +759,7 @@ export class ChatEngine extends EventTarget {
   async #deliver(conv, entry, clientMessageId, attempt = 0) {
     await this.#ensureEpoch(conv);
     entry.frame = { type: "send2", conversation: conv.id,
-      ...this.#seal(conv, entry.text, clientMessageId) };
+      ...this.#seal(conv, { v: 2, type: "text", text: entry.text }, clientMessageId, "text") };
     try {
       await this.#send(conv, entry);
     } catch (error) {
@@ -668,17 +791,18 @@ export class ChatEngine extends EventTarget {
     }
   }
 
-  /** {box, statement, signature} of a text message in the current epoch, base64. */
-  #seal(conv, text, clientMessageId) {
+  /** {box, statement, signature} of document `doc` (statement kind `kind`) in the current
+   *  epoch, base64. */
+  #seal(conv, doc, clientMessageId, kind) {
     const epoch = conv.opened;
     const { counter, prevHash } = this.device.take(conv.id);
     const context = { conversationId: conv.idBytes, epoch: epoch.statement.epoch,
       envelopeHash: epoch.statement.envelopeHash, senderId: this.me.id,
       senderGeneration: this.me.generation, deviceId: this.device.deviceId,
       deviceCounter: counter };
-    const json = JSON.stringify({ v: 2, type: "text", text });
+    const json = JSON.stringify(doc);
     const box = sealMessage({ epochSecret: epoch.secret, context, json });
-    const statement = messageStatement({ ...context, clientMessageId, kind: "text", box,
+    const statement = messageStatement({ ...context, clientMessageId, kind, box,
       prevHash, seenSeq: conv.lastMessage?.seq ?? 0n, seenHash: conv.lastMessage?.hash,
       clientClockMs: this.now() });
     this.device.sealed(conv.id, messageHash(statement));

@@ -1,18 +1,23 @@
 // The version 2 chat, mounted by the /v2/ shell once it has unlocked the identity:
 //   const chat = await startChat(rootElement, {user: {id, email}, generation,
 //     ageIdentities: ["AGE-SECRET-KEY-…", …] /* newest first */, signingSeed /* 32 bytes */});
-// Keys stay in this tab's memory: nothing here sends them anywhere.
+// Keys stay in this tab's memory: nothing here sends them anywhere. File messages need
+// the encrypt worker's bundle: options.encryptWorker = {url, integrity} (the page's
+// manifest entry "v2/files/encrypt-worker", as the /v2/ template passes it).
+import { setEncryptWorkerScript } from "../files/index.js";
 import { ChatEngine } from "./engine.js";
 import { ChatView } from "./view.js";
 
 export { ChatEngine } from "./engine.js";
 export { ChatView } from "./view.js";
+export { formatSize, safeFileName } from "./filename.js";
 
 /**
  * Starts the engine and its view in `root`; resolves with {engine, view, stop()} (the
  * shell's mount contract, static/js/v2/mount.js: stop() when the session ends).
  */
-export async function startChat(root, keys, options = {}) {
+export async function startChat(root, keys, { encryptWorker, ...options } = {}) {
+  if (encryptWorker) setEncryptWorkerScript(encryptWorker.url, encryptWorker.integrity);
   const engine = new ChatEngine(keys, options);
   const view = new ChatView(root, engine);
   try {

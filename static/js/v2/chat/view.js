@@ -2,6 +2,10 @@
 // input into engine calls. Text only through textContent (never HTML), no inline styles
 // or scripts (strict CSP). Every form has labels, announces its errors (role="alert") and
 // keeps what was typed when it fails; new messages are announced in a polite live region.
+// Files: a labelled file input and drag-and-drop onto the conversation send file
+// messages; a file entry shows its (safe) name, size and progress, and "Download" saves
+// the decrypted, hash-checked Blob through a temporary object URL (no previews).
+import { formatSize } from "./filename.js";
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -22,7 +26,9 @@ const timeOf = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", mi
 const RENDER_DELAY_MS = 16;
 const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Message expired.",
   server: "Message removed by the server.", pending: "Message removed." };
-const STATE_TEXT = { sending: "Sending…", sent: "Sent", failed: "Failed", received: "" };
+const STATE_TEXT = { uploading: "Uploading…", sending: "Sending…", sent: "Sent",
+  failed: "Failed", received: "" };
+const FORGERY_TEXT = "This file does not match what its sender sent (forgery?)";
 
 /** Builds the static skeleton; returns its parts by name. */
 function skeleton(root) {
@@ -41,6 +47,8 @@ function skeleton(root) {
     text: el("textarea", { id: "v2-text", name: "text", rows: "2",
       "aria-describedby": "v2-send-error" }),
     sendError: el("p", { class: "error", id: "v2-send-error", role: "alert" }),
+    attach: el("input", { type: "file", id: "v2-attach", name: "file", multiple: true,
+      "aria-describedby": "v2-send-error" }),
     members: el("ul", { class: "v2-members" }),
     addEmail: el("input", { id: "v2-add-email", name: "email", autocomplete: "off",
       "aria-describedby": "v2-member-error" }),
@@ -52,8 +60,9 @@ function skeleton(root) {
     field("v2-new-name", "Group name (for a group)", parts.groupName), parts.newError,
     el("button", { type: "submit", text: "Start conversation" }));
   parts.composer = el("form", { class: "v2-composer", "aria-label": "Write a message" },
-    field("v2-text", "Message", parts.text), parts.sendError,
-    el("button", { type: "submit", text: "Send" }));
+    field("v2-text", "Message", parts.text),
+    field("v2-attach", "Attach a file (or drop files on the conversation)", parts.attach),
+    parts.sendError, el("button", { type: "submit", text: "Send" }));
   parts.addForm = el("form", { class: "v2-add", "aria-label": "Add a member" },
     field("v2-add-email", "Add a member by email address", parts.addEmail),
     parts.memberError, el("button", { type: "submit", text: "Add" }));
@@ -96,6 +105,20 @@ export class ChatView {
       }
     });
     parts.addForm.addEventListener("submit", (e) => { e.preventDefault(); this.#add(); });
+    parts.attach.addEventListener("change", () => {
+      this.#sendFiles([...parts.attach.files]);
+      parts.attach.value = "";
+    });
+    parts.conversation.addEventListener("dragover", (e) => {
+      if (![...(e.dataTransfer?.types ?? [])].includes("Files")) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = "copy";
+    });
+    parts.conversation.addEventListener("drop", (e) => {
+      if (!e.dataTransfer?.files?.length) return;
+      e.preventDefault();
+      this.#sendFiles([...e.dataTransfer.files]);
+    });
     parts.leave.addEventListener("click", () => this.#member(() => engine.leave(engine.openId)));
   }
 
@@ -130,6 +153,34 @@ export class ChatView {
     engine.sendText(engine.openId, text).then((entry) => {
       if (entry?.status === "failed") parts.sendError.textContent = `Not sent: ${entry.error}`;
     });
+  }
+
+  #sendFiles(files) {
+    const { parts, engine } = this;
+    if (!files.length || !engine.openId) return;
+    parts.sendError.textContent = "";
+    for (const file of files) {
+      engine.sendFile(engine.openId, file).then((entry) => {
+        if (entry?.status === "failed") {
+          parts.sendError.textContent = `${entry.file.name} was not sent: ${entry.error}`;
+        }
+      });
+    }
+  }
+
+  /** Downloads a file entry and saves it under its safe name; nothing on a failure. */
+  async #download(entry) {
+    const blob = await this.engine.downloadEntry(this.engine.openId, entry);
+    if (!blob) return;
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: entry.file.name, hidden: true });
+    document.body.append(link);
+    try {
+      link.click();
+    } finally {
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 0); // after the click has started the save
+    }
   }
 
   async #add() {
@@ -234,8 +285,36 @@ export class ChatView {
       "data-seq": item.seq ?? "" },
     el("span", { class: "sender", text: this.engine.nameOf(item.sender) }), " ",
     el("time", { datetime: new Date(item.time).toISOString(), text: timeOf(item.time) }), " ",
-    el("span", { class: "text", text }), " ",
+    item.file && item.status !== "removed" && !(item.status === "failed" && !item.mine)
+      ? this.#file(item) : el("span", { class: "text", text }), " ",
     el("span", { class: "state", text: item.mine ? this.#stateText(item) : "" }));
+  }
+
+  /** A file entry: name, size, upload or download progress, Download and its outcome. */
+  #file(item) {
+    const { file } = item;
+    const box = el("span", { class: "v2-file" }, el("span", { class: "file-name",
+      text: file.name }), " ", el("span", { class: "file-size", text: formatSize(file.size) }));
+    if (item.status === "uploading") {
+      box.append(" ", el("progress", { max: String(item.progress.total || 1),
+        value: String(item.progress.sent), "aria-label": `Uploading ${file.name}` }));
+    }
+    const download = item.download;
+    if (file.uploadId && (item.status === "sent" || item.status === "received")) {
+      const button = el("button", { type: "button", class: "v2-download",
+        "aria-label": `Download ${file.name}`, text: "Download",
+        disabled: download?.state === "downloading" });
+      button.addEventListener("click", () => this.#download(item));
+      box.append(" ", button);
+    }
+    if (download?.state === "downloading") {
+      box.append(" ", el("progress", { max: String(download.total),
+        value: String(download.received), "aria-label": `Downloading ${file.name}` }));
+    } else if (download?.state === "failed") {
+      box.append(" ", el("span", { class: "error v2-download-error", role: "alert",
+        text: download.forgery ? FORGERY_TEXT : `The download failed: ${download.error}` }));
+    }
+    return box;
   }
 
   /** "Sending…", "Sent", "Read by 2 of 3", "Failed" for one's own message. */
