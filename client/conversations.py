@@ -512,7 +512,11 @@ class Messenger:
             context=context, box=box)
         doc = messagebox.parse_plaintext(messagebox.open_box(secret, context, box))
         file_doc = None
-        if doc.get("type") == filemessage.FILE_KIND and verified.kind == filemessage.FILE_KIND:
+        if (doc.get("type") == filemessage.FILE_KIND) != (verified.kind == filemessage.FILE_KIND):
+            # The server checks a file claim only beside kind "file": a file document
+            # signed as anything else could name an upload nobody claimed for it.
+            raise messagebox.BoxFormatError("the message's kind and its content disagree")
+        if file_doc is None and verified.kind == filemessage.FILE_KIND:
             file_doc = filemessage.parse(doc)
             doc = {"type": "text", "text": f"[file] {filemessage.safe_name(file_doc.name)} "
                                            f"({file_doc.size} bytes)"}

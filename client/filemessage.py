@@ -18,15 +18,18 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .errors import UsageError
 from .messagebox import BoxFormatError
 
 FILE_KIND = "file"
-MAX_NAME = 150
+MAX_NAME = 150  # characters (code points)
+KEEP_EXTENSION = 16  # an extension of up to this many characters survives the cap
+FALLBACK_NAME = "file"
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-# Bidi controls (embeddings, overrides, isolates, marks): a name can hide its extension.
-_BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# C0/C1 controls (NUL included), DEL and every bidi control (embeddings, overrides,
+# isolates, the marks): a bidi override can hide a name's real extension.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_RESERVED = re.compile(r'[<>:"|?*]')  # refused by Windows file systems
 
 
 @dataclass(frozen=True)
@@ -69,18 +72,24 @@ def parse(doc: dict) -> FileDocument:
                         bytes.fromhex(file_hash))
 
 
-def safe_name(name: str, fallback: str = "file") -> str:
-    """A local file name for a name a stranger chose: no path separators, no ``.``/``..``,
-    no NUL, control or bidi characters, at most 150 characters (the extension kept)."""
+def safe_name(name, fallback: str = FALLBACK_NAME) -> str:
+    """A local file name for a name a stranger chose, by the browser's rule
+    (``static/js/v2/chat/filename.js``; protocol.md §24): bidi controls, C0/C1 controls
+    and NUL removed, ``<>:"|?*`` as ``_``, only what follows the last ``/`` or ``\\``,
+    leading dots and whitespace and trailing dots and whitespace dropped, at most 150
+    characters keeping an extension of up to 16; ``fallback`` if nothing is left."""
     if not isinstance(name, str):
-        raise UsageError("a file name is text")
-    kept = "".join(c for c in name if c not in _BIDI and unicodedata.category(c)[0] != "C")
-    kept = kept.replace("/", "_").replace("\\", "_").strip().lstrip(".")
-    if not kept or kept in (".", ".."):
         return fallback
-    if len(kept) > MAX_NAME:
-        stem, dot, ext = kept.rpartition(".")
-        ext = ext if dot and 0 < len(ext) <= 10 else ""
-        kept = (stem if ext else kept)[:MAX_NAME - len(ext) - 1 if ext else MAX_NAME]
-        kept = f"{kept}.{ext}" if ext else kept
-    return kept
+    cleaned = _RESERVED.sub("_", _UNSAFE.sub("", unicodedata.normalize("NFC", name)))
+    base = re.split(r"[/\\]", cleaned)[-1]
+    base = re.sub(r"^[\s.]+", "", base)
+    base = re.sub(r"[\s.]+$", "", base)
+    if not base:
+        return fallback
+    if len(base) <= MAX_NAME:
+        return base
+    dot = base.rfind(".")
+    extension = base[dot:] if dot > 0 else ""
+    if 1 < len(extension) <= KEEP_EXTENSION:
+        return base[: MAX_NAME - len(extension)] + extension
+    return base[:MAX_NAME]
