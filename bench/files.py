@@ -38,7 +38,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from _common import PIECE, RssSampler, file_pieces, free_port  # noqa: E402
+from _common import (  # noqa: E402
+    PIECE,
+    RssSampler,
+    file_pieces,
+    free_port,
+    server_env,
+    wait_for_health,
+)
 
 
 def main() -> None:
@@ -52,22 +59,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="securechat-bench-files-"))
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "securechat.settings",
-        "SECURECHAT_VAR_DIR": str(work / "var"),
-        "SQLITE_PATH": str(work / "db.sqlite3"),
-        "DATABASE_URL": "",
-        "MEDIA_ROOT": str(work / "media"),
-        "SECRET_KEY": "bench-files-" + os.urandom(16).hex(),
-        "SECURECHAT_ORIGINS": origin,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "REDIS_URL": "",
-        "SECURECHAT_SCRYPT_WORK_FACTOR": "10",
-        "SECURECHAT_MAX_FILE_SIZE": str(4 * size + 1),
-        "SECURECHAT_USER_QUOTA": str(64 * size),
-        "SECURECHAT_BENCH_PLAIN_ENDPOINTS": "1",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = server_env(work, origin, SECURECHAT_SCRYPT_WORK_FACTOR="10",
+                     SECURECHAT_MAX_FILE_SIZE=str(4 * size + 1),
+                     SECURECHAT_USER_QUOTA=str(64 * size),
+                     SECURECHAT_BENCH_PLAIN_ENDPOINTS="1")
     os.environ.update(env)
     import django
 
@@ -94,15 +89,10 @@ def main() -> None:
            "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     if args.profile:
         cmd = [sys.executable, "-m", "cProfile", "-o", str(work / "server.prof"), *cmd[1:]]
-    server_env = {**os.environ, **env}
-    server = subprocess.Popen(cmd, cwd=REPO, env=server_env)
+    process_env = {**os.environ, **env}
+    server = subprocess.Popen(cmd, cwd=REPO, env=process_env)
     try:
-        for _ in range(300):
-            try:
-                httpx.get(origin + "/api/v1/health", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_for_health(origin)
         cookies = session.cookie_header
         csrf = httpx.get(origin + "/api/v1/csrf", headers={"Cookie": cookies})
         headers = {"Cookie": f"{cookies}; csrftoken={csrf.cookies['csrftoken']}",

@@ -19,6 +19,15 @@ def cookie_header(user) -> str:
     return "; ".join(f"{name}={morsel.value}" for name, morsel in user.http.cookies.items())
 
 
+async def synced_sockets(*users) -> dict[int, ChatClient]:
+    """A connected socket per user, each past its first sync2 (live pushes start there)."""
+    sockets = {u.id: await ChatClient(cookie_header=cookie_header(u)).connect() for u in users}
+    for socket in sockets.values():
+        await socket.send({"type": "sync2", "req_id": "sync", "positions": {}})
+        await socket.wait_for(lambda f: f["type"] == "synced2")
+    return sockets
+
+
 @pytest.fixture
 def chat(trio):
     alice, bob, carol = trio
@@ -27,11 +36,7 @@ def chat(trio):
 
 async def test_send2_is_acked_after_commit_and_members_get_message2(chat):
     group, alice, bob, carol = chat
-    sockets = {u.id: await ChatClient(cookie_header=cookie_header(u)).connect()
-               for u in (alice, bob, carol)}
-    for socket in sockets.values():  # live pushes start with the first sync2
-        await socket.send({"type": "sync2", "req_id": "sync", "positions": {}})
-        await socket.wait_for(lambda f: f["type"] == "synced2")
+    sockets = await synced_sockets(alice, bob, carol)
     body = await sync_to_async(group.message)(bob, "over the socket")
     await sockets[bob.id].send({"type": "send2", "req_id": "s1", "conversation": group.hex,
                                 **body})
@@ -79,11 +84,7 @@ async def test_read_positions_and_typing_reach_the_other_members_live(chat):
     receipts move without a reload); typing2 reaches the others, not the typist, at most
     once a second; a non-member's typing2 is the same 404 as an unknown conversation."""
     group, alice, bob, carol = chat
-    sockets = {u.id: await ChatClient(cookie_header=cookie_header(u)).connect()
-               for u in (alice, bob, carol)}
-    for socket in sockets.values():
-        await socket.send({"type": "sync2", "req_id": "sync", "positions": {}})
-        await socket.wait_for(lambda f: f["type"] == "synced2")
+    sockets = await synced_sockets(alice, bob, carol)
     sent = await sync_to_async(group.send)(alice, "read me")
     seq = sent.json()["items"][0]["seq"]
     await sockets[bob.id].send({"type": "read2", "req_id": "r1", "conversation": group.hex,
@@ -113,11 +114,7 @@ async def test_a_new_key_generation_is_pushed_to_contacts_and_the_owner(chat):
     from accounts.models import KeyGeneration
 
     group, alice, bob, carol = chat
-    sockets = {u.id: await ChatClient(cookie_header=cookie_header(u)).connect()
-               for u in (alice, bob, carol)}
-    for socket in sockets.values():
-        await socket.send({"type": "sync2", "req_id": "sync", "positions": {}})
-        await socket.wait_for(lambda f: f["type"] == "synced2")
+    sockets = await synced_sockets(alice, bob, carol)
 
     def rotate(user) -> int:
         current = KeyGeneration.objects.current_for(user.user)
