@@ -93,6 +93,13 @@ def send_threads(func):
     return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_send_executor)
 
 
+def is_message_frame(content: dict) -> bool:
+    """A frame that delivers a message: v1 ``message``, or v2 ``message2`` holding one."""
+    kind = content.get("type")
+    return kind == "message" or (kind == "message2"
+                                 and content.get("item", {}).get("type") == "message")
+
+
 class ChatConsumer(AsyncConsumer):
     async def __call__(self, scope, receive, send):
         self.scope = scope
@@ -258,7 +265,7 @@ class ChatConsumer(AsyncConsumer):
             try:
                 await self.base_send({"type": "websocket.send",
                                       "text": dumps(content, ensure_ascii=False)})
-                MESSAGES_DELIVERED.inc(1 if content.get("type") == "message" else 0)
+                MESSAGES_DELIVERED.inc(1 if is_message_frame(content) else 0)
             except (OSError, RuntimeError):
                 # The client went away (uvicorn raises ClientDisconnected, an OSError, or
                 # refuses a send after close): nothing to deliver to; it re-syncs later.

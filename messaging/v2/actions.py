@@ -22,6 +22,7 @@ from accounts.actions.base import rate_limit
 from accounts.models import User
 from client import membership
 from messaging.events import push_after_commit
+from messaging.metrics import MESSAGES_SENT
 from messaging.models import (
     Block,
     ConversationV2,
@@ -54,6 +55,7 @@ from messaging.v2.errors import (
 )
 
 ZERO_HASH = bytes(32)
+METRIC_KINDS = frozenset({"text", "file", "unsend", "reply", "edit", "reaction"})
 EVENT_TYPE = "chat.v2"  # ignored by v1 sockets; announced to v2 clients (docs/api.md)
 READ_EVENT_TYPE = "chat.v2.read"
 TYPING_EVENT_TYPE = "chat.v2.typing"
@@ -471,7 +473,14 @@ def _store_message(sender, conversation_id, parsed, box, statement, signature, m
         v2_file_claimed.send(sender=MessageV2, user=sender, message=row, claim=claim)
     _save(conversation, SEND_FIELDS)
     _announce(conversation, members, [row])
+    transaction.on_commit(MESSAGES_SENT.labels(metric_kind(parsed.kind)).inc)
     return Stored(conversation, (row,))
+
+
+def metric_kind(kind: str) -> str:
+    """The metrics label of a statement kind: the client writes the kind, so only the
+    documented ones become labels (a label per invented kind would grow without end)."""
+    return kind if kind in METRIC_KINDS else "other"
 
 
 # --- read positions ------------------------------------------------------------------

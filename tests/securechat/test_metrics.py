@@ -125,3 +125,38 @@ async def until_sockets_closed(server) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the websocket gauge did not return to 0")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_v2_sends_and_deliveries_are_counted(start_server):
+    """Version 2 (ciphertext) sends count in messages_sent by their signed kind (a kind
+    the protocol does not name counts as "other"); message2 frames that carry a message
+    count as deliveries, the chain's operations and epochs do not."""
+    from asgiref.sync import sync_to_async
+
+    from tests.messaging.test_v2_live import socket_of, synced
+    from tests.support.v2chat import V2User, group_of
+
+    alice, bob = await sync_to_async(V2User.signup)("alice"), await sync_to_async(
+        V2User.signup)("bob")
+    group = await sync_to_async(group_of)(alice, bob)
+    server = start_server("uvicorn", SECURECHAT_METRICS_TOKEN=TOKEN)
+    before = await asyncio.to_thread(scrape, server)
+    def messages_of(client):
+        return [f for f in client.frames if f["type"] == "message2"
+                and f["item"]["type"] == "message"]
+
+    async with socket_of(server, alice) as a, socket_of(server, bob) as b:
+        await synced(b, {})  # replays the chain's operations and epochs: not messages
+        for i, kind in enumerate(["text", "text", "invented-kind"]):
+            body = await sync_to_async(group.message)(alice, f"m{i}", kind=kind)
+            ack = await a.request({"type": "send2", "conversation": group.hex, **body})
+            assert ack["type"] == "ack2", ack
+        while len(messages_of(b)) < 3:
+            await b.recv(15)
+        replayed = [f for f in b.frames if f["type"] == "message2"]
+    after = await asyncio.to_thread(scrape, server)
+    assert growth(before, after, "securechat_messages_sent_total", kind="text") == 2
+    assert growth(before, after, "securechat_messages_sent_total", kind="other") == 1
+    assert len(replayed) > 3  # the chain came too, and is not counted
+    assert growth(before, after, "securechat_messages_delivered_total") == 3
