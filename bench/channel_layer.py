@@ -63,6 +63,7 @@ import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from _common import free_port  # noqa: E402
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
@@ -93,10 +94,6 @@ LOG = CountingHandler()
 # --- the private redis-server --------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateRedis:

@@ -41,6 +41,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from _common import free_port  # noqa: E402
+
 PIECE = 1024 * 1024
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway bench account
 BOOT = """
@@ -68,12 +70,6 @@ with httpx.stream("GET", sys.argv[1], headers=headers, timeout=600) as r, \\
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def timed(cmd: list[str], env: dict, stdin: str = "") -> tuple[float, int, str]:

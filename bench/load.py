@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from _common import free_port  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -60,10 +62,6 @@ PASSWORD = "load benchmark password"  # noqa: S105 - throwaway benchmark users
 TAIL_SECONDS = 120
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:

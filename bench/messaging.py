@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import free_port  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -45,10 +47,6 @@ WINDOW = 8
 IDLE_MESSAGES = 200  # one conversation, one message in flight: latency without queueing
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
