@@ -11,6 +11,7 @@ from tests.browser import flows
 pytestmark = [pytest.mark.browser]
 
 
+@pytest.mark.slow  # about 60 s: two signups, TOTP enrolment and logins in Chromium
 def test_two_users_sign_up_enable_totp_log_in_with_a_code_and_chat_live(start_server,
                                                                         new_page):
     """The whole first-day path of two users, then messages arrive live in both directions.
