@@ -15,7 +15,7 @@ import base64
 from contextlib import asynccontextmanager
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from client import messagebox
 from messaging.models import ConversationV2, MessageV2
@@ -46,7 +46,8 @@ async def synced(client: LiveClient, positions: dict | None = None) -> dict:
 
 
 async def last_seq(group) -> int:
-    return await sync_to_async(lambda: ConversationV2.objects.get(pk=group.hex).last_seq)()
+    return await database_sync_to_async(
+        lambda: ConversationV2.objects.get(pk=group.hex).last_seq)()
 
 
 def opened_text(group, frame: dict) -> str:
@@ -80,7 +81,7 @@ async def test_live_server_delivers_ciphertext_between_two_members(chat, start_s
         sent = []
         for i, text in enumerate(texts):
             sender, client = (alice, a) if i % 2 == 0 else (bob, b)
-            body = await sync_to_async(group.message)(sender, text)
+            body = await database_sync_to_async(group.message)(sender, text)
             ack = await client.request({"type": "send2", "conversation": group.hex, **body})
             assert (ack["type"], ack["seq"], ack["created"]) == ("ack2", first + i, True)
             sent.append(body["box"])
@@ -97,7 +98,7 @@ async def test_twenty_sockets_send_at_once_and_get_gap_free_seqs(chat, start_ser
     group, alice, bob = chat
     server = start_server("uvicorn")
     first = await last_seq(group) + 1
-    bodies = [await sync_to_async(group.message)(alice if i % 2 == 0 else bob, f"t{i}")
+    bodies = [await database_sync_to_async(group.message)(alice if i % 2 == 0 else bob, f"t{i}")
               for i in range(20)]
     barrier = asyncio.Barrier(20)
 
@@ -110,7 +111,7 @@ async def test_twenty_sockets_send_at_once_and_get_gap_free_seqs(chat, start_ser
     acks = await asyncio.gather(*(one(i) for i in range(20)))
     assert {a["type"] for a in acks} == {"ack2"}
     assert sorted(a["seq"] for a in acks) == list(range(first, first + 20))
-    assert await sync_to_async(MessageV2.objects.count)() == 20
+    assert await database_sync_to_async(MessageV2.objects.count)() == 20
 
 
 async def test_redis_outage_mid_conversation_loses_nothing(chat, start_server):
@@ -127,21 +128,21 @@ async def test_redis_outage_mid_conversation_loses_nothing(chat, start_server):
                 for client in (a, b):
                     await synced(client, {group.hex: base})
                 for i in range(3):
-                    body = await sync_to_async(group.message)(alice, f"before {i}")
+                    body = await database_sync_to_async(group.message)(alice, f"before {i}")
                     await a.request({"type": "send2", "conversation": group.hex, **body})
                 await b.until_messages(group.hex, 3, frame_type="message2")  # via Redis
             own.stop()
             for i in range(5):
-                body = await sync_to_async(group.message)(alice, f"during {i}")
+                body = await database_sync_to_async(group.message)(alice, f"during {i}")
                 ack = await a.request({"type": "send2", "conversation": group.hex, **body})
                 assert (ack["type"], ack["seq"]) == ("ack2", base + 4 + i)
-        assert await sync_to_async(MessageV2.objects.count)() == 8
+        assert await database_sync_to_async(MessageV2.objects.count)() == 8
         own.start()
         async with socket_of(server, bob) as b:
             await synced(b, {group.hex: base + 3})
             async with socket_of(server, alice) as a:
                 await synced(a, {group.hex: base + 8})
-                body = await sync_to_async(group.message)(alice, "after")
+                body = await database_sync_to_async(group.message)(alice, "after")
                 await a.request({"type": "send2", "conversation": group.hex, **body})
                 got = await b.until_messages(group.hex, 6, frame_type="message2")
         assert [f["item"]["seq"] for f in got] == list(range(base + 4, base + 10))
@@ -160,14 +161,14 @@ async def test_a_server_restart_mid_conversation_loses_nothing_acked(chat, start
     async with socket_of(server, alice) as a:
         await synced(a, {group.hex: base})
         for i in range(4):
-            body = await sync_to_async(group.message)(alice, f"first life {i}")
+            body = await database_sync_to_async(group.message)(alice, f"first life {i}")
             assert (await a.request({"type": "send2", "conversation": group.hex,
                                      **body}))["seq"] == base + 1 + i
     server.kill()  # SIGKILL: no shutdown code runs, like a power cut
     server.start()
     async with socket_of(server, alice) as a:
         await synced(a, {group.hex: base + 4})
-        body = await sync_to_async(group.message)(alice, "second life")
+        body = await database_sync_to_async(group.message)(alice, "second life")
         ack = await a.request({"type": "send2", "conversation": group.hex, **body})
         assert (ack["type"], ack["seq"]) == ("ack2", base + 5)
     async with socket_of(server, bob) as b:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from messaging.models import MessageV2
 from tests.accounts import fresh_rate_limits  # noqa: F401
@@ -37,7 +37,7 @@ def chat(trio):
 async def test_send2_is_acked_after_commit_and_members_get_message2(chat):
     group, alice, bob, carol = chat
     sockets = await synced_sockets(alice, bob, carol)
-    body = await sync_to_async(group.message)(bob, "over the socket")
+    body = await database_sync_to_async(group.message)(bob, "over the socket")
     await sockets[bob.id].send({"type": "send2", "req_id": "s1", "conversation": group.hex,
                                 **body})
     ack = await sockets[bob.id].wait_for(lambda f: f.get("req_id") == "s1")
@@ -51,7 +51,7 @@ async def test_send2_is_acked_after_commit_and_members_get_message2(chat):
                                 **body})
     again = await sockets[bob.id].wait_for(lambda f: f.get("req_id") == "s2")
     assert (again["type"], again["seq"], again["created"]) == ("ack2", ack["seq"], False)
-    assert await sync_to_async(MessageV2.objects.count)() == 1
+    assert await database_sync_to_async(MessageV2.objects.count)() == 1
     # Carol is no member: a 404 error frame, and no push reached her.
     await sockets[carol.id].send({"type": "send2", "req_id": "c1", "conversation": group.hex,
                                   **body})
@@ -69,7 +69,7 @@ async def test_a_v2_socket_refuses_v1_frames_and_bad_input_by_field(chat):
                        "client_id": "a"})
     refused = await socket.wait_for(lambda f: f.get("req_id") == "v1")
     assert refused["error"] == "unknown_type"
-    body = await sync_to_async(group.message)(alice, "x")
+    body = await database_sync_to_async(group.message)(alice, "x")
     await socket.send({"type": "send2", "req_id": "b1", "conversation": group.hex,
                        **body, "box": "not base64!"})
     bad = await socket.wait_for(lambda f: f.get("req_id") == "b1")
@@ -85,7 +85,7 @@ async def test_read_positions_and_typing_reach_the_other_members_live(chat):
     once a second; a non-member's typing2 is the same 404 as an unknown conversation."""
     group, alice, bob, carol = chat
     sockets = await synced_sockets(alice, bob, carol)
-    sent = await sync_to_async(group.send)(alice, "read me")
+    sent = await database_sync_to_async(group.send)(alice, "read me")
     seq = sent.json()["items"][0]["seq"]
     await sockets[bob.id].send({"type": "read2", "req_id": "r1", "conversation": group.hex,
                                 "seq": seq})
@@ -123,14 +123,14 @@ async def test_a_new_key_generation_is_pushed_to_contacts_and_the_owner(chat):
             user=user.user, number=current.number + 1, key_type=current.key_type,
             recipient=current.recipient, signing_public_key=current.signing_public_key).number
 
-    generation = await sync_to_async(rotate)(bob)
+    generation = await database_sync_to_async(rotate)(bob)
     for user in (alice, bob):
         frame = await sockets[user.id].wait_for(lambda f: f["type"] == "key_change2")
         assert (frame["user"], frame["generation"]) == (bob.id, generation)
     assert not [f for f in await sockets[carol.id].quiet(0.3) if f["type"] == "key_change2"]
     # Positive control: once Carol shares a conversation with Bob, she hears of his next one.
-    await sync_to_async(group_of)(carol, bob)
-    generation = await sync_to_async(rotate)(bob)
+    await database_sync_to_async(group_of)(carol, bob)
+    generation = await database_sync_to_async(rotate)(bob)
     frame = await sockets[carol.id].wait_for(lambda f: f["type"] == "key_change2")
     assert (frame["user"], frame["generation"]) == (bob.id, generation)
     for socket in sockets.values():

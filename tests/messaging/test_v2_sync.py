@@ -8,7 +8,7 @@ import asyncio
 import threading
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from messaging.models import ConversationV2
 from messaging.v2 import socket as v2_socket
@@ -39,7 +39,7 @@ def seqs_of(socket: ChatClient, conversation: str) -> list[int]:
 
 
 async def last_seq(group) -> int:
-    return await sync_to_async(
+    return await database_sync_to_async(
         lambda: ConversationV2.objects.get(pk=group.hex).last_seq)()
 
 
@@ -56,7 +56,7 @@ def chat(trio):
 
 async def test_sync2_replays_in_order_and_a_reconnect_sees_every_entry_once(chat):
     group, alice, bob = chat
-    send = sync_to_async(group.send)
+    send = database_sync_to_async(group.send)
     sender, reader = await connect(alice), await connect(bob)
     await sync2(sender, {})
     synced = await sync2(reader, {})
@@ -104,7 +104,7 @@ async def test_entries_committed_during_the_sync_arrive_once_after_it(chat, monk
     assert await asyncio.get_running_loop().run_in_executor(None, reached.wait, 10)
     # Two sends commit while the sync holds its positions (another thread: the consumer's
     # database thread is the one paused).
-    send = sync_to_async(group.send, thread_sensitive=False)
+    send = database_sync_to_async(group.send, thread_sensitive=False)
     for i in range(2):
         assert (await send(alice, f"during {i}")).status_code == 201
     await asyncio.sleep(0.2)  # their pushes reach the socket while the sync still runs
@@ -145,7 +145,7 @@ async def test_a_lost_push_is_read_from_the_database_before_the_next_one(chat, m
         return original(pushes)
 
     monkeypatch.setattr(events, "_publish_now", lossy)
-    send = sync_to_async(group.send)
+    send = database_sync_to_async(group.send)
     assert (await send(alice, "lost push")).status_code == 201
     assert (await send(alice, "next push")).status_code == 201
     await until_seq(reader, group.hex, start + 2)
@@ -166,7 +166,7 @@ async def test_dropped_pushes_are_noticed_by_the_heartbeat_and_recovered(chat, s
     group, alice, bob = chat
     reader = await connect(bob)
     await sync2(reader, {})
-    send = sync_to_async(group.send)
+    send = database_sync_to_async(group.send)
     assert (await send(alice, "pushed")).status_code == 201
     seen = await last_seq(group)
     await until_seq(reader, group.hex, seen)

@@ -132,14 +132,14 @@ async def test_v2_sends_and_deliveries_are_counted(start_server):
     """Version 2 (ciphertext) sends count in messages_sent by their signed kind (a kind
     the protocol does not name counts as "other"); message2 frames that carry a message
     count as deliveries, the chain's operations and epochs do not."""
-    from asgiref.sync import sync_to_async
-
     from tests.messaging.test_v2_live import socket_of, synced
     from tests.support.v2chat import V2User, group_of
 
-    alice, bob = await sync_to_async(V2User.signup)("alice"), await sync_to_async(
-        V2User.signup)("bob")
-    group = await sync_to_async(group_of)(alice, bob)
+    # database_sync_to_async, not sync_to_async: it closes the thread's connection, which
+    # would otherwise stay open in a stray executor thread (stale SQLite snapshots later).
+    alice = await database_sync_to_async(V2User.signup)("alice")
+    bob = await database_sync_to_async(V2User.signup)("bob")
+    group = await database_sync_to_async(group_of)(alice, bob)
     server = start_server("uvicorn", SECURECHAT_METRICS_TOKEN=TOKEN)
     before = await asyncio.to_thread(scrape, server)
     def messages_of(client):
@@ -149,7 +149,7 @@ async def test_v2_sends_and_deliveries_are_counted(start_server):
     async with socket_of(server, alice) as a, socket_of(server, bob) as b:
         await synced(b, {})  # replays the chain's operations and epochs: not messages
         for i, kind in enumerate(["text", "text", "invented-kind"]):
-            body = await sync_to_async(group.message)(alice, f"m{i}", kind=kind)
+            body = group.message(alice, f"m{i}", kind=kind)  # signing only: no database
             ack = await a.request({"type": "send2", "conversation": group.hex, **body})
             assert ack["type"] == "ack2", ack
         while len(messages_of(b)) < 3:
