@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/me/v2/rotate-keys", api_changes.rotate_keys, name="api-me-v2-rotate-keys"),
     path("api/v1/me/v2/work-factor", api_changes.upgrade_work_factor,
          name="api-me-v2-work-factor"),
+    path("api/v1/me/v2/exported", api_changes.note_export, name="api-me-v2-exported"),
     path("api/v1/auth/v2/reset/recovery", api_changes.reset_recovery,
          name="api-auth-v2-reset-recovery"),
     path("api/v1/auth/v2/reset/confirm", api_changes.reset_confirm,

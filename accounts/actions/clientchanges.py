@@ -245,6 +245,17 @@ def do_client_upgrade_work_factor(user, rewrap: Rewrap, *, request=None) -> None
         audit("work_factor_raised", user, ip=request_ip(request))
 
 
+def do_client_note_export(user, *, request=None) -> None:
+    """The owner exported their identity (re-wrapped on the client under the password;
+    the server never sees the file): audit it and send the security email, so a stolen
+    session cannot take the keys away unnoticed. The caller has passed the step-up."""
+    from accounts.emails import send_security_email
+
+    with transaction.atomic():
+        audit("identity_exported", user, ip=request_ip(request))
+        send_security_email(user, "identity_exported", request)
+
+
 # --- reset with the recovery code -----------------------------------------------------
 
 

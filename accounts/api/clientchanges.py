@@ -69,6 +69,16 @@ def upgrade_work_factor(request, body):
     return JsonResponse({"ok": True, "work_factor": rewrap.work_factor})
 
 
+@api_view("POST", fields=("auth_key", "code"), login_required=True)
+def note_export(request, body):
+    """``{auth_key, code?}``: the step-up before the client exports its identity (it
+    re-wraps the file itself); audited, and the owner gets the security email."""
+    require_complete_login(request)
+    changes.check_client_step_up(request.user, body.get("auth_key"), body.get("code"))
+    changes.do_client_note_export(request.user, request=request)
+    return JsonResponse({"ok": True})
+
+
 @api_view("POST", fields=("uid", "token"))
 def reset_recovery(request, body):
     """``{uid, token}`` from the reset link -> the recovery copy and the key directory rows,

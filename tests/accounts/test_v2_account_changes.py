@@ -421,3 +421,36 @@ def test_no_request_in_these_flows_carries_a_password_or_recovery_code():
     device.post("/api/v1/me/v2/password", {"password": PASSWORD})
     assert PASSWORD in b"\n".join(device.sent).decode()
 
+
+
+def test_an_export_is_stepped_up_audited_and_mailed_and_the_server_stores_nothing():
+    """POST /api/v1/me/v2/exported: the browser re-wraps its identity itself; the server
+    checks the step-up (the current auth key, then the code when 2FA is on), records
+    the export and tells the owner. A refused step-up records and mails nothing."""
+    from accounts.models import AuditEvent
+
+    device = account()
+    before = stored(device.user)
+    wrong = keys_for(device, "not the password at all", device.work_factor)
+    mail.outbox.clear()
+    r = device.post("/api/v1/me/v2/exported", {"auth_key": b64url(wrong.auth_key)})
+    assert (r.status_code, r.json()["error"], r.json()["field"]) == (403, "wrong_password",
+                                                                     "auth_key")
+    assert not AuditEvent.objects.filter(user=device.user, kind="identity_exported").exists()
+    assert mail.outbox == []
+
+    device, totp = with_second_factor(device)
+    r = device.post("/api/v1/me/v2/exported", {"auth_key": b64url(device.keys.auth_key)})
+    assert (r.status_code, r.json()["error"]) == (403, "code_required")
+    r = device.post("/api/v1/me/v2/exported", {"auth_key": b64url(device.keys.auth_key),
+                                                "code": fresh_code(totp)})
+    assert r.status_code == 200, r.content
+    assert AuditEvent.objects.filter(user=device.user, kind="identity_exported").count() == 1
+    assert [m.subject for m in mail.outbox][-1] == "Your SecureChat keys were exported"
+    assert stored(device.user) == before
+    # Not without a login, and never with a password field.
+    assert post_json(Client(), "/api/v1/me/v2/exported",
+                     {"auth_key": b64url(device.keys.auth_key)}).status_code == 401
+    r = device.post("/api/v1/me/v2/exported", {"auth_key": b64url(device.keys.auth_key),
+                                                "password": PASSWORD})
+    assert (r.status_code, r.json()["field"]) == (400, "password")
