@@ -30,8 +30,13 @@ def common_passwords() -> list[str]:
 
 @never_cache
 @require_GET
-def app(request):
+def app(request, route=None, **_path_values):
+    """The shell; ``route`` names the view a shell path asks for (accounts/urls_v2.py).
+    Path values (a reset link's uid and token) stay out of the page: the script reads
+    them from its own address."""
     config = {
+        "route": route,
+        "loginUrl": reverse("v2-app"),
         "keyType": settings.SECURECHAT_KEY_TYPE,
         "minPasswordLength": MIN_PASSWORD_LENGTH,
         "maxPasswordLength": settings.SECURECHAT_PASSWORD_MAX_LENGTH,

@@ -6,9 +6,13 @@ import { Api } from "./accounts/api.js";
 import { showRecoveryCode } from "./accounts/recoveryview.js";
 import { AccountStore } from "./accounts/store.js";
 import { bindLogin, bindSignup } from "./accounts/views.js";
+import {
+  parseCancelPath, parseResetPath, showCancelHold, showResetLink, showResetRequest,
+} from "./keys/index.js";
 import { mountSignedIn } from "./mount.js";
 
-const VIEWS = ["login", "code", "signup", "progress", "recovery"];
+// "page": a view of ./keys (reset pages) rendered into #v2-page, made below.
+const VIEWS = ["login", "code", "signup", "progress", "recovery", "page"];
 const $ = (id) => document.getElementById(id);
 
 function readJson(id) {
@@ -26,12 +30,44 @@ function render(store) {
   $("v2-alarm").hidden = !store.alarm;
 }
 
-function bindMount(store) {
+/** What the key pages (./keys) need from the shell. */
+function keyContext(store, workerScript, commonPasswords) {
+  return { api: store.api, config: store.config, commonPasswords, workerScript, store,
+    loginUrl: store.config.loginUrl ?? "/v2/",
+    session: () => store.session,
+    replaceIdentity: (identity, text, options) => store.replaceIdentity(identity, text, options),
+    done: (status) => {
+      history.replaceState(null, "", store.config.loginUrl ?? "/v2/");
+      store.show("login", { status });
+    } };
+}
+
+/**
+ * The page a shell path asks for (config.route, set by the server's URL pattern) when
+ * it is not the account shell itself; true when one is shown.
+ */
+function showRoutedPage(store, ctx) {
+  const root = $("v2-page");
+  const route = store.config.route;
+  if (route === "reset-request") {
+    showResetRequest(root, ctx);
+  } else if (route === "reset-link" && parseResetPath(location.pathname)) {
+    showResetLink(root, ctx, parseResetPath(location.pathname));
+  } else if (route === "reset-cancel" && parseCancelPath(location.pathname)) {
+    showCancelHold(root, ctx, { token: parseCancelPath(location.pathname) });
+  } else {
+    return false;
+  }
+  store.show("page");
+  return true;
+}
+
+function bindMount(store, keySection) {
   let mounted = null;
   const encryptWorker = { url: $("v2-app").dataset.encryptWorkerUrl,
     integrity: $("v2-app").dataset.encryptWorkerIntegrity };
   store.addEventListener("signed-in", () => {
-    Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(), { encryptWorker }))
+    Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(), { encryptWorker, keySection }))
       .then((handle) => { mounted = handle ?? null; })
       .catch((error) => {
         console.error("mount:", error);
@@ -50,14 +86,17 @@ async function main() {
   const workerScript = { url: $("v2-app").dataset.deriveWorkerUrl,
     integrity: $("v2-app").dataset.deriveWorkerIntegrity };
   const store = new AccountStore(new Api(), config);
+  const commonPasswords = new Set(readJson("v2-common-passwords"));
+  const ctx = keyContext(store, workerScript, commonPasswords);
+  $("v2-chat").before(Object.assign(document.createElement("div"), { id: "v2-page", hidden: true }));
   store.addEventListener("change", () => render(store));
-  bindMount(store);
+  bindMount(store, ctx);
   for (const button of document.querySelectorAll("[data-goto]")) {
     button.addEventListener("click", () => store.show(button.dataset.goto));
   }
   bindLogin(store, { workerScript });
   bindSignup(store, {
-    workerScript, commonPasswords: new Set(readJson("v2-common-passwords")),
+    workerScript, commonPasswords,
     onSignedUp: async ({ recoveryCode, email, stage, ...unlocked }) => {
       // First the code (the only copy is in this page), whatever the login stage is.
       await showRecoveryCode(store, recoveryCode, email);
@@ -70,6 +109,7 @@ async function main() {
       await store.signedIn({ id: me.id, email: me.email }, unlocked, false);
     },
   });
+  if (showRoutedPage(store, ctx)) return;
   await store.restore();
 }
 

@@ -7,13 +7,18 @@
 //   chat, so logging out works even when the chat cannot start.
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
+import { mountKeySection } from "./keys/index.js";
 
-export async function mountSignedIn(root, keys, { encryptWorker } = {}) {
+// options.keySection: the "Password and keys" section's context (keys/section.js), shown
+// under the account card until the profile page takes it.
+export async function mountSignedIn(root, keys, { encryptWorker, keySection } = {}) {
   const account = document.createElement("div");
+  const keysBox = document.createElement("div");
   const chat = document.createElement("div");
   chat.id = "v2-chat-root";
-  root.replaceChildren(account, chat);
+  root.replaceChildren(account, keysBox, chat);
   const card = await showSignedIn(account, keys);
+  const section = keySection ? mountKeySection(keysBox, keySection) : null;
   let started = null;
   try {
     started = await startChat(chat, keys, { encryptWorker });
@@ -24,6 +29,7 @@ export async function mountSignedIn(root, keys, { encryptWorker } = {}) {
   return {
     stop: () => {
       started?.stop();
+      section?.stop();
       card.stop();
       root.replaceChildren();
     },

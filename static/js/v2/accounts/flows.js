@@ -5,6 +5,7 @@
 import { identityToRecipient } from "age-encryption";
 
 import { bytesEqual } from "../../crypto/bytes.js";
+import { endorsementStatement, verifyEndorsement } from "../../crypto/endorsement.js";
 import { deriveKeysInWorker } from "../../crypto/derive-client.js";
 import { CryptoError } from "../../crypto/errors.js";
 import {
@@ -104,8 +105,9 @@ export async function startLogin(api, { email, password, workerScript, onProgres
     api.forgetCsrf();
     return { params, keys, stage };
   } finally {
-    keys.master.fill(0); // only the wrap key (for the unlock) is needed from here
-    keys.authKey.fill(0);
+    // Only the wrap key (for the unlock) and the auth key (for a work-factor upgrade
+    // right after it) are needed from here; the login view wipes both.
+    keys.master.fill(0);
   }
 }
 
@@ -119,7 +121,8 @@ export async function sendCode(api, code) {
  * After a complete login: fetch the wrapped identity, unwrap it here (its header is
  * checked before scrypt), self-check against the directory, and remember the
  * parameters unless `shared` (a shared computer keeps nothing, not even the address).
- * Resolves to {identity, identityText, recipient} (the current age recipient).
+ * Resolves to {identity, identityText, recipient (the current age recipient), workFactor,
+ * targetWorkFactor} (the account's and the server's: a login upgrades when they differ).
  */
 export async function unlock(api, email, { params, keys, shared = false }) {
   const answer = await api.get("/api/v1/me/wrapped-identity");
@@ -133,8 +136,11 @@ export async function unlock(api, email, { params, keys, shared = false }) {
   keys.wrapKey.fill(0); // the passphrase string cannot be wiped; it goes with `keys`
   const identity = parseIdentityFile(identityText);
   const recipient = await selfCheck(identity, answer?.key_generations);
+  checkEndorsementChain(answer?.user_id, answer.key_generations,
+    Math.min(...identity.generations.map((g) => g.number)));
   if (!shared) rememberParameters(email, params);
-  return { identity, identityText, recipient };
+  return { identity, identityText, recipient, workFactor: answer?.work_factor,
+    targetWorkFactor: answer?.target_work_factor };
 }
 
 /**
@@ -157,7 +163,12 @@ export async function selfCheck(identity, generations) {
     }
     listed.set(entry.number, entry);
   }
+  // After a reset without the recovery code the file starts at a later, unendorsed
+  // generation: the directory's older ones (unreadable history) are not compared.
+  const oldest = Math.min(...mine.keys());
+  const boundary = oldest > 1 && listed.has(oldest) && !listed.get(oldest).endorsement ? oldest : 1;
   for (const [number, entry] of listed) {
+    if (number < boundary) continue;
     if (!mine.has(number)) {
       throw new DirectoryMismatch(
         `the directory lists key generation ${number}, which you never made`);
@@ -166,7 +177,7 @@ export async function selfCheck(identity, generations) {
       throw new DirectoryMismatch(`the directory's key generation ${number} is not your key`);
     }
   }
-  if (listed.size !== mine.size) {
+  if ([...mine.keys()].some((number) => !listed.has(number))) {
     throw new DirectoryMismatch("the directory is missing key generations you have");
   }
   let signing;
@@ -179,4 +190,43 @@ export async function selfCheck(identity, generations) {
     throw new DirectoryMismatch("the directory's signing key is not yours");
   }
   return mine.get(identity.generations[0].number);
+}
+
+function endorsed(userId, entry) {
+  try {
+    return { userId, generation: entry.number, recipient: entry.recipient,
+      ed25519: fromBase64url(entry.signing_key, 32) };
+  } catch {
+    throw new ProtocolFailure("the directory's signing key is malformed");
+  }
+}
+
+/**
+ * Refuses (DirectoryMismatch) unless every listed generation from `since` on after the
+ * first is endorsed both ways by its predecessor (protocol.md §11; client/changes.py
+ * check_endorsement_chain): with selfCheck this ties every older generation's keys to
+ * the identity. `since` is the identity file's oldest generation (a file made by a
+ * reset without the recovery code starts unendorsed).
+ */
+export function checkEndorsementChain(userId, generations, since = 1) {
+  if (!Number.isSafeInteger(userId)) throw new ProtocolFailure("the answer lacks a valid user_id");
+  const byNumber = new Map(generations.map((entry) => [entry.number, entry]));
+  const numbers = [...byNumber.keys()].filter((n) => n >= since).sort((a, b) => a - b);
+  for (let i = 1; i < numbers.length; i++) {
+    const [previous, number] = [numbers[i - 1], numbers[i]];
+    if (previous !== number - 1) {
+      throw new DirectoryMismatch(`the directory skips key generation ${number - 1}`);
+    }
+    const entry = byNumber.get(number);
+    const old = endorsed(userId, byNumber.get(previous));
+    const now = endorsed(userId, entry);
+    try {
+      verifyEndorsement(old.ed25519, endorsementStatement(now), fromBase64url(entry.endorsement, 64));
+      verifyEndorsement(now.ed25519, endorsementStatement(old),
+        fromBase64url(entry.endorsement_back, 64));
+    } catch {
+      throw new DirectoryMismatch(
+        `key generation ${number} is not endorsed both ways by generation ${previous}`);
+    }
+  }
 }

@@ -35,8 +35,9 @@ function download(code, email) {
 /**
  * Shows `code` until the user confirms saving it; resolves then (after the confirm POST).
  * Buttons are (re)bound per call; the code is dropped from the DOM on confirmation.
+ * `confirmOnServer: false` skips the confirm POST (a reset page has no session).
  */
-export function showRecoveryCode(store, code, email) {
+export function showRecoveryCode(store, code, email, { confirmOnServer = true } = {}) {
   const shown = $("v2-recovery-code");
   shown.replaceChildren(...groupsOf(code));
   store.show("recovery");
@@ -63,7 +64,9 @@ export function showRecoveryCode(store, code, email) {
         return;
       }
       errors.hidden = true;
-      store.api.post("/api/v1/auth/recovery-code/confirm").catch((failure) => {
+      const confirmed = confirmOnServer ? store.api.post("/api/v1/auth/recovery-code/confirm")
+        : Promise.resolve();
+      confirmed.catch((failure) => {
         if (!(failure instanceof ApiFailure && failure.code === "nothing_pending")) throw failure;
       }).then(() => {
         controller.abort();

@@ -91,6 +91,25 @@ export class AccountStore extends EventTarget {
     this.emit("signed-in", this.session);
   }
 
+  /**
+   * A key change made here (password, rotation): the identity now in force replaces the
+   * old one in memory and in the device blob; with `remount` the signed-in view starts
+   * again on it (the chat then uses the new generation). `status` is announced.
+   */
+  async replaceIdentity(identity, identityText, { status = "", remount = true } = {}) {
+    const { user, shared } = this.session;
+    if (!shared) await storeIdentity(await fetchDeviceKey(this.api), user.id, identityText);
+    if (!remount) {
+      this.session = { ...this.session, identity };
+      this.show("home", { status });
+      return;
+    }
+    this.emit("signed-out");
+    this.session = { user, identity, recipient: null, shared };
+    this.show("home", { status });
+    this.emit("signed-in", this.session);
+  }
+
   /** The mount contract's keys (static/js/v2/mount.js). */
   mountKeys() {
     const { user, identity, recipient, shared } = this.session;

@@ -8,6 +8,7 @@ import { WORK_FACTOR_CEILING, WORK_FACTOR_FLOOR } from "../../crypto/derive.js";
 import { ApiFailure } from "./api.js";
 import { DirectoryMismatch, sendCode, signup, startLogin, unlock } from "./flows.js";
 import { passwordProblems } from "./passwordrules.js";
+import { upgradeWorkFactor } from "../keys/flows.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -98,7 +99,8 @@ async function login(store, workerScript) {
   try {
     const onProgress = progressView(store, "Unlocking your keys");
     const pending = await startLogin(store.api, { email, password, workerScript, onProgress });
-    store.pendingLogin = { ...pending, email, shared };
+    // The password waits with the derived keys for a work-factor upgrade after the unlock.
+    store.pendingLogin = { ...pending, email, shared, password, workerScript };
     if (pending.stage?.otp_required) {
       showErrors($("v2-code-errors"), []);
       store.show("code");
@@ -142,10 +144,32 @@ async function finishLogin(store) {
   const pending = store.pendingLogin;
   const unlocked = await unlock(store.api, pending.email, pending);
   store.pendingLogin = null;
+  await upgradeAfterLogin(store, pending, unlocked);
   const me = await store.api.get("/api/v1/me");
   $("v2-login-password").value = "";
   $("v2-code-input").value = "";
   await store.signedIn({ id: me.id, email: me.email }, unlocked, pending.shared);
+}
+
+/**
+ * When the server's work factor is above the account's, the same password is derived at
+ * it and the identity re-wrapped (docs/api.md "Browser (work-factor upgrade)"). A failure
+ * leaves the login as it is: the next login tries again.
+ */
+async function upgradeAfterLogin(store, pending, unlocked) {
+  try {
+    if (unlocked.targetWorkFactor > pending.params.workFactor) {
+      await upgradeWorkFactor(store.api, { email: pending.email, params: pending.params,
+        authKey: pending.keys.authKey, password: pending.password,
+        identityText: unlocked.identityText, targetWorkFactor: unlocked.targetWorkFactor,
+        shared: pending.shared, workerScript: pending.workerScript,
+        onProgress: progressView(store, "Strengthening your password's protection") });
+    }
+  } catch (error) {
+    console.error("work-factor upgrade:", error);
+  } finally {
+    pending.keys.authKey.fill(0);
+  }
 }
 
 async function failLogin(store, error) {

@@ -1,0 +1,171 @@
+// The forgotten-password pages (no login): the reset request (an address -> the emailed
+// link), the emailed link's page (/password-reset/<uid>/<token>/) resetting with the
+// recovery code (keys and history kept, a NEW recovery code shown as at signup) or
+// without it (held: new keys after the hold, history unreadable), and the page of the
+// held reset's emailed cancel link (/password-reset/cancel/<token>).
+import { passwordProblems } from "../accounts/passwordrules.js";
+import { showRecoveryCode } from "../accounts/recoveryview.js";
+
+import { codePrompt, describe, el, errorBox, field, progressBar } from "./dom.js";
+import { cancelWithLink, holdReset, resetMaterial, resetWithRecoveryCode } from "./flows.js";
+
+const LINK_PATH = /\/password-reset\/([A-Za-z0-9_-]{1,40})\/([A-Za-z0-9_-]{1,100})\/?$/;
+const CANCEL_PATH = /\/password-reset\/cancel\/([A-Za-z0-9_-]{20,100})\/?$/;
+
+/** {uid, token} of a reset link's path, or null. */
+export function parseResetPath(pathname) {
+  const match = LINK_PATH.exec(pathname);
+  return match ? { uid: match[1], token: match[2] } : null;
+}
+
+/** The token of a cancel link's path, or null. */
+export function parseCancelPath(pathname) {
+  return CANCEL_PATH.exec(pathname)?.[1] ?? null;
+}
+
+function card(id, title, ...children) {
+  return el("section", { class: "card", id, "aria-labelledby": `${id}-title` },
+    el("h1", { id: `${id}-title`, tabindex: "-1" }, title), ...children);
+}
+
+function loginLink(ctx) {
+  return el("p", {}, el("a", { href: ctx.loginUrl ?? "/", id: "v2-reset-login" }, "Log in"));
+}
+
+/** The reset request: an address; the same answer whether or not it has an account. */
+export function showResetRequest(root, ctx) {
+  const email = field("v2-reset-request-email", "Email address",
+    { type: "email", autocomplete: "email" });
+  const errors = errorBox("v2-reset-request-errors");
+  const done = el("p", { id: "v2-reset-request-done", role: "status", hidden: true });
+  const form = el("form", { id: "v2-reset-request-form", novalidate: true }, errors.box,
+    email.row, el("button", { type: "submit" }, "Send the reset link"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const address = email.input.value.trim();
+    errors.show(/^[^@\s]+@[^@\s]+$/.test(address) ? [] : ["Enter a valid email address."]);
+    if (!errors.box.hidden) return;
+    ctx.api.post("/api/v1/auth/password-reset", { email: address }).then((answer) => {
+      done.textContent = answer?.detail ?? "If an account uses this address, a reset link is on its way.";
+      done.hidden = false;
+      form.hidden = true;
+    }, (error) => errors.show([describe(error)]));
+  });
+  root.replaceChildren(card("v2-reset-request", "Forgot your password?",
+    el("p", {}, "We email you a link. Have your recovery code at hand: with it you keep "
+      + "your history."), form, done, loginLink(ctx)));
+  return { stop: () => root.replaceChildren() };
+}
+
+function resetForm(ctx, material) {
+  const withCode = el("input", { type: "radio", name: "v2-reset-mode", id: "v2-reset-with-code",
+    value: "code", checked: true });
+  const without = el("input", { type: "radio", name: "v2-reset-mode", id: "v2-reset-without-code",
+    value: "hold" });
+  const code = field("v2-reset-code", "Recovery code", { type: "text", autocomplete: "off" });
+  const warning = el("p", { class: "form-error", id: "v2-reset-warning", hidden: true },
+    "Without the recovery code your account gets NEW keys: messages and files from before "
+    + "can no longer be read, and your contacts will see an unverified key change. The "
+    + "reset waits before it takes effect, and can be cancelled from any signed-in device "
+    + "or with the link we email.");
+  const next = field("v2-reset-password", "New password", { autocomplete: "new-password",
+    help: `At least ${ctx.config.minPasswordLength} characters, not a common password.` });
+  const again = field("v2-reset-again", "New password again", { autocomplete: "new-password" });
+  const errors = errorBox("v2-reset-errors");
+  const form = el("form", { id: "v2-reset-form", novalidate: true }, errors.box,
+    el("fieldset", {}, el("legend", {}, "Your recovery code"),
+      el("p", {}, el("label", {}, withCode, " I have my recovery code (history kept)")),
+      el("p", {}, el("label", {}, without, " I don't have it (new keys, history lost)"))),
+    code.row, warning, next.row, again.row, el("button", { type: "submit" }, "Reset password"));
+  const sync = () => {
+    code.row.hidden = without.checked;
+    warning.hidden = !without.checked;
+  };
+  withCode.addEventListener("change", sync);
+  without.addEventListener("change", sync);
+  const problems = () => [
+    ...(without.checked || code.input.value.trim() ? [] : ["Enter your recovery code."]),
+    ...passwordProblems(next.input.value, material.email, {
+      minLength: ctx.config.minPasswordLength, maxLength: ctx.config.maxPasswordLength,
+      commonPasswords: ctx.commonPasswords }),
+    ...(next.input.value === again.input.value ? [] : ["The two passwords differ."]),
+  ];
+  const values = () => ({ hold: without.checked, recoveryCode: code.input.value,
+    newPassword: next.input.value });
+  const clear = () => { for (const f of [code, next, again]) f.input.value = ""; };
+  return { form, errors, problems, values, clear };
+}
+
+async function submitReset(ctx, link, material, view, shown) {
+  const { hold, recoveryCode, newPassword } = view.values();
+  const common = { link, material, newPassword, workerScript: ctx.workerScript,
+    onProgress: (f) => shown.progress.update("Protecting your keys with the new password", f),
+    askCode: (failure) => shown.prompt.ask(failure) };
+  const result = hold ? await holdReset(ctx.api, common)
+    : await resetWithRecoveryCode(ctx.api, { ...common, recoveryCode });
+  view.clear();
+  shown.progress.done("");
+  await showRecoveryCode(ctx.store, result.recoveryCode, result.email, { confirmOnServer: false });
+  const message = hold
+    ? `Reset requested WITHOUT the recovery code. It takes effect at `
+      + `${new Date(result.publishAt).toLocaleString()}; until then your current password `
+      + "and keys keep working. Then your account has NEW keys: older messages and files "
+      + "cannot be read. Your new recovery code is valid from then on."
+    : "Your password is reset; your keys and history are kept and every session ended. "
+      + "Log in with your new password.";
+  ctx.done(message);
+}
+
+/** The emailed link's page: reset with the recovery code, or held without it. */
+export function showResetLink(root, ctx, link) {
+  const intro = el("p", { id: "v2-reset-intro" }, "Opening your reset link…");
+  const progress = progressBar("v2-reset-progress");
+  const prompt = codePrompt("v2-reset-otp");
+  const section = card("v2-reset", "Reset your password", intro, ...progress.nodes, prompt.form);
+  root.replaceChildren(section);
+  resetMaterial(ctx.api, link).then((material) => {
+    intro.textContent = `Choose a new password for ${material.email}.`;
+    const view = resetForm(ctx, material);
+    section.append(view.form, loginLink(ctx));
+    let busy = false;
+    view.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const problems = view.problems();
+      view.errors.show(problems);
+      if (problems.length || busy) return;
+      busy = true;
+      submitReset(ctx, link, material, view, { progress, prompt }).catch((error) => {
+        progress.done("");
+        view.errors.show([describe(error)]);
+      }).finally(() => {
+        prompt.cancel();
+        busy = false;
+      });
+    });
+  }, (error) => {
+    intro.textContent = describe(error);
+    intro.className = "form-error";
+    section.append(el("p", {}, el("a", { href: "/password-reset/" }, "Ask for a new link")));
+  });
+  return { stop: () => root.replaceChildren() };
+}
+
+/** The held reset's emailed cancel link: one button, no login. */
+export function showCancelHold(root, ctx, { token }) {
+  const errors = errorBox("v2-reset-cancel-errors");
+  const done = el("p", { id: "v2-reset-cancel-done", role: "status", hidden: true });
+  const button = el("button", { type: "button", id: "v2-reset-cancel-button" }, "Cancel the reset");
+  button.addEventListener("click", () => {
+    cancelWithLink(ctx.api, token).then(() => {
+      done.textContent = "The reset is cancelled; your password and keys did not change.";
+      done.hidden = false;
+      button.hidden = true;
+      errors.show([]);
+    }, (error) => errors.show([describe(error)]));
+  });
+  root.replaceChildren(card("v2-reset-cancel", "Cancel a password reset",
+    el("p", {}, "Someone asked to reset your password without your recovery code. If it "
+      + "was not you, cancel it: your password and keys stay as they are."),
+    errors.box, button, done, loginLink(ctx)));
+  return { stop: () => root.replaceChildren() };
+}
