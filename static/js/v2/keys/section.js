@@ -163,7 +163,10 @@ export function mountKeySection(container, ctx) {
     el("h2", { id: "v2-keys-title" }, "Password and keys"), held.banner, ...progress.nodes,
     prompt.form, passwordForm(ctx, run), rotateForm(ctx, run), exportForm(ctx, run));
   container.replaceChildren(section);
-  const check = () => held.refresh().catch((error) => console.error("held reset:", error));
+  const check = () => held.refresh().catch((error) => {
+    // A 401 is the session ending: the store wipes and this section stops.
+    if (error?.status !== 401) console.error("held reset:", error);
+  });
   check();
   const timer = setInterval(check, (ctx.config.recheckSeconds ?? 45) * 1000);
   return { stop: () => { clearInterval(timer); container.replaceChildren(); } };
