@@ -225,36 +225,6 @@ def test_an_expired_link_is_refused(settings):
     assert state(alice.user) == before
 
 
-def test_pages_walk_the_reset_and_say_plainly_that_old_content_is_lost():
-    alice = make_user()
-    client = Client()
-    page = client.post("/password-reset/", {"email": alice.email})
-    assert page.status_code == 200 and b"Check your inbox" in page.content
-    wait_for_mail()
-    (message,) = mail.outbox
-    uid, token = LINK.search(message.body).groups()
-
-    landing = client.get(f"/password-reset/{uid}/{token}/")
-    assert landing.status_code == 302
-    assert token not in landing["Location"]  # the token leaves the address bar
-    form_page = client.get(landing["Location"])
-    assert form_page.status_code == 200 and b"Recovery code" in form_page.content
-
-    mismatch = client.post(landing["Location"], {"new_password": NEW_PASSWORD,
-                                                 "new_password2": "something else 123"})
-    assert mismatch.status_code == 400
-    done = client.post(landing["Location"], {"new_password": NEW_PASSWORD,
-                                             "new_password2": NEW_PASSWORD})
-    assert done.status_code == 200
-    assert b"can no longer be read" in done.content
-    code = re.search(rb"<code>([0-9A-Z-]+)</code>", done.content).group(1).decode()
-    wrapped = WrappedIdentity.objects.get(user=alice.user)
-    unwrap(bytes(wrapped.recovery_blob), recovery_identity(code, "hybrid"))
-
-    stale = Client().get(f"/password-reset/{uid}/{token}/", follow=True)
-    assert stale.status_code == 400 and b"not valid" in stale.content
-
-
 # --- Key rotation while the old identity is available: an endorsed generation ---------
 
 def test_rotation_adds_a_generation_endorsed_by_the_previous_signing_key():

@@ -158,6 +158,9 @@ def ask_reset(page, server, address) -> str:
 def fill_reset(page, path, *, recovery_code=None, password=NEW_PASSWORD):
     page.goto(path)
     form = page.locator("#v2-reset-form")
+    expect(form).to_be_visible()
+    token = path.rstrip("/").rsplit("/", 1)[1]
+    assert page.url.endswith("/set-password/") and token not in page.url  # left the address bar
     if recovery_code is None:
         form.get_by_label(re.compile("I don't have it")).check()
         expect(page.locator("#v2-reset-warning")).to_contain_text("can no longer be read")
@@ -296,6 +299,8 @@ def test_reset_with_the_recovery_code_in_the_browser_for_a_cli_account(server, n
     path = ask_reset(page, server, address)
     fill_reset(page, path, recovery_code="AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-A")
     expect(page.locator("#v2-reset-errors")).to_contain_text("does not open")
+    page.reload()  # the tab kept its link (sessionStorage), not the address bar
+    expect(page.locator("#v2-reset-intro")).to_have_text(f"Choose a new password for {address}.")
     fill_reset(page, path, recovery_code=old_code)
     page.get_by_label(re.compile("authenticator")).last.fill(fresh_code(totp))
     page.locator("#v2-reset-otp").get_by_role("button", name="Continue").click()

@@ -7,7 +7,7 @@ import { showRecoveryCode } from "./accounts/recoveryview.js";
 import { AccountStore } from "./accounts/store.js";
 import { bindLogin, bindSignup } from "./accounts/views.js";
 import {
-  parseCancelPath, parseResetPath, showCancelHold, showResetLink, showResetRequest,
+  parseCancelPath, parseResetPath, showCancelHold, showResetLink, showResetRequest, takeResetLink,
 } from "./keys/index.js";
 import { mountSignedIn } from "./mount.js";
 
@@ -52,7 +52,7 @@ function showRoutedPage(store, ctx) {
   if (route === "reset-request") {
     showResetRequest(root, ctx);
   } else if (route === "reset-link" && parseResetPath(location.pathname)) {
-    showResetLink(root, ctx, parseResetPath(location.pathname));
+    showResetLink(root, ctx, takeResetLink(location.pathname));
   } else if (route === "reset-cancel" && parseCancelPath(location.pathname)) {
     showCancelHold(root, ctx, { token: parseCancelPath(location.pathname) });
   } else {

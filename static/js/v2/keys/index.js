@@ -4,6 +4,6 @@
 // CLI's client/changes.py).
 export { mountKeySection } from "./section.js";
 export {
-  parseCancelPath, parseResetPath, showCancelHold, showResetLink, showResetRequest,
+  parseCancelPath, parseResetPath, showCancelHold, showResetLink, showResetRequest, takeResetLink,
 } from "./reset.js";
 export { upgradeWorkFactor } from "./flows.js";

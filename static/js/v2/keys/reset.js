@@ -18,6 +18,36 @@ export function parseResetPath(pathname) {
   return match ? { uid: match[1], token: match[2] } : null;
 }
 
+const LINK_KEY = "securechat/v2/reset-link";
+const SET_PASSWORD = "set-password";
+
+/**
+ * The reset link this tab was opened with. The token leaves the address bar (history,
+ * Referer, a shoulder) before any request: the page moves to …/<uid>/set-password/ and
+ * keeps {uid, token} in this tab's sessionStorage, so a reload still works. Null when
+ * the path is no reset link or the tab lost it.
+ */
+export function takeResetLink(pathname) {
+  const parsed = parseResetPath(pathname);
+  if (parsed === null) return null;
+  if (parsed.token !== SET_PASSWORD) {
+    sessionStorage.setItem(LINK_KEY, JSON.stringify(parsed));
+    history.replaceState(null, "", `/password-reset/${parsed.uid}/${SET_PASSWORD}/`);
+    return parsed;
+  }
+  try {
+    const stored = JSON.parse(sessionStorage.getItem(LINK_KEY) ?? "null");
+    return stored?.uid === parsed.uid && typeof stored.token === "string" ? stored : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Forgets the reset link kept by takeResetLink (spent, or the page is left). */
+export function forgetResetLink() {
+  sessionStorage.removeItem(LINK_KEY);
+}
+
 /** The token of a cancel link's path, or null. */
 export function parseCancelPath(pathname) {
   return CANCEL_PATH.exec(pathname)?.[1] ?? null;
@@ -104,6 +134,7 @@ async function submitReset(ctx, link, material, view, shown) {
   const result = hold ? await holdReset(ctx.api, common)
     : await resetWithRecoveryCode(ctx.api, { ...common, recoveryCode });
   view.clear();
+  forgetResetLink();
   shown.progress.done("");
   await showRecoveryCode(ctx.store, result.recoveryCode, result.email, { confirmOnServer: false });
   const message = hold
@@ -123,7 +154,10 @@ export function showResetLink(root, ctx, link) {
   const prompt = codePrompt("v2-reset-otp");
   const section = card("v2-reset", "Reset your password", intro, ...progress.nodes, prompt.form);
   root.replaceChildren(section);
-  resetMaterial(ctx.api, link).then((material) => {
+  const material = link === null
+    ? Promise.reject(new Error("This page lost its reset link: open the link from your email again."))
+    : resetMaterial(ctx.api, link);
+  material.then((material) => {
     intro.textContent = `Choose a new password for ${material.email}.`;
     const view = resetForm(ctx, material);
     section.append(view.form, loginLink(ctx));
@@ -143,7 +177,7 @@ export function showResetLink(root, ctx, link) {
       });
     });
   }, (error) => {
-    intro.textContent = describe(error);
+    intro.textContent = link === null ? error.message : describe(error);
     intro.className = "form-error";
     section.append(el("p", {}, el("a", { href: "/password-reset/" }, "Ask for a new link")));
   });
