@@ -41,7 +41,7 @@ def app(request, route=None, **_path_values):
         "minPasswordLength": MIN_PASSWORD_LENGTH,
         "maxPasswordLength": settings.SECURECHAT_PASSWORD_MAX_LENGTH,
         "recheckSeconds": settings.SECURECHAT_V2_RECHECK_SECONDS,
-        "passwordResetUrl": reverse("password-reset"),
+        "passwordResetUrl": reverse("v2-password-reset"),
     }
     return render(request, "v2/app.html", {"v2_config": config,
                                            "common_passwords": common_passwords()})
