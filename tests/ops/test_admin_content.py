@@ -14,8 +14,8 @@ from messaging.actions import do_set_expiry, do_unsend_message
 from tests.accounts import enrol_totp, fresh_rate_limits  # noqa: F401
 from tests.ops import seed
 from tests.ops.admin_crawl import admin_login, crawl
-from tests.ops.probes import forms, leaks
 from tests.support.accounts import make_user
+from tests.support.probes import forms, leaks, planted
 
 pytestmark = [pytest.mark.usefixtures("fresh_rate_limits")]
 
@@ -83,7 +83,7 @@ def test_no_admin_page_contains_a_message_text_or_a_file_name(start_server, sett
     assert "86400 s after sending" in everything  # the conversation's expiry
     # ...and the probe finds a secret in its encoded forms, as a page could carry it.
     for form in forms(TEXTS[0]):
-        assert leaks(f"<td>xx{form}yy</td>", {"t": TEXTS[0]}) == ["t"]
+        assert leaks(b"<td>xx" + planted(TEXTS[0], form) + b"yy</td>", {"t": TEXTS[0]}) == ["t"]
 
 
 @pytest.mark.dbsensitive

@@ -38,10 +38,10 @@ from accounts.models import User
 from messaging.models import Conversation, Message
 from tests.accounts import enrol_totp, fresh_rate_limits  # noqa: F401
 from tests.ops.admin_crawl import admin_login, crawl
-from tests.ops.probes import leaks
 from tests.support.accounts import make_user
 from tests.support.clients import ApiClient, recv_json, ws_connect
 from tests.support.live import LiveServer
+from tests.support.probes import leaks
 
 pytestmark = [pytest.mark.usefixtures("fresh_rate_limits")]
 

@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from tests.ops.probes import leaks
+from tests.support.probes import leaks
 
 PROXIED = {"X-Forwarded-Proto": "https"}  # as nginx sends it: no HTTPS redirect
 
