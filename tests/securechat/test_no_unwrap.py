@@ -132,7 +132,7 @@ def test_account_flows_with_the_cli(server, tmp_path):
                 stdin=f"{PASSWORD}\n{fresh_code(device)}\n")
     assert "key generation 3, checked" in login
 
-    link = reset_link_for(server, dora.email, tmp_path)
+    link = reset_link(server, tmp_path / "mailer", dora.email)
     reset = cli(laptop, "reset", "--email", dora.email,
                 stdin=f"{link}\n{recovery_code}\n{NEW_PASSWORD}\n{fresh_code(device)}\n")
     assert "NEW recovery code" in reset
@@ -140,7 +140,7 @@ def test_account_flows_with_the_cli(server, tmp_path):
     stranger = Person(server, tmp_path / "stranger", dora.email)  # holds the emailed links
 
     time.sleep(1.1)  # a link asked for in the same second is the same (spent) token
-    link = reset_link_for(server, dora.email, tmp_path)
+    link = reset_link(server, tmp_path / "mailer", dora.email)
     held = cli(stranger, "reset", "--email", dora.email,
                stdin=f"{link}\nhold\n{THIRD_PASSWORD}\n{fresh_code(device)}\n")
     assert "takes effect at" in held
@@ -148,7 +148,7 @@ def test_account_flows_with_the_cli(server, tmp_path):
     assert "signed by key generation" in cli(laptop, "cancel-reset", stdin=NEW_PASSWORD + "\n")
     time.sleep(1.1)
     clear_rate_limits()
-    link = reset_link_for(server, dora.email, tmp_path)
+    link = reset_link(server, tmp_path / "mailer", dora.email)
     cli(stranger, "reset", "--email", dora.email,
         stdin=f"{link}\nhold\n{THIRD_PASSWORD}\n{fresh_code(device)}\n")
     HeldReset.objects.filter(state=HeldReset.HELD).update(publish_at=timezone.now())
@@ -158,17 +158,6 @@ def test_account_flows_with_the_cli(server, tmp_path):
     login = cli(laptop, "login", "--email", dora.email,
                 stdin=f"{THIRD_PASSWORD}\n{fresh_code(device)}\n")
     assert "key generation 4, checked" in login
-
-
-def reset_link_for(server, email: str, tmp_path) -> str:
-    """tests/client/test_cli_account_changes.py's reset_link for another address."""
-    import tests.client.test_cli_account_changes as changes
-
-    saved, changes.EMAIL = changes.EMAIL, email
-    try:
-        return reset_link(server, tmp_path / "mailer")
-    finally:
-        changes.EMAIL = saved
 
 
 def test_a_group_of_three_with_the_cli(server, tmp_path):
