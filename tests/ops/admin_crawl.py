@@ -3,7 +3,11 @@
 ``admin_login`` fetches the real OTP login page, posts the email, the password
 and a code computed with ``pyotp`` from the device's secret (a code for the
 next time step, so it is never the one used to confirm the device), and
-checks that the admin index then opens. ``crawl`` visits the index, each
+checks that the admin index then opens. ``client_login`` logs in the way
+version 2 does (DESIGN.md §4: the site's login, then the admin): the client
+library derives ``auth_key`` from the password on this side, a ``pyotp`` code
+completes the login, and the session cookie opens ``/admin/`` — the server
+never receives the password. ``crawl`` visits the index, each
 app's index, and for every model registered on ``accounts.admin_site.site``
 its changelist and the change and history pages of its objects (up to
 ``per_model``; every model must have at least one). Sorting a changelist by
@@ -45,6 +49,28 @@ def admin_login(server, email: str, password: str, device) -> httpx.Client:
     assert response.status_code == 302, response.text
     index = client.get("/admin/")
     assert index.status_code == 200 and "SecureChat administration" in index.text
+    return client
+
+
+def client_login(server, email: str, password: str, device) -> httpx.Client:
+    """A version 2 login (client library, TOTP code) whose session opens the admin."""
+    import tempfile
+    from pathlib import Path
+
+    from client import account
+    from client.http import Session
+    from tests.client.cli_support import TEST_FLOOR
+
+    config = Path(tempfile.mkdtemp(prefix="admin-login-"))
+    session = Session(server.url, config)
+    account.login(session, email, password, account.KnownAccounts(config),
+                  lambda: pyotp_code(device), min_work_factor=TEST_FLOOR)
+    client = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False,
+                          headers={"Origin": server.origin}, cookies=session._http.cookies)
+    session.close()
+    index = client.get("/admin/")
+    assert index.status_code == 200 and "SecureChat administration" in index.text, \
+        (index.status_code, index.text[:300])
     return client
 
 
