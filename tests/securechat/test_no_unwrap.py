@@ -8,8 +8,9 @@ the file-key unwrap, each identity's stanza unwrap, the payload STREAM open)
 with functions that log the call and raise. Against it, every version 2 flow a
 user runs with the ``securechat`` CLI stays green: signup, password change,
 key rotation, export, login with a TOTP code, reset with the recovery code and
-without it (held, cancelled, published), a group conversation of three, and a
-file upload and download. After each test the server's call log holds no call.
+without it (held, cancelled, published), a group conversation of three (over
+HTTP, and live over the websocket with ``listen``), and a file upload and
+download. After each test the server's call log holds no call.
 
 Positive control: the server logged the patch at start with its pid, and the
 test-only probe URL (tests/support/no_unwrap_urls.py, mounted only by this
@@ -21,7 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +46,7 @@ from tests.client import cli_support
 from tests.client.test_cli_account_changes import reset_link
 from tests.client.test_cli_messages import CliUser, messages
 from tests.support import no_unwrap
-from tests.support.live import LiveServer
+from tests.support.live import REPO_ROOT, LiveServer
 from tests.support.no_unwrap_urls import PROBE_PATH, _outcome
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -171,8 +178,34 @@ def test_a_group_of_three_with_the_cli(server, tmp_path):
         assert [m.split(":")[0] for m in messages(reader.ok("read", cid))] == [
             alice.email, bob.email, carol.email]
     assert "removed" in alice.ok("members", cid, "--remove", bob.email)
-    alice.ok("send", cid, "bob is gone")
+    with listening(carol, cid) as lines:  # the websocket path: live delivery
+        alice.ok("send", cid, "bob is gone")
+        assert lines.get(timeout=60).strip().split(" ", 1)[1] == f"{alice.email}: bob is gone"
     assert messages(carol.ok("read", cid))[-1] == f"{alice.email}: bob is gone"
+
+
+@contextmanager
+def listening(user: CliUser, conversation: str):
+    """``securechat listen CONVERSATION`` running for ``user``: a queue of the lines it
+    prints after "listening to …" (stopped with Ctrl-C at the end)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", cli_support.BOOT, str(cli_support.TEST_FLOOR), "--server",
+         user.server.url, "--password-stdin", "listen", conversation],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT, env=cli_support.cli_env(user.home), start_new_session=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    try:
+        proc.stdin.write(PASSWORD + "\n")
+        proc.stdin.close()
+        assert lines.get(timeout=60).startswith("listening to ")
+        yield lines
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_a_file_upload_and_download_with_the_cli(server, tmp_path):
