@@ -46,7 +46,9 @@ each, naming place and form; secrets planted nowhere are found nowhere (the
 negative control); a v1 login, which still seals an identity into the session
 and sets ``securechat_key``, is caught by the two checks above.
 
-Browser flows (after the cutover) plug in the same way: start the server with
+The browser flows run in tests/browser/test_never_sees_browser.py (signup, reload
+under the device key, a text and a file to a CLI user). More browser flows plug in
+the same way: start the server with
 ``LiveServer(record=True)`` and a :class:`Recording` around it (own Redis,
 ``MONITOR``), drive Chromium through tests/browser/conftest.py's fixtures
 against ``server.url``, collect the secrets the page holds (read the
