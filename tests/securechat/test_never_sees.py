@@ -43,8 +43,9 @@ Positive controls (``test_the_probe_finds_each_form_in_each_place``) plant
 each form, once, in each place — a request body, a websocket frame, a
 database row, Redis, a media file, the server's log — and the probe must find
 each, naming place and form; secrets planted nowhere are found nowhere (the
-negative control); a v1 login, which still seals an identity into the session
-and sets ``securechat_key``, is caught by the two checks above.
+negative control); a planted response that sets ``securechat_key`` (v1's key
+cookie) and a planted session row holding a sealed identity are caught by the two
+checks above (v1 itself is gone after the cutover).
 
 The browser flows run in tests/browser/test_never_sees_browser.py (signup, reload
 under the device key, a text and a file to a CLI user). More browser flows plug in
@@ -86,7 +87,6 @@ from tusclient import client as tus_client
 
 import agecrypt
 from accounts.models import User
-from accounts.unlock import SESSION_IDENTITY
 from agecrypt.primitives import bech32_decode
 from client import account, epochs, fileclaim, messagebox, recovery
 from client.http import Session as ClientSession
@@ -94,7 +94,7 @@ from client.identity import IdentityFile
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits  # noqa: F401
 from tests.client import cli_support
 from tests.client.test_cli_account_changes import reset_link
-from tests.support.clients import ApiClient, recv_json, ws_connect
+from tests.support.clients import recv_json, ws_connect
 from tests.support.live import LiveServer, RedisServer
 from tests.support.probes import (
     Finding,
@@ -110,7 +110,7 @@ from tests.support.probes import (
     tree_haystacks,
     without,
 )
-from tests.support.recorder import conversations, read_record
+from tests.support.recorder import _jsonable, conversations, read_record
 from tests.support.v2chat import Epoch, Group, V2User, b64, signed_json
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -168,6 +168,27 @@ def recording(transactional_db, redis_url, tmp_path):
         finally:
             server.stop()
             monitor.stop()
+
+
+# v1's session key of the sealed identity (accounts/unlock.py, deleted at the cutover).
+SESSION_IDENTITY = "_securechat_identity"
+
+
+def planted_key_cookie(tmp_path: Path) -> Path:
+    """A record (the recorder's format) of a login whose response sets ``securechat_key``,
+    and of a logout that clears it: the positive control of :func:`key_cookies`."""
+    path = tmp_path / "planted-record.jsonl"
+    events = []
+    for n, (route, cookie) in enumerate([("/api/v1/auth/login", b"securechat_key=c2VjcmV0"),
+                                         ("/api/v1/auth/logout", b'securechat_key=""')]):
+        conn = f"planted.{n}"
+        events += [{"conn": conn, "event": "scope", "type": "http", "method": "POST",
+                    "path": route, "headers": []},
+                   {"conn": conn, "event": "send", "message": {
+                       "type": "http.response.start", "status": 200,
+                       "headers": [[b"set-cookie", cookie + b"; Path=/; HttpOnly"]]}}]
+    path.write_text("".join(json.dumps(_jsonable(e)) + "\n" for e in events))
+    return path
 
 
 def key_cookies(record_path: Path) -> list[str]:
@@ -595,10 +616,6 @@ def test_the_probe_finds_each_form_in_each_place(recording, tmp_path):
         plant_everything(recording, tmp_path, plants)
         marker = f"access-log-marker-{tag()}"
         assert httpx.get(f"{server.url}/{marker}").status_code == 404
-        with ApiClient(server.url) as v1:  # v1 still seals the identity server-side
-            r = v1.post("/api/v1/auth/signup", {"email": f"v1-{tag()}@example.org",
-                                                 "password": "a v1 password " + tag()})
-            assert r.status_code == 201, r.text
         haystacks = recording.haystacks()
     finally:
         with connection.cursor() as cursor:
@@ -621,5 +638,9 @@ def test_the_probe_finds_each_form_in_each_place(recording, tmp_path):
                  for n in range(5)}
     assert Probe(unplanted).search(haystacks) == []
 
-    assert key_cookies(server.record_path) != []
-    assert sealed_identity_sessions() != []
+    assert key_cookies(server.record_path) == []  # nothing real set one
+    assert key_cookies(planted_key_cookie(tmp_path)) == ["POST /api/v1/auth/login"]
+    session = SessionStore()
+    session[SESSION_IDENTITY] = "a sealed box"
+    session.create()
+    assert sealed_identity_sessions() == [session.session_key]
