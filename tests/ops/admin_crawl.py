@@ -1,13 +1,11 @@
 """Log in to the admin on a live server the way an operator does, and visit every page.
 
-``admin_login`` fetches the real OTP login page, posts the email, the password
-and a code computed with ``pyotp`` from the device's secret (a code for the
-next time step, so it is never the one used to confirm the device), and
-checks that the admin index then opens. ``client_login`` logs in the way
-version 2 does (DESIGN.md §4: the site's login, then the admin): the client
-library derives ``auth_key`` from the password on this side, a ``pyotp`` code
-completes the login, and the session cookie opens ``/admin/`` — the server
-never receives the password. ``crawl`` visits the index, each
+``client_login`` logs in the way version 2 does (DESIGN.md §4: the site's
+login, then the admin): the client library derives ``auth_key`` from the
+password on this side, a code computed with ``pyotp`` from the device's secret
+(for the next time step, so it is never the one used to confirm the device)
+completes the login, and the session cookie opens ``/admin/`` — the server never
+receives the password. ``crawl`` visits the index, each
 app's index, and for every model registered on ``accounts.admin_site.site``
 its changelist and the change and history pages of its objects (up to
 ``per_model``; every model must have at least one). Sorting a changelist by
@@ -34,22 +32,6 @@ def pyotp_code(device, *, ahead: int = 1) -> str:
     secret = base64.b32encode(device.bin_key).decode()
     totp = pyotp.TOTP(secret, digits=device.digits, interval=device.step)
     return totp.at(time.time() + ahead * device.step)
-
-
-def admin_login(server, email: str, password: str, device) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False,
-                          headers={"Origin": server.origin})
-    page = client.get("/admin/login/")
-    assert page.status_code == 200, page.text
-    token = CSRF_INPUT.search(page.text).group(1)
-    response = client.post("/admin/login/", data={
-        "csrfmiddlewaretoken": token, "email": email, "password": password,
-        "code": pyotp_code(device), "next": "/admin/"},
-        headers={"Referer": server.url + "/admin/login/"})
-    assert response.status_code == 302, response.text
-    index = client.get("/admin/")
-    assert index.status_code == 200 and "SecureChat administration" in index.text
-    return client
 
 
 def client_login(server, email: str, password: str, device) -> httpx.Client:
