@@ -15,7 +15,6 @@ each sortable column is visited too, since annotations differ per ordering.
 from __future__ import annotations
 
 import base64
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -24,7 +23,6 @@ import pyotp
 from django.contrib import admin
 from django.urls import reverse
 
-CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 def pyotp_code(device, *, ahead: int = 1) -> str:
