@@ -24,7 +24,6 @@ from django.contrib import admin
 from django.urls import reverse
 
 
-
 def pyotp_code(device, *, ahead: int = 1) -> str:
     """The device's TOTP code ``ahead`` steps from now, from its secret, with pyotp."""
     secret = base64.b32encode(device.bin_key).decode()
