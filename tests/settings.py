@@ -33,3 +33,12 @@ if os.environ.get("SECURECHAT_TEST_BUNDLE_DIR"):
     SECURECHAT_BUNDLE_MANIFEST = Path(os.environ["SECURECHAT_TEST_BUNDLE_DIR"]) / "manifest.json"
     STATICFILES_DIRS = [*STATICFILES_DIRS,  # noqa: F405
                         (SECURECHAT_BUNDLE_STATIC_PREFIX, os.environ["SECURECHAT_TEST_BUNDLE_DIR"])]
+
+# A live server with agecrypt's identity parsing and every decrypt entry point disabled
+# (tests/securechat/test_no_unwrap.py): patched here, before any app module imports
+# agecrypt, and a test-only URLconf with the probe of its positive control.
+if os.environ.get("SECURECHAT_TEST_NO_UNWRAP"):
+    from tests.support import no_unwrap
+
+    no_unwrap.install(os.environ["SECURECHAT_TEST_NO_UNWRAP"])
+    ROOT_URLCONF = "tests.support.no_unwrap_urls"

@@ -5,17 +5,15 @@ over HTTP against a live server.
 The user's secrets are obtained the way the user could: by opening the password-wrapped
 identity with the known password in the test process. The probe looks for the age
 identity strings (``AGE-SECRET-KEY-…``, any case, classic and post-quantum) and for every
-secret seed in raw, base64 (all three alignments), hex and Bech32 form. Positive control:
+secret seed in every form of tests/support/probes.py (raw, hex, base64 at all three
+alignments, percent- and JSON-escaped). Positive control:
 the same probe finds the public recipient string and the Ed25519 public key.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -31,80 +29,26 @@ from agecrypt.primitives import bech32_decode
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.support.accounts import PASSWORD
 from tests.support.clients import ApiClient
+from tests.support.probes import Probe, RedisMonitor
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
 
 
-class RedisMonitor:
-    """Raw bytes of ``MONITOR`` on its own connection, read in a thread."""
-
-    def __init__(self, url: str):
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        self.sock = socket.create_connection((parts.hostname, parts.port or 6379), timeout=0.2)
-        self.sock.sendall(b"MONITOR\r\n")
-        self.data = bytearray()
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        while not self.stopped.is_set():
-            try:
-                chunk = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            if not chunk:
-                break
-            self.data += chunk
-
-    def stop(self) -> bytes:
-        self.stopped.set()
-        self.thread.join(5)
-        self.sock.close()
-        return bytes(self.data)
-
-
-def base64_forms(secret: bytes) -> set[bytes]:
-    """The secret's base64 text as it appears at any alignment inside a longer stream."""
-    forms = set()
-    for pad in range(3):
-        for encode in (base64.b64encode, base64.urlsafe_b64encode):
-            text = encode(b"\0" * pad + secret)
-            start = (pad * 4 + 2) // 3 + (1 if pad else 0)
-            forms.add(text[start:len(text) - 4])
-    return forms
-
-
-def secret_forms(identity_file) -> dict[str, set[bytes]]:
-    """Every form of every private key in the identity file, by name."""
-    forms: dict[str, set[bytes]] = {}
-    seeds = {"ed25519 seed": identity_file.signing_key.private_bytes_raw()}
+def identity_secrets(identity_file) -> dict[str, str | bytes]:
+    """Every private key of the identity file, by name: the ``AGE-SECRET-KEY`` lines, the
+    seeds, a hybrid key's X25519 secret and the Ed25519 seed (tests/support/probes.py
+    searches each in every form)."""
+    secrets: dict[str, str | bytes] = {
+        "ed25519 seed": identity_file.signing_key.private_bytes_raw()}
     for number, age_identity in identity_file.generations:
         text = str(age_identity)
-        _, seed = bech32_decode(text)
-        seeds[f"gen {number} seed"] = seed
+        seed = bech32_decode(text)[1]
+        secrets[f"gen {number} AGE-SECRET-KEY line"] = text
+        secrets[f"gen {number} seed"] = seed
         if isinstance(age_identity, agecrypt.HybridIdentity):
-            seeds[f"gen {number} x25519 secret"] = hashlib.shake_256(seed).digest(96)[64:]
-        forms[f"gen {number} bech32"] = {text.encode().lower()}
-    for name, seed in seeds.items():
-        forms[f"{name} raw"] = {seed}
-        forms[f"{name} hex"] = {seed.hex().encode()}
-        forms[f"{name} base64"] = base64_forms(seed)
-    forms["age secret key prefix"] = {b"age-secret-key-"}
-    return forms
-
-
-def probe(haystack: bytes, forms: dict[str, set[bytes]]) -> list[str]:
-    lowered = haystack.lower()
-    found = []
-    for name, needles in forms.items():
-        textual = name.endswith(("bech32", "hex", "prefix"))
-        if any(n in (lowered if textual else haystack) for n in needles):
-            found.append(name)
-    return found
+            secrets[f"gen {number} x25519 secret"] = hashlib.shake_256(seed).digest(96)[64:]
+    return secrets
 
 
 def test_no_private_key_at_rest_in_database_sessions_or_redis(start_server, redis_url):
@@ -125,42 +69,32 @@ def test_no_private_key_at_rest_in_database_sessions_or_redis(start_server, redi
             assert r.status_code == 200, r.text
             assert client.get("/api/v1/me").status_code == 200
             # Keep this login: its sealed box stays in the session table.
-            redis_bytes = monitor.stop()
+            redis_haystacks = monitor.haystacks()
     finally:
-        if not monitor.stopped.is_set():
-            monitor.stop()
+        monitor.stop()
 
     user = User.objects.get(email=email)
     identity_file = keys.unwrap(bytes(user.wrapped_identity.password_blob),
                                 agecrypt.ScryptIdentity(PASSWORD))
-    forms = secret_forms(identity_file)
-    assert len(forms) >= 10
+    secrets = identity_secrets(identity_file)
+    assert len(secrets) >= 3
 
     db_path = Path(connection.settings_dict["NAME"])
-    db_bytes = db_path.read_bytes()
     wal = Path(str(db_path) + "-wal")
-    wal_bytes = wal.read_bytes() if wal.exists() else b""
     sessions = [SessionStore().decode(s.session_data) for s in Session.objects.all()]
-    session_bytes = json.dumps(sessions).encode()
-
-    assert probe(db_bytes, forms) == []
-    assert probe(wal_bytes, forms) == []
-    assert probe(session_bytes, forms) == []
-    assert probe(redis_bytes, forms) == []
+    haystacks = [("database", db_path.read_bytes()),
+                 ("database -wal", wal.read_bytes() if wal.exists() else b""),
+                 ("sessions", json.dumps(sessions).encode()), *redis_haystacks]
+    assert Probe(secrets).search(haystacks) == []
+    assert Probe({"prefix": "age-secret-key-"}).search(haystacks) == []
 
     # Positive controls: the probe finds public values where they are stored, and each
     # haystack really saw the flow.
-    public = {
-        "recipient bech32": {str(identity_file.recipient()).encode().lower()},
-        "signing public raw": {identity_file.signing_public_key()},
-    }
-    assert probe(db_bytes + wal_bytes, public) == ["recipient bech32", "signing public raw"]
+    public = {"recipient": str(identity_file.recipient()),
+              "signing public key": identity_file.signing_public_key()}
+    assert {f.secret for f in Probe(public).search(haystacks[:2])} == set(public)
     assert any("_securechat_identity" in s for s in sessions)
-    assert b"rl:" in redis_bytes and len(redis_bytes) > 100
-    # ... and it does find a secret when one is present (the identity file itself).
-    assert "age secret key prefix" in probe(identity_file.serialize(), forms)
-    assert "ed25519 seed base64" in probe(identity_file.serialize(), forms)
-    seed = bech32_decode(str(identity_file.current_identity))[1]
-    assert "gen 1 seed hex" in probe(b"x" + seed.hex().upper().encode(), forms)
-    for pad in range(3):
-        assert "gen 1 seed base64" in probe(base64.b64encode(b"y" * pad + seed + b"z"), forms)
+    assert b"rl:" in redis_haystacks[1][1] and len(redis_haystacks[1][1]) > 100
+    # ... and it does find each secret when one is present (the identity file itself).
+    found = {f.secret for f in Probe(secrets).search([("file", identity_file.serialize())])}
+    assert {"ed25519 seed", "gen 1 AGE-SECRET-KEY line"} <= found

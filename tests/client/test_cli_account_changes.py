@@ -74,12 +74,12 @@ def mailed_bodies(path) -> list[str]:
     return bodies
 
 
-def reset_link(server, workdir) -> str:
+def reset_link(server, workdir, email: str = EMAIL) -> str:
     """Ask for a reset link (as a client would) and read it from the server's mail."""
     workdir.mkdir(mode=0o700, exist_ok=True)
     before = set(server.mail_dir.glob("*"))
     with Session(server.url, workdir) as session:
-        session.post("/api/v1/auth/password-reset", {"email": EMAIL})
+        session.post("/api/v1/auth/password-reset", {"email": email})
     deadline = time.monotonic() + 30  # sent after the response, by a thread
     while time.monotonic() < deadline:
         for path in set(server.mail_dir.glob("*")) - before:

@@ -32,11 +32,15 @@ import uuid
 import httpx
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from websockets.exceptions import InvalidStatus
 
-from filestore.models import Upload
-from messaging.actions import do_start_conversation
-from tests.filestore.helpers import file_message_id, metadata_header
+from accounts.models import User
+from client import account
+from client.http import Session
+from filestore.models import CipherUpload
+from tests.client.cli_support import TEST_FLOOR
+from tests.filestore.v2_support import age_file
 from tests.ops.deploy import (
     DEPLOY,
     ENV_EXAMPLE,
@@ -50,12 +54,14 @@ from tests.ops.deploy import (
     wait_for_port,
     write_env_file,
 )
-from tests.support.accounts import make_user
+from tests.support.accounts import PASSWORD
 from tests.support.clients import ApiClient, recv_json, ws_connect
 from tests.support.live import REPO_ROOT, LiveServer, database_env, free_port
 
 ORIGIN = "https://chat.example.test"
 MiB = 1024 * 1024
+# The version 2 download of an upload (H5 moves it to /api/v1/files/<upload_id>).
+DOWNLOADS = "/api/v1/v2/files/"
 
 
 # --- systemd ---------------------------------------------------------------------------
@@ -263,15 +269,23 @@ def tls_context(nginx: Nginx) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(nginx.workdir / "cert.pem"))
 
 
-def login_through(nginx: Nginx, email: str, password: str) -> ApiClient:
+def signed_up_through(nginx: Nginx, config_dir) -> tuple[str, ApiClient]:
+    """A version 2 user signed up through nginx with the client library (keys made here,
+    the password never sent), address verified; an ApiClient with its session."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    transport = httpx.HTTPTransport(verify=tls_context(nginx))
+    email = f"nginx-{uuid.uuid4().hex[:10]}@example.com"
+    with Session(nginx.origin, config_dir, transport=transport) as session:
+        account.signup(session, email, PASSWORD, settings.SECURECHAT_KEY_TYPE,
+                       account.KnownAccounts(config_dir), min_work_factor=TEST_FLOOR)
+        cookies = httpx.Cookies(session._http.cookies)
+    User.objects.filter(email=email).update(email_verified_at=timezone.now())
     client = ApiClient(nginx.origin)
     client.http.close()
-    client.http = httpx.Client(base_url=nginx.origin, verify=tls_context(nginx), timeout=60)
-    response = client.post("/api/v1/auth/login", {"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    assert response.json()["otp_required"] is False
-    client.fetch_csrf()  # login rotates the token
-    return client
+    client.http = httpx.Client(base_url=nginx.origin, verify=tls_context(nginx), timeout=60,
+                               cookies=cookies)
+    client.fetch_csrf()
+    return email, client
 
 
 def wait_for(predicate, what: str, timeout: float = 20) -> None:
@@ -281,7 +295,7 @@ def wait_for(predicate, what: str, timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
-async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx):
+async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx, tmp_path):
     nginx, servers = behind_nginx
     context = tls_context(nginx)
     health_line = '"GET /api/v1/health HTTP/1.1" 200'
@@ -299,15 +313,14 @@ async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx)
     after = [server.log().count(health_line) for server in servers]
     assert all(a > b for a, b in zip(after, before, strict=True)) and sum(after) - sum(before) == 4
 
-    alice = await asyncio.to_thread(make_user)
-    client = await asyncio.to_thread(login_through, nginx, alice.email, alice.password)
+    _email, client = await asyncio.to_thread(signed_up_through, nginx, tmp_path / "alice")
     try:
         ws_url = f"wss://127.0.0.1:{nginx.https_port}/ws/"
         async with ws_connect(ws_url, nginx.origin, client.cookie_header(), ssl=context) as ws:
             assert ws.response.status_code == 101
-            await ws.send(json.dumps({"type": "sync", "since": {}, "req_id": "r1"}))
+            await ws.send(json.dumps({"type": "sync2", "positions": {}, "req_id": "r1"}))
             frame = await recv_json(ws)
-            assert frame["type"] == "synced", frame
+            assert frame["type"] == "synced2", frame
         with pytest.raises(InvalidStatus) as refused:
             async with ws_connect(ws_url, f"http://127.0.0.1:{nginx.https_port}",
                                   client.cookie_header(), ssl=context):
@@ -317,30 +330,28 @@ async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx)
         client.close()
 
 
-def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx):
+def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx, tmp_path):
     """The server has stored part of the body while the client still holds the rest back.
 
     With ``proxy_request_buffering on`` nginx would read the whole body before
-    passing it on, and the wait below would time out.
+    passing it on, and the wait below would time out. The body is what a version 2
+    client sends: an age file it encrypted (the server stores ciphertext only).
     """
     nginx, _servers = behind_nginx
-    alice, bob = make_user(), make_user()
-    conversation = do_start_conversation(alice.user, bob.email)
-    client = login_through(nginx, alice.email, alice.password)
-    data = os.urandom(20 * MiB)
+    _email, client = signed_up_through(nginx, tmp_path / "alice")
+    data, _one_time = age_file(os.urandom(20 * MiB), settings.SECURECHAT_KEY_TYPE)
     try:
         created = client.post("/api/v1/uploads/", None, headers={
-            "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
-            "Upload-Metadata": metadata_header(conversation.pk)})
+            "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data))})
         assert created.status_code == 201, created.text
         location = created.headers["Location"]
-        upload_id = uuid.UUID(location.rstrip("/").rsplit("/", 1)[-1])
+        upload_id = location.rstrip("/").rsplit("/", 1)[-1]
         held_back = 9 * MiB
 
         def body():
             for start in range(0, held_back, 256 * 1024):
                 yield data[start:start + 256 * 1024]
-            wait_for(lambda: Upload.objects.get(pk=upload_id).offset >= 4 * MiB,
+            wait_for(lambda: CipherUpload.objects.get(pk=upload_id).offset >= 4 * MiB,
                      "the server to store the first 4 MiB while the client waits")
             for start in range(held_back, len(data), 256 * 1024):
                 yield data[start:start + 256 * 1024]
@@ -352,7 +363,7 @@ def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx):
         assert patched.status_code == 204, patched.text
         assert int(patched.headers["Upload-Offset"]) == len(data)
 
-        download = client.get(f"/api/v1/files/{file_message_id(location)}")
+        download = client.get(f"{DOWNLOADS}{upload_id}")
         assert download.status_code == 200
         assert hashlib.sha256(download.content).digest() == hashlib.sha256(data).digest()
     finally:

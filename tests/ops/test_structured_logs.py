@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from tests.ops.probes import leaks
+from tests.support.probes import leaks
 
 PROXIED = {"X-Forwarded-Proto": "https"}  # as nginx sends it: no HTTPS redirect
 
@@ -40,7 +40,7 @@ def until_logged(server, request_id: str, count: int) -> list[dict]:
 
 
 def test_production_lines_are_json_and_share_the_request_id(start_server, tmp_path):
-    password = "correct horse " + secrets.token_hex(8)
+    auth_key = secrets.token_urlsafe(32)  # a version 2 login credential, as a client sends it
     token = secrets.token_urlsafe(24)
     # An empty STATIC_ROOT (no collectstatic): rendering a page fails, and so does the
     # error page, so the exception escapes to uvicorn, which logs it after the app.
@@ -50,7 +50,7 @@ def test_production_lines_are_json_and_share_the_request_id(start_server, tmp_pa
     with httpx.Client(base_url=server.url, headers=PROXIED, timeout=10) as http:
         # No CSRF token: refused and logged by Django (django.security.csrf) and uvicorn.
         refused = http.post("/api/v1/auth/login", json={"email": "a@example.com",
-                                                        "password": password},
+                                                        "auth_key": auth_key},
                             headers={"X-Request-ID": request_id})
         assert refused.status_code == 403
         assert refused.headers["X-Request-ID"] == request_id
@@ -84,6 +84,6 @@ def test_production_lines_are_json_and_share_the_request_id(start_server, tmp_pa
     assert {key for r in json_lines(server) for key in r} <= {
         "time", "level", "logger", "request_id", "message", "exc_info", "stack_info"}
     assert not any("bad id" in json.dumps(r) for r in json_lines(server))
-    assert leaks(server.log(), {"password": password, "link token": token}) == []
+    assert leaks(server.log(), {"auth_key": auth_key, "link token": token}) == []
     # Positive control: the probe finds the token in a line that carries it.
     assert leaks(f"GET /signup/?invitation={token}", {"link token": token}) == ["link token"]

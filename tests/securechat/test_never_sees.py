@@ -6,9 +6,12 @@ the tus app and the websocket routing), at ``LOG_LEVEL=DEBUG`` and
 ``--log-level debug``, with its own Redis under ``MONITOR``. Against it, the
 version 2 flows that exist before the cutover run the way users run them:
 
-- Alice signs up with the ``securechat`` CLI (another process, Django
-  blocked), logs in on a second machine with her password and a TOTP code,
-  and exports her identity (re-wrapped under her password, on her machine);
+- Alice runs every account flow with the ``securechat`` CLI (another process,
+  Django blocked): signup, password change, key rotation, a password change
+  with rotation, login on a second machine with her password and a TOTP code,
+  a reset with the emailed link and her recovery code (new code), a reset
+  without it (held, then cancelled with her current key), and an export of
+  her identity (re-wrapped under her password, on her machine);
 - Bob signs up with the Python client library (``client.account``), and
   Alice logs in with it too (password, then a TOTP code), to drive the v2 API;
 - Alice creates a group under a secret name and adds Bob (signed membership
@@ -25,11 +28,13 @@ file and ``-wal``, or ``pg_dump`` on PostgreSQL), Redis ``MONITOR``,
 MEDIA_ROOT, the mail it sent, the server's DEBUG log and every file the server
 holds open (at the end, and sampled every 20 ms during the flows), in
 every form (raw, hex, base64/base64url at three alignments padded and not,
-percent-encoded, JSON-escaped), for: both passwords, ``master``, ``wrap_key``
-and its passphrase, ``auth_key`` (allowed only in the bodies of the signup
-and login requests that carry it by design), the unwrapped identities (the
+percent-encoded, JSON-escaped), for: all of Alice's five passwords and Bob's,
+``master``, ``wrap_key`` and its passphrase, ``auth_key`` (allowed only in the
+bodies of the signup, login and reset-confirm requests that carry it by
+design), the unwrapped identities of every key generation (the
 ``AGE-SECRET-KEY`` lines, the raw X25519 / ML-KEM / Ed25519 seeds), the
-recovery codes and recovery identities, the message texts and the group name,
+recovery codes (the first, the one the reset gave, the held reset's) and
+their recovery identities, the message texts and the group name,
 the file's one-time identity, its name and a 32-byte slice of its plaintext.
 No response sets a ``securechat_key`` cookie and no session row holds a
 sealed identity.
@@ -38,10 +43,13 @@ Positive controls (``test_the_probe_finds_each_form_in_each_place``) plant
 each form, once, in each place — a request body, a websocket frame, a
 database row, Redis, a media file, the server's log — and the probe must find
 each, naming place and form; secrets planted nowhere are found nowhere (the
-negative control); a v1 login, which still seals an identity into the session
-and sets ``securechat_key``, is caught by the two checks above.
+negative control); a planted response that sets ``securechat_key`` (v1's key
+cookie) and a planted session row holding a sealed identity are caught by the two
+checks above (v1 itself is gone after the cutover).
 
-Browser flows (after the cutover) plug in the same way: start the server with
+The browser flows run in tests/browser/test_never_sees_browser.py (signup, reload
+under the device key, a text and a file to a CLI user). More browser flows plug in
+the same way: start the server with
 ``LiveServer(record=True)`` and a :class:`Recording` around it (own Redis,
 ``MONITOR``), drive Chromium through tests/browser/conftest.py's fixtures
 against ``server.url``, collect the secrets the page holds (read the
@@ -63,6 +71,7 @@ import hashlib
 import io
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,14 +87,14 @@ from tusclient import client as tus_client
 
 import agecrypt
 from accounts.models import User
-from accounts.unlock import SESSION_IDENTITY
 from agecrypt.primitives import bech32_decode
 from client import account, epochs, fileclaim, messagebox, recovery
 from client.http import Session as ClientSession
 from client.identity import IdentityFile
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits  # noqa: F401
 from tests.client import cli_support
-from tests.support.clients import ApiClient, recv_json, ws_connect
+from tests.client.test_cli_account_changes import reset_link
+from tests.support.clients import recv_json, ws_connect
 from tests.support.live import LiveServer, RedisServer
 from tests.support.probes import (
     Finding,
@@ -101,7 +110,7 @@ from tests.support.probes import (
     tree_haystacks,
     without,
 )
-from tests.support.recorder import conversations, read_record
+from tests.support.recorder import _jsonable, conversations, read_record
 from tests.support.v2chat import Epoch, Group, V2User, b64, signed_json
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -112,6 +121,10 @@ FLOOR = cli_support.TEST_FLOOR
 # auth_key is the login credential: it travels in exactly these request bodies.
 AUTH_KEY_PLACES = ("recorder: POST /api/v1/auth/signup request body",
                    "recorder: POST /api/v1/auth/login request body")
+# Alice's last password was set by the reset with her recovery code, which carries its
+# auth_key the way a signup does.
+ALICE_AUTH_KEY_PLACES = (*AUTH_KEY_PLACES,
+                         "recorder: POST /api/v1/auth/v2/reset/confirm request body")
 
 
 # --- the recording server ----------------------------------------------------------------
@@ -157,11 +170,34 @@ def recording(transactional_db, redis_url, tmp_path):
             monitor.stop()
 
 
+# v1's session key of the sealed identity (accounts/unlock.py, deleted at the cutover).
+SESSION_IDENTITY = "_securechat_identity"
+
+
+def planted_key_cookie(tmp_path: Path) -> Path:
+    """A record (the recorder's format) of a login whose response sets ``securechat_key``,
+    and of a logout that clears it: the positive control of :func:`key_cookies`."""
+    path = tmp_path / "planted-record.jsonl"
+    events = []
+    for n, (route, cookie) in enumerate([("/api/v1/auth/login", b"securechat_key=c2VjcmV0"),
+                                         ("/api/v1/auth/logout", b'securechat_key=""')]):
+        conn = f"planted.{n}"
+        events += [{"conn": conn, "event": "scope", "type": "http", "method": "POST",
+                    "path": route, "headers": []},
+                   {"conn": conn, "event": "send", "message": {
+                       "type": "http.response.start", "status": 200,
+                       "headers": [[b"set-cookie", cookie + b"; Path=/; HttpOnly"]]}}]
+    path.write_text("".join(json.dumps(_jsonable(e)) + "\n" for e in events))
+    return path
+
+
 def key_cookies(record_path: Path) -> list[str]:
-    """Connections whose response sets a ``securechat_key`` cookie."""
+    """Connections whose response sets a ``securechat_key`` cookie to a value (a logout
+    that clears one, ``securechat_key="";``, sets nothing)."""
     return [conv.label for conv in conversations(read_record(record_path))
             for name, value in conv.response_headers
-            if name.lower() == b"set-cookie" and value.startswith(b"securechat_key=")]
+            if name.lower() == b"set-cookie" and value.startswith(b"securechat_key=")
+            and not value.startswith((b'securechat_key="";', b"securechat_key=;"))]
 
 
 def sealed_identity_sessions() -> list[str]:
@@ -285,29 +321,76 @@ def verified(email: str) -> User:
 # --- the flows ---------------------------------------------------------------------------
 
 
+def clear_server_rate_limits(server: LiveServer) -> None:
+    """tests.accounts.clear_rate_limits on the recording's own Redis."""
+    import redis
+
+    from tests.accounts import rate_limit_pattern
+
+    store = redis.from_url(server.extra_env["REDIS_URL"])
+    try:
+        keys = list(store.scan_iter(rate_limit_pattern(), count=1000))
+        if keys:
+            store.delete(*keys)
+    finally:
+        store.close()
+
+
+def printed_code(output: str, heading: str) -> str:
+    """The recovery code the CLI printed on the line after ``heading``."""
+    lines = output.splitlines()
+    return lines[next(i for i, line in enumerate(lines) if heading in line) + 1].strip()
+
+
 def alice_with_the_cli(server: LiveServer, tmp_path: Path, secrets: dict) -> V2User:
-    """Signup, login with TOTP and export with the CLI; then a client-library login (with
-    a TOTP code) that this test drives the v2 API with."""
-    email, password = f"alice-{tag()}@example.org", f"Alice's pässwörd / + % {tag()}"
-    signup = run_cli(tmp_path / "alice", server, "signup", "--email", email,
-                     "--key-type", KEY_TYPE, stdin=password + "\n")
+    """Every account flow of the CLI: signup, password change, key rotation (alone and with
+    a password change), login with a TOTP code on a second machine, reset with the
+    recovery code (new code), a reset without it (held, then cancelled), export; then a
+    client-library login (with a TOTP code) that this test drives the v2 API with."""
+    email = f"alice-{tag()}@example.org"
+    passwords = [f"Alice's pässwörd / + % {n} {tag()}" for n in range(5)]
+    secrets.update({f"alice password {n}": p for n, p in enumerate(passwords)})
+    home, laptop = tmp_path / "alice", tmp_path / "alice-laptop"
+    signup = run_cli(home, server, "signup", "--email", email, "--key-type", KEY_TYPE,
+                     stdin=passwords[0] + "\n")
     secrets.update(recovery_secrets("alice", signup.stdout.splitlines()[1].strip()))
+    run_cli(home, server, "change-password", stdin=f"{passwords[0]}\n{passwords[1]}\n")
+    run_cli(home, server, "rotate-keys", stdin=passwords[1] + "\n")
+    run_cli(home, server, "change-password", "--rotate-keys",
+            stdin=f"{passwords[1]}\n{passwords[2]}\n")
     device, _ = enrol_totp(verified(email))
-    laptop = tmp_path / "alice-laptop"
     run_cli(laptop, server, "login", "--email", email,
-            stdin=f"{password}\n{fresh_code(device)}\n")
+            stdin=f"{passwords[2]}\n{fresh_code(device)}\n")
+    reset = run_cli(tmp_path / "alice-reset", server, "reset", "--email", email,
+                    stdin=f"{reset_link(server, tmp_path / 'mailer', email)}\n"
+                          f"{secrets['alice recovery code']}\n{passwords[3]}\n"
+                          f"{fresh_code(device)}\n")
+    secrets.update(recovery_secrets("alice new", printed_code(reset.stdout, "NEW recovery")))
+    run_cli(laptop, server, "login", "--email", email,
+            stdin=f"{passwords[3]}\n{fresh_code(device)}\n")
+    time.sleep(1.1)  # a link asked for in the same second is the same (spent) token
+    clear_server_rate_limits(server)  # the reset endpoints share a small budget
+    held = run_cli(tmp_path / "alice-held", server, "reset", "--email", email,
+                   stdin=f"{reset_link(server, tmp_path / 'mailer', email)}\nhold\n"
+                         f"{passwords[4]}\n{fresh_code(device)}\n")
+    secrets.update(recovery_secrets("alice held", printed_code(held.stdout, "NEW recovery")))
+    clear_server_rate_limits(server)
+    assert "signed by key generation" in run_cli(
+        laptop, server, "cancel-reset", stdin=passwords[3] + "\n").stdout
     export = tmp_path / "alice-export.age"
-    run_cli(laptop, server, "export-identity", "--output", str(export), stdin=password + "\n")
+    run_cli(laptop, server, "export-identity", "--output", str(export),
+            stdin=passwords[3] + "\n")
     exported = IdentityFile.parse(agecrypt.decrypt(
-        export.read_bytes(), [agecrypt.ScryptIdentity(password, max_work_factor=20)]))
+        export.read_bytes(), [agecrypt.ScryptIdentity(passwords[3], max_work_factor=20)]))
 
     config = tmp_path / "alice-library"
     config.mkdir()
     session = ClientSession(server.url, config)
-    unlocked = account.login(session, email, password, account.KnownAccounts(config),
+    unlocked = account.login(session, email, passwords[3], account.KnownAccounts(config),
                              lambda: fresh_code(device), min_work_factor=FLOOR)
     assert exported.serialize() == unlocked.identity.serialize()
-    secrets.update(key_secrets("alice", password, unlocked.keys))
+    assert unlocked.identity.current_generation == 3
+    secrets.update(key_secrets("alice", passwords[3], unlocked.keys))
     secrets.update(identity_secrets("alice", unlocked.identity))
     return V2User(email, LiveHttp(server, session._http.cookies), unlocked.identity,
                   User.objects.get(email=email).pk)
@@ -420,10 +503,10 @@ def test_the_v2_flows_leave_no_secret_anywhere_the_server_reaches(recording, tmp
     bob = bob_with_the_library(server, tmp_path, secrets)
     group, ws_body = messages_between(server, alice, bob, secrets)
     ciphertext = file_between(server, group, alice, bob, secrets)
-    assert len(secrets) >= 33  # 37 on a hybrid deployment
+    assert len(secrets) >= 50
 
     haystacks = recording.haystacks()
-    allowed = {"alice auth_key": AUTH_KEY_PLACES, "bob auth_key": AUTH_KEY_PLACES}
+    allowed = {"alice auth_key": ALICE_AUTH_KEY_PLACES, "bob auth_key": AUTH_KEY_PLACES}
     findings = without(Probe(secrets).search(haystacks), allowed)
     assert findings == [], "\n".join(map(str, findings))
     assert key_cookies(server.record_path) == []
@@ -443,7 +526,8 @@ def test_the_v2_flows_leave_no_secret_anywhere_the_server_reaches(recording, tmp
     def seen(label: str, prefix: str) -> bool:
         return any(p.startswith(prefix) for p in places.get(label, []))
 
-    assert places["auth_key"] and all(p.startswith(AUTH_KEY_PLACES) for p in places["auth_key"])
+    assert places["auth_key"] and all(p.startswith(ALICE_AUTH_KEY_PLACES)
+                                      for p in places["auth_key"])
     assert seen("auth_key", "recorder: POST /api/v1/auth/login request body")
     assert seen("ws box", "recorder: websocket /ws/ ws frame in")
     assert seen("ws box", "recorder: websocket /ws/ ws frame out")
@@ -532,10 +616,6 @@ def test_the_probe_finds_each_form_in_each_place(recording, tmp_path):
         plant_everything(recording, tmp_path, plants)
         marker = f"access-log-marker-{tag()}"
         assert httpx.get(f"{server.url}/{marker}").status_code == 404
-        with ApiClient(server.url) as v1:  # v1 still seals the identity server-side
-            r = v1.post("/api/v1/auth/signup", {"email": f"v1-{tag()}@example.org",
-                                                 "password": "a v1 password " + tag()})
-            assert r.status_code == 201, r.text
         haystacks = recording.haystacks()
     finally:
         with connection.cursor() as cursor:
@@ -558,5 +638,9 @@ def test_the_probe_finds_each_form_in_each_place(recording, tmp_path):
                  for n in range(5)}
     assert Probe(unplanted).search(haystacks) == []
 
-    assert key_cookies(server.record_path) != []
-    assert sealed_identity_sessions() != []
+    assert key_cookies(server.record_path) == []  # nothing real set one
+    assert key_cookies(planted_key_cookie(tmp_path)) == ["POST /api/v1/auth/login"]
+    session = SessionStore()
+    session[SESSION_IDENTITY] = "a sealed box"
+    session.create()
+    assert sealed_identity_sessions() == [session.session_key]

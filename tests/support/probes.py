@@ -8,7 +8,8 @@ of a longer encoded stream: only the characters that depend on the secret
 alone, so it is found wherever it sits; and the padded tail of a stream the
 secret ends), percent-encoded (upper and lower hex, ``+`` for space) and
 JSON-escaped (ASCII-only and UTF-8). Each :class:`Finding` names the secret,
-the place and the forms that matched.
+the place and the forms that matched. ``leaks(text, secrets)`` is the same
+search over one page or log text, for the operations tests.
 
 The haystacks come from the places a server keeps or passes bytes:
 
@@ -84,6 +85,7 @@ def forms(secret: str | bytes) -> dict[str, bytes]:
             out[f"{name} at offset {offset}, unpadded"] = _b64_core(encode, raw, offset)
             out[f"{name} at offset {offset}, padded"] = _b64_padded(encode, raw, offset)
     out["percent-encoded"] = quote(raw, safe="").encode()
+    out["percent-encoded, path"] = quote(raw).encode()  # "/" kept, as in a URL path
     out["percent-encoded, lower hex"] = re.sub(
         rb"%[0-9A-F]{2}", lambda m: m.group().lower(), out["percent-encoded"])
     out["form-encoded"] = quote_plus(raw, safe="").encode()
@@ -147,6 +149,12 @@ class Probe:
                     where = f"{place} line {line}"
                 found.setdefault((label, where), []).extend(names)
         return [Finding(label, where, tuple(names)) for (label, where), names in found.items()]
+
+
+def leaks(haystack: str | bytes, secrets: dict[str, str | bytes]) -> list[str]:
+    """Labels of the secrets found in one page or log text, in any form (sorted)."""
+    data = haystack.encode("utf-8") if isinstance(haystack, str) else bytes(haystack)
+    return sorted({finding.secret for finding in Probe(secrets).search([("text", data)])})
 
 
 def without(findings: list[Finding], allowed: dict[str, tuple[str, ...]]) -> list[Finding]:
