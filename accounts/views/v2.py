@@ -1,5 +1,7 @@
-"""The version 2 browser shell: one document whose script (static/js/v2/app.js) runs
-signup, login, the recovery code and the signed-in views on the client (issue 12).
+"""The version 2 browser shell, served at every page path of accounts/urls_v2.py: one
+document whose script (static/js/v2/app.js) runs signup, login, the recovery code, the
+profile and the signed-in views on the client (issue 12); its router picks the view
+from the path.
 
 The page holds no account data: the script asks the API. What it carries is the
 deployment's public configuration (key type, password rules, re-check interval) and
@@ -30,8 +32,11 @@ def common_passwords() -> list[str]:
 
 @never_cache
 @require_GET
-def app(request):
+def app(request, **params):
+    """The shell; ``config.route`` is the URL name of the path (the router reads the path
+    itself: a pushState navigation never asks the server)."""
     config = {
+        "route": request.resolver_match.url_name if request.resolver_match else None,
         "keyType": settings.SECURECHAT_KEY_TYPE,
         "minPasswordLength": MIN_PASSWORD_LENGTH,
         "maxPasswordLength": settings.SECURECHAT_PASSWORD_MAX_LENGTH,
