@@ -9,7 +9,6 @@ accounts.middleware.HALF_LOGGED_IN_ALLOWED if it must open during a half login.
 """
 
 from django.urls import path
-from django.views.generic import RedirectView
 
 from accounts.views import v2
 
@@ -28,5 +27,5 @@ SHELL_NAMES = frozenset(name for _, name in SHELL_PATHS)
 urlpatterns = [
     *(path(route, v2.app, name=name) for route, name in SHELL_PATHS),
     # The shell lived at /v2/ beside version 1; old bookmarks land on the site.
-    path("v2/", RedirectView.as_view(url="/", permanent=True), name="v2-app"),
+    path("v2/", v2.moved, name="v2-app"),
 ]

@@ -15,10 +15,11 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib.auth.password_validation import CommonPasswordValidator
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 MIN_PASSWORD_LENGTH = 12  # settings.AUTH_PASSWORD_VALIDATORS' MinimumLengthValidator
 
@@ -45,3 +46,9 @@ def app(request, **params):
     }
     return render(request, "v2/app.html", {"v2_config": config,
                                            "common_passwords": common_passwords()})
+
+
+@require_safe
+def moved(request):
+    """/v2/, the shell's address beside version 1: permanently the site's root."""
+    return HttpResponsePermanentRedirect("/")
