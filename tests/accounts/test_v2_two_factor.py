@@ -129,3 +129,43 @@ def test_mandatory_enrolment_completes_the_login_without_step_up():
     assert LoginSession.objects.filter(
         session_key=device.http.session.session_key, ended_at__isnull=True).exists()
     assert device.http.get("/api/v1/me").status_code == 200
+
+
+def closed_sockets(monkeypatch) -> list[str]:
+    from accounts import events
+
+    closed: list[str] = []
+    monkeypatch.setattr(events, "close_session_sockets", closed.append)
+    return closed
+
+
+def test_enabling_2fa_ends_the_other_logins_and_their_sockets(monkeypatch):
+    this = profile_account("alice@example.com")
+    other = Device("alice@example.com")
+    other.login()
+    assert other.http.get("/api/v1/me").status_code == 200  # positive control
+    other_key = other.http.session.session_key
+    closed = closed_sockets(monkeypatch)
+    r = this.post("/api/v1/me/totp", step_up(this))
+    assert r.status_code == 201
+    assert other.http.get("/api/v1/me").status_code == 200  # starting the setup ends nothing
+    r = this.post("/api/v1/me/totp/confirm", {"code": pyotp.TOTP(r.json()["secret"]).now()})
+    assert r.status_code == 200, r.content
+    assert other.http.get("/api/v1/me").status_code == 401
+    assert closed == [other_key]
+    assert this.http.get("/api/v1/me").status_code == 200
+
+
+def test_regenerating_backup_codes_ends_the_other_logins_and_their_sockets(monkeypatch):
+    this, totp = with_second_factor(profile_account("alice@example.com"))
+    other = Device("alice@example.com")
+    other.login()
+    other.post("/api/v1/auth/otp", {"code": fresh_code(totp)})
+    assert other.http.get("/api/v1/me").status_code == 200  # positive control
+    other_key = other.http.session.session_key
+    closed = closed_sockets(monkeypatch)
+    r = this.post("/api/v1/me/backup-codes", step_up(this, fresh_code(totp)))
+    assert r.status_code == 200, r.content
+    assert other.http.get("/api/v1/me").status_code == 401
+    assert closed == [other_key]
+    assert this.http.get("/api/v1/me").status_code == 200
