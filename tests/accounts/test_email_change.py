@@ -17,7 +17,7 @@ from django.test import Client
 
 from accounts.models import AuditEvent, PendingEmailKeys, User
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.accounts.test_client_keys import PASSWORD, Device
+from tests.accounts.test_client_keys import PASSWORD, Device, b64url
 from tests.accounts.test_v2_account_changes import assert_no_secret_sent, password_body, stored
 from tests.accounts.v2stepup import (
     email_change_body,
@@ -59,6 +59,9 @@ def test_change_is_pending_until_the_link_is_used_then_address_and_keys_switch()
     (notice,) = [m for m in mail.outbox if m.to == ["alice@example.com"]]
     assert "/me/email/confirm/" not in notice.body
     token = token_sent_to("alice.new@example.com")
+    for message in mail.outbox:  # neither mail carries a secret of the account
+        for secret in (PASSWORD, alice.recovery_code, b64url(alice.keys.auth_key)):
+            assert secret not in message.body
     assert Device("alice@example.com").login().status_code == 200
     assert alice.http.get("/api/v1/me").json()["email"] == "alice@example.com"
 

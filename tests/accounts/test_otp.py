@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts import unlock
-from accounts.models import BackupCodeDevice, ForgivingTOTPDevice
+from accounts.models import BackupCodeDevice
 from accounts.otp import CodeThrottled
 from accounts.throttle import RateLimited
 from tests.accounts import (  # noqa: F401
@@ -184,23 +184,3 @@ def test_code_step_needs_the_password_step():
     post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
     r = post_json(client, "/api/v1/auth/otp", {"code": "123456"})
     assert r.status_code == 409 and r.json()["error"] == "wrong_step"
-
-
-def test_setup_page_shows_qr_and_secret_then_backup_codes_once():
-    u = make_user()
-    client = login_client(u)
-    r = client.get("/account/two-factor/")
-    assert r.status_code == 200 and b"Set up an authenticator app" in r.content
-    r = client.post("/account/two-factor/", {"action": "start", "password": "wrong one!"})
-    assert r.status_code == 403 and b"not your current password" in r.content
-    r = client.post("/account/two-factor/", {"action": "start", "password": u.password})
-    assert r.status_code == 200 and b"<svg" in r.content
-    secret = ForgivingTOTPDevice.objects.get(user=u.user, confirmed=False)
-    from tests.accounts import code_at, current_t
-    assert b"Key:" in r.content
-    r = client.post("/account/two-factor/", {"action": "confirm",
-                                             "code": code_at(secret, current_t(secret))})
-    assert r.status_code == 200 and b"Your backup codes" in r.content
-    assert r.content.count(b"<li><code>") == 10
-    r = client.get("/account/two-factor/")
-    assert b"Backup codes left: 10" in r.content and b"<li><code>" not in r.content
