@@ -24,6 +24,7 @@ from django.utils.deprecation import MiddlewareMixin
 from accounts import actions, unlock
 from accounts.errors import ApiError, MethodNotAllowed, error_response
 from accounts.models import LoginSession
+from accounts.urls_v2 import SHELL_NAMES
 
 # URL names a half-logged-in session may reach.
 HALF_LOGGED_IN_ALLOWED = {
@@ -32,8 +33,9 @@ HALF_LOGGED_IN_ALLOWED = {
     "recovery-code", "api-recovery-confirm",
     "logout", "api-auth-logout",
     # The version 2 shell holds nothing of the account in its HTML: its own code step
-    # (api-auth-otp above) must survive a reload in the middle of a login.
-    "v2-app",
+    # (api-auth-otp above) and enrolment stage must survive a reload in the middle of a
+    # login, on any of its paths.
+    "v2-app", *SHELL_NAMES,
 }
 # Only while 2FA is mandatory and no device is confirmed yet.
 ENROLMENT_ALLOWED = {"totp-setup", "api-me-totp", "api-me-totp-confirm"}

@@ -1,27 +1,29 @@
-"""Step-up: the password again, and a fresh second-factor code when 2FA is on.
+"""Step-up, version 2: a fresh ``auth_key`` from the current password, and a fresh
+second-factor code when 2FA is on (DESIGN.md §4, docs/protocol.md §27).
 
-Exporting keys, changing the email address, the password or the second
-factor, and regenerating backup codes call ``require_step_up`` first
-(DESIGN.md §4). The password is checked with Argon2 inside a key-derivation
-slot and under a per-account rate limit; only when it matches is a code
-checked, so a wrong password never burns a code. Codes are verified on the
-user's confirmed devices by ``accounts.otp.verify_code`` (each device row
-locked inside a transaction), so TOTP replay protection ("fresh": a code
-already used, for the login for instance, is refused), django-otp's
-throttling and single-use backup codes hold under concurrent requests.
-Wrong codes raise ``accounts.otp.CodeRejected`` / ``CodeThrottled`` (they
-carry ``code`` and ``status`` like ``AccountError``).
+Enrolling or removing the second factor, regenerating backup codes, changing the
+email address and deleting the account call ``require_step_up`` first. The client
+derives ``auth_key`` from the current password exactly as for a login (prelogin's
+salt and work factor); the server compares ``HMAC(AUTH_PEPPER, auth_key)`` with the
+stored hash (``accounts.actions.clientchanges.check_client_step_up``) under a
+per-account rate limit, and only when it matches checks a code, so a wrong password
+never burns a code. The server never receives the password: a ``password`` field is
+refused with 400 by the endpoints' field lists.
+
+Codes are verified on the user's confirmed devices by ``accounts.otp.verify_code``
+(each device row locked inside a transaction), so TOTP replay protection ("fresh":
+a code already used, for the login for instance, is refused), django-otp's
+throttling and single-use backup codes hold under concurrent requests. Wrong codes
+raise ``accounts.otp.CodeRejected`` / ``CodeThrottled``.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from accounts import otp
 from accounts.actions import AccountError
-from accounts.throttle import check_rate, kdf_slot
 
 STEP_UP_LIMIT = (10, 300)  # attempts per account per window (seconds), unless configured
+STEP_UP_FIELDS = ("auth_key", "code")
 
 
 class WrongPassword(AccountError):
@@ -44,22 +46,12 @@ def require_second_factor(user, code) -> None:
     otp.verify_code(user, code)  # CodeRejected / CodeThrottled
 
 
-def check_password(user, password) -> None:
-    limit, window = settings.SECURECHAT_RATE_LIMITS.get("stepup_account", STEP_UP_LIMIT)
-    check_rate("stepup_account", str(user.pk), limit, window)
-    if (not isinstance(password, str) or not password
-            or len(password) > settings.SECURECHAT_PASSWORD_MAX_LENGTH):
-        raise WrongPassword("Enter your current password.", field="password")
-    with kdf_slot():
-        matched = user.check_password(password)
-    if not matched:
-        raise WrongPassword("That is not your current password.", field="password")
+def require_step_up(request, body: dict, *, user=None) -> None:
+    """Raise ``AccountError`` (or ``RateLimited``) unless ``body``'s ``{auth_key, code?}``
+    prove the user again: 403 ``wrong_password`` / ``code_required`` / ``invalid_code``."""
+    from accounts.actions.clientchanges import check_client_step_up
 
-
-def require_step_up(request, password, code=None, *, user=None) -> None:
-    """Raise ``AccountError`` (or ``RateLimited``/``TooBusy``) unless the user proves it again."""
     user = user if user is not None else request.user
     if not user.is_authenticated:
         raise WrongPassword("Log in first.")
-    check_password(user, password)
-    require_second_factor(user, code)
+    check_client_step_up(user, body.get("auth_key"), body.get("code"))

@@ -1,7 +1,8 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("accounts.urls_v2")),  # the shell's paths first (accounts/urls_v2.py)
+    # First: the shell's page paths win over any older page route with the same path.
+    path("", include("accounts.urls_v2")),
     path("", include("accounts.urls_auth")),
     path("", include("accounts.urls_me")),
 ]

@@ -1,19 +1,31 @@
-"""The version 2 browser shell's paths: every one renders the same document
-(accounts.views.v2.app); the script picks the view from ``config.route`` and the path.
-Included before the other URL lists, so a shell path wins over an older page."""
+"""The version 2 browser shell is the site: every page path below renders the one shell
+document (accounts.views.v2.app), whose client router (static/js/v2/router.js) opens
+the view for the path. Included FIRST by accounts/urls.py so these win over any older
+page route with the same path.
 
-from django.urls import path, re_path
+To add a page: add its path here (same view, a name), register its view with the
+router (static/js/v2/router.js explains how), and list the name in
+accounts.middleware.HALF_LOGGED_IN_ALLOWED if it must open during a half login.
+"""
+
+from django.urls import path
 
 from accounts.views import v2
 
+# (path, URL name); the names are the ones the rest of the site reverses.
+SHELL_PATHS = [
+    ("", "home"),
+    ("login/", "login"),
+    ("signup/", "signup"),
+    ("me/", "me"),
+    ("password-reset/", "password-reset"),
+    ("password-reset/cancel/<str:token>", "password-reset-cancel"),
+    ("password-reset/<str:uidb64>/<str:token>/", "password-reset-link"),
+]
+SHELL_NAMES = frozenset(name for _, name in SHELL_PATHS)
+
 urlpatterns = [
-    path("v2/", v2.app, name="v2-app"),
-    # The key pages (static/js/v2/keys/reset.js): the reset request, the emailed reset
-    # link (accounts/actions/lifecycle.py) and the held reset's emailed cancel link
-    # (accounts/actions/heldreset.py).
-    path("password-reset/", v2.app, {"route": "reset-request"}, name="v2-password-reset"),
-    re_path(r"^password-reset/cancel/(?P<token>[A-Za-z0-9_-]{20,100})/?$", v2.app,
-            {"route": "reset-cancel"}, name="v2-reset-cancel"),
-    path("password-reset/<str:uidb64>/<str:token>/", v2.app, {"route": "reset-link"},
-         name="v2-password-reset-link"),
+    *(path(route, v2.app, name=name) for route, name in SHELL_PATHS),
+    # The shell lived at /v2/ beside version 1; old bookmarks land on the site.
+    path("v2/", v2.moved, name="v2-app"),
 ]

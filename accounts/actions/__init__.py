@@ -44,24 +44,27 @@ from accounts.actions.base import (  # noqa: F401
     rate_limit,
     request_ip,
 )
-from accounts.actions.lifecycle import (  # noqa: F401
+from accounts.actions.emailchange import (  # noqa: F401
     EMAIL_CHANGE_HOURS,
     EMAIL_CHANGE_SALT,
+    check_email_change,
+    do_confirm_email_change,
+    do_request_email_change,
+    email_change_token,
+    validate_new_email,
+)
+from accounts.actions.lifecycle import (  # noqa: F401
     ResetResult,
     do_change_password,
-    do_confirm_email_change,
     do_delete_account,
     do_export_identity,
-    do_request_email_change,
     do_request_password_reset,
     do_reset_password,
     do_rotate_keys,
-    email_change_token,
     fresh_identity_file,
     recovery_key_type,
     reset_link_hours,
     user_for_reset_link,
-    validate_new_email,
 )
 from accounts.actions.login import (  # noqa: F401
     MODEL_BACKEND,

@@ -1,4 +1,5 @@
-"""Password change and reset, key rotation, export, email change, account deletion."""
+"""Password change and reset, key rotation, export, account deletion (the email change:
+emailchange.py)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,18 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 import agecrypt
 from accounts import identity as keys
 from accounts.actions.base import (
     AccountError,
-    EmailTaken,
     InvalidCredentials,
     InvalidLink,
     WrongRecoveryCode,
     audit,
     check_password_shape,
-    normalize_email,
     request_ip,
 )
 from accounts.actions.sessions import end_login_sessions
@@ -32,12 +31,6 @@ from accounts.models import (
 from accounts.throttle import kdf_slot
 
 logger = logging.getLogger(__name__)
-
-
-EMAIL_CHANGE_HOURS = 48
-
-
-EMAIL_CHANGE_SALT = "securechat.accounts.email-change"
 
 
 @dataclass
@@ -275,78 +268,6 @@ def do_export_identity(user, *, request=None) -> bytes:
         audit("identity_exported", user, ip=request_ip(request))
         send_security_email(user, "identity_exported", request)
     return blob
-
-
-def email_change_token(user, new_email: str) -> str:
-    from django.core import signing
-
-    return signing.dumps({"u": user.pk, "e": new_email}, salt=EMAIL_CHANGE_SALT, compress=True)
-
-
-def validate_new_email(user, new_email) -> str:
-    """The normalized new address, or an AccountError (same address, taken, malformed)."""
-    try:
-        new_email = normalize_email(new_email)
-    except AccountError as exc:
-        raise AccountError(str(exc), field="new_email") from None
-    if new_email == user.email:
-        raise AccountError("That is already your email address.", field="new_email")
-    if User.objects.filter(email=new_email).exclude(pk=user.pk).exists():
-        raise EmailTaken("Another account uses this email address.", field="new_email")
-    return new_email
-
-
-def do_request_email_change(user, new_email, *, request=None) -> str:
-    """Remember the new address and send it a verification link; the old one gets a notice."""
-    from accounts.emails import send_email_change_link, send_security_email, site_url
-
-    new_email = validate_new_email(user, new_email)
-    with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(pending_email=new_email)
-        user.pending_email = new_email
-        token = email_change_token(user, new_email)
-        send_email_change_link(new_email, f"{site_url()}/me/email/confirm/{token}/",
-                               EMAIL_CHANGE_HOURS)
-        send_security_email(user, "email_change_requested", request)
-        audit("email_change_requested", user, ip=request_ip(request))
-    return new_email
-
-
-def do_confirm_email_change(token, *, request=None) -> User:
-    """Switch to the pending address named by a valid link (uniqueness checked again)."""
-    from django.core import signing
-
-    from accounts.emails import send_security_email
-
-    invalid = InvalidLink("This confirmation link is not valid (used, expired or replaced).")
-    if not isinstance(token, str) or not token or len(token) > 1000:
-        raise invalid
-    try:
-        data = signing.loads(token, salt=EMAIL_CHANGE_SALT,
-                             max_age=EMAIL_CHANGE_HOURS * 3600)
-        user_id, new_email = int(data["u"]), str(data["e"])
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
-        raise invalid from None
-    try:
-        with transaction.atomic():
-            user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
-            if user is None or not user.pending_email or user.pending_email != new_email:
-                raise invalid
-            if User.objects.filter(email=new_email).exclude(pk=user.pk).exists():
-                raise EmailTaken("Another account uses this email address now.",
-                                 field="new_email")
-            old_email = user.email
-            user.email = new_email
-            user.pending_email = ""
-            user.email_verified_at = timezone.now()  # the link reached the new address
-            user.save(update_fields=["email", "pending_email", "email_verified_at"])
-            audit("email_changed", user, ip=request_ip(request))
-            send_security_email(user, "email_changed", request, to=old_email)
-            send_security_email(user, "email_changed", request)
-    except IntegrityError:
-        raise EmailTaken("Another account uses this email address now.",
-                         field="new_email") from None
-    return user
 
 
 def do_delete_account(user, *, request=None) -> None:

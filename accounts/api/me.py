@@ -20,7 +20,7 @@ from accounts.api import api_view, text_field
 from accounts.errors import ApiError
 from accounts.models import KeyGeneration, WrappedIdentity
 from accounts.models.pins import MAX_PIN_BLOB_BYTES
-from accounts.stepup import require_step_up
+from accounts.stepup import STEP_UP_FIELDS, require_step_up
 
 EXPORT_FILENAME = "securechat-identity.age"
 
@@ -162,30 +162,37 @@ def export_identity(request, body):
     return response
 
 
-@api_view("POST", fields=("password", "code", "new_email"), login_required=True)
+EMAIL_CHANGE_FIELDS = (*STEP_UP_FIELDS, "new_email", "new_account_salt", "new_auth_key",
+                       "work_factor", "wrapped_identity")
+
+
+@api_view("POST", fields=EMAIL_CHANGE_FIELDS, login_required=True)
 def change_email(request, body):
-    """``{password, code?, new_email}``: a link goes to the new address; pending until opened."""
-    unlocked_identity(request)
-    actions.validate_new_email(request.user, body.get("new_email"))  # before the step-up
-    require_step_up(request, body.get("password"), body.get("code"))
-    pending = actions.do_request_email_change(request.user, body.get("new_email"),
-                                              request=request)
+    """``{auth_key, code?, new_email, new_account_salt, new_auth_key, work_factor,
+    wrapped_identity}`` (protocol.md §27): a link goes to the new address; the address
+    and the keys re-derived for it stay pending until it is opened."""
+    require_complete_login(request)
+    change = actions.check_email_change(request.user, body)  # 400 before the step-up
+    require_step_up(request, body)
+    pending = actions.do_request_email_change(request.user, change, request=request)
     return JsonResponse({"ok": True, "pending_email": pending}, status=202)
 
 
 @api_view("POST", fields=("token",))
 def confirm_email(request, body):
-    """``{token}`` from the link sent to the new address (works without a login)."""
+    """``{token}`` from the link sent to the new address (works without a login): the
+    address, account salt, auth hash and wrapped identity switch together."""
     user = actions.do_confirm_email_change(text_field(body, "token"), request=request)
     return JsonResponse({"ok": True, "email": user.email})
 
 
-@api_view("POST", fields=("password", "code"), login_required=True)
+@api_view("POST", fields=STEP_UP_FIELDS, login_required=True)
 def delete_account(request, body):
-    """``{password, code?}``: the account, its keys and sessions are deleted."""
-    require_step_up(request, body.get("password"), body.get("code"))
+    """``{auth_key, code?}``: the account, its keys and sessions are deleted."""
+    require_complete_login(request)
+    require_step_up(request, body)
     actions.do_delete_account(request.user, request=request)
-    unlock.forget_everything(request)  # the response deletes the key cookie
+    unlock.forget_everything(request)
     request.session.flush()
     return JsonResponse({"ok": True, "deleted": True})
 

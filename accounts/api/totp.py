@@ -1,9 +1,10 @@
 """JSON endpoints of the second factor: authenticator enrolment and backup codes.
 
 Starting an enrolment, regenerating backup codes and removing the second
-factor need step-up (``accounts.stepup.require_step_up``: the password, and a
-fresh code when 2FA is on), except the first enrolment of a login that
-mandatory 2FA holds in the "enrol" stage.
+factor need the version 2 step-up (``accounts.stepup.require_step_up``: a fresh
+``auth_key`` derived from the current password, and a fresh code when 2FA is on),
+except the first enrolment of a login that mandatory 2FA holds in the "enrol"
+stage. A ``password`` field is refused (400): the server never receives one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.http import JsonResponse
 from accounts import actions, otp, unlock
 from accounts.api import api_view
 from accounts.errors import ApiError
-from accounts.stepup import require_step_up
+from accounts.stepup import STEP_UP_FIELDS, require_step_up
 
 SESSION_PENDING_TOTP = "_securechat_pending_totp"
 
@@ -22,10 +23,10 @@ def in_enrolment(request) -> bool:
     return unlock.auth_stage(request.session) == unlock.STAGE_ENROL
 
 
-def start_enrolment(request, password, code) -> dict:
+def start_enrolment(request, body) -> dict:
     """Step-up (unless enrolling), a new unconfirmed device; what the user scans."""
     if not in_enrolment(request):
-        require_step_up(request, password, code)
+        require_step_up(request, body)
     device = actions.do_start_totp(request.user)
     request.session[SESSION_PENDING_TOTP] = device.pk
     uri = device.config_url
@@ -46,15 +47,15 @@ def confirm_enrolment(request, code) -> list[str]:
     return codes
 
 
-@api_view("POST", "DELETE", fields=("password", "code"), login_required=True)
+@api_view("POST", "DELETE", fields=STEP_UP_FIELDS, login_required=True)
 def totp(request, body):
-    """POST ``{password, code?}`` -> ``{secret, otpauth_uri, qr_svg}``; DELETE removes 2FA."""
+    """POST ``{auth_key, code?}`` -> ``{secret, otpauth_uri, qr_svg}`` (``{}`` in the
+    enrolment stage); DELETE ``{auth_key, code}`` removes 2FA."""
     if request.method == "DELETE":
-        require_step_up(request, body.get("password"), body.get("code"))
+        require_step_up(request, body)
         actions.do_remove_totp(request.user, request=request)
         return JsonResponse({"ok": True, "otp_enabled": False})
-    return JsonResponse(start_enrolment(request, body.get("password"), body.get("code")),
-                        status=201)
+    return JsonResponse(start_enrolment(request, body), status=201)
 
 
 @api_view("POST", fields=("code",), login_required=True)
@@ -65,11 +66,11 @@ def totp_confirm(request, body):
     return JsonResponse({"backup_codes": confirm_enrolment(request, body.get("code"))})
 
 
-@api_view("POST", fields=("password", "code"), login_required=True)
+@api_view("POST", fields=STEP_UP_FIELDS, login_required=True)
 def backup_codes(request, body):
-    """``{password, code}`` -> ``{backup_codes}`` (a new set, shown once)."""
+    """``{auth_key, code}`` -> ``{backup_codes}`` (a new set, shown once)."""
     if not otp.has_second_factor(request.user):
         raise ApiError("Set up an authenticator app first.", code="wrong_step", status=409)
-    require_step_up(request, body.get("password"), body.get("code"))
+    require_step_up(request, body)
     return JsonResponse({"backup_codes": actions.do_regenerate_backup_codes(
         request.user, request=request)})

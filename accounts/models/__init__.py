@@ -2,7 +2,7 @@
 
 from accounts.models.audit import AuditEvent
 from accounts.models.claims import PendingClaim
-from accounts.models.clientauth import ClientAuth
+from accounts.models.clientauth import ClientAuth, PendingEmailKeys
 from accounts.models.devices import BackupCode, BackupCodeDevice, ForgivingTOTPDevice
 from accounts.models.heldresets import HeldReset
 from accounts.models.invitations import Invitation
@@ -13,6 +13,7 @@ from accounts.models.users import User, UserManager
 
 __all__ = [
     "AuditEvent", "BackupCode", "BackupCodeDevice", "ClientAuth", "ForgivingTOTPDevice",
-    "HeldReset", "Invitation", "KeyGeneration", "LoginSession", "PendingClaim", "PinBlob", "User",
+    "HeldReset", "Invitation", "KeyGeneration", "LoginSession", "PendingClaim", "PendingEmailKeys",
+    "PinBlob", "User",
     "UserManager", "WrappedIdentity",
 ]

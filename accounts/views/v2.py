@@ -1,5 +1,7 @@
-"""The version 2 browser shell: one document whose script (static/js/v2/app.js) runs
-signup, login, the recovery code and the signed-in views on the client (issue 12).
+"""The version 2 browser shell, served at every page path of accounts/urls_v2.py: one
+document whose script (static/js/v2/app.js) runs signup, login, the recovery code, the
+profile and the signed-in views on the client (issue 12); its router picks the view
+from the path.
 
 The page holds no account data: the script asks the API. What it carries is the
 deployment's public configuration (key type, password rules, re-check interval) and
@@ -13,10 +15,11 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib.auth.password_validation import CommonPasswordValidator
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 MIN_PASSWORD_LENGTH = 12  # settings.AUTH_PASSWORD_VALIDATORS' MinimumLengthValidator
 
@@ -30,18 +33,22 @@ def common_passwords() -> list[str]:
 
 @never_cache
 @require_GET
-def app(request, route=None, **_path_values):
-    """The shell; ``route`` names the view a shell path asks for (accounts/urls_v2.py).
-    Path values (a reset link's uid and token) stay out of the page: the script reads
-    them from its own address."""
+def app(request, **params):
+    """The shell; ``config.route`` is the URL name of the path (the router reads the path
+    itself: a pushState navigation never asks the server)."""
     config = {
-        "route": route,
-        "loginUrl": reverse("v2-app"),
+        "route": request.resolver_match.url_name if request.resolver_match else None,
         "keyType": settings.SECURECHAT_KEY_TYPE,
         "minPasswordLength": MIN_PASSWORD_LENGTH,
         "maxPasswordLength": settings.SECURECHAT_PASSWORD_MAX_LENGTH,
         "recheckSeconds": settings.SECURECHAT_V2_RECHECK_SECONDS,
-        "passwordResetUrl": reverse("v2-password-reset"),
+        "passwordResetUrl": reverse("password-reset"),
     }
     return render(request, "v2/app.html", {"v2_config": config,
                                            "common_passwords": common_passwords()})
+
+
+@require_safe
+def moved(request):
+    """/v2/, the shell's address beside version 1: permanently the site's root."""
+    return HttpResponsePermanentRedirect("/")

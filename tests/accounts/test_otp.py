@@ -7,20 +7,17 @@ real server process; on SQLite and on PostgreSQL (``-m dbsensitive``).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import timedelta
 
-import pyotp
 import pytest
 from django.conf import settings
-from django.test import Client, override_settings
+from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import unlock
-from accounts.models import BackupCodeDevice, ForgivingTOTPDevice, LoginSession
+from accounts.models import BackupCodeDevice
 from accounts.otp import CodeThrottled
 from accounts.throttle import RateLimited
 from tests.accounts import (  # noqa: F401
@@ -187,117 +184,3 @@ def test_code_step_needs_the_password_step():
     post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
     r = post_json(client, "/api/v1/auth/otp", {"code": "123456"})
     assert r.status_code == 409 and r.json()["error"] == "wrong_step"
-
-
-def test_enrolment_needs_the_password_then_a_code_from_the_new_app():
-    u = make_user()
-    client = login_client(u)
-    r = post_json(client, "/api/v1/me/totp", {"password": "not my password"})
-    assert r.status_code == 403 and r.json()["error"] == "wrong_password"
-    assert not TOTPDevice.objects.filter(user=u.user).exists()
-
-    r = post_json(client, "/api/v1/me/totp", {"password": u.password})
-    assert r.status_code == 201
-    data = r.json()
-    assert data["otpauth_uri"].startswith("otpauth://totp/SecureChat")
-    assert data["qr_svg"].startswith("<svg") and "script" not in data["qr_svg"]
-    assert not TOTPDevice.objects.get(user=u.user).confirmed
-
-    r = post_json(client, "/api/v1/me/totp/confirm", {"code": "12345"})
-    assert r.status_code == 400
-    TOTPDevice.objects.get(user=u.user).throttle_reset()
-    r = post_json(client, "/api/v1/me/totp/confirm", {"code": pyotp.TOTP(data["secret"]).now()})
-    assert r.status_code == 200
-    assert len(r.json()["backup_codes"]) == 10
-    assert TOTPDevice.objects.get(user=u.user).confirmed
-
-    # Now 2FA is on: step-up needs a fresh code too.
-    r = post_json(client, "/api/v1/me/totp", {"password": u.password})
-    assert r.status_code == 403 and r.json()["error"] == "code_required"
-
-
-def test_a_pending_device_is_confirmed_only_by_the_session_that_started_it():
-    u = make_user()
-    a, b = login_client(u), login_client(u)
-    secret = post_json(a, "/api/v1/me/totp", {"password": u.password}).json()["secret"]
-    r = post_json(b, "/api/v1/me/totp/confirm", {"code": pyotp.TOTP(secret).now()})
-    assert r.status_code == 409
-    assert not TOTPDevice.objects.filter(user=u.user, confirmed=True).exists()
-
-
-def test_backup_codes_regenerate_with_step_up_and_old_ones_die():
-    u = make_user()
-    device, old_codes = enrol_totp(u.user)
-    client = login_client(u)
-    post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)})
-    r = post_json(client, "/api/v1/me/backup-codes", {"password": u.password})
-    assert r.status_code == 403  # the code is missing
-    r = post_json(client, "/api/v1/me/backup-codes", {"password": u.password,
-                                                      "code": fresh_code(device)})
-    assert r.status_code == 200
-    new_codes = r.json()["backup_codes"]
-    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
-    fresh = login_client(u, stage="otp")
-    assert post_json(fresh, "/api/v1/auth/otp", {"code": old_codes[0]}).status_code == 400
-    BackupCodeDevice.objects.get(user=u.user).throttle_reset()
-    assert post_json(fresh, "/api/v1/auth/otp", {"code": new_codes[0]}).status_code == 200
-
-
-def test_removing_the_second_factor_needs_step_up_and_is_refused_when_mandatory():
-    u = make_user()
-    device, _ = enrol_totp(u.user)
-    client = login_client(u)
-    post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)})
-    with override_settings(SECURECHAT_REQUIRE_2FA=True):
-        r = client.delete("/api/v1/me/totp", data=json.dumps(
-            {"password": u.password, "code": fresh_code(device)}), content_type="application/json")
-        assert r.status_code == 400
-    assert TOTPDevice.objects.filter(user=u.user).exists()
-    r = client.delete("/api/v1/me/totp", data=json.dumps(
-        {"password": u.password, "code": fresh_code(device)}), content_type="application/json")
-    assert r.status_code == 200
-    assert not TOTPDevice.objects.filter(user=u.user).exists()
-    assert not BackupCodeDevice.objects.filter(user=u.user).exists()
-
-
-@override_settings(SECURECHAT_REQUIRE_2FA=True)
-def test_mandatory_enrolment_completes_the_login():
-    """With 2FA mandatory, a user without a device is held at enrolment (no step-up), and
-    confirming the first device completes the login with a new session key."""
-    u = make_user()
-    client = Client()
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
-    assert r.json() == {"otp_required": False, "email_verification_required": False,
-                        "enrolment_required": True}
-    assert client.get("/about/")["Location"] == "/account/two-factor/"
-    assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 403
-    r = post_json(client, "/api/v1/me/totp", {})
-    assert r.status_code == 201
-    key_before = client.session.session_key
-    r = post_json(client, "/api/v1/me/totp/confirm",
-                  {"code": pyotp.TOTP(r.json()["secret"]).now()})
-    assert r.status_code == 200
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
-    assert client.session.session_key != key_before
-    assert LoginSession.objects.get(user=u.user).session_key == client.session.session_key
-    assert client.get("/about/").status_code == 200
-
-
-def test_setup_page_shows_qr_and_secret_then_backup_codes_once():
-    u = make_user()
-    client = login_client(u)
-    r = client.get("/account/two-factor/")
-    assert r.status_code == 200 and b"Set up an authenticator app" in r.content
-    r = client.post("/account/two-factor/", {"action": "start", "password": "wrong one!"})
-    assert r.status_code == 403 and b"not your current password" in r.content
-    r = client.post("/account/two-factor/", {"action": "start", "password": u.password})
-    assert r.status_code == 200 and b"<svg" in r.content
-    secret = ForgivingTOTPDevice.objects.get(user=u.user, confirmed=False)
-    from tests.accounts import code_at, current_t
-    assert b"Key:" in r.content
-    r = client.post("/account/two-factor/", {"action": "confirm",
-                                             "code": code_at(secret, current_t(secret))})
-    assert r.status_code == 200 and b"Your backup codes" in r.content
-    assert r.content.count(b"<li><code>") == 10
-    r = client.get("/account/two-factor/")
-    assert b"Backup codes left: 10" in r.content and b"<li><code>" not in r.content

@@ -12,11 +12,11 @@ from django.contrib.sessions.models import Session
 from django.test import override_settings
 from django.utils import timezone
 
-from accounts import events, unlock
+from accounts import unlock
 from accounts.models import AuditEvent, LoginSession
 from messaging.sessions import session_still_valid
 from tests.accounts import code_at, current_t, enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401,E501
-from tests.support.accounts import PASSWORD, login_client, make_user
+from tests.support.accounts import login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
@@ -93,41 +93,3 @@ def test_a_socket_of_an_idle_or_too_old_login_fails_its_recheck():
     age(client.login_session, last_seen_at=timezone.now(),
         created_at=timezone.now() - timedelta(days=15))
     assert not session_still_valid(key, alice.user.pk)
-
-
-def closed_sockets(monkeypatch) -> list[str]:
-    closed: list[str] = []
-    monkeypatch.setattr(events, "close_session_sockets", closed.append)
-    return closed
-
-
-def test_enabling_2fa_ends_the_other_logins_and_their_sockets(monkeypatch):
-    alice = make_user()
-    this, other = login_client(alice), login_client(alice)
-    assert other.get("/api/v1/me").status_code == 200  # positive control
-    closed = closed_sockets(monkeypatch)
-    r = post_json(this, "/api/v1/me/totp", {"password": PASSWORD})
-    assert r.status_code == 201
-    assert other.get("/api/v1/me").status_code == 200  # starting the setup ends nothing
-    from accounts.models import ForgivingTOTPDevice
-
-    device = ForgivingTOTPDevice.objects.get(user=alice.user, confirmed=False)
-    r = post_json(this, "/api/v1/me/totp/confirm", {"code": code_at(device, current_t(device))})
-    assert r.status_code == 200, r.content
-    assert other.get("/api/v1/me").status_code == 401
-    assert closed == [other.test_session.session_key]
-    assert this.get("/api/v1/me").status_code == 200
-
-
-def test_regenerating_backup_codes_ends_the_other_logins_and_their_sockets(monkeypatch):
-    alice = make_user()
-    device, _codes = enrol_totp(alice.user)
-    this, other = login_client(alice), login_client(alice)
-    assert other.get("/api/v1/me").status_code == 200  # positive control
-    closed = closed_sockets(monkeypatch)
-    r = post_json(this, "/api/v1/me/backup-codes", {"password": PASSWORD,
-                                                    "code": fresh_code(device)})
-    assert r.status_code == 200, r.content
-    assert other.get("/api/v1/me").status_code == 401
-    assert closed == [other.test_session.session_key]
-    assert this.get("/api/v1/me").status_code == 200

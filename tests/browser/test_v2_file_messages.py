@@ -279,7 +279,7 @@ def test_safe_file_name_in_chromium(server, transactional_db, new_page):
     }""", ["/static/dist/" + entry("v2/chat/index")["file"], [c[0] for c in CASES]])
     assert got == [c[1] for c in CASES] + ["file"]
 
-    html = httpx.get(server.url + "/v2/").text
+    html = httpx.get(server.url + "/").text  # the shell (was /v2/ before the cutover)
     worker = entry("v2/files/encrypt-worker")
     assert f'data-encrypt-worker-url="/static/dist/{worker["file"]}"' in html
     assert f'data-encrypt-worker-integrity="{worker["integrity"]}"' in html

@@ -81,7 +81,7 @@ def seeded(name: str) -> V2User:
     return user
 
 
-def open_shell(page, path="/v2/"):
+def open_shell(page, path="/"):
     page.goto(path)
     expect(page.locator("#v2-app")).not_to_have_attribute("data-state", "loading")
 

@@ -3,8 +3,8 @@
 //   ageIdentities (AGE-SECRET-KEY-… strings, newest first), signingSeed (Uint8Array(32),
 //   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
 //   when the session ends); options.encryptWorker = {url, integrity} of the file encrypt
-//   worker's bundle goes to the chat (file messages). The account card (address, keys, logout) stays above the
-//   chat, so logging out works even when the chat cannot start.
+//   worker's bundle goes to the chat (file messages). The account card (address, keys) stays above the
+//   chat; logging out is in the shell's nav, so it works even when the chat cannot start.
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
 import { mountKeySection } from "./keys/index.js";

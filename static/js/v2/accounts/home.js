@@ -1,5 +1,5 @@
 // The plain signed-in view (until the v2 chat mounts through ../mount.js): the address,
-// the current key generation, the public keys' fingerprints and a logout button.
+// the current key generation and the public keys' fingerprints (logout: the shell's nav).
 import { identityToRecipient } from "age-encryption";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -35,9 +35,8 @@ export async function showSignedIn(root, keys) {
   for (const [term, value, id] of rows) {
     facts.append(element("dt", {}, term), element("dd", { id, class: "fingerprint" }, value));
   }
-  const logout = element("button", { type: "button", id: "v2-logout" }, "Log out");
-  logout.addEventListener("click", () => keys.onLogout());
-  section.append(heading, who, facts, logout);
+  // Log out and the profile are in the shell's navigation (app.js), always reachable.
+  section.append(heading, who, facts);
   root.replaceChildren(section);
   heading.focus();
   return { stop: () => root.replaceChildren() };

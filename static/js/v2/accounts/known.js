@@ -35,3 +35,10 @@ export function rememberParameters(email, { accountSalt, workFactor }) {
   data[keyOf(email)] = { account_salt: toBase64url(accountSalt), work_factor: workFactor };
   localStorage.setItem(KNOWN_ACCOUNTS_KEY, JSON.stringify(data));
 }
+
+/** Forgets `email`'s parameters (the account was deleted: nothing of it stays here). */
+export function forgetParameters(email) {
+  const data = entries();
+  delete data[keyOf(email)];
+  localStorage.setItem(KNOWN_ACCOUNTS_KEY, JSON.stringify(data));
+}

@@ -75,12 +75,15 @@ export function progressView(store, title) {
   };
 }
 
-/** Wires the login and code forms. */
-export function bindLogin(store, { workerScript }) {
+/**
+ * Wires the login and code forms. `onStage(stage, email, finish)`: the login is held at
+ * mandatory enrolment or email verification; `finish()` completes it once enrolled.
+ */
+export function bindLogin(store, { workerScript, onStage }) {
   $("v2-forgot").href = store.config.passwordResetUrl;
   $("v2-login-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    login(store, workerScript).catch((error) => console.error("login:", error));
+    login(store, workerScript, onStage).catch((error) => console.error("login:", error));
   });
   $("v2-code-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -88,7 +91,7 @@ export function bindLogin(store, { workerScript }) {
   });
 }
 
-async function login(store, workerScript) {
+async function login(store, workerScript, onStage) {
   const email = $("v2-login-email").value.trim();
   const password = $("v2-login-password").value;
   const shared = $("v2-login-shared").checked;
@@ -108,8 +111,9 @@ async function login(store, workerScript) {
       return;
     }
     if (pending.stage?.enrolment_required) {
-      throw new ApiFailure(403, "enrolment_required",
-        "This account must confirm its email address and set up two-factor first.");
+      // The wrap key waits in store.pendingLogin until the authenticator is confirmed.
+      onStage(pending.stage, email, () => finishLogin(store).catch((error) => failLogin(store, error)));
+      return;
     }
     await finishLogin(store);
   } catch (error) {

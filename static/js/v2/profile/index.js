@@ -1,0 +1,7 @@
+// Registers the profile page (/me/) with the shell's router.
+import { router } from "../router.js";
+
+import { mountProfile } from "./view.js";
+
+router.register("profile", "/me/", { access: "signed-in", title: "Your account — SecureChat",
+  mount: (root, context) => mountProfile(root, context) });

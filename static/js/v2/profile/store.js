@@ -1,0 +1,161 @@
+// The profile's state (/me/): the account as GET /api/v1/me answers it, the login
+// sessions, a pending authenticator enrolment, backup codes waiting to be shown once,
+// and per-section messages. Like accounts/store.js, the store owns the state: the view
+// reads it on "change" and calls the methods here; nothing else writes it.
+import { ApiFailure } from "../accounts/api.js";
+import { forgetParameters } from "../accounts/known.js";
+import { describeFailure } from "../accounts/views.js";
+
+import { emailChangeBody, stepUpBody } from "./stepup.js";
+
+export const SECTIONS = ["sessions", "totp", "email", "delete"];
+
+export class ProfileStore extends EventTarget {
+  /** `account`: the shell's AccountStore (signed in); `workerScript`: the derive Worker. */
+  constructor(account, workerScript) {
+    super();
+    this.account = account;
+    this.api = account.api;
+    this.workerScript = workerScript;
+    this.me = null; // {email, pending_email, otp_enabled, email_verified, key_generation, …}
+    this.sessions = [];
+    this.enrolment = null; // {secret, otpauth_uri, qr_svg} until confirmed
+    this.backupCodes = null; // shown once, dropped when the user is done
+    this.busy = null; // the section whose request runs
+    this.messages = Object.fromEntries(SECTIONS.map((name) => [name, { error: "", status: "" }]));
+    this.ended = false;
+  }
+
+  emit() {
+    this.dispatchEvent(new CustomEvent("change"));
+  }
+
+  /** The current address (the server's: a confirmed email change moves it). */
+  get email() {
+    return this.me?.email ?? this.account.session.user.email;
+  }
+
+  async load() {
+    const [me, sessions] = await Promise.all([this.api.get("/api/v1/me"),
+      this.api.get("/api/v1/me/sessions")]);
+    this.me = me;
+    this.sessions = sessions;
+    this.emit();
+  }
+
+  /**
+   * Runs `work` for `section` (one request at a time), then shows `done` (a string or a
+   * function of work's result) or the failure in the section.
+   */
+  async run(section, work, done) {
+    if (this.busy) return;
+    this.busy = section;
+    this.messages[section] = { error: "", status: "Working…" };
+    this.emit();
+    try {
+      const result = await work();
+      this.messages[section] = { error: "",
+        status: typeof done === "function" ? done(result) : done };
+      if (!this.ended) await this.load().catch((error) => console.error("profile:", error));
+    } catch (error) {
+      this.messages[section] = { error: describeFailure(error), status: "" };
+    } finally {
+      this.busy = null;
+      this.emit();
+    }
+  }
+
+  stepUp(password, code) {
+    if (!password) throw new ApiFailure(400, "invalid", "Enter your current password.");
+    return stepUpBody(this.api, this.workerScript, this.email, password, code);
+  }
+
+  // --- sessions ------------------------------------------------------------------------
+
+  revokeSession(session) {
+    return this.run("sessions", async () => {
+      await this.api.call("DELETE", `/api/v1/me/sessions/${session.id}`);
+      if (session.current) this.end("This session was ended. Log in again.");
+    }, "The session was ended.");
+  }
+
+  revokeOthers() {
+    return this.run("sessions", () => this.api.post("/api/v1/me/sessions/revoke-others"),
+      (answer) => `Other sessions ended: ${answer.ended}.`);
+  }
+
+  // --- two-factor ----------------------------------------------------------------------
+
+  startTotp(password, code) {
+    return this.run("totp", async () => {
+      const body = await this.stepUp(password, code);
+      this.enrolment = await this.api.post("/api/v1/me/totp", body);
+    }, "Scan the code, then confirm with a code from the app.");
+  }
+
+  /** Rejects with the failure (the enrolment panel shows it). */
+  async confirmTotp(code) {
+    const answer = await this.api.post("/api/v1/me/totp/confirm", { code });
+    this.enrolment = null;
+    this.backupCodes = answer.backup_codes;
+    this.messages.totp = { error: "", status: "Two-factor authentication is on. Your other "
+      + "sessions were logged out." };
+    await this.load();
+  }
+
+  cancelTotp() {
+    this.enrolment = null;
+    this.messages.totp = { error: "", status: "" };
+    this.emit();
+  }
+
+  removeTotp(password, code) {
+    return this.run("totp", async () => {
+      await this.api.call("DELETE", "/api/v1/me/totp", await this.stepUp(password, code));
+      this.backupCodes = null;
+    }, "Two-factor authentication is off.");
+  }
+
+  regenerateBackupCodes(password, code) {
+    return this.run("totp", async () => {
+      const answer = await this.api.post("/api/v1/me/backup-codes",
+        await this.stepUp(password, code));
+      this.backupCodes = answer.backup_codes;
+    }, "New backup codes made; the old ones no longer work.");
+  }
+
+  backupCodesSaved() {
+    this.backupCodes = null;
+    this.emit();
+  }
+
+  // --- email and deletion --------------------------------------------------------------
+
+  changeEmail(newEmail, password, code) {
+    return this.run("email", async () => {
+      if (!newEmail) throw new ApiFailure(400, "invalid", "Enter the new email address.");
+      if (!password) throw new ApiFailure(400, "invalid", "Enter your current password.");
+      const body = await emailChangeBody(this.api, this.workerScript, { email: this.email,
+        newEmail, password, code, identity: this.account.session.identity });
+      return this.api.post("/api/v1/me/email", body);
+    }, (answer) => `We sent a link to ${answer.pending_email}. Your address changes when you `
+      + "open it; until then, log in with the current one.");
+  }
+
+  deleteAccount(password, code, sure) {
+    return this.run("delete", async () => {
+      if (!sure) throw new ApiFailure(400, "invalid", "Tick the box to confirm the deletion.");
+      const email = this.email;
+      await this.api.post("/api/v1/me/delete", await this.stepUp(password, code));
+      forgetParameters(email);
+      this.end("Your account was deleted, with its keys. This browser keeps nothing of it.");
+    }, "");
+  }
+
+  /** The session is over (deleted or revoked here): wipe and go to the login. */
+  end(status) {
+    this.ended = true;
+    this.account.wipe(status);
+    this.dispatchEvent(new CustomEvent("ended"));
+  }
+}

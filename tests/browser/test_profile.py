@@ -1,0 +1,192 @@
+"""The shell's routes and the profile page (/me/) in Chromium, against one live server:
+the path picks the view (login first, then back to the profile), two-factor enrolment
+with the QR code under the CSP, a login with a code, new backup codes, an email change
+confirmed from the mailed link (the keys re-derived under the new address's salt), a
+session revoked, and the account deleted with this browser's storage wiped. Every
+step-up derives ``auth_key`` in the page; no request carries the password.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from accounts.models import ForgivingTOTPDevice, User
+from tests.accounts import clear_rate_limits, fresh_code
+from tests.accounts.test_client_keys import PASSWORD, Device
+from tests.browser.flows import wait_for_link
+from tests.support.bundle import build
+from tests.support.live import LiveServer
+
+pytestmark = [pytest.mark.browser]
+
+EMAIL = "pia@example.org"
+NEW_EMAIL = "pia.new@example.org"
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
+    """One uvicorn for the module, serving the test build of the bundles."""
+    bundles = tmp_path_factory.mktemp("profile-bundle")
+    build(bundles, test_variant=True)
+    with django_db_blocker.unblock():
+        live = LiveServer(kind="uvicorn", workdir=tmp_path_factory.mktemp("profile-server"),
+                          extra_env={"SECURECHAT_TEST_BUNDLE_DIR": str(bundles)})
+        live.start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_database(transactional_db, redis_url):
+    clear_rate_limits()
+    yield
+    clear_rate_limits()
+
+
+def seed(email: str) -> Device:
+    """A version 2 account made with the client library (keys made here), verified."""
+    device = Device(email)
+    assert device.signup().status_code == 201
+    User.objects.filter(email=email).update(email_verified_at=timezone.now())
+    return device
+
+
+def sent_requests(page) -> list[str]:
+    bodies = []
+    page.on("request", lambda r: bodies.append(r.post_data or ""))
+    return bodies
+
+
+def log_in(page, email, code=None):
+    form = page.locator("#v2-login-form")
+    form.get_by_label("Email address").fill(email)
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Log in").click()
+    if code is not None:
+        expect(page.locator("#v2-code")).to_be_visible()
+        page.locator("#v2-code-input").fill(code)
+        page.locator("#v2-code-form").get_by_role("button", name="Continue").click()
+
+
+def step_up(page, prefix, code=None):
+    page.locator(f"#{prefix}-password").fill(PASSWORD)
+    if code is not None:
+        page.locator(f"#{prefix}-code").fill(code)
+
+
+def backup_codes(page) -> list[str]:
+    codes = page.locator("#v2-profile-totp-codes-list li")
+    expect(codes).to_have_count(10)
+    shown = codes.all_inner_texts()
+    page.get_by_role("button", name="I saved my backup codes").click()
+    expect(page.locator("#v2-profile-totp-codes")).to_have_count(0)
+    return shown
+
+
+def test_routes_and_unknown_paths(server, new_page):
+    page = new_page(server)
+    page.goto("/v2/")  # the old address of the shell
+    assert page.url == server.url + "/"
+    expect(page.locator("#v2-login")).to_be_visible()
+    marker = page.evaluate("() => (window.marker = Math.random())")
+    page.get_by_role("navigation", name="Account").get_by_role("link", name="Sign up").click()
+    expect(page.locator("#v2-signup")).to_be_visible()
+    assert page.url.endswith("/signup/")
+    page.go_back()
+    expect(page.locator("#v2-login")).to_be_visible()
+    print("URL after back", page.url)
+    assert page.evaluate("() => window.marker") == marker  # no page load: pushState
+    # A path no view registered (in-app navigation) shows "not found".
+    page.evaluate("() => { history.pushState({}, '', '/nowhere/');"
+                  " dispatchEvent(new PopStateEvent('popstate')); }")
+    expect(page.locator("#v2-notfound")).to_be_visible()
+    page.goto("/me/")
+    expect(page.locator("#v2-login")).to_be_visible()  # login first
+    assert page.errors == [], page.errors
+
+
+def test_profile_two_factor_email_change_sessions_and_deletion(server, new_page):
+    seed(EMAIL)
+    page = new_page(server)
+    sent = sent_requests(page)
+    page.goto("/me/")
+    log_in(page, EMAIL)
+    # Back to the profile after the login.
+    expect(page.locator("#v2-profile-email-address")).to_have_text(EMAIL)
+    assert page.url.endswith("/me/")
+    expect(page.locator("#v2-profile-otp")).to_have_text("off")
+
+    # Two-factor: step-up, QR code (an <img> that loaded under the CSP) and secret.
+    step_up(page, "v2-profile-totp")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    qr = page.locator("#v2-profile-totp-qr")
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert page.locator("#v2-profile-totp-secret").inner_text().replace(" ", "")
+    device = ForgivingTOTPDevice.objects.get(user__email=EMAIL, confirmed=False)
+    page.locator("#v2-profile-totp-confirm-code").fill(fresh_code(device))
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    first_codes = backup_codes(page)
+    expect(page.locator("#v2-profile-otp")).to_have_text("on")
+
+    # Log out, log in again with a code (the login lands on the chat at /).
+    page.get_by_role("navigation", name="Account").get_by_role("button", name="Log out").click()
+    expect(page.locator("#v2-login")).to_be_visible()
+    log_in(page, EMAIL, code=fresh_code(ForgivingTOTPDevice.objects.get(user__email=EMAIL)))
+    expect(page.locator("#v2-home-email")).to_have_text(EMAIL)
+    page.get_by_role("navigation", name="Account").get_by_role("link", name="Profile").click()
+    assert page.url.endswith("/me/")
+
+    # New backup codes (step-up with a backup code); the old ones die.
+    step_up(page, "v2-profile-totp", code=first_codes[0])
+    page.get_by_role("button", name="Make new backup codes").click()
+    codes = backup_codes(page)
+    assert not set(codes) & set(first_codes)
+
+    # Email change: re-derived under the new address's salt, confirmed from the link.
+    page.get_by_label("New email address").fill(NEW_EMAIL)
+    step_up(page, "v2-profile-email", code=codes[0])
+    page.get_by_role("button", name="Send a confirmation link").click()
+    expect(page.locator("#v2-profile-pending-email")).to_have_text(NEW_EMAIL)
+    link = wait_for_link(server, NEW_EMAIL, "/me/email/confirm/")
+    confirm_tab = page.context.new_page()
+    confirm_tab.goto(link)
+    confirm_tab.get_by_role("button", name="Use this address for my account").click()
+    expect(confirm_tab.get_by_text(f"Your account now uses {NEW_EMAIL}")).to_be_visible()
+    confirm_tab.close()
+    assert User.objects.filter(email=NEW_EMAIL).exists()
+
+    # Another session (a device logging in under the new address with the same
+    # password: the new keys are in force); revoke it from the list.
+    other = Device(NEW_EMAIL)
+    assert other.login().json()["otp_required"] is True
+    assert other.post("/api/v1/auth/otp", {"code": codes[1]}).status_code == 200
+    nav = page.get_by_role("navigation", name="Account")
+    nav.get_by_role("link", name="Chat").click()
+    expect(page.locator("#v2-home-email")).to_be_visible()
+    nav.get_by_role("link", name="Profile").click()
+    expect(page.locator("#v2-profile-email-address")).to_have_text(NEW_EMAIL)
+    rows = page.locator("#v2-profile-sessions-list li")
+    expect(rows).to_have_count(2)
+    other_row = rows.filter(has_not_text="this session")
+    other_row.get_by_role("button", name=re.compile("Log out")).click()
+    expect(rows).to_have_count(1)
+    assert other.http.get("/api/v1/me").status_code == 401
+
+    # Deletion: confirm box, step-up under the new address; back to the login, wiped.
+    page.get_by_label(re.compile("I understand")).check()
+    step_up(page, "v2-profile-delete", code=codes[2])
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.locator("#v2-login")).to_be_visible()
+    assert page.url.endswith("/login/")
+    expect(page.locator("#v2-status")).to_contain_text("deleted")
+    assert not User.objects.filter(email__in=[EMAIL, NEW_EMAIL]).exists()
+    stored = page.evaluate("() => Object.fromEntries(Object.entries(localStorage))")
+    assert "securechat/v2/device-blob" not in stored
+    assert NEW_EMAIL not in stored.get("securechat/v2/known-accounts", "")
+    assert not any(PASSWORD in body for body in sent)
+    assert page.errors == [], page.errors
