@@ -56,7 +56,7 @@ from messaging.v2.errors import (
 
 ZERO_HASH = bytes(32)
 METRIC_KINDS = frozenset({"text", "file", "unsend", "reply", "edit", "reaction"})
-EVENT_TYPE = "chat.v2"  # ignored by v1 sockets; announced to v2 clients (docs/api.md)
+EVENT_TYPE = "chat.v2"  # a timeline item, pushed to every member (docs/api.md)
 READ_EVENT_TYPE = "chat.v2.read"
 TYPING_EVENT_TYPE = "chat.v2.typing"
 KEYS_EVENT_TYPE = "chat.v2.keys"
