@@ -305,9 +305,9 @@ async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx)
         ws_url = f"wss://127.0.0.1:{nginx.https_port}/ws/"
         async with ws_connect(ws_url, nginx.origin, client.cookie_header(), ssl=context) as ws:
             assert ws.response.status_code == 101
-            await ws.send(json.dumps({"type": "sync", "since": {}, "req_id": "r1"}))
+            await ws.send(json.dumps({"type": "sync2", "positions": {}, "req_id": "r1"}))
             frame = await recv_json(ws)
-            assert frame["type"] == "synced", frame
+            assert frame["type"] == "synced2", frame
         with pytest.raises(InvalidStatus) as refused:
             async with ws_connect(ws_url, f"http://127.0.0.1:{nginx.https_port}",
                                   client.cookie_header(), ssl=context):
