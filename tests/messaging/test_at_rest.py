@@ -7,6 +7,7 @@ that is deliberately stored in plaintext.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import threading
@@ -91,6 +92,14 @@ class RedisMonitor:
     def data(self) -> bytes:
         return b"\n".join(self.lines)
 
+    async def until_seen(self, marker: str, timeout: float = 15) -> None:
+        """Wait until MONITOR has reported a command carrying ``marker``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while marker.encode() not in self.data():
+            if asyncio.get_running_loop().time() > deadline:
+                return  # the assertions below report what was seen
+            await asyncio.sleep(0.05)
+
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="reads the SQLite file")
 async def test_no_message_text_in_the_database_file_wal_or_redis(trio):
@@ -118,6 +127,7 @@ async def test_no_message_text_in_the_database_file_wal_or_redis(trio):
         assert [opened_text(group, f) for f in got] == texts  # what Bob's client reads
         # Positive controls: plaintext through Redis and into the database.
         redis.from_url(settings.REDIS_URL).publish("securechat-test-control", control_redis)
+        await monitor.until_seen(control_redis)  # MONITOR lags on a busy machine
 
         def write_control():
             with connection.cursor() as cursor:

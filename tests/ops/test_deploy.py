@@ -27,16 +27,14 @@ import signal
 import ssl
 import subprocess
 import time
-import uuid
 
 import httpx
 import pytest
 from django.conf import settings
 from websockets.exceptions import InvalidStatus
 
-from filestore.models import Upload
-from messaging.actions import do_start_conversation
-from tests.filestore.helpers import file_message_id, metadata_header
+from filestore.models import CipherUpload
+from tests.filestore.v2_support import age_file
 from tests.ops.deploy import (
     DEPLOY,
     ENV_EXAMPLE,
@@ -50,9 +48,9 @@ from tests.ops.deploy import (
     wait_for_port,
     write_env_file,
 )
-from tests.support.accounts import make_user
 from tests.support.clients import ApiClient, recv_json, ws_connect
 from tests.support.live import REPO_ROOT, LiveServer, database_env, free_port
+from tests.support.v2chat import V2User, b64url
 
 ORIGIN = "https://chat.example.test"
 MiB = 1024 * 1024
@@ -263,15 +261,28 @@ def tls_context(nginx: Nginx) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(nginx.workdir / "cert.pem"))
 
 
-def login_through(nginx: Nginx, email: str, password: str) -> ApiClient:
+def login_through(nginx: Nginx, user: V2User) -> ApiClient:
+    """A version 2 login (the auth key a client derives) through nginx."""
     client = ApiClient(nginx.origin)
     client.http.close()
     client.http = httpx.Client(base_url=nginx.origin, verify=tls_context(nginx), timeout=60)
-    response = client.post("/api/v1/auth/login", {"email": email, "password": password})
+    response = client.post("/api/v1/auth/login",
+                           {"email": user.email, "auth_key": b64url(user.auth_key)})
     assert response.status_code == 200, response.text
     assert response.json()["otp_required"] is False
     client.fetch_csrf()  # login rotates the token
     return client
+
+
+def download_path(upload_id: str) -> str:
+    """The ciphertext download: "api-file" once the files cutover has moved it to
+    /api/v1/files/<upload id>, "api-v2-file" (/api/v1/v2/files/<id>) before."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("api-v2-file", args=[upload_id])
+    except NoReverseMatch:
+        return reverse("api-file", args=[upload_id])
 
 
 def wait_for(predicate, what: str, timeout: float = 20) -> None:
@@ -299,8 +310,8 @@ async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx)
     after = [server.log().count(health_line) for server in servers]
     assert all(a > b for a, b in zip(after, before, strict=True)) and sum(after) - sum(before) == 4
 
-    alice = await asyncio.to_thread(make_user)
-    client = await asyncio.to_thread(login_through, nginx, alice.email, alice.password)
+    alice = await asyncio.to_thread(V2User.signup, "alice")
+    client = await asyncio.to_thread(login_through, nginx, alice)
     try:
         ws_url = f"wss://127.0.0.1:{nginx.https_port}/ws/"
         async with ws_connect(ws_url, nginx.origin, client.cookie_header(), ssl=context) as ws:
@@ -324,23 +335,21 @@ def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx):
     passing it on, and the wait below would time out.
     """
     nginx, _servers = behind_nginx
-    alice, bob = make_user(), make_user()
-    conversation = do_start_conversation(alice.user, bob.email)
-    client = login_through(nginx, alice.email, alice.password)
-    data = os.urandom(20 * MiB)
+    alice = V2User.signup("alice")
+    client = login_through(nginx, alice)
+    data, _identity = age_file(os.urandom(20 * MiB))  # what a client uploads: an age file
     try:
         created = client.post("/api/v1/uploads/", None, headers={
-            "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
-            "Upload-Metadata": metadata_header(conversation.pk)})
+            "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data))})
         assert created.status_code == 201, created.text
         location = created.headers["Location"]
-        upload_id = uuid.UUID(location.rstrip("/").rsplit("/", 1)[-1])
+        upload_id = location.rstrip("/").rsplit("/", 1)[-1]
         held_back = 9 * MiB
 
         def body():
             for start in range(0, held_back, 256 * 1024):
                 yield data[start:start + 256 * 1024]
-            wait_for(lambda: Upload.objects.get(pk=upload_id).offset >= 4 * MiB,
+            wait_for(lambda: CipherUpload.objects.get(pk=upload_id).offset >= 4 * MiB,
                      "the server to store the first 4 MiB while the client waits")
             for start in range(held_back, len(data), 256 * 1024):
                 yield data[start:start + 256 * 1024]
@@ -352,7 +361,7 @@ def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx):
         assert patched.status_code == 204, patched.text
         assert int(patched.headers["Upload-Offset"]) == len(data)
 
-        download = client.get(f"/api/v1/files/{file_message_id(location)}")
+        download = client.get(download_path(upload_id))
         assert download.status_code == 200
         assert hashlib.sha256(download.content).digest() == hashlib.sha256(data).digest()
     finally:

@@ -12,6 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from messaging.models import ConversationV2, MessageV2
+from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.support.chat import (
     assert_exactly_once_in_order,
     login_cookie,
@@ -20,6 +21,8 @@ from tests.support.chat import (
     two_members,
 )
 from tests.support.live import RedisServer
+
+pytestmark = pytest.mark.usefixtures("fresh_rate_limits")  # a login per tab
 
 ROUNDS = 15  # messages per direction
 NO_HEARTBEAT = {"SECURECHAT_WS_HEARTBEAT_SECONDS": "600"}
