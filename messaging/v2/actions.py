@@ -190,7 +190,7 @@ def _peer_of(conversation, user_id: int) -> int | None:
 
 
 def check_not_blocked(user_id: int, other_id: int) -> None:
-    """403 ``blocked`` when either blocked the other (v1's ``Block``)."""
+    """403 ``blocked`` when either blocked the other (``messaging.models.Block``)."""
     if Block.objects.between(user_id, other_id).exists():
         raise Blocked("One of you blocked the other.")
 
