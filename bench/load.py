@@ -12,21 +12,22 @@ What it does, all on 127.0.0.1 and all of it stopped at the end:
 2. makes a throwaway database: a SQLite file in a temporary directory, or with
    ``--postgres URL`` a fresh database ``securechat_load_<random>`` on that server
    (dropped at the end); it migrates it itself and never touches ``var/``;
-3. creates the users with the real actions (``accounts.actions.do_signup``,
-   ``do_verify_email``), one direct conversation per pair
-   (``messaging.actions.do_start_conversation``) and a login session per client (the
-   session the login views build: ``tests.support.accounts.session_for``). scrypt's work
-   factor is lowered to 2^10 (``SECURECHAT_SCRYPT_WORK_FACTOR=10``) so that set-up is
-   quick; it only costs at signup and login, not per message;
+3. creates version 2 users the way a client does (``tests.support.v2chat.V2User``: the
+   client-side key derivation, identity and signup, which logs the session in), one
+   direct conversation per pair with signed membership operations and epochs
+   (``tests.support.v2chat.direct_of``), and seals and signs every message box each
+   member will send before the clock starts (the client's crypto is not in the timed
+   path). The client work factor is lowered to 2^10 so that set-up is quick; it only
+   costs at signup and login, not per message;
 4. starts two uvicorn processes (``securechat.asgi``, production settings module) on
    two ports, sharing Redis and the database;
 5. connects the clients: the two members of each conversation on different processes
-   (so every delivery crosses processes through Redis), each sends ``sync`` first;
+   (so every delivery crosses processes through Redis), each sends ``sync2`` first;
 6. for ``--seconds``, every client sends at a steady rate on a fixed schedule (open
    loop: a slow server does not slow the senders down), the two members alternating so
    the conversation carries ``--rate`` messages per second in total;
 7. waits for the tail (at most 120 s), then reports sent, acked, delivered (the other
-   member received the decrypted, verified plaintext), latency from just before the
+   member received the very box its sender sealed), latency from just before the
    send to that delivery (p50/p99/max), throughput, and each server's RSS and CPU time.
 
 Delivered must equal sent: the script exits 1 otherwise.
@@ -38,6 +39,7 @@ import argparse
 import asyncio
 import datetime
 import json
+import math
 import os
 import platform
 import secrets
@@ -58,7 +60,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SCRYPT_WORK_FACTOR = "10"
-PASSWORD = "load benchmark password"  # noqa: S105 - throwaway benchmark users
 TAIL_SECONDS = 120
 
 
@@ -113,8 +114,12 @@ def environment(workdir: Path, redis_url: str, database_url: str | None,
         "REDIS_URL": redis_url,
         "SECURECHAT_CHANNEL_PREFIX": "securechat-load",
         "SECURECHAT_SCRYPT_WORK_FACTOR": SCRYPT_WORK_FACTOR,
+        "SECURECHAT_CLIENT_WORK_FACTOR": SCRYPT_WORK_FACTOR,
         "SECURECHAT_ORIGINS": ",".join(f"http://127.0.0.1:{p}" for p in ports),
-        "ALLOWED_HOSTS": "127.0.0.1",
+        "ALLOWED_HOSTS": "127.0.0.1,testserver",  # testserver: the set-up's client flow
+        "SECURECHAT_RATE_SIGNUP_ADDRESS": "0/3600",
+        "SECURECHAT_RATE_PRELOGIN_ADDRESS": "0/300",
+        "SECURECHAT_RATE_EPOCH_ACCOUNT": "0/300",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
@@ -124,33 +129,32 @@ def environment(workdir: Path, redis_url: str, database_url: str | None,
 
 @dataclass
 class Conversation:
-    id: int
+    id: str
     cookies: tuple[str, str]  # member A's and member B's session cookies
+    bodies: tuple[list[dict], list[dict]]  # each member's send2 bodies, sealed and signed
+    boxes: tuple[set[str], set[str]]  # the boxes each member sealed (to spot own copies)
 
 
-def make_conversations(count: int) -> list[Conversation]:
-    """Two users per conversation, made by the real actions; one login session each."""
+def make_conversations(count: int, per_member: int) -> list[Conversation]:
+    """Two v2 users per conversation, signed up through the client flow (one login session
+    each), a direct conversation, and ``per_member`` sealed messages for each member."""
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from accounts.actions import do_signup
-    from accounts.actions.verification import do_verify_email, email_verification_token
-    from messaging.actions import do_start_conversation
-    from tests.support.accounts import TestUser, session_for
+    from tests.support.v2chat import V2User, direct_of
 
     conversations = []
     for i in range(count):
-        members = []
-        for side in "ab":
-            result = do_signup(f"load{i}{side}@example.com", PASSWORD)
-            do_verify_email(email_verification_token(result.user))
-            members.append(TestUser(result.user, result.identity_file, result.recovery_code))
-        conversation = do_start_conversation(members[0].user, members[1].email)
-        conversations.append(Conversation(conversation.pk, tuple(
-            session_for(m).cookie_header for m in members)))
+        members = (V2User.signup(f"load{i}a"), V2User.signup(f"load{i}b"))
+        group = direct_of(*members)
+        bodies = tuple([group.message(member, f"c{i} s{side} {k} " + "x" * 40)
+                        for k in range(per_member)] for side, member in enumerate(members))
+        conversations.append(Conversation(
+            group.hex, tuple(m.cookie_header() for m in members), bodies,
+            tuple({b["box"] for b in side} for side in bodies)))
     return conversations
 
 
@@ -178,7 +182,7 @@ class Stats:
     duplicates: int = 0
     own_copies: int = 0
     latencies: list = field(default_factory=list)
-    pending: dict = field(default_factory=dict)  # (conversation, text) -> send time
+    pending: dict = field(default_factory=dict)  # box -> send time
     closed: list = field(default_factory=list)
 
 
@@ -204,7 +208,7 @@ class Client:
             additional_headers={"Cookie": self.conversation.cookies[self.side]},
             open_timeout=30, max_size=2**22)
         self.reader = asyncio.create_task(self.read())
-        await self.ws.send(json.dumps({"type": "sync", "since": {}, "req_id": "sync"}))
+        await self.ws.send(json.dumps({"type": "sync2", "positions": {}, "req_id": "sync"}))
         await asyncio.wait_for(self.synced.wait(), 60)
 
     async def read(self):
@@ -215,27 +219,25 @@ class Client:
             async for raw in self.ws:
                 frame = json.loads(raw)
                 kind = frame.get("type")
-                if kind == "message":
-                    text = frame.get("text") or ""
-                    if not text.startswith(f"c{self.conversation.id} s"):
-                        continue
-                    if frame.get("signature") != "valid":
-                        stats.errors.append(("signature", frame.get("signature")))
-                        continue
-                    if frame["seq"] in self.seen:
+                if kind == "message2":
+                    item = frame["item"]
+                    if (frame["conversation"] != self.conversation.id
+                            or item["type"] != "message"):
+                        continue  # the set-up's operations and epochs
+                    if item["seq"] in self.seen:
                         stats.duplicates += 1
                         continue
-                    self.seen.add(frame["seq"])
-                    if text.startswith(f"c{self.conversation.id} s{self.side} "):
+                    self.seen.add(item["seq"])
+                    if item["box"] in self.conversation.boxes[self.side]:
                         stats.own_copies += 1
                         continue
-                    started = stats.pending.pop((self.conversation.id, text), None)
+                    started = stats.pending.pop(item["box"], None)
                     if started is not None:
                         stats.latencies.append(time.perf_counter() - started)
                         stats.delivered += 1
-                elif kind == "ack":
+                elif kind == "ack2":
                     stats.acked += 1
-                elif kind == "synced":
+                elif kind == "synced2":
                     self.synced.set()
                 elif kind == "error":
                     stats.errors.append((frame.get("error"), frame.get("detail")))
@@ -256,12 +258,14 @@ class Client:
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            text = f"c{self.conversation.id} s{self.side} {k} " + "x" * 40
-            self.stats.pending[(self.conversation.id, text)] = time.perf_counter()
+            bodies = self.conversation.bodies[self.side]
+            if k >= len(bodies):
+                raise RuntimeError("too few messages sealed for the schedule")
+            self.stats.pending[bodies[k]["box"]] = time.perf_counter()
             self.stats.sent += 1
             await self.ws.send(json.dumps({
-                "type": "send", "conversation": self.conversation.id, "text": text,
-                "client_id": f"s{self.side}-{k}", "req_id": k}))
+                "type": "send2", "conversation": self.conversation.id, **bodies[k],
+                "req_id": k}))
             k += 1
 
     async def close(self):
@@ -375,8 +379,9 @@ def print_report(args, stats: Stats, report: dict, database: str, setup_seconds:
           f"{platform.platform()}, Python {platform.python_version()}")
     print(f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"Command: .venv/bin/python bench/load.py {' '.join(sys.argv[1:])}".rstrip())
-    print(f"Set-up: {conversations * 2} users (do_signup, Argon2 + scrypt 2^{SCRYPT_WORK_FACTOR}"
-          f" for set-up speed), {conversations} conversations, {setup_seconds:.0f} s; "
+    print(f"Set-up: {conversations * 2} v2 users (client-flow signup, scrypt "
+          f"2^{SCRYPT_WORK_FACTOR} for set-up speed), {conversations} conversations, "
+          f"{setup_seconds:.0f} s; "
           f"database {database}; Redis pub/sub layer; 2 uvicorn processes")
     print(f"Load: {report['clients']} websocket clients (the members of each conversation on "
           f"different processes), {rate:g} msg/s in total for {args.seconds:g} s, "
@@ -387,12 +392,12 @@ def print_report(args, stats: Stats, report: dict, database: str, setup_seconds:
     rows = [
         ("messages sent", f"{stats.sent:,}"),
         ("acked", f"{stats.acked:,}"),
-        ("delivered to the other member (decrypted, signature valid)", f"{stats.delivered:,}"),
+        ("delivered to the other member (the box its sender sealed)", f"{stats.delivered:,}"),
         ("delivered / sent", f"{stats.delivered / stats.sent:.4f}" if stats.sent else "n/a"),
         ("sender's own copies received (other tabs see them too)", f"{stats.own_copies:,}"),
         ("duplicates, error frames, sockets closed by the server",
          f"{stats.duplicates}, {len(stats.errors)}, {len(stats.closed)}"),
-        ("latency send → other member has plaintext, p50", f"{pct(stats.latencies, .5):.1f} ms"),
+        ("latency send → other member has the box, p50", f"{pct(stats.latencies, .5):.1f} ms"),
         ("latency p99", f"{pct(stats.latencies, .99):.1f} ms"),
         ("latency max", f"{max(stats.latencies, default=0) * 1000:.1f} ms"),
         ("throughput delivered (over sending time + tail)",
@@ -453,7 +458,9 @@ def main() -> int:
     try:
         wait_port(redis_port, redis)
         begin = time.perf_counter()
-        conversations = make_conversations(args.conversations)
+        # Each member sends every 2 * conversations / rate seconds for args.seconds.
+        per_member = math.ceil(args.seconds * rate / (2 * args.conversations)) + 2
+        conversations = make_conversations(args.conversations, per_member)
         setup_seconds = time.perf_counter() - begin
         from django.db import connections
 

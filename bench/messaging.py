@@ -1,24 +1,27 @@
-"""Messaging benchmark (DESIGN.md §10): end-to-end chat vs a bare echo consumer.
+"""Messaging benchmark (issue 13 "speed", DESIGN.md §5, §10): the version 2 store-and-forward
+send path (``send2`` → ``ack2`` → ``message2``) against a bare echo consumer, same process,
+same channel layer, same run.
 
 Run from the repository root:
 
-    .venv/bin/python bench/messaging.py            # 20 conversations x 150 messages
-    .venv/bin/python bench/messaging.py --quick    # 10 conversations x 50 messages
-    .venv/bin/python bench/messaging.py --profile  # also a cProfile of the server's event loop
+    .venv/bin/python bench/messaging.py                  # SQLite, then PostgreSQL
+    .venv/bin/python bench/messaging.py --db sqlite --quick
+    .venv/bin/python bench/messaging.py --profile        # + a cProfile of the send path
 
-The script starts its own redis-server on a free port, a throwaway SQLite
-database (migrated), creates 2 users per conversation with real keys and
-login sessions, and one uvicorn process with ``SECURECHAT_BENCH_ECHO=1`` (so
-the bench-only echo consumer is mounted next to the chat consumer) and a
-socket rate limit high enough not to throttle the run.
+Setup (untimed): its own redis-server on a free port, a fresh database (a SQLite file,
+or a throwaway PostgreSQL database on ``BENCH_PG_URL``), real v2 users signed up through
+the client flow (``tests.support.v2chat``: ``client.derivation``, ``client.identity``),
+conversations created with signed membership operations and epochs, and every message
+box sealed and signed by ``client.messagebox`` before the clock starts: the client's
+crypto is not in the timed path. One uvicorn process serves both the chat socket and the
+bench-only echo consumer (``SECURECHAT_BENCH_ECHO=1``).
 
-Both workloads use N conversations x 2 websocket clients (the `websockets`
-library) in this process. In each conversation one member sends, keeping at
-most WINDOW messages in flight; latency is from just before the send to the
-moment the other member has the frame: for chat, the decrypted plaintext
-(after encryption, signing, the database commit, the Redis push, decryption
-and verification), for echo, the echoed text. Throughput is delivered
-messages per second over the whole run. Delivered must equal sent.
+Workloads, each for chat and for echo:
+- ``1:1``: N direct conversations, one sender each keeping WINDOW frames in flight;
+- ``group``: one 10-member group, one sender (WINDOW in flight), 9 receivers;
+- ``idle``: one direct conversation, one frame in flight.
+Measured: delivered messages per second, p50/p99 from send to ack (chat) and from send to
+delivery at each receiver; delivered must equal sent x receivers.
 """
 
 from __future__ import annotations
@@ -26,16 +29,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import hashlib
 import json
 import os
 import platform
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import free_port  # noqa: E402
@@ -44,14 +48,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 WINDOW = 8
-IDLE_MESSAGES = 200  # one conversation, one message in flight: latency without queueing
+GROUP_SIZE = 10
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
 
 
-def wait_port(port: int, timeout: float = 30) -> None:
+def wait_port(port: int, process=None, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode})")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -59,258 +66,381 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def setup_environment(workdir: Path, redis_url: str, port: int) -> dict:
+def environment(workdir: Path, redis_url: str, port: int, database_url: str) -> dict:
     env = dict(os.environ)
     env.update({
         "DJANGO_SETTINGS_MODULE": "securechat.settings",
         "SECURECHAT_VAR_DIR": str(workdir),
         "SQLITE_PATH": str(workdir / "bench.sqlite3"),
-        "DATABASE_URL": "",
+        "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "SECURECHAT_CHANNEL_PREFIX": "securechat-bench",
+        "SECURECHAT_CHANNEL_PREFIX": "securechat-bench-v2",
+        "SECURECHAT_CLIENT_WORK_FACTOR": "10",
         "SECURECHAT_SCRYPT_WORK_FACTOR": "10",
+        "SECURECHAT_KEY_TYPE": os.environ.get("SECURECHAT_KEY_TYPE", "hybrid"),
         "SECURECHAT_ORIGINS": f"http://127.0.0.1:{port}",
-        "ALLOWED_HOSTS": "127.0.0.1",
+        "ALLOWED_HOSTS": "127.0.0.1,testserver",
         "SECURECHAT_BENCH_ECHO": "1",
         "SECURECHAT_WS_RATE_PER_SECOND": "100000",
         "SECURECHAT_WS_RATE_BURST": "100000",
+        "SECURECHAT_RATE_SIGNUP_ADDRESS": "0/3600",
+        "SECURECHAT_RATE_PRELOGIN_ADDRESS": "0/300",
+        "SECURECHAT_RATE_EPOCH_ACCOUNT": "0/300",
+        "SECURECHAT_RATE_LOGIN_ADDRESS": "0/300",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "LOG_LEVEL": "WARNING",
     })
     return env
 
 
-def make_pairs(count: int):
-    """Users, conversations and login sessions, made by the real actions."""
+# --- Setup (untimed) ----------------------------------------------------------------------
+
+@dataclass
+class Conversation:
+    """One conversation: its id, the sender's frames (sealed and signed already) and the
+    session cookie of each member, the sender first."""
+
+    id: str
+    cookies: list[str]
+    frames: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+
+
+def cookie_header(user) -> str:
+    return "; ".join(f"{n}={m.value}" for n, m in user.http.cookies.items())
+
+
+def seal_frames(group, sender, count: int, tag: str) -> tuple[list[str], list[str]]:
+    """``count`` send2 frames by ``sender`` and their message hashes (the client's work)."""
+    import base64
+
+    frames, hashes = [], []
+    for i in range(count):
+        body = group.message(sender, f"bench {tag} {i} " + "x" * 40)
+        frames.append(json.dumps({"type": "send2", "req_id": i, "conversation": group.hex,
+                                  **body}))
+        hashes.append(hashlib.sha256(base64.b64decode(body["statement"])).hexdigest())
+    return frames, hashes
+
+
+def make_conversations(pairs: int, per_pair: int, idle: int, group_messages: int):
+    """Users, conversations and every frame to send, made the way a client makes them."""
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from django.utils import timezone
+    from tests.support.v2chat import V2User, direct_of, group_of
 
-    from messaging.actions import do_start_conversation
-    from tests.support.accounts import make_user, session_for
+    def direct(count, tag):
+        alice, bob = V2User.signup("alice"), V2User.signup("bob")
+        group = direct_of(alice, bob)
+        frames, hashes = seal_frames(group, alice, count, tag)
+        return Conversation(group.hex, [cookie_header(alice), cookie_header(bob)], frames,
+                            hashes)
 
-    pairs = []
-    for _ in range(count):
-        a, b = make_user(), make_user()
-        for u in (a, b):
-            u.user.email_verified_at = timezone.now()
-            u.user.save()
-        conversation = do_start_conversation(a.user, b.email)
-        pairs.append((conversation.pk, session_for(a).cookie_header,
-                      session_for(b).cookie_header))
-    return pairs
+    one_to_one = [direct(per_pair, f"d{i}") for i in range(pairs)]
+    idle_pair = direct(idle, "idle")
+    members = [V2User.signup(f"member{i}") for i in range(GROUP_SIZE)]
+    group = group_of(*members)
+    frames, hashes = seal_frames(group, members[0], group_messages, "g")
+    group_conv = Conversation(group.hex, [cookie_header(m) for m in members], frames, hashes)
+    return one_to_one, idle_pair, group_conv
 
 
-async def run_pairs(url_for, origin, pairs, per_pair, payload_for, parse, kind,
-                    window_size=WINDOW):
+# --- The timed part -----------------------------------------------------------------------
+
+@dataclass
+class Result:
+    sent: int = 0
+    expected: int = 0
+    delivered: int = 0
+    acks: list = field(default_factory=list)
+    deliveries: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def rate(self) -> float:
+        return self.delivered / self.elapsed if self.elapsed else 0.0
+
+
+async def run_one(conversation: Conversation, url: str, origin: str, window_size: int,
+                  result: Result, echo: bool) -> None:
+    """The first cookie sends every frame (``window_size`` in flight); every other member
+    receives. A window slot frees when the last receiver has the message."""
     from websockets.asyncio.client import connect
 
-    latencies: list[float] = []
-    delivered = 0
-    sent = 0
-
-    async def one(index, pair):
-        nonlocal delivered, sent
-        cid, cookie_a, cookie_b = pair
-        async with connect(url_for(index), origin=origin,
-                           additional_headers={"Cookie": cookie_a}, max_size=2**22) as a, \
-                connect(url_for(index), origin=origin,
-                        additional_headers={"Cookie": cookie_b}, max_size=2**22) as b:
-            if kind == "chat":
-                for ws in (a, b):
-                    await ws.send(json.dumps({"type": "sync", "since": {}, "req_id": "s"}))
-                    while json.loads(await ws.recv())["type"] != "synced":
-                        pass
-            started: dict[int, float] = {}
-            window = asyncio.Semaphore(window_size)
-            done = asyncio.Event()
-            got = 0
-
-            async def drain_a():
-                async for _ in a:  # acks and own copies: read and drop
-                    pass
-
-            async def receive_b():
-                nonlocal got, delivered
-                async for raw in b:
-                    number = parse(raw)
-                    if number is None or number not in started:
-                        continue
-                    latencies.append(time.perf_counter() - started.pop(number))
-                    got += 1
-                    delivered += 1
-                    window.release()
-                    if got == per_pair:
-                        done.set()
-                        return
-
-            tasks = [asyncio.create_task(drain_a()), asyncio.create_task(receive_b())]
-            for i in range(per_pair):
-                try:
-                    await asyncio.wait_for(window.acquire(), 60)
-                except TimeoutError:
-                    break  # counted as lost: delivered < sent
-                started[i] = time.perf_counter()
-                await a.send(payload_for(cid, i))
-                sent += 1
-            try:
-                await asyncio.wait_for(done.wait(), 120)
-            except TimeoutError:
+    sockets = [await connect(url, origin=origin, additional_headers={"Cookie": cookie},
+                             max_size=2**20) for cookie in conversation.cookies]
+    receivers = sockets[1:]  # echo also returns the frame to its sender: that is its "ack"
+    if not echo:
+        for ws in sockets:  # live pushes start with the first sync2
+            await ws.send(json.dumps({"type": "sync2", "req_id": "sync", "positions": {}}))
+            while json.loads(await ws.recv())["type"] != "synced2":
                 pass
-            for t in tasks:
-                t.cancel()
+    index_of = {h: i for i, h in enumerate(conversation.hashes)}
+    started: dict[int, float] = {}
+    remaining: dict[int, int] = {}
+    window = asyncio.Semaphore(window_size)
+    done = asyncio.Event()
+    total = len(conversation.frames)
+    finished = 0
+
+    def delivered(i: int) -> None:
+        nonlocal finished
+        result.deliveries.append(time.perf_counter() - started[i])
+        result.delivered += 1
+        remaining[i] -= 1
+        if remaining[i] == 0:
+            window.release()
+            finished += 1
+            if finished == total:
+                done.set()
+
+    async def read(ws, is_sender: bool):
+        async for raw in ws:
+            frame = json.loads(raw)
+            if echo:
+                if is_sender:
+                    result.acks.append(time.perf_counter() - started[frame["n"]])
+                else:
+                    delivered(frame["n"])
+            elif frame["type"] == "ack2" and is_sender:
+                result.acks.append(time.perf_counter() - started[frame["req_id"]])
+            elif frame["type"] == "error":
+                result.errors.append(frame)
+            elif (frame["type"] == "message2" and not is_sender
+                  and frame["item"].get("type") == "message"):
+                i = index_of.get(frame["item"]["message_hash"])
+                if i is not None:
+                    delivered(i)
+
+    readers = [asyncio.create_task(read(ws, ws is sockets[0])) for ws in sockets]
+    for i, text in enumerate(conversation.frames):
+        try:
+            await asyncio.wait_for(window.acquire(), 60)
+        except TimeoutError:
+            break  # counted as lost: delivered < expected
+        if echo:
+            text = json.dumps({"n": i, "frame": text})  # the same bytes, plus the index
+        remaining[i] = len(receivers)
+        started[i] = time.perf_counter()
+        await sockets[0].send(text)
+        result.sent += 1
+        result.expected += len(receivers)
+    try:
+        await asyncio.wait_for(done.wait(), 120)
+    except TimeoutError:
+        pass
+    for task in readers:
+        task.cancel()
+    for ws in sockets:
+        await ws.close()
+
+
+async def run(conversations, port: int, window_size: int, echo: bool, tag: str) -> Result:
+    origin = f"http://127.0.0.1:{port}"
+    result = Result()
+
+    def url(i):
+        return (f"ws://127.0.0.1:{port}/ws/bench-echo/{tag}{i}/" if echo
+                else f"ws://127.0.0.1:{port}/ws/")
 
     begin = time.perf_counter()
-    await asyncio.gather(*(one(i, p) for i, p in enumerate(pairs)))
-    elapsed = time.perf_counter() - begin
-    return latencies, delivered, sent, elapsed
+    await asyncio.gather(*(run_one(c, url(i), origin, window_size, result, echo)
+                           for i, c in enumerate(conversations)))
+    result.elapsed = time.perf_counter() - begin
+    return result
 
 
-RUN = {"tag": "r0"}
-
-
-def chat_payload(cid, i):
-    return json.dumps({"type": "send", "conversation": cid,
-                       "text": f"bench {RUN['tag']} {i} " + "x" * 40,
-                       "client_id": f"{RUN['tag']}-{i}", "req_id": i})
-
-
-def chat_parse(raw):
-    frame = json.loads(raw)
-    if frame.get("type") != "message" or frame.get("signature") != "valid":
-        return None
-    words = frame["text"].split()
-    return int(words[2]) if words[1] == RUN["tag"] else None
-
-
-def echo_payload(cid, i):
-    return json.dumps({"n": i, "tag": RUN["tag"], "text": f"bench message {i} " + "x" * 40})
-
-
-def echo_parse(raw):
-    frame = json.loads(raw)
-    return frame["n"] if frame.get("tag") == RUN["tag"] else None
-
-
-def pct(values, q):
+def pct(values, q) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
 
 
-def stored_bytes(workdir: Path):
-    import sqlite3
+# --- Profile of the send path (in this process, the code the database thread runs) --------
 
-    db = sqlite3.connect(workdir / "bench.sqlite3")
-    row = db.execute("SELECT count(*), avg(length(body)), avg(length(signature)), "
-                     "avg(length(recipient_fingerprints)), avg(length(client_id)) "
-                     "FROM messaging_message").fetchone()
-    db.close()
-    return row
+def profile_send_path(count: int) -> str:
+    """cProfile of ``count`` send2 calls through ``messaging.v2.socket`` (what the
+    consumer runs on its database thread), with the query count of one send."""
+    import cProfile
+    import io
+    import pstats
+    import threading
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.events import publish_loop
+    from messaging.v2 import socket as v2_socket
+    from tests.support.v2chat import V2User, direct_of
+
+    # As in the consumer: pushes are scheduled on a running event loop, not awaited.
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    publish_loop.set(loop)
+
+    alice, bob = V2User.signup("alice"), V2User.signup("bob")
+    group = direct_of(alice, bob)
+    frames = [json.loads(f) for f in seal_frames(group, alice, count + 2, "p")[0]]
+    user = alice.user
+    cache = v2_socket.SenderCache()  # the socket's own, as in the consumer
+
+    def send(frame):
+        return v2_socket.send2(user, frame, cache)
+
+    send(frames[0])  # the socket's first send reads access and the key
+    frames = frames[1:]
+    with CaptureQueriesContext(connection) as queries:
+        send(frames[0])
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    profiler.enable()
+    for frame in frames[1:]:
+        send(frame)
+    profiler.disable()
+    elapsed = time.perf_counter() - began
+    loop.call_soon_threadsafe(loop.stop)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(12)
+    stats.sort_stats("cumulative").print_stats(r"messaging|checks|client|atomic|execute", 14)
+    lines = [f"Send path in-process: {count} sends in {elapsed:.2f} s "
+             f"({count / elapsed:,.0f}/s under cProfile); queries for one send: "
+             f"{len(queries)}"]
+    lines += [f"  {q['sql'][:150]}" for q in queries.captured_queries]
+    return "\n".join(lines) + "\n" + out.getvalue()
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--conversations", type=int)
-    parser.add_argument("--messages", type=int)
-    args = parser.parse_args()
-    conversations = args.conversations or (10 if args.quick else 20)
-    per_pair = args.messages or (50 if args.quick else 150)
+def event_loop_profile(path: Path) -> str:
+    """The server's event-loop thread over the whole run (echo and chat), by own time."""
+    import io
+    import pstats
 
-    workdir = Path(tempfile.mkdtemp(prefix="securechat-bench-"))
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.sort_stats("tottime").print_stats(15)
+    return "Server event loop (cProfile of uvicorn's main thread, whole run):\n" + \
+        out.getvalue()
+
+
+# --- One database ---------------------------------------------------------------------------
+
+def bench_one(db: str, quick: bool, profile: bool) -> None:
+    pairs, per_pair = (5, 60) if quick else (10, 150)
+    idle = 100 if quick else 200
+    group_messages = 60 if quick else 200
+    workdir = Path(tempfile.mkdtemp(prefix="securechat-bench-v2-"))
     redis_port, port = free_port(), free_port()
+    database_url, pg_name = "", None
+    if db == "postgres":
+        import psycopg
+
+        pg_name = f"securechat_bench_v2_{os.getpid()}"
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{pg_name}"')
+        database_url = PG_URL.rsplit("/", 1)[0] + "/" + pg_name
     redis_proc = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind",
                                    "127.0.0.1", "--save", "", "--appendonly", "no"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = setup_environment(workdir, f"redis://127.0.0.1:{redis_port}/0", port)
+    env = environment(workdir, f"redis://127.0.0.1:{redis_port}/0", port, database_url)
     os.environ.update(env)
-    server = None
+    server, results, profile_text = None, {}, ""
+    server_profile = workdir / "server.prof"
     try:
         wait_port(redis_port)
-        pairs = make_pairs(conversations)
-        prof_path = workdir / "server.prof"
+        one_to_one, idle_pair, group = make_conversations(pairs, per_pair, idle,
+                                                          group_messages)
+        if profile:
+            profile_text = profile_send_path(300)
+        log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives with the process
         command = [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
                    "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
-                   "--ws-max-size", "65536", "--log-level", "warning"]
-        if args.profile:
-            command[1:1] = ["-m", "cProfile", "-o", str(prof_path)]
-        server_log = open(workdir / "server.log", "wb")  # noqa: SIM115
+                   "--ws-max-size", "65536", "--log-level", "warning", "--no-access-log"]
+        server_profile = workdir / "server.prof"
+        if profile:  # the server's main thread: its event loop (database threads excluded)
+            command[1:1] = ["-m", "cProfile", "-o", str(server_profile)]
         server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
-                                  stdout=server_log, stderr=subprocess.STDOUT)
-        wait_port(port)
-        origin = f"http://127.0.0.1:{port}"
-        results = {}
-        runs = [("echo", pairs, per_pair, WINDOW), ("chat", pairs, per_pair, WINDOW),
-                ("echo", pairs, per_pair, WINDOW),
-                ("echo-idle", pairs[:1], IDLE_MESSAGES, 1),
-                ("chat-idle", pairs[:1], IDLE_MESSAGES, 1)]
-        for number, (kind, chosen, count, window_size) in enumerate(runs):
-            RUN["tag"] = f"r{number}"
-            if kind.startswith("echo"):
-                outcome = asyncio.run(run_pairs(
-                    lambda i: f"ws://127.0.0.1:{port}/ws/bench-echo/room{i}/", origin,
-                    chosen, count, echo_payload, echo_parse, "echo", window_size))
-            else:
-                outcome = asyncio.run(run_pairs(
-                    lambda i: f"ws://127.0.0.1:{port}/ws/", origin, chosen, count,
-                    chat_payload, chat_parse, "chat", window_size))
-            results.setdefault(kind, []).append(outcome)
-        count, body, sig, fps, cid = stored_bytes(workdir)
+                                  stdout=log, stderr=subprocess.STDOUT)
+        wait_port(port, server)
+        plan = [("echo 1:1", one_to_one, WINDOW, True), ("chat 1:1", one_to_one, WINDOW, False),
+                ("echo group", [group], WINDOW, True), ("chat group", [group], WINDOW, False),
+                ("echo idle", [idle_pair], 1, True), ("chat idle", [idle_pair], 1, False)]
+        for number, (name, conversations, window_size, echo) in enumerate(plan):
+            results[name] = asyncio.run(run(conversations, port, window_size, echo,
+                                            f"r{number}-"))
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGINT)
             server.wait(30)
         redis_proc.terminate()
         redis_proc.wait(10)
+        if profile and server_profile.exists():
+            profile_text += "\n" + event_loop_profile(server_profile)
+        if pg_name:
+            from django.db import connections
 
-    def summary(kind):
-        runs = results[kind]
-        lat = [x for r in runs for x in r[0]]
-        delivered = sum(r[1] for r in runs)
-        sent = sum(r[2] for r in runs)
-        rate = statistics.median(r[1] / r[3] for r in runs)
-        return lat, delivered, sent, rate
+            connections.close_all()
+            import psycopg
 
-    e_lat, e_del, e_sent, e_rate = summary("echo")
-    c_lat, c_del, c_sent, c_rate = summary("chat")
+            with psycopg.connect(PG_URL, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+    report(db, quick, results, pairs, per_pair, profile_text)
+
+
+def report(db, quick, results, pairs, per_pair, profile_text) -> None:
+    label = "SQLite (WAL)" if db == "sqlite" else "PostgreSQL"
+    print(f"\n### {label}\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, "
           f"Python {platform.python_version()}")
     print(f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"Command: .venv/bin/python bench/messaging.py {' '.join(sys.argv[1:])}".rstrip())
-    print(f"Workload: {conversations} conversations x 2 clients, {per_pair} messages per "
-          f"conversation per run, window {WINDOW}, one uvicorn process, Redis pub/sub layer, "
-          f"SQLite (WAL)\n")
-    print("| workload | sent | delivered | msg/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
-    print(f"| bare echo consumer (2 runs, around the chat run) | {e_sent} | {e_del} | "
-          f"{e_rate:,.0f} | {pct(e_lat, .5):.1f} | {pct(e_lat, .99):.1f} |")
-    print(f"| chat (encrypt, sign, commit, push, decrypt, verify) | {c_sent} | {c_del} | "
-          f"{c_rate:,.0f} | {pct(c_lat, .5):.1f} | {pct(c_lat, .99):.1f} |")
-    ratio_rate = c_rate / e_rate
-    ratio_p50 = pct(c_lat, .5) / pct(e_lat, .5)
-    ei_lat, ei_del, ei_sent, ei_rate = summary("echo-idle")
-    ci_lat, ci_del, ci_sent, ci_rate = summary("chat-idle")
-    print(f"| bare echo, 1 conversation, 1 in flight | {ei_sent} | {ei_del} | {ei_rate:,.0f} | "
-          f"{pct(ei_lat, .5):.1f} | {pct(ei_lat, .99):.1f} |")
-    print(f"| chat, 1 conversation, 1 in flight | {ci_sent} | {ci_del} | {ci_rate:,.0f} | "
-          f"{pct(ci_lat, .5):.1f} | {pct(ci_lat, .99):.1f} |")
-    print(f"\nIdle p50 chat/echo: {pct(ci_lat, .5) / pct(ei_lat, .5):.2f}")
-    print(f"Throughput chat/echo: {ratio_rate:.2f} (goal >= 0.5); p50 chat/echo: "
-          f"{ratio_p50:.2f} (goal <= 2); loss: {c_sent - c_del} chat, {e_sent - e_del} echo "
-          f"(goal 0)")
-    print(f"Stored per message ({count} rows, 2 recipients, "
-          f"{os.environ.get('SECURECHAT_KEY_TYPE', 'hybrid')} keys): body (age file) "
-          f"{body:.0f} B, signature {sig:.0f} B, recipient fingerprints {fps:.0f} B, "
-          f"client_id {cid:.0f} B")
-    if args.profile and prof_path.exists():
-        import pstats
+    print(f"Command: .venv/bin/python bench/messaging.py --db {db}"
+          f"{' --quick' if quick else ''}")
+    print(f"Workload: 1:1 = {pairs} direct conversations x {per_pair} messages, window "
+          f"{WINDOW}; group = 1 group of {GROUP_SIZE}, one sender, window {WINDOW}; idle = 1 "
+          f"direct conversation, 1 in flight. One uvicorn process, Redis pub/sub layer, "
+          f"{os.environ.get('SECURECHAT_KEY_TYPE')} keys.\n")
+    print("| workload | sent | acked | delivered/expected | errors | deliveries/s | "
+          "ack p50 ms | ack p99 ms | delivery p50 ms | delivery p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r.sent} | {len(r.acks)} | {r.delivered}/{r.expected} | "
+              f"{len(r.errors)} | "
+              f"{r.rate():,.0f} | {pct(r.acks, .5):.1f} | {pct(r.acks, .99):.1f} | "
+              f"{pct(r.deliveries, .5):.1f} | {pct(r.deliveries, .99):.1f} |")
+    print()
+    chat, echo = results["chat 1:1"], results["echo 1:1"]
+    # The headline (as before the cutover): the 1:1 workload, N conversations x 2 clients.
+    print(f"Throughput chat/echo: {chat.rate() / echo.rate():.2f} (goal >= 0.5); "
+          f"p50 chat/echo: {pct(chat.deliveries, .5) / pct(echo.deliveries, .5):.2f} "
+          f"(goal <= 2)")
+    for kind in ("1:1", "group", "idle"):
+        chat, echo = results[f"chat {kind}"], results[f"echo {kind}"]
+        print(f"{kind}: Throughput chat/echo: {chat.rate() / echo.rate():.2f} (goal >= 0.5); "
+              f"p50 chat/echo: {pct(chat.deliveries, .5) / pct(echo.deliveries, .5):.2f} "
+              f"(goal <= 2); loss: {chat.expected - chat.delivered} chat, "
+              f"{echo.expected - echo.delivered} echo (goal 0)")
+    errors = [e for r in results.values() for e in r.errors][:3]
+    if errors:
+        print(f"First errors: {errors}")
+    if profile_text:
+        print("\n```text\n" + profile_text.rstrip() + "\n```")
 
-        print("\nServer event-loop profile (cProfile, cumulative, top 25):")
-        pstats.Stats(str(prof_path)).sort_stats("cumulative").print_stats(25)
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    if args.db != "both":
+        bench_one(args.db, args.quick, args.profile)
+        return
+    for db in ("sqlite", "postgres"):  # one process each: Django is set up once per process
+        command = [sys.executable, __file__, "--db", db]
+        command += ["--quick"] * args.quick + ["--profile"] * args.profile
+        subprocess.run(command, check=True)
 
 
 if __name__ == "__main__":

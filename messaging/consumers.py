@@ -1,14 +1,15 @@
-"""The one websocket of a browser tab, at ``/ws/`` (DESIGN.md §5, docs/api.md).
+"""The one websocket of a browser tab or client, at ``/ws/`` (DESIGN.md §5, docs/api.md).
 
-One socket carries all of a user's conversations. The consumer is async; all
-business logic runs in ``messaging.actions`` / ``messaging.replay`` through
-``database_sync_to_async``.
+One socket carries all of a user's conversations, as ciphertext only: the server
+holds no key and opens nothing. The consumer is async; all business logic runs
+in ``messaging.v2.socket`` / ``messaging.v2.actions`` through
+``database_sync_to_async`` (or the send threads).
 
-Delivery: after the client's ``sync`` the consumer knows, per conversation,
-the last seq it delivered. A live ``chat.message`` event with the next seq is
-decrypted straight from the event (no database read); an older one is a
+Delivery: after the client's ``sync2`` the consumer knows, per conversation,
+the last seq it delivered. A live ``chat.v2`` event with the next seq is
+forwarded straight from the event (no database read); an older one is a
 duplicate and dropped; a newer one means pushes were lost, and the gap is read
-from the database first. So a client sees every message once, in order.
+from the database first. So a client sees every entry once, in order.
 
 Robustness: the channel layer (Redis) may fail at connect or later; the socket
 stays open, sends still commit and ack, heartbeats tell the client the last
@@ -40,9 +41,7 @@ from django.conf import settings
 
 from accounts.errors import ApiError, error_payload
 from accounts.events import session_group, user_group
-from accounts.unlock import unlocked_identity_from_scope
-from messaging import actions, frames, replay
-from messaging.display import MessageView, StoredFields
+from messaging import frames
 from messaging.events import publish, publish_loop
 from messaging.metrics import (
     CHANNEL_LAYER_ERRORS,
@@ -51,7 +50,6 @@ from messaging.metrics import (
     WEBSOCKET_CONNECTIONS,
     socket_closed,
 )
-from messaging.pins import Pins
 from messaging.ratelimit import TokenBucket
 from messaging.sessions import session_still_valid
 from messaging.socket_caps import socket_caps
@@ -71,7 +69,6 @@ CLOSE_TOO_BIG = 1009
 CLOSE_BINARY = 1003
 
 TYPING_MIN_INTERVAL = 1.0  # seconds between relayed typing frames per conversation
-V2_EVENTS = (V2_EVENT, V2_READ_EVENT, V2_TYPING_EVENT, V2_KEYS_EVENT, "security.close")
 RATE_STRIKES = 20  # refused frames in a row before the socket is closed 4429
 LAYER_RETRY_SECONDS = 5.0
 
@@ -94,10 +91,8 @@ def send_threads(func):
 
 
 def is_message_frame(content: dict) -> bool:
-    """A frame that delivers a message: v1 ``message``, or v2 ``message2`` holding one."""
-    kind = content.get("type")
-    return kind == "message" or (kind == "message2"
-                                 and content.get("item", {}).get("type") == "message")
+    """A frame that delivers a message: a ``message2`` holding one."""
+    return content.get("type") == "message2" and content.get("item", {}).get("type") == "message"
 
 
 class ChatConsumer(AsyncConsumer):
@@ -109,11 +104,6 @@ class ChatConsumer(AsyncConsumer):
         self.closed = False
         self.user = None
         self.admitted = False
-        self.identity = None
-        self.v2 = False  # a version 2 login: keys on the client, v2 frames only
-        self.view: MessageView | None = None
-        self.delivered: dict[int, int] = {}
-        self.synced = False
         self.delivered2: dict[str, int] = {}  # v2: the highest seq sent per conversation
         self.synced2 = False
         self.sender_cache = v2_socket.SenderCache()  # v2: directory keys and access read
@@ -124,8 +114,7 @@ class ChatConsumer(AsyncConsumer):
         self.bucket = TokenBucket(settings.SECURECHAT_WS_RATE_PER_SECOND,
                                   settings.SECURECHAT_WS_RATE_BURST)
         self.strikes = 0
-        self.typing_sent: dict[int, float] = {}
-        self.members: dict[int, tuple[float, list[int]]] = {}
+        self.typing_sent: dict[str, float] = {}
         publish_loop.set(asyncio.get_running_loop())
         try:
             while True:
@@ -147,17 +136,11 @@ class ChatConsumer(AsyncConsumer):
     async def websocket_connect(self):
         await self.base_send({"type": "websocket.accept"})
         user = self.scope.get("user")
-        if "identity" in self.scope:
-            identity = self.scope["identity"]
-        else:
-            identity = await database_sync_to_async(unlocked_identity_from_scope)(self.scope)
-        if identity is None:
-            self.v2 = await database_sync_to_async(v2_socket.is_v2_session)(self.scope)
-        if (user is None or not user.is_authenticated or not user.is_active
-                or (identity is None and not self.v2)):
+        complete = await database_sync_to_async(v2_socket.is_v2_session)(self.scope)
+        if user is None or not user.is_authenticated or not user.is_active or not complete:
             await self.close(CLOSE_NOT_LOGGED_IN)
             return
-        self.user, self.identity = user, identity
+        self.user = user
         WEBSOCKET_CONNECTIONS.inc()
         self.session_key = self.scope["session"].session_key
         if not socket_caps.admit(self, user.pk, self.session_key):
@@ -165,9 +148,6 @@ class ChatConsumer(AsyncConsumer):
             await self.close(CLOSE_RATE_LIMITED)
             return
         self.admitted = True
-        if not self.v2:  # a v2 socket decrypts nothing: no view, no pins
-            self.view = MessageView(user.pk, identity, Pins(user.pk))
-            await database_sync_to_async(replay.reload_pins)(user, identity, self.view)
         await self.attach_layer()
         self.tasks.append(asyncio.create_task(self.timer()))
 
@@ -228,8 +208,7 @@ class ChatConsumer(AsyncConsumer):
                         return
                 if now >= next_heartbeat:
                     next_heartbeat = now + heartbeat
-                    last_seqs = v2_socket.last_seqs if self.v2 else replay.last_seqs
-                    seqs = await database_sync_to_async(last_seqs)(self.user)
+                    seqs = await database_sync_to_async(v2_socket.last_seqs)(self.user)
                     await self.send_json({"type": "heartbeat", "last_seqs": seqs})
                 if self.channel_name is None and now >= next_attach:
                     next_attach = now + LAYER_RETRY_SECONDS
@@ -314,7 +293,7 @@ class ChatConsumer(AsyncConsumer):
             await self.close(CLOSE_BAD_FRAME)
             return
         req_id = frames.req_id_of(frame)
-        handler = (HANDLERS_V2 if self.v2 else HANDLERS).get(frame["type"])
+        handler = HANDLERS.get(frame["type"])
         if handler is None:
             await self.send_error(req_id, ApiError("Unknown frame type.", code="unknown_type"))
             return
@@ -326,48 +305,6 @@ class ChatConsumer(AsyncConsumer):
 
     async def on_ping(self, frame, req_id):
         await self.send_json({"type": "pong", "req_id": req_id})
-
-    async def on_sync(self, frame, req_id):
-        since = frames.since(frame)
-        SYNC_REPLAYS.inc()
-        async with self.deliver_lock:
-            changes = await database_sync_to_async(replay.key_changes)(
-                self.user, self.identity, self.view)
-            positions = await database_sync_to_async(replay.positions)(self.user)
-            for conversation_id, (first, last) in sorted(positions.items()):
-                after = max(since.get(conversation_id, 0), first)
-                await self.deliver_range(conversation_id, after, last)
-                self.delivered[conversation_id] = max(after, last)
-            self.synced = True
-        for conversation_id, contact in changes:
-            await self.send_json({"type": "key_change", "conversation": conversation_id,
-                                  "contact": contact})
-        reply = {"type": "synced",
-                 "last_seqs": {str(c): last for c, (_f, last) in positions.items()}}
-        if req_id is not None:
-            reply["req_id"] = req_id
-        await self.send_json(reply)
-
-    async def deliver_range(self, conversation_id, after, upto):
-        """Send the visible messages ``after < seq <= upto`` from the database (lock held)."""
-        while after < upto:
-            batch = await database_sync_to_async(replay.frames_between)(
-                self.user, self.view, conversation_id, after, upto)
-            if not batch:
-                break
-            for frame in batch:
-                await self.send_json(frame)
-            after = batch[-1]["seq"]
-        return after
-
-    async def on_send(self, frame, req_id):
-        conversation_id = frames.conversation_id(frame)
-        text = frames.string(frame, "text")
-        client_id = frame.get("client_id")
-        sent = await database_sync_to_async(actions.do_send_message)(
-            self.user, self.identity, conversation_id, text, client_id)
-        await self.send_json({"type": "ack", "req_id": req_id, "id": str(sent.id),
-                              "seq": sent.seq, "conversation": sent.conversation_id})
 
     async def on_send2(self, frame, req_id):
         ack = await send_threads(v2_socket.send2)(self.user, frame, self.sender_cache)
@@ -433,68 +370,12 @@ class ChatConsumer(AsyncConsumer):
         await publish([(user_group(uid), {"type": V2_TYPING_EVENT, "conversation": conversation_id,
                                           "user": self.user.pk}) for uid in others])
 
-    async def on_read(self, frame, req_id):
-        conversation_id = frames.conversation_id(frame)
-        seq = frames.seq(frame)
-        position = await database_sync_to_async(actions.do_mark_read)(
-            self.user, conversation_id, seq)
-        await self.send_json({"type": "ack", "req_id": req_id, "conversation": conversation_id,
-                              "seq": position})
-
-    async def on_accept_key(self, frame, req_id):
-        conversation_id = frames.conversation_id(frame)
-        accepted = await database_sync_to_async(actions.do_accept_key)(
-            self.user, self.identity, conversation_id)
-        await database_sync_to_async(replay.reload_pins)(self.user, self.identity, self.view)
-        await self.send_json({"type": "ack", "req_id": req_id, "conversation": conversation_id,
-                              "accepted": accepted})
-
-    async def on_typing(self, frame, req_id):
-        conversation_id = frames.conversation_id(frame)
-        now = time.monotonic()
-        if now - self.typing_sent.get(conversation_id, -1e9) < TYPING_MIN_INTERVAL:
-            return  # rate-limited silently: typing is a hint
-        others = await self.other_members(conversation_id)
-        self.typing_sent[conversation_id] = now
-        await publish([(user_group(uid), {"type": "chat.typing", "conversation": conversation_id,
-                                          "user": self.user.pk}) for uid in others])
-
-    async def other_members(self, conversation_id) -> list[int]:
-        cached = self.members.get(conversation_id)
-        if cached is not None and time.monotonic() - cached[0] < 30:
-            return cached[1]
-
-        def load():
-            conversation = actions.access_joined_conversation(self.user, conversation_id)
-            return list(conversation.memberships.joined().exclude(user=self.user)
-                        .values_list("user_id", flat=True))
-
-        others = await database_sync_to_async(load)()
-        self.members[conversation_id] = (time.monotonic(), others)
-        return others
-
     # --- Events from the channel layer --------------------------------------------------
 
     async def handle_event(self, event):
         kind = event.get("type")
-        if self.v2 and kind not in V2_EVENTS:
-            return  # version 1 events need a server-side view this socket does not have
-        if kind == "chat.message":
-            await self.on_message_event(event)
-        elif kind == "chat.deleted":
-            await self.on_deleted_event(event)
-        elif kind == "chat.read":
-            await self.send_json({"type": "read", "conversation": event["conversation"],
-                                  "user": event["user"], "seq": event["seq"]})
-        elif kind == "chat.typing":
-            if event["user"] != self.user.pk:
-                await self.send_json({"type": "typing", "conversation": event["conversation"],
-                                      "user": event["user"]})
-        elif kind == "chat.conversation":
-            await self.on_conversation_event(event)
-        elif kind == "chat.v2":
-            if self.v2:
-                await self.on_v2_event(event)
+        if kind == V2_EVENT:
+            await self.on_v2_event(event)
         elif kind == V2_READ_EVENT:
             await self.send_json({"type": "read2", "conversation": event["conversation"],
                                   "user": event["user"], "seq": event["seq"]})
@@ -507,65 +388,11 @@ class ChatConsumer(AsyncConsumer):
                                       "user": event["user"]})
         elif kind == "security.close":
             await self.close(int(event.get("code", CLOSE_NOT_LOGGED_IN)))
-
-    async def on_message_event(self, event):
-        conversation_id, seq = event["conversation"], event["seq"]
-        # Checked under the lock: a sync in progress holds it, and may have read its
-        # positions before this message committed, so the event must wait for it.
-        async with self.deliver_lock:
-            if not self.synced:
-                return  # no sync yet: the client's first sync reads it from the database
-            last = self.delivered.get(conversation_id)
-            if last is not None and seq <= last:
-                return  # already delivered (by sync or a gap read)
-            if last is not None and seq == last + 1 and self.view.keys.has(
-                    event["sender"], event["generation"]):
-                frame = self.view.render(StoredFields.from_event(event))
-                await self.send_json(frame)
-                self.delivered[conversation_id] = seq
-                return
-            if last is None:
-                positions = await database_sync_to_async(replay.positions)(self.user)
-                if conversation_id not in positions:
-                    return
-                last = positions[conversation_id][0]
-                await database_sync_to_async(replay.key_changes)(
-                    self.user, self.identity, self.view, [conversation_id])
-            self.delivered[conversation_id] = await self.deliver_range(conversation_id, last,
-                                                                       seq)
-
-    async def on_deleted_event(self, event):
-        conversation_id = event["conversation"]
-        async with self.deliver_lock:
-            last = self.delivered.get(conversation_id)
-            if last is None or event["seq"] > last:
-                return  # the tombstone arrives with the gap read
-            await self.send_json({"type": "message", "conversation": conversation_id,
-                                  "id": event["id"], "seq": event["seq"], "deleted": True,
-                                  "signature": None})
-
-    async def on_conversation_event(self, event):
-        conversation_id = event["conversation"]
-        self.members.pop(conversation_id, None)
-        await database_sync_to_async(replay.reload_pins)(self.user, self.identity, self.view)
-        changes = await database_sync_to_async(replay.key_changes)(
-            self.user, self.identity, self.view, [conversation_id])
-        await self.send_json({"type": "conversation", "conversation": conversation_id})
-        for conv, contact in changes:
-            await self.send_json({"type": "key_change", "conversation": conv,
-                                  "contact": contact})
+        # Any other event type (none is published any more) is ignored.
 
 
+# Ciphertext only (docs/api.md); catch-up is sync2 or the HTTP timeline.
 HANDLERS = {
-    "sync": ChatConsumer.on_sync,
-    "send": ChatConsumer.on_send,
-    "read": ChatConsumer.on_read,
-    "typing": ChatConsumer.on_typing,
-    "accept_key": ChatConsumer.on_accept_key,
-    "ping": ChatConsumer.on_ping,
-}
-# Version 2 sockets: ciphertext only (docs/api.md); catch-up is sync2 or the HTTP timeline.
-HANDLERS_V2 = {
     "send2": ChatConsumer.on_send2,
     "sync2": ChatConsumer.on_sync2,
     "read2": ChatConsumer.on_read2,

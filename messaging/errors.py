@@ -2,8 +2,7 @@
 
 Raised before anything changes; the API answers them through the one mapping
 (``accounts.errors.error_payload``), the websocket with an ``error`` frame of
-the same code. Keyword arguments become ``extra`` members of the answer (for
-example the contact whose key changed).
+the same code. Keyword arguments become ``extra`` members of the answer.
 """
 
 from accounts.errors import ApiError
@@ -39,27 +38,5 @@ class Forbidden(MessagingError):
     status = 403
 
 
-class EmailUnverified(Forbidden):
-    code = "email_unverified"
-
-
 class Blocked(Forbidden):
     code = "blocked"
-
-
-class Left(Forbidden):
-    code = "left"
-
-
-class KeyChanged(MessagingError):
-    """A contact's directory keys no longer match the pin: the user must accept the change."""
-
-    code = "key_changed"
-    status = 409
-
-
-class Locked(MessagingError):
-    """No unlocked identity (not logged in, or the key cookie is missing)."""
-
-    code = "locked"
-    status = 401

@@ -1,14 +1,14 @@
 """Live pushes of messaging, sent after commit to each member's user group.
 
 Group names come from ``accounts.events.user_group`` only. Payloads carry ids,
-seqs and at most ciphertext (the age file and its signature, so a member's
-consumer can decrypt without reading the row back); never plaintext or keys.
+seqs and at most ciphertext (a timeline item as members fetch it: a sealed box and
+its signed statement); never plaintext or keys, which the server does not have.
 Pushes are best effort: a failure is logged without content and never fails
 the action (clients notice a gap through heartbeats and re-sync).
 
-Event types (handled by ``messaging.consumers.ChatConsumer``):
-``chat.message``, ``chat.deleted``, ``chat.read``, ``chat.typing``,
-``chat.conversation`` (membership, expiry or key state changed: refresh).
+Event types (made by ``messaging.v2.actions``, handled by
+``messaging.consumers.ChatConsumer``): ``chat.v2`` (a timeline item), the read,
+typing and key-generation events beside it, and ``security.close`` from accounts.
 """
 
 from __future__ import annotations
@@ -34,24 +34,6 @@ PUBLISH_TIMEOUT_SECONDS = 2.0
 publish_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = (
     contextvars.ContextVar("messaging_publish_loop", default=None))
 _pending: set = set()
-
-
-def message_event(message) -> dict:
-    return {
-        "type": "chat.message",
-        "conversation": message.conversation_id,
-        "id": str(message.id),
-        "seq": message.seq,
-        "sender": message.sender_id,
-        "generation": message.sender_generation,
-        "kind": message.kind,
-        "sent_at": message.sent_at_ms,
-        "body": bytes(message.body),
-        "signature": bytes(message.signature),
-        "fingerprints": list(message.recipient_fingerprints),
-        "file_size": message.file_size,
-        "file_digest": bytes(message.file_digest) if message.file_digest else None,
-    }
 
 
 async def publish(pushes: list[tuple[str, dict]]) -> None:

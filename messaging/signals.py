@@ -2,9 +2,6 @@
 
 from django.dispatch import Signal
 
-# Sent after commit with ``message_ids``: those messages were unsent or expired.
-messages_tombstoned = Signal()
-
 # Sent inside the send's transaction, right after a v2 file message is stored, with
 # ``user`` (the sender), ``message`` (the MessageV2 row) and ``claim`` (a verified
 # client.fileclaim.FileClaim). The receiver (filestore) links the upload to the

@@ -366,14 +366,12 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
 # Request bodies go to the raw upload application (filestore); Django itself
 # only ever sees small JSON and form posts. securechat.body_limits refuses a larger body
-# (413 too_big) before Django reads it: 64 KiB by default; the routes that carry a
-# message text (at most 16 KiB of UTF-8, up to 6 bytes per character once JSON-escaped)
-# get 128 KiB. Django's own limits equal the largest, so a body let through never rolls
+# (413 too_big) before Django reads it: 64 KiB by default; the version 2 routes that
+# carry an envelope or a message box get their own limits (below). Django's own limits
+# equal the largest, so a body let through never rolls
 # over to a temporary file (docs/security.md, "Limits").
 SECURECHAT_BODY_LIMITS = {
     "default": 64 * 1024,
-    r"^/api/v1/conversations/\d+/messages$": 128 * 1024,
-    r"^/conversations/\d+/$": 128 * 1024,
     # The version 2 pin blob: up to 1 MiB, base64 in JSON.
     r"^/api/v1/me/pins$": 1536 * 1024,
 }
@@ -488,13 +486,8 @@ SECURECHAT_RATE_LIMITS = {
     # Version 2 epochs submitted per member (DESIGN.md §3: epoch creation is rate-limited).
     "epoch_account": env_rate("SECURECHAT_RATE_EPOCH_ACCOUNT", (60, 300)),
     # Per signed-in user (issue 17): what could map the directory or annoy others.
-    "conversation_start_user": env_rate(
-        "SECURECHAT_RATE_CONVERSATION_START_USER",
-        (env_int("SECURECHAT_CONVERSATION_STARTS_PER_HOUR", 60), 3600)),
     "block_user": env_rate("SECURECHAT_RATE_BLOCK_USER",
                            (env_int("SECURECHAT_BLOCKS_PER_HOUR", 60), 3600)),
-    "key_lookup_user": env_rate("SECURECHAT_RATE_KEY_LOOKUP_USER",
-                                (env_int("SECURECHAT_KEY_LOOKUPS_PER_HOUR", 600), 3600)),
     "invite_user": env_rate("SECURECHAT_RATE_INVITE_USER",
                             (env_int("SECURECHAT_INVITATIONS_PER_DAY", 20), 86400)),
 }

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from accounts.admin_site import site as admin_site
+from accounts.views import v2 as shell
 from securechat import health, metrics
 
 handler400 = "securechat.errors.bad_request"
@@ -18,7 +19,8 @@ urlpatterns = [
     path("api/v1/metrics", metrics.metrics, name="metrics"),
     path("admin/", admin_site.urls),
     path("", include("accounts.urls")),
-    path("", include("messaging.urls")),
+    # The v2 shell is the site; the name `home` is what pages and redirects reverse.
+    path("", shell.app, name="home"),
     path("", include("messaging.urls_api")),
     path("", include("messaging.v2.urls")),
     path("", include("filestore.urls")),

@@ -27,7 +27,6 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const MODULE_ENTRIES = [
   "accounts/forms",
   "accounts/save-secret",
-  "chat/app",
   // The WebAssembly AEAD (about 300 KB of it), imported by the file workers and kept out
   // of crypto/index so that pages that never touch a file do not carry it.
   "crypto/aead",

@@ -1,8 +1,6 @@
 """Models of messaging, one concept per module."""
 
-from messaging.models.conversations import Block, Conversation, Membership
-from messaging.models.messages import Message
-from messaging.models.pins import ContactPins
+from messaging.models.blocks import Block
 from messaging.models.v2 import (
     ConversationV2,
     EpochV2,
@@ -12,5 +10,5 @@ from messaging.models.v2 import (
     ServerNoticeV2,
 )
 
-__all__ = ["Block", "ContactPins", "Conversation", "ConversationV2", "EpochV2", "MemberV2",
-           "Membership", "MembershipOperation", "Message", "MessageV2", "ServerNoticeV2"]
+__all__ = ["Block", "ConversationV2", "EpochV2", "MemberV2", "MembershipOperation",
+           "MessageV2", "ServerNoticeV2"]

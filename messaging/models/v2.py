@@ -1,6 +1,6 @@
 """Version 2 (end-to-end) conversations: membership chain, epochs and ciphertext messages.
 
-Built beside v1 until the cutover (DESIGN.md §3, §5; docs/protocol.md §9–§16).
+The only conversations since the cutover (DESIGN.md §3, §5; docs/protocol.md §9–§16).
 The server stores what clients signed and never opens it: statements and
 signatures as the client sent them, envelopes and message boxes as opaque
 bytes. ``ConversationV2.last_seq`` is the one seq counter of a conversation's

@@ -1,4 +1,4 @@
-"""Version 2 (end-to-end) messaging, built beside v1 until the cutover (DESIGN.md §3, §5).
+"""Version 2 (end-to-end) messaging, the only kind since the cutover (DESIGN.md §3, §5).
 
 ``errors`` the refusals, ``wire`` JSON fields in and out, ``checks`` the
 garbage filters over what clients signed (parse, shape, signature; never a

@@ -56,7 +56,7 @@ from messaging.v2.errors import (
 
 ZERO_HASH = bytes(32)
 METRIC_KINDS = frozenset({"text", "file", "unsend", "reply", "edit", "reaction"})
-EVENT_TYPE = "chat.v2"  # ignored by v1 sockets; announced to v2 clients (docs/api.md)
+EVENT_TYPE = "chat.v2"  # a timeline item, pushed to every member (docs/api.md)
 READ_EVENT_TYPE = "chat.v2.read"
 TYPING_EVENT_TYPE = "chat.v2.typing"
 KEYS_EVENT_TYPE = "chat.v2.keys"
@@ -190,7 +190,7 @@ def _peer_of(conversation, user_id: int) -> int | None:
 
 
 def check_not_blocked(user_id: int, other_id: int) -> None:
-    """403 ``blocked`` when either blocked the other (v1's ``Block``)."""
+    """403 ``blocked`` when either blocked the other (``messaging.models.Block``)."""
     if Block.objects.between(user_id, other_id).exists():
         raise Blocked("One of you blocked the other.")
 

@@ -6,7 +6,7 @@ epoch.
 """
 
 from accounts.errors import ApiError
-from messaging.errors import Blocked  # noqa: F401  (403 "blocked", as in v1)
+from messaging.errors import Blocked  # noqa: F401  (403 "blocked", messaging.blocks)
 
 
 class Invalid(ApiError):

@@ -7,6 +7,7 @@ that is deliberately stored in plaintext.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import threading
@@ -18,8 +19,16 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from tests.accounts import fresh_rate_limits  # noqa: F401
+from tests.messaging.test_v2_live import opened_text
 from tests.messaging.wsclient import ChatClient
-from tests.support.accounts import session_for
+from tests.support.v2chat import group_of
+
+pytestmark = pytest.mark.usefixtures("fresh_rate_limits")
+
+
+def cookie_header(user) -> str:
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in user.http.cookies.items())
 
 
 def forms(marker: str) -> list[bytes]:
@@ -83,29 +92,42 @@ class RedisMonitor:
     def data(self) -> bytes:
         return b"\n".join(self.lines)
 
+    async def until_seen(self, marker: str, timeout: float = 15) -> None:
+        """Wait until MONITOR has reported a command carrying ``marker``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while marker.encode() not in self.data():
+            if asyncio.get_running_loop().time() > deadline:
+                return  # the assertions below report what was seen
+            await asyncio.sleep(0.05)
+
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="reads the SQLite file")
-async def test_no_message_text_in_the_database_file_wal_or_redis(pair):
-    """A live conversation over websockets: the texts are nowhere in the DB file + WAL or in
-    what Redis saw; a plaintext control marker written to a throwaway table and one published
-    to Redis are found by the same probes."""
+async def test_no_message_text_in_the_database_file_wal_or_redis(trio):
+    """A live version 2 conversation over websockets: the texts (sealed by the sending
+    client) are nowhere in the DB file + WAL or in what Redis saw; the recipient opens them
+    (they did travel); a plaintext control marker written to a throwaway table and one
+    published to Redis are found by the same probes."""
+    alice, bob, _carol = trio
+    group = await database_sync_to_async(group_of)(alice, bob)
     texts = [f"plaintext-{secrets.token_hex(8)}-{i}" for i in range(5)]
     control_db = f"control-db-{secrets.token_hex(8)}"
     control_redis = f"control-redis-{secrets.token_hex(8)}"
-    cid = pair.conversation_id
     with RedisMonitor() as monitor:
-        alice = await ChatClient(await database_sync_to_async(session_for)(pair.alice)).connect()
-        bob = await ChatClient(await database_sync_to_async(session_for)(pair.bob)).connect()
-        for client in (alice, bob):
-            await client.request({"type": "sync", "since": {}})
+        sockets = {}
+        for user in (alice, bob):
+            sockets[user.id] = await ChatClient(cookie_header=cookie_header(user)).connect()
+            await sockets[user.id].request({"type": "sync2", "positions": {}})
         for i, text in enumerate(texts):
             sender = alice if i % 2 == 0 else bob
-            assert (await sender.request({"type": "send", "conversation": cid, "text": text,
-                                          "client_id": f"c{i}"}))["type"] == "ack"
-        got = await bob.messages(cid, len(texts))
-        assert [f["text"] for f in got] == texts  # the texts did travel (decrypted to Bob)
+            body = await database_sync_to_async(group.message)(sender, text)
+            ack = await sockets[sender.id].request({"type": "send2", "conversation": group.hex,
+                                                    **body})
+            assert ack["type"] == "ack2", ack
+        got = await sockets[bob.id].messages(group.hex, len(texts))
+        assert [opened_text(group, f) for f in got] == texts  # what Bob's client reads
         # Positive controls: plaintext through Redis and into the database.
         redis.from_url(settings.REDIS_URL).publish("securechat-test-control", control_redis)
+        await monitor.until_seen(control_redis)  # MONITOR lags on a busy machine
 
         def write_control():
             with connection.cursor() as cursor:
@@ -113,8 +135,8 @@ async def test_no_message_text_in_the_database_file_wal_or_redis(pair):
                 cursor.execute("INSERT INTO at_rest_control (x) VALUES (%s)", [control_db])
 
         await database_sync_to_async(write_control)()
-        await alice.close()
-        await bob.close()
+        for socket in sockets.values():
+            await socket.close()
     db = database_bytes()
     seen_by_redis = monitor.data()
     assert hits(db, control_db) and hits(seen_by_redis, control_redis)  # controls

@@ -1,9 +1,8 @@
 """Answers that reveal no more than DESIGN.md §5 allows (issue 17): unknown and
-unverified addresses get the same status, body and server work when starting a
-conversation, blocking and unblocking; blocking any well-formed address answers
-{ok}; key lookups go by conversation, and a conversation that is not yours looks
-like one that does not exist; the password-reset mail is looked up and sent after
-the response."""
+unverified addresses get the same status, body and server work when blocking and
+unblocking; blocking any well-formed address answers {ok}; the password-reset mail
+is looked up and sent after the response. (Version 2's key reads by conversation:
+tests/messaging/test_v2_keys.py; its directory by address: accounts.)"""
 
 from __future__ import annotations
 
@@ -38,8 +37,7 @@ def answer_and_work(client, path, address):
     return response.status_code, response.json(), statements
 
 
-@pytest.mark.parametrize("path", ["/api/v1/conversations", "/api/v1/users/block",
-                                  "/api/v1/users/unblock"])
+@pytest.mark.parametrize("path", ["/api/v1/users/block", "/api/v1/users/unblock"])
 def test_unknown_and_unverified_addresses_look_the_same(path):
     alice, squatter = make_user(), make_user("squat@example.com", verified=False)
     client = login_client(alice)
@@ -65,29 +63,6 @@ def test_blocking_any_well_formed_address_answers_ok():
         "ok": True}
     assert post(client, "/api/v1/users/unblock", {"email": bob.email}).status_code == 200
     assert not Block.objects.exists()
-
-
-def test_an_unverified_account_cannot_start_a_conversation():
-    squatter, bob = make_user(verified=False), make_user()
-    r = post(login_client(squatter), "/api/v1/conversations", {"email": bob.email})
-    assert (r.status_code, r.json()["error"]) == (403, "email_unverified")
-    from messaging.models import Conversation
-
-    assert not Conversation.objects.exists()
-
-
-def test_a_verified_address_is_discoverable_by_design():
-    alice, bob = make_user(), make_user()
-    client = login_client(alice)
-    assert post(client, "/api/v1/conversations", {"email": bob.email}).status_code == 201
-
-
-def test_key_lookup_of_a_foreign_conversation_looks_like_a_missing_one(pair):
-    outsider = login_client(make_user())
-    foreign = outsider.get(f"/api/v1/conversations/{pair.conversation_id}/keys")
-    missing = outsider.get(f"/api/v1/conversations/{pair.conversation_id + 1000}/keys")
-    assert foreign.status_code == missing.status_code == 404
-    assert foreign.json() == missing.json()
 
 
 def test_password_reset_mail_is_looked_up_and_sent_after_the_response(monkeypatch):

@@ -1,5 +1,6 @@
-"""Per-user rate limits (issue 17, settings in SECURECHAT_RATE_LIMITS): conversation
-starts, blocks (and unblocks), key-directory lookups and invitations by a user. Each
+"""Per-user rate limits (issue 17, settings in SECURECHAT_RATE_LIMITS): blocks (and
+unblocks) and invitations by a user (version 2's epochs and directory reads have
+their own per-account scopes, tested with them). Each
 counts per signed-in user, whatever the address, and answers 429 ``rate_limited``
 with Retry-After once spent; another user's bucket is untouched."""
 
@@ -12,7 +13,7 @@ from django.conf import settings
 
 from accounts import actions
 from accounts.throttle import RateLimited
-from messaging.models import Block, Conversation
+from messaging.models import Block
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.support.accounts import login_client, make_user
 
@@ -36,22 +37,6 @@ def refused(response) -> bool:
             and int(response["Retry-After"]) > 0)
 
 
-def test_conversation_starts_per_user(limit):
-    limit("conversation_start_user", 3)
-    alice, others = make_user(), [make_user() for _ in range(4)]
-    client = login_client(alice)
-    for other in others[:2]:
-        assert post(client, "/api/v1/conversations", {"email": other.email}).status_code == 201
-    # Unknown addresses count the same (a lookup is a lookup).
-    assert post(client, "/api/v1/conversations", {"email": "nobody@example.com"}
-                ).status_code == 404
-    assert refused(post(client, "/api/v1/conversations", {"email": others[3].email}))
-    assert Conversation.objects.count() == 2
-    # Another user's bucket is their own.
-    assert post(login_client(others[3]), "/api/v1/conversations",
-                {"email": alice.email}).status_code == 201
-
-
 def test_blocks_and_unblocks_per_user(limit):
     limit("block_user", 3)
     alice, bob, carol, dave = make_user(), make_user(), make_user(), make_user()
@@ -63,15 +48,6 @@ def test_blocks_and_unblocks_per_user(limit):
     assert refused(post(client, "/api/v1/users/block", {"email": dave.email}))
     assert list(Block.objects.filter(user=alice.user).values_list("blocked", flat=True)) == [
         carol.user.pk]
-
-
-def test_key_lookups_per_user(limit, pair):
-    limit("key_lookup_user", 3)
-    client = login_client(pair.alice)
-    path = f"/api/v1/conversations/{pair.conversation_id}/keys"
-    assert [client.get(path).status_code for _ in range(3)] == [200] * 3
-    assert refused(client.get(path))
-    assert login_client(pair.bob).get(path).status_code == 200
 
 
 def test_invitations_by_a_user_are_limited_and_the_operators_command_is_not(limit):
@@ -86,6 +62,6 @@ def test_invitations_by_a_user_are_limited_and_the_operators_command_is_not(limi
 
 
 def test_the_limits_are_settings():
-    for scope in ("conversation_start_user", "block_user", "key_lookup_user", "invite_user"):
+    for scope in ("block_user", "invite_user", "directory_account", "epoch_account"):
         count, window = settings.SECURECHAT_RATE_LIMITS[scope]
         assert count > 0 and window > 0

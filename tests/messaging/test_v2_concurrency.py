@@ -10,15 +10,16 @@ connection), released together by a barrier, as the API would call them.
 from __future__ import annotations
 
 import base64
+import threading
 
 import pytest
+from django.db import connection
 
 from client import membership
 from messaging.models import ConversationV2, EpochV2, MembershipOperation, MessageV2
 from messaging.v2 import actions
 from messaging.v2.errors import ConversationExists, EpochExists, StaleHead
 from tests.accounts import fresh_rate_limits  # noqa: F401
-from tests.messaging.test_concurrency import run_together
 from tests.support.v2chat import Group, V2User, group_of
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -26,6 +27,28 @@ pytestmark = [pytest.mark.django_db(transaction=True),
 
 ROUNDS = 3
 SENDERS = 20
+
+
+def run_together(count: int, work) -> tuple[list, list]:
+    """Start ``count`` threads (each with its own DB connection) at one barrier."""
+    barrier = threading.Barrier(count)
+    results, errors = [None] * count, []
+
+    def body(i):
+        try:
+            barrier.wait(timeout=30)
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results, errors
 
 
 def raw(body: dict, *names: str) -> list[bytes]:

@@ -177,3 +177,16 @@ async def test_a_server_restart_mid_conversation_loses_nothing_acked(chat, start
     assert [f["item"]["seq"] for f in got] == list(range(base + 1, base + 6))
     assert [opened_text(group, f) for f in got] == [f"first life {i}" for i in range(4)] + [
         "second life"]
+
+
+async def test_bench_echo_route_exists_only_with_its_environment_variable(start_server):
+    """Without SECURECHAT_BENCH_ECHO the echo URL is refused; with it, frames echo back."""
+    plain = start_server("uvicorn")
+    with pytest.raises(Exception):  # noqa: B017 - refused handshake or immediate close
+        async with ws_connect(plain.ws_url + "bench-echo/room/", plain.origin) as ws:
+            await ws.send("hello")
+            await asyncio.wait_for(ws.recv(), 5)
+    bench = start_server("uvicorn", SECURECHAT_BENCH_ECHO="1")
+    async with ws_connect(bench.ws_url + "bench-echo/room/", bench.origin) as ws:
+        await ws.send("hello")
+        assert await asyncio.wait_for(ws.recv(), 5) == "hello"

@@ -87,6 +87,31 @@ async def test_sync2_replays_in_order_and_a_reconnect_sees_every_entry_once(chat
         await socket.close()
 
 
+async def test_a_client_away_for_500_messages_gets_them_all_in_order_on_sync2(chat):
+    """500 messages sent while Bob is offline arrive on his next sync2, in order, once
+    each, and open to what Alice sealed; positions replay only what is newer."""
+    from tests.messaging.test_v2_live import opened_text
+
+    group, alice, bob = chat
+    start = await last_seq(group)
+
+    def send_many():
+        for i in range(500):
+            assert group.send(alice, f"m{i}").status_code == 201
+
+    await database_sync_to_async(send_many)()
+    reader = await connect(bob)
+    synced = await sync2(reader, {group.hex: start})
+    assert synced["last_seqs"] == {group.hex: start + 500}
+    got = [f["item"] for f in reader.frames if f["type"] == "message2"]
+    assert [item["seq"] for item in got] == list(range(start + 1, start + 501))
+    assert [opened_text(group, {"item": item}) for item in got] == [f"m{i}" for i in range(500)]
+    reader.frames.clear()
+    await sync2(reader, {group.hex: start + 498})
+    assert seqs_of(reader, group.hex) == [start + 499, start + 500]
+    await reader.close()
+
+
 async def test_entries_committed_during_the_sync_arrive_once_after_it(chat, monkeypatch):
     group, alice, bob = chat
     start = await last_seq(group)

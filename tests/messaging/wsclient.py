@@ -39,11 +39,12 @@ class ChatClient:
         await self.comm.send_to(text_data=json.dumps(frame))
 
     async def request(self, frame: dict):
-        """Send with a fresh req_id and return the reply (ack, synced or error) for it."""
+        """Send with a fresh req_id and return the reply (ack2, synced2, read2, pong or
+        error) for it."""
         req_id = f"r{next(_req)}"
         await self.send({**frame, "req_id": req_id})
-        return await self.wait_for(lambda f: f.get("req_id") == req_id
-                                   and f["type"] in ("ack", "error", "synced", "pong"))
+        return await self.wait_for(lambda f: f.get("req_id") == req_id and f["type"] in (
+            "ack2", "error", "synced2", "read2", "pong"))
 
     async def recv(self, timeout: float = 10) -> dict:
         # Not comm.receive_output(): its timeout cancels the application.
@@ -73,11 +74,13 @@ class ChatClient:
                 frame["_seen"] = True
                 return frame
 
-    async def messages(self, conversation_id: int, count: int, timeout: float = 20) -> list:
-        """Wait until ``count`` message frames of the conversation arrived; return them all."""
+    async def messages(self, conversation_id: str, count: int, timeout: float = 20) -> list:
+        """Wait until ``count`` message2 frames holding a message of the conversation
+        arrived; return them all."""
         def mine():
             return [f for f in self.frames
-                    if f["type"] == "message" and f["conversation"] == conversation_id]
+                    if f["type"] == "message2" and f["conversation"] == conversation_id
+                    and f["item"]["type"] == "message"]
 
         deadline = asyncio.get_running_loop().time() + timeout
         while len(mine()) < count:

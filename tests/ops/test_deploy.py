@@ -27,19 +27,13 @@ import signal
 import ssl
 import subprocess
 import time
-import uuid
 
 import httpx
 import pytest
 from django.conf import settings
-from django.utils import timezone
 from websockets.exceptions import InvalidStatus
 
-from accounts.models import User
-from client import account
-from client.http import Session
 from filestore.models import CipherUpload
-from tests.client.cli_support import TEST_FLOOR
 from tests.filestore.v2_support import age_file
 from tests.ops.deploy import (
     DEPLOY,
@@ -54,14 +48,12 @@ from tests.ops.deploy import (
     wait_for_port,
     write_env_file,
 )
-from tests.support.accounts import PASSWORD
 from tests.support.clients import ApiClient, recv_json, ws_connect
 from tests.support.live import REPO_ROOT, LiveServer, database_env, free_port
+from tests.support.v2chat import V2User, b64url
 
 ORIGIN = "https://chat.example.test"
 MiB = 1024 * 1024
-# The version 2 download of an upload (H5 moves it to /api/v1/files/<upload_id>).
-DOWNLOADS = "/api/v1/v2/files/"
 
 
 # --- systemd ---------------------------------------------------------------------------
@@ -269,23 +261,28 @@ def tls_context(nginx: Nginx) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(nginx.workdir / "cert.pem"))
 
 
-def signed_up_through(nginx: Nginx, config_dir) -> tuple[str, ApiClient]:
-    """A version 2 user signed up through nginx with the client library (keys made here,
-    the password never sent), address verified; an ApiClient with its session."""
-    config_dir.mkdir(parents=True, exist_ok=True)
-    transport = httpx.HTTPTransport(verify=tls_context(nginx))
-    email = f"nginx-{uuid.uuid4().hex[:10]}@example.com"
-    with Session(nginx.origin, config_dir, transport=transport) as session:
-        account.signup(session, email, PASSWORD, settings.SECURECHAT_KEY_TYPE,
-                       account.KnownAccounts(config_dir), min_work_factor=TEST_FLOOR)
-        cookies = httpx.Cookies(session._http.cookies)
-    User.objects.filter(email=email).update(email_verified_at=timezone.now())
+def login_through(nginx: Nginx, user: V2User) -> ApiClient:
+    """A version 2 login (the auth key a client derives) through nginx."""
     client = ApiClient(nginx.origin)
     client.http.close()
-    client.http = httpx.Client(base_url=nginx.origin, verify=tls_context(nginx), timeout=60,
-                               cookies=cookies)
-    client.fetch_csrf()
-    return email, client
+    client.http = httpx.Client(base_url=nginx.origin, verify=tls_context(nginx), timeout=60)
+    response = client.post("/api/v1/auth/login",
+                           {"email": user.email, "auth_key": b64url(user.auth_key)})
+    assert response.status_code == 200, response.text
+    assert response.json()["otp_required"] is False
+    client.fetch_csrf()  # login rotates the token
+    return client
+
+
+def download_path(upload_id: str) -> str:
+    """The ciphertext download: "api-file" once the files cutover has moved it to
+    /api/v1/files/<upload id>, "api-v2-file" (/api/v1/v2/files/<id>) before."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("api-v2-file", args=[upload_id])
+    except NoReverseMatch:
+        return reverse("api-file", args=[upload_id])
 
 
 def wait_for(predicate, what: str, timeout: float = 20) -> None:
@@ -295,7 +292,7 @@ def wait_for(predicate, what: str, timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
-async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx, tmp_path):
+async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx):
     nginx, servers = behind_nginx
     context = tls_context(nginx)
     health_line = '"GET /api/v1/health HTTP/1.1" 200'
@@ -313,7 +310,8 @@ async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx,
     after = [server.log().count(health_line) for server in servers]
     assert all(a > b for a, b in zip(after, before, strict=True)) and sum(after) - sum(before) == 4
 
-    _email, client = await asyncio.to_thread(signed_up_through, nginx, tmp_path / "alice")
+    alice = await asyncio.to_thread(V2User.signup, "alice")
+    client = await asyncio.to_thread(login_through, nginx, alice)
     try:
         ws_url = f"wss://127.0.0.1:{nginx.https_port}/ws/"
         async with ws_connect(ws_url, nginx.origin, client.cookie_header(), ssl=context) as ws:
@@ -330,16 +328,16 @@ async def test_through_nginx_tls_balancing_websockets_and_redirect(behind_nginx,
         client.close()
 
 
-def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx, tmp_path):
+def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx):
     """The server has stored part of the body while the client still holds the rest back.
 
     With ``proxy_request_buffering on`` nginx would read the whole body before
-    passing it on, and the wait below would time out. The body is what a version 2
-    client sends: an age file it encrypted (the server stores ciphertext only).
+    passing it on, and the wait below would time out.
     """
     nginx, _servers = behind_nginx
-    _email, client = signed_up_through(nginx, tmp_path / "alice")
-    data, _one_time = age_file(os.urandom(20 * MiB), settings.SECURECHAT_KEY_TYPE)
+    alice = V2User.signup("alice")
+    client = login_through(nginx, alice)
+    data, _identity = age_file(os.urandom(20 * MiB))  # what a client uploads: an age file
     try:
         created = client.post("/api/v1/uploads/", None, headers={
             "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data))})
@@ -363,7 +361,7 @@ def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx, tmp_path
         assert patched.status_code == 204, patched.text
         assert int(patched.headers["Upload-Offset"]) == len(data)
 
-        download = client.get(f"{DOWNLOADS}{upload_id}")
+        download = client.get(download_path(upload_id))
         assert download.status_code == 200
         assert hashlib.sha256(download.content).digest() == hashlib.sha256(data).digest()
     finally:

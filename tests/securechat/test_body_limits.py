@@ -135,9 +135,9 @@ def test_control_without_the_guard_django_spools_the_body(server_with_tmpdir):
 
 def test_limits_come_from_one_table_and_django_limits_equal_the_largest():
     assert body_limit_for(LOGIN) == settings.SECURECHAT_BODY_LIMITS["default"] == 64 * 1024
-    assert body_limit_for("/api/v1/conversations/12/messages") == 128 * 1024
-    assert body_limit_for("/conversations/12/") == 128 * 1024
-    assert body_limit_for("/api/v1/conversations/12/messages/x") == 64 * 1024
+    messages = "/api/v1/v2/conversations/" + "ab" * 16 + "/messages"
+    assert body_limit_for(messages) == 96 * 1024
+    assert body_limit_for(messages + "/" + "cd" * 32 + "/unsend") == 64 * 1024
     largest = max(settings.SECURECHAT_BODY_LIMITS.values())
     assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == largest
     assert settings.FILE_UPLOAD_MAX_MEMORY_SIZE >= largest  # a body let through stays in memory
@@ -173,9 +173,9 @@ async def run_guard(path: str, pieces: list[bytes], declared: int | None = None)
 
 
 async def test_a_body_within_the_limit_reaches_django_whole():
-    sent, body, _ = await run_guard("/api/v1/conversations/3/messages",
-                                    [b"a" * 60_000, b"b" * 60_000])
-    assert sent[0]["status"] == 204 and body == b"a" * 60_000 + b"b" * 60_000
+    sent, body, _ = await run_guard("/api/v1/v2/conversations/" + "ab" * 16 + "/messages",
+                                    [b"a" * 45_000, b"b" * 45_000])
+    assert sent[0]["status"] == 204 and body == b"a" * 45_000 + b"b" * 45_000
 
 
 async def test_an_oversized_body_never_reaches_django():

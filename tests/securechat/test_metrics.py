@@ -2,9 +2,10 @@
 live server grows by exactly what the load did, and the endpoint refuses without its
 token (404 while no token is configured).
 
-The load: two logged-in sockets (alice, bob) that sync once each, three text messages
-from alice, a 100,000-byte tus upload (a file message) and three wrong-password logins
-against a limit of two per account (two failures, then one throttle).
+The load: two logged-in version 2 sockets (alice, bob) that sync once each, three text
+messages from alice, a tus upload of a 100,000-byte file's age file and its file message,
+and three logins with a wrong auth key against a limit of two per account (two
+failures, then one throttle).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from messaging.models import ConversationV2
 from tests.accounts import fresh_rate_limits  # noqa: F401
-from tests.filestore.helpers import login as filestore_login
-from tests.filestore.helpers import tus_upload
-from tests.support.chat import ChatClient, login_cookie, stop_all, two_members
+from tests.filestore.v2_support import V2Member, age_file, tus_upload, upload_id
+from tests.support.chat import ChatClient, stop_all, two_members
 from tests.support.clients import ApiClient
+from tests.support.v2chat import b64url
 
 pytestmark = [pytest.mark.usefixtures("fresh_rate_limits")]
 
@@ -68,26 +70,49 @@ def test_metrics_are_disabled_without_a_token(client):
     assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
+def uploader(server, user) -> V2Member:
+    """``user``'s own session (a v2 signup in this process) on the live server, with its
+    CSRF token, for tus (the database is shared, so the cookie works there)."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from accounts.models import User
+
+    User.objects.filter(pk=user.id).update(email_verified_at=timezone.now())
+    name = settings.SESSION_COOKIE_NAME
+    cookie = f"{name}={user.http.cookies[name].value}"
+    r = httpx.get(server.url + "/api/v1/csrf", headers={"Cookie": cookie})
+    r.raise_for_status()
+    return V2Member(user.email, f"{cookie}; csrftoken={r.cookies['csrftoken']}",
+                    r.json()["csrf_token"])
+
+
 async def test_counters_grow_by_exactly_the_scripted_load(start_server):
-    alice, bob, cid = await database_sync_to_async(two_members)()
+    alice, bob, group = await database_sync_to_async(two_members)()
+    cid = group.hex
+    base = await database_sync_to_async(lambda: ConversationV2.objects.get(pk=cid).last_seq)()
     server = start_server("uvicorn", SECURECHAT_METRICS_TOKEN=TOKEN,
                           SECURECHAT_WS_HEARTBEAT_SECONDS="600",
                           SECURECHAT_RATE_LOGIN_ACCOUNT="2/300")
     before = await asyncio.to_thread(scrape, server)
-    clients = [ChatClient("alice", server, await login_cookie(alice)),
-               ChatClient("bob", server, await login_cookie(bob))]
+    # Their signup sessions: a fresh login would count in the login limit under test.
+    clients = [ChatClient("alice", server, alice.cookie_header()),
+               ChatClient("bob", server, bob.cookie_header())]
     try:
         for client in clients:
             await client.start()
         during = await asyncio.to_thread(scrape, server)
         assert during[("securechat_websocket_connections", ())] == 2
         for i in range(3):
-            ack = await clients[0].send(cid, f"metrics {i}", f"m-{i}", timeout=15)
-            assert ack["type"] == "ack", ack
-        member = await database_sync_to_async(filestore_login)(server, alice)
-        await asyncio.to_thread(tus_upload, member, server, cid, secrets.token_bytes(UPLOAD_SIZE))
+            ack = await clients[0].send(cid, group.message(alice, f"metrics {i}"), timeout=15)
+            assert ack["type"] == "ack2", ack
+        member = await database_sync_to_async(uploader)(server, alice)
+        sealed, _identity = age_file(secrets.token_bytes(UPLOAD_SIZE))
+        path = await asyncio.to_thread(tus_upload, member, server, sealed)
+        ack = await clients[0].send(cid, group.file_message(alice, upload_id(path)), timeout=15)
+        assert ack["type"] == "ack2", ack
         for client in clients:
-            await client.wait_for_seq(cid, 4, timeout=15)
+            await client.wait_for_seq(cid, base + 4, timeout=15)
     finally:
         await stop_all(clients)
     statuses = await asyncio.to_thread(wrong_logins, server, alice.email, 3)
@@ -98,7 +123,7 @@ async def test_counters_grow_by_exactly_the_scripted_load(start_server):
     assert growth(before, after, "securechat_messages_sent_total", kind="file") == 1
     assert growth(before, after, "securechat_messages_delivered_total") == 4 * 2
     assert growth(before, after, "securechat_sync_replays_total") == 2
-    assert growth(before, after, "securechat_upload_bytes_total") == UPLOAD_SIZE
+    assert growth(before, after, "securechat_upload_bytes_total") == len(sealed)
     assert after[("securechat_active_uploads", ())] == 0
     assert growth(before, after, "securechat_login_failures_total") == 2
     assert growth(before, after, "securechat_throttled_total", scope="login_account") == 1
@@ -114,7 +139,7 @@ async def test_counters_grow_by_exactly_the_scripted_load(start_server):
 
 def wrong_logins(server, email: str, count: int) -> list[int]:
     with ApiClient(server.url) as api:
-        return [api.post("/api/v1/auth/login", {"email": email, "password": "wrong " * 3})
+        return [api.post("/api/v1/auth/login", {"email": email, "auth_key": b64url(bytes(32))})
                 .status_code for _ in range(count)]
 
 

@@ -1,24 +1,27 @@
-"""A chat client for live-server tests that behaves like the browser's socket module
-(``static/js/chat/socket.js``, docs/api.md):
+"""A version 2 chat client for live-server tests that behaves like the browser's socket
+(``static/js/v2/chat``, docs/api.md "Websocket"):
 
 - it reconnects after any close (other than 4401/4403) with exponential back-off and
-  jitter, and sends ``sync`` with its last seq of every conversation on each connect;
-- a send is retained until its ack arrives and is sent again, with the same
-  ``client_id``, after a reconnect (the server answers a repeat with the stored seq);
-- a ``heartbeat`` whose seq is ahead of what it has makes it ``sync`` again.
+  jitter, and sends ``sync2`` with its last seq of every conversation on each connect;
+- a send is retained until its ``ack2`` arrives and is sent again, with the same signed
+  body (so the same client message id), after a reconnect (the server answers a repeat
+  with the stored seq);
+- a ``heartbeat`` whose seq is ahead of what it has makes it ``sync2`` again.
 
-Unlike the browser it does not hide duplicates: it keeps every ``message`` frame it
+Unlike the browser it does not hide duplicates: it keeps every ``message2`` frame it
 got and checks the stream as it arrives. A frame must carry the next seq of its
-conversation; anything else is recorded in ``violations`` (a gap, or a duplicate).
+conversation (every timeline entry has one: operations, epochs and messages); anything
+else is recorded in ``violations`` (a gap, or a duplicate).
 The one overlap the protocol allows is tolerated and counted in ``overlaps``: while a
 re-sync on an already synced socket is outstanding, frames that were in flight when
 it was sent are replayed again (``seq`` at or below what the client has).
 
 Usage::
 
-    client = await ChatClient("alice@1", server, cookie_header).start()
-    ack = await client.send(conversation_id, "hello", "c1")
-    await client.wait_for_seq(conversation_id, 1)
+    alice, bob, group = two_members()          # in a thread: it uses the database
+    client = await ChatClient("alice@1", server, await login_cookie(alice)).start()
+    ack = await client.send(group.hex, group.message(alice, "hello"))
+    await client.wait_for_seq(group.hex, ack["seq"])
     await client.stop()
 """
 
@@ -41,7 +44,7 @@ _ids = itertools.count(1)
 
 @dataclass
 class Violation:
-    conversation: int
+    conversation: str
     seq: int
     last: int
     connection: int
@@ -58,8 +61,8 @@ class ChatClient:
     cookie_header: str
     backoff_start: float = 0.1
     backoff_max: float = 2.0
-    messages: dict[int, list[dict]] = field(default_factory=dict)  # in order, no duplicates
-    received: list[dict] = field(default_factory=list)  # every message frame, raw
+    entries: dict[str, list[dict]] = field(default_factory=dict)  # in order, no duplicates
+    received: list[dict] = field(default_factory=list)  # every message2 frame, raw
     violations: list[Violation] = field(default_factory=list)
     overlaps: int = 0
     errors: list[dict] = field(default_factory=list)  # error frames, and permanent closes
@@ -68,7 +71,7 @@ class ChatClient:
     heartbeat_syncs: int = 0
 
     def __post_init__(self):
-        self.last: dict[int, int] = {}
+        self.last: dict[str, int] = {}
         self.retained: dict[str, tuple[dict, asyncio.Future]] = {}
         self.ws = None
         self.task: asyncio.Task | None = None
@@ -81,7 +84,7 @@ class ChatClient:
     # --- Lifecycle --------------------------------------------------------------------
 
     async def start(self, timeout: float = 20) -> ChatClient:
-        """Connect and wait for the first ``synced``."""
+        """Connect and wait for the first ``synced2``."""
         self.task = asyncio.create_task(self.run(), name=f"chat {self.name}")
         await self.wait_synced(timeout)
         return self
@@ -154,16 +157,14 @@ class ChatClient:
     async def send_sync(self, resync: bool) -> None:
         self.sync_req = f"{self.name}-sync-{next(_ids)}"
         self.resync = resync
-        since = {str(c): s for c, s in self.last.items()}
-        await self.ws.send(json.dumps({"type": "sync", "since": since,
+        await self.ws.send(json.dumps({"type": "sync2", "positions": dict(self.last),
                                        "req_id": self.sync_req}))
 
-    async def send(self, conversation_id: int, text: str, client_id: str,
-                   timeout: float = 60) -> dict:
-        """The ack (or error) frame of a send, waiting through reconnects."""
+    async def send(self, conversation_id: str, body: dict, timeout: float = 60) -> dict:
+        """The ack2 (or error) frame of a send of ``body`` (box, statement, signature:
+        ``tests.support.v2chat.Group.message``), waiting through reconnects."""
         req_id = f"{self.name}-send-{next(_ids)}"
-        frame = {"type": "send", "conversation": conversation_id, "text": text,
-                 "client_id": client_id, "req_id": req_id}
+        frame = {"type": "send2", "conversation": conversation_id, **body, "req_id": req_id}
         future = asyncio.get_running_loop().create_future()
         self.retained[req_id] = (frame, future)
         ws = self.ws
@@ -181,28 +182,28 @@ class ChatClient:
 
     async def receive(self, frame: dict) -> None:
         kind = frame.get("type")
-        if kind == "message":
-            self.on_message(frame)
-        elif kind in ("ack", "error") and frame.get("req_id") in self.retained:
+        if kind == "message2":
+            self.on_entry(frame)
+        elif kind in ("ack2", "error") and frame.get("req_id") in self.retained:
             _frame, future = self.retained.pop(frame["req_id"])
             if not future.done():
                 future.set_result(frame)
         elif kind == "error":
             self.errors.append(frame)
-        elif kind == "synced" and frame.get("req_id") == self.sync_req:
+        elif kind == "synced2" and frame.get("req_id") == self.sync_req:
             self.sync_req = None
             self.synced.set()
         elif kind == "heartbeat" and self.sync_req is None:
-            if any(seq > self.last.get(int(c), 0) for c, seq in frame["last_seqs"].items()):
+            if any(seq > self.last.get(c, 0) for c, seq in frame["last_seqs"].items()):
                 self.heartbeat_syncs += 1
                 await self.send_sync(resync=True)
 
-    def on_message(self, frame: dict) -> None:
-        conversation, seq = frame["conversation"], frame["seq"]
+    def on_entry(self, frame: dict) -> None:
+        conversation, seq = frame["conversation"], frame["item"]["seq"]
         last = self.last.get(conversation, 0)
         self.received.append(frame)
         if seq == last + 1:
-            self.messages.setdefault(conversation, []).append(frame)
+            self.entries.setdefault(conversation, []).append(frame["item"])
             self.last[conversation] = seq
             self.changed.set()
         elif seq <= last and self.sync_req is not None and self.resync:
@@ -210,12 +211,12 @@ class ChatClient:
         else:
             self.violations.append(Violation(conversation, seq, last, self.connects))
             if seq > last:
-                self.messages.setdefault(conversation, []).append(frame)
+                self.entries.setdefault(conversation, []).append(frame["item"])
                 self.last[conversation] = seq
 
     # --- Waiting ------------------------------------------------------------------------
 
-    async def wait_for_seq(self, conversation_id: int, seq: int, timeout: float = 30) -> None:
+    async def wait_for_seq(self, conversation_id: str, seq: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while self.last.get(conversation_id, 0) < seq:
             remaining = deadline - time.monotonic()
@@ -229,11 +230,13 @@ class ChatClient:
             except TimeoutError:
                 pass
 
-    def seqs(self, conversation_id: int) -> list[int]:
-        return [f["seq"] for f in self.messages.get(conversation_id, [])]
+    def seqs(self, conversation_id: str) -> list[int]:
+        return [item["seq"] for item in self.entries.get(conversation_id, [])]
 
-    def texts(self, conversation_id: int) -> list[str]:
-        return [f.get("text") for f in self.messages.get(conversation_id, [])]
+    def boxes(self, conversation_id: str) -> dict[int, str]:
+        """``{seq: box}`` of the message entries received."""
+        return {item["seq"]: item["box"] for item in self.entries.get(conversation_id, [])
+                if item["type"] == "message"}
 
 
 async def open_clients(specs, timeout: float = 30) -> list[ChatClient]:
@@ -247,28 +250,29 @@ async def stop_all(clients) -> None:
     await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)
 
 
-def assert_exactly_once_in_order(client: ChatClient, conversation_id: int,
-                                 by_seq: dict[int, str]) -> None:
-    """``client`` got seqs 1..N once each, in order, with the texts the acks promised."""
+def assert_exactly_once_in_order(client: ChatClient, conversation_id: str,
+                                 by_seq: dict[int, str], upto: int | None = None) -> None:
+    """``client`` got seqs 1..N once each, in order (N: ``upto``, else the last acked), and
+    at each acked seq the very box the sender sealed (``by_seq``: seq → base64 box)."""
+    upto = upto if upto is not None else max(by_seq)
     assert client.violations == [], f"{client.name}: {client.violations}"
-    assert client.seqs(conversation_id) == list(range(1, len(by_seq) + 1)), client.name
-    assert client.texts(conversation_id) == [by_seq[s] for s in sorted(by_seq)], client.name
-    assert {f["signature"] for f in client.messages[conversation_id]} == {"valid"}
+    assert client.seqs(conversation_id) == list(range(1, upto + 1)), client.name
+    boxes = client.boxes(conversation_id)
+    assert {seq: boxes.get(seq) for seq in by_seq} == by_seq, client.name
 
 
 def two_members() -> tuple:
-    """``(alice, bob, conversation id)``: two verified users with real keys, one direct chat."""
-    from messaging.actions import do_start_conversation
-    from tests.support.accounts import make_user
+    """``(alice, bob, group)``: two v2 users signed up through the client flow and a group
+    of the two (``tests.support.v2chat.Group``: it seals and signs their messages). Uses
+    the database: call it in a thread (``database_sync_to_async``)."""
+    from tests.support.v2chat import V2User, group_of
 
-    alice, bob = make_user(), make_user()
-    return alice, bob, do_start_conversation(alice.user, bob.email).pk
+    alice, bob = V2User.signup("alice"), V2User.signup("bob")
+    return alice, bob, group_of(alice, bob)
 
 
-async def login_cookie(test_user) -> str:
-    """A fresh login session (its own device) for ``test_user``, as a Cookie header."""
+async def login_cookie(user) -> str:
+    """A fresh login session (its own device) for the v2 ``user``, as a Cookie header."""
     from channels.db import database_sync_to_async
 
-    from tests.support.accounts import session_for
-
-    return (await database_sync_to_async(session_for)(test_user)).cookie_header
+    return user.cookie_header(await database_sync_to_async(user.new_login)())

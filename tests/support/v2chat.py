@@ -48,8 +48,10 @@ def post_json(http: Client, path: str, body) -> object:
 class V2User:
     """A signed-up, logged-in v2 user: its HTTP client, identity file and directory keys."""
 
-    def __init__(self, email: str, http: Client, identity: IdentityFile, user_id: int):
+    def __init__(self, email: str, http: Client, identity: IdentityFile, user_id: int,
+                 auth_key: bytes | None = None):
         self.email, self.http, self.identity, self.id = email, http, identity, user_id
+        self.auth_key = auth_key  # what the client sends to log in again
         self.device_id = os.urandom(16)  # one client installation
 
     @classmethod
@@ -77,7 +79,21 @@ class V2User:
         assert r.status_code == 201, r.content
         from accounts.models import User  # the id a client learns from the directory
 
-        return cls(email, http, identity, User.objects.get(email=email).pk)
+        return cls(email, http, identity, User.objects.get(email=email).pk, keys.auth_key)
+
+    def new_login(self) -> Client:
+        """Another complete login of this account (its own session, as a second device
+        or tab would have), through the v2 login with the auth key. Runs in a thread."""
+        http = Client()
+        r = post_json(http, "/api/v1/auth/login", {"email": self.email,
+                                                   "auth_key": b64url(self.auth_key)})
+        assert r.status_code == 200 and not r.json().get("otp_required"), r.content
+        return http
+
+    def cookie_header(self, http: Client | None = None) -> str:
+        """The session cookies of ``http`` (default: the signup's own) as a Cookie header."""
+        cookies = (http or self.http).cookies
+        return "; ".join(f"{name}={morsel.value}" for name, morsel in cookies.items())
 
     @property
     def user(self):
