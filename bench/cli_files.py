@@ -13,7 +13,7 @@ factor 10, X25519). A user signs up through the CLI. Each round, interleaved:
   endpoint (no client encryption: the baseline of the transport);
 - **CLI upload**: ``securechat upload FILE`` (process start, identity unlock,
   encryption while uploading, resume record writes);
-- **plain download**: ``GET /api/v1/v2/files/<id>`` streamed to a file by httpx
+- **plain download**: ``GET /api/v1/files/<id>`` streamed to a file by httpx
   in a subprocess (no decryption);
 - **CLI download**: ``securechat download`` (decrypting, file_hash, rename).
 
@@ -180,7 +180,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
             peaks["cli_up"] = max(peaks["cli_up"], peak)
 
             seconds, peak, _ = timed(
-                [sys.executable, "-c", PLAIN_DOWN, f"{origin}/api/v1/v2/files/{plain_id}",
+                [sys.executable, "-c", PLAIN_DOWN, f"{origin}/api/v1/files/{plain_id}",
                  str(work / "plain.out"), *headers], cli_env)
             results["plain_down"].append(seconds)
             peaks["plain_down"] = max(peaks["plain_down"], peak)

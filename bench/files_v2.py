@@ -14,7 +14,7 @@ database and MEDIA_ROOT also serves the plain baseline endpoints of
 authentication). Each round runs every variant once, interleaved, on the same bytes:
 plain upload; ciphertext-mode upload as one PATCH (tuspy's and tus-js-client's default);
 ciphertext-mode upload in 16 MiB PATCHes (the browser's PATCH size); plain download; the
-ciphertext download (``GET /api/v1/v2/files/<id>``). The server's RSS is sampled every
+ciphertext download (``GET /api/v1/files/<id>``). The server's RSS is sampled every
 20 ms; growth is the peak during a transfer minus the RSS before the first transfer.
 """
 
@@ -138,7 +138,7 @@ def one_round(client, sampler, source: Path, length: int, expected: str, name: s
     second = timed("v2_up_16mib", lambda: v2_upload(client, source, length, BROWSER_PATCH))
     timed("plain_down", lambda: download(client, f"/api/v1/files/_bench/plain/{name}",
                                          expected, length))
-    timed("v2_down", lambda: download(client, f"/api/v1/v2/files/{upload_id}", expected,
+    timed("v2_down", lambda: download(client, f"/api/v1/files/{upload_id}", expected,
                                       length))
     for done in (upload_id, second):
         assert client.delete(f"/api/v1/uploads/{done}", headers=TUS).status_code == 204

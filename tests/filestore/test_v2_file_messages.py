@@ -1,7 +1,7 @@
 """Version 2 file messages: the file claim links an upload to a message (protocol.md §20).
 
 In-process (Django test client): v2 users made by the client flow, uploads
-made complete the way the tus app leaves them (``cipher_actions.do_create``,
+made complete the way the tus app leaves them (``actions.do_create``,
 the bytes in the blob, state complete). Each refusal is paired with the
 accepted case it differs from.
 """
@@ -18,7 +18,7 @@ from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.utils import timezone
 
-from filestore import cipher_actions, storage
+from filestore import actions, storage
 from filestore.models import CipherUpload, FileReference
 from messaging.models import MessageV2
 from tests.accounts import fresh_rate_limits  # noqa: F401
@@ -41,7 +41,7 @@ def quartet():
 def uploaded(user: V2User, data: bytes | None = None, *, completed_ago: int = 0) -> str:
     """A complete ciphertext-mode upload of ``user`` (as the tus app leaves one)."""
     data = data if data is not None else b"age-encryption.org/v1\n" + os.urandom(300)
-    upload = cipher_actions.do_create(user.user, len(data))
+    upload = actions.do_create(user.user, len(data))
     storage.blob_path(upload.blob_name).write_bytes(data)
     CipherUpload.objects.filter(pk=upload.pk).update(
         state=CipherUpload.State.COMPLETE, offset=len(data), header_len=22,
@@ -50,7 +50,7 @@ def uploaded(user: V2User, data: bytes | None = None, *, completed_ago: int = 0)
 
 
 def download(user: V2User, upload_id: str):
-    return user.http.get(f"/api/v1/v2/files/{upload_id}")
+    return user.http.get(f"/api/v1/files/{upload_id}")
 
 
 def body_of(response) -> bytes:
@@ -102,7 +102,7 @@ def test_naming_an_upload_the_sender_cannot_access_is_403_and_stores_nothing(qua
 def test_an_incomplete_upload_cannot_be_named(quartet):
     alice, bob, *_ = quartet
     group = group_of(alice, bob)
-    upload = cipher_actions.do_create(alice.user, 500)
+    upload = actions.do_create(alice.user, 500)
     r = group.send_file(alice, upload.pk)
     assert r.status_code == 400 and r.json()["field"] == "file_claim.statement"
     assert not FileReference.objects.exists()
@@ -213,7 +213,7 @@ def test_a_referenced_upload_is_not_terminated(quartet):
     """tus DELETE of a complete upload: 204 while no message names it, 409 once one does."""
     from types import SimpleNamespace
 
-    from filestore import tus_v2
+    from filestore import tus
     from filestore.actions import UploadError
 
     alice, bob, *_ = quartet
@@ -226,12 +226,12 @@ def test_a_referenced_upload_is_not_terminated(quartet):
         sent.append(message)
 
     with pytest.raises(UploadError) as refused:
-        async_to_sync(tus_v2.delete_upload)(send, caller, named)
+        async_to_sync(tus.delete_upload)(send, caller, named)
     assert (refused.value.status, refused.value.code) == (409, "upload_referenced")
     assert blob_exists(named) and download(bob, named).status_code == 200
     # async_to_sync, not asyncio.run: the view's database work then runs on this thread's
     # connection, as under a server, and leaves no connection open in a stray thread.
-    async_to_sync(tus_v2.delete_upload)(send, caller, loose)  # control
+    async_to_sync(tus.delete_upload)(send, caller, loose)  # control
     assert sent[0]["status"] == 204 and not blob_exists(loose)
 
 

@@ -1,7 +1,9 @@
-"""Version 2 (client-custody) users on a live server, and age files made by the client side.
+"""Users on a live server, and age files made by the client side.
 
-A v2 user signs up with the real ``client/`` library (tests.accounts'
-``Device``); the session it gets is used against the live server. Files are
+A user signs up with the real ``client/`` library (tests.accounts'
+``Device``), or is a ``tests.support.v2chat.V2User`` (``member_of``: the same
+session against the live server, so file messages can be sent in process);
+the session it gets is used against the live server. Files are
 age files made by ``agecrypt`` to a fresh one-time identity, as a v2 client
 makes them; the server never sees that identity.
 """
@@ -58,6 +60,18 @@ def v2_member(server) -> V2Member:
     return V2Member(device.email, f"{cookie}; csrftoken={csrf_cookie}", token)
 
 
+def member_of(server, user) -> V2Member:
+    """The session of a ``tests.support.v2chat.V2User`` (signed up in process) as a
+    live-server member: the database is shared, so the session cookie works there too."""
+    User.objects.filter(pk=user.id).update(email_verified_at=_now())
+    session_key = user.http.cookies[settings.SESSION_COOKIE_NAME].value
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}"
+    r = httpx.get(server.url + "/api/v1/csrf", headers={"Cookie": cookie})
+    r.raise_for_status()
+    token, csrf_cookie = r.json()["csrf_token"], r.cookies["csrftoken"]
+    return V2Member(user.email, f"{cookie}; csrftoken={csrf_cookie}", token)
+
+
 def _now():
     from django.utils import timezone
 
@@ -108,4 +122,4 @@ def upload_id(path: str) -> str:
 
 def download(member: V2Member, server, path: str, **headers) -> httpx.Response:
     with member.http(server) as http:
-        return http.get(f"/api/v1/v2/files/{upload_id(path)}", headers=headers)
+        return http.get(f"/api/v1/files/{upload_id(path)}", headers=headers)
