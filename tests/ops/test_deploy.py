@@ -27,16 +27,14 @@ import signal
 import ssl
 import subprocess
 import time
-import uuid
 
 import httpx
 import pytest
 from django.conf import settings
 from websockets.exceptions import InvalidStatus
 
-from filestore.models import Upload
-from messaging.actions import do_start_conversation
-from tests.filestore.helpers import file_message_id, metadata_header
+from filestore.models import CipherUpload
+from tests.filestore.v2_support import age_file
 from tests.ops.deploy import (
     DEPLOY,
     ENV_EXAMPLE,
@@ -53,6 +51,7 @@ from tests.ops.deploy import (
 from tests.support.accounts import make_user
 from tests.support.clients import ApiClient, recv_json, ws_connect
 from tests.support.live import REPO_ROOT, LiveServer, database_env, free_port
+from tests.support.v2chat import V2User
 
 ORIGIN = "https://chat.example.test"
 MiB = 1024 * 1024
@@ -274,6 +273,17 @@ def login_through(nginx: Nginx, email: str, password: str) -> ApiClient:
     return client
 
 
+def session_through(nginx: Nginx, user: V2User) -> ApiClient:
+    """The session of a user signed up in process, used through nginx (shared database)."""
+    client = ApiClient(nginx.origin)
+    client.http.close()
+    client.http = httpx.Client(base_url=nginx.origin, verify=tls_context(nginx), timeout=60)
+    name = settings.SESSION_COOKIE_NAME
+    client.http.cookies.set(name, user.http.cookies[name].value)
+    client.fetch_csrf()
+    return client
+
+
 def wait_for(predicate, what: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -324,24 +334,21 @@ def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx):
     passing it on, and the wait below would time out.
     """
     nginx, _servers = behind_nginx
-    alice, bob = make_user(), make_user()
-    conversation = do_start_conversation(alice.user, bob.email)
-    client = login_through(nginx, alice.email, alice.password)
-    data = os.urandom(20 * MiB)
+    client = session_through(nginx, V2User.signup("alice"))
+    data, _identity = age_file(os.urandom(20 * MiB))  # what the client uploads
     try:
-        created = client.post("/api/v1/uploads/", None, headers={
-            "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
-            "Upload-Metadata": metadata_header(conversation.pk)})
+        created = client.http.post("/api/v1/uploads/", headers={
+            **client.headers(), "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data))})
         assert created.status_code == 201, created.text
         location = created.headers["Location"]
-        upload_id = uuid.UUID(location.rstrip("/").rsplit("/", 1)[-1])
-        held_back = 9 * MiB
+        upload_id = location.rstrip("/").rsplit("/", 1)[-1]
+        held_back = 12 * MiB  # the server records its offset every 8 MiB
 
         def body():
             for start in range(0, held_back, 256 * 1024):
                 yield data[start:start + 256 * 1024]
-            wait_for(lambda: Upload.objects.get(pk=upload_id).offset >= 4 * MiB,
-                     "the server to store the first 4 MiB while the client waits")
+            wait_for(lambda: CipherUpload.objects.get(pk=upload_id).offset >= 8 * MiB,
+                     "the server to store the first 8 MiB while the client waits")
             for start in range(held_back, len(data), 256 * 1024):
                 yield data[start:start + 256 * 1024]
 
@@ -352,7 +359,7 @@ def test_a_20_mib_upload_streams_through_nginx_unbuffered(behind_nginx):
         assert patched.status_code == 204, patched.text
         assert int(patched.headers["Upload-Offset"]) == len(data)
 
-        download = client.get(f"/api/v1/files/{file_message_id(location)}")
+        download = client.get(f"/api/v1/files/{upload_id}")
         assert download.status_code == 200
         assert hashlib.sha256(download.content).digest() == hashlib.sha256(data).digest()
     finally:
