@@ -187,7 +187,6 @@ bench: debian-deps dev-deps redis bundle
 	$(PY) bench/messaging.py $(BENCH_ARGS)
 	$(PY) bench/messaging_v2.py $(BENCH_ARGS)
 	$(PY) bench/files.py
-	$(PY) bench/files_v2.py
 	$(PY) bench/browser_files.py
 	$(PY) bench/load.py $(BENCH_ARGS)
 

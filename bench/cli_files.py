@@ -9,7 +9,7 @@ One uvicorn process on a throwaway SQLite database and MEDIA_ROOT (work
 factor 10, X25519). A user signs up through the CLI. Each round, interleaved:
 
 - **plain upload**: a ready-made age file of the same plaintext, sent by tuspy
-  in a subprocess with the CLI's PATCH size (8 MiB) to the same ciphertext-mode
+  in a subprocess with the CLI's PATCH size (8 MiB) to the same upload
   endpoint (no client encryption: the baseline of the transport);
 - **CLI upload**: ``securechat upload FILE`` (process start, identity unlock,
   encryption while uploading, resume record writes);
