@@ -14,6 +14,7 @@ import hashlib
 import io
 import itertools
 import os
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -123,3 +124,28 @@ def upload_id(path: str) -> str:
 def download(member: V2Member, server, path: str, **headers) -> httpx.Response:
     with member.http(server) as http:
         return http.get(f"/api/v1/files/{upload_id(path)}", headers=headers)
+
+
+class CountingStream(io.BytesIO):
+    """A file whose reads are counted (what the client sends after a resume)."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.counting = False
+        self.read_bytes = 0
+
+    def read(self, n=-1):
+        data = super().read(n)
+        if self.counting:
+            self.read_bytes += len(data)
+        return data
+
+
+def wait_until(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
