@@ -61,7 +61,10 @@ def test_no_plaintext_or_one_time_identity_in_media_or_the_database(start_server
     plaintext = os.urandom(300_000)
     data, identity = age_file(plaintext)
     path = tus_upload(alice, server, data, chunk_size=50_000)
-    assert CipherUpload.objects.get(pk=upload_id(path)).sha256 == sha256(data)
+    upload = CipherUpload.objects.get(pk=upload_id(path))
+    assert upload.sha256 == sha256(data)
+    # The blob is the owner's alone, whatever the umask (the server made it 0600).
+    assert (server.media_root / upload.blob_name).stat().st_mode & 0o777 == 0o600
     wanted = needles(plaintext, str(identity))
     assert len(database_files()) >= 1
     assert search([server.media_root], database_files(), wanted) == []
