@@ -1,6 +1,6 @@
 """Encrypt-while-uploading and decrypt-while-downloading of version 2 files (DESIGN.md §6).
 
-Upload (tus 1.0.0, ciphertext mode, with tuspy):
+Upload (tus 1.0.0, with tuspy):
 
 - one upload = a fresh one-time identity of the account's key type (the
   deployment's), a fresh file key, header and payload nonce — drawn **once**
@@ -367,7 +367,7 @@ def _send(state: _Uploading, src, offset: int, stream=None) -> UploadResult:
 
 
 def _create(session: Session, length: int) -> str:
-    """POST a new ciphertext-mode upload of ``length`` bytes; its path."""
+    """POST a new upload of ``length`` bytes; its path."""
     answer = session.raw("POST", UPLOADS_PATH, {"Tus-Resumable": "1.0.0",
                                                 "Upload-Length": str(length)})
     location = answer.headers.get("Location", "")
