@@ -247,6 +247,61 @@ def test_the_timer_purge_expired_also_removes_unclaimed_uploads(quartet, setting
     assert blob_exists(recent)
 
 
+def test_purge_expired_counts_and_deletes_the_files_only_expired_messages_name(quartet):
+    """The dry run counts the files that go with expired messages (not a forwarded one a
+    live message still names) and changes nothing; ``--yes`` deletes exactly those and
+    reports the same counts; a second run finds nothing."""
+    import io
+
+    from client import membership
+
+    alice, bob, carol, _ = quartet
+    first, second = group_of(alice, bob), group_of(bob, carol)
+    lone, forwarded = uploaded(alice, b"age-encryption.org/v1\n" + bytes(1000)), uploaded(alice)
+    first.send_file(alice, lone)
+    first.send_file(alice, forwarded)
+    assert second.send_file(bob, forwarded).status_code == 201
+    MessageV2.objects.filter(conversation=first.hex).update(
+        server_time=timezone.now() - timedelta(days=2))
+    assert first.append(alice, "set-expiry",
+                        argument=membership.expiry_argument(3600)).status_code == 201
+    out = io.StringIO()
+    call_command("purge_expired", stdout=out)
+    assert "Would delete 2 expired message(s), 1 file(s) (1022 bytes)" in out.getvalue()
+    assert blob_exists(lone) and FileReference.objects.count() == 3
+    out = io.StringIO()
+    call_command("purge_expired", "--yes", stdout=out)
+    assert "Deleted 2 expired message(s), 1 file(s) (1022 bytes)" in out.getvalue()
+    assert not blob_exists(lone) and blob_exists(forwarded)
+    out = io.StringIO()
+    call_command("purge_expired", "--yes", stdout=out)
+    assert "Deleted 0 expired message(s), 0 file(s) (0 bytes)" in out.getvalue()
+
+
+def test_usage_stats_count_uploads_and_file_messages_without_content(quartet):
+    """``usage_stats --json``: stored files and their bytes, uploads in progress, file
+    messages (those whose claim names an upload) and the top storage users; no name."""
+    import io
+    import json
+
+    alice, bob, *_ = quartet
+    group = group_of(alice, bob)
+    named = uploaded(alice, b"age-encryption.org/v1\n" + bytes(2000))
+    uploaded(bob, b"age-encryption.org/v1\n" + bytes(500))
+    actions.do_create(bob.user, 7000)  # in progress
+    group.send_file(alice, named)
+    group.send(alice, "hello")
+    out = io.StringIO()
+    call_command("usage_stats", "--json", stdout=out)
+    stats = json.loads(out.getvalue())
+    assert stats["files"] == {"stored": 2, "bytes": 2022 + 522, "uploads_in_progress": 1,
+                              "upload_bytes_reserved": 7000}
+    assert stats["messages"]["total"] == 2 and stats["messages"]["file"] == 1
+    assert stats["conversations"]["total"] == 1
+    assert [(row["email"], row["files"], row["bytes"]) for row in stats["top_storage"]] == [
+        (alice.email, 1, 2022), (bob.email, 1, 522)]
+
+
 def test_a_removed_member_loses_access(quartet):
     """Access follows current membership: removed from the conversation, 404."""
     alice, bob, carol, _ = quartet
