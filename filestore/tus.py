@@ -57,8 +57,8 @@ PREFIX = "/api/v1/uploads"
 EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 DAPHNE_DETAIL = (
-    "Uploads are refused under daphne: it writes request bodies of 100 kB or more to a "
-    "temporary file before the application sees them. "
+    "Uploads are refused under daphne: it reads whole request bodies (spooling those of "
+    "100 kB or more to a temporary file) before the application sees them. "
     "Serve SecureChat with uvicorn (make run; docs/operations.md)."
 )
 
