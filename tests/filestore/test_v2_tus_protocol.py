@@ -25,7 +25,6 @@ from django.utils import timezone
 from accounts.models import User
 from filestore.models import CipherUpload
 from tests.accounts import enrol_totp, fresh_rate_limits  # noqa: F401
-from tests.accounts.test_client_keys import Device
 from tests.filestore.v2_support import (
     TUS,
     UPLOADS,
@@ -106,17 +105,28 @@ def test_creation_refusals_are_clear_and_store_nothing(server, alice):
 
 
 def half_logged_in(server) -> V2Member:
-    """A session whose password step passed and whose code step is pending."""
-    device = Device(f"half-{id(server)}@example.com")
-    assert device.signup().status_code == 201
-    User.objects.filter(email=device.email).update(email_verified_at=timezone.now())
-    enrol_totp(User.objects.get(email=device.email))
-    phone = Device(device.email)
-    assert phone.login().json()["otp_required"] is True
-    cookie = f"{settings.SESSION_COOKIE_NAME}=" \
-             f"{phone.http.cookies[settings.SESSION_COOKIE_NAME].value}"
+    """A session whose password step passed and whose code step is pending: a user with
+    an authenticator logs in again (client-derived auth_key) on a new client."""
+    import base64
+
+    from django.test import Client
+
+    from client import derivation
+    from tests.support.v2chat import PASSWORD, TEST_FLOOR, V2User, b64url, post_json
+
+    user = V2User.signup("half")
+    User.objects.filter(pk=user.id).update(email_verified_at=timezone.now())
+    enrol_totp(user.user)
+    phone = Client()
+    r = post_json(phone, "/api/v1/auth/prelogin", {"email": user.email}).json()
+    keys = derivation.derive_keys(user.email, base64.urlsafe_b64decode(r["account_salt"] + "=="),
+                                  PASSWORD, r["work_factor"], min_work_factor=TEST_FLOOR)
+    login = post_json(phone, "/api/v1/auth/login",
+                      {"email": user.email, "auth_key": b64url(keys.auth_key)})
+    assert login.status_code == 200 and login.json()["otp_required"] is True, login.content
+    cookie = f"{settings.SESSION_COOKIE_NAME}={phone.cookies[settings.SESSION_COOKIE_NAME].value}"
     r = httpx.get(server.url + "/api/v1/csrf", headers={"Cookie": cookie})
-    return V2Member(device.email, f"{cookie}; csrftoken={r.cookies['csrftoken']}",
+    return V2Member(user.email, f"{cookie}; csrftoken={r.cookies['csrftoken']}",
                     r.json()["csrf_token"])
 
 

@@ -1,9 +1,8 @@
 """Users on a live server, and age files made by the client side.
 
-A user signs up with the real ``client/`` library (tests.accounts'
-``Device``), or is a ``tests.support.v2chat.V2User`` (``member_of``: the same
-session against the live server, so file messages can be sent in process);
-the session it gets is used against the live server. Files are
+A user signs up with the real ``client/`` library (``tests.support.v2chat.
+V2User``); the session it gets is used against the live server (``member_of``:
+the database is shared, so file messages can also be sent in process). Files are
 age files made by ``agecrypt`` to a fresh one-time identity, as a v2 client
 makes them; the server never sees that identity.
 """
@@ -23,7 +22,6 @@ from tusclient import client as tus_client
 
 import agecrypt
 from accounts.models import User
-from tests.accounts.test_client_keys import Device
 
 UPLOADS = "/api/v1/uploads/"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -48,17 +46,10 @@ class V2Member:
 
 
 def v2_member(server) -> V2Member:
-    """Sign a v2 user up through the client library; its client-custody session, logged in."""
-    device = Device(f"v2-{os.getpid()}-{next(_counter)}@example.com")
-    response = device.signup()
-    assert response.status_code == 201, response.content
-    User.objects.filter(email=device.email).update(email_verified_at=_now())
-    session_key = device.http.cookies[settings.SESSION_COOKIE_NAME].value
-    cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}"
-    r = httpx.get(server.url + "/api/v1/csrf", headers={"Cookie": cookie})
-    r.raise_for_status()
-    token, csrf_cookie = r.json()["csrf_token"], r.cookies["csrftoken"]
-    return V2Member(device.email, f"{cookie}; csrftoken={csrf_cookie}", token)
+    """Sign a user up through the client flow (``V2User``); its session, logged in."""
+    from tests.support.v2chat import V2User
+
+    return member_of(server, V2User.signup(f"v2-{os.getpid()}-{next(_counter)}"))
 
 
 def member_of(server, user) -> V2Member:
