@@ -186,7 +186,6 @@ bench: debian-deps dev-deps redis bundle
 	$(PY) bench/channel_layer.py $(BENCH_ARGS)
 	$(PY) bench/messaging.py $(BENCH_ARGS)
 	$(PY) bench/files.py
-	$(PY) bench/files_v2.py
 	$(PY) bench/browser_files.py
 	$(PY) bench/load.py $(BENCH_ARGS)
 

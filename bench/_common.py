@@ -1,5 +1,5 @@
 """Helpers the benchmarks share: a free port, a process RSS sampler, file pieces, and
-a throwaway server environment (bench/files.py, bench/files_v2.py)."""
+a throwaway server environment (bench/files.py, bench/cli_files.py)."""
 
 from __future__ import annotations
 

@@ -9,11 +9,11 @@ One uvicorn process on a throwaway SQLite database and MEDIA_ROOT (work
 factor 10, X25519). A user signs up through the CLI. Each round, interleaved:
 
 - **plain upload**: a ready-made age file of the same plaintext, sent by tuspy
-  in a subprocess with the CLI's PATCH size (8 MiB) to the same ciphertext-mode
+  in a subprocess with the CLI's PATCH size (8 MiB) to the same upload
   endpoint (no client encryption: the baseline of the transport);
 - **CLI upload**: ``securechat upload FILE`` (process start, identity unlock,
   encryption while uploading, resume record writes);
-- **plain download**: ``GET /api/v1/v2/files/<id>`` streamed to a file by httpx
+- **plain download**: ``GET /api/v1/files/<id>`` streamed to a file by httpx
   in a subprocess (no decryption);
 - **CLI download**: ``securechat download`` (decrypting, file_hash, rename).
 
@@ -180,7 +180,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
             peaks["cli_up"] = max(peaks["cli_up"], peak)
 
             seconds, peak, _ = timed(
-                [sys.executable, "-c", PLAIN_DOWN, f"{origin}/api/v1/v2/files/{plain_id}",
+                [sys.executable, "-c", PLAIN_DOWN, f"{origin}/api/v1/files/{plain_id}",
                  str(work / "plain.out"), *headers], cli_env)
             results["plain_down"].append(seconds)
             peaks["plain_down"] = max(peaks["plain_down"], peak)

@@ -1,6 +1,6 @@
 """Encrypt-while-uploading and decrypt-while-downloading of version 2 files (DESIGN.md §6).
 
-Upload (tus 1.0.0, ciphertext mode, with tuspy):
+Upload (tus 1.0.0, with tuspy):
 
 - one upload = a fresh one-time identity of the account's key type (the
   deployment's), a fresh file key, header and payload nonce — drawn **once**
@@ -25,7 +25,7 @@ continues only if all match and the server's offset lies within the recorded
 chunks; otherwise it terminates the old upload (tus DELETE) and starts over
 under a new identity, key and nonce.
 
-Download: ``GET /api/v1/v2/files/<id>`` streamed into a temporary file next to
+Download: ``GET /api/v1/files/<id>`` streamed into a temporary file next to
 the target (resumed with ``Range`` from its last whole chunk), decrypted chunk
 by chunk as it arrives; ``file_hash`` is recomputed and the temporary file is
 renamed to the target only on a match. A mismatch or a chunk that does not
@@ -58,7 +58,7 @@ from .http import Session
 __all__ = ["DEFAULT_PATCH_SIZE", "FileRef", "UploadResult", "download", "upload"]
 
 UPLOADS_PATH = "/api/v1/uploads/"
-FILES_PATH = "/api/v1/v2/files/"
+FILES_PATH = "/api/v1/files/"
 DEFAULT_PATCH_SIZE = 8 * 1024 * 1024  # tuspy holds one PATCH body in memory
 RECORD_DIR = "uploads"
 RECORD_VERSION = 1
@@ -367,7 +367,7 @@ def _send(state: _Uploading, src, offset: int, stream=None) -> UploadResult:
 
 
 def _create(session: Session, length: int) -> str:
-    """POST a new ciphertext-mode upload of ``length`` bytes; its path."""
+    """POST a new upload of ``length`` bytes; its path."""
     answer = session.raw("POST", UPLOADS_PATH, {"Tus-Resumable": "1.0.0",
                                                 "Upload-Length": str(length)})
     location = answer.headers.get("Location", "")

@@ -1,25 +1,25 @@
 """Every state change of filestore (DESIGN.md §6): uploads, their leases, completion, purge.
 
-Views and the tus application call these (through ``sync_to_async``); they
-run synchronously, in transactions where more than one row changes.
+The client encrypts; the server stores the age file it is sent. These steps
+are synchronous (call them through ``sync_to_async``). Every step that follows
+a write is conditioned on holding the upload's lease, so a request that lost
+it (stalled past ``lease.LEASE_SECONDS`` while another took over) never
+records an offset over another writer's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.errors import ApiError
-from agecrypt import CHUNK_SIZE
-from filestore import conversations, lease, storage
-from filestore.metadata import seal_upload_metadata
-from filestore.models import StoredFile, Upload
+from filestore import cipher_store, lease, storage
+from filestore.models import CipherUpload, FileReference
 
 logger = logging.getLogger(__name__)
 
@@ -31,230 +31,113 @@ class UploadError(ApiError):
         super().__init__(detail, code=code, status=status, **kwargs)
 
 
-def _expiry(now=None):
-    return (now or timezone.now()) + timedelta(seconds=settings.SECURECHAT_UPLOAD_EXPIRY_SECONDS)
-
-
 def check_limits(user, length: int) -> None:
-    """Max file size and quota (stored files + active uploads), or a 413."""
+    """Maximum size, then the quota over the user's complete and active uploads (413)."""
     if length > settings.SECURECHAT_MAX_FILE_SIZE:
         raise UploadError(413, "file_too_large",
                           f"Files may be at most {settings.SECURECHAT_MAX_FILE_SIZE} bytes.")
-    used = StoredFile.objects.bytes_used_by(user) + Upload.objects.reserved_bytes(user)
+    used = CipherUpload.objects.reserved_bytes(user)
     if used + length > settings.SECURECHAT_USER_QUOTA:
         raise UploadError(413, "quota_exceeded",
                           f"This file would exceed your storage quota of "
                           f"{settings.SECURECHAT_USER_QUOTA} bytes ({used} bytes used).")
 
 
-def do_create_upload(user, identity_file, conversation_id: str, raw_metadata: str,
-                     name: str, filetype: str, length: int) -> Upload:
-    """POST: check limits and access, fix the recipients, write header + nonce, record."""
-    conversation, recipients = conversations.recipients_for_upload(user, identity_file,
-                                                                   conversation_id)
-    with transaction.atomic():
-        check_limits(user, length)
-        fc = storage.FileCipher.create(recipients)
-        blob_name = storage.new_blob_name()
-        storage.create_blob(blob_name, fc)
-        try:
-            upload = Upload.objects.create(
-                user=user, conversation=conversation, length=length,
-                blob_name=blob_name, expires_at=_expiry(),
-                metadata_blob=seal_upload_metadata(raw_metadata, name, filetype,
-                                                   identity_file.recipient()),
-            )
-        except Exception:
-            storage.delete_blob(blob_name)
-            raise
-    if length == 0:
-        # The single empty final chunk: an empty file is complete at creation.
-        writer = storage.BlobWriter(blob_name, fc, 0)
-        try:
-            writer.write_chunk(0, b"")
-            writer.sync()
-        finally:
-            writer.close()
-        Upload.objects.filter(pk=upload.pk).update(offset=0)
-        upload = do_complete_upload(upload.pk, identity_file, fc)
+def do_create(user, length: int) -> CipherUpload:
+    """POST: limits, an empty blob, the row. The row is written last so a failure
+    leaves at most an empty file the purge of orphans removes."""
+    check_limits(user, length)
+    upload = CipherUpload(user=user, length=length, expires_at=timezone.now() + timedelta(
+        seconds=settings.SECURECHAT_UPLOAD_EXPIRY_SECONDS))
+    upload.blob_name = cipher_store.blob_name_for(upload.pk)
+    cipher_store.create_blob(upload.blob_name)
+    upload.save(force_insert=True)
     return upload
 
 
-# --- the lease ----------------------------------------------------------------
+def access(user, upload_id: str) -> CipherUpload:
+    """The caller's own upload; another user's or an unknown id is 404 (reveals nothing)."""
+    upload = CipherUpload.objects.filter(pk=str(upload_id), user=user).first()
+    if upload is None:
+        raise UploadError(404, "not_found", "No such upload.")
+    if upload.is_expired():
+        raise UploadError(410, "upload_expired", "This upload expired; start a new upload.")
+    return upload
 
-def do_acquire_lease(upload_id, owner: str) -> bool:
-    """Take the upload's lease if it is free, lapsed, or held by a dead local process."""
+
+def do_acquire_lease(upload_id: str, owner: str) -> bool:
+    """Take the write lease if free, lapsed, or held by a dead process of this host."""
     now = timezone.now()
-    uploading = Upload.objects.filter(pk=upload_id, state=Upload.State.UPLOADING)
-    if uploading.filter(lease.free_or_lapsed(now)).update(lease_owner=owner,
-                                                          lease_expires=lease.expiry()):
+    rows = CipherUpload.objects.filter(pk=upload_id)
+    if rows.filter(lease.free_or_lapsed(now)).update(lease_owner=owner,
+                                                     lease_expires=lease.expiry()):
         return True
-    holder = uploading.values_list("lease_owner", flat=True).first()
+    holder = rows.values_list("lease_owner", flat=True).first()
     if holder and holder != owner and lease.owner_is_dead_here(holder):
-        logger.info("upload %s: taking over the lease of a dead local process", upload_id)
-        return bool(uploading.filter(lease_owner=holder).update(
-            lease_owner=owner, lease_expires=lease.expiry()))
+        return bool(rows.filter(lease_owner=holder).update(lease_owner=owner,
+                                                           lease_expires=lease.expiry()))
     return False
 
 
-def do_renew_lease(upload_id, owner: str) -> bool:
-    now = timezone.now()
-    return bool(Upload.objects.filter(pk=upload_id).filter(lease.held_by(owner, now))
+def do_renew_lease(upload_id: str, owner: str) -> bool:
+    return bool(CipherUpload.objects.filter(pk=upload_id)
+                .filter(lease.held_by(owner, timezone.now()))
                 .update(lease_expires=lease.expiry()))
 
 
-def do_record_batch(upload_id, owner: str, committed_chunks: int, inflight_end: int) -> bool:
-    """Before writing chunks ``[committed_chunks, inflight_end)``: record them and the
-    offset of everything before (already written and synced). False: lease lost."""
-    now = timezone.now()
-    return bool(
-        Upload.objects.filter(pk=upload_id).filter(lease.held_by(owner, now)).update(
-            offset=committed_chunks * CHUNK_SIZE, inflight_start=committed_chunks,
-            inflight_end=inflight_end, lease_expires=lease.expiry(), expires_at=_expiry(now),
-        )
-    )
+def do_release_lease(upload_id: str, owner: str) -> None:
+    CipherUpload.objects.filter(pk=upload_id, lease_owner=owner).update(
+        lease_owner="", lease_expires=None)
 
 
-def do_finish_patch(upload_id, owner: str, committed_chunks: int | None) -> None:
-    """End of a PATCH: record the offset (written and synced), clear in-flight, release.
-
-    ``committed_chunks`` None: keep the recorded range (the writer could not
-    tell what reached the disk), so the next request verifies the blob.
-    """
-    fields = {"lease_owner": "", "lease_expires": None}
-    if committed_chunks is not None:
-        fields.update(offset=committed_chunks * CHUNK_SIZE, inflight_start=None,
-                      inflight_end=None)
-    Upload.objects.filter(pk=upload_id, lease_owner=owner).update(**fields)
+def do_record(upload_id: str, owner: str, offset: int, header_len: int | None) -> bool:
+    """After a sync: the bytes up to ``offset`` are durable. False if the lease is gone."""
+    return bool(CipherUpload.objects.filter(pk=upload_id)
+                .filter(lease.held_by(owner, timezone.now()))
+                .update(offset=offset, header_len=header_len, lease_expires=lease.expiry()))
 
 
-def do_release_lease(upload_id, owner: str) -> None:
-    Upload.objects.filter(pk=upload_id, lease_owner=owner).update(lease_owner="",
-                                                                   lease_expires=None)
+def do_complete(upload_id: str, owner: str, header_len: int, sha256: str) -> bool:
+    return bool(CipherUpload.objects.filter(pk=upload_id, state=CipherUpload.State.UPLOADING)
+                .filter(lease.held_by(owner, timezone.now()))
+                .update(offset=F("length"), header_len=header_len, sha256=sha256,
+                        state=CipherUpload.State.COMPLETE, completed_at=timezone.now(),
+                        lease_owner="", lease_expires=None))
 
 
-# --- recovery, voiding, completion ----------------------------------------------
-
-def do_void_upload(upload_id, reason: str) -> None:
-    """The upload cannot continue: the client starts over (new upload, new key)."""
-    upload = Upload.objects.filter(pk=upload_id).first()
-    if upload is None or upload.state != Upload.State.UPLOADING:
-        return
-    Upload.objects.filter(pk=upload_id, state=Upload.State.UPLOADING).update(
-        state=Upload.State.VOIDED, void_reason=reason[:64], lease_owner="",
-        lease_expires=None)
-    storage.delete_blob(upload.blob_name)
-    logger.warning("upload %s voided: %s", upload_id, reason)
+def is_referenced(upload_id: str) -> bool:
+    return FileReference.objects.filter(upload_id=upload_id).exists()
 
 
-@dataclass
-class Recovered:
-    upload: Upload
-    voided: bool
-
-
-def do_recover_upload(upload_id, owner: str, identity_file) -> Recovered:
-    """Holding the lease, verify the blob of an upload whose last writer died.
-
-    Verified chunks past the record are adopted; anything unverifiable voids
-    the upload (``storage.recover``). A recovered final chunk completes it.
-    """
-    upload = Upload.objects.get(pk=upload_id)
-    if upload.inflight_end is None:
-        return Recovered(upload, False)
-    fc = storage.open_cipher(upload.blob_name, identity_file.identities)
-    result = storage.recover(upload.blob_name, fc, upload.length, upload.committed_chunks,
-                             int(upload.inflight_end))
-    if result.void_reason:
-        do_void_upload(upload_id, result.void_reason)
-        return Recovered(Upload.objects.get(pk=upload_id), True)
-    if result.complete:
-        Upload.objects.filter(pk=upload_id, lease_owner=owner).update(
-            offset=(result.committed_chunks - 1) * CHUNK_SIZE, inflight_start=None,
-            inflight_end=None)
-        return Recovered(do_complete_upload(upload_id, identity_file, fc), False)
-    Upload.objects.filter(pk=upload_id, lease_owner=owner).update(
-        offset=result.committed_chunks * CHUNK_SIZE, inflight_start=None, inflight_end=None)
-    return Recovered(Upload.objects.get(pk=upload_id), False)
-
-
-def file_digest(fc) -> bytes:
-    """SHA-256 of the age header plus the payload nonce (what the signature covers)."""
-    return hashlib.sha256(fc.header_bytes + fc.nonce).digest()
-
-
-def do_complete_upload(upload_id, identity_file, fc) -> Upload:
-    """The final chunk is on disk and synced: the upload becomes a signed file message."""
-    from filestore.metadata import open_upload_metadata
-
+def do_delete(upload_id: str) -> None:
+    """Termination, refusal or expiry: the row, then the blob and any cached hash."""
     with transaction.atomic():
-        upload = Upload.objects.select_for_update().get(pk=upload_id)
-        if upload.state == Upload.State.COMPLETE:
-            return upload
-        meta = open_upload_metadata(upload.metadata_blob, identity_file.identities)
-        digest = file_digest(fc)
-        message_id = conversations.send_file_message(
-            upload.user, identity_file, upload.conversation_id, upload.pk.hex,
-            {"name": meta["name"], "type": meta["type"]}, upload.length, digest,
-        )
-        StoredFile.objects.create(
-            message_id=message_id, uploader=upload.user, blob_name=upload.blob_name,
-            size=upload.length, ciphertext_size=fc.ciphertext_size(upload.length),
-            file_digest=digest,
-        )
-        upload.state = Upload.State.COMPLETE
-        upload.offset = upload.length
-        upload.completed_at = timezone.now()
-        upload.message_id = message_id
-        upload.inflight_start = upload.inflight_end = None
-        upload.lease_owner, upload.lease_expires = "", None
-        upload.save()
-    return upload
+        upload = CipherUpload.objects.select_for_update().filter(pk=upload_id).first()
+        if upload is None:
+            return
+        blob_name = upload.blob_name
+        upload.delete()
+    storage.delete_blob(blob_name)
+    cipher_store.forget_hash(upload_id)
 
 
-def do_terminate_upload(upload_id) -> None:
-    """tus termination (DELETE), caller holds the lease: the blob and the row go."""
-    upload = Upload.objects.get(pk=upload_id)
-    with transaction.atomic():
-        Upload.objects.filter(pk=upload_id).delete()
-    storage.delete_blob(upload.blob_name)
+def do_purge_stale(now=None, *, dry_run: bool = False) -> tuple[int, int]:
+    """Delete incomplete uploads past their expiry and complete ones no message claimed
+    within the upload expiry after completion: ``(uploads, bytes reserved)``.
 
-
-# --- purge -----------------------------------------------------------------------
-
-@dataclass
-class PurgeReport:
-    uploads: int
-    bytes_reserved: int
-    blobs_deleted: int
-
-
-def do_purge_stale_uploads(now=None, *, dry_run: bool = False) -> PurgeReport:
-    """Delete incomplete uploads past their expiry and voided ones (rows and blobs).
-
-    An upload whose lease is still held (a PATCH running right now) is left
-    for the next run. Finished uploads keep their blob (it belongs to the file
-    message); their tus rows go once expired.
+    One whose lease is held (a PATCH running right now) waits for the next run; an
+    unclaimed one is re-checked under its row lock (a claim may land meanwhile).
     """
+    from filestore.references import release
+
     now = now or timezone.now()
-    stale = list(Upload.objects.stale(now).filter(lease.free_or_lapsed(now)))
-    report = PurgeReport(len(stale), sum(u.length for u in stale), 0)
+    stale = list(CipherUpload.objects.stale(now).filter(lease.free_or_lapsed(now))
+                 .values_list("pk", "length"))
+    unclaimed = list(CipherUpload.objects.unclaimed(now).values_list("pk", "length"))
     if dry_run:
-        return report
-    for upload in stale:
-        deleted = Upload.objects.filter(pk=upload.pk).filter(lease.free_or_lapsed(now)).delete()
-        if deleted[0] and storage.delete_blob(upload.blob_name):
-            report.blobs_deleted += 1
-    Upload.objects.filter(state=Upload.State.COMPLETE, expires_at__lte=now).delete()
-    return report
-
-
-
-def do_delete_stored_files(message_ids) -> int:
-    """The messages were unsent or expired: their stored files and blobs go."""
-    stored = list(StoredFile.objects.filter(message_id__in=list(message_ids),
-                                            state=StoredFile.State.STORED))
-    for item in stored:
-        StoredFile.objects.filter(pk=item.pk).update(state=StoredFile.State.DELETED)
-        storage.delete_blob(item.blob_name)
-    return len(stored)
+        gone = stale + unclaimed
+    else:
+        for upload_id, _length in stale:
+            do_delete(upload_id)
+        gone = stale + [(pk, length) for pk, length in unclaimed if release(pk)]
+    return len(gone), sum(length for _pk, length in gone)

@@ -1,31 +1,37 @@
 """Files in the operator's admin (OTP site): metadata only, never names or content.
 
-- The accounts User admin gains a "storage used" column (stored files'
-  plaintext sizes; sizes are metadata stored in the clear, DESIGN.md §3).
-- Stored files and uploads are listed read-only (no add, change or delete):
-  ids, conversation, uploader, sizes, states and times. Names and types exist
-  only encrypted (the message body, the upload's metadata blob) and are not
-  loaded, let alone shown.
+- The accounts User admin gains a "storage used" column (the lengths of the
+  user's complete uploads: sizes are metadata stored in the clear, DESIGN.md §1).
+- Uploads are listed read-only (no add, change or delete): id, uploader,
+  length, recorded offset, state, times and how many messages name each.
+  The server has no name or type to show: they travel encrypted inside the
+  file messages, and the blob is an age file to a key only clients hold.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.template.defaultfilters import filesizeformat
 
 from accounts.admin_site import ReadOnly, site
 from accounts.models import User
-from filestore.models import StoredFile, Upload
+from filestore.models import CipherUpload
+
+
+def bytes_stored_by(user) -> int:
+    """The lengths of the user's complete uploads (age files as stored)."""
+    return int(CipherUpload.objects.filter(user=user, state=CipherUpload.State.COMPLETE)
+               .aggregate(s=Sum("length"))["s"] or 0)
 
 
 @admin.display(description="storage used", ordering="_storage_used")
 def storage_used(obj) -> str:
     used = getattr(obj, "_storage_used", None)
     if used is None:
-        used = StoredFile.objects.bytes_used_by(obj)
+        used = bytes_stored_by(obj)
     return filesizeformat(used)
 
 
@@ -43,9 +49,9 @@ def _add_storage_column() -> None:
     original = user_admin.get_queryset
 
     def get_queryset(request):
-        used = (StoredFile.objects.filter(uploader=OuterRef("pk"),
-                                          state=StoredFile.State.STORED)
-                .values("uploader").annotate(total=Sum("size")).values("total"))
+        used = (CipherUpload.objects.filter(user=OuterRef("pk"),
+                                            state=CipherUpload.State.COMPLETE)
+                .values("user").annotate(total=Sum("length")).values("total"))
         return original(request).annotate(_storage_used=Coalesce(Subquery(used), 0))
 
     user_admin.get_queryset = get_queryset
@@ -54,40 +60,23 @@ def _add_storage_column() -> None:
 _add_storage_column()
 
 
-# Read only: a row deleted here would strand its blob (purges and account deletion
-# go through the actions, which delete both).
-@admin.register(StoredFile, site=site)
-class StoredFileAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("message_id", "conversation", "uploader", "size", "ciphertext_size",
-                    "state", "created_at")
-    list_filter = ("state",)
-    list_select_related = ("uploader", "message")
-    search_fields = ("uploader__email",)
-    date_hierarchy = "created_at"
-    fields = ("message", "conversation", "uploader", "size", "ciphertext_size", "state",
-              "created_at")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer(
-            "file_digest", "message__body", "message__signature", "message__file_digest",
-            "message__recipient_fingerprints")
-
-    @admin.display(description="conversation", ordering="message__conversation_id")
-    def conversation(self, obj):
-        return obj.message.conversation_id
-
-
-@admin.register(Upload, site=site)
+# Read only: a row deleted here would strand its blob (purges, unsends and account
+# deletion go through the actions and references, which delete both).
+@admin.register(CipherUpload, site=site)
 class UploadAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("id", "user", "conversation_id", "length", "offset", "state", "expires_at")
+    list_display = ("id", "user", "length", "offset", "state", "messages", "created_at",
+                    "expires_at")
     list_filter = ("state",)
     list_select_related = ("user",)
     search_fields = ("user__email",)
+    date_hierarchy = "created_at"
+    fields = ("id", "user", "length", "offset", "state", "messages", "created_at",
+              "expires_at", "completed_at", "lease_owner", "lease_expires")
+    readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("metadata_blob")
+        return super().get_queryset(request).annotate(_messages=Count("references"))
 
-    fields = ("id", "user", "conversation", "length", "offset", "state", "void_reason",
-              "created_at", "expires_at", "completed_at", "lease_owner", "lease_expires")
-    readonly_fields = fields
+    @admin.display(description="messages naming it", ordering="_messages")
+    def messages(self, obj):
+        return obj._messages

@@ -1,4 +1,4 @@
-"""Session, CSRF, origin, second-factor and unlock checks for the raw upload app.
+"""Session, CSRF, origin and login-stage checks for the raw upload app.
 
 The tus application runs before Django, so Django's middleware does not run
 for it. This module applies the same rules through the same code: the session
@@ -7,11 +7,11 @@ from the session cookie (Django's ``SessionStore``), the user from
 Django's ``CsrfViewMiddleware`` on an ``ASGIRequest`` built from the scope
 (the ``X-CSRFToken`` header against the CSRF cookie, plus Django's own origin
 check), the strict origin rule of ``SECURECHAT_ORIGINS`` (scheme, host and
-port), and the login stage plus unlocked identity of ``accounts.unlock``
-(or a version 2 client-custody session, which carries no identity)
-(stage "done" is only reached after the second factor when a device is
-confirmed). All of it is synchronous: call ``authenticate`` through
-``sync_to_async``.
+port), and the login stage of ``accounts.unlock``: a complete client-custody
+login (stage "done" is only reached after the second factor when a device is
+confirmed). The server holds no key for the caller and needs none: the
+client uploads the age file it made. All of it is synchronous: call
+``authenticate`` through ``sync_to_async``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts import unlock
 from accounts.errors import ApiError
-from accounts.identity import IdentityFile
 from accounts.origins import origin_allowed
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -43,13 +42,10 @@ class AuthError(ApiError):
 
 @dataclass
 class Caller:
-    """``identity_file`` is None exactly when ``client_custody``: a version 2 session,
-    whose keys stay on the client (only the ciphertext mode serves it)."""
+    """A logged-in uploader: its keys stay on the client."""
 
     user: object
-    identity_file: IdentityFile | None
     session_key: str
-    client_custody: bool = False
 
 
 def _csrf_exempt_never(request):  # the "view" CsrfViewMiddleware checks for
@@ -57,8 +53,8 @@ def _csrf_exempt_never(request):  # the "view" CsrfViewMiddleware checks for
 
 
 def authenticate(scope) -> Caller:
-    """The logged-in caller of this scope, or ``AuthError``: unlocked (v1), or a
-    client-custody session (v2) that has no identity here and needs none."""
+    """The logged-in caller of this scope (a complete client-custody login), or
+    ``AuthError``."""
     request = ASGIRequest(scope, io.BytesIO())
     engine = import_module(settings.SESSION_ENGINE)
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
@@ -78,15 +74,10 @@ def authenticate(scope) -> Caller:
         if rejected is not None:
             raise AuthError(403, "csrf_failed",
                             "CSRF check failed: send X-CSRFToken from /api/v1/csrf.")
-    stage = unlock.auth_stage(request.session)
-    if stage != unlock.STAGE_DONE:
+    if unlock.auth_stage(request.session) != unlock.STAGE_DONE:
         raise AuthError(403, "second_factor_required",
                         "Finish logging in: enter your authentication code first.")
-    if unlock.client_custody(request.session):
-        return Caller(user, None, request.session.session_key, client_custody=True)
-    identity_file = unlock.unlocked_identity_from_scope(
-        {"user": user, "session": request.session, "cookies": request.COOKIES}
-    )
-    if identity_file is None:
-        raise AuthError(401, "locked", "Your keys are locked: log in again.")
-    return Caller(user, identity_file, request.session.session_key)
+    if not unlock.client_custody(request.session):
+        # A session of the deleted server-custody login: it can upload nothing here.
+        raise AuthError(401, "not_logged_in", "Log in again.")
+    return Caller(user, request.session.session_key)

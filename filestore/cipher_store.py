@@ -1,4 +1,4 @@
-"""Blobs and running hashes of ciphertext-mode uploads (no database here).
+"""Blobs and running hashes of uploads (no database here).
 
 A blob is ``blobs/v2/<2 hex>/<upload id>.age``, written in order at the
 offsets the client sends. The SHA-256 of the whole file is computed while the

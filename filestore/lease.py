@@ -12,18 +12,15 @@ name, its pid gone) is taken over at once, so a restart after a crash on a
 one-machine deployment resumes without waiting for the expiry. A recycled pid
 only means waiting for the expiry.
 
-The holder also keeps a local deadline (``LocalLease``): the monotonic time
-at which it last *started* a successful renewal plus the lease length minus a
-margin. It writes no chunk after that deadline, so even a stalled process
-cannot write while another holds the lease (clocks of the machines sharing a
-database are assumed to agree within the margin).
+Every write's record is conditioned on still holding the lease
+(``filestore.actions.do_record``), so a stalled request that lost it never
+records an offset over another writer's.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 from datetime import timedelta
 
@@ -32,7 +29,6 @@ from django.utils import timezone
 
 LEASE_SECONDS = 15
 HEARTBEAT_SECONDS = 4
-SAFETY_MARGIN_SECONDS = 4
 
 BOOT_ID = uuid.uuid4().hex[:12]
 
@@ -72,17 +68,3 @@ def free_or_lapsed(now) -> Q:
 
 def held_by(owner: str, now) -> Q:
     return Q(lease_owner=owner, lease_expires__gt=now)
-
-
-class LocalLease:
-    """The holder's own view of how long it may still write."""
-
-    def __init__(self):
-        self.deadline = 0.0
-        self.lost = False
-
-    def renewed(self, started_at: float) -> None:
-        self.deadline = started_at + LEASE_SECONDS - SAFETY_MARGIN_SECONDS
-
-    def may_write(self) -> bool:
-        return not self.lost and time.monotonic() < self.deadline

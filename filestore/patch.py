@@ -1,221 +1,181 @@
-"""One tus PATCH: read the body message by message, encrypt and write whole chunks.
+"""One tus PATCH: store the bytes as they arrive, hash them, check the header.
 
-Rules (DESIGN.md §6, docs/api.md):
+Rules (DESIGN.md §6, docs/api.md "Uploads"):
 
-- The caller holds the upload's lease for the whole request; a heartbeat
-  renews it, and no chunk is written once the local lease deadline passes.
-- Chunks are recorded in batches of ``BATCH_CHUNKS``: before any chunk past
-  the recorded in-flight end is written, the chunks written so far are
-  synced to disk and the database records both the new offset and the new
-  in-flight range (one commit per batch, not per chunk; the next record
-  starts in the background half a batch early so the writer rarely waits).
-- Only whole 64 KiB chunks are written while the body arrives; the last
-  chunk of the file (``last=True``, possibly short) is written only when the
-  request body has ended cleanly and the total reached ``Upload-Length``
-  exactly. A partial tail is dropped: ``Upload-Offset`` is the end of the
-  whole chunks written, and the client resends from there.
-- A body that would pass ``Upload-Length`` is refused (413) and nothing past
-  the whole chunks before it is committed.
+- The caller holds the upload's lease; a heartbeat renews it and every write
+  first checks it was not lost (423 then).
+- Bytes are appended in arrival order, ``FLUSH_BYTES`` at a time, by a worker
+  thread that also feeds the running SHA-256 (``hashlib`` releases the GIL).
+  Every ``RECORD_BYTES`` and at the end the file is synced and then the offset
+  recorded, so a kill loses at most the unrecorded tail, which the client
+  resends (the next PATCH cuts the file back to the recorded offset).
+- The age header is checked as soon as it has arrived, before the message
+  that completes it is written; a refusal (``ciphertext.Refused``) propagates
+  and the handler deletes the whole upload.
+- At ``Upload-Length`` the length is checked against the header and the
+  SHA-256 of the whole file recorded with the completion.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
+import errno
+import os
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 
-from agecrypt import CHUNK_SIZE
-from filestore import actions, faults, lease, storage
+from filestore import actions, cipher_store, faults, lease
 from filestore.actions import UploadError
+from filestore.ciphertext import Refused, check_header, check_length
 from filestore.metrics import UPLOAD_BYTES
 
-logger = logging.getLogger(__name__)
-
-BATCH_CHUNKS = 64  # 4 MiB of plaintext per recorded batch
-JOB_CHUNKS = 16  # 1 MiB handed to the writer thread at a time
+FLUSH_BYTES = 1024 * 1024
+RECORD_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
-class PatchResult:
+class PatchOutcome:
     offset: int
     complete: bool
-    upload: object = None
 
 
-class _LeaseLost(Exception):
-    pass
+def _lease_lost() -> UploadError:
+    return UploadError(423, "upload_busy",
+                       "This upload's lease was lost; retry with HEAD then PATCH.")
 
 
-async def _heartbeat(upload_id, owner, local: lease.LocalLease) -> None:
+class _Sink:
+    """The open blob, the write position and the running hash (used from one thread at a time)."""
+
+    def __init__(self, fd: int, pos: int, digest):
+        self.fd, self.pos, self.digest = fd, pos, digest
+
+    def write(self, data: bytes) -> None:
+        if faults.disk_full():
+            # Tests: half the data reaches the file, then the disk is full.
+            os.pwrite(self.fd, data[:len(data) // 2], self.pos)
+            raise OSError(errno.ENOSPC, "No space left on device (test fault)")
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, self.pos)
+            self.pos += written
+            view = view[written:]
+        self.digest.update(data)
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+
+
+async def _heartbeat(upload_id: str, owner: str, state: dict) -> None:
     while True:
         await asyncio.sleep(lease.HEARTBEAT_SECONDS)
-        started = time.monotonic()
-        if await sync_to_async(actions.do_renew_lease)(upload_id, owner):
-            local.renewed(started)
-        else:
-            local.lost = True
+        if not await sync_to_async(actions.do_renew_lease)(upload_id, owner):
+            state["lost"] = True
             return
 
 
-async def run_patch(receive, upload, identity_file, owner: str, local: lease.LocalLease,
-                    client_offset: int) -> PatchResult:
-    """Ingest the body of a PATCH at ``client_offset`` (== the committed offset).
+async def _open(upload):
+    def run():
+        fd = cipher_store.open_for_append(upload.blob_name, upload.offset)
+        try:
+            digest = cipher_store.running_hash(upload.pk, upload.blob_name, upload.offset)
+            head = (None if upload.header_len is not None
+                    else cipher_store.read_prefix(upload.blob_name, upload.offset))
+        except BaseException:
+            os.close(fd)
+            raise
+        return _Sink(fd, upload.offset, digest), head
+    return await asyncio.to_thread(run)
 
-    The event loop reads the body and cuts whole chunks; a worker thread
-    encrypts and writes them ``JOB_CHUNKS`` at a time (one ``pwritev``), one job
-    in flight, so reading the socket overlaps with encryption and disk writes.
-    The batch record (sync + database) runs in the background half a batch
-    ahead, and writing never passes the recorded in-flight end.
-    """
-    fc = await asyncio.to_thread(storage.open_cipher, upload.blob_name,
-                                 identity_file.identities)
-    writer = storage.BlobWriter(upload.blob_name, fc, upload.length)
-    crash = faults.crash_point()
-    length = upload.length
-    last_index = writer.last_index
-    state = {"written": client_offset // CHUNK_SIZE,
-             "recorded_end": client_offset // CHUNK_SIZE}
-    queued: list[bytes] = []
-    queued_first = state["written"]
-    job: asyncio.Future | None = None
-    record: asyncio.Task | None = None
-    allowed = length - client_offset
-    received = 0
-    buf = bytearray()
-    ended = too_long = False
-    heartbeat = asyncio.create_task(_heartbeat(upload.pk, owner, local))
-    clean = False
 
-    async def record_batch(committed: int) -> None:
-        await asyncio.to_thread(writer.sync)
-        started = time.monotonic()
-        ok = await sync_to_async(actions.do_record_batch)(
-            upload.pk, owner, committed, committed + BATCH_CHUNKS)
-        if not ok:
-            local.lost = True
-            raise _LeaseLost
-        local.renewed(started)
-        state["recorded_end"] = max(state["recorded_end"], committed + BATCH_CHUNKS)
-
-    def write_job(first: int, plaintexts: list) -> None:
-        if crash is not None and first <= crash.index < first + len(plaintexts):
-            for i, data in enumerate(plaintexts):
-                if first + i == crash.index:
-                    if crash.torn:
-                        writer.write_partial_for_test(first + i, data)
-                    else:
-                        writer.write_chunks(first + i, [data])
-                    faults.crash_now()
-                writer.write_chunks(first + i, [data])
-            return
-        writer.write_chunks(first, plaintexts)
-
-    async def finish_job() -> None:
-        nonlocal job, record
-        if job is None:
-            return
-        count = await job
-        job = None
-        state["written"] += count
-        if record is None and state["written"] >= state["recorded_end"] - BATCH_CHUNKS // 2:
-            record = asyncio.ensure_future(record_batch(state["written"]))
-
-    async def submit(first: int, plaintexts: list) -> None:
-        nonlocal job, record
-        await finish_job()
-        end = first + len(plaintexts)
-        if end > state["recorded_end"]:
-            if record is None:
-                record = asyncio.ensure_future(record_batch(state["written"]))
-            await record
-            record = None
-        if end > state["recorded_end"]:
-            record = asyncio.ensure_future(record_batch(state["written"]))
-            await record
-            record = None
-        if not local.may_write():
-            raise _LeaseLost
-
-        def run(first=first, plaintexts=plaintexts) -> int:
-            write_job(first, plaintexts)
-            return len(plaintexts)
-
-        job = asyncio.ensure_future(asyncio.to_thread(run))
-
+async def run_patch(receive, upload, owner: str) -> PatchOutcome:
+    """Ingest one PATCH body at the recorded offset of ``upload`` (lease held)."""
+    sink, head = await _open(upload)
+    state = {"lost": False, "header_len": upload.header_len, "recorded": upload.offset}
+    heartbeat = asyncio.create_task(_heartbeat(upload.pk, owner, state))
+    kept = False
     try:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            body = message.get("body", b"")
-            if received + len(body) > allowed:
-                # Keep what fits (whole chunks of it may be committed), refuse the rest.
-                too_long = True
-                body = body[:allowed - received]
-            received += len(body)
-            UPLOAD_BYTES.inc(len(body))
-            buf += body
-            start = 0
-            next_index = queued_first + len(queued)
-            while len(buf) - start >= CHUNK_SIZE and next_index < last_index:
-                queued.append(bytes(buf[start:start + CHUNK_SIZE]))
-                start += CHUNK_SIZE
-                next_index += 1
-                if len(queued) == JOB_CHUNKS:
-                    await submit(queued_first, queued)
-                    queued_first, queued = next_index, []
-            if start:
-                del buf[:start]
-            if too_long:
-                break
-            if not message.get("more_body", False):
-                ended = True
-                break
-        if queued:
-            await submit(queued_first, queued)
-            queued_first, queued = queued_first + len(queued), []
-        await finish_job()
-        if record is not None:
-            await record
-            record = None
-        complete = False
-        if ended and not too_long and client_offset + received == length:
-            # Everything arrived: buf is exactly the final chunk.
-            await submit(last_index, [bytes(buf)])
-            await finish_job()
-            complete = True
-        if record is not None:
-            await record
-            record = None
-        await asyncio.to_thread(writer.sync)
-        clean = True
-    except _LeaseLost:
-        raise UploadError(423, "upload_busy",
-                          "This upload's lease was lost; retry with HEAD then PATCH.") from None
+        ended, too_long = await _receive_into(receive, upload, owner, sink, head, state)
+        await asyncio.to_thread(sink.sync)
+        if ended and not too_long and sink.pos == upload.length:
+            await _complete(upload, owner, sink, state)
+            return PatchOutcome(upload.length, True)
+        await _record(upload, owner, sink, state, synced=True)
+        cipher_store.keep_hash(upload.pk, sink.pos, sink.digest)
+        kept = True
     finally:
         heartbeat.cancel()
-        for pending in (job, record):
-            if pending is not None and not pending.done():
-                await asyncio.wait([pending])
-        writer.close()
-        if not clean:
-            # Unknown what reached the disk: keep the in-flight record for recovery.
-            await sync_to_async(actions.do_finish_patch)(upload.pk, owner, None)
-    if complete:
-        try:
-            done = await sync_to_async(actions.do_complete_upload)(upload.pk, identity_file, fc)
-        except Exception:
-            # The final chunk is on disk and in the in-flight record: the next HEAD
-            # or PATCH verifies it and retries the completion.
-            await sync_to_async(actions.do_finish_patch)(upload.pk, owner, None)
-            raise
-        return PatchResult(length, True, done)
-    committed = min(state["written"], last_index)
-    await sync_to_async(actions.do_finish_patch)(upload.pk, owner, committed)
+        os.close(sink.fd)
+        if not kept:
+            cipher_store.forget_hash(upload.pk)
     if too_long:
         raise UploadError(413, "past_length",
                           "The body goes past Upload-Length; nothing beyond it was stored.")
-    return PatchResult(committed * CHUNK_SIZE, False)
+    return PatchOutcome(sink.pos, False)
+
+
+async def _receive_into(receive, upload, owner, sink: _Sink, head, state) -> tuple[bool, bool]:
+    """Read the body into the blob; returns (ended cleanly, went past the length)."""
+    allowed = upload.length - upload.offset
+    received = 0
+    pending = bytearray()
+    head = None if head is None else bytearray(head)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body = message.get("body", b"")
+        too_long = received + len(body) > allowed
+        if too_long:
+            body = body[:allowed - received]  # keep what fits, refuse the rest
+        received += len(body)
+        UPLOAD_BYTES.inc(len(body))
+        if head is not None:
+            head += body
+            state["header_len"] = check_header(bytes(head))
+            if state["header_len"] is not None:
+                head = None
+        pending += body
+        if len(pending) >= FLUSH_BYTES:
+            await _flush(upload, owner, sink, pending, state)
+        if too_long:
+            await _flush(upload, owner, sink, pending, state)
+            return False, True
+        if not message.get("more_body", False):
+            await _flush(upload, owner, sink, pending, state)
+            return True, False
+    await _flush(upload, owner, sink, pending, state)
+    return False, False
+
+
+async def _flush(upload, owner, sink: _Sink, pending: bytearray, state) -> None:
+    if state["lost"]:
+        raise _lease_lost()
+    if pending:
+        data = bytes(pending)
+        pending.clear()
+        await asyncio.to_thread(sink.write, data)
+    if sink.pos - state["recorded"] >= RECORD_BYTES:
+        await _record(upload, owner, sink, state, synced=False)
+
+
+async def _record(upload, owner, sink: _Sink, state, *, synced: bool) -> None:
+    if not synced:
+        await asyncio.to_thread(sink.sync)
+    if not await sync_to_async(actions.do_record)(upload.pk, owner, sink.pos,
+                                                         state["header_len"]):
+        state["lost"] = True
+        raise _lease_lost()
+    state["recorded"] = sink.pos
+
+
+async def _complete(upload, owner, sink: _Sink, state) -> None:
+    """All bytes are here and synced: check the header arrived and the length, record."""
+    if state["header_len"] is None:
+        raise Refused(400, "bad_header", "The file ended inside its age header.")
+    check_length(state["header_len"], upload.length)
+    sha256 = sink.digest.hexdigest()
+    if not await sync_to_async(actions.do_complete)(upload.pk, owner,
+                                                           state["header_len"], sha256):
+        raise _lease_lost()

@@ -1,4 +1,4 @@
-"""Version 2 file messages and their uploads: linking, download access, keeping the blob.
+"""File messages and their uploads: linking, download access, keeping the blob.
 
 - ``link`` (the ``messaging.signals.v2_file_claimed`` receiver) runs inside the
   send's transaction: the upload named by a verified file claim is linked to
@@ -12,7 +12,7 @@
   conversation's deletion, an admin's delete). The upload and its blob are
   deleted when no reference is left. It is the hook to call for any other
   path that removes references without deleting rows through the ORM.
-- The purge (``cipher_actions.do_purge_stale``) deletes complete uploads no
+- The purge (``actions.do_purge_stale``) deletes complete uploads no
   message claimed within the upload expiry after completion.
 """
 

@@ -40,7 +40,7 @@ class CipherUploadQuerySet(models.QuerySet):
 
 
 class CipherUpload(models.Model):
-    """One ciphertext-mode upload. ``offset`` is the number of bytes synced and recorded.
+    """One tus upload of a client-made age file; ``offset``: the bytes synced and recorded.
 
     ``header_len`` is set once the age header has arrived and passed the check;
     ``sha256`` once the last byte has arrived and the length checked. The blob

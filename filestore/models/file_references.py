@@ -1,4 +1,4 @@
-"""Which v2 messages name which ciphertext-mode upload (their file claims, protocol.md §20).
+"""Which v2 messages name which upload (their file claims, protocol.md §20).
 
 A row exists while its message does (``CASCADE``): it is the download access
 rule (members of the message's conversation) and what keeps the blob. When

@@ -189,7 +189,7 @@ def test_a_browser_file_message_is_read_and_decrypted_by_a_python_client(
         (alice.id, "file", "file", name), (alice.id, "file", "file", "dropped.txt")]
     for (_, _, doc), size in zip(documents, (SIZE, 999), strict=True):
         assert (doc["v"], doc["mime"], doc["size"]) == (2, "application/octet-stream", size)
-        r = bob.http.get(f"/api/v1/v2/files/{doc['upload_id']}")
+        r = bob.http.get(f"/api/v1/files/{doc['upload_id']}")
         assert r.status_code == 200, r.text
         assert len(r.content) == doc["length"]
         assert filehash.file_hash(r.content).hex() == doc["file_hash"]

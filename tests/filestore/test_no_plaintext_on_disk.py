@@ -1,134 +1,130 @@
-"""No plaintext of an upload ever touches the disk (DESIGN.md §6, §9).
+"""No plaintext of a file and no one-time identity ever reach the server (DESIGN.md §6, §9).
 
-During a throttled tus upload the test reads, again and again, every regular
-file the server process has open (``/proc/<pid>/fd``, which includes unlinked
-temporary files), everything under its MEDIA_ROOT and the system temp
-directory (top level), looking for a distinctive random marker in raw, hex and base64
-form. Positive control: the same probe, run while the same file goes to a
-plain Django upload view (``request.FILES``) on a second server, finds it —
-Django spools the body to a temporary file.
+During a throttled tuspy upload of a client-encrypted file, the shared probes
+(tests/support/probes.py) read, again and again, every regular file the
+server process holds open (``/proc/<pid>/fd``, unlinked temporary files
+included), every file under its MEDIA_ROOT and every file of the system temp
+directory (top level) written during the flow; after it, also the database
+(SQLite file and ``-wal``). They look for a distinctive random marker of the
+plaintext and for the file's one-time identity, in every form
+``probes.forms`` knows (raw, hex, base64 at each alignment, …). Positive
+control: the same sampling, while the same plaintext goes to a plain Django
+upload view (``request.FILES``) on a second server, finds the marker — Django
+spools the body to a temporary file.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.filestore.helpers import UPLOADS, make_pair, sha256
+from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.filestore.throttle import ThrottlingProxy
+from tests.filestore.v2_support import UPLOADS, age_file, download, path_of, sha256, v2_member
+from tests.support.probes import OpenFileSampler, Probe, database_haystacks
+
+pytestmark = pytest.mark.usefixtures("fresh_rate_limits")
 
 MARKER = os.urandom(48)
-FILE = MARKER * (6 * 1024 * 1024 // len(MARKER))
-READ_LIMIT = 256 * 1024 * 1024
+PLAINTEXT = MARKER * (6 * 1024 * 1024 // len(MARKER))
+RATE = 3 * 1024 * 1024
+MAX_READ = 64 * 1024 * 1024  # other processes' big files in the temp dir are not ours
 
 
-def needles() -> list[bytes]:
-    rotations = [(MARKER * 2)[s:s + len(MARKER)] for s in range(3)]
-    return [MARKER, MARKER.hex().encode(), MARKER.hex().upper().encode(),
-            *(base64.b64encode(r) for r in rotations)]
+class TreeSampler:
+    """Reads, every 20 ms in a thread, each file under ``roots`` (and the top level of the
+    temp directory) changed since it started; each (path, size) once."""
+
+    def __init__(self, roots: list[Path]):
+        self.roots, self.started = roots, time.time() - 1
+        self.seen: dict[tuple[str, int], bytes] = {}
+        self.rounds = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _files(self):
+        for root in self.roots:
+            yield from (p for p in root.rglob("*") if p.is_file())
+        yield from (p for p in Path(tempfile.gettempdir()).iterdir() if p.is_file())
+
+    def _run(self) -> None:
+        while not self.stopped.wait(0.02):
+            for path in self._files():
+                try:
+                    stat = path.stat()
+                    if (stat.st_mtime < self.started or stat.st_size > MAX_READ
+                            or (str(path), stat.st_size) in self.seen):
+                        continue
+                    self.seen[(str(path), stat.st_size)] = path.read_bytes()
+                except OSError:
+                    continue  # gone, or not ours to read
+            self.rounds += 1
+
+    def haystacks(self) -> list[tuple[str, bytes]]:
+        self.stopped.set()
+        self.thread.join(5)
+        return [(f"file {path}, {size} bytes", data) for (path, size), data in self.seen.items()]
 
 
-def _contains(path, found: list[str], label: str) -> None:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(READ_LIMIT)
-    except OSError:
-        return
-    if any(n in data for n in needles()):
-        found.append(label)
+def watched(server, flow) -> tuple[list, int]:
+    """Run ``flow`` while sampling the server's open files, MEDIA_ROOT and the temp dir."""
+    from django.db import connection
+
+    # The database is probed whole afterwards; MEDIA_ROOT by the tree sampler.
+    database = str(connection.settings_dict["NAME"])
+    files = OpenFileSampler(server.pid, skip=[server.media_root, database])
+    tree = TreeSampler([server.media_root])
+    flow()
+    return files.haystacks() + tree.haystacks(), tree.rounds
 
 
-def probe(pid: int, roots: list[Path]) -> list[str]:
-    """Every place the marker shows up right now: open fds of ``pid`` and files under roots."""
-    found: list[str] = []
-    fd_dir = Path(f"/proc/{pid}/fd")
-    try:
-        fds = list(fd_dir.iterdir())
-    except OSError:
-        fds = []
-    for fd in fds:
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("/") and (os.path.isfile(fd)):
-            _contains(fd, found, f"fd {fd.name} -> {target}")
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file():
-                _contains(path, found, str(path))
-    # The system temp directory, top level: where Python's tempfile puts spooled bodies.
-    for path in Path(tempfile.gettempdir()).iterdir():
-        if path.is_file():
-            _contains(path, found, str(path))
-    return found
-
-
-def watch(pid: int, roots: list[Path], worker: threading.Thread) -> tuple[list[str], int]:
-    hits, rounds = [], 0
-    while worker.is_alive():
-        hits += probe(pid, roots)
-        rounds += 1
-    hits += probe(pid, roots)
-    return hits, rounds + 1
-
-
-def test_tus_upload_leaves_no_plaintext_in_open_files_media_or_tmp(start_server):
-    """While a throttled tus upload runs, no open file of the server, no file under
-    MEDIA_ROOT and no file in the temp directory holds the plaintext marker."""
+def test_tus_upload_leaves_no_plaintext_or_identity_anywhere_the_server_writes(start_server):
     server = start_server("uvicorn")
-    pair = make_pair(server)
-    proxy = ThrottlingProxy(server.port, bytes_per_second=3 * 1024 * 1024)
-    tus = pair.alice.tus(server)
-    tus.url = proxy.url + UPLOADS
+    alice = v2_member(server)
+    data, identity = age_file(PLAINTEXT)
+    probe = Probe({"plaintext marker": MARKER, "one-time identity": str(identity)})
+    proxy = ThrottlingProxy(server.port, bytes_per_second=RATE)
     done = []
 
-    def run():
-        uploader = tus.uploader(file_stream=io.BytesIO(FILE),
-                                chunk_size=len(FILE) + 1, retries=0,
-                                metadata={"conversation": str(pair.conversation_id),
-                                          "filename": "marker.bin"})
+    def upload():
+        tus = alice.tus(server)
+        tus.url = proxy.url + UPLOADS
+        uploader = tus.uploader(file_stream=io.BytesIO(data), chunk_size=len(data) + 1,
+                                retries=0)
         uploader.upload()
-        done.append(uploader.url)
+        done.append(path_of(uploader.url))
 
-    worker = threading.Thread(target=run)
-    worker.start()
-    hits, rounds = watch(server.pid, [server.media_root], worker)
-    worker.join()
+    haystacks, rounds = watched(server, upload)
     proxy.close()
     assert done, "the upload must finish"
     assert rounds >= 3, "the probe must run during the upload"
-    assert hits == []
-    # The upload really happened and is readable by the recipient.
-    from tests.filestore.helpers import file_message_id
-
-    with pair.bob.http(server) as http:
-        body = http.get(f"/api/v1/files/{file_message_id(done[0])}").content
-    assert sha256(body) == sha256(FILE)
+    assert any(data[-4096:] in hay for _, hay in haystacks), "the probe must see the blob"
+    assert probe.search(haystacks + database_haystacks()) == []
+    # The upload really happened: the stored file is the client's age file.
+    assert sha256(download(alice, server, done[0]).content) == sha256(data)
 
 
-def test_positive_control_probe_finds_a_plain_django_upload(start_server):
-    """The same probe finds the marker while the file goes to a request.FILES view."""
+def test_positive_control_the_probe_finds_a_plain_django_upload(start_server):
+    """The same sampling finds the marker while the file goes to a request.FILES view."""
     server = start_server("uvicorn", DJANGO_SETTINGS_MODULE="tests.filestore.spool_settings")
-    proxy = ThrottlingProxy(server.port, bytes_per_second=3 * 1024 * 1024)
+    proxy = ThrottlingProxy(server.port, bytes_per_second=RATE)
     result = []
 
-    def run():
-        response = httpx.post(proxy.url + "/test/plain-django-upload",
-                              files={"file": ("marker.bin", FILE)}, timeout=120)
-        result.append(response)
+    def post():
+        result.append(httpx.post(proxy.url + "/test/plain-django-upload",
+                                 files={"file": ("marker.bin", PLAINTEXT)}, timeout=120))
 
-    worker = threading.Thread(target=run)
-    worker.start()
-    hits, _ = watch(server.pid, [server.media_root], worker)
-    worker.join()
+    haystacks, _ = watched(server, post)
     proxy.close()
     assert result and result[0].status_code == 200
-    assert result[0].json()["size"] == len(FILE)
-    assert hits, "the probe must find the plaintext Django spooled"
+    assert result[0].json()["size"] == len(PLAINTEXT)
+    findings = Probe({"plaintext marker": MARKER}).search(haystacks)
+    assert findings, "the probe must find the plaintext Django spooled"

@@ -1,7 +1,7 @@
 """Version 2 file messages: the file claim links an upload to a message (protocol.md §20).
 
 In-process (Django test client): v2 users made by the client flow, uploads
-made complete the way the tus app leaves them (``cipher_actions.do_create``,
+made complete the way the tus app leaves them (``actions.do_create``,
 the bytes in the blob, state complete). Each refusal is paired with the
 accepted case it differs from.
 """
@@ -18,7 +18,7 @@ from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.utils import timezone
 
-from filestore import cipher_actions, storage
+from filestore import actions, storage
 from filestore.models import CipherUpload, FileReference
 from messaging.models import MessageV2
 from tests.accounts import fresh_rate_limits  # noqa: F401
@@ -41,7 +41,7 @@ def quartet():
 def uploaded(user: V2User, data: bytes | None = None, *, completed_ago: int = 0) -> str:
     """A complete ciphertext-mode upload of ``user`` (as the tus app leaves one)."""
     data = data if data is not None else b"age-encryption.org/v1\n" + os.urandom(300)
-    upload = cipher_actions.do_create(user.user, len(data))
+    upload = actions.do_create(user.user, len(data))
     storage.blob_path(upload.blob_name).write_bytes(data)
     CipherUpload.objects.filter(pk=upload.pk).update(
         state=CipherUpload.State.COMPLETE, offset=len(data), header_len=22,
@@ -50,7 +50,7 @@ def uploaded(user: V2User, data: bytes | None = None, *, completed_ago: int = 0)
 
 
 def download(user: V2User, upload_id: str):
-    return user.http.get(f"/api/v1/v2/files/{upload_id}")
+    return user.http.get(f"/api/v1/files/{upload_id}")
 
 
 def body_of(response) -> bytes:
@@ -102,7 +102,7 @@ def test_naming_an_upload_the_sender_cannot_access_is_403_and_stores_nothing(qua
 def test_an_incomplete_upload_cannot_be_named(quartet):
     alice, bob, *_ = quartet
     group = group_of(alice, bob)
-    upload = cipher_actions.do_create(alice.user, 500)
+    upload = actions.do_create(alice.user, 500)
     r = group.send_file(alice, upload.pk)
     assert r.status_code == 400 and r.json()["field"] == "file_claim.statement"
     assert not FileReference.objects.exists()
@@ -213,7 +213,7 @@ def test_a_referenced_upload_is_not_terminated(quartet):
     """tus DELETE of a complete upload: 204 while no message names it, 409 once one does."""
     from types import SimpleNamespace
 
-    from filestore import tus_v2
+    from filestore import tus
     from filestore.actions import UploadError
 
     alice, bob, *_ = quartet
@@ -226,12 +226,12 @@ def test_a_referenced_upload_is_not_terminated(quartet):
         sent.append(message)
 
     with pytest.raises(UploadError) as refused:
-        async_to_sync(tus_v2.delete_upload)(send, caller, named)
+        async_to_sync(tus.delete_upload)(send, caller, named)
     assert (refused.value.status, refused.value.code) == (409, "upload_referenced")
     assert blob_exists(named) and download(bob, named).status_code == 200
     # async_to_sync, not asyncio.run: the view's database work then runs on this thread's
     # connection, as under a server, and leaves no connection open in a stray thread.
-    async_to_sync(tus_v2.delete_upload)(send, caller, loose)  # control
+    async_to_sync(tus.delete_upload)(send, caller, loose)  # control
     assert sent[0]["status"] == 204 and not blob_exists(loose)
 
 
@@ -245,6 +245,61 @@ def test_the_timer_purge_expired_also_removes_unclaimed_uploads(quartet, setting
     call_command("purge_expired", "--yes")
     assert not blob_exists(old) and not CipherUpload.objects.filter(pk=old).exists()
     assert blob_exists(recent)
+
+
+def test_purge_expired_counts_and_deletes_the_files_only_expired_messages_name(quartet):
+    """The dry run counts the files that go with expired messages (not a forwarded one a
+    live message still names) and changes nothing; ``--yes`` deletes exactly those and
+    reports the same counts; a second run finds nothing."""
+    import io
+
+    from client import membership
+
+    alice, bob, carol, _ = quartet
+    first, second = group_of(alice, bob), group_of(bob, carol)
+    lone, forwarded = uploaded(alice, b"age-encryption.org/v1\n" + bytes(1000)), uploaded(alice)
+    first.send_file(alice, lone)
+    first.send_file(alice, forwarded)
+    assert second.send_file(bob, forwarded).status_code == 201
+    MessageV2.objects.filter(conversation=first.hex).update(
+        server_time=timezone.now() - timedelta(days=2))
+    assert first.append(alice, "set-expiry",
+                        argument=membership.expiry_argument(3600)).status_code == 201
+    out = io.StringIO()
+    call_command("purge_expired", stdout=out)
+    assert "Would delete 2 expired message(s), 1 file(s) (1022 bytes)" in out.getvalue()
+    assert blob_exists(lone) and FileReference.objects.count() == 3
+    out = io.StringIO()
+    call_command("purge_expired", "--yes", stdout=out)
+    assert "Deleted 2 expired message(s), 1 file(s) (1022 bytes)" in out.getvalue()
+    assert not blob_exists(lone) and blob_exists(forwarded)
+    out = io.StringIO()
+    call_command("purge_expired", "--yes", stdout=out)
+    assert "Deleted 0 expired message(s), 0 file(s) (0 bytes)" in out.getvalue()
+
+
+def test_usage_stats_count_uploads_and_file_messages_without_content(quartet):
+    """``usage_stats --json``: stored files and their bytes, uploads in progress, file
+    messages (those whose claim names an upload) and the top storage users; no name."""
+    import io
+    import json
+
+    alice, bob, *_ = quartet
+    group = group_of(alice, bob)
+    named = uploaded(alice, b"age-encryption.org/v1\n" + bytes(2000))
+    uploaded(bob, b"age-encryption.org/v1\n" + bytes(500))
+    actions.do_create(bob.user, 7000)  # in progress
+    group.send_file(alice, named)
+    group.send(alice, "hello")
+    out = io.StringIO()
+    call_command("usage_stats", "--json", stdout=out)
+    stats = json.loads(out.getvalue())
+    assert stats["files"] == {"stored": 2, "bytes": 2022 + 522, "uploads_in_progress": 1,
+                              "upload_bytes_reserved": 7000}
+    assert stats["messages"]["total"] == 2 and stats["messages"]["file"] == 1
+    assert stats["conversations"]["total"] == 1
+    assert [(row["email"], row["files"], row["bytes"]) for row in stats["top_storage"]] == [
+        (alice.email, 1, 2022), (bob.email, 1, 522)]
 
 
 def test_a_removed_member_loses_access(quartet):

@@ -93,7 +93,7 @@ def test_96_mib_up_and_down_in_bounded_server_memory(start_server):
     time.sleep(0.1)
     got = hashlib.sha256()
     with PeakRss(server.pid) as download_rss:
-        with httpx.stream("GET", server.url + f"/api/v1/v2/files/{upload_id(path)}",
+        with httpx.stream("GET", server.url + f"/api/v1/files/{upload_id(path)}",
                           headers=alice.headers(server), timeout=120) as response:
             assert response.status_code == 200
             for piece in response.iter_bytes(PIECE):

@@ -3,7 +3,7 @@
 Refused and kept nothing: a body that is not age (415), a stanza of another
 key type or a second stanza (400), any ``Upload-Metadata`` pair (400), a file
 over the maximum size or the quota (413). Another user's upload does not exist
-(404); a second PATCH while one runs is 423; a v1 session never reaches this mode.
+(404); a second PATCH while one runs is 423.
 Terminating a complete upload frees the quota it held.
 """
 
@@ -12,14 +12,12 @@ from __future__ import annotations
 import threading
 import time
 
-import httpx
 import pytest
 
 import agecrypt
 from filestore.models import CipherUpload
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.filestore.v2_support import (
-    UPLOADS,
     age_file,
     create,
     download,
@@ -171,14 +169,3 @@ def test_a_second_patch_while_one_runs_is_423_and_delete_terminates(server):
         assert http.delete(path, headers={"Tus-Resumable": "1.0.0"}).status_code == 204
     assert nothing_kept(server)
 
-
-def test_a_v1_session_still_gets_v1(server):
-    """A v1 (server-unlock) session creating without metadata gets v1's 400, not v2."""
-    from tests.filestore.helpers import login
-    from tests.support.accounts import make_user
-
-    member = login(server, make_user())
-    with member.http(server) as http:
-        r = http.post(UPLOADS, headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1000"})
-    assert r.status_code == 400 and not CipherUpload.objects.exists()
-    assert httpx.options(server.url + UPLOADS).status_code == 204

@@ -1,4 +1,4 @@
-"""Interrupted ciphertext-mode uploads: a SIGKILLed server and a full disk both leave the
+"""Interrupted uploads: a SIGKILLed server and a full disk both leave the
 upload resumable from its recorded offset, and the recorded SHA-256 is the whole file's.
 
 After the restart the server has no running hash in memory: it recomputes it from the
@@ -16,11 +16,11 @@ from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from filestore import faults
 from filestore.models import CipherUpload
 from tests.accounts import fresh_rate_limits  # noqa: F401
-from tests.filestore.test_resume import CountingStream, wait_until
 from tests.filestore.throttle import ThrottlingProxy
 from tests.filestore.v2_support import (
     TUS,
     UPLOADS,
+    CountingStream,
     age_file,
     create,
     download,
@@ -29,6 +29,7 @@ from tests.filestore.v2_support import (
     sha256,
     upload_id,
     v2_member,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.usefixtures("fresh_rate_limits"), pytest.mark.dbsensitive]

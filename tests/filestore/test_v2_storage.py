@@ -61,7 +61,10 @@ def test_no_plaintext_or_one_time_identity_in_media_or_the_database(start_server
     plaintext = os.urandom(300_000)
     data, identity = age_file(plaintext)
     path = tus_upload(alice, server, data, chunk_size=50_000)
-    assert CipherUpload.objects.get(pk=upload_id(path)).sha256 == sha256(data)
+    upload = CipherUpload.objects.get(pk=upload_id(path))
+    assert upload.sha256 == sha256(data)
+    # The blob is the owner's alone, whatever the umask (the server made it 0600).
+    assert (server.media_root / upload.blob_name).stat().st_mode & 0o777 == 0o600
     wanted = needles(plaintext, str(identity))
     assert len(database_files()) >= 1
     assert search([server.media_root], database_files(), wanted) == []
@@ -91,7 +94,7 @@ def test_verify_storage_deep_reports_one_flipped_payload_byte(start_server):
     with override_settings(MEDIA_ROOT=str(server.media_root)):
         out = io.StringIO()
         call_command("verify_storage", "--deep", "--files-only", stdout=out)
-        assert "1 v2 upload(s) (1 hashed)" in out.getvalue()
+        assert "1 stored file(s) (1 hashed)" in out.getvalue()
         blob = server.media_root / upload.blob_name
         raw = bytearray(blob.read_bytes())
         raw[upload.header_len + 16 + 1000] ^= 0x01
@@ -128,3 +131,16 @@ def test_purge_uploads_removes_expired_v2_uploads_and_keeps_the_rest(start_serve
         call_command("purge_uploads", "--yes", stdout=io.StringIO())
     assert set(CipherUpload.objects.values_list("pk", flat=True)) == {done, fresh}
     assert not stale_blob.exists()
+
+
+def test_blob_path_helper_stays_inside_media_root(settings, tmp_path):
+    """Blob names come from the database: one that would resolve outside the blob store
+    is refused, whatever its spelling."""
+    from filestore import storage
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    assert storage.blob_path("blobs/v2/ab/abc.age") == (tmp_path / "blobs/v2/ab/abc.age").resolve()
+    for name in ("../etc/passwd", "blobs/../../x", "/etc/passwd", "blobs", "other/x.age",
+                 "blobs/v2/../../db.sqlite3"):
+        with pytest.raises(ValueError):
+            storage.blob_path(name)

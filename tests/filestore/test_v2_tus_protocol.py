@@ -1,12 +1,15 @@
-"""The tus 1.0.0 surface of the ciphertext mode: the v1 protocol guarantees, ported.
+"""The tus 1.0.0 surface: every status a client can meet, and nothing changed on refusal.
 
-For a client-custody (v2) session: HEAD reports the committed offset and the length
+OPTIONS advertises the protocol without a session; creation refuses a missing,
+negative or deferred length and another protocol version (412) and stores
+nothing; the raw app applies the session, Origin, CSRF and login-stage checks
+(401/403). HEAD reports the committed offset and the length
 (never metadata, which this mode refuses) with no-store and the expiry; PATCH refuses
 another content type (415) and a wrong offset (409), and a body past the declared
 length (413) without committing past the end; other methods get the JSON 405 with
 Allow; DELETE terminates (row and blob gone, 404 after); an expired upload is 410 and
 ``purge_uploads --yes`` removes it; daphne refuses creation with a clear message.
-The v2 refusals of content (not age, wrong stanza, metadata, size, quota, another
+The refusals of content (not age, wrong stanza, metadata, size, quota, another
 user's upload, a second writer) are in test_v2_refusals.py.
 """
 
@@ -14,14 +17,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
+from accounts.models import User
 from filestore.models import CipherUpload
-from tests.accounts import fresh_rate_limits  # noqa: F401
+from tests.accounts import enrol_totp, fresh_rate_limits  # noqa: F401
 from tests.filestore.v2_support import (
     TUS,
     UPLOADS,
+    V2Member,
     age_file,
     create,
     patch,
@@ -57,6 +64,94 @@ def head(member, server, path):
 
 def record(path: str) -> CipherUpload:
     return CipherUpload.objects.get(pk=upload_id(path))
+
+
+def nothing_stored(server) -> bool:
+    blobs = server.media_root / "blobs"
+    return not CipherUpload.objects.exists() and not (blobs.exists()
+                                                      and any(blobs.rglob("*.age")))
+
+
+def test_options_advertises_version_extensions_and_max_size(server):
+    """OPTIONS answers without a session and lists version, extensions and the size limit."""
+    response = httpx.options(server.url + UPLOADS)
+    assert response.status_code == 204
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    assert response.headers["Tus-Version"] == "1.0.0"
+    assert set(response.headers["Tus-Extension"].split(",")) == {
+        "creation", "termination", "expiration"}
+    assert int(response.headers["Tus-Max-Size"]) > 0
+
+
+def test_creation_refusals_are_clear_and_store_nothing(server, alice):
+    """A missing, negative or deferred length and a missing protocol version are refused
+    with JSON errors, and nothing is stored; the same request done right is created."""
+    cases = [({}, 400, "bad_request"),
+             ({"Upload-Length": "-1"}, 400, "bad_request"),
+             ({"Upload-Length": "12x"}, 400, "bad_request"),
+             ({"Upload-Defer-Length": "1"}, 400, "bad_request"),
+             ({"Upload-Defer-Length": "1", "Upload-Length": "1000"}, 400, "bad_request")]
+    with alice.http(server) as http:
+        for headers, status, code in cases:
+            response = http.post(UPLOADS, headers={**TUS, **headers})
+            assert response.status_code == status, (headers, response.text)
+            assert response.json()["error"] == code and response.json()["detail"]
+        response = http.post(UPLOADS, headers={"Upload-Length": "1000"})
+        assert response.status_code == 412
+        assert response.headers["Tus-Version"] == "1.0.0"
+        assert response.json()["error"] == "unsupported_version"
+    assert nothing_stored(server)
+    assert create(alice, server, 1000).status_code == 201  # positive control
+
+
+def half_logged_in(server) -> V2Member:
+    """A session whose password step passed and whose code step is pending: a user with
+    an authenticator logs in again (client-derived auth_key) on a new client."""
+    import base64
+
+    from django.test import Client
+
+    from client import derivation
+    from tests.support.v2chat import PASSWORD, TEST_FLOOR, V2User, b64url, post_json
+
+    user = V2User.signup("half")
+    User.objects.filter(pk=user.id).update(email_verified_at=timezone.now())
+    enrol_totp(user.user)
+    phone = Client()
+    r = post_json(phone, "/api/v1/auth/prelogin", {"email": user.email}).json()
+    keys = derivation.derive_keys(user.email, base64.urlsafe_b64decode(r["account_salt"] + "=="),
+                                  PASSWORD, r["work_factor"], min_work_factor=TEST_FLOOR)
+    login = post_json(phone, "/api/v1/auth/login",
+                      {"email": user.email, "auth_key": b64url(keys.auth_key)})
+    assert login.status_code == 200 and login.json()["otp_required"] is True, login.content
+    cookie = f"{settings.SESSION_COOKIE_NAME}={phone.cookies[settings.SESSION_COOKIE_NAME].value}"
+    r = httpx.get(server.url + "/api/v1/csrf", headers={"Cookie": cookie})
+    return V2Member(user.email, f"{cookie}; csrftoken={r.cookies['csrftoken']}",
+                    r.json()["csrf_token"])
+
+
+def test_auth_checks_of_the_raw_app(server, alice):
+    """No session → 401; a foreign or missing Origin or a wrong CSRF token → 403; a
+    half-logged-in session (code step pending) → 403; nothing is stored. The same
+    request with the right headers is created (positive control)."""
+    post = {**TUS, "Upload-Length": "1000"}
+    no_session = httpx.post(server.url + UPLOADS, headers=post)
+    assert no_session.status_code == 401 and no_session.json()["error"] == "not_logged_in"
+    good = alice.headers(server)
+    for change, code in [({"Origin": "http://evil.example"}, "bad_origin"),
+                         ({"Origin": server.origin.replace("http:", "https:")}, "bad_origin"),
+                         ({"X-CSRFToken": "x" * 32}, "csrf_failed")]:
+        response = httpx.post(server.url + UPLOADS, headers={**good, **change, **post})
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] == code
+    no_origin = {k: v for k, v in good.items() if k != "Origin"}
+    assert httpx.post(server.url + UPLOADS, headers={**no_origin, **post}).status_code == 403
+    with half_logged_in(server).http(server) as http:
+        response = http.post(UPLOADS, headers=post)
+    assert response.status_code == 403
+    assert response.json()["error"] == "second_factor_required"
+    assert nothing_stored(server)
+    assert httpx.post(server.url + UPLOADS, headers={**good, **post}).status_code == 201
 
 
 def test_head_reports_offset_length_expiry_and_no_metadata(server, alice):

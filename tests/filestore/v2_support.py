@@ -1,7 +1,8 @@
-"""Version 2 (client-custody) users on a live server, and age files made by the client side.
+"""Users on a live server, and age files made by the client side.
 
-A v2 user signs up with the real ``client/`` library (tests.accounts'
-``Device``); the session it gets is used against the live server. Files are
+A user signs up with the real ``client/`` library (``tests.support.v2chat.
+V2User``); the session it gets is used against the live server (``member_of``:
+the database is shared, so file messages can also be sent in process). Files are
 age files made by ``agecrypt`` to a fresh one-time identity, as a v2 client
 makes them; the server never sees that identity.
 """
@@ -12,6 +13,7 @@ import hashlib
 import io
 import itertools
 import os
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -20,7 +22,6 @@ from tusclient import client as tus_client
 
 import agecrypt
 from accounts.models import User
-from tests.accounts.test_client_keys import Device
 
 UPLOADS = "/api/v1/uploads/"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -45,17 +46,22 @@ class V2Member:
 
 
 def v2_member(server) -> V2Member:
-    """Sign a v2 user up through the client library; its client-custody session, logged in."""
-    device = Device(f"v2-{os.getpid()}-{next(_counter)}@example.com")
-    response = device.signup()
-    assert response.status_code == 201, response.content
-    User.objects.filter(email=device.email).update(email_verified_at=_now())
-    session_key = device.http.cookies[settings.SESSION_COOKIE_NAME].value
+    """Sign a user up through the client flow (``V2User``); its session, logged in."""
+    from tests.support.v2chat import V2User
+
+    return member_of(server, V2User.signup(f"v2-{os.getpid()}-{next(_counter)}"))
+
+
+def member_of(server, user) -> V2Member:
+    """The session of a ``tests.support.v2chat.V2User`` (signed up in process) as a
+    live-server member: the database is shared, so the session cookie works there too."""
+    User.objects.filter(pk=user.id).update(email_verified_at=_now())
+    session_key = user.http.cookies[settings.SESSION_COOKIE_NAME].value
     cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}"
     r = httpx.get(server.url + "/api/v1/csrf", headers={"Cookie": cookie})
     r.raise_for_status()
     token, csrf_cookie = r.json()["csrf_token"], r.cookies["csrftoken"]
-    return V2Member(device.email, f"{cookie}; csrftoken={csrf_cookie}", token)
+    return V2Member(user.email, f"{cookie}; csrftoken={csrf_cookie}", token)
 
 
 def _now():
@@ -108,4 +114,29 @@ def upload_id(path: str) -> str:
 
 def download(member: V2Member, server, path: str, **headers) -> httpx.Response:
     with member.http(server) as http:
-        return http.get(f"/api/v1/v2/files/{upload_id(path)}", headers=headers)
+        return http.get(f"/api/v1/files/{upload_id(path)}", headers=headers)
+
+
+class CountingStream(io.BytesIO):
+    """A file whose reads are counted (what the client sends after a resume)."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.counting = False
+        self.read_bytes = 0
+
+    def read(self, n=-1):
+        data = super().read(n)
+        if self.counting:
+            self.read_bytes += len(data)
+        return data
+
+
+def wait_until(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -275,14 +275,10 @@ def login_through(nginx: Nginx, user: V2User) -> ApiClient:
 
 
 def download_path(upload_id: str) -> str:
-    """The ciphertext download: "api-file" once the files cutover has moved it to
-    /api/v1/files/<upload id>, "api-v2-file" (/api/v1/v2/files/<id>) before."""
-    from django.urls import NoReverseMatch, reverse
+    """The ciphertext download, GET /api/v1/files/<upload id>."""
+    from django.urls import reverse
 
-    try:
-        return reverse("api-v2-file", args=[upload_id])
-    except NoReverseMatch:
-        return reverse("api-file", args=[upload_id])
+    return reverse("api-file", args=[upload_id])
 
 
 def wait_for(predicate, what: str, timeout: float = 20) -> None:

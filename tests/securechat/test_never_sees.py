@@ -487,7 +487,7 @@ def file_between(server: LiveServer, group: NamedGroup, alice: V2User, bob: V2Us
     box = next(i["box"] for i in items if i["type"] == "message" and i["box"] == body["box"])
     received = opened(group, context, box)
     assert received["name"] == secrets["file name"]
-    downloaded = bob.http.get(f"/api/v1/v2/files/{upload_id}")
+    downloaded = bob.http.get(f"/api/v1/files/{upload_id}")
     assert downloaded.status_code == 200 and downloaded.content == data
     identity = agecrypt.parse_identities(received["identity"])
     assert agecrypt.decrypt(downloaded.content, identity) == plaintext
@@ -534,7 +534,7 @@ def test_the_v2_flows_leave_no_secret_anywhere_the_server_reaches(recording, tmp
     assert seen("ws box", "database")
     assert seen("ciphertext slice", "recorder: PATCH /api/v1/uploads/")
     assert seen("ciphertext slice", "media file")
-    assert seen("ciphertext slice", "recorder: GET /api/v1/v2/files/")
+    assert seen("ciphertext slice", "recorder: GET /api/v1/files/")
     assert seen("envelope", "database") and seen("alice recipient", "database")
     assert seen("envelope", "recorder: GET /api/v1/v2/conversations/")
     if connection.vendor == "sqlite":  # the server holds the database file open

@@ -2,8 +2,9 @@
 
 Dry run unless ``--yes``: prints what would go. With ``--yes``, tombstones
 messages older than their conversation's expiry (the ciphertext is deleted;
-seq, sender and time stay), deletes their files' blobs, and deletes
-incomplete uploads past their expiry and voided ones, and publishes the
+seq, sender and time stay), deletes the files no other message names (row and
+blob), deletes incomplete uploads past their expiry and complete ones no
+message claimed, and publishes the
 version 2 resets without the recovery code whose hold ended
 (``publish_held_resets``; the purge timer is the job that runs it). Safe to
 run again (idempotent) and from a timer. Prints counts only, never content.

@@ -3,7 +3,7 @@
 Checks every blob on disk and every age file in the database without any key
 (``filestore.verification``): each parses as age, sizes match the records,
 orphans (files no row refers to) and missing blobs (rows without their file)
-are listed. ``--deep`` also hashes every complete version 2 blob against the
+are listed. ``--deep`` also hashes every complete blob against the
 SHA-256 recorded while it was uploaded (bit rot). Exits 1 when anything is
 wrong, 0 otherwise. Reads only.
 """
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--files-only", action="store_true",
                             help="skip the age files kept in database columns")
         parser.add_argument("--deep", action="store_true",
-                            help="hash every complete v2 blob against its recorded SHA-256 "
+                            help="hash every complete blob against the SHA-256 recorded at upload "
                                  "(reads every byte)")
 
     def handle(self, *args, as_json=False, grace=60, files_only=False, deep=False, **options):
@@ -39,11 +39,10 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.as_dict(), indent=2, sort_keys=True))
         else:
             self.stdout.write(
-                f"Checked {report.stored_files} stored file(s), {report.uploads} upload(s) in "
-                f"progress, {report.cipher_uploads} v2 upload(s)"
+                f"Checked {report.stored_files} stored file(s)"
                 + (f" ({report.hashed} hashed)" if deep else "")
-                + f", {report.database_blobs} database blob(s); {report.disk_files} "
-                f"file(s), {report.disk_bytes} bytes on disk"
+                + f", {report.uploads} upload(s) in progress, {report.database_blobs} "
+                f"database blob(s); {report.disk_files} file(s), {report.disk_bytes} bytes on disk"
                 + (f" ({report.recent_skipped} too recent to judge)"
                    if report.recent_skipped else "") + ".")
             for problem in report.problems:

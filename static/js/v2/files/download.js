@@ -1,5 +1,5 @@
 // Streamed download and decryption of a version 2 file (DESIGN.md §3 "Files", §6):
-// GET /api/v1/v2/files/<upload id> is read as a stream, decrypted chunk by chunk with the
+// GET /api/v1/files/<upload id> is read as a stream, decrypted chunk by chunk with the
 // message's one-time identity, and its file_hash recomputed as the bytes arrive. The
 // end of the file (its final chunk) is released only when the hash equals the signed
 // one; a mismatch is FileHashError file_hash_mismatch ("forgery"). A chunk that does not
@@ -149,7 +149,7 @@ export async function downloadFile(ref, { onProgress, signal } = {}) {
   if (!/^[0-9a-f]{32}$/.test(ref?.uploadId ?? "")) throw new UsageError("bad upload id");
   const expected = typeof ref.fileHash === "string" ? fromHex(ref.fileHash) : ref.fileHash;
   const decryptor = new StreamDecryptor(ref.identity, expected, ref.length);
-  const response = await fetch(`/api/v1/v2/files/${ref.uploadId}`,
+  const response = await fetch(`/api/v1/files/${ref.uploadId}`,
     { credentials: "same-origin", cache: "no-store", signal });
   if (!response.ok) throw new CryptoError("http", `download: HTTP ${response.status}`);
   const parts = [];

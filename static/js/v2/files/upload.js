@@ -1,5 +1,5 @@
 // Browser uploads of version 2 (DESIGN.md §6, docs/protocol.md "Browser file transfers"):
-// tus-js-client sends to the ciphertext mode of /api/v1/uploads/ what the encrypt worker
+// tus-js-client sends to /api/v1/uploads/ what the encrypt worker
 // makes from File slices, one PATCH of `chunkSize` bytes at a time, so memory does not
 // grow with the file. No Upload-Metadata and no stored fingerprint: neither the name nor
 // anything about the file reaches the server or the browser's storage.
