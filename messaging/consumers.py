@@ -40,7 +40,7 @@ from django.conf import settings
 
 from accounts.errors import ApiError, error_payload
 from accounts.events import session_group, user_group
-from accounts.unlock import unlocked_identity_from_scope
+from accounts.stages import scope_login_complete
 from messaging import actions, frames, replay
 from messaging.display import MessageView, StoredFields
 from messaging.events import publish, publish_loop
@@ -147,14 +147,15 @@ class ChatConsumer(AsyncConsumer):
     async def websocket_connect(self):
         await self.base_send({"type": "websocket.accept"})
         user = self.scope.get("user")
-        if "identity" in self.scope:
-            identity = self.scope["identity"]
+        # accounts.websocket sets "login_complete"; a scope built without it is checked here.
+        if "login_complete" in self.scope:
+            complete = self.scope["login_complete"]
         else:
-            identity = await database_sync_to_async(unlocked_identity_from_scope)(self.scope)
-        if identity is None:
-            self.v2 = await database_sync_to_async(v2_socket.is_v2_session)(self.scope)
+            complete = await database_sync_to_async(scope_login_complete)(self.scope)
+        identity = None  # the server holds no identity: every complete login is a v2 one
+        self.v2 = complete
         if (user is None or not user.is_authenticated or not user.is_active
-                or (identity is None and not self.v2)):
+                or not complete):
             await self.close(CLOSE_NOT_LOGGED_IN)
             return
         self.user, self.identity = user, identity

@@ -47,31 +47,20 @@ from accounts.actions.base import (  # noqa: F401
 from accounts.actions.lifecycle import (  # noqa: F401
     EMAIL_CHANGE_HOURS,
     EMAIL_CHANGE_SALT,
-    ResetResult,
-    do_change_password,
     do_confirm_email_change,
     do_delete_account,
-    do_export_identity,
     do_request_email_change,
     do_request_password_reset,
-    do_reset_password,
-    do_rotate_keys,
     email_change_token,
-    fresh_identity_file,
-    recovery_key_type,
     reset_link_hours,
     user_for_reset_link,
     validate_new_email,
 )
 from accounts.actions.login import (  # noqa: F401
     MODEL_BACKEND,
-    check_credentials,
-    do_confirm_recovery_code,
     do_finish_enrolment,
-    do_login,
     do_login_code,
     do_logout,
-    do_register,
 )
 from accounts.actions.sessions import (  # noqa: F401
     access_login_session,
@@ -86,12 +75,9 @@ from accounts.actions.sessions import (  # noqa: F401
 from accounts.actions.signup import (  # noqa: F401
     INVITATION_DAYS_DEFAULT,
     INVITATION_DAYS_MAX,
-    SignupResult,
     check_invite,
     do_invite,
-    do_signup,
     invitation_link,
-    make_keys_for,
     usable_invitation,
 )
 from accounts.actions.squatting import (  # noqa: F401

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
-from accounts import actions, otp, unlock
+from accounts import actions, otp, stages
 from accounts.api import api_view
 from accounts.errors import ApiError
 from accounts.stepup import require_step_up
@@ -19,7 +19,7 @@ SESSION_PENDING_TOTP = "_securechat_pending_totp"
 
 
 def in_enrolment(request) -> bool:
-    return unlock.auth_stage(request.session) == unlock.STAGE_ENROL
+    return stages.auth_stage(request.session) == stages.STAGE_ENROL
 
 
 def start_enrolment(request, password, code) -> dict:
