@@ -28,7 +28,7 @@ from accounts.actions.base import (
 )
 from accounts.actions.login import check_login_limits, note_login_failure, start_login
 from accounts.actions.signup import check_registration, use_invitation
-from accounts.actions.squatting import replace_unverified
+from accounts.actions.squatting import replace_unverified, start_claim
 from accounts.actions.verification import do_send_email_verification
 from accounts.addresses import address_key
 from accounts.errors import ApiError
@@ -110,16 +110,21 @@ def check_client_signup(body: dict) -> ClientSignup:
         invitation_token=invitation if isinstance(invitation, str) else None)
 
 
-def do_create_client_account(signup: ClientSignup, *, ip: str | None = None) -> User:
-    """Create the account from client-made keys (nobody is logged in); the new user.
+def do_create_client_account(signup: ClientSignup, *, ip: str | None = None) -> User | None:
+    """Create the account from client-made keys (nobody is logged in); the new user, or
+    None when the signup became a claim.
 
     The registration rules of ``check_registration`` apply (mode, invitation, a
     verified holder is 409). An unverified holder of the address is replaced
-    when an invitation proves the mailbox; without one the signup is refused.
+    when an invitation proves the mailbox; without one the signup becomes a claim
+    (``accounts.actions.squatting.start_claim``) whose emailed link decides.
     """
     email, invitation, holder = check_registration(signup.email, signup.invitation_token)
     if holder is not None and invitation is None:
-        raise EmailTaken("An account with this email address already exists.", field="email")
+        with transaction.atomic():  # perhaps a squatter holds it: the first to verify wins
+            start_claim(signup)
+            audit("signup", None, ip=ip)
+        return None
     try:
         with transaction.atomic():
             if holder is not None:  # the invitation proved the mailbox
@@ -145,11 +150,14 @@ def do_create_client_account(signup: ClientSignup, *, ip: str | None = None) -> 
     return user
 
 
-def do_client_signup(request, signup: ClientSignup) -> tuple[User, str]:
-    """Create the account from client-made keys and log this session in; (user, stage)."""
+def do_client_signup(request, signup: ClientSignup) -> tuple[User | None, str | None]:
+    """Create the account from client-made keys and log this session in; (user, stage),
+    or (None, None) for a claim on an unverified registration (nobody logged in)."""
     ip = client_ip(request)
     rate_limit("signup_address", ip)
     user = do_create_client_account(signup, ip=ip)
+    if user is None:
+        return None, None
     stage = start_login(request, user)
     if not user.email_verified:
         do_send_email_verification(user)

@@ -60,11 +60,15 @@ def refuse_password(body) -> None:
 def signup(request, body):
     """Keys made on the client (docs/api.md) -> 201 ``{email_verification_sent,
     otp_required, email_verification_required, enrolment_required}``, this session
-    logged in at its stage."""
+    logged in at its stage; 202 with ``claim_pending: true`` and nobody logged in when an
+    unverified registration held the address (its emailed link decides)."""
     refuse_password(body)
     user, stage = do_client_signup(request, check_client_signup(body))
+    if user is None:  # an unverified registration held the address: its link decides
+        return JsonResponse({"email_verification_sent": True, "claim_pending": True,
+                             **_stage_payload(stages.STAGE_DONE)}, status=202)
     return JsonResponse({"email_verification_sent": not user.email_verified,
-                         **_stage_payload(stage)}, status=201)
+                         "claim_pending": False, **_stage_payload(stage)}, status=201)
 
 
 @api_view("POST", fields=("email", "password", "auth_key"))

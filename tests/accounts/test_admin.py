@@ -21,7 +21,7 @@ from accounts.models import (
     WrappedIdentity,
 )
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import make_user, session_for
+from tests.support.accounts import http_login, make_user, session_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
@@ -124,8 +124,7 @@ def test_deactivate_ends_sessions_and_refuses_the_cookie(operator):
     event = AuditEvent.objects.get(user=alice.user, kind="deactivated")
     assert event.actor.email == "operator@example.com"
     # A deactivated account cannot log in.
-    login = post_json(Client(), "/api/v1/auth/login",
-                      {"email": alice.email, "password": alice.password})
+    login = http_login(Client(), alice.email, alice.password)
     assert login.status_code == 401
 
 
@@ -138,8 +137,7 @@ def test_reset_second_factor_removes_devices(operator):
     assert not BackupCodeDevice.objects.filter(user=alice.user).exists()
     assert TOTPDevice.objects.filter(user=bob.user).exists()
     assert AuditEvent.objects.filter(user=alice.user, kind="devices_reset").exists()
-    login = post_json(Client(), "/api/v1/auth/login",
-                      {"email": alice.email, "password": alice.password})
+    login = http_login(Client(), alice.email, alice.password)
     assert login.json()["otp_required"] is False
 
 

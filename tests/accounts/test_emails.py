@@ -19,7 +19,7 @@ from accounts import actions
 from accounts.emails import SECURITY_EMAILS, send_security_email
 from accounts.models import KeyGeneration, WrappedIdentity
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json, wait_for_mail  # noqa: F401,E501
-from tests.support.accounts import PASSWORD, login_client, make_user
+from tests.support.accounts import PASSWORD, http_login, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
@@ -74,8 +74,8 @@ def test_nothing_is_sent_when_the_change_rolls_back():
 def test_new_login_email_names_device_and_address_but_no_secret():
     alice = make_user()
     mail.outbox.clear()
-    response = post_json(Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
-                         "/api/v1/auth/login", {"email": alice.email, "password": PASSWORD})
+    browser = Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+    response = http_login(browser, alice.email, PASSWORD)
     assert response.status_code == 200
     message = only_mail_to(alice.email)
     assert "New login" in message.subject

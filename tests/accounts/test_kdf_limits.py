@@ -24,7 +24,7 @@ from django.test import Client, override_settings
 from accounts.models import KeyGeneration, User, WrappedIdentity
 from accounts.throttle import kdf_limiter, kdf_slot
 from tests.accounts import fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, make_user
+from tests.support.accounts import PASSWORD, http_login, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -88,17 +88,16 @@ def test_wrong_password_never_runs_scrypt(scrypt_spy):
     assert scrypt_spy.calls == 1
     scrypt_spy.calls = 0
     client = Client()
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": "wrong " * 3})
+    r = http_login(client, u.email, "wrong " * 3)
     assert r.status_code == 401
     assert scrypt_spy.calls == 0
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    r = http_login(client, u.email, u.password)
     assert r.status_code == 200
     assert scrypt_spy.calls == 1  # positive control: the unwrap of the identity
 
 
 def test_unknown_address_costs_argon2_and_no_scrypt(scrypt_spy, argon2_spy):
-    r = post_json(Client(), "/api/v1/auth/login",
-                  {"email": "nobody@example.com", "password": PASSWORD})
+    r = http_login(Client(), "nobody@example.com", PASSWORD)
     assert r.status_code == 401
     assert scrypt_spy.calls == 0 and argon2_spy.calls == 1
 
@@ -108,13 +107,12 @@ def test_a_full_kdf_slot_answers_429_with_retry_after(scrypt_spy):
     u = make_user()
     scrypt_spy.calls = 0
     with kdf_slot():  # the only slot is taken
-        r = post_json(Client(), "/api/v1/auth/login", {"email": u.email,
-                                                       "password": u.password})
+        r = http_login(Client(), u.email, u.password)
     assert r.status_code == 429 and r.json()["error"] == "busy"
     assert int(r["Retry-After"]) >= 1
     assert scrypt_spy.calls == 0
     # positive control: with the slot free the same login works
-    r = post_json(Client(), "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    r = http_login(Client(), u.email, u.password)
     assert r.status_code == 200
 
 

@@ -19,7 +19,7 @@ from accounts import actions, events
 from accounts.identity import parse_recipient
 from accounts.models import KeyGeneration, LoginSession, User, WrappedIdentity
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, login_client, make_user
+from tests.support.accounts import PASSWORD, http_login, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
@@ -50,10 +50,8 @@ def test_old_content_stays_readable_and_only_the_new_password_works():
 
     # A real login over the JSON API with each password.
     fresh = Client()
-    assert post_json(fresh, "/api/v1/auth/login",
-                     {"email": alice.email, "password": PASSWORD}).status_code == 401
-    assert post_json(fresh, "/api/v1/auth/login",
-                     {"email": alice.email, "password": NEW_PASSWORD}).status_code == 200
+    assert http_login(fresh, alice.email, PASSWORD).status_code == 401
+    assert http_login(fresh, alice.email, NEW_PASSWORD).status_code == 200
     me = fresh.get("/api/v1/me")
     assert me.status_code == 200
     assert me.json()["fingerprint"] == alice.identity_file.fingerprint()

@@ -12,7 +12,7 @@ from django.contrib.sessions.models import Session
 from django.test import override_settings
 from django.utils import timezone
 
-from accounts import events, unlock
+from accounts import events, stages
 from accounts.models import AuditEvent, LoginSession
 from messaging.sessions import session_still_valid
 from tests.accounts import code_at, current_t, enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401,E501
@@ -31,11 +31,11 @@ def ended(client) -> bool:
             and not Session.objects.filter(session_key=login.session_key).exists())
 
 
-@pytest.mark.parametrize("stage", [unlock.STAGE_OTP, unlock.STAGE_ENROL])
+@pytest.mark.parametrize("stage", [stages.STAGE_OTP, stages.STAGE_ENROL])
 def test_a_half_login_ends_after_ten_minutes_by_default(stage):
     alice = make_user()
     client = login_client(alice, stage=stage)
-    page = "/login/code/" if stage == unlock.STAGE_OTP else "/account/two-factor/"
+    page = "/login/code/" if stage == stages.STAGE_OTP else "/account/two-factor/"
     age(client.login_session, created_at=timezone.now() - timedelta(minutes=9))
     assert client.get(page).status_code == 200  # positive control: still within its time
     age(client.login_session, created_at=timezone.now() - timedelta(minutes=11))
@@ -49,7 +49,7 @@ def test_a_half_login_ends_after_ten_minutes_by_default(stage):
 @override_settings(SECURECHAT_HALF_LOGIN_SECONDS=60)
 def test_the_half_login_time_is_a_setting_and_a_complete_login_is_not_held_to_it():
     alice = make_user()
-    half = login_client(alice, stage=unlock.STAGE_OTP)
+    half = login_client(alice, stage=stages.STAGE_OTP)
     done = login_client(alice)
     for client in (half, done):
         age(client.login_session, created_at=timezone.now() - timedelta(seconds=90))

@@ -14,11 +14,11 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from accounts import identity as keys
-from accounts import unlock
+from accounts import stages
 from accounts.models import AuditEvent, Invitation, KeyGeneration, LoginSession, User
 from accounts.models.invitations import hash_token
 from tests.accounts import fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, login_client, make_user
+from tests.support.accounts import PASSWORD, http_login, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -50,7 +50,7 @@ def test_signup_creates_keys_logs_in_and_stashes_the_recovery_code(client, mailo
     assert str(identity.recipient()) == KeyGeneration.objects.current_for(user).recipient
     # Logged in on a new session key, identity unlocked, LoginSession tracked.
     assert client.session.session_key != anonymous_key
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_DONE
     assert LoginSession.objects.get(user=user).session_key == client.session.session_key
     # The code is shown on the page until confirmed, then forgotten.
     page = client.get("/signup/recovery-code/")
@@ -70,7 +70,7 @@ def test_signup_with_mandatory_2fa_verifies_the_email_then_enrols(client, mailou
     r = signup(client)
     assert r.status_code == 201 and r.json()["enrolment_required"] is True
     assert r.json()["email_verification_required"] is True
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_VERIFY
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_VERIFY
     assert client.get("/signup/recovery-code/").status_code == 200  # allowed while verifying
     r = client.post("/signup/recovery-code/", {"saved": "on"})
     assert r["Location"] == "/verify-email/pending/"
@@ -83,11 +83,11 @@ def test_signup_with_mandatory_2fa_verifies_the_email_then_enrols(client, mailou
     assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 200
     path = "/" + link_from(mailoutbox[-1]).split("://", 1)[1].split("/", 1)[1]
     assert client.get(path).status_code == 200  # the confirm page, in the half-login
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_VERIFY
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_VERIFY
     assert client.post(path).status_code == 200
     # Verified: the next request moves the login on to the enrolment.
     assert client.get("/about/")["Location"] == "/account/two-factor/"
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_ENROL
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_ENROL
     assert post_json(client, "/api/v1/me/totp", {}).status_code == 201
 
 
@@ -98,7 +98,7 @@ def test_an_invited_signup_with_mandatory_2fa_goes_straight_to_enrolment(client)
                               expires_at=timezone.now() + timedelta(days=7))
     r = signup(client, "invited@example.com", invitation=token)
     assert r.status_code == 201 and r.json()["email_verification_required"] is False
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_ENROL
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_ENROL
 
 
 def test_an_unverified_account_cannot_enable_2fa():
@@ -227,7 +227,7 @@ def _b62(number: int) -> str:
 def test_resend_is_for_logged_in_unverified_users_and_rate_limited(client, mailoutbox):
     assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 401
     u = make_user(verified=False)
-    post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    http_login(client, u.email, u.password)
     statuses = [post_json(client, "/api/v1/auth/verify-email/resend").status_code
                 for _ in range(6)]
     assert statuses == [200] * 5 + [429]

@@ -175,3 +175,33 @@ def session_for(test_user: TestUser, stage: str = stages.STAGE_DONE) -> TestSess
     session.create()
     LoginSession.objects.create(user=user, session_key=session.session_key)
     return TestSession(session.session_key)
+
+
+def post_json(http: Client, path: str, body) -> object:
+    import json
+
+    return http.post(path, data=json.dumps(body), content_type="application/json")
+
+
+def http_prelogin_keys(http: Client, email: str, password: str) -> derivation.DerivedKeys:
+    """Prelogin over HTTP and derive as a client does (test floor)."""
+    r = post_json(http, "/api/v1/auth/prelogin", {"email": email})
+    assert r.status_code == 200, r.content
+    salt = base64.urlsafe_b64decode(r.json()["account_salt"] + "==")
+    return derivation.derive_keys(email, salt, password, r.json()["work_factor"],
+                                  min_work_factor=TEST_FLOOR)
+
+
+def http_login(http: Client, email: str, password: str = PASSWORD):
+    """A client's login over HTTP (prelogin, derivation, ``POST /api/v1/auth/login``);
+    the login response. The code step, if asked for, is the caller's."""
+    keys = http_prelogin_keys(http, email, password)
+    return post_json(http, "/api/v1/auth/login",
+                     {"email": email, "auth_key": b64url(keys.auth_key)})
+
+
+def http_signup(http: Client, email: str, password: str = PASSWORD,
+                invitation: str | None = None):
+    """A client's signup over HTTP with keys made here; the signup response."""
+    body = signup_body(email, password, invitation)[0]
+    return post_json(http, "/api/v1/auth/signup", body)
