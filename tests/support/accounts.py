@@ -205,3 +205,17 @@ def http_signup(http: Client, email: str, password: str = PASSWORD,
     """A client's signup over HTTP with keys made here; the signup response."""
     body = signup_body(email, password, invitation)[0]
     return post_json(http, "/api/v1/auth/signup", body)
+
+
+def login_admin(test_user: TestUser, device) -> Client:
+    """A client logged in to the admin as an operator does it: the site's login (auth key),
+    then the code step with ``device`` (a confirmed TOTP device of ``test_user``, e.g.
+    from ``tests.accounts.enrol_totp``), which verifies the session for django-otp."""
+    from tests.accounts import fresh_code
+
+    client = Client()
+    r = http_login(client, test_user.email, test_user.password)
+    assert r.status_code == 200 and r.json()["otp_required"], r.content
+    r = post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)})
+    assert r.status_code == 200, r.content
+    return client
