@@ -18,7 +18,14 @@ from django.test import Client, override_settings
 from accounts import actions
 from accounts.emails import SECURITY_EMAILS, send_security_email
 from accounts.models import KeyGeneration
-from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json, wait_for_mail  # noqa: F401,E501
+from tests.accounts import (  # noqa: F401
+    NEEDS_V2_STEP_UP,
+    enrol_totp,
+    fresh_code,
+    fresh_rate_limits,
+    post_json,
+    wait_for_mail,
+)
 from tests.support.accounts import PASSWORD, b64url, http_login, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
@@ -40,10 +47,6 @@ def device_forbidden(device) -> list[str]:
             str(device.identity.current_identity), b64url(device.keys.auth_key),
             device.identity.recipient()]
 
-
-NEEDS_V2_STEP_UP = pytest.mark.xfail(
-    reason="the v2 step-up ({auth_key, code?}) of /api/v1/me/email and /api/v1/me/delete "
-           "arrives with the cut-profile branch", strict=False)
 
 
 def assert_clean(message, forbidden) -> None:
