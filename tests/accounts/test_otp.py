@@ -16,14 +16,16 @@ import pyotp
 import pytest
 from django.conf import settings
 from django.test import Client, override_settings
+from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import stages
-from accounts.models import BackupCodeDevice, ForgivingTOTPDevice, LoginSession
+from accounts.models import BackupCodeDevice, LoginSession
 from accounts.otp import CodeThrottled
 from accounts.throttle import RateLimited
 from tests.accounts import (  # noqa: F401
+    NEEDS_V2_STEP_UP,
     clear_rate_limits,
     enrol_totp,
     fresh_code,
@@ -78,7 +80,7 @@ def race_pairs(server, code_for) -> list[list[int]]:
         clients = [ApiClient(server.url), ApiClient(server.url)]
         try:
             for c in clients:
-                r = c.post("/api/v1/auth/login", {"email": u.email, "password": u.password})
+                r = c.post("/api/v1/auth/login", u.login_body())
                 assert r.status_code == 200 and r.json()["otp_required"], r.text
                 c.fetch_csrf()
             code = code_for(device, codes)
@@ -189,6 +191,7 @@ def test_code_step_needs_the_password_step():
     assert r.status_code == 409 and r.json()["error"] == "wrong_step"
 
 
+@NEEDS_V2_STEP_UP
 def test_enrolment_needs_the_password_then_a_code_from_the_new_app():
     u = make_user()
     client = login_client(u)
@@ -216,6 +219,7 @@ def test_enrolment_needs_the_password_then_a_code_from_the_new_app():
     assert r.status_code == 403 and r.json()["error"] == "code_required"
 
 
+@NEEDS_V2_STEP_UP
 def test_a_pending_device_is_confirmed_only_by_the_session_that_started_it():
     u = make_user()
     a, b = login_client(u), login_client(u)
@@ -225,6 +229,7 @@ def test_a_pending_device_is_confirmed_only_by_the_session_that_started_it():
     assert not TOTPDevice.objects.filter(user=u.user, confirmed=True).exists()
 
 
+@NEEDS_V2_STEP_UP
 def test_backup_codes_regenerate_with_step_up_and_old_ones_die():
     u = make_user()
     device, old_codes = enrol_totp(u.user)
@@ -243,6 +248,7 @@ def test_backup_codes_regenerate_with_step_up_and_old_ones_die():
     assert post_json(fresh, "/api/v1/auth/otp", {"code": new_codes[0]}).status_code == 200
 
 
+@NEEDS_V2_STEP_UP
 def test_removing_the_second_factor_needs_step_up_and_is_refused_when_mandatory():
     u = make_user()
     device, _ = enrol_totp(u.user)
@@ -269,7 +275,7 @@ def test_mandatory_enrolment_completes_the_login():
     r = http_login(client, u.email, u.password)
     assert r.json() == {"otp_required": False, "email_verification_required": False,
                         "enrolment_required": True}
-    assert client.get("/about/")["Location"] == "/account/two-factor/"
+    assert client.get("/about/")["Location"] == reverse("v2-app")  # the shell's enrolment
     assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 403
     r = post_json(client, "/api/v1/me/totp", {})
     assert r.status_code == 201
@@ -281,23 +287,3 @@ def test_mandatory_enrolment_completes_the_login():
     assert client.session.session_key != key_before
     assert LoginSession.objects.get(user=u.user).session_key == client.session.session_key
     assert client.get("/about/").status_code == 200
-
-
-def test_setup_page_shows_qr_and_secret_then_backup_codes_once():
-    u = make_user()
-    client = login_client(u)
-    r = client.get("/account/two-factor/")
-    assert r.status_code == 200 and b"Set up an authenticator app" in r.content
-    r = client.post("/account/two-factor/", {"action": "start", "password": "wrong one!"})
-    assert r.status_code == 403 and b"not your current password" in r.content
-    r = client.post("/account/two-factor/", {"action": "start", "password": u.password})
-    assert r.status_code == 200 and b"<svg" in r.content
-    secret = ForgivingTOTPDevice.objects.get(user=u.user, confirmed=False)
-    from tests.accounts import code_at, current_t
-    assert b"Key:" in r.content
-    r = client.post("/account/two-factor/", {"action": "confirm",
-                                             "code": code_at(secret, current_t(secret))})
-    assert r.status_code == 200 and b"Your backup codes" in r.content
-    assert r.content.count(b"<li><code>") == 10
-    r = client.get("/account/two-factor/")
-    assert b"Backup codes left: 10" in r.content and b"<li><code>" not in r.content
