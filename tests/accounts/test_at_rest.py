@@ -1,9 +1,9 @@
 """No private key is ever at rest: not in the database file or its WAL, not in the
-session rows, not in anything that passes through Redis, during signup and login driven
-over HTTP against a live server.
+session rows, not in anything that passes through Redis, during a version 2 signup and
+login driven over HTTP against a live server (the keys are made in the test process, as
+a client makes them; the server gets the wrapped identity and public keys only).
 
-The user's secrets are obtained the way the user could: by opening the password-wrapped
-identity with the known password in the test process. The probe looks for the age
+The user's secrets are the client's identity file. The probe looks for the age
 identity strings (``AGE-SECRET-KEY-…``, any case, classic and post-quantum) and for every
 secret seed in raw, base64 (all three alignments), hex and Bech32 form. Positive control:
 the same probe finds the public recipient string and the Ed25519 public key.
@@ -25,11 +25,10 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 
 import agecrypt
-from accounts import identity as keys
 from accounts.models import User
 from agecrypt.primitives import bech32_decode
 from tests.accounts import fresh_rate_limits  # noqa: F401
-from tests.support.accounts import PASSWORD
+from tests.support.accounts import b64url, signup_body
 from tests.support.clients import ApiClient
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -115,24 +114,25 @@ def test_no_private_key_at_rest_in_database_sessions_or_redis(start_server, redi
     email = "rest@example.com"
     try:
         with ApiClient(server.url) as client:
-            r = client.post("/api/v1/auth/signup", {"email": email, "password": PASSWORD})
+            body, identity_file, _code, auth_key = signup_body(email)
+            r = client.post("/api/v1/auth/signup", body)
             assert r.status_code == 201, r.text
             client.fetch_csrf()  # login rotates the CSRF token
-            assert client.post("/api/v1/auth/recovery-code/confirm").status_code == 200
             assert client.post("/api/v1/auth/logout").status_code == 200
             client.fetch_csrf()
-            r = client.post("/api/v1/auth/login", {"email": email, "password": PASSWORD})
+            r = client.post("/api/v1/auth/login", {"email": email, "auth_key": b64url(auth_key)})
             assert r.status_code == 200, r.text
             assert client.get("/api/v1/me").status_code == 200
-            # Keep this login: its sealed box stays in the session table.
+            assert client.get("/api/v1/me/wrapped-identity").status_code == 200
+            # Keep this login: its session row stays in the session table.
             redis_bytes = monitor.stop()
     finally:
         if not monitor.stopped.is_set():
             monitor.stop()
 
     user = User.objects.get(email=email)
-    identity_file = keys.unwrap(bytes(user.wrapped_identity.password_blob),
-                                agecrypt.ScryptIdentity(PASSWORD))
+    assert bytes(user.wrapped_identity.password_blob) == base64.b64decode(
+        body["wrapped_identity"])  # stored as the client sent it
     forms = secret_forms(identity_file)
     assert len(forms) >= 10
 
@@ -155,7 +155,7 @@ def test_no_private_key_at_rest_in_database_sessions_or_redis(start_server, redi
         "signing public raw": {identity_file.signing_public_key()},
     }
     assert probe(db_bytes + wal_bytes, public) == ["recipient bech32", "signing public raw"]
-    assert any("_securechat_identity" in s for s in sessions)
+    assert any(s.get("_securechat_custody") == "client" for s in sessions)
     assert b"rl:" in redis_bytes and len(redis_bytes) > 100
     # ... and it does find a secret when one is present (the identity file itself).
     assert "age secret key prefix" in probe(identity_file.serialize(), forms)
