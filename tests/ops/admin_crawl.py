@@ -1,9 +1,10 @@
 """Log in to the admin on a live server the way an operator does, and visit every page.
 
-``admin_login`` fetches the real OTP login page, posts the email, the password
-and a code computed with ``pyotp`` from the device's secret (a code for the
-next time step, so it is never the one used to confirm the device), and
-checks that the admin index then opens. ``crawl`` visits the index, each
+``admin_login`` follows ``/admin/login/`` to the site's login, logs in there as a
+client does (prelogin, the auth key derived from the password, then a code
+computed with ``pyotp`` from the device's secret -- a code for the next time
+step, so it is never the one used to confirm the device), and checks that the
+admin index then opens. ``crawl`` visits the index, each
 app's index, and for every model registered on ``accounts.admin_site.site``
 its changelist and the change and history pages of its objects (up to
 ``per_model``; every model must have at least one). Sorting a changelist by
@@ -33,16 +34,23 @@ def pyotp_code(device, *, ahead: int = 1) -> str:
 
 
 def admin_login(server, email: str, password: str, device) -> httpx.Client:
+    from tests.support.accounts import b64url, derive_for
+
     client = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False,
                           headers={"Origin": server.origin})
     page = client.get("/admin/login/")
-    assert page.status_code == 200, page.text
-    token = CSRF_INPUT.search(page.text).group(1)
-    response = client.post("/admin/login/", data={
-        "csrfmiddlewaretoken": token, "email": email, "password": password,
-        "code": pyotp_code(device), "next": "/admin/"},
-        headers={"Referer": server.url + "/admin/login/"})
-    assert response.status_code == 302, response.text
+    assert page.status_code == 302 and page.headers["location"] == "/login/?next=%2Fadmin%2F"
+
+    def post(path, body):
+        token = client.get("/api/v1/csrf").json()["csrf_token"]
+        return client.post(path, json=body, headers={"X-CSRFToken": token})
+
+    assert post("/api/v1/auth/prelogin", {"email": email}).status_code == 200
+    keys = derive_for(email, password)  # the salt prelogin answers, the test work factor
+    response = post("/api/v1/auth/login", {"email": email, "auth_key": b64url(keys.auth_key)})
+    assert response.status_code == 200 and response.json()["otp_required"], response.text
+    response = post("/api/v1/auth/otp", {"code": pyotp_code(device)})
+    assert response.status_code == 200, response.text
     index = client.get("/admin/")
     assert index.status_code == 200 and "SecureChat administration" in index.text
     return client
