@@ -12,8 +12,8 @@ What it does, all on 127.0.0.1 and all of it stopped at the end:
 2. makes a throwaway database: a SQLite file in a temporary directory, or with
    ``--postgres URL`` a fresh database ``securechat_load_<random>`` on that server
    (dropped at the end); it migrates it itself and never touches ``var/``;
-3. creates the users with the real actions (``accounts.actions.do_signup``,
-   ``do_verify_email``), one direct conversation per pair
+3. creates version 2 users (``tests.support.accounts.make_user``: keys made with
+   ``client/``, the real signup action), one direct conversation per pair
    (``messaging.actions.do_start_conversation``) and a login session per client (the
    session the login views build: ``tests.support.accounts.session_for``). scrypt's work
    factor is lowered to 2^10 (``SECURECHAT_SCRYPT_WORK_FACTOR=10``) so that set-up is
@@ -136,18 +136,15 @@ def make_conversations(count: int) -> list[Conversation]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from accounts.actions import do_signup
-    from accounts.actions.verification import do_verify_email, email_verification_token
     from messaging.actions import do_start_conversation
-    from tests.support.accounts import TestUser, session_for
+    from tests.support.accounts import make_user, session_for
 
     conversations = []
     for i in range(count):
         members = []
         for side in "ab":
-            result = do_signup(f"load{i}{side}@example.com", PASSWORD)
-            do_verify_email(email_verification_token(result.user))
-            members.append(TestUser(result.user, result.identity_file, result.recovery_code))
+            # version 2 accounts: keys made here with client/, signed up by the real action
+            members.append(make_user(f"load{i}{side}@example.com", password=PASSWORD))
         conversation = do_start_conversation(members[0].user, members[1].email)
         conversations.append(Conversation(conversation.pk, tuple(
             session_for(m).cookie_header for m in members)))
@@ -375,7 +372,7 @@ def print_report(args, stats: Stats, report: dict, database: str, setup_seconds:
           f"{platform.platform()}, Python {platform.python_version()}")
     print(f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"Command: .venv/bin/python bench/load.py {' '.join(sys.argv[1:])}".rstrip())
-    print(f"Set-up: {conversations * 2} users (do_signup, Argon2 + scrypt 2^{SCRYPT_WORK_FACTOR}"
+    print(f"Set-up: {conversations * 2} users (client-made keys, scrypt 2^{SCRYPT_WORK_FACTOR}"
           f" for set-up speed), {conversations} conversations, {setup_seconds:.0f} s; "
           f"database {database}; Redis pub/sub layer; 2 uvicorn processes")
     print(f"Load: {report['clients']} websocket clients (the members of each conversation on "
