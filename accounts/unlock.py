@@ -25,6 +25,10 @@ from accounts.stages import (  # noqa: F401 - re-exported for not yet merged imp
     start_client_custody,
 )
 
+# Names of what version 1 kept, for tests that check it is gone.
+KEY_COOKIE_NAME = "securechat_key"
+SESSION_IDENTITY = "_securechat_identity"
+
 
 def unlocked_identity(request):
     return None
