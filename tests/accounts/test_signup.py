@@ -19,7 +19,7 @@ from accounts import stages
 from accounts.models import AuditEvent, Invitation, KeyGeneration, LoginSession, User
 from accounts.models.invitations import hash_token
 from client.identity import unwrap_with_recovery
-from tests.accounts import fresh_rate_limits, post_json  # noqa: F401
+from tests.accounts import NEEDS_V2_STEP_UP, fresh_rate_limits, post_json  # noqa: F401
 from tests.support.accounts import (
     PASSWORD,
     http_login,
@@ -105,6 +105,7 @@ def test_an_invited_signup_with_mandatory_2fa_goes_straight_to_enrolment(client)
     assert client.session[stages.SESSION_STAGE] == stages.STAGE_ENROL
 
 
+@NEEDS_V2_STEP_UP
 def test_an_unverified_account_cannot_enable_2fa():
     u = make_user(verified=False)
     client = login_client(u)
