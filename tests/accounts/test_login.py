@@ -11,7 +11,7 @@ from django.test import Client
 from accounts import stages
 from accounts.models import AuditEvent, LoginSession
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import b64url, http_login, make_user
+from tests.support.accounts import b64url, http_login, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -207,3 +207,24 @@ def test_admin_opens_after_the_sites_login_with_a_code(client):
     assert client.get("/admin/").status_code == 200
     r = client.get("/admin/login/", {"next": "/admin/"})
     assert r.status_code == 302 and r["Location"] == "/admin/"
+
+
+def test_a_session_left_from_version_1_is_logged_out():
+    """A login made before the cutover (stage "done", a sealed identity, no client custody)
+    is not a login any more: its first request is anonymous and its session is flushed."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    u = make_user()
+    old = SessionStore()
+    old.update({SESSION_KEY: str(u.user.pk), BACKEND_SESSION_KEY: "django.contrib.auth."
+                "backends.ModelBackend", HASH_SESSION_KEY: u.user.get_session_auth_hash(),
+                stages.SESSION_STAGE: stages.STAGE_DONE, "_securechat_identity": "c2VhbGVk"})
+    old.create()
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = old.session_key
+    assert client.get("/api/v1/me").status_code == 401
+    assert not Session.objects.filter(session_key=old.session_key).exists()
+    # Positive control: the same user's client-custody login is one.
+    assert http_login(Client(), u.email, u.password).status_code == 200
+    assert login_client(u).get("/api/v1/me").status_code == 200
