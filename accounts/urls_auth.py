@@ -1,4 +1,4 @@
-"""URLs of the login flow: JSON endpoints under /api/v1/ and their pages.
+"""URLs of the login flow: JSON endpoints under /api/v1/ and the pages that need no keys.
 
 The names in ``accounts.middleware.HALF_LOGGED_IN_ALLOWED`` and
 ``ENROLMENT_ALLOWED`` refer to these.
@@ -26,15 +26,10 @@ urlpatterns = [
     path("api/v1/me/totp/confirm", api_totp.totp_confirm, name="api-me-totp-confirm"),
     path("api/v1/me/backup-codes", api_totp.backup_codes, name="api-me-backup-codes"),
 
-    path("signup/", views.signup, name="signup"),
-    path("signup/recovery-code/", views.recovery_code, name="recovery-code"),
+    # Pages that need no keys (the shell serves signup, login and the rest)
     path("verify-email/resend/", views.verify_email_resend, name="verify-email-resend"),
     path("verify-email/pending/", views.verify_email_pending, name="verify-email-pending"),
     path("verify-email/claim/<str:token>", views.claim_registration, name="claim-registration"),
     path("verify-email/<str:token>", views.verify_email, name="verify-email"),
-    path("login/", views.login, name="login"),
-    path("login/code/", views.login_code, name="login-code"),
     path("logout/", views.logout, name="logout"),
-    path("account/two-factor/", views.totp_setup, name="totp-setup"),
-    path("account/backup-codes/", views.backup_codes, name="backup-codes"),
 ]

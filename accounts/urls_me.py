@@ -10,7 +10,6 @@ from accounts.views import me as views
 urlpatterns = [
     # JSON API (docs/api.md)
     path("api/v1/me", api_me.me, name="api-me"),
-    path("api/v1/me/password", api_me.change_password, name="api-me-password"),
     path("api/v1/me/v2/password", api_changes.change_password, name="api-me-v2-password"),
     path("api/v1/me/v2/rotate-keys", api_changes.rotate_keys, name="api-me-v2-rotate-keys"),
     path("api/v1/me/v2/work-factor", api_changes.upgrade_work_factor,
@@ -28,7 +27,6 @@ urlpatterns = [
     path("api/v1/me/device-key", api_me.device_key, name="api-me-device-key"),
     path("api/v1/me/pins", api_me.pins, name="api-me-pins"),
     path("api/v1/directory", api_me.directory_entry, name="api-directory"),
-    path("api/v1/me/identity/export", api_me.export_identity, name="api-me-export"),
     path("api/v1/me/email", api_me.change_email, name="api-me-email"),
     path("api/v1/me/email/confirm", api_me.confirm_email, name="api-me-email-confirm"),
     path("api/v1/me/delete", api_me.delete_account, name="api-me-delete"),
@@ -38,23 +36,7 @@ urlpatterns = [
     path("api/v1/me/sessions/<int:session_id>", api_sessions.session_detail,
          name="api-me-session"),
     path("api/v1/auth/password-reset", api_me.password_reset, name="api-auth-password-reset"),
-    path("api/v1/auth/password-reset/confirm", api_me.password_reset_confirm,
-         name="api-auth-password-reset-confirm"),
-    # Pages
-    path("me/", views.profile, name="me"),
-    path("me/password/", views.password_change, name="me-password"),
-    path("me/export/", views.export, name="me-export"),
-    path("me/email/", views.email_change, name="me-email"),
+    # The page of the link sent to a new address (the shell serves /me/ and the reset)
     path("me/email/confirm/", views.email_confirm, name="me-email-confirm"),
     path("me/email/confirm/<str:token>/", views.email_confirm_link, name="me-email-confirm-link"),
-    path("me/delete/", views.delete, name="me-delete"),
-    path("me/sessions/", views.sessions, name="me-sessions"),
-    path("me/sessions/revoke-others/", views.sessions_revoke_others,
-         name="me-sessions-revoke-others"),
-    path("me/sessions/<int:session_id>/revoke/", views.session_revoke, name="me-session-revoke"),
-    path("password-reset/", views.reset_request, name="password-reset"),
-    path("password-reset/<str:uidb64>/set-password/", views.reset_confirm,
-         name="password-reset-confirm"),
-    path("password-reset/<str:uidb64>/<str:token>/", views.reset_link,
-         name="password-reset-link"),
 ]

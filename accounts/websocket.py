@@ -1,34 +1,35 @@
-"""Second-factor and unlock check for websockets (DESIGN.md §4).
+"""The complete-login check for websockets (DESIGN.md §4).
 
 django-otp's middleware and ``accounts.middleware.LoginSessionMiddleware`` run
 for HTTP only, so websocket scopes get the same rule here.
 ``SecondFactorScopeMiddleware`` sits inside Channels' ``AuthMiddlewareStack``
-(it needs ``scope["user"]``, ``scope["session"]`` and ``scope["cookies"]``) and
-sets:
+(it needs ``scope["user"]`` and ``scope["session"]``) and sets:
 
-    scope["identity"]  the unlocked ``accounts.identity.IdentityFile`` of a
-                       complete login (stage "done", a session, and a key
-                       cookie that opens the sealed box), else ``None``.
+    scope["login_complete"]     True for a complete login (a client-custody
+                                session at stage "done": second factor given),
+                                else False;
+    scope["login_session_key"]  the Django session key of that login (for
+                                ``accounts.events.session_group``), else None.
+
+The server holds no identity: there is no ``scope["identity"]`` any more.
 
 Contract: this middleware never rejects a connection itself. A consumer that
-needs a logged-in user MUST treat ``scope["identity"] is None`` as "not
-logged in or locked" and close with 4401 (``accounts.events.CLOSE_LOGGED_OUT``)
--- a half-logged-in session (password accepted, code pending, or mandatory
-enrolment pending) has a user in ``scope["user"]`` but no identity. It also
-sets ``scope["login_session_key"]`` (the Django session key, for
-``accounts.events.session_group``) when there is an identity.
+needs a logged-in user MUST treat ``not scope["login_complete"]`` as "not
+logged in" and close with 4401 (``accounts.events.CLOSE_LOGGED_OUT``) -- a
+half-logged-in session (auth key accepted, code or mandatory enrolment
+pending) has a user in ``scope["user"]`` but is not complete.
 """
 
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from accounts import unlock
+from accounts import stages
 
 
 @database_sync_to_async
-def _identity_for(scope):
-    return unlock.unlocked_identity_from_scope(scope)
+def _login_complete(scope) -> bool:
+    return stages.scope_login_complete(scope)
 
 
 class SecondFactorScopeMiddleware:
@@ -37,11 +38,8 @@ class SecondFactorScopeMiddleware:
 
     async def __call__(self, scope, receive, send):
         scope = dict(scope)
-        identity = None
-        if scope.get("type") == "websocket":
-            identity = await _identity_for(scope)
-        scope["identity"] = identity
+        complete = scope.get("type") == "websocket" and await _login_complete(scope)
+        scope["login_complete"] = complete
         session = scope.get("session")
-        scope["login_session_key"] = (getattr(session, "session_key", None)
-                                      if identity is not None else None)
+        scope["login_session_key"] = getattr(session, "session_key", None) if complete else None
         return await self.inner(scope, receive, send)

@@ -7,7 +7,7 @@ from the session cookie (Django's ``SessionStore``), the user from
 Django's ``CsrfViewMiddleware`` on an ``ASGIRequest`` built from the scope
 (the ``X-CSRFToken`` header against the CSRF cookie, plus Django's own origin
 check), the strict origin rule of ``SECURECHAT_ORIGINS`` (scheme, host and
-port), and the login stage of ``accounts.unlock``: a complete client-custody
+port), and the login stage of ``accounts.stages``: a complete client-custody
 login (stage "done" is only reached after the second factor when a device is
 confirmed). The server holds no key for the caller and needs none: the
 client uploads the age file it made. All of it is synchronous: call
@@ -26,7 +26,7 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.middleware.csrf import CsrfViewMiddleware
 
-from accounts import unlock
+from accounts import stages
 from accounts.errors import ApiError
 from accounts.origins import origin_allowed
 
@@ -74,10 +74,10 @@ def authenticate(scope) -> Caller:
         if rejected is not None:
             raise AuthError(403, "csrf_failed",
                             "CSRF check failed: send X-CSRFToken from /api/v1/csrf.")
-    if unlock.auth_stage(request.session) != unlock.STAGE_DONE:
+    if stages.auth_stage(request.session) != stages.STAGE_DONE:
         raise AuthError(403, "second_factor_required",
                         "Finish logging in: enter your authentication code first.")
-    if not unlock.client_custody(request.session):
+    if not stages.client_custody(request.session):
         # A session of the deleted server-custody login: it can upload nothing here.
         raise AuthError(401, "not_logged_in", "Log in again.")
     return Caller(user, request.session.session_key)

@@ -17,7 +17,7 @@ import re
 from asgiref.sync import sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
 
-from accounts import unlock
+from accounts import stages
 from accounts.api import api_view
 from accounts.errors import ApiError, error_response
 from filestore import references, storage
@@ -95,7 +95,7 @@ async def _range_stream(path: str, start: int, end: int):
 @api_view("GET")
 async def download(request, body, upload_id: str):
     user = await request.auser()
-    if not user.is_authenticated or unlock.auth_stage(request.session) != unlock.STAGE_DONE:
+    if not user.is_authenticated or stages.auth_stage(request.session) != stages.STAGE_DONE:
         return _error(ApiError("Log in first.", code="not_logged_in", status=401))
     try:
         upload = await sync_to_async(_completed_upload)(user, upload_id)

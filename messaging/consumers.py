@@ -41,6 +41,7 @@ from django.conf import settings
 
 from accounts.errors import ApiError, error_payload
 from accounts.events import session_group, user_group
+from accounts.stages import scope_login_complete
 from messaging import frames
 from messaging.events import publish, publish_loop
 from messaging.metrics import (
@@ -136,7 +137,11 @@ class ChatConsumer(AsyncConsumer):
     async def websocket_connect(self):
         await self.base_send({"type": "websocket.accept"})
         user = self.scope.get("user")
-        complete = await database_sync_to_async(v2_socket.is_v2_session)(self.scope)
+        # accounts.websocket sets "login_complete"; a scope built without it is checked here.
+        if "login_complete" in self.scope:
+            complete = self.scope["login_complete"]
+        else:
+            complete = await database_sync_to_async(scope_login_complete)(self.scope)
         if user is None or not user.is_authenticated or not user.is_active or not complete:
             await self.close(CLOSE_NOT_LOGGED_IN)
             return

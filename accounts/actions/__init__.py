@@ -54,27 +54,16 @@ from accounts.actions.emailchange import (  # noqa: F401
     validate_new_email,
 )
 from accounts.actions.lifecycle import (  # noqa: F401
-    ResetResult,
-    do_change_password,
     do_delete_account,
-    do_export_identity,
     do_request_password_reset,
-    do_reset_password,
-    do_rotate_keys,
-    fresh_identity_file,
-    recovery_key_type,
     reset_link_hours,
     user_for_reset_link,
 )
 from accounts.actions.login import (  # noqa: F401
     MODEL_BACKEND,
-    check_credentials,
-    do_confirm_recovery_code,
     do_finish_enrolment,
-    do_login,
     do_login_code,
     do_logout,
-    do_register,
 )
 from accounts.actions.sessions import (  # noqa: F401
     access_login_session,
@@ -89,12 +78,9 @@ from accounts.actions.sessions import (  # noqa: F401
 from accounts.actions.signup import (  # noqa: F401
     INVITATION_DAYS_DEFAULT,
     INVITATION_DAYS_MAX,
-    SignupResult,
     check_invite,
     do_invite,
-    do_signup,
     invitation_link,
-    make_keys_for,
     usable_invitation,
 )
 from accounts.actions.squatting import (  # noqa: F401

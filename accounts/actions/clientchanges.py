@@ -77,8 +77,8 @@ class Rotation:
 def client_auth_of(user) -> ClientAuth:
     row = ClientAuth.objects.filter(user=user).first()
     if row is None:
-        raise NotClientAccount("This account keeps its keys on the server (version 1); "
-                               "use the version 1 endpoint.")
+        raise NotClientAccount("This account has no client-made keys (an account from "
+                               "before version 2); it cannot log in or reset.")
     return row
 
 

@@ -5,10 +5,8 @@ The client asks ``do_prelogin`` for its account salt and work factor, derives
 keys, the identity wrapped under ``wrap_key`` (one scrypt stanza, work factor
 10) and a copy encrypted to its recovery key. The server stores those as they
 are, plus ``HMAC(AUTH_PEPPER, auth_key)``; it never sees the password or an
-unwrapped key, and it never holds the identity in the session (the session is
-marked client-custody instead of carrying a sealed identity).
-
-These live beside the version 1 actions until the cutover switches the clients.
+unwrapped key, and it never holds the identity in the session (accounts.stages
+keeps only the login's stage).
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from accounts.actions.base import (
 )
 from accounts.actions.login import check_login_limits, note_login_failure, start_login
 from accounts.actions.signup import check_registration, use_invitation
-from accounts.actions.squatting import replace_unverified
+from accounts.actions.squatting import replace_unverified, start_claim
 from accounts.actions.verification import do_send_email_verification
 from accounts.addresses import address_key
 from accounts.errors import ApiError
@@ -112,18 +110,24 @@ def check_client_signup(body: dict) -> ClientSignup:
         invitation_token=invitation if isinstance(invitation, str) else None)
 
 
-def do_client_signup(request, signup: ClientSignup) -> tuple[User, str]:
-    """Create the account from client-made keys and log this session in; (user, stage)."""
-    ip = client_ip(request)
-    rate_limit("signup_address", ip)
+def do_create_client_account(signup: ClientSignup, *, ip: str | None = None) -> User | None:
+    """Create the account from client-made keys (nobody is logged in); the new user, or
+    None when the signup became a claim.
+
+    The registration rules of ``check_registration`` apply (mode, invitation, a
+    verified holder is 409). An unverified holder of the address is replaced
+    when an invitation proves the mailbox; without one the signup becomes a claim
+    (``accounts.actions.squatting.start_claim``) whose emailed link decides.
+    """
     email, invitation, holder = check_registration(signup.email, signup.invitation_token)
     if holder is not None and invitation is None:
-        # Taking over an unverified registration is version 1's claim flow for now;
-        # version 2 signups get it at the cutover.
-        raise EmailTaken("An account with this email address already exists.", field="email")
+        with transaction.atomic():  # perhaps a squatter holds it: the first to verify wins
+            start_claim(signup)
+            audit("signup", None, ip=ip)
+        return None
     try:
         with transaction.atomic():
-            if holder is not None:  # the invitation proved the mailbox (as in do_signup)
+            if holder is not None:  # the invitation proved the mailbox
                 replace_unverified(holder)
             user = User(email=email)
             user.set_unusable_password()  # no password ever reaches the server
@@ -143,7 +147,18 @@ def do_client_signup(request, signup: ClientSignup) -> tuple[User, str]:
     except IntegrityError:
         raise EmailTaken("An account with this email address already exists.",
                          field="email") from None
-    stage = start_login(request, user, None)
+    return user
+
+
+def do_client_signup(request, signup: ClientSignup) -> tuple[User | None, str | None]:
+    """Create the account from client-made keys and log this session in; (user, stage),
+    or (None, None) for a claim on an unverified registration (nobody logged in)."""
+    ip = client_ip(request)
+    rate_limit("signup_address", ip)
+    user = do_create_client_account(signup, ip=ip)
+    if user is None:
+        return None, None
+    stage = start_login(request, user)
     if not user.email_verified:
         do_send_email_verification(user)
     return user, stage
@@ -152,8 +167,8 @@ def do_client_signup(request, signup: ClientSignup) -> tuple[User, str]:
 def check_client_credentials(email, auth_key) -> User:
     """The account whose stored hash matches ``HMAC(AUTH_PEPPER, auth_key)``, or 401.
 
-    Unknown addresses, version 1 accounts and inactive users cost the same HMAC
-    and get the same answer.
+    Unknown addresses, accounts without client keys and inactive users cost the
+    same HMAC and get the same answer.
     """
     try:
         raw = clientauth.b64url_field(auth_key, "auth_key", 32)
@@ -178,7 +193,7 @@ def do_client_login(request, email, auth_key) -> str:
     except InvalidCredentials:
         note_login_failure(email, ip)
         raise
-    stage = start_login(request, user, None)
+    stage = start_login(request, user)
     if stage == "done":
         audit("login", user, ip=ip)
         send_security_email(user, "new_login", request)

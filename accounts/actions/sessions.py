@@ -74,12 +74,12 @@ def check_login_current(login: LoginSession | None, stage: str | None, now=None)
     """
     from datetime import timedelta
 
-    from accounts import unlock
+    from accounts import stages
 
     if login is None:
         return None
     now = now or timezone.now()
-    if stage != unlock.STAGE_DONE and now - login.created_at > timedelta(
+    if stage != stages.STAGE_DONE and now - login.created_at > timedelta(
             seconds=settings.SECURECHAT_HALF_LOGIN_SECONDS):
         return "half_login"
     if now - login.created_at > timedelta(seconds=settings.SESSION_COOKIE_AGE):
@@ -96,13 +96,13 @@ def do_expire_login(request, login: LoginSession, reason: str) -> None:
     """
     from django.contrib.auth import logout
 
-    from accounts import unlock
+    from accounts import stages
 
     with transaction.atomic():
         end_login_sessions_by_key(request.user, [login.session_key])
         audit("session_expired", request.user, ip=request_ip(request))
     logger.info("login %s ended: %s", login.pk, reason)
-    unlock.forget_everything(request)
+    stages.forget_everything(request)
     logout(request)
 
 

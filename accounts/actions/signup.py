@@ -1,45 +1,31 @@
-"""Signup (a user with fresh keys) and invitations for invite-only registration."""
+"""Who may sign up (registration mode, invitations) and invitations for invite-only
+registration. The signup itself is ``accounts.actions.clientkeys.do_client_signup``: the
+keys are made on the client."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from accounts import identity as keys
 from accounts.actions.base import (
     AccountError,
     EmailTaken,
     RegistrationClosed,
     audit,
-    check_password_shape,
     normalize_email,
     rate_limit,
 )
-from accounts.actions.squatting import release_if_stale, replace_unverified, start_claim
+from accounts.actions.squatting import release_if_stale
 from accounts.models import (
     Invitation,
-    KeyGeneration,
     User,
-    WrappedIdentity,
 )
 from accounts.models.invitations import hash_token
-from accounts.throttle import kdf_slot
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class SignupResult:
-    user: User | None  # None while the signup is a claim (``claim_pending``)
-    identity_file: keys.IdentityFile
-    recovery_code: str
-    # An unverified account held the address: the signup waits for its link.
-    claim_pending: bool = False
 
 
 def usable_invitation(email: str, token: str | None) -> Invitation | None:
@@ -89,67 +75,6 @@ def use_invitation(user: User, invitation: Invitation | None) -> None:
     user.email_verified_at = timezone.now()  # the link went to this address
     user.admin_on_2fa = invitation.staff  # staff and superuser once 2FA is confirmed
     user.save(update_fields=["email_verified_at", "admin_on_2fa"])
-
-
-def make_keys_for(user: User, password: str) -> tuple[keys.IdentityFile, str, WrappedIdentity]:
-    """New identity (generation 1), wrapped under the password and a new recovery code."""
-    identity_file = keys.IdentityFile.create(settings.SECURECHAT_KEY_TYPE)
-    code = keys.new_recovery_code()
-    recovery_recipient = keys.recovery_identity(code, settings.SECURECHAT_KEY_TYPE).recipient()
-    wrapped = WrappedIdentity(
-        user=user,
-        password_blob=keys.wrap_under_password(identity_file, password,
-                                               settings.SECURECHAT_SCRYPT_WORK_FACTOR),
-        recovery_blob=keys.wrap_to_recipient(identity_file, recovery_recipient),
-        recovery_recipient=str(recovery_recipient),
-    )
-    return identity_file, code, wrapped
-
-
-def do_signup(email, password, *, invitation_token: str | None = None,
-              ip: str | None = None) -> SignupResult:
-    """Create a user with fresh keys; the recovery code is returned to show once.
-
-    A verified account with the address: ``EmailTaken``. An unverified one
-    (not yet released): the signup becomes a claim (``claim_pending``, no user)
-    whose emailed link replaces that account (``accounts.actions.squatting``).
-    """
-    email = normalize_email(email)
-    check_password_shape(password, User(email=email))
-    email, invitation, holder = check_registration(email, invitation_token)
-
-    with kdf_slot():
-        password_hash = make_password(password)
-        identity_file, code, wrapped = make_keys_for(User(), password)
-    if holder is not None and invitation is None:
-        # unverified: perhaps a squatter; the first to verify wins
-        with transaction.atomic():
-            start_claim(email, password_hash, identity_file, wrapped,
-                        settings.SECURECHAT_KEY_TYPE)
-            audit("signup", None, ip=ip)
-        return SignupResult(None, identity_file, code, claim_pending=True)
-
-    try:
-        with transaction.atomic():
-            if holder is not None:
-                # The invitation link reached the mailbox: that is the verification the
-                # unverified holder never did, so the invitee takes the address at once.
-                replace_unverified(holder)
-            user = User.objects.create(email=email, password=password_hash)
-            wrapped.user = user
-            wrapped.save(force_insert=True)
-            KeyGeneration.objects.create(
-                user=user, number=identity_file.current_generation,
-                key_type=settings.SECURECHAT_KEY_TYPE,
-                recipient=str(identity_file.recipient()),
-                signing_public_key=identity_file.signing_public_key(),
-            )
-            use_invitation(user, invitation)
-            audit("signup", user, ip=ip)
-    except IntegrityError:
-        raise EmailTaken("An account with this email address already exists.",
-                         field="email") from None
-    return SignupResult(user, identity_file, code)
 
 
 INVITATION_DAYS_DEFAULT = 7

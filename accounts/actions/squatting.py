@@ -96,11 +96,12 @@ def do_release_unverified(*, dry_run: bool = True, now=None) -> list[str]:
 
 # --- Taking over an unverified registration --------------------------------------------
 
-def start_claim(email: str, password_hash: str, identity_file, wrapped, key_type: str) -> None:
-    """Inside ``do_signup``: hold this signup as a claim on ``email`` and mail it a link.
+def start_claim(signup) -> None:
+    """Inside ``do_client_signup``: hold this signup (a checked ``ClientSignup``) as a claim
+    on its address and mail it a link.
 
     An unverified account holds the address, so the signup becomes a
-    ``PendingClaim`` (keys already wrapped, nothing logged in). Whoever confirms
+    ``PendingClaim`` (client-made keys, nothing logged in). Whoever confirms
     first wins: the claim's link (``do_claim_registration``) replaces the
     unverified account; the account's own link voids every claim.
     """
@@ -109,6 +110,7 @@ def start_claim(email: str, password_hash: str, identity_file, wrapped, key_type
     from django.template.loader import render_to_string
     from django.urls import reverse
 
+    from accounts import clientauth
     from accounts.actions.verification import EMAIL_TOKEN_MAX_AGE
     from accounts.emails import _deliver, site_url
     from accounts.models import PendingClaim
@@ -116,14 +118,15 @@ def start_claim(email: str, password_hash: str, identity_file, wrapped, key_type
 
     token = secrets.token_urlsafe(32)
     PendingClaim.objects.create(
-        email=email, token_hash=hash_token(token), password=password_hash,
-        password_blob=wrapped.password_blob, recovery_blob=wrapped.recovery_blob,
-        recovery_recipient=wrapped.recovery_recipient, key_type=key_type,
-        generation=identity_file.current_generation, recipient=str(identity_file.recipient()),
-        signing_public_key=identity_file.signing_public_key())
+        email=signup.email, token_hash=hash_token(token), account_salt=signup.account_salt,
+        work_factor=signup.work_factor, auth_hash=clientauth.auth_hash(signup.auth_key),
+        password_blob=signup.wrapped_identity, recovery_blob=signup.recovery_wrapped,
+        key_type=settings.SECURECHAT_KEY_TYPE, generation=1, recipient=signup.recipient,
+        signing_public_key=signup.signing_key)
     link = site_url() + reverse("claim-registration", args=[token])
     body = render_to_string("accounts/auth/email_claim.txt",
                             {"link": link, "valid_days": EMAIL_TOKEN_MAX_AGE // 86400})
+    email = signup.email
     transaction.on_commit(lambda: _deliver("Confirm your SecureChat email address", body,
                                            email, "registration claim link"))
 
@@ -155,7 +158,7 @@ def do_claim_registration(token) -> User:
     """
     from accounts.actions.base import InvalidToken
     from accounts.events import close_user_sockets
-    from accounts.models import KeyGeneration, PendingClaim, WrappedIdentity
+    from accounts.models import ClientAuth, KeyGeneration, PendingClaim, WrappedIdentity
 
     claim = check_claim(token)
     with transaction.atomic():
@@ -167,11 +170,15 @@ def do_claim_registration(token) -> User:
             end_login_sessions(holder)
             close_user_sockets(holder.pk)
             holder.delete()
-        user = User.objects.create(email=claim.email, password=claim.password,
-                                   email_verified_at=timezone.now())
+        user = User(email=claim.email, email_verified_at=timezone.now())
+        user.set_unusable_password()  # no password ever reaches the server
+        user.save()
+        ClientAuth.objects.create(user=user, account_salt=bytes(claim.account_salt),
+                                  work_factor=claim.work_factor,
+                                  auth_hash=bytes(claim.auth_hash))
         WrappedIdentity.objects.create(
             user=user, password_blob=claim.password_blob, recovery_blob=claim.recovery_blob,
-            recovery_recipient=claim.recovery_recipient)
+            recovery_recipient="")
         KeyGeneration.objects.create(
             user=user, number=claim.generation, key_type=claim.key_type,
             recipient=claim.recipient, signing_public_key=claim.signing_public_key)

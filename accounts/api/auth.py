@@ -1,8 +1,9 @@
 """JSON endpoints of the login flow (docs/api.md).
 
-Non-browser clients keep both cookies (the session and ``securechat_key``),
-take the CSRF token from ``GET /api/v1/csrf`` and send ``X-CSRFToken`` and
-``Origin`` with every POST.
+Non-browser clients keep the session cookie, take the CSRF token from
+``GET /api/v1/csrf`` and send ``X-CSRFToken`` and ``Origin`` with every POST.
+The server never receives a password: a body with a ``password`` field is
+refused (400) before anything else happens.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.middleware.csrf import get_token
 
-from accounts import actions, clientauth, unlock
+from accounts import actions, clientauth, stages
 from accounts.actions.clientkeys import (
     check_client_signup,
     do_client_login,
     do_client_signup,
     do_prelogin,
 )
-from accounts.api import api_view, text_field
+from accounts.api import api_view
 from accounts.errors import ApiError
 
 
@@ -28,9 +29,9 @@ def csrf(request, body):
 
 
 def _stage_payload(stage: str) -> dict:
-    return {"otp_required": stage == unlock.STAGE_OTP,
-            "email_verification_required": stage == unlock.STAGE_VERIFY,
-            "enrolment_required": stage in (unlock.STAGE_VERIFY, unlock.STAGE_ENROL)}
+    return {"otp_required": stage == stages.STAGE_OTP,
+            "email_verification_required": stage == stages.STAGE_VERIFY,
+            "enrolment_required": stage in (stages.STAGE_VERIFY, stages.STAGE_ENROL)}
 
 
 CLIENT_SIGNUP_FIELDS = ("email", "auth_key", "account_salt", "work_factor", "key_type",
@@ -46,40 +47,36 @@ def prelogin(request, body):
                          "work_factor": answer.work_factor})
 
 
+def refuse_password(body) -> None:
+    """A body carrying a password is a version 1 client's: 400, nothing changes. (The
+    password must never reach this server; the client derives ``auth_key`` from it.)"""
+    if isinstance(body, dict) and "password" in body:
+        raise ApiError("This server never receives passwords: sign up and log in with the "
+                       "SecureChat client, which sends a key derived from the password "
+                       "(docs/api.md).", code="password_refused", field="password")
+
+
 @api_view("POST", fields=("password", *CLIENT_SIGNUP_FIELDS))
 def signup(request, body):
-    """Version 2 (keys made on the client, no password field; docs/api.md) -> 201 with the
-    stage; version 1 ``{email, password, invitation?}`` -> 201 ``{recovery_code,
-    email_verification_sent, …}``, or 202 with ``claim_pending: true`` and nobody logged
-    in when an unverified registration held the address (its emailed link decides).
-    """
-    if "password" not in body:
-        user, stage = do_client_signup(request, check_client_signup(body))
-        return JsonResponse({"email_verification_sent": not user.email_verified,
-                             **_stage_payload(stage)}, status=201)
-    result, stage = actions.do_register(
-        request, body.get("email"), body.get("password"),
-        invitation_token=text_field(body, "invitation"))
-    if result.claim_pending:
-        return JsonResponse({"recovery_code": result.recovery_code,
-                             "email_verification_sent": True, "claim_pending": True,
-                             **_stage_payload(unlock.STAGE_DONE)}, status=202)
-    return JsonResponse({
-        "recovery_code": result.recovery_code,
-        "email_verification_sent": not result.user.email_verified,
-        "claim_pending": False,
-        **_stage_payload(stage),
-    }, status=201)
+    """Keys made on the client (docs/api.md) -> 201 ``{email_verification_sent,
+    otp_required, email_verification_required, enrolment_required}``, this session
+    logged in at its stage; 202 with ``claim_pending: true`` and nobody logged in when an
+    unverified registration held the address (its emailed link decides)."""
+    refuse_password(body)
+    user, stage = do_client_signup(request, check_client_signup(body))
+    if user is None:  # an unverified registration held the address: its link decides
+        return JsonResponse({"email_verification_sent": True, "claim_pending": True,
+                             **_stage_payload(stages.STAGE_DONE)}, status=202)
+    return JsonResponse({"email_verification_sent": not user.email_verified,
+                         "claim_pending": False, **_stage_payload(stage)}, status=201)
 
 
 @api_view("POST", fields=("email", "password", "auth_key"))
 def login(request, body):
-    """``{email, auth_key}`` (version 2) or ``{email, password}`` (version 1)
-    -> ``{otp_required, enrolment_required}``."""
-    if "auth_key" in body and "password" not in body:
-        stage = do_client_login(request, body.get("email"), body.get("auth_key"))
-    else:
-        stage = actions.do_login(request, body.get("email"), body.get("password"))
+    """``{email, auth_key}`` -> ``{otp_required, email_verification_required,
+    enrolment_required}``."""
+    refuse_password(body)
+    stage = do_client_login(request, body.get("email"), body.get("auth_key"))
     return JsonResponse(_stage_payload(stage))
 
 
@@ -98,11 +95,11 @@ def logout(request, body):
 
 @api_view("POST", login_required=True)
 def recovery_confirm(request, body):
-    """The user saved the recovery code: the server forgets its copy."""
-    if not actions.do_confirm_recovery_code(request):
-        raise ApiError("No recovery code is waiting for confirmation.",
-                       code="nothing_pending", status=409)
-    return JsonResponse({"ok": True})
+    """Kept for clients that confirm their saved recovery code: the code is made and
+    kept on the client, so the server never has a copy to forget (409 ``nothing_pending``,
+    which those clients treat as done)."""
+    raise ApiError("No recovery code is waiting for confirmation: the server never has one.",
+                   code="nothing_pending", status=409)
 
 
 @api_view("POST", fields=("token",))

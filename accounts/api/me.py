@@ -1,9 +1,9 @@
 """JSON endpoints of one's own account (docs/api.md).
 
-Everything that changes the account's security asks for the password again
-and a fresh second-factor code when 2FA is on (``accounts.stepup``), before
-any state changes. The password reset endpoints are the only ones here that
-work without a login.
+Everything that changes the account's security asks for a step-up first
+(``accounts.stepup``), before any state changes. Password change, rotation,
+export and reset run on the client (accounts.api.clientchanges); the reset
+request here and the email confirmation work without a login.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 import base64
 
 from django.conf import settings
-from django.contrib.auth import update_session_auth_hash
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 
-from accounts import actions, clientauth, otp, unlock
+from accounts import actions, clientauth, otp, stages
 from accounts.actions import directory
 from accounts.api import api_view, text_field
 from accounts.errors import ApiError
@@ -22,26 +21,20 @@ from accounts.models import KeyGeneration, WrappedIdentity
 from accounts.models.pins import MAX_PIN_BLOB_BYTES
 from accounts.stepup import STEP_UP_FIELDS, require_step_up
 
-EXPORT_FILENAME = "securechat-identity.age"
 
-
-unlocked_identity = unlock.require_unlocked_identity
-
-
-def me_payload(request, identity_file) -> dict:
+def me_payload(request) -> dict:
     user = request.user
     current = KeyGeneration.objects.current().filter(user=user).first()
     return {
         "email": user.email,
         "pending_email": user.pending_email or None,
-        "fingerprint": identity_file.fingerprint() if identity_file is not None
-        else current.directory_fingerprint,
+        "fingerprint": current.directory_fingerprint if current is not None else None,
         "otp_enabled": otp.has_second_factor(user),
         "email_verified": user.email_verified,
         "key_type": current.key_type if current is not None else None,
-        "key_generation": identity_file.current_generation if identity_file is not None
-        else current.number,
-        "recovery_code_pending": unlock.pending_recovery_code(request) is not None,
+        "key_generation": current.number if current is not None else None,
+        # The recovery code is made and kept on the client: never pending here.
+        "recovery_code_pending": False,
     }
 
 
@@ -58,8 +51,8 @@ def generation_payload(row) -> dict:
 
 
 def require_complete_login(request) -> None:
-    """A complete login (second factor done), whichever version; else 401."""
-    if unlock.auth_stage(request.session) != unlock.STAGE_DONE:
+    """A complete login (second factor done); else 401."""
+    if not stages.login_complete(request.session):
         raise ApiError("Finish logging in first.", code="not_logged_in", status=401)
 
 
@@ -127,39 +120,11 @@ def directory_entry(request, body):
 
 @api_view("GET", login_required=True)
 def me(request, body):
-    """``{email, fingerprint, otp_enabled, email_verified, key_type, recovery_code_pending}``;
-    version 2 sessions get ``id`` too (the browser binds its stored identity to it)."""
-    if unlock.client_custody(request.session):
-        require_complete_login(request)
-        return JsonResponse({"id": request.user.pk, **me_payload(request, None)})
-    identity_file = unlocked_identity(request)
-    return JsonResponse(me_payload(request, identity_file))
-
-
-@api_view("POST", fields=("password", "new_password", "code"), login_required=True)
-def change_password(request, body):
-    """``{password, new_password, code?}``: same keys, new wrapping; other sessions end."""
-    identity_file = unlocked_identity(request)
-    actions.check_password_shape(body.get("new_password"), request.user)
-    require_step_up(request, body.get("password"), body.get("code"))
-    old_key = request.session.session_key
-    actions.do_change_password(request.user, identity_file, body.get("new_password"),
-                               keep_session_key=old_key, request=request)
-    update_session_auth_hash(request, request.user)  # keeps this session, new key
-    actions.rekey_login_session(old_key, request.session.session_key)
-    return JsonResponse({"ok": True, "other_sessions_ended": True})
-
-
-@api_view("POST", fields=("password", "code"), login_required=True)
-def export_identity(request, body):
-    """``{password, code?}`` -> the password-wrapped identity, an age file (scrypt)."""
-    unlocked_identity(request)
-    require_step_up(request, body.get("password"), body.get("code"))
-    blob = actions.do_export_identity(request.user, request=request)
-    response = HttpResponse(blob, content_type="application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="{EXPORT_FILENAME}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    """``{id, email, pending_email, fingerprint, otp_enabled, email_verified, key_type,
+    key_generation, recovery_code_pending}`` (the browser binds its stored identity to
+    ``id``; ``fingerprint`` is the directory's, which the client checks against its keys)."""
+    require_complete_login(request)
+    return JsonResponse({"id": request.user.pk, **me_payload(request)})
 
 
 EMAIL_CHANGE_FIELDS = (*STEP_UP_FIELDS, "new_email", "new_account_salt", "new_auth_key",
@@ -192,7 +157,7 @@ def delete_account(request, body):
     require_complete_login(request)
     require_step_up(request, body)
     actions.do_delete_account(request.user, request=request)
-    unlock.forget_everything(request)
+    stages.forget_everything(request)
     request.session.flush()
     return JsonResponse({"ok": True, "deleted": True})
 
@@ -204,26 +169,3 @@ def password_reset(request, body):
     actions.do_request_password_reset(body.get("email"), request=request)
     return JsonResponse({"ok": True, "detail": "If an account uses this address, a reset "
                                                "link is on its way."})
-
-
-@api_view("POST", fields=("uid", "token", "new_password", "recovery_code", "code"))
-def password_reset_confirm(request, body):
-    """``{uid, token, new_password, recovery_code?, code?}`` -> ``{keys_kept, recovery_code}``."""
-    actions.rate_limit("reset_address", actions.client_ip(request))
-    result = actions.do_reset_password(
-        body.get("uid"), body.get("token"), body.get("new_password"),
-        recovery_code=text_field(body, "recovery_code") or None,
-        code=body.get("code"), request=request)
-    return JsonResponse(reset_payload(result))
-
-
-def reset_payload(result) -> dict:
-    if result.keys_kept:
-        detail = ("Your password is reset and your history is kept. Your recovery code "
-                  "changed: save the new one now, it is shown only once.")
-    else:
-        detail = ("Your password is reset with NEW keys: messages and files from before "
-                  "the reset can no longer be read, and your contacts will see that your "
-                  "keys changed. Save your new recovery code now, it is shown only once.")
-    return {"ok": True, "keys_kept": result.keys_kept, "old_content_readable": result.keys_kept,
-            "recovery_code": result.recovery_code, "detail": detail}

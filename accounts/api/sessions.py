@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
-from accounts import actions, unlock
+from accounts import actions, stages
 from accounts.api import api_view
 from accounts.models import LoginSession
 
@@ -42,7 +42,7 @@ def session_detail(request, body, session_id: int):
     current = login.session_key == request.session.session_key
     actions.do_revoke_session(request.user, login, request=request)
     if current:
-        unlock.forget_everything(request)
+        stages.forget_everything(request)
         request.session.flush()
     return JsonResponse({"ok": True, "current": current})
 

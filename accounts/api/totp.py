@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
-from accounts import actions, otp, unlock
+from accounts import actions, otp, stages
 from accounts.api import api_view
 from accounts.errors import ApiError
 from accounts.stepup import STEP_UP_FIELDS, require_step_up
@@ -20,7 +20,7 @@ SESSION_PENDING_TOTP = "_securechat_pending_totp"
 
 
 def in_enrolment(request) -> bool:
-    return unlock.auth_stage(request.session) == unlock.STAGE_ENROL
+    return stages.auth_stage(request.session) == stages.STAGE_ENROL
 
 
 def start_enrolment(request, body) -> dict:

@@ -19,7 +19,7 @@ class KeyGeneration(models.Model):
     """One generation of a user's public keys: the directory entry contacts encrypt to.
 
     ``endorsement`` is the previous generation's Ed25519 signature over the new
-    keys (``accounts.identity.endorsement_message``); it is empty for the first
+    keys (docs/protocol.md §11); it is empty for the first
     generation and for a reset without the recovery code, which contacts see as
     an unverified key change.
     """

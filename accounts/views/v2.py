@@ -17,7 +17,6 @@ from django.conf import settings
 from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
 
@@ -42,7 +41,7 @@ def app(request, **params):
         "minPasswordLength": MIN_PASSWORD_LENGTH,
         "maxPasswordLength": settings.SECURECHAT_PASSWORD_MAX_LENGTH,
         "recheckSeconds": settings.SECURECHAT_V2_RECHECK_SECONDS,
-        "passwordResetUrl": reverse("password-reset"),
+        "passwordResetUrl": "/password-reset/",  # a path of the shell (urls_v2.py)
     }
     return render(request, "v2/app.html", {"v2_config": config,
                                            "common_passwords": common_passwords()})

@@ -11,21 +11,11 @@ Functions here are synchronous: the consumer runs them on its database thread.
 
 from __future__ import annotations
 
-from accounts import unlock
 from messaging.models import ConversationV2, MemberV2
 from messaging.v2 import actions, reads, wire
 from messaging.v2.access import access_v2_conversation
 from messaging.v2.checks import BOX_MAX, SenderCache
 from messaging.v2.errors import Invalid, NotFound
-
-
-def is_v2_session(scope) -> bool:
-    """A complete login whose keys stay on the client (a version 2 login)."""
-    session, user = scope.get("session"), scope.get("user")
-    if session is None or user is None or not user.is_authenticated:
-        return False
-    return session.get(unlock.SESSION_STAGE) == unlock.STAGE_DONE and unlock.client_custody(
-        session)
 
 
 def last_seqs(user) -> dict[str, int]:

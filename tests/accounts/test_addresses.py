@@ -17,11 +17,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
-from accounts.actions import EmailTaken, do_signup, normalize_email
+from accounts.actions import EmailTaken, normalize_email
 from accounts.addresses import address_key
 from accounts.models import Invitation, User
 from tests.accounts import fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, make_user
+from tests.support.accounts import PASSWORD, http_login, http_signup, make_user, signup_body
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -41,7 +41,7 @@ SPELLINGS = [
 
 
 def login(client, email, password):
-    return post_json(client, "/api/v1/auth/login", {"email": email, "password": password})
+    return http_login(client, email, password)
 
 
 def logged_in_user_id(client):
@@ -108,8 +108,8 @@ def test_signup_with_another_spelling_of_an_existing_address_is_refused():
     make_user("stefan.ivan@example.com")
     for spelling in SPELLINGS:
         with pytest.raises(EmailTaken):
-            do_signup(spelling, PASSWORD)
-        r = post_json(Client(), "/api/v1/auth/signup", {"email": spelling, "password": PASSWORD})
+            make_user(spelling)
+        r = http_signup(Client(), spelling)
         assert r.status_code == 409 and r.json() == {
             "error": "email_taken", "field": "email",
             "detail": "An account with this email address already exists."}
@@ -119,7 +119,8 @@ def test_signup_with_another_spelling_of_an_existing_address_is_refused():
 def test_addresses_that_only_a_non_ascii_local_part_would_allow_are_refused():
     """After folding, the local part must be ASCII (docs/security.md, "Addresses")."""
     for refused in ["jörg@example.com", "пётр@example.com", "a@b@example.com", "  "]:
-        r = post_json(Client(), "/api/v1/auth/signup", {"email": refused, "password": PASSWORD})
+        body = signup_body("someone@example.com")[0]
+        r = post_json(Client(), "/api/v1/auth/signup", {**body, "email": refused})
         assert r.status_code == 400 and r.json()["field"] == "email", refused
     assert normalize_email("Straße@Example.DE") == "strasse@example.de"
     assert normalize_email("user@bücher.example") == "user@bücher.example"
@@ -132,7 +133,7 @@ def test_invitations_are_stored_and_matched_normalised(settings):
     settings.SECURECHAT_REGISTRATION = "invite"
     token = do_invite("ſtefan@Example.com", days=3, send=False)
     assert Invitation.objects.get().email == "stefan@example.com"
-    result = do_signup("STEFAN@example.COM", PASSWORD, invitation_token=token)
+    result = make_user("STEFAN@example.COM", invitation=token)
     assert result.user.email == "stefan@example.com"
 
 

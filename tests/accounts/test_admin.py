@@ -21,21 +21,18 @@ from accounts.models import (
     WrappedIdentity,
 )
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import make_user, session_for
+from tests.support.accounts import b64url, http_login, login_admin, make_user, session_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
 
 @pytest.fixture
 def operator():
-    """A staff superuser logged in to the admin with password and code."""
+    """A staff superuser logged in on the site with auth key and code, then in the admin."""
     admin = make_user("operator@example.com")
     User.objects.filter(pk=admin.user.pk).update(is_staff=True, is_superuser=True)
     device, _ = enrol_totp(admin.user)
-    client = Client()
-    response = client.post("/admin/login/", {"email": admin.email, "password": admin.password,
-                                             "code": fresh_code(device)})
-    assert response.status_code == 302, response.content
+    client = login_admin(admin, device)
     assert client.get("/admin/").status_code == 200
     return client
 
@@ -45,11 +42,11 @@ def secrets_of(test_user) -> list[str]:
     user = User.objects.get(pk=test_user.user.pk)
     wrapped = WrappedIdentity.objects.get(user=user)
     current = KeyGeneration.objects.current_for(user)
-    probes = [user.password, user.password.split("$")[-1], current.recipient,
-              wrapped.recovery_recipient, test_user.recovery_code,
-              str(test_user.identity_file.current_identity)]
+    probes = [user.password[1:], current.recipient, test_user.recovery_code,
+              str(test_user.identity_file.current_identity), b64url(test_user.auth_key)]
     for blob in (bytes(wrapped.password_blob)[40:80], bytes(wrapped.recovery_blob)[40:80],
-                 bytes(current.signing_public_key)):
+                 bytes(current.signing_public_key), bytes(user.client_auth.auth_hash),
+                 bytes(user.client_auth.account_salt)):
         probes += [base64.b64encode(blob).decode()[:24], blob.hex()[:24]]
     return probes
 
@@ -66,7 +63,7 @@ def test_admin_needs_a_second_factor():
     client = Client()
     for name, value in session_for(staff).cookies.items():
         client.cookies[name] = value
-    assert client.get("/admin/accounts/user/").status_code == 302  # password alone: no admin
+    assert client.get("/admin/accounts/user/").status_code == 302  # no second factor: no admin
 
 
 def test_user_pages_show_metadata_and_no_key_material(operator):
@@ -124,8 +121,7 @@ def test_deactivate_ends_sessions_and_refuses_the_cookie(operator):
     event = AuditEvent.objects.get(user=alice.user, kind="deactivated")
     assert event.actor.email == "operator@example.com"
     # A deactivated account cannot log in.
-    login = post_json(Client(), "/api/v1/auth/login",
-                      {"email": alice.email, "password": alice.password})
+    login = http_login(Client(), alice.email, alice.password)
     assert login.status_code == 401
 
 
@@ -138,8 +134,7 @@ def test_reset_second_factor_removes_devices(operator):
     assert not BackupCodeDevice.objects.filter(user=alice.user).exists()
     assert TOTPDevice.objects.filter(user=bob.user).exists()
     assert AuditEvent.objects.filter(user=alice.user, kind="devices_reset").exists()
-    login = post_json(Client(), "/api/v1/auth/login",
-                      {"email": alice.email, "password": alice.password})
+    login = http_login(Client(), alice.email, alice.password)
     assert login.json()["otp_required"] is False
 
 

@@ -1,9 +1,9 @@
 """No private key is ever at rest: not in the database file or its WAL, not in the
-session rows, not in anything that passes through Redis, during signup and login driven
-over HTTP against a live server.
+session rows, not in anything that passes through Redis, during a version 2 signup and
+login driven over HTTP against a live server (the keys are made in the test process, as
+a client makes them; the server gets the wrapped identity and public keys only).
 
-The user's secrets are obtained the way the user could: by opening the password-wrapped
-identity with the known password in the test process. The probe looks for the age
+The user's secrets are the client's identity file. The probe looks for the age
 identity strings (``AGE-SECRET-KEY-…``, any case, classic and post-quantum) and for every
 secret seed in every form of tests/support/probes.py (raw, hex, base64 at all three
 alignments, percent- and JSON-escaped). Positive control:
@@ -12,6 +12,7 @@ the same probe finds the public recipient string and the Ed25519 public key.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -23,11 +24,10 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 
 import agecrypt
-from accounts import identity as keys
 from accounts.models import User
 from agecrypt.primitives import bech32_decode
 from tests.accounts import fresh_rate_limits  # noqa: F401
-from tests.support.accounts import PASSWORD
+from tests.support.accounts import b64url, signup_body
 from tests.support.clients import ApiClient
 from tests.support.probes import Probe, RedisMonitor
 
@@ -59,23 +59,24 @@ def test_no_private_key_at_rest_in_database_sessions_or_redis(start_server, redi
     email = "rest@example.com"
     try:
         with ApiClient(server.url) as client:
-            r = client.post("/api/v1/auth/signup", {"email": email, "password": PASSWORD})
+            body, identity_file, _code, auth_key = signup_body(email)
+            r = client.post("/api/v1/auth/signup", body)
             assert r.status_code == 201, r.text
             client.fetch_csrf()  # login rotates the CSRF token
-            assert client.post("/api/v1/auth/recovery-code/confirm").status_code == 200
             assert client.post("/api/v1/auth/logout").status_code == 200
             client.fetch_csrf()
-            r = client.post("/api/v1/auth/login", {"email": email, "password": PASSWORD})
+            r = client.post("/api/v1/auth/login", {"email": email, "auth_key": b64url(auth_key)})
             assert r.status_code == 200, r.text
             assert client.get("/api/v1/me").status_code == 200
-            # Keep this login: its sealed box stays in the session table.
+            assert client.get("/api/v1/me/wrapped-identity").status_code == 200
+            # Keep this login: its session row stays in the session table.
             redis_haystacks = monitor.haystacks()
     finally:
         monitor.stop()
 
     user = User.objects.get(email=email)
-    identity_file = keys.unwrap(bytes(user.wrapped_identity.password_blob),
-                                agecrypt.ScryptIdentity(PASSWORD))
+    assert bytes(user.wrapped_identity.password_blob) == base64.b64decode(
+        body["wrapped_identity"])  # stored as the client sent it
     secrets = identity_secrets(identity_file)
     assert len(secrets) >= 3
 
@@ -93,7 +94,7 @@ def test_no_private_key_at_rest_in_database_sessions_or_redis(start_server, redi
     public = {"recipient": str(identity_file.recipient()),
               "signing public key": identity_file.signing_public_key()}
     assert {f.secret for f in Probe(public).search(haystacks[:2])} == set(public)
-    assert any("_securechat_identity" in s for s in sessions)
+    assert any(s.get("_securechat_custody") == "client" for s in sessions)
     assert b"rl:" in redis_haystacks[1][1] and len(redis_haystacks[1][1]) > 100
     # ... and it does find each secret when one is present (the identity file itself).
     found = {f.secret for f in Probe(secrets).search([("file", identity_file.serialize())])}

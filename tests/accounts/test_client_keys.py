@@ -18,7 +18,6 @@ from django.test import Client
 from django.utils import timezone
 
 import agecrypt
-from accounts import unlock
 from accounts.models import ClientAuth, KeyGeneration, User, WrappedIdentity
 from client import derivation, recovery
 from client.identity import (
@@ -139,9 +138,10 @@ def test_signup_login_and_unlock_without_the_server_seeing_a_secret():
     alice = Device("alice@example.com")
     r = alice.signup()
     assert r.status_code == 201, r.content
-    assert r.json() == {"email_verification_sent": True, "otp_required": False,
+    assert r.json() == {"email_verification_sent": True, "claim_pending": False,
+                        "otp_required": False,
                         "email_verification_required": False, "enrolment_required": False}
-    assert unlock.KEY_COOKIE_NAME not in r.cookies  # no v1 key cookie
+    assert "securechat_key" not in r.cookies  # no key cookie: the keys stay on the client
     assert alice.unlock().serialize() == alice.identity.serialize()
     user = User.objects.get(email="alice@example.com")
     assert not user.has_usable_password()
@@ -232,14 +232,28 @@ def test_a_wrapped_identity_of_another_shape_is_refused():
     assert not User.objects.exists()
 
 
-def test_the_api_takes_no_password_next_to_client_keys():
-    """A v2 body never carries the password; v1's password login is a separate shape."""
+def test_the_api_refuses_any_password_field():
+    """The password never reaches the server: a login or signup body carrying one is 400
+    (even next to a correct auth key), nobody is logged in and nothing is made."""
     alice = Device("alice@example.com")
     alice.signup()
-    r = post_json(Client(), "/api/v1/auth/login",
+    keys = alice.derive()
+    client = Client()
+    r = post_json(client, "/api/v1/auth/login",
                   {"email": "alice@example.com", "password": PASSWORD})
-    assert r.status_code == 401  # a v2 account has no server-side password
+    assert r.status_code == 400 and r.json()["error"] == "password_refused"
+    assert r.json()["field"] == "password" and "never receives passwords" in r.json()["detail"]
+    r = post_json(client, "/api/v1/auth/login", {"email": "alice@example.com",
+                                                 "auth_key": b64url(keys.auth_key),
+                                                 "password": PASSWORD})
+    assert r.status_code == 400 and "_auth_user_id" not in client.session
+    assert post_json(client, "/api/v1/auth/login", {
+        "email": "alice@example.com", "auth_key": b64url(keys.auth_key)}).status_code == 200
+    r = post_json(Client(), "/api/v1/auth/signup",
+                  {"email": "bob@example.com", "password": PASSWORD})
+    assert r.status_code == 400 and r.json()["error"] == "password_refused"
     assert KeyGeneration.objects.get().number == 1
+    assert not User.objects.filter(email="bob@example.com").exists()
 
 
 def put_json(client, path, body):

@@ -17,9 +17,15 @@ from django.test import Client, override_settings
 
 from accounts import actions
 from accounts.emails import SECURITY_EMAILS, send_security_email
-from accounts.models import KeyGeneration, WrappedIdentity
-from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json, wait_for_mail  # noqa: F401,E501
-from tests.support.accounts import PASSWORD, login_client, make_user
+from accounts.models import KeyGeneration
+from tests.accounts import (  # noqa: F401
+    enrol_totp,
+    fresh_code,
+    fresh_rate_limits,
+    post_json,
+    wait_for_mail,
+)
+from tests.support.accounts import PASSWORD, b64url, http_login, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
 
@@ -29,11 +35,17 @@ URL = re.compile(r"https?://\S+")
 
 def forbidden_strings(test_user, extra=()) -> list[str]:
     user = test_user.user
-    wrapped = WrappedIdentity.objects.get(user=user)
     return [PASSWORD, NEW_PASSWORD, test_user.recovery_code,
-            str(test_user.identity_file.current_identity),
-            KeyGeneration.objects.current_for(user).recipient, wrapped.recovery_recipient,
-            test_user.identity_file.fingerprint(), *extra]
+            str(test_user.identity_file.current_identity), b64url(test_user.auth_key),
+            KeyGeneration.objects.current_for(user).recipient, test_user.fingerprint, *extra]
+
+
+def device_forbidden(device) -> list[str]:
+    """The same for a version 2 device of test_v2_account_changes (its own secrets)."""
+    return [device.password, NEW_PASSWORD, device.recovery_code,
+            str(device.identity.current_identity), b64url(device.keys.auth_key),
+            device.identity.recipient()]
+
 
 
 def assert_clean(message, forbidden) -> None:
@@ -57,7 +69,7 @@ def test_every_kind_renders_without_template_errors():
     assert len(mail.outbox) == len(SECURITY_EMAILS)
     assert len({m.subject for m in mail.outbox}) == len(SECURITY_EMAILS)
     for message in mail.outbox:
-        assert "/me/sessions/" in message.body
+        assert "/me/" in message.body
 
 
 def test_nothing_is_sent_when_the_change_rolls_back():
@@ -74,8 +86,8 @@ def test_nothing_is_sent_when_the_change_rolls_back():
 def test_new_login_email_names_device_and_address_but_no_secret():
     alice = make_user()
     mail.outbox.clear()
-    response = post_json(Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
-                         "/api/v1/auth/login", {"email": alice.email, "password": PASSWORD})
+    browser = Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+    response = http_login(browser, alice.email, PASSWORD)
     assert response.status_code == 200
     message = only_mail_to(alice.email)
     assert "New login" in message.subject
@@ -85,7 +97,6 @@ def test_new_login_email_names_device_and_address_but_no_secret():
 
 @pytest.mark.parametrize("event,subject", [
     ("password", "password was changed"),
-    ("export", "keys were exported"),
     ("email_request", "about to change"),
     ("delete", "being deleted"),
     ("rotate", "keys were renewed"),
@@ -94,88 +105,73 @@ def test_new_login_email_names_device_and_address_but_no_secret():
     ("totp", "authenticator app was added"),
 ])
 def test_each_event_sends_one_clean_email(event, subject):
-    alice = make_user()
-    client = login_client(alice)
-    forbidden = forbidden_strings(alice)
-    if event == "totp":
-        mail.outbox.clear()
-        enrol_totp(alice.user)
-    else:
+    from tests.accounts.test_v2_account_changes import account, password_body, rotation_body
+    from tests.accounts.v2stepup import email_change_body, step_up
+
+    if event in ("password", "rotate", "email_request", "delete"):
+        # version 2 changes: a client device drives them
+        device = account("changer@example.com")
+        address, forbidden = device.email, device_forbidden(device)
         mail.outbox.clear()
         if event == "password":
-            post_json(client, "/api/v1/me/password",
-                      {"password": PASSWORD, "new_password": NEW_PASSWORD})
-        elif event == "export":
-            post_json(client, "/api/v1/me/identity/export", {"password": PASSWORD})
-        elif event == "email_request":
-            post_json(client, "/api/v1/me/email",
-                      {"password": PASSWORD, "new_email": "elsewhere@example.com"})
-        elif event == "delete":
-            post_json(client, "/api/v1/me/delete", {"password": PASSWORD})
+            r = device.post("/api/v1/me/v2/password", password_body(device))
         elif event == "rotate":
-            actions.do_rotate_keys(alice.user, alice.identity_file, PASSWORD)
+            r = device.post("/api/v1/me/v2/rotate-keys", rotation_body(device)[1])
+        elif event == "email_request":
+            r = device.post("/api/v1/me/email",
+                            email_change_body(device, "elsewhere@example.com"))
+        else:
+            r = device.post("/api/v1/me/delete", step_up(device))
+        assert r.status_code in (200, 202), r.content
+    else:
+        alice = make_user()
+        address, forbidden = alice.email, forbidden_strings(alice)
+        mail.outbox.clear()
+        if event == "totp":
+            enrol_totp(alice.user)
         elif event == "deactivate":
             actions.do_deactivate_user(alice.user)
         elif event == "devices_reset":
             enrol_totp(alice.user)
             mail.outbox.clear()
             actions.do_reset_devices(alice.user)
-    message = only_mail_to(alice.email)
+    message = only_mail_to(address)
     assert subject in message.subject
     assert_clean(message, forbidden)
     assert not URL.findall(message.body.replace(
-        "http://127.0.0.1:8000/me/sessions/", ""))  # no link but the sessions page
+        "http://127.0.0.1:8000/me/", ""))  # no link but the profile (its sessions)
 
 
-def test_reset_emails_carry_only_the_link_and_then_a_notice():
+def test_the_reset_email_carries_only_the_link():
+    """(The notices after a reset on the client: test_v2_account_changes.py and
+    test_v2_held_reset.py.)"""
     alice = make_user()
     mail.outbox.clear()
     post_json(Client(), "/api/v1/auth/password-reset", {"email": alice.email})
     wait_for_mail()
     link_mail = only_mail_to(alice.email)
     (link,) = URL.findall(link_mail.body)
-    uid, token = link.rstrip("/").split("/")[-2:]
+    assert "/password-reset/" in link
     assert_clean(link_mail, forbidden_strings(alice))
     from django.conf import settings
 
     assert f"within {settings.PASSWORD_RESET_TIMEOUT // 3600} hours" in link_mail.body
 
-    mail.outbox.clear()
-    response = post_json(Client(), "/api/v1/auth/password-reset/confirm", {
-        "uid": uid, "token": token, "new_password": NEW_PASSWORD,
-        "recovery_code": alice.recovery_code})
-    new_code = response.json()["recovery_code"]
-    notice = only_mail_to(alice.email)
-    assert "password was reset" in notice.subject
-    assert_clean(notice, forbidden_strings(alice, [token, new_code]))
-
-
-def test_keys_reset_email_says_old_content_is_unreadable():
-    alice = make_user()
-    mail.outbox.clear()
-    post_json(Client(), "/api/v1/auth/password-reset", {"email": alice.email})
-    wait_for_mail()
-    uid, token = URL.findall(mail.outbox[0].body)[0].rstrip("/").split("/")[-2:]
-    mail.outbox.clear()
-    response = post_json(Client(), "/api/v1/auth/password-reset/confirm",
-                         {"uid": uid, "token": token, "new_password": NEW_PASSWORD})
-    notice = only_mail_to(alice.email)
-    assert "can no longer be read" in notice.body
-    assert_clean(notice, forbidden_strings(alice, [token, response.json()["recovery_code"]]))
-
 
 def test_email_change_link_goes_only_to_the_new_address():
-    alice = make_user()
-    client = login_client(alice)
+    from tests.accounts.test_v2_account_changes import account
+    from tests.accounts.v2stepup import email_change_body
+
+    device = account("alice@example.com")
     mail.outbox.clear()
-    post_json(client, "/api/v1/me/email",
-              {"password": PASSWORD, "new_email": "new-home@example.com"})
+    r = device.post("/api/v1/me/email", email_change_body(device, "new-home@example.com"))
+    assert r.status_code == 202, r.content
     link_mail = only_mail_to("new-home@example.com")
     (link,) = URL.findall(link_mail.body)
     token = link.rstrip("/").split("/")[-1]
-    notice = only_mail_to(alice.email)
-    assert_clean(notice, forbidden_strings(alice, [token]))
-    assert_clean(link_mail, forbidden_strings(alice))
+    notice = only_mail_to(device.email)
+    assert_clean(notice, device_forbidden(device) + [token])
+    assert_clean(link_mail, device_forbidden(device))
 
 
 def test_links_use_the_configured_origin_not_the_host_header(settings):
@@ -192,14 +188,14 @@ def test_links_use_the_configured_origin_not_the_host_header(settings):
 
 def test_a_failing_mail_server_does_not_fail_the_action_and_logs_no_address(caplog):
     alice = make_user()
-    client = login_client(alice)
+    client = Client()
     caplog.set_level(logging.WARNING, logger="accounts.emails")
     broken = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
                           "OPTIONS": {"host": "127.0.0.1", "port": 1, "timeout": 2}}}
     with override_settings(MAILERS=broken):
-        response = post_json(client, "/api/v1/me/identity/export", {"password": PASSWORD})
-    assert response.status_code == 200
+        response = http_login(client, alice.email, PASSWORD)  # the new-login email
+    assert response.status_code == 200 and client.get("/api/v1/me").status_code == 200
     warnings = [r.getMessage() for r in caplog.records if r.name == "accounts.emails"]
-    assert warnings == ["could not send the identity_exported email"]
+    assert warnings == ["could not send the new_login email"]
     assert alice.email not in " ".join(warnings)
     assert not mail.outbox

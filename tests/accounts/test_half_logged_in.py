@@ -1,7 +1,7 @@
-"""A half-logged-in session reaches only the code step, the recovery-code confirmation,
-logout (and, while 2FA is mandatory and no device exists, the enrolment) -- every other
-page answers with a redirect to the next login step, every other API call with 403, and
-the websocket scope carries no identity.
+"""A half-logged-in session reaches only the code step, logout, the browser shell (whose
+script shows the next login step) and, while 2FA is mandatory, the verification pages
+then the enrolment -- every other page answers with a redirect to the shell, every other
+API call with 403, and the websocket scope is not a complete login.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client, override_settings
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from accounts import unlock
+from accounts import stages
 from accounts.middleware import ENROLMENT_ALLOWED, HALF_LOGGED_IN_ALLOWED, VERIFY_ALLOWED
 from accounts.websocket import SecondFactorScopeMiddleware
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import make_user, session_for
+from tests.support.accounts import http_login, make_user, session_for
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -39,7 +39,14 @@ def concrete(pattern) -> str:
     return re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLES[m.group(1) or "str"], text)
 
 
-def all_urls() -> list[tuple[str, str]]:
+def shell_names() -> set[str]:
+    """The names of the shell's paths (accounts/urls_v2.py): every one renders the shell."""
+    from accounts.views.v2 import app
+
+    return {name for (name, func), _ in all_urls(with_func=True) if func is app}
+
+
+def all_urls(with_func: bool = False) -> list:
     """Every URL pattern of the project as (view name, example path)."""
     found = []
 
@@ -51,7 +58,8 @@ def all_urls() -> list[tuple[str, str]]:
                 walk(entry, prefix + concrete(entry.pattern), ns)
             elif isinstance(entry, URLPattern):
                 name = entry.name or f"<unnamed {entry.pattern}>"
-                found.append((f"{namespace}:{name}" if namespace else name,
+                full = f"{namespace}:{name}" if namespace else name
+                found.append(((full, entry.callback) if with_func else full,
                               "/" + prefix + concrete(entry.pattern)))
 
     walk(get_resolver(), "", None)
@@ -60,7 +68,7 @@ def all_urls() -> list[tuple[str, str]]:
 
 def test_the_enumeration_sees_every_app():
     names = {name for name, _ in all_urls()}
-    assert {"health", "login", "api-auth-otp", "admin:index", "about"} <= names
+    assert {"health", "api-auth-login", "api-auth-otp", "admin:index", "about"} <= names
     assert len(names) > 30
 
 
@@ -68,16 +76,16 @@ def half_logged_in_client() -> tuple[Client, object]:
     u = make_user()
     device, _ = enrol_totp(u.user)
     client = Client()
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    r = http_login(client, u.email, u.password)
     assert r.json()["otp_required"]
     return client, device
 
 
-def assert_refused(client, allowed: set[str], next_step: str,
-                   error: str = "second_factor_required"):
+def assert_refused(client, allowed: set[str], error: str = "second_factor_required"):
+    next_step = reverse("v2-app")  # the shell shows the login's next step
     checked = 0
     for name, path in all_urls():
-        if name in allowed:
+        if name in allowed or name in shell_names():
             continue
         for method in ("get", "post"):
             r = post_json(client, path) if method == "post" else client.get(path)
@@ -93,47 +101,53 @@ def assert_refused(client, allowed: set[str], next_step: str,
 
 def test_code_stage_reaches_only_the_allowed_views():
     client, device = half_logged_in_client()
-    checked = assert_refused(client, HALF_LOGGED_IN_ALLOWED, "/login/code/")
-    assert checked > 50
+    checked = assert_refused(client, HALF_LOGGED_IN_ALLOWED)
+    assert checked > 40
     # The allowed ones answer normally.
-    assert client.get("/login/code/").status_code == 200
+    assert client.get(reverse("v2-app")).status_code == 200
     assert client.get("/api/v1/csrf").status_code == 200
     # Positive control: after the code step the same client reaches the same views.
     assert post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)}).status_code == 200
     assert client.get("/about/").status_code == 200
     assert client.get("/api/v1/me").status_code == 200
-    assert client.get("/account/two-factor/").status_code == 200
+    assert client.get("/api/v1/me/wrapped-identity").status_code == 200
 
 
 @override_settings(SECURECHAT_REQUIRE_2FA=True)
 def test_enrolment_stage_reaches_only_the_allowed_views_and_the_enrolment():
     u = make_user()
     client = Client()
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    r = http_login(client, u.email, u.password)
     assert r.json()["enrolment_required"]
-    assert_refused(client, HALF_LOGGED_IN_ALLOWED | ENROLMENT_ALLOWED, "/account/two-factor/")
-    assert client.get("/account/two-factor/").status_code == 200
+    assert_refused(client, HALF_LOGGED_IN_ALLOWED | ENROLMENT_ALLOWED)
+    assert post_json(client, "/api/v1/me/totp").status_code == 201  # the enrolment starts
 
 
 @override_settings(SECURECHAT_REQUIRE_2FA=True)
 def test_verification_stage_reaches_only_the_verification_pages_the_resend_and_logout():
     u = make_user(verified=False)
     client = Client()
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    r = http_login(client, u.email, u.password)
     assert r.json()["email_verification_required"] and r.json()["enrolment_required"]
     assert not VERIFY_ALLOWED & ENROLMENT_ALLOWED
     checked = assert_refused(client, HALF_LOGGED_IN_ALLOWED | VERIFY_ALLOWED,
-                             "/verify-email/pending/", "email_verification_required")
-    assert checked > 50
+                             "email_verification_required")
+    assert checked > 40
     assert client.get("/verify-email/pending/").status_code == 200
     assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 200
 
 
-def test_half_logged_in_session_has_no_usable_identity_over_http():
-    client, _ = half_logged_in_client()
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_OTP
-    # The sealed box exists but the stage gate keeps it shut.
-    assert client.session.get(unlock.SESSION_IDENTITY)
+def test_half_logged_in_session_holds_only_its_stage_and_gets_no_wrapped_identity():
+    """The session keeps the login's stage and nothing of the keys; the wrapped identity
+    is only for a complete login."""
+    client, device = half_logged_in_client()
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_OTP
+    assert set(client.session.keys()) == {"_auth_user_id", "_auth_user_backend",
+                                          "_auth_user_hash", stages.SESSION_STAGE,
+                                          stages.SESSION_CUSTODY}
+    assert client.get("/api/v1/me/wrapped-identity").status_code == 403
+    assert post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)}).status_code == 200
+    assert client.get("/api/v1/me/wrapped-identity").status_code == 200  # control
 
 
 class Recorder:
@@ -158,21 +172,22 @@ async def ws_scope(cookie_header: str):
     return recorder.scope
 
 
-async def test_websocket_scope_has_no_identity_for_a_half_logged_in_session():
-    """The scope middleware gives the consumer ``identity=None`` (the consumer closes 4401)
-    for a half-logged-in session or a missing key cookie, and the identity for a complete
-    login (positive control)."""
+async def test_websocket_scope_is_not_a_complete_login_for_a_half_logged_in_session():
+    """The scope middleware gives the consumer ``login_complete=False`` (the consumer
+    closes 4401) for a half-logged-in session or no session, and ``True`` with the
+    login's session key for a complete login (positive control). No identity is in
+    the scope: the server has none."""
     u = await database_sync_to_async(make_user)()
-    half = await database_sync_to_async(session_for)(u, unlock.STAGE_OTP)
-    done = await database_sync_to_async(session_for)(u, unlock.STAGE_DONE)
+    half = await database_sync_to_async(session_for)(u, stages.STAGE_OTP)
+    done = await database_sync_to_async(session_for)(u, stages.STAGE_DONE)
 
     scope = await ws_scope(half.cookie_header)
-    assert scope["user"].is_authenticated and scope["identity"] is None
+    assert scope["user"].is_authenticated and scope["login_complete"] is False
+    assert scope["login_session_key"] is None and "identity" not in scope
 
-    scope = await ws_scope(f"{settings.SESSION_COOKIE_NAME}={done.session_key}")
-    assert scope["user"].is_authenticated and scope["identity"] is None
+    scope = await ws_scope(f"{settings.SESSION_COOKIE_NAME}=not-a-session")
+    assert not scope["user"].is_authenticated and scope["login_complete"] is False
 
     scope = await ws_scope(done.cookie_header)
-    assert scope["identity"] is not None
-    assert scope["identity"].fingerprint() == u.identity_file.fingerprint()
+    assert scope["login_complete"] is True
     assert scope["login_session_key"] == done.session_key

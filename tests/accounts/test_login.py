@@ -1,4 +1,5 @@
-"""Login: the password step, the code step, logout, ``?next=`` and the OTP admin."""
+"""Login: the auth-key step, the code step, logout, and the admin behind the site's login
+with a second factor."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from accounts import unlock
+from accounts import stages
 from accounts.models import AuditEvent, LoginSession
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import make_user
+from tests.support.accounts import b64url, http_login, login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -30,7 +31,7 @@ def is_logged_in_with(key: str) -> bool:
 
 
 def test_each_login_step_rotates_the_session_key_and_kills_the_old_one(client):
-    """Password step and code step each issue a new session key; the previous key is dead,
+    """Auth-key step and code step each issue a new session key; the previous key is dead,
     and the LoginSession row follows the key."""
     u = make_user()
     device, _ = enrol_totp(u.user)
@@ -39,7 +40,7 @@ def test_each_login_step_rotates_the_session_key_and_kills_the_old_one(client):
     client.cookies[settings.SESSION_COOKIE_NAME] = k0
     assert Session.objects.filter(session_key=k0).exists()
 
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    r = http_login(client, u.email, u.password)
     assert r.status_code == 200 and r.json() == {"otp_required": True,
                                                  "email_verification_required": False,
                                                  "enrolment_required": False}
@@ -60,7 +61,6 @@ def test_each_login_step_rotates_the_session_key_and_kills_the_old_one(client):
     # The old key gets nothing; the new one is a complete login.
     old = Client()
     old.cookies[settings.SESSION_COOKIE_NAME] = k1
-    old.cookies[unlock.KEY_COOKIE_NAME] = client.cookies[unlock.KEY_COOKIE_NAME].value
     assert old.get("/api/v1/auth/recovery-code/confirm").status_code == 405
     assert post_json(old, "/api/v1/auth/recovery-code/confirm").status_code == 401
     assert post_json(client, "/api/v1/auth/recovery-code/confirm").status_code == 409
@@ -68,22 +68,24 @@ def test_each_login_step_rotates_the_session_key_and_kills_the_old_one(client):
 
 def test_login_without_second_factor_is_complete_at_once(client):
     u = make_user()
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email.upper(), "password":
-                                                 u.password})
+    r = http_login(client, u.email.upper(), u.password)
     assert r.json() == {"otp_required": False, "email_verification_required": False,
                         "enrolment_required": False}
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
-    assert client.cookies[unlock.KEY_COOKIE_NAME].value
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_DONE
+    assert set(client.cookies) <= {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}
     assert AuditEvent.objects.filter(user=u.user, kind="login").count() == 1
 
 
+WRONG_KEY = b64url(bytes(range(32)))
+
+
 @pytest.mark.parametrize("body", [
-    {"email": "nobody@example.com", "password": "correct horse battery staple"},
-    {"email": "RIGHT", "password": "wrong password of some length"},
-    {"email": "RIGHT", "password": ""},
+    {"email": "nobody@example.com", "auth_key": WRONG_KEY},
+    {"email": "RIGHT", "auth_key": WRONG_KEY},
+    {"email": "RIGHT", "auth_key": ""},
     {"email": "RIGHT"},
-    {"email": ["a"], "password": 3},
-    {"email": "RIGHT", "password": "x" * 5000},
+    {"email": ["a"], "auth_key": 3},
+    {"email": "RIGHT", "auth_key": "x" * 5000},
 ])
 def test_wrong_credentials_get_401_and_change_nothing(client, body, caplog):
     """Any wrong combination: 401 invalid_credentials, nobody logged in, audit login_failed,
@@ -113,91 +115,116 @@ def test_per_account_rate_limit_answers_429_with_retry_after(client):
     u = make_user()
     limit, _ = settings.SECURECHAT_RATE_LIMITS["login_account"]
     for _ in range(limit):
-        r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": "w" * 12})
+        r = http_login(client, u.email, "w" * 12)
         assert r.status_code == 401
-    r = post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    r = http_login(client, u.email, u.password)
     assert r.status_code == 429
     assert r.json()["error"] == "rate_limited" and int(r["Retry-After"]) >= 1
     assert "_auth_user_id" not in client.session
 
 
 def test_logout_ends_the_login_everywhere(client):
-    """Logout flushes the session, deletes the key cookie and ends the LoginSession row."""
+    """Logout flushes the session and ends the LoginSession row."""
     u = make_user()
-    post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    http_login(client, u.email, u.password)
     key = session_key(client)
     r = post_json(client, "/api/v1/auth/logout")
     assert r.status_code == 200
     assert not Session.objects.filter(session_key=key).exists()
     assert LoginSession.objects.get(user=u.user).ended_at is not None
-    assert client.cookies[unlock.KEY_COOKIE_NAME].value == ""
     assert AuditEvent.objects.filter(user=u.user, kind="logout").exists()
 
 
-def test_login_page_two_steps_and_next(client):
-    """The pages: password, then code, then ``next`` when it is a same-site path."""
+def test_the_old_login_pages_are_gone(client):
+    """Signup and login run in the browser shell; no server page takes a password."""
     u = make_user()
-    device, _ = enrol_totp(u.user)
-    r = client.post("/login/?next=/about/", {"email": u.email, "password": u.password,
-                                             "next": "/about/"})
-    assert r.status_code == 302 and r["Location"] == "/login/code/?next=%2Fabout%2F"
+    for path in ("/login/code/", "/signup/recovery-code/", "/account/two-factor/",
+                 "/account/backup-codes/", "/me/password/", "/me/export/"):
+        r = client.post(path, {"email": u.email, "password": u.password})
+        assert r.status_code == 404, path
+    assert "_auth_user_id" not in client.session
+
+
+def staff_user():
+    u = make_user()
+    u.user.is_staff = u.user.is_superuser = True
+    u.user.save()
+    return u
+
+
+def test_admin_login_is_the_sites_login(client):
+    """No admin password form: /admin/ sends a visitor to the site's login with ?next=."""
+    staff_user()
+    r = client.get("/admin/")
+    assert r.status_code == 302 and r["Location"].startswith("/admin/login/")
     r = client.get(r["Location"])
-    assert r.status_code == 200 and b"authentication code" in r.content
-    r = client.post("/login/code/?next=/about/", {"code": "123", "next": "/about/"})
-    assert r.status_code == 400 and b"not valid" in r.content
-    device.throttling_failure_count = 0
-    device.throttling_failure_timestamp = None
-    device.save()
-    r = client.post("/login/code/", {"code": fresh_code(device), "next": "/about/"})
-    assert r.status_code == 302 and r["Location"] == "/about/"
+    assert r.status_code == 302 and r["Location"] == "/login/?next=%2Fadmin%2F"
+    r = client.post("/admin/login/", {"email": "x@example.com", "password": "p" * 12})
+    assert r.status_code == 302 and r["Location"].startswith("/login/")
+    assert "_auth_user_id" not in client.session
 
 
 @pytest.mark.parametrize("target", ["https://evil.example", "//evil.example/x",
                                     "/\\evil.example", "https:/evil.example"])
 def test_next_to_another_site_is_ignored(client, target):
-    u = make_user()
-    r = client.post("/login/", {"email": u.email, "password": u.password, "next": target})
-    assert r.status_code == 302 and r["Location"] == "/"
+    r = client.get("/admin/login/", {"next": target})
+    assert r.status_code == 302 and r["Location"] == "/login/?next=%2Fadmin%2F"
     # positive control: a same-site path is honoured
-    post_json(client, "/api/v1/auth/logout")
-    r = client.post("/login/", {"email": u.email, "password": u.password, "next": "/about/"})
-    assert r["Location"] == "/about/"
+    r = client.get("/admin/login/", {"next": "/admin/accounts/"})
+    assert r["Location"] == "/login/?next=%2Fadmin%2Faccounts%2F"
 
 
-def test_wrong_password_page_shows_a_form_error(client):
-    u = make_user()
-    r = client.post("/login/", {"email": u.email, "password": "not the password!"})
-    assert r.status_code == 401 and b"Wrong email address or password" in r.content
-
-
-def test_admin_refuses_a_password_only_login(client):
-    """A staff superuser without a device cannot reach the admin index: the password step
-    alone (site login) is not enough, and the admin login refuses it and leaves nobody in."""
-    u = make_user()
-    u.user.is_staff = u.user.is_superuser = True
-    u.user.save()
-    post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
+def test_admin_refuses_a_login_without_second_factor(client):
+    """A staff superuser without a device logs in on the site (stage done) yet the admin
+    stays shut, with a page that says to set up two-factor (and no loop to the login)."""
+    u = staff_user()
+    assert http_login(client, u.email, u.password).status_code == 200
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_DONE
     r = client.get("/admin/")
     assert r.status_code == 302 and r["Location"].startswith("/admin/login/")
     r = client.get(r["Location"])
-    assert r.status_code == 200 and b'name="code"' in r.content
-
-    other = Client()
-    r = other.post("/admin/login/", {"email": u.email, "password": u.password,
-                                     "code": "123456"})
-    assert r.status_code == 403 and b"requires a second factor" in r.content
-    assert "_auth_user_id" not in other.session
-    assert other.get("/admin/").status_code == 302
+    assert r.status_code == 403
+    assert b"Set up two-factor to use the admin" in r.content and b'href="/me/"' in r.content
+    assert b"password" not in r.content.lower()
 
 
-def test_admin_accepts_password_and_code(client):
-    """Positive control: with a confirmed device, the one-page admin login opens the index."""
+def test_admin_refuses_a_non_staff_login(client):
     u = make_user()
-    u.user.is_staff = u.user.is_superuser = True
-    u.user.save()
+    http_login(client, u.email, u.password)
+    r = client.get("/admin/login/")
+    assert r.status_code == 403 and b"not an administrator" in r.content
+    assert client.get("/admin/").status_code == 302
+
+
+def test_admin_opens_after_the_sites_login_with_a_code(client):
+    """Positive control: auth key, then the code step, and the admin index opens."""
+    u = staff_user()
     device, _ = enrol_totp(u.user)
-    r = client.post("/admin/login/?next=/admin/", {"email": u.email, "password": u.password,
-                                                   "code": fresh_code(device)})
-    assert r.status_code == 302 and r["Location"] == "/admin/"
+    r = http_login(client, u.email, u.password)
+    assert r.json()["otp_required"]
+    assert client.get("/admin/").status_code == 302  # half logged in: not yet
+    assert post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)}).status_code == 200
     assert client.get("/admin/").status_code == 200
+    r = client.get("/admin/login/", {"next": "/admin/"})
+    assert r.status_code == 302 and r["Location"] == "/admin/"
+
+
+def test_a_session_left_from_version_1_is_logged_out():
+    """A login made before the cutover (stage "done", a sealed identity, no client custody)
+    is not a login any more: its first request is anonymous and its session is flushed."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    u = make_user()
+    old = SessionStore()
+    old.update({SESSION_KEY: str(u.user.pk), BACKEND_SESSION_KEY: "django.contrib.auth."
+                "backends.ModelBackend", HASH_SESSION_KEY: u.user.get_session_auth_hash(),
+                stages.SESSION_STAGE: stages.STAGE_DONE, "_securechat_identity": "c2VhbGVk"})
+    old.create()
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = old.session_key
+    assert client.get("/api/v1/me").status_code == 401
+    assert not Session.objects.filter(session_key=old.session_key).exists()
+    # Positive control: the same user's client-custody login is one.
+    assert http_login(Client(), u.email, u.password).status_code == 200
+    assert login_client(u).get("/api/v1/me").status_code == 200

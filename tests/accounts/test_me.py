@@ -1,19 +1,22 @@
-"""GET /api/v1/me and the profile page (DESIGN.md §3, §11): the user's own
-fingerprint comes from the keys unlocked in this session, never from the public
-directory rows, so an edited directory cannot change what users see for
-themselves.
+"""GET /api/v1/me (DESIGN.md §3, §11). The server holds no unlocked keys: the
+fingerprint it shows is the directory's. What keeps an edited directory from changing
+what users see for themselves is the client's self-check, which compares the
+directory with the keys it unwrapped (client.account.self_check) and refuses a
+mismatch.
 """
 
 from __future__ import annotations
-
-import re
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.identity import IdentityFile
+from accounts import stages
+from accounts.identity import fingerprint
 from accounts.models import KeyGeneration
+from client.account import self_check
+from client.errors import DirectoryMismatch
+from client.identity import IdentityFile
 from tests.accounts import enrol_totp, fresh_rate_limits  # noqa: F401
 from tests.support.accounts import login_client, make_user
 
@@ -25,8 +28,8 @@ def test_me_describes_the_account():
     client = login_client(alice)
     body = client.get("/api/v1/me").json()
     assert body == {
-        "email": alice.email, "pending_email": None,
-        "fingerprint": alice.identity_file.fingerprint(), "otp_enabled": False,
+        "id": alice.user.pk, "email": alice.email, "pending_email": None,
+        "fingerprint": alice.fingerprint, "otp_enabled": False,
         "email_verified": False, "key_type": "hybrid", "key_generation": 1,
         "recovery_code_pending": False,
     }
@@ -40,30 +43,28 @@ def test_me_describes_the_account():
     assert body["otp_enabled"] is True and body["email_verified"] is True
 
 
-def test_fingerprint_comes_from_the_unlocked_keys_not_the_directory():
+def test_an_edited_directory_is_caught_by_the_clients_self_check():
     alice = make_user()
     client = login_client(alice)
+    generations = client.get("/api/v1/me/wrapped-identity").json()["key_generations"]
+    self_check(alice.identity_file, generations)  # control: the true directory passes
     row = KeyGeneration.objects.current_for(alice.user)
-    assert row.directory_fingerprint == alice.identity_file.fingerprint()  # control
-    impostor = IdentityFile.create("hybrid")
+    impostor = IdentityFile.create("hybrid", str(alice.identity_file.recipient()))
     KeyGeneration.objects.filter(pk=row.pk).update(
-        recipient=str(impostor.recipient()), signing_public_key=impostor.signing_public_key())
-    row.refresh_from_db()
-    assert row.directory_fingerprint == impostor.fingerprint()
-
-    assert client.get("/api/v1/me").json()["fingerprint"] == alice.identity_file.fingerprint()
-    page = client.get("/me/").content.decode()
-    digits = re.findall(r"<span>(\d{5})</span>", page)
-    assert " ".join(digits) == alice.identity_file.fingerprint()
-    assert len(digits) == 12
-    assert impostor.fingerprint().split()[0] not in digits
+        recipient=impostor.recipient(), signing_public_key=impostor.signing_public_key())
+    # The server only repeats the directory ...
+    shown = fingerprint(impostor.recipient(), impostor.signing_public_key())
+    assert client.get("/api/v1/me").json()["fingerprint"] == shown != alice.fingerprint
+    # ... and the client, holding the real keys, refuses it.
+    generations = client.get("/api/v1/me/wrapped-identity").json()["key_generations"]
+    with pytest.raises(DirectoryMismatch):
+        self_check(alice.identity_file, generations)
 
 
-def test_without_an_unlocked_identity_there_is_nothing_to_show():
+def test_without_a_complete_login_there_is_nothing_to_show():
     alice = make_user()
-    client = login_client(alice)
-    client.cookies["securechat_key"] = "A" * 43  # a key secret that opens nothing
-    assert client.get("/api/v1/me").status_code == 401
     assert Client().get("/api/v1/me").status_code == 401
-    assert Client().get("/me/").status_code == 302
+    half = login_client(alice, stage=stages.STAGE_OTP)
+    assert half.get("/api/v1/me").status_code == 403
     assert login_client(alice).post("/api/v1/me").status_code == 405
+    assert login_client(alice).get("/api/v1/me").status_code == 200  # control

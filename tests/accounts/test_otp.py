@@ -16,7 +16,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from accounts import unlock
+from accounts import stages
 from accounts.models import BackupCodeDevice
 from accounts.otp import CodeThrottled
 from accounts.throttle import RateLimited
@@ -27,7 +27,7 @@ from tests.accounts import (  # noqa: F401
     fresh_rate_limits,
     post_json,
 )
-from tests.support.accounts import login_client, make_user
+from tests.support.accounts import http_login, login_client, make_user
 from tests.support.clients import ApiClient
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -44,7 +44,7 @@ def test_one_totp_code_used_twice_succeeds_once():
     assert post_json(a, "/api/v1/auth/otp", {"code": code}).status_code == 200
     r = post_json(b, "/api/v1/auth/otp", {"code": code})
     assert r.status_code == 400 and r.json()["error"] == "invalid_code"
-    assert b.session[unlock.SESSION_STAGE] == unlock.STAGE_OTP
+    assert b.session[stages.SESSION_STAGE] == stages.STAGE_OTP
     # Positive control: the next code works for b (once django-otp's 1 s delay is over,
     # simulated by resetting the throttle).
     device.refresh_from_db()
@@ -75,7 +75,7 @@ def race_pairs(server, code_for) -> list[list[int]]:
         clients = [ApiClient(server.url), ApiClient(server.url)]
         try:
             for c in clients:
-                r = c.post("/api/v1/auth/login", {"email": u.email, "password": u.password})
+                r = c.post("/api/v1/auth/login", u.login_body())
                 assert r.status_code == 200 and r.json()["otp_required"], r.text
                 c.fetch_csrf()
             code = code_for(device, codes)
@@ -124,7 +124,7 @@ def test_twenty_wrong_codes_throttle_even_the_right_code():
     right = fresh_code(device)
     r = post_json(client, "/api/v1/auth/otp", {"code": right})
     assert r.status_code == 429 and int(r["Retry-After"]) >= 1
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_OTP
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_OTP
     device.refresh_from_db()
     assert device.throttling_failure_count >= 1
 
@@ -146,7 +146,7 @@ def test_a_mistyped_code_then_the_right_one_logs_in_at_once():
     right = post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)})
     assert right.status_code == 200, right.content
     assert time.monotonic() - typed_at < 1.0
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_DONE
 
 
 @pytest.mark.parametrize("kind", ["totp", "backup"])
@@ -166,7 +166,7 @@ def test_failures_past_the_free_ones_are_throttled_with_the_wait_in_words(kind):
     assert r.json() == {"error": "too_many_attempts", "field": "code",
                         "detail": "Too many wrong codes. Try again in 1 second."}
     assert r["Retry-After"] == "1"
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_OTP
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_OTP
 
 
 def test_waits_are_worded_for_people():
@@ -181,6 +181,6 @@ def test_code_step_needs_the_password_step():
     assert post_json(anonymous, "/api/v1/auth/otp", {"code": "123456"}).status_code == 401
     u = make_user()  # no device: the password step completes the login
     client = Client()
-    post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    http_login(client, u.email, u.password)
     r = post_json(client, "/api/v1/auth/otp", {"code": "123456"})
     assert r.status_code == 409 and r.json()["error"] == "wrong_step"

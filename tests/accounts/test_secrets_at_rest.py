@@ -15,9 +15,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.test import override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import totp_keys
+from accounts import stages, totp_keys
 from accounts.models import BackupCode, BackupCodeDevice, ForgivingTOTPDevice
 from accounts.models.devices import BACKUP_CODE_ALPHABET, BACKUP_CODE_LENGTH, BackupCodeHasher
 from accounts.otp import verify_code
@@ -37,10 +38,11 @@ def new_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
+@override_settings(SECURECHAT_REQUIRE_2FA=True)
 def test_the_seed_is_stored_sealed_and_enrolment_and_codes_still_work():
     alice = make_user()
-    client = login_client(alice)
-    r = post_json(client, "/api/v1/me/totp", {"password": alice.password})
+    client = login_client(alice, stage=stages.STAGE_ENROL)  # the mandatory first enrolment
+    r = post_json(client, "/api/v1/me/totp", {})
     assert r.status_code == 201
     secret = r.json()["secret"]
     device = ForgivingTOTPDevice.objects.get(user=alice.user)

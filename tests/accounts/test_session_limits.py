@@ -12,10 +12,17 @@ from django.contrib.sessions.models import Session
 from django.test import override_settings
 from django.utils import timezone
 
-from accounts import unlock
+from accounts import stages
 from accounts.models import AuditEvent, LoginSession
 from messaging.sessions import session_still_valid
-from tests.accounts import code_at, current_t, enrol_totp, fresh_code, fresh_rate_limits, post_json  # noqa: F401,E501
+from tests.accounts import (  # noqa: F401,E501
+    code_at,
+    current_t,
+    enrol_totp,
+    fresh_code,
+    fresh_rate_limits,
+    post_json,
+)
 from tests.support.accounts import login_client, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_rate_limits")]
@@ -31,16 +38,15 @@ def ended(client) -> bool:
             and not Session.objects.filter(session_key=login.session_key).exists())
 
 
-@pytest.mark.parametrize("stage", [unlock.STAGE_OTP, unlock.STAGE_ENROL])
+@pytest.mark.parametrize("stage", [stages.STAGE_OTP, stages.STAGE_ENROL])
 def test_a_half_login_ends_after_ten_minutes_by_default(stage):
     alice = make_user()
     client = login_client(alice, stage=stage)
-    page = "/login/code/" if stage == unlock.STAGE_OTP else "/account/two-factor/"
     age(client.login_session, created_at=timezone.now() - timedelta(minutes=9))
-    assert client.get(page).status_code == 200  # positive control: still within its time
+    # positive control: still within its time, a half login (403, not 401)
+    assert client.get("/api/v1/me").status_code == 403
     age(client.login_session, created_at=timezone.now() - timedelta(minutes=11))
-    r = client.get(page)
-    assert r.status_code == 302 and r["Location"].startswith("/login/")
+    assert client.get("/api/v1/me").status_code == 401  # anonymous now
     assert ended(client)
     assert AuditEvent.objects.filter(kind="session_expired", user=alice.user).count() == 1
     assert post_json(client, "/api/v1/auth/otp", {"code": "123456"}).status_code == 401
@@ -49,7 +55,7 @@ def test_a_half_login_ends_after_ten_minutes_by_default(stage):
 @override_settings(SECURECHAT_HALF_LOGIN_SECONDS=60)
 def test_the_half_login_time_is_a_setting_and_a_complete_login_is_not_held_to_it():
     alice = make_user()
-    half = login_client(alice, stage=unlock.STAGE_OTP)
+    half = login_client(alice, stage=stages.STAGE_OTP)
     done = login_client(alice)
     for client in (half, done):
         age(client.login_session, created_at=timezone.now() - timedelta(seconds=90))

@@ -135,27 +135,3 @@ def test_wrong_methods_are_refused(method, path, status):
 
 def test_anonymous_gets_401():
     assert Client().get("/api/v1/me/sessions").status_code == 401
-
-
-def test_sessions_page_lists_and_revokes_with_post_forms():
-    alice = make_user()
-    client = login_client(alice, user_agent=FIREFOX)
-    this = client.login_session
-    other_client = login_client(alice)
-    other = other_client.login_session
-    page = client.get("/me/sessions/")
-    assert page.status_code == 200
-    html = page.content.decode()
-    assert "Firefox on Linux" in html and "(this session)" in html
-    assert f'action="/me/sessions/{other.pk}/revoke/"' in html and 'method="post"' in html
-    assert other.session_key not in html and this.session_key not in html
-
-    assert client.get(f"/me/sessions/{other.pk}/revoke/").status_code == 405  # GET changes nothing
-    assert other_client.get("/api/v1/me").status_code == 200
-    assert client.post(f"/me/sessions/{other.pk}/revoke/").status_code == 302
-    assert other_client.get("/api/v1/me").status_code == 401
-
-    third_client = login_client(alice)
-    assert client.post("/me/sessions/revoke-others/").status_code == 302
-    assert third_client.get("/api/v1/me").status_code == 401
-    assert client.get("/me/sessions/").status_code == 200

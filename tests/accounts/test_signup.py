@@ -1,5 +1,6 @@
-"""Signup: the account, its keys and recovery code, the login it starts, registration
-modes, invitations and email verification. Bad input changes nothing."""
+"""Signup (keys made on the client): the account, its keys and recovery copy, the login
+it starts, registration modes, invitations and email verification. Bad input changes
+nothing."""
 
 from __future__ import annotations
 
@@ -11,22 +12,30 @@ import pytest
 from django.conf import settings
 from django.core.signing import TimestampSigner
 from django.test import Client, override_settings
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts import identity as keys
-from accounts import unlock
+from accounts import stages
 from accounts.models import AuditEvent, Invitation, KeyGeneration, LoginSession, User
 from accounts.models.invitations import hash_token
+from client.identity import unwrap_with_recovery
 from tests.accounts import fresh_rate_limits, post_json  # noqa: F401
-from tests.support.accounts import PASSWORD, login_client, make_user
+from tests.support.accounts import (
+    PASSWORD,
+    b64url,
+    http_login,
+    http_signup,
+    login_client,
+    make_user,
+    signup_body,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
 
 
-def signup(client, email="new@example.com", password=PASSWORD, **extra):
-    return post_json(client, "/api/v1/auth/signup", {"email": email, "password": password,
-                                                     **extra})
+def signup(client, email="new@example.com", password=PASSWORD, invitation=None):
+    return http_signup(client, email, password, invitation)
 
 
 def link_from(mail) -> str:
@@ -34,34 +43,33 @@ def link_from(mail) -> str:
     return link
 
 
-def test_signup_creates_keys_logs_in_and_stashes_the_recovery_code(client, mailoutbox,
-                                                                   caplog):
+def test_signup_stores_client_keys_and_logs_in(client, mailoutbox, caplog):
     client.session.save()
     anonymous_key = client.session.session_key
-    r = signup(client)
+    body, identity, code, _ = signup_body("new@example.com")
+    r = post_json(client, "/api/v1/auth/signup", body)
     assert r.status_code == 201
     data = r.json()
     assert data["email_verification_sent"] is True and data["otp_required"] is False
+    assert "recovery_code" not in data  # made and kept on the client
     user = User.objects.get(email="new@example.com")
-    # The recovery code is real: it opens the recovery copy of the identity.
-    identity = keys.unwrap(bytes(user.wrapped_identity.recovery_blob),
-                           keys.recovery_identity(data["recovery_code"],
-                                                  settings.SECURECHAT_KEY_TYPE))
-    assert str(identity.recipient()) == KeyGeneration.objects.current_for(user).recipient
-    # Logged in on a new session key, identity unlocked, LoginSession tracked.
+    assert not user.has_usable_password()  # no password ever reached the server
+    # The client's recovery code opens the stored recovery copy; the directory has its keys.
+    opened = unwrap_with_recovery(bytes(user.wrapped_identity.recovery_blob), code,
+                                  settings.SECURECHAT_KEY_TYPE)
+    assert opened.recipient() == identity.recipient()
+    assert KeyGeneration.objects.current_for(user).recipient == identity.recipient()
+    # Logged in on a new session key, LoginSession tracked; nothing of the keys in the session.
     assert client.session.session_key != anonymous_key
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_DONE
     assert LoginSession.objects.get(user=user).session_key == client.session.session_key
-    # The code is shown on the page until confirmed, then forgotten.
-    page = client.get("/signup/recovery-code/")
-    assert page.status_code == 200 and data["recovery_code"].encode() in page.content
-    assert post_json(client, "/api/v1/auth/recovery-code/confirm").status_code == 200
-    assert client.get("/signup/recovery-code/").status_code == 302
-    assert post_json(client, "/api/v1/auth/recovery-code/confirm").status_code == 409
-    assert AuditEvent.objects.filter(user=user, kind="recovery_code_confirmed").exists()
+    assert "securechat_key" not in r.cookies
+    # The server never has the recovery code: nothing to confirm.
+    r = post_json(client, "/api/v1/auth/recovery-code/confirm")
+    assert (r.status_code, r.json()["error"]) == (409, "nothing_pending")
     # Verification mail, and nothing secret in the logs.
     assert len(mailoutbox) == 1 and mailoutbox[0].to == ["new@example.com"]
-    for secret in (PASSWORD, data["recovery_code"], link_from(mailoutbox[0])):
+    for secret in (body["auth_key"], code, link_from(mailoutbox[0])):
         assert secret not in caplog.text
 
 
@@ -70,24 +78,21 @@ def test_signup_with_mandatory_2fa_verifies_the_email_then_enrols(client, mailou
     r = signup(client)
     assert r.status_code == 201 and r.json()["enrolment_required"] is True
     assert r.json()["email_verification_required"] is True
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_VERIFY
-    assert client.get("/signup/recovery-code/").status_code == 200  # allowed while verifying
-    r = client.post("/signup/recovery-code/", {"saved": "on"})
-    assert r["Location"] == "/verify-email/pending/"
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_VERIFY
     page = client.get("/verify-email/pending/")
     assert page.status_code == 200 and b"new@example.com" in page.content
     # Not yet: the enrolment waits for the address (an unverified account cannot enrol).
-    assert client.get("/account/two-factor/")["Location"] == "/verify-email/pending/"
+    assert client.get("/about/")["Location"] == reverse("v2-app")
     r = post_json(client, "/api/v1/me/totp", {})
     assert (r.status_code, r.json()["error"]) == (403, "email_verification_required")
     assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 200
     path = "/" + link_from(mailoutbox[-1]).split("://", 1)[1].split("/", 1)[1]
     assert client.get(path).status_code == 200  # the confirm page, in the half-login
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_VERIFY
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_VERIFY
     assert client.post(path).status_code == 200
-    # Verified: the next request moves the login on to the enrolment.
-    assert client.get("/about/")["Location"] == "/account/two-factor/"
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_ENROL
+    # Verified: the next request moves the login on to the enrolment (the shell's step).
+    assert client.get("/about/")["Location"] == reverse("v2-app")
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_ENROL
     assert post_json(client, "/api/v1/me/totp", {}).status_code == 201
 
 
@@ -98,38 +103,39 @@ def test_an_invited_signup_with_mandatory_2fa_goes_straight_to_enrolment(client)
                               expires_at=timezone.now() + timedelta(days=7))
     r = signup(client, "invited@example.com", invitation=token)
     assert r.status_code == 201 and r.json()["email_verification_required"] is False
-    assert client.session[unlock.SESSION_STAGE] == unlock.STAGE_ENROL
+    assert client.session[stages.SESSION_STAGE] == stages.STAGE_ENROL
 
 
 def test_an_unverified_account_cannot_enable_2fa():
     u = make_user(verified=False)
     client = login_client(u)
-    r = post_json(client, "/api/v1/me/totp", {"password": u.password})
+    r = post_json(client, "/api/v1/me/totp", {"auth_key": b64url(u.auth_key)})
     assert (r.status_code, r.json()["error"]) == (403, "email_unverified")
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     assert not TOTPDevice.objects.filter(user=u.user).exists()
-    r = client.post("/account/two-factor/", {"action": "start", "password": u.password})
-    assert r.status_code == 403 and b"Confirm your email address first" in r.content
     User.objects.filter(pk=u.user.pk).update(email_verified_at=timezone.now())
-    assert post_json(client, "/api/v1/me/totp", {"password": u.password}).status_code == 201
+    assert post_json(client, "/api/v1/me/totp", {"auth_key": b64url(u.auth_key)}).status_code == 201
 
 
-@pytest.mark.parametrize(("body", "status", "field"), [
-    ({"email": "new@example.com", "password": "short"}, 400, "password"),
-    ({"email": "new@example.com", "password": "password1234"}, 400, "password"),
-    ({"email": "new@example.com", "password": "x" * 2000}, 400, "password"),
-    ({"email": "not an email", "password": PASSWORD}, 400, "email"),
-    ({"email": "", "password": PASSWORD}, 400, "email"),
-    ({"email": 12, "password": PASSWORD}, 400, "email"),
-    ({"email": "new@example.com", "password": None}, 400, "password"),
+@pytest.mark.parametrize(("change", "field"), [
+    ({"password": PASSWORD}, "password"),  # the password never reaches the server
+    ({"password": "short"}, "password"),
+    ({"email": "not an email"}, "email"),
+    ({"email": ""}, "email"),
+    ({"email": 12}, "email"),
+    ({"auth_key": "short"}, "auth_key"),
+    ({"recipient": "age1notarecipient"}, "recipient"),
 ])
-def test_bad_signup_input_gets_a_clear_error_and_creates_nothing(client, body, status,
-                                                                 field):
+def test_bad_signup_input_gets_a_clear_error_and_creates_nothing(client, change, field):
+    body = {**signup_body("new@example.com")[0], **change}
     r = post_json(client, "/api/v1/auth/signup", body)
-    assert r.status_code == status
+    assert r.status_code == 400
     assert r.json()["field"] == field and r.json()["detail"]
     assert User.objects.count() == 0 and "_auth_user_id" not in client.session
+    # Positive control: the same body without the change signs up.
+    assert post_json(Client(), "/api/v1/auth/signup",
+                     signup_body("new@example.com")[0]).status_code == 201
 
 
 def test_the_same_address_in_any_case_is_taken(client):
@@ -151,10 +157,6 @@ def test_invite_only_registration_needs_a_valid_invitation_for_that_address(clie
     token = secrets.token_urlsafe(32)
     Invitation.objects.create(email="invited@example.com", token_hash=hash_token(token),
                               expires_at=timezone.now() + timedelta(days=7))
-    # The emailed invitation link only fills in the signup form (a GET changes nothing).
-    page = Client().get(f"/signup/?invitation={token}&email=invited@example.com")
-    assert page.status_code == 200 and token.encode() in page.content
-    assert Invitation.objects.get().used_at is None and User.objects.count() == 0
     assert signup(client, "invited@example.com").status_code == 403
     assert signup(client, "other@example.com", invitation=token).status_code == 403
     r = signup(client, "invited@example.com", invitation=token)
@@ -227,23 +229,8 @@ def _b62(number: int) -> str:
 def test_resend_is_for_logged_in_unverified_users_and_rate_limited(client, mailoutbox):
     assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 401
     u = make_user(verified=False)
-    post_json(client, "/api/v1/auth/login", {"email": u.email, "password": u.password})
+    http_login(client, u.email, u.password)
     statuses = [post_json(client, "/api/v1/auth/verify-email/resend").status_code
                 for _ in range(6)]
     assert statuses == [200] * 5 + [429]
     assert sum("Confirm your SecureChat email" in m.subject for m in mailoutbox) == 5
-
-
-def test_signup_page_flow(client):
-    r = client.get("/signup/")
-    assert r.status_code == 200 and b'name="password"' in r.content
-    r = client.post("/signup/", {"email": "page@example.com", "password": "short"})
-    assert r.status_code == 400 and b"at least 12" in r.content.lower()
-    r = client.post("/signup/", {"email": "page@example.com", "password": PASSWORD})
-    assert r.status_code == 302 and r["Location"] == "/signup/recovery-code/"
-    r = client.get("/signup/recovery-code/")
-    assert b"I saved my recovery code" in r.content
-    r = client.post("/signup/recovery-code/", {})
-    assert r.status_code == 400
-    r = client.post("/signup/recovery-code/", {"saved": "on"})
-    assert r.status_code == 302 and r["Location"] == "/"

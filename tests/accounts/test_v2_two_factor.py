@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import unlock
+from accounts import stages
 from accounts.models import BackupCodeDevice, LoginSession
 from tests.accounts import fresh_code, fresh_rate_limits, post_json  # noqa: F401
 from tests.accounts.test_client_keys import PASSWORD, Device
@@ -124,7 +124,7 @@ def test_mandatory_enrolment_completes_the_login_without_step_up():
     key_before = device.http.session.session_key
     r = device.post("/api/v1/me/totp/confirm", {"code": pyotp.TOTP(r.json()["secret"]).now()})
     assert r.status_code == 200
-    assert device.http.session[unlock.SESSION_STAGE] == unlock.STAGE_DONE
+    assert device.http.session[stages.SESSION_STAGE] == stages.STAGE_DONE
     assert device.http.session.session_key != key_before
     assert LoginSession.objects.filter(
         session_key=device.http.session.session_key, ended_at__isnull=True).exists()

@@ -220,21 +220,17 @@ def test_a_worker_runs_only_its_pinned_bytes_under_the_site_csp(start_server, ne
 def test_the_admin_pages_pin_their_scripts_too(start_server, new_page, redis_url):
     """Django's admin renders its own script tags (static files, widget media, the jsi18n
     catalog); securechat/sri.py pins them. A staff user with two-factor crawls it."""
-    from django.test import Client
 
     from accounts.models import User
-    from tests.accounts import clear_rate_limits, enrol_totp, fresh_code
-    from tests.support.accounts import make_user
+    from tests.accounts import clear_rate_limits, enrol_totp
+    from tests.support.accounts import login_admin, make_user
 
     clear_rate_limits()
     staff = make_user("operator@example.com")
     User.objects.filter(pk=staff.user.pk).update(is_staff=True, is_superuser=True)
     make_user("someone@example.com")  # a row to list and open
     device, _ = enrol_totp(staff.user)
-    client = Client()
-    response = client.post("/admin/login/", {"email": staff.email, "password": staff.password,
-                                             "code": fresh_code(device)})
-    assert response.status_code == 302, response.content
+    client = login_admin(staff, device)  # the site's login with a code
     server = start_server("uvicorn")
     page = new_page(server)
     page.context.add_cookies([{"name": name, "value": morsel.value, "url": server.url}

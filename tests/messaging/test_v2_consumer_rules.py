@@ -197,10 +197,10 @@ async def test_a_socket_without_a_complete_login_is_closed_4401(chat):
     assert await anonymous.closed_with() == 4401
 
     def half_login():
-        from accounts import unlock
+        from accounts import stages
 
         store = SessionStore(session_key(alice))
-        store[unlock.SESSION_STAGE] = "totp"  # a login still waiting for its second factor
+        store[stages.SESSION_STAGE] = "totp"  # a login still waiting for its second factor
         store.save()
 
     await database_sync_to_async(half_login)()

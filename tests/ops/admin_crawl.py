@@ -1,11 +1,10 @@
 """Log in to the admin on a live server the way an operator does, and visit every page.
 
-``client_login`` logs in the way version 2 does (DESIGN.md §4: the site's
-login, then the admin): the client library derives ``auth_key`` from the
-password on this side, a code computed with ``pyotp`` from the device's secret
-(for the next time step, so it is never the one used to confirm the device)
-completes the login, and the session cookie opens ``/admin/`` — the server never
-receives the password. ``crawl`` visits the index, each
+``admin_login`` follows ``/admin/login/`` to the site's login, logs in there as a
+client does (prelogin, the auth key derived from the password, then a code
+computed with ``pyotp`` from the device's secret -- a code for the next time
+step, so it is never the one used to confirm the device), and checks that the
+admin index then opens. ``crawl`` visits the index, each
 app's index, and for every model registered on ``accounts.admin_site.site``
 its changelist and the change and history pages of its objects (up to
 ``per_model``; every model must have at least one). Sorting a changelist by
@@ -31,26 +30,31 @@ def pyotp_code(device, *, ahead: int = 1) -> str:
     return totp.at(time.time() + ahead * device.step)
 
 
-def client_login(server, email: str, password: str, device) -> httpx.Client:
-    """A version 2 login (client library, TOTP code) whose session opens the admin."""
-    import tempfile
-    from pathlib import Path
+def admin_login(server, email: str, password: str, device) -> httpx.Client:
+    from tests.support.accounts import b64url, derive_for
 
-    from client import account
-    from client.http import Session
-    from tests.client.cli_support import TEST_FLOOR
-
-    config = Path(tempfile.mkdtemp(prefix="admin-login-"))
-    session = Session(server.url, config)
-    account.login(session, email, password, account.KnownAccounts(config),
-                  lambda: pyotp_code(device), min_work_factor=TEST_FLOOR)
     client = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False,
-                          headers={"Origin": server.origin}, cookies=session._http.cookies)
-    session.close()
+                          headers={"Origin": server.origin})
+    page = client.get("/admin/login/")
+    assert page.status_code == 302 and page.headers["location"] == "/login/?next=%2Fadmin%2F"
+
+    def post(path, body):
+        token = client.get("/api/v1/csrf").json()["csrf_token"]
+        return client.post(path, json=body, headers={"X-CSRFToken": token})
+
+    assert post("/api/v1/auth/prelogin", {"email": email}).status_code == 200
+    keys = derive_for(email, password)  # the salt prelogin answers, the test work factor
+    response = post("/api/v1/auth/login", {"email": email, "auth_key": b64url(keys.auth_key)})
+    assert response.status_code == 200 and response.json()["otp_required"], response.text
+    response = post("/api/v1/auth/otp", {"code": pyotp_code(device)})
+    assert response.status_code == 200, response.text
     index = client.get("/admin/")
     assert index.status_code == 200 and "SecureChat administration" in index.text, \
         (index.status_code, index.text[:300])
     return client
+
+
+client_login = admin_login  # the name tests/ops/test_admin_content.py and test_logs.py use
 
 
 @dataclass

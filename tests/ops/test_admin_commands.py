@@ -36,7 +36,15 @@ from accounts.models import (
     User,
 )
 from tests.accounts import enrol_totp, fresh_code, fresh_rate_limits  # noqa: F401
-from tests.support.accounts import PASSWORD, login_client, make_user
+from tests.support.accounts import (
+    PASSWORD,
+    http_login,
+    http_signup,
+    login_admin,
+    login_client,
+    make_user,
+    post_json,
+)
 from tests.support.live import REPO_ROOT, database_env
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -118,32 +126,30 @@ def test_createadmin_works_in_every_registration_mode(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_createadmin_signup_over_the_api_then_admin_login(mode):
-    """The API signup path in each mode; then the new administrator reaches the admin
-    with password and code."""
+    """The API signup path (client-made keys) in each mode; then the new administrator
+    reaches the admin through the site's login with the auth key and a code."""
     with override_settings(SECURECHAT_REGISTRATION=mode):
         token = token_of(run("createadmin", "api-admin@example.com"))
-        response = Client().post("/api/v1/auth/signup", {
-            "email": "api-admin@example.com", "password": PASSWORD, "invitation": token},
-            content_type="application/json")
+        response = http_signup(Client(), "api-admin@example.com", invitation=token)
     assert response.status_code == 201, response.content
     user = User.objects.get(email="api-admin@example.com")
     assert user.email_verified and not user.is_staff
     device, _ = enrol_totp(user)
     client = Client()
-    response = client.post("/admin/login/", {"email": user.email, "password": PASSWORD,
-                                             "code": fresh_code(device)})
-    assert response.status_code == 302, response.content
+    assert http_login(client, user.email, PASSWORD).json()["otp_required"]
+    assert post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)}).status_code == 200
     assert client.get("/admin/accounts/user/").status_code == 200
 
 
-def test_the_printed_link_works_on_the_signup_page_while_registration_is_closed():
-    """What the operator does on day one: open the printed link in a browser."""
+def test_the_printed_link_works_while_registration_is_closed():
+    """What the operator does on day one: open the printed link (its invitation and
+    address are what the browser's or the CLI's signup sends)."""
     from tests.ops.test_invite import sign_up_from_link
 
     with override_settings(SECURECHAT_REGISTRATION="closed"):
         (link,) = LINK_RE.findall(run("createadmin", "browser-admin@example.com"))
         response = sign_up_from_link(Client(), link)
-    assert response.status_code == 302 and response["Location"] == "/signup/recovery-code/"
+    assert response.status_code == 201, response.content
     user = User.objects.get(email="browser-admin@example.com")
     assert user.email_verified and user.admin_on_2fa and not user.is_staff
 
@@ -153,9 +159,7 @@ def test_an_ordinary_invitation_does_not_open_closed_registration():
     with override_settings(SECURECHAT_REGISTRATION="invite"):
         token = token_of(run("invite", "plain@example.com"))
     with override_settings(SECURECHAT_REGISTRATION="closed"):
-        response = Client().post("/api/v1/auth/signup", {
-            "email": "plain@example.com", "password": PASSWORD, "invitation": token},
-            content_type="application/json")
+        response = http_signup(Client(), "plain@example.com", invitation=token)
     assert response.status_code == 403
     assert User.objects.count() == 0
 
@@ -401,9 +405,7 @@ def test_invitations_list_and_revoke():
     assert Invitation.objects.get(pk=guest_id).state == "revoked"
     assert AuditEvent.objects.filter(kind="invitation_revoked").count() == 1
     with override_settings(SECURECHAT_REGISTRATION="invite"):
-        response = Client().post("/api/v1/auth/signup", {
-            "email": "guest@example.com", "password": PASSWORD, "invitation": token},
-            content_type="application/json")
+        response = http_signup(Client(), "guest@example.com", invitation=token)
     assert response.status_code == 403  # the link no longer works
 
     used_id = Invitation.objects.get(email="used@example.com").pk
@@ -418,9 +420,7 @@ def test_invitations_list_and_revoke():
 def test_the_admin_lists_invitations_read_only_and_revokes():
     root = admin_user()
     device = ForgivingTOTPDevice.objects.get(user=root.user, confirmed=True)
-    client = Client()
-    assert client.post("/admin/login/", {"email": root.email, "password": root.password,
-                                          "code": fresh_code(device)}).status_code == 302
+    client = login_admin(root, device)
     with override_settings(SECURECHAT_REGISTRATION="invite"):
         token = token_of(run("invite", "guest@example.com"))
     invitation = Invitation.objects.get(email="guest@example.com")
