@@ -200,8 +200,9 @@ lint-js: node_modules/.installed
 clean:
 	rm -rf $(VENV) node_modules var staticfiles $(BUNDLE_DIR) .pytest_cache .ruff_cache
 
-# Screenshots of the main pages (signup, 2FA setup, conversation list, a conversation
-# with a file and an upload in progress, the key-change notice) into docs/screenshots/.
+# Screenshots of the main pages (login, signup, the recovery code, 2FA setup on the profile,
+# conversation list, a conversation with a file and an upload in progress, a group, the
+# key-change notice) into docs/screenshots/.
 .PHONY: screenshots
 screenshots: debian-deps dev-deps redis bundle
 	env -u DATABASE_URL SECURECHAT_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots \

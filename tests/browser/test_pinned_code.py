@@ -1,11 +1,14 @@
 """Issue 12, must-show 5: every script a page runs is pinned (DESIGN.md §1).
 
-A crawl of the pages reachable without an account and then as a signed-up user
-with two-factor (the in-place steps included) checks, on every document: each
-``<script>`` and ``<link rel=modulepreload>`` has a ``src``/``href`` on the site
-and an ``integrity`` equal to the sha384 of the bytes the server serves; every
-script the browser requested is one of those; and no ``securitypolicyviolation``
-fired (a listener installed before any page script runs reports each one).
+A crawl of the pages reachable without an account, then as a signed-in user with
+two-factor (the shell's in-place steps and an open conversation included), checks on
+every document: each ``<script>`` and ``<link rel=modulepreload>`` has a
+``src``/``href`` on the site and an ``integrity`` equal to the sha384 of the bytes the
+server serves; every script the browser requested is one of those; and no
+``securitypolicyviolation`` fired (a listener installed before any page script runs
+reports each one). The shell (templates/v2/app.html) routes on the client, so a
+document is checked again after each in-place step: a script added later must be
+pinned too.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from urllib.parse import urldefrag, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import flows
+from tests.accounts import clear_rate_limits, enrol_totp
+from tests.browser.flows import wait_for_link
+from tests.browser.test_v2_accounts import browser_login
+from tests.browser.test_v2_chat import send, signup
+from tests.support.bundle import build
 
 pytestmark = [pytest.mark.browser]
 
@@ -44,11 +51,14 @@ PINNABLE = """() => [...document.querySelectorAll('script, link[rel="moduleprelo
   }))"""
 
 ANONYMOUS_SEEDS = ["/", "/login/", "/signup/", "/password-reset/", "/about/",
-                   "/verify-email/resend/", "/admin/login/", "/v2/"]
-SIGNED_IN_SEEDS = ["/", "/me/", "/account/two-factor/", "/account/backup-codes/"]
-# Links that end the session or act on it; a GET changes nothing, but logging out would
-# end the crawl of the signed-in pages.
-SKIP = re.compile(r"/(static|api|logout)/|/verify-email/.+|/password-reset/.+/")
+                   "/verify-email/pending/", "/admin/login/", "/v2/"]
+SIGNED_IN_SEEDS = ["/", "/me/"]
+# Links that end the session or act on it (a GET changes nothing, but logging out would
+# end the crawl of the signed-in pages), and the reset links' pages (the shell's routes,
+# checked as /password-reset/).
+SKIP = re.compile(r"/(static|api|logout)/|/password-reset/.+/")
+# A file of the served or the test build: static/<dir>/<entry>-<sha256[:16]>[.min].js
+BUNDLE_FILE = re.compile(r"^/static/(?:dist|test-bundle)/(.+)-([0-9a-f]{16})(?:\.min)?\.js$")
 MAX_PAGES = 40
 ADMIN_PAGES = 25
 
@@ -70,7 +80,28 @@ class PinCheck:
         page.context.expose_function("__securechatViolation",
                                      lambda report: self.violations.append(report))
         page.context.add_init_script(VIOLATION_LISTENER)
-        page.on("request", lambda r: r.resource_type == "script" and self.requested.add(r.url))
+        self.fetched: set[str] = set()  # bundle files read by fetch(): the workers' sources
+        page.on("request", self.on_request)
+
+    def on_request(self, request) -> None:
+        if request.resource_type == "script":
+            self.requested.add(request.url)
+        elif BUNDLE_FILE.match(urlsplit(request.url).path) and request.url.startswith(
+                self.origin + "/"):
+            self.fetched.add(request.url)
+
+    def check_worker_sources(self) -> int:
+        """Workers run from blob: URLs made of bytes the page fetched with the manifest's
+        integrity (crypto/index.js startWorker; its refusal of other bytes is the worker
+        test below). Here: each bundle file fetched is the content its name pins (the
+        hash in a bundle file's name is the sha256 of its bytes: tools/bundle.mjs).
+        Returns how many such sources the page fetched."""
+        for url in sorted(self.fetched):
+            response = self.page.request.get(url)
+            named = BUNDLE_FILE.match(urlsplit(url).path).group(2)
+            if not response.ok or hashlib.sha256(response.body()).hexdigest()[:16] != named:
+                self.problems.append(f"{url}: its bytes are not the ones its name pins")
+        return len(self.fetched)
 
     def check_document(self) -> None:
         """Every script and modulepreload of the current document is on the site and
@@ -110,40 +141,65 @@ class PinCheck:
             queue.extend(self.visit(url))
 
     def assert_clean(self) -> None:
-        unpinned = sorted(self.requested - self.pinned)
+        blobs = {url for url in self.requested if url.startswith("blob:")}
+        assert len(blobs) <= self.check_worker_sources() * len(self.pages), \
+            "a blob: script that no fetched bundle file can account for"
+        unpinned = sorted(self.requested - self.pinned - blobs)
         assert self.problems == []
         assert unpinned == [], "scripts loaded that no page pinned"
         assert self.violations == []
 
 
-def test_every_script_on_every_page_is_pinned_and_no_csp_violation(start_server, new_page):
+def test_every_script_on_every_page_is_pinned_and_no_csp_violation(start_server, new_page,
+                                                                     tmp_path):
+    """Signed out on the served bundles; signed in on the test build (its work-factor
+    floor lets the shell open an account made here by the client flow), which the
+    server pins the same way."""
     server = start_server("uvicorn")
+    clear_rate_limits()
+    signup(server, "unverified")  # the emailed link's page (a GET only shows the button)
+    verify_link = urlsplit(wait_for_link(server, "unverified-", "/verify-email/")).path
     anonymous = PinCheck(new_page(server), server)
-    anonymous.crawl(ANONYMOUS_SEEDS)
-    assert len(anonymous.pages) >= len(ANONYMOUS_SEEDS) - 1
+    anonymous.crawl([*ANONYMOUS_SEEDS, verify_link])
+    assert len(anonymous.pages) >= len(ANONYMOUS_SEEDS)
+    assert verify_link in {urlsplit(url).path for url in anonymous.pages}
+    assert any("next=%2Fadmin" in url for url in anonymous.pages)  # /admin/login/, redirected
     anonymous.assert_clean()
+    assert {"v2/app", "accounts/forms"} <= entries_of(anonymous.pinned), \
+        "the crawl missed the shell or a server-rendered page"
 
+    build(tmp_path / "bundle", test_variant=True)
+    server = start_server("uvicorn", SECURECHAT_TEST_BUNDLE_DIR=str(tmp_path / "bundle"))
+    user, contact = signup(server, "pinned"), signup(server, "contact")
+    device, _ = enrol_totp(user.user)
     page = new_page(server)
     check = PinCheck(page, server)
-    email = "pinned@example.com"
-    flows.signup(page, email)  # the recovery-code step is swapped in place by forms.js
+    browser_login(page, user.email, code_for=device)  # the code step is swapped in place
+    expect(page.locator("#v2-home-email")).to_have_text(user.email)
     check.check_document()
-    flows.verify_email(page, server, email)
-    flows.enable_totp(page)  # backup codes swapped in place: save-secret.js is added
-    check.check_document()
-    from tests.support.accounts import make_user
+    check.crawl(SIGNED_IN_SEEDS)
+    assert any(urlsplit(url).path == "/me/" for url in check.pages)
 
-    contact = make_user("contact@example.com", password=flows.PASSWORD)
-    page.goto("/")
-    conversation = flows.open_chat(page, contact.email)
-    check.crawl([*SIGNED_IN_SEEDS, f"/c/{conversation}/"])
-    assert any("/me/" in url for url in check.pages)
-    expect(page.locator("body")).to_be_visible()
+    page.goto("/")  # a conversation open, a message and a file sent (the encrypt worker)
+    expect(page.locator(".v2-status")).to_have_text("Connected")
+    page.get_by_label("Email address(es), separated by commas").fill(contact.email)
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator(".v2-conversation")).to_be_visible()
+    send(page, "pinned code only")
+    page.get_by_label("Attach a file (or drop files on the conversation)").set_input_files(
+        files=[{"name": "a.txt", "mimeType": "text/plain", "buffer": b"a file"}])
+    expect(page.locator(".v2-message.mine.sent .file-name")).to_have_text(["a.txt"])
+    check.check_document()
     check.assert_clean()
-    assert any(re.search(r"/c/\d+/$", url) for url in check.pages)
-    assert {urlsplit(url).path.split("/")[3] for url in check.pinned} == {
-        "accounts", "chat", "vendor"}, "the crawl missed a kind of page script"
+    assert "v2/app" in entries_of(check.pinned)
+    assert {"crypto/derive-worker", "v2/files/encrypt-worker"} <= entries_of(check.fetched), \
+        "the login's derivation or the file's encryption ran no worker"
     assert page.errors == []
+
+
+def entries_of(urls: set[str]) -> set[str]:
+    """The bundle entries (``v2/app``) of pinned URLs."""
+    return {match.group(1) for url in urls if (match := BUNDLE_FILE.match(urlsplit(url).path))}
 
 
 def test_the_probes_see_a_violation_and_a_wrong_integrity(start_server, new_page):
