@@ -48,7 +48,9 @@ cookie) and a planted session row holding a sealed identity are caught by the tw
 checks above (v1 itself is gone after the cutover).
 
 The browser flows run in tests/browser/test_never_sees_browser.py (signup, reload
-under the device key, a text and a file to a CLI user). More browser flows plug in
+under the device key, a text and a file to a CLI user; and, marked slow, TOTP enrolment
+and login, password change with rotation, rotation, export, reset with and without the
+recovery code and the held reset's cancel). More browser flows plug in
 the same way: start the server with
 ``LiveServer(record=True)`` and a :class:`Recording` around it (own Redis,
 ``MONITOR``), drive Chromium through tests/browser/conftest.py's fixtures
