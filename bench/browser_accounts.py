@@ -44,6 +44,7 @@ import platform
 import random
 import secrets
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -473,6 +474,7 @@ def main() -> None:
         server.send_signal(signal.SIGINT)
         server.wait(60)
         log.close()
+        shutil.rmtree(work, ignore_errors=True)
     print(f"{started}; Chromium {version}; {load_before} (at the start), "
           f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} (at the end)")
     print(f"Command: {command}; one uvicorn, SQLite, no Redis; production bundle "
