@@ -187,6 +187,7 @@ bench: debian-deps dev-deps redis bundle
 	$(PY) bench/messaging.py $(BENCH_ARGS)
 	$(PY) bench/files.py
 	$(PY) bench/browser_files.py
+	$(PY) bench/browser_accounts.py $(BENCH_ARGS)
 	$(PY) bench/load.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev-installed lint-js
