@@ -82,7 +82,7 @@ def half_logged_in_client() -> tuple[Client, object]:
 
 
 def assert_refused(client, allowed: set[str], error: str = "second_factor_required"):
-    next_step = reverse("v2-app")  # the shell shows the login's next step
+    next_step = reverse("home")  # the shell shows the login's next step
     checked = 0
     for name, path in all_urls():
         if name in allowed or name in shell_names():
@@ -104,7 +104,7 @@ def test_code_stage_reaches_only_the_allowed_views():
     checked = assert_refused(client, HALF_LOGGED_IN_ALLOWED)
     assert checked > 40
     # The allowed ones answer normally.
-    assert client.get(reverse("v2-app")).status_code == 200
+    assert client.get(reverse("home")).status_code == 200
     assert client.get("/api/v1/csrf").status_code == 200
     # Positive control: after the code step the same client reaches the same views.
     assert post_json(client, "/api/v1/auth/otp", {"code": fresh_code(device)}).status_code == 200

@@ -82,7 +82,7 @@ def test_signup_with_mandatory_2fa_verifies_the_email_then_enrols(client, mailou
     page = client.get("/verify-email/pending/")
     assert page.status_code == 200 and b"new@example.com" in page.content
     # Not yet: the enrolment waits for the address (an unverified account cannot enrol).
-    assert client.get("/about/")["Location"] == reverse("v2-app")
+    assert client.get("/about/")["Location"] == reverse("home")
     r = post_json(client, "/api/v1/me/totp", {})
     assert (r.status_code, r.json()["error"]) == (403, "email_verification_required")
     assert post_json(client, "/api/v1/auth/verify-email/resend").status_code == 200
@@ -91,7 +91,7 @@ def test_signup_with_mandatory_2fa_verifies_the_email_then_enrols(client, mailou
     assert client.session[stages.SESSION_STAGE] == stages.STAGE_VERIFY
     assert client.post(path).status_code == 200
     # Verified: the next request moves the login on to the enrolment (the shell's step).
-    assert client.get("/about/")["Location"] == reverse("v2-app")
+    assert client.get("/about/")["Location"] == reverse("home")
     assert client.session[stages.SESSION_STAGE] == stages.STAGE_ENROL
     assert post_json(client, "/api/v1/me/totp", {}).status_code == 201
 
