@@ -89,7 +89,10 @@ class _Scripts(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "script":
-            self._in_script = not a.get("src")
+            # A data block (Django's json_script: type application/json) is never run
+            # by a browser, so it is page data, not code; any other inline script is code.
+            data_block = (a.get("type") or "").strip().lower() == "application/json"
+            self._in_script = not a.get("src") and not data_block
             if a.get("src"):
                 self.loads.append((a["src"], a.get("integrity")))
         elif tag == "link" and "modulepreload" in (a.get("rel") or "").split():

@@ -116,6 +116,8 @@ def test_a_modified_bundle_is_a_mismatch(tmp_path, site, released):
 
 @pytest.mark.parametrize("extra, problem", [
     ("<script>steal()</script>", "1 inline script"),
+    ('<script type="module">steal()</script>', "1 inline script"),
+    ('<script type="text/json">steal()</script>', "1 inline script"),  # only application/json is data
     ('<script src="https://evil.example/x.js"></script>', "a script from elsewhere"),
     ('<script src="/static/other.js"></script>', "not released"),
     ('<link rel="modulepreload" href="/static/dist/x.js">', "not released"),
@@ -125,6 +127,15 @@ def test_a_shell_that_loads_other_code_is_a_mismatch(tmp_path, site, released, e
     site.pages["/"] = shell([(f"/static/dist/{app}", sri(APP))], extra)
     result = verify(tmp_path, site, hashes)
     assert result.returncode == 3 and problem in result.stdout, result
+
+
+def test_a_json_data_block_is_page_data_not_code(tmp_path, site, released):
+    """Django's json_script (the shell's configuration) is never run by a browser."""
+    app, hashes = released
+    site.pages["/"] = shell([(f"/static/dist/{app}", sri(APP))],
+                            '<script id="v2-config" type="application/json">{"a": 1}</script>')
+    result = verify(tmp_path, site, hashes)
+    assert result.returncode == 0 and "inline" not in result.stdout, result
 
 
 def test_a_wrong_integrity_in_the_shell_is_a_mismatch(tmp_path, site, released):
