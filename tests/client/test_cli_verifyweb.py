@@ -117,7 +117,7 @@ def test_a_modified_bundle_is_a_mismatch(tmp_path, site, released):
 @pytest.mark.parametrize("extra, problem", [
     ("<script>steal()</script>", "1 inline script"),
     ('<script type="module">steal()</script>', "1 inline script"),
-    ('<script type="text/json">steal()</script>', "1 inline script"),  # only application/json is data
+    ('<script type="text/json">steal()</script>', "1 inline script"),  # not JSON data
     ('<script src="https://evil.example/x.js"></script>', "a script from elsewhere"),
     ('<script src="/static/other.js"></script>', "not released"),
     ('<link rel="modulepreload" href="/static/dist/x.js">', "not released"),
