@@ -63,7 +63,7 @@ def add_commands(sub) -> None:
     c.add_argument("--file", type=Path, metavar="PATH",
                    help="send this file (resumable: run the same command again after a kill)")
     for name, what in (("read", "print a conversation's history, decrypted and verified"),
-                       ("history", "the same as read")):
+                       ("history", "the same as read: the decrypted, verified history")):
         c = sub.add_parser(name, help=what)
         c.add_argument("conversation", metavar="CONVERSATION")
         c.add_argument("--since", type=int, default=0, metavar="SEQ",
