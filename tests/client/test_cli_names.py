@@ -10,7 +10,9 @@ manage a group (a rename is a signed operation whose name travels only in the ne
 
 from __future__ import annotations
 
-import threading
+import subprocess
+import sys
+import time
 
 import pytest
 from django.conf import settings
@@ -21,6 +23,7 @@ from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.client import cli_support
 from tests.client.cli_support import assert_one_error_line
 from tests.client.test_cli_messages import PASSWORD, CliUser, messages
+from tests.support.live import REPO_ROOT
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -81,6 +84,35 @@ def test_group_create_add_rename_remove_and_leave(server, tmp_path):
     assert_one_error_line(alice.run("group", "rename", direct, "Pals"), "direct conversation")
 
 
+# The CLI, held before its first pin write until the test says go (a file, so the test
+# can let another device write in between); it counts the conflicts it was answered.
+PAUSE_BEFORE_PIN_WRITE = cli_support.BLOCK_DJANGO + """
+import pathlib, time
+from client import http
+from client.errors import ApiFailure
+gate = pathlib.Path(sys.argv[1]); gate.mkdir(exist_ok=True)
+original, conflicts = http.Session.request, []
+def request(self, method, path, body=None):
+    if method == "PUT" and path == "/api/v1/me/pins":
+        if not (gate / "waiting").exists():
+            (gate / "waiting").touch()
+            deadline = time.monotonic() + 60
+            while not (gate / "go").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        try:
+            return original(self, method, path, body)
+        except ApiFailure as exc:
+            conflicts.append(exc.code)
+            raise
+        finally:
+            (gate / "conflicts").write_text(str(conflicts.count("version_conflict")))
+    return original(self, method, path, body)
+http.Session.request = request
+from client.cli import main
+sys.exit(main(sys.argv[2:], _min_work_factor=FLOOR))
+""".replace("FLOOR", str(cli_support.TEST_FLOOR))
+
+
 def _login_second_device(user: CliUser, home) -> None:
     result = cli_support.run_cli(home, "--server", user.server.url, "--password-stdin",
                                  "login", "--email", user.email, stdin=PASSWORD + "\n")
@@ -106,25 +138,36 @@ def test_contacts_list_the_pins_and_verify_marks_them_from_two_devices(server, t
     line = _contact_line(alice.ok("contacts"), bob.email)
     assert line.split() == [bob.email, "user", str(bob.id), "generation", "1", "key",
                             signing[:16], "not", "verified"]
-    # Two devices of Alice's mark two contacts at the same time: the compare-and-swap
-    # loser merges and retries, so both marks survive.
+    # Two devices of Alice's mark two contacts at once: the phone is held just before its
+    # pin write while the laptop writes, so the phone's compare-and-swap loses; it merges
+    # and retries, and both marks survive.
     laptop = tmp_path / "alice-laptop"
     _login_second_device(alice, laptop)
-    results = {}
-
-    def mark(name, run):
-        results[name] = run()
-
-    threads = [threading.Thread(target=mark, args=("bob", lambda: alice.run(
-                   "verify", bob.email, "--mark"))),
-               threading.Thread(target=mark, args=("carol", lambda: cli_support.run_cli(
-                   laptop, "--server", server.url, "--password-stdin", "verify", carol.email,
-                   "--mark", stdin=PASSWORD + "\n")))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert all(r.returncode == 0 and "Marked" in r.stdout for r in results.values()), results
+    gate = tmp_path / "gate"
+    phone = subprocess.Popen(
+        [sys.executable, "-c", PAUSE_BEFORE_PIN_WRITE, str(gate), "--server", server.url,
+         "--password-stdin", "verify", bob.email, "--mark"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT, env=cli_support.cli_env(alice.home), start_new_session=True)
+    try:
+        phone.stdin.write(PASSWORD + "\n")
+        phone.stdin.close()
+        deadline = time.monotonic() + 60
+        while not (gate / "waiting").exists():
+            assert phone.poll() is None and time.monotonic() < deadline, phone.stderr.read()
+            time.sleep(0.05)
+        result = cli_support.run_cli(laptop, "--server", server.url, "--password-stdin",
+                                     "verify", carol.email, "--mark", stdin=PASSWORD + "\n")
+        assert result.returncode == 0 and "Marked" in result.stdout, result
+        (gate / "go").touch()
+        phone.wait(timeout=60)
+        out, err = phone.stdout.read(), phone.stderr.read()
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+            phone.wait()
+    assert phone.returncode == 0 and "Marked" in out, (out, err)
+    assert (gate / "conflicts").read_text() == "1"  # the phone lost the race once, then won
     listing = alice.ok("contacts")
     assert _contact_line(listing, bob.email).endswith("  verified")
     assert _contact_line(listing, carol.email).endswith("  verified")
