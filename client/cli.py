@@ -12,7 +12,8 @@
     upload FILE [--resume] [--show-key] [--ref-out REF.json]     (client.cli_files)
     download [FILE_ID] (--ref REF.json | --key-file F --hash H) -o OUT [--force]
     file-key REF.json | --message CONVERSATION:SEQ
-    conversations | new | send | read | listen | members | safety-number
+    conversations | new | send | read | history | listen | members | group
+    safety-number | verify | contacts | accept-key | accept-restore
         (client.cli_messages; docs/cli.md "Conversations and messages")
 
 Secrets — the password, second-factor codes, the local passphrase — come from

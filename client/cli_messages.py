@@ -2,12 +2,16 @@
 
     conversations                                   list, with unread counts
     new EMAIL... [--name NAME]                      a direct chat (one address) or a group
-    send CONVERSATION TEXT|-                        one text message ("-": standard input)
-    send CONVERSATION --file PATH                   a file, encrypted while it uploads
-    read CONVERSATION [--since SEQ]                 decrypted, verified history with warnings
+    send EMAIL|CONVERSATION TEXT|-                  one text message ("-": standard input);
+    send --conversation ID TEXT|-                   an EMAIL starts the direct chat if needed
+    send EMAIL|CONVERSATION --file PATH             a file, encrypted while it uploads
+    read|history CONVERSATION [--since SEQ]         decrypted, verified history with warnings
     listen [CONVERSATION] [--json]                  live messages until Ctrl-C
     members CONVERSATION [--add EMAIL] [--remove EMAIL] [--leave]
-    safety-number EMAIL [--verify]
+    group create NAME EMAIL... | add ID EMAIL | remove ID EMAIL | leave ID | rename ID NAME
+    safety-number EMAIL [--verify] | verify EMAIL [--mark]
+    contacts                                        pinned keys and verified marks
+    accept-key EMAIL                                pin a contact's changed keys (unverified)
     accept-restore CONVERSATION                     continue after the server was restored
 
 CONVERSATION is an id, an unambiguous prefix of one, or the other member's address
@@ -50,14 +54,20 @@ def add_commands(sub) -> None:
     c.add_argument("--name", help="the group's name (encrypted; makes a group)")
     c = sub.add_parser("send", help="send a text message (- reads it from standard input) "
                        "or, with --file, a file encrypted while it uploads")
-    c.add_argument("conversation", metavar="CONVERSATION")
+    c.add_argument("target", metavar="EMAIL|CONVERSATION", nargs="?",
+                   help="an address (the direct conversation, started if needed) or a "
+                   "conversation id or prefix")
     c.add_argument("text", metavar="TEXT", nargs="?")
+    c.add_argument("--conversation", metavar="ID", help="the conversation (then the only "
+                   "argument is TEXT)")
     c.add_argument("--file", type=Path, metavar="PATH",
                    help="send this file (resumable: run the same command again after a kill)")
-    c = sub.add_parser("read", help="print a conversation's history, decrypted and verified")
-    c.add_argument("conversation", metavar="CONVERSATION")
-    c.add_argument("--since", type=int, default=0, metavar="SEQ",
-                   help="only entries after this seq")
+    for name, what in (("read", "print a conversation's history, decrypted and verified"),
+                       ("history", "the same as read: the decrypted, verified history")):
+        c = sub.add_parser(name, help=what)
+        c.add_argument("conversation", metavar="CONVERSATION")
+        c.add_argument("--since", type=int, default=0, metavar="SEQ",
+                       help="only entries after this seq")
     c = sub.add_parser("listen", help="print messages as they arrive (Ctrl-C stops)")
     c.add_argument("conversation", nargs="?", metavar="CONVERSATION")
     c.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -67,13 +77,43 @@ def add_commands(sub) -> None:
     g.add_argument("--add", metavar="EMAIL")
     g.add_argument("--remove", metavar="EMAIL")
     g.add_argument("--leave", action="store_true")
+    _add_group_commands(sub)
     c = sub.add_parser("accept-restore", help="continue a conversation the server shows in an "
                        "older state (restored from a backup)")
     c.add_argument("conversation", metavar="CONVERSATION")
-    c = sub.add_parser("safety-number", help="show the safety number you share with a contact")
+    _add_key_commands(sub)
+
+
+def _add_group_commands(sub) -> None:
+    group = sub.add_parser("group", help="create a group, add or remove a member, leave, "
+                           "rename")
+    verbs = group.add_subparsers(dest="group_command", required=True, metavar="ACTION",
+                                 parser_class=type(group))
+    c = verbs.add_parser("create", help="a new group named NAME with these members")
+    c.add_argument("name", metavar="NAME")
+    c.add_argument("emails", nargs="+", metavar="EMAIL")
+    for verb, what in (("add", "add a member (admins)"), ("remove", "remove a member: a new "
+                       "epoch they cannot open (admins)")):
+        c = verbs.add_parser(verb, help=what)
+        c.add_argument("conversation", metavar="ID")
+        c.add_argument("email", metavar="EMAIL")
+    c = verbs.add_parser("leave", help="leave the group")
+    c.add_argument("conversation", metavar="ID")
+    c = verbs.add_parser("rename", help="give the group a new name (in a new epoch; admins)")
+    c.add_argument("conversation", metavar="ID")
+    c.add_argument("name", metavar="NAME")
+
+
+def _add_key_commands(sub) -> None:
+    for name, flag in (("safety-number", "--verify"), ("verify", "--mark")):
+        c = sub.add_parser(name, help="show the safety number you share with a contact")
+        c.add_argument("email", metavar="EMAIL")
+        c.add_argument(flag, dest="verify", action="store_true",
+                       help="mark the contact verified (after comparing the number)")
+    sub.add_parser("contacts", help="your pinned contacts' keys and verified marks")
+    c = sub.add_parser("accept-key", help="accept a contact's new keys without comparing "
+                       "the safety number (pinned unverified)")
     c.add_argument("email", metavar="EMAIL")
-    c.add_argument("--verify", action="store_true",
-                   help="mark the contact verified (after comparing the number)")
 
 
 # --- set-up --------------------------------------------------------------------------
@@ -109,13 +149,16 @@ def _messenger(ctx, *, accept_restored: bool = False) -> Messenger:
     return messenger
 
 
-def resolve(messenger: Messenger, arg: str) -> dict:
-    """The listed conversation an argument names: id, unique prefix, or a direct peer's email."""
+def resolve(messenger: Messenger, arg: str, *, start: bool = False) -> dict:
+    """The listed conversation an argument names: id, unique prefix, or a direct peer's email
+    (with ``start``, the direct conversation with that address is started if there is none)."""
     listed = messenger.list()
     if "@" in arg:
-        peer = messenger.lookup_email(arg).user_id
+        peer = messenger.lookup_email(arg)
         found = [c for c in listed if c.get("kind") == "direct"
-                 and set(c.get("members", [])) == {messenger.me.user_id, peer}]
+                 and set(c.get("members", [])) == {messenger.me.user_id, peer.user_id}]
+        if not found and start:
+            return {"id": _create(messenger, [peer], None), "kind": "direct"}
     else:
         found = [c for c in listed if c.get("id", "").startswith(arg.lower())] if arg else []
     if not found:
@@ -172,24 +215,43 @@ def cmd_conversations(ctx) -> int:
 
 
 def cmd_new(ctx) -> int:
-    messenger = _messenger(ctx)
-    emails = list(dict.fromkeys(ctx.args.emails))
     if ctx.args.name is not None and not ctx.args.name.strip():
         raise UsageError("the group name is empty")
+    messenger = _messenger(ctx)
+    emails = list(dict.fromkeys(ctx.args.emails))
     peers = [messenger.lookup_email(e) for e in emails]  # all refused before anything is made
-    if any(p.user_id == messenger.me.user_id for p in peers):
-        raise UsageError("you are in every conversation you start; name the others")
+    conversation_id = _create(messenger, peers, ctx.args.name)
     kind = "direct" if len(peers) == 1 and ctx.args.name is None else "group"
-    messenger.pins.save()
-    conversation_id = messenger.create(peers, ctx.args.name or "", kind)
     print(f"{kind} conversation {conversation_id} with {', '.join(emails)}")
     return 0
 
 
+def _create(messenger: Messenger, peers: list, name: str | None) -> str:
+    """Start a direct conversation (one peer, no name) or a group; its id."""
+    if any(p.user_id == messenger.me.user_id for p in peers):
+        raise UsageError("you are in every conversation you start; name the others")
+    kind = "direct" if len(peers) == 1 and name is None else "group"
+    messenger.pins.save()
+    return messenger.create(peers, name or "", kind)
+
+
+def _send_target(ctx) -> tuple[str | None, str | None]:
+    """``(EMAIL or CONVERSATION, TEXT)`` from ``send TARGET TEXT`` or ``send --conversation
+    ID TEXT`` (where the one positional argument is the text)."""
+    args = ctx.args
+    if args.conversation is None:
+        if args.target is None:
+            raise UsageError("send needs EMAIL or CONVERSATION (or --conversation ID)")
+        return args.target, args.text
+    if args.text is not None:
+        raise UsageError("send takes either EMAIL|CONVERSATION or --conversation ID, not both")
+    return args.conversation, args.target
+
+
 def cmd_send(ctx) -> int:
+    target, text = _send_target(ctx)
     if ctx.args.file is not None:
-        return _send_file(ctx)
-    text = ctx.args.text
+        return _send_file(ctx, target, text)
     if text is None:
         raise UsageError("send needs TEXT (or - for standard input) or --file PATH")
     if text != "-":
@@ -198,21 +260,21 @@ def cmd_send(ctx) -> int:
     if text == "-":
         text = sys.stdin.read().removesuffix("\n")
     check_text(text)
-    listed = resolve(messenger, ctx.args.conversation)
+    listed = resolve(messenger, target, start=True)
     item = messenger.send_text(listed["id"], text)
     print(f"sent #{item['seq']} to {listed['id'][:12]}")
     return 0
 
 
-def _send_file(ctx) -> int:
+def _send_file(ctx, target: str, text: str | None) -> int:
     """Upload ``--file`` (encrypted as it goes, resumable) and send the file message."""
     path = ctx.args.file
-    if ctx.args.text is not None:
+    if text is not None:
         raise UsageError("send either TEXT or --file, not both")
     if not path.is_file():
         raise LocalFileError(f"{path} is not a file")  # before asking for any secret
     messenger = _messenger(ctx)
-    listed = resolve(messenger, ctx.args.conversation)
+    listed = resolve(messenger, target, start=True)
     result = files.upload(messenger.session, path, messenger.identity.current_identity,
                           ctx.dir, resume=True)
     doc = filemessage.FileDocument(
@@ -264,24 +326,35 @@ def cmd_accept_restore(ctx) -> int:
     return 0
 
 
+def _add_member(messenger: Messenger, conv: Conversation, email: str) -> None:
+    messenger.change_members(conv, "add", messenger.lookup_email(email))
+    print(f"added {email}")
+
+
+def _remove_member(messenger: Messenger, conv: Conversation, email: str) -> None:
+    by_email = {e: u for u, e in conv.keys.emails.items()}
+    if email not in by_email or by_email[email] not in conv.members:
+        raise UsageError(f"{email} is not a member of this conversation")
+    messenger.change_members(conv, "remove", conv.keys.current.get(by_email[email])
+                             or _id_only(by_email[email]))
+    print(f"removed {email} (a new epoch they cannot open)")
+
+
+def _leave(messenger: Messenger, conv: Conversation) -> None:
+    messenger.change_members(conv, "leave")
+    print(f"left {conv.id[:12]}")
+
+
 def cmd_members(ctx) -> int:
     messenger = _messenger(ctx)
     conv = messenger.load_listed(resolve(messenger, ctx.args.conversation))
     args = ctx.args
     if args.add:
-        target = messenger.lookup_email(args.add)
-        messenger.change_members(conv, "add", target)
-        print(f"added {args.add}")
+        _add_member(messenger, conv, args.add)
     elif args.remove:
-        by_email = {e: u for u, e in conv.keys.emails.items()}
-        if args.remove not in by_email or by_email[args.remove] not in conv.members:
-            raise UsageError(f"{args.remove} is not a member of this conversation")
-        messenger.change_members(conv, "remove", conv.keys.current.get(by_email[args.remove])
-                                 or _id_only(by_email[args.remove]))
-        print(f"removed {args.remove} (a new epoch they cannot open)")
+        _remove_member(messenger, conv, args.remove)
     elif args.leave:
-        messenger.change_members(conv, "leave")
-        print(f"left {conv.id[:12]}")
+        _leave(messenger, conv)
     else:
         admins = conv.chain.state.admins
         _print_alerts(conv)
@@ -290,6 +363,34 @@ def cmd_members(ctx) -> int:
                                      ("verified", messenger.pins.verified(user_id)),
                                      ("you", user_id == messenger.me.user_id)) if on]
             print(f"{conv.keys.name(user_id)}" + (f"  ({', '.join(marks)})" if marks else ""))
+    return 0
+
+
+def cmd_group(ctx) -> int:
+    """``group create|add|remove|leave|rename``: the same actions as ``new --name`` and
+    ``members``, named as issue 13 names them."""
+    args = ctx.args
+    if args.group_command in ("create", "rename") and not args.name.strip():
+        raise UsageError("the group name is empty")
+    messenger = _messenger(ctx)
+    if args.group_command == "create":
+        emails = list(dict.fromkeys(args.emails))
+        peers = [messenger.lookup_email(e) for e in emails]
+        conversation_id = _create(messenger, peers, args.name)
+        print(f"group conversation {conversation_id} with {', '.join(emails)}")
+        return 0
+    conv = messenger.load_listed(resolve(messenger, args.conversation))
+    if args.group_command == "add":
+        _add_member(messenger, conv, args.email)
+    elif args.group_command == "remove":
+        _remove_member(messenger, conv, args.email)
+    elif args.group_command == "leave":
+        _leave(messenger, conv)
+    else:
+        if conv.kind != "group":
+            raise UsageError(f"{conv.id[:12]} is a direct conversation: only a group has a name")
+        messenger.change_members(conv, "rename", name=args.name)
+        print(f"renamed {conv.id[:12]} to {args.name}")
     return 0
 
 
@@ -315,10 +416,52 @@ def cmd_safety_number(ctx) -> int:
         print(f"Marked {ctx.args.email} as verified.")
     elif changed:
         print(f"KEY CHANGED: {ctx.args.email} has other keys than you pinned; sending to them "
-              "is blocked until you compare this number and run with --verify")
+              "is blocked until you compare this number and mark it (securechat verify "
+              f"{ctx.args.email} --mark) or accept the keys (securechat accept-key "
+              f"{ctx.args.email})")
     else:
         state = "verified" if messenger.pins.verified(keys.user_id) else "not verified"
-        print(f"({state}; compare it with theirs, then run with --verify)")
+        print(f"({state}; compare it with theirs, then mark it: securechat verify "
+              f"{ctx.args.email} --mark)")
+    messenger.pins.save()
+    messenger.state.save()
+    return 0
+
+
+def cmd_contacts(ctx) -> int:
+    """The pin blob's contacts: address, user id, pinned key generation, the first 16 hex
+    digits of the signing key's SHA-256 (what ``securechat fingerprint`` prints on their
+    side) and the verified mark."""
+    messenger = _messenger(ctx)
+    pins = messenger.pins.contacts
+    if not pins:
+        print("No pinned contacts yet: keys are pinned the first time you write to someone")
+        return 0
+    emails = messenger.contact_emails()
+    for user_id, pin in sorted(pins.items(), key=lambda i: (emails.get(i[0], "~"), i[0])):
+        mark = "verified" if pin.verified else "not verified"
+        print(f"{emails.get(user_id, '(address unknown)')}  user {user_id}  "
+              f"generation {pin.generation}  key {pin.fingerprints.ed25519_hash.hex()[:16]}  "
+              f"{mark}")
+    messenger.state.save()
+    return 0
+
+
+def cmd_accept_key(ctx) -> int:
+    """Pin a contact's changed keys, unverified: sending to them is no longer blocked."""
+    messenger = _messenger(ctx)
+    keys = messenger.lookup_email(ctx.args.email, refuse_changed=False)
+    if keys.user_id == messenger.me.user_id:
+        raise UsageError("your own keys are not a contact's")
+    pin = messenger.pins.get(keys.user_id)
+    if pin is not None and (pin.generation, pin.fingerprints) == (
+            keys.generation, epochs.MemberEntry.of(keys).fingerprints):
+        print(f"{ctx.args.email}'s keys (generation {keys.generation}) are the pinned ones "
+              "already")
+    else:
+        messenger.pins.accept(keys)
+        print(f"Accepted {ctx.args.email}'s keys of generation {keys.generation} (not "
+              f"verified: compare the safety number with securechat verify {ctx.args.email})")
     messenger.pins.save()
     messenger.state.save()
     return 0
@@ -338,6 +481,7 @@ def cmd_listen(ctx) -> int:
 
 COMMANDS = {
     "conversations": cmd_conversations, "new": cmd_new, "send": cmd_send, "read": cmd_read,
-    "listen": cmd_listen, "members": cmd_members, "safety-number": cmd_safety_number,
-    "accept-restore": cmd_accept_restore,
+    "history": cmd_read, "listen": cmd_listen, "members": cmd_members, "group": cmd_group,
+    "safety-number": cmd_safety_number, "verify": cmd_safety_number,
+    "contacts": cmd_contacts, "accept-key": cmd_accept_key, "accept-restore": cmd_accept_restore,
 }

@@ -214,11 +214,25 @@ class Messenger:
         if not isinstance(user_id, int) or not isinstance(generations, list) or not generations:
             raise ProtocolError("the key directory's answer is malformed")
         keys = endorsed_from_directory(user_id, generations[0])
+        # The pin blob names contacts by id only: remember the address the user gave.
+        self.state.data.setdefault("emails", {})[str(user_id)] = email
         changed = user_id != self.me.user_id and self.pins.check(keys) == "changed"
         if changed and refuse_changed:
             raise SendRefused(f"the keys of {email} changed since you pinned them: compare "
-                              "the safety number (securechat safety-number) before writing")
+                              f"the safety number (securechat verify {email}), or accept "
+                              f"them (securechat accept-key {email}), before writing")
         return keys
+
+    def contact_emails(self) -> dict[int, str]:
+        """Addresses of the pinned contacts: the ones this client looked up, else as the
+        server lists the members of this user's conversations (display only)."""
+        known = {int(u): e for u, e in self.state.data.get("emails", {}).items()}
+        missing = set(self.pins.contacts) - set(known)
+        for item in self.list() if missing else []:
+            for user in self.session.get(f"{BASE}/{item['id']}/keys").get("users", []):
+                if user.get("id") in missing and isinstance(user.get("email"), str):
+                    known[user["id"]] = user["email"]
+        return known
 
     # --- listing and loading ---------------------------------------------------
 
@@ -303,7 +317,8 @@ class Messenger:
             member, keys = state.members[user_id], book.current.get(user_id)
             if user_id in book.changed:
                 conv.alerts.append(f"key change: {book.name(user_id)} has new keys "
-                                   "(compare the safety number)")
+                                   "(compare the safety number: securechat verify; or "
+                                   "securechat accept-key)")
             elif (keys is not None and keys.generation == member.generation
                   and epochs.MemberEntry.of(keys).fingerprints != member.fingerprints):
                 self.pins.forget_new(user_id)
@@ -632,11 +647,14 @@ class Messenger:
         return answer["conversation"]
 
     def change_members(self, conv: Conversation, kind: str, target: Endorsed | None = None,
-                       *, with_epoch: bool = True) -> None:
-        """Append an add, remove or leave (a remove with its epoch, in one request)."""
+                       *, with_epoch: bool = True, name: str | None = None) -> None:
+        """Append an add, remove, leave or rename (a remove or rename with its epoch, in one
+        request). A rename's operation carries no name: ``name`` travels only in the new
+        epoch's envelope, so the server never learns it (protocol.md §15, §16)."""
         state = conv.chain.state
-        if kind in ("add", "remove") and self.me.user_id not in state.admins:
-            raise UsageError(f"only an admin may {kind} members")
+        if kind in ("add", "remove", "rename") and self.me.user_id not in state.admins:
+            what = "rename the conversation" if kind == "rename" else f"{kind} members"
+            raise UsageError(f"only an admin may {what}")
         if kind == "add" and state.is_member(target.user_id):
             raise UsageError(f"{conv.keys.name(target.user_id)} is already a member")
         if kind == "remove" and not state.is_member(target.user_id):
@@ -646,10 +664,12 @@ class Messenger:
             conv.keys.emails.setdefault(target.user_id, "")
         signed = self._sign_operation(conv, kind, target)
         body: dict = {"operation": {"statement": _b64(signed[0]), "signature": _b64(signed[1])}}
-        if kind != "leave" and (with_epoch or kind == "remove"):
-            after = set(conv.members) - {target.user_id} if kind == "remove" \
-                else set(conv.members) | {target.user_id}
-            body["epoch"] = self._build_epoch(conv, after, membership.operation_hash(signed[0]))
+        if kind != "leave" and (with_epoch or kind in ("remove", "rename")):
+            after = set(conv.members)
+            if kind in ("add", "remove"):
+                after = after - {target.user_id} if kind == "remove" else after | {target.user_id}
+            body["epoch"] = self._build_epoch(conv, after, membership.operation_hash(signed[0]),
+                                              name=name if kind == "rename" else None)
         self.session.post(f"{BASE}/{conv.id}/members", body)
 
     def _blockers(self, conv: Conversation) -> None:

@@ -111,6 +111,16 @@ class PinStore:
             contacts.pop(user_id, None)
             self._pins = replace(self._pins, contacts=contacts)
 
+    @property
+    def contacts(self) -> dict[int, notices.Pin]:
+        """Every pinned contact (user id to pin), this run's unsaved changes included."""
+        return dict(self._pins.contacts)
+
+    def accept(self, keys: Endorsed) -> None:
+        """Pin ``keys`` in place of the pin they contradict, unverified (the user accepted
+        a key change without comparing the safety number: the old mark was for other keys)."""
+        self._set(keys.user_id, notices.Pin(keys.generation, fp.of(keys)))
+
     def verified(self, user_id: int) -> bool:
         pin = self.get(user_id)
         return bool(pin and pin.verified)

@@ -5,6 +5,7 @@ atomically, refused if others can read it) holds::
 
     {"user_id": n, "device_id": hex(16),           # one random id per installation
      "pins_seen": {"version": n, "hash": hex},    # refuse an older pin blob
+     "emails": {"<user id>": address},            # looked up by address (`contacts` shows them)
      "conversations": {"<id>": {
          "ops": [hex op hash by index],           # the chain as verified: a rewrite is a fork
          "epochs": {"<number>": hex envelope hash},  # a second hash for a number: equivocation
