@@ -192,9 +192,10 @@ def prelogin(session: Session, email: str, *, min_work_factor: int = MIN_WORK_FA
 
 def signup(
     session: Session, email: str, password: str, key_type: str, known: KnownAccounts, *,
-    min_work_factor: int = MIN_WORK_FACTOR,
+    min_work_factor: int = MIN_WORK_FACTOR, invitation: str | None = None,
 ) -> SignupResult:
-    """Create the identity and recovery code here, upload only public and wrapped data."""
+    """Create the identity and recovery code here, upload only public and wrapped data
+    (with ``invitation``, the token of an invitation link)."""
     params = prelogin(session, email, min_work_factor=min_work_factor)
     code = generate_code()
     recovery_recipient = str(recovery_identity(code, key_type).recipient())
@@ -213,6 +214,8 @@ def signup(
             wrap_with_passphrase(identity, keys.passphrase)).decode("ascii"),
         "recovery_wrapped": base64.b64encode(wrap_to_recovery(identity)).decode("ascii"),
     }
+    if invitation:
+        body["invitation"] = invitation
     answer = session.post("/api/v1/auth/signup", body)
     known.remember(session.origin, email, params)
     return SignupResult(identity, code, answer if isinstance(answer, dict) else {})

@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "signup":
             c.add_argument("--key-type", choices=("hybrid", "x25519"), default="hybrid",
                            help="the server's key type (default hybrid)")
+            c.add_argument("--invitation", metavar="TOKEN",
+                           help="the invitation token of an emailed or `createadmin` link "
+                                "(its ?invitation= value)")
     sub.add_parser("logout", help="end the session and forget the stored identity")
     sub.add_parser("whoami", help="show the account this session is logged in as")
     sub.add_parser("fingerprint", help="show your keys' fingerprints, checked against the server")
@@ -279,7 +282,8 @@ def cmd_signup(ctx: Context) -> int:
     with ctx.session() as session:
         _end_previous_session(ctx, session)
         result = account.signup(session, ctx.args.email, password, ctx.args.key_type, ctx.known,
-                                min_work_factor=ctx.min_work_factor)
+                                min_work_factor=ctx.min_work_factor,
+                                invitation=ctx.args.invitation)
     ctx.remember_login(ctx.args.email)
     print("Your recovery code (the only way back in if you forget your password; "
           "the server never sees it):")
@@ -288,6 +292,10 @@ def cmd_signup(ctx: Context) -> int:
         _confirm_saved()
     if ctx.args.store_identity:
         _store_identity(ctx, result.identity)
+    if result.answer.get("claim_pending"):
+        print(f"Your keys are made. Open the link emailed to {ctx.args.email} to confirm the "
+              "address, then log in.")
+        return 0
     if result.answer.get("email_verification_sent"):
         print("A verification link was sent to your address.")
     if result.answer.get("enrolment_required"):

@@ -483,3 +483,33 @@ def test_after_signup_the_shell_mounts_the_chat_and_a_cli_user_reads_what_it_sen
         page.get_by_role("button", name="Download from-the-shell.txt").click()
     assert open(download.value.path(), "rb").read() == b"a file"
     assert page.errors == [], page.errors
+
+
+def test_an_invitation_link_signs_up_the_invited_administrator(server, new_page):
+    """`manage.py createadmin` prints /signup/?invitation=…&email=…: the shell fills in the
+    address and sends the token with the client-made keys, so the address counts as
+    verified by the invitation alone and the account becomes an administrator once its
+    second factor is confirmed (``admin_on_2fa``)."""
+    from accounts.actions import do_invite, invitation_link
+
+    email = "operator@example.org"
+    token = do_invite(email, staff=True)
+    link = invitation_link(email, token)
+    page = new_page(server)
+    page.goto(link[link.index("/signup/"):])
+    form = page.locator("#v2-signup-form")
+    expect(form.get_by_label("Email address")).to_have_value(email)
+    form.get_by_label("Password", exact=True).fill(PASSWORD)
+    form.get_by_label("Password again").fill(PASSWORD)
+    form.get_by_role("button", name="Sign up").click()
+    expect(page.locator("#v2-recovery")).to_be_visible()
+    page.get_by_label("I saved my recovery code").check()
+    page.get_by_role("button", name="Continue").click()
+    expect_signed_in(page, email)
+    user = User.objects.get(email=email)
+    assert user.admin_on_2fa and user.email_verified_at is not None
+
+    # Without the link's token the same kind of signup makes an ordinary account.
+    page = new_page(server)
+    browser_signup(page, "plain@example.org")
+    assert not User.objects.get(email="plain@example.org").admin_on_2fa

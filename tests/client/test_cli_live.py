@@ -278,3 +278,20 @@ def test_a_generation_the_user_never_made_is_refused_at_login(server, tmp_path):
     result = cli(tmp_path / "b", server, "login", "--email", EMAIL)
     assert_one_error_line(result, "key generation 2, which this identity never made",
                           "[directory_mismatch]")
+
+
+def test_signup_with_an_invitation_token_from_createadmin(server, tmp_path):
+    """The token of a `createadmin` link (its ?invitation= value) goes with the client-made
+    keys: the address counts as verified by it, and the account becomes an administrator
+    once its second factor is confirmed; without the token a signup is an ordinary one."""
+    from accounts.actions import do_invite
+
+    token = do_invite("root@example.com", staff=True)
+    result = cli(tmp_path / "root", server, "signup", "--email", "root@example.com",
+                 "--key-type", settings.SECURECHAT_KEY_TYPE, "--invitation", token)
+    assert result.returncode == 0, result
+    user = User.objects.get(email="root@example.com")
+    assert user.admin_on_2fa and user.email_verified_at is not None
+    signup(tmp_path / "plain", server, "plain@example.com")
+    plain = User.objects.get(email="plain@example.com")
+    assert not plain.admin_on_2fa and plain.email_verified_at is None

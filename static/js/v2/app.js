@@ -203,6 +203,14 @@ async function main() {
         await store.signedIn({ id: me.id, email: me.email }, unlocked, false);
         router.navigate("/", { replace: true });
       };
+      if (stage?.claim_pending) {
+        // An unverified registration held the address: nobody is logged in until its
+        // owner opens the emailed link (docs/api.md, signup's 202).
+        router.navigate("/login/", { replace: true });
+        store.show("login", { status: "Your keys are made. Open the link we emailed to "
+          + `${email} to confirm the address, then log in.` });
+        return;
+      }
       if (stage?.enrolment_required) {
         shell.holdStage(stage, email, finish);
         return;

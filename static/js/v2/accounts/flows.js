@@ -66,7 +66,8 @@ export async function deriveInWorker(workerScript, email, params, password, onPr
  * Signup: keys and recovery code made here; uploads public keys and the two wrapped
  * copies. Resolves to {identity, recoveryCode, stage}; the code is shown, never sent.
  */
-export async function signup(api, { email, password, keyType, workerScript, onProgress }) {
+export async function signup(api, { email, password, keyType, workerScript, onProgress,
+  invitation }) {
   const params = await prelogin(api, email);
   const recoveryCode = generateRecoveryCode();
   const recovery = await recoveryIdentity(recoveryCode, keyType);
@@ -83,6 +84,8 @@ export async function signup(api, { email, password, keyType, workerScript, onPr
       signing_key: toBase64url(identitySigningKey(identity)),
       wrapped_identity: toBase64(await wrapIdentity(text, keys.passphrase)),
       recovery_wrapped: toBase64(await wrapToRecovery(identity)),
+      // An invitation link's token (invite-only registration, `manage.py createadmin`).
+      ...(invitation ? { invitation } : {}),
     });
   } finally {
     for (const secret of [keys.master, keys.authKey, keys.wrapKey]) secret.fill(0);

@@ -197,7 +197,15 @@ async function failLogin(store, error) {
 }
 
 /** Wires the signup form; `onSignedUp({identity, identityText, recipient, recoveryCode, email, stage})`. */
+/** The invitation an emailed link carries (/signup/?invitation=…&email=…), if any. */
+function invitationFromLink() {
+  const query = new URLSearchParams(location.search);
+  return { invitation: query.get("invitation") || undefined, email: query.get("email") || "" };
+}
+
 export function bindSignup(store, { workerScript, commonPasswords, onSignedUp }) {
+  const link = invitationFromLink();
+  if (link.email && !$("v2-signup-email").value) $("v2-signup-email").value = link.email;
   $("v2-signup-form").addEventListener("submit", (event) => {
     event.preventDefault();
     submitSignup(store, workerScript, commonPasswords, onSignedUp)
@@ -235,7 +243,7 @@ async function submitSignup(store, workerScript, commonPasswords, onSignedUp) {
   try {
     const onProgress = progressView(store, "Protecting your new keys");
     made = await signup(store.api, { email, password, keyType: store.config.keyType,
-      workerScript, onProgress });
+      workerScript, onProgress, invitation: invitationFromLink().invitation });
   } catch (error) {
     store.show("signup");
     if (error instanceof ApiFailure && error.field === "email") {
