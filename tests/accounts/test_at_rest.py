@@ -29,7 +29,7 @@ from agecrypt.primitives import bech32_decode
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.support.accounts import b64url, signup_body
 from tests.support.clients import ApiClient
-from tests.support.probes import Probe, RedisMonitor
+from tests.support.probes import Probe, RedisMonitor, read_database_file
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_rate_limits")]
@@ -83,8 +83,8 @@ def test_no_private_key_at_rest_in_database_sessions_or_redis(start_server, redi
     db_path = Path(connection.settings_dict["NAME"])
     wal = Path(str(db_path) + "-wal")
     sessions = [SessionStore().decode(s.session_data) for s in Session.objects.all()]
-    haystacks = [("database", db_path.read_bytes()),
-                 ("database -wal", wal.read_bytes() if wal.exists() else b""),
+    haystacks = [("database", read_database_file(db_path)),
+                 ("database -wal", read_database_file(wal) if wal.exists() else b""),
                  ("sessions", json.dumps(sessions).encode()), *redis_haystacks]
     assert Probe(secrets).search(haystacks) == []
     assert Probe({"prefix": "age-secret-key-"}).search(haystacks) == []

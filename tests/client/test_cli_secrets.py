@@ -36,6 +36,7 @@ from client.recovery import recovery_identity
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.client import cli_support
 from tests.support.live import free_port
+from tests.support.probes import read_database_file
 from tests.support.tcpproxy import PausableProxy
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -100,7 +101,7 @@ def found(haystack: bytes, secret: bytes) -> bool:
 
 def database_bytes() -> bytes:
     name = Path(connection.settings_dict["NAME"])
-    return b"".join(p.read_bytes() for p in (name, Path(f"{name}-wal")) if p.exists())
+    return b"".join(read_database_file(p) for p in (name, Path(f"{name}-wal")) if p.exists())
 
 
 def media_bytes(root: Path) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.accounts import fresh_rate_limits  # noqa: F401
+from tests.support.accounts import b64url
 from tests.support.clients import ApiClient
 from tests.support.live import LiveServer
 
@@ -24,7 +25,7 @@ LIMITS = {"SECURECHAT_RATE_LOGIN_ADDRESS": "3/300", "SECURECHAT_RATE_LOGIN_ACCOU
 def attempts(server, forwarded_for: list[str]) -> list[int]:
     with ApiClient(server.url) as api:
         return [api.post("/api/v1/auth/login",
-                         {"email": "nobody@example.com", "password": "wrong password!"},
+                         {"email": "nobody@example.com", "auth_key": b64url(bytes(32))},
                          headers={"X-Forwarded-For": address}).status_code
                 for address in forwarded_for]
 

@@ -175,6 +175,19 @@ def record_haystacks(path: Path) -> list[tuple[str, bytes]]:
     return out
 
 
+def read_database_file(path: Path) -> bytes:
+    """The bytes of a SQLite file this process may have open, read by a child process.
+
+    Opening and closing the file here would drop every POSIX lock this process holds
+    on it (fcntl locks belong to the process, not the descriptor): SQLite's own
+    connection would then believe it is alone, delete the ``-wal`` and ``-shm`` files at
+    its next close, and go on reading an orphaned WAL while the live servers write a new
+    one (seen: users a server had just made missing from the test process).
+    """
+    return subprocess.run(["cat", str(path)], capture_output=True, check=True,
+                          timeout=120).stdout
+
+
 def database_haystacks() -> list[tuple[str, bytes]]:
     """The test database as stored: the SQLite file and ``-wal``, or a PostgreSQL dump."""
     from django.db import connection
@@ -185,7 +198,7 @@ def database_haystacks() -> list[tuple[str, bytes]]:
         for suffix in ("", "-wal", "-journal"):
             path = Path(f"{name}{suffix}")
             if path.exists():
-                out.append((f"database file {path.name}", path.read_bytes()))
+                out.append((f"database file {path.name}", read_database_file(path)))
         return out
     url = urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + name).geturl()
     dump = subprocess.run(["pg_dump", "--no-owner", "--dbname", url], capture_output=True,
@@ -214,6 +227,17 @@ def log_haystacks(path: Path) -> list[tuple[str, bytes]]:
     return [(f"server log {Path(path).name}", Path(path).read_bytes())]
 
 
+def _read_open_file(fd: Path, target: str) -> bytes:
+    """A file another process holds open, read through its descriptor; a SQLite file
+    (the database, its ``-wal`` or ``-shm``) by a child process, as
+    :func:`read_database_file` explains."""
+    if target.split(" (deleted)")[0].endswith((".sqlite3", ".sqlite3-wal", ".sqlite3-shm",
+                                               ".db", "-wal", "-shm", "-journal")):
+        return read_database_file(fd)
+    with open(fd, "rb") as f:
+        return f.read()
+
+
 def open_file_haystacks(pid: int) -> list[tuple[str, bytes]]:
     """Regular files the process holds open, read through its descriptors (deleted too)."""
     out = []
@@ -223,9 +247,8 @@ def open_file_haystacks(pid: int) -> list[tuple[str, bytes]]:
             target = os.readlink(fd)
             if not stat.S_ISREG(os.stat(fd).st_mode):
                 continue
-            with open(fd, "rb") as f:
-                out.append((f"open file fd {fd.name} -> {target}", f.read()))
-        except (FileNotFoundError, PermissionError):
+            out.append((f"open file fd {fd.name} -> {target}", _read_open_file(fd, target)))
+        except (FileNotFoundError, PermissionError, subprocess.CalledProcessError):
             continue  # closed while we looked
     return out
 
@@ -257,9 +280,9 @@ class OpenFileSampler:
                     if (not stat.S_ISREG(os.stat(fd).st_mode) or target.startswith(self.skip)
                             or (target, size) in self.seen):
                         continue
-                    with open(fd, "rb") as f:
-                        self.seen[(target, size)] = f.read()
-                except (FileNotFoundError, PermissionError, ProcessLookupError):
+                    self.seen[(target, size)] = _read_open_file(fd, target)
+                except (FileNotFoundError, PermissionError, ProcessLookupError,
+                        subprocess.CalledProcessError):
                     continue
 
     def haystacks(self) -> list[tuple[str, bytes]]:
