@@ -77,11 +77,3 @@ def post_json(client, url: str, data=None, **extra):
     return client.post(url, data=json.dumps(data if data is not None else {}),
                        content_type="application/json", **extra)
 
-
-# Step-up with the password is gone with the password (the server never receives one);
-# the v2 step-up ({auth_key, code?}) of accounts/api/totp.py, accounts/stepup.py and
-# api/me.py's email change and deletion arrives with the cut-profile branch. Tests of those
-# endpoints still send a password until then.
-NEEDS_V2_STEP_UP = pytest.mark.xfail(
-    reason="the v2 step-up ({auth_key, code?}) arrives with the cut-profile branch",
-    strict=False)
