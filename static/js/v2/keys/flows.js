@@ -270,13 +270,27 @@ export async function resetWithRecoveryCode(api, { link, material, recoveryCode,
   const identity = await openRecovery(material, recoveryCode);
   const fresh = await recoveryIdentity(generateRecoveryCode(), material.key_type);
   identity.recoveryRecipient = fresh.recipient;
+  await postResetKeys(api, "/api/v1/auth/v2/reset/confirm", identity, {}, { link, material,
+    newPassword, workerScript, onProgress, askCode });
+  return { recoveryCode: fresh.normalised, email: material.email };
+}
+
+/**
+ * Both resets' last step: the new password derived at the reset's work factor, then
+ * `identity` wrapped under it and to its recovery recipient, posted to `path` with the
+ * link, the new auth key and `fields` (a second factor asked for when the server wants
+ * one). Resolves to the server's answer; the account's parameters are remembered.
+ */
+async function postResetKeys(api, path, identity, fields, { link, material, newPassword,
+  workerScript, onProgress, askCode }) {
   const { params, target } = await resetParameters(api, material);
   const keys = await deriveInWorker(workerScript, material.email,
     { accountSalt: params.accountSalt, workFactor: target }, newPassword, onProgress);
+  let answer;
   try {
-    await postSteppedUp(api, "/api/v1/auth/v2/reset/confirm", {
+    answer = await postSteppedUp(api, path, {
       uid: link.uid, token: link.token, auth_key: toBase64url(keys.authKey),
-      work_factor: target,
+      work_factor: target, ...fields,
       wrapped_identity: toBase64(await wrapIdentity(serializeIdentityFile(identity),
         keys.passphrase)),
       recovery_wrapped: toBase64(await wrapToRecovery(identity)),
@@ -285,7 +299,7 @@ export async function resetWithRecoveryCode(api, { link, material, recoveryCode,
     wipe(keys);
   }
   rememberParameters(material.email, { accountSalt: params.accountSalt, workFactor: target });
-  return { recoveryCode: fresh.normalised, email: material.email };
+  return answer;
 }
 
 /**
@@ -302,24 +316,11 @@ export async function holdReset(api, { link, material, newPassword, workerScript
   const identity = { generations: [{ number,
     identity: identityFromSeed(randomBytes(32), material.key_type) }],
   signingSeed: randomBytes(32), signingGeneration: number, recoveryRecipient: fresh.recipient };
-  const { params, target } = await resetParameters(api, material);
-  const keys = await deriveInWorker(workerScript, material.email,
-    { accountSalt: params.accountSalt, workFactor: target }, newPassword, onProgress);
-  let answer;
-  try {
-    answer = await postSteppedUp(api, "/api/v1/auth/v2/reset/hold", {
-      uid: link.uid, token: link.token, auth_key: toBase64url(keys.authKey),
-      work_factor: target, generation: number,
-      recipient: await identityToRecipient(identity.generations[0].identity),
-      signing_key: toBase64url(identitySigningKey(identity)),
-      wrapped_identity: toBase64(await wrapIdentity(serializeIdentityFile(identity),
-        keys.passphrase)),
-      recovery_wrapped: toBase64(await wrapToRecovery(identity)),
-    }, askCode);
-  } finally {
-    wipe(keys);
-  }
-  rememberParameters(material.email, { accountSalt: params.accountSalt, workFactor: target });
+  const answer = await postResetKeys(api, "/api/v1/auth/v2/reset/hold", identity, {
+    generation: number,
+    recipient: await identityToRecipient(identity.generations[0].identity),
+    signing_key: toBase64url(identitySigningKey(identity)),
+  }, { link, material, newPassword, workerScript, onProgress, askCode });
   return { recoveryCode: fresh.normalised, publishAt: answer?.publish_at, hold: answer?.hold,
     email: material.email };
 }
