@@ -6,7 +6,8 @@
 // Events (EventTarget): "change" {conversation} whenever state a view shows changed;
 // "finding" {conversation, kind, text} for what the user must see (kinds: membership,
 // epoch, equivocation, verify, missing, history, clock, removed, key-change, unknown-key);
-// "message" {conversation, entry} for each newly shown message (for aria-live).
+// "message" {conversation, entry} for each newly shown message (for aria-live);
+// "typing" {conversation, user} for another member's typing hint (never stored).
 //
 // Ordering: every server item (socket frames, HTTP answers) and every own change goes
 // through one promise queue, so the timeline of each conversation is applied exactly once,
@@ -25,6 +26,8 @@ import {
   parseMessageStatement, parseOperation, randomBytes, sealMessage, signFileClaim, signingPublicKey,
   signOperation, signStatement, toHex, verifyMessageStatement, messageStatement, ZERO_HASH,
 } from "../../crypto/index.js";
+import { CANNOT_OPEN_KIND, CANNOT_OPEN_TYPE, cannotOpenDocument, cannotOpenLine, checkGroupName,
+  readCannotOpen, refusalOf, renameLine } from "./groups.js";
 import { downloadFile, uploadFile } from "../files/index.js";
 import { ApiFailure, b64, createApi, unb64 } from "./api.js";
 import { DeviceState } from "./device.js";
@@ -34,6 +37,7 @@ import { ChatSocket } from "./socket.js";
 
 export const BASE = "/api/v1/v2/conversations";
 export const CLOCK_SKEW_MS = 10 * 60 * 1000;
+export const TYPING_EVERY_MS = 3000; // at most one typing hint per conversation this often
 const signedJson = (s) => ({ statement: b64(s.statement), signature: b64(s.signature) });
 const epochJson = (e) => ({ envelope: b64(e.envelope), ...signedJson(e) });
 const reasonOf = (error) => error?.message || String(error);
@@ -215,7 +219,7 @@ export class ChatEngine extends EventTarget {
         unread: 0, countedUpTo: 0, readPositions: {}, departed: new Set(), findings: [],
         byClientId: new Map(), hashes: new Map(), devices: new Map(), lastMessage: null,
         notForMe: new Set(), disputed: new Set(), keysAsked: new Set(),
-        byHash: new Map(), broken: null, left: false };
+        byHash: new Map(), broken: null, left: false, renaming: null, reported: new Set() };
       this.conversations.set(id, conv);
     }
     if (summary.last_seq !== undefined) {
@@ -254,6 +258,18 @@ export class ChatEngine extends EventTarget {
     await this.#markRead(conv);
   }
 
+  /**
+   * Tells the other members that this user is typing in `id`: a hint the server relays and
+   * never stores (metadata it sees), sent at most once per TYPING_EVERY_MS.
+   */
+  typing(id) {
+    const conv = this.conversations.get(id);
+    const now = this.now();
+    if (!conv || conv.left || now - (conv.typingSentAt ?? -Infinity) < TYPING_EVERY_MS) return;
+    conv.typingSentAt = now;
+    this.socket.send({ type: "typing2", conversation: id });
+  }
+
   /** Stores the read position of the open conversation, at most one request at a time. */
   async #markRead(conv) {
     if (conv.reading) conv.readAgain = true; // stored once the request under way is done
@@ -271,13 +287,15 @@ export class ChatEngine extends EventTarget {
     }
   }
 
-  /** {members: [{id, name, admin}], admin: am I an admin} of the verified chain. */
+  /** {members: [{id, name, admin, vouchedBy}], admin: am I an admin} of the verified chain
+   *  (vouchedBy: the id of the member whose signed add carried its keys). */
   members(id) {
     const conv = this.conversations.get(id);
     if (!conv || conv.chain.operations.length === 0) return { members: [], admin: false };
     const { state } = conv.chain;
     const members = [...state.members.keys()].filter((m) => !conv.departed.has(m))
-      .map((m) => ({ id: m, name: this.nameOf(m), admin: state.admins.has(m) }));
+      .map((m) => ({ id: m, name: this.nameOf(m), admin: state.admins.has(m),
+        vouchedBy: state.members.get(m).vouchedBy }));
     return { members, admin: state.admins.has(this.me.id) };
   }
 
@@ -317,6 +335,8 @@ export class ChatEngine extends EventTarget {
       const conv = this.conversations.get(frame.conversation);
       if (conv) conv.readPositions = { ...conv.readPositions, [String(frame.user)]: frame.seq };
       this.#emit("change", { conversation: frame.conversation });
+    } else if (frame.type === "typing2") {
+      this.#emit("typing", { conversation: frame.conversation, user: BigInt(frame.user) });
     } else if (frame.type === "error") {
       console.error("v2 chat: the server refused a frame", frame);
     }
@@ -386,8 +406,11 @@ export class ChatEngine extends EventTarget {
       return;
     }
     const op = conv.chain.operations.at(-1);
-    conv.items.push({ kind: "operation", seq: item.seq, time: item.server_time,
-      text: describe(op, (userId) => this.nameOf(userId)) });
+    const entry = { kind: "operation", seq: item.seq, time: item.server_time,
+      text: describe(op, (userId) => this.nameOf(userId)) };
+    conv.items.push(entry);
+    // The new name travels only in the epoch that signs this rename as its chain head.
+    if (op.kind === "rename") conv.renaming = { entry, actor: op.actorId, head: conv.chain.state.head };
     if ((op.kind === "remove" && op.targetId === this.me.id)
       || (op.kind === "leave" && op.actorId === this.me.id)) {
       conv.left = true;
@@ -457,9 +480,16 @@ export class ChatEngine extends EventTarget {
       conv.latestEpoch = opened.statement;
       conv.opened = opened;
       conv.name = opened.name;
+      if (conv.renaming && bytesEqual(opened.statement.chainHead, conv.renaming.head)) {
+        conv.renaming.entry.text = renameLine(this.nameOf(conv.renaming.actor), opened.name);
+        conv.renaming = null;
+      }
     } catch (error) {
       conv.latestEpoch = parsed;
       this.#finding(conv, "epoch", `Epoch ${parsed.epoch} was refused: ${reasonOf(error)}`);
+      // Listed with this member's keys, but its stanza does not open: report it (signed)
+      // and replace it, once everything up to now has been read.
+      if (error.code === "cannot_open") this.#enqueue(() => this.#reportCannotOpen(conv, parsed));
     }
   }
 
@@ -517,6 +547,11 @@ export class ChatEngine extends EventTarget {
         conv.byClientId.set(dedupKey, entry);
         if (pending) conv.items.splice(conv.items.indexOf(pending), 1);
         this.#applyUnsend(conv, sender, doc);
+        return;
+      }
+      if (doc.type === CANNOT_OPEN_TYPE) {
+        conv.byClientId.set(dedupKey, entry);
+        this.#applyCannotOpen(conv, sender, doc, item);
         return;
       }
       if (doc.type === "file") entry.file = ChatEngine.fileOf(doc);
@@ -599,6 +634,53 @@ export class ChatEngine extends EventTarget {
     Object.assign(target, { status: "removed", removedBy: "sender", text: null });
   }
 
+  /** A verified cannot-open notice, shown against the epoch's creator; else a finding. */
+  #applyCannotOpen(conv, sender, doc, item) {
+    try {
+      const notice = readCannotOpen(doc, { sender, conversationId: conv.idBytes,
+        keyLookup: this.keyLookup, hashOf: (n) => this.registry.hashOf(conv.idBytes, n) });
+      if (sender === this.me.id) conv.reported.add(toHex(notice.envelopeHash));
+      conv.items.push({ kind: "operation", seq: item.seq, time: item.server_time,
+        text: cannotOpenLine(notice, (id) => this.nameOf(id)) });
+    } catch (error) {
+      this.#finding(conv, "verify", `A cannot-open notice from ${this.nameOf(sender)} does `
+        + `not verify (${reasonOf(error)}).`);
+    }
+  }
+
+  /**
+   * After an epoch listing this member did not open (`parsed`): reads the timeline up to
+   * now, and when that epoch is still the newest and not yet reported by this user,
+   * creates a replacement epoch and sends the signed notice in it (DESIGN.md §3).
+   */
+  async #reportCannotOpen(conv, parsed) {
+    try {
+      await this.#catchUp(conv);
+      if (conv.latestEpoch !== parsed || conv.reported.has(toHex(parsed.envelopeHash))
+        || this.blockedReason(conv)) return;
+      await this.#publish(conv, cannotOpenDocument(this.seed, this.me, conv.idBytes, parsed),
+        CANNOT_OPEN_KIND);
+      this.#emit("change", { conversation: conv.id });
+    } catch (error) {
+      console.error("v2 chat: the cannot-open notice was not sent", error);
+    }
+  }
+
+  /** Seals `doc` (statement kind `kind`) in a current epoch and POSTs it; stale retried. */
+  async #publish(conv, doc, kind, attempt = 0) {
+    await this.#ensureEpoch(conv); // the replacement, when the newest does not open here
+    let answer;
+    try {
+      answer = await this.api.post(`${BASE}/${conv.id}/messages`,
+        this.#seal(conv, doc, randomBytes(16), kind));
+    } catch (error) {
+      if (error.code !== "stale_epoch" || attempt >= 2) throw error;
+      await this.#catchUp(conv);
+      return this.#publish(conv, doc, kind, attempt + 1);
+    }
+    await this.#ingestItems(conv, answer.items);
+  }
+
   /** Counter gaps, unknown previous hashes, a forked `seen` and clock skew (findings). */
   #checkHistory(conv, item, parsed, hash) {
     const name = this.nameOf(item.sender);
@@ -639,6 +721,7 @@ export class ChatEngine extends EventTarget {
       status: "sending", time: this.now() };
     conv.byClientId.set(`${this.me.id}:${toHex(clientMessageId)}`, entry);
     conv.items.push(entry);
+    conv.typingSentAt = null; // the message ends the typing: the next keystroke hints again
     this.#emit("change", { conversation: id });
     return this.#enqueue(async () => {
       const blocked = this.blockedReason(conv);
@@ -836,11 +919,11 @@ export class ChatEngine extends EventTarget {
     });
   }
 
-  async #buildEpoch(conv, memberIds, chainHead) {
+  async #buildEpoch(conv, memberIds, chainHead, name = conv.name) {
     const latest = conv.latestEpoch;
     return buildEpoch(this.seed, this.myKeys, { conversationId: conv.idBytes,
       epoch: (latest?.epoch ?? 0n) + 1n, prevEnvelopeHash: latest?.envelopeHash ?? ZERO_HASH,
-      chainHead, members: this.#memberKeys(conv, memberIds), name: conv.name });
+      chainHead, members: this.#memberKeys(conv, memberIds), name });
   }
 
   async #createEpoch(conv, attempt = 0) {
@@ -861,26 +944,36 @@ export class ChatEngine extends EventTarget {
 
   // --- membership changes -----------------------------------------------------------------
 
-  /** Signs `kind` on the verified head and appends it (a remove with its epoch); 409 retried. */
-  async #appendOperation(conv, kind, target = null, attempt = 0) {
+  /**
+   * Signs `kind` (on `target`, a user id) on the verified head and appends it: an add, a
+   * remove or a rename with the epoch that covers it (a rename's `name` travels only in
+   * that epoch's envelope). A change this member may not make is refused here, before
+   * signing (`refusalOf`). A `stale_head` answer reads the timeline and signs again on the
+   * new state, unless the intent holds by then.
+   */
+  async #appendOperation(conv, kind, target = null, { attempt = 0, name = conv.name } = {}) {
     const { state } = conv.chain;
+    const targetId = target === null ? null : BigInt(target);
+    const refusal = refusalOf(state, this.me.id, kind, targetId, (id) => this.nameOf(id));
+    if (refusal) throw new Error(refusal.text);
     const op = { conversationId: conv.idBytes, index: state.index + 1n, prevHash: state.head,
       actorId: this.me.id, actorGeneration: this.me.generation, kind };
     let after = [...state.members.keys()];
     if (kind === "add") {
-      const keys = this.#currentKeys(target);
+      const keys = this.#currentKeys(targetId);
       const prints = fingerprintsOf(keys);
       Object.assign(op, { targetId: keys.userId, targetGeneration: keys.generation,
         targetRecipientHash: prints.recipientHash, targetEd25519Hash: prints.ed25519Hash });
       after.push(keys.userId);
-    } else if (kind === "remove") {
-      op.targetId = BigInt(target);
-      after = after.filter((id) => id !== op.targetId);
+    } else if (targetId !== null) {
+      op.targetId = targetId;
+      if (kind === "remove") after = after.filter((id) => id !== targetId);
     }
     const signed = signOperation(this.seed, op);
     const body = { operation: signedJson(signed) };
-    if (kind === "remove" || kind === "add") {
-      body.epoch = epochJson(await this.#buildEpoch(conv, after, operationHash(signed.statement)));
+    if (kind === "remove" || kind === "add" || kind === "rename") {
+      body.epoch = epochJson(await this.#buildEpoch(conv, after, operationHash(signed.statement),
+        name));
     }
     try {
       const answer = await this.api.post(`${BASE}/${conv.id}/members`, body);
@@ -888,9 +981,9 @@ export class ChatEngine extends EventTarget {
     } catch (error) {
       if (!(error instanceof ApiFailure) || error.code !== "stale_head" || attempt > 1) throw error;
       await this.#catchUp(conv); // the head moved: re-check the intent on the new state
-      const member = kind === "add" ? !conv.chain.state.members.has(BigInt(target))
-        : kind === "remove" ? conv.chain.state.members.has(BigInt(target)) : true;
-      if (member) await this.#appendOperation(conv, kind, target, attempt + 1);
+      const now = refusalOf(conv.chain.state, this.me.id, kind, targetId, (id) => this.nameOf(id));
+      if (now?.done) return;
+      await this.#appendOperation(conv, kind, target, { attempt: attempt + 1, name });
     }
   }
 
@@ -913,6 +1006,23 @@ export class ChatEngine extends EventTarget {
   /** Removes `userId` (admins), with the new epoch it cannot open, in one request. */
   removeMember(id, userId) {
     return this.#change(id, (conv) => this.#appendOperation(conv, "remove", BigInt(userId)));
+  }
+
+  /** Makes member `userId` an admin (admins). */
+  grantAdmin(id, userId) {
+    return this.#change(id, (conv) => this.#appendOperation(conv, "grant-admin", userId));
+  }
+
+  /** Takes admin rights from member `userId` (admins). */
+  revokeAdmin(id, userId) {
+    return this.#change(id, (conv) => this.#appendOperation(conv, "revoke-admin", userId));
+  }
+
+  /** Renames the group (admins): the name goes only into the new epoch's envelope. */
+  rename(id, name) {
+    const checked = checkGroupName(name);
+    return this.#change(id, (conv) => this.#appendOperation(conv, "rename", null,
+      { name: checked }));
   }
 
   /** Leaves; the others create the covering epoch before they send. */

@@ -5,33 +5,22 @@
 // Files: a labelled file input and drag-and-drop onto the conversation send file
 // messages; a file entry shows its (safe) name, size and progress, and "Download" saves
 // the decrypted, hash-checked Blob through a temporary object URL (no previews).
+// The member panel (members.js), the typing indicator (typing.js) and receipts
+// (receipts.js) are their own modules.
+import { el, field } from "./dom.js";
 import { formatSize } from "./filename.js";
-
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (name === "text") node.textContent = value;
-    else if (value === true) node.setAttribute(name, "");
-    else if (value !== false && value !== null && value !== undefined) node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
-
-function field(id, label, input) {
-  return el("p", { class: "field" }, el("label", { for: id, text: label }), input);
-}
+import { MemberPanel } from "./members.js";
+import { receiptText } from "./receipts.js";
+import { TypingIndicator } from "./typing.js";
 
 const timeOf = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 const RENDER_DELAY_MS = 16;
 const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Message expired.",
   server: "Message removed by the server.", pending: "Message removed." };
-const STATE_TEXT = { uploading: "Uploading…", sending: "Sending…", sent: "Sent",
-  failed: "Failed", received: "" };
 const FORGERY_TEXT = "This file does not match what its sender sent (forgery?)";
 
-/** Builds the static skeleton; returns its parts by name. */
-function skeleton(root) {
+/** Builds the static skeleton around the member panel and typing line; its parts by name. */
+function skeleton(root, members, typing) {
   const parts = {
     status: el("p", { class: "v2-status", role: "status" }),
     alerts: el("ul", { class: "v2-alerts", role: "alert" }),
@@ -49,11 +38,6 @@ function skeleton(root) {
     sendError: el("p", { class: "error", id: "v2-send-error", role: "alert" }),
     attach: el("input", { type: "file", id: "v2-attach", name: "file", multiple: true,
       "aria-describedby": "v2-send-error" }),
-    members: el("ul", { class: "v2-members" }),
-    addEmail: el("input", { id: "v2-add-email", name: "email", autocomplete: "off",
-      "aria-describedby": "v2-member-error" }),
-    memberError: el("p", { class: "error", id: "v2-member-error", role: "alert" }),
-    leave: el("button", { type: "button", class: "v2-leave", text: "Leave conversation" }),
   };
   parts.newForm = el("form", { class: "v2-new", "aria-label": "New conversation" },
     field("v2-new-emails", "Email address(es), separated by commas", parts.emails),
@@ -63,13 +47,9 @@ function skeleton(root) {
     field("v2-text", "Message", parts.text),
     field("v2-attach", "Attach a file (or drop files on the conversation)", parts.attach),
     parts.sendError, el("button", { type: "submit", text: "Send" }));
-  parts.addForm = el("form", { class: "v2-add", "aria-label": "Add a member" },
-    field("v2-add-email", "Add a member by email address", parts.addEmail),
-    parts.memberError, el("button", { type: "submit", text: "Add" }));
   parts.conversation = el("section", { class: "v2-conversation", hidden: true,
-    "aria-labelledby": "v2-title" }, parts.title, parts.warnings, parts.timeline,
-  parts.composer, el("section", { class: "v2-member-list", "aria-label": "Members" },
-    el("h3", { text: "Members" }), parts.members, parts.addForm, parts.leave));
+    "aria-labelledby": "v2-title" }, parts.title, parts.warnings, parts.timeline, typing,
+  parts.composer, members);
   root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.alerts,
     parts.announce,
     el("section", { class: "v2-sidebar", "aria-label": "Conversations" },
@@ -82,7 +62,9 @@ export class ChatView {
   constructor(root, engine) {
     this.engine = engine;
     this.failure = null; // why the chat stopped, once it did
-    this.parts = skeleton(root);
+    this.members = new MemberPanel(engine);
+    this.typing = new TypingIndicator(engine);
+    this.parts = skeleton(root, this.members.element, this.typing.element);
     this.#wire();
   }
 
@@ -104,7 +86,7 @@ export class ChatView {
         this.#send();
       }
     });
-    parts.addForm.addEventListener("submit", (e) => { e.preventDefault(); this.#add(); });
+    this.typing.watch(parts.text);
     parts.attach.addEventListener("change", () => {
       this.#sendFiles([...parts.attach.files]);
       parts.attach.value = "";
@@ -119,7 +101,6 @@ export class ChatView {
       e.preventDefault();
       this.#sendFiles([...e.dataTransfer.files]);
     });
-    parts.leave.addEventListener("click", () => this.#member(() => engine.leave(engine.openId)));
   }
 
   async #create() {
@@ -183,29 +164,6 @@ export class ChatView {
     }
   }
 
-  async #add() {
-    const email = this.parts.addEmail.value.trim();
-    if (!email) {
-      this.parts.memberError.textContent = "Enter an email address.";
-      return;
-    }
-    if (await this.#member(() => this.engine.addMember(this.engine.openId, email))) {
-      this.parts.addEmail.value = "";
-    }
-  }
-
-  async #member(action) {
-    this.parts.memberError.textContent = "";
-    try {
-      await action();
-      return true;
-    } catch (error) {
-      this.parts.memberError.textContent = error.message;
-      console.error("v2 chat: the membership change failed", error);
-      return false;
-    }
-  }
-
   async open(id) {
     await this.engine.open(id);
     this.render();
@@ -264,17 +222,16 @@ export class ChatView {
     parts.warnings.replaceChildren(...conv.findings.map((f) =>
       el("li", { class: `v2-warning v2-${f.kind}`, text: f.text })));
     parts.timeline.replaceChildren(...conv.items.filter((i) => i.kind !== "warning")
-      .map((item) => this.#item(item)));
-    const { members, admin } = engine.members(conv.id);
-    parts.members.replaceChildren(...members.map((m) => this.#memberRow(m, admin)));
+      .map((item) => this.#item(conv, item)));
+    this.members.render(conv);
+    this.typing.render();
     const blocked = engine.blockedReason(conv);
-    parts.addForm.hidden = !admin || conv.kind === "direct" || Boolean(blocked);
-    parts.leave.hidden = Boolean(conv.left);
     parts.composer.querySelector("button").disabled = Boolean(blocked);
     if (blocked) parts.sendError.textContent = `Sending is blocked: ${blocked}`;
   }
 
-  #item(item) {
+  #item(conv, item) {
+    const { engine } = this;
     if (item.kind === "operation") {
       return el("li", { class: "v2-operation", "data-seq": item.seq, text: item.text });
     }
@@ -283,11 +240,11 @@ export class ChatView {
         ? "This message failed verification and is not shown." : item.text;
     return el("li", { class: `v2-message ${item.mine ? "mine" : "theirs"} ${item.status}`,
       "data-seq": item.seq ?? "" },
-    el("span", { class: "sender", text: this.engine.nameOf(item.sender) }), " ",
+    el("span", { class: "sender", text: engine.nameOf(item.sender) }), " ",
     el("time", { datetime: new Date(item.time).toISOString(), text: timeOf(item.time) }), " ",
     item.file && item.status !== "removed" && !(item.status === "failed" && !item.mine)
       ? this.#file(item) : el("span", { class: "text", text }), " ",
-    el("span", { class: "state", text: item.mine ? this.#stateText(item) : "" }));
+    el("span", { class: "state", text: item.mine ? receiptText(engine, conv, item) : "" }));
   }
 
   /** A file entry: name, size, upload or download progress, Download and its outcome. */
@@ -315,27 +272,5 @@ export class ChatView {
         text: download.forgery ? FORGERY_TEXT : `The download failed: ${download.error}` }));
     }
     return box;
-  }
-
-  /** "Sending…", "Sent", "Read by 2 of 3", "Failed" for one's own message. */
-  #stateText(item) {
-    if (item.status !== "sent" || item.seq === null) return STATE_TEXT[item.status] ?? "";
-    const conv = this.engine.conversations.get(this.engine.openId);
-    const others = this.engine.members(conv.id).members.filter((m) => m.id !== this.engine.me.id);
-    const read = others.filter((m) => (conv.readPositions[String(m.id)] ?? 0) >= item.seq);
-    return read.length ? `Read by ${read.length} of ${others.length}` : "Sent";
-  }
-
-  #memberRow(member, admin) {
-    const row = el("li", { "data-id": String(member.id) }, member.name,
-      member.admin ? " (admin)" : "");
-    if (admin && member.id !== this.engine.me.id) {
-      const remove = el("button", { type: "button", class: "v2-remove",
-        "aria-label": `Remove ${member.name}`, text: "Remove" });
-      remove.addEventListener("click", () =>
-        this.#member(() => this.engine.removeMember(this.engine.openId, member.id)));
-      row.append(" ", remove);
-    }
-    return row;
   }
 }

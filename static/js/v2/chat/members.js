@@ -1,0 +1,115 @@
+// The member panel of the v2 chat view: the verified members (admins marked, "vouched
+// for by" the member whose signed add carried their keys) and, for admins of a group,
+// the controls to add, remove, make or unmake admins and rename; "Leave" for everyone.
+// Every action goes through the engine, which refuses what this member may not sign;
+// a refusal (the engine's or the server's) shows in the panel's alert, and a failed
+// form keeps what was typed.
+import { el, field } from "./dom.js";
+
+export class MemberPanel {
+  constructor(engine) {
+    this.engine = engine;
+    this.list = el("ul", { class: "v2-members" });
+    this.error = el("p", { class: "error", id: "v2-member-error", role: "alert" });
+    this.addEmail = el("input", { id: "v2-add-email", name: "email", autocomplete: "off",
+      "aria-describedby": "v2-member-error" });
+    this.newName = el("input", { id: "v2-rename", name: "name", autocomplete: "off",
+      "aria-describedby": "v2-member-error" });
+    this.addForm = el("form", { class: "v2-add", "aria-label": "Add a member" },
+      field("v2-add-email", "Add a member by email address", this.addEmail),
+      el("button", { type: "submit", text: "Add" }));
+    this.renameForm = el("form", { class: "v2-rename", "aria-label": "Rename the group" },
+      field("v2-rename", "New group name", this.newName),
+      el("button", { type: "submit", text: "Rename" }));
+    this.leave = el("button", { type: "button", class: "v2-leave", text: "Leave conversation" });
+    this.element = el("section", { class: "v2-member-list", "aria-label": "Members" },
+      el("h3", { text: "Members" }), this.list, this.addForm, this.renameForm, this.error,
+      this.leave);
+    this.#wire();
+  }
+
+  #wire() {
+    const { engine } = this;
+    this.addForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.#submit(this.addEmail, "Enter an email address.",
+        (email) => engine.addMember(engine.openId, email));
+    });
+    this.renameForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.#submit(this.newName, "Enter a name for the group.",
+        (name) => engine.rename(engine.openId, name));
+    });
+    this.leave.addEventListener("click", () => this.run(() => engine.leave(engine.openId)));
+  }
+
+  /** Runs a form's action with its trimmed value; the field is emptied only on success. */
+  async #submit(input, emptyText, action) {
+    const value = input.value.trim();
+    if (!value) {
+      this.error.textContent = emptyText;
+      input.setAttribute("aria-invalid", "true");
+      return;
+    }
+    input.removeAttribute("aria-invalid");
+    if (await this.run(() => action(value))) input.value = "";
+  }
+
+  /** Runs one membership change; its refusal shows in the panel (and is logged). */
+  async run(action) {
+    this.error.textContent = "";
+    try {
+      await action();
+      return true;
+    } catch (error) {
+      this.error.textContent = `Not done: ${error.message}`;
+      console.error("v2 chat: the membership change failed", error);
+      return false;
+    }
+  }
+
+  /** What the row buttons do: "grant-admin", "revoke-admin" or "remove" on `userId`. */
+  perform(kind, userId) {
+    const { engine } = this;
+    const act = { "grant-admin": () => engine.grantAdmin(engine.openId, userId),
+      "revoke-admin": () => engine.revokeAdmin(engine.openId, userId),
+      remove: () => engine.removeMember(engine.openId, userId) }[kind];
+    return this.run(act);
+  }
+
+  render(conv) {
+    const { members, admin } = this.engine.members(conv.id);
+    const blocked = Boolean(this.engine.blockedReason(conv));
+    const manage = admin && conv.kind !== "direct" && !blocked;
+    this.list.replaceChildren(...members.map((m) => this.#row(m, manage)));
+    this.addForm.hidden = !manage;
+    this.renameForm.hidden = !manage;
+    this.leave.hidden = Boolean(conv.left);
+  }
+
+  #row(member, manage) {
+    const { engine } = this;
+    const row = el("li", { "data-id": String(member.id) },
+      el("span", { class: "member-name", text: member.name }),
+      member.admin ? el("span", { class: "member-admin", text: " (admin)" }) : "");
+    if (member.vouchedBy !== member.id) {
+      row.append(el("span", { class: "member-vouched",
+        text: ` vouched for by ${engine.nameOf(member.vouchedBy)}` }));
+    }
+    if (manage && member.id !== engine.me.id) {
+      const [kind, label, text] = member.admin
+        ? ["revoke-admin", `Remove ${member.name} as an admin`, "Remove admin"]
+        : ["grant-admin", `Make ${member.name} an admin`, "Make admin"];
+      row.append(" ", this.#button(kind, member.id, label, text),
+        " ", this.#button("remove", member.id, `Remove ${member.name}`, "Remove"));
+    }
+    return row;
+  }
+
+  #button(kind, userId, label, text) {
+    const button = el("button", { type: "button", class: `v2-${kind}`, "aria-label": label,
+      text });
+    button.addEventListener("click", () => this.perform(kind, userId));
+    return button;
+  }
+}
