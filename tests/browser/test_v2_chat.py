@@ -156,15 +156,18 @@ class ChainedGroup(Group):
 
     previous: dict = field(default_factory=dict)
 
-    def message(self, sender: V2User, text: str, **kwargs) -> dict:
+    def message(self, sender: V2User, text: str, *, kind: str = "text",
+                plaintext: bytes | None = None, **kwargs) -> dict:
+        """``plaintext``: another version 2 JSON document than a text message."""
         epoch = self.epoch
         counter = self.counters[sender.id] = self.counters.get(sender.id, 0) + 1
         context = messagebox.MessageContext(
             self.conversation_id, epoch.number, epoch.envelope_hash, sender.id,
             sender.keys.generation, sender.device_id, counter)
-        box = messagebox.seal(epoch.secret, context, messagebox.encode_text(text))
+        box = messagebox.seal(epoch.secret, context,
+                              plaintext if plaintext is not None else messagebox.encode_text(text))
         statement = messagebox.build_statement(
-            context, box, client_message_id=os.urandom(16), kind="text",
+            context, box, client_message_id=os.urandom(16), kind=kind,
             prev_hash=self.previous.get(sender.id, bytes(32)))
         data, signature = messagebox.sign_statement(sender.signing_key, statement)
         self.previous[sender.id] = messagebox.message_hash(data)
