@@ -65,6 +65,12 @@ from accounts.actions.login import (  # noqa: F401
     do_login_code,
     do_logout,
 )
+from accounts.actions.profile import (  # noqa: F401
+    DISPLAY_NAME_MAX,
+    InvalidDisplayName,
+    check_display_name,
+    do_set_display_name,
+)
 from accounts.actions.sessions import (  # noqa: F401
     access_login_session,
     check_login_current,

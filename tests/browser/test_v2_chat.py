@@ -73,6 +73,11 @@ class LiveHttp:
         headers = {**self.api.headers(), "Content-Type": content_type}
         return self.api.http.post(path, content=data, headers=headers)
 
+    def put(self, path, data, content_type="application/json"):
+        self.api.csrf_token = None
+        headers = {**self.api.headers(), "Content-Type": content_type}
+        return self.api.http.put(path, content=data, headers=headers)
+
     def get(self, path):
         return self.api.get(path)
 
@@ -670,3 +675,30 @@ def test_device_counters_and_previous_hashes_survive_a_reload(server, new_page):
     assert result == {"same": True, "other": True, "first": "1", "firstPrev": None,
                       "second": "2", "secondPrev": [9, 9], "elsewhere": "1",
                       "twoTabs": ["1", "2", "3"]}
+
+
+def test_display_names_replace_addresses_and_a_shared_name_shows_both_addresses(
+        server, transactional_db, new_page):
+    """Contacts' display names show instead of their addresses (the address on hover and
+    in the member list); two members who share a name (any case) both show their address,
+    since a name proves nothing."""
+    alice, bob, carol, dave = (signup(server, n) for n in ("alice", "bob", "carol", "dave"))
+    for user, name in ((bob, "Sam"), (carol, "sam"), (dave, "Dave Dee")):
+        r = user.http.put("/api/v1/me/display-name", json.dumps({"display_name": name}))
+        assert r.status_code == 200, r.text
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [dave.email])
+    reader = Reader(dave, conversation, [alice, dave])
+    assert reader.group([alice, dave]).send(dave, "hi Alice").status_code == 201
+    sender = page.locator(".v2-message.theirs .sender")
+    expect(sender).to_have_text(["Dave Dee"])
+    expect(sender).to_have_attribute("title", dave.email)
+    expect(page.locator(f'.v2-members li[data-id="{dave.id}"]')).to_contain_text(
+        f"Dave Dee {dave.email}")
+
+    start_conversation(page, [bob.email, carol.email], name="Two Sams")
+    expect(page.locator(f'.v2-members li[data-id="{bob.id}"]')).to_contain_text(
+        f"Sam ({bob.email})")
+    expect(page.locator(f'.v2-members li[data-id="{carol.id}"]')).to_contain_text(
+        f"sam ({carol.email})")
+    assert page.errors == []

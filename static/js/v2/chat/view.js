@@ -283,7 +283,8 @@ export class ChatView {
         ? "This message failed verification and is not shown." : item.text;
     return el("li", { class: `v2-message ${item.mine ? "mine" : "theirs"} ${item.status}`,
       "data-seq": item.seq ?? "" },
-    el("span", { class: "sender", text: this.engine.nameOf(item.sender) }), " ",
+    el("span", { class: "sender", title: this.engine.emailOf(item.sender) || null,
+      text: this.engine.nameOf(item.sender) }), " ",
     el("time", { datetime: new Date(item.time).toISOString(), text: timeOf(item.time) }), " ",
     item.file && item.status !== "removed" && !(item.status === "failed" && !item.mine)
       ? this.#file(item) : el("span", { class: "text", text }), " ",
@@ -327,7 +328,9 @@ export class ChatView {
   }
 
   #memberRow(member, admin) {
-    const row = el("li", { "data-id": String(member.id) }, member.name,
+    const row = el("li", { "data-id": String(member.id), title: member.email || null },
+      member.name, member.email && !member.name.includes(member.email)
+        ? el("span", { class: "member-email" }, ` ${member.email}`) : "",
       member.admin ? " (admin)" : "");
     if (admin && member.id !== this.engine.me.id) {
       const remove = el("button", { type: "button", class: "v2-remove",
