@@ -8,16 +8,26 @@
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
 import { mountKeySection } from "./keys/index.js";
+import { showTwoFactorNudge } from "./profile/nudge.js";
 
 // options.keySection: the "Password and keys" section's context (keys/section.js), shown
 // under the account card until the profile page takes it.
-export async function mountSignedIn(root, keys, { encryptWorker, keySection } = {}) {
+// options.api: the shell's Api (for the two-factor nudge; none in harnesses).
+export async function mountSignedIn(root, keys, { encryptWorker, keySection, api } = {}) {
+  const nudgeBox = document.createElement("div");
+  nudgeBox.id = "v2-nudge";
   const account = document.createElement("div");
   const keysBox = document.createElement("div");
   const chat = document.createElement("div");
   chat.id = "v2-chat-root";
-  root.replaceChildren(account, keysBox, chat);
+  root.replaceChildren(nudgeBox, account, keysBox, chat);
   const card = await showSignedIn(account, keys);
+  let nudge = null;
+  if (api) {
+    api.get("/api/v1/me").then((me) => {
+      nudge = showTwoFactorNudge(nudgeBox, me, { storage: keys.shared ? null : localStorage });
+    }).catch((error) => console.error("two-factor nudge: /api/v1/me failed", error));
+  }
   const section = keySection ? mountKeySection(keysBox, keySection) : null;
   let started = null;
   try {
@@ -30,6 +40,7 @@ export async function mountSignedIn(root, keys, { encryptWorker, keySection } = 
     stop: () => {
       started?.stop();
       section?.stop();
+      nudge?.stop();
       card.stop();
       root.replaceChildren();
     },
