@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/v1/me/pins", api_me.pins, name="api-me-pins"),
     path("api/v1/directory", api_me.directory_entry, name="api-directory"),
     path("api/v1/me/display-name", api_me.display_name, name="api-me-display-name"),
+    path("api/v1/invitations", api_me.invite, name="api-invitations"),
     path("api/v1/me/email", api_me.change_email, name="api-me-email"),
     path("api/v1/me/email/confirm", api_me.confirm_email, name="api-me-email-confirm"),
     path("api/v1/me/delete", api_me.delete_account, name="api-me-delete"),

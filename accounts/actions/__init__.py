@@ -53,6 +53,10 @@ from accounts.actions.emailchange import (  # noqa: F401
     email_change_token,
     validate_new_email,
 )
+from accounts.actions.invitations import (  # noqa: F401
+    check_invite_contact,
+    do_invite_contact,
+)
 from accounts.actions.lifecycle import (  # noqa: F401
     do_delete_account,
     do_request_password_reset,
@@ -85,6 +89,7 @@ from accounts.actions.signup import (  # noqa: F401
     INVITATION_DAYS_DEFAULT,
     INVITATION_DAYS_MAX,
     check_invite,
+    create_invitation,
     do_invite,
     invitation_link,
     usable_invitation,

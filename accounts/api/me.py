@@ -138,6 +138,18 @@ def display_name(request, body):
     return JsonResponse({"display_name": name})
 
 
+@api_view("POST", fields=("email",), login_required=True)
+def invite(request, body):
+    """``{email}``: 202 whoever holds the address (an invitation link goes to an unknown
+    address, a reminder to an unverified account, nothing to a verified one, after the
+    response, so the answer says nothing about the address)."""
+    require_complete_login(request)
+    address = actions.do_invite_contact(request.user, body.get("email"))
+    return JsonResponse({"ok": True, "email": address,
+                         "detail": f"If {address} has no SecureChat account yet, an "
+                                   "invitation is on its way."}, status=202)
+
+
 EMAIL_CHANGE_FIELDS = (*STEP_UP_FIELDS, "new_email", "new_account_salt", "new_auth_key",
                        "work_factor", "wrapped_identity")
 

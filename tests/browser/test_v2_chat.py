@@ -702,3 +702,32 @@ def test_display_names_replace_addresses_and_a_shared_name_shows_both_addresses(
     expect(page.locator(f'.v2-members li[data-id="{carol.id}"]')).to_contain_text(
         f"sam ({carol.email})")
     assert page.errors == []
+
+
+def test_a_malformed_address_is_refused_in_the_page_and_an_unknown_one_can_be_invited(
+        server, transactional_db, new_page):
+    """A malformed address is refused before any request leaves the page; an address with
+    no verified account gets the offer to invite it, whose mail carries a signup link."""
+    from tests.browser.flows import wait_for_link
+
+    alice = signup(server, "alice")
+    page = open_chat(new_page, server, alice)
+    api_calls = []
+    page.on("request", lambda r: api_calls.append(r.url) if "/api/" in r.url else None)
+    addresses = page.get_by_label("Email address(es), separated by commas")
+    addresses.fill("bob@example, carol")
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#v2-new-error")).to_contain_text('"bob@example" is not an email address')
+    assert api_calls == []
+
+    newcomer = f"newcomer-{secrets.token_hex(4)}@example.com"
+    addresses.fill(newcomer)
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#v2-new-error")).to_contain_text(
+        f"No verified account has the address {newcomer}.")
+    assert any("/api/v1/directory" in url for url in api_calls)  # control: this one asked
+    page.get_by_role("button", name=f"Invite {newcomer}").click()
+    expect(page.locator(".v2-invite-sent")).to_have_text(
+        f"If {newcomer} has no SecureChat account yet, an invitation is on its way.")
+    assert "/signup/?invitation=" in wait_for_link(server, newcomer, "/signup/?invitation=")
+    assert page.errors == [], page.errors

@@ -13,7 +13,10 @@ import { showTwoFactorNudge } from "./profile/nudge.js";
 // options.keySection: the "Password and keys" section's context (keys/section.js), shown
 // under the account card until the profile page takes it.
 // options.api: the shell's Api (for the two-factor nudge; none in harnesses).
-export async function mountSignedIn(root, keys, { encryptWorker, keySection, api } = {}) {
+// options.registration: the server's registration mode (the chat offers invitations unless
+// "closed").
+export async function mountSignedIn(root, keys,
+  { encryptWorker, keySection, api, registration } = {}) {
   const nudgeBox = document.createElement("div");
   nudgeBox.id = "v2-nudge";
   const account = document.createElement("div");
@@ -31,7 +34,7 @@ export async function mountSignedIn(root, keys, { encryptWorker, keySection, api
   const section = keySection ? mountKeySection(keysBox, keySection) : null;
   let started = null;
   try {
-    started = await startChat(chat, keys, { encryptWorker });
+    started = await startChat(chat, keys, { encryptWorker, registration });
   } catch (error) {
     // startChat has shown the failure in its view; the account card stays usable.
     console.error("v2 chat failed to start:", error);

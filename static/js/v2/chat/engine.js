@@ -933,6 +933,11 @@ export class ChatEngine extends EventTarget {
     return this.#change(id, (conv) => this.#appendOperation(conv, "remove", BigInt(userId)));
   }
 
+  /** Invites `email` to the server by email (its answer does not say who holds it). */
+  invite(email) {
+    return this.api.post("/api/v1/invitations", { email });
+  }
+
   /** Leaves; the others create the covering epoch before they send. */
   leave(id) {
     return this.#change(id, (conv) => this.#appendOperation(conv, "leave"));

@@ -5,6 +5,7 @@
 // Files: a labelled file input and drag-and-drop onto the conversation send file
 // messages; a file entry shows its (safe) name, size and progress, and "Download" saves
 // the decrypted, hash-checked Blob through a temporary object URL (no previews).
+import { addressProblem, inviteOffer } from "./invite.js";
 import { formatSize } from "./filename.js";
 
 function el(tag, attributes = {}, ...children) {
@@ -79,8 +80,10 @@ function skeleton(root) {
 }
 
 export class ChatView {
-  constructor(root, engine) {
+  /** `options.registration`: the server's registration mode (no invitations when "closed"). */
+  constructor(root, engine, { registration = "open" } = {}) {
     this.engine = engine;
+    this.registration = registration;
     this.failure = null; // why the chat stopped, once it did
     this.parts = skeleton(root);
     this.#wire();
@@ -126,8 +129,10 @@ export class ChatView {
     const { parts, engine } = this;
     const emails = parts.emails.value.split(",").map((s) => s.trim()).filter(Boolean);
     parts.newError.textContent = "";
-    if (!emails.length) {
-      parts.newError.textContent = "Enter at least one email address.";
+    const problem = emails.length ? emails.map(addressProblem).find(Boolean)
+      : "Enter at least one email address.";
+    if (problem) { // refused here: no request leaves for a malformed address
+      parts.newError.textContent = problem;
       parts.emails.setAttribute("aria-invalid", "true");
       return;
     }
@@ -140,7 +145,11 @@ export class ChatView {
     } catch (error) {
       parts.newError.textContent = error.message;
       parts.emails.setAttribute("aria-invalid", "true");
-      console.error("v2 chat: the conversation was not created", error);
+      if (!error.unknown) {
+        console.error("v2 chat: the conversation was not created", error);
+      } else if (this.registration !== "closed") { // shown above; no failure to log
+        parts.newError.append(" ", inviteOffer(engine, error.unknown, el));
+      }
     }
   }
 
@@ -185,8 +194,9 @@ export class ChatView {
 
   async #add() {
     const email = this.parts.addEmail.value.trim();
-    if (!email) {
-      this.parts.memberError.textContent = "Enter an email address.";
+    const problem = addressProblem(email);
+    if (problem) {
+      this.parts.memberError.textContent = problem;
       return;
     }
     if (await this.#member(() => this.engine.addMember(this.engine.openId, email))) {
