@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -125,9 +126,12 @@ def bundle_url() -> str:
     return "/static/dist/" + manifest["entries"]["v2/chat/index"]["file"]
 
 
-def open_chat(new_page, server, user: V2User):
-    """A page of the live server running the v2 chat as ``user`` (its session cookie)."""
+def open_chat(new_page, server, user: V2User, prepare=None):
+    """A page of the live server running the v2 chat as ``user`` (its session cookie);
+    ``prepare(page)`` runs before the page loads (e.g. to install Playwright's clock)."""
     page = new_page(server)
+    if prepare is not None:
+        prepare(page)
     page.context.add_cookies([{"name": c.name, "value": c.value, "url": server.url}
                               for c in user.http.api.http.cookies.jar])
     page.goto("/about/")
@@ -731,3 +735,74 @@ def test_a_malformed_address_is_refused_in_the_page_and_an_unknown_one_can_be_in
         f"If {newcomer} has no SecureChat account yet, an invitation is on its way.")
     assert "/signup/?invitation=" in wait_for_link(server, newcomer, "/signup/?invitation=")
     assert page.errors == [], page.errors
+
+
+def test_day_separators_follow_the_clock_and_one_senders_messages_group(
+        server, transactional_db, new_page):
+    """Separators say "Today", "Yesterday", the weekday within a week, then the date, as
+    the page's clock (Playwright's) moves; consecutive messages of one sender show one
+    name; each time shows the full timestamp on hover and to screen readers."""
+    from datetime import UTC, datetime, timedelta
+
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, alice, prepare=lambda p: p.clock.install())
+    start_conversation(page, [bob.email])
+    send(page, "first")
+    send(page, "second")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent", "Sent"])
+    day = page.locator(".v2-timeline .v2-day")
+    expect(day).to_have_text(["Today"])
+    expect(page.locator(".v2-message.continued")).to_have_count(1)
+    sent_at = page.evaluate("Date.parse(document.querySelector('.v2-message time')"
+                            ".getAttribute('datetime'))")
+    when = datetime.fromtimestamp(sent_at / 1000, UTC)
+    stamp = page.locator(".v2-message time").first
+    expect(stamp).to_have_attribute("title", re.compile(f"{when:%A}, {when:%B} {when.day}, "
+                                                        f"{when.year}"))
+    assert stamp.get_attribute("aria-label") == stamp.get_attribute("title")
+
+    for days, label in ((1, "Yesterday"), (3, f"{when:%A}"),
+                        (10, f"{when:%a}, {when:%B} {when.day}")):
+        page.clock.set_system_time(when + timedelta(days=days))
+        page.clock.run_for(61_000)  # the view's minute timer relabels
+        expect(day).to_have_text([label])
+    assert page.errors == []
+
+
+def test_links_open_safely_and_the_counter_refuses_a_long_message_before_sending(
+        server, transactional_db, new_page):
+    """http(s) links in a received message become links that open in a new tab without
+    the opener or the referrer; other schemes stay text. Near the limit a counter shows
+    what is left; over it, sending is refused in the page and the text is kept."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [bob.email])
+    expect(page.locator("#v2-empty")).to_contain_text(f"your conversation with {bob.email}")
+    expect(page.locator("#v2-empty")).to_contain_text("end-to-end encrypted")
+    reader = Reader(bob, conversation, [alice, bob])
+    text = "see https://example.org/a_(b). or javascript:alert(1) and http://x.test/?q=1"
+    assert reader.group([alice, bob]).send(bob, text).status_code == 201
+    message = page.locator(".v2-message.theirs .text")
+    expect(message).to_have_text(text)
+    expect(page.locator("#v2-empty")).to_be_hidden()
+    links = message.locator("a")
+    expect(links).to_have_count(2)
+    assert [links.nth(i).get_attribute("href") for i in range(2)] == [
+        "https://example.org/a_(b)", "http://x.test/?q=1"]
+    for i in range(2):
+        assert links.nth(i).get_attribute("rel") == "noopener noreferrer"
+        assert links.nth(i).get_attribute("target") == "_blank"
+
+    box = page.get_by_label("Message", exact=True)
+    counter = page.locator("#v2-text-counter")
+    box.fill("short")
+    expect(counter).to_be_hidden()
+    box.fill("x" * 30_000)
+    expect(counter).to_have_text(re.compile(r"^[\d,]+ bytes left$"))
+    box.fill("x" * 33_000)
+    expect(counter).to_have_text(re.compile(r"^Too long by [\d,]+ bytes"))
+    box.press("Enter")
+    expect(page.locator("#v2-send-error")).to_contain_text("too long to send")
+    expect(page.locator(".v2-message.mine")).to_have_count(0)
+    assert box.input_value() == "x" * 33_000
+    assert page.errors == []

@@ -3,8 +3,8 @@
 //   ageIdentities (AGE-SECRET-KEY-… strings, newest first), signingSeed (Uint8Array(32),
 //   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
 //   when the session ends); options.encryptWorker = {url, integrity} of the file encrypt
-//   worker's bundle goes to the chat (file messages). The account card (address, keys) stays above the
-//   chat; logging out is in the shell's nav, so it works even when the chat cannot start.
+//   worker's bundle goes to the chat (file messages). The account card (address, keys) follows
+//   the chat; logging out is in the shell's nav, so it works even when the chat cannot start.
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
 import { mountKeySection } from "./keys/index.js";
@@ -23,7 +23,9 @@ export async function mountSignedIn(root, keys,
   const keysBox = document.createElement("div");
   const chat = document.createElement("div");
   chat.id = "v2-chat-root";
-  root.replaceChildren(nudgeBox, account, keysBox, chat);
+  // The chat first: it is what the page is for; the account card and the key section
+  // (password, rotation, export) follow it.
+  root.replaceChildren(nudgeBox, chat, account, keysBox);
   const card = await showSignedIn(account, keys);
   let nudge = null;
   if (api) {

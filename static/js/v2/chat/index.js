@@ -27,6 +27,6 @@ export async function startChat(root, keys, { encryptWorker, registration, ...op
     throw error;
   }
   view.render();
-  return { engine, view, stop: () => engine.stop() };
+  return { engine, view, stop: () => { view.stop(); engine.stop(); } };
 }
 export { DeviceState } from "./device.js";

@@ -5,8 +5,11 @@
 // Files: a labelled file input and drag-and-drop onto the conversation send file
 // messages; a file entry shows its (safe) name, size and progress, and "Download" saves
 // the decrypted, hash-checked Blob through a temporary object URL (no previews).
-import { addressProblem, inviteOffer } from "./invite.js";
+import { counterState } from "./compose.js";
 import { formatSize } from "./filename.js";
+import { addressProblem, inviteOffer } from "./invite.js";
+import { linkified } from "./linkify.js";
+import { clockTime, dayLabel, fullTimestamp, startsNewDay } from "./timeformat.js";
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -23,7 +26,9 @@ function field(id, label, input) {
   return el("p", { class: "field" }, el("label", { for: id, text: label }), input);
 }
 
-const timeOf = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const RELABEL_EVERY_MS = 60 * 1000;
+// Consecutive messages of one sender within this time show as one group (one name).
+const GROUP_GAP_MS = 5 * 60 * 1000;
 const RENDER_DELAY_MS = 16;
 const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Message expired.",
   server: "Message removed by the server.", pending: "Message removed." };
@@ -48,6 +53,9 @@ function skeleton(root) {
     text: el("textarea", { id: "v2-text", name: "text", rows: "2",
       "aria-describedby": "v2-send-error" }),
     sendError: el("p", { class: "error", id: "v2-send-error", role: "alert" }),
+    counter: el("p", { class: "helptext v2-counter", id: "v2-text-counter",
+      "aria-live": "polite", hidden: true }),
+    empty: el("p", { class: "v2-empty", id: "v2-empty", hidden: true }),
     attach: el("input", { type: "file", id: "v2-attach", name: "file", multiple: true,
       "aria-describedby": "v2-send-error" }),
     members: el("ul", { class: "v2-members" }),
@@ -61,14 +69,14 @@ function skeleton(root) {
     field("v2-new-name", "Group name (for a group)", parts.groupName), parts.newError,
     el("button", { type: "submit", text: "Start conversation" }));
   parts.composer = el("form", { class: "v2-composer", "aria-label": "Write a message" },
-    field("v2-text", "Message", parts.text),
+    field("v2-text", "Message", parts.text), parts.counter,
     field("v2-attach", "Attach a file (or drop files on the conversation)", parts.attach),
     parts.sendError, el("button", { type: "submit", text: "Send" }));
   parts.addForm = el("form", { class: "v2-add", "aria-label": "Add a member" },
     field("v2-add-email", "Add a member by email address", parts.addEmail),
     parts.memberError, el("button", { type: "submit", text: "Add" }));
   parts.conversation = el("section", { class: "v2-conversation", hidden: true,
-    "aria-labelledby": "v2-title" }, parts.title, parts.warnings, parts.timeline,
+    "aria-labelledby": "v2-title" }, parts.title, parts.warnings, parts.empty, parts.timeline,
   parts.composer, el("section", { class: "v2-member-list", "aria-label": "Members" },
     el("h3", { text: "Members" }), parts.members, parts.addForm, parts.leave));
   root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.alerts,
@@ -87,6 +95,13 @@ export class ChatView {
     this.failure = null; // why the chat stopped, once it did
     this.parts = skeleton(root);
     this.#wire();
+    // "Today" becomes "Yesterday" at midnight without any message arriving.
+    this.clockTimer = setInterval(() => this.render(), RELABEL_EVERY_MS);
+  }
+
+  /** Stops the view's own timer (the engine stops separately). */
+  stop() {
+    clearInterval(this.clockTimer);
   }
 
   #wire() {
@@ -101,6 +116,7 @@ export class ChatView {
     });
     parts.newForm.addEventListener("submit", (e) => { e.preventDefault(); this.#create(); });
     parts.composer.addEventListener("submit", (e) => { e.preventDefault(); this.#send(); });
+    parts.text.addEventListener("input", () => this.#renderCounter());
     parts.text.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && !e.shiftKey) {
         e.preventDefault();
@@ -157,8 +173,14 @@ export class ChatView {
     const { parts, engine } = this;
     const text = parts.text.value;
     if (!text.trim() || !engine.openId) return;
+    if (counterState(text).over) { // refused before sending, what was typed stays
+      parts.sendError.textContent = "This message is too long to send: shorten it, or "
+        + "send it as a file.";
+      return;
+    }
     parts.sendError.textContent = "";
     parts.text.value = "";
+    this.#renderCounter();
     engine.sendText(engine.openId, text).then((entry) => {
       if (entry?.status === "failed") parts.sendError.textContent = `Not sent: ${entry.error}`;
     });
@@ -214,6 +236,16 @@ export class ChatView {
       console.error("v2 chat: the membership change failed", error);
       return false;
     }
+  }
+
+  /** The counter near the limit ("N bytes left", or how much too long). */
+  #renderCounter() {
+    const { counter, text } = this.parts;
+    const state = counterState(text.value);
+    counter.hidden = !state.show;
+    counter.textContent = state.show ? state.text : "";
+    counter.classList.toggle("error", state.over);
+    text.toggleAttribute("aria-invalid", state.over);
   }
 
   async open(id) {
@@ -273,8 +305,10 @@ export class ChatView {
     parts.title.textContent = this.#label(conv);
     parts.warnings.replaceChildren(...conv.findings.map((f) =>
       el("li", { class: `v2-warning v2-${f.kind}`, text: f.text })));
-    parts.timeline.replaceChildren(...conv.items.filter((i) => i.kind !== "warning")
-      .map((item) => this.#item(item)));
+    parts.timeline.replaceChildren(...this.#timelineNodes(conv));
+    const hasMessages = conv.items.some((i) => i.kind === "message");
+    parts.empty.hidden = hasMessages;
+    parts.empty.textContent = hasMessages ? "" : this.#emptyText(conv);
     const { members, admin } = engine.members(conv.id);
     parts.members.replaceChildren(...members.map((m) => this.#memberRow(m, admin)));
     const blocked = engine.blockedReason(conv);
@@ -282,6 +316,37 @@ export class ChatView {
     parts.leave.hidden = Boolean(conv.left);
     parts.composer.querySelector("button").disabled = Boolean(blocked);
     if (blocked) parts.sendError.textContent = `Sending is blocked: ${blocked}`;
+  }
+
+  /** A new conversation: who it is with, that it is end-to-end encrypted, how to verify. */
+  #emptyText(conv) {
+    const others = this.engine.members(conv.id).members.filter((m) => m.id !== this.engine.me.id);
+    const who = others.map((m) => m.name).join(", ") || "nobody else yet";
+    return `This is the start of your conversation with ${who}. Messages and files here `
+      + "are end-to-end encrypted: only its members can read them, not the server. To be "
+      + "sure who you are writing to, compare safety numbers with them.";
+  }
+
+  /** Items with day separators, consecutive messages of one sender grouped. */
+  #timelineNodes(conv) {
+    const nodes = [];
+    let previous = null;
+    for (const item of conv.items) {
+      if (item.kind === "warning") continue;
+      const time = item.time ?? previous?.time;
+      if (time !== undefined && startsNewDay(time, previous?.time)) {
+        nodes.push(el("li", { class: "v2-day", role: "presentation" },
+          el("span", { text: dayLabel(time), title: fullTimestamp(time) })));
+        previous = null; // a new day starts a new group
+      }
+      const continued = item.kind === "message" && previous?.kind === "message"
+        && previous.sender === item.sender && item.time - previous.time < GROUP_GAP_MS;
+      const node = this.#item(item);
+      if (continued) node.classList.add("continued");
+      nodes.push(node);
+      previous = item;
+    }
+    return nodes;
   }
 
   #item(item) {
@@ -295,10 +360,19 @@ export class ChatView {
       "data-seq": item.seq ?? "" },
     el("span", { class: "sender", title: this.engine.emailOf(item.sender) || null,
       text: this.engine.nameOf(item.sender) }), " ",
-    el("time", { datetime: new Date(item.time).toISOString(), text: timeOf(item.time) }), " ",
+    el("time", { datetime: new Date(item.time).toISOString(), title: fullTimestamp(item.time),
+      "aria-label": fullTimestamp(item.time), tabindex: "0", text: clockTime(item.time) }), " ",
     item.file && item.status !== "removed" && !(item.status === "failed" && !item.mine)
-      ? this.#file(item) : el("span", { class: "text", text }), " ",
+      ? this.#file(item) : this.#text(item, text), " ",
     el("span", { class: "state", text: item.mine ? this.#stateText(item) : "" }));
+  }
+
+  /** The text of a message: links clickable in a readable message, plain otherwise. */
+  #text(item, text) {
+    const readable = item.status === "sent" || item.status === "received"
+      || item.status === "sending";
+    if (!readable || typeof text !== "string") return el("span", { class: "text", text });
+    return el("span", { class: "text" }, ...linkified(text));
   }
 
   /** A file entry: name, size, upload or download progress, Download and its outcome. */
@@ -339,7 +413,8 @@ export class ChatView {
 
   #memberRow(member, admin) {
     const row = el("li", { "data-id": String(member.id), title: member.email || null },
-      member.name, member.email && !member.name.includes(member.email)
+      member.name, member.email && member.id !== this.engine.me.id
+        && !member.name.includes(member.email)
         ? el("span", { class: "member-email" }, ` ${member.email}`) : "",
       member.admin ? " (admin)" : "");
     if (admin && member.id !== this.engine.me.id) {
