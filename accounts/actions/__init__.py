@@ -53,6 +53,10 @@ from accounts.actions.emailchange import (  # noqa: F401
     email_change_token,
     validate_new_email,
 )
+from accounts.actions.invitations import (  # noqa: F401
+    check_invite_contact,
+    do_invite_contact,
+)
 from accounts.actions.lifecycle import (  # noqa: F401
     do_delete_account,
     do_request_password_reset,
@@ -64,6 +68,12 @@ from accounts.actions.login import (  # noqa: F401
     do_finish_enrolment,
     do_login_code,
     do_logout,
+)
+from accounts.actions.profile import (  # noqa: F401
+    DISPLAY_NAME_MAX,
+    InvalidDisplayName,
+    check_display_name,
+    do_set_display_name,
 )
 from accounts.actions.sessions import (  # noqa: F401
     access_login_session,
@@ -79,6 +89,7 @@ from accounts.actions.signup import (  # noqa: F401
     INVITATION_DAYS_DEFAULT,
     INVITATION_DAYS_MAX,
     check_invite,
+    create_invitation,
     do_invite,
     invitation_link,
     usable_invitation,

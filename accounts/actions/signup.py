@@ -125,13 +125,19 @@ def do_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, actor=None,
     invitation behind. Nobody ever chooses or sees the invitee's password.
     Invitations by a user (``actor``) count against ``invite_user``.
     """
-    import secrets
-    from datetime import timedelta
-
     email = normalize_email(email)
     if actor is not None:  # a user inviting (the operator's command has no actor)
         rate_limit("invite_user", actor.pk)
     email = check_invite(email, days, staff=staff)
+    return create_invitation(email, days, actor=actor, send=send, staff=staff)
+
+
+def create_invitation(email: str, days: int, *, actor=None, send: bool = False,
+                      staff: bool = False) -> str:
+    """``do_invite`` once checked and counted: store the invitation, mail it with ``send``."""
+    import secrets
+    from datetime import timedelta
+
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():

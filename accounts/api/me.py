@@ -27,6 +27,7 @@ def me_payload(request) -> dict:
     current = KeyGeneration.objects.current().filter(user=user).first()
     return {
         "email": user.email,
+        "display_name": user.display_name,
         "pending_email": user.pending_email or None,
         "fingerprint": current.directory_fingerprint if current is not None else None,
         "otp_enabled": otp.has_second_factor(user),
@@ -110,11 +111,13 @@ def pins(request, body):
 
 @api_view("GET", login_required=True)
 def directory_entry(request, body):
-    """Version 2 key directory: ``?email=`` -> ``{id, email, key_generations}`` of a verified
+    """Version 2 key directory: ``?email=`` -> ``{id, email, display_name, key_generations}``
+    of a verified
     account; unknown and unverified addresses are the same 404 (rate-limited per user)."""
     require_complete_login(request)
     user, generations = directory.lookup_directory(request.user, request.GET.get("email"))
     return JsonResponse({"id": user.pk, "email": user.email,
+                         "display_name": user.display_name,
                          "key_generations": [generation_payload(g) for g in generations]})
 
 
@@ -125,6 +128,26 @@ def me(request, body):
     ``id``; ``fingerprint`` is the directory's, which the client checks against its keys)."""
     require_complete_login(request)
     return JsonResponse({"id": request.user.pk, **me_payload(request)})
+
+
+@api_view("PUT", fields=("display_name",), login_required=True)
+def display_name(request, body):
+    """``{display_name}`` (``""`` clears it): the name contacts see instead of the address."""
+    require_complete_login(request)
+    name = actions.do_set_display_name(request.user, body.get("display_name"))
+    return JsonResponse({"display_name": name})
+
+
+@api_view("POST", fields=("email",), login_required=True)
+def invite(request, body):
+    """``{email}``: 202 whoever holds the address (an invitation link goes to an unknown
+    address, a reminder to an unverified account, nothing to a verified one, after the
+    response, so the answer says nothing about the address)."""
+    require_complete_login(request)
+    address = actions.do_invite_contact(request.user, body.get("email"))
+    return JsonResponse({"ok": True, "email": address,
+                         "detail": f"If {address} has no SecureChat account yet, an "
+                                   "invitation is on its way."}, status=202)
 
 
 EMAIL_CHANGE_FIELDS = (*STEP_UP_FIELDS, "new_email", "new_account_salt", "new_auth_key",

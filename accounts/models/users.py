@@ -55,6 +55,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Signed up through a staff invitation (``createadmin``) or promoted before having a
     # second factor: becomes staff and superuser when the authenticator is confirmed.
     admin_on_2fa = models.BooleanField(default=False)
+    # Plain metadata shown to contacts instead of the address (DESIGN.md §4); empty when
+    # unset. Cleaned by ``accounts.actions.profile.check_display_name``.
+    display_name = models.CharField(max_length=64, blank=True, default="")
 
     objects = UserManager()
 

@@ -42,6 +42,7 @@ def app(request, **params):
         "maxPasswordLength": settings.SECURECHAT_PASSWORD_MAX_LENGTH,
         "recheckSeconds": settings.SECURECHAT_V2_RECHECK_SECONDS,
         "passwordResetUrl": "/password-reset/",  # a path of the shell (urls_v2.py)
+        "registration": settings.SECURECHAT_REGISTRATION,  # the chat offers invitations
     }
     return render(request, "v2/app.html", {"v2_config": config,
                                            "common_passwords": common_passwords()})

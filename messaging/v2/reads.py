@@ -64,8 +64,8 @@ def read_chain(user, conversation_id: str) -> dict:
 
 
 def read_member_keys(user, conversation_id: str) -> dict:
-    """Directory entries ``{id, email, key_generations}`` (generations newest first) of
-    everyone a client meets in this conversation: current members, every actor or
+    """Directory entries ``{id, email, display_name, key_generations}`` (generations
+    newest first) of everyone a client meets in this conversation: current members, every actor or
     target of a stored operation (members who left or were removed, whose adds the chain
     vouched for), epoch creators and message senders (a removed member's old messages
     still verify). Clients pin these and check them against the fingerprints the chain
@@ -87,9 +87,11 @@ def read_member_keys(user, conversation_id: str) -> dict:
     generations: dict[int, list] = {}
     for row in KeyGeneration.objects.filter(user_id__in=ids).order_by("user_id", "-number"):
         generations.setdefault(row.user_id, []).append(generation_payload(row))
-    users = User.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "email")
-    return {"users": [{"id": pk, "email": email, "key_generations": generations.get(pk, [])}
-                      for pk, email in users]}
+    users = User.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "email",
+                                                                       "display_name")
+    return {"users": [{"id": pk, "email": email, "display_name": name,
+                       "key_generations": generations.get(pk, [])}
+                      for pk, email, name in users]}
 
 
 def read_epochs(user, conversation_id: str, after: int) -> dict:

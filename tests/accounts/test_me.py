@@ -28,7 +28,7 @@ def test_me_describes_the_account():
     client = login_client(alice)
     body = client.get("/api/v1/me").json()
     assert body == {
-        "id": alice.user.pk, "email": alice.email, "pending_email": None,
+        "id": alice.user.pk, "email": alice.email, "display_name": "", "pending_email": None,
         "fingerprint": alice.fingerprint, "otp_enabled": False,
         "email_verified": False, "key_type": "hybrid", "key_generation": 1,
         "recovery_code_pending": False,

@@ -190,3 +190,74 @@ def test_profile_two_factor_email_change_sessions_and_deletion(server, new_page)
     assert NEW_EMAIL not in stored.get("securechat/v2/known-accounts", "")
     assert not any(PASSWORD in body for body in sent)
     assert page.errors == [], page.errors
+
+
+def nudge_decision(page) -> str:
+    """The two-factor nudge's decision on the chat page, once the page made it."""
+    box = page.locator("#v2-nudge[data-two-factor-nudge]")
+    expect(box).to_have_count(1)
+    return box.get_attribute("data-two-factor-nudge")
+
+
+def test_two_factor_waits_for_the_address_then_a_nudge_offers_it_until_dismissed(
+        server, new_page):
+    """Unverified, the profile's two-factor section says to verify first and resends the
+    link; verified, the chat nudges once per browser until "Not now" (remembered across
+    reloads); turning two-factor on ends the nudge and the profile says it is on."""
+    email = "nudge@example.org"
+    assert Device(email).signup().status_code == 201  # not verified
+    page = new_page(server)
+    page.goto("/login/")
+    log_in(page, email)
+    assert nudge_decision(page) == "not-needed"  # nothing to set up before the address
+    page.get_by_role("navigation", name="Account").get_by_role("link", name="Profile").click()
+    expect(page.locator("#v2-profile-totp-verify-first")).to_contain_text(
+        f"Verify your email address first: open the link we sent to {email}")
+    expect(page.get_by_role("button", name="Set up an authenticator app")).to_be_hidden()
+    page.get_by_role("button", name="Send the link again").click()
+    expect(page.locator("#v2-profile-totp-status")).to_have_text(f"We sent a new link to {email}.")
+    wait_for_link(server, email, "verify-email")
+
+    User.objects.filter(email=email).update(email_verified_at=timezone.now())
+    page.goto("/")
+    assert nudge_decision(page) == "shown"
+    expect(page.get_by_role("complementary", name="Protect your account with two-factor")) \
+        .to_be_visible()
+    page.get_by_role("button", name="Not now").click()
+    expect(page.locator("#v2-nudge-2fa")).to_have_count(0)
+    page.reload()
+    assert nudge_decision(page) == "not-needed"  # remembered in this browser
+
+    page.get_by_role("navigation", name="Account").get_by_role("link", name="Profile").click()
+    expect(page.locator("#v2-profile-totp-verify-first")).to_be_hidden()
+    step_up(page, "v2-profile-totp")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    expect(page.locator("#v2-profile-totp-qr")).to_be_visible()
+    device = ForgivingTOTPDevice.objects.get(user__email=email, confirmed=False)
+    page.locator("#v2-profile-totp-confirm-code").fill(fresh_code(device))
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    backup_codes(page)
+    expect(page.locator("#v2-profile-totp-state")).to_contain_text(
+        "Two-factor authentication is on")
+    assert page.errors == [], page.errors
+
+
+def test_a_display_name_is_set_on_the_profile_and_a_bad_one_changes_nothing(server, new_page):
+    email = "named@example.org"
+    seed(email)
+    page = new_page(server)
+    page.goto("/me/")
+    log_in(page, email)
+    expect(page.locator("#v2-profile-display-name-shown")).to_contain_text("(none")
+    page.get_by_role("textbox", name="Display name").fill("  Pia   Example ")
+    page.locator("#v2-profile-name-form").get_by_role("button", name="Save").click()
+    expect(page.locator("#v2-profile-name-status")).to_have_text(
+        "Contacts now see you as Pia Example.")
+    expect(page.locator("#v2-profile-display-name-shown")).to_have_text("Pia Example")
+
+    page.get_by_role("textbox", name="Display name").fill("Pia\u202eelpmaxE")
+    page.locator("#v2-profile-name-form").get_by_role("button", name="Save").click()
+    expect(page.locator("#v2-profile-name-error")).to_contain_text("control or invisible")
+    expect(page.locator("#v2-profile-display-name-shown")).to_have_text("Pia Example")
+    assert User.objects.get(email=email).display_name == "Pia Example"
+    assert page.errors == [], page.errors

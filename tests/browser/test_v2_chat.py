@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -73,6 +74,11 @@ class LiveHttp:
         headers = {**self.api.headers(), "Content-Type": content_type}
         return self.api.http.post(path, content=data, headers=headers)
 
+    def put(self, path, data, content_type="application/json"):
+        self.api.csrf_token = None
+        headers = {**self.api.headers(), "Content-Type": content_type}
+        return self.api.http.put(path, content=data, headers=headers)
+
     def get(self, path):
         return self.api.get(path)
 
@@ -120,9 +126,12 @@ def bundle_url() -> str:
     return "/static/dist/" + manifest["entries"]["v2/chat/index"]["file"]
 
 
-def open_chat(new_page, server, user: V2User):
-    """A page of the live server running the v2 chat as ``user`` (its session cookie)."""
+def open_chat(new_page, server, user: V2User, prepare=None):
+    """A page of the live server running the v2 chat as ``user`` (its session cookie);
+    ``prepare(page)`` runs before the page loads (e.g. to install Playwright's clock)."""
     page = new_page(server)
+    if prepare is not None:
+        prepare(page)
     page.context.add_cookies([{"name": c.name, "value": c.value, "url": server.url}
                               for c in user.http.api.http.cookies.jar])
     page.goto("/about/")
@@ -673,3 +682,130 @@ def test_device_counters_and_previous_hashes_survive_a_reload(server, new_page):
     assert result == {"same": True, "other": True, "first": "1", "firstPrev": None,
                       "second": "2", "secondPrev": [9, 9], "elsewhere": "1",
                       "twoTabs": ["1", "2", "3"]}
+
+
+def test_display_names_replace_addresses_and_a_shared_name_shows_both_addresses(
+        server, transactional_db, new_page):
+    """Contacts' display names show instead of their addresses (the address on hover and
+    in the member list); two members who share a name (any case) both show their address,
+    since a name proves nothing."""
+    alice, bob, carol, dave = (signup(server, n) for n in ("alice", "bob", "carol", "dave"))
+    for user, name in ((bob, "Sam"), (carol, "sam"), (dave, "Dave Dee")):
+        r = user.http.put("/api/v1/me/display-name", json.dumps({"display_name": name}))
+        assert r.status_code == 200, r.text
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [dave.email])
+    reader = Reader(dave, conversation, [alice, dave])
+    assert reader.group([alice, dave]).send(dave, "hi Alice").status_code == 201
+    sender = page.locator(".v2-message.theirs .sender")
+    expect(sender).to_have_text(["Dave Dee"])
+    expect(sender).to_have_attribute("title", dave.email)
+    expect(page.locator(f'.v2-members li[data-id="{dave.id}"]')).to_contain_text(
+        f"Dave Dee {dave.email}")
+
+    start_conversation(page, [bob.email, carol.email], name="Two Sams")
+    expect(page.locator(f'.v2-members li[data-id="{bob.id}"]')).to_contain_text(
+        f"Sam ({bob.email})")
+    expect(page.locator(f'.v2-members li[data-id="{carol.id}"]')).to_contain_text(
+        f"sam ({carol.email})")
+    assert page.errors == []
+
+
+def test_a_malformed_address_is_refused_in_the_page_and_an_unknown_one_can_be_invited(
+        server, transactional_db, new_page):
+    """A malformed address is refused before any request leaves the page; an address with
+    no verified account gets the offer to invite it, whose mail carries a signup link."""
+    from tests.browser.flows import wait_for_link
+
+    alice = signup(server, "alice")
+    page = open_chat(new_page, server, alice)
+    api_calls = []
+    page.on("request", lambda r: api_calls.append(r.url) if "/api/" in r.url else None)
+    addresses = page.get_by_label("Email address(es), separated by commas")
+    addresses.fill("bob@example, carol")
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#v2-new-error")).to_contain_text('"bob@example" is not an email address')
+    assert api_calls == []
+
+    newcomer = f"newcomer-{secrets.token_hex(4)}@example.com"
+    addresses.fill(newcomer)
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#v2-new-error")).to_contain_text(
+        f"No verified account has the address {newcomer}.")
+    assert any("/api/v1/directory" in url for url in api_calls)  # control: this one asked
+    page.get_by_role("button", name=f"Invite {newcomer}").click()
+    expect(page.locator(".v2-invite-sent")).to_have_text(
+        f"If {newcomer} has no SecureChat account yet, an invitation is on its way.")
+    assert "/signup/?invitation=" in wait_for_link(server, newcomer, "/signup/?invitation=")
+    assert page.errors == [], page.errors
+
+
+def test_day_separators_follow_the_clock_and_one_senders_messages_group(
+        server, transactional_db, new_page):
+    """Separators say "Today", "Yesterday", the weekday within a week, then the date, as
+    the page's clock (Playwright's) moves; consecutive messages of one sender show one
+    name; each time shows the full timestamp on hover and to screen readers."""
+    from datetime import UTC, datetime, timedelta
+
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, alice, prepare=lambda p: p.clock.install())
+    start_conversation(page, [bob.email])
+    send(page, "first")
+    send(page, "second")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent", "Sent"])
+    day = page.locator(".v2-timeline .v2-day")
+    expect(day).to_have_text(["Today"])
+    expect(page.locator(".v2-message.continued")).to_have_count(1)
+    sent_at = page.evaluate("Date.parse(document.querySelector('.v2-message time')"
+                            ".getAttribute('datetime'))")
+    when = datetime.fromtimestamp(sent_at / 1000, UTC)
+    stamp = page.locator(".v2-message time").first
+    expect(stamp).to_have_attribute("title", re.compile(f"{when:%A}, {when:%B} {when.day}, "
+                                                        f"{when.year}"))
+    assert stamp.get_attribute("aria-label") == stamp.get_attribute("title")
+
+    for days, label in ((1, "Yesterday"), (3, f"{when:%A}"),
+                        (10, f"{when:%a}, {when:%B} {when.day}")):
+        page.clock.set_system_time(when + timedelta(days=days))
+        page.clock.run_for(61_000)  # the view's minute timer relabels
+        expect(day).to_have_text([label])
+    assert page.errors == []
+
+
+def test_links_open_safely_and_the_counter_refuses_a_long_message_before_sending(
+        server, transactional_db, new_page):
+    """http(s) links in a received message become links that open in a new tab without
+    the opener or the referrer; other schemes stay text. Near the limit a counter shows
+    what is left; over it, sending is refused in the page and the text is kept."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [bob.email])
+    expect(page.locator("#v2-empty")).to_contain_text(f"your conversation with {bob.email}")
+    expect(page.locator("#v2-empty")).to_contain_text("end-to-end encrypted")
+    reader = Reader(bob, conversation, [alice, bob])
+    text = "see https://example.org/a_(b). or javascript:alert(1) and http://x.test/?q=1"
+    assert reader.group([alice, bob]).send(bob, text).status_code == 201
+    message = page.locator(".v2-message.theirs .text")
+    expect(message).to_have_text(text)
+    expect(page.locator("#v2-empty")).to_be_hidden()
+    links = message.locator("a")
+    expect(links).to_have_count(2)
+    assert [links.nth(i).get_attribute("href") for i in range(2)] == [
+        "https://example.org/a_(b)", "http://x.test/?q=1"]
+    for i in range(2):
+        assert links.nth(i).get_attribute("rel") == "noopener noreferrer"
+        assert links.nth(i).get_attribute("target") == "_blank"
+
+    box = page.get_by_label("Message", exact=True)
+    counter = page.locator("#v2-text-counter")
+    box.fill("short")
+    expect(counter).to_be_hidden()
+    box.fill("x" * 30_000)
+    expect(counter).to_have_text(re.compile(r"^[\d,]+ bytes left$"))
+    box.fill("x" * 33_000)
+    expect(counter).to_have_text(re.compile(r"^Too long by [\d,]+ bytes"))
+    box.press("Enter")
+    expect(page.locator("#v2-send-error")).to_contain_text("too long to send")
+    expect(page.locator(".v2-message.mine")).to_have_count(0)
+    assert box.input_value() == "x" * 33_000
+    assert page.errors == []

@@ -80,9 +80,10 @@ function visibleSection(store, route) {
 }
 
 class Shell {
-  constructor(store, workerScript) {
+  constructor(store, workerScript, registration) {
     this.store = store;
     this.workerScript = workerScript;
+    this.registration = registration; // the server's mode: "open", "invite" or "closed"
     this.page = null; // {route, handle} of the mounted module view
     this.chat = null;
   }
@@ -152,7 +153,8 @@ class Shell {
     const encryptWorker = { url: $("v2-app").dataset.encryptWorkerUrl,
       integrity: $("v2-app").dataset.encryptWorkerIntegrity };
     store.addEventListener("signed-in", () => {
-      Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(), { encryptWorker, keySection }))
+      Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(),
+        { encryptWorker, keySection, api: store.api, registration: this.registration }))
         .then((handle) => { this.chat = handle ?? null; })
         .catch((error) => {
           console.error("mount:", error);
@@ -184,7 +186,7 @@ async function main() {
   const commonPasswords = new Set(readJson("v2-common-passwords"));
   const keys = keyContext(store, workerScript, commonPasswords);
   registerKeyPages(() => keys);
-  const shell = new Shell(store, workerScript);
+  const shell = new Shell(store, workerScript, config.registration);
   store.addEventListener("change", () => shell.render());
   router.addEventListener("route", () => shell.render());
   shell.bindChat(keys);

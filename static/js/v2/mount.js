@@ -3,25 +3,40 @@
 //   ageIdentities (AGE-SECRET-KEY-… strings, newest first), signingSeed (Uint8Array(32),
 //   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
 //   when the session ends); options.encryptWorker = {url, integrity} of the file encrypt
-//   worker's bundle goes to the chat (file messages). The account card (address, keys) stays above the
-//   chat; logging out is in the shell's nav, so it works even when the chat cannot start.
+//   worker's bundle goes to the chat (file messages). The account card (address, keys) follows
+//   the chat; logging out is in the shell's nav, so it works even when the chat cannot start.
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
 import { mountKeySection } from "./keys/index.js";
+import { showTwoFactorNudge } from "./profile/nudge.js";
 
 // options.keySection: the "Password and keys" section's context (keys/section.js), shown
 // under the account card until the profile page takes it.
-export async function mountSignedIn(root, keys, { encryptWorker, keySection } = {}) {
+// options.api: the shell's Api (for the two-factor nudge; none in harnesses).
+// options.registration: the server's registration mode (the chat offers invitations unless
+// "closed").
+export async function mountSignedIn(root, keys,
+  { encryptWorker, keySection, api, registration } = {}) {
+  const nudgeBox = document.createElement("div");
+  nudgeBox.id = "v2-nudge";
   const account = document.createElement("div");
   const keysBox = document.createElement("div");
   const chat = document.createElement("div");
   chat.id = "v2-chat-root";
-  root.replaceChildren(account, keysBox, chat);
+  // The chat first: it is what the page is for; the account card and the key section
+  // (password, rotation, export) follow it.
+  root.replaceChildren(nudgeBox, chat, account, keysBox);
   const card = await showSignedIn(account, keys);
+  let nudge = null;
+  if (api) {
+    api.get("/api/v1/me").then((me) => {
+      nudge = showTwoFactorNudge(nudgeBox, me, { storage: keys.shared ? null : localStorage });
+    }).catch((error) => console.error("two-factor nudge: /api/v1/me failed", error));
+  }
   const section = keySection ? mountKeySection(keysBox, keySection) : null;
   let started = null;
   try {
-    started = await startChat(chat, keys, { encryptWorker });
+    started = await startChat(chat, keys, { encryptWorker, registration });
   } catch (error) {
     // startChat has shown the failure in its view; the account card stays usable.
     console.error("v2 chat failed to start:", error);
@@ -30,6 +45,7 @@ export async function mountSignedIn(root, keys, { encryptWorker, keySection } = 
     stop: () => {
       started?.stop();
       section?.stop();
+      nudge?.stop();
       card.stop();
       root.replaceChildren();
     },

@@ -23,7 +23,7 @@ export async function showSignedIn(root, keys) {
   const signing = toHex(sha256(ed25519.getPublicKey(keys.signingSeed)));
   const section = element("section", { class: "card", id: "v2-home",
     "aria-labelledby": "v2-home-title" });
-  const heading = element("h1", { id: "v2-home-title", tabindex: "-1" }, "Signed in");
+  const heading = element("h2", { id: "v2-home-title", tabindex: "-1" }, "Your account");
   const who = element("p", {}, "Signed in as ");
   who.append(element("strong", { id: "v2-home-email" }, keys.user.email), ".");
   const facts = element("dl");
@@ -36,8 +36,10 @@ export async function showSignedIn(root, keys) {
     facts.append(element("dt", {}, term), element("dd", { id, class: "fingerprint" }, value));
   }
   // Log out and the profile are in the shell's navigation (app.js), always reachable.
-  section.append(heading, who, facts);
-  root.replaceChildren(section);
-  heading.focus();
+  // The keys fold away: they matter when checking them, not on every visit to the chat.
+  const details = element("details", { id: "v2-home-keys" });
+  details.append(element("summary", {}, "Your keys"), facts);
+  section.append(heading, who, details);
+  root.replaceChildren(section); // no focus here: the card follows the chat on the page
   return { stop: () => root.replaceChildren() };
 }

@@ -76,7 +76,8 @@ export class ChatEngine extends EventTarget {
     this.now = now;
     // A shared computer keeps nothing in the browser's storage (protocol.md §23).
     this.device = new DeviceState(keys.user.id, keys.shared ? memoryStorage() : storage);
-    this.contacts = new Map(); // String(user id) → {id, email, keys: Map(String(gen) → keys)}
+    // String(user id) → {id, email, displayName, keys: Map(String(gen) → keys), current}
+    this.contacts = new Map();
     this.conversations = new Map(); // hex id → conversation state
     this.registry = new EpochRegistry();
     this.openId = null;
@@ -159,11 +160,12 @@ export class ChatEngine extends EventTarget {
     for (const entry of answer.users) this.#pin(entry);
   }
 
-  /** Pins `{id, email, key_generations}` on first sight; a differing pinned key is a finding. */
+  /** Pins `{id, email, display_name, key_generations}` on first sight; a differing pinned key is a finding. */
   #pin(answer) {
     const id = String(answer.id);
     const contact = this.contacts.get(id) ?? { id: BigInt(answer.id), email: answer.email,
       keys: new Map(), current: 0n };
+    contact.displayName = answer.display_name ?? ""; // the newest answer's: names change
     for (const row of answer.key_generations) {
       const keys = { userId: BigInt(answer.id), generation: BigInt(row.number),
         recipient: row.recipient, ed25519: base64urlnopad.decode(row.signing_key) };
@@ -191,10 +193,25 @@ export class ChatEngine extends EventTarget {
     return contact;
   }
 
-  /** A display name for a user id (BigInt or number). */
+  /**
+   * What to call a user (BigInt or number): "You", else their display name, else their
+   * address. A display name proves nothing, so the address follows it whenever another
+   * known contact has the same name or the name could pass for an address.
+   */
   nameOf(userId) {
     if (BigInt(userId) === this.me.id) return "You";
-    return this.contacts.get(String(userId))?.email ?? `user ${userId}`;
+    const contact = this.contacts.get(String(userId));
+    if (!contact) return `user ${userId}`;
+    const name = contact.displayName;
+    if (!name) return contact.email;
+    const shared = [...this.contacts.values()].some((other) => other !== contact
+      && other.displayName.toLocaleLowerCase() === name.toLocaleLowerCase());
+    return shared || name.includes("@") ? `${name} (${contact.email})` : name;
+  }
+
+  /** The address of a user id, for hover text and member lists ("" when unknown). */
+  emailOf(userId) {
+    return this.contacts.get(String(userId))?.email ?? "";
   }
 
   #currentKeys(userId) {
@@ -294,8 +311,8 @@ export class ChatEngine extends EventTarget {
     if (!conv || conv.chain.operations.length === 0) return { members: [], admin: false };
     const { state } = conv.chain;
     const members = [...state.members.keys()].filter((m) => !conv.departed.has(m))
-      .map((m) => ({ id: m, name: this.nameOf(m), admin: state.admins.has(m),
-        vouchedBy: state.members.get(m).vouchedBy }));
+      .map((m) => ({ id: m, name: this.nameOf(m), email: this.emailOf(m),
+        admin: state.admins.has(m), vouchedBy: state.members.get(m).vouchedBy }));
     return { members, admin: state.admins.has(this.me.id) };
   }
 
@@ -1023,6 +1040,11 @@ export class ChatEngine extends EventTarget {
     const checked = checkGroupName(name);
     return this.#change(id, (conv) => this.#appendOperation(conv, "rename", null,
       { name: checked }));
+  }
+
+  /** Invites `email` to the server by email (its answer does not say who holds it). */
+  invite(email) {
+    return this.api.post("/api/v1/invitations", { email });
   }
 
   /** Leaves; the others create the covering epoch before they send. */

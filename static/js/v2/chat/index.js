@@ -16,10 +16,10 @@ export { formatSize, safeFileName } from "./filename.js";
  * Starts the engine and its view in `root`; resolves with {engine, view, stop()} (the
  * shell's mount contract, static/js/v2/mount.js: stop() when the session ends).
  */
-export async function startChat(root, keys, { encryptWorker, ...options } = {}) {
+export async function startChat(root, keys, { encryptWorker, registration, ...options } = {}) {
   if (encryptWorker) setEncryptWorkerScript(encryptWorker.url, encryptWorker.integrity);
   const engine = new ChatEngine(keys, options);
-  const view = new ChatView(root, engine);
+  const view = new ChatView(root, engine, { registration });
   try {
     await engine.start();
   } catch (error) {
@@ -27,6 +27,6 @@ export async function startChat(root, keys, { encryptWorker, ...options } = {}) 
     throw error;
   }
   view.render();
-  return { engine, view, stop: () => engine.stop() };
+  return { engine, view, stop: () => { view.stop(); engine.stop(); } };
 }
 export { DeviceState } from "./device.js";

@@ -5,6 +5,7 @@
 // a refusal (the engine's or the server's) shows in the panel's alert, and a failed
 // form keeps what was typed.
 import { el, field } from "./dom.js";
+import { addressProblem } from "./invite.js";
 
 export class MemberPanel {
   constructor(engine) {
@@ -32,22 +33,26 @@ export class MemberPanel {
     const { engine } = this;
     this.addForm.addEventListener("submit", (e) => {
       e.preventDefault();
-      this.#submit(this.addEmail, "Enter an email address.",
+      this.#submit(this.addEmail, addressProblem,
         (email) => engine.addMember(engine.openId, email));
     });
     this.renameForm.addEventListener("submit", (e) => {
       e.preventDefault();
-      this.#submit(this.newName, "Enter a name for the group.",
+      this.#submit(this.newName, (name) => (name ? null : "Enter a name for the group."),
         (name) => engine.rename(engine.openId, name));
     });
     this.leave.addEventListener("click", () => this.run(() => engine.leave(engine.openId)));
   }
 
-  /** Runs a form's action with its trimmed value; the field is emptied only on success. */
-  async #submit(input, emptyText, action) {
+  /**
+   * Runs a form's action with its trimmed value, unless `problemOf(value)` names a problem
+   * (shown; no request leaves); the field is emptied only on success.
+   */
+  async #submit(input, problemOf, action) {
     const value = input.value.trim();
-    if (!value) {
-      this.error.textContent = emptyText;
+    const problem = problemOf(value);
+    if (problem) {
+      this.error.textContent = problem;
       input.setAttribute("aria-invalid", "true");
       return;
     }
@@ -89,8 +94,12 @@ export class MemberPanel {
 
   #row(member, manage) {
     const { engine } = this;
-    const row = el("li", { "data-id": String(member.id) },
+    const others = member.id !== engine.me.id;
+    const row = el("li", { "data-id": String(member.id), title: others ? member.email : null },
       el("span", { class: "member-name", text: member.name }),
+      // The address beside the name (a display name proves nothing), once.
+      others && member.email && !member.name.includes(member.email)
+        ? el("span", { class: "member-email", text: ` ${member.email}` }) : "",
       member.admin ? el("span", { class: "member-admin", text: " (admin)" }) : "");
     if (member.vouchedBy !== member.id) {
       row.append(el("span", { class: "member-vouched",

@@ -7,13 +7,19 @@
 // the decrypted, hash-checked Blob through a temporary object URL (no previews).
 // The member panel (members.js), the typing indicator (typing.js) and receipts
 // (receipts.js) are their own modules.
+import { counterState } from "./compose.js";
 import { el, field } from "./dom.js";
 import { formatSize } from "./filename.js";
+import { addressProblem, inviteOffer } from "./invite.js";
+import { linkified } from "./linkify.js";
 import { MemberPanel } from "./members.js";
 import { receiptText } from "./receipts.js";
+import { clockTime, dayLabel, fullTimestamp, startsNewDay } from "./timeformat.js";
 import { TypingIndicator } from "./typing.js";
 
-const timeOf = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const RELABEL_EVERY_MS = 60 * 1000;
+// Consecutive messages of one sender within this time show as one group (one name).
+const GROUP_GAP_MS = 5 * 60 * 1000;
 const RENDER_DELAY_MS = 16;
 const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Message expired.",
   server: "Message removed by the server.", pending: "Message removed." };
@@ -36,6 +42,9 @@ function skeleton(root, members, typing) {
     text: el("textarea", { id: "v2-text", name: "text", rows: "2",
       "aria-describedby": "v2-send-error" }),
     sendError: el("p", { class: "error", id: "v2-send-error", role: "alert" }),
+    counter: el("p", { class: "helptext v2-counter", id: "v2-text-counter",
+      "aria-live": "polite", hidden: true }),
+    empty: el("p", { class: "v2-empty", id: "v2-empty", hidden: true }),
     attach: el("input", { type: "file", id: "v2-attach", name: "file", multiple: true,
       "aria-describedby": "v2-send-error" }),
   };
@@ -44,12 +53,12 @@ function skeleton(root, members, typing) {
     field("v2-new-name", "Group name (for a group)", parts.groupName), parts.newError,
     el("button", { type: "submit", text: "Start conversation" }));
   parts.composer = el("form", { class: "v2-composer", "aria-label": "Write a message" },
-    field("v2-text", "Message", parts.text),
+    field("v2-text", "Message", parts.text), parts.counter,
     field("v2-attach", "Attach a file (or drop files on the conversation)", parts.attach),
     parts.sendError, el("button", { type: "submit", text: "Send" }));
   parts.conversation = el("section", { class: "v2-conversation", hidden: true,
-    "aria-labelledby": "v2-title" }, parts.title, parts.warnings, parts.timeline, typing,
-  parts.composer, members);
+    "aria-labelledby": "v2-title" }, parts.title, parts.warnings, parts.empty, parts.timeline,
+  typing, parts.composer, members);
   root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.alerts,
     parts.announce,
     el("section", { class: "v2-sidebar", "aria-label": "Conversations" },
@@ -59,13 +68,22 @@ function skeleton(root, members, typing) {
 }
 
 export class ChatView {
-  constructor(root, engine) {
+  /** `options.registration`: the server's registration mode (no invitations when "closed"). */
+  constructor(root, engine, { registration = "open" } = {}) {
     this.engine = engine;
+    this.registration = registration;
     this.failure = null; // why the chat stopped, once it did
     this.members = new MemberPanel(engine);
     this.typing = new TypingIndicator(engine);
     this.parts = skeleton(root, this.members.element, this.typing.element);
     this.#wire();
+    // "Today" becomes "Yesterday" at midnight without any message arriving.
+    this.clockTimer = setInterval(() => this.render(), RELABEL_EVERY_MS);
+  }
+
+  /** Stops the view's own timer (the engine stops separately). */
+  stop() {
+    clearInterval(this.clockTimer);
   }
 
   #wire() {
@@ -80,6 +98,7 @@ export class ChatView {
     });
     parts.newForm.addEventListener("submit", (e) => { e.preventDefault(); this.#create(); });
     parts.composer.addEventListener("submit", (e) => { e.preventDefault(); this.#send(); });
+    parts.text.addEventListener("input", () => this.#renderCounter());
     parts.text.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && !e.shiftKey) {
         e.preventDefault();
@@ -107,8 +126,10 @@ export class ChatView {
     const { parts, engine } = this;
     const emails = parts.emails.value.split(",").map((s) => s.trim()).filter(Boolean);
     parts.newError.textContent = "";
-    if (!emails.length) {
-      parts.newError.textContent = "Enter at least one email address.";
+    const problem = emails.length ? emails.map(addressProblem).find(Boolean)
+      : "Enter at least one email address.";
+    if (problem) { // refused here: no request leaves for a malformed address
+      parts.newError.textContent = problem;
       parts.emails.setAttribute("aria-invalid", "true");
       return;
     }
@@ -121,7 +142,11 @@ export class ChatView {
     } catch (error) {
       parts.newError.textContent = error.message;
       parts.emails.setAttribute("aria-invalid", "true");
-      console.error("v2 chat: the conversation was not created", error);
+      if (!error.unknown) {
+        console.error("v2 chat: the conversation was not created", error);
+      } else if (this.registration !== "closed") { // shown above; no failure to log
+        parts.newError.append(" ", inviteOffer(engine, error.unknown));
+      }
     }
   }
 
@@ -129,8 +154,14 @@ export class ChatView {
     const { parts, engine } = this;
     const text = parts.text.value;
     if (!text.trim() || !engine.openId) return;
+    if (counterState(text).over) { // refused before sending, what was typed stays
+      parts.sendError.textContent = "This message is too long to send: shorten it, or "
+        + "send it as a file.";
+      return;
+    }
     parts.sendError.textContent = "";
     parts.text.value = "";
+    this.#renderCounter();
     engine.sendText(engine.openId, text).then((entry) => {
       if (entry?.status === "failed") parts.sendError.textContent = `Not sent: ${entry.error}`;
     });
@@ -162,6 +193,16 @@ export class ChatView {
       link.remove();
       setTimeout(() => URL.revokeObjectURL(url), 0); // after the click has started the save
     }
+  }
+
+  /** The counter near the limit ("N bytes left", or how much too long). */
+  #renderCounter() {
+    const { counter, text } = this.parts;
+    const state = counterState(text.value);
+    counter.hidden = !state.show;
+    counter.textContent = state.show ? state.text : "";
+    counter.classList.toggle("error", state.over);
+    text.toggleAttribute("aria-invalid", state.over);
   }
 
   async open(id) {
@@ -221,13 +262,46 @@ export class ChatView {
     parts.title.textContent = this.#label(conv);
     parts.warnings.replaceChildren(...conv.findings.map((f) =>
       el("li", { class: `v2-warning v2-${f.kind}`, text: f.text })));
-    parts.timeline.replaceChildren(...conv.items.filter((i) => i.kind !== "warning")
-      .map((item) => this.#item(conv, item)));
+    parts.timeline.replaceChildren(...this.#timelineNodes(conv));
+    const hasMessages = conv.items.some((i) => i.kind === "message");
+    parts.empty.hidden = hasMessages;
+    parts.empty.textContent = hasMessages ? "" : this.#emptyText(conv);
     this.members.render(conv);
     this.typing.render();
     const blocked = engine.blockedReason(conv);
     parts.composer.querySelector("button").disabled = Boolean(blocked);
     if (blocked) parts.sendError.textContent = `Sending is blocked: ${blocked}`;
+  }
+
+  /** A new conversation: who it is with, that it is end-to-end encrypted, how to verify. */
+  #emptyText(conv) {
+    const others = this.engine.members(conv.id).members.filter((m) => m.id !== this.engine.me.id);
+    const who = others.map((m) => m.name).join(", ") || "nobody else yet";
+    return `This is the start of your conversation with ${who}. Messages and files here `
+      + "are end-to-end encrypted: only its members can read them, not the server. To be "
+      + "sure who you are writing to, compare safety numbers with them.";
+  }
+
+  /** Items with day separators, consecutive messages of one sender grouped. */
+  #timelineNodes(conv) {
+    const nodes = [];
+    let previous = null;
+    for (const item of conv.items) {
+      if (item.kind === "warning") continue;
+      const time = item.time ?? previous?.time;
+      if (time !== undefined && startsNewDay(time, previous?.time)) {
+        nodes.push(el("li", { class: "v2-day", role: "presentation" },
+          el("span", { text: dayLabel(time), title: fullTimestamp(time) })));
+        previous = null; // a new day starts a new group
+      }
+      const continued = item.kind === "message" && previous?.kind === "message"
+        && previous.sender === item.sender && item.time - previous.time < GROUP_GAP_MS;
+      const node = this.#item(conv, item);
+      if (continued) node.classList.add("continued");
+      nodes.push(node);
+      previous = item;
+    }
+    return nodes;
   }
 
   #item(conv, item) {
@@ -240,11 +314,21 @@ export class ChatView {
         ? "This message failed verification and is not shown." : item.text;
     return el("li", { class: `v2-message ${item.mine ? "mine" : "theirs"} ${item.status}`,
       "data-seq": item.seq ?? "" },
-    el("span", { class: "sender", text: engine.nameOf(item.sender) }), " ",
-    el("time", { datetime: new Date(item.time).toISOString(), text: timeOf(item.time) }), " ",
+    el("span", { class: "sender", title: engine.emailOf(item.sender) || null,
+      text: engine.nameOf(item.sender) }), " ",
+    el("time", { datetime: new Date(item.time).toISOString(), title: fullTimestamp(item.time),
+      "aria-label": fullTimestamp(item.time), tabindex: "0", text: clockTime(item.time) }), " ",
     item.file && item.status !== "removed" && !(item.status === "failed" && !item.mine)
-      ? this.#file(item) : el("span", { class: "text", text }), " ",
+      ? this.#file(item) : this.#text(item, text), " ",
     el("span", { class: "state", text: item.mine ? receiptText(engine, conv, item) : "" }));
+  }
+
+  /** The text of a message: links clickable in a readable message, plain otherwise. */
+  #text(item, text) {
+    const readable = item.status === "sent" || item.status === "received"
+      || item.status === "sending";
+    if (!readable || typeof text !== "string") return el("span", { class: "text", text });
+    return el("span", { class: "text" }, ...linkified(text));
   }
 
   /** A file entry: name, size, upload or download progress, Download and its outcome. */

@@ -8,7 +8,7 @@ import { describeFailure } from "../accounts/views.js";
 
 import { emailChangeBody, stepUpBody } from "./stepup.js";
 
-export const SECTIONS = ["sessions", "totp", "email", "delete"];
+export const SECTIONS = ["name", "sessions", "totp", "email", "delete"];
 
 export class ProfileStore extends EventTarget {
   /** `account`: the shell's AccountStore (signed in); `workerScript`: the derive Worker. */
@@ -70,6 +70,16 @@ export class ProfileStore extends EventTarget {
     return stepUpBody(this.api, this.workerScript, this.email, password, code);
   }
 
+  // --- display name --------------------------------------------------------------------
+
+  /** Sets the name contacts see (no step-up: it is plain metadata); "" clears it. */
+  setDisplayName(name) {
+    return this.run("name", () => this.api.call("PUT", "/api/v1/me/display-name",
+      { display_name: name }), (answer) => (answer.display_name
+      ? `Contacts now see you as ${answer.display_name}.`
+      : "Your display name is cleared: contacts see your address."));
+  }
+
   // --- sessions ------------------------------------------------------------------------
 
   revokeSession(session) {
@@ -85,6 +95,12 @@ export class ProfileStore extends EventTarget {
   }
 
   // --- two-factor ----------------------------------------------------------------------
+
+  /** Sends the address's verification link again (two-factor waits for it). */
+  resendVerification() {
+    return this.run("totp", () => this.api.post("/api/v1/auth/verify-email/resend"),
+      `We sent a new link to ${this.email}.`);
+  }
 
   startTotp(password, code) {
     return this.run("totp", async () => {

@@ -43,6 +43,8 @@ function accountCard(facts) {
   const list = el("dl", { id: "v2-profile-facts" });
   const render = (me) => {
     const rows = [["Email address", me.email, "v2-profile-email-address"],
+      ["Display name", me.display_name || "(none: contacts see your address)",
+        "v2-profile-display-name-shown"],
       ...(me.pending_email ? [["Waiting for confirmation", me.pending_email,
         "v2-profile-pending-email"]] : []),
       ["Two-factor authentication", me.otp_enabled ? "on" : "off", "v2-profile-otp"],
@@ -52,6 +54,29 @@ function accountCard(facts) {
         ? "fingerprint" : null }, value)]));
   };
   return { node: list, render };
+}
+
+function nameSection(store) {
+  const { error, status } = messages("v2-profile-name");
+  const name = field("v2-profile-display-name", "Display name",
+    { type: "text", autocomplete: "name", maxlength: 64 });
+  const form = el("form", { id: "v2-profile-name-form", novalidate: true }, name.row,
+    el("button", { type: "submit" }, "Save"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    store.setDisplayName(name.input.value.trim());
+  });
+  let filled = false; // fill once from the server; what the user types then stays
+  const render = () => {
+    if (!filled && store.me) {
+      name.input.value = store.me.display_name ?? "";
+      filled = true;
+    }
+    show(store, "name", error, status);
+  };
+  return { node: section("v2-profile-name", "How contacts see you",
+    el("p", {}, "Contacts see this name instead of your address (they can still see the "
+      + "address). Leave it empty to show the address."), error, status, form), render };
 }
 
 function sessionsSection(store) {
@@ -106,13 +131,21 @@ function totpSection(store) {
     });
   });
   const panel = el("div", { id: "v2-profile-totp-panel" });
+  const verifyFirst = verifyFirstNotice(store);
+  const state = el("p", { id: "v2-profile-totp-state", class: "helptext" });
   let shown = null; // the enrolment or codes on screen, redrawn only when they change
   const render = () => {
     const on = Boolean(store.me?.otp_enabled);
+    const unverified = store.me?.email_verified === false && !on;
+    verifyFirst.node.hidden = !unverified;
+    verifyFirst.render();
+    state.textContent = on ? "Two-factor authentication is on: logging in asks for a code "
+      + "from your app (or a backup code)." : "";
+    state.hidden = !on;
     step.code.row.hidden = !on;
     start.hidden = on;
     regenerate.hidden = remove.hidden = !on;
-    form.hidden = Boolean(store.enrolment || store.backupCodes);
+    form.hidden = unverified || Boolean(store.enrolment || store.backupCodes);
     const wanted = store.enrolment ?? store.backupCodes;
     if (wanted !== shown) {
       shown = wanted;
@@ -123,8 +156,21 @@ function totpSection(store) {
     }
     show(store, "totp", error, status);
   };
-  return { node: section("v2-profile-totp", "Two-factor authentication", error, status, form,
-    panel), render };
+  return { node: section("v2-profile-totp", "Two-factor authentication", error, status,
+    state, verifyFirst.node, form, panel), render };
+}
+
+/** Before the address is verified, two-factor waits: say so and offer the link again. */
+function verifyFirstNotice(store) {
+  const text = el("p", { id: "v2-profile-totp-verify-first" });
+  const resend = el("button", { type: "button", id: "v2-profile-totp-resend",
+    class: "secondary" }, "Send the link again");
+  resend.addEventListener("click", () => store.resendVerification());
+  return { node: el("div", { hidden: true }, text, resend),
+    render: () => {
+      text.textContent = `Verify your email address first: open the link we sent to `
+        + `${store.email}. Two-factor authentication can be set up once it is verified.`;
+    } };
 }
 
 function emailSection(store) {
@@ -178,8 +224,8 @@ export async function mountProfile(root, { store: account, router, workerScript 
   const store = new ProfileStore(account, workerScript);
   const heading = el("h1", { id: "v2-profile-title", tabindex: "-1" }, "Your account");
   const card = accountCard(await keyFacts(account.session));
-  const parts = [sessionsSection(store), totpSection(store), emailSection(store),
-    deleteSection(store)];
+  const parts = [nameSection(store), sessionsSection(store), totpSection(store),
+    emailSection(store), deleteSection(store)];
   root.replaceChildren(el("section", { class: "card", id: "v2-profile",
     "aria-labelledby": "v2-profile-title" }, heading, card.node), ...parts.map((p) => p.node));
   const render = () => {
