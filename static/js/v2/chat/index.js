@@ -27,6 +27,9 @@ export async function startChat(root, keys, { encryptWorker, ...options } = {}) 
     throw error;
   }
   view.render();
-  return { engine, view, stop: () => engine.stop() };
+  return { engine, view, stop: () => {
+    view.verify.close(); // the camera, if it is on
+    engine.stop();
+  } };
 }
 export { DeviceState } from "./device.js";

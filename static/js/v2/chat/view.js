@@ -5,22 +5,9 @@
 // Files: a labelled file input and drag-and-drop onto the conversation send file
 // messages; a file entry shows its (safe) name, size and progress, and "Download" saves
 // the decrypted, hash-checked Blob through a temporary object URL (no previews).
+import { el, field } from "./dom.js";
 import { formatSize } from "./filename.js";
-
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (name === "text") node.textContent = value;
-    else if (value === true) node.setAttribute(name, "");
-    else if (value !== false && value !== null && value !== undefined) node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
-
-function field(id, label, input) {
-  return el("p", { class: "field" }, el("label", { for: id, text: label }), input);
-}
+import { VerifyPanel } from "./verify.js";
 
 const timeOf = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 const RENDER_DELAY_MS = 16;
@@ -83,6 +70,8 @@ export class ChatView {
     this.engine = engine;
     this.failure = null; // why the chat stopped, once it did
     this.parts = skeleton(root);
+    this.verify = new VerifyPanel(engine); // contact verification (verify.js)
+    this.parts.conversation.append(this.verify.element);
     this.#wire();
   }
 
@@ -328,7 +317,7 @@ export class ChatView {
 
   #memberRow(member, admin) {
     const row = el("li", { "data-id": String(member.id) }, member.name,
-      member.admin ? " (admin)" : "");
+      member.admin ? " (admin)" : "", ...this.verify.controlsFor(member));
     if (admin && member.id !== this.engine.me.id) {
       const remove = el("button", { type: "button", class: "v2-remove",
         "aria-label": `Remove ${member.name}`, text: "Remove" });
