@@ -246,6 +246,9 @@ def test_marks_set_on_two_devices_at_once_both_survive(
     expect(on_laptop.locator(".v2-verify-result")).to_have_text(MARKED.format(bob.email))
     expect(on_phone.locator(".v2-verify-result")).to_have_text(MARKED.format(carol.email))
 
+    conflicts = [r for r in laptop.bad_responses + phone.bad_responses
+                 if r.startswith("409 PUT") and r.endswith("/api/v1/me/pins")]
+    assert len(conflicts) == 1, conflicts  # one write lost the race: the merge path ran
     marks = cli_marks(server, cli_login(server, tmp_path, alice))
     assert (marks[bob.email], marks[carol.email]) == ("verified", "verified")
     assert laptop.errors == [] and phone.errors == [], (laptop.errors, phone.errors)
