@@ -147,9 +147,19 @@ def test_scanning_the_contacts_code_with_the_camera_marks_them_verified(
     alice_keys = directory_keys(alice)
     carol_keys, bob_keys = directory_keys(carol), directory_keys(bob)
     alice_home = cli_login(server, tmp_path, alice)
+    scan = panel.get_by_role("button", name=f"Scan {bob.email}'s code with the camera")
+
+    fake_camera.show(None)  # no code in view: the camera stays on until stopped
+    scan.click()
+    expect(panel.locator("video")).to_be_visible()
+    expect(panel.locator(".v2-verify-state")).to_have_text(
+        f"Point the camera at {bob.email}'s safety QR code…")
+    panel.get_by_role("button", name="Stop the camera").click()
+    expect(panel.locator("video")).to_be_hidden()
+    expect(panel.locator(".v2-verify-state")).to_have_text(f"{bob.email} is not verified yet.")
 
     fake_camera.show(safety.qr_payload(alice_keys, carol_keys))
-    panel.get_by_role("button", name=f"Scan {bob.email}'s code with the camera").click()
+    scan.click()
     expect(panel.locator(".v2-verify-result")).to_have_text(OTHER_KEYS.format(bob.email))
     expect(panel.locator("video")).to_be_hidden()  # the camera stopped after one code
     expect(verified_mark(page, bob)).to_have_count(0)
@@ -157,7 +167,7 @@ def test_scanning_the_contacts_code_with_the_camera_marks_them_verified(
     assert cli_marks(server, alice_home)[bob.email] == "not verified"
 
     fake_camera.show(safety.qr_payload(bob_keys, alice_keys))  # Bob's screen: either order
-    panel.get_by_role("button", name=f"Scan {bob.email}'s code with the camera").click()
+    scan.click()
     expect(panel.locator(".v2-verify-result")).to_have_text(MARKED.format(bob.email))
     expect(verified_mark(page, bob)).to_have_text("✓ verified")
     expect(panel.locator(".v2-verify-state")).to_contain_text(f"{bob.email} is verified.")

@@ -81,22 +81,30 @@ export async function readImageFile(file) {
 export class CameraScanner {
   #stream = null;
   #timer = null;
+  #starts = 0; // a stop() while the camera is being asked for cancels that start
 
   constructor(video) {
     this.video = video;
   }
 
-  get running() {
-    return this.#stream !== null;
-  }
-
   async start(onText) {
     this.stop();
+    const start = this.#starts;
     const stream = await navigator.mediaDevices.getUserMedia({ audio: false,
       video: { facingMode: "environment" } });
+    if (start !== this.#starts) { // stopped while the browser asked: release it at once
+      stream.getTracks().forEach((track) => track.stop());
+      return;
+    }
     this.#stream = stream;
     this.video.srcObject = stream;
-    await this.video.play();
+    try {
+      await this.video.play();
+    } catch (error) {
+      if (this.#stream !== stream) return; // stop() during play() aborts it: not a failure
+      this.stop();
+      throw error;
+    }
     const tick = () => {
       if (this.#stream !== stream) return; // stopped meanwhile
       const text = this.#readFrame();
@@ -117,6 +125,7 @@ export class CameraScanner {
   }
 
   stop() {
+    this.#starts += 1;
     clearTimeout(this.#timer);
     this.#timer = null;
     this.#stream?.getTracks().forEach((track) => track.stop());

@@ -116,6 +116,7 @@ export class VerifyPanel {
     parts.mark.disabled = !safety;
     if (!safety) {
       parts.intro.textContent = TEXT.noKeys;
+      parts.state.textContent = "";
       parts.number.replaceChildren();
       parts.figure.replaceChildren();
       this.qrText = null;
