@@ -33,8 +33,18 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """One Chromium for the whole run (the browser tests run last: tests/conftest.py)."""
+def fake_camera(tmp_path_factory):
+    """The fake camera of the session's Chromium (tests/support/qrimages.py): a file at a
+    fixed path that a test fills with what the camera should see before it starts one."""
+    from tests.support.qrimages import FakeCamera
+
+    return FakeCamera(tmp_path_factory.mktemp("fake-camera") / "camera.y4m")
+
+
+@pytest.fixture(scope="session")
+def browser(fake_camera):
+    """One Chromium for the whole run (the browser tests run last: tests/conftest.py), its
+    camera the session's ``fake_camera`` (the permission prompt answered yes)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import expect, sync_playwright
@@ -48,7 +58,8 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM,
+                                                args=CHROMIUM_ARGS + fake_camera.chromium_args)
             try:
                 yield chromium
             finally:

@@ -8,8 +8,10 @@ import { el, field } from "./dom.js";
 import { addressProblem } from "./invite.js";
 
 export class MemberPanel {
-  constructor(engine) {
+  /** `controlsFor(member)`: extra nodes for a row (the verified mark and "Verify"). */
+  constructor(engine, controlsFor = () => []) {
     this.engine = engine;
+    this.controlsFor = controlsFor;
     this.list = el("ul", { class: "v2-members" });
     this.error = el("p", { class: "error", id: "v2-member-error", role: "alert" });
     this.addEmail = el("input", { id: "v2-add-email", name: "email", autocomplete: "off",
@@ -100,7 +102,8 @@ export class MemberPanel {
       // The address beside the name (a display name proves nothing), once.
       others && member.email && !member.name.includes(member.email)
         ? el("span", { class: "member-email", text: ` ${member.email}` }) : "",
-      member.admin ? el("span", { class: "member-admin", text: " (admin)" }) : "");
+      member.admin ? el("span", { class: "member-admin", text: " (admin)" }) : "",
+      ...this.controlsFor(member));
     if (member.vouchedBy !== member.id) {
       row.append(el("span", { class: "member-vouched",
         text: ` vouched for by ${engine.nameOf(member.vouchedBy)}` }));

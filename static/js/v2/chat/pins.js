@@ -49,13 +49,40 @@ export class PinStore {
     }
     if (pin && pin.generation > keys.generation) return "same"; // an older generation
     this.contacts.set(keys.userId, { generation: keys.generation, ...prints, verified: false });
-    this.#save();
+    this.#save().catch(() => undefined); // logged by #save; the next write carries it
     return pin ? "newer" : "new";
   }
 
+  /**
+   * True when `keys` are the pinned keys of their user and the pin is marked verified (a
+   * newer generation is pinned unverified by check(), so any key change loses the mark).
+   */
+  isVerified(keys) {
+    const pin = this.contacts.get(keys.userId);
+    return Boolean(pin?.verified && pin.generation === keys.generation
+      && sameFingerprints(pin, fingerprintsOf(keys)));
+  }
+
+  /**
+   * Marks the pinned `keys` verified (after the user compared their safety number or
+   * scanned its QR code) and resolves once the blob is stored; an Error, and no mark, when
+   * `keys` are not the pinned ones (they changed meanwhile).
+   */
+  markVerified(keys) {
+    const pin = this.contacts.get(keys.userId);
+    if (!pin || pin.generation !== keys.generation || !sameFingerprints(pin, fingerprintsOf(keys))) {
+      throw new Error("these are not the keys pinned for this contact: compare again");
+    }
+    if (pin.verified) return this.flushed();
+    this.contacts.set(keys.userId, { ...pin, verified: true });
+    return this.#save();
+  }
+
+  /** Queues a write of the pins; resolves (or rejects) with this write (failures logged). */
   #save() {
-    this.#writing = this.#writing.then(() => this.#write()).catch((error) =>
-      console.error("v2 chat: the pins were not saved", error));
+    const write = this.#writing.then(() => this.#write());
+    this.#writing = write.catch((error) => console.error("v2 chat: the pins were not saved", error));
+    return write;
   }
 
   async #write(attempt = 0) {

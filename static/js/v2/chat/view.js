@@ -16,6 +16,7 @@ import { MemberPanel } from "./members.js";
 import { receiptText } from "./receipts.js";
 import { clockTime, dayLabel, fullTimestamp, startsNewDay } from "./timeformat.js";
 import { TypingIndicator } from "./typing.js";
+import { VerifyPanel } from "./verify.js";
 
 const RELABEL_EVERY_MS = 60 * 1000;
 // Consecutive messages of one sender within this time show as one group (one name).
@@ -73,17 +74,20 @@ export class ChatView {
     this.engine = engine;
     this.registration = registration;
     this.failure = null; // why the chat stopped, once it did
-    this.members = new MemberPanel(engine);
+    this.verify = new VerifyPanel(engine); // contact verification (verify.js)
+    this.members = new MemberPanel(engine, (member) => this.verify.controlsFor(member));
     this.typing = new TypingIndicator(engine);
     this.parts = skeleton(root, this.members.element, this.typing.element);
+    this.parts.conversation.append(this.verify.element);
     this.#wire();
     // "Today" becomes "Yesterday" at midnight without any message arriving.
     this.clockTimer = setInterval(() => this.render(), RELABEL_EVERY_MS);
   }
 
-  /** Stops the view's own timer (the engine stops separately). */
+  /** Stops the view's own timer and the camera, if on (the engine stops separately). */
   stop() {
     clearInterval(this.clockTimer);
+    this.verify.close();
   }
 
   #wire() {
