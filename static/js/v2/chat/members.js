@@ -102,12 +102,12 @@ export class MemberPanel {
       // The address beside the name (a display name proves nothing), once.
       others && member.email && !member.name.includes(member.email)
         ? el("span", { class: "member-email", text: ` ${member.email}` }) : "",
-      member.admin ? el("span", { class: "member-admin", text: " (admin)" }) : "",
-      ...this.controlsFor(member));
+      member.admin ? el("span", { class: "member-admin", text: " (admin)" }) : "");
     if (member.vouchedBy !== member.id) {
       row.append(el("span", { class: "member-vouched",
         text: ` vouched for by ${engine.nameOf(member.vouchedBy)}` }));
     }
+    row.append(...this.controlsFor(member));
     if (manage && member.id !== engine.me.id) {
       const [kind, label, text] = member.admin
         ? ["revoke-admin", `Remove ${member.name} as an admin`, "Remove admin"]
