@@ -363,6 +363,9 @@ def cmd_members(ctx) -> int:
                                      ("verified", messenger.pins.verified(user_id)),
                                      ("you", user_id == messenger.me.user_id)) if on]
             print(f"{conv.keys.name(user_id)}" + (f"  ({', '.join(marks)})" if marks else ""))
+        for user_id in sorted(conv.unconfirmed):
+            print(f"{conv.keys.name(user_id)}  (unconfirmed: the server lists them, no signed "
+                  "operation added them; they get no key)")
     return 0
 
 
