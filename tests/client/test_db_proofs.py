@@ -20,10 +20,14 @@ from agecrypt._io import Source
 from client import epochs, messagebox
 from client.errors import ApiFailure
 from messaging.models import ConversationV2, EpochV2, MembershipOperation, MemberV2, MessageV2
+from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.client.test_cli_messages import CliUser
 from tests.client.test_conversations import make_user, server, texts  # noqa: F401
 from tests.support.live import LiveServer
 from tests.support.v2chat import b64
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("fresh_rate_limits")]
 
 ROUNDS = 3  # barrier-started epoch races per run
 
