@@ -11,23 +11,15 @@ opens, read from the stored envelope.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-
 import pytest
-from django.core.management import call_command
-from django.utils import timezone
 from playwright.sync_api import expect
 
 import agecrypt
 from accounts.models import HeldReset, KeyGeneration
-from client import account, changes
-from client.http import Session
 from tests.browser.test_v2_chat import open_chat, send, signup, start_conversation
-from tests.client.test_cli_account_changes import reset_link
 from tests.support.bundle import ensure_built
 from tests.support.live import LiveServer
-from tests.support.v2chat import PASSWORD, TEST_FLOOR
+from tests.support.resets import hold_reset_without_the_code, publish_due_resets
 
 pytestmark = pytest.mark.browser
 
@@ -45,26 +37,6 @@ def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
                                  "SECURECHAT_V2_RECHECK_SECONDS": QUIET}).start()
     yield live
     live.stop()
-
-
-def hold_reset_without_the_code(server, tmp_path, email: str) -> changes.Held:
-    """What `securechat reset` does without the recovery code: new keys, held."""
-    link = changes.parse_reset_link(reset_link(server, tmp_path / "mailer", email))
-    home = tmp_path / "bob-new-device"
-    home.mkdir(mode=0o700)
-    with Session(server.url, home) as session:
-        return changes.hold_reset(session, email, link, lambda: PASSWORD + " anew",
-                                  account.KnownAccounts(home), lambda: "",
-                                  min_work_factor=TEST_FLOOR)
-
-
-def publish_due_resets() -> None:
-    """The timer job, once the hold is over (its key-change push is sent after commit, from
-    a thread: Playwright holds this one's event loop)."""
-    HeldReset.objects.filter(state=HeldReset.HELD).update(
-        publish_at=timezone.now() - timedelta(seconds=1))
-    with ThreadPoolExecutor(1) as pool, open("/dev/null", "w") as quiet:
-        pool.submit(call_command, "publish_held_resets", stdout=quiet).result()
 
 
 def test_a_reset_without_the_recovery_code_is_announced_live_and_the_next_epoch_opens_for_it(
