@@ -188,6 +188,8 @@ bench: debian-deps dev-deps redis bundle
 	$(PY) bench/files.py
 	$(PY) bench/browser_files.py
 	$(PY) bench/browser_accounts.py $(BENCH_ARGS)
+	$(PY) bench/browser_history.py $(BENCH_ARGS)
+	$(PY) bench/group_limit.py $(BENCH_ARGS)
 	$(PY) bench/load.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev-installed lint-js

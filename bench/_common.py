@@ -1,10 +1,15 @@
 """Helpers the benchmarks share: a free port, a process RSS sampler, file pieces, and
-a throwaway server environment (bench/files.py, bench/cli_files.py)."""
+a throwaway server environment (bench/files.py, bench/cli_files.py) and one uvicorn
+serving it (the browser benches)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -92,3 +97,22 @@ def wait_for_health(origin: str, tries: int = 300) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise SystemExit(f"the server at {origin} did not answer")
+
+
+@contextlib.contextmanager
+def uvicorn_serving(work: Path, port: int, env: dict[str, str]):
+    """One uvicorn on ``port`` with ``env`` over this process's environment (its log in
+    ``work``), answering health checks inside the block, stopped (SIGINT) after it."""
+    root = Path(__file__).resolve().parent.parent
+    with open(work / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
+             "127.0.0.1", "--port", str(port), "--log-level", "warning", "--ws",
+             "websockets-sansio"],
+            cwd=root, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_health(f"http://127.0.0.1:{port}")
+            yield server
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(60)

@@ -45,9 +45,7 @@ import random
 import secrets
 import shlex
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, server_env, wait_for_health  # noqa: E402
+from bench._common import free_port, server_env, uvicorn_serving  # noqa: E402
 
 CHROMIUM = os.environ.get("SECURECHAT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -182,10 +180,10 @@ def signup(context, origin: str, email: str) -> dict[str, float]:
     return result
 
 
-def login(page, origin: str, email: str) -> dict[str, float]:
+def login(page, origin: str, email: str, password: str = PASSWORD) -> dict[str, float]:
     open_shell(page, origin)
     page.fill("#v2-login-email", email)
-    page.fill("#v2-login-password", PASSWORD)
+    page.fill("#v2-login-password", password)
     page.locator("#v2-login-form").get_by_role("button", name="Log in").click()
     page.wait_for_selector("#v2-app[data-state=home]", state="attached")
     return parts(marks_of(page), "login")
@@ -460,20 +458,12 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    log = open(work / "server.log", "wb")  # noqa: SIM115 - closed with the server below
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--ws", "websockets-sansio"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_health(origin)
-        load_before = machine()
-        runs, emails, profile_text, version = measure(origin, n_runs, args.profile)
-        prelogins = prelogin_timing(origin, emails, n_prelogins)
+        with uvicorn_serving(work, port, env):
+            load_before = machine()
+            runs, emails, profile_text, version = measure(origin, n_runs, args.profile)
+            prelogins = prelogin_timing(origin, emails, n_prelogins)
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(60)
-        log.close()
         shutil.rmtree(work, ignore_errors=True)
     print(f"{started}; Chromium {version}; {load_before} (at the start), "
           f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} (at the end)")

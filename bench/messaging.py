@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import hashlib
 import json
@@ -123,14 +124,19 @@ def seal_frames(group, sender, count: int, tag: str) -> tuple[list[str], list[st
     return frames, hashes
 
 
-def make_conversations(pairs: int, per_pair: int, idle: int, group_messages: int):
-    """Users, conversations and every frame to send, made the way a client makes them."""
+def migrate() -> None:
+    """Set Django up in this process (the stack's environment) and migrate its database."""
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def make_conversations(pairs: int, per_pair: int, idle: int, group_messages: int):
+    """Users, conversations and every frame to send, made the way a client makes them."""
+    migrate()
     from tests.support.v2chat import V2User, direct_of, group_of
 
     def direct(count, tag):
@@ -327,10 +333,12 @@ def event_loop_profile(path: Path) -> str:
 
 # --- One database ---------------------------------------------------------------------------
 
-def bench_one(db: str, quick: bool, profile: bool) -> None:
-    pairs, per_pair = (5, 60) if quick else (10, 150)
-    idle = 100 if quick else 200
-    group_messages = 60 if quick else 200
+@contextlib.contextmanager
+def stack(db: str, profile: bool = False):
+    """A fresh database (SQLite file or throwaway PostgreSQL database), its own Redis and,
+    once ``start_server()`` is called, one uvicorn process: yields ``(port, start_server)``.
+    The environment is this process's too (set up Django after entering); a profile of the
+    server's event loop is in ``stack.profile_text`` afterwards when ``profile``."""
     workdir = Path(tempfile.mkdtemp(prefix="securechat-bench-v2-"))
     redis_port, port = free_port(), free_port()
     database_url, pg_name = "", None
@@ -346,38 +354,32 @@ def bench_one(db: str, quick: bool, profile: bool) -> None:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = environment(workdir, f"redis://127.0.0.1:{redis_port}/0", port, database_url)
     os.environ.update(env)
-    server, results, profile_text = None, {}, ""
+    servers = []
     server_profile = workdir / "server.prof"
-    try:
-        wait_port(redis_port)
-        one_to_one, idle_pair, group = make_conversations(pairs, per_pair, idle,
-                                                          group_messages)
-        if profile:
-            profile_text = profile_send_path(300)
+    stack.profile_text = ""
+
+    def start_server() -> None:
         log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives with the process
         command = [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
                    "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
                    "--ws-max-size", "65536", "--log-level", "warning", "--no-access-log"]
-        server_profile = workdir / "server.prof"
         if profile:  # the server's main thread: its event loop (database threads excluded)
             command[1:1] = ["-m", "cProfile", "-o", str(server_profile)]
-        server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
-                                  stdout=log, stderr=subprocess.STDOUT)
-        wait_port(port, server)
-        plan = [("echo 1:1", one_to_one, WINDOW, True), ("chat 1:1", one_to_one, WINDOW, False),
-                ("echo group", [group], WINDOW, True), ("chat group", [group], WINDOW, False),
-                ("echo idle", [idle_pair], 1, True), ("chat idle", [idle_pair], 1, False)]
-        for number, (name, conversations, window_size, echo) in enumerate(plan):
-            results[name] = asyncio.run(run(conversations, port, window_size, echo,
-                                            f"r{number}-"))
+        servers.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
+                                        stdout=log, stderr=subprocess.STDOUT))
+        wait_port(port, servers[0])
+
+    try:
+        wait_port(redis_port)
+        yield port, start_server
     finally:
-        if server is not None:
+        for server in servers:
             os.killpg(server.pid, signal.SIGINT)
             server.wait(30)
         redis_proc.terminate()
         redis_proc.wait(10)
         if profile and server_profile.exists():
-            profile_text += "\n" + event_loop_profile(server_profile)
+            stack.profile_text = event_loop_profile(server_profile)
         if pg_name:
             from django.db import connections
 
@@ -386,6 +388,27 @@ def bench_one(db: str, quick: bool, profile: bool) -> None:
 
             with psycopg.connect(PG_URL, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+def bench_one(db: str, quick: bool, profile: bool) -> None:
+    pairs, per_pair = (5, 60) if quick else (10, 150)
+    idle = 100 if quick else 200
+    group_messages = 60 if quick else 200
+    results, profile_text = {}, ""
+    with stack(db, profile) as (port, start_server):
+        one_to_one, idle_pair, group = make_conversations(pairs, per_pair, idle,
+                                                          group_messages)
+        if profile:
+            profile_text = profile_send_path(300)
+        start_server()
+        plan = [("echo 1:1", one_to_one, WINDOW, True), ("chat 1:1", one_to_one, WINDOW, False),
+                ("echo group", [group], WINDOW, True), ("chat group", [group], WINDOW, False),
+                ("echo idle", [idle_pair], 1, True), ("chat idle", [idle_pair], 1, False)]
+        for number, (name, conversations, window_size, echo) in enumerate(plan):
+            results[name] = asyncio.run(run(conversations, port, window_size, echo,
+                                            f"r{number}-"))
+    if stack.profile_text:
+        profile_text += "\n" + stack.profile_text
     report(db, quick, results, pairs, per_pair, profile_text)
 
 

@@ -185,6 +185,13 @@ def _print_entry(conv: Conversation, entry: Entry, as_json: bool = False) -> Non
         print(f"   warning: {warning}", flush=True)
 
 
+def _print_alert(conv: Conversation, alert: str, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps({"conversation": conv.id, "alert": alert}), flush=True)
+    else:
+        print(f"WARNING: {alert}", flush=True)
+
+
 def _print_alerts(conv: Conversation) -> None:
     for alert in conv.alerts + conv.notes:
         print(f"WARNING: {alert}", flush=True)
@@ -363,6 +370,9 @@ def cmd_members(ctx) -> int:
                                      ("verified", messenger.pins.verified(user_id)),
                                      ("you", user_id == messenger.me.user_id)) if on]
             print(f"{conv.keys.name(user_id)}" + (f"  ({', '.join(marks)})" if marks else ""))
+        for user_id in sorted(conv.unconfirmed):
+            print(f"{conv.keys.name(user_id)}  (unconfirmed: the server lists them, no signed "
+                  "operation added them; they get no key)")
     return 0
 
 
@@ -473,7 +483,8 @@ def cmd_listen(ctx) -> int:
     messenger = _messenger(ctx)
     only = resolve(messenger, ctx.args.conversation)["id"] if ctx.args.conversation else None
     try:
-        listen.run(messenger, only, lambda conv, entry: _print_entry(conv, entry, ctx.args.json))
+        listen.run(messenger, only, lambda conv, entry: _print_entry(conv, entry, ctx.args.json),
+                   lambda conv, alert: _print_alert(conv, alert, ctx.args.json))
     except KeyboardInterrupt:
         print("stopped listening", file=sys.stderr)
     return 0

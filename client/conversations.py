@@ -163,6 +163,11 @@ class Conversation:
     alerts: list[str] = field(default_factory=list)  # shown; each one blocks sending
     notes: list[str] = field(default_factory=list)  # shown; the next send repairs them
     unopenable: set[int] = field(default_factory=set)  # epochs listing me that I cannot open
+    # Members the server lists that no signed operation added (shown as unconfirmed; no
+    # epoch encrypts to them, and their read positions count for nothing), and the
+    # read positions of the members the chain confirms: both from the conversation list.
+    unconfirmed: set[int] = field(default_factory=set)
+    read_positions: dict[int, int] = field(default_factory=dict)
     entries: list[Entry] = field(default_factory=list)
     timeline: tl.Timeline = field(default_factory=tl.Timeline)
     last_seq: int = 0
@@ -181,6 +186,12 @@ class Conversation:
     @property
     def latest(self) -> epochs.EpochStatement | None:
         return self.statements[max(self.statements)] if self.statements else None
+
+    def read_by(self, seq: int) -> tuple[int, int]:
+        """``(n, m)`` of "Read by n of m" for one's own message at ``seq``: of the other
+        members the verified chain confirms, how many have read up to it."""
+        others = [u for u in self.members if u != self.keys.me.user_id]
+        return sum(self.read_positions.get(u, 0) >= seq for u in others), len(others)
 
     def title(self) -> str:
         if self.name:
@@ -305,9 +316,16 @@ class Messenger:
         return dropped
 
     def load_listed(self, listed: dict) -> Conversation:
-        """:meth:`load` with the list's kind and unread count (metadata the server keeps)."""
-        return self.load(listed["id"], kind=str(listed.get("kind")),
+        """:meth:`load` with the list's kind, unread count and read positions (metadata the
+        server keeps); members the list names but the chain does not are unconfirmed."""
+        conv = self.load(listed["id"], kind=str(listed.get("kind")),
                          unread=int(listed.get("unread", 0)))
+        listed_members = {int(u) for u in listed.get("members") or []}
+        conv.unconfirmed = listed_members - set(conv.members)
+        positions = listed.get("read_positions") or {}
+        conv.read_positions = {int(u): int(seq) for u, seq in positions.items()
+                               if int(u) in conv.members}
+        return conv
 
     def _check_keys(self, conv: Conversation) -> None:
         """Key changes of members, and first-seen keys that differ from the ones the adding

@@ -5,7 +5,9 @@ session cookie and the server's ``Origin``. On connect the client loads and veri
 its conversations (client.conversations), sends ``sync2`` with the last seq it
 holds of each, and from then on takes ``message2`` items: a message is opened in
 the loaded conversation; an operation or epoch reloads it (the chain and the
-envelopes travel over HTTP and are verified there). Every item is taken once, in
+envelopes travel over HTTP and are verified there). A ``key_change2`` push reloads
+the conversations the user shares with that contact, so a key change is announced at
+once, without waiting for a send to be refused. Every item is taken once, in
 seq order (``Messenger.ingest`` ignores what it already holds). A lost connection
 is reopened and resumed from the last seq taken; Ctrl-C ends it cleanly.
 """
@@ -36,9 +38,13 @@ def _ws_url(origin: str) -> str:
     return "ws" + origin.removeprefix("http") + "/ws/"
 
 
-def run(messenger: Messenger, only: str | None,
-        show: Callable[[Conversation, Entry], None]) -> None:
-    """Listen until interrupted (KeyboardInterrupt propagates to the caller).
+Show = Callable[[Conversation, Entry], None]
+Alert = Callable[[Conversation, str], None]
+
+
+def run(messenger: Messenger, only: str | None, show: Show, alert: Alert) -> None:
+    """Listen until interrupted (KeyboardInterrupt propagates to the caller); ``show``
+    prints an entry, ``alert`` a new alert of a conversation (a contact's key change).
 
     A lost connection is reopened (with a growing pause, for about a minute) and
     ``sync2`` resumes from the last seq taken of each conversation, so nothing is
@@ -71,7 +77,7 @@ def run(messenger: Messenger, only: str | None,
                 print("reconnected", file=sys.stderr, flush=True)
             attempts = 0
             try:
-                _receive(ws, messenger, loaded, only, show)
+                _receive(ws, messenger, loaded, only, show, alert)
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd else None
                 if code in FINAL_CLOSE_CODES:
@@ -92,19 +98,34 @@ def _connect(messenger: Messenger):
 
 
 def _receive(ws, messenger: Messenger, loaded: dict[str, Conversation], only: str | None,
-             show: Callable[[Conversation, Entry], None]) -> None:
+             show: Show, alert: Alert) -> None:
     while True:
         try:
             raw = ws.recv(timeout=POLL_SECONDS)
         except TimeoutError:
             continue
-        _take(messenger, loaded, only, json.loads(raw), show)
+        frame = json.loads(raw)
+        if frame.get("type") == "key_change2":
+            _key_change(messenger, loaded, frame.get("user"), alert)
+        elif frame.get("type") == "message2":
+            _take(messenger, loaded, only, frame, show)
+
+
+def _key_change(messenger: Messenger, loaded: dict[str, Conversation], user, alert: Alert
+                ) -> None:
+    """Reload every conversation shared with ``user`` (the directory's new entry is judged
+    against the pins there) and report the alerts that were not there before."""
+    for cid, conv in list(loaded.items()):
+        if user == messenger.me.user_id or user not in conv.members:
+            continue
+        fresh = loaded[cid] = messenger.load(cid)
+        for line in fresh.alerts:
+            if line not in conv.alerts:
+                alert(fresh, line)
 
 
 def _take(messenger: Messenger, loaded: dict[str, Conversation], only: str | None,
-          frame: dict, show: Callable[[Conversation, Entry], None]) -> None:
-    if frame.get("type") != "message2":
-        return
+          frame: dict, show: Show) -> None:
     cid, item = frame.get("conversation"), frame.get("item") or {}
     if only is not None and cid != only:
         return
