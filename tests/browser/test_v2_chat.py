@@ -809,3 +809,68 @@ def test_links_open_safely_and_the_counter_refuses_a_long_message_before_sending
     expect(page.locator(".v2-message.mine")).to_have_count(0)
     assert box.input_value() == "x" * 33_000
     assert page.errors == []
+
+
+def conversation_button(page, label: str):
+    return page.locator(".v2-open", has_text=label)
+
+
+def test_unread_messages_show_in_the_title_the_icon_and_a_notification_with_the_name_only(
+        server, transactional_db, new_page):
+    """A message in a conversation Alice is not looking at counts in the tab title and
+    the icon's badge, and (notifications allowed and turned on) shows a notification with
+    the sender's name only, or with the text once she opts in; opening the conversation
+    clears the count. Notifications are read back from their "show" event."""
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    page = open_chat(new_page, server, alice, prepare=lambda p: p.context.grant_permissions(
+        ["notifications"], origin=server.url))
+    group = start_conversation(page, [bob.email, carol.email], name="Trip")
+    start_conversation(page, [bob.email])  # the open one from now on
+    expect(page).to_have_title(re.compile(r"^[^(]"))
+    page.get_by_text("Notifications", exact=True).click()
+    page.get_by_label("Notify me of new messages while this tab is open").check()
+    expect(page.get_by_label("Include the message text")).to_be_enabled()
+
+    sender = Reader(bob, group, [alice, bob, carol]).group([alice, bob, carol])
+    assert sender.send(bob, "where do we meet?").status_code == 201
+    expect(page).to_have_title(re.compile(r"^\(1\) "))
+    expect(page.locator("#v2-favicon")).to_have_attribute("data-unread", "1")
+    shown = "() => window.chat.view.notifier.shown"
+    page.wait_for_function(f"({shown})().length === 1")
+    assert page.evaluate(shown) == [{"conversation": group, "title": f"{bob.email} — SecureChat",
+                                     "body": "New message"}]
+
+    page.get_by_label("Include the message text").check()
+    assert sender.send(bob, "at the station").status_code == 201
+    expect(page).to_have_title(re.compile(r"^\(2\) "))
+    page.wait_for_function(f"({shown})().length === 2")
+    assert page.evaluate(shown)[1]["body"] == "at the station"
+
+    conversation_button(page, "Trip").click()
+    expect(page).to_have_title(re.compile(r"^[^(]"))
+    expect(page.locator("#v2-favicon")).to_have_attribute("data-unread", "0")
+    assert page.errors == []
+
+
+def test_offline_shows_a_banner_and_messages_wait_then_go_out_once(
+        server, transactional_db, new_page):
+    """With the browser offline a banner says so and a typed message shows as waiting; back
+    online, it is stored exactly once."""
+    from messaging.models import MessageV2
+
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [bob.email])
+    banner = page.locator("#v2-offline")
+    expect(banner).to_be_hidden()
+    page.context.set_offline(True)
+    expect(banner).to_have_text(re.compile("^You are offline"))
+    send(page, "written on the train")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Waiting to send"])
+    assert not MessageV2.objects.filter(conversation_id=conversation).exists()
+    page.context.set_offline(False)
+    expect(banner).to_be_hidden()
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
+    reader = Reader(bob, conversation, [alice, bob])
+    assert reader.messages() == [(alice.id, "written on the train")]
+    assert [e for e in page.errors if "offline" not in e.lower()] == []

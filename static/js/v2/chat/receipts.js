@@ -7,10 +7,12 @@ const STATE_TEXT = { uploading: "Uploading…", sending: "Sending…", sent: "Se
   failed: "Failed", received: "" };
 
 /**
- * "Sending…", "Sent", "Read" (a direct conversation whose peer read it), "Read by n of m"
+ * "Sending…" ("Waiting to send" while offline), "Sent", "Read" (a direct conversation whose peer read it), "Read by n of m"
  * (a group: n of the m other members), "Failed" for own message `item` of `conv`.
  */
 export function receiptText(engine, conv, item) {
+  const offline = !engine.online || globalThis.navigator?.onLine === false;
+  if (item.status === "sending" && offline) return "Waiting to send";
   if (item.status !== "sent" || item.seq === null) return STATE_TEXT[item.status] ?? "";
   const others = engine.members(conv.id).members.filter((m) => m.id !== engine.me.id);
   const read = others.filter((m) => (conv.readPositions[String(m.id)] ?? 0) >= item.seq);

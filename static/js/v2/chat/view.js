@@ -7,18 +7,22 @@
 // the decrypted, hash-checked Blob through a temporary object URL (no previews).
 // The member panel (members.js), the typing indicator (typing.js) and receipts
 // (receipts.js) are their own modules.
+import { AttentionIndicator, offlineText } from "./attention.js";
 import { counterState } from "./compose.js";
 import { el, field } from "./dom.js";
 import { formatSize } from "./filename.js";
 import { addressProblem, inviteOffer } from "./invite.js";
 import { linkified } from "./linkify.js";
 import { MemberPanel } from "./members.js";
+import { Notifier, notificationSettings } from "./notify.js";
 import { receiptText } from "./receipts.js";
 import { clockTime, dayLabel, fullTimestamp, startsNewDay } from "./timeformat.js";
 import { TypingIndicator } from "./typing.js";
 import { VerifyPanel } from "./verify.js";
 
 const RELABEL_EVERY_MS = 60 * 1000;
+// Messages older than this when they arrive were caught up, not sent just now.
+const FRESH_MS = 60 * 1000;
 // Consecutive messages of one sender within this time show as one group (one name).
 const GROUP_GAP_MS = 5 * 60 * 1000;
 const RENDER_DELAY_MS = 16;
@@ -27,9 +31,10 @@ const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Mes
 const FORGERY_TEXT = "This file does not match what its sender sent (forgery?)";
 
 /** Builds the static skeleton around the member panel and typing line; its parts by name. */
-function skeleton(root, members, typing) {
+function skeleton(root, members, typing, settings) {
   const parts = {
     status: el("p", { class: "v2-status", role: "status" }),
+    offline: el("p", { class: "v2-offline", id: "v2-offline", role: "status", hidden: true }),
     alerts: el("ul", { class: "v2-alerts", role: "alert" }),
     announce: el("p", { class: "visually-hidden", "aria-live": "polite" }),
     list: el("ul", { class: "v2-conversations" }),
@@ -60,10 +65,10 @@ function skeleton(root, members, typing) {
   parts.conversation = el("section", { class: "v2-conversation", hidden: true,
     "aria-labelledby": "v2-title" }, parts.title, parts.warnings, parts.empty, parts.timeline,
   typing, parts.composer, members);
-  root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.alerts,
-    parts.announce,
+  root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.offline,
+    parts.alerts, parts.announce,
     el("section", { class: "v2-sidebar", "aria-label": "Conversations" },
-      el("h2", { text: "Conversations" }), parts.list, parts.newForm),
+      el("h2", { text: "Conversations" }), parts.list, parts.newForm, settings),
     parts.conversation));
   return parts;
 }
@@ -77,7 +82,11 @@ export class ChatView {
     this.verify = new VerifyPanel(engine); // contact verification (verify.js)
     this.members = new MemberPanel(engine, (member) => this.verify.controlsFor(member));
     this.typing = new TypingIndicator(engine);
-    this.parts = skeleton(root, this.members.element, this.typing.element);
+    this.notifier = new Notifier(engine.me.id, engine.keys.shared ? null : globalThis.localStorage);
+    this.attention = new AttentionIndicator();
+    this.wasOnline = false; // the banner speaks of a lost connection only once there was one
+    this.parts = skeleton(root, this.members.element, this.typing.element,
+      notificationSettings(this.notifier));
     this.parts.conversation.append(this.verify.element);
     this.#wire();
     // "Today" becomes "Yesterday" at midnight without any message arriving.
@@ -88,6 +97,9 @@ export class ChatView {
   stop() {
     clearInterval(this.clockTimer);
     this.verify.close();
+    this.attention.clear();
+    globalThis.removeEventListener("online", this.onNetwork);
+    globalThis.removeEventListener("offline", this.onNetwork);
   }
 
   #wire() {
@@ -97,9 +109,13 @@ export class ChatView {
       const { entry } = e.detail;
       if (!entry.mine && entry.text !== null) {
         parts.announce.textContent = `${engine.nameOf(entry.sender)}: ${entry.text}`;
+        this.#notify(e.detail.conversation, entry);
       }
       this.#scheduleRender();
     });
+    this.onNetwork = () => this.#scheduleRender();
+    globalThis.addEventListener("online", this.onNetwork);
+    globalThis.addEventListener("offline", this.onNetwork);
     parts.newForm.addEventListener("submit", (e) => { e.preventDefault(); this.#create(); });
     parts.composer.addEventListener("submit", (e) => { e.preventDefault(); this.#send(); });
     parts.text.addEventListener("input", () => this.#renderCounter());
@@ -209,7 +225,17 @@ export class ChatView {
     text.toggleAttribute("aria-invalid", state.over);
   }
 
+  /** A notification for a fresh message the person is not looking at (notify.js). */
+  #notify(conversation, entry) {
+    if (Date.now() - entry.time > FRESH_MS) return; // caught up after a reload: no flood
+    const looking = conversation === this.engine.openId && !document.hidden
+      && document.hasFocus();
+    this.notifier.message({ conversation, sender: this.engine.nameOf(entry.sender),
+      text: entry.text, looking });
+  }
+
   async open(id) {
+    this.notifier.dismiss(id);
     await this.engine.open(id);
     this.render();
     this.parts.text.focus();
@@ -233,6 +259,11 @@ export class ChatView {
   render() {
     this.#renderList();
     this.#renderConversation();
+    this.wasOnline ||= this.engine.online;
+    const offline = offlineText(this.engine, this.wasOnline);
+    this.parts.offline.hidden = !offline;
+    this.parts.offline.textContent = offline ?? "";
+    this.attention.show(this.engine.list().reduce((sum, conv) => sum + conv.unread, 0));
     this.parts.status.textContent = this.failure
       ?? (this.engine.online ? "Connected" : "Reconnecting…");
     this.parts.alerts.replaceChildren(...this.engine.findings.map((f) =>
