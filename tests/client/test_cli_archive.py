@@ -147,6 +147,8 @@ def test_archive_refuses_a_directory_that_is_not_its_own(server, tmp_path):
     (busy / "notes.txt").write_text("mine")
     assert_one_error_line(alice.run("archive", str(busy)), "not empty and not an archive")
     assert os.listdir(busy) == ["notes.txt"]
+    assert_one_error_line(alice.run("archive", str(busy / "notes.txt")), "is not a directory")
+    assert (busy / "notes.txt").read_text() == "mine"
     theirs = tmp_path / "theirs"
     CliUser(server, tmp_path, "bob").ok("archive", str(theirs))
     before = tree(theirs)
