@@ -281,12 +281,13 @@ def send_file(ctx, target: str, path: Path, patch_size: int = files.DEFAULT_PATC
     messenger = _messenger(ctx)
     listed = resolve(messenger, target, start=True)
     result = files.upload(messenger.session, path, messenger.identity.current_identity,
-                          ctx.dir, resume=True, patch_size=patch_size)
+                          ctx.dir, resume=True, patch_size=patch_size, keep_record=True)
     doc = filemessage.FileDocument(
         name=path.name, mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
         size=path.stat().st_size, length=result.length, upload_id=result.upload_id,
         identity=result.identity, file_hash=result.file_hash)
     item = messenger.send_file(listed["id"], doc)
+    files.forget_record(ctx.dir, messenger.session.origin, path)  # sent: nothing to resume
     resumed = f", resumed at byte {result.resumed_from}" if result.resumed_from else ""
     print(f"sent #{item['seq']} to {listed['id'][:12]}: {path.name} ({doc.size} bytes"
           f"{resumed})")

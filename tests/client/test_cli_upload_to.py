@@ -216,3 +216,35 @@ def test_a_file_changed_after_the_servers_offset_is_uploaded_again_under_a_new_k
     saved = fetch(bob, f"{MessageV2.objects.get().conversation_id}:"
                        f"{file_seq(bob, alice.email)}", tmp_path / "bob-in")
     assert sha256(saved) == sha256(path)
+
+
+KILL_BEFORE_SEND_BOOT = cli_support.BLOCK_DJANGO + """
+import os, signal
+from client import conversations
+def send_file(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # the upload is complete, the message not sent
+conversations.Messenger.send_file = send_file
+from client.cli import main
+sys.exit(main(sys.argv[2:], _min_work_factor=int(sys.argv[1])))
+"""
+
+
+def test_killed_between_upload_and_message_the_rerun_sends_the_same_upload(
+        server, tmp_path, monkeypatch):
+    alice, bob = CliUser(server, tmp_path, "alice"), CliUser(server, tmp_path, "bob")
+    path = random_file(tmp_path / "slides.key", 500_000)
+    monkeypatch.setattr(cli_support, "BOOT", KILL_BEFORE_SEND_BOOT)
+    assert alice.run("upload", str(path), "--to", bob.email).returncode == -signal.SIGKILL
+    (uploaded,) = CipherUpload.objects.all()
+    assert uploaded.state == CipherUpload.State.COMPLETE and not MessageV2.objects.exists()
+
+    monkeypatch.undo()
+    again = alice.ok("upload", str(path), "--to", bob.email)
+    assert f"resumed at byte {uploaded.length})" in again  # nothing uploaded twice
+    (sent,) = CipherUpload.objects.all()
+    assert sent.pk == uploaded.pk and MessageV2.objects.count() == 1
+    saved = fetch(bob, f"{MessageV2.objects.get().conversation_id}:"
+                       f"{file_seq(bob, alice.email)}", tmp_path / "bob-in")
+    assert sha256(saved) == sha256(path)
+    records = alice.home / ".config" / "securechat" / "uploads"
+    assert list(records.iterdir()) == []  # sent: no resume record is left
