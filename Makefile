@@ -179,6 +179,7 @@ test-postgres:
 
 # Each benchmark prints a Markdown table against a baseline measured in the same run
 # (docs/benchmarks.md). BENCH_ARGS=--quick gives a shorter run of each where offered.
+# Then the tests marked `big` (256 MiB or more, pass/fail), which no test leg runs.
 BENCH_ARGS ?=
 bench: debian-deps dev-deps redis bundle
 	$(PY) bench/crypto.py $(BENCH_ARGS)
@@ -191,6 +192,7 @@ bench: debian-deps dev-deps redis bundle
 	$(PY) bench/browser_history.py $(BENCH_ARGS)
 	$(PY) bench/group_limit.py $(BENCH_ARGS)
 	$(PY) bench/load.py $(BENCH_ARGS)
+	$(MAKE) --no-print-directory test-sqlite MARKS="big" ALLOW_EMPTY=1
 
 lint: $(VENV)/.dev-installed lint-js
 	$(PY) -m ruff check .

@@ -9,9 +9,12 @@
     change-password [--rotate-keys] | rotate-keys
     reset --email ADDRESS | cancel-reset [--link]
     verify-web URL --hashes FILE
-    upload FILE [--resume] [--show-key] [--ref-out REF.json]     (client.cli_files)
+    upload FILE [--to EMAIL | --conversation ID]                 (client.cli_files)
+    upload FILE [--resume] [--show-key] [--ref-out REF.json]
+    download CONVERSATION:SEQ [-o OUT|DIR] [--force]
     download [FILE_ID] (--ref REF.json | --key-file F --hash H) -o OUT [--force]
     file-key REF.json | --message CONVERSATION:SEQ
+    archive DIR                                                  (client.archive)
     conversations | new | send | read | history | listen | members | group
     safety-number | verify | contacts | accept-key | accept-restore
         (client.cli_messages; docs/cli.md "Conversations and messages")

@@ -1,9 +1,11 @@
 """The file commands of the ``securechat`` CLI (docs/cli.md "Files"; client.files).
 
+    upload FILE (--to EMAIL | --conversation ID)       upload and send it (resumable)
     upload FILE [--resume] [--show-key] [--ref-out REF.json] [--patch-size BYTES]
+    download CONVERSATION:SEQ [-o OUT|DIR] [--force]   (or --message CONVERSATION:SEQ)
     download [FILE_ID] (--ref REF.json | --key-file F --hash H) -o OUT [--force]
-    download --message CONVERSATION:SEQ [-o OUT|DIR] [--force]
     file-key REF.json | --message CONVERSATION:SEQ
+    archive DIR                                        everything readable, incremental
 
 ``upload`` needs the account's identity (stored: the local passphrase; else the
 password), because the resume record is encrypted to the account's own key.
@@ -34,8 +36,13 @@ _HEX = re.compile(r"[0-9a-f]+")
 
 
 def add_parsers(sub) -> None:
-    c = sub.add_parser("upload", help="encrypt a file here while it uploads (resumable)")
+    c = sub.add_parser("upload", help="encrypt a file here while it uploads (resumable); "
+                       "with --to or --conversation also send it")
     c.add_argument("file", type=Path)
+    to = c.add_mutually_exclusive_group()
+    to.add_argument("--to", metavar="EMAIL", help="send it to this address (the direct "
+                    "conversation, started if needed); rerun after a kill to resume")
+    to.add_argument("--conversation", metavar="ID", help="send it in this conversation")
     c.add_argument("--resume", action="store_true",
                    help="continue this file's interrupted upload if it is safe to")
     c.add_argument("--show-key", action="store_true",
@@ -45,7 +52,9 @@ def add_parsers(sub) -> None:
     c.add_argument("--patch-size", type=int, default=files.DEFAULT_PATCH_SIZE,
                    help=argparse.SUPPRESS)
     c = sub.add_parser("download", help="download, decrypt and verify a file")
-    c.add_argument("file_id", nargs="?", help="the upload id (32 hex digits)")
+    c.add_argument("file_id", nargs="?", metavar="MESSAGE|FILE_ID",
+                   help="the message CONVERSATION:SEQ (as `securechat read` lists it), "
+                   "or an upload id (32 hex digits) with --ref or --key-file and --hash")
     c.add_argument("--message", metavar="CONVERSATION:SEQ",
                    help="the file of this message (as `securechat read` lists it)")
     c.add_argument("--ref", type=Path, help="a file reference written by upload --ref-out")
@@ -59,12 +68,24 @@ def add_parsers(sub) -> None:
     c.add_argument("ref", type=Path, nargs="?",
                    help="a file reference written by upload --ref-out")
     c.add_argument("--message", metavar="CONVERSATION:SEQ", help="the file of this message")
+    c = sub.add_parser("archive", help="save everything you can read, decrypted, into DIR "
+                       "(one JSON-lines file per conversation and its files; rerun: only "
+                       "what is new)")
+    c.add_argument("dir", type=Path, metavar="DIR")
 
 
 def cmd_upload(ctx) -> int:
     args = ctx.args
     if args.patch_size < MIN_PATCH_SIZE:
         raise UsageError(f"--patch-size is at least {MIN_PATCH_SIZE}")
+    target = args.to or args.conversation
+    if target is not None:
+        if args.ref_out is not None or args.show_key or args.resume:
+            raise UsageError("--to and --conversation send the file (always resumable); "
+                             "--ref-out, --show-key and --resume are for a bare upload")
+        from .cli_messages import send_file  # it imports the messaging engine
+
+        return send_file(ctx, target, args.file, args.patch_size)
     if args.ref_out is not None and (args.ref_out.exists() or args.ref_out.is_symlink()):
         raise LocalFileError(f"{args.ref_out} exists; choose another name")
     if not args.file.is_file():
@@ -131,7 +152,7 @@ def _file_ref(args, server: str) -> files.FileRef:
 def _message_target(args, doc) -> Path:
     """Where a message's file goes: -o as given, a directory joined with the safe name,
     or the safe name here. Never outside the directory named."""
-    name = filemessage.safe_name(doc.name)
+    name = filemessage.local_name(doc.name)
     if args.output is None:
         return Path.cwd() / name
     return args.output / name if args.output.is_dir() else args.output
@@ -139,6 +160,10 @@ def _message_target(args, doc) -> Path:
 
 def cmd_download(ctx) -> int:
     args = ctx.args
+    if args.file_id is not None and ":" in args.file_id:  # download CONVERSATION:SEQ
+        if args.message is not None:
+            raise UsageError("give the message once (CONVERSATION:SEQ or --message)")
+        args.message, args.file_id = args.file_id, None
     if args.message is not None:
         if args.file_id or args.ref or args.key_file or args.hash:
             raise UsageError("give either --message or a file id / --ref, not both")
@@ -175,4 +200,18 @@ def cmd_file_key(ctx) -> int:
     return 0
 
 
-COMMANDS = {"upload": cmd_upload, "download": cmd_download, "file-key": cmd_file_key}
+def cmd_archive(ctx) -> int:
+    from . import archive
+    from .cli_messages import _messenger
+
+    messenger = _messenger(ctx)
+    report = archive.run(messenger, ctx.args.dir, ctx.email())
+    print(f"Archived into {ctx.args.dir}: {report.lines} new lines, {report.files} new files "
+          f"in {report.conversations} conversations.")
+    for problem in report.problems:
+        print(f"securechat: error: {problem}", file=sys.stderr)
+    return 1 if report.problems else 0
+
+
+COMMANDS = {"upload": cmd_upload, "download": cmd_download, "file-key": cmd_file_key,
+            "archive": cmd_archive}

@@ -274,22 +274,33 @@ def cmd_send(ctx) -> int:
 
 
 def _send_file(ctx, target: str, text: str | None) -> int:
-    """Upload ``--file`` (encrypted as it goes, resumable) and send the file message."""
-    path = ctx.args.file
     if text is not None:
         raise UsageError("send either TEXT or --file, not both")
+    return send_file(ctx, target, ctx.args.file)
+
+
+def send_file(ctx, target: str, path: Path, patch_size: int = files.DEFAULT_PATCH_SIZE) -> int:
+    """Upload ``path`` (encrypted as it goes; a recorded upload of it resumes, DESIGN.md §6)
+    and send the file message to ``target`` (an EMAIL starts the direct conversation).
+    Run again after a kill: the upload continues and the message is sent once."""
     if not path.is_file():
         raise LocalFileError(f"{path} is not a file")  # before asking for any secret
     messenger = _messenger(ctx)
     listed = resolve(messenger, target, start=True)
     result = files.upload(messenger.session, path, messenger.identity.current_identity,
-                          ctx.dir, resume=True)
+                          ctx.dir, resume=True, patch_size=patch_size, keep_record=True)
     doc = filemessage.FileDocument(
         name=path.name, mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
         size=path.stat().st_size, length=result.length, upload_id=result.upload_id,
         identity=result.identity, file_hash=result.file_hash)
     item = messenger.send_file(listed["id"], doc)
-    print(f"sent #{item['seq']} to {listed['id'][:12]}: {path.name} ({doc.size} bytes)")
+    files.forget_record(ctx.dir, messenger.session.origin, path)  # sent: nothing to resume
+    resumed = f", resumed at byte {result.resumed_from}" if result.resumed_from else ""
+    print(f"sent #{item['seq']} to {listed['id'][:12]}: {path.name} ({doc.size} bytes"
+          f"{resumed})")
+    if result.restarted:
+        print("restarted: the recorded upload could not continue safely; "
+              "uploaded again under a new key")
     return 0
 
 

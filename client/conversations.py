@@ -145,6 +145,7 @@ class Entry:
     failure: str | None = None
     warnings: list[str] = field(default_factory=list)
     file: filemessage.FileDocument | None = None  # a file message's document
+    time: int = 0  # the server's time of the item, ms since the epoch (the server's word)
 
 
 @dataclass
@@ -478,6 +479,8 @@ class Messenger:
         elif kind == "tombstone":
             entry = self._ingest_tombstone(conv, item)
         if entry is not None:
+            server_time = item.get("server_time")
+            entry.time = server_time if type(server_time) is int else 0
             conv.entries.append(entry)
         return entry
 

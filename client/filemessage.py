@@ -22,6 +22,7 @@ from .messagebox import BoxFormatError
 
 FILE_KIND = "file"
 MAX_NAME = 150  # characters (code points)
+MAX_NAME_BYTES = 240  # a file system's limit is 255 bytes (UTF-8); room for a prefix
 KEEP_EXTENSION = 16  # an extension of up to this many characters survives the cap
 FALLBACK_NAME = "file"
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -93,3 +94,16 @@ def safe_name(name, fallback: str = FALLBACK_NAME) -> str:
     if 1 < len(extension) <= KEEP_EXTENSION:
         return base[: MAX_NAME - len(extension)] + extension
     return base[:MAX_NAME]
+
+
+def local_name(name, prefix: str = "") -> str:
+    """``prefix`` + :func:`safe_name`, shortened (keeping the extension) to at most
+    :data:`MAX_NAME_BYTES` bytes of UTF-8, so that even 150 four-byte characters fit a
+    file system's name limit."""
+    base = safe_name(name)
+    dot = base.rfind(".")
+    extension = base[dot:] if 0 < dot and len(base) - dot <= KEEP_EXTENSION else ""
+    stem = base[:len(base) - len(extension)] if extension else base
+    while stem and len((prefix + stem + extension).encode("utf-8")) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return prefix + (stem + extension if stem else FALLBACK_NAME)

@@ -148,6 +148,11 @@ def record_path(config_dir: Path, server: str, source: Path) -> Path:
     return config_dir / RECORD_DIR / f"{key}.age"
 
 
+def forget_record(config_dir: Path, server: str, source: Path) -> None:
+    """Delete the resume record of ``source`` (an upload kept with ``keep_record``)."""
+    _local.remove(record_path(config_dir, server, source.resolve()))
+
+
 # --- the encrypting stream tuspy reads --------------------------------------------------
 
 
@@ -281,15 +286,20 @@ class _Uploading:
     record: ResumeRecord
     cipher: agecrypt.FileCipher
     patch_size: int
+    keep_record: bool = False
 
 
 def upload(session: Session, source: Path, owner: agecrypt.Identity, config_dir: Path, *,
-           resume: bool = False, patch_size: int = DEFAULT_PATCH_SIZE) -> UploadResult:
+           resume: bool = False, patch_size: int = DEFAULT_PATCH_SIZE,
+           keep_record: bool = False) -> UploadResult:
     """Upload ``source`` encrypted; with ``resume`` continue its recorded upload if safe.
 
     Without ``resume`` an unfinished upload of the same file is terminated and a
-    new one made. Raises :class:`ApiFailure` (e.g. 413 over the size limit or
-    quota), :class:`FileChangedError`, :class:`LocalFileError`.
+    new one made. ``keep_record``: the resume record outlives the completed upload
+    (the caller removes it with :func:`forget_record` once a message names the upload),
+    so a run killed between the two finds the complete upload again instead of
+    uploading the file twice. Raises :class:`ApiFailure` (e.g. 413 over the size
+    limit or quota), :class:`FileChangedError`, :class:`LocalFileError`.
     """
     if patch_size < 1:
         raise UsageError("the PATCH size is at least one byte")
@@ -300,7 +310,7 @@ def upload(session: Session, source: Path, owner: agecrypt.Identity, config_dir:
         old = ResumeRecord.load(path, owner)
         restarted = False
         if old is not None:
-            state = _Uploading(session, old, old.cipher(), patch_size)
+            state = _Uploading(session, old, old.cipher(), patch_size, keep_record)
             if resume and old.server == session.origin and old.size == size and old.url:
                 done = _try_resume(state, src)
                 if done is not None:
@@ -309,6 +319,7 @@ def upload(session: Session, source: Path, owner: agecrypt.Identity, config_dir:
             _terminate(session, old.url)
             _local.remove(path)
         state = _fresh(session, path, owner, source, size, patch_size)
+        state.keep_record = keep_record
         result = _send(state, src, 0)
         return dataclasses.replace(result, restarted=restarted)
 
@@ -361,7 +372,8 @@ def _send(state: _Uploading, src, offset: int, stream=None) -> UploadResult:
     except TusCommunicationError as exc:
         raise _tus_failure(exc) from None
     file_hash = stream.file_hash()
-    _local.remove(record.path)
+    if not state.keep_record:
+        _local.remove(record.path)
     upload_id = record.url.rstrip("/").rsplit("/", 1)[-1]
     return UploadResult(upload_id, record.identity, file_hash, stream.length, offset, False)
 

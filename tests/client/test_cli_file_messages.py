@@ -73,3 +73,17 @@ def test_safe_names_follow_the_browsers_rule(name, safe):
     """The CLI saves under the same name the browser would (the browser's table too)."""
     assert filemessage.safe_name(name) == safe
     assert len(filemessage.safe_name(name)) <= filemessage.MAX_NAME
+
+
+@pytest.mark.parametrize("name, prefix, expected", [
+    ("report.pdf", "", "report.pdf"),
+    ("../../.bashrc", "12-", "12-bashrc"),
+    ("\u00e9" * 150 + ".pdf", "", "\u00e9" * 118 + ".pdf"),  # 2 bytes each: 240 bytes
+    ("\U0001f600" * 150, "7-", "7-" + "\U0001f600" * 59),  # 4 bytes each, no extension
+    ("\u202e", "", "file"),
+])
+def test_local_names_fit_a_file_systems_255_bytes(name, prefix, expected):
+    """The safe name behind a prefix, shortened to 240 bytes of UTF-8 (extension kept)."""
+    local = filemessage.local_name(name, prefix)
+    assert local == expected
+    assert len(local.encode()) <= filemessage.MAX_NAME_BYTES
