@@ -2,7 +2,8 @@
 //   mountSignedIn(rootElement, keys) with keys = { user: {id, email}, generation,
 //   ageIdentities (AGE-SECRET-KEY-… strings, newest first), signingSeed (Uint8Array(32),
 //   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
-//   when the session ends); options.encryptWorker = {url, integrity} of the file encrypt
+//   when the session ends) and {leave()} (before a logout: false keeps the session, e.g.
+//   for an upload the user does not want to lose); options.encryptWorker = {url, integrity} of the file encrypt
 //   worker's bundle goes to the chat (file messages). The account card (address, keys) stays above the
 //   chat; logging out is in the shell's nav, so it works even when the chat cannot start.
 import { showSignedIn } from "./accounts/home.js";
@@ -27,6 +28,7 @@ export async function mountSignedIn(root, keys, { encryptWorker, keySection } = 
     console.error("v2 chat failed to start:", error);
   }
   return {
+    leave: async () => started?.leave() ?? true,
     stop: () => {
       started?.stop();
       section?.stop();

@@ -3,6 +3,15 @@
 // makes from File slices, one PATCH of `chunkSize` bytes at a time, so memory does not
 // grow with the file. No Upload-Metadata and no stored fingerprint: neither the name nor
 // anything about the file reaches the server or the browser's storage.
+//
+// Memory shape (issue 14): every PATCH is a fixed `chunkSize` (PATCH_SIZE, at most
+// 16 MiB; only the last is shorter) at a fixed offset. tus-js-client asks for the next
+// body only after the previous PATCH was answered (one request at a time, no parallel
+// uploads), and the worker reads just that range with File.slice and encrypts it on
+// demand (encrypt-worker.js `slice`), transferring the ciphertext to the page. So at
+// most two PATCH bodies exist at once: the one being sent and, until it is collected,
+// the one before it (Chromium sends no streaming request body over HTTP/1.1, so a body
+// is a whole Blob).
 import { Upload } from "tus-js-client";
 
 import { CryptoError, UsageError } from "../../crypto/errors.js";
@@ -60,7 +69,7 @@ async function serverState(url) {
 }
 
 /** Terminates an upload that will not be continued (tus DELETE); a failure is logged. */
-async function terminate(url, token) {
+export async function terminateUpload(url, token) {
   try {
     const response = await fetch(url, { method: "DELETE", headers: { ...TUS, "X-CSRFToken": token },
       credentials: "same-origin" });
@@ -84,22 +93,24 @@ async function begin(worker, file, keyType, record, token) {
         return { ...answer, resumeUrl: record.uploadUrl };
       }
     }
-    await terminate(record.uploadUrl, token);
+    await terminateUpload(record.uploadUrl, token);
   }
   return { ...await worker.call("start", { file, keyType }), resumeUrl: null };
 }
 
+/** Runs `upload`; `signal` aborts it and rejects once the server's copy is terminated
+ *  (so that a logout can wait for the DELETE before it ends the session). */
 function send(upload, signal) {
   return new Promise((resolve, reject) => {
+    const cancel = () => {
+      upload.abort(true).catch((error) => console.error("upload: terminating failed", error))
+        .finally(() => reject(new CryptoError("cancelled", "the upload was cancelled")));
+    };
     upload.options.onSuccess = () => resolve(upload.url);
     upload.options.onError = (error) => reject(error);
-    if (signal) {
-      signal.addEventListener("abort", () => {
-        upload.abort(true).catch((error) => console.error("upload: terminating failed", error));
-        reject(new CryptoError("cancelled", "the upload was cancelled"));
-      }, { once: true });
-    }
+    signal?.addEventListener("abort", cancel, { once: true });
     upload.start();
+    if (signal?.aborted) cancel();
   });
 }
 
@@ -123,6 +134,8 @@ export async function uploadFile(file, { onProgress, signal, keyType, onResumeRe
     const token = (await getJson("/api/v1/csrf")).csrf_token;
     const { identity, length, record, resumeUrl } = await begin(worker, file, type, resumeFrom,
       token);
+    if (signal?.aborted && resumeUrl) await terminateUpload(resumeUrl, token);
+    if (signal?.aborted) throw new CryptoError("cancelled", "the upload was cancelled");
     const upload = new Upload(file, {
       endpoint: UPLOAD_ENDPOINT, uploadUrl: resumeUrl, uploadSize: length, chunkSize,
       retryDelays: [0, 1000, 3000],
