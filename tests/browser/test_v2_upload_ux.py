@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -360,3 +361,82 @@ def test_a_20_mib_upload_reloaded_mid_transfer_resumes_only_with_the_same_bytes(
     assert not CipherUpload.objects.filter(pk=upload.pk).exists()
     assert chat.downloaded_sha256(name) == hashlib.sha256(changed(original, flipped)).hexdigest()
     assert chat.records() == []
+
+
+PASTE = """([name, text]) => {
+  const data = new DataTransfer();
+  if (name) data.items.add(new File([text], name, { type: "text/plain" }));
+  else data.setData("text/plain", text);
+  const event = new ClipboardEvent("paste", { clipboardData: data, bubbles: true,
+                                              cancelable: true });
+  document.getElementById("v2-text").dispatchEvent(event);
+  return event.defaultPrevented;
+}"""
+
+
+def uploading_rows(chat: Chat) -> list[CipherUpload]:
+    return [u for u in chat.uploads() if u.state == "uploading"]
+
+
+def start_slow_upload(chat: Chat, path) -> CipherUpload:
+    chat.throttle(SLOW)
+    chat.attach(path)
+    expect(chat.page.locator(".v2-message.mine.uploading")).to_have_count(1)
+    return wait_until(chat.page, lambda: uploading_rows(chat), "the upload on the server")[0]
+
+
+@pytest.mark.slow
+def test_paste_the_leave_warning_cancel_and_logout_with_an_upload_in_progress(
+        server, fresh_database, new_page, tmp_path):
+    """A file pasted into the message box is sent as a file message (a text paste is
+    left to the browser). While an upload runs its entry shows the speed and the time
+    left, and closing the tab asks first (dismissed: the tab stays, the upload goes on);
+    Cancel terminates it on the server and deletes its resume record. A logout during an
+    upload asks first: dismissed, nothing changes; confirmed, the partial upload is
+    deleted on the server (no row, no bytes) and in the browser (no record), then the
+    session ends. With no upload running, closing the tab asks nothing."""
+    chat = Chat(server, new_page)
+    page = chat.page
+    assert page.evaluate(PASTE, ["pasted-note.txt", "a note from the clipboard"]) is True
+    doc = sent_file(chat, "pasted-note.txt", 1)
+    assert doc["size"] == len("a note from the clipboard")
+    assert page.evaluate(PASTE, [None, "just text"]) is False  # control: not a file
+    assert chat.dialogs == []
+
+    big = tmp_path / "big-upload.bin"
+    big.write_bytes(os.urandom(BIG))
+    upload = start_slow_upload(chat, big)
+    expect(page.locator(".v2-message.mine.uploading .upload-rate")).to_have_text(
+        re.compile(r"\d+(\.\d)? [kMG]?B/s, \d+ (s|min) left"))
+    chat.answer = False
+    page.close(run_before_unload=True)
+    wait_until(page, lambda: chat.dialogs == ["beforeunload"], "the leave warning")
+    assert not page.is_closed()
+
+    page.get_by_role("button", name="Cancel the upload of big-upload.bin").click()
+    expect(page.locator(".v2-message.mine.failed .file-name")).to_have_text(["big-upload.bin"])
+    wait_until(page, lambda: not CipherUpload.objects.filter(pk=upload.pk).exists(),
+               "the cancelled upload deleted")
+    assert not (server.media_root / upload.blob_name).exists()
+    assert chat.records() == []
+
+    # A logout during an upload: asked, dismissed, then confirmed.
+    upload = start_slow_upload(chat, big)
+    logout = page.get_by_role("navigation", name="Account").get_by_role("button",
+                                                                        name="Log out")
+    logout.click()
+    wait_until(page, lambda: chat.dialogs[-1:] == ["confirm"], "the logout question")
+    expect(page.locator(".v2-message.mine.uploading")).to_have_count(1)
+    assert CipherUpload.objects.filter(pk=upload.pk).exists()
+    wait_until(page, lambda: len(chat.records()) == 1, "the upload's resume record")
+    chat.answer = True
+    logout.click()
+    expect(page.locator("#v2-login-form")).to_be_visible()
+    assert chat.dialogs == ["beforeunload", "confirm", "confirm"]
+    assert not CipherUpload.objects.filter(pk=upload.pk).exists()
+    assert not (server.media_root / upload.blob_name).exists()
+    assert [row for row in page.evaluate(DUMP_STORAGE)["indexedDB"]] == []
+    chat.throttle(-1)
+    with page.expect_event("close"):
+        page.close(run_before_unload=True)  # nothing runs: no question
+    assert chat.dialogs == ["beforeunload", "confirm", "confirm"]
