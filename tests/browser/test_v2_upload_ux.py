@@ -414,7 +414,8 @@ def test_paste_the_leave_warning_cancel_and_logout_with_an_upload_in_progress(
     assert not page.is_closed()
 
     page.get_by_role("button", name="Cancel the upload of big-upload.bin").click()
-    expect(page.locator(".v2-message.mine.failed .file-name")).to_have_text(["big-upload.bin"])
+    expect(page.locator(".v2-message.mine.failed .file-name")).to_have_text(
+        ["big-upload.bin"], timeout=30_000)  # once the DELETE is answered
     wait_until(page, lambda: not CipherUpload.objects.filter(pk=upload.pk).exists(),
                "the cancelled upload deleted")
     assert not (server.media_root / upload.blob_name).exists()

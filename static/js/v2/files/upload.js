@@ -68,15 +68,27 @@ async function serverState(url) {
     length: Number(response.headers.get("Upload-Length")) };
 }
 
-/** Terminates an upload that will not be continued (tus DELETE); a failure is logged. */
+// A PATCH cut short (a cancel, a reload) holds the upload's lease until the server has
+// noticed; a DELETE meanwhile is 423, so it is tried again for longer than that takes.
+const TERMINATE_RETRY_MS = [250, 500, 1000, 2000, 4000, 8000];
+
+/** Terminates an upload that will not be continued (tus DELETE); resolves to whether the
+ *  server no longer has it. A failure is logged. */
 export async function terminateUpload(url, token) {
-  try {
-    const response = await fetch(url, { method: "DELETE", headers: { ...TUS, "X-CSRFToken": token },
-      credentials: "same-origin" });
-    if (!response.ok && response.status !== 404) throw new Error(`HTTP ${response.status}`);
-  } catch (error) {
-    console.error("upload: terminating the abandoned upload failed", error);
+  for (const delay of [0, ...TERMINATE_RETRY_MS]) {
+    await new Promise((wake) => { setTimeout(wake, delay); });
+    try {
+      const response = await fetch(url, { method: "DELETE",
+        headers: { ...TUS, "X-CSRFToken": token }, credentials: "same-origin" });
+      if (response.ok || response.status === 404) return true;
+      if (response.status !== 423) throw new Error(`HTTP ${response.status}`);
+    } catch (error) {
+      console.error("upload: terminating the abandoned upload failed", error);
+      return false;
+    }
   }
+  console.error("upload: the abandoned upload stayed locked; it expires on the server");
+  return false;
 }
 
 /**
@@ -100,11 +112,12 @@ async function begin(worker, file, keyType, record, token) {
 
 /** Runs `upload`; `signal` aborts it and rejects once the server's copy is terminated
  *  (so that a logout can wait for the DELETE before it ends the session). */
-function send(upload, signal) {
+function send(upload, signal, token) {
   return new Promise((resolve, reject) => {
-    const cancel = () => {
-      upload.abort(true).catch((error) => console.error("upload: terminating failed", error))
-        .finally(() => reject(new CryptoError("cancelled", "the upload was cancelled")));
+    const cancel = async () => {
+      await upload.abort(false);
+      if (upload.url) await terminateUpload(upload.url, token);
+      reject(new CryptoError("cancelled", "the upload was cancelled"));
     };
     upload.options.onSuccess = () => resolve(upload.url);
     upload.options.onError = (error) => reject(error);
@@ -144,7 +157,7 @@ export async function uploadFile(file, { onProgress, signal, keyType, onResumeRe
       fileReader: ciphertextReader(worker, length, record, onResumeRecord, () => upload.url),
       onProgress: (sent, total) => onProgress?.(sent, total),
     });
-    const url = await send(upload, signal);
+    const url = await send(upload, signal, token);
     const { fileHash } = await worker.call("finish");
     return { uploadId: url.replace(/\/+$/, "").split("/").pop(), identity, fileHash, length,
       name: file.name ?? "", type: file.type ?? "", resumed: resumeUrl !== null };
