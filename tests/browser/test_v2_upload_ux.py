@@ -318,6 +318,8 @@ def test_a_20_mib_upload_reloaded_mid_transfer_resumes_only_with_the_same_bytes(
     doc = sent_file(chat, name, 1)
     assert (doc["upload_id"], doc["identity"]) == (upload.pk, record["identity"])
     offsets = [offset for method, _, offset in requests if method == "PATCH"]
+    received = sum(min(PATCH, upload.length - offset) for offset in offsets)
+    assert received <= upload.length - upload.offset + PATCH
     assert [method for method, _, _ in requests if method in ("POST", "DELETE")] == []
     assert offsets == list(range(upload.offset, upload.length, PATCH)), (offsets, upload.offset)
     assert chat.downloaded_sha256(name) == hashlib.sha256(original).hexdigest()
@@ -379,10 +381,13 @@ def uploading_rows(chat: Chat) -> list[CipherUpload]:
 
 
 def start_slow_upload(chat: Chat, path) -> CipherUpload:
+    """Attaches ``path`` under a slow uplink; the new upload once the server has it."""
+    known = {u.pk for u in chat.uploads()}
     chat.throttle(SLOW)
     chat.attach(path)
     expect(chat.page.locator(".v2-message.mine.uploading")).to_have_count(1)
-    return wait_until(chat.page, lambda: uploading_rows(chat), "the upload on the server")[0]
+    return wait_until(chat.page, lambda: [u for u in uploading_rows(chat) if u.pk not in known],
+                      "the upload on the server")[0]
 
 
 @pytest.mark.slow
@@ -392,9 +397,10 @@ def test_paste_the_leave_warning_cancel_and_logout_with_an_upload_in_progress(
     left to the browser). While an upload runs its entry shows the speed and the time
     left, and closing the tab asks first (dismissed: the tab stays, the upload goes on);
     Cancel terminates it on the server and deletes its resume record. A logout during an
-    upload asks first: dismissed, nothing changes; confirmed, the partial upload is
-    deleted on the server (no row, no bytes) and in the browser (no record), then the
-    session ends. With no upload running, closing the tab asks nothing."""
+    upload asks first: dismissed, nothing changes; confirmed, the partial upload and one
+    interrupted earlier by a reload are deleted on the server (no row, no bytes) and in
+    the browser (no record), then the session ends. With no upload running, closing the
+    tab asks nothing."""
     chat = Chat(server, new_page)
     page = chat.page
     assert page.evaluate(PASTE, ["pasted-note.txt", "a note from the clipboard"]) is True
@@ -421,23 +427,31 @@ def test_paste_the_leave_warning_cancel_and_logout_with_an_upload_in_progress(
     assert not (server.media_root / upload.blob_name).exists()
     assert chat.records() == []
 
-    # A logout during an upload: asked, dismissed, then confirmed.
-    upload = start_slow_upload(chat, big)
+    # An upload interrupted by a reload (its record kept), then another one running: a
+    # logout asks, dismissed nothing changes; confirmed, both are deleted.
+    chat.answer = True
+    interrupted, _ = interrupt(chat, big)
+    other = tmp_path / "other-upload.bin"
+    other.write_bytes(os.urandom(BIG))
+    upload = start_slow_upload(chat, other)
+    assert chat.dialogs == ["beforeunload", "beforeunload"]
+    chat.answer = False
     logout = page.get_by_role("navigation", name="Account").get_by_role("button",
                                                                         name="Log out")
     logout.click()
     wait_until(page, lambda: chat.dialogs[-1:] == ["confirm"], "the logout question")
     expect(page.locator(".v2-message.mine.uploading")).to_have_count(1)
-    assert CipherUpload.objects.filter(pk=upload.pk).exists()
-    wait_until(page, lambda: len(chat.records()) == 1, "the upload's resume record")
+    wait_until(page, lambda: len(chat.records()) == 2, "the running upload's record")
+    assert {u.pk for u in uploading_rows(chat)} == {interrupted.pk, upload.pk}
     chat.answer = True
     logout.click()
     expect(page.locator("#v2-login-form")).to_be_visible()
-    assert chat.dialogs == ["beforeunload", "confirm", "confirm"]
-    assert not CipherUpload.objects.filter(pk=upload.pk).exists()
-    assert not (server.media_root / upload.blob_name).exists()
+    assert chat.dialogs == ["beforeunload", "beforeunload", "confirm", "confirm"]
+    assert uploading_rows(chat) == []
+    for gone in (interrupted, upload):
+        assert not (server.media_root / gone.blob_name).exists()
     assert [row for row in page.evaluate(DUMP_STORAGE)["indexedDB"]] == []
     chat.throttle(-1)
     with page.expect_event("close"):
         page.close(run_before_unload=True)  # nothing runs: no question
-    assert chat.dialogs == ["beforeunload", "confirm", "confirm"]
+    assert chat.dialogs[-1] == "confirm"
