@@ -455,3 +455,58 @@ def test_paste_the_leave_warning_cancel_and_logout_with_an_upload_in_progress(
     with page.expect_event("close"):
         page.close(run_before_unload=True)  # nothing runs: no question
     assert chat.dialogs[-1] == "confirm"
+
+
+# Four records in the page's store: "a" gets a flipped byte, "b" a part of "c" moved in,
+# "d" loses its first part; "c" is left alone. Returns what a fresh store opens.
+TAMPER_RECORDS = """async ([url, userId]) => {
+  const f = await import(url);
+  const store = await f.ResumeStore.open(userId);
+  const ids = {};
+  for (const tag of ["a", "b", "c", "d"]) {
+    const record = { uploadUrl: `/api/v1/uploads/${tag}`, identity: `identity-${tag}`,
+      header: "00", nonce: "11".repeat(16), plaintextLength: 200000, chunkHashes: [] };
+    for (const hash of ["01", "02"]) {
+      record.chunkHashes.push((tag.charCodeAt(0).toString(16) + hash).repeat(16));
+      await store.save(record, `fingerprint-${tag}`);
+    }
+    ids[tag] = record.localId;
+  }
+  const before = await (await f.ResumeStore.open(userId)).all();
+  const db = await new Promise((ok, fail) => {
+    const r = indexedDB.open("securechat-v2-uploads"); r.onsuccess = () => ok(r.result);
+    r.onerror = fail; });
+  const parts = db.transaction("parts", "readwrite").objectStore("parts");
+  const get = (key) => new Promise((ok) => {
+    parts.get(key).onsuccess = (e) => ok(e.target.result); });
+  const a = await get([ids.a, 1]);
+  a.sealed[5] ^= 1;
+  parts.put(a);
+  parts.put({ ...(await get([ids.c, 0])), id: ids.b });
+  parts.delete([ids.d, 0]);
+  await new Promise((ok) => { parts.transaction.oncomplete = ok; });
+  db.close();
+  const opened = await (await f.ResumeStore.open(userId)).all();
+  const again = await (await f.ResumeStore.open(userId)).all();
+  const found = await (await f.ResumeStore.open(userId)).find({ size: 200000 }, "fingerprint-c");
+  const tags = (records) => records.map((r) => r.identity.slice(-1)).sort();
+  return { before: tags(before), opened: tags(opened), again: tags(again),
+           control: opened.find((r) => r.identity === "identity-c"), found: found?.identity };
+}"""
+
+
+def test_a_damaged_moved_or_incomplete_resume_record_is_dropped_and_never_trusted(
+        server, fresh_database, new_page):
+    """Bad storage changes nothing it should not: of four stored records, one with a
+    flipped byte, one holding a part sealed for another record and one missing its
+    first part do not open; they are logged and deleted (a second store sees the same),
+    so their uploads would start over. The untouched record (the control) opens with
+    its digests in order, and a file of its size and fingerprint finds it."""
+    chat = Chat(server, new_page)
+    result = chat.page.evaluate(TAMPER_RECORDS, [server.files_url, chat.alice.id])
+    assert result["before"] == ["a", "b", "c", "d"]
+    assert result["opened"] == result["again"] == ["c"]
+    assert result["control"]["chunkHashes"] == ["6301" * 16, "6302" * 16]
+    assert result["control"]["uploadUrl"] == "/api/v1/uploads/c"
+    assert result["found"] == "identity-c"
+    assert len([e for e in chat.page.errors if "does not open" in e]) == 3
