@@ -390,7 +390,6 @@ def start_slow_upload(chat: Chat, path) -> CipherUpload:
                       "the upload on the server")[0]
 
 
-@pytest.mark.slow
 def test_paste_the_leave_warning_cancel_and_logout_with_an_upload_in_progress(
         server, fresh_database, new_page, tmp_path):
     """A file pasted into the message box is sent as a file message (a text paste is
