@@ -155,13 +155,17 @@ class Shell {
     store.addEventListener("signed-in", () => {
       Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(),
         { encryptWorker, keySection, api: store.api, registration: this.registration }))
-        .then((handle) => { this.chat = handle ?? null; })
+        .then((handle) => {
+          this.chat = handle ?? null;
+          store.beforeLogout = () => this.chat?.leave?.() ?? true;
+        })
         .catch((error) => {
           console.error("mount:", error);
           store.raiseAlarm("The signed-in view failed to start; reload the page.");
         });
     });
     store.addEventListener("signed-out", () => {
+      store.beforeLogout = null;
       this.chat?.stop?.();
       this.chat = null;
       $("v2-chat").replaceChildren();

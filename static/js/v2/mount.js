@@ -2,9 +2,11 @@
 //   mountSignedIn(rootElement, keys) with keys = { user: {id, email}, generation,
 //   ageIdentities (AGE-SECRET-KEY-… strings, newest first), signingSeed (Uint8Array(32),
 //   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
-//   when the session ends); options.encryptWorker = {url, integrity} of the file encrypt
-//   worker's bundle goes to the chat (file messages). The account card (address, keys) follows
-//   the chat; logging out is in the shell's nav, so it works even when the chat cannot start.
+//   when the session ends) and {leave()} (before a logout: false keeps the session, e.g.
+//   for an upload the user does not want to lose); options.encryptWorker = {url, integrity}
+//   of the file encrypt worker's bundle goes to the chat (file messages). The account card
+//   (address, keys) follows the chat; logging out is in the shell's nav, so it works even
+//   when the chat cannot start.
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
 import { mountKeySection } from "./keys/index.js";
@@ -42,6 +44,7 @@ export async function mountSignedIn(root, keys,
     console.error("v2 chat failed to start:", error);
   }
   return {
+    leave: async () => started?.leave() ?? true,
     stop: () => {
       started?.stop();
       section?.stop();

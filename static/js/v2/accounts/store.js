@@ -20,6 +20,9 @@ export class AccountStore extends EventTarget {
     // the derived wrap key waits here for the code step; dropped on success or failure.
     this.pendingLogin = null;
     this.timer = null;
+    // Asked before a logout (the signed-in view's leave(): uploads in progress); false
+    // keeps the session.
+    this.beforeLogout = null;
     api.onUnauthorized = () => {
       if (this.session) this.wipe("Your session ended (logged out or revoked elsewhere). Log in again.");
     };
@@ -130,8 +133,10 @@ export class AccountStore extends EventTarget {
     }, this.config.recheckSeconds * 1000);
   }
 
-  /** Ends the session here and on the server, and deletes the stored identity. */
+  /** Ends the session here and on the server, and deletes the stored identity; nothing
+   *  when beforeLogout() says no. */
   async logout() {
+    if (this.beforeLogout && !(await this.beforeLogout())) return;
     forgetIdentity();
     try {
       await this.api.post("/api/v1/auth/logout");

@@ -754,16 +754,20 @@ export class ChatEngine extends EventTarget {
 
   /**
    * Sends `file` (a File) as a file message: an "uploading" entry at once (its
-   * `progress` {sent, total} in ciphertext bytes), the upload (static/js/v2/files/), then
+   * `progress` {sent, total, bytesPerSecond, secondsLeft} in ciphertext bytes, and
+   * `cancel()`), the upload (static/js/v2/files/), then
    * the sealed file document with its signed file claim over HTTP, in order with every
    * other change. Resolves with the entry ("sent", or "failed" with `error`, logged).
    */
   async sendFile(id, file, { onProgress, signal } = {}) {
     const conv = this.conversations.get(id);
     const clientMessageId = randomBytes(16);
+    const controller = new AbortController();
+    signal?.addEventListener("abort", () => controller.abort(), { once: true });
     const entry = { kind: "message", mine: true, sender: this.me.id, seq: null, status: "uploading",
       text: `File: ${safeFileName(file.name)}`, time: this.now(), progress: { sent: 0, total: 0 },
-      file: { name: safeFileName(file.name), mime: file.type, size: file.size } };
+      file: { name: safeFileName(file.name), mime: file.type, size: file.size },
+      cancel: () => controller.abort() };
     conv.byClientId.set(`${this.me.id}:${toHex(clientMessageId)}`, entry);
     conv.items.push(entry);
     this.#emit("change", { conversation: id });
@@ -771,11 +775,12 @@ export class ChatEngine extends EventTarget {
     if (blocked) return this.#failed(conv, entry, blocked);
     let uploaded;
     try {
-      uploaded = await this.files.uploadFile(file, { signal, onProgress: (sent, total) => {
-        entry.progress = { sent, total };
-        onProgress?.(sent, total);
-        this.#emit("change", { conversation: id });
-      } });
+      uploaded = await this.files.uploadFile(file, { signal: controller.signal,
+        onProgress: (sent, total, rate) => {
+          entry.progress = { ...rate, sent, total }; // rate: {bytesPerSecond, secondsLeft}
+          onProgress?.(sent, total);
+          this.#emit("change", { conversation: id });
+        } });
     } catch (error) {
       return this.#failed(conv, entry, `the upload failed: ${reasonOf(error)}`);
     }

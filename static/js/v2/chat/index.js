@@ -4,8 +4,9 @@
 // Keys stay in this tab's memory: nothing here sends them anywhere. File messages need
 // the encrypt worker's bundle: options.encryptWorker = {url, integrity} (the page's
 // manifest entry "v2/files/encrypt-worker", as the /v2/ template passes it).
-import { setEncryptWorkerScript } from "../files/index.js";
+import { setEncryptWorkerScript, Uploads } from "../files/index.js";
 import { ChatEngine } from "./engine.js";
+import { confirmDiscardUploads } from "./uploadview.js";
 import { ChatView } from "./view.js";
 
 export { ChatEngine } from "./engine.js";
@@ -13,12 +14,32 @@ export { ChatView } from "./view.js";
 export { formatSize, safeFileName } from "./filename.js";
 
 /**
- * Starts the engine and its view in `root`; resolves with {engine, view, stop()} (the
- * shell's mount contract, static/js/v2/mount.js: stop() when the session ends).
+ * Before a logout: while an upload runs, asks whether to cancel it (false: stay); then
+ * terminates every partial upload on the server and deletes the resume records.
+ */
+async function leave(uploads) {
+  if (uploads.busy && !confirmDiscardUploads()) return false;
+  try {
+    await uploads.discardAll();
+  } catch (error) {
+    console.error("v2 chat: the partial uploads were not all discarded", error);
+  }
+  return true;
+}
+
+/**
+ * Starts the engine and its view in `root`; resolves with {engine, view, uploads, stop(),
+ * leave()} (the shell's mount contract, static/js/v2/mount.js: stop() when the session
+ * ends, leave() before a logout: false when the user keeps the session for an upload).
+ * File uploads resume across reloads (files/uploads.js) unless `keys.shared`.
  */
 export async function startChat(root, keys, { encryptWorker, registration, ...options } = {}) {
   if (encryptWorker) setEncryptWorkerScript(encryptWorker.url, encryptWorker.integrity);
+  const uploads = new Uploads(keys.user.id, { keep: !keys.shared });
   const engine = new ChatEngine(keys, options);
+  if (!options.files) {
+    engine.files = { ...engine.files, uploadFile: (file, opts) => uploads.uploadFile(file, opts) };
+  }
   const view = new ChatView(root, engine, { registration });
   try {
     await engine.start();
@@ -27,6 +48,7 @@ export async function startChat(root, keys, { encryptWorker, registration, ...op
     throw error;
   }
   view.render();
-  return { engine, view, stop: () => { view.stop(); engine.stop(); } };
+  return { engine, view, uploads, stop: () => { view.stop(); engine.stop(); },
+    leave: () => leave(uploads) };
 }
 export { DeviceState } from "./device.js";

@@ -3,7 +3,8 @@
 // or scripts (strict CSP). Every form has labels, announces its errors (role="alert") and
 // keeps what was typed when it fails; new messages are announced in a polite live region.
 // Files: a labelled file input and drag-and-drop onto the conversation send file
-// messages; a file entry shows its (safe) name, size and progress, and "Download" saves
+// messages (pasting files into the message box too: uploadview.js); a file entry shows its
+// (safe) name, size and progress (speed, time left, Cancel), and "Download" saves
 // the decrypted, hash-checked Blob through a temporary object URL (no previews).
 // The member panel (members.js), the typing indicator (typing.js) and receipts
 // (receipts.js) are their own modules.
@@ -18,6 +19,7 @@ import { Notifier, notificationSettings } from "./notify.js";
 import { receiptText } from "./receipts.js";
 import { clockTime, dayLabel, fullTimestamp, startsNewDay } from "./timeformat.js";
 import { TypingIndicator } from "./typing.js";
+import { bindPaste, uploadControls } from "./uploadview.js";
 import { VerifyPanel } from "./verify.js";
 
 const RELABEL_EVERY_MS = 60 * 1000;
@@ -130,6 +132,7 @@ export class ChatView {
       this.#sendFiles([...parts.attach.files]);
       parts.attach.value = "";
     });
+    bindPaste(parts.text, (files) => this.#sendFiles(files));
     parts.conversation.addEventListener("dragover", (e) => {
       if (![...(e.dataTransfer?.types ?? [])].includes("Files")) return;
       e.preventDefault();
@@ -371,10 +374,7 @@ export class ChatView {
     const { file } = item;
     const box = el("span", { class: "v2-file" }, el("span", { class: "file-name",
       text: file.name }), " ", el("span", { class: "file-size", text: formatSize(file.size) }));
-    if (item.status === "uploading") {
-      box.append(" ", el("progress", { max: String(item.progress.total || 1),
-        value: String(item.progress.sent), "aria-label": `Uploading ${file.name}` }));
-    }
+    if (item.status === "uploading") box.append(" ", ...uploadControls(item));
     const download = item.download;
     if (file.uploadId && (item.status === "sent" || item.status === "received")) {
       const button = el("button", { type: "button", class: "v2-download",

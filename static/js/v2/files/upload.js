@@ -3,6 +3,15 @@
 // makes from File slices, one PATCH of `chunkSize` bytes at a time, so memory does not
 // grow with the file. No Upload-Metadata and no stored fingerprint: neither the name nor
 // anything about the file reaches the server or the browser's storage.
+//
+// Memory shape (issue 14): every PATCH is a fixed `chunkSize` (PATCH_SIZE, at most
+// 16 MiB; only the last is shorter) at a fixed offset. tus-js-client asks for the next
+// body only after the previous PATCH was answered (one request at a time, no parallel
+// uploads), and the worker reads just that range with File.slice and encrypts it on
+// demand (encrypt-worker.js `slice`), transferring the ciphertext to the page. So at
+// most two PATCH bodies exist at once: the one being sent and, until it is collected,
+// the one before it (Chromium sends no streaming request body over HTTP/1.1, so a body
+// is a whole Blob).
 import { Upload } from "tus-js-client";
 
 import { CryptoError, UsageError } from "../../crypto/errors.js";
@@ -59,15 +68,27 @@ async function serverState(url) {
     length: Number(response.headers.get("Upload-Length")) };
 }
 
-/** Terminates an upload that will not be continued (tus DELETE); a failure is logged. */
-async function terminate(url, token) {
-  try {
-    const response = await fetch(url, { method: "DELETE", headers: { ...TUS, "X-CSRFToken": token },
-      credentials: "same-origin" });
-    if (!response.ok && response.status !== 404) throw new Error(`HTTP ${response.status}`);
-  } catch (error) {
-    console.error("upload: terminating the abandoned upload failed", error);
+// A PATCH cut short (a cancel, a reload) holds the upload's lease until the server has
+// noticed; a DELETE meanwhile is 423, so it is tried again for longer than that takes.
+const TERMINATE_RETRY_MS = [250, 500, 1000, 2000, 4000, 8000];
+
+/** Terminates an upload that will not be continued (tus DELETE); resolves to whether the
+ *  server no longer has it. A failure is logged. */
+export async function terminateUpload(url, token) {
+  for (const delay of [0, ...TERMINATE_RETRY_MS]) {
+    await new Promise((wake) => { setTimeout(wake, delay); });
+    try {
+      const response = await fetch(url, { method: "DELETE",
+        headers: { ...TUS, "X-CSRFToken": token }, credentials: "same-origin" });
+      if (response.ok || response.status === 404) return true;
+      if (response.status !== 423) throw new Error(`HTTP ${response.status}`);
+    } catch (error) {
+      console.error("upload: terminating the abandoned upload failed", error);
+      return false;
+    }
   }
+  console.error("upload: the abandoned upload stayed locked; it expires on the server");
+  return false;
 }
 
 /**
@@ -84,22 +105,25 @@ async function begin(worker, file, keyType, record, token) {
         return { ...answer, resumeUrl: record.uploadUrl };
       }
     }
-    await terminate(record.uploadUrl, token);
+    await terminateUpload(record.uploadUrl, token);
   }
   return { ...await worker.call("start", { file, keyType }), resumeUrl: null };
 }
 
-function send(upload, signal) {
+/** Runs `upload`; `signal` aborts it and rejects once the server's copy is terminated
+ *  (so that a logout can wait for the DELETE before it ends the session). */
+function send(upload, signal, token) {
   return new Promise((resolve, reject) => {
+    const cancel = async () => {
+      await upload.abort(false);
+      if (upload.url) await terminateUpload(upload.url, token);
+      reject(new CryptoError("cancelled", "the upload was cancelled"));
+    };
     upload.options.onSuccess = () => resolve(upload.url);
     upload.options.onError = (error) => reject(error);
-    if (signal) {
-      signal.addEventListener("abort", () => {
-        upload.abort(true).catch((error) => console.error("upload: terminating failed", error));
-        reject(new CryptoError("cancelled", "the upload was cancelled"));
-      }, { once: true });
-    }
+    signal?.addEventListener("abort", cancel, { once: true });
     upload.start();
+    if (signal?.aborted) cancel();
   });
 }
 
@@ -123,6 +147,8 @@ export async function uploadFile(file, { onProgress, signal, keyType, onResumeRe
     const token = (await getJson("/api/v1/csrf")).csrf_token;
     const { identity, length, record, resumeUrl } = await begin(worker, file, type, resumeFrom,
       token);
+    if (signal?.aborted && resumeUrl) await terminateUpload(resumeUrl, token);
+    if (signal?.aborted) throw new CryptoError("cancelled", "the upload was cancelled");
     const upload = new Upload(file, {
       endpoint: UPLOAD_ENDPOINT, uploadUrl: resumeUrl, uploadSize: length, chunkSize,
       retryDelays: [0, 1000, 3000],
@@ -131,7 +157,7 @@ export async function uploadFile(file, { onProgress, signal, keyType, onResumeRe
       fileReader: ciphertextReader(worker, length, record, onResumeRecord, () => upload.url),
       onProgress: (sent, total) => onProgress?.(sent, total),
     });
-    const url = await send(upload, signal);
+    const url = await send(upload, signal, token);
     const { fileHash } = await worker.call("finish");
     return { uploadId: url.replace(/\/+$/, "").split("/").pop(), identity, fileHash, length,
       name: file.name ?? "", type: file.type ?? "", resumed: resumeUrl !== null };
