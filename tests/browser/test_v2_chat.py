@@ -363,7 +363,7 @@ def test_after_reconnecting_every_message_shows_exactly_once_in_order(
         server, transactional_db, new_page):
     """Bob (Python) sends while Alice's socket is down, then again right after a drop; her
     page (never reloaded) catches up with sync2: each message once, in seq order. What
-    she typed while down shows "Sending…", goes out on reconnection and lands once."""
+    she typed while down shows "Waiting to send", goes out on reconnection and lands once."""
     alice, bob = signup(server, "alice"), signup(server, "bob")
     page = open_chat(new_page, server, alice)
     conversation = start_conversation(page, [bob.email])
@@ -378,7 +378,7 @@ def test_after_reconnecting_every_message_shows_exactly_once_in_order(
     for text in sent[3:6]:
         assert group.send(bob, text).status_code == 201
     send(page, "typed while offline")
-    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sending…"])
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Waiting to send"])
     page.evaluate("window.chat.engine.socket.connect()")
     expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
     expect(page.locator(".v2-message.theirs .text")).to_have_text(sent[:6])
@@ -874,3 +874,94 @@ def test_offline_shows_a_banner_and_messages_wait_then_go_out_once(
     reader = Reader(bob, conversation, [alice, bob])
     assert reader.messages() == [(alice.id, "written on the train")]
     assert [e for e in page.errors if "offline" not in e.lower()] == []
+
+
+STORED_EVERYWHERE = """async () => {
+  const out = [];
+  for (const area of [localStorage, sessionStorage]) {
+    for (let i = 0; i < area.length; i += 1) out.push(area.key(i), area.getItem(area.key(i)));
+  }
+  const text = (value) => JSON.stringify(value, (key, v) => (v instanceof ArrayBuffer
+    || ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : v));
+  for (const { name } of await indexedDB.databases()) {
+    const db = await new Promise((ok, fail) => {
+      const open = indexedDB.open(name);
+      open.onsuccess = () => ok(open.result);
+      open.onerror = () => fail(open.error);
+    });
+    for (const store of db.objectStoreNames) {
+      const all = await new Promise((ok) => {
+        const request = db.transaction(store).objectStore(store).getAll();
+        request.onsuccess = () => ok(request.result);
+      });
+      out.push(text(all));
+    }
+    db.close();
+  }
+  for (const name of await caches.keys()) {
+    const cache = await caches.open(name);
+    for (const request of await cache.keys()) {
+      out.push(request.url, await (await cache.match(request)).text());
+    }
+  }
+  return out.join("\\n");
+}"""
+PLANT = """async (marker) => {
+  localStorage.setItem("planted", marker);
+  await new Promise((ok) => {
+    const open = indexedDB.open("planted");
+    open.onupgradeneeded = () => open.result.createObjectStore("s");
+    open.onsuccess = () => {
+      const tx = open.result.transaction("s", "readwrite");
+      tx.objectStore("s").put(new TextEncoder().encode(marker), 1);
+      tx.oncomplete = () => { open.result.close(); ok(); };
+    };
+  });
+  await (await caches.open("planted")).put("/planted", new Response(marker));
+}"""
+UNPLANT = """async () => {
+  localStorage.removeItem("planted");
+  await new Promise((ok) => { const r = indexedDB.deleteDatabase("planted"); r.onsuccess = ok; });
+  await caches.delete("planted");
+}"""
+
+
+def test_search_finds_a_message_in_another_conversation_and_stores_nothing(
+        server, transactional_db, new_page):
+    """Searching (any case, accents ignored) finds a message in a conversation that is not
+    open; Enter opens it with the message highlighted. The search stores nothing: no
+    browser storage holds the message's marker after it or after the chat stops (a marker
+    planted in localStorage, IndexedDB and Cache Storage is found, the control)."""
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    marker = f"Zürich-{secrets.token_hex(4)}"
+    page = open_chat(new_page, server, alice)
+    with_bob = start_conversation(page, [bob.email])
+    sender = Reader(bob, with_bob, [alice, bob]).group([alice, bob])
+    assert sender.send(bob, f"the plan: meet in {marker} at noon").status_code == 201
+    assert sender.send(bob, "unrelated").status_code == 201
+    expect(texts(page)).to_have_count(2)
+    start_conversation(page, [carol.email])  # now the open one
+    expect(page.locator("#v2-title")).to_have_text(carol.email)
+
+    page.bring_to_front()
+    page.keyboard.press("Control+K")
+    expect(page.get_by_label("Search messages")).to_be_focused()
+    page.get_by_label("Search messages").fill(marker.upper().replace("Ü", "U"))
+    results = page.locator(".v2-search-result")
+    expect(results).to_have_count(1)
+    expect(results.locator("mark")).to_have_text(marker)
+    expect(results.locator(".v2-search-where")).to_have_text(f"{bob.email} · {bob.email}")
+    page.get_by_label("Search messages").press("Enter")
+    found = page.locator(".v2-message.v2-found")
+    expect(found).to_contain_text(f"meet in {marker}")
+    expect(found).to_be_in_viewport()
+    assert page.evaluate("window.chat.engine.openId") == with_bob
+
+    assert marker not in page.evaluate(STORED_EVERYWHERE)
+    page.evaluate(PLANT, marker)  # the control: the same probe finds each planted copy
+    stored = page.evaluate(STORED_EVERYWHERE)
+    assert stored.count(marker) == 3, stored
+    page.evaluate(UNPLANT)
+    page.evaluate("window.chat.stop()")
+    assert marker not in page.evaluate(STORED_EVERYWHERE)
+    assert page.errors == []

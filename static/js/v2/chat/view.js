@@ -17,6 +17,7 @@ import { linkified } from "./linkify.js";
 import { MemberPanel } from "./members.js";
 import { Notifier, notificationSettings } from "./notify.js";
 import { receiptText } from "./receipts.js";
+import { SearchPanel } from "./search.js";
 import { clockTime, dayLabel, fullTimestamp, startsNewDay } from "./timeformat.js";
 import { TypingIndicator } from "./typing.js";
 import { bindPaste, uploadControls } from "./uploadview.js";
@@ -33,7 +34,7 @@ const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Mes
 const FORGERY_TEXT = "This file does not match what its sender sent (forgery?)";
 
 /** Builds the static skeleton around the member panel and typing line; its parts by name. */
-function skeleton(root, members, typing, settings) {
+function skeleton(root, members, typing, settings, search) {
   const parts = {
     status: el("p", { class: "v2-status", role: "status" }),
     offline: el("p", { class: "v2-offline", id: "v2-offline", role: "status", hidden: true }),
@@ -70,7 +71,7 @@ function skeleton(root, members, typing, settings) {
   root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.offline,
     parts.alerts, parts.announce,
     el("section", { class: "v2-sidebar", "aria-label": "Conversations" },
-      el("h2", { text: "Conversations" }), parts.list, parts.newForm, settings),
+      el("h2", { text: "Conversations" }), search, parts.list, parts.newForm, settings),
     parts.conversation));
   return parts;
 }
@@ -87,8 +88,10 @@ export class ChatView {
     this.notifier = new Notifier(engine.me.id, engine.keys.shared ? null : globalThis.localStorage);
     this.attention = new AttentionIndicator();
     this.wasOnline = false; // the banner speaks of a lost connection only once there was one
+    this.search = new SearchPanel(engine, { jump: (id, seq) => this.jumpTo(id, seq),
+      labelOf: (id) => this.#label(engine.conversations.get(id)) });
     this.parts = skeleton(root, this.members.element, this.typing.element,
-      notificationSettings(this.notifier));
+      notificationSettings(this.notifier), this.search.element);
     this.parts.conversation.append(this.verify.element);
     this.#wire();
     // "Today" becomes "Yesterday" at midnight without any message arriving.
@@ -100,6 +103,7 @@ export class ChatView {
     clearInterval(this.clockTimer);
     this.verify.close();
     this.attention.clear();
+    this.search.stop();
     globalThis.removeEventListener("online", this.onNetwork);
     globalThis.removeEventListener("offline", this.onNetwork);
   }
@@ -244,6 +248,17 @@ export class ChatView {
     this.parts.text.focus();
   }
 
+  /** Opens conversation `id` and shows message `seq` (a search result) highlighted. */
+  async jumpTo(id, seq) {
+    this.found = { conversation: id, seq }; // kept highlighted across re-renders
+    await this.open(id);
+    const node = this.parts.timeline.querySelector(`.v2-message[data-seq="${Number(seq)}"]`);
+    if (!node) return;
+    node.setAttribute("tabindex", "-1");
+    node.scrollIntoView({ block: "center" });
+    node.focus({ preventScroll: true });
+  }
+
   /** Shows why the chat stopped (the engine did not start). */
   showFailure(text) {
     this.failure = text;
@@ -336,6 +351,9 @@ export class ChatView {
         && previous.sender === item.sender && item.time - previous.time < GROUP_GAP_MS;
       const node = this.#item(conv, item);
       if (continued) node.classList.add("continued");
+      if (this.found?.conversation === conv.id && this.found.seq === item.seq) {
+        node.classList.add("v2-found");
+      }
       nodes.push(node);
       previous = item;
     }
