@@ -965,3 +965,53 @@ def test_search_finds_a_message_in_another_conversation_and_stores_nothing(
     page.evaluate("window.chat.stop()")
     assert marker not in page.evaluate(STORED_EVERYWHERE)
     assert page.errors == []
+
+
+def test_with_receipts_and_typing_off_the_client_sends_and_shows_none(
+        server, transactional_db, new_page):
+    """Privacy settings: with read receipts and typing hints off, Alice's page sends no
+    read position and no typing hint, and shows no "Read"; turned back on, it does both
+    (the controls)."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    sockets, frames, reads = [], [], []
+
+    def watch(page):
+        page.on("websocket", lambda ws: (sockets.append(ws),
+                                         ws.on("framesent", lambda f: frames.append(f))))
+        page.on("request", lambda r: reads.append(r.url) if r.url.endswith("/read") else None)
+
+    page = open_chat(new_page, server, alice, prepare=watch)
+    conversation = start_conversation(page, [bob.email])
+    page.get_by_text("Privacy", exact=True).click()
+    receipts = page.get_by_label("Send read receipts (and see others')")
+    typing = page.get_by_label("Send typing hints (and see others')")
+    receipts.uncheck()
+    typing.uncheck()
+    frames.clear()
+    reads.clear()
+
+    send(page, "hi Bob")  # typed and sent: a hint would go first, at the first keystroke
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
+    assert any('"send2"' in f for f in frames) and not any('"typing2"' in f for f in frames)
+    seq = page.evaluate(f"window.chat.engine.conversations.get('{conversation}').lastSeq")
+    r = bob.http.post(f"{BASE}/{conversation}/read", json.dumps({"seq": seq}))
+    assert r.status_code == 200, r.text
+    page.wait_for_function(f"(window.chat.engine.conversations.get('{conversation}')"
+                           f".readPositions['{bob.id}'] ?? 0) >= {seq}")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])  # none shown
+    sender = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    assert sender.send(bob, "hello Alice").status_code == 201
+    expect(texts(page)).to_have_text(["hi Bob", "hello Alice"])
+    page.locator(".v2-open").first.click()  # opening stores nothing while off
+    send(page, "barrier")  # its ack comes after anything the click would have sent
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent", "Sent"])
+    assert reads == []
+
+    receipts.check()
+    expect(page.locator(".v2-message.mine .state").first).to_have_text("Read")
+    with page.expect_request(lambda r: r.url.endswith("/read")):
+        page.locator(".v2-open").first.click()  # on again: opening stores the position
+    typing.check()
+    with sockets[-1].expect_event("framesent", lambda payload: '"typing2"' in payload):
+        page.get_by_label("Message", exact=True).press_sequentially("typing again")
+    assert page.errors == []

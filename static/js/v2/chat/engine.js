@@ -67,6 +67,8 @@ export class ChatEngine extends EventTarget {
     this.me = { id: BigInt(keys.user.id), email: keys.user.email,
       generation: BigInt(keys.generation) };
     this.keys = keys;
+    // What this client shares (privacy.js sets it): read receipts and typing hints.
+    this.privacy = { readReceipts: true, typing: true };
     this.seed = keys.signingSeed;
     this.pins = null; // the PinStore, once the own keys are known (start)
     this.findings = []; // findings about no one conversation (keys, pins)
@@ -280,6 +282,7 @@ export class ChatEngine extends EventTarget {
    * never stores (metadata it sees), sent at most once per TYPING_EVERY_MS.
    */
   typing(id) {
+    if (!this.privacy.typing) return; // the person chose to send none
     const conv = this.conversations.get(id);
     const now = this.now();
     if (!conv || conv.left || now - (conv.typingSentAt ?? -Infinity) < TYPING_EVERY_MS) return;
@@ -289,6 +292,7 @@ export class ChatEngine extends EventTarget {
 
   /** Stores the read position of the open conversation, at most one request at a time. */
   async #markRead(conv) {
+    if (!this.privacy.readReceipts) return; // no read position leaves this client
     if (conv.reading) conv.readAgain = true; // stored once the request under way is done
     if (conv.left || conv.lastSeq === 0 || conv.reading) return;
     conv.reading = true;

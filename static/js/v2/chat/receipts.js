@@ -16,7 +16,7 @@ export function receiptText(engine, conv, item) {
   if (item.status !== "sent" || item.seq === null) return STATE_TEXT[item.status] ?? "";
   const others = engine.members(conv.id).members.filter((m) => m.id !== engine.me.id);
   const read = others.filter((m) => (conv.readPositions[String(m.id)] ?? 0) >= item.seq);
-  if (!read.length) return "Sent";
+  if (!read.length || !engine.privacy.readReceipts) return "Sent"; // none shown when off
   if (conv.kind === "direct") return "Read";
   return `Read by ${read.length} of ${others.length}`;
 }

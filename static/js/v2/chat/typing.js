@@ -45,7 +45,8 @@ export class TypingIndicator {
   /** Shows who is typing in the open conversation (nothing when no one is). */
   render() {
     const prefix = `${this.engine.openId}:`;
-    const names = [...this.#timers.keys()].filter((key) => key.startsWith(prefix))
+    const shown = this.engine.privacy.typing ? [...this.#timers.keys()] : [];
+    const names = shown.filter((key) => key.startsWith(prefix))
       .map((key) => this.engine.nameOf(BigInt(key.slice(prefix.length))));
     this.element.textContent = names.length === 0 ? ""
       : names.length === 1 ? `${names[0]} is typing…` : `${names.join(" and ")} are typing…`;

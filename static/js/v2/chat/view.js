@@ -16,6 +16,7 @@ import { addressProblem, inviteOffer } from "./invite.js";
 import { linkified } from "./linkify.js";
 import { MemberPanel } from "./members.js";
 import { Notifier, notificationSettings } from "./notify.js";
+import { PrivacySettings, privacySettingsView } from "./privacy.js";
 import { receiptText } from "./receipts.js";
 import { SearchPanel } from "./search.js";
 import { clockTime, dayLabel, fullTimestamp, startsNewDay } from "./timeformat.js";
@@ -71,7 +72,7 @@ function skeleton(root, members, typing, settings, search) {
   root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.offline,
     parts.alerts, parts.announce,
     el("section", { class: "v2-sidebar", "aria-label": "Conversations" },
-      el("h2", { text: "Conversations" }), search, parts.list, parts.newForm, settings),
+      el("h2", { text: "Conversations" }), search, parts.list, parts.newForm, ...settings),
     parts.conversation));
   return parts;
 }
@@ -85,13 +86,18 @@ export class ChatView {
     this.verify = new VerifyPanel(engine); // contact verification (verify.js)
     this.members = new MemberPanel(engine, (member) => this.verify.controlsFor(member));
     this.typing = new TypingIndicator(engine);
-    this.notifier = new Notifier(engine.me.id, engine.keys.shared ? null : globalThis.localStorage);
+    const storage = engine.keys.shared ? null : globalThis.localStorage;
+    this.notifier = new Notifier(engine.me.id, storage);
+    this.privacy = new PrivacySettings(engine.me.id, storage);
+    engine.privacy = this.privacy; // the engine reads the choices when it would send
+    this.privacy.addEventListener("change", () => this.render());
     this.attention = new AttentionIndicator();
     this.wasOnline = false; // the banner speaks of a lost connection only once there was one
     this.search = new SearchPanel(engine, { jump: (id, seq) => this.jumpTo(id, seq),
       labelOf: (id) => this.#label(engine.conversations.get(id)) });
     this.parts = skeleton(root, this.members.element, this.typing.element,
-      notificationSettings(this.notifier), this.search.element);
+      [notificationSettings(this.notifier), privacySettingsView(this.privacy)],
+      this.search.element);
     this.parts.conversation.append(this.verify.element);
     this.#wire();
     // "Today" becomes "Yesterday" at midnight without any message arriving.

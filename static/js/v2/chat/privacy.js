@@ -1,0 +1,43 @@
+// What this person shares while chatting (issue 15 "People"): read receipts and typing
+// hints, both on by default. Off means this client sends none (no read position is
+// stored: unread counts then do not follow across devices either) and shows none of
+// others'. Kept per account in this browser (null storage on a shared computer).
+import { el } from "./dom.js";
+
+const KEY = (userId) => `securechat.privacy.${userId}`;
+
+export class PrivacySettings extends EventTarget {
+  constructor(userId, storage) {
+    super();
+    this.key = KEY(userId);
+    this.storage = storage;
+    const saved = JSON.parse(storage?.getItem(this.key) ?? "{}");
+    this.readReceipts = saved.readReceipts !== false;
+    this.typing = saved.typing !== false;
+  }
+
+  /** Sets `name` ("readReceipts" or "typing") to `on`, remembers it, emits "change". */
+  set(name, on) {
+    this[name] = Boolean(on);
+    this.storage?.setItem(this.key, JSON.stringify({ readReceipts: this.readReceipts,
+      typing: this.typing }));
+    this.dispatchEvent(new CustomEvent("change"));
+  }
+}
+
+/** The two checkboxes, in a <details> of the sidebar. */
+export function privacySettingsView(settings) {
+  const box = (id, name, label) => {
+    const input = el("input", { type: "checkbox", id });
+    input.checked = settings[name];
+    input.addEventListener("change", () => settings.set(name, input.checked));
+    return el("p", {}, el("label", {}, input, ` ${label}`));
+  };
+  return el("details", { class: "v2-settings", id: "v2-privacy-settings" },
+    el("summary", { text: "Privacy" }),
+    box("v2-privacy-receipts", "readReceipts",
+      "Send read receipts (and see others')"),
+    box("v2-privacy-typing", "typing", "Send typing hints (and see others')"),
+    el("p", { class: "helptext", text: "The server sees read positions and typing hints "
+      + "(who, where, when), never what you read or type." }));
+}
