@@ -1015,3 +1015,29 @@ def test_with_receipts_and_typing_off_the_client_sends_and_shows_none(
     with sockets[-1].expect_event("framesent", lambda payload: '"typing2"' in payload):
         page.get_by_label("Message", exact=True).press_sequentially("typing again")
     assert page.errors == []
+
+
+def test_keyboard_moves_between_conversations_and_esc_closes_the_verify_panel(
+        server, transactional_db, new_page):
+    """Alt+↓ / Alt+↑ open the next / previous conversation of the list (wrapping round);
+    Esc closes the Verify panel."""
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    page = open_chat(new_page, server, alice)
+    start_conversation(page, [bob.email])
+    expect(page.locator("#v2-title")).to_have_text(bob.email)
+    start_conversation(page, [carol.email])
+    expect(page.locator("#v2-title")).to_have_text(carol.email)
+    order = page.locator(".v2-open").all_inner_texts()
+    at = next(i for i, label in enumerate(order) if carol.email in label)
+    page.locator("body").press("Alt+ArrowDown")
+    expect(page.locator("#v2-title")).to_have_text(
+        order[(at + 1) % len(order)].split(" ")[0])
+    page.locator("body").press("Alt+ArrowUp")
+    expect(page.locator("#v2-title")).to_have_text(carol.email)
+
+    page.get_by_role("button", name=f"Verify {carol.email}").click()
+    panel = page.get_by_role("heading", name=f"Verify {carol.email}")
+    expect(panel).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    assert page.errors == []

@@ -98,6 +98,10 @@ export class VerifyPanel {
     this.parts.title.focus();
   }
 
+  get isOpen() {
+    return this.userId !== null && this.userId !== undefined;
+  }
+
   /** Hides the panel and stops the camera. */
   close() {
     this.#stopCamera();

@@ -110,6 +110,7 @@ export class ChatView {
     this.verify.close();
     this.attention.clear();
     this.search.stop();
+    document.removeEventListener("keydown", this.onKey);
     globalThis.removeEventListener("online", this.onNetwork);
     globalThis.removeEventListener("offline", this.onNetwork);
   }
@@ -125,6 +126,8 @@ export class ChatView {
       }
       this.#scheduleRender();
     });
+    this.onKey = (e) => this.#shortcut(e);
+    document.addEventListener("keydown", this.onKey);
     this.onNetwork = () => this.#scheduleRender();
     globalThis.addEventListener("online", this.onNetwork);
     globalThis.addEventListener("offline", this.onNetwork);
@@ -236,6 +239,26 @@ export class ChatView {
     counter.textContent = state.show ? state.text : "";
     counter.classList.toggle("error", state.over);
     text.toggleAttribute("aria-invalid", state.over);
+  }
+
+  /**
+   * Keyboard: Alt+↓ / Alt+↑ open the next / previous conversation of the list; Esc
+   * closes the open panel (the Verify panel, which also stops the camera).
+   */
+  #shortcut(e) {
+    if (e.key === "Escape" && this.verify.isOpen) {
+      e.preventDefault();
+      this.verify.close();
+      return;
+    }
+    if (!e.altKey || (e.key !== "ArrowDown" && e.key !== "ArrowUp")) return;
+    const ids = this.engine.list().map((conv) => conv.id);
+    if (!ids.length) return;
+    e.preventDefault();
+    const at = ids.indexOf(this.engine.openId);
+    const step = e.key === "ArrowDown" ? 1 : -1;
+    const next = at < 0 ? 0 : (at + step + ids.length) % ids.length;
+    this.open(ids[next]).catch((error) => console.error("v2 chat: could not open", error));
   }
 
   /** A notification for a fresh message the person is not looking at (notify.js). */
