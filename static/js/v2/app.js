@@ -152,7 +152,8 @@ class Shell {
     const encryptWorker = { url: $("v2-app").dataset.encryptWorkerUrl,
       integrity: $("v2-app").dataset.encryptWorkerIntegrity };
     store.addEventListener("signed-in", () => {
-      Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(), { encryptWorker, keySection }))
+      Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(),
+        { encryptWorker, keySection, files: store.config.files }))
         .then((handle) => { this.chat = handle ?? null; })
         .catch((error) => {
           console.error("mount:", error);

@@ -3,15 +3,15 @@
 //   ageIdentities (AGE-SECRET-KEY-… strings, newest first), signingSeed (Uint8Array(32),
 //   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
 //   when the session ends); options.encryptWorker = {url, integrity} of the file encrypt
-//   worker's bundle goes to the chat (file messages). The account card (address, keys) stays above the
-//   chat; logging out is in the shell's nav, so it works even when the chat cannot start.
+//   worker's bundle and options.files (the config's "files") go to the chat (file
+//   messages). The account card (address, keys) stays above the chat; logging out is in the shell's nav, so it works even when the chat cannot start.
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
 import { mountKeySection } from "./keys/index.js";
 
 // options.keySection: the "Password and keys" section's context (keys/section.js), shown
 // under the account card until the profile page takes it.
-export async function mountSignedIn(root, keys, { encryptWorker, keySection } = {}) {
+export async function mountSignedIn(root, keys, { encryptWorker, files, keySection } = {}) {
   const account = document.createElement("div");
   const keysBox = document.createElement("div");
   const chat = document.createElement("div");
@@ -21,7 +21,7 @@ export async function mountSignedIn(root, keys, { encryptWorker, keySection } = 
   const section = keySection ? mountKeySection(keysBox, keySection) : null;
   let started = null;
   try {
-    started = await startChat(chat, keys, { encryptWorker });
+    started = await startChat(chat, keys, { encryptWorker, files });
   } catch (error) {
     // startChat has shown the failure in its view; the account card stays usable.
     console.error("v2 chat failed to start:", error);

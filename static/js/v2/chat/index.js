@@ -3,8 +3,11 @@
 //     ageIdentities: ["AGE-SECRET-KEY-…", …] /* newest first */, signingSeed /* 32 bytes */});
 // Keys stay in this tab's memory: nothing here sends them anywhere. File messages need
 // the encrypt worker's bundle: options.encryptWorker = {url, integrity} (the page's
-// manifest entry "v2/files/encrypt-worker", as the /v2/ template passes it).
-import { setEncryptWorkerScript } from "../files/index.js";
+// manifest entry "v2/files/encrypt-worker", as the /v2/ template passes it);
+// options.files = the shell config's "files" (download Service Worker, PDF.js bundles,
+// preview limit: accounts/views/v2.py file_config), without which downloads decrypt in
+// the page and PDFs are download-only.
+import { setEncryptWorkerScript, setFileConfig } from "../files/index.js";
 import { ChatEngine } from "./engine.js";
 import { ChatView } from "./view.js";
 
@@ -16,8 +19,9 @@ export { formatSize, safeFileName } from "./filename.js";
  * Starts the engine and its view in `root`; resolves with {engine, view, stop()} (the
  * shell's mount contract, static/js/v2/mount.js: stop() when the session ends).
  */
-export async function startChat(root, keys, { encryptWorker, ...options } = {}) {
+export async function startChat(root, keys, { encryptWorker, files, ...options } = {}) {
   if (encryptWorker) setEncryptWorkerScript(encryptWorker.url, encryptWorker.integrity);
+  setFileConfig(files);
   const engine = new ChatEngine(keys, options);
   const view = new ChatView(root, engine);
   try {

@@ -3,9 +3,11 @@
 // or scripts (strict CSP). Every form has labels, announces its errors (role="alert") and
 // keeps what was typed when it fails; new messages are announced in a polite live region.
 // Files: a labelled file input and drag-and-drop onto the conversation send file
-// messages; a file entry shows its (safe) name, size and progress, and "Download" saves
-// the decrypted, hash-checked Blob through a temporary object URL (no previews).
+// messages; a file entry shows its (safe) name, size, progress and the sender's thumbnail;
+// "Download" saves it through the download Service Worker (or, without one, the decrypted,
+// hash-checked Blob through a temporary object URL); "Preview" opens ./previewview.js.
 import { formatSize } from "./filename.js";
+import { PreviewPanel, Thumbnails } from "./previewview.js";
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -29,6 +31,8 @@ const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Mes
 const STATE_TEXT = { uploading: "Uploading…", sending: "Sending…", sent: "Sent",
   failed: "Failed", received: "" };
 const FORGERY_TEXT = "This file does not match what its sender sent (forgery?)";
+const IN_PAGE_TEXT = "This browser cannot save files while they download: the file is "
+  + "decrypted in this page's memory first.";
 
 /** Builds the static skeleton; returns its parts by name. */
 function skeleton(root) {
@@ -83,6 +87,9 @@ export class ChatView {
     this.engine = engine;
     this.failure = null; // why the chat stopped, once it did
     this.parts = skeleton(root);
+    this.thumbnails = new Thumbnails(engine);
+    this.previews = new PreviewPanel(engine);
+    this.parts.conversation.insertBefore(this.previews.element, this.parts.composer);
     this.#wire();
   }
 
@@ -168,10 +175,10 @@ export class ChatView {
     }
   }
 
-  /** Downloads a file entry and saves it under its safe name; nothing on a failure. */
+  /** Saves a file entry under its safe name (see saveEntry); nothing on a failure. */
   async #download(entry) {
-    const blob = await this.engine.downloadEntry(this.engine.openId, entry);
-    if (!blob) return;
+    const blob = await this.engine.saveEntry(this.engine.openId, entry);
+    if (!(blob instanceof Blob)) return; // failed, or saved by the service worker
     const url = URL.createObjectURL(blob);
     const link = el("a", { href: url, download: entry.file.name, hidden: true });
     document.body.append(link);
@@ -230,6 +237,7 @@ export class ChatView {
   render() {
     this.#renderList();
     this.#renderConversation();
+    this.previews.render();
     this.parts.status.textContent = this.failure
       ?? (this.engine.online ? "Connected" : "Reconnecting…");
     this.parts.alerts.replaceChildren(...this.engine.findings.map((f) =>
@@ -300,12 +308,21 @@ export class ChatView {
         value: String(item.progress.sent), "aria-label": `Uploading ${file.name}` }));
     }
     const download = item.download;
+    const thumbnail = this.thumbnails.nodeFor(item);
+    if (thumbnail) box.prepend(thumbnail, " ");
     if (file.uploadId && (item.status === "sent" || item.status === "received")) {
       const button = el("button", { type: "button", class: "v2-download",
         "aria-label": `Download ${file.name}`, text: "Download",
         disabled: download?.state === "downloading" });
       button.addEventListener("click", () => this.#download(item));
-      box.append(" ", button);
+      const preview = el("button", { type: "button", class: "v2-preview-open",
+        "aria-label": `Preview ${file.name}`, text: "Preview",
+        disabled: download?.state === "downloading" });
+      preview.addEventListener("click", () => this.engine.openPreview(this.engine.openId, item));
+      box.append(" ", button, " ", preview);
+    }
+    if (download?.state === "downloading" && download.fallback) {
+      box.append(" ", el("span", { class: "v2-in-page", text: IN_PAGE_TEXT }));
     }
     if (download?.state === "downloading") {
       box.append(" ", el("progress", { max: String(download.total),
