@@ -78,7 +78,8 @@ def test_a_download_saved_through_the_service_worker_is_the_file_with_exactly_fo
 def test_a_forged_file_gives_no_completed_download(server, transactional_db, new_page):  # noqa: F811
     """After one payload byte of the stored blob is flipped, the worker errors the stream
     at the end: the browser's download fails (nothing complete on disk) and the chat
-    shows the forgery. Positive control: the same file before the flip downloads whole."""
+    shows the forgery; its preview does not open either. Positive control: the same file
+    before the flip downloads whole."""
     alice, bob = signup(server, "alice"), signup(server, "bob")
     page = open_file_chat(new_page, server, alice)
     conversation = start_conversation(page, [bob.email])
@@ -100,6 +101,10 @@ def test_a_forged_file_gives_no_completed_download(server, transactional_db, new
         button.click()
     download = info.value
     assert download.failure() is not None
+    expect(page.locator(".v2-download-error")).to_have_text(FORGERY)
+    # Nor does the forged file open in a preview.
+    page.get_by_role("button", name="Preview forged.bin").click()
+    expect(page.locator(".v2-preview-failed")).to_be_visible()
     expect(page.locator(".v2-download-error")).to_have_text(FORGERY)
     assert all(("file download failed" in e) for e in page.errors), page.errors
 

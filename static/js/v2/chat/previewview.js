@@ -32,17 +32,24 @@ export class Thumbnails {
     this.engine = engine;
   }
 
-  /** The thumbnail node of a file entry with a `thumbnail`, or null. */
+  /** The thumbnail node of a file entry with a `thumbnail` (hidden until it is drawn), or
+   *  null (none, or one that is not a JPEG or WebP or does not decode). */
   nodeFor(item) {
     if (!item.file?.thumbnail) return null;
     let holder = this.#nodes.get(item);
     if (!holder) {
       holder = node("span", { class: "v2-thumbnail", role: "img",
         "aria-label": `Thumbnail of ${item.file.name}` });
+      holder.hidden = true;
       this.#nodes.set(item, holder);
       this.engine.files.thumbnailCanvas(item.file.thumbnail).then((canvas) => {
-        if (canvas) holder.append(canvas);
-        else holder.remove(); // not a JPEG or WebP, or it does not decode: nothing shown
+        if (canvas === null) {
+          this.#nodes.set(item, null);
+          holder.remove();
+          return;
+        }
+        holder.append(canvas);
+        holder.hidden = false;
       }).catch((error) => console.error("v2 chat: a thumbnail failed", error));
     }
     return holder;
