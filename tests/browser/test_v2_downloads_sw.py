@@ -9,12 +9,15 @@ it as the browser writes it to disk and errors the stream on a file_hash mismatc
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from accounts.views.v2 import file_config
 from filestore.models import CipherUpload
 from filestore.serviceworker import script_path
 from tests.browser.file_pages import open_file_chat, send_age_file
@@ -109,6 +112,31 @@ def test_a_forged_file_gives_no_completed_download(server, transactional_db, new
     assert all(("file download failed" in e) for e in page.errors), page.errors
 
 
+def test_a_worker_script_that_fails_the_pages_integrity_check_is_not_registered(
+        server, transactional_db, new_page):  # noqa: F811
+    """The page fetches the worker's script with the manifest's integrity before it
+    registers it: with another integrity the worker is never registered, the failure is
+    logged, and the download falls back to decrypting in the page — the same bytes."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    files = file_config()
+    files["downloadWorker"]["integrity"] = "sha384-" + "A" * 64
+    page = open_file_chat(new_page, server, alice, files=files)
+    conversation = start_conversation(page, [bob.email])
+    group = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    data = os.urandom(300 * 1024)
+    send_age_file(group, bob, server, data, "fallback.bin", "application/octet-stream")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download fallback.bin").click()
+    assert open(info.value.path(), "rb").read() == data
+    assert info.value.url.startswith("blob:")
+    assert page.evaluate("navigator.serviceWorker.getRegistration('/dl/')") is None
+    assert page.evaluate("window.chat.engine.conversations.get(window.chat.engine.openId)"
+                         ".items.find((i) => i.file).download.fallback") is True
+    # Chromium's own two SRI messages, then the chat's.
+    assert [("integrity" in e, "no download service worker" in e) for e in page.errors] == [
+        (True, False), (True, False), (True, True)], page.errors
+
+
 def test_the_server_serves_the_worker_script_by_hash_and_404s_every_other_dl_path(
         server, transactional_db):  # noqa: F811
     """/dl/sw-<hash>.js is the current build's bundle (as JavaScript, under the site's
@@ -123,3 +151,10 @@ def test_the_server_serves_the_worker_script_by_hash_and_404s_every_other_dl_pat
     assert r.content == manifest_file.read_bytes()
     for path in ("/dl/sw-0000000000000000.js", "/dl/" + "ab" * 16, "/dl/", "/dl/x/y"):
         assert httpx.get(server.url + path).status_code == 404, path
+    # The shell names the same script, the PDF.js bundles and the preview limit.
+    shell = httpx.get(server.url + "/").text
+    config = json.loads(re.search(r'<script id="v2-config" type="application/json">(.*?)</script>',
+                                  shell).group(1))
+    assert config["files"]["downloadWorker"]["url"] == script_path()
+    assert config["files"]["previewMax"] == 64 * 1024 * 1024
+    assert {"url", "integrity"} <= config["files"]["pdfRenderer"].keys()

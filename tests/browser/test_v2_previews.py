@@ -16,6 +16,7 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
+from accounts.views.v2 import file_config
 from tests.browser.file_pages import open_file_chat, send_age_file
 from tests.browser.test_v2_chat import HEARTBEAT, Reader, signup, start_conversation
 from tests.browser.test_v2_downloads_sw import dl_responses
@@ -187,6 +188,28 @@ def test_a_pdf_renders_into_a_canvas_and_a_recorded_video_plays(
 def beacon(tag: bytes) -> bytes:
     """Script that sets the marker and asks the canary path (the test puts in CANARY)."""
     return b"top.__pwned = '%s'; fetch(top.location.origin + '/CANARY/%s');" % (tag, tag)
+
+
+def test_a_file_over_the_preview_limit_is_not_decrypted_for_a_preview(
+        server, transactional_db, new_page):
+    """With the page's previewMax at 100 kB, a 150 kB PNG-looking file is download-only:
+    the preview says why and nothing is downloaded for it; a 50 kB one opens."""
+    files = {**file_config(), "previewMax": 100_000}
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_file_chat(new_page, server, alice, files=files)
+    conversation = start_conversation(page, [bob.email])
+    group = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    png = bytes.fromhex("89504e470d0a1a0a")
+    send_age_file(group, bob, server, png + bytes(150_000), "big.png", "image/png")
+    send_age_file(group, bob, server, png + bytes(50_000), "small.png", "image/png")
+    downloads = []
+    page.on("request", lambda r: "/api/v1/files/" in r.url and downloads.append(r.url))
+    page.get_by_role("button", name="Preview big.png").click()
+    expect(page.locator(".v2-preview-too-large")).to_have_text(
+        "Files over 100 kB are not previewed: download it instead.")
+    page.get_by_role("button", name="Preview small.png").click()
+    expect(page.locator(".v2-preview")).to_have_attribute("data-kind", "image")
+    assert len(downloads) == 1  # the small one's; the big one was never fetched
 
 
 HOSTILE_HTML = (b"<!doctype html><html><body><p>hello</p><script>" + beacon(b"html-script")

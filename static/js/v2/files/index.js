@@ -21,8 +21,10 @@ export { openEncryptWorker, setEncryptWorkerScript } from "./worker-client.js";
 export { CryptoError, FileHashError, UsageError } from "../../crypto/errors.js";
 export { AeadError, AeadUnavailableError, loadAead } from "../../crypto/aead.js";
 
-/** The shell's config JSON "files" ({downloadWorker, pdfRenderer, pdfWorker, previewMax}). */
-export function setFileConfig({ downloadWorker = null, ...previews } = {}) {
+/** The shell's config JSON "files" ({downloadWorker, pdfRenderer, pdfWorker, previewMax});
+ *  null or undefined: no Service Worker downloads, no PDF previews, the default limit. */
+export function setFileConfig(config) {
+  const { downloadWorker = null, ...previews } = config ?? {};
   if (downloadWorker) setDownloadWorkerScript(downloadWorker.url, downloadWorker.integrity);
   setPreviewConfig(previews);
 }

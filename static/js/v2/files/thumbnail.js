@@ -51,19 +51,17 @@ async function smallestFit(bitmap) {
  */
 export async function makeThumbnail(file) {
   if (!(file instanceof Blob) || file.size > SOURCE_MAX) return null;
-  const found = await sniffBlob(file);
-  if (found?.kind !== "image") return null;
-  let bitmap;
+  let bitmap = null;
   try {
+    const found = await sniffBlob(file);
+    if (found?.kind !== "image") return null;
     bitmap = await createImageBitmap(file);
-  } catch (error) {
-    console.error("thumbnail: the image does not decode; sent without a thumbnail", error);
-    return null;
-  }
-  try {
     return await smallestFit(bitmap);
+  } catch (error) {
+    console.error("thumbnail: none made; the file is sent without one", error);
+    return null;
   } finally {
-    bitmap.close();
+    bitmap?.close();
   }
 }
 
