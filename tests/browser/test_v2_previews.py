@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from accounts.views.v2 import file_config
 from tests.browser.file_pages import open_file_chat, send_age_file
 from tests.browser.test_v2_chat import HEARTBEAT, Reader, signup, start_conversation
-from tests.browser.test_v2_downloads_sw import dl_responses
+from tests.browser.test_v2_downloads_sw import EXPECTED_HEADERS, dl_responses
 from tests.browser.test_v2_file_messages import entry, file_documents
 from tests.filestore.v2_support import wait_until
 from tests.support.bundle import ensure_built
@@ -85,11 +85,12 @@ BLUE_PIXELS = """() => {
 }"""
 
 
-def tiny_pdf() -> bytes:
-    """A one-page PDF (300×200 pt) whose only content is a blue rectangle (no fonts)."""
+def tiny_pdf(catalog: bytes = b"") -> bytes:
+    """A one-page PDF (300×200 pt) whose only content is a blue rectangle (no fonts);
+    ``catalog``: more entries for its catalog (an /OpenAction, say)."""
     content = b"0 0 1 rg 50 50 200 100 re f"
     objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Catalog /Pages 2 0 R %s>>" % catalog,
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R"
         b" /Resources << >> >>",
@@ -242,15 +243,21 @@ def test_hostile_html_and_svg_run_no_script_in_the_chat_the_preview_or_the_downl
         server, transactional_db, new_page):
     """Bob (a malicious Python client) sends an HTML and an SVG file that carry script,
     each labelled text/html, image/svg+xml, image/png and application/pdf, one of them
-    with the SVG as its "thumbnail". In Alice's chat every one shows by its name without
-    a thumbnail, its preview is download-only, and it saves through the Service Worker
-    with the four download headers; `window.__pwned` stays unset and no request reaches
-    the canary path the recorded server would log. Positive control: the same bytes in a
-    same-origin blob: iframe set the marker and reach the canary."""
+    with the SVG as its "thumbnail", and a real PDF whose catalog runs JavaScript on
+    opening. In Alice's chat the PDF renders (its script does not run); every other file
+    shows by its name without a thumbnail, its preview is download-only, and it saves
+    through the Service Worker with exactly the four download headers. `window.__pwned`
+    stays unset and no request reaches the canary path the recorded server would log.
+    Positive control: the same bytes in a same-origin blob: iframe set the marker and
+    reach the canary."""
     canary = f"canary-{secrets.token_hex(8)}"
     html = HOSTILE_HTML.replace(b"CANARY", canary.encode())
     svg = HOSTILE_SVG.replace(b"CANARY", canary.encode())
     _, bob, page, _, group = pair(server, new_page)
+    # A real PDF whose catalog runs JavaScript on opening (PDF.js runs no PDF scripts).
+    scripted_pdf = tiny_pdf(b"/OpenAction << /S /JavaScript /JS (" + beacon(b"pdf-js")
+                            + b") >> ").replace(b"CANARY", canary.encode())
+    send_age_file(group, bob, server, scripted_pdf, "scripted.pdf", "application/pdf")
     names = []
     for payload, stem in ((html, "page"), (svg, "drawing")):
         for mime, extension in LABELS:
@@ -258,7 +265,9 @@ def test_hostile_html_and_svg_run_no_script_in_the_chat_the_preview_or_the_downl
             extra = {"thumbnail": base64.b64encode(svg).decode()} if not names else {}
             send_age_file(group, bob, server, payload, name, mime, **extra)
             names.append(name)
-    expect(page.locator(".v2-message.theirs .file-name")).to_have_text(names)
+    expect(page.locator(".v2-message.theirs .file-name")).to_have_text(["scripted.pdf", *names])
+    page.get_by_role("button", name="Preview scripted.pdf").click()
+    expect(page.locator(".v2-preview-pages")).to_have_attribute("data-pages", "1")
     responses = dl_responses(page)
 
     for name in names:
@@ -272,9 +281,10 @@ def test_hostile_html_and_svg_run_no_script_in_the_chat_the_preview_or_the_downl
     expect(page.locator(".v2-thumbnail")).to_have_count(0)  # the SVG "thumbnail" is refused
     assert page.locator(".v2-preview img, .v2-preview video, .v2-preview audio").count() == 0
     assert len(responses) == len(names)
-    assert all(r.all_headers()["content-security-policy"] == "sandbox; default-src 'none'"
-               and r.all_headers()["content-disposition"].startswith("attachment;")
-               for r in responses)
+    for name, response in zip(names, responses, strict=True):
+        assert response.from_service_worker
+        disposition = f"attachment; filename*=UTF-8''{name}"  # these names need no escaping
+        assert response.all_headers() == {**EXPECTED_HEADERS, "content-disposition": disposition}
     assert page.evaluate("window.__pwned ?? null") is None
     assert canary_hits(server, canary) == []
     assert page.errors == []
