@@ -272,9 +272,8 @@ def test_hostile_html_and_svg_run_no_script_in_the_chat_the_preview_or_the_downl
 
     for name in names:
         page.get_by_role("button", name=f"Preview {name}").click()
-        expect(page.locator(".v2-preview-download-only")).to_be_visible()
-        expect(page.locator("#v2-preview-title")).to_have_text(
-            f"Preview of {name}")
+        expect(page.locator("#v2-preview-title")).to_have_text(f"Preview of {name}")
+        expect(page.locator(".v2-preview")).to_have_attribute("data-state", "download-only")
         with page.expect_download() as info:
             page.get_by_role("button", name=f"Download {name}").click()
         assert info.value.failure() is None

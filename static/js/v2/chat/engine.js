@@ -26,8 +26,8 @@ import {
   signOperation, signStatement, toHex, verifyMessageStatement, messageStatement, ZERO_HASH,
 } from "../../crypto/index.js";
 import * as fileTransfers from "../files/index.js";
-import { ApiFailure, b64, createApi, unb64 } from "./api.js";
 import { THUMBNAIL_MAX } from "../files/thumbnail.js";
+import { ApiFailure, b64, createApi, unb64 } from "./api.js";
 import { DeviceState } from "./device.js";
 import { safeFileName } from "./filename.js";
 import { PinStore } from "./pins.js";

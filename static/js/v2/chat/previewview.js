@@ -74,13 +74,12 @@ export class PreviewPanel {
 
   render() {
     const preview = this.engine.preview;
-    const key = preview && `${preview.state}`;
-    if (preview === this.#shown && key === this.element.dataset.state) return;
+    this.element.hidden = !preview || preview.conversation !== this.engine.openId;
+    if (preview === this.#shown && preview?.state === this.element.dataset.state) return;
     this.#clear();
     this.#shown = preview;
-    this.element.hidden = !preview || preview.conversation !== this.engine.openId;
     if (!preview) return;
-    this.element.dataset.state = key;
+    this.element.dataset.state = preview.state;
     this.title.textContent = `Preview of ${preview.entry.file.name}`;
     if (preview.state !== "open") {
       const text = preview.state === "too-large" ? tooLarge(this.engine.files.previewMaxBytes?.())

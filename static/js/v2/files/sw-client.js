@@ -12,6 +12,9 @@ import { WorkerIntegrityError } from "../../crypto/worker-start.js";
 
 const SCOPE = "/dl/";
 const KEEPALIVE_MS = 20_000; // a message event keeps an idle Service Worker running
+// The worker may finish a small file before the browser has turned the frame's navigation
+// into a download; removing the frame then would cancel it. So frames go a while later.
+const FRAME_LINGER_MS = 60_000;
 let script = null; // {url, integrity}
 let registration = null; // Promise of the active ServiceWorker
 
@@ -84,7 +87,8 @@ function rebuilt(answer) {
  * Starts the save of /dl/<token>: a hidden iframe navigates to it, since Chromium sends an
  * <a download> click to the network, past the Service Worker. The worker's answer is an
  * attachment (and sandboxed), so the frame never renders it; anything the server would
- * answer there is 404 and X-Frame-Options DENY. Returns the frame, removed when done.
+ * answer there is 404 and X-Frame-Options DENY. Returns the frame (removed a while after
+ * the download ends: FRAME_LINGER_MS).
  */
 function startSave(token) {
   const frame = document.createElement("iframe");
@@ -120,6 +124,6 @@ export async function saveThroughWorker(ref, { onProgress } = {}) {
   } finally {
     clearInterval(keepalive);
     channel.port1.close();
-    frame?.remove();
+    if (frame) setTimeout(() => frame.remove(), FRAME_LINGER_MS);
   }
 }
