@@ -327,7 +327,7 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
     # Workers run checked bytes from blob: URLs (static/js/crypto/worker-start.js):
     # worker scripts cannot carry SRI, so they are fetched with integrity first.
-    # 'self' is for the download Service Worker (/dl/sw-<hash>.js, filestore/serviceworker.py),
+    # 'self' is for the download Service Worker (/dl/sw-<hash>.js, securechat/serviceworker.py),
     # which must be registered from its own URL: browsers cannot pin it (docs/security.md).
     "worker-src": ["blob:", CSP.SELF],
 }

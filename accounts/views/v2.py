@@ -17,12 +17,8 @@ from django.conf import settings
 from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import render
-from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
-
-from filestore import serviceworker
-from securechat import bundle
 
 MIN_PASSWORD_LENGTH = 12  # settings.AUTH_PASSWORD_VALIDATORS' MinimumLengthValidator
 
@@ -32,24 +28,6 @@ def common_passwords() -> list[str]:
     """Django's common-password list (the validator the server uses for version 1), only
     the entries long enough to pass the length rule: the shorter ones are refused anyway."""
     return sorted(p for p in CommonPasswordValidator().passwords if len(p) >= MIN_PASSWORD_LENGTH)
-
-
-def file_config() -> dict:
-    """What the chat's file code needs from the deployment (static/js/v2/files/): the
-    download Service Worker's address and integrity (filestore/serviceworker.py), the PDF
-    renderer's module and worker bundles (loaded only when a PDF is previewed), and the
-    largest file it previews (SECURECHAT_PREVIEW_MAX, plaintext bytes)."""
-    def pinned(name: str) -> dict:
-        item = bundle.entry(name)
-        return {"url": static(item.static_path), "integrity": item.integrity}
-
-    return {
-        "downloadWorker": {"url": serviceworker.script_path(),
-                           "integrity": bundle.entry(serviceworker.ENTRY).integrity},
-        "pdfRenderer": pinned("v2/files/pdf-render"),
-        "pdfWorker": pinned("v2/files/pdf-worker"),
-        "previewMax": settings.SECURECHAT_PREVIEW_MAX,
-    }
 
 
 @never_cache
@@ -64,7 +42,8 @@ def app(request, **params):
         "maxPasswordLength": settings.SECURECHAT_PASSWORD_MAX_LENGTH,
         "recheckSeconds": settings.SECURECHAT_V2_RECHECK_SECONDS,
         "passwordResetUrl": "/password-reset/",  # a path of the shell (urls_v2.py)
-        "files": file_config(),
+        # The largest file the chat previews (static/js/v2/files/preview.js).
+        "previewMax": settings.SECURECHAT_PREVIEW_MAX,
     }
     return render(request, "v2/app.html", {"v2_config": config,
                                            "common_passwords": common_passwords()})

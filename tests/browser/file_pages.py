@@ -5,8 +5,8 @@ message (real age files uploaded with tuspy, signed like a client's)."""
 
 from __future__ import annotations
 
-from accounts.views.v2 import file_config
 from client import filehash
+from securechat.serviceworker import file_config
 from tests.browser.test_v2_file_messages import open_chat, send_file, tus_upload
 from tests.filestore.v2_support import age_file
 

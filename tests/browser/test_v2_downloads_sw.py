@@ -17,9 +17,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from accounts.views.v2 import file_config
 from filestore.models import CipherUpload
-from filestore.serviceworker import script_path
+from securechat.serviceworker import file_config, script_path
 from tests.browser.file_pages import open_file_chat, send_age_file
 from tests.browser.test_v2_chat import Reader, signup, start_conversation
 from tests.browser.test_v2_file_messages import FORGERY, server  # noqa: F401 - the fixture
@@ -151,10 +150,15 @@ def test_the_server_serves_the_worker_script_by_hash_and_404s_every_other_dl_pat
     assert r.content == manifest_file.read_bytes()
     for path in ("/dl/sw-0000000000000000.js", "/dl/" + "ab" * 16, "/dl/", "/dl/x/y"):
         assert httpx.get(server.url + path).status_code == 404, path
-    # The shell names the same script, the PDF.js bundles and the preview limit.
+    # The shell names the same script and bundles, and the preview limit.
     shell = httpx.get(server.url + "/").text
     config = json.loads(re.search(r'<script id="v2-config" type="application/json">(.*?)</script>',
                                   shell).group(1))
-    assert config["files"]["downloadWorker"]["url"] == script_path()
-    assert config["files"]["previewMax"] == 64 * 1024 * 1024
-    assert {"url", "integrity"} <= config["files"]["pdfRenderer"].keys()
+    files = file_config()
+    assert config["previewMax"] == files["previewMax"] == 64 * 1024 * 1024
+    for name in ("download-worker", "pdf-renderer", "pdf-worker"):
+        key = {"download-worker": "downloadWorker", "pdf-renderer": "pdfRenderer",
+               "pdf-worker": "pdfWorker"}[name]
+        assert f'data-{name}-url="{files[key]["url"]}"' in shell
+        assert f'data-{name}-integrity="{files[key]["integrity"]}"' in shell
+    assert files["downloadWorker"]["url"] == script_path()

@@ -16,7 +16,7 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
-from accounts.views.v2 import file_config
+from securechat.serviceworker import file_config
 from tests.browser.file_pages import open_file_chat, send_age_file
 from tests.browser.test_v2_chat import HEARTBEAT, Reader, signup, start_conversation
 from tests.browser.test_v2_downloads_sw import EXPECTED_HEADERS, dl_responses

@@ -18,18 +18,28 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from securechat import bundle
 
-ENTRY = "v2/files/download-sw"
-SCOPE = "/dl/"
+ENTRY = bundle.DOWNLOAD_WORKER
+script_path = bundle.download_worker_path  # the URL the page registers
 
 
-def script_path() -> str:
-    """The URL the page registers: ``/dl/sw-<hash16>.js`` of the current build."""
-    return f"{SCOPE}sw-{bundle.entry(ENTRY).sha256[:16]}.js"
+def file_config() -> dict:
+    """What the chat's file code needs (static/js/v2/files/ setFileConfig), as the shell
+    passes it: the download worker's address and integrity, the PDF renderer's module and
+    worker bundles, and SECURECHAT_PREVIEW_MAX (templates/v2/app.html names the same)."""
+    def pinned(name: str) -> dict:
+        item = bundle.entry(name)
+        return {"url": static(item.static_path), "integrity": item.integrity}
+
+    return {"downloadWorker": {"url": script_path(), "integrity": bundle.entry(ENTRY).integrity},
+            "pdfRenderer": pinned("v2/files/pdf-render"),
+            "pdfWorker": pinned("v2/files/pdf-worker"),
+            "previewMax": settings.SECURECHAT_PREVIEW_MAX}
 
 
 @never_cache
