@@ -4,7 +4,13 @@ file a stranger named.
 
     {"v": 2, "type": "file", "name": str, "mime": str, "size": int (plaintext bytes),
      "length": int (age file bytes), "upload_id": 32 hex, "identity": "AGE-SECRET-KEY-…",
-     "file_hash": 64 hex}
+     "file_hash": 64 hex, "thumbnail": base64 (optional)}
+
+``thumbnail`` (optional) is a JPEG or WebP of at most :data:`THUMBNAIL_MAX` bytes that the
+sender's browser made of an image, for the recipient to show at once. It is decoration,
+not part of what the file hash proves: a missing or malformed one (not a string, not
+base64, too large, not JPEG or WebP) is ignored (``None``), never an error, and the CLI
+never writes it anywhere.
 
 The identity is the file's one-time key: it travels only inside the box. The name and
 type are the sender's word: a receiver saves under :func:`safe_name` and never trusts
@@ -13,6 +19,8 @@ the type for anything but a hint.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import unicodedata
@@ -27,6 +35,7 @@ KEEP_EXTENSION = 16  # an extension of up to this many characters survives the c
 FALLBACK_NAME = "file"
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+THUMBNAIL_MAX = 8 * 1024  # bytes of a decoded thumbnail
 # C0/C1 controls (NUL included), DEL and every bidi control (embeddings, overrides,
 # isolates, the marks): a bidi override can hide a name's real extension.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -42,6 +51,20 @@ class FileDocument:
     upload_id: str
     identity: str
     file_hash: bytes
+    thumbnail: bytes | None = None  # JPEG or WebP bytes, checked by thumbnail_of()
+
+
+def thumbnail_of(value) -> bytes | None:
+    """The bytes of a document's ``thumbnail``, or None when it is absent or malformed."""
+    if not isinstance(value, str) or len(value) > 4 * -(-THUMBNAIL_MAX // 3):
+        return None
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    jpeg = data[:3] == b"\xff\xd8\xff"
+    webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return data if 0 < len(data) <= THUMBNAIL_MAX and (jpeg or webp) else None
 
 
 def encode(doc: FileDocument) -> bytes:
@@ -49,6 +72,8 @@ def encode(doc: FileDocument) -> bytes:
     value = {"v": 2, "type": FILE_KIND, "name": doc.name, "mime": doc.mime, "size": doc.size,
              "length": doc.length, "upload_id": doc.upload_id, "identity": doc.identity,
              "file_hash": doc.file_hash.hex()}
+    if doc.thumbnail is not None:
+        value["thumbnail"] = base64.b64encode(doc.thumbnail).decode("ascii")
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -70,7 +95,7 @@ def parse(doc: dict) -> FileDocument:
         raise BoxFormatError("a file message's key is not an age identity")
     return FileDocument(name, mime, _count(doc.get("size"), "size"),
                         _count(doc.get("length"), "length"), upload_id, identity,
-                        bytes.fromhex(file_hash))
+                        bytes.fromhex(file_hash), thumbnail_of(doc.get("thumbnail")))
 
 
 def safe_name(name, fallback: str = FALLBACK_NAME) -> str:

@@ -106,3 +106,13 @@ def bundle_url(name: str) -> str:
 def bundle_integrity(name: str) -> str:
     """The sha384 integrity of one bundle entry (see ``bundle_url``)."""
     return entry(name).integrity
+
+
+DOWNLOAD_WORKER = "v2/files/download-sw"
+
+
+@register.simple_tag(name="download_worker_url")
+def download_worker_path() -> str:
+    """``/dl/sw-<first 16 hex digits of its SHA-256>.js``: where the download Service Worker
+    is served (securechat/serviceworker.py), so that its scope can be ``/dl/``."""
+    return f"/dl/sw-{entry(DOWNLOAD_WORKER).sha256[:16]}.js"

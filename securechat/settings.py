@@ -318,6 +318,8 @@ SECURE_CSP = {
     "script-src": [CSP.SELF, CSP.WASM_UNSAFE_EVAL],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:", "blob:"],
+    # Previews play decrypted audio and video from blob: URLs (static/js/v2/files/preview.js).
+    "media-src": [CSP.SELF, "blob:"],
     "connect-src": [CSP.SELF],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],
@@ -325,7 +327,9 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
     # Workers run checked bytes from blob: URLs (static/js/crypto/worker-start.js):
     # worker scripts cannot carry SRI, so they are fetched with integrity first.
-    "worker-src": ["blob:"],
+    # 'self' is for the download Service Worker (/dl/sw-<hash>.js, securechat/serviceworker.py),
+    # which must be registered from its own URL: browsers cannot pin it (docs/security.md).
+    "worker-src": ["blob:", CSP.SELF],
 }
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
@@ -538,6 +542,9 @@ SECURECHAT_BENCH_ECHO = env_bool("SECURECHAT_BENCH_ECHO", False)
 # (stored files plus uploads in progress) and how long an unfinished upload
 # is kept before it is refused and purged (``manage.py purge_uploads``).
 SECURECHAT_MAX_FILE_SIZE = env_int("SECURECHAT_MAX_FILE_SIZE", 10 * 1024**3)
+# Files over this many plaintext bytes are never previewed in the browser (decrypted into
+# the page's memory to show them); the page reads it from the shell's config JSON.
+SECURECHAT_PREVIEW_MAX = env_int("SECURECHAT_PREVIEW_MAX", 64 * 1024**2)
 SECURECHAT_USER_QUOTA = env_int("SECURECHAT_USER_QUOTA", 50 * 1024**3)
 SECURECHAT_UPLOAD_EXPIRY_SECONDS = env_int("SECURECHAT_UPLOAD_EXPIRY_SECONDS", 24 * 3600)
 

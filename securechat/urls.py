@@ -5,7 +5,7 @@ from django.views.generic import TemplateView
 
 from accounts.admin_site import site as admin_site
 from accounts.views import v2 as shell
-from securechat import health, metrics
+from securechat import health, metrics, serviceworker
 
 handler400 = "securechat.errors.bad_request"
 handler403 = "securechat.errors.permission_denied"
@@ -24,5 +24,9 @@ urlpatterns = [
     path("", include("messaging.urls_api")),
     path("", include("messaging.v2.urls")),
     path("", include("filestore.urls")),
+    # The download Service Worker's scope (securechat/serviceworker.py).
+    path("dl/sw-<str:digest>.js", serviceworker.script, name="download-sw"),
+    path("dl/", serviceworker.not_intercepted, name="download-sw-scope"),
+    path("dl/<path:rest>", serviceworker.not_intercepted),
     path("about/", TemplateView.as_view(template_name="securechat/about.html"), name="about"),
 ]

@@ -33,8 +33,12 @@ export const MODULE_ENTRIES = [
   "crypto/derive-worker",
   "crypto/index",
   "v2/chat/index",
+  "v2/files/download-sw", // the download Service Worker, served at /dl/sw-<hash>.js
   "v2/files/encrypt-worker",
   "v2/files/index",
+  // PDF.js (pdfjs-dist) for PDF previews: loaded only when a PDF is previewed.
+  "v2/files/pdf-render",
+  "v2/files/pdf-worker",
   "v2/app",
 ].sort();
 

@@ -43,6 +43,8 @@ def app(request, **params):
         "recheckSeconds": settings.SECURECHAT_V2_RECHECK_SECONDS,
         "passwordResetUrl": "/password-reset/",  # a path of the shell (urls_v2.py)
         "registration": settings.SECURECHAT_REGISTRATION,  # the chat offers invitations
+        # The largest file the chat previews (static/js/v2/files/preview.js).
+        "previewMax": settings.SECURECHAT_PREVIEW_MAX,
     }
     return render(request, "v2/app.html", {"v2_config": config,
                                            "common_passwords": common_passwords()})

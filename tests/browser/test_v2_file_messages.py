@@ -42,13 +42,13 @@ pytestmark = [pytest.mark.browser]
 
 FORGERY = "This file does not match what its sender sent (forgery?)"
 SIZE = 300 * 1024 + 17  # a few hundred KiB, several age chunks, the last one partial
-START = """async ([url, keys, encryptWorker]) => {
+START = """async ([url, keys, encryptWorker, files]) => {
   const { startChat } = await import(url);
   const root = document.createElement("div");
   root.id = "v2-root";
   document.querySelector("main").replaceChildren(root);
   const seed = Uint8Array.from(atob(keys.signingSeed), (c) => c.charCodeAt(0));
-  window.chat = await startChat(root, { ...keys, signingSeed: seed }, { encryptWorker });
+  window.chat = await startChat(root, { ...keys, signingSeed: seed }, { encryptWorker, files });
 }"""
 # A File of `size` bytes made in the page by the rule of pattern() below.
 MAKE_FILE = """([size, name]) => {
@@ -91,8 +91,10 @@ def entry(name: str) -> dict:
     return json.loads((BUNDLE_DIR / "manifest.json").read_text())["entries"][name]
 
 
-def open_chat(new_page, server, user: V2User):
-    """A page of the live server running the v2 chat as ``user``, file messages enabled."""
+def open_chat(new_page, server, user: V2User, files: dict | None = None):
+    """A page of the live server running the v2 chat as ``user``, file messages enabled;
+    ``files``: the shell config's "files" (tests/browser/file_pages.py), else none (no
+    download Service Worker, no PDF previews)."""
     page = new_page(server)
     page.context.add_cookies([{"name": c.name, "value": c.value, "url": server.url}
                               for c in user.http.api.http.cookies.jar])
@@ -100,7 +102,7 @@ def open_chat(new_page, server, user: V2User):
     worker = entry("v2/files/encrypt-worker")
     page.evaluate(START, ["/static/dist/" + entry("v2/chat/index")["file"], keys_of(user),
                           {"url": "/static/dist/" + worker["file"],
-                           "integrity": worker["integrity"]}])
+                           "integrity": worker["integrity"]}, files])
     expect(page.locator(".v2-status")).to_have_text("Connected")
     return page
 

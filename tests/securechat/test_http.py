@@ -60,8 +60,12 @@ def test_pages_carry_a_strict_csp_and_security_headers(client):
     assert directives["default-src"] == "'self'"
     assert directives["object-src"] == "'none'"
     assert directives["frame-ancestors"] == "'none'"
-    # Workers start only from blob: URLs of scripts fetched with integrity (worker-start.js).
-    assert directives["worker-src"] == "blob:"
+    # Workers start only from blob: URLs of scripts fetched with integrity (worker-start.js);
+    # 'self' is for the download Service Worker, registered from /dl/sw-<hash>.js.
+    assert directives["worker-src"] == "blob: 'self'"
+    # Previews play decrypted media from blob: URLs; frames stay 'self' only (default-src).
+    assert directives["media-src"] == "'self' blob:"
+    assert "frame-src" not in directives and "child-src" not in directives
     assert "unsafe-inline" not in csp and "'unsafe-eval'" not in csp
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["X-Frame-Options"] == "DENY"

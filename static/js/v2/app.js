@@ -34,6 +34,15 @@ router.register("home", "/", { access: "any" });
 router.register("login", "/login/", { access: "any", title: "Log in — SecureChat" });
 router.register("signup", "/signup/", { access: "any", title: "Sign up — SecureChat" });
 
+/** The chat's file config (static/js/v2/files/ setFileConfig): the scripts the page names
+ * (download Service Worker, PDF.js and its worker) and the deployment's preview limit. */
+function fileConfig(config) {
+  const pinned = (name) => ({ url: $("v2-app").dataset[`${name}Url`],
+    integrity: $("v2-app").dataset[`${name}Integrity`] });
+  return { downloadWorker: pinned("downloadWorker"), pdfRenderer: pinned("pdfRenderer"),
+    pdfWorker: pinned("pdfWorker"), previewMax: config.previewMax };
+}
+
 /** What the key pages (./keys) need from the shell: the account store, the derive
  * Worker, the password rules' list, and where to go when a reset page is done. */
 function keyContext(store, workerScript, commonPasswords) {
@@ -154,7 +163,8 @@ class Shell {
       integrity: $("v2-app").dataset.encryptWorkerIntegrity };
     store.addEventListener("signed-in", () => {
       Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(),
-        { encryptWorker, keySection, api: store.api, registration: this.registration }))
+        { encryptWorker, keySection, api: store.api, registration: this.registration,
+          files: fileConfig(store.config) }))
         .then((handle) => {
           this.chat = handle ?? null;
           store.beforeLogout = () => this.chat?.leave?.() ?? true;

@@ -4,9 +4,9 @@
 //   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
 //   when the session ends) and {leave()} (before a logout: false keeps the session, e.g.
 //   for an upload the user does not want to lose); options.encryptWorker = {url, integrity}
-//   of the file encrypt worker's bundle goes to the chat (file messages). The account card
-//   (address, keys) follows the chat; logging out is in the shell's nav, so it works even
-//   when the chat cannot start.
+//   of the file encrypt worker's bundle and options.files (the config's "files") go to the
+//   chat (file messages). The account card (address, keys) follows the chat; logging out
+//   is in the shell's nav, so it works even when the chat cannot start.
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
 import { mountKeySection } from "./keys/index.js";
@@ -18,7 +18,7 @@ import { showTwoFactorNudge } from "./profile/nudge.js";
 // options.registration: the server's registration mode (the chat offers invitations unless
 // "closed").
 export async function mountSignedIn(root, keys,
-  { encryptWorker, keySection, api, registration } = {}) {
+  { encryptWorker, files, keySection, api, registration } = {}) {
   const nudgeBox = document.createElement("div");
   nudgeBox.id = "v2-nudge";
   const account = document.createElement("div");
@@ -38,7 +38,7 @@ export async function mountSignedIn(root, keys,
   const section = keySection ? mountKeySection(keysBox, keySection) : null;
   let started = null;
   try {
-    started = await startChat(chat, keys, { encryptWorker, registration });
+    started = await startChat(chat, keys, { encryptWorker, registration, files });
   } catch (error) {
     // startChat has shown the failure in its view; the account card stays usable.
     console.error("v2 chat failed to start:", error);

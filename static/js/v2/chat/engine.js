@@ -28,7 +28,8 @@ import {
 } from "../../crypto/index.js";
 import { CANNOT_OPEN_KIND, CANNOT_OPEN_TYPE, cannotOpenDocument, cannotOpenLine, checkGroupName,
   readCannotOpen, refusalOf, renameLine } from "./groups.js";
-import { downloadFile, uploadFile } from "../files/index.js";
+import * as fileTransfers from "../files/index.js";
+import { THUMBNAIL_MAX } from "../files/thumbnail.js";
 import { ApiFailure, b64, createApi, unb64 } from "./api.js";
 import { DeviceState } from "./device.js";
 import { safeFileName } from "./filename.js";
@@ -61,9 +62,10 @@ export class ChatEngine extends EventTarget {
 
   constructor(keys, { api = createApi(), socket = new ChatSocket(),
     storage = globalThis.localStorage, now = () => Date.now(),
-    files = { uploadFile, downloadFile } } = {}) {
+    files = fileTransfers } = {}) {
     super();
-    this.files = files; // {uploadFile, downloadFile} of static/js/v2/files/
+    this.files = files; // static/js/v2/files/ (uploadFile, downloadFile, previews, …)
+    this.preview = null; // the open preview (openPreview), at most one
     this.me = { id: BigInt(keys.user.id), email: keys.user.email,
       generation: BigInt(keys.generation) };
     this.keys = keys;
@@ -641,7 +643,18 @@ export class ChatEngine extends EventTarget {
     }
     return { name: safeFileName(doc.name), mime: doc.mime, size: doc.size,
       length: doc.length, uploadId: doc.upload_id, identity: doc.identity,
-      fileHash: doc.file_hash };
+      fileHash: doc.file_hash, thumbnail: ChatEngine.thumbnailOf(doc.thumbnail) };
+  }
+
+  /** The optional `thumbnail` (base64, at most 8 KiB decoded) as bytes, or null: a
+   *  missing or malformed one is ignored (it is decoration; the file is what is signed). */
+  static thumbnailOf(value) {
+    if (typeof value !== "string" || value.length > 4 * Math.ceil(THUMBNAIL_MAX / 3)) return null;
+    try {
+      return unb64(value);
+    } catch {
+      return null;
+    }
   }
 
   /** A verified unsend: its target (a shown message or a tombstone) by the same sender. */
@@ -777,6 +790,7 @@ export class ChatEngine extends EventTarget {
     this.#emit("change", { conversation: id });
     const blocked = this.blockedReason(conv);
     if (blocked) return this.#failed(conv, entry, blocked);
+    const thumbnail = this.files.makeThumbnail?.(file) ?? null; // beside the upload
     let uploaded;
     try {
       uploaded = await this.files.uploadFile(file, { signal: controller.signal,
@@ -791,6 +805,8 @@ export class ChatEngine extends EventTarget {
     const doc = { v: 2, type: "file", name: file.name, mime: file.type, size: file.size,
       length: uploaded.length, upload_id: uploaded.uploadId, identity: uploaded.identity,
       file_hash: uploaded.fileHash };
+    const thumbnailBytes = await thumbnail;
+    if (thumbnailBytes) doc.thumbnail = b64(thumbnailBytes);
     entry.file = ChatEngine.fileOf(doc);
     entry.status = "sending";
     this.#emit("change", { conversation: id });
@@ -833,28 +849,79 @@ export class ChatEngine extends EventTarget {
   /**
    * The plaintext Blob of a file entry, decrypted and checked against its file hash
    * while downloading; null when it fails. `entry.download` says how it went ({state:
-   * "downloading" | "done" | "failed", sent, total, forgery, error}); a file that does not
-   * match its hash (FileHashError) is a forgery and gives nothing.
+   * "downloading" | "done" | "failed", received, total, forgery, error, fallback}); a file
+   * that does not match its hash (FileHashError) is a forgery and gives nothing.
+   * `fallback`: a save that had to decrypt in the page (no Service Worker).
    */
-  async downloadEntry(id, entry) {
+  downloadEntry(id, entry, { fallback = false } = {}) {
+    return this.#transfer(id, entry, { fallback },
+      (onProgress) => this.files.downloadFile(entry.file, { onProgress }));
+  }
+
+  /**
+   * Saves a file entry to disk: through the download Service Worker when the browser has
+   * one (streamed, constant memory; resolves to true), else as downloadEntry() (resolves
+   * to the Blob, which the view saves). Null when it fails (a forgery saves nothing).
+   */
+  async saveEntry(id, entry) {
+    if (!this.files.streamingDownloads?.()) return this.downloadEntry(id, entry, { fallback: true });
+    try {
+      await this.files.downloadWorker();
+    } catch (error) {
+      console.error("v2 chat: no download service worker; decrypting in the page", error);
+      return this.downloadEntry(id, entry, { fallback: true });
+    }
+    return this.#transfer(id, entry, { fallback: false },
+      (onProgress) => this.files.saveThroughWorker(entry.file, { onProgress }));
+  }
+
+  async #transfer(id, entry, { fallback }, run) {
     const emit = () => this.#emit("change", { conversation: id });
-    entry.download = { state: "downloading", received: 0, total: entry.file.length };
+    entry.download = { state: "downloading", received: 0, total: entry.file.length, fallback };
     emit();
     try {
-      const blob = await this.files.downloadFile(entry.file, { onProgress: (received) => {
+      const result = await run((received) => {
         entry.download.received = received;
         emit();
-      } });
+      });
       entry.download.state = "done";
-      return blob;
+      return result instanceof Blob ? result : true;
     } catch (error) {
       const forgery = error?.name === "FileHashError" || error?.code === "file_hash_mismatch";
-      entry.download = { state: "failed", forgery, error: reasonOf(error) };
+      entry.download = { state: "failed", forgery, error: reasonOf(error), fallback };
       console.error("v2 chat: a file download failed", error);
       return null;
     } finally {
       emit();
     }
+  }
+
+  /**
+   * Opens the preview of a file entry (this.preview = {entry, state, kind, blob}): states
+   * "opening", "open" (kind image, video, audio or pdf; blob typed from the file's own
+   * first bytes), "download-only" (not on the allowlist), "too-large", "failed".
+   */
+  async openPreview(id, entry) {
+    const preview = { conversation: id, entry, state: "opening" };
+    this.preview = preview;
+    this.#emit("change", { conversation: id });
+    Object.assign(preview, await this.#previewState(id, entry));
+    if (this.preview === preview) this.#emit("change", { conversation: id });
+    return preview;
+  }
+
+  async #previewState(id, entry) {
+    if (!this.files.previewAllowed?.(entry.file)) return { state: "too-large" };
+    const blob = await this.downloadEntry(id, entry);
+    if (blob === null) return { state: "failed" };
+    const found = await this.files.previewOf(blob);
+    return found ? { state: "open", ...found } : { state: "download-only" };
+  }
+
+  closePreview() {
+    const conversation = this.preview?.conversation;
+    this.preview = null;
+    if (conversation) this.#emit("change", { conversation });
   }
 
   #failed(conv, entry, reason) {

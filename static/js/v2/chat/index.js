@@ -3,8 +3,11 @@
 //     ageIdentities: ["AGE-SECRET-KEY-…", …] /* newest first */, signingSeed /* 32 bytes */});
 // Keys stay in this tab's memory: nothing here sends them anywhere. File messages need
 // the encrypt worker's bundle: options.encryptWorker = {url, integrity} (the page's
-// manifest entry "v2/files/encrypt-worker", as the /v2/ template passes it).
-import { setEncryptWorkerScript, Uploads } from "../files/index.js";
+// manifest entry "v2/files/encrypt-worker", as the /v2/ template passes it);
+// options.files = the shell config's "files" (download Service Worker, PDF.js bundles,
+// preview limit: accounts/views/v2.py file_config), without which downloads decrypt in
+// the page and PDFs are download-only.
+import { setEncryptWorkerScript, setFileConfig, Uploads } from "../files/index.js";
 import { ChatEngine } from "./engine.js";
 import { confirmDiscardUploads } from "./uploadview.js";
 import { ChatView } from "./view.js";
@@ -33,13 +36,14 @@ async function leave(uploads) {
  * ends, leave() before a logout: false when the user keeps the session for an upload).
  * File uploads resume across reloads (files/uploads.js) unless `keys.shared`.
  */
-export async function startChat(root, keys, { encryptWorker, registration, ...options } = {}) {
+export async function startChat(root, keys,
+  { encryptWorker, registration, files, ...options } = {}) {
   if (encryptWorker) setEncryptWorkerScript(encryptWorker.url, encryptWorker.integrity);
+  setFileConfig(files);
   const uploads = new Uploads(keys.user.id, { keep: !keys.shared });
   const engine = new ChatEngine(keys, options);
-  if (!options.files) {
-    engine.files = { ...engine.files, uploadFile: (file, opts) => uploads.uploadFile(file, opts) };
-  }
+  // Uploads go through the resumable manager; downloads and previews stay the engine's.
+  engine.files = { ...engine.files, uploadFile: (file, opts) => uploads.uploadFile(file, opts) };
   const view = new ChatView(root, engine, { registration });
   try {
     await engine.start();

@@ -4,8 +4,9 @@
 // keeps what was typed when it fails; new messages are announced in a polite live region.
 // Files: a labelled file input and drag-and-drop onto the conversation send file
 // messages (pasting files into the message box too: uploadview.js); a file entry shows its
-// (safe) name, size and progress (speed, time left, Cancel), and "Download" saves
-// the decrypted, hash-checked Blob through a temporary object URL (no previews).
+// (safe) name, size, progress (speed, time left, Cancel) and the sender's thumbnail;
+// "Download" saves it through the download Service Worker (or, without one, the decrypted,
+// hash-checked Blob through a temporary object URL); "Preview" opens ./previewview.js.
 // The member panel (members.js), the typing indicator (typing.js) and receipts
 // (receipts.js) are their own modules.
 import { AttentionIndicator, offlineText } from "./attention.js";
@@ -16,6 +17,7 @@ import { addressProblem, inviteOffer } from "./invite.js";
 import { linkified } from "./linkify.js";
 import { MemberPanel } from "./members.js";
 import { Notifier, notificationSettings } from "./notify.js";
+import { PreviewPanel, Thumbnails } from "./previewview.js";
 import { PrivacySettings, privacySettingsView } from "./privacy.js";
 import { receiptText } from "./receipts.js";
 import { SearchPanel } from "./search.js";
@@ -33,6 +35,8 @@ const RENDER_DELAY_MS = 16;
 const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Message expired.",
   server: "Message removed by the server.", pending: "Message removed." };
 const FORGERY_TEXT = "This file does not match what its sender sent (forgery?)";
+const IN_PAGE_TEXT = "This browser cannot save files while they download: the file is "
+  + "decrypted in this page's memory first.";
 
 /** Builds the static skeleton around the member panel and typing line; its parts by name. */
 function skeleton(root, members, typing, settings, search) {
@@ -99,6 +103,9 @@ export class ChatView {
       [notificationSettings(this.notifier), privacySettingsView(this.privacy)],
       this.search.element);
     this.parts.conversation.append(this.verify.element);
+    this.thumbnails = new Thumbnails(engine);
+    this.previews = new PreviewPanel(engine);
+    this.parts.conversation.insertBefore(this.previews.element, this.parts.composer);
     this.#wire();
     // "Today" becomes "Yesterday" at midnight without any message arriving.
     this.clockTimer = setInterval(() => this.render(), RELABEL_EVERY_MS);
@@ -216,10 +223,10 @@ export class ChatView {
     }
   }
 
-  /** Downloads a file entry and saves it under its safe name; nothing on a failure. */
+  /** Saves a file entry under its safe name (see saveEntry); nothing on a failure. */
   async #download(entry) {
-    const blob = await this.engine.downloadEntry(this.engine.openId, entry);
-    if (!blob) return;
+    const blob = await this.engine.saveEntry(this.engine.openId, entry);
+    if (!(blob instanceof Blob)) return; // failed, or saved by the service worker
     const url = URL.createObjectURL(blob);
     const link = el("a", { href: url, download: entry.file.name, hidden: true });
     document.body.append(link);
@@ -311,6 +318,7 @@ export class ChatView {
     this.parts.offline.hidden = !offline;
     this.parts.offline.textContent = offline ?? "";
     this.attention.show(this.engine.list().reduce((sum, conv) => sum + conv.unread, 0));
+    this.previews.render();
     this.parts.status.textContent = this.failure
       ?? (this.engine.online ? "Connected" : "Reconnecting…");
     this.parts.alerts.replaceChildren(...this.engine.findings.map((f) =>
@@ -423,12 +431,21 @@ export class ChatView {
       text: file.name }), " ", el("span", { class: "file-size", text: formatSize(file.size) }));
     if (item.status === "uploading") box.append(" ", ...uploadControls(item));
     const download = item.download;
+    const thumbnail = this.thumbnails.nodeFor(item);
+    if (thumbnail) box.prepend(thumbnail, " ");
     if (file.uploadId && (item.status === "sent" || item.status === "received")) {
       const button = el("button", { type: "button", class: "v2-download",
         "aria-label": `Download ${file.name}`, text: "Download",
         disabled: download?.state === "downloading" });
       button.addEventListener("click", () => this.#download(item));
-      box.append(" ", button);
+      const preview = el("button", { type: "button", class: "v2-preview-open",
+        "aria-label": `Preview ${file.name}`, text: "Preview",
+        disabled: download?.state === "downloading" });
+      preview.addEventListener("click", () => this.engine.openPreview(this.engine.openId, item));
+      box.append(" ", button, " ", preview);
+    }
+    if (download?.state === "downloading" && download.fallback) {
+      box.append(" ", el("span", { class: "v2-in-page", text: IN_PAGE_TEXT }));
     }
     if (download?.state === "downloading") {
       box.append(" ", el("progress", { max: String(download.total),
