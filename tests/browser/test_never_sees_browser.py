@@ -185,6 +185,70 @@ def test_the_browser_flows_leave_no_secret_anywhere_the_server_reaches(
     assert page.errors == [], page.errors
 
 
+def signed_up_page(new_page, server, email):
+    """A page of ``email``, signed up in the shell (recovery code confirmed), verified."""
+    page = new_page(server)
+    browser_signup(page, email)
+    page.get_by_label("I saved my recovery code").check()
+    page.get_by_role("button", name="Continue").click()
+    expect_signed_in(page, email)
+    User.objects.filter(email=email).update(email_verified_at=timezone.now())
+    expect(page.locator(".v2-status")).to_have_text("Connected")
+    return page
+
+
+def say(page, text):
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_a_group_of_two_browsers_and_the_cli_leaves_no_text_or_group_name_anywhere(
+        recording, new_page, tmp_path):
+    """Issue 13 must-show 1: Ada and Cy in Chromium and Bob on the CLI share a named group;
+    all three write, Ada renames it. Every text and both names reach every member (the
+    CLI reads them, each page shows them) and none is found anywhere the server reaches."""
+    server, secrets = recording.server, {}
+    bob_email, bob_home = f"bob-{tag()}@example.org", tmp_path / "bob"
+    cli(bob_home, server, "signup", "--email", bob_email, "--key-type",
+        settings.SECURECHAT_KEY_TYPE)
+    User.objects.filter(email=bob_email).update(email_verified_at=timezone.now())
+    ada, cy = f"ada-{tag()}@example.org", f"cy-{tag()}@example.org"
+    ada_page, cy_page = (signed_up_page(new_page, server, e) for e in (ada, cy))
+    secrets.update({"group name": f"Mill conspiracy {tag()}",
+                    "new group name": f"Old mill society {tag()}",
+                    "ada's text": f"the key is under the third stone {tag()}",
+                    "cy's text": f"I will bring the lantern {tag()}",
+                    "bob's text": f"midnight, not a minute later {tag()}"})
+
+    ada_page.get_by_label("Email address(es), separated by commas").fill(f"{bob_email}, {cy}")
+    ada_page.get_by_label("Group name (for a group)").fill(secrets["group name"])
+    ada_page.get_by_role("button", name="Start conversation").click()
+    expect(ada_page.locator("#v2-title")).to_have_text(secrets["group name"])
+    say(ada_page, secrets["ada's text"])
+    cy_page.locator(".v2-open", has_text=secrets["group name"]).click()
+    expect(cy_page.locator("#v2-title")).to_have_text(secrets["group name"])
+    say(cy_page, secrets["cy's text"])
+    expect(cy_page.locator(".v2-message.mine .state")).not_to_have_text(["Sending…"])
+    conversation = cli(bob_home, server, "conversations").split()[0]
+    cli(bob_home, server, "send", "--conversation", conversation, secrets["bob's text"])
+    ada_page.get_by_label("New group name").fill(secrets["new group name"])
+    ada_page.get_by_role("button", name="Rename").click()
+    for page in (ada_page, cy_page):
+        expect(page.locator("#v2-title")).to_have_text(secrets["new group name"])
+        expect(page.locator(".v2-timeline .v2-message .text")).to_have_text(
+            [secrets[f"{who}'s text"] for who in ("ada", "cy", "bob")])
+    read = cli(bob_home, server, "read", conversation)
+    assert all(secrets[f"{who}'s text"] in read for who in ("ada", "cy", "bob"))
+    assert secrets["new group name"] in cli(bob_home, server, "conversations")
+
+    findings = Probe(secrets).search(recording.haystacks())
+    assert findings == [], "\n".join(map(str, findings))
+    # The control, in the same haystacks: Bob's address travels in the clear by design.
+    assert Probe({"bob's address": bob_email.encode()}).search(recording.haystacks())
+    assert ada_page.errors == [] and cy_page.errors == []
+
+
 # --- the account flows -------------------------------------------------------------------
 
 # auth_key is the login and step-up credential (docs/api.md): the browser sends it, derived
