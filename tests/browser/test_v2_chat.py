@@ -300,7 +300,14 @@ def test_a_browser_user_added_by_a_python_client_reads_replies_and_leaves(
     assert group.append(alice, "add", bob, with_epoch=True).status_code == 201
     assert group.send(alice, "hello from the Python client").status_code == 201
 
-    expect(page.locator(".v2-open")).to_have_text(["Book club 1 unread"])
+    expect(page.locator(".v2-open .v2-open-label")).to_have_text(["Book club"])
+    expect(page.locator(".v2-open .v2-unread")).to_have_text(["1 unread"])
+    # The newest message and its time, in the list (and so in the button's name).
+    expect(page.locator(".v2-open .v2-open-preview")).to_have_text(
+        [f"{alice.email}: hello from the Python client"])
+    expect(page.locator(".v2-open .v2-open-time")).to_have_text([re.compile(r"\d")])
+    expect(page.get_by_role("button", name=re.compile(
+        r"Book club.*hello from the Python client.*1 unread"))).to_be_visible()
     page.locator(".v2-open").click()
     expect(page.locator(".v2-unread")).to_have_count(0)
     expect(page.locator(".v2-operation")).to_have_text([
@@ -1027,11 +1034,10 @@ def test_keyboard_moves_between_conversations_and_esc_closes_the_verify_panel(
     expect(page.locator("#v2-title")).to_have_text(bob.email)
     start_conversation(page, [carol.email])
     expect(page.locator("#v2-title")).to_have_text(carol.email)
-    order = page.locator(".v2-open").all_inner_texts()
-    at = next(i for i, label in enumerate(order) if carol.email in label)
+    order = page.locator(".v2-open .v2-open-label").all_inner_texts()
+    at = order.index(carol.email)
     page.locator("body").press("Alt+ArrowDown")
-    expect(page.locator("#v2-title")).to_have_text(
-        order[(at + 1) % len(order)].split(" ")[0])
+    expect(page.locator("#v2-title")).to_have_text(order[(at + 1) % len(order)])
     page.locator("body").press("Alt+ArrowUp")
     expect(page.locator("#v2-title")).to_have_text(carol.email)
 

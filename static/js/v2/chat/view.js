@@ -21,12 +21,13 @@ import { PreviewPanel, Thumbnails } from "./previewview.js";
 import { PrivacySettings, privacySettingsView } from "./privacy.js";
 import { receiptText } from "./receipts.js";
 import { SearchPanel } from "./search.js";
-import { clockTime, dayLabel, fullTimestamp, startsNewDay } from "./timeformat.js";
+import { clockTime, dayLabel, daysAgo, fullTimestamp, startsNewDay } from "./timeformat.js";
 import { TypingIndicator } from "./typing.js";
 import { bindPaste, uploadControls } from "./uploadview.js";
 import { VerifyPanel } from "./verify.js";
 
 const RELABEL_EVERY_MS = 60 * 1000;
+const PREVIEW_CHARS = 60; // of the newest message, in the conversation list
 // Messages older than this when they arrive were caught up, not sent just now.
 const FRESH_MS = 60 * 1000;
 // Consecutive messages of one sender within this time show as one group (one name).
@@ -331,10 +332,27 @@ export class ChatView {
     return others.map((m) => m.name).join(", ") || "Conversation";
   }
 
+  /** The newest message of `conv` as the list shows it ("Bob: see you…"), or null. */
+  #lastLine(conv) {
+    const item = conv.items.findLast((i) => i.kind === "message");
+    if (!item) return null;
+    const what = item.status === "removed" ? "Message removed"
+      : item.status === "failed" && !item.mine ? "A message that failed verification"
+        : item.file ? `File: ${item.file.name}` : item.text ?? "";
+    const line = `${this.engine.nameOf(item.sender)}: ${what}`;
+    return { text: line.length > PREVIEW_CHARS ? `${line.slice(0, PREVIEW_CHARS)}…` : line,
+      time: item.time };
+  }
+
   #renderList() {
     const items = this.engine.list().map((conv) => {
+      const last = this.#lastLine(conv);
       const button = el("button", { type: "button", class: "v2-open", "data-id": conv.id,
-        "aria-current": conv.id === this.engine.openId ? "true" : null }, this.#label(conv));
+        "aria-current": conv.id === this.engine.openId ? "true" : null },
+      el("span", { class: "v2-open-label", text: this.#label(conv) }),
+      last ? el("time", { class: "v2-open-time", datetime: new Date(last.time).toISOString(),
+        text: daysAgo(last.time) === 0 ? clockTime(last.time) : dayLabel(last.time) }) : "",
+      last ? el("span", { class: "v2-open-preview", text: last.text }) : "");
       if (conv.unread) {
         button.append(" ", el("span", { class: "v2-unread", text: `${conv.unread} unread` }));
       }
