@@ -205,6 +205,13 @@ def test_conversations_an_upload_a_group_and_the_key_change_notice(server, new_p
     expect(phone.locator(".v2-timeline .v2-message")).to_have_count(4)
     shot(phone, "conversation-phone", phone.locator(".v2-conversation"))
 
+    dark = new_page(server, color_scheme="dark")  # the system's dark mode
+    browser_login(dark, alice.email)
+    expect(dark.locator(".v2-open").filter(has_text="Book club")).to_have_count(1)
+    dark.locator(".v2-open").filter(has_not_text="Book club").click()
+    expect(dark.locator(".v2-timeline .v2-message")).to_have_count(4)
+    shot(dark, "conversation-dark", dark.locator(".v2-conversation"))
+
     page.locator(".v2-open").filter(has_not_text="Book club").click()
     expect(page.locator(".v2-members li")).to_have_count(2)
     push_new_key(alice, bob, carol)
