@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import flush
 from tests.support.bundle import ensure_built
 from tests.support.live import LiveServer
 
@@ -26,6 +27,9 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The flush after each transactional test puts post_migrate's rows back from a record
+    # instead of re-running it (tests/support/flush.py).
+    flush.install()
     # Pages name their scripts from the bundle manifest: test the current sources.
     ensure_built()
 
