@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import flush
 from tests.support.bundle import ensure_built
 from tests.support.live import LiveServer
 
@@ -26,6 +27,9 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The flush after each transactional test puts post_migrate's rows back from a record
+    # instead of re-running it (tests/support/flush.py).
+    flush.install()
     # Pages name their scripts from the bundle manifest: test the current sources.
     ensure_built()
 
@@ -86,6 +90,62 @@ def start_server(transactional_db, redis_url, tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+class SharedServers:
+    """The live servers a module's tests share: one per kind and environment."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp_path_factory = tmp_path_factory
+        self.servers: dict[tuple, LiveServer] = {}
+
+    def start(self, kind: str = "uvicorn", **extra_env: str) -> LiveServer:
+        """The module's running server of this kind and environment, started on first use."""
+        key = (kind, tuple(sorted(extra_env.items())))
+        server = self.servers.get(key)
+        if server is None:
+            workdir = self.tmp_path_factory.mktemp(f"shared-{kind}-server")
+            server = self.servers[key] = LiveServer(kind=kind, workdir=workdir,
+                                                    extra_env=extra_env).start()
+        elif server.process.poll() is not None:
+            raise RuntimeError(f"the module's shared {kind} server has exited "
+                               f"(a test must not stop it):\n{server.log()}")
+        return server
+
+    def clear_files(self) -> None:
+        for server in self.servers.values():
+            server.clear_files()
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_servers(django_db_setup, redis_url, tmp_path_factory):
+    """The module's :class:`SharedServers`, stopped after its last test. Tests use
+    ``start_shared_server``; a module-scoped fixture may call ``start`` itself (its tests
+    then need ``transactional_db``)."""
+    servers = SharedServers(tmp_path_factory)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def start_shared_server(shared_servers, transactional_db):
+    """Factory: ``start_shared_server("uvicorn"|"daphne", **env) -> LiveServer`` like
+    ``start_server``, but one process per kind and environment serves the whole module.
+
+    A server start costs a second or more; tests that only talk to a server share one.
+    Each test's rows are flushed after it (``transactional_db``) while the process stays,
+    and the server's MEDIA_ROOT and mail outbox are emptied, so the next test finds it as
+    a new server. A test on a shared server makes its own users (unique addresses) and
+    does not count on the server's memory or log holding its traces only; tests that
+    stop, kill or restart the server, read its whole log, or need settings of their own
+    use ``start_server`` (a process per test).
+    """
+    yield shared_servers.start
+    shared_servers.clear_files()
 
 
 @pytest.fixture

@@ -11,9 +11,13 @@ screenshot into the test's tmp directory, named in the failure report.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.accounts import clear_rate_limits
+from tests.support.bundle import build
 
 CHROMIUM = os.environ.get("SECURECHAT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -69,6 +73,38 @@ def browser(fake_camera):
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@dataclass(frozen=True)
+class BundleBuild:
+    """The test build of the bundles: its directory and manifest."""
+
+    dir: Path
+    manifest: dict
+
+    def url(self, entry: str) -> str:
+        """Where a server started with ``SECURECHAT_TEST_BUNDLE_DIR=dir`` serves ``entry``."""
+        return f"/static/test-bundle/{self.manifest['entries'][entry]['file']}"
+
+
+@pytest.fixture(scope="session")
+def test_bundle(tmp_path_factory) -> BundleBuild:
+    """The test build (tools/bundle.mjs --test: work-factor floor 10), built once per run for
+    every module whose server serves it (``SECURECHAT_TEST_BUNDLE_DIR``)."""
+    directory = tmp_path_factory.mktemp("test-bundle")
+    return BundleBuild(directory, build(directory, test_variant=True))
+
+
+@pytest.fixture
+def fresh_database(transactional_db, redis_url, shared_servers):
+    """For a test on the module's shared live server (``shared_servers.start`` in a
+    module-scoped ``server`` fixture): committed rows the server sees, flushed after the
+    test with the server's files (as ``start_shared_server`` does), and clean rate limits
+    before and after."""
+    clear_rate_limits()
+    yield
+    clear_rate_limits()
+    shared_servers.clear_files()
 
 
 @pytest.fixture

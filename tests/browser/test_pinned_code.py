@@ -150,12 +150,13 @@ class PinCheck:
         assert self.violations == []
 
 
-def test_every_script_on_every_page_is_pinned_and_no_csp_violation(start_server, new_page,
+def test_every_script_on_every_page_is_pinned_and_no_csp_violation(start_shared_server,
+                                                                     start_server, new_page,
                                                                      tmp_path):
     """Signed out on the served bundles; signed in on the test build (its work-factor
     floor lets the shell open an account made here by the client flow), which the
     server pins the same way."""
-    server = start_server("uvicorn")
+    server = start_shared_server("uvicorn")
     clear_rate_limits()
     signup(server, "unverified")  # the emailed link's page (a GET only shows the button)
     verify_link = urlsplit(wait_for_link(server, "unverified-", "/verify-email/")).path
@@ -202,10 +203,10 @@ def entries_of(urls: set[str]) -> set[str]:
     return {match.group(1) for url in urls if (match := BUNDLE_FILE.match(urlsplit(url).path))}
 
 
-def test_the_probes_see_a_violation_and_a_wrong_integrity(start_server, new_page):
+def test_the_probes_see_a_violation_and_a_wrong_integrity(start_shared_server, new_page):
     """Positive controls: an inline script is reported as a CSP violation; a script whose
     integrity does not match is refused by the browser and flagged by the check."""
-    server = start_server("uvicorn")
+    server = start_shared_server("uvicorn")
     page = new_page(server)
     check = PinCheck(page, server)
     check.visit("/login/")
@@ -252,14 +253,14 @@ WORKER_RUN = """async ([crypto, worker, integrity]) => {
 }"""
 
 
-def test_a_worker_runs_only_its_pinned_bytes_under_the_site_csp(start_server, new_page):
+def test_a_worker_runs_only_its_pinned_bytes_under_the_site_csp(start_shared_server, new_page):
     """startWorker fetches the derivation worker with its manifest integrity and runs it
     from a blob: URL under the site's CSP (worker-src blob:): it derives the same keys
     as the page, with progress; a wrong integrity is refused with the typed error."""
     from tests.support.bundle import BUNDLE_DIR
 
     entries = json.loads((BUNDLE_DIR / "manifest.json").read_text())["entries"]
-    server = start_server("uvicorn")
+    server = start_shared_server("uvicorn")
     page = new_page(server)
     check = PinCheck(page, server)
     check.visit("/login/")
@@ -273,7 +274,7 @@ def test_a_worker_runs_only_its_pinned_bytes_under_the_site_csp(start_server, ne
     assert check.violations == []
 
 
-def test_the_admin_pages_pin_their_scripts_too(start_server, new_page, redis_url):
+def test_the_admin_pages_pin_their_scripts_too(start_shared_server, new_page, redis_url):
     """Django's admin renders its own script tags (static files, widget media, the jsi18n
     catalog); securechat/sri.py pins them. A staff user with two-factor crawls it."""
 
@@ -287,7 +288,7 @@ def test_the_admin_pages_pin_their_scripts_too(start_server, new_page, redis_url
     make_user("someone@example.com")  # a row to list and open
     device, _ = enrol_totp(staff.user)
     client = login_admin(staff, device)  # the site's login with a code
-    server = start_server("uvicorn")
+    server = start_shared_server("uvicorn")
     page = new_page(server)
     page.context.add_cookies([{"name": name, "value": morsel.value, "url": server.url}
                               for name, morsel in client.cookies.items()])

@@ -15,36 +15,20 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import ForgivingTOTPDevice, User
-from tests.accounts import clear_rate_limits, fresh_code
+from tests.accounts import fresh_code
 from tests.accounts.test_client_keys import PASSWORD, Device
 from tests.browser.flows import wait_for_link
-from tests.support.bundle import build
-from tests.support.live import LiveServer
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fresh_database")]
 
 EMAIL = "pia@example.org"
 NEW_EMAIL = "pia.new@example.org"
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
+def server(shared_servers, test_bundle):
     """One uvicorn for the module, serving the test build of the bundles."""
-    bundles = tmp_path_factory.mktemp("profile-bundle")
-    build(bundles, test_variant=True)
-    with django_db_blocker.unblock():
-        live = LiveServer(kind="uvicorn", workdir=tmp_path_factory.mktemp("profile-server"),
-                          extra_env={"SECURECHAT_TEST_BUNDLE_DIR": str(bundles)})
-        live.start()
-    yield live
-    live.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_database(transactional_db, redis_url):
-    clear_rate_limits()
-    yield
-    clear_rate_limits()
+    return shared_servers.start("uvicorn", SECURECHAT_TEST_BUNDLE_DIR=str(test_bundle.dir))
 
 
 def seed(email: str) -> Device:

@@ -21,15 +21,12 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.accounts import clear_rate_limits
 from tests.browser.test_profile import log_in
 from tests.browser.test_v2_accounts import browser_login, browser_signup, open_shell
 from tests.browser.test_v2_chat import HEARTBEAT, Reader, send, signup, texts
-from tests.support.bundle import build
-from tests.support.live import LiveServer
 from tests.support.v2chat import PASSWORD
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("fresh_database")]
 
 PHONE = {"width": 390, "height": 844}
 UPLOAD_THROTTLE = 64 * 1024  # bytes/s: a 4 MiB upload stays in progress for a while
@@ -40,26 +37,12 @@ UPLOADED_A_TENTH = """() => {
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
+def server(shared_servers, test_bundle):
     """One uvicorn for the module, serving the test build of the bundles (the shell
     derives keys at the tests' work factor)."""
-    bundles = tmp_path_factory.mktemp("screenshots-bundle")
-    build(bundles, test_variant=True)
-    with django_db_blocker.unblock():
-        live = LiveServer("uvicorn", tmp_path_factory.mktemp("screenshots-server"),
-                          extra_env={"SECURECHAT_TEST_BUNDLE_DIR": str(bundles),
-                                     "SECURECHAT_RATE_SIGNUP_ADDRESS": "1000/3600",
-                                     "SECURECHAT_WS_HEARTBEAT_SECONDS": str(HEARTBEAT)})
-        live.start()
-    yield live
-    live.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_database(transactional_db, redis_url):
-    clear_rate_limits()
-    yield
-    clear_rate_limits()
+    return shared_servers.start("uvicorn", SECURECHAT_TEST_BUNDLE_DIR=str(test_bundle.dir),
+                                SECURECHAT_RATE_SIGNUP_ADDRESS="1000/3600",
+                                SECURECHAT_WS_HEARTBEAT_SECONDS=str(HEARTBEAT))
 
 
 @pytest.fixture

@@ -25,13 +25,11 @@ from accounts.models import KeyGeneration, User, WrappedIdentity
 from client import account as client_account
 from client.http import Session as ClientSession
 from client.identity import IdentityFile, unwrap_with_recovery
-from tests.accounts import clear_rate_limits, enrol_totp, fresh_code
+from tests.accounts import enrol_totp, fresh_code
 from tests.browser.flows import wait_for_link
 from tests.client import cli_support
-from tests.support.bundle import build
-from tests.support.live import LiveServer
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fresh_database")]
 
 PASSWORD = "correct horse battery staple v2"
 RECHECK_SECONDS = 2  # SECURECHAT_V2_RECHECK_SECONDS of this module's server
@@ -41,27 +39,13 @@ SOME_RECIPIENT = "age1v577fzh7dcgvcppufumgnxl35ymelp8lg9wqrgdjfm86647v9eyq4uyjca
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
+def server(shared_servers, test_bundle):
     """One uvicorn for the module, serving the test build of the bundles."""
-    bundles = tmp_path_factory.mktemp("v2-bundle")
-    manifest = build(bundles, test_variant=True)
-    with django_db_blocker.unblock():
-        live = LiveServer(kind="uvicorn", workdir=tmp_path_factory.mktemp("v2-server"),
-                          extra_env={"SECURECHAT_TEST_BUNDLE_DIR": str(bundles),
-                                     "SECURECHAT_V2_RECHECK_SECONDS": str(RECHECK_SECONDS)})
-        live.start()
-    live.crypto_url = f"/static/test-bundle/{manifest['entries']['crypto/index']['file']}"
-    live.bundle_dir = bundles
-    yield live
-    live.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_database(transactional_db, redis_url):
-    """Committed rows the server process sees; clean rate limits per test."""
-    clear_rate_limits()
-    yield
-    clear_rate_limits()
+    live = shared_servers.start("uvicorn", SECURECHAT_TEST_BUNDLE_DIR=str(test_bundle.dir),
+                                SECURECHAT_V2_RECHECK_SECONDS=str(RECHECK_SECONDS))
+    live.crypto_url = test_bundle.url("crypto/index")
+    live.bundle_dir = test_bundle.dir
+    return live
 
 
 # --- helpers -------------------------------------------------------------------------

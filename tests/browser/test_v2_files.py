@@ -145,11 +145,12 @@ def upload_in_browser(server, page, requests) -> dict:
 
 
 @pytest.fixture
-def x25519_server(start_server, settings):
-    """An X25519 deployment; users signed up here get keys of that type (the page takes
-    the key type of the user's own keys, GET /api/v1/me)."""
+def x25519_server(start_shared_server, settings):
+    """An X25519 deployment (one process for the module's tests); users signed up here
+    get keys of that type (the page takes the key type of the user's own keys, GET
+    /api/v1/me)."""
     settings.SECURECHAT_KEY_TYPE = "x25519"
-    return start_server("uvicorn", SECURECHAT_KEY_TYPE="x25519")
+    return start_shared_server("uvicorn", SECURECHAT_KEY_TYPE="x25519")
 
 
 def test_browser_upload_is_an_age_file_the_standard_tool_opens(x25519_server, new_page,

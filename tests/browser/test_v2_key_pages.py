@@ -27,14 +27,12 @@ from playwright.sync_api import expect
 
 from accounts.models import AuditEvent, ClientAuth, HeldReset, KeyGeneration, User
 from client.identity import IdentityFile
-from tests.accounts import clear_rate_limits, enrol_totp, fresh_code
+from tests.accounts import enrol_totp, fresh_code
 from tests.agecrypt.test_interop_cli import _run_age_tty
 from tests.client import cli_support
-from tests.support.bundle import build
-from tests.support.live import LiveServer
 from tests.support.v2chat import V2User
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fresh_database")]
 
 PASSWORD = "correct horse battery staple v2"  # tests/support/v2chat.py's
 NEW_PASSWORD = "an entirely new passphrase 42"
@@ -46,29 +44,18 @@ CANCEL_LINK = re.compile(r"https?://[^/\s]+(/password-reset/cancel/[A-Za-z0-9_-]
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
-    bundles = tmp_path_factory.mktemp("keys-bundle")
-    build(bundles, test_variant=True)
-    with django_db_blocker.unblock():
-        live = LiveServer(kind="uvicorn", workdir=tmp_path_factory.mktemp("keys-server"),
-                          extra_env={"SECURECHAT_TEST_BUNDLE_DIR": str(bundles),
-                                     "SECURECHAT_V2_RECHECK_SECONDS": "2",
-                                     "SECURECHAT_KEY_TYPE": KEY_TYPE,
-                                     # one test walks four reset links from one address
-                                     "SECURECHAT_RATE_RESET_ADDRESS": "100/3600",
-                                     "SECURECHAT_TEST_CLIENT_WORK_FACTOR":
-                                         str(SERVER_WORK_FACTOR)})
-        live.start()
-    yield live
-    live.stop()
+def server(shared_servers, test_bundle):
+    return shared_servers.start(
+        "uvicorn", SECURECHAT_TEST_BUNDLE_DIR=str(test_bundle.dir),
+        SECURECHAT_V2_RECHECK_SECONDS="2", SECURECHAT_KEY_TYPE=KEY_TYPE,
+        # one test walks four reset links from one address
+        SECURECHAT_RATE_RESET_ADDRESS="100/3600",
+        SECURECHAT_TEST_CLIENT_WORK_FACTOR=str(SERVER_WORK_FACTOR))
 
 
 @pytest.fixture(autouse=True)
-def fresh_database(transactional_db, redis_url, settings):
+def seeded_key_type(settings):
     settings.SECURECHAT_KEY_TYPE = KEY_TYPE  # what this process seeds, as the server
-    clear_rate_limits()
-    yield
-    clear_rate_limits()
 
 
 # --- helpers -------------------------------------------------------------------------

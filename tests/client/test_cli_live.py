@@ -34,7 +34,14 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def server(start_server):
+def server(start_shared_server):
+    """One uvicorn for the module's tests (rows and files are emptied after each)."""
+    return start_shared_server("uvicorn")
+
+
+@pytest.fixture
+def own_server(start_server):
+    """A uvicorn of the test's own, for a test that restarts it or reads its whole log."""
     return start_server("uvicorn")
 
 
@@ -216,7 +223,8 @@ def test_the_production_floor_refuses_the_test_servers_work_factor(server, tmp_p
     assert not User.objects.filter(email=EMAIL).exists()
 
 
-def test_a_changed_salt_for_a_known_account_is_refused(server, tmp_path, scrypt_log):
+def test_a_changed_salt_for_a_known_account_is_refused(own_server, tmp_path, scrypt_log):
+    server = own_server  # the log below must hold this test's requests only
     home = tmp_path / "alice"
     signup(home, server)
     ClientAuth.objects.filter(user__email=EMAIL).update(account_salt=os.urandom(16))

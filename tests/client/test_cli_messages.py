@@ -38,7 +38,14 @@ _names = itertools.count(1)
 
 
 @pytest.fixture
-def server(start_server):
+def server(start_shared_server):
+    """One uvicorn for the module's tests (rows and files are emptied after each)."""
+    return start_shared_server("uvicorn")
+
+
+@pytest.fixture
+def own_server(start_server):
+    """A uvicorn of the test's own, for a test that restarts it or reads its whole log."""
     return start_server("uvicorn")
 
 
@@ -120,7 +127,9 @@ def test_a_group_of_three_adds_removes_and_leaves(server, tmp_path):
     assert messages(history)[-1] == f"{alice.email}: alone"
 
 
-def test_listen_prints_live_messages_resumes_after_a_restart_and_stops_on_ctrl_c(server, tmp_path):
+def test_listen_prints_live_messages_resumes_after_a_restart_and_stops_on_ctrl_c(own_server,
+                                                                                  tmp_path):
+    server = own_server  # restarted below
     alice, bob = CliUser(server, tmp_path, "alice"), CliUser(server, tmp_path, "bob")
     cid = alice.ok("new", bob.email).split()[2]
     alice.ok("send", cid, "before listening")

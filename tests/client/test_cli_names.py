@@ -30,8 +30,9 @@ pytestmark = [pytest.mark.django_db(transaction=True),
 
 
 @pytest.fixture
-def server(start_server):
-    return start_server("uvicorn")
+def server(start_shared_server):
+    """One uvicorn for the module's tests (rows and files are emptied after each)."""
+    return start_shared_server("uvicorn")
 
 
 def test_send_to_an_address_starts_the_direct_conversation_once(server, tmp_path):

@@ -37,8 +37,9 @@ _names = itertools.count(1)
 
 
 @pytest.fixture
-def server(start_server):
-    return start_server("uvicorn")
+def server(start_shared_server):
+    """One uvicorn for the module's tests (rows and files are emptied after each)."""
+    return start_shared_server("uvicorn")
 
 
 def make_user(server, tmp_path, name: str, *, transport=None) -> Messenger:

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.usefixtures("fresh_rate_limits")
 
 
 @pytest.mark.dbsensitive
-def test_user_admin_shows_storage_used_per_user(start_server):
+def test_user_admin_shows_storage_used_per_user(start_shared_server):
     """The accounts User admin lists each user's stored bytes (the lengths of their complete
     age files): the uploader's file counts for the uploader only, an upload in progress
     counts for nobody (the other user shows 0)."""
-    server = start_server("uvicorn")
+    server = start_shared_server("uvicorn")  # one for the module
     alice, bob = v2_member(server), v2_member(server)
     data, _ = age_file(b"s" * 12_000)
     tus_upload(alice, server, data)
@@ -35,10 +35,10 @@ def test_user_admin_shows_storage_used_per_user(start_server):
 
 
 @pytest.mark.dbsensitive
-def test_the_uploads_admin_is_read_only_metadata(start_server):
+def test_the_uploads_admin_is_read_only_metadata(start_shared_server):
     """The uploads list shows ids, uploader, lengths and states; it has no add, change or
     delete, and no column that could carry a name (none reached the server)."""
-    server = start_server("uvicorn")
+    server = start_shared_server("uvicorn")  # one for the module
     alice = v2_member(server)
     data, _ = age_file(b"m" * 5_000)
     path = tus_upload(alice, server, data)

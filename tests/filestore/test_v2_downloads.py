@@ -34,8 +34,9 @@ SAFE = {"Content-Type": "application/octet-stream", "X-Content-Type-Options": "n
 
 
 @pytest.fixture
-def server(start_server):
-    return start_server("uvicorn")
+def server(start_shared_server):
+    """One uvicorn for the module's tests (rows and files are emptied after each)."""
+    return start_shared_server("uvicorn")
 
 
 @pytest.fixture

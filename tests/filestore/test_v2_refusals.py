@@ -32,8 +32,9 @@ pytestmark = pytest.mark.usefixtures("fresh_rate_limits")
 
 
 @pytest.fixture
-def server(start_server):
-    return start_server("uvicorn")
+def server(start_shared_server):
+    """One uvicorn for the module's tests (rows and files are emptied after each)."""
+    return start_shared_server("uvicorn")
 
 
 def nothing_kept(server) -> bool:

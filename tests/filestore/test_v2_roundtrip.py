@@ -39,8 +39,9 @@ JS_DIR = REPO_ROOT / "tests" / "agecrypt" / "js"
 
 
 @pytest.fixture
-def server(start_server):
-    return start_server("uvicorn")
+def server(start_shared_server):
+    """One uvicorn for the module's tests (rows and files are emptied after each)."""
+    return start_shared_server("uvicorn")
 
 
 @pytest.mark.dbsensitive

@@ -67,12 +67,12 @@ def chat(trio):
 
 
 @pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
-async def test_live_server_delivers_ciphertext_between_two_members(chat, start_server, kind):
+async def test_live_server_delivers_ciphertext_between_two_members(chat, start_shared_server, kind):
     """Under uvicorn and daphne, two members exchange 20 messages over send2: acks with
     consecutive seqs after the chain's, each side gets all 20 message2 frames in order,
     once, carrying exactly the sealed boxes, which open to the texts."""
     group, alice, bob = chat
-    server = start_server(kind)
+    server = start_shared_server(kind)
     first = await last_seq(group) + 1
     async with socket_of(server, alice) as a, socket_of(server, bob) as b:
         for client in (a, b):
@@ -92,11 +92,11 @@ async def test_live_server_delivers_ciphertext_between_two_members(chat, start_s
             assert [opened_text(group, f) for f in got] == texts
 
 
-async def test_twenty_sockets_send_at_once_and_get_gap_free_seqs(chat, start_server):
+async def test_twenty_sockets_send_at_once_and_get_gap_free_seqs(chat, start_shared_server):
     """20 sockets (10 per member) send together after a barrier: every one acked, the seqs
     are the next 20 with no gap and no repeat, and 20 rows are stored."""
     group, alice, bob = chat
-    server = start_server("uvicorn")
+    server = start_shared_server("uvicorn")
     first = await last_seq(group) + 1
     bodies = [await database_sync_to_async(group.message)(alice if i % 2 == 0 else bob, f"t{i}")
               for i in range(20)]
@@ -179,14 +179,14 @@ async def test_a_server_restart_mid_conversation_loses_nothing_acked(chat, start
         "second life"]
 
 
-async def test_bench_echo_route_exists_only_with_its_environment_variable(start_server):
+async def test_bench_echo_route_exists_only_with_its_environment_variable(start_shared_server):
     """Without SECURECHAT_BENCH_ECHO the echo URL is refused; with it, frames echo back."""
-    plain = start_server("uvicorn")
+    plain = start_shared_server("uvicorn")
     with pytest.raises(Exception):  # noqa: B017 - refused handshake or immediate close
         async with ws_connect(plain.ws_url + "bench-echo/room/", plain.origin) as ws:
             await ws.send("hello")
             await asyncio.wait_for(ws.recv(), 5)
-    bench = start_server("uvicorn", SECURECHAT_BENCH_ECHO="1")
+    bench = start_shared_server("uvicorn", SECURECHAT_BENCH_ECHO="1")
     async with ws_connect(bench.ws_url + "bench-echo/room/", bench.origin) as ws:
         await ws.send("hello")
         assert await asyncio.wait_for(ws.recv(), 5) == "hello"

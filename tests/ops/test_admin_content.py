@@ -57,8 +57,8 @@ def operator_client(server, tmp_path):
 
 
 @pytest.mark.dbsensitive
-def test_no_admin_page_contains_a_message_text_or_a_file_name(start_server, tmp_path):
-    server = start_server("uvicorn")
+def test_no_admin_page_contains_a_message_text_or_a_file_name(start_shared_server, tmp_path):
+    server = start_shared_server("uvicorn")  # one for the module
     alice, bob, secrets = seed_content(server, tmp_path)
     # A pending staff invitation: the admin lists it, never its token (nor the token's hash).
     from accounts.actions import do_invite
@@ -89,13 +89,13 @@ def test_no_admin_page_contains_a_message_text_or_a_file_name(start_server, tmp_
 
 
 @pytest.mark.dbsensitive
-def test_admin_pages_are_read_only_for_content(start_server, tmp_path):
+def test_admin_pages_are_read_only_for_content(start_shared_server, tmp_path):
     """Every messaging and filestore model: no add, no change form, no delete."""
     from django.contrib import admin
 
     from accounts.admin_site import site
 
-    server = start_server("uvicorn")
+    server = start_shared_server("uvicorn")  # one for the module
     seed_content(server, tmp_path)
     client = operator_client(server, tmp_path)
     admin.autodiscover()

@@ -235,26 +235,37 @@ def test_nginx_accepts_the_site_config(tmp_path):
     assert "test is successful" in done.stderr
 
 
-@pytest.fixture
-def behind_nginx(tmp_path, transactional_db, redis_url):
-    """Two uvicorn processes (shared database, Redis and blobs) behind the shipped config."""
+@pytest.fixture(scope="module")
+def upstreams(django_db_setup, redis_url, tmp_path_factory):
+    """(HTTPS port, two uvicorn processes sharing the database, Redis and blobs), for the
+    module: the processes serve the origin of an nginx on that port."""
     need_nginx()
     https_port = free_port()
     origin = f"https://127.0.0.1:{https_port}"
-    servers = [LiveServer("uvicorn", tmp_path / f"upstream-{i}",
+    root = tmp_path_factory.mktemp("upstreams")
+    servers = [LiveServer("uvicorn", root / f"upstream-{i}",
                           extra_env={"SECURECHAT_ORIGINS": origin,
-                                     "MEDIA_ROOT": str(tmp_path / "media")})
+                                     "MEDIA_ROOT": str(root / "media")})
                for i in range(2)]
-    nginx = Nginx(tmp_path / "nginx", [s.port for s in servers], https_port=https_port)
     try:
         for server in servers:
             server.start()
+        yield https_port, servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture
+def behind_nginx(upstreams, tmp_path, transactional_db):
+    """The module's two uvicorn processes behind a fresh nginx with the shipped config."""
+    https_port, servers = upstreams
+    nginx = Nginx(tmp_path / "nginx", [s.port for s in servers], https_port=https_port)
+    try:
         nginx.start()
         yield nginx, servers
     finally:
         nginx.stop()
-        for server in servers:
-            server.stop()
 
 
 def tls_context(nginx: Nginx) -> ssl.SSLContext:

@@ -160,6 +160,14 @@ class LiveServer:
         raise RuntimeError(
             f"{self.kind} did not answer in {STARTUP_TIMEOUT_SECONDS}s:\n{self.log()}")
 
+    def clear_files(self) -> None:
+        """Deletes every file under MEDIA_ROOT and the mail outbox (directories stay): a
+        server shared by a module's tests starts each test as a new one would."""
+        for directory in (self.media_root, self.mail_dir):
+            for path in sorted(directory.rglob("*"), reverse=True):
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
