@@ -258,9 +258,9 @@ def table(title: str, runs: dict[int, dict[str, int]]) -> str:
 
 
 class UploadMemoryGrows(AssertionError):
-    """The upload's known defect (see the test's xfail): tus-js-client's PATCH bodies are
-    Blobs whose bytes the browser process keeps until the page's garbage collector drops
-    them, which their few bytes of JavaScript heap do not prompt."""
+    """The upload's known defect (see the test's xfail): the browser process holds about
+    one 8 MiB PATCH body per PATCH sent and gives it back only later (docs/benchmarks.md
+    "Browser memory (Chromium)"; likely the blob storage of tus-js-client's PATCH Blobs)."""
 
 
 def growing(title: str, runs: dict[int, dict[str, int]]) -> list[str]:
@@ -277,8 +277,8 @@ def growing(title: str, runs: dict[int, dict[str, int]]) -> list[str]:
 
 
 @pytest.mark.xfail(raises=UploadMemoryGrows, strict=True, reason=(
-    "issue 14 must-show 4 not met by the upload: the browser process keeps each 8 MiB PATCH "
-    "Blob until the page's GC (+65 MiB at 64 MiB, +127 MiB at 256 MiB); the download, the "
+    "issue 14 must-show 4 not met by the upload: the browser process holds about one 8 MiB "
+    "PATCH body per PATCH (+65 MiB at 64 MiB, +124 MiB at 256 MiB); the download, the "
     "hashes and the control are asserted and must pass"))
 def test_uploads_and_service_worker_downloads_of_256_mib_take_no_more_memory_than_64_mib(
         server, transactional_db, browser, new_page, tmp_path):  # noqa: F811
