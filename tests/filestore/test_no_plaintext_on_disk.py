@@ -57,20 +57,26 @@ class TreeSampler:
 
     def _run(self) -> None:
         while not self.stopped.wait(0.02):
-            for path in self._files():
-                try:
-                    stat = path.stat()
-                    if (stat.st_mtime < self.started or stat.st_size > MAX_READ
-                            or (str(path), stat.st_size) in self.seen):
-                        continue
-                    self.seen[(str(path), stat.st_size)] = path.read_bytes()
-                except OSError:
-                    continue  # gone, or not ours to read
-            self.rounds += 1
+            self._round()
+
+    def _round(self) -> None:
+        for path in self._files():
+            try:
+                stat = path.stat()
+                if (stat.st_mtime < self.started or stat.st_size > MAX_READ
+                        or (str(path), stat.st_size) in self.seen):
+                    continue
+                self.seen[(str(path), stat.st_size)] = path.read_bytes()
+            except OSError:
+                continue  # gone, or not ours to read
+        self.rounds += 1
 
     def haystacks(self) -> list[tuple[str, bytes]]:
         self.stopped.set()
         self.thread.join(5)
+        # One round after the flow: the last bytes may land after the thread's last round
+        # (on a loaded machine a round reading the temp dir takes longer than the tail).
+        self._round()
         return [(f"file {path}, {size} bytes", data) for (path, size), data in self.seen.items()]
 
 
