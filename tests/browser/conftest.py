@@ -107,6 +107,15 @@ def fresh_database(transactional_db, redis_url, shared_servers):
     shared_servers.clear_files()
 
 
+@pytest.fixture(autouse=True)
+def browser_rate_limits(redis_url):
+    """Every browser test starts with clean rate limits: the modules sign many users up
+    from 127.0.0.1 through live servers sharing one Redis, and the per-address limits
+    (prelogin, signup) would otherwise carry one module's count into the next. No browser
+    test is about a rate limit (tests/accounts and tests/messaging test those)."""
+    clear_rate_limits()
+
+
 @pytest.fixture
 def new_page(browser, request, tmp_path):
     """Factory ``new_page(server, viewport=None) -> Page``, each in its own browser context.
