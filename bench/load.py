@@ -205,6 +205,7 @@ class Stats:
     latencies: list = field(default_factory=list)
     pending: dict = field(default_factory=dict)  # box -> send time
     closed: list = field(default_factory=list)
+    unsent: int = 0  # due while the socket was closed (the engine would resend them)
     elapsed: float = 0.0
     cpu: list = field(default_factory=list)  # server 1, server 2, Redis: CPU seconds
 
@@ -238,22 +239,30 @@ class Client:
         self.synced = asyncio.Event()
         self.reader: asyncio.Task | None = None
         self.closing = False
+        self.replaying = False  # a re-sync2 after a reconnection replays what was seen
         self.next_body = 0  # chat: every sealed box is sent once over the whole run
         self.req_boxes: dict[str, str] = {}
 
     async def connect(self, room: str):
+
+        self.room = room
+        await self.open()
+        self.reader = asyncio.create_task(self.read())
+        if not self.echo:
+            await asyncio.wait_for(self.synced.wait(), 60)
+
+    async def open(self):
+        """Connect (no client keepalive ping, as a browser) and, for chat, ``sync2``."""
         from websockets.asyncio.client import connect
 
-        path = f"/ws/bench-echo/{room}/" if self.echo else "/ws/"
+        path = f"/ws/bench-echo/{self.room}/" if self.echo else "/ws/"
         self.ws = await connect(
             f"ws://127.0.0.1:{self.port}{path}", origin=f"http://127.0.0.1:{self.port}",
             additional_headers={"Cookie": self.conversation.cookies[self.side]},
-            open_timeout=30, max_size=2**22)
-        self.reader = asyncio.create_task(self.read())
-        if self.echo:
-            return
-        await self.ws.send(json.dumps({"type": "sync2", "positions": {}, "req_id": "sync"}))
-        await asyncio.wait_for(self.synced.wait(), 60)
+            open_timeout=60, max_size=2**22, ping_interval=None)
+        if not self.echo:
+            await self.ws.send(json.dumps({"type": "sync2", "positions": {},
+                                           "req_id": "sync"}))
 
     def arrived(self, box: str) -> None:
         """The other member's ``box`` reached this client."""
@@ -271,7 +280,7 @@ class Client:
             if frame["conversation"] != self.conversation.id or item["type"] != "message":
                 return  # the set-up's operations and epochs
             if item["seq"] in self.seen:
-                stats.duplicates += 1
+                stats.duplicates += not self.replaying
             elif item["box"] in self.conversation.boxes[self.side]:
                 self.seen.add(item["seq"])
                 stats.own_copies += 1
@@ -284,6 +293,7 @@ class Client:
             if box is not None:
                 self.ledger.acked.add(box)
         elif kind == "synced2":
+            self.replaying = False
             self.synced.set()
         elif kind == "error":
             stats.errors.append((frame.get("error"), frame.get("detail")))
@@ -300,14 +310,20 @@ class Client:
     async def read(self):
         from websockets.exceptions import ConnectionClosed
 
-        try:
-            async for raw in self.ws:
-                frame = json.loads(raw)
-                (self.on_echo_frame if self.echo else self.on_chat_frame)(frame)
-        except ConnectionClosed:
-            pass
-        if not self.closing:
+        while True:
+            try:
+                async for raw in self.ws:
+                    frame = json.loads(raw)
+                    (self.on_echo_frame if self.echo else self.on_chat_frame)(frame)
+            except ConnectionClosed:
+                pass
+            if self.closing:
+                return
             self.stats.closed.append(self.ws.close_code)
+            if self.echo:
+                return  # the echo stores nothing to catch up on
+            self.replaying = True  # as the engine does: reconnect, sync2 from the start
+            await self.open()
 
     def next_frame(self, k: int) -> tuple[str, str]:
         """The k-th frame of this workload and its box: chat takes the next unsent sealed
@@ -328,6 +344,8 @@ class Client:
     async def send_on_schedule(self, begin: float, interval: float, offset: float,
                                until: float):
         """Open loop: the k-th send is due at begin + offset + k * interval."""
+        from websockets.exceptions import ConnectionClosed
+
         k = 0
         loop = asyncio.get_running_loop()
         while True:
@@ -340,7 +358,10 @@ class Client:
             box, text = self.next_frame(k)
             self.stats.pending[box] = time.perf_counter()
             self.stats.sent += 1
-            await self.ws.send(text)
+            try:
+                await self.ws.send(text)
+            except ConnectionClosed:
+                self.stats.unsent += 1
             k += 1
 
     async def close(self):
@@ -519,7 +540,9 @@ def print_report(args, results: dict, ledger: Ledger, report: dict) -> None:
     for (rate, kind), stats in results.items():
         if stats.errors or stats.closed or stats.duplicates:
             print(f"{kind} at {rate:g}: duplicates {stats.duplicates}, errors "
-                  f"{stats.errors[:3]}, close codes {sorted(set(map(str, stats.closed)))}")
+                  f"{stats.errors[:3]}, sockets closed (chat reconnects and syncs) "
+                  f"{len(stats.closed)} with codes {sorted(set(map(str, stats.closed)))}, "
+                  f"due while closed {stats.unsent}")
     print_target(args, results)
 
 
