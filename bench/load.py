@@ -373,13 +373,16 @@ class Client:
 
 
 class Sampler:
-    """RSS and CPU time of each server process (and CPU of Redis), sampled every second."""
+    """RSS and CPU time of each server process (and CPU of Redis and of the PostgreSQL
+    backends serving ``database``), sampled every second."""
 
-    def __init__(self, processes: list[subprocess.Popen], redis: subprocess.Popen):
+    def __init__(self, processes: list[subprocess.Popen], redis: subprocess.Popen,
+                 database: str | None):
         import psutil
 
         self.procs = [psutil.Process(p.pid) for p in processes]
         self.redis = psutil.Process(redis.pid)
+        self.database = database
         self.peak = [0] * len(processes)
         self.task: asyncio.Task | None = None
 
@@ -389,8 +392,20 @@ class Sampler:
         return values
 
     def cpu(self) -> list[float]:
-        """CPU seconds of server 1, server 2 and Redis."""
-        return [sum(p.cpu_times()[:2]) for p in [*self.procs, self.redis]]
+        """CPU seconds of server 1, server 2, Redis and (on PostgreSQL) the database's
+        backends alive now (persistent connections: the same ones all run long)."""
+        values = [sum(p.cpu_times()[:2]) for p in [*self.procs, self.redis]]
+        return values + ([self.backends_cpu()] if self.database else [])
+
+    def backends_cpu(self) -> float:
+        import psutil
+
+        total = 0.0
+        for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+            times = proc.info["cpu_times"]
+            if times and f" {self.database} " in " ".join(proc.info["cmdline"] or []) + " ":
+                total += sum(times[:2])
+        return total
 
     async def run(self):
         while True:
@@ -442,12 +457,12 @@ async def run_workload(clients: list[Client], rate: float, seconds: float, tail:
     return stats
 
 
-async def run_load(conversations, ports, processes, redis, rates, seconds, tail):
+async def run_load(conversations, ports, processes, redis, database, rates, seconds, tail):
     """Echo then chat at each rate, on the same 2 x conversations members."""
     import psutil
 
     ledger = Ledger()
-    sampler = Sampler(processes, redis)
+    sampler = Sampler(processes, redis, database)
     report = {"rss_start": sampler.rss()}
     me = psutil.Process()  # this process: the clients
     chat = pair_clients(conversations, ports, False, ledger)
@@ -525,7 +540,8 @@ def workload_row(rate: float, kind: str, stats: Stats, ratio: str) -> str:
 
 def print_report(args, results: dict, ledger: Ledger, report: dict) -> None:
     print("| rate (msg/s) | workload | sent | acked | delivered | delivered / sent | p50 ms "
-          "| p99 ms | throughput msg/s | chat / echo | CPU server 1 / server 2 / Redis |")
+          "| p99 ms | throughput msg/s | chat / echo | CPU server 1 / server 2 / Redis"
+          f"{' / PostgreSQL' if args.postgres else ''} |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rate in args.rates:
         echo, chat = results[rate, "echo"], results[rate, "chat"]
@@ -639,7 +655,9 @@ def main() -> int:
             print(f"server {i + 1}: pid {processes[-1].pid} on port {port}", file=sys.stderr,
                   flush=True)
         results, ledger, report = asyncio.run(run_load(
-            conversations, ports, processes, redis, args.rates, args.seconds, args.tail))
+            conversations, ports, processes, redis,
+            urlsplit(database_url).path.lstrip("/") if database_url else None,
+            args.rates, args.seconds, args.tail))
     finally:
         stop(processes)
         redis.terminate()
