@@ -36,6 +36,9 @@ MARKER = os.urandom(48)
 PLAINTEXT = MARKER * (6 * 1024 * 1024 // len(MARKER))
 RATE = 3 * 1024 * 1024
 MAX_READ = 64 * 1024 * 1024  # other processes' big files in the temp dir are not ours
+# Where the server spools: its TMPDIR (inherited), else /tmp; and this process's idea of it
+# (tempfile caches the first answer), in case the two differ.
+TEMP_DIRS = sorted({Path(os.environ.get("TMPDIR") or "/tmp"), Path(tempfile.gettempdir())})
 
 
 class TreeSampler:
@@ -53,7 +56,8 @@ class TreeSampler:
     def _files(self):
         for root in self.roots:
             yield from (p for p in root.rglob("*") if p.is_file())
-        yield from (p for p in Path(tempfile.gettempdir()).iterdir() if p.is_file())
+        for directory in TEMP_DIRS:
+            yield from (p for p in directory.iterdir() if p.is_file())
 
     def _run(self) -> None:
         while not self.stopped.wait(0.02):
