@@ -303,6 +303,11 @@ def enrol_two_factor(page, address: str, password: str) -> tuple[ForgivingTOTPDe
     page.get_by_role("button", name="I saved my backup codes").click()
     expect(page.locator("#v2-profile-otp")).to_have_text("on")
     account_nav(page).get_by_role("link", name="Chat").click()
+    # The chat shows before the next step (the chat stays mounted, hidden, under /me/: wait
+    # for it to be visible; a logout racing a page still loading could leave that page
+    # signed in with a session the logout just ended).
+    expect(page.locator("#v2-chat-root")).to_be_visible()
+    expect(page.locator("#v2-chat-root .v2-status")).to_have_text("Connected")
     return ForgivingTOTPDevice.objects.get(pk=device.pk), backup_codes
 
 

@@ -22,13 +22,24 @@ export { formatSize, safeFileName } from "./filename.js";
  */
 async function leave(uploads) {
   if (uploads.busy && !confirmDiscardUploads()) return false;
+  // A logout always goes through: what is not discarded in time expires on the server
+  // (SECURECHAT_UPLOAD_EXPIRY_SECONDS) and its record dies with the session's device key.
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(resolve, LEAVE_LIMIT_MS, "late"); });
   try {
-    await uploads.discardAll();
+    if (await Promise.race([uploads.discardAll(), late]) === "late") {
+      console.warn(`v2 chat: discarding partial uploads took over ${LEAVE_LIMIT_MS} ms; `
+        + "logging out anyway");
+    }
   } catch (error) {
     console.error("v2 chat: the partial uploads were not all discarded", error);
+  } finally {
+    clearTimeout(timer);
   }
   return true;
 }
+
+const LEAVE_LIMIT_MS = 10_000;
 
 /**
  * Starts the engine and its view in `root`; resolves with {engine, view, uploads, stop(),
