@@ -49,14 +49,6 @@ def server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
     live.stop()
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(redis_url):
-    """User ids restart after each flush, so another module's counts would land on ours."""
-    from tests.accounts import clear_rate_limits
-
-    clear_rate_limits()
-
-
 def operations_stored(conversation: str) -> int:
     from messaging.models import MembershipOperation
 
