@@ -303,9 +303,7 @@ def enrol_two_factor(page, address: str, password: str) -> tuple[ForgivingTOTPDe
     page.get_by_role("button", name="I saved my backup codes").click()
     expect(page.locator("#v2-profile-otp")).to_have_text("on")
     account_nav(page).get_by_role("link", name="Chat").click()
-    # The chat shows before the next step (the chat stays mounted, hidden, under /me/: wait
-    # for it to be visible; a logout racing a page still loading could leave that page
-    # signed in with a session the logout just ended).
+    # The chat shows before the next step (it stays mounted, hidden, under /me/).
     expect(page.locator("#v2-chat-root")).to_be_visible()
     expect(page.locator("#v2-chat-root .v2-status")).to_have_text("Connected")
     return ForgivingTOTPDevice.objects.get(pk=device.pk), backup_codes
@@ -378,6 +376,9 @@ def test_the_browser_account_flows_leave_no_secret_anywhere_the_server_reaches(
     # the authenticator's next 30-second code.
     device, backup_codes = enrol_two_factor(page, eve, passwords[0])
     account_nav(page).get_by_role("button", name="Log out").click()
+    # The logout is finished when the login view shows: the next step loads "/" afresh,
+    # and a page unloaded mid-logout would restore the session the logout had not ended.
+    expect(page.locator("#v2-login")).to_be_visible()
     key_pages.login(page, eve, passwords[0], code_for=in_step(device))
     key_pages.expect_signed_in(page, eve, 1)
     signup, identity = holdings.stored("eve signup", passwords[0])

@@ -309,6 +309,7 @@ def test_a_lying_prelogin_is_refused_before_the_password_is_used(server, new_pag
     expect_signed_in(page, "dee@example.org")
     assert "dee@example.org" in storage(page)[KNOWN_ACCOUNTS]
     page.get_by_role("button", name="Log out").click()
+    expect(page.locator("#v2-login")).to_be_visible()  # the logout is done before "/" reloads
     logins.clear()
     tamper_prelogin(page, account_salt="A" * 22)
     browser_login(page, "dee@example.org")
