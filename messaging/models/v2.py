@@ -65,6 +65,9 @@ class MemberV2(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="v2_memberships")
     joined_seq = models.PositiveBigIntegerField()
+    # Whether the chain makes this member an admin (create, grant-admin; revoke-admin and
+    # leave end it): the server refuses other members' admin operations as well as clients.
+    is_admin = models.BooleanField(default=False, db_default=False)
     # Read position (metadata the server sees): the highest seq this member has read.
     last_read_seq = models.PositiveBigIntegerField(default=0, db_default=0)
 

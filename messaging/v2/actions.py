@@ -48,6 +48,7 @@ from messaging.v2.errors import (
     ClientIdConflict,
     ConversationExists,
     EpochExists,
+    Forbidden,
     Invalid,
     NotFound,
     StaleEpoch,
@@ -263,7 +264,7 @@ def do_create_conversation(creator, conversation_id: str, kind: str,
                 head=ZERO_HASH, direct_key=key)
             op_row = _record_operation(conversation, op, operation, creator)
             MemberV2.objects.create(conversation=conversation, user=creator,
-                                    joined_seq=op_row.seq)
+                                    joined_seq=op_row.seq, is_admin=True)
             _check_epoch_fits(conversation, checked, {creator.pk}, prefix="epoch.")
             epoch_row = _record_epoch(conversation, checked, creator)
             _save(conversation)
@@ -297,6 +298,24 @@ def check_append(user, conversation_id: str, operation: SignedOperation,
     return conversation, op, checked
 
 
+def _check_authority(conversation, op, member_ids: set[int]) -> None:
+    """Only an admin signs what is not a ``leave``, judged at the state before ``op``, as
+    clients judge it (protocol.md §15). Clients refuse such an operation anyway; the
+    server refuses it too, so that nobody's chain carries it (403 ``forbidden``)."""
+    if op.kind == "leave":
+        return
+    admins = set(MemberV2.objects.filter(conversation=conversation, is_admin=True)
+                 .values_list("user_id", flat=True))
+    if op.actor_id not in admins:
+        raise Forbidden(f"Only an admin may {op.kind}.", field="operation.statement")
+    if op.kind in ("grant-admin", "revoke-admin"):
+        if op.target_id not in member_ids:
+            raise Invalid("The target is not a member.", field="operation.statement")
+        if (op.kind == "grant-admin") == (op.target_id in admins):
+            raise Invalid("The target is already an admin." if op.kind == "grant-admin"
+                          else "The target is not an admin.", field="operation.statement")
+
+
 def _apply_to_members(conversation, op, member_ids: set[int], seq: int) -> set[int]:
     """The member set after ``op`` (stored); refuses an operation whose target makes no
     sense for the server's record (clients judge authority)."""
@@ -323,6 +342,9 @@ def _apply_to_members(conversation, op, member_ids: set[int], seq: int) -> set[i
             raise Invalid("The target is not another member.", field="operation.statement")
         MemberV2.objects.filter(conversation=conversation, user_id=gone).delete()
         after.discard(gone)
+    elif op.kind in ("grant-admin", "revoke-admin"):
+        MemberV2.objects.filter(conversation=conversation, user_id=op.target_id).update(
+            is_admin=op.kind == "grant-admin")
     elif op.kind == "set-expiry":
         conversation.expiry_seconds = op.expiry_seconds
     return after
@@ -343,6 +365,7 @@ def do_append_operation(user, conversation_id: str, operation: SignedOperation,
         if op.index != conversation.head_index + 1 or op.prev_hash != bytes(conversation.head):
             raise StaleHead("The chain head moved; refetch, re-check and re-sign.",
                             extra={"head": wire.head_json(conversation)})
+        _check_authority(conversation, op, members)
         op_row = _record_operation(conversation, op, operation, user)
         after = _apply_to_members(conversation, op, members, op_row.seq)
         items = [op_row]

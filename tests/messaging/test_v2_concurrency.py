@@ -59,6 +59,7 @@ def test_two_appends_on_one_head_exactly_one_wins():
     alice, bob = V2User.signup("alice"), V2User.signup("bob")
     others = [V2User.signup(f"dave{i}") for i in range(2 * ROUNDS)]
     group = group_of(alice, bob)
+    assert group.append(alice, "grant-admin", bob).status_code == 201  # both may add
     users = {u.id: u.user for u in (alice, bob)}
     for round_ in range(ROUNDS):
         targets = others[2 * round_: 2 * round_ + 2]
@@ -81,7 +82,7 @@ def test_two_appends_on_one_head_exactly_one_wins():
         added = membership.parse_operation(bytes(won.statement)).target_id
         group.members.append(next(t for t in targets if t.id == added))
     indexes = list(MembershipOperation.objects.values_list("index", flat=True))
-    assert indexes == list(range(len(indexes))) == list(range(2 + ROUNDS))
+    assert indexes == list(range(len(indexes))) == list(range(3 + ROUNDS))  # create, add, grant
 
 
 def test_two_epochs_for_one_number_the_first_wins():

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import os
 from dataclasses import replace
 
 import pytest
+from django.apps import apps as django_apps
 
 import agecrypt
 from client import epochs, membership, signing
+from messaging.models import MemberV2
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.support.v2chat import (
     BASE,
@@ -95,6 +98,42 @@ def test_a_remove_lands_only_with_its_epoch_and_the_removed_member_loses_access(
         assert carol.http.get(group.url(path)).status_code == 404
     assert group.send(alice, "after carol left").status_code == 201
     assert carol.http.get(BASE).json()["conversations"] == []
+
+
+def test_a_member_who_is_not_an_admin_signs_only_a_leave(trio):
+    """Clients judge authority from the chain; the server refuses a non-admin's add,
+    remove, rename or admin change as well (403), and changes nothing."""
+    alice, bob, carol = trio
+    group = group_of(alice, bob)
+    before = snapshot()
+    for kind, target in (("add", carol), ("grant-admin", bob), ("revoke-admin", alice),
+                         ("rename", None)):
+        signed = bob.operation(group.conversation_id, group.index + 1, group.head, kind, target)
+        r = post_json(bob.http, group.url("members"), {"operation": signed_json(signed)})
+        assert r.status_code == 403, (kind, r.content)
+        assert r.json() == {"error": "forbidden", "detail": f"Only an admin may {kind}.",
+                            "field": "operation.statement"}
+    assert snapshot() == before
+    # Once Alice makes Bob an admin, the same add goes through; his revoke of Alice too.
+    assert group.append(alice, "grant-admin", bob).status_code == 201
+    assert group.append(bob, "add", carol, with_epoch=True).status_code == 201
+    assert group.append(bob, "revoke-admin", alice).status_code == 201
+    signed = alice.operation(group.conversation_id, group.index + 1, group.head, "rename")
+    r = post_json(alice.http, group.url("members"), {"operation": signed_json(signed)})
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    assert group.append(alice, "leave").status_code == 201  # anyone leaves
+
+
+def test_the_migration_replays_each_chain_for_its_admins(trio):
+    alice, bob, carol = trio
+    group = group_of(alice, bob, carol)
+    assert group.append(alice, "grant-admin", carol).status_code == 201
+    assert group.append(carol, "revoke-admin", alice).status_code == 201
+    MemberV2.objects.update(is_admin=False)
+    migration = importlib.import_module("messaging.migrations.0006_v2_member_admin")
+    migration.admins_from_chains(django_apps, None)
+    admins = MemberV2.objects.filter(is_admin=True).values_list("user_id", flat=True)
+    assert sorted(admins) == [carol.id]
 
 
 def test_epochs_first_stored_wins_and_the_loser_gets_the_winner(trio):
