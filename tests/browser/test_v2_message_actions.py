@@ -10,7 +10,9 @@ stored with the Python client's own code.
 from __future__ import annotations
 
 import base64
+import json
 import re
+import secrets
 
 import pytest
 from playwright.sync_api import expect
@@ -116,3 +118,170 @@ def test_a_reply_quotes_its_original_and_jumps_to_it(server, transactional_db, n
     expect(original).to_be_in_viewport()
     expect(original).to_have_class(re.compile(r"\bv2-found\b"))
     assert page.errors == []
+
+
+def open_first_conversation(page) -> None:
+    page.locator(".v2-open").first.click()
+    expect(page.locator(".v2-conversation")).to_be_visible()
+
+
+def react(page, text: str, emoji: str) -> None:
+    """Picks ``emoji`` in the reaction picker of the message showing ``text``."""
+    message = bubble(page, text)
+    message.hover()
+    message.get_by_role("button", name="React", exact=True).click()
+    message.get_by_role("button", name=f"React with {emoji}").click()
+
+
+def edit(page, text: str, new_text: str) -> None:
+    """Edits one's own message showing ``text`` through its "Edit" action."""
+    message = bubble(page, text)
+    message.hover()
+    message.get_by_role("button", name="Edit").click()
+    expect(page.locator("#v2-intent")).to_have_text(f"Editing: {text} Cancel")
+    box = page.get_by_label("Message", exact=True)
+    expect(box).to_have_value(text)
+    box.fill(new_text)
+    box.press("Enter")
+
+
+def test_a_reaction_and_an_edit_are_seen_live_by_the_other_person(
+        server, transactional_db, new_page):
+    """Bob reacts 👍 to Alice's question: her page shows the count and his name at once;
+    she adds hers (2, both names), he takes his back by clicking it (1, hers). She edits
+    the question: his page shows the new text marked "edited", never the old one. What was
+    stored are signed reaction and edit documents naming the question's hash."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    alice_page = open_chat(new_page, server, alice)
+    conversation = start_conversation(alice_page, [bob.email])
+    send(alice_page, "lunch at noon?")
+    bob_page = open_chat(new_page, server, bob)
+    open_first_conversation(bob_page)
+    expect(texts(bob_page)).to_have_text(["lunch at noon?"])
+
+    react(bob_page, "lunch at noon?", "👍")
+    on_alice = bubble(alice_page, "lunch at noon?").locator(".v2-reaction")
+    expect(on_alice).to_have_text("👍 1")
+    expect(on_alice).to_have_attribute("title", bob.email)
+    react(alice_page, "lunch at noon?", "👍")
+    expect(on_alice).to_have_text("👍 2")
+    expect(on_alice).to_have_attribute("title", f"{bob.email}, You")
+    expect(on_alice).to_have_attribute("aria-pressed", "true")
+    on_bob = bubble(bob_page, "lunch at noon?").locator(".v2-reaction")
+    expect(on_bob).to_have_attribute("title", f"You, {alice.email}")
+    on_bob.click()  # his own reaction again: taken back
+    expect(on_alice).to_have_text("👍 1")
+    expect(on_alice).to_have_attribute("title", "You")
+    expect(on_bob).to_have_attribute("aria-pressed", "false")
+
+    edit(alice_page, "lunch at noon?", "lunch at one?")
+    expect(texts(bob_page)).to_have_text(["lunch at one? (edited)"])
+    expect(texts(alice_page)).to_have_text(["lunch at one? (edited)"])
+
+    target = shown_hash(alice_page, "lunch at one?")
+    assert documents(Reader(bob, conversation, [alice, bob])) == [
+        (alice.id, "text", {"v": 2, "type": "text", "text": "lunch at noon?"}),
+        (bob.id, "reaction", {"v": 2, "type": "reaction", "target": target, "emoji": "👍"}),
+        (alice.id, "reaction", {"v": 2, "type": "reaction", "target": target, "emoji": "👍"}),
+        (bob.id, "reaction", {"v": 2, "type": "reaction", "target": target, "emoji": ""}),
+        (alice.id, "edit", {"v": 2, "type": "edit", "target": target, "text": "lunch at one?"}),
+    ]
+    assert alice_page.errors == [] and bob_page.errors == []
+
+
+def test_an_edit_by_another_member_is_shown_as_invalid_and_changes_nothing(
+        server, transactional_db, new_page):
+    """Bob (Python) signs an edit of Alice's message: her page keeps her text and says he
+    tried to edit it. Her own edit (the control) changes it; his second try after that
+    changes nothing either."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, alice)
+    conversation = start_conversation(page, [bob.email])
+    send(page, "the meeting is at 3")
+    expect(page.locator(".v2-message.mine .state")).to_have_text(["Sent"])
+    target = shown_hash(page, "the meeting is at 3")
+    bob_sends = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+
+    def forge(text: str) -> None:
+        doc = {"v": 2, "type": "edit", "target": target, "text": text}
+        r = bob_sends.send(bob, "", kind="edit", plaintext=json.dumps(doc).encode())
+        assert r.status_code == 201, r.text
+
+    forge("the meeting is cancelled")
+    invalid = page.locator(".v2-invalid-edit")
+    expect(invalid).to_have_text([f"{bob.email} tried to edit your message: not applied."])
+    expect(texts(page)).to_have_text(["the meeting is at 3"])
+
+    edit(page, "the meeting is at 3", "the meeting is at 4")
+    expect(texts(page)).to_have_text(["the meeting is at 4 (edited)"])
+    forge("the meeting moved to Mars")
+    expect(invalid).to_have_count(2)
+    expect(texts(page)).to_have_text(["the meeting is at 4 (edited)"])
+    assert page.errors == []
+
+
+def search(page, query: str):
+    """Searches with Ctrl+K (search.js); the result list."""
+    page.keyboard.press("Control+K")
+    page.get_by_label("Search messages").fill(query)
+    return page.locator(".v2-search-result")
+
+
+def test_delete_for_everyone_offers_undo_then_leaves_nothing_of_the_message(
+        server, transactional_db, new_page):
+    """Alice's message has Bob's ❤️, her edit and his reply, and his search finds it (the
+    control). "Delete for everyone" waits for an Undo: undone, the message stays and
+    nothing is sent. Deleted, both pages say "deleted for everyone" at once, its reaction
+    and "edited" are gone, Bob's reply quotes a "Deleted message", and his search no longer
+    finds it. The server stored one signed unsend naming its hash, and the tombstone."""
+    from messaging.models import MessageV2
+
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    marker = f"rendezvous-{secrets.token_hex(4)}"
+    alice_page = open_chat(new_page, server, alice)
+    conversation = start_conversation(alice_page, [bob.email])
+    send(alice_page, f"the code word is {marker}")
+    bob_page = open_chat(new_page, server, bob)
+    open_first_conversation(bob_page)
+    react(bob_page, marker, "❤️")
+    edit(alice_page, f"the code word is {marker}", f"the code word is {marker}, really")
+    expect(texts(bob_page).first).to_have_text(f"the code word is {marker}, really (edited)")
+    on_bob = bubble(bob_page, marker)
+    on_bob.hover()
+    on_bob.get_by_role("button", name=f"Reply to {alice.email}").click()
+    send(bob_page, "got it")
+    quote = bubble(bob_page, "got it").locator(".v2-quote")
+    expect(quote).to_have_text(f"{alice.email}the code word is {marker}, really")
+    expect(search(bob_page, marker)).to_have_count(1)
+    target = shown_hash(alice_page, f"the code word is {marker}, really")
+    seq = bubble(alice_page, marker).get_attribute("data-seq")
+
+    mine = bubble(alice_page, marker)
+    mine.hover()
+    mine.get_by_role("button", name="Delete for everyone").click()
+    expect(mine.locator(".v2-unsending")).to_have_text(
+        "This message will be deleted for everyone. Undo")
+    mine.get_by_role("button", name="Undo").click()
+    expect(mine.locator(".v2-unsending")).to_have_count(0)
+    expect(texts(bob_page).first).to_contain_text(marker)
+    mine.hover()
+    mine.get_by_role("button", name="Delete for everyone").click()
+
+    for page in (alice_page, bob_page):
+        deleted = page.locator(f".v2-message[data-seq='{seq}']")
+        expect(deleted.locator(".text")).to_have_text("This message was deleted for everyone.")
+        expect(deleted.locator(".v2-reaction")).to_have_count(0)
+        expect(deleted.locator(".v2-edited")).to_have_count(0)
+    expect(bob_page.locator(".v2-timeline")).not_to_contain_text(marker)
+    expect(quote).to_have_text("Deleted message")
+    expect(bob_page.locator(".v2-search-result")).to_have_count(0)  # the open results too
+    expect(bob_page.locator("#v2-search-status")).to_have_text("Nothing found.")
+    expect(search(bob_page, marker[:-1])).to_have_count(0)
+
+    unsends = [(sender, doc) for sender, kind, doc in
+               documents(Reader(bob, conversation, [alice, bob])) if kind == "unsend"]
+    # One unsend: the undone one never left the page.
+    assert unsends == [(alice.id, {"v": 2, "type": "unsend", "target": target})]
+    stored = MessageV2.objects.get(conversation_id=conversation, message_hash=bytes.fromhex(target))
+    assert stored.removed_reason == "unsend"
+    assert alice_page.errors == [] and bob_page.errors == []

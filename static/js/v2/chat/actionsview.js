@@ -21,7 +21,7 @@ export const STRINGS = {
   quoteLabel: (name) => `Reply to ${name}: show the original`,
   invalidEdit: (editor, owner) => `${editor} tried to edit ${owner === "You" ? "your"
     : `${owner}'s`} message: not applied.`,
-  unsending: (seconds) => `Deleting for everyone in ${seconds} s…`,
+  unsending: "This message will be deleted for everyone.",
   unsendingNow: "Deleting for everyone…",
   replyingTo: (name, text) => `Replying to ${name}: ${text}`,
   editing: (text) => `Editing: ${text}`,
@@ -107,12 +107,11 @@ export class MessageActions {
   }
 
   #unsending(conv, item) {
-    const seconds = Math.max(1, Math.ceil((item.unsending.until - Date.now()) / 1000));
     const undo = el("button", { type: "button", class: "v2-undo", text: STRINGS.undo,
       disabled: item.unsending.sending });
     undo.addEventListener("click", () => this.engine.cancelUnsend(conv.id, item));
     return el("span", { class: "v2-unsending", role: "status" }, el("span", {
-      text: item.unsending.sending ? STRINGS.unsendingNow : STRINGS.unsending(seconds) }),
+      text: item.unsending.sending ? STRINGS.unsendingNow : STRINGS.unsending }),
     " ", undo);
   }
 
