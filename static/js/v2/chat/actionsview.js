@@ -48,7 +48,9 @@ export class MessageActions {
   /** Adds what `item` needs beyond its text to its rendered `node` (a .v2-message). */
   decorate(conv, item, node) {
     if (item.kind !== "message") return node;
-    if (item.replyTo) node.querySelector(".text")?.before(this.#quote(conv, item));
+    if (item.replyTo && item.status !== "removed") {
+      node.querySelector(".text")?.before(this.#quote(conv, item));
+    }
     if (item.editSeq && item.status !== "removed") {
       node.querySelector(".text")?.append(" ", el("span", { class: "v2-edited",
         text: `(${STRINGS.edited})` }));
