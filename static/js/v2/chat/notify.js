@@ -9,6 +9,7 @@ import { el } from "./dom.js";
 const SETTINGS_KEY = (userId) => `securechat.notifications.${userId}`;
 
 export class Notifier {
+  #messageOf = new WeakMap(); // a `shown` record → the hash of its message
   constructor(userId, storage) {
     this.key = SETTINGS_KEY(userId);
     this.storage = storage; // null on a shared computer: nothing remembered
@@ -55,7 +56,9 @@ export class Notifier {
     const body = this.withText && typeof text === "string" ? text : "New message";
     const notification = new Notification(title, { body, tag: conversation });
     notification.addEventListener("show", () => {
-      this.shown.push({ conversation, title, body, hash });
+      const record = { conversation, title, body };
+      this.#messageOf.set(record, hash);
+      this.shown.push(record);
     });
     notification.messageHash = hash;
     notification.addEventListener("error", (event) => {
@@ -76,7 +79,7 @@ export class Notifier {
       if (notification.messageHash === hash) notification.close();
     }
     this.open.set(conversation, list.filter((n) => n.messageHash !== hash));
-    this.shown = this.shown.filter((record) => record.hash !== hash);
+    this.shown = this.shown.filter((record) => this.#messageOf.get(record) !== hash);
   }
 
   /** Closes the notifications of `conversation` (it was opened). */

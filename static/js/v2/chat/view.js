@@ -422,7 +422,7 @@ export class ChatView {
     this.members.render(conv);
     this.typing.render();
     const blocked = engine.blockedReason(conv);
-    parts.composer.querySelector("button").disabled = Boolean(blocked);
+    parts.composer.querySelector("button[type=submit]").disabled = Boolean(blocked);
     if (blocked) parts.sendError.textContent = `Sending is blocked: ${blocked}`;
   }
 
