@@ -285,3 +285,56 @@ def test_delete_for_everyone_offers_undo_then_leaves_nothing_of_the_message(
     stored = MessageV2.objects.get(conversation_id=conversation, message_hash=bytes.fromhex(target))
     assert stored.removed_reason == "unsend"
     assert alice_page.errors == [] and bob_page.errors == []
+
+
+# Records the body of every notification the page closes, from the real "close" event.
+RECORD_CLOSED = """() => {
+  window.closedNotifications = [];
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      super(title, options);
+      this.addEventListener("close", () => window.closedNotifications.push(this.body));
+    }
+  };
+}"""
+
+
+def test_a_message_deleted_for_everyone_closes_its_notification(
+        server, transactional_db, new_page):
+    """Bob, notified with text, looks at another conversation when Alice (Python) deletes
+    her newest message for everyone: its notification closes and its text is forgotten;
+    the record of her other message stays (the control). Opening the conversation shows
+    the tombstone."""
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    marker = f"surprise-{secrets.token_hex(4)}"
+
+    def prepare(page):
+        page.context.grant_permissions(["notifications"], origin=server.url)
+        page.add_init_script(f"({RECORD_CLOSED})()")
+
+    page = open_chat(new_page, server, bob, prepare=prepare)
+    with_alice = start_conversation(page, [alice.email])
+    start_conversation(page, [carol.email])  # the open one from now on
+    page.get_by_text("Notifications", exact=True).click()
+    page.get_by_label("Notify me of new messages while this tab is open").check()
+    page.get_by_label("Include the message text").check()
+    alice_sends = Reader(alice, with_alice, [alice, bob]).group([alice, bob])
+    assert alice_sends.send(alice, "see you then").status_code == 201
+    r = alice_sends.send(alice, f"party for Carol: {marker}")
+    assert r.status_code == 201, r.text
+    target = r.json()["items"][0]["message_hash"]
+    bodies = "() => window.chat.view.notifier.shown.map((record) => record.body)"
+    page.wait_for_function(f"({bodies})().length === 2")
+    assert page.evaluate(bodies) == ["see you then", f"party for Carol: {marker}"]
+    # One notification per conversation is on screen: the newer replaced the older.
+    assert page.evaluate("window.closedNotifications") == ["see you then"]
+
+    assert alice_sends.unsend(alice, bytes.fromhex(target)).status_code == 201
+    page.wait_for_function(f"({bodies})().length === 1")
+    assert page.evaluate(bodies) == ["see you then"]
+    assert page.evaluate("window.closedNotifications") == [
+        "see you then", f"party for Carol: {marker}"]
+    page.locator(".v2-open", has_text=alice.email).click()
+    expect(texts(page)).to_have_text(["see you then", "This message was deleted for everyone."])
+    assert page.errors == []
