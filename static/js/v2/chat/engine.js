@@ -727,17 +727,22 @@ export class ChatEngine extends EventTarget {
     }
   }
 
-  /** Seals `doc` (statement kind `kind`) in a current epoch and POSTs it; stale retried. */
-  async #publish(conv, doc, kind, attempt = 0) {
+  /**
+   * Seals `doc` (statement kind `kind`) in a current epoch and POSTs it to `path` (an
+   * unsend has its own URL) under `clientMessageId`, then reads the stored item back; a
+   * stale epoch is caught up and sealed again (twice at most).
+   */
+  async #publish(conv, doc, kind, { clientMessageId = randomBytes(16), path = "messages" } = {},
+    attempt = 0) {
     await this.#ensureEpoch(conv); // the replacement, when the newest does not open here
     let answer;
     try {
-      answer = await this.api.post(`${BASE}/${conv.id}/messages`,
-        this.#seal(conv, doc, randomBytes(16), kind));
+      answer = await this.api.post(`${BASE}/${conv.id}/${path}`,
+        this.#seal(conv, doc, clientMessageId, kind));
     } catch (error) {
       if (error.code !== "stale_epoch" || attempt >= 2) throw error;
       await this.#catchUp(conv);
-      return this.#publish(conv, doc, kind, attempt + 1);
+      return this.#publish(conv, doc, kind, { clientMessageId, path }, attempt + 1);
     }
     await this.#ingestItems(conv, answer.items);
   }
@@ -1076,7 +1081,9 @@ export class ChatEngine extends EventTarget {
     this.#emit("change", { conversation: id });
     return this.#enqueue(async () => {
       try {
-        await this.#postDocument(conv, replyDocument(target, text), clientMessageId);
+        const blocked = this.blockedReason(conv);
+        if (blocked) throw new Error(blocked);
+        await this.#publish(conv, replyDocument(target, text), "reply", { clientMessageId });
         entry.status = "sent";
       } catch (error) {
         this.#failed(conv, entry, reasonOf(error));
@@ -1130,7 +1137,9 @@ export class ChatEngine extends EventTarget {
     entry.actionError = null;
     return this.#enqueue(async () => {
       try {
-        await this.#postDocument(conv, doc, randomBytes(16), path);
+        const blocked = this.blockedReason(conv);
+        if (blocked) throw new Error(blocked);
+        await this.#publish(conv, doc, doc.type, { path });
       } catch (error) {
         entry.actionError = `${doc.type === "unsend" ? "Not deleted" : "Not sent"}: `
           + reasonOf(error);
@@ -1138,24 +1147,6 @@ export class ChatEngine extends EventTarget {
       }
       this.#emit("change", { conversation: id });
     });
-  }
-
-  /** Seals `doc` (its type as the statement kind) and POSTs it to `path` over HTTP; a
-   *  stale epoch is caught up and sealed again (twice at most). */
-  async #postDocument(conv, doc, clientMessageId, path = "messages", attempt = 0) {
-    const blocked = this.blockedReason(conv);
-    if (blocked) throw new Error(blocked);
-    await this.#ensureEpoch(conv);
-    let answer;
-    try {
-      answer = await this.api.post(`${BASE}/${conv.id}/${path}`,
-        this.#seal(conv, doc, clientMessageId, doc.type));
-    } catch (error) {
-      if (error.code !== "stale_epoch" || attempt >= 2) throw error;
-      await this.#catchUp(conv);
-      return this.#postDocument(conv, doc, clientMessageId, path, attempt + 1);
-    }
-    await this.#ingestItems(conv, answer.items);
   }
 
   // --- membership changes -----------------------------------------------------------------
