@@ -164,7 +164,8 @@ export class ComposerIntent {
     const cancel = el("button", { type: "button", class: "v2-intent-cancel",
       text: STRINGS.cancel });
     cancel.addEventListener("click", () => this.clear());
-    this.element = el("p", { class: "v2-intent", id: "v2-intent", hidden: true }, this.text,
+    // A span: it sits in the message field's <p>, before its label.
+    this.element = el("span", { class: "v2-intent", id: "v2-intent", hidden: true }, this.text,
       " ", cancel);
   }
 

@@ -66,6 +66,7 @@ function memoryStorage() {
 export class ChatEngine extends EventTarget {
   #queue = Promise.resolve();
   #unsent = [];
+  #pendingUnsends = new Set(); // entries whose "Delete for everyone" waits for an Undo
 
   constructor(keys, { api = createApi(), socket = new ChatSocket(),
     storage = globalThis.localStorage, now = () => Date.now(),
@@ -120,8 +121,14 @@ export class ChatEngine extends EventTarget {
     this.socket.connect();
   }
 
+  /** Stops the socket; a "Delete for everyone" still in its Undo time is not sent. */
   stop() {
     this.socket.stop();
+    for (const entry of this.#pendingUnsends) {
+      clearTimeout(entry.unsending.timer);
+      entry.unsending = null;
+    }
+    this.#pendingUnsends.clear();
   }
 
   /** Runs `task` after everything queued before it; its result (errors logged too). */
@@ -1111,6 +1118,7 @@ export class ChatEngine extends EventTarget {
     if (!entry.mine || !entry.hash || entry.unsending) return;
     const timer = setTimeout(() => {
       if (entry.unsending?.timer !== timer) return;
+      this.#pendingUnsends.delete(entry);
       entry.unsending.sending = true;
       this.#act(id, entry, unsendDocument(entry.hash), `messages/${entry.hash}/unsend`)
         .finally(() => {
@@ -1119,6 +1127,7 @@ export class ChatEngine extends EventTarget {
         });
     }, this.unsendUndoMs);
     entry.unsending = { until: this.now() + this.unsendUndoMs, timer, sending: false };
+    this.#pendingUnsends.add(entry);
     this.#emit("change", { conversation: id });
   }
 
@@ -1126,6 +1135,7 @@ export class ChatEngine extends EventTarget {
   cancelUnsend(id, entry) {
     if (!entry.unsending || entry.unsending.sending) return; // too late: it is on its way
     clearTimeout(entry.unsending.timer);
+    this.#pendingUnsends.delete(entry);
     entry.unsending = null;
     this.#emit("change", { conversation: id });
   }

@@ -35,8 +35,9 @@ const FRESH_MS = 60 * 1000;
 // Consecutive messages of one sender within this time show as one group (one name).
 const GROUP_GAP_MS = 5 * 60 * 1000;
 const RENDER_DELAY_MS = 16;
-const REMOVED_TEXT = { sender: "This message was deleted for everyone.", expiry: "Message expired.",
-  server: "Message removed by the server.", pending: "Message removed." };
+const REMOVED_TEXT = { sender: "This message was deleted for everyone.",
+  expiry: "Message expired.", server: "Message removed by the server.",
+  pending: "Message removed." };
 const FORGERY_TEXT = "This file does not match what its sender sent (forgery?)";
 const IN_PAGE_TEXT = "This browser cannot save files while they download: the file is "
   + "decrypted in this page's memory first.";
