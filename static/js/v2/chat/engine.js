@@ -8,8 +8,9 @@
 // epoch, equivocation, verify, missing, history, clock, removed, key-change, unknown-key);
 // "message" {conversation, entry} for each newly shown message (for aria-live);
 // "typing" {conversation, user} for another member's typing hint (never stored);
-// "unsent" {conversation, hash} once a message is deleted for everyone (its text is gone
-// from the store: the view drops every copy it made, e.g. notifications and results).
+// "unsent" {conversation, hash, entry} once a message is deleted for everyone (its text
+// is gone from the store: the view drops every copy it made, e.g. notifications, search
+// results, thumbnails).
 //
 // Ordering: every server item (socket frames, HTTP answers) and every own change goes
 // through one promise queue, so the timeline of each conversation is applied exactly once,
@@ -685,9 +686,9 @@ export class ChatEngine extends EventTarget {
         + "does not hold.");
       return;
     }
-    tombstone(target);
+    tombstone(target); // first: what listeners of "unsent" read holds no text any more
     if (this.preview?.entry === target) this.closePreview();
-    this.#emit("unsent", { conversation: conv.id, hash: doc.target });
+    this.#emit("unsent", { conversation: conv.id, hash: doc.target, entry: target });
   }
 
   /** A verified edit, reaction or unsend from `sender` at `seq`, applied to its target. */

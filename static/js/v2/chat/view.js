@@ -186,8 +186,9 @@ export class ChatView {
     });
     // A message deleted for everyone: drop every copy of its text this view made.
     engine.addEventListener("unsent", (e) => {
-      const { conversation, hash } = e.detail;
+      const { conversation, hash, entry } = e.detail;
       this.notifier.forget(conversation, hash);
+      this.thumbnails.forget(entry);
       parts.announce.textContent = "";
       if (this.search.input.value.trim()) this.search.run();
       this.#scheduleRender();
