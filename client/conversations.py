@@ -32,7 +32,7 @@ import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import _rand, epochs, fileclaim, filemessage, membership, messagebox
+from . import _rand, actions, epochs, fileclaim, filemessage, membership, messagebox
 from . import timeline as tl
 from .endorsement import Endorsed
 from .errors import ApiFailure, ClientCryptoError, ProtocolError, UsageError
@@ -170,6 +170,9 @@ class Conversation:
     unconfirmed: set[int] = field(default_factory=set)
     read_positions: dict[int, int] = field(default_factory=dict)
     entries: list[Entry] = field(default_factory=list)
+    # The hash (hex) of each text, reply and file message read here -> (seq, sender id):
+    # what replies, edits and reactions name (client.actions).
+    targets: dict[str, tuple[int, int]] = field(default_factory=dict)
     timeline: tl.Timeline = field(default_factory=tl.Timeline)
     last_seq: int = 0
     seen: tuple[int, bytes] = (0, bytes(32))
@@ -502,14 +505,19 @@ class Messenger:
         seq, sender = item["seq"], item.get("sender")
         entry = Entry(seq, conv.keys.name(sender))
         try:
-            received, text, entry.file = self._open_message(conv, item)
+            received, text, entry.file, doc = self._open_message(conv, item)
         except ClientCryptoError as exc:
             entry.failure = f"this message failed verification ({exc})"
             return entry
         if received.unsend_target is not None:
             entry.event = f"{entry.sender} took back a message"
+        elif doc.get("type") in actions.TYPES:
+            entry.text, entry.event = actions.describe(doc, sender, conv.targets,
+                                                       conv.keys.name)
         else:
             entry.text = text
+        if doc.get("type") in ("text", "reply", filemessage.FILE_KIND):
+            conv.targets[received.message_hash.hex()] = (seq, sender)
         for finding in conv.timeline.add(received):
             entry.warnings.append(tl.describe(finding, conv.keys.name))
         conv.seen = (seq, received.message_hash)
@@ -520,9 +528,10 @@ class Messenger:
         return entry
 
     def _open_message(self, conv: Conversation, item: dict
-                      ) -> tuple[tl.Received, str, filemessage.FileDocument | None]:
+                      ) -> tuple[tl.Received, str, filemessage.FileDocument | None, dict]:
         """Open and verify in the context this client builds from its own state: the
-        timeline item, the text to show and, for a file message, its document."""
+        timeline item, the text to show, for a file message its document, and the
+        opened document."""
         number, sender = item.get("epoch"), item.get("sender")
         statement = conv.statements.get(number)
         secret = conv.secrets.get(number)
@@ -556,7 +565,9 @@ class Messenger:
             file_doc = filemessage.parse(doc)
             doc = {"type": "text", "text": f"[file] {filemessage.safe_name(file_doc.name)} "
                                            f"({file_doc.size} bytes)"}
-        text = doc.get("text") if doc.get("type") == "text" else f"({doc.get('type')} message)"
+        actions.check(doc, verified.kind)
+        text = (doc.get("text") if doc.get("type") in ("text", "reply")
+                else f"({doc.get('type')} message)")
         if not isinstance(text, str):
             raise messagebox.BoxFormatError("a text message without text")
         target = None
@@ -569,7 +580,7 @@ class Messenger:
                 raise messagebox.BoxFormatError("an unsend without a target hash")
         received = tl.Received(item["seq"], int(item.get("server_time", 0)), verified,
                                messagebox.message_hash(data), unsend_target=target)
-        return received, text, file_doc
+        return received, text, file_doc, doc
 
     def _ingest_tombstone(self, conv: Conversation, item: dict) -> Entry:
         """A removed message (seq, sender, time and its statement stay; no box). Believed only

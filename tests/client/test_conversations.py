@@ -8,6 +8,7 @@ server would. Each scenario runs on one live server.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 
 import httpx
@@ -99,6 +100,39 @@ def test_direct_conversation_both_ways_exactly_once_in_order(server, tmp_path):
     conv = bob.load(cid)
     assert [e.text for e in conv.entries if e.text][-2:] == ["how are you?", "after it"]
     assert conv.entries[-1].warnings == [f"a message from {alice.email} is missing"]
+
+
+def test_replies_edits_and_reactions_read_against_their_target(server, tmp_path):
+    """The documents the browser sends (protocol.md §24) read sensibly here: a reply
+    names its original's seq, reactions and edits are events, an edit by someone other
+    than the original's sender is listed as an attempt that changed nothing, and a
+    reaction signed as a text message fails verification."""
+    alice, bob = make_user(server, tmp_path, "alice"), make_user(server, tmp_path, "bob")
+    cid = alice.create([alice.lookup_email(bob.email)], "", "direct")
+    original = alice.send_text(cid, "lunch at noon?")
+    target, seq = original["message_hash"], original["seq"]
+
+    def send(user: Messenger, doc: dict, kind: str | None = None) -> None:
+        user._send_payload(cid, json.dumps(doc).encode(), kind or doc["type"])
+
+    send(bob, {"v": 2, "type": "reply", "target": target, "text": "yes!"})
+    send(bob, {"v": 2, "type": "reaction", "target": target, "emoji": "👍"})
+    send(alice, {"v": 2, "type": "edit", "target": target, "text": "lunch at one?"})
+    send(bob, {"v": 2, "type": "edit", "target": target, "text": "no lunch"})
+    send(bob, {"v": 2, "type": "reaction", "target": target, "emoji": ""})
+    send(bob, {"v": 2, "type": "reaction", "target": target, "emoji": "😮"}, kind="text")
+    conv = alice.load(cid)
+    said = [(e.text, e.event, e.failure) for e in conv.entries if e.seq > seq]
+    assert said[:5] == [
+        (f"[reply to #{seq}] yes!", None, None),
+        (None, f"{bob.email} reacted 👍 to #{seq}", None),
+        (None, f"{alice.email} edited #{seq}: lunch at one?", None),
+        (None, f"{bob.email} tried to edit {alice.email}'s message #{seq} (not applied)",
+         None),
+        (None, f"{bob.email} took back a reaction to #{seq}", None)]
+    assert said[5][2] == ("this message failed verification (the message's kind and its "
+                          "content disagree)")
+    assert len(said) == 6
 
 
 def test_a_lost_answer_is_resent_unchanged_and_stored_once(server, tmp_path):

@@ -7,7 +7,10 @@
 // "finding" {conversation, kind, text} for what the user must see (kinds: membership,
 // epoch, equivocation, verify, missing, history, clock, removed, key-change, unknown-key);
 // "message" {conversation, entry} for each newly shown message (for aria-live);
-// "typing" {conversation, user} for another member's typing hint (never stored).
+// "typing" {conversation, user} for another member's typing hint (never stored);
+// "unsent" {conversation, hash, entry} once a message is deleted for everyone (its text
+// is gone from the store: the view drops every copy it made, e.g. notifications, search
+// results, thumbnails).
 //
 // Ordering: every server item (socket frames, HTTP answers) and every own change goes
 // through one promise queue, so the timeline of each conversation is applied exactly once,
@@ -30,15 +33,20 @@ import { CANNOT_OPEN_KIND, CANNOT_OPEN_TYPE, cannotOpenDocument, cannotOpenLine,
   readCannotOpen, refusalOf, renameLine } from "./groups.js";
 import * as fileTransfers from "../files/index.js";
 import { THUMBNAIL_MAX } from "../files/thumbnail.js";
+import { ACTION_TYPES, checkActionDocument } from "./actions.js";
 import { ApiFailure, b64, createApi, unb64 } from "./api.js";
 import { DeviceState } from "./device.js";
+import { applyEdit, editDocument, tombstone, unsendDocument } from "./edits.js";
 import { safeFileName } from "./filename.js";
 import { PinStore } from "./pins.js";
+import { applyReaction, reactionDocument } from "./reactions.js";
+import { replyDocument } from "./replies.js";
 import { ChatSocket } from "./socket.js";
 
 export const BASE = "/api/v1/v2/conversations";
 export const CLOCK_SKEW_MS = 10 * 60 * 1000;
 export const TYPING_EVERY_MS = 3000; // at most one typing hint per conversation this often
+export const UNSEND_UNDO_MS = 5000; // "Delete for everyone" waits this long for an Undo
 const signedJson = (s) => ({ statement: b64(s.statement), signature: b64(s.signature) });
 const epochJson = (e) => ({ envelope: b64(e.envelope), ...signedJson(e) });
 const reasonOf = (error) => error?.message || String(error);
@@ -59,6 +67,7 @@ function memoryStorage() {
 export class ChatEngine extends EventTarget {
   #queue = Promise.resolve();
   #unsent = [];
+  #pendingUnsends = new Set(); // entries whose "Delete for everyone" waits for an Undo
 
   constructor(keys, { api = createApi(), socket = new ChatSocket(),
     storage = globalThis.localStorage, now = () => Date.now(),
@@ -86,6 +95,7 @@ export class ChatEngine extends EventTarget {
     this.registry = new EpochRegistry();
     this.openId = null;
     this.online = false;
+    this.unsendUndoMs = UNSEND_UNDO_MS; // how long "Delete for everyone" offers an Undo
     this.keyLookup = (userId, generation) =>
       this.contacts.get(String(userId))?.keys.get(String(generation)) ?? null;
   }
@@ -112,8 +122,14 @@ export class ChatEngine extends EventTarget {
     this.socket.connect();
   }
 
+  /** Stops the socket; a "Delete for everyone" still in its Undo time is not sent. */
   stop() {
     this.socket.stop();
+    for (const entry of this.#pendingUnsends) {
+      clearTimeout(entry.unsending.timer);
+      entry.unsending = null;
+    }
+    this.#pendingUnsends.clear();
   }
 
   /** Runs `task` after everything queued before it; its result (errors logged too). */
@@ -529,6 +545,7 @@ export class ChatEngine extends EventTarget {
       && conv.chain.state.expirySeconds > 0n) {
       entry.removedBy = "expiry";
     }
+    entry.hash = item.message_hash;
     conv.byHash.set(item.message_hash, entry);
     conv.items.push(entry);
   }
@@ -566,10 +583,10 @@ export class ChatEngine extends EventTarget {
     if (conv.notForMe.has(String(item.epoch))) return; // sent before this member joined
     try {
       const doc = this.#openItem(conv, item, epoch);
-      if (doc.type === "unsend") {
+      if (ACTION_TYPES.has(doc.type)) { // edits, reactions, unsends change their target
         conv.byClientId.set(dedupKey, entry);
         if (pending) conv.items.splice(conv.items.indexOf(pending), 1);
-        this.#applyUnsend(conv, sender, doc);
+        this.#applyAction(conv, sender, doc, item.seq);
         return;
       }
       if (doc.type === CANNOT_OPEN_TYPE) {
@@ -579,7 +596,9 @@ export class ChatEngine extends EventTarget {
       }
       if (doc.type === "file") entry.file = ChatEngine.fileOf(doc);
       entry.text = ChatEngine.textOf(doc);
+      if (doc.type === "reply") entry.replyTo = doc.target;
       entry.status = mine ? "sent" : "received";
+      entry.hash = item.message_hash;
       conv.byHash.set(item.message_hash, entry);
     } catch (error) {
       entry.text = null;
@@ -617,6 +636,7 @@ export class ChatEngine extends EventTarget {
     if ((doc.type === "file") !== (parsed.kind === "file")) {
       throw new Error("the signed kind does not match the message");
     }
+    checkActionDocument(doc, parsed.kind);
     this.#checkHistory(conv, item, parsed, messageHash(statementBytes));
     return doc;
   }
@@ -624,7 +644,8 @@ export class ChatEngine extends EventTarget {
   /** The text a view shows for an opened document (kinds it does not show yet: a note). */
   static textOf(doc) {
     if (doc.type === "file") return `File: ${safeFileName(doc.name)}`;
-    return doc.type === "text" && typeof doc.text === "string" ? doc.text
+    return (doc.type === "text" || doc.type === "reply") && typeof doc.text === "string"
+      ? doc.text
       : `(a ${doc.type} message, which this view does not show yet)`;
   }
 
@@ -665,7 +686,21 @@ export class ChatEngine extends EventTarget {
         + "does not hold.");
       return;
     }
-    Object.assign(target, { status: "removed", removedBy: "sender", text: null });
+    tombstone(target); // first: what listeners of "unsent" read holds no text any more
+    if (this.preview?.entry === target) this.closePreview();
+    this.#emit("unsent", { conversation: conv.id, hash: doc.target, entry: target });
+  }
+
+  /** A verified edit, reaction or unsend from `sender` at `seq`, applied to its target. */
+  #applyAction(conv, sender, doc, seq) {
+    if (doc.type === "unsend") {
+      this.#applyUnsend(conv, sender, doc);
+    } else if (doc.type === "edit") {
+      const problem = applyEdit(conv, sender, doc, seq);
+      if (problem) this.#finding(conv, "verify", `${this.nameOf(sender)} ${problem}.`);
+    } else if (!applyReaction(conv, sender, doc, seq)) {
+      console.warn(`v2 chat: a reaction of ${this.nameOf(sender)} to a message not held here`);
+    }
   }
 
   /** A verified cannot-open notice, shown against the epoch's creator; else a finding. */
@@ -700,17 +735,22 @@ export class ChatEngine extends EventTarget {
     }
   }
 
-  /** Seals `doc` (statement kind `kind`) in a current epoch and POSTs it; stale retried. */
-  async #publish(conv, doc, kind, attempt = 0) {
+  /**
+   * Seals `doc` (statement kind `kind`) in a current epoch and POSTs it to `path` (an
+   * unsend has its own URL) under `clientMessageId`, then reads the stored item back; a
+   * stale epoch is caught up and sealed again (twice at most).
+   */
+  async #publish(conv, doc, kind, { clientMessageId = randomBytes(16), path = "messages" } = {},
+    attempt = 0) {
     await this.#ensureEpoch(conv); // the replacement, when the newest does not open here
     let answer;
     try {
-      answer = await this.api.post(`${BASE}/${conv.id}/messages`,
-        this.#seal(conv, doc, randomBytes(16), kind));
+      answer = await this.api.post(`${BASE}/${conv.id}/${path}`,
+        this.#seal(conv, doc, clientMessageId, kind));
     } catch (error) {
       if (error.code !== "stale_epoch" || attempt >= 2) throw error;
       await this.#catchUp(conv);
-      return this.#publish(conv, doc, kind, attempt + 1);
+      return this.#publish(conv, doc, kind, { clientMessageId, path }, attempt + 1);
     }
     await this.#ingestItems(conv, answer.items);
   }
@@ -1033,6 +1073,91 @@ export class ChatEngine extends EventTarget {
         await this.#createEpoch(conv, attempt + 1);
       }
     }
+  }
+
+  // --- replies, edits, reactions, unsends (edits.js, reactions.js, replies.js) -----------
+
+  /** Sends `text` as a reply to the message whose hash is `target`: a "sending" entry at
+   *  once, delivered in order with every other change; resolves with the entry. */
+  sendReply(id, target, text) {
+    const conv = this.conversations.get(id);
+    const clientMessageId = randomBytes(16);
+    const entry = { kind: "message", mine: true, sender: this.me.id, seq: null, text,
+      replyTo: target, status: "sending", time: this.now() };
+    conv.byClientId.set(`${this.me.id}:${toHex(clientMessageId)}`, entry);
+    conv.items.push(entry);
+    this.#emit("change", { conversation: id });
+    return this.#enqueue(async () => {
+      try {
+        const blocked = this.blockedReason(conv);
+        if (blocked) throw new Error(blocked);
+        await this.#publish(conv, replyDocument(target, text), "reply", { clientMessageId });
+        entry.status = "sent";
+      } catch (error) {
+        this.#failed(conv, entry, reasonOf(error));
+      }
+      return entry;
+    });
+  }
+
+  /** Replaces the text of this user's own message `entry` (shown "edited" once stored). */
+  edit(id, entry, text) {
+    return this.#act(id, entry, editDocument(entry.hash, text));
+  }
+
+  /** Reacts to `entry` with `emoji`; "" takes this user's reaction back. */
+  react(id, entry, emoji) {
+    return this.#act(id, entry, reactionDocument(entry.hash, emoji));
+  }
+
+  /**
+   * "Delete for everyone" of this user's own message `entry`: nothing leaves for
+   * UNSEND_UNDO_MS (`entry.unsending` {until} meanwhile; cancelUnsend() keeps the
+   * message), then the signed unsend is sent and the message becomes a tombstone.
+   */
+  requestUnsend(id, entry) {
+    if (!entry.mine || !entry.hash || entry.unsending) return;
+    const timer = setTimeout(() => {
+      if (entry.unsending?.timer !== timer) return;
+      this.#pendingUnsends.delete(entry);
+      entry.unsending.sending = true;
+      this.#act(id, entry, unsendDocument(entry.hash), `messages/${entry.hash}/unsend`)
+        .finally(() => {
+          entry.unsending = null; // a tombstone now, or kept with its actionError
+          this.#emit("change", { conversation: id });
+        });
+    }, this.unsendUndoMs);
+    entry.unsending = { until: this.now() + this.unsendUndoMs, timer, sending: false };
+    this.#pendingUnsends.add(entry);
+    this.#emit("change", { conversation: id });
+  }
+
+  /** Undo of requestUnsend() while it waits: the message stays, nothing was sent. */
+  cancelUnsend(id, entry) {
+    if (!entry.unsending || entry.unsending.sending) return; // too late: it is on its way
+    clearTimeout(entry.unsending.timer);
+    this.#pendingUnsends.delete(entry);
+    entry.unsending = null;
+    this.#emit("change", { conversation: id });
+  }
+
+  /** Sends action `doc` about `entry`, in order; a failure shows on the entry
+   *  (`actionError`) and is logged. Resolves once it is stored (or failed). */
+  #act(id, entry, doc, path = "messages") {
+    const conv = this.conversations.get(id);
+    entry.actionError = null;
+    return this.#enqueue(async () => {
+      try {
+        const blocked = this.blockedReason(conv);
+        if (blocked) throw new Error(blocked);
+        await this.#publish(conv, doc, doc.type, { path });
+      } catch (error) {
+        entry.actionError = `${doc.type === "unsend" ? "Not deleted" : "Not sent"}: `
+          + reasonOf(error);
+        console.error(`v2 chat: a ${doc.type} was not sent`, error);
+      }
+      this.#emit("change", { conversation: id });
+    });
   }
 
   // --- membership changes -----------------------------------------------------------------

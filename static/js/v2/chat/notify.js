@@ -9,6 +9,7 @@ import { el } from "./dom.js";
 const SETTINGS_KEY = (userId) => `securechat.notifications.${userId}`;
 
 export class Notifier {
+  #messageOf = new WeakMap(); // a `shown` record → the hash of its message
   constructor(userId, storage) {
     this.key = SETTINGS_KEY(userId);
     this.storage = storage; // null on a shared computer: nothing remembered
@@ -47,15 +48,19 @@ export class Notifier {
     this.#save();
   }
 
-  /** A notification for `text` from `sender` in `conversation`, when allowed and wanted. */
-  message({ conversation, sender, text, looking }) {
+  /** A notification for `text` from `sender` in `conversation`, when allowed and wanted
+   *  (`hash`: the message's, to close it if the message is deleted for everyone). */
+  message({ conversation, sender, text, looking, hash = null }) {
     if (!this.enabled || looking || this.permission !== "granted") return;
     const title = `${sender} — SecureChat`;
     const body = this.withText && typeof text === "string" ? text : "New message";
     const notification = new Notification(title, { body, tag: conversation });
     notification.addEventListener("show", () => {
-      this.shown.push({ conversation, title, body });
+      const record = { conversation, title, body };
+      this.#messageOf.set(record, hash);
+      this.shown.push(record);
     });
+    notification.messageHash = hash;
     notification.addEventListener("error", (event) => {
       console.error("v2 chat: a notification could not be shown", event);
     });
@@ -64,7 +69,20 @@ export class Notifier {
     this.open.set(conversation, list);
   }
 
-  /** Closes the notifications of `conversation` (it was opened, or a message unsent). */
+  /**
+   * Closes the notifications of the message `hash` (deleted for everyone) and forgets
+   * what they showed; the others of `conversation` stay.
+   */
+  forget(conversation, hash) {
+    const list = this.open.get(conversation) ?? [];
+    for (const notification of list) {
+      if (notification.messageHash === hash) notification.close();
+    }
+    this.open.set(conversation, list.filter((n) => n.messageHash !== hash));
+    this.shown = this.shown.filter((record) => this.#messageOf.get(record) !== hash);
+  }
+
+  /** Closes the notifications of `conversation` (it was opened). */
   dismiss(conversation) {
     for (const notification of this.open.get(conversation) ?? []) notification.close();
     this.open.delete(conversation);

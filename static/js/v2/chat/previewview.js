@@ -54,6 +54,12 @@ export class Thumbnails {
     }
     return holder;
   }
+
+  /** Drops the drawn thumbnail of `item` (deleted for everyone: no pixels of it stay). */
+  forget(item) {
+    this.#nodes.get(item)?.remove();
+    this.#nodes.delete(item);
+  }
 }
 
 /** The one preview panel of the conversation view (engine.preview, or hidden). */

@@ -8,7 +8,9 @@
 // "Download" saves it through the download Service Worker (or, without one, the decrypted,
 // hash-checked Blob through a temporary object URL); "Preview" opens ./previewview.js.
 // The member panel (members.js), the typing indicator (typing.js) and receipts
-// (receipts.js) are their own modules.
+// (receipts.js) are their own modules, as are replies, reactions, edits and "Delete for
+// everyone" (actionsview.js: the buttons on a message and the composer's reply/edit bar).
+import { ComposerIntent, MessageActions } from "./actionsview.js";
 import { AttentionIndicator, offlineText } from "./attention.js";
 import { counterState } from "./compose.js";
 import { el, field } from "./dom.js";
@@ -33,8 +35,9 @@ const FRESH_MS = 60 * 1000;
 // Consecutive messages of one sender within this time show as one group (one name).
 const GROUP_GAP_MS = 5 * 60 * 1000;
 const RENDER_DELAY_MS = 16;
-const REMOVED_TEXT = { sender: "Message taken back by its sender.", expiry: "Message expired.",
-  server: "Message removed by the server.", pending: "Message removed." };
+const REMOVED_TEXT = { sender: "This message was deleted for everyone.",
+  expiry: "Message expired.", server: "Message removed by the server.",
+  pending: "Message removed." };
 const FORGERY_TEXT = "This file does not match what its sender sent (forgery?)";
 const IN_PAGE_TEXT = "This browser cannot save files while they download: the file is "
   + "decrypted in this page's memory first.";
@@ -107,6 +110,7 @@ export class ChatView {
     this.thumbnails = new Thumbnails(engine);
     this.previews = new PreviewPanel(engine);
     this.parts.conversation.insertBefore(this.previews.element, this.parts.composer);
+    this.#wireActions();
     this.#wire();
     // "Today" becomes "Yesterday" at midnight without any message arriving.
     this.clockTimer = setInterval(() => this.render(), RELABEL_EVERY_MS);
@@ -166,6 +170,38 @@ export class ChatView {
     });
   }
 
+  /** Replies, reactions, edits and deletions (actionsview.js). */
+  #wireActions() {
+    const { engine, parts } = this;
+    this.actions = new MessageActions(engine, { reply: (entry) => this.#intend("reply", entry),
+      edit: (entry) => this.#intend("edit", entry), rerender: () => this.render(),
+      jump: (seq) => this.jumpTo(engine.openId, seq) });
+    this.intent = new ComposerIntent(engine, (intent) => {
+      if (!intent && this.editing) parts.text.value = ""; // the edited text, not a draft
+      this.editing = intent?.kind === "edit";
+    });
+    parts.text.parentElement.prepend(this.intent.element);
+    parts.text.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && this.intent.intent) this.intent.clear();
+    });
+    // A message deleted for everyone: drop every copy of its text this view made.
+    engine.addEventListener("unsent", (e) => {
+      const { conversation, hash, entry } = e.detail;
+      this.notifier.forget(conversation, hash);
+      this.thumbnails.forget(entry);
+      parts.announce.textContent = "";
+      if (this.search.input.value.trim()) this.search.run();
+      this.#scheduleRender();
+    });
+  }
+
+  /** Puts the composer in reply or edit mode for `entry` of the open conversation. */
+  #intend(kind, entry) {
+    this.intent.set(kind, this.engine.openId, entry);
+    if (kind === "edit") this.parts.text.value = entry.text;
+    this.parts.text.focus();
+  }
+
   async #create() {
     const { parts, engine } = this;
     const emails = parts.emails.value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -204,9 +240,18 @@ export class ChatView {
       return;
     }
     parts.sendError.textContent = "";
+    const intent = this.intent.current(engine.openId);
+    this.editing = false; // the box's text is sent: nothing to clear
+    this.intent.clear();
     parts.text.value = "";
     this.#renderCounter();
-    engine.sendText(engine.openId, text).then((entry) => {
+    if (intent?.kind === "edit") {
+      if (text !== intent.entry.text) engine.edit(engine.openId, intent.entry, text);
+      return;
+    }
+    const sent = intent?.kind === "reply" ? engine.sendReply(engine.openId, intent.entry.hash, text)
+      : engine.sendText(engine.openId, text);
+    sent.then((entry) => {
       if (entry?.status === "failed") parts.sendError.textContent = `Not sent: ${entry.error}`;
     });
   }
@@ -275,7 +320,7 @@ export class ChatView {
     const looking = conversation === this.engine.openId && !document.hidden
       && document.hasFocus();
     this.notifier.message({ conversation, sender: this.engine.nameOf(entry.sender),
-      text: entry.text, looking });
+      text: entry.text, looking, hash: entry.hash });
   }
 
   async open(id) {
@@ -320,6 +365,7 @@ export class ChatView {
     this.parts.offline.textContent = offline ?? "";
     this.attention.show(this.engine.list().reduce((sum, conv) => sum + conv.unread, 0));
     this.previews.render();
+    this.intent.render();
     this.parts.status.textContent = this.failure
       ?? (this.engine.online ? "Connected" : "Reconnecting…");
     this.parts.alerts.replaceChildren(...this.engine.findings.map((f) =>
@@ -336,7 +382,8 @@ export class ChatView {
   #lastLine(conv) {
     const item = conv.items.findLast((i) => i.kind === "message");
     if (!item) return null;
-    const what = item.status === "removed" ? "Message removed"
+    const what = item.status === "removed"
+      ? (item.removedBy === "sender" ? "Deleted for everyone" : "Message removed")
       : item.status === "failed" && !item.mine ? "A message that failed verification"
         : item.file ? `File: ${item.file.name}` : item.text ?? "";
     const line = `${this.engine.nameOf(item.sender)}: ${what}`;
@@ -377,7 +424,7 @@ export class ChatView {
     this.members.render(conv);
     this.typing.render();
     const blocked = engine.blockedReason(conv);
-    parts.composer.querySelector("button").disabled = Boolean(blocked);
+    parts.composer.querySelector("button[type=submit]").disabled = Boolean(blocked);
     if (blocked) parts.sendError.textContent = `Sending is blocked: ${blocked}`;
   }
 
@@ -423,7 +470,8 @@ export class ChatView {
     const text = item.status === "removed" ? REMOVED_TEXT[item.removedBy ?? "pending"]
       : item.status === "failed" && !item.mine
         ? "This message failed verification and is not shown." : item.text;
-    return el("li", { class: `v2-message ${item.mine ? "mine" : "theirs"} ${item.status}`,
+    return this.actions.decorate(conv, item, el("li", {
+      class: `v2-message ${item.mine ? "mine" : "theirs"} ${item.status}`,
       "data-seq": item.seq ?? "" },
     el("span", { class: "sender", title: engine.emailOf(item.sender) || null,
       text: engine.nameOf(item.sender) }), " ",
@@ -431,7 +479,7 @@ export class ChatView {
       "aria-label": fullTimestamp(item.time), tabindex: "0", text: clockTime(item.time) }), " ",
     item.file && item.status !== "removed" && !(item.status === "failed" && !item.mine)
       ? this.#file(item) : this.#text(item, text), " ",
-    el("span", { class: "state", text: item.mine ? receiptText(engine, conv, item) : "" }));
+    el("span", { class: "state", text: item.mine ? receiptText(engine, conv, item) : "" })));
   }
 
   /** The text of a message: links clickable in a readable message, plain otherwise. */
