@@ -2,16 +2,19 @@
 a phone and in dark mode (issue 15, "Phone and accessibility", must-show 2).
 
 One walk-through per screen mode visits the signed-out pages (login, signup with its
-errors, the recovery code, the forgotten-password pages with the warning of a reset
-without the recovery code), the code step of a two-factor login (a mistyped code first,
-then the right one logs in at once), the chat (empty, a new conversation, messages both
-ways, a group, the safety number and the camera scan, the notice of a contact's new key)
-and the profile (two-factor set-up, backup codes). In each state axe-core
+errors, the recovery code, the emailed confirmation page, the forgotten-password pages
+with the warning of a reset without the recovery code), the code step of a two-factor
+login (a mistyped code first, then the right one logs in at once), the chat (empty, a new
+conversation, messages both ways, a group, the safety number and the camera scan, the
+notice of a contact's new key, the list) and the profile (before the address is verified,
+two-factor set-up, backup codes, two-factor on). In each state axe-core
 (node_modules/axe-core, injected into the page) finds no violation of impact "serious"
-or "critical", no two elements share an id, and on the phone nothing scrolls sideways.
-The contacts are Python clients (tests/browser/test_v2_chat.py's ``signup``).
+or "critical", no two elements share an id, and on the phone nothing scrolls sideways. On
+the phone the header is one line with a menu button (Esc closes it) and the composer one
+row; everywhere Esc closes the Verify panel and a conversation's button names its newest
+message and time. A planted violation shows the checks can fail. The contacts are Python
+clients (tests/browser/test_v2_chat.py's ``signup``).
 """
-
 from __future__ import annotations
 
 import re
@@ -37,6 +40,7 @@ MODES = {
     "dark": {"viewport": {"width": 1280, "height": 800}, "color_scheme": "dark"},
 }
 STATES = ["login", "signup", "signup with errors", "recovery code", "chat without conversations",
+          "profile before the address is verified", "email confirmation",
           "forgot password", "reset link sent", "reset without the recovery code",
           "code step", "code step after a wrong code", "conversation list",
           "new conversation", "conversation with messages", "group", "safety number",
@@ -143,8 +147,15 @@ def signed_out_pages(page, scanner, server, resetting):
     expect(page.locator("#v2-chat")).to_be_visible()
     expect(page.locator(".v2-status")).to_have_text("Connected")
     scan(page, "chat without conversations")
+    nav_action(page, "Profile")
+    expect(page.locator("#v2-profile-totp-verify-first")).to_be_visible()
+    scan(page, "profile before the address is verified")
     nav_action(page, "Log out")
     expect(page.locator("#v2-login")).to_be_visible()
+    page.goto(wait_for_link(server, f"new-{scanner.mode}@example.com", "/verify-email/"))
+    expect(page.get_by_role("button", name="Confirm my email address")).to_be_visible()
+    scan(page, "email confirmation")
+    open_shell(page)
 
     page.get_by_role("link", name="Forgot password?").click()
     form = page.locator("#v2-reset-request-form")
