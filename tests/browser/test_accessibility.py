@@ -6,7 +6,8 @@ errors, the recovery code, the emailed confirmation page, the forgotten-password
 with the warning of a reset without the recovery code), the code step of a two-factor
 login (a mistyped code first, then the right one logs in at once), the chat (empty, a new
 conversation, messages both ways, a group, the safety number and the camera scan, the
-notice of a contact's new key, the list) and the profile (before the address is verified,
+notice of a contact's new key, the list, a message over the limit, search results,
+the settings) and the profile (before the address is verified,
 two-factor set-up, backup codes, two-factor on). In each state axe-core
 (node_modules/axe-core, injected into the page) finds no violation of impact "serious"
 or "critical", no two elements share an id, and on the phone nothing scrolls sideways. On
@@ -41,6 +42,7 @@ MODES = {
 }
 STATES = ["login", "signup", "signup with errors", "recovery code", "chat without conversations",
           "profile before the address is verified", "email confirmation",
+          "message over the limit", "search results", "settings open",
           "forgot password", "reset link sent", "reset without the recovery code",
           "code step", "code step after a wrong code", "conversation list",
           "new conversation", "conversation with messages", "group", "safety number",
@@ -231,6 +233,20 @@ def chat_states(page, scanner, fake_camera, alice, bob, carol):
     assert reply.send(bob, "Great, thanks.").status_code == 201
     expect(texts(page)).to_have_count(2)
     scan(page, "conversation with messages")
+    box = page.get_by_label("Message", exact=True)
+    box.fill("x" * 40_000)  # over the largest message box
+    expect(page.locator("#v2-text-counter")).to_contain_text("Too long")
+    scan(page, "message over the limit")
+    box.fill("")
+    search = page.get_by_role("searchbox", name="Search messages")
+    search.fill("Darkness")
+    expect(page.get_by_role("list", name="Search results").get_by_role("listitem")
+           ).to_have_count(1)
+    scan(page, "search results")
+    search.fill("")
+    for summary in ("Notifications", "Privacy"):
+        page.locator("summary", has_text=summary).click()
+    scan(page, "settings open")
 
     page.get_by_role("button", name=f"Verify {bob.email}").click()
     panel = page.locator(".v2-verify")
