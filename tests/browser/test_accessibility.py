@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -28,7 +29,7 @@ from accounts.models import ForgivingTOTPDevice, User
 from tests.accounts import enrol_totp, fresh_code
 from tests.browser.flows import wait_for_link
 from tests.browser.test_screenshots import push_new_key
-from tests.browser.test_v2_accounts import browser_login, open_shell
+from tests.browser.test_v2_accounts import browser_login, browser_signup, open_shell
 from tests.browser.test_v2_chat import HEARTBEAT, Reader, send, signup, texts
 from tests.support.v2chat import PASSWORD
 
@@ -354,4 +355,44 @@ def test_every_page_and_state_passes_axe_on_desktop_phone_and_dark(
             assert context_page.errors == [], context_page.errors
     print(f"{len(scanned)} scans:\n  " + "\n  ".join(scanned))
     assert len(scanned) == len(STATES) * len(MODES) >= 45
+    assert problems == [], "\n" + "\n".join(problems)
+
+
+HALF_LOGIN_STATES = ["email check of a half login", "two-factor enrolment of a half login",
+                     "backup codes of a half login"]
+
+
+def test_the_stages_of_a_half_login_pass_axe_on_desktop_phone_and_dark(
+        start_server, test_bundle, new_page):
+    """Where every account needs two-factor, a new account passes two stages before the
+    chat: the emailed link, then the authenticator and its backup codes."""
+    strict = start_server("uvicorn", SECURECHAT_TEST_BUNDLE_DIR=str(test_bundle.dir),
+                          SECURECHAT_REQUIRE_2FA="1")
+    scanned, problems = [], []
+    for mode in MODES:
+        scanner, email = Scanner(mode), f"hal-{mode}@example.org"
+        page = axe_page(new_page, strict, mode)
+        browser_signup(page, email)
+        page.get_by_label("I saved my recovery code").check()
+        page.get_by_role("button", name="Continue").click()
+        expect(page.locator("#v2-verify")).to_be_visible()
+        scanner.scan(page, "email check of a half login")
+        mailbox = page.context.new_page()
+        mailbox.goto(wait_for_link(strict, email, "/verify-email/"))
+        mailbox.get_by_role("button", name="Confirm my email address").click()
+        mailbox.close()
+        page.get_by_role("button", name="I opened the link: continue").click()
+        secret = page.locator("#v2-enrol-secret")
+        expect(page.locator("#v2-enrol-qr")).to_be_visible()
+        scanner.scan(page, "two-factor enrolment of a half login")
+        page.locator("#v2-enrol-confirm-code").fill(
+            pyotp.TOTP(secret.inner_text().replace(" ", "")).now())
+        page.get_by_role("button", name="Confirm", exact=True).click()
+        expect(page.locator("#v2-enrol-codes-list li")).to_have_count(10)
+        scanner.scan(page, "backup codes of a half login")
+        assert scanner.scanned == HALF_LOGIN_STATES, scanner.scanned
+        scanned += [f"{mode}: {state}" for state in scanner.scanned]
+        problems += scanner.problems
+    print(f"{len(scanned)} scans:\n  " + "\n  ".join(scanned))
+    assert len(scanned) == len(HALF_LOGIN_STATES) * len(MODES)
     assert problems == [], "\n" + "\n".join(problems)
