@@ -161,6 +161,8 @@ def test_an_image_shows_its_thumbnail_without_a_click_and_opens_in_the_preview(
     bob_page.wait_for_function(
         "() => document.querySelector('.v2-preview img')?.naturalWidth === 640")
     assert image.evaluate("(img) => img.src.startsWith('blob:')")
+    bob_page.keyboard.press("Escape")  # Esc closes the preview, as its Close button does
+    expect(bob_page.locator(".v2-preview")).to_be_hidden()
     assert alice_page.errors == [] and bob_page.errors == []
 
 

@@ -10,6 +10,8 @@
 // Entering the chat app (or any page that is not an account page) is one ordinary navigation.
 // Without JavaScript, or on the chat page, nothing here runs and the forms post as usual.
 
+import { bindNavMenu } from "../common/navmenu.js";
+
 const ACCOUNT_PATH = /^\/(signup|login|logout|verify-email|account|me|password-reset)\//;
 // Answers with a file download (no page change), so the browser handles it natively.
 const NATIVE_PATH = /^\/me\/export\//;
@@ -121,6 +123,7 @@ function restoreFlash() {
 }
 
 restoreFlash();
+bindNavMenu();
 
 function show({ url, doc }, push) {
   if (!swappable(doc, url)) {

@@ -8,6 +8,7 @@
 // Signup, login (with the code step), the recovery code, the mandatory-enrolment and
 // email-verification stages of a half login, and the unlocked identity kept across
 // reloads under the session's device key; once unlocked, ./mount.js shows the chat.
+import { bindNavMenu } from "../common/navmenu.js";
 import { Api } from "./accounts/api.js";
 import { showRecoveryCode } from "./accounts/recoveryview.js";
 import { AccountStore } from "./accounts/store.js";
@@ -193,6 +194,7 @@ class Shell {
 }
 
 async function main() {
+  bindNavMenu();
   const config = readJson("v2-config");
   const workerScript = { url: $("v2-app").dataset.deriveWorkerUrl,
     integrity: $("v2-app").dataset.deriveWorkerIntegrity };

@@ -109,18 +109,21 @@ export class MemberPanel {
     }
     row.append(...this.controlsFor(member));
     if (manage && member.id !== engine.me.id) {
-      const [kind, label, text] = member.admin
-        ? ["revoke-admin", `Remove ${member.name} as an admin`, "Remove admin"]
-        : ["grant-admin", `Make ${member.name} an admin`, "Make admin"];
-      row.append(" ", this.#button(kind, member.id, label, text),
+      // The name is in the text, hidden from sight (the row shows it): an aria-label
+      // unlike the visible text would fail "label in name" (WCAG 2.5.3).
+      const [kind, before, after] = member.admin ? ["revoke-admin", "Remove", "as an admin"]
+        : ["grant-admin", "Make", "an admin"];
+      const text = [before, el("span", { class: "visually-hidden", text: ` ${member.name}` }),
+        ` ${after}`];
+      row.append(" ", this.#button(kind, member.id, null, text),
         " ", this.#button("remove", member.id, `Remove ${member.name}`, "Remove"));
     }
     return row;
   }
 
   #button(kind, userId, label, text) {
-    const button = el("button", { type: "button", class: `v2-${kind}`, "aria-label": label,
-      text });
+    const button = el("button", { type: "button", class: `v2-${kind}`, "aria-label": label },
+      ...[text].flat());
     button.addEventListener("click", () => this.perform(kind, userId));
     return button;
   }

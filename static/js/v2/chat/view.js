@@ -47,7 +47,8 @@ function skeleton(root, members, typing, settings, search) {
   const parts = {
     status: el("p", { class: "v2-status", role: "status" }),
     offline: el("p", { class: "v2-offline", id: "v2-offline", role: "status", hidden: true }),
-    alerts: el("ul", { class: "v2-alerts", role: "alert" }),
+    // Live lists, not role="alert": an alert role would hide their items' list semantics.
+    alerts: el("ul", { class: "v2-alerts", "aria-live": "assertive" }),
     announce: el("p", { class: "visually-hidden", "aria-live": "polite" }),
     list: el("ul", { class: "v2-conversations" }),
     newError: el("p", { class: "error", id: "v2-new-error", role: "alert" }),
@@ -55,7 +56,7 @@ function skeleton(root, members, typing, settings, search) {
       "aria-describedby": "v2-new-error", required: true }),
     groupName: el("input", { id: "v2-new-name", name: "name", autocomplete: "off" }),
     title: el("h2", { id: "v2-title" }),
-    warnings: el("ul", { class: "v2-warnings", role: "alert" }),
+    warnings: el("ul", { class: "v2-warnings", "aria-live": "assertive" }),
     timeline: el("ol", { class: "v2-timeline", "aria-labelledby": "v2-title" }),
     text: el("textarea", { id: "v2-text", name: "text", rows: "2",
       "aria-describedby": "v2-send-error" }),
@@ -296,12 +297,17 @@ export class ChatView {
 
   /**
    * Keyboard: Alt+↓ / Alt+↑ open the next / previous conversation of the list; Esc
-   * closes the open panel (the Verify panel, which also stops the camera).
+   * closes the open panel (the Verify panel, which also stops the camera; a preview).
    */
   #shortcut(e) {
     if (e.key === "Escape" && this.verify.isOpen) {
       e.preventDefault();
       this.verify.close();
+      return;
+    }
+    if (e.key === "Escape" && this.engine.preview) {
+      e.preventDefault();
+      this.engine.closePreview();
       return;
     }
     if (!e.altKey || (e.key !== "ArrowDown" && e.key !== "ArrowUp")) return;
@@ -445,7 +451,7 @@ export class ChatView {
       if (item.kind === "warning") continue;
       const time = item.time ?? previous?.time;
       if (time !== undefined && startsNewDay(time, previous?.time)) {
-        nodes.push(el("li", { class: "v2-day", role: "presentation" },
+        nodes.push(el("li", { class: "v2-day" },
           el("span", { text: dayLabel(time), title: fullTimestamp(time) })));
         previous = null; // a new day starts a new group
       }
