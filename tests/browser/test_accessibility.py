@@ -46,7 +46,8 @@ STATES = ["login", "signup", "signup with errors", "recovery code", "chat withou
           "message over the limit", "search results", "settings open",
           "forgot password", "reset link sent", "reset without the recovery code",
           "code step", "code step after a wrong code", "conversation list",
-          "new conversation", "conversation with messages", "group", "safety number",
+          "new conversation", "conversation with messages",
+          "a reply, a reaction and the emoji picker", "group", "safety number",
           "QR scan", "key-change notice", "profile", "two-factor set-up", "backup codes",
           "two-factor on", "page not found"]
 RUN_AXE = """async () => {
@@ -238,6 +239,19 @@ def chat_states(page, scanner, fake_camera, alice, bob, carol):
     assert reply.send(bob, "Great, thanks.").status_code == 201
     expect(texts(page)).to_have_count(2)
     scan(page, "conversation with messages")
+    theirs = page.locator(".v2-message.theirs", has_text="Great, thanks.")
+    theirs.hover()
+    theirs.get_by_role("button", name=re.compile("^Reply to")).click()
+    send(page, "You're welcome.")
+    expect(page.locator(".v2-message.mine", has_text="You're welcome.").locator(".state")
+           ).to_have_text("Sent")
+    theirs.hover()
+    theirs.get_by_role("button", name="React", exact=True).click()
+    theirs.get_by_role("button", name="React with 👍").click()
+    expect(theirs.locator(".v2-reaction")).to_have_count(1)
+    theirs.hover()
+    theirs.get_by_role("button", name="React", exact=True).click()  # the picker stays open
+    scan(page, "a reply, a reaction and the emoji picker")
     box = page.get_by_label("Message", exact=True)
     box.fill("x" * 40_000)  # over the largest message box
     expect(page.locator("#v2-text-counter")).to_contain_text("Too long")
@@ -273,7 +287,7 @@ def chat_states(page, scanner, fake_camera, alice, bob, carol):
     expect(page.locator(".v2-open")).to_have_count(2)
     # A screen reader hears who, the newest message and its time in the button's name.
     entry = page.get_by_role("button", name=re.compile(
-        rf"^{re.escape(bob.email)}.*\d{{1,2}}:\d\d.*{re.escape(bob.email)}: Great, thanks\.$"))
+        rf"^{re.escape(bob.email)}.*\d{{1,2}}:\d\d.*: You're welcome\.$"))  # Alice's reply
     expect(entry).to_have_count(1)
     scan(page, "conversation list")
     if scanner.mode == "phone":

@@ -106,7 +106,7 @@ def test_a_reply_quotes_its_original_and_jumps_to_it(server, transactional_db, n
     expect(reply.locator(".state")).to_have_text("Sent")
     expect(page.locator("#v2-intent")).to_be_hidden()
     quote = reply.locator(".v2-quote")
-    expect(quote).to_have_text(f"{bob.email}where do we meet on Friday?")
+    expect(quote).to_have_text(f"{bob.email}: where do we meet on Friday?")
 
     target = shown_hash(page, "where do we meet on Friday?")
     sender, kind, doc = documents(Reader(bob, conversation, [alice, bob]))[-1]
@@ -252,7 +252,7 @@ def test_delete_for_everyone_offers_undo_then_leaves_nothing_of_the_message(
     on_bob.get_by_role("button", name=f"Reply to {alice.email}").click()
     send(bob_page, "got it")
     quote = bubble(bob_page, "got it").locator(".v2-quote")
-    expect(quote).to_have_text(f"{alice.email}the code word is {marker}, really")
+    expect(quote).to_have_text(f"{alice.email}: the code word is {marker}, really")
     expect(search(bob_page, marker)).to_have_count(1)
     target = shown_hash(alice_page, f"the code word is {marker}, really")
     seq = bubble(alice_page, marker).get_attribute("data-seq")

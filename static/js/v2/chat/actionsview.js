@@ -78,8 +78,10 @@ export class MessageActions {
     const who = quote.state === "shown" ? this.#name(quote.sender) : "";
     const button = el("button", { type: "button", class: `v2-quote v2-quote-${quote.state}`,
       disabled: quote.seq === undefined || quote.seq === null,
-      "aria-label": quote.state === "shown" ? `${STRINGS.quoteLabel(who)} ${text}` : null },
-    who ? el("span", { class: "v2-quote-sender", text: who }) : "",
+      // The name comes from what shows (axe: the visible text starts the accessible name);
+      // the title says what a click does.
+      title: quote.state === "shown" ? STRINGS.quoteLabel(who) : null },
+    who ? el("span", { class: "v2-quote-sender", text: `${who}: ` }) : "",
     el("span", { class: "v2-quote-text", text }));
     button.addEventListener("click", () => this.jump(quote.seq));
     return button;
