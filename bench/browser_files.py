@@ -4,6 +4,7 @@ Run from the repository root (after the bundle is built, ``make bundle``)::
 
     .venv/bin/python bench/browser_files.py            # 64 MiB, 3 repetitions
     .venv/bin/python bench/browser_files.py --mib 16   # a smaller file
+    .venv/bin/python bench/browser_files.py --profile  # and the page thread's profile
 
 Serves static/dist from a local static server, opens it in Debian's Chromium
 (Playwright) and times, on a File of random bytes made in the page:
@@ -11,7 +12,8 @@ Serves static/dist from a local static server, opens it in Debian's Chromium
   answering 8 MiB ``slice`` requests over the whole file (File.slice reads, plaintext
   chunk hashes, ChaCha20-Poly1305, file_hash), as tus-js-client asks for them;
 - the writer alone on the page's thread (AgeFileWriter.encryptChunk over 64 KiB chunks);
-- the raw AEAD baseline: the same ChunkCipher.seal calls without layout or hashing;
+- the raw AEAD baseline: the same ChunkCipher.seal calls without layout or hashing
+  (the WebAssembly ChaCha20-Poly1305 of static/js/crypto/aead.js, which the writer uses);
 - decryption: StreamDecryptor over the ciphertext in 1 MiB pieces (hash included).
 Prints one Markdown table; MB/s are 10^6 bytes of plaintext per second (median).
 """
@@ -19,6 +21,7 @@ Prints one Markdown table; MB/s are 10^6 bytes of plaintext per second (median).
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import http.server
 import json
@@ -65,7 +68,7 @@ RUN = """async ([filesUrl, workerUrl, integrity, mib, reps]) => {
       writer.encryptChunk(i, bytes.subarray(a, b));
     }
     rows.writer.push(performance.now() - t);
-    const cipher = new f.ChunkCipher(new Uint8Array(16), new Uint8Array(16));
+    const cipher = new f.ChunkCipher(new Uint8Array(16), new Uint8Array(16), await f.loadAead());
     t = performance.now();
     for (let i = 0; i * 65536 < size; i++) {
       cipher.seal(i, bytes.subarray(i * 65536, (i + 1) * 65536), false);
@@ -92,7 +95,18 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def measure(mib: int, reps: int) -> dict[str, list[float]]:
+def top_self_time(nodes: list[dict], limit: int = 12) -> str:
+    """The functions with the most self time in a CDP profile's nodes."""
+    hits = collections.Counter()
+    for node in nodes:
+        frame = node["callFrame"]
+        name = frame["functionName"] or "(anonymous)"
+        hits[f"{name} {frame['url'].rsplit('/', 1)[-1]}"] += node.get("hitCount", 0)
+    total = sum(hits.values()) or 1
+    return "\n".join(f"{count / total:6.1%}  {name}" for name, count in hits.most_common(limit))
+
+
+def measure(mib: int, reps: int, profile: bool = False) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     entries = json.loads((DIST / "manifest.json").read_text())["entries"]
@@ -107,9 +121,18 @@ def measure(mib: int, reps: int) -> dict[str, list[float]]:
             page = browser.new_page()
             page.goto(base + "/manifest.json")
             worker = entries["v2/files/encrypt-worker"]
+            if profile:
+                cdp = page.context.new_cdp_session(page)
+                cdp.send("Profiler.enable")
+                cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+                cdp.send("Profiler.start")
             rows = page.evaluate(RUN, [f"{base}/{entries['v2/files/index']['file']}",
                                        f"{base}/{worker['file']}", worker["integrity"], mib,
                                        reps])
+            if profile:
+                print("CPU profile of the page's thread over the whole run (self time; the "
+                      "worker row's work runs in the Worker and shows here as idle):")
+                print(top_self_time(cdp.send("Profiler.stop")["profile"]["nodes"]))
             browser.close()
     finally:
         server.shutdown()
@@ -120,17 +143,19 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=64)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--profile", action="store_true",
+                        help="print the page thread's CPU profile (sampling, self time)")
     args = parser.parse_args(argv)
-    rows = measure(args.mib, args.reps)
+    rows = measure(args.mib, args.reps, args.profile)
     mb = args.mib * 1024 * 1024 / 1e6
     speed = {k: mb / (statistics.median(v) / 1000) for k, v in rows.items()}
     aead = speed["aead"]
-    print(f"| what ({args.mib} MiB, Chromium) | MB/s | vs raw AEAD (noble, same chunks) "
+    print(f"| what ({args.mib} MiB, Chromium) | MB/s | vs raw WebAssembly AEAD (same chunks) "
           f"| goal | met? |")
     print("|---|---|---|---|---|")
     for key, label in [("worker", "upload encryption in the worker (8 MiB slices, hashes)"),
                        ("writer", "AgeFileWriter.encryptChunk on the page's thread"),
-                       ("aead", "raw ChaCha20-Poly1305 (@noble/ciphers), 64 KiB chunks"),
+                       ("aead", "raw ChaCha20-Poly1305 (WebAssembly, aead.js), 64 KiB chunks"),
                        ("decrypt", "StreamDecryptor with file_hash, 1 MiB pieces")]:
         goal = f"≥ {TARGET_MBPS} MB/s" if key in ("worker", "decrypt") else "—"
         met = ("yes" if speed[key] >= TARGET_MBPS else "**no**") if goal != "—" else "—"

@@ -509,3 +509,50 @@ def test_a_damaged_moved_or_incomplete_resume_record_is_dropped_and_never_truste
     assert result["control"]["uploadUrl"] == "/api/v1/uploads/c"
     assert result["found"] == "identity-c"
     assert len([e for e in chat.page.errors if "does not open" in e]) == 3
+
+
+INTERRUPTED = "Upload of {} was interrupted — choose the same file to continue"
+
+
+@pytest.mark.slow
+def test_after_a_reload_mid_upload_the_chat_offers_to_continue_or_discard_it(
+        server, fresh_database, new_page, tmp_path):
+    """The resume notice. After a reload strictly mid-transfer the chat names the
+    interrupted upload (the name comes from the resume record, sealed under the device
+    key) and says how to continue. Dismiss hides the notice and keeps the record (a reload
+    shows it again); Discard deletes the partial upload on the server and the record, and
+    no reload brings it back. Attaching the same file again continues the upload and the
+    notice goes."""
+    chat = Chat(server, new_page)
+    name = "tax-return-2026.bin"
+    path = tmp_path / name
+    path.write_bytes(os.urandom(BIG))
+    notice = chat.page.locator(".v2-upload-interrupted")
+    text = INTERRUPTED.format(name)
+    expect(notice).to_have_count(0)  # nothing interrupted yet
+
+    upload, _ = interrupt(chat, path)
+    expect(notice).to_have_count(1)
+    expect(notice).to_contain_text(text)
+    chat.page.get_by_role("button", name=f"Dismiss: {text}").click()
+    expect(notice).to_have_count(0)
+    assert len(chat.records()) == 1  # dismissed, not discarded
+    chat.page.reload()
+    chat.reopen()
+    expect(notice).to_contain_text(text)
+
+    chat.page.get_by_role("button", name=f"Discard the interrupted upload of {name}").click()
+    expect(notice).to_have_count(0)
+    wait_until(chat.page, lambda: not [u for u in chat.uploads() if u.pk == upload.pk],
+               "the partial upload deleted on the server")
+    assert chat.records() == []
+    chat.page.reload()
+    chat.reopen()
+    expect(notice).to_have_count(0)
+
+    upload, record = interrupt(chat, path)
+    expect(notice).to_contain_text(text)
+    chat.attach(path)  # the user chooses the same file again: it continues
+    expect(notice).to_have_count(0)
+    doc = sent_file(chat, name, 1)
+    assert (doc["upload_id"], doc["identity"]) == (upload.pk, record["identity"])

@@ -9,7 +9,7 @@
 // the page and PDFs are download-only.
 import { setEncryptWorkerScript, setFileConfig, Uploads } from "../files/index.js";
 import { ChatEngine } from "./engine.js";
-import { confirmDiscardUploads } from "./uploadview.js";
+import { confirmDiscardUploads, showInterruptedUploads } from "./uploadview.js";
 import { ChatView } from "./view.js";
 
 export { ChatEngine } from "./engine.js";
@@ -63,6 +63,7 @@ export async function startChat(root, keys,
     throw error;
   }
   view.render();
+  showInterruptedUploads(root.querySelector(".v2-chat") ?? root, uploads);
   return { engine, view, uploads, stop: () => { view.stop(); engine.stop(); },
     leave: () => leave(uploads) };
 }

@@ -50,3 +50,52 @@ export function bindPaste(target, sendFiles) {
 export function confirmDiscardUploads() {
   return window.confirm(DISCARD_UPLOADS_QUESTION);
 }
+
+/** What the chat says about an upload a reload interrupted (its record is kept). */
+export function interruptedText(name) {
+  return `Upload of ${name || "a file"} was interrupted — choose the same file to continue`;
+}
+
+function interruptedNotice(upload, uploads, dismiss) {
+  const text = interruptedText(upload.name);
+  const keep = node("button", { type: "button" }, "Dismiss");
+  keep.setAttribute("aria-label", `Dismiss: ${text}`);
+  keep.addEventListener("click", () => dismiss(upload.localId));
+  const discard = node("button", { type: "button" }, "Discard");
+  discard.setAttribute("aria-label", `Discard the interrupted upload of ${upload.name || "a file"}`);
+  discard.addEventListener("click", () => {
+    discard.disabled = true;
+    uploads.discard(upload.localId).catch((error) => {
+      console.error("chat: the interrupted upload was not discarded", error);
+      discard.disabled = false;
+    });
+  });
+  const notice = node("p", { className: "v2-upload-interrupted" });
+  notice.append(text, " ", keep, " ", discard);
+  return notice;
+}
+
+/**
+ * Shows, at the top of `host`, a notice per upload a reload interrupted (`uploads`:
+ * files/uploads.js), with Dismiss (hides it; attaching the file still continues it) and
+ * Discard (deletes the partial upload on the server and its record). Kept current as
+ * records go ("change").
+ */
+export function showInterruptedUploads(host, uploads) {
+  const box = node("div", { className: "v2-upload-notices" });
+  box.setAttribute("role", "status");
+  host.prepend(box);
+  const dismissed = new Set();
+  const refresh = async () => {
+    try {
+      const interrupted = (await uploads.interrupted()).filter((u) => !dismissed.has(u.localId));
+      box.replaceChildren(...interrupted.map((upload) => interruptedNotice(upload, uploads,
+        (id) => { dismissed.add(id); refresh(); })));
+    } catch (error) {
+      console.error("chat: the interrupted uploads could not be listed", error);
+    }
+  };
+  uploads.addEventListener("change", refresh);
+  refresh();
+  return refresh;
+}

@@ -104,14 +104,16 @@ export class ResumeStore {
   /**
    * Stores what `record` (upload.js) has that is not stored yet: its head when new or
    * when its upload URL changed, and its new chunk hashes. Tags the record with `localId`.
+   * `name` (the file's name, sealed in the head like the rest) lets the chat say which
+   * upload a reload interrupted.
    */
-  async save(record, fingerprint) {
+  async save(record, fingerprint, name = "") {
     record.localId ??= toHex(randomBytes(16));
     const id = record.localId;
     const stored = this.#stored.get(id) ?? { hashes: 0, uploadUrl: undefined };
     const head = stored.uploadUrl === record.uploadUrl ? null : await this.#seal(utf8(JSON.stringify({
       uploadUrl: record.uploadUrl, identity: record.identity, header: record.header,
-      nonce: record.nonce, plaintextLength: record.plaintextLength, fingerprint })),
+      nonce: record.nonce, plaintextLength: record.plaintextLength, fingerprint, name })),
     this.#aad("head", id));
     const fresh = record.chunkHashes.slice(stored.hashes);
     const part = fresh.length ? await this.#seal(fromHex(fresh.join("")),
@@ -141,7 +143,7 @@ export class ResumeStore {
   }
 
   async #load(head) {
-    const { fingerprint, ...fields } = JSON.parse(new TextDecoder().decode(
+    const { fingerprint, name = "", ...fields } = JSON.parse(new TextDecoder().decode(
       await this.#open(head, this.#aad("head", head.id))));
     const parts = await transaction(this.#db, "readonly", ({ parts: store }) =>
       request(store.getAll(IDBKeyRange.bound([head.id, 0], [head.id, Infinity]))));
@@ -154,7 +156,7 @@ export class ResumeStore {
       }
     }
     this.#stored.set(head.id, { hashes: chunkHashes.length, uploadUrl: fields.uploadUrl });
-    return { ...fields, chunkHashes, localId: head.id, fingerprint };
+    return { ...fields, chunkHashes, localId: head.id, fingerprint, name };
   }
 
   /** The newest record of a file of `file`'s size and `fingerprint`, or null. */

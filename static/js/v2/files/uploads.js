@@ -3,7 +3,8 @@
 // when the same file is attached again (DESIGN.md §6); the transfer rate and time left
 // for progress; a "beforeunload" warning while any upload runs; and discardAll() for a
 // logout, which terminates every partial upload on the server (tus DELETE) and deletes
-// the resume records. Without a store (a shared computer, or IndexedDB unavailable)
+// the resume records. interrupted() lists the uploads a reload left behind (for the
+// chat's notice) and discard() deletes one; "change" fires when a record goes. Without a store (a shared computer, or IndexedDB unavailable)
 // uploads still work, they just do not survive a reload.
 import { CryptoError } from "../../crypto/errors.js";
 import { fingerprintOf, ResumeStore } from "./resumestore.js";
@@ -28,8 +29,9 @@ export function progressRate(now = () => performance.now()) {
   };
 }
 
-export class Uploads {
+export class Uploads extends EventTarget {
   #active = new Map(); // AbortController of a running upload → Promise of its end
+  #running = new Set(); // localIds of the records of the uploads running on this page
   #store; // Promise of a ResumeStore, or of null
   #upload;
   #onUnload = (event) => {
@@ -39,6 +41,7 @@ export class Uploads {
 
   /** `keep`: whether resume records are kept (not on a shared computer). */
   constructor(userId, { keep = true, upload = uploadFile, openStore = ResumeStore.open } = {}) {
+    super();
     this.#upload = upload;
     this.#store = keep ? openStore(userId).catch((error) => {
       console.error("uploads: no resume store, uploads will not survive a reload", error);
@@ -83,6 +86,8 @@ export class Uploads {
     let previous = store ? await this.#find(store, file, fingerprint) : null;
     let current = null;
     const rate = progressRate();
+    if (previous) this.#running.add(previous.localId);
+    this.dispatchEvent(new Event("change"));
     try {
       const result = await this.#upload(file, { signal, resumeFrom: previous,
         onProgress: (sent, total) => onProgress?.(sent, total, rate(sent, total)),
@@ -90,16 +95,41 @@ export class Uploads {
           current = record;
           if (previous && previous.localId !== record.localId) {
             await store.forget(previous.localId); // started over: that upload is terminated
+            this.dispatchEvent(new Event("change"));
             previous = null;
           }
-          await store.save(record, fingerprint);
+          await store.save(record, fingerprint, file.name ?? "");
+          this.#running.add(record.localId);
         }) });
       await this.#forget(store, current ?? previous);
       return result;
     } catch (error) {
       if (signal.aborted) await this.#forget(store, current ?? previous);
       throw error;
+    } finally {
+      this.#running.delete(previous?.localId);
+      this.#running.delete(current?.localId);
+      this.dispatchEvent(new Event("change"));
     }
+  }
+
+  /** The uploads a reload (or a failure) interrupted, not running now: [{localId, name,
+   *  size}] from the stored records; attaching the same file again continues one. */
+  async interrupted() {
+    const store = await this.#store;
+    if (!store) return [];
+    return (await store.all()).filter((record) => !this.#running.has(record.localId))
+      .map((record) => ({ localId: record.localId, name: record.name,
+        size: record.plaintextLength }));
+  }
+
+  /** Deletes the interrupted upload `localId`: on the server (tus DELETE) and its record. */
+  async discard(localId) {
+    const store = await this.#store;
+    const record = store && (await store.all()).find((r) => r.localId === localId);
+    if (!record || this.#running.has(localId)) return;
+    if (record.uploadUrl) await terminateUpload(record.uploadUrl, await csrfToken());
+    await this.#forget(store, record);
   }
 
   async #find(store, file, fingerprint) {
@@ -115,6 +145,7 @@ export class Uploads {
     if (!store || !record?.localId) return;
     try {
       await store.forget(record.localId);
+      this.dispatchEvent(new Event("change"));
     } catch (error) {
       console.error("uploads: a finished upload's resume record was not deleted", error);
     }
@@ -136,6 +167,7 @@ export class Uploads {
       if (record.uploadUrl) await terminateUpload(record.uploadUrl, token);
     }
     await store.clear();
+    this.dispatchEvent(new Event("change"));
   }
 }
 
