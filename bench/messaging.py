@@ -171,72 +171,95 @@ class Result:
         return self.delivered / self.elapsed if self.elapsed else 0.0
 
 
-async def run_one(conversation: Conversation, url: str, origin: str, window_size: int,
-                  result: Result, echo: bool) -> None:
-    """The first cookie sends every frame (``window_size`` in flight); every other member
-    receives. A window slot frees when the last receiver has the message."""
+async def open_sockets(conversation: Conversation, url: str, origin: str,
+                       echo: bool) -> list:
+    """One websocket per member's cookie; on the chat socket each has had its first sync2
+    (live pushes start with it)."""
     from websockets.asyncio.client import connect
 
     sockets = [await connect(url, origin=origin, additional_headers={"Cookie": cookie},
                              max_size=2**20) for cookie in conversation.cookies]
-    receivers = sockets[1:]  # echo also returns the frame to its sender: that is its "ack"
     if not echo:
-        for ws in sockets:  # live pushes start with the first sync2
+        for ws in sockets:
             await ws.send(json.dumps({"type": "sync2", "req_id": "sync", "positions": {}}))
             while json.loads(await ws.recv())["type"] != "synced2":
                 pass
+    return sockets
+
+
+class Window:
+    """The frames of one conversation in flight: a slot frees when the last receiver has
+    the message; ``done`` is set when every frame has reached every receiver."""
+
+    def __init__(self, size: int, total: int, result: Result):
+        self.slots = asyncio.Semaphore(size)
+        self.started: dict[int, float] = {}
+        self.remaining: dict[int, int] = {}
+        self.done = asyncio.Event()
+        self.total, self.finished, self.result = total, 0, result
+
+    def sent(self, i: int, receivers: int) -> None:
+        self.remaining[i] = receivers
+        self.started[i] = time.perf_counter()
+        self.result.sent += 1
+        self.result.expected += receivers
+
+    def acked(self, i) -> None:
+        self.result.acks.append(time.perf_counter() - self.started[i])
+
+    def delivered(self, i: int) -> None:
+        self.result.deliveries.append(time.perf_counter() - self.started[i])
+        self.result.delivered += 1
+        self.remaining[i] -= 1
+        if self.remaining[i] == 0:
+            self.slots.release()
+            self.finished += 1
+            if self.finished == self.total:
+                self.done.set()
+
+
+async def read_frames(ws, is_sender: bool, window: Window, index_of: dict, echo: bool):
+    """Count what one socket receives: acks on the sender's, deliveries elsewhere (echo
+    also returns the frame to its sender: that is its "ack")."""
+    async for raw in ws:
+        frame = json.loads(raw)
+        if echo:
+            if is_sender:
+                window.acked(frame["n"])
+            else:
+                window.delivered(frame["n"])
+        elif frame["type"] == "ack2" and is_sender:
+            window.acked(frame["req_id"])
+        elif frame["type"] == "error":
+            window.result.errors.append(frame)
+        elif (frame["type"] == "message2" and not is_sender
+              and frame["item"].get("type") == "message"):
+            i = index_of.get(frame["item"]["message_hash"])
+            if i is not None:
+                window.delivered(i)
+
+
+async def run_one(conversation: Conversation, url: str, origin: str, window_size: int,
+                  result: Result, echo: bool) -> None:
+    """The first cookie sends every frame (``window_size`` in flight); every other member
+    receives."""
+    sockets = await open_sockets(conversation, url, origin, echo)
+    receivers = len(sockets) - 1
+    window = Window(window_size, len(conversation.frames), result)
     index_of = {h: i for i, h in enumerate(conversation.hashes)}
-    started: dict[int, float] = {}
-    remaining: dict[int, int] = {}
-    window = asyncio.Semaphore(window_size)
-    done = asyncio.Event()
-    total = len(conversation.frames)
-    finished = 0
-
-    def delivered(i: int) -> None:
-        nonlocal finished
-        result.deliveries.append(time.perf_counter() - started[i])
-        result.delivered += 1
-        remaining[i] -= 1
-        if remaining[i] == 0:
-            window.release()
-            finished += 1
-            if finished == total:
-                done.set()
-
-    async def read(ws, is_sender: bool):
-        async for raw in ws:
-            frame = json.loads(raw)
-            if echo:
-                if is_sender:
-                    result.acks.append(time.perf_counter() - started[frame["n"]])
-                else:
-                    delivered(frame["n"])
-            elif frame["type"] == "ack2" and is_sender:
-                result.acks.append(time.perf_counter() - started[frame["req_id"]])
-            elif frame["type"] == "error":
-                result.errors.append(frame)
-            elif (frame["type"] == "message2" and not is_sender
-                  and frame["item"].get("type") == "message"):
-                i = index_of.get(frame["item"]["message_hash"])
-                if i is not None:
-                    delivered(i)
-
-    readers = [asyncio.create_task(read(ws, ws is sockets[0])) for ws in sockets]
+    readers = [asyncio.create_task(read_frames(ws, ws is sockets[0], window, index_of, echo))
+               for ws in sockets]
     for i, text in enumerate(conversation.frames):
         try:
-            await asyncio.wait_for(window.acquire(), 60)
+            await asyncio.wait_for(window.slots.acquire(), 60)
         except TimeoutError:
             break  # counted as lost: delivered < expected
         if echo:
             text = json.dumps({"n": i, "frame": text})  # the same bytes, plus the index
-        remaining[i] = len(receivers)
-        started[i] = time.perf_counter()
+        window.sent(i, receivers)
         await sockets[0].send(text)
-        result.sent += 1
-        result.expected += len(receivers)
     try:
-        await asyncio.wait_for(done.wait(), 120)
+        await asyncio.wait_for(window.done.wait(), 120)
     except TimeoutError:
         pass
     for task in readers:
