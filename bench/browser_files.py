@@ -19,18 +19,17 @@ Prints one Markdown table; MB/s are 10^6 bytes of plaintext per second (median).
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import json
-import os
 import statistics
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "static" / "dist"
-CHROMIUM = os.environ.get("SECURECHAT_CHROMIUM", "/usr/bin/chromium")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench._common import launch_chromium, serve_directory  # noqa: E402
+
 TARGET_MBPS = 200
 
 RUN = """async ([filesUrl, workerUrl, integrity, mib, reps]) => {
@@ -87,23 +86,15 @@ RUN = """async ([filesUrl, workerUrl, integrity, mib, reps]) => {
 }"""
 
 
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        pass
-
-
 def measure(mib: int, reps: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     entries = json.loads((DIST / "manifest.json").read_text())["entries"]
-    handler = functools.partial(Quiet, directory=str(DIST))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_directory(DIST)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                                 args=["--no-sandbox", "--disable-gpu"])
+            browser = launch_chromium(playwright)
             page = browser.new_page()
             page.goto(base + "/manifest.json")
             worker = entries["v2/files/encrypt-worker"]

@@ -25,7 +25,6 @@ Wall times include each subprocess's start. The CLI's peak RSS is sampled every
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import hashlib
 import os
 import platform
@@ -34,18 +33,24 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from _common import free_port, server_env, uvicorn_serving  # noqa: E402
+from _common import (  # noqa: E402
+    PIECE,
+    RssSampler,
+    free_port,
+    load_average,
+    server_env,
+    utc_now,
+    uvicorn_serving,
+)
 
 import agecrypt  # noqa: E402
 from client.http import Session  # noqa: E402
 
-PIECE = 1024 * 1024
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway bench account
 BOOT = """
 import sys
@@ -76,30 +81,15 @@ with httpx.stream("GET", sys.argv[1], headers=headers, timeout=600) as r, \\
 
 def timed(cmd: list[str], env: dict, stdin: str = "") -> tuple[float, int, str]:
     """Run ``cmd``; (wall seconds, peak RSS bytes, stdout). Fails loudly on an error."""
-    import psutil
-
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
-
-    def sample():
-        p = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                peak[0] = max(peak[0], p.memory_info().rss)
-            except psutil.Error:
-                return
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    out, err = proc.communicate(stdin)
-    elapsed = time.perf_counter() - t0
-    thread.join()
+    with RssSampler(proc.pid) as sampler:
+        out, err = proc.communicate(stdin)
+        elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[3:6]} failed ({proc.returncode}):\n{out}\n{err}")
-    return elapsed, peak[0], out
+    return elapsed, sampler.peak, out
 
 
 def cli_server_env(work: Path, origin: str, size: int) -> dict[str, str]:
@@ -203,8 +193,9 @@ def report(args, size: int, results: dict, peaks: dict) -> None:
     mbps = {k: size / statistics.median(v) / 1e6 for k, v in results.items()}
     mib = 1024 * 1024
     print()
-    print(f"- Date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC; {platform.platform()}; "
-          f"Python {platform.python_version()}; {os.cpu_count()} CPUs")
+    print(f"- Date: {utc_now()}; {platform.platform()}; "
+          f"Python {platform.python_version()}; {os.cpu_count()} CPUs; load average "
+          f"{load_average()}")
     print(f"- Command: `.venv/bin/python bench/cli_files.py --size-mib {args.size_mib} "
           f"--rounds {args.rounds}`; median of {args.rounds} interleaved rounds; "
           "wall time of each client process, start included")

@@ -29,13 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import hashlib
 import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +41,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import free_port  # noqa: E402
+from _common import (  # noqa: E402
+    free_port,
+    percentile_ms,
+    start_redis,
+    utc_now,
+    uvicorn_command,
+    wait_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,18 +58,6 @@ GROUP_SIZE = 10
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
-
-
-def wait_port(port: int, process=None, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server exited ({process.returncode})")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def environment(workdir: Path, redis_url: str, port: int, database_url: str) -> dict:
@@ -283,11 +276,6 @@ async def run(conversations, port: int, window_size: int, echo: bool, tag: str) 
     return result
 
 
-def pct(values, q) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
-
-
 # --- Profile of the send path (in this process, the code the database thread runs) --------
 
 def profile_send_path(count: int) -> str:
@@ -372,9 +360,7 @@ def stack(db: str, profile: bool = False):
         with psycopg.connect(PG_URL, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{pg_name}"')
         database_url = PG_URL.rsplit("/", 1)[0] + "/" + pg_name
-    redis_proc = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind",
-                                   "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis_proc = start_redis(redis_port)
     env = environment(workdir, f"redis://127.0.0.1:{redis_port}/0", port, database_url)
     os.environ.update(env)
     servers = []
@@ -383,9 +369,7 @@ def stack(db: str, profile: bool = False):
 
     def start_server() -> None:
         log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives with the process
-        command = [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
-                   "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
-                   "--ws-max-size", "65536", "--log-level", "warning", "--no-access-log"]
+        command = uvicorn_command(port, "--ws-max-size", "65536", "--no-access-log")
         if profile:  # the server's main thread: its event loop (database threads excluded)
             command[1:1] = ["-m", "cProfile", "-o", str(server_profile)]
         servers.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
@@ -435,12 +419,16 @@ def bench_one(db: str, quick: bool, profile: bool) -> None:
     report(db, quick, results, pairs, per_pair, profile_text)
 
 
+def p50_ratio(chat: Result, echo: Result) -> float:
+    return percentile_ms(chat.deliveries, .5) / percentile_ms(echo.deliveries, .5)
+
+
 def report(db, quick, results, pairs, per_pair, profile_text) -> None:
     label = "SQLite (WAL)" if db == "sqlite" else "PostgreSQL"
     print(f"\n### {label}\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, "
           f"Python {platform.python_version()}")
-    print(f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"Date: {utc_now()}")
     print(f"Command: .venv/bin/python bench/messaging.py --db {db}"
           f"{' --quick' if quick else ''}")
     print(f"Workload: 1:1 = {pairs} direct conversations x {per_pair} messages, window "
@@ -453,18 +441,19 @@ def report(db, quick, results, pairs, per_pair, profile_text) -> None:
     for name, r in results.items():
         print(f"| {name} | {r.sent} | {len(r.acks)} | {r.delivered}/{r.expected} | "
               f"{len(r.errors)} | "
-              f"{r.rate():,.0f} | {pct(r.acks, .5):.1f} | {pct(r.acks, .99):.1f} | "
-              f"{pct(r.deliveries, .5):.1f} | {pct(r.deliveries, .99):.1f} |")
+              f"{r.rate():,.0f} | {percentile_ms(r.acks, .5):.1f} | "
+              f"{percentile_ms(r.acks, .99):.1f} | "
+              f"{percentile_ms(r.deliveries, .5):.1f} | {percentile_ms(r.deliveries, .99):.1f} |")
     print()
     chat, echo = results["chat 1:1"], results["echo 1:1"]
     # The headline (as before the cutover): the 1:1 workload, N conversations x 2 clients.
     print(f"Throughput chat/echo: {chat.rate() / echo.rate():.2f} (goal >= 0.5); "
-          f"p50 chat/echo: {pct(chat.deliveries, .5) / pct(echo.deliveries, .5):.2f} "
+          f"p50 chat/echo: {p50_ratio(chat, echo):.2f} "
           f"(goal <= 2)")
     for kind in ("1:1", "group", "idle"):
         chat, echo = results[f"chat {kind}"], results[f"echo {kind}"]
         print(f"{kind}: Throughput chat/echo: {chat.rate() / echo.rate():.2f} (goal >= 0.5); "
-              f"p50 chat/echo: {pct(chat.deliveries, .5) / pct(echo.deliveries, .5):.2f} "
+              f"p50 chat/echo: {p50_ratio(chat, echo):.2f} "
               f"(goal <= 2); loss: {chat.expected - chat.delivered} chat, "
               f"{echo.expected - echo.delivered} echo (goal 0)")
     errors = [e for r in results.values() for e in r.errors][:3]
