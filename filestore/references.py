@@ -22,8 +22,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete
 
+from accounts.errors import Forbidden, Invalid
 from filestore.models import CipherUpload, FileReference
-from messaging.v2.errors import Forbidden, Invalid
 
 
 def _may_use(user, upload: CipherUpload) -> bool:

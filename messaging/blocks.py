@@ -8,8 +8,8 @@ version 2 cutover (the v1 conversation actions that lived beside it are gone).
 
 from __future__ import annotations
 
+from accounts.errors import Invalid
 from accounts.models import User
-from messaging.errors import Invalid
 from messaging.models import Block
 
 

@@ -2,7 +2,7 @@
 
 ``parse_frame(text)`` returns the frame (a JSON object with a string ``type``)
 or raises ``BadFrame`` (the socket closes 4400). The frames' own fields are
-checked in ``messaging.v2.socket``; a bad ``req_id`` is ``messaging.errors.Invalid``
+checked in ``messaging.v2.socket``; a bad ``req_id`` is ``accounts.errors.Invalid``
 (an ``error`` frame with code ``invalid``).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from messaging.errors import Invalid
+from accounts.errors import Invalid
 
 REQ_ID_MAX = 64
 

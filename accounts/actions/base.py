@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from accounts.addresses import address_key
-from accounts.errors import ApiError
+from accounts.errors import Invalid
 from accounts.models import (
     AuditEvent,
 )
@@ -18,11 +18,9 @@ from accounts.models import (
 logger = logging.getLogger(__name__)
 
 
-class AccountError(ApiError):
-    """A request that cannot be honoured; ``code`` and ``str()`` go to the client."""
-
-    code = "invalid"
-    status = 400
+class AccountError(Invalid):
+    """An account action's refusal (the family page views, commands and the admin catch
+    and show; rate limits are not in it): ``Invalid`` unless a subclass says more."""
 
 
 class InvalidCredentials(AccountError):

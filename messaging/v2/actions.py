@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.actions.base import rate_limit
+from accounts.errors import Invalid, NotFound
 from accounts.models import User
 from client import membership
 from messaging.events import push_after_commit
@@ -48,8 +49,6 @@ from messaging.v2.errors import (
     ClientIdConflict,
     ConversationExists,
     EpochExists,
-    Invalid,
-    NotFound,
     StaleEpoch,
     StaleHead,
 )
