@@ -1,6 +1,6 @@
 """Second-factor verification: TOTP and backup codes through django-otp (DESIGN.md §4).
 
-- ``confirmed_devices(user)`` / ``has_second_factor(user)``: what the password
+- ``has_second_factor(user)``: what the password
   step looks at to decide whether a code step follows.
 - ``verify_code(user, code)``: checks a code against the user's confirmed
   devices and returns the device that accepted it, or raises ``CodeRejected``
@@ -73,20 +73,12 @@ def clean_code(code) -> str:
     return text
 
 
-def confirmed_devices(user) -> list:
-    return list(devices_for_user(user, confirmed=True))
-
-
 def has_second_factor(user) -> bool:
     return any(True for _ in devices_for_user(user, confirmed=True))
 
 
 def confirmed_totp(user) -> ForgivingTOTPDevice | None:
     return ForgivingTOTPDevice.objects.filter(user=user, confirmed=True).first()
-
-
-def backup_device(user) -> BackupCodeDevice | None:
-    return BackupCodeDevice.objects.filter(user=user, confirmed=True).first()
 
 
 def _locked_until_seconds(device) -> int | None:

@@ -9,7 +9,6 @@ records an offset over another writer's.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,8 +19,6 @@ from django.utils import timezone
 from accounts.errors import ApiError
 from filestore import cipher_store, lease, storage
 from filestore.models import CipherUpload, FileReference
-
-logger = logging.getLogger(__name__)
 
 
 class UploadError(ApiError):

@@ -8,8 +8,6 @@ check, the admin and ``--yes`` call the action (which checks again).
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,8 +18,6 @@ from accounts.models import (
     LoginSession,
     User,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class NoSuchAccount(AccountError):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
-from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -14,8 +11,6 @@ from accounts.errors import Invalid
 from accounts.models import (
     AuditEvent,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class AccountError(Invalid):
@@ -57,22 +52,6 @@ def normalize_email(email) -> str:
     return key
 
 
-def check_password_shape(password, user=None) -> str:
-    """Type and length first (before any derivation), then Django's validators."""
-    if not isinstance(password, str) or not password:
-        raise AccountError("Enter a password.", field="password")
-    if len(password) > settings.SECURECHAT_PASSWORD_MAX_LENGTH:
-        raise AccountError(
-            f"Passwords are at most {settings.SECURECHAT_PASSWORD_MAX_LENGTH} characters.",
-            field="password",
-        )
-    try:
-        password_validation.validate_password(password, user)
-    except ValidationError as exc:
-        raise AccountError(" ".join(exc.messages), field="password") from None
-    return password
-
-
 # Scopes without an entry in settings.SECURECHAT_RATE_LIMITS: (attempts, window seconds).
 DEFAULT_RATE_LIMITS = {"verify_email_account": (5, 3600)}
 
@@ -106,11 +85,6 @@ def rate_limit(scope: str, key) -> None:
 
 class InvalidLink(AccountError):
     code = "invalid_link"
-
-
-class WrongRecoveryCode(AccountError):
-    code = "wrong_recovery_code"
-    status = 403
 
 
 def request_ip(request) -> str | None:

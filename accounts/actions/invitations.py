@@ -11,8 +11,6 @@ verified account nothing (the inviter could have written to it).
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 
 from accounts.actions.base import (
@@ -26,8 +24,6 @@ from accounts.actions.base import (
 from accounts.actions.signup import INVITATION_DAYS_DEFAULT, check_invite, create_invitation
 from accounts.actions.verification import do_send_email_verification
 from accounts.models import User
-
-logger = logging.getLogger(__name__)
 
 
 def check_invite_contact(inviter: User, email) -> str:

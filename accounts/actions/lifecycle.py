@@ -7,8 +7,6 @@ sees a password or an unwrapped key.
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.db import transaction
 
@@ -22,8 +20,6 @@ from accounts.actions.sessions import end_login_sessions
 from accounts.models import (
     User,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def do_request_password_reset(email, *, request=None) -> None:

@@ -7,8 +7,6 @@ the session keeps only its stage (accounts.stages).
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.utils import timezone
 
@@ -17,8 +15,6 @@ from accounts.actions.base import WrongStep, audit, client_ip, rate_limit
 from accounts.addresses import address_key
 from accounts.metrics import LOGIN_FAILURES
 from accounts.models import LoginSession, User
-
-logger = logging.getLogger(__name__)
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 

@@ -55,12 +55,6 @@ def end_login_sessions(user, *, keep_session_key: str | None = None) -> int:
     return len(session_keys)
 
 
-def rekey_login_session(old_key: str | None, new_key: str | None) -> None:
-    """The login row follows its Django session when the key rotates."""
-    if old_key and new_key and old_key != new_key:
-        LoginSession.objects.filter(session_key=old_key).update(session_key=new_key)
-
-
 def check_login_current(login: LoginSession | None, stage: str | None, now=None) -> str | None:
     """Why this login must end now ("half_login", "idle", "lifetime"), or None.
 

@@ -4,8 +4,6 @@ keys are made on the client."""
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -24,8 +22,6 @@ from accounts.models import (
     User,
 )
 from accounts.models.invitations import hash_token
-
-logger = logging.getLogger(__name__)
 
 
 def usable_invitation(email: str, token: str | None) -> Invitation | None:

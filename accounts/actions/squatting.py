@@ -13,7 +13,6 @@ blocking the mailbox's owner:
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,8 +22,6 @@ from django.utils import timezone
 from accounts.actions.base import audit
 from accounts.actions.sessions import end_login_sessions
 from accounts.models import User
-
-logger = logging.getLogger(__name__)
 
 
 def stale_unverified(now=None):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,8 +13,6 @@ from accounts.actions.sessions import end_login_sessions
 from accounts.models import (
     User,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def _current_session_key(request) -> str | None:

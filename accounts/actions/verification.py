@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,9 +9,6 @@ from accounts.actions.base import InvalidToken, audit
 from accounts.models import (
     User,
 )
-
-logger = logging.getLogger(__name__)
-
 
 EMAIL_TOKEN_SALT = "securechat.accounts.verify-email"  # noqa: S105 - a signing salt
 
