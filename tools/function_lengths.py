@@ -27,25 +27,26 @@ SKIPPED_DIRS = {"tests", "migrations", ".venv", "node_modules", "static/dist", "
 JS_PATHS = ["static/js", "tools", "bench"]
 
 
-def _skipped(path: Path) -> bool:
-    rel = path.relative_to(ROOT)
+def _skipped(path: Path, root: Path) -> bool:
+    rel = path.relative_to(root)
     parts = rel.parts
     return any(part in SKIPPED_DIRS or part.startswith("dist.") for part in parts) or any(
         "/".join(parts[:i]) in SKIPPED_DIRS for i in range(2, len(parts)))
 
 
-def python_functions_over(limit: int) -> list[tuple[str, int, str, int]]:
-    """(path, line, name, length) of every Python function longer than ``limit``."""
+def python_functions_over(limit: int, root: Path = ROOT) -> list[tuple[str, int, str, int]]:
+    """(path, line, name, length) of every Python function under ``root`` longer than
+    ``limit``."""
     found = []
-    for path in sorted(ROOT.rglob("*.py")):
-        if _skipped(path):
+    for path in sorted(root.rglob("*.py")):
+        if _skipped(path, root):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 if length > limit:
-                    found.append((str(path.relative_to(ROOT)), node.lineno, node.name, length))
+                    found.append((str(path.relative_to(root)), node.lineno, node.name, length))
     return found
 
 
