@@ -22,10 +22,12 @@ Nothing here logs a code.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from io import BytesIO
 
+import segno
 from django.db import transaction
 from django.utils import timezone
 from django_otp import devices_for_user
@@ -40,21 +42,18 @@ MAX_CODE_LENGTH = 40
 
 class CodeError(ApiError):
     """A second-factor code that was not accepted (always about the ``code`` field)."""
-
     code = "invalid_code"
     status = 400
 
 
 class CodeRejected(CodeError):
     """Wrong, reused or malformed code."""
-
     def __init__(self, message: str = "That code is not valid. Check it and try again."):
         super().__init__(message, field="code")
 
 
 class CodeThrottled(CodeError, TooManyRequests):
     """Too many wrong codes in a row: wait ``retry_after`` seconds before trying again."""
-
     code = "too_many_attempts"
     status = 429
 
@@ -139,15 +138,11 @@ def verify_unconfirmed_totp(device: TOTPDevice, code) -> bool:
 # --- Enrolment helpers ----------------------------------------------------------------
 
 def base32_secret(device: TOTPDevice) -> str:
-    import base64
-
     return base64.b32encode(device.bin_key).decode().rstrip("=")
 
 
 def qr_svg(uri: str) -> str:
     """An inline ``<svg>`` QR code (no script, no style attribute: fine under the CSP)."""
-    import segno
-
     qr = segno.make(uri, error="m")
     out = BytesIO()
     qr.save(out, kind="svg", scale=5, border=2, xmldecl=False, svgns=True,

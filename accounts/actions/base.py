@@ -11,6 +11,7 @@ from accounts.errors import Invalid
 from accounts.models import (
     AuditEvent,
 )
+from accounts.throttle import check_rate
 
 
 class AccountError(Invalid):
@@ -77,8 +78,6 @@ def client_ip(request) -> str | None:
 
 def rate_limit(scope: str, key) -> None:
     """``accounts.throttle.check_rate`` with the limits of ``SECURECHAT_RATE_LIMITS``."""
-    from accounts.throttle import check_rate
-
     limit, window = settings.SECURECHAT_RATE_LIMITS.get(scope) or DEFAULT_RATE_LIMITS[scope]
     check_rate(scope, str(key) if key is not None else "", limit, window)
 

@@ -23,6 +23,7 @@ from accounts.actions.base import (
 )
 from accounts.actions.signup import INVITATION_DAYS_DEFAULT, check_invite, create_invitation
 from accounts.actions.verification import do_send_email_verification
+from accounts.emails import after_response
 from accounts.models import User
 
 
@@ -43,7 +44,6 @@ def do_invite_contact(inviter: User, email) -> str:
     """Counts the invitation against ``invite_user`` and sends it after the response."""
     address = check_invite_contact(inviter, email)
     rate_limit("invite_user", inviter.pk)
-    from accounts.emails import after_response
 
     inviter_id = inviter.pk
     after_response(lambda: _invite_or_remind(inviter_id, address), "invitation")
