@@ -289,7 +289,7 @@ def profile_send_path(count: int) -> str:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from messaging.events import publish_loop
+    from accounts.events import publish_loop
     from messaging.v2 import socket as v2_socket
     from tests.support.v2chat import V2User, direct_of
 

@@ -33,10 +33,9 @@ from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from django.conf import settings
 
 from accounts.errors import ApiError
-from accounts.events import session_group, user_group
+from accounts.events import publish, publish_loop, session_group, user_group
 from accounts.stages import scope_login_complete
 from messaging import frames
-from messaging.events import publish, publish_loop
 from messaging.metrics import (
     MESSAGES_DELIVERED,
     SYNC_REPLAYS,

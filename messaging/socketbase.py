@@ -28,8 +28,8 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 
 from accounts.errors import ApiError, error_payload
+from accounts.metrics import CHANNEL_LAYER_ERRORS
 from messaging import frames
-from messaging.metrics import CHANNEL_LAYER_ERRORS
 
 logger = logging.getLogger(__name__)
 

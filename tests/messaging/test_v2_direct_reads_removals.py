@@ -163,7 +163,7 @@ def test_a_departure_by_a_model_save_or_delete_is_announced_too(trio, how):
 def test_a_departure_is_pushed_to_the_remaining_members_only(trio):
     alice, bob, carol = trio
     group = group_of(alice, bob, carol)
-    from messaging import events
+    from accounts import events
 
     pushed = []
     original = events._publish_now
