@@ -33,7 +33,7 @@ help:
 	@echo "make test   install everything needed, then run the suite on SQLite and PostgreSQL"
 	@echo "make test-slow  the tests marked slow (over 30 s each), on both databases"
 	@echo "make bench  run the benchmarks (docs/benchmarks.md)"
-	@echo "make lint   ruff and eslint"
+	@echo "make lint   ruff, eslint and the function-length check"
 	@echo "make bundle build the SRI-pinned browser bundles into $(BUNDLE_DIR)/"
 	@echo "make release-hashes  print the SHA-256 of every published bundle"
 
@@ -194,8 +194,11 @@ bench: debian-deps dev-deps redis bundle
 	$(PY) bench/load.py $(BENCH_ARGS)
 	$(MAKE) --no-print-directory test-sqlite MARKS="big" ALLOW_EMPTY=1
 
+# ruff, eslint, and no function over 60 lines outside tests and migrations
+# (tools/function_lengths.py lists any, Python and JavaScript).
 lint: $(VENV)/.dev-installed lint-js
 	$(PY) -m ruff check .
+	$(PY) tools/function_lengths.py
 
 # eslint over the browser code, the build tool and the JS test helpers (eslint.config.js);
 # `make test` runs it too, so a lint error fails CI like a failing test.

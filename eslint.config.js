@@ -1,7 +1,8 @@
 // ESLint for the browser code (static/js) and the build tool (tools/): the recommended
 // rules plus a few that catch what review kept finding — unused values, swallowed
-// errors (an empty catch), `==`, and `var`. Generated bundles and vendored code are
-// never linted (static/dist, node_modules).
+// errors (an empty catch), `==`, `var`, and functions over 60 lines (the limit
+// tools/function_lengths.py also holds Python to). Generated bundles and vendored code
+// are never linted (static/dist, node_modules).
 import js from "@eslint/js";
 import globals from "globals";
 
@@ -35,5 +36,9 @@ export default [
       "no-var": "error",
       "prefer-const": "error",
     },
+  },
+  {
+    files: ["static/js/**/*.js", "tools/**/*.mjs", "bench/**/*.mjs"],
+    rules: { "max-lines-per-function": ["error", { max: 60 }] },
   },
 ];

@@ -18,6 +18,7 @@ import hmac
 import io
 import re
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 
 from accounts.errors import ApiError
@@ -118,8 +119,6 @@ def check_recipient(text, key_type: str, field: str = "recipient") -> str:
 
 def check_signing_key(value, field: str = "signing_key") -> bytes:
     """32 bytes of an Ed25519 public key (unpadded base64url) that parses, or 400."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     raw = b64url_field(value, field, 32)
     try:
         Ed25519PublicKey.from_public_bytes(raw)

@@ -20,9 +20,11 @@ import threading
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+
+from accounts.useragent import describe_user_agent
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +123,6 @@ def site_url() -> str:
 def client_details(request) -> dict:
     if request is None:
         return {"ip": None, "device": None}
-    from accounts.useragent import describe_user_agent
 
     agent = request.META.get("HTTP_USER_AGENT", "")[:300]
     return {"ip": request.META.get("REMOTE_ADDR"),
@@ -153,8 +154,6 @@ def after_response(task, kind: str) -> None:
     by ``kind`` only; the thread closes its own database connection.
     """
     def run():
-        from django.db import connection
-
         try:
             task()
         except Exception:

@@ -59,6 +59,13 @@ class BadRequest(ApiError):
     status = 400
 
 
+class Invalid(ApiError):
+    """Well-formed input the operation refuses; ``field`` names it."""
+
+    code = "invalid"
+    status = 400
+
+
 class NotLoggedIn(ApiError):
     code = "not_logged_in"
     status = 401
@@ -77,6 +84,13 @@ class NotFound(ApiError):
 
     code = "not_found"
     status = 404
+
+
+class Conflict(ApiError):
+    """A compare-and-swap lost, or a name is taken; ``extra`` holds the current state."""
+
+    code = "conflict"
+    status = 409
 
 
 class MethodNotAllowed(ApiError):

@@ -14,3 +14,6 @@ THROTTLED = Counter(
 RATE_LIMIT_FALLBACKS = Counter(
     "securechat_rate_limit_fallbacks_total",
     "Rate-limit checks counted in this process because the shared cache (Redis) failed.")
+CHANNEL_LAYER_ERRORS = Counter(
+    "securechat_channel_layer_errors_total",
+    "Channel-layer (Redis) operations that failed, by operation.", ["operation"])

@@ -1,6 +1,6 @@
 """Second-factor verification: TOTP and backup codes through django-otp (DESIGN.md §4).
 
-- ``confirmed_devices(user)`` / ``has_second_factor(user)``: what the password
+- ``has_second_factor(user)``: what the password
   step looks at to decide whether a code step follows.
 - ``verify_code(user, code)``: checks a code against the user's confirmed
   devices and returns the device that accepted it, or raises ``CodeRejected``
@@ -22,10 +22,12 @@ Nothing here logs a code.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from io import BytesIO
 
+import segno
 from django.db import transaction
 from django.utils import timezone
 from django_otp import devices_for_user
@@ -40,21 +42,18 @@ MAX_CODE_LENGTH = 40
 
 class CodeError(ApiError):
     """A second-factor code that was not accepted (always about the ``code`` field)."""
-
     code = "invalid_code"
     status = 400
 
 
 class CodeRejected(CodeError):
     """Wrong, reused or malformed code."""
-
     def __init__(self, message: str = "That code is not valid. Check it and try again."):
         super().__init__(message, field="code")
 
 
 class CodeThrottled(CodeError, TooManyRequests):
     """Too many wrong codes in a row: wait ``retry_after`` seconds before trying again."""
-
     code = "too_many_attempts"
     status = 429
 
@@ -73,20 +72,12 @@ def clean_code(code) -> str:
     return text
 
 
-def confirmed_devices(user) -> list:
-    return list(devices_for_user(user, confirmed=True))
-
-
 def has_second_factor(user) -> bool:
     return any(True for _ in devices_for_user(user, confirmed=True))
 
 
 def confirmed_totp(user) -> ForgivingTOTPDevice | None:
     return ForgivingTOTPDevice.objects.filter(user=user, confirmed=True).first()
-
-
-def backup_device(user) -> BackupCodeDevice | None:
-    return BackupCodeDevice.objects.filter(user=user, confirmed=True).first()
 
 
 def _locked_until_seconds(device) -> int | None:
@@ -147,15 +138,11 @@ def verify_unconfirmed_totp(device: TOTPDevice, code) -> bool:
 # --- Enrolment helpers ----------------------------------------------------------------
 
 def base32_secret(device: TOTPDevice) -> str:
-    import base64
-
     return base64.b32encode(device.bin_key).decode().rstrip("=")
 
 
 def qr_svg(uri: str) -> str:
     """An inline ``<svg>`` QR code (no script, no style attribute: fine under the CSP)."""
-    import segno
-
     qr = segno.make(uri, error="m")
     out = BytesIO()
     qr.save(out, kind="svg", scale=5, border=2, xmldecl=False, svgns=True,

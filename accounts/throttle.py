@@ -126,10 +126,6 @@ class LocalCounts:
             self._counts[name] = (count + 1, expires)
             return count + 1
 
-    def delete(self, name: str) -> None:
-        with self._lock:
-            self._counts.pop(name, None)
-
     def warn(self, exc: Exception) -> None:
         """Log that the cache failed, at most once per ``FALLBACK_WARNING_INTERVAL``
         (the error's type only: its text may name the Redis URL)."""
@@ -168,12 +164,3 @@ def check_rate(scope: str, key: str, limit: int, window: int) -> None:
     if count > limit:
         THROTTLED.labels(scope).inc()
         raise RateLimited(max(1, remaining))
-
-
-def reset_rate(scope: str, key: str, window: int) -> None:
-    name, _ = _bucket(scope, key, window)
-    local_counts.delete(name)
-    try:
-        cache.delete(name)
-    except Exception as exc:  # noqa: BLE001 - the shared count expires with its window anyway
-        local_counts.warn(exc)

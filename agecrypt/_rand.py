@@ -28,22 +28,7 @@ import contextvars
 import os
 from collections.abc import Callable, Iterator
 
-__all__ = ["_random_bytes", "replay"]
-
-_override: contextvars.ContextVar[Callable[[int], bytes] | None] = contextvars.ContextVar(
-    "agecrypt_rand_override", default=None
-)
-
-
-def _random_bytes(n: int) -> bytes:
-    """Return ``n`` cryptographically random bytes (or replayed bytes inside :func:`replay`)."""
-    source = _override.get()
-    if source is None:
-        return os.urandom(n)
-    out = source(n)
-    if len(out) != n:
-        raise RuntimeError("replayed randomness source returned the wrong length")
-    return out
+__all__ = ["RandomnessSeam", "_random_bytes", "replay"]
 
 
 class _ByteReplay:
@@ -59,17 +44,41 @@ class _ByteReplay:
         return out
 
 
-@contextlib.contextmanager
-def replay(source: bytes | Callable[[int], bytes]) -> Iterator[None]:
-    """Within the block, draw randomness from ``source`` instead of the OS (tests only).
+class RandomnessSeam:
+    """One package's randomness: :meth:`random_bytes` reads the OS, or replayed bytes
+    inside :meth:`replay`. Each package has its own (its own ``ContextVar``), so a test
+    replays one without touching the other (``client._rand`` is the second)."""
 
-    ``source`` is either bytes consumed front to back (running out raises
-    :class:`RuntimeError`, so a test never silently reuses randomness), or a
-    callable ``f(n) -> bytes``.
-    """
-    fn = source if callable(source) else _ByteReplay(source)
-    token = _override.set(fn)
-    try:
-        yield
-    finally:
-        _override.reset(token)
+    def __init__(self, name: str) -> None:
+        self._override: contextvars.ContextVar[Callable[[int], bytes] | None] = (
+            contextvars.ContextVar(name, default=None))
+
+    def random_bytes(self, n: int) -> bytes:
+        """``n`` cryptographically random bytes (or replayed bytes inside :meth:`replay`)."""
+        source = self._override.get()
+        if source is None:
+            return os.urandom(n)
+        out = source(n)
+        if len(out) != n:
+            raise RuntimeError("replayed randomness source returned the wrong length")
+        return out
+
+    @contextlib.contextmanager
+    def replay(self, source: bytes | Callable[[int], bytes]) -> Iterator[None]:
+        """Within the block, draw randomness from ``source`` instead of the OS (tests only).
+
+        ``source`` is either bytes consumed front to back (running out raises
+        :class:`RuntimeError`, so a test never silently reuses randomness), or a
+        callable ``f(n) -> bytes``.
+        """
+        fn = source if callable(source) else _ByteReplay(source)
+        token = self._override.set(fn)
+        try:
+            yield
+        finally:
+            self._override.reset(token)
+
+
+_seam = RandomnessSeam("agecrypt_rand_override")
+_random_bytes = _seam.random_bytes
+replay = _seam.replay

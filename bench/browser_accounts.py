@@ -37,10 +37,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import datetime
 import json
 import os
-import platform
 import random
 import secrets
 import shlex
@@ -55,11 +53,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, server_env, uvicorn_serving  # noqa: E402
+from bench._common import (  # noqa: E402
+    free_port,
+    launch_chromium,
+    load_average,
+    machine,
+    self_times,
+    server_env,
+    utc_now,
+    uvicorn_serving,
+)
 
-CHROMIUM = os.environ.get("SECURECHAT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 PASSWORD = "a long enough benchmark passphrase 42"  # noqa: S105 - a throwaway account
 PRODUCTION_FLOOR = 16  # the lowest work factor production settings and bundle accept
 LOGIN_GOAL_S = 1.5
@@ -201,21 +205,6 @@ def reload(page) -> dict[str, float]:
             "GET me + device key, open blob": (done - me) / 1000}
 
 
-def self_times(nodes: list[dict], rows: int = 12) -> str:
-    """The top self-time functions of a CDP profile's nodes, as share of the busy samples."""
-    hits = collections.Counter()
-    for node in nodes:
-        frame = node["callFrame"]
-        name = frame["functionName"] or "(anonymous)"
-        url = frame["url"]
-        where = "(worker bundle)" if url.startswith("blob:") else url.rsplit("/", 1)[-1]
-        hits[f"{name} {where}".strip()] += node.get("hitCount", 0)
-    idle = hits.pop("(idle)", 0)
-    busy = sum(hits.values()) or 1
-    lines = [f"{count / busy:6.1%}  {name}" for name, count in hits.most_common(rows)]
-    return f"(busy {busy / (busy + idle):.0%} of the samples)\n" + "\n".join(lines)
-
-
 class WorkerProfiler:
     """CDP sampling profiles of the page's dedicated Workers: auto-attached (not flattened,
     so Playwright's CDP session can talk to them through Target.sendMessageToTarget),
@@ -320,13 +309,6 @@ def bootstrap_interval(a: list[float], b: list[float], rounds: int = 2000) -> tu
     return diffs[int(0.025 * rounds)], diffs[int(0.975 * rounds) - 1]
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{cpu}, {os.cpu_count()} cores, load average {load}"
-
-
 def print_table(runs: dict[str, list[dict[str, float]]], prelogins: dict[str, list[float]],
                 work_factor: int, n_runs: int) -> float:
     print(f"| flow (Chromium, work factor 2^{work_factor}) | step "
@@ -377,6 +359,29 @@ def production_work_factor(env: dict[str, str]) -> int:
     return factor
 
 
+class BrowserSite:
+    """The throwaway site a browser bench measures: its SQLite database migrated in this
+    process (so the bench can seed it), production's client work factor, and ``serving()``
+    the uvicorn around the timed part; ``close()`` removes its files."""
+
+    def __init__(self, prefix: str, **extra: str):
+        self.work = Path(tempfile.mkdtemp(prefix=prefix))
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.env = server_env(self.work, self.origin, **extra)
+        self.factor = production_work_factor(self.env)
+        self.env["SECURECHAT_CLIENT_WORK_FACTOR"] = str(self.factor)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+    def serving(self):
+        return uvicorn_serving(self.work, self.port, self.env)
+
+    def close(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
 def check_bundle_floor(page, origin: str) -> None:
     entries = json.loads((ROOT / "static" / "dist" / "manifest.json").read_text())["entries"]
     floor = page.evaluate(FLOOR_JS, f"{origin}/static/dist/{entries['crypto/index']['file']}")
@@ -393,7 +398,7 @@ def measure(origin: str, n_runs: int, profile: bool) -> tuple[dict, list[str], s
     emails = []
     profile_text = None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
 
         def context():
             made = browser.new_context()
@@ -446,27 +451,21 @@ def main() -> None:
     n_runs = args.runs or (2 if args.quick else 5)
     n_prelogins = args.prelogins or (100 if args.quick else 300)
     command = shlex.join(["python", *sys.argv])
-    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-    work = Path(tempfile.mkdtemp(prefix="securechat-bench-accounts-"))
-    port = free_port()
-    origin = f"http://127.0.0.1:{port}"
-    env = server_env(work, origin, SECURECHAT_RATE_PRELOGIN_ADDRESS="1000000/300")
-    factor = production_work_factor(env)
-    env["SECURECHAT_CLIENT_WORK_FACTOR"] = str(factor)
+    started = utc_now()
+    site = BrowserSite("securechat-bench-accounts-",
+                       SECURECHAT_RATE_PRELOGIN_ADDRESS="1000000/300")
+    factor = site.factor
     from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     try:
-        with uvicorn_serving(work, port, env):
+        with site.serving():
             load_before = machine()
-            runs, emails, profile_text, version = measure(origin, n_runs, args.profile)
-            prelogins = prelogin_timing(origin, emails, n_prelogins)
+            runs, emails, profile_text, version = measure(site.origin, n_runs, args.profile)
+            prelogins = prelogin_timing(site.origin, emails, n_prelogins)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        site.close()
     print(f"{started}; Chromium {version}; {load_before} (at the start), "
-          f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} (at the end)")
+          f"load average {load_average()} (at the end)")
     print(f"Command: {command}; one uvicorn, SQLite, no Redis; production bundle "
           f"(floor {PRODUCTION_FLOOR}), SECURECHAT_CLIENT_WORK_FACTOR={factor}, key type "
           f"{settings.SECURECHAT_KEY_TYPE}")

@@ -20,26 +20,20 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
-import functools
 import hashlib
-import http.server
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securechat.settings")
+from bench._common import launch_chromium, machine, self_times, serve_directory  # noqa: E402
 
-CHROMIUM = os.environ.get("SECURECHAT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 MiB = 1024 * 1024
 GOAL_MB_S = 200
 # The two pure-JS comparisons, bundled for the page (esbuild from node_modules).
@@ -67,21 +61,6 @@ def build_site(root: Path) -> dict:
         (root / f"{name}.js").write_bytes((ROOT / "bench" / f"{name}.mjs").read_bytes())
     (root / "page.html").write_text("<!doctype html><title>browser crypto bench</title>")
     return manifest
-
-
-def serve(root: Path, policy: str) -> http.server.ThreadingHTTPServer:
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def end_headers(self):
-            self.send_header("Content-Security-Policy", policy)
-            super().end_headers()
-
-        def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-            pass
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 IN_PAGE = "([harness, options]) => import(harness).then((h) => h.run(options))"
@@ -193,21 +172,7 @@ def profile(page, base: str, manifest: dict, total: int) -> str:
         "aeadUrl": f"{base}/dist/{entries['crypto/aead']['file']}",
         "extraUrl": f"{base}/extra.js", "total": total, "chunk": 64 * 1024, "only": ["wasm"]}])
     nodes = cdp.send("Profiler.stop")["profile"]["nodes"]
-    hits = collections.Counter()
-    for node in nodes:
-        frame = node["callFrame"]
-        name = frame["functionName"] or "(anonymous)"
-        hits[f"{name} {frame['url'].rsplit('/', 1)[-1]}"] += node.get("hitCount", 0)
-    total_hits = sum(hits.values()) or 1
-    rows = [f"{count / total_hits:6.1%}  {name}" for name, count in hits.most_common(12)]
-    return "CPU profile of the page's WebAssembly run (self time):\n" + "\n".join(rows)
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{cpu}, {os.cpu_count()} cores, load average {load}"
+    return "CPU profile of the page's WebAssembly run (self time):\n" + self_times(nodes)
 
 
 def main() -> None:
@@ -224,10 +189,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="browser-crypto-bench-") as tmp:
         root = Path(tmp)
         manifest = build_site(root)
-        server = serve(root, site_policy())
+        server = serve_directory(root, {"Content-Security-Policy": site_policy()})
         base = f"http://127.0.0.1:{server.server_address[1]}"
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             page = browser.new_page()
             page.goto(f"{base}/page.html")
             before = machine()

@@ -21,19 +21,17 @@ Prints one Markdown table; MB/s are 10^6 bytes of plaintext per second (median).
 from __future__ import annotations
 
 import argparse
-import collections
-import functools
-import http.server
 import json
-import os
 import statistics
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "static" / "dist"
-CHROMIUM = os.environ.get("SECURECHAT_CHROMIUM", "/usr/bin/chromium")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench._common import launch_chromium, self_times, serve_directory  # noqa: E402
+
 TARGET_MBPS = 200
 
 RUN = """async ([filesUrl, workerUrl, integrity, mib, reps]) => {
@@ -90,34 +88,15 @@ RUN = """async ([filesUrl, workerUrl, integrity, mib, reps]) => {
 }"""
 
 
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        pass
-
-
-def top_self_time(nodes: list[dict], limit: int = 12) -> str:
-    """The functions with the most self time in a CDP profile's nodes."""
-    hits = collections.Counter()
-    for node in nodes:
-        frame = node["callFrame"]
-        name = frame["functionName"] or "(anonymous)"
-        hits[f"{name} {frame['url'].rsplit('/', 1)[-1]}"] += node.get("hitCount", 0)
-    total = sum(hits.values()) or 1
-    return "\n".join(f"{count / total:6.1%}  {name}" for name, count in hits.most_common(limit))
-
-
 def measure(mib: int, reps: int, profile: bool = False) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     entries = json.loads((DIST / "manifest.json").read_text())["entries"]
-    handler = functools.partial(Quiet, directory=str(DIST))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_directory(DIST)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                                 args=["--no-sandbox", "--disable-gpu"])
+            browser = launch_chromium(playwright)
             page = browser.new_page()
             page.goto(base + "/manifest.json")
             worker = entries["v2/files/encrypt-worker"]
@@ -132,7 +111,7 @@ def measure(mib: int, reps: int, profile: bool = False) -> dict[str, list[float]
             if profile:
                 print("CPU profile of the page's thread over the whole run (self time; the "
                       "worker row's work runs in the Worker and shows here as idle):")
-                print(top_self_time(cdp.send("Profiler.stop")["profile"]["nodes"]))
+                print(self_times(cdp.send("Profiler.stop")["profile"]["nodes"]))
             browser.close()
     finally:
         server.shutdown()

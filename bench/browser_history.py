@@ -25,30 +25,28 @@ Prints the medians with the machine, date, command and load average.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import shlex
-import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, server_env, uvicorn_serving  # noqa: E402
+from bench._common import (  # noqa: E402
+    launch_chromium,
+    load_average,
+    machine,
+    utc_now,
+)
 from bench.browser_accounts import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
     MARKS,
     TIMEOUT_MS,
+    BrowserSite,
     check_bundle_floor,
     login,
-    machine,
     marks_of,
-    production_work_factor,
 )
 
 MESSAGES = 50
@@ -119,7 +117,7 @@ def measure(origin: str, n_runs: int, email: str, password: str, conversation: s
 
     runs = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         check = browser.new_page()
         check.goto(origin + "/")
         check_bundle_floor(check, origin)
@@ -142,28 +140,21 @@ def main() -> None:
     args = parser.parse_args()
     n_runs = args.runs or (2 if args.quick else 5)
     command = shlex.join(["python", *sys.argv])
-    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-    work = Path(tempfile.mkdtemp(prefix="securechat-bench-history-"))
-    port = free_port()
-    origin = f"http://127.0.0.1:{port}"
-    env = server_env(work, origin, ALLOWED_HOSTS="127.0.0.1,testserver",
-                     EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
-    factor = production_work_factor(env)
-    env["SECURECHAT_CLIENT_WORK_FACTOR"] = str(factor)
+    started = utc_now()
+    site = BrowserSite("securechat-bench-history-", ALLOWED_HOSTS="127.0.0.1,testserver",
+                       EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+    factor = site.factor
     from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
-    email, password, conversation = make_history()
     try:
-        with uvicorn_serving(work, port, env):
+        email, password, conversation = make_history()
+        with site.serving():
             load_before = machine()
-            runs, version = measure(origin, n_runs, email, password, conversation)
+            runs, version = measure(site.origin, n_runs, email, password, conversation)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        site.close()
     print(f"{started}; Chromium {version}; {load_before} (at the start), load average "
-          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (at the end)")
+          f"{load_average()} (at the end)")
     print(f"Command: {command}; one uvicorn, SQLite, no Redis; production bundle, "
           f"SECURECHAT_CLIENT_WORK_FACTOR={factor}, key type {settings.SECURECHAT_KEY_TYPE}; "
           f"a direct conversation of {MESSAGES} text messages\n")

@@ -63,7 +63,7 @@ import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from _common import free_port  # noqa: E402
+from _common import cpu_model, free_port, load_average  # noqa: E402
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
@@ -451,14 +451,6 @@ def row(name: str, test: str, st: Stats) -> str:
     )
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def versions(server: PrivateRedis) -> str:
     parts = [f"Python {platform.python_version()}"]
     for dist in ("Django", "channels", "channels-redis", "redis", "msgpack"):
@@ -519,8 +511,7 @@ def main() -> None:
         print(f"date: {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
         print(f"machine: {os.cpu_count()} cores, {cpu_model()}, {platform.platform()}")
         print(f"versions: {versions(server)}")
-        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-        print(f"load average at the start: {load}")
+        print(f"load average at the start: {load_average()}")
         print(f"private redis-server on 127.0.0.1:{server.port}; {SENDERS} sender tasks\n")
         print(header, flush=True)
         t0 = time.perf_counter()
@@ -532,8 +523,7 @@ def main() -> None:
         print("\nlogged by the layers (WARNING and above):")
         for k, v in LOG.counts.most_common():
             print(f"  {v:6d}  {k}")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\ntotal {total:.0f} s; load average at the end {load}")
+    print(f"\ntotal {total:.0f} s; load average at the end {load_average()}")
 
 
 if __name__ == "__main__":

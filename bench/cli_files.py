@@ -25,25 +25,32 @@ Wall times include each subprocess's start. The CLI's peak RSS is sampled every
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import hashlib
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from _common import free_port  # noqa: E402
+from _common import (  # noqa: E402
+    PIECE,
+    RssSampler,
+    free_port,
+    load_average,
+    server_env,
+    utc_now,
+    uvicorn_serving,
+)
 
-PIECE = 1024 * 1024
+import agecrypt  # noqa: E402
+from client.http import Session  # noqa: E402
+
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway bench account
 BOOT = """
 import sys
@@ -74,33 +81,93 @@ with httpx.stream("GET", sys.argv[1], headers=headers, timeout=600) as r, \\
 
 def timed(cmd: list[str], env: dict, stdin: str = "") -> tuple[float, int, str]:
     """Run ``cmd``; (wall seconds, peak RSS bytes, stdout). Fails loudly on an error."""
-    import psutil
-
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
-
-    def sample():
-        p = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                peak[0] = max(peak[0], p.memory_info().rss)
-            except psutil.Error:
-                return
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    out, err = proc.communicate(stdin)
-    elapsed = time.perf_counter() - t0
-    thread.join()
+    with RssSampler(proc.pid) as sampler:
+        out, err = proc.communicate(stdin)
+        elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[3:6]} failed ({proc.returncode}):\n{out}\n{err}")
-    return elapsed, peak[0], out
+    return elapsed, sampler.peak, out
 
 
-def main() -> None:  # noqa: PLR0915 - a linear script
+def cli_server_env(work: Path, origin: str, size: int) -> dict[str, str]:
+    """The throwaway server's settings: open sign-up, X25519, work factor 10, room for the
+    bench's files."""
+    return server_env(
+        work, origin, SECURECHAT_SCRYPT_WORK_FACTOR="10", SECURECHAT_CLIENT_WORK_FACTOR="10",
+        SECURECHAT_KEY_TYPE="x25519", SECURECHAT_REGISTRATION="open",
+        SECURECHAT_MAX_FILE_SIZE=str(4 * size + 1), SECURECHAT_USER_QUOTA=str(64 * size),
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+
+
+def make_files(work: Path, size: int) -> tuple[Path, Path, str]:
+    """``size`` random bytes and the same bytes as a ready-made age file: (plaintext, age
+    file, the plaintext's SHA-256)."""
+    source = work / "source.bin"
+    with open(source, "wb") as f:
+        for _ in range(size // PIECE):
+            f.write(os.urandom(PIECE))
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    identity = agecrypt.X25519Identity.generate()
+    ready = work / "ready.age"
+    with open(ready, "wb") as out, agecrypt.Encryptor(out, [identity.recipient()]) as enc, \
+            open(source, "rb") as f:
+        while data := f.read(PIECE):
+            enc.write(data)
+    return source, ready, expected
+
+
+class Rounds:
+    """The timed client processes of one run, against one server and one signed-up user."""
+
+    def __init__(self, work: Path, origin: str, size: int):
+        self.work, self.origin, self.size = work, origin, size
+        home = work / "home"
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("DJANGO", "SECURECHAT", "DATABASE", "SQLITE"))}
+        self.env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")})
+        self.cli = [sys.executable, "-c", BOOT, "--server", origin, "--password-stdin"]
+        self.config = home / ".config" / "securechat"
+        self.results: dict[str, list[float]] = {
+            k: [] for k in ("plain_up", "cli_up", "plain_down", "cli_down")}
+        self.peaks: dict[str, int] = dict.fromkeys(self.results, 0)
+        self.headers: list[str] = []
+
+    def sign_up(self) -> None:
+        timed([*self.cli, "signup", "--email", "bench@example.org", "--key-type", "x25519"],
+              self.env, PASSWORD + "\n")
+        with Session(self.origin, self.config) as session:
+            self.headers = [f"{k}: {v}" for k, v in session.upload_headers().items()]
+
+    def measure(self, key: str, cmd: list[str], stdin: str = "") -> str:
+        seconds, peak, out = timed(cmd, self.env, stdin)
+        self.results[key].append(seconds)
+        self.peaks[key] = max(self.peaks[key], peak)
+        return out
+
+    def one_round(self, round_no: int, source: Path, ready: Path, expected: str) -> None:
+        url = self.measure("plain_up", [sys.executable, "-c", PLAIN_UP,
+                                        self.origin + "/api/v1/uploads/", str(ready),
+                                        *self.headers])
+        plain_id = url.strip().rsplit("/", 1)[-1]
+        ref = self.work / f"ref{round_no}.json"
+        self.measure("cli_up", [*self.cli, "upload", str(source), "--ref-out", str(ref)],
+                     PASSWORD + "\n")
+        self.measure("plain_down", [sys.executable, "-c", PLAIN_DOWN,
+                                    f"{self.origin}/api/v1/files/{plain_id}",
+                                    str(self.work / "plain.out"), *self.headers])
+        out = self.work / "cli.out"
+        self.measure("cli_down", [*self.cli, "download", "--ref", str(ref), "-o", str(out),
+                                  "--force"])
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == expected
+        print(f"round {round_no + 1}: " + ", ".join(
+            f"{k} {self.size / v[-1] / 1e6:,.0f} MB/s" for k, v in self.results.items()),
+            flush=True)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=2)
@@ -109,93 +176,16 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     work = Path(tempfile.mkdtemp(prefix="securechat-bench-cli-files-"))
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    server_env = {**os.environ,
-                  "DJANGO_SETTINGS_MODULE": "securechat.settings",
-                  "SECURECHAT_VAR_DIR": str(work / "var"),
-                  "SQLITE_PATH": str(work / "db.sqlite3"), "DATABASE_URL": "",
-                  "MEDIA_ROOT": str(work / "media"),
-                  "SECRET_KEY": "bench-cli-files-" + os.urandom(16).hex(),
-                  "SECURECHAT_ORIGINS": origin, "ALLOWED_HOSTS": "127.0.0.1",
-                  "REDIS_URL": "", "SECURECHAT_SCRYPT_WORK_FACTOR": "10",
-                  "SECURECHAT_CLIENT_WORK_FACTOR": "10",
-                  "SECURECHAT_KEY_TYPE": "x25519", "SECURECHAT_REGISTRATION": "open",
-                  "SECURECHAT_MAX_FILE_SIZE": str(4 * size + 1),
-                  "SECURECHAT_USER_QUOTA": str(64 * size), "LOG_LEVEL": "WARNING",
-                  "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    env = cli_server_env(work, origin, size)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO,
-                   env=server_env, check=True)
-    home = work / "home"
-    cli_env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("DJANGO", "SECURECHAT", "DATABASE", "SQLITE"))}
-    cli_env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")})
-    cli = [sys.executable, "-c", BOOT, "--server", origin, "--password-stdin"]
-
-    source = work / "source.bin"
-    with open(source, "wb") as f:
-        for _ in range(size // PIECE):
-            f.write(os.urandom(PIECE))
-    expected = hashlib.sha256(source.read_bytes()).hexdigest()
-    import agecrypt
-
-    identity = agecrypt.X25519Identity.generate()
-    ready = work / "ready.age"
-    with open(ready, "wb") as out, agecrypt.Encryptor(out, [identity.recipient()]) as enc, \
-            open(source, "rb") as f:
-        while data := f.read(PIECE):
-            enc.write(data)
-
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO, env=server_env)
-    results: dict[str, list[float]] = {k: [] for k in
-                                       ("plain_up", "cli_up", "plain_down", "cli_down")}
-    peaks: dict[str, int] = dict.fromkeys(results, 0)
-    try:
-        import httpx
-
-        for _ in range(300):
-            try:
-                httpx.get(origin + "/api/v1/health", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        timed([*cli, "signup", "--email", "bench@example.org", "--key-type", "x25519"],
-              cli_env, PASSWORD + "\n")
-        from client.http import Session
-
-        with Session(origin, home / ".config" / "securechat") as session:
-            headers = [f"{k}: {v}" for k, v in session.upload_headers().items()]
+                   env={**os.environ, **env}, check=True)
+    source, ready, expected = make_files(work, size)
+    rounds = Rounds(work, origin, size)
+    with uvicorn_serving(work, port, env):
+        rounds.sign_up()
         for round_no in range(args.rounds):
-            seconds, peak, url = timed(
-                [sys.executable, "-c", PLAIN_UP, origin + "/api/v1/uploads/", str(ready),
-                 *headers], cli_env)
-            results["plain_up"].append(seconds)
-            peaks["plain_up"] = max(peaks["plain_up"], peak)
-            plain_id = url.strip().rsplit("/", 1)[-1]
-            ref = work / f"ref{round_no}.json"
-            seconds, peak, _ = timed([*cli, "upload", str(source), "--ref-out", str(ref)],
-                                     cli_env, PASSWORD + "\n")
-            results["cli_up"].append(seconds)
-            peaks["cli_up"] = max(peaks["cli_up"], peak)
-
-            seconds, peak, _ = timed(
-                [sys.executable, "-c", PLAIN_DOWN, f"{origin}/api/v1/files/{plain_id}",
-                 str(work / "plain.out"), *headers], cli_env)
-            results["plain_down"].append(seconds)
-            peaks["plain_down"] = max(peaks["plain_down"], peak)
-            out = work / "cli.out"
-            seconds, peak, _ = timed([*cli, "download", "--ref", str(ref), "-o", str(out),
-                                      "--force"], cli_env)
-            results["cli_down"].append(seconds)
-            peaks["cli_down"] = max(peaks["cli_down"], peak)
-            assert hashlib.sha256(out.read_bytes()).hexdigest() == expected
-            print(f"round {round_no + 1}: " + ", ".join(
-                f"{k} {size / results[k][-1] / 1e6:,.0f} MB/s" for k in results), flush=True)
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(60)
-    report(args, size, results, peaks)
+            rounds.one_round(round_no, source, ready, expected)
+    report(args, size, rounds.results, rounds.peaks)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -203,8 +193,9 @@ def report(args, size: int, results: dict, peaks: dict) -> None:
     mbps = {k: size / statistics.median(v) / 1e6 for k, v in results.items()}
     mib = 1024 * 1024
     print()
-    print(f"- Date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC; {platform.platform()}; "
-          f"Python {platform.python_version()}; {os.cpu_count()} CPUs")
+    print(f"- Date: {utc_now()}; {platform.platform()}; "
+          f"Python {platform.python_version()}; {os.cpu_count()} CPUs; load average "
+          f"{load_average()}")
     print(f"- Command: `.venv/bin/python bench/cli_files.py --size-mib {args.size_mib} "
           f"--rounds {args.rounds}`; median of {args.rounds} interleaved rounds; "
           "wall time of each client process, start included")

@@ -187,6 +187,22 @@ def median_time(fn, reps: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(variants: dict, reps: int) -> dict[str, float]:
+    """The median seconds of each ``name: (fn, *args)`` after one warm-up call each.
+
+    Every repetition runs every variant once, so that a change in machine load (other
+    processes on the 2 cores) hits baseline and subject alike."""
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    for fn, *args in variants.values():  # warm-up
+        fn(*args)
+    for _ in range(reps):
+        for name, (fn, *args) in variants.items():
+            t0 = time.perf_counter()
+            fn(*args)
+            samples[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
 def fmt_mbs(nbytes: int, seconds: float) -> str:
     return f"{nbytes / seconds / 1e6:,.0f} MB/s"
 
@@ -244,16 +260,12 @@ def header_len(ct: bytes) -> int:
 # measurements
 
 
-def bench_throughput(t: Table, agecrypt, size: int, reps: int) -> dict:
-    """agecrypt streaming vs raw ChaCha20-Poly1305 over the same 64 KiB chunks, in this process."""
+def _raw_aead_variants(chunks: list) -> dict:
+    """Raw ChaCha20-Poly1305 over ``chunks`` with age's STREAM nonces: the baseline."""
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-    data = os.urandom(size)
-    mv = memoryview(data)
-    chunks = [mv[i : i + CHUNK] for i in range(0, size, CHUNK)]
     n = len(chunks)
-    key = os.urandom(32)
-    aead = ChaCha20Poly1305(key)
+    aead = ChaCha20Poly1305(os.urandom(32))
     nonces = [i.to_bytes(11, "big") + (b"\x01" if i == n - 1 else b"\x00") for i in range(n)]
 
     def raw_encrypt():
@@ -268,8 +280,12 @@ def bench_throughput(t: Table, agecrypt, size: int, reps: int) -> dict:
         for i in range(n):
             dec(i.to_bytes(11, "big") + (b"\x01" if i == n - 1 else b"\x00"), sealed[i], None)
 
-    ident = agecrypt.X25519Identity.generate()
-    rcpt = ident.recipient()
+    return {"raw_e": (raw_encrypt,), "raw_d": (raw_decrypt,)}
+
+
+def _agecrypt_variants(agecrypt, data: bytes, chunks: list, ident, rcpt) -> dict:
+    """agecrypt's streaming encryption (64 KiB and 1 MiB writes) and decryption."""
+    mv = memoryview(data)
 
     def age_encrypt():
         with agecrypt.Encryptor(NullSink(), [rcpt]) as enc:
@@ -278,7 +294,7 @@ def bench_throughput(t: Table, agecrypt, size: int, reps: int) -> dict:
 
     def age_encrypt_1m():
         with agecrypt.Encryptor(NullSink(), [rcpt]) as enc:
-            for i in range(0, size, MiB):
+            for i in range(0, len(data), MiB):
                 enc.write(mv[i : i + MiB])
 
     ct = agecrypt.encrypt(data, [rcpt])
@@ -287,29 +303,24 @@ def bench_throughput(t: Table, agecrypt, size: int, reps: int) -> dict:
         for _ in agecrypt.decrypt_stream(io.BytesIO(ct), [ident]):
             pass
 
+    return {"age_e": (age_encrypt,), "age_e1m": (age_encrypt_1m,), "age_d": (age_decrypt,)}
+
+
+def bench_throughput(t: Table, agecrypt, size: int, reps: int) -> dict:
+    """agecrypt streaming vs raw ChaCha20-Poly1305 over the same 64 KiB chunks, in this process."""
+    data = os.urandom(size)
+    mv = memoryview(data)
+    chunks = [mv[i : i + CHUNK] for i in range(0, size, CHUNK)]
+    ident = agecrypt.X25519Identity.generate()
+    rcpt = ident.recipient()
+    medians = interleaved_medians(
+        {**_raw_aead_variants(chunks), **_agecrypt_variants(agecrypt, data, chunks, ident, rcpt)},
+        reps)
     res = {}
-    # Interleave baseline and subject within each repetition, so that a change in
-    # machine load (other processes on the 2 cores) hits both alike.
-    fns = {
-        "raw_e": raw_encrypt,
-        "age_e": age_encrypt,
-        "age_e1m": age_encrypt_1m,
-        "raw_d": raw_decrypt,
-        "age_d": age_decrypt,
-    }
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():  # warm-up
-        fn()
-    for _ in range(reps):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - t0)
-    raw_e, age_e, age_e1m, raw_d, age_d = (statistics.median(samples[k]) for k in fns)
     for what, subj, base in (
-        ("encrypt, 64 KiB writes", age_e, raw_e),
-        ("encrypt, 1 MiB writes", age_e1m, raw_e),
-        ("decrypt (decrypt_stream)", age_d, raw_d),
+        ("encrypt, 64 KiB writes", medians["age_e"], medians["raw_e"]),
+        ("encrypt, 1 MiB writes", medians["age_e1m"], medians["raw_e"]),
+        ("decrypt (decrypt_stream)", medians["age_d"], medians["raw_d"]),
     ):
         ratio = base / subj
         t.add(
@@ -324,9 +335,8 @@ def bench_throughput(t: Table, agecrypt, size: int, reps: int) -> dict:
     return {"data": data, "ident": ident, "rcpt": rcpt, "ratios": res}
 
 
-def bench_cli(t: Table, size: int, reps: int, workdir: Path, profile: bool = False) -> None:
-    """age CLI vs agecrypt (as a Python subprocess), file to file on tmpfs."""
-    age = need("age")
+def _cli_key_and_plaintext(workdir: Path, size: int) -> tuple[Path, str, Path]:
+    """An age-keygen key (file, recipient) and a ``size``-byte plaintext file."""
     keygen = need("age-keygen")
     keyfile = workdir / "key.txt"
     run([keygen, "-o", str(keyfile)])
@@ -336,37 +346,12 @@ def bench_cli(t: Table, size: int, reps: int, workdir: Path, profile: bool = Fal
         block = os.urandom(MiB)
         for _ in range(size // MiB):
             f.write(block)
-    cli_ct, py_ct = workdir / "cli.age", workdir / "py.age"
-    out = workdir / "out.bin"
-    me = [sys.executable, str(Path(__file__).resolve())]
+    return keyfile, recipient, plain
 
-    def timed(fn, *args) -> float:
-        t0 = time.perf_counter()
-        fn(*args)
-        return time.perf_counter() - t0
 
-    # Each repetition runs every variant once, so load changes hit all of them alike:
-    # the CLI and agecrypt as subprocesses, the same agecrypt code in this process (no
-    # interpreter start), and a bare `python -c "import agecrypt"` (start-up alone).
-    variants = {
-        "cli_e": (run, [age, "-e", "-r", recipient, "-o", str(cli_ct), str(plain)]),
-        "py_e": (run, me + ["--child-encrypt", str(plain), str(py_ct), recipient]),
-        "ip_e": (child_encrypt, str(plain), str(py_ct), recipient),
-        "cli_d": (run, [age, "-d", "-i", str(keyfile), "-o", str(out), str(cli_ct)]),
-        "py_d": (run, me + ["--child-decrypt", str(py_ct), str(out), str(keyfile)]),
-        "ip_d": (child_decrypt, str(py_ct), str(out), str(keyfile)),
-        "start": (run, [sys.executable, "-c", "import agecrypt"]),
-    }
-    samples: dict[str, list[float]] = {k: [] for k in variants}
-    for fn, *args in variants.values():  # warm-up
-        fn(*args)
-    for _ in range(reps):
-        for name, (fn, *args) in variants.items():
-            samples[name].append(timed(fn, *args))
-    cli_e, py_e, ip_e, cli_d, py_d, ip_d, startup = (
-        statistics.median(samples[k]) for k in variants
-    )
-    # sanity: each side decrypts the other's file to the original plaintext
+def _check_cli_interop(age: str, keyfile: Path, plain: Path, cli_ct: Path, py_ct: Path,
+                       out: Path) -> None:
+    """Each side decrypts the other's file to the original plaintext (a sanity check)."""
     digest = hashlib.sha256(plain.read_bytes()).hexdigest()
     run([age, "-d", "-i", str(keyfile), "-o", str(out), str(py_ct)])
     if hashlib.sha256(out.read_bytes()).hexdigest() != digest:
@@ -374,7 +359,29 @@ def bench_cli(t: Table, size: int, reps: int, workdir: Path, profile: bool = Fal
     child_decrypt(str(cli_ct), str(out), str(keyfile))
     if hashlib.sha256(out.read_bytes()).hexdigest() != digest:
         sys.exit("agecrypt did not decrypt the age CLI's benchmark file to the plaintext")
-    for what, subj, base in (("encrypt", py_e, cli_e), ("decrypt", py_d, cli_d)):
+
+
+def bench_cli(t: Table, size: int, reps: int, workdir: Path, profile: bool = False) -> None:
+    """age CLI vs agecrypt (as a Python subprocess), file to file on tmpfs."""
+    age = need("age")
+    keyfile, recipient, plain = _cli_key_and_plaintext(workdir, size)
+    cli_ct, py_ct = workdir / "cli.age", workdir / "py.age"
+    out = workdir / "out.bin"
+    me = [sys.executable, str(Path(__file__).resolve())]
+    # The CLI and agecrypt as subprocesses, the same agecrypt code in this process (no
+    # interpreter start), and a bare `python -c "import agecrypt"` (start-up alone).
+    m = interleaved_medians({
+        "cli_e": (run, [age, "-e", "-r", recipient, "-o", str(cli_ct), str(plain)]),
+        "py_e": (run, me + ["--child-encrypt", str(plain), str(py_ct), recipient]),
+        "ip_e": (child_encrypt, str(plain), str(py_ct), recipient),
+        "cli_d": (run, [age, "-d", "-i", str(keyfile), "-o", str(out), str(cli_ct)]),
+        "py_d": (run, me + ["--child-decrypt", str(py_ct), str(out), str(keyfile)]),
+        "ip_d": (child_decrypt, str(py_ct), str(out), str(keyfile)),
+        "start": (run, [sys.executable, "-c", "import agecrypt"]),
+    }, reps)
+    _check_cli_interop(age, keyfile, plain, cli_ct, py_ct, out)
+    for what, subj, base in (("encrypt", m["py_e"], m["cli_e"]),
+                             ("decrypt", m["py_d"], m["cli_d"])):
         ratio = base / subj
         t.add(
             f"file {what} {size // MiB} MiB, tmpfs → tmpfs, subprocess wall time (MB/s)",
@@ -384,15 +391,16 @@ def bench_cli(t: Table, size: int, reps: int, workdir: Path, profile: bool = Fal
             "≥ 1.0",
             ratio >= 1.0,
         )
-    t.add("python -c 'import agecrypt' start-up (included above)", f"{startup * 1000:.0f} ms")
-    for what, subj, base in (("encrypt", ip_e, cli_e), ("decrypt", ip_d, cli_d)):
+    t.add("python -c 'import agecrypt' start-up (included above)", f"{m['start'] * 1000:.0f} ms")
+    for what, subj, base in (("encrypt", m["ip_e"], m["cli_e"]),
+                             ("decrypt", m["ip_d"], m["cli_d"])):
         t.add(
             f"file {what} {size // MiB} MiB, same code in-process, no process start (MB/s)",
             f"{fmt_mbs(size, subj)} ({subj:.3f} s)",
             f"age CLI subprocess {fmt_mbs(size, base)} ({base:.3f} s)",
             base / subj,
         )
-    if profile or cli_e / py_e < 1.0 or cli_d / py_d < 1.0:
+    if profile or m["cli_e"] / m["py_e"] < 1.0 or m["cli_d"] / m["py_d"] < 1.0:
         t.notes.append(profile_file(plain, py_ct, out, recipient, keyfile, size))
 
 

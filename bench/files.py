@@ -41,7 +41,10 @@ from _common import (  # noqa: E402
     RssSampler,
     file_pieces,
     free_port,
+    load_average,
     server_env,
+    utc_now,
+    uvicorn_command,
     wait_for_health,
 )
 
@@ -147,9 +150,9 @@ def one_round(client, sampler, source: Path, length: int, expected: str, name: s
 def print_table(args, results: dict, peaks: dict, rss_start: int, length: int) -> None:
     mbps = {k: length / statistics.median(v) / 1e6 for k, v in results.items()}
     mib = 1024 * 1024
-    print(f"\n- Date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC; {platform.platform()}; "
+    print(f"\n- Date: {utc_now()}; {platform.platform()}; "
           f"Python {platform.python_version()}; {os.cpu_count()} CPUs; load average "
-          f"{os.getloadavg()[0]:.1f}")
+          f"{load_average()}")
     print(f"- Command: `.venv/bin/python bench/files.py --size-mib {args.size_mib} "
           f"--rounds {args.rounds}`; median of {args.rounds} interleaved rounds; age file "
           f"{length:,} bytes; server RSS before the first transfer {rss_start / mib:.0f} MiB\n")
@@ -193,9 +196,7 @@ def main() -> None:
 
     source, expected = make_age_file(work, size)
     length = source.stat().st_size
-    cmd = [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
-           "127.0.0.1", "--port", str(port), "--log-level", "warning", "--ws",
-           "websockets-sansio"]
+    cmd = uvicorn_command(port)
     if args.profile:
         cmd = [sys.executable, "-m", "cProfile", "-o", str(work / "server.prof"), *cmd[1:]]
     server = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env})

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import os
 import platform
 import subprocess
@@ -36,12 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import load_average, percentile_ms, utc_now  # noqa: E402
 from bench.messaging import (  # noqa: E402
     WINDOW,
     Conversation,
     cookie_header,
     migrate,
-    pct,
     run,
     seal_frames,
     stack,
@@ -131,9 +130,8 @@ def report(db, quick, size, setup_s, crypto, sizes, results) -> None:
     label = "SQLite (WAL)" if db == "sqlite" else "PostgreSQL"
     print(f"\n### Group at the member limit: {label}\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, "
-          f"Python {platform.python_version()}; load average before the run "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+          f"Python {platform.python_version()}; load average before the run {load_average()}")
+    print(f"Date: {utc_now()}")
     print(f"Command: .venv/bin/python bench/group_limit.py --db {db}"
           f"{' --quick' if quick else ''}")
     print(f"Group: {size} members (SECURECHAT_V2_MEMBER_LIMIT), {crypto['key_type']} keys, "
@@ -158,7 +156,8 @@ def report(db, quick, size, setup_s, crypto, sizes, results) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r.sent} | {r.delivered}/{r.expected} | {len(r.errors)} | "
-              f"{r.rate():,.0f} | {pct(r.deliveries, .5):.1f} | {pct(r.deliveries, .99):.1f} |")
+              f"{r.rate():,.0f} | {percentile_ms(r.deliveries, .5):.1f} | "
+              f"{percentile_ms(r.deliveries, .99):.1f} |")
     errors = [e for r in results.values() for e in r.errors][:3]
     if errors:
         print(f"\nFirst errors: {errors}")

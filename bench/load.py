@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import math
 import os
@@ -61,7 +60,6 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -70,7 +68,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from _common import free_port  # noqa: E402
+from _common import (  # noqa: E402
+    cpu_model,
+    free_port,
+    percentile_ms,
+    start_redis,
+    utc_now,
+    uvicorn_command,
+    wait_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -79,18 +85,6 @@ SCRYPT_WORK_FACTOR = "10"
 TAIL_SECONDS = 120
 
 
-
-
-def wait_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process on port {port} exited with {process.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 # --- Set-up ------------------------------------------------------------------------------
@@ -180,11 +174,8 @@ def make_conversations(count: int, per_member: int) -> list[Conversation]:
 def start_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--ws", "websockets-sansio", "--ws-max-size", "65536",
-         "--log-level", "warning",
-         "--no-access-log"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        uvicorn_command(port, "--ws-max-size", "65536", "--no-access-log"), cwd=ROOT, env=env,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
     wait_port(port, process)
     return process
@@ -496,29 +487,15 @@ async def run_load(conversations, ports, processes, redis, database, rates, seco
 
 # --- Report ------------------------------------------------------------------------------
 
-def pct(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float(
-        "nan")
-
-
 def mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
 def print_header(args, report: dict, database: str, setup_seconds: float) -> None:
-    cpu_model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    print(f"Machine: {os.cpu_count()} CPUs ({cpu_model or platform.machine()}), "
+    print(f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), "
           f"{platform.platform()}, Python {platform.python_version()}; load average at "
           f"the end (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in report['load_average'])}")
-    print(f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"Date: {utc_now()}")
     print(f"Command: .venv/bin/python bench/load.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"Set-up: {args.conversations * 2} v2 users (client-flow signup, scrypt "
           f"2^{SCRYPT_WORK_FACTOR} for set-up speed), {args.conversations} conversations, "
@@ -534,7 +511,8 @@ def workload_row(rate: float, kind: str, stats: Stats, ratio: str) -> str:
     share = f"{stats.delivered / stats.sent:.4f}" if stats.sent else "n/a"
     cpu = " / ".join(f"{c / stats.elapsed * 100:.0f}%" for c in stats.cpu)
     return (f"| {rate:g} | {kind} | {stats.sent:,} | {stats.acked:,} | {stats.delivered:,} | "
-            f"{share} | {pct(stats.latencies, .5):,.1f} | {pct(stats.latencies, .99):,.1f} | "
+            f"{share} | {percentile_ms(stats.latencies, .5):,.1f} | "
+            f"{percentile_ms(stats.latencies, .99):,.1f} | "
             f"{stats.throughput():,.1f} | {ratio} | {cpu} |")
 
 
@@ -565,7 +543,7 @@ def print_report(args, results: dict, ledger: Ledger, report: dict) -> None:
 def print_target(args, results: dict) -> None:
     """The issue's target: at the highest rate where the echo keeps p99 <= 250 ms, chat
     keeps at least 0.5x its throughput with delivered = sent."""
-    good = [r for r in args.rates if pct(results[r, "echo"].latencies, .99) <= 250]
+    good = [r for r in args.rates if percentile_ms(results[r, "echo"].latencies, .99) <= 250]
     if not good:
         print("\nTarget: not measurable: the echo's p99 is over 250 ms at every rate")
         return
@@ -630,9 +608,7 @@ def main() -> int:
     args = parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="securechat-load-"))
     redis_port, ports = free_port(), [free_port(), free_port()]
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = start_redis(redis_port)
     database_url = create_postgres_database(args.postgres) if args.postgres else None
     database = (f"PostgreSQL (fresh database {urlsplit(database_url).path.lstrip('/')})"
                 if database_url else f"SQLite (WAL) in {workdir}")

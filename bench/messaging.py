@@ -29,13 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import hashlib
 import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +41,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import free_port  # noqa: E402
+from _common import (  # noqa: E402
+    free_port,
+    percentile_ms,
+    start_redis,
+    utc_now,
+    uvicorn_command,
+    wait_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,18 +58,6 @@ GROUP_SIZE = 10
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
-
-
-def wait_port(port: int, process=None, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server exited ({process.returncode})")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def environment(workdir: Path, redis_url: str, port: int, database_url: str) -> dict:
@@ -171,72 +164,95 @@ class Result:
         return self.delivered / self.elapsed if self.elapsed else 0.0
 
 
-async def run_one(conversation: Conversation, url: str, origin: str, window_size: int,
-                  result: Result, echo: bool) -> None:
-    """The first cookie sends every frame (``window_size`` in flight); every other member
-    receives. A window slot frees when the last receiver has the message."""
+async def open_sockets(conversation: Conversation, url: str, origin: str,
+                       echo: bool) -> list:
+    """One websocket per member's cookie; on the chat socket each has had its first sync2
+    (live pushes start with it)."""
     from websockets.asyncio.client import connect
 
     sockets = [await connect(url, origin=origin, additional_headers={"Cookie": cookie},
                              max_size=2**20) for cookie in conversation.cookies]
-    receivers = sockets[1:]  # echo also returns the frame to its sender: that is its "ack"
     if not echo:
-        for ws in sockets:  # live pushes start with the first sync2
+        for ws in sockets:
             await ws.send(json.dumps({"type": "sync2", "req_id": "sync", "positions": {}}))
             while json.loads(await ws.recv())["type"] != "synced2":
                 pass
+    return sockets
+
+
+class Window:
+    """The frames of one conversation in flight: a slot frees when the last receiver has
+    the message; ``done`` is set when every frame has reached every receiver."""
+
+    def __init__(self, size: int, total: int, result: Result):
+        self.slots = asyncio.Semaphore(size)
+        self.started: dict[int, float] = {}
+        self.remaining: dict[int, int] = {}
+        self.done = asyncio.Event()
+        self.total, self.finished, self.result = total, 0, result
+
+    def sent(self, i: int, receivers: int) -> None:
+        self.remaining[i] = receivers
+        self.started[i] = time.perf_counter()
+        self.result.sent += 1
+        self.result.expected += receivers
+
+    def acked(self, i) -> None:
+        self.result.acks.append(time.perf_counter() - self.started[i])
+
+    def delivered(self, i: int) -> None:
+        self.result.deliveries.append(time.perf_counter() - self.started[i])
+        self.result.delivered += 1
+        self.remaining[i] -= 1
+        if self.remaining[i] == 0:
+            self.slots.release()
+            self.finished += 1
+            if self.finished == self.total:
+                self.done.set()
+
+
+async def read_frames(ws, is_sender: bool, window: Window, index_of: dict, echo: bool):
+    """Count what one socket receives: acks on the sender's, deliveries elsewhere (echo
+    also returns the frame to its sender: that is its "ack")."""
+    async for raw in ws:
+        frame = json.loads(raw)
+        if echo:
+            if is_sender:
+                window.acked(frame["n"])
+            else:
+                window.delivered(frame["n"])
+        elif frame["type"] == "ack2" and is_sender:
+            window.acked(frame["req_id"])
+        elif frame["type"] == "error":
+            window.result.errors.append(frame)
+        elif (frame["type"] == "message2" and not is_sender
+              and frame["item"].get("type") == "message"):
+            i = index_of.get(frame["item"]["message_hash"])
+            if i is not None:
+                window.delivered(i)
+
+
+async def run_one(conversation: Conversation, url: str, origin: str, window_size: int,
+                  result: Result, echo: bool) -> None:
+    """The first cookie sends every frame (``window_size`` in flight); every other member
+    receives."""
+    sockets = await open_sockets(conversation, url, origin, echo)
+    receivers = len(sockets) - 1
+    window = Window(window_size, len(conversation.frames), result)
     index_of = {h: i for i, h in enumerate(conversation.hashes)}
-    started: dict[int, float] = {}
-    remaining: dict[int, int] = {}
-    window = asyncio.Semaphore(window_size)
-    done = asyncio.Event()
-    total = len(conversation.frames)
-    finished = 0
-
-    def delivered(i: int) -> None:
-        nonlocal finished
-        result.deliveries.append(time.perf_counter() - started[i])
-        result.delivered += 1
-        remaining[i] -= 1
-        if remaining[i] == 0:
-            window.release()
-            finished += 1
-            if finished == total:
-                done.set()
-
-    async def read(ws, is_sender: bool):
-        async for raw in ws:
-            frame = json.loads(raw)
-            if echo:
-                if is_sender:
-                    result.acks.append(time.perf_counter() - started[frame["n"]])
-                else:
-                    delivered(frame["n"])
-            elif frame["type"] == "ack2" and is_sender:
-                result.acks.append(time.perf_counter() - started[frame["req_id"]])
-            elif frame["type"] == "error":
-                result.errors.append(frame)
-            elif (frame["type"] == "message2" and not is_sender
-                  and frame["item"].get("type") == "message"):
-                i = index_of.get(frame["item"]["message_hash"])
-                if i is not None:
-                    delivered(i)
-
-    readers = [asyncio.create_task(read(ws, ws is sockets[0])) for ws in sockets]
+    readers = [asyncio.create_task(read_frames(ws, ws is sockets[0], window, index_of, echo))
+               for ws in sockets]
     for i, text in enumerate(conversation.frames):
         try:
-            await asyncio.wait_for(window.acquire(), 60)
+            await asyncio.wait_for(window.slots.acquire(), 60)
         except TimeoutError:
             break  # counted as lost: delivered < expected
         if echo:
             text = json.dumps({"n": i, "frame": text})  # the same bytes, plus the index
-        remaining[i] = len(receivers)
-        started[i] = time.perf_counter()
+        window.sent(i, receivers)
         await sockets[0].send(text)
-        result.sent += 1
-        result.expected += len(receivers)
     try:
-        await asyncio.wait_for(done.wait(), 120)
+        await asyncio.wait_for(window.done.wait(), 120)
     except TimeoutError:
         pass
     for task in readers:
@@ -260,11 +276,6 @@ async def run(conversations, port: int, window_size: int, echo: bool, tag: str) 
     return result
 
 
-def pct(values, q) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
-
-
 # --- Profile of the send path (in this process, the code the database thread runs) --------
 
 def profile_send_path(count: int) -> str:
@@ -278,7 +289,7 @@ def profile_send_path(count: int) -> str:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from messaging.events import publish_loop
+    from accounts.events import publish_loop
     from messaging.v2 import socket as v2_socket
     from tests.support.v2chat import V2User, direct_of
 
@@ -349,9 +360,7 @@ def stack(db: str, profile: bool = False):
         with psycopg.connect(PG_URL, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{pg_name}"')
         database_url = PG_URL.rsplit("/", 1)[0] + "/" + pg_name
-    redis_proc = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind",
-                                   "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis_proc = start_redis(redis_port)
     env = environment(workdir, f"redis://127.0.0.1:{redis_port}/0", port, database_url)
     os.environ.update(env)
     servers = []
@@ -360,9 +369,7 @@ def stack(db: str, profile: bool = False):
 
     def start_server() -> None:
         log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives with the process
-        command = [sys.executable, "-m", "uvicorn", "securechat.asgi:application", "--host",
-                   "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
-                   "--ws-max-size", "65536", "--log-level", "warning", "--no-access-log"]
+        command = uvicorn_command(port, "--ws-max-size", "65536", "--no-access-log")
         if profile:  # the server's main thread: its event loop (database threads excluded)
             command[1:1] = ["-m", "cProfile", "-o", str(server_profile)]
         servers.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
@@ -412,12 +419,16 @@ def bench_one(db: str, quick: bool, profile: bool) -> None:
     report(db, quick, results, pairs, per_pair, profile_text)
 
 
+def p50_ratio(chat: Result, echo: Result) -> float:
+    return percentile_ms(chat.deliveries, .5) / percentile_ms(echo.deliveries, .5)
+
+
 def report(db, quick, results, pairs, per_pair, profile_text) -> None:
     label = "SQLite (WAL)" if db == "sqlite" else "PostgreSQL"
     print(f"\n### {label}\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, "
           f"Python {platform.python_version()}")
-    print(f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"Date: {utc_now()}")
     print(f"Command: .venv/bin/python bench/messaging.py --db {db}"
           f"{' --quick' if quick else ''}")
     print(f"Workload: 1:1 = {pairs} direct conversations x {per_pair} messages, window "
@@ -430,18 +441,19 @@ def report(db, quick, results, pairs, per_pair, profile_text) -> None:
     for name, r in results.items():
         print(f"| {name} | {r.sent} | {len(r.acks)} | {r.delivered}/{r.expected} | "
               f"{len(r.errors)} | "
-              f"{r.rate():,.0f} | {pct(r.acks, .5):.1f} | {pct(r.acks, .99):.1f} | "
-              f"{pct(r.deliveries, .5):.1f} | {pct(r.deliveries, .99):.1f} |")
+              f"{r.rate():,.0f} | {percentile_ms(r.acks, .5):.1f} | "
+              f"{percentile_ms(r.acks, .99):.1f} | "
+              f"{percentile_ms(r.deliveries, .5):.1f} | {percentile_ms(r.deliveries, .99):.1f} |")
     print()
     chat, echo = results["chat 1:1"], results["echo 1:1"]
     # The headline (as before the cutover): the 1:1 workload, N conversations x 2 clients.
     print(f"Throughput chat/echo: {chat.rate() / echo.rate():.2f} (goal >= 0.5); "
-          f"p50 chat/echo: {pct(chat.deliveries, .5) / pct(echo.deliveries, .5):.2f} "
+          f"p50 chat/echo: {p50_ratio(chat, echo):.2f} "
           f"(goal <= 2)")
     for kind in ("1:1", "group", "idle"):
         chat, echo = results[f"chat {kind}"], results[f"echo {kind}"]
         print(f"{kind}: Throughput chat/echo: {chat.rate() / echo.rate():.2f} (goal >= 0.5); "
-              f"p50 chat/echo: {pct(chat.deliveries, .5) / pct(echo.deliveries, .5):.2f} "
+              f"p50 chat/echo: {p50_ratio(chat, echo):.2f} "
               f"(goal <= 2); loss: {chat.expected - chat.delivered} chat, "
               f"{echo.expected - echo.delivered} echo (goal 0)")
     errors = [e for r in results.values() for e in r.errors][:3]

@@ -9,7 +9,6 @@ records an offset over another writer's.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,13 +19,11 @@ from django.utils import timezone
 from accounts.errors import ApiError
 from filestore import cipher_store, lease, storage
 from filestore.models import CipherUpload, FileReference
-
-logger = logging.getLogger(__name__)
+from filestore.references import release
 
 
 class UploadError(ApiError):
     """A refused upload or download request: HTTP status, error code, human text."""
-
     def __init__(self, status: int, code: str, detail: str, **kwargs):
         super().__init__(detail, code=code, status=status, **kwargs)
 
@@ -128,8 +125,6 @@ def do_purge_stale(now=None, *, dry_run: bool = False) -> tuple[int, int]:
     One whose lease is held (a PATCH running right now) waits for the next run; an
     unclaimed one is re-checked under its row lock (a claim may land meanwhile).
     """
-    from filestore.references import release
-
     now = now or timezone.now()
     stale = list(CipherUpload.objects.stale(now).filter(lease.free_or_lapsed(now))
                  .values_list("pk", "length"))

@@ -22,8 +22,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete
 
+from accounts.errors import Forbidden, Invalid
+from filestore import cipher_store, storage
 from filestore.models import CipherUpload, FileReference
-from messaging.v2.errors import Forbidden, Invalid
+from messaging.signals import v2_file_claimed, v2_messages_tombstoned
 
 
 def _may_use(user, upload: CipherUpload) -> bool:
@@ -61,8 +63,6 @@ def release(upload_id: str) -> bool:
     Only for an upload that was claimed: call it after removing references.
     The row lock keeps a concurrent forward from linking to an upload being deleted.
     """
-    from filestore import cipher_store, storage
-
     with transaction.atomic():
         upload = CipherUpload.objects.select_for_update().filter(pk=upload_id).first()
         if upload is None or FileReference.objects.filter(upload=upload).exists():
@@ -88,8 +88,6 @@ def unlink_tombstoned(sender=None, *, message_ids=(), **kwargs) -> None:
 
 
 def connect() -> None:
-    from messaging.signals import v2_file_claimed, v2_messages_tombstoned
-
     v2_file_claimed.connect(link, dispatch_uid="filestore-link-file-claim")
     v2_messages_tombstoned.connect(unlink_tombstoned,
                                    dispatch_uid="filestore-unlink-tombstoned-messages")

@@ -8,8 +8,9 @@ version 2 cutover (the v1 conversation actions that lived beside it are gone).
 
 from __future__ import annotations
 
+from accounts.actions import AccountError, normalize_email
+from accounts.errors import Invalid
 from accounts.models import User
-from messaging.errors import Invalid
 from messaging.models import Block
 
 
@@ -21,8 +22,6 @@ def clean_email(email) -> str:
 
 def address_of(email) -> str:
     """The address in its stored form; 400 ``invalid`` for anything not well-formed."""
-    from accounts.actions import AccountError, normalize_email
-
     try:
         return normalize_email(clean_email(email))
     except AccountError as exc:

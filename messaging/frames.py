@@ -1,8 +1,9 @@
-"""Client frames of the websocket protocol: parsing and field checks (docs/api.md).
+"""The websocket protocol (docs/api.md): its close codes, frame names, and the parsing
+and field checks of client frames.
 
 ``parse_frame(text)`` returns the frame (a JSON object with a string ``type``)
 or raises ``BadFrame`` (the socket closes 4400). The frames' own fields are
-checked in ``messaging.v2.socket``; a bad ``req_id`` is ``messaging.errors.Invalid``
+checked in ``messaging.v2.socket``; a bad ``req_id`` is ``accounts.errors.Invalid``
 (an ``error`` frame with code ``invalid``).
 """
 
@@ -10,9 +11,23 @@ from __future__ import annotations
 
 import json
 
-from messaging.errors import Invalid
+from accounts.errors import Invalid
 
 REQ_ID_MAX = 64
+
+# Close codes (docs/api.md "Close codes").
+CLOSE_BAD_FRAME = 4400  # not a JSON object with a string type
+CLOSE_NOT_LOGGED_IN = 4401  # also logged out: accounts.events.CLOSE_LOGGED_OUT is the same
+CLOSE_FORBIDDEN = 4403
+CLOSE_RATE_LIMITED = 4429
+CLOSE_TOO_BIG = 1009
+CLOSE_BINARY = 1003
+
+# Frames a client sends (each answered by ChatConsumer.frame_<name>) ...
+CLIENT_FRAMES = frozenset({"send2", "sync2", "read2", "typing2", "ping"})
+# ... and the ones the server sends.
+ACK2, MESSAGE2, SYNCED2, READ2, TYPING2 = "ack2", "message2", "synced2", "read2", "typing2"
+KEY_CHANGE2, HEARTBEAT, PONG, ERROR = "key_change2", "heartbeat", "pong", "error"
 
 
 class BadFrame(ValueError):

@@ -12,9 +12,6 @@ MESSAGES_DELIVERED = Counter(
     "Message frames written to websockets (live pushes and sync replays).")
 SYNC_REPLAYS = Counter(
     "securechat_sync_replays_total", "sync requests answered (each replays what was missed).")
-CHANNEL_LAYER_ERRORS = Counter(
-    "securechat_channel_layer_errors_total",
-    "Channel-layer (Redis) operations that failed, by operation.", ["operation"])
 
 
 def socket_closed(user) -> None:

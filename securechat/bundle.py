@@ -11,8 +11,8 @@ mtime and size, so a rebuild during ``make run`` is picked up on the next page.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from django import template
@@ -22,10 +22,6 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 
 register = template.Library()
-
-_lock = threading.Lock()
-_cache: dict[str, tuple[tuple, dict[str, BundleEntry]]] = {}
-
 
 @dataclass(frozen=True)
 class BundleEntry:
@@ -48,14 +44,13 @@ def manifest() -> dict[str, BundleEntry]:
         stat = path.stat()
     except FileNotFoundError:
         raise ImproperlyConfigured(f"{path} is missing: run `make bundle`") from None
-    key = (stat.st_mtime_ns, stat.st_size)
-    with _lock:
-        cached = _cache.get(str(path))
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        entries = _parse(path.read_text())
-        _cache[str(path)] = (key, entries)
-        return entries
+    return _read(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _read(path: str, mtime_ns: int, size: int) -> dict[str, BundleEntry]:
+    """The manifest at ``path`` as it was at (mtime, size): one parse per build."""
+    return _parse(Path(path).read_text())
 
 
 def _parse(text: str) -> dict[str, BundleEntry]:

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import redis.asyncio as redis
 from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
@@ -72,7 +73,6 @@ def check_storage() -> str:
 async def check_redis(timeout: float) -> str:
     if not settings.REDIS_URL:
         return "not configured"
-    import redis.asyncio as redis
 
     client = redis.from_url(settings.REDIS_URL, socket_timeout=timeout,
                             socket_connect_timeout=timeout)

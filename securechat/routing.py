@@ -1,8 +1,18 @@
-"""Wiring of the apps' ASGI routes: the raw upload app and the websocket stack."""
+"""Wiring of the apps' ASGI routes: the raw upload app and the websocket stack.
+
+The apps are imported directly: a broken import fails at start-up, never as routes that
+answer 404. Import this module after Django is set up (securechat.asgi does): the apps'
+modules touch models.
+"""
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
+from django.conf import settings
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from accounts.websocket import SecondFactorScopeMiddleware
+from filestore.tus import application as tus_application
+from messaging.routing import websocket_urlpatterns
 from securechat.metrics import ROUTE_KEY
 from securechat.origins import StrictOriginValidator
 from securechat.raw_security import DjangoSecurity
@@ -13,13 +23,7 @@ UPLOADS_PREFIX = "/api/v1/uploads"
 def raw_http_routes():
     """``(path prefix, ASGI app)`` pairs served before Django, in order; each behind Django's
     Host check, HTTPS redirect and security headers (``securechat.raw_security``)."""
-    routes = []
-    try:
-        from filestore.tus import application as tus_application
-    except ImportError:  # filestore's upload server not built yet
-        return routes
-    routes.append((UPLOADS_PREFIX, DjangoSecurity(tus_application)))
-    return routes
+    return [(UPLOADS_PREFIX, DjangoSecurity(tus_application))]
 
 
 def http_application(django_app):
@@ -45,21 +49,10 @@ def trust_proxies(app, trusted: list[str] | None = None):
     is used (the rightmost untrusted address of the chain), under the project's
     setting instead of uvicorn's command line.
     """
-    from django.conf import settings
-    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
     trusted = settings.SECURECHAT_TRUSTED_PROXIES if trusted is None else trusted
     return ProxyHeadersMiddleware(app, trusted_hosts=list(trusted)) if trusted else app
 
 
 def websocket_application():
-    from messaging.routing import websocket_urlpatterns
-
-    stack = AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-    try:
-        from accounts.websocket import SecondFactorScopeMiddleware
-    except ImportError:  # accounts' scope middleware not built yet
-        pass
-    else:
-        stack = AuthMiddlewareStack(SecondFactorScopeMiddleware(URLRouter(websocket_urlpatterns)))
-    return StrictOriginValidator(stack)
+    return StrictOriginValidator(
+        AuthMiddlewareStack(SecondFactorScopeMiddleware(URLRouter(websocket_urlpatterns))))

@@ -16,6 +16,7 @@ import copy
 import hashlib
 import re
 import threading
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,7 +34,8 @@ SCRIPT_TAG = re.compile(rb"<script\b[^>]*>")
 SRC = re.compile(rb'\bsrc="([^"]+)"')
 _catalog = JavaScriptCatalog.as_view(packages=["django.contrib.admin"])
 _lock = threading.Lock()
-_file_integrity: dict[tuple[str, int], str] = {}
+# One entry per language of settings.LANGUAGES at the most (computed from a request, so
+# not an lru_cache of a pure function).
 _catalog_integrity: dict[str, str] = {}
 
 
@@ -60,11 +62,14 @@ def static_file(url_path: str) -> Path | None:
 
 
 def file_integrity(path: Path) -> str:
-    key = (str(path), path.stat().st_mtime_ns)
-    with _lock:
-        if key not in _file_integrity:
-            _file_integrity[key] = sri(path.read_bytes())
-        return _file_integrity[key]
+    return _file_sri(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=512)
+def _file_sri(path: str, mtime_ns: int) -> str:
+    """The integrity of the file at ``path`` as it was at ``mtime_ns`` (a changed file is
+    hashed again; the old entry ages out)."""
+    return sri(Path(path).read_bytes())
 
 
 def catalog_integrity(request) -> str:

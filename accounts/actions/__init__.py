@@ -35,10 +35,8 @@ from accounts.actions.base import (  # noqa: F401
     InvalidLink,
     InvalidToken,
     RegistrationClosed,
-    WrongRecoveryCode,
     WrongStep,
     audit,
-    check_password_shape,
     client_ip,
     normalize_email,
     rate_limit,
@@ -83,7 +81,6 @@ from accounts.actions.sessions import (  # noqa: F401
     do_revoke_session,
     end_login_sessions,
     end_login_sessions_by_key,
-    rekey_login_session,
 )
 from accounts.actions.signup import (  # noqa: F401
     INVITATION_DAYS_DEFAULT,

@@ -8,20 +8,21 @@ check, the admin and ``--yes`` call the action (which checks again).
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actions.base import AccountError, audit, normalize_email
 from accounts.actions.sessions import end_login_sessions
+from accounts.emails import send_security_email
+from accounts.events import close_user_sockets
 from accounts.models import (
+    BackupCodeDevice,
     Invitation,
     LoginSession,
     User,
 )
-
-logger = logging.getLogger(__name__)
+from accounts.otp import confirmed_totp
 
 
 class NoSuchAccount(AccountError):
@@ -57,8 +58,6 @@ def _check_not_last_admin(user: User, what: str) -> None:
 def check_promote(user: User) -> bool:
     """May ``user`` become an administrator? True: at once (a confirmed authenticator);
     False: when they confirm one (the admin requires it)."""
-    from accounts.otp import confirmed_totp
-
     if not user.is_active:
         raise AccountError(f"{user.email} is deactivated; reactivate the account first.")
     if user.is_staff and user.is_superuser:
@@ -125,9 +124,6 @@ def check_deactivate(user: User) -> None:
 
 def do_deactivate_user(user, *, actor=None) -> None:
     """Deactivate: logins refused, sessions ended, sockets closed."""
-    from accounts.emails import send_security_email
-    from accounts.events import close_user_sockets
-
     check_deactivate(user)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
@@ -158,10 +154,6 @@ def do_reactivate_user(user: User, *, actor=None) -> None:
 # --- second factor and sessions -------------------------------------------------------
 
 def second_factor_devices(user: User) -> int:
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from accounts.models import BackupCodeDevice
-
     return (TOTPDevice.objects.filter(user=user).count()
             + BackupCodeDevice.objects.filter(user=user).count())
 
@@ -177,11 +169,6 @@ def check_reset_devices(user: User) -> int:
 
 def do_reset_devices(user, *, actor=None) -> int:
     """Remove every second-factor device (TOTP and backup codes); the user enrols again."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from accounts.emails import send_security_email
-    from accounts.models import BackupCodeDevice
-
     with transaction.atomic():
         removed = TOTPDevice.objects.filter(user=user).delete()[0]
         removed += BackupCodeDevice.objects.filter(user=user).delete()[0]
@@ -196,8 +183,6 @@ def check_end_sessions(user: User) -> int:
 
 
 def do_end_sessions_by_admin(user, *, actor=None) -> int:
-    from accounts.events import close_user_sockets
-
     with transaction.atomic():
         ended = end_login_sessions(user)
         close_user_sockets(user.pk)

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
-from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from accounts.addresses import address_key
-from accounts.errors import ApiError
+from accounts.errors import Invalid
 from accounts.models import (
     AuditEvent,
 )
+from accounts.throttle import check_rate
 
-logger = logging.getLogger(__name__)
 
-
-class AccountError(ApiError):
-    """A request that cannot be honoured; ``code`` and ``str()`` go to the client."""
-
-    code = "invalid"
-    status = 400
+class AccountError(Invalid):
+    """An account action's refusal (the family page views, commands and the admin catch
+    and show; rate limits are not in it): ``Invalid`` unless a subclass says more."""
 
 
 class InvalidCredentials(AccountError):
@@ -59,22 +53,6 @@ def normalize_email(email) -> str:
     return key
 
 
-def check_password_shape(password, user=None) -> str:
-    """Type and length first (before any derivation), then Django's validators."""
-    if not isinstance(password, str) or not password:
-        raise AccountError("Enter a password.", field="password")
-    if len(password) > settings.SECURECHAT_PASSWORD_MAX_LENGTH:
-        raise AccountError(
-            f"Passwords are at most {settings.SECURECHAT_PASSWORD_MAX_LENGTH} characters.",
-            field="password",
-        )
-    try:
-        password_validation.validate_password(password, user)
-    except ValidationError as exc:
-        raise AccountError(" ".join(exc.messages), field="password") from None
-    return password
-
-
 # Scopes without an entry in settings.SECURECHAT_RATE_LIMITS: (attempts, window seconds).
 DEFAULT_RATE_LIMITS = {"verify_email_account": (5, 3600)}
 
@@ -100,19 +78,12 @@ def client_ip(request) -> str | None:
 
 def rate_limit(scope: str, key) -> None:
     """``accounts.throttle.check_rate`` with the limits of ``SECURECHAT_RATE_LIMITS``."""
-    from accounts.throttle import check_rate
-
     limit, window = settings.SECURECHAT_RATE_LIMITS.get(scope) or DEFAULT_RATE_LIMITS[scope]
     check_rate(scope, str(key) if key is not None else "", limit, window)
 
 
 class InvalidLink(AccountError):
     code = "invalid_link"
-
-
-class WrongRecoveryCode(AccountError):
-    code = "wrong_recovery_code"
-    status = 403
 
 
 def request_ip(request) -> str | None:

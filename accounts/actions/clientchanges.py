@@ -29,7 +29,9 @@ from accounts import clientauth
 from accounts.actions.base import InvalidLink, audit, request_ip
 from accounts.actions.lifecycle import user_for_reset_link
 from accounts.actions.sessions import end_login_sessions
+from accounts.emails import send_security_email
 from accounts.errors import ApiError
+from accounts.events import close_user_sockets
 from accounts.models import (
     ClientAuth,
     HeldReset,
@@ -55,7 +57,6 @@ class NotClientAccount(ApiError):
 @dataclass(frozen=True, repr=False)
 class Rewrap:
     """A new password (or work factor): the new auth key and the identity wrapped under it."""
-
     auth_key: bytes
     work_factor: int
     wrapped_identity: bytes
@@ -64,7 +65,6 @@ class Rewrap:
 @dataclass(frozen=True, repr=False)
 class Rotation:
     """A new key generation, endorsed both ways, with the identity file holding it."""
-
     generation: int
     recipient: str
     signing_key: bytes
@@ -183,8 +183,6 @@ def do_client_change_password(user, rewrap: Rewrap, rotation: Rotation | None = 
     The caller has passed ``check_client_step_up``. Every other session ends (its
     sockets close after commit); the owner gets a security email per change.
     """
-    from accounts.emails import send_security_email
-
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
         if rotation is not None:
@@ -206,8 +204,6 @@ def do_client_rotate_keys(user, rotation: Rotation, *, keep_session_key: str | N
     The password is unchanged, so the stored auth hash stays; the new wrapped
     identity is under the same wrap key. Other sessions end: they hold the old file.
     """
-    from accounts.emails import send_security_email
-
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
         _store_generation(user, rotation)
@@ -249,8 +245,6 @@ def do_client_note_export(user, *, request=None) -> None:
     """The owner exported their identity (re-wrapped on the client under the password;
     the server never sees the file): audit it and send the security email, so a stolen
     session cannot take the keys away unnoticed. The caller has passed the step-up."""
-    from accounts.emails import send_security_email
-
     with transaction.atomic():
         audit("identity_exported", user, ip=request_ip(request))
         send_security_email(user, "identity_exported", request)
@@ -306,9 +300,6 @@ def check_recovery_reset(uidb64, token, body: dict) -> RecoveryReset:
 
 def do_client_recovery_reset(uidb64, token, reset: RecoveryReset, *, request=None) -> None:
     """New password and recovery code, same keys (history kept); every session ends."""
-    from accounts.emails import send_security_email
-    from accounts.events import close_user_sockets
-
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=reset.user.pk)
         check_link_unspent(uidb64, token)  # a parallel use of the same link lost

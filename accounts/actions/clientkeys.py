@@ -31,6 +31,7 @@ from accounts.actions.signup import check_registration, use_invitation
 from accounts.actions.squatting import replace_unverified, start_claim
 from accounts.actions.verification import do_send_email_verification
 from accounts.addresses import address_key
+from accounts.emails import send_security_email
 from accounts.errors import ApiError
 from accounts.models import ClientAuth, KeyGeneration, User, WrappedIdentity
 
@@ -69,7 +70,6 @@ def do_prelogin(email, *, ip: str | None = None) -> Prelogin:
 @dataclass(frozen=True)
 class ClientSignup:
     """A version 2 signup request, every value checked (``check_client_signup``)."""
-
     email: str
     auth_key: bytes
     account_salt: bytes
@@ -185,8 +185,6 @@ def check_client_credentials(email, auth_key) -> User:
 
 def do_client_login(request, email, auth_key) -> str:
     """The auth-key step under the login rate limits; the next stage ("otp", "enrol", "done")."""
-    from accounts.emails import send_security_email
-
     ip = check_login_limits(request, email)
     try:
         user = check_client_credentials(email, auth_key)

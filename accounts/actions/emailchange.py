@@ -16,6 +16,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -29,6 +30,7 @@ from accounts.actions.base import (
     request_ip,
 )
 from accounts.actions.clientchanges import Rewrap, check_rewrap, client_auth_of
+from accounts.emails import send_email_change_link, send_security_email, site_url
 from accounts.errors import ApiError
 from accounts.models import ClientAuth, PendingEmailKeys, User, WrappedIdentity
 
@@ -37,8 +39,6 @@ EMAIL_CHANGE_SALT = "securechat.accounts.email-change"
 
 
 def email_change_token(user, new_email: str) -> str:
-    from django.core import signing
-
     return signing.dumps({"u": user.pk, "e": new_email}, salt=EMAIL_CHANGE_SALT, compress=True)
 
 
@@ -58,7 +58,6 @@ def validate_new_email(user, new_email) -> str:
 @dataclass(frozen=True, repr=False)
 class EmailChange:
     """A checked email change request: the address and the keys re-derived for it."""
-
     email: str
     account_salt: bytes
     rewrap: Rewrap
@@ -99,8 +98,6 @@ def do_request_email_change(user, change: EmailChange, *, request=None) -> str:
     The caller has passed the step-up (``check_client_step_up``). A second request
     replaces the first one's pending keys.
     """
-    from accounts.emails import send_email_change_link, send_security_email, site_url
-
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).update(pending_email=change.email)
         user.pending_email = change.email
@@ -119,8 +116,6 @@ def do_request_email_change(user, change: EmailChange, *, request=None) -> str:
 
 
 def _token_data(token) -> tuple[int, str]:
-    from django.core import signing
-
     invalid = InvalidLink("This confirmation link is not valid (used, expired or replaced).")
     if not isinstance(token, str) or not token or len(token) > 1000:
         raise invalid
@@ -180,8 +175,6 @@ def do_confirm_email_change(token, *, request=None) -> User:
 
 def _switch_address(user, new_email: str, pending: PendingEmailKeys, request) -> None:
     """Inside the confirm's transaction: the address, then its keys; both addresses told."""
-    from accounts.emails import send_security_email
-
     old_email = user.email
     user.email = new_email
     user.pending_email = ""

@@ -36,7 +36,9 @@ from accounts.actions.clientchanges import (
     link_hash,
 )
 from accounts.actions.sessions import end_login_sessions
+from accounts.emails import send_held_reset_mail, send_security_email, site_url
 from accounts.errors import ApiError, NotFound
+from accounts.events import close_user_sockets
 from accounts.models import ClientAuth, HeldReset, KeyGeneration, User, WrappedIdentity
 from accounts.stepup import require_second_factor
 from client.changes import reset_cancel_statement
@@ -85,8 +87,6 @@ def check_hold(uidb64, token, body: dict) -> HoldRequest:
 
 def do_hold_reset(uidb64, token: str, held: HoldRequest, *, request=None) -> HeldReset:
     """Store the held reset and mail its cancel link; nothing else changes yet."""
-    from accounts.emails import send_held_reset_mail, site_url
-
     cancel_token = secrets.token_urlsafe(32)
     publish_at = timezone.now() + timedelta(hours=settings.SECURECHAT_RESET_HOLD)
     try:
@@ -145,8 +145,6 @@ def check_cancel_token(token) -> HeldReset:
 
 def do_cancel_held_reset(hold: HeldReset, how: str, *, request=None) -> None:
     """Cancel ``hold`` if it is still held (a concurrent publish or cancel may have won)."""
-    from accounts.emails import send_security_email
-
     with transaction.atomic():
         changed = HeldReset.objects.filter(pk=hold.pk, state=HeldReset.HELD).update(
             state=HeldReset.CANCELLED, finished_at=timezone.now(), finished_by=how)
@@ -173,9 +171,6 @@ def publish_due_resets(now=None) -> int:
 
 
 def _publish(pk: int, now) -> int:
-    from accounts.emails import send_security_email
-    from accounts.events import close_user_sockets
-
     with transaction.atomic():
         hold = HeldReset.objects.select_for_update().filter(
             pk=pk, state=HeldReset.HELD, publish_at__lte=now).first()

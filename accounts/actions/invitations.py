@@ -11,8 +11,6 @@ verified account nothing (the inviter could have written to it).
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 
 from accounts.actions.base import (
@@ -25,9 +23,8 @@ from accounts.actions.base import (
 )
 from accounts.actions.signup import INVITATION_DAYS_DEFAULT, check_invite, create_invitation
 from accounts.actions.verification import do_send_email_verification
+from accounts.emails import after_response
 from accounts.models import User
-
-logger = logging.getLogger(__name__)
 
 
 def check_invite_contact(inviter: User, email) -> str:
@@ -47,7 +44,6 @@ def do_invite_contact(inviter: User, email) -> str:
     """Counts the invitation against ``invite_user`` and sends it after the response."""
     address = check_invite_contact(inviter, email)
     rate_limit("invite_user", inviter.pk)
-    from accounts.emails import after_response
 
     inviter_id = inviter.pk
     after_response(lambda: _invite_or_remind(inviter_id, address), "invitation")

@@ -7,11 +7,13 @@ sees a password or an unwrapped key.
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
+from accounts import emails  # emails._deliver at call time (tests slow it)
 from accounts.actions.base import (
     AccountError,
     InvalidLink,
@@ -19,11 +21,16 @@ from accounts.actions.base import (
     request_ip,
 )
 from accounts.actions.sessions import end_login_sessions
+from accounts.emails import (
+    after_response,
+    password_reset_mail,
+    send_security_email_now,
+    site_url,
+)
+from accounts.events import close_user_sockets
 from accounts.models import (
     User,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def do_request_password_reset(email, *, request=None) -> None:
@@ -33,20 +40,12 @@ def do_request_password_reset(email, *, request=None) -> None:
     token and the mail run in a thread after commit (``emails.after_response``),
     so the answer and its timing are the same whether or not an account exists.
     """
-    from accounts.emails import after_response
-
     if not isinstance(email, str) or len(email) > 254 or "@" not in email:
         raise AccountError("Enter a valid email address.", field="email")
     after_response(lambda: _send_reset_link(email), "password reset link")
 
 
 def _send_reset_link(email: str) -> None:
-    from django.contrib.auth.tokens import default_token_generator
-    from django.utils.encoding import force_bytes
-    from django.utils.http import urlsafe_base64_encode
-
-    from accounts.emails import _deliver, password_reset_mail, site_url
-
     user = User.objects.by_address(email).filter(is_active=True).first()
     if user is None or not hasattr(user, "client_auth"):
         return  # an account without client keys has nothing a reset could re-wrap
@@ -54,7 +53,7 @@ def _send_reset_link(email: str) -> None:
     token = default_token_generator.make_token(user)
     subject, body = password_reset_mail(f"{site_url()}/password-reset/{uid}/{token}/",
                                         reset_link_hours())
-    _deliver(subject, body, user.email, "password reset link")
+    emails._deliver(subject, body, user.email, "password reset link")
 
 
 def reset_link_hours() -> int:
@@ -64,9 +63,6 @@ def reset_link_hours() -> int:
 
 def user_for_reset_link(uidb64, token) -> User:
     """The user a reset link names, or InvalidLink (wrong, used or expired)."""
-    from django.contrib.auth.tokens import default_token_generator
-    from django.utils.http import urlsafe_base64_decode
-
     if not isinstance(uidb64, str) or not isinstance(token, str) or len(token) > 100:
         raise InvalidLink("This reset link is not valid (used, expired or mistyped).")
     try:
@@ -81,9 +77,6 @@ def user_for_reset_link(uidb64, token) -> User:
 
 def do_delete_account(user, *, request=None) -> None:
     """Delete the account with its keys and sessions; an audit row without the user stays."""
-    from accounts.emails import send_security_email_now
-    from accounts.events import close_user_sockets
-
     send_security_email_now(user, "account_deleted", request)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)

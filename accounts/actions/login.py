@@ -7,36 +7,36 @@ the session keeps only its stage (accounts.stages).
 
 from __future__ import annotations
 
-import logging
-
+import django_otp
 from django.conf import settings
+from django.contrib.auth import login as django_login
+from django.contrib.auth import logout as django_logout
 from django.utils import timezone
 
-from accounts import stages
+from accounts import (
+    events,  # events.close_session_sockets at call time (tests record it)
+    stages,
+)
 from accounts.actions.base import WrongStep, audit, client_ip, rate_limit
 from accounts.addresses import address_key
+from accounts.emails import send_security_email
 from accounts.metrics import LOGIN_FAILURES
 from accounts.models import LoginSession, User
-
-logger = logging.getLogger(__name__)
+from accounts.otp import CodeError, has_second_factor, verify_code
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def _end_login_session(request, *, close_sockets: bool = True) -> None:
-    from accounts.events import close_session_sockets
-
     key = request.session.session_key
     if key and LoginSession.objects.filter(session_key=key, ended_at__isnull=True).update(
             ended_at=timezone.now()) and close_sockets:
-        close_session_sockets(key)
+        events.close_session_sockets(key)
 
 
 def login_stage(user: User) -> str:
     """The stage after the auth key: "otp", else with mandatory 2FA "verify" then
     "enrol" (an unverified account cannot enrol), else "done"."""
-    from accounts.otp import has_second_factor
-
     if has_second_factor(user):
         return stages.STAGE_OTP
     if settings.SECURECHAT_REQUIRE_2FA:
@@ -46,8 +46,6 @@ def login_stage(user: User) -> str:
 
 def start_login(request, user: User) -> str:
     """Log ``user`` in on this request: new session key, LoginSession row, and the stage."""
-    from django.contrib.auth import login as django_login
-
     old_key = request.session.session_key
     if request.user.is_authenticated:
         _end_login_session(request)
@@ -66,10 +64,6 @@ def start_login(request, user: User) -> str:
 
 def _complete_login(request, device) -> None:
     """The code step (or first enrolment) succeeded: rotate, verify, stage "done"."""
-    import django_otp
-
-    from accounts.emails import send_security_email
-
     old_key = request.session.session_key
     request.session.cycle_key()
     new_key = request.session.session_key
@@ -102,8 +96,6 @@ def note_login_failure(email, ip) -> None:
 
 def do_login_code(request, code):
     """The code step of a half-logged-in session (TOTP or backup code); returns the device."""
-    from accounts.otp import CodeError, verify_code
-
     if stages.auth_stage(request.session) != stages.STAGE_OTP:
         raise WrongStep("No code is expected now: log in with your password first.")
     rate_limit("otp_account", request.user.pk)
@@ -125,8 +117,6 @@ def do_finish_enrolment(request, device) -> None:
 
 def do_logout(request) -> None:
     """End this login: LoginSession closed, its sockets closed, the session flushed."""
-    from django.contrib.auth import logout as django_logout
-
     if request.user.is_authenticated:
         audit("logout", request.user, ip=client_ip(request))
         _end_login_session(request)

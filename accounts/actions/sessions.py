@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
+from accounts import (
+    events,  # events.close_session_sockets at call time (tests record it)
+    stages,
+)
 from accounts.actions.base import audit, request_ip
 from accounts.models import (
     LoginSession,
@@ -18,8 +26,6 @@ logger = logging.getLogger(__name__)
 
 def access_login_session(user, session_id) -> LoginSession:
     """The user's own active login ``session_id``, or Http404 (another user's id included)."""
-    from django.http import Http404
-
     try:
         return LoginSession.objects.active().get(user=user, pk=int(session_id))
     except (LoginSession.DoesNotExist, TypeError, ValueError):
@@ -28,15 +34,11 @@ def access_login_session(user, session_id) -> LoginSession:
 
 def end_login_sessions_by_key(user, session_keys) -> None:
     """Delete these Django sessions of the user, end their logins, close their sockets."""
-    from importlib import import_module
-
-    from accounts.events import close_session_sockets
-
     store = import_module(settings.SESSION_ENGINE).SessionStore
     session_keys = list(session_keys)
     for key in session_keys:
         store(session_key=key).delete()
-        close_session_sockets(key)
+        events.close_session_sockets(key)
     LoginSession.objects.filter(user=user, session_key__in=session_keys,
                                 ended_at__isnull=True).update(ended_at=timezone.now())
 
@@ -55,12 +57,6 @@ def end_login_sessions(user, *, keep_session_key: str | None = None) -> int:
     return len(session_keys)
 
 
-def rekey_login_session(old_key: str | None, new_key: str | None) -> None:
-    """The login row follows its Django session when the key rotates."""
-    if old_key and new_key and old_key != new_key:
-        LoginSession.objects.filter(session_key=old_key).update(session_key=new_key)
-
-
 def check_login_current(login: LoginSession | None, stage: str | None, now=None) -> str | None:
     """Why this login must end now ("half_login", "idle", "lifetime"), or None.
 
@@ -72,10 +68,6 @@ def check_login_current(login: LoginSession | None, stage: str | None, now=None)
     it is no absolute limit). No row (a session made outside the login flow):
     nothing to measure, None.
     """
-    from datetime import timedelta
-
-    from accounts import stages
-
     if login is None:
         return None
     now = now or timezone.now()
@@ -94,10 +86,6 @@ def do_expire_login(request, login: LoginSession, reason: str) -> None:
 
     The request continues as anonymous; the caller decides what to answer.
     """
-    from django.contrib.auth import logout
-
-    from accounts import stages
-
     with transaction.atomic():
         end_login_sessions_by_key(request.user, [login.session_key])
         audit("session_expired", request.user, ip=request_ip(request))

@@ -4,7 +4,9 @@ keys are made on the client."""
 
 from __future__ import annotations
 
-import logging
+import secrets
+from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -19,13 +21,12 @@ from accounts.actions.base import (
     rate_limit,
 )
 from accounts.actions.squatting import release_if_stale
+from accounts.emails import send_invitation, site_url
 from accounts.models import (
     Invitation,
     User,
 )
 from accounts.models.invitations import hash_token
-
-logger = logging.getLogger(__name__)
 
 
 def usable_invitation(email: str, token: str | None) -> Invitation | None:
@@ -85,10 +86,6 @@ INVITATION_DAYS_MAX = 365
 
 def invitation_link(email: str, token: str) -> str:
     """The signup page with the invitation token and the invited address filled in."""
-    from urllib.parse import urlencode
-
-    from accounts.emails import site_url
-
     return f"{site_url()}/signup/?{urlencode({'invitation': token, 'email': email})}"
 
 
@@ -135,9 +132,6 @@ def do_invite(email, days: int = INVITATION_DAYS_DEFAULT, *, actor=None,
 def create_invitation(email: str, days: int, *, actor=None, send: bool = False,
                       staff: bool = False) -> str:
     """``do_invite`` once checked and counted: store the invitation, mail it with ``send``."""
-    import secrets
-    from datetime import timedelta
-
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
@@ -146,7 +140,6 @@ def create_invitation(email: str, days: int, *, actor=None, send: bool = False,
                                   staff=staff)
         audit("admin_invited" if staff else "invited", None, actor=actor)
         if send:
-            from accounts.emails import send_invitation
 
             send_invitation(email, invitation_link(email, token), days)
     return token

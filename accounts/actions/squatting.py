@@ -13,18 +13,26 @@ blocking the mailbox's owner:
 
 from __future__ import annotations
 
-import logging
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.actions.base import audit
+from accounts import (
+    clientauth,
+    emails,  # emails._deliver at call time (tests slow it)
+)
+from accounts.actions.base import InvalidToken, audit
 from accounts.actions.sessions import end_login_sessions
-from accounts.models import User
-
-logger = logging.getLogger(__name__)
+from accounts.actions.verification import EMAIL_TOKEN_MAX_AGE
+from accounts.emails import site_url
+from accounts.events import close_user_sockets
+from accounts.models import ClientAuth, KeyGeneration, PendingClaim, User, WrappedIdentity
+from accounts.models.invitations import hash_token
 
 
 def stale_unverified(now=None):
@@ -37,8 +45,6 @@ def stale_unverified(now=None):
 
 def _release(user: User, now=None) -> bool:
     """Inside a transaction: delete ``user`` if it is still a stale claim. True if deleted."""
-    from accounts.events import close_user_sockets
-
     locked = stale_unverified(now).select_for_update().filter(pk=user.pk).first()
     if locked is None:
         return False
@@ -52,8 +58,6 @@ def _release(user: User, now=None) -> bool:
 def replace_unverified(holder: User) -> None:
     """Inside a transaction: an invitation for the address proved the mailbox, so the
     unverified account holding it goes (as when a claim's link is confirmed)."""
-    from accounts.events import close_user_sockets
-
     locked = User.objects.select_for_update().filter(
         pk=holder.pk, email_verified_at__isnull=True).first()
     if locked is None:
@@ -77,9 +81,6 @@ def do_release_unverified(*, dry_run: bool = True, now=None) -> list[str]:
     transaction with its row locked, and only if it is still unverified then,
     so a link confirmed meanwhile wins. Claims whose link expired go too.
     """
-    from accounts.actions.verification import EMAIL_TOKEN_MAX_AGE
-    from accounts.models import PendingClaim
-
     released = []
     for user in stale_unverified(now).order_by("pk"):
         if dry_run:
@@ -105,17 +106,6 @@ def start_claim(signup) -> None:
     first wins: the claim's link (``do_claim_registration``) replaces the
     unverified account; the account's own link voids every claim.
     """
-    import secrets
-
-    from django.template.loader import render_to_string
-    from django.urls import reverse
-
-    from accounts import clientauth
-    from accounts.actions.verification import EMAIL_TOKEN_MAX_AGE
-    from accounts.emails import _deliver, site_url
-    from accounts.models import PendingClaim
-    from accounts.models.invitations import hash_token
-
     token = secrets.token_urlsafe(32)
     PendingClaim.objects.create(
         email=signup.email, token_hash=hash_token(token), account_salt=signup.account_salt,
@@ -127,17 +117,12 @@ def start_claim(signup) -> None:
     body = render_to_string("accounts/auth/email_claim.txt",
                             {"link": link, "valid_days": EMAIL_TOKEN_MAX_AGE // 86400})
     email = signup.email
-    transaction.on_commit(lambda: _deliver("Confirm your SecureChat email address", body,
+    transaction.on_commit(lambda: emails._deliver("Confirm your SecureChat email address", body,
                                            email, "registration claim link"))
 
 
 def check_claim(token):
     """The usable ``PendingClaim`` a link names, or ``InvalidToken``; changes nothing."""
-    from accounts.actions.base import InvalidToken
-    from accounts.actions.verification import EMAIL_TOKEN_MAX_AGE
-    from accounts.models import PendingClaim
-    from accounts.models.invitations import hash_token
-
     if not isinstance(token, str) or not token or len(token) > 100:
         raise InvalidToken("This link is not valid.")
     since = timezone.now() - timedelta(seconds=EMAIL_TOKEN_MAX_AGE)
@@ -156,10 +141,6 @@ def do_claim_registration(token) -> User:
     new one is created verified from the claim. Refused when the address was
     verified meanwhile (its own link came first). Every claim on the address ends.
     """
-    from accounts.actions.base import InvalidToken
-    from accounts.events import close_user_sockets
-    from accounts.models import ClientAuth, KeyGeneration, PendingClaim, WrappedIdentity
-
     claim = check_claim(token)
     with transaction.atomic():
         holder = User.objects.select_for_update().filter(email=claim.email).first()

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import totp_keys
 from accounts.actions.admin import grant_admin_on_2fa
 from accounts.actions.base import AccountError, EmailUnverified, WrongStep, audit, client_ip
 from accounts.actions.sessions import end_login_sessions
+from accounts.emails import send_security_email
 from accounts.models import (
+    BackupCodeDevice,
+    ForgivingTOTPDevice,
     User,
 )
-
-logger = logging.getLogger(__name__)
+from accounts.otp import CodeRejected, confirmed_totp, verify_unconfirmed_totp
 
 
 def _current_session_key(request) -> str | None:
@@ -28,10 +31,6 @@ def do_start_totp(user: User):
 
     Only for a verified address (``EmailUnverified`` otherwise).
     """
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from accounts.models import ForgivingTOTPDevice
-
     if not user.email_verified:
         # An unverified registration may be a squatter's: it must not dig in behind
         # a second factor that the mailbox's owner, who can take it over, lacks.
@@ -50,12 +49,6 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
     backup codes are (re)generated and returned to be shown once. The user's
     other logins end, sockets included (as after a password change).
     """
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from accounts.emails import send_security_email
-    from accounts.models import BackupCodeDevice, ForgivingTOTPDevice
-    from accounts.otp import CodeRejected, verify_unconfirmed_totp
-
     device = (ForgivingTOTPDevice.objects.filter(user=user, confirmed=False, pk=device_id)
               .first() if isinstance(device_id, int) else None)
     if device is None:
@@ -83,10 +76,6 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
 
 def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
     """A fresh set of backup codes (shown once); the user's other logins end."""
-    from accounts.emails import send_security_email
-    from accounts.models import BackupCodeDevice
-    from accounts.otp import confirmed_totp
-
     if confirmed_totp(user) is None:
         raise WrongStep("Set up an authenticator app first; backup codes come with it.")
     with transaction.atomic():
@@ -103,11 +92,6 @@ def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
 
 def do_remove_totp(user: User, *, request=None) -> None:
     """Remove the second factor (authenticator and backup codes), unless it is mandatory."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from accounts.emails import send_security_email
-    from accounts.models import BackupCodeDevice
-
     if settings.SECURECHAT_REQUIRE_2FA:
         raise AccountError("A second factor is mandatory on this server; it cannot be removed.")
     with transaction.atomic():
@@ -131,9 +115,6 @@ def do_reseal_totp_keys(*, dry_run: bool = True) -> ResealResult:
     Rows under an old key or from before sealing are re-sealed, one row lock
     each; rows no configured key opens are listed and left alone.
     """
-    from accounts import totp_keys
-    from accounts.models import ForgivingTOTPDevice
-
     current = totp_keys.current_key_id()
     result = ResealResult(0, 0, [])
     for pk in ForgivingTOTPDevice.objects.order_by("pk").values_list("pk", flat=True):

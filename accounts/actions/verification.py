@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-
+from django.core.signing import BadSignature, TimestampSigner
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts import emails  # emails._deliver at call time (tests slow it)
 from accounts.actions.base import InvalidToken, audit
+from accounts.emails import site_url
 from accounts.models import (
+    PendingClaim,
     User,
 )
-
-logger = logging.getLogger(__name__)
-
 
 EMAIL_TOKEN_SALT = "securechat.accounts.verify-email"  # noqa: S105 - a signing salt
 
@@ -22,24 +23,17 @@ EMAIL_TOKEN_MAX_AGE = 3 * 24 * 3600
 
 
 def email_verification_token(user: User) -> str:
-    from django.core.signing import TimestampSigner
-
     return TimestampSigner(salt=EMAIL_TOKEN_SALT).sign_object(
         {"u": user.pk, "e": user.email})
 
 
 def do_send_email_verification(user: User) -> None:
     """Email a verification link (valid 3 days), after commit; the link is never logged."""
-    from django.template.loader import render_to_string
-    from django.urls import reverse
-
-    from accounts.emails import _deliver, site_url
-
     link = site_url() + reverse("verify-email", args=[email_verification_token(user)])
     body = render_to_string("accounts/auth/email_verify.txt",
                             {"link": link, "valid_days": EMAIL_TOKEN_MAX_AGE // 86400})
     address = user.email
-    transaction.on_commit(lambda: _deliver("Confirm your SecureChat email address", body,
+    transaction.on_commit(lambda: emails._deliver("Confirm your SecureChat email address", body,
                                            address, "email verification link"))
 
 
@@ -50,8 +44,6 @@ def check_verify_email(token) -> User:
     The confirm page runs this on GET, so a link opened by a mail scanner shows
     whether it is valid without verifying anything (DESIGN.md §4).
     """
-    from django.core.signing import BadSignature, TimestampSigner
-
     if not isinstance(token, str) or not token or len(token) > 300:
         raise InvalidToken("This verification link is not valid.")
     try:
@@ -76,7 +68,6 @@ def do_verify_email(token) -> User:
             email_verified_at=timezone.now())
         user.refresh_from_db(fields=["email_verified_at"])
         audit("email_verified", user)
-    from accounts.models import PendingClaim
 
     PendingClaim.objects.filter(email=user.email).delete()  # the first to verify wins
     return user

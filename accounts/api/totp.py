@@ -9,6 +9,7 @@ stage. A ``password`` field is refused (400): the server never receives one.
 
 from __future__ import annotations
 
+import django_otp
 from django.http import JsonResponse
 
 from accounts import actions, otp, stages
@@ -41,7 +42,6 @@ def confirm_enrolment(request, code) -> list[str]:
     if in_enrolment(request):
         actions.do_finish_enrolment(request, device)
     else:
-        import django_otp
 
         django_otp.login(request, device)  # this session is now verified by it
     return codes

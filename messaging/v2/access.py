@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from accounts.errors import NotFound
 from messaging.models import ConversationV2
-from messaging.v2.errors import NotFound
 from messaging.v2.wire import CONVERSATION_ID
 
 

@@ -19,9 +19,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.actions.base import rate_limit
+from accounts.errors import Forbidden, Invalid, NotFound
+from accounts.events import push_to_users_after_commit
 from accounts.models import User
 from client import membership
-from messaging.events import push_after_commit
 from messaging.metrics import MESSAGES_SENT
 from messaging.models import (
     Block,
@@ -48,9 +49,6 @@ from messaging.v2.errors import (
     ClientIdConflict,
     ConversationExists,
     EpochExists,
-    Forbidden,
-    Invalid,
-    NotFound,
     StaleEpoch,
     StaleHead,
 )
@@ -128,7 +126,7 @@ def _announce(conversation, member_ids, items) -> None:
                    else wire.notice_json(item) if isinstance(item, ServerNoticeV2)
                    else {k: v for k, v in wire.operation_json(item).items()
                          if k not in ("statement", "signature")})
-        push_after_commit(member_ids, {"type": EVENT_TYPE, "conversation": conversation.pk,
+        push_to_users_after_commit(member_ids, {"type": EVENT_TYPE, "conversation": conversation.pk,
                                        "item": payload})
 
 
@@ -532,7 +530,7 @@ def notify_read(conversation, reader, seq: int) -> None:
     """After commit, every member's sockets learn the reader's new position (receipts:
     "Read by 3 of 5" moves live). Ids and a number only."""
     members = MemberV2.objects.filter(conversation=conversation).values_list("user_id", flat=True)
-    push_after_commit(members, {"type": READ_EVENT_TYPE, "conversation": conversation.pk,
+    push_to_users_after_commit(members, {"type": READ_EVENT_TYPE, "conversation": conversation.pk,
                                 "user": reader.pk, "seq": seq})
 
 
@@ -545,7 +543,7 @@ def notify_key_change(user_id: int, generation: int) -> None:
     fetch the keys and judge them against their pins)."""
     contacts = set(MemberV2.objects.filter(conversation__members__user_id=user_id)
                    .values_list("user_id", flat=True).distinct())
-    push_after_commit(contacts | {user_id}, {"type": KEYS_EVENT_TYPE, "user": user_id,
+    push_to_users_after_commit(contacts | {user_id}, {"type": KEYS_EVENT_TYPE, "user": user_id,
                                              "generation": generation})
 
 

@@ -11,9 +11,9 @@ from django.http import JsonResponse
 
 from accounts.api import api_view
 from accounts.api.me import require_complete_login
+from accounts.errors import Invalid
 from messaging.v2 import actions, reads, removals, wire
 from messaging.v2.checks import BOX_MAX
-from messaging.v2.errors import Invalid
 
 SIGNED = {"statement", "signature"}
 ENVELOPED = {"envelope", "statement", "signature"}

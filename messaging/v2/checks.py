@@ -13,12 +13,13 @@ import hashlib
 import io
 from dataclasses import dataclass
 
+from accounts.errors import Invalid
 from accounts.models import KeyGeneration
 from agecrypt import AgeError
 from agecrypt.header import parse_header
 from client import epochs, fileclaim, membership, messagebox, signing
 from client.errors import BoxFormatError, ClientCryptoError, SignatureError
-from messaging.v2.errors import BadSignature, Invalid, UnknownKey
+from messaging.v2.errors import BadSignature, UnknownKey
 
 BOX_MAX = 49152
 

@@ -1,19 +1,14 @@
-"""Refusals of v2 messaging: ``ApiError`` subclasses (one JSON mapping, accounts.errors).
+"""Refusals of messaging that the generic ones of ``accounts.errors`` (``Invalid``,
+``Forbidden``, ``NotFound``, ``TooBig``, ``Conflict``) do not say: their own codes under
+the same statuses, answered through the one JSON mapping (``accounts.errors``) and as
+the websocket's ``error`` frame.
 
 Every refusal is raised before anything changes. A 409 carries what the client
 needs to recover in ``extra``: the chain head, the winning epoch, the current
 epoch.
 """
 
-from accounts.errors import ApiError
-from messaging.errors import Blocked  # noqa: F401  (403 "blocked", messaging.blocks)
-
-
-class Invalid(ApiError):
-    """Malformed input; ``field`` names it."""
-
-    code = "invalid"
-    status = 400
+from accounts.errors import Conflict, Forbidden, Invalid
 
 
 class BadSignature(Invalid):
@@ -26,25 +21,10 @@ class UnknownKey(Invalid):
     code = "unknown_key"
 
 
-class Forbidden(ApiError):
-    """The caller may not do this with something it named (e.g. an upload in a file claim)."""
+class Blocked(Forbidden):
+    """One of the two people blocked the other (messaging.blocks)."""
 
-    code = "forbidden"
-    status = 403
-
-
-class NotFound(ApiError):
-    """No such conversation for this user (also when it exists but is not theirs)."""
-
-    code = "not_found"
-    status = 404
-
-
-class Conflict(ApiError):
-    """A compare-and-swap lost, or a name is taken; ``extra`` holds the current state."""
-
-    code = "conflict"
-    status = 409
+    code = "blocked"
 
 
 class StaleHead(Conflict):

@@ -17,18 +17,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models.signals import post_save, pre_delete
 
+from accounts.models import KeyGeneration
+from messaging.models import MemberV2
+from messaging.v2.actions import do_announce_departure, notify_key_change
+
 
 def _on_delete(sender, instance, **kwargs):
-    from messaging.v2.actions import do_announce_departure
-
     do_announce_departure(instance, "deleted")
 
 
 def _on_save(sender, instance, **kwargs):
     if instance.is_active:
         return
-    from messaging.models import MemberV2
-    from messaging.v2.actions import do_announce_departure
 
     if MemberV2.objects.filter(user_id=instance.pk).exists():
         do_announce_departure(instance, "deactivated")
@@ -37,14 +37,11 @@ def _on_save(sender, instance, **kwargs):
 def _on_new_generation(sender, instance, created, **kwargs):
     if not created:
         return
-    from messaging.v2.actions import notify_key_change
 
     notify_key_change(instance.user_id, instance.number)
 
 
 def connect() -> None:
-    from accounts.models import KeyGeneration
-
     post_save.connect(_on_new_generation, sender=KeyGeneration,
                       dispatch_uid="messaging.v2.key-change")
     pre_delete.connect(_on_delete, sender=settings.AUTH_USER_MODEL,

@@ -17,11 +17,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.errors import Invalid, NotFound
 from messaging.models import ConversationV2, MessageV2
 from messaging.signals import v2_messages_tombstoned
 from messaging.v2 import actions
 from messaging.v2.checks import check_message
-from messaging.v2.errors import Invalid, NotFound
 
 UNSEND_KIND = "unsend"
 HASH_HEX_LENGTH = 64

@@ -11,11 +11,11 @@ Functions here are synchronous: the consumer runs them on its database thread.
 
 from __future__ import annotations
 
+from accounts.errors import Invalid, NotFound
 from messaging.models import ConversationV2, MemberV2
 from messaging.v2 import actions, reads, wire
 from messaging.v2.access import access_v2_conversation
 from messaging.v2.checks import BOX_MAX, SenderCache
-from messaging.v2.errors import Invalid, NotFound
 
 
 def last_seqs(user) -> dict[str, int]:

@@ -10,7 +10,7 @@ import base64
 import binascii
 import re
 
-from messaging.v2.errors import Invalid
+from accounts.errors import Invalid
 
 CONVERSATION_ID = re.compile(r"^[0-9a-f]{32}$")
 SIGNATURE_BYTES = 64

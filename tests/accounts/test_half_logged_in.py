@@ -150,7 +150,7 @@ def test_half_logged_in_session_holds_only_its_stage_and_gets_no_wrapped_identit
     assert client.get("/api/v1/me/wrapped-identity").status_code == 200  # control
 
 
-class Recorder:
+class ScopeRecorder:
     """An inner ASGI app standing where the websocket router is: records the scope."""
 
     def __init__(self):
@@ -163,7 +163,7 @@ class Recorder:
 
 
 async def ws_scope(cookie_header: str):
-    recorder = Recorder()
+    recorder = ScopeRecorder()
     app = AuthMiddlewareStack(SecondFactorScopeMiddleware(recorder))
     communicator = WebsocketCommunicator(app, "/ws/", headers=[(b"cookie",
                                                                 cookie_header.encode())])

@@ -176,7 +176,7 @@ def test_login_upgrades_an_account_below_the_servers_work_factor(server, tmp_pat
     assert cli(tmp_path / "c", raised, "login", "--email", EMAIL).returncode == 0
 
 
-class Recording(httpx.HTTPTransport):
+class RecordingTransport(httpx.HTTPTransport):
     """Every request body the client sends, as bytes."""
 
     def __init__(self):
@@ -196,7 +196,7 @@ def forms(secret: str) -> list[bytes]:
 
 def test_no_request_of_the_changes_carries_a_password_or_a_recovery_code(server, tmp_path):
     code = signup(tmp_path / "a", server)
-    recorder = Recording()
+    recorder = RecordingTransport()
     known = client_account.KnownAccounts(tmp_path)
     with Session(server.url, tmp_path, transport=recorder) as session:
         client_account.login(session, EMAIL, PASSWORD, known, lambda: "",

@@ -21,18 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.client.cli_support import BLOCK_DJANGO
 from tests.support.live import REPO_ROOT
 
 CLIENT_DEPENDENCIES = {"cryptography", "httpx", "websockets", "tuspy"}
-BLOCKER = '''
-import sys
-class _NoDjango:
-    def find_spec(self, name, path=None, target=None):
-        if name == "django" or name.startswith("django."):
-            raise ImportError("django is blocked: the securechat CLI must not need it")
-        return None
-sys.meta_path.insert(0, _NoDjango())
-'''
 
 
 def pyproject() -> dict:
@@ -77,7 +69,7 @@ def venv(tmp_path_factory) -> Path:
     site = Path(subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True).stdout.strip())
-    (site / "_no_django.py").write_text(BLOCKER)
+    (site / "_no_django.py").write_text(BLOCK_DJANGO)
     (site / "00_no_django.pth").write_text("import _no_django\n")
     # The pinned runtime dependencies, from the project's environment (after the package).
     (site / "zz_project_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")

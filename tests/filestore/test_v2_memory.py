@@ -10,54 +10,22 @@ grow by at least the file's size, far past the bound.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 
 import httpx
-import psutil
 import pytest
 
 import agecrypt
 from agecrypt.stream import payload_size
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.filestore.v2_support import OCTETS, create, path_of, upload_id, v2_member
+from tests.support.probes import PeakRss
 
 pytestmark = pytest.mark.usefixtures("fresh_rate_limits")
 
 SIZE = 96 * 1024 * 1024
 BOUND = 32 * 1024 * 1024
 PIECE = 1024 * 1024
-
-
-class PeakRss:
-    """Samples the RSS of a process (and its children) every 20 ms until stopped."""
-
-    def __init__(self, pid: int):
-        self.process = psutil.Process(pid)
-        self.peak = self.rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def rss(self) -> int:
-        procs = [self.process, *self.process.children(recursive=True)]
-        return sum(p.memory_info().rss for p in procs)
-
-    def _run(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.rss())
-
-    def __enter__(self):
-        self.start = self.rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
 
 
 def fake_age_file(plaintext_len: int):

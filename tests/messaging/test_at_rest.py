@@ -56,7 +56,7 @@ def database_bytes() -> bytes:
     return data
 
 
-class RedisMonitor:
+class RedisCommandLog:
     """Every command Redis executes while running (MONITOR), as bytes."""
 
     def __init__(self):
@@ -112,7 +112,7 @@ async def test_no_message_text_in_the_database_file_wal_or_redis(trio):
     texts = [f"plaintext-{secrets.token_hex(8)}-{i}" for i in range(5)]
     control_db = f"control-db-{secrets.token_hex(8)}"
     control_redis = f"control-redis-{secrets.token_hex(8)}"
-    with RedisMonitor() as monitor:
+    with RedisCommandLog() as monitor:
         sockets = {}
         for user in (alice, bob):
             sockets[user.id] = await ChatClient(cookie_header=cookie_header(user)).connect()

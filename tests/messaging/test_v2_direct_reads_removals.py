@@ -7,6 +7,8 @@ import base64
 import os
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.actions.admin import do_deactivate_user
 from accounts.actions.lifecycle import do_delete_account
@@ -161,7 +163,7 @@ def test_a_departure_by_a_model_save_or_delete_is_announced_too(trio, how):
 def test_a_departure_is_pushed_to_the_remaining_members_only(trio):
     alice, bob, carol = trio
     group = group_of(alice, bob, carol)
-    from messaging import events
+    from accounts import events
 
     pushed = []
     original = events._publish_now
@@ -214,11 +216,11 @@ def test_reading_the_list_writes_nothing(trio):
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("count", [1, 10, 50])
-def test_the_list_takes_a_constant_number_of_queries(trio, count,
-                                                     django_assert_max_num_queries):
+def add_conversations(trio, numbers) -> None:
+    """Groups of the three, stored directly: two messages of Bob's each (seqs 2 and 3);
+    Alice has read up to ``n % 3`` of the ``n``-th, Bob nothing, Carol everything."""
     alice, bob, carol = trio
-    for n in range(count):
+    for n in numbers:
         conversation = ConversationV2.objects.create(id=os.urandom(16).hex(), kind="group",
                                                      head=bytes(32), last_seq=3)
         for user, read in ((alice, n % 3), (bob, 0), (carol, 3)):
@@ -230,6 +232,13 @@ def test_the_list_takes_a_constant_number_of_queries(trio, count,
                 device_counter=seq, client_message_id=os.urandom(16), epoch_number=1,
                 box=b"x", statement=b"s", signature=bytes(64), message_hash=os.urandom(32),
                 seq=seq)
+
+
+@pytest.mark.parametrize("count", [1, 10, 50])
+def test_the_list_takes_a_constant_number_of_queries(trio, count,
+                                                     django_assert_max_num_queries):
+    alice, bob, carol = trio
+    add_conversations(trio, range(count))
     user = alice.user
     with django_assert_max_num_queries(3):
         got = reads.list_conversations(user)
@@ -237,3 +246,27 @@ def test_the_list_takes_a_constant_number_of_queries(trio, count,
     assert sorted(c["unread"] for c in got) == sorted(
         len([s for s in (2, 3) if s > n % 3]) for n in range(count))
     assert all(c["read_positions"][str(carol.id)] == 3 for c in got)
+
+
+def test_the_list_request_runs_the_same_queries_for_1_10_and_50_and_writes_nothing(trio):
+    """The whole GET (session, user, access, the list): one count of statements whether
+    the user has 1, 10 or 50 conversations, and none of them a write."""
+    alice = trio[0]
+    statements, stored = {}, 0
+    for count in (1, 10, 50):
+        add_conversations(trio, range(stored, count))
+        stored = count
+        with CaptureQueriesContext(connection) as queries:
+            got = listed(alice)
+        assert len(got) == count
+        statements[count] = [q["sql"] for q in queries.captured_queries]
+    assert len(statements[1]) == len(statements[10]) == len(statements[50]), statements[1]
+    writes = [sql for sqls in statements.values() for sql in sqls
+              if sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE",
+                                                              "REPLACE")]
+    assert writes == []
+    # The positive control: the same capture sees a write when the request makes one.
+    with CaptureQueriesContext(connection) as queries:
+        r = post_json(alice.http, f"{BASE}/{next(iter(got))}/read", {"seq": 3})
+    assert r.status_code == 200, r.content
+    assert any(q["sql"].lstrip().upper().startswith("UPDATE") for q in queries.captured_queries)

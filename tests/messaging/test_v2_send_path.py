@@ -17,11 +17,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.errors import NotFound
 from accounts.models import KeyGeneration
 from messaging.models import ConversationV2, MessageV2
 from messaging.v2 import socket as v2_socket
 from messaging.v2.checks import SenderCache
-from messaging.v2.errors import BadSignature, ClientIdConflict, NotFound, StaleEpoch
+from messaging.v2.errors import BadSignature, ClientIdConflict, StaleEpoch
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.support.v2chat import direct_of, group_of
 

@@ -159,7 +159,7 @@ async def test_a_lost_push_is_read_from_the_database_before_the_next_one(chat, m
     reader = await connect(bob)
     await sync2(reader, {})
     start = await last_seq(group)
-    from messaging import events
+    from accounts import events
 
     original, dropped = events._publish_now, []
 

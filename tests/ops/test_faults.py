@@ -5,7 +5,7 @@ processes on free ports, sharing the test database; the machine's shared Redis a
 PostgreSQL services are never stopped. Users are version 2 accounts signed up through
 the client flow; their messages are sealed and signed in the test process
 (tests/support/v2chat.py), so the servers only ever see ciphertext. Clients are
-tests.support.chat.ChatClient: they behave like the browser's socket (back-off, sync2 on
+tests.support.chat.ReconnectingChatClient: they behave like the browser's socket (back-off, sync2 on
 every connect, sends retained and re-sent with the same signed body) but keep every
 frame, so a duplicate or a gap fails the test instead of being hidden.
 """

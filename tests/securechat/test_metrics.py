@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from messaging.models import ConversationV2
 from tests.accounts import fresh_rate_limits  # noqa: F401
 from tests.filestore.v2_support import V2Member, age_file, tus_upload, upload_id
-from tests.support.chat import ChatClient, stop_all, two_members
+from tests.support.chat import ReconnectingChatClient, stop_all, two_members
 from tests.support.clients import ApiClient
 from tests.support.v2chat import b64url
 
@@ -96,8 +96,8 @@ async def test_counters_grow_by_exactly_the_scripted_load(start_server):
                           SECURECHAT_RATE_LOGIN_ACCOUNT="2/300")
     before = await asyncio.to_thread(scrape, server)
     # Their signup sessions: a fresh login would count in the login limit under test.
-    clients = [ChatClient("alice", server, alice.cookie_header()),
-               ChatClient("bob", server, bob.cookie_header())]
+    clients = [ReconnectingChatClient("alice", server, alice.cookie_header()),
+               ReconnectingChatClient("bob", server, bob.cookie_header())]
     try:
         for client in clients:
             await client.start()

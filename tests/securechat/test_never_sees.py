@@ -243,7 +243,7 @@ def recovery_secrets(who: str, code: str) -> dict[str, str | bytes]:
 # --- a v2 client on the live server ------------------------------------------------------
 
 
-class LiveHttp:
+class SessionHttp:
     """What tests/support/v2chat.py needs of an HTTP client, against the live server with
     the cookies of a ``client.http.Session`` (CSRF token and Origin as docs/api.md says)."""
 
@@ -394,7 +394,7 @@ def alice_with_the_cli(server: LiveServer, tmp_path: Path, secrets: dict) -> V2U
     assert unlocked.identity.current_generation == 3
     secrets.update(key_secrets("alice", passwords[3], unlocked.keys))
     secrets.update(identity_secrets("alice", unlocked.identity))
-    return V2User(email, LiveHttp(server, session._http.cookies), unlocked.identity,
+    return V2User(email, SessionHttp(server, session._http.cookies), unlocked.identity,
                   User.objects.get(email=email).pk)
 
 
@@ -409,7 +409,7 @@ def bob_with_the_library(server: LiveServer, tmp_path: Path, secrets: dict) -> V
     secrets.update(key_secrets("bob", password, keys))
     secrets.update(identity_secrets("bob", result.identity))
     secrets.update(recovery_secrets("bob", result.recovery_code))
-    return V2User(email, LiveHttp(server, session._http.cookies), result.identity,
+    return V2User(email, SessionHttp(server, session._http.cookies), result.identity,
                   verified(email).pk)
 
 

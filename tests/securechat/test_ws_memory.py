@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import threading
 
 import psutil
 import pytest
@@ -28,33 +27,11 @@ from tests.messaging.wsclient import ChatClient
 from tests.support.accounts import make_user, session_for
 from tests.support.clients import ws_connect
 from tests.support.live import REPO_ROOT, WS_MAX_SIZE, LiveServer
+from tests.support.probes import PeakRss
 
 MiB = 1024 * 1024
 SOCKETS = 16
 FRAME_BYTES = 16 * MiB  # uvicorn's default maximum: accepted whole without the limit
-
-
-class PeakRss:
-    """Samples a process's resident memory every 10 ms in a thread; ``peak`` is the most seen."""
-
-    def __init__(self, pid: int):
-        self.process = psutil.Process(pid)
-        self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        while not self._stop.wait(0.01):
-            with contextlib.suppress(psutil.Error):
-                self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 async def send_one_big_frame(server: LiveServer, cookie_header: str, text: str) -> None:
@@ -73,7 +50,7 @@ async def rss_growth_under_big_frames(server: LiveServer, cookie_header: str) ->
     # Warm-up: one small socket, so first-use imports and caches are not counted.
     await send_one_big_frame(server, cookie_header, "{}")
     idle = psutil.Process(server.pid).memory_info().rss
-    with PeakRss(server.pid) as rss:
+    with PeakRss(server.pid, interval=0.01, children=False) as rss:
         await asyncio.gather(*(send_one_big_frame(server, cookie_header, text)
                                for _ in range(SOCKETS)))
         await asyncio.sleep(0.5)

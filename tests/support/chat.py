@@ -19,7 +19,7 @@ it was sent are replayed again (``seq`` at or below what the client has).
 Usage::
 
     alice, bob, group = two_members()          # in a thread: it uses the database
-    client = await ChatClient("alice@1", server, await login_cookie(alice)).start()
+    client = await ReconnectingChatClient("alice@1", server, await login_cookie(alice)).start()
     ack = await client.send(group.hex, group.message(alice, "hello"))
     await client.wait_for_seq(group.hex, ack["seq"])
     await client.stop()
@@ -55,7 +55,7 @@ class Violation:
 
 
 @dataclass
-class ChatClient:
+class ReconnectingChatClient:
     name: str
     server: object  # anything with ``ws_url`` and ``origin`` (tests.support.live.LiveServer)
     cookie_header: str
@@ -83,7 +83,7 @@ class ChatClient:
 
     # --- Lifecycle --------------------------------------------------------------------
 
-    async def start(self, timeout: float = 20) -> ChatClient:
+    async def start(self, timeout: float = 20) -> ReconnectingChatClient:
         """Connect and wait for the first ``synced2``."""
         self.task = asyncio.create_task(self.run(), name=f"chat {self.name}")
         await self.wait_synced(timeout)
@@ -239,9 +239,9 @@ class ChatClient:
                 if item["type"] == "message"}
 
 
-async def open_clients(specs, timeout: float = 30) -> list[ChatClient]:
+async def open_clients(specs, timeout: float = 30) -> list[ReconnectingChatClient]:
     """Start clients ``(name, server, cookie_header)`` together; each is synced on return."""
-    clients = [ChatClient(name, server, cookie) for name, server, cookie in specs]
+    clients = [ReconnectingChatClient(name, server, cookie) for name, server, cookie in specs]
     await asyncio.wait_for(asyncio.gather(*(c.start(timeout) for c in clients)), timeout + 5)
     return clients
 
@@ -250,7 +250,7 @@ async def stop_all(clients) -> None:
     await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)
 
 
-def assert_exactly_once_in_order(client: ChatClient, conversation_id: str,
+def assert_exactly_once_in_order(client: ReconnectingChatClient, conversation_id: str,
                                  by_seq: dict[int, str], upto: int | None = None) -> None:
     """``client`` got seqs 1..N once each, in order (N: ``upto``, else the last acked), and
     at each acked seq the very box the sender sealed (``by_seq``: seq → base64 box)."""

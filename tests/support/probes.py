@@ -35,6 +35,7 @@ positive controls that plant each form in each place.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -352,3 +353,42 @@ class RedisMonitor:
         raw = self.stop()
         decoded = b"\n".join(unescape_monitor_line(line) for line in raw.split(b"\r\n"))
         return [("redis MONITOR (decoded arguments)", decoded), ("redis MONITOR (raw)", raw)]
+
+
+class PeakRss:
+    """Samples a process's resident memory (with its children's when ``children``) every
+    ``interval`` seconds in a thread, from entering the block to leaving it: ``peak`` is
+    the most seen, ``growth`` the peak above the RSS at entry."""
+
+    def __init__(self, pid: int, *, interval: float = 0.02, children: bool = True):
+        import psutil
+
+        self.process = psutil.Process(pid)
+        self.interval, self.children = interval, children
+        self.peak = self.start = self.rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss(self) -> int:
+        procs = [self.process, *(self.process.children(recursive=True) if self.children else ())]
+        return sum(p.memory_info().rss for p in procs)
+
+    def _run(self):
+        import psutil
+
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(psutil.Error):  # a child may end between the two calls
+                self.peak = max(self.peak, self.rss())
+
+    def __enter__(self):
+        self.start = self.rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.start
