@@ -28,7 +28,6 @@ from tests.browser.test_v2_chat import (
     STORED_EVERYWHERE,
     Reader,
     bundle_url,
-    conversation_button,
     keys_of,
     send,
     signup,
@@ -106,16 +105,22 @@ def open_chat(new_page, site, user):
     return page
 
 
-def sent_client_ids(server) -> list[str]:
-    """The client message id (hex) of every send2 frame that reached the server, in order."""
+def send_frames(server, conversation: str) -> list[dict]:
+    """Every send2 frame for ``conversation`` that reached the server, in order."""
     out = []
     for conn in conversations(read_record(server.record_path)):
         for frame in conn.frames_in:
             data = json.loads(frame)
-            if data.get("type") == "send2":
-                statement = messagebox.parse_statement(base64.b64decode(data["statement"]))
-                out.append(statement.client_message_id.hex())
+            if data.get("type") == "send2" and data.get("conversation") == conversation:
+                out.append(data)
     return out
+
+
+def sent_client_ids(server, conversation: str) -> list[str]:
+    """The client message id (hex) of every send2 frame for ``conversation`` that reached
+    the server, in order."""
+    return [messagebox.parse_statement(base64.b64decode(f["statement"])).client_message_id.hex()
+            for f in send_frames(server, conversation)]
 
 
 def stored(conversation: str, sender) -> list[str]:
@@ -134,9 +139,12 @@ def states(page):
 def test_offline_in_the_browser_messages_wait_survive_a_reload_and_go_out_once_in_order(
         site, transactional_db, new_page):
     """The browser goes offline (its `offline` event): the banner says so at once and two
-    messages Alice types show as waiting; nothing reaches the server. Back online with the
-    websocket still refused, she reloads: both are there again, waiting, in order; once
-    the websocket is back each is stored exactly once, in order, and the outbox is empty."""
+    messages Alice types show as waiting; nothing reaches the server. Meanwhile Bob makes
+    a new epoch. Back online with the websocket still refused, she reloads: both are there
+    again, waiting, in order; once the websocket is back each is sent once (sealed only
+    now, under Bob's epoch) and stored exactly once, in order, and the outbox is empty."""
+    from messaging.models import MessageV2
+
     alice, bob = signup(site.server, "alice"), signup(site.server, "bob")
     page = open_chat(new_page, site, alice)
     conversation = start_conversation(page, [bob.email])
@@ -149,20 +157,27 @@ def test_offline_in_the_browser_messages_wait_survive_a_reload_and_go_out_once_i
     send(page, "and in the tunnel")
     expect(states(page)).to_have_text(["Waiting to send"] * 2)
     wait_until(page, lambda: page.evaluate(OUTBOX_ROWS) == 2, "both kept in the outbox")
-    assert sent_client_ids(site.server) == [] and stored(conversation, alice) == []
+    assert sent_client_ids(site.server, conversation) == [] and stored(conversation, alice) == []
+    bobs = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    assert bobs.new_epoch(bob).status_code == 201
+    new_epoch = bobs.epoch.number
 
     site.proxy.block_websockets()  # pages load again, the chat's socket does not
     page.context.set_offline(False)
     start_chat(page, alice, connected=False)
-    conversation_button(page, bob.email).click()
+    page.locator(".v2-open").click()  # her one conversation (Bob's epoch named it)
     expect(texts(page)).to_have_text(["written on the train", "and in the tunnel"])
     expect(states(page)).to_have_text(["Waiting to send"] * 2)
-    assert sent_client_ids(site.server) == [] and stored(conversation, alice) == []
+    assert sent_client_ids(site.server, conversation) == [] and stored(conversation, alice) == []
 
     site.proxy.restore()
     expect(states(page)).to_have_text(["Sent"] * 2)
     mine = dict(page.evaluate(MY_CLIENT_IDS, conversation))
     assert stored(conversation, alice) == [mine["written on the train"], mine["and in the tunnel"]]
+    assert sent_client_ids(site.server, conversation) == stored(conversation, alice)  # once each
+    assert set(MessageV2.objects.filter(conversation_id=conversation).values_list(
+        "epoch_number", flat=True)) == {new_epoch}
+    assert not page.locator(".v2-warnings li").count()  # no gap in Alice's device counter
     assert Reader(bob, conversation, [alice, bob]).messages() == [
         (alice.id, "written on the train"), (alice.id, "and in the tunnel")]
     assert page.evaluate(OUTBOX_ROWS) == 0
@@ -185,8 +200,8 @@ def test_cut_by_the_network_nothing_is_lost_and_an_unacknowledged_send_is_stored
     expect(states(page)).to_have_text(["Sent"])
     mine = dict(page.evaluate(MY_CLIENT_IDS, conversation))
     # The control: the recorder shows the frame that reached the server.
-    assert sent_client_ids(site.server)[-1:] == [mine["before the cut"]]
-    frames_before = len(sent_client_ids(site.server))
+    assert sent_client_ids(site.server, conversation)[-1:] == [mine["before the cut"]]
+    frames_before = len(sent_client_ids(site.server, conversation))
     banner = page.locator("#v2-offline")
 
     site.proxy.cut()
@@ -198,7 +213,7 @@ def test_cut_by_the_network_nothing_is_lost_and_an_unacknowledged_send_is_stored
     expect(states(page)).to_have_text(["Sent", *["Waiting to send"] * 3])
     wait_until(page, lambda: page.evaluate(OUTBOX_ROWS) == 3, "all three in the outbox")
     page.close()
-    assert len(sent_client_ids(site.server)) == frames_before
+    assert len(sent_client_ids(site.server, conversation)) == frames_before
     assert stored(conversation, alice) == [mine["before the cut"]]
 
     site.proxy.restore()
@@ -206,7 +221,7 @@ def test_cut_by_the_network_nothing_is_lost_and_an_unacknowledged_send_is_stored
     page.errors = []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     start_chat(page, alice)
-    conversation_button(page, bob.email).click()
+    page.locator(".v2-open").click()
     expect(texts(page)).to_have_text(["before the cut", *waiting])
     expect(states(page)).to_have_text(["Sent"] * 4)
     mine.update((text, client) for text, client in page.evaluate(MY_CLIENT_IDS, conversation)
@@ -217,20 +232,21 @@ def test_cut_by_the_network_nothing_is_lost_and_an_unacknowledged_send_is_stored
     muted_at = time.monotonic()
     send(page, "four")
     wait_until(page, lambda: len(stored(conversation, alice)) == 5, "four stored")
-    banner = page.locator("#v2-offline")
-    expect(banner).to_have_text(re.compile("^The connection to the server was lost"),
-                                timeout=(SILENCE + 1) * 1000)
+    page.wait_for_function("() => !document.getElementById('v2-offline').hidden",
+                           polling=50, timeout=(SILENCE + 1) * 1000)
     noticed = time.monotonic() - muted_at
+    banner = page.locator("#v2-offline")
+    expect(banner).to_have_text(re.compile("^The connection to the server was lost"))
     print(f"silent connection noticed after {noticed:.2f} s (limit {SILENCE} s)")
     assert noticed < SILENCE + 1
     expect(states(page)).to_have_text(["Sent"] * 4 + ["Waiting to send"])
     four = dict(page.evaluate(MY_CLIENT_IDS, conversation))["four"]
-    assert sent_client_ids(site.server).count(four) == 1
+    assert sent_client_ids(site.server, conversation).count(four) == 1
 
     site.proxy.restore()
     expect(states(page)).to_have_text(["Sent"] * 5)
     expect(banner).to_be_hidden()
-    assert sent_client_ids(site.server).count(four) == 2  # sent again, the same id
+    assert sent_client_ids(site.server, conversation).count(four) == 2  # sent again, the same id
     assert stored(conversation, alice) == [mine[t] for t in ["before the cut", *waiting]] + [four]
     assert [text for _, text in Reader(bob, conversation, [alice, bob]).messages()] == [
         "before the cut", *waiting, "four"]
@@ -273,3 +289,44 @@ def test_logging_out_warns_about_waiting_messages_and_deletes_them_from_the_brow
     finally:
         site.proxy.restore()
     assert stored(conversation, alice) == []
+
+
+def test_a_message_refused_under_an_epoch_that_changed_on_the_way_is_sealed_again_once(
+        site, transactional_db, new_page):
+    """What Alice sends is lost on the way (the proxy drops it) while Bob makes a new
+    epoch: her sealed message names the old one. The page takes the silent connection as
+    dead; once back it sends the same frame again, which the server refuses as stale
+    without storing it, so the page seals it again under the new epoch with the same
+    client message id and device counter: stored once, no message shows as missing."""
+    from messaging.models import MessageV2
+
+    alice, bob = signup(site.server, "alice"), signup(site.server, "bob")
+    page = open_chat(new_page, site, alice)
+    conversation = start_conversation(page, [bob.email])
+    bobs = Reader(bob, conversation, [alice, bob]).group([alice, bob])
+    old_epoch = bobs.epoch.number
+
+    site.proxy.lose_requests()
+    send(page, "lost on the way")
+    wait_until(page, lambda: page.evaluate(
+        "(id) => window.chat.engine.conversations.get(id).items.at(-1).frame !== null",
+        conversation), "the message sealed and sent")
+    assert bobs.new_epoch(bob).status_code == 201
+    expect(page.locator("#v2-offline")).to_have_text(
+        re.compile("^The connection to the server was lost"), timeout=(SILENCE + 1) * 1000)
+    expect(states(page)).to_have_text(["Waiting to send"])
+    assert sent_client_ids(site.server, conversation) == []
+
+    site.proxy.restore()
+    expect(states(page)).to_have_text(["Sent"])
+    client_id = dict(page.evaluate(MY_CLIENT_IDS, conversation))["lost on the way"]
+    # Refused (stale), then sealed again: the same id twice, one row.
+    assert sent_client_ids(site.server, conversation) == [client_id, client_id]
+    sealed = [messagebox.parse_statement(base64.b64decode(f["statement"])).context
+              for f in send_frames(site.server, conversation)]
+    assert [(c.epoch, c.device_counter) for c in sealed] == [
+        (old_epoch, 1), (old_epoch + 1, 1)]
+    row = MessageV2.objects.get(conversation_id=conversation)
+    assert (bytes(row.client_message_id).hex(), row.epoch_number) == (client_id, old_epoch + 1)
+    assert Reader(bob, conversation, [alice, bob]).messages() == [(alice.id, "lost on the way")]
+    assert not page.locator(".v2-warnings li").count()

@@ -88,9 +88,11 @@ class CuttableProxy:
     the browser the network is gone. ``mute_replies()`` forwards what the client sends
     but throws away everything the server sends back, on every connection old and new:
     a request reaches the server and its answer is lost (a silent, half-open connection
-    to the client). ``block_websockets()`` resets every connection that opens with the
-    websocket upgrade (``GET /ws/``) and drops the open ones, while pages and HTTP
-    requests still pass. ``restore()`` ends all three. The server is never touched.
+    to the client). ``lose_requests()`` is the other way round: what the client sends
+    is thrown away, so a request never reaches the server. ``block_websockets()`` resets
+    every connection that opens with the websocket upgrade (``GET /ws/``) and drops the
+    open ones, while pages and HTTP requests still pass. ``restore()`` ends them all.
+    The server is never touched.
     """
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
@@ -98,6 +100,7 @@ class CuttableProxy:
         self.port = free_port()
         self.cut_off = False
         self.muted = False
+        self.deaf = False
         self.websockets_blocked = False
         self._listener: socket.socket | None = None
         self._pairs: list[tuple[socket.socket, socket.socket, list[bool]]] = []
@@ -125,12 +128,15 @@ class CuttableProxy:
     def mute_replies(self) -> None:
         self.muted = True
 
+    def lose_requests(self) -> None:
+        self.deaf = True
+
     def block_websockets(self) -> None:
         self.websockets_blocked = True
         self._drop(lambda is_ws: is_ws)
 
     def restore(self) -> None:
-        self.cut_off = self.muted = self.websockets_blocked = False
+        self.cut_off = self.muted = self.deaf = self.websockets_blocked = False
 
     def _drop(self, which) -> None:
         with self._lock:
@@ -173,7 +179,8 @@ class CuttableProxy:
                     is_ws[0] = True
                     if self.websockets_blocked:
                         break
-                upstream.sendall(data)
+                if not self.deaf:
+                    upstream.sendall(data)
         except OSError:
             pass
         _reset(client)

@@ -943,7 +943,8 @@ export class ChatEngine extends EventTarget {
    * it. While the socket is down the entry waits unsealed in #unsent, so a message typed
    * offline is sealed under the epoch current when it leaves. A stale_epoch refusal means
    * the server holds no row under this client message id (it looks for one first,
-   * protocol.md "Outbox"): the entry is sealed again under the new epoch, same id.
+   * protocol.md "Outbox"): the entry is sealed again under the new epoch, same id, and
+   * (when nothing was sealed after it here) same device counter and previous hash.
    */
   async #deliver(conv, entry, attempt = 0) {
     if (!entry.frame && !this.socket.connected) {
@@ -953,13 +954,15 @@ export class ChatEngine extends EventTarget {
     if (!entry.frame) {
       await this.#ensureEpoch(conv);
       entry.frame = { type: "send2", conversation: conv.id, ...this.#seal(conv,
-        { v: 2, type: "text", text: entry.text }, fromHex(entry.clientId), "text") };
+        { v: 2, type: "text", text: entry.text }, fromHex(entry.clientId), "text", entry.again) };
       await this.#record(conv, entry); // the sealed frame, before it goes to the socket
     }
     try {
       await this.#send(conv, entry);
     } catch (error) {
       if (error.code === "stale_epoch" && attempt < 2) {
+        const refused = parseMessageStatement(unb64(entry.frame.statement));
+        entry.again = { counter: refused.deviceCounter, prevHash: refused.prevHash };
         entry.frame = null;
         await this.#catchUp(conv);
         return this.#deliver(conv, entry, attempt + 1);
@@ -1063,10 +1066,11 @@ export class ChatEngine extends EventTarget {
   }
 
   /** {box, statement, signature} of document `doc` (statement kind `kind`) in the current
-   *  epoch, base64. */
-  #seal(conv, doc, clientMessageId, kind) {
+   *  epoch, base64; `again`: the refused frame's {counter, prevHash} (DeviceState.again). */
+  #seal(conv, doc, clientMessageId, kind, again = null) {
     const epoch = conv.opened;
-    const { counter, prevHash } = this.device.take(conv.id);
+    const { counter, prevHash } = again
+      ? this.device.again(conv.id, again.counter, again.prevHash) : this.device.take(conv.id);
     const context = { conversationId: conv.idBytes, epoch: epoch.statement.epoch,
       envelopeHash: epoch.statement.envelopeHash, senderId: this.me.id,
       senderGeneration: this.me.generation, deviceId: this.device.deviceId,

@@ -8,7 +8,9 @@
 // `heartbeatSeconds` (SECURECHAT_WS_HEARTBEAT_SECONDS, in the shell's config), so a
 // connection silent for SILENCE_HEARTBEATS of them, a handshake unanswered as long, or a
 // request unanswered as long is closed here at once ("down", then a new connection).
-// The browser's `online` event reconnects at once instead of waiting for the backoff.
+// The browser's `offline` event closes the connection at once (what is typed then waits
+// unsealed, instead of going into a connection that may still look open), and its
+// `online` event reconnects at once instead of waiting for the backoff.
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 export const DEFAULT_HEARTBEAT_SECONDS = 25;
 const SILENCE_HEARTBEATS = 2.5;
@@ -34,6 +36,9 @@ export class ChatSocket extends EventTarget {
     super();
     this.url = url;
     this.silenceMs = silenceLimitMs(heartbeatSeconds);
+    globalThis.addEventListener?.("offline", () => {
+      if (this.#ws !== null) this.#kill(this.#ws);
+    });
     globalThis.addEventListener?.("online", () => {
       if (this.#ws !== null || this.#stopped) return;
       clearTimeout(this.#retry); // the network is back: no need to wait for the backoff
