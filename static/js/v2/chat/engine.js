@@ -761,10 +761,10 @@ export class ChatEngine extends EventTarget {
     this.#emit("change", { conversation: id });
     const recorded = this.#record(conv, entry); // in the outbox before it can leave
     return this.#enqueue(async () => {
+      await recorded; // (failures logged) before the entry can leave or fail
       const blocked = this.blockedReason(conv);
       if (blocked) return this.#failed(conv, entry, blocked);
       try {
-        await recorded;
         if (this.#unsent.length) this.#unsent.push([conv, entry]); // after the older ones
         else await this.#deliver(conv, entry);
       } catch (error) {

@@ -10,7 +10,8 @@
 // request unanswered as long is closed here at once ("down", then a new connection).
 // The browser's `offline` event closes the connection at once (what is typed then waits
 // unsealed, instead of going into a connection that may still look open), and its
-// `online` event reconnects at once instead of waiting for the backoff.
+// `online` event reconnects at once (no attempt is made while the browser says it is
+// offline).
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 export const DEFAULT_HEARTBEAT_SECONDS = 25;
 const SILENCE_HEARTBEATS = 2.5;
@@ -146,6 +147,7 @@ export class ChatSocket extends EventTarget {
     this.#waiting.clear();
     this.dispatchEvent(new Event("down"));
     if (this.#stopped) return;
+    if (globalThis.navigator?.onLine === false) return; // the online event reconnects
     const delay = BACKOFF_MS[Math.min(this.#attempt++, BACKOFF_MS.length - 1)];
     this.#retry = setTimeout(() => this.connect(), delay);
   }
