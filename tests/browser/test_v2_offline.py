@@ -330,3 +330,38 @@ def test_a_message_refused_under_an_epoch_that_changed_on_the_way_is_sealed_agai
     assert (bytes(row.client_message_id).hex(), row.epoch_number) == (client_id, old_epoch + 1)
     assert Reader(bob, conversation, [alice, bob]).messages() == [(alice.id, "lost on the way")]
     assert not page.locator(".v2-warnings li").count()
+
+
+def test_a_second_tab_leaves_the_first_tabs_waiting_messages_to_it_until_it_is_closed(
+        site, transactional_db, new_page):
+    """While the websocket is refused, Alice types a message in one tab and opens a second:
+    the second does not take the first one's waiting message (two tabs would each seal
+    it). Once the first tab is closed, the second, reloaded, shows it waiting and sends it:
+    stored once, and no message shows as missing."""
+    alice, bob = signup(site.server, "alice"), signup(site.server, "bob")
+    first = open_chat(new_page, site, alice)
+    conversation = start_conversation(first, [bob.email])
+    site.proxy.block_websockets()
+    try:
+        send(first, "typed in the first tab")
+        expect(states(first)).to_have_text(["Waiting to send"])
+        wait_until(first, lambda: first.evaluate(OUTBOX_ROWS) == 1, "kept in the outbox")
+        second = first.context.new_page()
+        start_chat(second, alice, connected=False)
+        second.locator(".v2-open").click()
+        expect(second.locator(".v2-conversation")).to_be_visible()
+        expect(texts(second)).to_have_count(0)
+        assert second.evaluate(OUTBOX_ROWS) == 1  # there, and left to the first tab
+
+        first.close()
+        start_chat(second, alice, connected=False)  # a reload
+        second.locator(".v2-open").click()
+        expect(texts(second)).to_have_text(["typed in the first tab"])
+        expect(states(second)).to_have_text(["Waiting to send"])
+    finally:
+        site.proxy.restore()
+    expect(states(second)).to_have_text(["Sent"])
+    client_id = dict(second.evaluate(MY_CLIENT_IDS, conversation))["typed in the first tab"]
+    assert stored(conversation, alice) == [client_id]
+    assert sent_client_ids(site.server, conversation) == [client_id]
+    assert not second.locator(".v2-warnings li").count()

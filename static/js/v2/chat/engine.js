@@ -1024,7 +1024,7 @@ export class ChatEngine extends EventTarget {
   async #restoreWaiting() {
     let records = [];
     try {
-      records = (await this.outbox?.load()) ?? [];
+      records = (await this.outbox?.takeOver()) ?? []; // not those another open tab sends
     } catch (error) {
       console.error("v2 chat: the outbox did not open", error);
     }

@@ -3,7 +3,7 @@
 // acknowledged it, so messages waiting to send survive a reload or a closed tab and go
 // out once, in order, when the connection is back.
 //
-// A record is {conversation, clientId (hex), text, time, frame}: `frame` is the sealed
+// A record is {conversation, clientId (hex), text, time, frame, tab}: `frame` is the sealed
 // send2 frame (box, statement, signature) once the message was sealed, null before (a
 // message typed offline is sealed only when it can leave, under the epoch current then).
 // A sealed frame is always sent again as is: the server stores one row per (conversation,
@@ -15,7 +15,12 @@
 // IndexedDB; nothing in the clear but the client message id (which the server sees
 // anyway) and the insertion order. A record that does not open (another session's key,
 // another user) is dropped. Logout deletes every record (clear()).
-import { concat, fromHex, randomBytes, u64be, utf8 } from "../../crypto/bytes.js";
+//
+// Tabs: each record names the tab that sends it, and each tab holds a Web Lock named
+// after itself for its life. A starting tab takes over (takeOver()) only the records of
+// tabs that are gone, under one lock per user, so two open tabs never send one message
+// (each would seal it under its own device counter, and one would be refused).
+import { concat, fromHex, randomBytes, toHex, u64be, utf8 } from "../../crypto/bytes.js";
 import { fetchSessionDeviceKey } from "../accounts/devicestore.js";
 import { idbRequest, idbTransaction } from "../idb.js";
 
@@ -37,6 +42,7 @@ export class Outbox {
   #key;
   #userId;
   #closed = false; // after clear(): a late write of a send under way stores nothing
+  #tab = toHex(randomBytes(8)); // this page's name in its records and its lock
 
   constructor(db, deviceKey, userId) {
     this.#db = db;
@@ -46,7 +52,37 @@ export class Outbox {
 
   /** The outbox of `userId` under this login session's device key. */
   static async open(userId) {
-    return new Outbox(await openDatabase(), await fetchSessionDeviceKey(), userId);
+    const outbox = new Outbox(await openDatabase(), await fetchSessionDeviceKey(), userId);
+    await outbox.#holdTab();
+    return outbox;
+  }
+
+  /** Resolves once this tab holds its own lock, kept until the page goes. */
+  #holdTab() {
+    if (!navigator.locks) return Promise.resolve();
+    return new Promise((granted) => {
+      navigator.locks.request(tabLock(this.#tab), () => {
+        granted();
+        return new Promise(() => {}); // released when the page goes
+      }).catch((error) => console.error("v2 outbox: no tab lock", error));
+    });
+  }
+
+  /**
+   * The records no open tab sends (theirs was closed or reloaded), oldest first, now this
+   * tab's; the others stay with their tab.
+   */
+  takeOver() {
+    const take = async () => {
+      const held = new Set(navigator.locks
+        ? (await navigator.locks.query()).held.map((lock) => lock.name) : []);
+      const orphans = (await this.load()).filter((record) => record.tab === this.#tab
+        || !held.has(tabLock(record.tab)));
+      for (const record of orphans) await this.put(record); // named after this tab now
+      return orphans;
+    };
+    return navigator.locks
+      ? navigator.locks.request(`securechat-v2-outbox-restore-${this.#userId}`, take) : take();
   }
 
   #aad(clientId) {
@@ -64,7 +100,7 @@ export class Outbox {
     const iv = randomBytes(12);
     const plain = utf8(JSON.stringify({ conversation: record.conversation,
       clientId: record.clientId, text: record.text, time: record.time,
-      frame: record.frame ?? null }));
+      frame: record.frame ?? null, tab: this.#tab }));
     const sealed = new Uint8Array(await crypto.subtle.encrypt(
       { name: "AES-GCM", iv, additionalData: this.#aad(record.clientId) }, this.#key, plain));
     await this.#run("readwrite", async (store) => {
@@ -114,4 +150,8 @@ export class Outbox {
     this.#closed = true;
     await this.#run("readwrite", (store) => store.clear());
   }
+}
+
+function tabLock(tab) {
+  return `securechat-v2-outbox-tab-${tab}`;
 }
