@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import expect
 
 from client import messagebox
+from tests.browser.test_v2_accounts import browser_login
 from tests.browser.test_v2_chat import (
     STORED_EVERYWHERE,
     Reader,
@@ -72,11 +73,13 @@ MY_CLIENT_IDS = """(id) => window.chat.engine.conversations.get(id).items
 
 
 @pytest.fixture(scope="module")
-def site(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
-    """The module's uvicorn (behind the recorder) and the proxy the pages load through."""
+def site(django_db_setup, django_db_blocker, redis_url, tmp_path_factory, test_bundle):
+    """The module's uvicorn (behind the recorder; the shell from the test build of the
+    bundles) and the proxy the pages load through."""
     ensure_built()
     live = LiveServer("uvicorn", tmp_path_factory.mktemp("v2-offline-server"), record=True,
                       extra_env={"SECURECHAT_RATE_SIGNUP_ADDRESS": "1000/3600",
+                                 "SECURECHAT_TEST_BUNDLE_DIR": str(test_bundle.dir),
                                  "SECURECHAT_WS_HEARTBEAT_SECONDS": str(HEARTBEAT)})
     with CuttableProxy(live.port) as proxy:
         live.extra_env["SECURECHAT_ORIGINS"] = f"{live.url},{proxy.url}"
@@ -256,36 +259,45 @@ def test_cut_by_the_network_nothing_is_lost_and_an_unacknowledged_send_is_stored
 
 def test_logging_out_warns_about_waiting_messages_and_deletes_them_from_the_browser(
         site, transactional_db, new_page):
-    """A message waits (the network is cut): it is in the outbox, sealed (its text is
-    nowhere in the browser's storage). Logging out asks "1 message has not been sent; log
-    out anyway?"; saying no keeps it, saying yes deletes it: IndexedDB then holds no
-    outbox record, and the message never reaches the server."""
+    """Alice logs in through the shell; her websocket is refused and a message waits: it is
+    in the outbox, sealed (its text is nowhere in the browser's storage). "Log out" asks
+    "1 message has not been sent; log out anyway?"; saying no keeps her signed in and the
+    message kept, saying yes logs her out and IndexedDB holds no outbox record; the
+    message never reaches the server."""
     alice, bob = signup(site.server, "alice"), signup(site.server, "bob")
-    page = open_chat(new_page, site, alice)
-    conversation = start_conversation(page, [bob.email])
+    page = new_page(SimpleNamespace(url=site.proxy.url))
+    questions, answers = [], [False, True]
+
+    def answer(dialog):
+        questions.append(dialog.message)
+        dialog.accept() if answers.pop(0) else dialog.dismiss()
+
+    page.on("dialog", answer)
+    browser_login(page, alice.email)
+    from messaging.models import MemberV2
+
+    expect(page.locator(".v2-status")).to_have_text("Connected")
+    page.get_by_label("Email address(es), separated by commas").fill(bob.email)
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator(".v2-conversation")).to_be_visible()
+    conversation = MemberV2.objects.get(user_id=alice.id).conversation_id
     marker = f"unsent-{secrets.token_hex(4)}"
-    site.proxy.cut()
+    site.proxy.block_websockets()
     try:
         send(page, marker)
         expect(states(page)).to_have_text(["Waiting to send"])
         wait_until(page, lambda: page.evaluate(OUTBOX_ROWS) == 1, "kept in the outbox")
         assert marker not in page.evaluate(STORED_EVERYWHERE)  # sealed under the device key
 
-        questions = []
-
-        def answer(dialog, accept):
-            questions.append(dialog.message)
-            dialog.accept() if accept else dialog.dismiss()
-
-        page.once("dialog", lambda d: answer(d, False))
-        assert page.evaluate("window.chat.leave()") is False
+        page.get_by_role("button", name="Log out").click()
+        wait_until(page, lambda: len(questions) == 1, "the question")
+        expect(page.locator("#v2-home-email")).to_have_text(alice.email)  # stayed
         assert page.evaluate(OUTBOX_ROWS) == 1
-        page.once("dialog", lambda d: answer(d, True))
-        assert page.evaluate("window.chat.leave()") is True
+        page.get_by_role("button", name="Log out").click()
+        expect(page.locator("#v2-login")).to_be_visible()
         assert questions == ["1 message has not been sent; log out anyway? It will be "
                              "deleted from this browser."] * 2
         assert page.evaluate(OUTBOX_ROWS) == 0
-        page.evaluate("window.chat.stop()")
     finally:
         site.proxy.restore()
     assert stored(conversation, alice) == []
