@@ -352,6 +352,8 @@ export class ChatEngine extends EventTarget {
       const behind = Object.entries(frame.last_seqs ?? {}).some(([id, seq]) =>
         seq > (this.conversations.get(id)?.lastSeq ?? 0));
       if (behind) this.#sync();
+      // What waits after a failed HTTP read (the catch-up before sealing) is tried again.
+      if (this.#unsent.length) this.#enqueue(() => this.#resendUnsent());
     } else if (frame.type === "synced2") {
       this.#judgeTombstones();
       this.#emit("synced", { lastSeqs: frame.last_seqs });
@@ -989,8 +991,8 @@ export class ChatEngine extends EventTarget {
         if (!entry.frame) await this.#catchUp(conv);
         await this.#deliver(conv, entry); // a sealed frame again: stored at most once
       } catch (error) {
-        if (error instanceof ApiFailure && error.status === 0) {
-          this.#unsent.push(...waiting.slice(at)); // the network went again
+        if (error instanceof ApiFailure && (error.status === 0 || error.status >= 500)) {
+          this.#unsent.push(...waiting.slice(at)); // the network or server went again
           return;
         }
         this.#failed(conv, entry, reasonOf(error));
