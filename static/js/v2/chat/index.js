@@ -37,22 +37,20 @@ async function leave(uploads, engine) {
   const waiting = engine.waitingCount();
   if (waiting && !window.confirm(discardWaitingQuestion(waiting))) return false;
   if (uploads.busy && !confirmDiscardUploads()) return false;
-  try {
-    await engine.discardWaiting();
-  } catch (error) {
-    console.error("v2 chat: the outbox was not cleared", error); // it dies with the key
-  }
   // A logout always goes through: what is not discarded in time expires on the server
-  // (SECURECHAT_UPLOAD_EXPIRY_SECONDS) and its record dies with the session's device key.
+  // (SECURECHAT_UPLOAD_EXPIRY_SECONDS), and the outbox's and uploads' records die with the
+  // session's device key (the next start deletes what no longer opens).
   let timer;
   const late = new Promise((resolve) => { timer = setTimeout(resolve, LEAVE_LIMIT_MS, "late"); });
   try {
-    if (await Promise.race([uploads.discardAll(), late]) === "late") {
-      console.warn(`v2 chat: discarding partial uploads took over ${LEAVE_LIMIT_MS} ms; `
-        + "logging out anyway");
+    const discarded = Promise.all([engine.discardWaiting(), uploads.discardAll()]);
+    if (await Promise.race([discarded, late]) === "late") {
+      console.warn(`v2 chat: discarding waiting messages and partial uploads took over `
+        + `${LEAVE_LIMIT_MS} ms; logging out anyway`);
     }
   } catch (error) {
-    console.error("v2 chat: the partial uploads were not all discarded", error);
+    console.error("v2 chat: the waiting messages or partial uploads were not all discarded",
+      error);
   } finally {
     clearTimeout(timer);
   }
