@@ -45,6 +45,8 @@ def app(request, **params):
         "registration": settings.SECURECHAT_REGISTRATION,  # the chat offers invitations
         # The largest file the chat previews (static/js/v2/files/preview.js).
         "previewMax": settings.SECURECHAT_PREVIEW_MAX,
+        # The websocket's heartbeat: the chat takes a connection silent for longer as dead.
+        "heartbeatSeconds": settings.SECURECHAT_WS_HEARTBEAT_SECONDS,
     }
     return render(request, "v2/app.html", {"v2_config": config,
                                            "common_passwords": common_passwords()})

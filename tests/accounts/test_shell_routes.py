@@ -38,6 +38,14 @@ def test_every_shell_path_is_listed_and_renders_the_shell_with_its_route():
     assert Client().get("/no/such/page/").status_code == 404
 
 
+def test_the_shell_tells_the_chat_the_websocket_heartbeat():
+    """The chat takes a connection silent for 2.5 heartbeats as dead (socket.js)."""
+    from django.conf import settings
+
+    config = shell_config(Client().get("/"))
+    assert config["heartbeatSeconds"] == settings.SECURECHAT_WS_HEARTBEAT_SECONDS
+
+
 def test_v2_moved_to_the_root():
     moved = Client().get("/v2/")
     assert (moved.status_code, moved["Location"]) == (301, "/")

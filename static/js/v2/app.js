@@ -165,7 +165,7 @@ class Shell {
     store.addEventListener("signed-in", () => {
       Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(),
         { encryptWorker, keySection, api: store.api, registration: this.registration,
-          files: fileConfig(store.config) }))
+          files: fileConfig(store.config), heartbeatSeconds: store.config.heartbeatSeconds }))
         .then((handle) => {
           this.chat = handle ?? null;
           store.beforeLogout = () => this.chat?.leave?.() ?? true;

@@ -16,9 +16,9 @@ import { showTwoFactorNudge } from "./profile/nudge.js";
 // under the account card until the profile page takes it.
 // options.api: the shell's Api (for the two-factor nudge; none in harnesses).
 // options.registration: the server's registration mode (the chat offers invitations unless
-// "closed").
+// "closed"). options.heartbeatSeconds: the server's websocket heartbeat (the config's).
 export async function mountSignedIn(root, keys,
-  { encryptWorker, files, keySection, api, registration } = {}) {
+  { encryptWorker, files, keySection, api, registration, heartbeatSeconds } = {}) {
   const nudgeBox = document.createElement("div");
   nudgeBox.id = "v2-nudge";
   const account = document.createElement("div");
@@ -38,7 +38,8 @@ export async function mountSignedIn(root, keys,
   const section = keySection ? mountKeySection(keysBox, keySection) : null;
   let started = null;
   try {
-    started = await startChat(chat, keys, { encryptWorker, registration, files });
+    started = await startChat(chat, keys, { encryptWorker, registration, files,
+      heartbeatSeconds });
   } catch (error) {
     // startChat has shown the failure in its view; the account card stays usable.
     console.error("v2 chat failed to start:", error);

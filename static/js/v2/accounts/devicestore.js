@@ -22,6 +22,21 @@ export async function fetchDeviceKey(api) {
   }
 }
 
+/** The page's session answers for fetchDeviceKey (same origin, no cache). */
+const sessionApi = {
+  async get(path) {
+    const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    return response.json();
+  },
+};
+
+/** The device key of the page's own session (for stores outside the shell's Api:
+ *  files/resumestore.js, chat/outbox.js). */
+export function fetchSessionDeviceKey() {
+  return fetchDeviceKey(sessionApi);
+}
+
 function aad(userId) {
   return concat(AAD_TAG, u64be(userId));
 }

@@ -46,6 +46,18 @@ export class DeviceState {
     return { counter: BigInt(entry.counter), prevHash: entry.prev ? fromHex(entry.prev) : null };
   }
 
+  /**
+   * {counter, prevHash} for sealing again a message the server refused without storing it
+   * (a stale epoch): its own `counter` and `prevHash` when nothing was sealed after it on
+   * this device, so the others see no gap; else the next ones (take).
+   */
+  again(conversationId, counter, prevHash) {
+    this.#state = this.#load();
+    const entry = this.#state.conversations[conversationId];
+    if (entry && BigInt(entry.counter) === counter) return { counter, prevHash };
+    return this.take(conversationId);
+  }
+
   /** Remembers the hash of the message just sealed (the next one's previous hash). */
   sealed(conversationId, messageHash) {
     this.#state = this.#load();

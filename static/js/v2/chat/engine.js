@@ -71,8 +71,10 @@ export class ChatEngine extends EventTarget {
 
   constructor(keys, { api = createApi(), socket = new ChatSocket(),
     storage = globalThis.localStorage, now = () => Date.now(),
-    files = fileTransfers } = {}) {
+    files = fileTransfers, outbox = null } = {}) {
     super();
+    // Messages waiting to send, kept across reloads (outbox.js; null: in memory only).
+    this.outbox = outbox;
     this.files = files; // static/js/v2/files/ (uploadFile, downloadFile, previews, …)
     this.preview = null; // the open preview (openPreview), at most one
     this.me = { id: BigInt(keys.user.id), email: keys.user.email,
@@ -116,6 +118,7 @@ export class ChatEngine extends EventTarget {
         + `(${reasonOf(error)}): every contact is pinned again from the directory.`);
     }
     await this.loadList(true);
+    await this.#restoreWaiting();
     this.socket.addEventListener("open", () => this.#onOpen());
     this.socket.addEventListener("down", () => this.#setOnline(false));
     this.socket.addEventListener("frame", (e) => this.#enqueue(() => this.#onFrame(e.detail)));
@@ -365,6 +368,8 @@ export class ChatEngine extends EventTarget {
       const behind = Object.entries(frame.last_seqs ?? {}).some(([id, seq]) =>
         seq > (this.conversations.get(id)?.lastSeq ?? 0));
       if (behind) this.#sync();
+      // What waits after a failed HTTP read (the catch-up before sealing) is tried again.
+      if (this.#unsent.length) this.#enqueue(() => this.#resendUnsent());
     } else if (frame.type === "synced2") {
       this.#judgeTombstones();
       this.#emit("synced", { lastSeqs: frame.last_seqs });
@@ -790,18 +795,20 @@ export class ChatEngine extends EventTarget {
   /** Adds a "sending" entry at once and delivers it in order; resolves with the entry. */
   sendText(id, text) {
     const conv = this.conversations.get(id);
-    const clientMessageId = randomBytes(16);
     const entry = { kind: "message", mine: true, sender: this.me.id, seq: null, text,
-      status: "sending", time: this.now() };
-    conv.byClientId.set(`${this.me.id}:${toHex(clientMessageId)}`, entry);
+      status: "sending", time: this.now(), clientId: toHex(randomBytes(16)), frame: null };
+    conv.byClientId.set(`${this.me.id}:${entry.clientId}`, entry);
     conv.items.push(entry);
     conv.typingSentAt = null; // the message ends the typing: the next keystroke hints again
     this.#emit("change", { conversation: id });
+    const recorded = this.#record(conv, entry); // in the outbox before it can leave
     return this.#enqueue(async () => {
+      await recorded; // (failures logged) before the entry can leave or fail
       const blocked = this.blockedReason(conv);
       if (blocked) return this.#failed(conv, entry, blocked);
       try {
-        await this.#deliver(conv, entry, clientMessageId);
+        if (this.#unsent.length) this.#unsent.push([conv, entry]); // after the older ones
+        else await this.#deliver(conv, entry);
       } catch (error) {
         this.#failed(conv, entry, reasonOf(error));
       }
@@ -967,21 +974,40 @@ export class ChatEngine extends EventTarget {
   #failed(conv, entry, reason) {
     entry.status = "failed";
     entry.error = reason;
+    if (entry.clientId) this.#unrecord(entry); // shown as failed: not sent again later
     console.error(`v2 chat: a message was not sent: ${reason}`);
     this.#emit("change", { conversation: conv.id });
     return entry;
   }
 
-  async #deliver(conv, entry, clientMessageId, attempt = 0) {
-    await this.#ensureEpoch(conv);
-    entry.frame = { type: "send2", conversation: conv.id,
-      ...this.#seal(conv, { v: 2, type: "text", text: entry.text }, clientMessageId, "text") };
+  /**
+   * Seals `entry` (unless it was: a sealed frame is only ever sent again as is) and sends
+   * it. While the socket is down the entry waits unsealed in #unsent, so a message typed
+   * offline is sealed under the epoch current when it leaves. A stale_epoch refusal means
+   * the server holds no row under this client message id (it looks for one first,
+   * protocol.md "Outbox"): the entry is sealed again under the new epoch, same id, and
+   * (when nothing was sealed after it here) same device counter and previous hash.
+   */
+  async #deliver(conv, entry, attempt = 0) {
+    if (!entry.frame && !this.socket.connected) {
+      this.#unsent.push([conv, entry]);
+      return;
+    }
+    if (!entry.frame) {
+      await this.#ensureEpoch(conv);
+      entry.frame = { type: "send2", conversation: conv.id, ...this.#seal(conv,
+        { v: 2, type: "text", text: entry.text }, fromHex(entry.clientId), "text", entry.again) };
+      await this.#record(conv, entry); // the sealed frame, before it goes to the socket
+    }
     try {
       await this.#send(conv, entry);
     } catch (error) {
       if (error.code === "stale_epoch" && attempt < 2) {
+        const refused = parseMessageStatement(unb64(entry.frame.statement));
+        entry.again = { counter: refused.deviceCounter, prevHash: refused.prevHash };
+        entry.frame = null;
         await this.#catchUp(conv);
-        return this.#deliver(conv, entry, clientMessageId, attempt + 1);
+        return this.#deliver(conv, entry, attempt + 1);
       }
       if (error.code !== "offline") throw error;
       this.#unsent.push([conv, entry]); // sent again, as is, on the next connection
@@ -992,26 +1018,101 @@ export class ChatEngine extends EventTarget {
     const ack = await this.socket.request(entry.frame); // the echo (message2) sets seq
     entry.status = "sent";
     entry.ackSeq = ack.seq;
+    this.#unrecord(entry);
     this.#emit("change", { conversation: conv.id });
   }
 
+  /** Sends what waited, oldest first; what cannot leave yet waits again, in order. */
   async #resendUnsent() {
     const waiting = this.#unsent.splice(0);
-    for (const [conv, entry] of waiting) {
+    for (const [at, [conv, entry]] of waiting.entries()) {
       try {
-        await this.#send(conv, entry); // the same client message id: stored at most once
+        // Unsealed: read what happened meanwhile (a new epoch) before sealing.
+        if (!entry.frame) await this.#catchUp(conv);
+        await this.#deliver(conv, entry); // a sealed frame again: stored at most once
       } catch (error) {
-        if (error.code === "offline") this.#unsent.push([conv, entry]);
-        else this.#failed(conv, entry, reasonOf(error));
+        if (error instanceof ApiFailure && (error.status === 0 || error.status >= 500)) {
+          this.#unsent.push(...waiting.slice(at)); // the network or server went again
+          return;
+        }
+        this.#failed(conv, entry, reasonOf(error));
       }
     }
   }
 
+  // --- the outbox (outbox.js): what waits to send, kept across reloads -------------------
+
+  /** Stores `entry` (and its sealed frame, once it has one) in the outbox; failures logged. */
+  async #record(conv, entry) {
+    if (!this.outbox) return;
+    try {
+      await this.outbox.put({ conversation: conv.id, clientId: entry.clientId,
+        text: entry.text, time: entry.time, frame: entry.frame });
+    } catch (error) {
+      console.error("v2 chat: a waiting message is not kept across a reload", error);
+    }
+  }
+
+  #unrecord(entry) {
+    this.outbox?.remove(entry.clientId).catch((error) =>
+      console.error("v2 chat: an outbox record was not deleted", error));
+  }
+
+  /**
+   * At start: the messages that waited when the page closed, shown again as waiting after
+   * their conversation's history (read first), and sent once the socket is up. One the
+   * history already holds (its ack was lost) is only deleted from the outbox.
+   */
+  async #restoreWaiting() {
+    let records = [];
+    try {
+      records = (await this.outbox?.takeOver()) ?? []; // not those another open tab sends
+    } catch (error) {
+      console.error("v2 chat: the outbox did not open", error);
+    }
+    const read = new Set();
+    for (const record of records) {
+      const conv = this.conversations.get(record.conversation);
+      const key = `${this.me.id}:${record.clientId}`;
+      if (conv && !read.has(conv)) {
+        read.add(conv);
+        await this.#enqueue(() => this.#catchUp(conv)).catch(() => undefined); // logged
+      }
+      if (!conv || (conv.byClientId.get(key)?.seq ?? null) !== null || conv.left) {
+        this.#unrecord(record);
+        continue;
+      }
+      const entry = { kind: "message", mine: true, sender: this.me.id, seq: null,
+        text: record.text, status: "sending", time: record.time, clientId: record.clientId,
+        frame: record.frame };
+      conv.byClientId.set(key, entry);
+      conv.items.push(entry);
+      this.#unsent.push([conv, entry]);
+      this.#emit("change", { conversation: conv.id });
+    }
+  }
+
+  /** How many of this user's messages wait to send (a logout asks about them). */
+  waitingCount() {
+    let count = 0;
+    for (const conv of this.conversations.values()) {
+      count += conv.items.filter((i) => i.mine && i.seq === null && i.status === "sending").length;
+    }
+    return count;
+  }
+
+  /** Drops every waiting message, here and in the outbox (a confirmed logout). */
+  async discardWaiting() {
+    this.#unsent.length = 0;
+    await this.outbox?.clear();
+  }
+
   /** {box, statement, signature} of document `doc` (statement kind `kind`) in the current
-   *  epoch, base64. */
-  #seal(conv, doc, clientMessageId, kind) {
+   *  epoch, base64; `again`: the refused frame's {counter, prevHash} (DeviceState.again). */
+  #seal(conv, doc, clientMessageId, kind, again = null) {
     const epoch = conv.opened;
-    const { counter, prevHash } = this.device.take(conv.id);
+    const { counter, prevHash } = again
+      ? this.device.again(conv.id, again.counter, again.prevHash) : this.device.take(conv.id);
     const context = { conversationId: conv.idBytes, epoch: epoch.statement.epoch,
       envelopeHash: epoch.statement.envelopeHash, senderId: this.me.id,
       senderGeneration: this.me.generation, deviceId: this.device.deviceId,

@@ -6,9 +6,14 @@
 // manifest entry "v2/files/encrypt-worker", as the /v2/ template passes it);
 // options.files = the shell config's "files" (download Service Worker, PDF.js bundles,
 // preview limit: accounts/views/v2.py file_config), without which downloads decrypt in
-// the page and PDFs are download-only.
+// the page and PDFs are download-only. options.heartbeatSeconds: the server's websocket
+// heartbeat (the shell's config), from which the socket knows when a silent connection
+// is dead. Messages waiting to send are kept in the outbox (outbox.js) across reloads,
+// unless `keys.shared`.
 import { setEncryptWorkerScript, setFileConfig, Uploads } from "../files/index.js";
 import { ChatEngine } from "./engine.js";
+import { Outbox } from "./outbox.js";
+import { ChatSocket } from "./socket.js";
 import { confirmDiscardUploads, showInterruptedUploads } from "./uploadview.js";
 import { ChatView } from "./view.js";
 
@@ -16,23 +21,36 @@ export { ChatEngine } from "./engine.js";
 export { ChatView } from "./view.js";
 export { formatSize, safeFileName } from "./filename.js";
 
+/** The question a logout asks while `count` messages wait to send. */
+export function discardWaitingQuestion(count) {
+  const plural = new Intl.PluralRules().select(count) === "one";
+  return `${count} ${plural ? "message has" : "messages have"} not been sent; log out `
+    + `anyway? ${plural ? "It" : "They"} will be deleted from this browser.`;
+}
+
 /**
- * Before a logout: while an upload runs, asks whether to cancel it (false: stay); then
- * terminates every partial upload on the server and deletes the resume records.
+ * Before a logout: while messages wait to send or an upload runs, asks whether to
+ * discard them (false: stay); then deletes the waiting messages (the outbox), terminates
+ * every partial upload on the server and deletes the resume records.
  */
-async function leave(uploads) {
+async function leave(uploads, engine) {
+  const waiting = engine.waitingCount();
+  if (waiting && !window.confirm(discardWaitingQuestion(waiting))) return false;
   if (uploads.busy && !confirmDiscardUploads()) return false;
   // A logout always goes through: what is not discarded in time expires on the server
-  // (SECURECHAT_UPLOAD_EXPIRY_SECONDS) and its record dies with the session's device key.
+  // (SECURECHAT_UPLOAD_EXPIRY_SECONDS), and the outbox's and uploads' records die with the
+  // session's device key (the next start deletes what no longer opens).
   let timer;
   const late = new Promise((resolve) => { timer = setTimeout(resolve, LEAVE_LIMIT_MS, "late"); });
   try {
-    if (await Promise.race([uploads.discardAll(), late]) === "late") {
-      console.warn(`v2 chat: discarding partial uploads took over ${LEAVE_LIMIT_MS} ms; `
-        + "logging out anyway");
+    const discarded = Promise.all([engine.discardWaiting(), uploads.discardAll()]);
+    if (await Promise.race([discarded, late]) === "late") {
+      console.warn(`v2 chat: discarding waiting messages and partial uploads took over `
+        + `${LEAVE_LIMIT_MS} ms; logging out anyway`);
     }
   } catch (error) {
-    console.error("v2 chat: the partial uploads were not all discarded", error);
+    console.error("v2 chat: the waiting messages or partial uploads were not all discarded",
+      error);
   } finally {
     clearTimeout(timer);
   }
@@ -48,11 +66,16 @@ const LEAVE_LIMIT_MS = 10_000;
  * File uploads resume across reloads (files/uploads.js) unless `keys.shared`.
  */
 export async function startChat(root, keys,
-  { encryptWorker, registration, files, ...options } = {}) {
+  { encryptWorker, registration, files, heartbeatSeconds, ...options } = {}) {
   if (encryptWorker) setEncryptWorkerScript(encryptWorker.url, encryptWorker.integrity);
   setFileConfig(files);
   const uploads = new Uploads(keys.user.id, { keep: !keys.shared });
-  const engine = new ChatEngine(keys, options);
+  const outbox = keys.shared ? null : await Outbox.open(keys.user.id).catch((error) => {
+    console.error("v2 chat: no outbox, waiting messages will not survive a reload", error);
+    return null;
+  });
+  const engine = new ChatEngine(keys, { outbox,
+    socket: new ChatSocket(undefined, { heartbeatSeconds }), ...options });
   // Uploads go through the resumable manager; downloads and previews stay the engine's.
   engine.files = { ...engine.files, uploadFile: (file, opts) => uploads.uploadFile(file, opts) };
   const view = new ChatView(root, engine, { registration });
@@ -65,6 +88,6 @@ export async function startChat(root, keys,
   view.render();
   showInterruptedUploads(root.querySelector(".v2-chat") ?? root, uploads);
   return { engine, view, uploads, stop: () => { view.stop(); engine.stop(); },
-    leave: () => leave(uploads) };
+    leave: () => leave(uploads, engine) };
 }
 export { DeviceState } from "./device.js";

@@ -15,20 +15,14 @@
 // upload.js awaits save() before the PATCH carrying the recorded chunks leaves.
 import { concat, fromHex, randomBytes, toHex, u64be, utf8 } from "../../crypto/bytes.js";
 import { CryptoError } from "../../crypto/errors.js";
-import { fetchDeviceKey } from "../accounts/devicestore.js";
+import { fetchSessionDeviceKey } from "../accounts/devicestore.js";
+import { idbRequest as request, idbTransaction } from "../idb.js";
 
 const DATABASE = "securechat-v2-uploads";
 const HEADS = "heads"; // {id, iv, sealed}
 const PARTS = "parts"; // {id, first, iv, sealed}: hashes of chunks first, first + 1, …
 const HASH_BYTES = 32;
 const FINGERPRINT_BYTES = 64 * 1024;
-
-function request(req) {
-  return new Promise((resolve, reject) => {
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
 
 function openDatabase() {
   const req = indexedDB.open(DATABASE, 1);
@@ -41,15 +35,7 @@ function openDatabase() {
 
 /** Runs `work(stores)` in one transaction; resolves once it is durably committed. */
 function transaction(db, mode, work) {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction([HEADS, PARTS], mode, { durability: "strict" });
-    let result;
-    tx.oncomplete = () => resolve(result);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error ?? new CryptoError("resume_store", "transaction aborted"));
-    Promise.resolve(work({ heads: tx.objectStore(HEADS), parts: tx.objectStore(PARTS) }))
-      .then((value) => { result = value; }, (error) => { tx.abort(); reject(error); });
-  });
+  return idbTransaction(db, [HEADS, PARTS], mode, work, "resume_store");
 }
 
 /** The name-free fingerprint of a file: hex SHA-256 of its first 64 KiB. */
@@ -57,15 +43,6 @@ export async function fingerprintOf(file) {
   const head = await file.slice(0, FINGERPRINT_BYTES).arrayBuffer();
   return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", head)));
 }
-
-/** The page's session answers for fetchDeviceKey (same origin, no cache). */
-const sessionApi = {
-  async get(path) {
-    const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
-    if (!response.ok) throw new CryptoError("http", `${path}: HTTP ${response.status}`);
-    return response.json();
-  },
-};
 
 export class ResumeStore {
   #db;
@@ -81,7 +58,7 @@ export class ResumeStore {
 
   /** The store of `userId` under this login session's device key. */
   static async open(userId) {
-    return new ResumeStore(await openDatabase(), await fetchDeviceKey(sessionApi), userId);
+    return new ResumeStore(await openDatabase(), await fetchSessionDeviceKey(), userId);
   }
 
   #aad(kind, id, first = 0) {
