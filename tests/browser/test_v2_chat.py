@@ -718,6 +718,42 @@ def test_display_names_replace_addresses_and_a_shared_name_shows_both_addresses(
     assert page.errors == []
 
 
+def test_avatars_show_initials_beside_names_and_change_no_name_a_reader_hears(
+        server, transactional_db, new_page):
+    """Each sender and each conversation in the list has a coloured disc with initials
+    (from the display name, else the address, else the group's name); the disc is drawn
+    by CSS and hidden from screen readers, so names and accessible names stay as they
+    were, and two people with the same initials keep different colours."""
+    alice, bob, carol = (signup(server, n) for n in ("alice", "bob", "carol"))
+    for user, name in ((bob, "Dave Dee"), (carol, "Dora Drum")):
+        r = user.http.put("/api/v1/me/display-name", json.dumps({"display_name": name}))
+        assert r.status_code == 200, r.text
+    page = open_chat(new_page, server, alice)
+    direct = start_conversation(page, [bob.email])
+    assert Reader(bob, direct, [alice, bob]).group([alice, bob]).send(
+        bob, "hi Alice").status_code == 201
+    sender = page.locator(".v2-message.theirs .sender")
+    expect(sender).to_have_text(["Dave Dee"])
+    expect(sender.locator(".v2-avatar")).to_have_attribute("data-initials", "DD")
+    expect(sender.locator(".v2-avatar")).to_have_attribute("aria-hidden", "true")
+    drawn = sender.locator(".v2-avatar").evaluate(
+        "(a) => getComputedStyle(a, '::before').content")
+    assert drawn == '"DD"'
+    start_conversation(page, [carol.email], name="book club")
+    start_conversation(page, [carol.email])
+    entries = page.locator(".v2-open")
+    expect(entries).to_have_count(3)
+    initials = [a.get_attribute("data-initials") for a in entries.locator(".v2-avatar").all()]
+    assert sorted(initials) == ["BC", "DD", "DD"]
+    # The list's buttons are still named by who, the newest message and its time.
+    expect(page.get_by_role("button", name=re.compile(r"^book club"))).to_have_count(1)
+    expect(page.get_by_role("button", name=re.compile(r"^Dave Dee"))).to_have_count(1)
+    colours = {entries.nth(i).locator(".v2-avatar").evaluate(
+        "(a) => getComputedStyle(a).backgroundColor") for i in range(3)}
+    assert len(colours) >= 2  # Dave and Dora share initials, not necessarily a colour
+    assert page.errors == []
+
+
 def test_a_malformed_address_is_refused_in_the_page_and_an_unknown_one_can_be_invited(
         server, transactional_db, new_page):
     """A malformed address is refused before any request leaves the page; an address with

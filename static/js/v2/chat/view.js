@@ -12,6 +12,7 @@
 // everyone" (actionsview.js: the buttons on a message and the composer's reply/edit bar).
 import { ComposerIntent, MessageActions } from "./actionsview.js";
 import { AttentionIndicator, offlineText } from "./attention.js";
+import { avatar } from "./avatar.js";
 import { counterState } from "./compose.js";
 import { el, field } from "./dom.js";
 import { formatSize } from "./filename.js";
@@ -384,6 +385,12 @@ export class ChatView {
     return others.map((m) => m.name).join(", ") || "Conversation";
   }
 
+  /** The other members' ids (the avatar's colour of an unnamed conversation). */
+  #otherIds(conv) {
+    return this.engine.members(conv.id).members.map((m) => m.id)
+      .filter((id) => id !== this.engine.me.id).join(",") || conv.id;
+  }
+
   /** The newest message of `conv` as the list shows it ("Bob: see you…"), or null. */
   #lastLine(conv) {
     const item = conv.items.findLast((i) => i.kind === "message");
@@ -402,6 +409,7 @@ export class ChatView {
       const last = this.#lastLine(conv);
       const button = el("button", { type: "button", class: "v2-open", "data-id": conv.id,
         "aria-current": conv.id === this.engine.openId ? "true" : null },
+      avatar(this.#label(conv), conv.name ? conv.id : this.#otherIds(conv)),
       el("span", { class: "v2-open-label", text: this.#label(conv) }),
       last ? el("time", { class: "v2-open-time", datetime: new Date(last.time).toISOString(),
         text: daysAgo(last.time) === 0 ? clockTime(last.time) : dayLabel(last.time) }) : "",
@@ -479,13 +487,21 @@ export class ChatView {
     return this.actions.decorate(conv, item, el("li", {
       class: `v2-message ${item.mine ? "mine" : "theirs"} ${item.status}`,
       "data-seq": item.seq ?? "" },
-    el("span", { class: "sender", title: engine.emailOf(item.sender) || null,
-      text: engine.nameOf(item.sender) }), " ",
+    this.#sender(item), " ",
     el("time", { datetime: new Date(item.time).toISOString(), title: fullTimestamp(item.time),
       "aria-label": fullTimestamp(item.time), tabindex: "0", text: clockTime(item.time) }), " ",
     item.file && item.status !== "removed" && !(item.status === "failed" && !item.mine)
       ? this.#file(item) : this.#text(item, text), " ",
     el("span", { class: "state", text: item.mine ? receiptText(engine, conv, item) : "" })));
+  }
+
+  /** The sender's name (the address on hover) after their avatar. */
+  #sender(item) {
+    const name = this.engine.nameOf(item.sender);
+    const sender = el("span", { class: "sender", title: this.engine.emailOf(item.sender) || null,
+      text: name });
+    sender.prepend(avatar(name, item.sender));
+    return sender;
   }
 
   /** The text of a message: links clickable in a readable message, plain otherwise. */
