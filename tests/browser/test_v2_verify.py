@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from client import safety
-from tests.browser.test_v2_chat import open_chat, signup, start_conversation
+from tests.browser.test_v2_chat import Reader, open_chat, signup, start_conversation
 from tests.client import cli_support
 from tests.support.bundle import ensure_built
 from tests.support.live import LiveServer
@@ -218,17 +218,27 @@ def test_a_key_change_takes_the_mark_away_and_changes_the_number(
     the one Bob's CLI prints now."""
     alice, bob = signup(server, "alice"), signup(server, "bob")
     page = open_chat(new_page, server, alice)
-    start_conversation(page, [bob.email])
+    conversation = start_conversation(page, [bob.email])
+    assert Reader(bob, conversation, [alice, bob]).group([alice, bob]).send(
+        bob, "hello").status_code == 201
+    sender = page.locator(".v2-message.theirs .sender")
+    expect(sender).to_have_text(bob.email)
+    expect(sender).not_to_have_attribute("data-verified", "")  # the control
     panel = open_verify(page, bob)
     before = page_safety_number(panel)
     panel.get_by_role("button", name="Mark as verified").click()
     expect(verified_mark(page, bob)).to_have_text("✓ verified")
+    # His messages carry the mark too, after the name (CSS content: the text is his name).
+    expect(sender).to_have_attribute("data-verified", "")
+    expect(sender).to_have_text(bob.email)
+    assert "✓" in sender.evaluate("(s) => getComputedStyle(s, '::after').content")
 
     bob_home = cli_login(server, tmp_path, bob)
     cli(server, bob_home, "rotate-keys")
     expect(page.locator(".v2-alerts li.v2-key-change")).to_have_text(
         [f"{bob.email} has a new key (generation 2)."])
     expect(verified_mark(page, bob)).to_have_count(0)
+    expect(sender).not_to_have_attribute("data-verified", "")
     expect(panel.locator(".v2-verify-state")).to_have_text(f"{bob.email} is not verified yet.")
     after = page_safety_number(panel)
     assert after != before

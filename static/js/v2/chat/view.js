@@ -501,6 +501,11 @@ export class ChatView {
     const sender = el("span", { class: "sender", title: this.engine.emailOf(item.sender) || null,
       text: name });
     sender.prepend(avatar(name, item.sender));
+    // The verified mark after the name: CSS content ("✓", read as "verified"), so the
+    // name's text stays the name.
+    if (!item.mine && this.verify.verification.isVerified(item.sender)) {
+      sender.dataset.verified = "";
+    }
     return sender;
   }
 
