@@ -109,6 +109,7 @@ from accounts.actions.verification import (  # noqa: F401
     EMAIL_TOKEN_MAX_AGE,
     EMAIL_TOKEN_SALT,
     check_verify_email,
+    do_resend_email_verification,
     do_send_email_verification,
     do_verify_email,
     email_verification_token,

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import clientauth
-from accounts.actions.base import InvalidLink, audit, request_ip
+from accounts.actions.base import InvalidLink, audit, rate_limit, request_ip
 from accounts.actions.lifecycle import user_for_reset_link
 from accounts.actions.sessions import end_login_sessions
 from accounts.emails import send_security_email
@@ -266,12 +266,14 @@ def check_link_unspent(uidb64, token) -> User:
     return user
 
 
-def reset_recovery_material(uidb64, token) -> dict:
-    """What a reset link's holder needs to recover on the client (reads only).
+def reset_recovery_material(uidb64, token, *, ip: str | None) -> dict:
+    """What a reset link's holder needs to recover on the client (reads only; rate-limited
+    per client address like every use of a reset link).
 
     The recovery copy is encrypted to the recovery code (128 bits), which the
     server never had; the generations let the client check what it opens.
     """
+    rate_limit("reset_address", ip)
     user = check_link_unspent(uidb64, token)
     row = client_auth_of(user)
     wrapped = WrappedIdentity.objects.get(user=user)
@@ -287,8 +289,10 @@ class RecoveryReset:
     recovery_wrapped: bytes
 
 
-def check_recovery_reset(uidb64, token, body: dict) -> RecoveryReset:
-    """The link, then every field (new auth key, wrapping, new recovery copy), then the code."""
+def check_recovery_reset(uidb64, token, body: dict, *, ip: str | None) -> RecoveryReset:
+    """The rate limit per client address, the link, then every field (new auth key,
+    wrapping, new recovery copy), then the code."""
+    rate_limit("reset_address", ip)
     user = check_link_unspent(uidb64, token)
     row = client_auth_of(user)
     rewrap = check_rewrap(row, body, auth_field="auth_key")

@@ -18,6 +18,7 @@ from accounts.actions.base import (
     AccountError,
     InvalidLink,
     audit,
+    rate_limit,
     request_ip,
 )
 from accounts.actions.sessions import end_login_sessions
@@ -40,6 +41,7 @@ def do_request_password_reset(email, *, request=None) -> None:
     token and the mail run in a thread after commit (``emails.after_response``),
     so the answer and its timing are the same whether or not an account exists.
     """
+    rate_limit("reset_address", request_ip(request))
     if not isinstance(email, str) or len(email) > 254 or "@" not in email:
         raise AccountError("Enter a valid email address.", field="email")
     after_response(lambda: _send_reset_link(email), "password reset link")

@@ -188,7 +188,6 @@ def delete_account(request, body):
 @api_view("POST", fields=("email",))
 def password_reset(request, body):
     """``{email}``: always 200; a link goes to the address when it has an active account."""
-    actions.rate_limit("reset_address", actions.client_ip(request))
     actions.do_request_password_reset(body.get("email"), request=request)
     return JsonResponse({"ok": True, "detail": "If an account uses this address, a reset "
                                                "link is on its way."})

@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import actions
+from accounts.actions.verification import AlreadyVerified
 from accounts.throttle import RateLimited
 from accounts.views import LOGIN_PATH, SHELL_PATH
 
@@ -76,16 +77,14 @@ def claim_registration(request, token):
 def verify_email_resend(request):
     if not request.user.is_authenticated:
         return redirect(LOGIN_PATH)
-    if request.user.email_verified:
-        messages.info(request, "Your email address is already verified.")
+    try:
+        actions.do_resend_email_verification(request.user)
+    except AlreadyVerified as exc:
+        messages.info(request, str(exc))
+    except RateLimited:
+        messages.error(request, "A link was sent a moment ago; check your inbox first.")
     else:
-        try:
-            actions.rate_limit("verify_email_account", request.user.pk)
-        except RateLimited:
-            messages.error(request, "A link was sent a moment ago; check your inbox first.")
-        else:
-            actions.do_send_email_verification(request.user)
-            messages.success(request, "A new verification link is on its way.")
+        messages.success(request, "A new verification link is on its way.")
     return redirect(safe_next(request))
 
 
