@@ -57,6 +57,7 @@ from accounts.actions.invitations import (  # noqa: F401
 )
 from accounts.actions.lifecycle import (  # noqa: F401
     do_delete_account,
+    do_delete_own_account,
     do_request_password_reset,
     reset_link_hours,
     user_for_reset_link,
@@ -99,7 +100,9 @@ from accounts.actions.squatting import (  # noqa: F401
     stale_unverified,
 )
 from accounts.actions.twofactor import (  # noqa: F401
+    do_begin_totp_enrolment,
     do_confirm_totp,
+    do_confirm_totp_enrolment,
     do_regenerate_backup_codes,
     do_remove_totp,
     do_reseal_totp_keys,

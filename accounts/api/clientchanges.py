@@ -33,8 +33,7 @@ def change_password(request, body):
     rewrap = changes.check_rewrap(changes.client_auth_of(user), body)
     rotating = any(name in body for name in ROTATION_FIELDS)
     rotation = changes.check_rotation(user, body) if rotating else None
-    changes.check_client_step_up(user, body.get("auth_key"), body.get("code"))
-    changes.do_client_change_password(user, rewrap, rotation,
+    changes.do_client_change_password(user, rewrap, rotation, step_up=body,
                                       keep_session_key=request.session.session_key,
                                       request=request)
     return JsonResponse({"ok": True, "other_sessions_ended": True,
@@ -50,9 +49,8 @@ def rotate_keys(request, body):
     user = request.user
     changes.client_auth_of(user)
     rotation = changes.check_rotation(user, body)
-    changes.check_client_step_up(user, body.get("auth_key"), body.get("code"))
-    changes.do_client_rotate_keys(user, rotation, keep_session_key=request.session.session_key,
-                                  request=request)
+    changes.do_client_rotate_keys(user, rotation, step_up=body,
+                                  keep_session_key=request.session.session_key, request=request)
     return JsonResponse({"ok": True, "key_generation": rotation.generation,
                          "other_sessions_ended": True})
 
@@ -73,8 +71,7 @@ def note_export(request, body):
     """``{auth_key, code?}``: the step-up before the client exports its identity (it
     re-wraps the file itself); audited, and the owner gets the security email."""
     require_complete_login(request)
-    changes.check_client_step_up(request.user, body.get("auth_key"), body.get("code"))
-    changes.do_client_note_export(request.user, request=request)
+    changes.do_client_note_export(request.user, step_up=body, request=request)
     return JsonResponse({"ok": True})
 
 

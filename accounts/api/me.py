@@ -19,7 +19,7 @@ from accounts.api import api_view, text_field
 from accounts.errors import ApiError
 from accounts.models import KeyGeneration, WrappedIdentity
 from accounts.models.pins import MAX_PIN_BLOB_BYTES
-from accounts.stepup import STEP_UP_FIELDS, require_step_up
+from accounts.stepup import STEP_UP_FIELDS
 
 
 def me_payload(request) -> dict:
@@ -161,8 +161,8 @@ def change_email(request, body):
     and the keys re-derived for it stay pending until it is opened."""
     require_complete_login(request)
     change = actions.check_email_change(request.user, body)  # 400 before the step-up
-    require_step_up(request, body)
-    pending = actions.do_request_email_change(request.user, change, request=request)
+    pending = actions.do_request_email_change(request.user, change, step_up=body,
+                                              request=request)
     return JsonResponse({"ok": True, "pending_email": pending}, status=202)
 
 
@@ -178,10 +178,7 @@ def confirm_email(request, body):
 def delete_account(request, body):
     """``{auth_key, code?}``: the account, its keys and sessions are deleted."""
     require_complete_login(request)
-    require_step_up(request, body)
-    actions.do_delete_account(request.user, request=request)
-    stages.forget_everything(request)
-    request.session.flush()
+    actions.do_delete_own_account(request, step_up=body)
     return JsonResponse({"ok": True, "deleted": True})
 
 
