@@ -1,7 +1,8 @@
 """JSON endpoints of version 2 account changes (docs/api.md "Version 2 account changes").
 
 Each endpoint checks every field's shape first (a malformed request costs no
-second-factor code), then the step-up, then applies one action. Nothing here
+second-factor code), then applies one action, which checks the step-up before it
+changes anything. Nothing here
 receives a password: only auth keys, wrapped identities and public material.
 """
 

@@ -1,9 +1,10 @@
 """JSON endpoints of one's own account (docs/api.md).
 
-Everything that changes the account's security asks for a step-up first
-(``accounts.stepup``), before any state changes. Password change, rotation,
-export and reset run on the client (accounts.api.clientchanges); the reset
-request here and the email confirmation work without a login.
+Everything that changes the account's security asks for a step-up, which its
+action checks (``accounts.stepup.check_step_up``) before any state changes.
+Password change, rotation, export and reset run on the client
+(accounts.api.clientchanges); the reset request here and the email confirmation
+work without a login.
 """
 
 from __future__ import annotations
