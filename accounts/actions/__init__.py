@@ -76,6 +76,7 @@ from accounts.actions.profile import (  # noqa: F401
 )
 from accounts.actions.sessions import (  # noqa: F401
     access_login_session,
+    active_login_sessions,
     check_login_current,
     do_expire_login,
     do_revoke_other_sessions,

@@ -94,6 +94,11 @@ def do_expire_login(request, login: LoginSession, reason: str) -> None:
     logout(request)
 
 
+def active_login_sessions(user):
+    """The user's logins that have not ended, newest activity first."""
+    return LoginSession.objects.active().filter(user=user)
+
+
 def do_revoke_session(user, login_session: LoginSession, *, request=None) -> bool:
     """End one of the user's logins (its sockets close); when it is the request's own,
     this session's bookkeeping and cookies go too. Whether it was the request's own."""

@@ -18,14 +18,13 @@ from accounts import actions, clientauth, otp, stages
 from accounts.actions import directory
 from accounts.api import api_view, text_field
 from accounts.errors import ApiError
-from accounts.models import KeyGeneration, WrappedIdentity
 from accounts.models.pins import MAX_PIN_BLOB_BYTES
 from accounts.stepup import STEP_UP_FIELDS
 
 
 def me_payload(request) -> dict:
     user = request.user
-    current = KeyGeneration.objects.current().filter(user=user).first()
+    current = directory.current_generation(user)
     return {
         "email": user.email,
         "display_name": user.display_name,
@@ -63,9 +62,7 @@ def wrapped_identity(request, body):
     """Version 2: the identity wrapped under the client's wrap key, and the directory's
     generations for the client's self-check (``Cache-Control: no-store``)."""
     require_complete_login(request)
-    wrapped = WrappedIdentity.objects.select_related("user__client_auth").get(
-        user=request.user)
-    generations = KeyGeneration.objects.filter(user=request.user).order_by("-number")
+    wrapped, generations = directory.read_own_keys(request.user)
     auth = getattr(wrapped.user, "client_auth", None)
     return JsonResponse({
         "user_id": request.user.pk,

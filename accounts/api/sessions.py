@@ -31,7 +31,7 @@ def session_payload(login: LoginSession, current_key: str | None) -> dict:
 def sessions(request, body):
     """``[{id, device, ip_address, created_at, last_seen_at, current}]``, newest activity first."""
     current_key = request.session.session_key
-    logins = LoginSession.objects.active().filter(user=request.user)
+    logins = actions.active_login_sessions(request.user)
     return JsonResponse([session_payload(login, current_key) for login in logins], safe=False)
 
 
