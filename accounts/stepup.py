@@ -1,8 +1,10 @@
 """Step-up, version 2: a fresh ``auth_key`` from the current password, and a fresh
 second-factor code when 2FA is on (DESIGN.md §4, docs/protocol.md §27).
 
-Enrolling or removing the second factor, regenerating backup codes, changing the
-email address and deleting the account call ``require_step_up`` first. The client
+The actions of enrolling or removing the second factor, regenerating backup codes,
+changing the email address or the password, rotating the keys, exporting the identity
+and deleting the account take the request's ``{auth_key, code?}`` (``step_up``) and
+call ``check_step_up`` before they change anything. The client
 derives ``auth_key`` from the current password exactly as for a login (prelogin's
 salt and work factor); the server compares ``HMAC(AUTH_PEPPER, auth_key)`` with the
 stored hash (``accounts.actions.clientchanges.check_client_step_up``) under a
@@ -20,7 +22,7 @@ raise ``accounts.otp.CodeRejected`` / ``CodeThrottled``.
 from __future__ import annotations
 
 from accounts import otp
-from accounts.actions import AccountError
+from accounts.actions.base import AccountError
 
 STEP_UP_LIMIT = (10, 300)  # attempts per account per window (seconds), unless configured
 STEP_UP_FIELDS = ("auth_key", "code")
@@ -46,12 +48,10 @@ def require_second_factor(user, code) -> None:
     otp.verify_code(user, code)  # CodeRejected / CodeThrottled
 
 
-def require_step_up(request, body: dict, *, user=None) -> None:
-    """Raise ``AccountError`` (or ``RateLimited``) unless ``body``'s ``{auth_key, code?}``
+def check_step_up(user, step_up: dict) -> None:
+    """Raise ``AccountError`` (or ``RateLimited``) unless ``step_up``'s ``{auth_key, code?}``
     prove the user again: 403 ``wrong_password`` / ``code_required`` / ``invalid_code``."""
+    # Imported here: accounts.actions.clientchanges imports this module (WrongPassword).
     from accounts.actions.clientchanges import check_client_step_up
 
-    user = user if user is not None else request.user
-    if not user.is_authenticated:
-        raise WrongPassword("Log in first.")
-    check_client_step_up(user, body.get("auth_key"), body.get("code"))
+    check_client_step_up(user, step_up.get("auth_key"), step_up.get("code"))

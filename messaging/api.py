@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
-from accounts.actions import rate_limit
 from accounts.api import api_view
 from accounts.api.me import require_complete_login
 from messaging import blocks
@@ -18,7 +17,6 @@ from messaging import blocks
 @api_view("POST", fields=("email",), login_required=True)
 def block(request, data):
     require_complete_login(request)
-    rate_limit("block_user", request.user.pk)
     blocks.do_block(request.user, data.get("email"))
     return JsonResponse({"ok": True})
 
@@ -26,6 +24,5 @@ def block(request, data):
 @api_view("POST", fields=("email",), login_required=True)
 def unblock(request, data):
     require_complete_login(request)
-    rate_limit("block_user", request.user.pk)
     blocks.do_unblock(request.user, data.get("email"))
     return JsonResponse({"ok": True})

@@ -8,7 +8,7 @@ version 2 cutover (the v1 conversation actions that lived beside it are gone).
 
 from __future__ import annotations
 
-from accounts.actions import AccountError, normalize_email
+from accounts.actions import AccountError, normalize_email, rate_limit
 from accounts.errors import Invalid
 from accounts.models import User
 from messaging.models import Block
@@ -45,6 +45,7 @@ def do_block(user, email) -> None:
     The caller answers ``{ok}`` either way, so blocking cannot test whether an
     unverified or unknown address has an account (same answer, same query).
     """
+    rate_limit("block_user", user.pk)
     address = address_of(email)
     if address == user.email:
         raise Invalid("You cannot block yourself.")
@@ -55,4 +56,5 @@ def do_block(user, email) -> None:
 
 def do_unblock(user, email) -> None:
     """Lift a block by address; one DELETE whatever the address (none is an error)."""
+    rate_limit("block_user", user.pk)
     Block.objects.filter(user=user, blocked__email=address_of(email)).delete()

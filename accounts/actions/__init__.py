@@ -57,6 +57,7 @@ from accounts.actions.invitations import (  # noqa: F401
 )
 from accounts.actions.lifecycle import (  # noqa: F401
     do_delete_account,
+    do_delete_own_account,
     do_request_password_reset,
     reset_link_hours,
     user_for_reset_link,
@@ -75,6 +76,7 @@ from accounts.actions.profile import (  # noqa: F401
 )
 from accounts.actions.sessions import (  # noqa: F401
     access_login_session,
+    active_login_sessions,
     check_login_current,
     do_expire_login,
     do_revoke_other_sessions,
@@ -99,7 +101,9 @@ from accounts.actions.squatting import (  # noqa: F401
     stale_unverified,
 )
 from accounts.actions.twofactor import (  # noqa: F401
+    do_begin_totp_enrolment,
     do_confirm_totp,
+    do_confirm_totp_enrolment,
     do_regenerate_backup_codes,
     do_remove_totp,
     do_reseal_totp_keys,
@@ -109,6 +113,7 @@ from accounts.actions.verification import (  # noqa: F401
     EMAIL_TOKEN_MAX_AGE,
     EMAIL_TOKEN_SALT,
     check_verify_email,
+    do_resend_email_verification,
     do_send_email_verification,
     do_verify_email,
     email_verification_token,

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import clientauth
-from accounts.actions.base import InvalidLink, audit, request_ip
+from accounts.actions.base import InvalidLink, audit, rate_limit, request_ip
 from accounts.actions.lifecycle import user_for_reset_link
 from accounts.actions.sessions import end_login_sessions
 from accounts.emails import send_security_email
@@ -177,12 +177,13 @@ def _store_rewrap(user, rewrap: Rewrap) -> None:
 
 
 def do_client_change_password(user, rewrap: Rewrap, rotation: Rotation | None = None, *,
-                              keep_session_key: str | None, request=None) -> None:
-    """New auth key and wrapping (and optionally a new generation) in one transaction.
-
-    The caller has passed ``check_client_step_up``. Every other session ends (its
-    sockets close after commit); the owner gets a security email per change.
+                              step_up: dict, keep_session_key: str | None,
+                              request=None) -> None:
+    """After the step-up, new auth key and wrapping (and optionally a new generation) in
+    one transaction. Every other session ends (its sockets close after commit); the
+    owner gets a security email per change.
     """
+    check_client_step_up(user, step_up.get("auth_key"), step_up.get("code"))
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
         if rotation is not None:
@@ -197,13 +198,15 @@ def do_client_change_password(user, rewrap: Rewrap, rotation: Rotation | None = 
             send_security_email(user, "keys_rotated", request)
 
 
-def do_client_rotate_keys(user, rotation: Rotation, *, keep_session_key: str | None,
-                          request=None) -> None:
-    """Publish the next generation (endorsed both ways) and its wrapped identity.
+def do_client_rotate_keys(user, rotation: Rotation, *, step_up: dict,
+                          keep_session_key: str | None, request=None) -> None:
+    """After the step-up, publish the next generation (endorsed both ways) and its
+    wrapped identity.
 
     The password is unchanged, so the stored auth hash stays; the new wrapped
     identity is under the same wrap key. Other sessions end: they hold the old file.
     """
+    check_client_step_up(user, step_up.get("auth_key"), step_up.get("code"))
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
         _store_generation(user, rotation)
@@ -241,10 +244,11 @@ def do_client_upgrade_work_factor(user, rewrap: Rewrap, *, request=None) -> None
         audit("work_factor_raised", user, ip=request_ip(request))
 
 
-def do_client_note_export(user, *, request=None) -> None:
-    """The owner exported their identity (re-wrapped on the client under the password;
-    the server never sees the file): audit it and send the security email, so a stolen
-    session cannot take the keys away unnoticed. The caller has passed the step-up."""
+def do_client_note_export(user, *, step_up: dict, request=None) -> None:
+    """The owner exports their identity (re-wrapped on the client under the password;
+    the server never sees the file): after the step-up, audit it and send the security
+    email, so a stolen session cannot take the keys away unnoticed."""
+    check_client_step_up(user, step_up.get("auth_key"), step_up.get("code"))
     with transaction.atomic():
         audit("identity_exported", user, ip=request_ip(request))
         send_security_email(user, "identity_exported", request)
@@ -266,12 +270,14 @@ def check_link_unspent(uidb64, token) -> User:
     return user
 
 
-def reset_recovery_material(uidb64, token) -> dict:
-    """What a reset link's holder needs to recover on the client (reads only).
+def reset_recovery_material(uidb64, token, *, ip: str | None) -> dict:
+    """What a reset link's holder needs to recover on the client (reads only; rate-limited
+    per client address like every use of a reset link).
 
     The recovery copy is encrypted to the recovery code (128 bits), which the
     server never had; the generations let the client check what it opens.
     """
+    rate_limit("reset_address", ip)
     user = check_link_unspent(uidb64, token)
     row = client_auth_of(user)
     wrapped = WrappedIdentity.objects.get(user=user)
@@ -287,8 +293,10 @@ class RecoveryReset:
     recovery_wrapped: bytes
 
 
-def check_recovery_reset(uidb64, token, body: dict) -> RecoveryReset:
-    """The link, then every field (new auth key, wrapping, new recovery copy), then the code."""
+def check_recovery_reset(uidb64, token, body: dict, *, ip: str | None) -> RecoveryReset:
+    """The rate limit per client address, the link, then every field (new auth key,
+    wrapping, new recovery copy), then the code."""
+    rate_limit("reset_address", ip)
     user = check_link_unspent(uidb64, token)
     row = client_auth_of(user)
     rewrap = check_rewrap(row, body, auth_field="auth_key")

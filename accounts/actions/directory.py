@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.actions.base import rate_limit
 from accounts.addresses import address_key
 from accounts.errors import ApiError, NotFound
-from accounts.models import KeyGeneration, PinBlob, User
+from accounts.models import KeyGeneration, PinBlob, User, WrappedIdentity
 from accounts.models.pins import MAX_PIN_BLOB_BYTES
 
 
@@ -41,6 +41,18 @@ def lookup_directory(viewer, email) -> tuple[User, list[KeyGeneration]]:
     if user is None or not generations:
         raise NotFound("No verified account has this address.")
     return user, generations
+
+
+def current_generation(user) -> KeyGeneration | None:
+    """The user's current key generation (the one the directory's fingerprint is of)."""
+    return KeyGeneration.objects.current().filter(user=user).first()
+
+
+def read_own_keys(user) -> tuple[WrappedIdentity, list[KeyGeneration]]:
+    """The user's wrapped identity (with their client auth row) and every generation,
+    newest first: what a client needs to open its keys and check them."""
+    wrapped = WrappedIdentity.objects.select_related("user__client_auth").get(user=user)
+    return wrapped, list(KeyGeneration.objects.filter(user=user).order_by("-number"))
 
 
 def read_pins(user) -> PinBlob | None:

@@ -33,6 +33,7 @@ from accounts.actions.clientchanges import Rewrap, check_rewrap, client_auth_of
 from accounts.emails import send_email_change_link, send_security_email, site_url
 from accounts.errors import ApiError
 from accounts.models import ClientAuth, PendingEmailKeys, User, WrappedIdentity
+from accounts.stepup import check_step_up
 
 EMAIL_CHANGE_HOURS = 48
 EMAIL_CHANGE_SALT = "securechat.accounts.email-change"
@@ -92,12 +93,11 @@ def check_email_change(user, body: dict) -> EmailChange:
     return EmailChange(email, salt, check_rewrap(row, body))
 
 
-def do_request_email_change(user, change: EmailChange, *, request=None) -> str:
-    """Keep the new address and its keys pending, mail the link; the old address is told.
-
-    The caller has passed the step-up (``check_client_step_up``). A second request
-    replaces the first one's pending keys.
+def do_request_email_change(user, change: EmailChange, *, step_up: dict, request=None) -> str:
+    """After the step-up, keep the new address and its keys pending and mail the link;
+    the old address is told. A second request replaces the first one's pending keys.
     """
+    check_step_up(user, step_up)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).update(pending_email=change.email)
         user.pending_email = change.email

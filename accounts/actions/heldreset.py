@@ -26,8 +26,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import clientauth
-from accounts.actions.base import InvalidLink, audit, request_ip
+from accounts import clientauth, stages
+from accounts.actions.base import InvalidLink, audit, client_ip, rate_limit, request_ip
 from accounts.actions.clientchanges import (
     Rewrap,
     check_link_unspent,
@@ -37,7 +37,7 @@ from accounts.actions.clientchanges import (
 )
 from accounts.actions.sessions import end_login_sessions
 from accounts.emails import send_held_reset_mail, send_security_email, site_url
-from accounts.errors import ApiError, NotFound
+from accounts.errors import ApiError, NotFound, NotLoggedIn
 from accounts.events import close_user_sockets
 from accounts.models import ClientAuth, HeldReset, KeyGeneration, User, WrappedIdentity
 from accounts.stepup import require_second_factor
@@ -65,8 +65,10 @@ class HoldRequest:
     recovery_wrapped: bytes
 
 
-def check_hold(uidb64, token, body: dict) -> HoldRequest:
-    """The link, every field, no hold pending, then the second factor (never skipped)."""
+def check_hold(uidb64, token, body: dict, *, ip: str | None) -> HoldRequest:
+    """The rate limit per client address, the link, every field, no hold pending, then
+    the second factor (never skipped)."""
+    rate_limit("reset_address", ip)
     user = check_link_unspent(uidb64, token)
     rewrap = check_rewrap(client_auth_of(user), body, auth_field="auth_key")
     latest = (KeyGeneration.objects.filter(user=user).order_by("-number")
@@ -141,6 +143,25 @@ def check_cancel_token(token) -> HeldReset:
     if hold is None:
         raise InvalidLink("This cancel link is not valid (used or mistyped).")
     return hold
+
+
+def check_cancel(request, body: dict) -> tuple[HeldReset, str]:
+    """The hold a cancel names and how it was proven, rate-limited per client address:
+    ``{cancel_token}`` from the email, ``{user_id, hold, signature}`` signed by the
+    current generation, or ``{}`` from a complete session of the account."""
+    rate_limit("reset_address", client_ip(request))
+    if "cancel_token" in body:
+        return check_cancel_token(body.get("cancel_token")), "email link"
+    if "signature" in body:
+        return check_signed_cancel(body), "signed"
+    if not request.user.is_authenticated:
+        raise NotLoggedIn()
+    if not stages.login_complete(request.session):
+        raise NotLoggedIn("Finish logging in first.")
+    hold = pending_hold(request.user)
+    if hold is None:
+        raise NotFound("No reset of this account is waiting.")
+    return hold, "session"
 
 
 def do_cancel_held_reset(hold: HeldReset, how: str, *, request=None) -> None:

@@ -13,11 +13,12 @@ from django.db import transaction
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
-from accounts import emails  # emails._deliver at call time (tests slow it)
+from accounts import emails, stages  # emails._deliver at call time (tests slow it)
 from accounts.actions.base import (
     AccountError,
     InvalidLink,
     audit,
+    rate_limit,
     request_ip,
 )
 from accounts.actions.sessions import end_login_sessions
@@ -31,6 +32,7 @@ from accounts.events import close_user_sockets
 from accounts.models import (
     User,
 )
+from accounts.stepup import check_step_up
 
 
 def do_request_password_reset(email, *, request=None) -> None:
@@ -40,6 +42,7 @@ def do_request_password_reset(email, *, request=None) -> None:
     token and the mail run in a thread after commit (``emails.after_response``),
     so the answer and its timing are the same whether or not an account exists.
     """
+    rate_limit("reset_address", request_ip(request))
     if not isinstance(email, str) or len(email) > 254 or "@" not in email:
         raise AccountError("Enter a valid email address.", field="email")
     after_response(lambda: _send_reset_link(email), "password reset link")
@@ -84,3 +87,12 @@ def do_delete_account(user, *, request=None) -> None:
         close_user_sockets(locked.pk)
         audit("account_deleted", None, ip=request_ip(request))
         locked.delete()
+
+
+def do_delete_own_account(request, *, step_up: dict) -> None:
+    """The signed-in user deletes their account: the step-up, the deletion, then this
+    session's bookkeeping and cookies go (the others ended with the account)."""
+    check_step_up(request.user, step_up)
+    do_delete_account(request.user, request=request)
+    stages.forget_everything(request)
+    request.session.flush()

@@ -94,10 +94,22 @@ def do_expire_login(request, login: LoginSession, reason: str) -> None:
     logout(request)
 
 
-def do_revoke_session(user, login_session: LoginSession, *, request=None) -> None:
+def active_login_sessions(user):
+    """The user's logins that have not ended, newest activity first."""
+    return LoginSession.objects.active().filter(user=user)
+
+
+def do_revoke_session(user, login_session: LoginSession, *, request=None) -> bool:
+    """End one of the user's logins (its sockets close); when it is the request's own,
+    this session's bookkeeping and cookies go too. Whether it was the request's own."""
+    current = request is not None and login_session.session_key == request.session.session_key
     with transaction.atomic():
         end_login_sessions_by_key(user, [login_session.session_key])
         audit("session_revoked", user, ip=request_ip(request))
+    if current:
+        stages.forget_everything(request)
+        request.session.flush()
+    return current
 
 
 def do_revoke_other_sessions(user, current_session_key: str | None, *, request=None) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import django_otp
 from django.conf import settings
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import totp_keys
+from accounts import stages, totp_keys
 from accounts.actions.admin import grant_admin_on_2fa
 from accounts.actions.base import AccountError, EmailUnverified, WrongStep, audit, client_ip
+from accounts.actions.login import do_finish_enrolment
 from accounts.actions.sessions import end_login_sessions
 from accounts.emails import send_security_email
 from accounts.models import (
@@ -18,7 +20,11 @@ from accounts.models import (
     ForgivingTOTPDevice,
     User,
 )
-from accounts.otp import CodeRejected, confirmed_totp, verify_unconfirmed_totp
+from accounts.otp import CodeRejected, confirmed_totp, has_second_factor, verify_unconfirmed_totp
+from accounts.stepup import check_step_up
+
+# The unconfirmed device this login session started (the only one it may confirm).
+SESSION_PENDING_TOTP = "_securechat_pending_totp"
 
 
 def _current_session_key(request) -> str | None:
@@ -38,6 +44,34 @@ def do_start_totp(user: User):
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         return ForgivingTOTPDevice.start_for(user, "Authenticator app")
+
+
+def do_begin_totp_enrolment(request, *, step_up: dict):
+    """The user starts an authenticator: the step-up (skipped in the "enrol" stage of a
+    login mandatory 2FA holds), a new unconfirmed device this session remembers."""
+    if stages.auth_stage(request.session) != stages.STAGE_ENROL:
+        check_step_up(request.user, step_up)
+    device = do_start_totp(request.user)
+    request.session[SESSION_PENDING_TOTP] = device.pk
+    return device
+
+
+def do_confirm_totp_enrolment(request, code) -> list[str]:
+    """Confirm the device this session started (``do_confirm_totp``); the backup codes.
+
+    In the "enrol" stage the login completes; otherwise this session is now
+    verified by the new device.
+    """
+    pending = request.session.get(SESSION_PENDING_TOTP)
+    if pending is None:
+        raise WrongStep("Start the authenticator setup first.")
+    device, codes = do_confirm_totp(request.user, pending, code, request=request)
+    request.session.pop(SESSION_PENDING_TOTP, None)
+    if stages.auth_stage(request.session) == stages.STAGE_ENROL:
+        do_finish_enrolment(request, device)
+    else:
+        django_otp.login(request, device)
+    return codes
 
 
 def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[object, list[str]]:
@@ -74,8 +108,12 @@ def do_confirm_totp(user: User, device_id, code, *, request=None) -> tuple[objec
     return device, codes
 
 
-def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
-    """A fresh set of backup codes (shown once); the user's other logins end."""
+def do_regenerate_backup_codes(user: User, *, step_up: dict, request=None) -> list[str]:
+    """After the step-up, a fresh set of backup codes (shown once); the user's other
+    logins end."""
+    if not has_second_factor(user):
+        raise WrongStep("Set up an authenticator app first.")
+    check_step_up(user, step_up)
     if confirmed_totp(user) is None:
         raise WrongStep("Set up an authenticator app first; backup codes come with it.")
     with transaction.atomic():
@@ -90,8 +128,10 @@ def do_regenerate_backup_codes(user: User, *, request=None) -> list[str]:
     return codes
 
 
-def do_remove_totp(user: User, *, request=None) -> None:
-    """Remove the second factor (authenticator and backup codes), unless it is mandatory."""
+def do_remove_totp(user: User, *, step_up: dict, request=None) -> None:
+    """After the step-up, remove the second factor (authenticator and backup codes),
+    unless it is mandatory."""
+    check_step_up(user, step_up)
     if settings.SECURECHAT_REQUIRE_2FA:
         raise AccountError("A second factor is mandatory on this server; it cannot be removed.")
     with transaction.atomic():

@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import emails  # emails._deliver at call time (tests slow it)
-from accounts.actions.base import InvalidToken, audit
+from accounts.actions.base import InvalidToken, audit, rate_limit
 from accounts.emails import site_url
+from accounts.errors import Conflict
 from accounts.models import (
     PendingClaim,
     User,
@@ -35,6 +36,19 @@ def do_send_email_verification(user: User) -> None:
     address = user.email
     transaction.on_commit(lambda: emails._deliver("Confirm your SecureChat email address", body,
                                            address, "email verification link"))
+
+
+class AlreadyVerified(Conflict):
+    code = "already_verified"
+
+
+def do_resend_email_verification(user: User) -> None:
+    """A new verification link at the user's asking: 409 ``already_verified`` when there
+    is nothing to verify, else rate-limited per account (``RateLimited``)."""
+    if user.email_verified:
+        raise AlreadyVerified("Your email address is already verified.")
+    rate_limit("verify_email_account", user.pk)
+    do_send_email_verification(user)
 
 
 def check_verify_email(token) -> User:

@@ -111,9 +111,5 @@ def verify_email(request, body):
 
 @api_view("POST", login_required=True)
 def verify_email_resend(request, body):
-    if request.user.email_verified:
-        raise ApiError("Your email address is already verified.",
-                       code="already_verified", status=409)
-    actions.rate_limit("verify_email_account", request.user.pk)
-    actions.do_send_email_verification(request.user)
+    actions.do_resend_email_verification(request.user)
     return JsonResponse({"ok": True, "email_verification_sent": True})

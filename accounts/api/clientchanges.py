@@ -1,7 +1,8 @@
 """JSON endpoints of version 2 account changes (docs/api.md "Version 2 account changes").
 
 Each endpoint checks every field's shape first (a malformed request costs no
-second-factor code), then the step-up, then applies one action. Nothing here
+second-factor code), then applies one action, which checks the step-up before it
+changes anything. Nothing here
 receives a password: only auth keys, wrapped identities and public material.
 """
 
@@ -16,7 +17,6 @@ from accounts.actions import clientchanges as changes
 from accounts.actions import heldreset
 from accounts.api import api_view
 from accounts.api.me import generation_payload, require_complete_login
-from accounts.errors import NotFound, NotLoggedIn
 
 BODY_BYTES = 256 * 1024  # two wrapped identities of many hybrid generations, in base64
 ROTATION_FIELDS = ("generation", "recipient", "signing_key", "endorsement", "endorsement_back",
@@ -34,8 +34,7 @@ def change_password(request, body):
     rewrap = changes.check_rewrap(changes.client_auth_of(user), body)
     rotating = any(name in body for name in ROTATION_FIELDS)
     rotation = changes.check_rotation(user, body) if rotating else None
-    changes.check_client_step_up(user, body.get("auth_key"), body.get("code"))
-    changes.do_client_change_password(user, rewrap, rotation,
+    changes.do_client_change_password(user, rewrap, rotation, step_up=body,
                                       keep_session_key=request.session.session_key,
                                       request=request)
     return JsonResponse({"ok": True, "other_sessions_ended": True,
@@ -51,9 +50,8 @@ def rotate_keys(request, body):
     user = request.user
     changes.client_auth_of(user)
     rotation = changes.check_rotation(user, body)
-    changes.check_client_step_up(user, body.get("auth_key"), body.get("code"))
-    changes.do_client_rotate_keys(user, rotation, keep_session_key=request.session.session_key,
-                                  request=request)
+    changes.do_client_rotate_keys(user, rotation, step_up=body,
+                                  keep_session_key=request.session.session_key, request=request)
     return JsonResponse({"ok": True, "key_generation": rotation.generation,
                          "other_sessions_ended": True})
 
@@ -74,8 +72,7 @@ def note_export(request, body):
     """``{auth_key, code?}``: the step-up before the client exports its identity (it
     re-wraps the file itself); audited, and the owner gets the security email."""
     require_complete_login(request)
-    changes.check_client_step_up(request.user, body.get("auth_key"), body.get("code"))
-    changes.do_client_note_export(request.user, request=request)
+    changes.do_client_note_export(request.user, step_up=body, request=request)
     return JsonResponse({"ok": True})
 
 
@@ -83,8 +80,8 @@ def note_export(request, body):
 def reset_recovery(request, body):
     """``{uid, token}`` from the reset link -> the recovery copy and the key directory rows,
     for the client to open with the recovery code and check (changes nothing)."""
-    actions.rate_limit("reset_address", actions.client_ip(request))
-    found = changes.reset_recovery_material(body.get("uid"), body.get("token"))
+    found = changes.reset_recovery_material(body.get("uid"), body.get("token"),
+                                            ip=actions.client_ip(request))
     return JsonResponse({
         "user_id": found["user"].pk, "email": found["user"].email,
         "key_type": found["generations"][0].key_type if found["generations"] else None,
@@ -99,8 +96,8 @@ def reset_recovery(request, body):
 def reset_confirm(request, body):
     """``{uid, token, code?, auth_key, work_factor, wrapped_identity, recovery_wrapped}``:
     new password and recovery code on the same keys; every session ends."""
-    actions.rate_limit("reset_address", actions.client_ip(request))
-    reset = changes.check_recovery_reset(body.get("uid"), body.get("token"), body)
+    reset = changes.check_recovery_reset(body.get("uid"), body.get("token"), body,
+                                         ip=actions.client_ip(request))
     changes.do_client_recovery_reset(body.get("uid"), body.get("token"), reset, request=request)
     return JsonResponse({"ok": True, "keys_kept": True})
 
@@ -111,8 +108,8 @@ def reset_confirm(request, body):
 def reset_hold(request, body):
     """A reset without the recovery code: new keys (the next generation, unendorsed) and
     password, held ``SECURECHAT_RESET_HOLD`` hours -> 202 ``{held, hold, publish_at}``."""
-    actions.rate_limit("reset_address", actions.client_ip(request))
-    held = heldreset.check_hold(body.get("uid"), body.get("token"), body)
+    held = heldreset.check_hold(body.get("uid"), body.get("token"), body,
+                                ip=actions.client_ip(request))
     row = heldreset.do_hold_reset(body.get("uid"), body.get("token"), held, request=request)
     return JsonResponse({"held": True, "hold": row.pk, "publish_at": row.publish_at.isoformat()},
                         status=202)
@@ -122,18 +119,7 @@ def reset_hold(request, body):
 def reset_cancel(request, body):
     """Cancel a held reset: ``{cancel_token}`` from the email, ``{user_id, hold,
     signature}`` signed by the current generation, or ``{}`` from a complete session."""
-    actions.rate_limit("reset_address", actions.client_ip(request))
-    if "cancel_token" in body:
-        hold, how = heldreset.check_cancel_token(body.get("cancel_token")), "email link"
-    elif "signature" in body:
-        hold, how = heldreset.check_signed_cancel(body), "signed"
-    else:
-        if not request.user.is_authenticated:
-            raise NotLoggedIn()
-        require_complete_login(request)
-        hold, how = heldreset.pending_hold(request.user), "session"
-        if hold is None:
-            raise NotFound("No reset of this account is waiting.")
+    hold, how = heldreset.check_cancel(request, body)
     heldreset.do_cancel_held_reset(hold, how, request=request)
     return JsonResponse({"ok": True, "cancelled": hold.pk})
 

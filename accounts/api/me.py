@@ -1,9 +1,10 @@
 """JSON endpoints of one's own account (docs/api.md).
 
-Everything that changes the account's security asks for a step-up first
-(``accounts.stepup``), before any state changes. Password change, rotation,
-export and reset run on the client (accounts.api.clientchanges); the reset
-request here and the email confirmation work without a login.
+Everything that changes the account's security asks for a step-up, which its
+action checks (``accounts.stepup.check_step_up``) before any state changes.
+Password change, rotation, export and reset run on the client
+(accounts.api.clientchanges); the reset request here and the email confirmation
+work without a login.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from accounts import actions, clientauth, otp, stages
 from accounts.actions import directory
 from accounts.api import api_view, text_field
 from accounts.errors import ApiError
-from accounts.models import KeyGeneration, WrappedIdentity
 from accounts.models.pins import MAX_PIN_BLOB_BYTES
-from accounts.stepup import STEP_UP_FIELDS, require_step_up
+from accounts.stepup import STEP_UP_FIELDS
 
 
 def me_payload(request) -> dict:
     user = request.user
-    current = KeyGeneration.objects.current().filter(user=user).first()
+    current = directory.current_generation(user)
     return {
         "email": user.email,
         "display_name": user.display_name,
@@ -62,9 +62,7 @@ def wrapped_identity(request, body):
     """Version 2: the identity wrapped under the client's wrap key, and the directory's
     generations for the client's self-check (``Cache-Control: no-store``)."""
     require_complete_login(request)
-    wrapped = WrappedIdentity.objects.select_related("user__client_auth").get(
-        user=request.user)
-    generations = KeyGeneration.objects.filter(user=request.user).order_by("-number")
+    wrapped, generations = directory.read_own_keys(request.user)
     auth = getattr(wrapped.user, "client_auth", None)
     return JsonResponse({
         "user_id": request.user.pk,
@@ -161,8 +159,8 @@ def change_email(request, body):
     and the keys re-derived for it stay pending until it is opened."""
     require_complete_login(request)
     change = actions.check_email_change(request.user, body)  # 400 before the step-up
-    require_step_up(request, body)
-    pending = actions.do_request_email_change(request.user, change, request=request)
+    pending = actions.do_request_email_change(request.user, change, step_up=body,
+                                              request=request)
     return JsonResponse({"ok": True, "pending_email": pending}, status=202)
 
 
@@ -178,17 +176,13 @@ def confirm_email(request, body):
 def delete_account(request, body):
     """``{auth_key, code?}``: the account, its keys and sessions are deleted."""
     require_complete_login(request)
-    require_step_up(request, body)
-    actions.do_delete_account(request.user, request=request)
-    stages.forget_everything(request)
-    request.session.flush()
+    actions.do_delete_own_account(request, step_up=body)
     return JsonResponse({"ok": True, "deleted": True})
 
 
 @api_view("POST", fields=("email",))
 def password_reset(request, body):
     """``{email}``: always 200; a link goes to the address when it has an active account."""
-    actions.rate_limit("reset_address", actions.client_ip(request))
     actions.do_request_password_reset(body.get("email"), request=request)
     return JsonResponse({"ok": True, "detail": "If an account uses this address, a reset "
                                                "link is on its way."})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
-from accounts import actions, stages
+from accounts import actions
 from accounts.api import api_view
 from accounts.models import LoginSession
 
@@ -31,7 +31,7 @@ def session_payload(login: LoginSession, current_key: str | None) -> dict:
 def sessions(request, body):
     """``[{id, device, ip_address, created_at, last_seen_at, current}]``, newest activity first."""
     current_key = request.session.session_key
-    logins = LoginSession.objects.active().filter(user=request.user)
+    logins = actions.active_login_sessions(request.user)
     return JsonResponse([session_payload(login, current_key) for login in logins], safe=False)
 
 
@@ -39,11 +39,7 @@ def sessions(request, body):
 def session_detail(request, body, session_id: int):
     """Revoke one of one's own sessions (this one included: that is a logout elsewhere)."""
     login = actions.access_login_session(request.user, session_id)
-    current = login.session_key == request.session.session_key
-    actions.do_revoke_session(request.user, login, request=request)
-    if current:
-        stages.forget_everything(request)
-        request.session.flush()
+    current = actions.do_revoke_session(request.user, login, request=request)
     return JsonResponse({"ok": True, "current": current})
 
 

@@ -14,8 +14,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import actions
+from accounts.actions.verification import AlreadyVerified
 from accounts.throttle import RateLimited
-from accounts.views import LOGIN_PATH, SHELL_PATH
+from accounts.views import LOGIN_PATH, SHELL_PATH, action_page
 
 
 def safe_next(request, default: str = "/") -> str:
@@ -36,14 +37,11 @@ def verify_email(request, token):
     Mail scanners and link previews open links with GET; only a person pressing
     the button (a POST with the CSRF token) verifies the address (issue 17, M3).
     """
-    action = actions.do_verify_email if request.method == "POST" else actions.check_verify_email
-    try:
-        action(token)
-    except actions.AccountError as exc:
-        return render(request, "accounts/auth/verify_email.html",
-                      {"ok": False, "detail": str(exc)}, status=400)
-    return render(request, "accounts/auth/verify_email.html",
-                  {"ok": request.method == "POST", "confirm": request.method == "GET"})
+    posted = request.method == "POST"
+    return action_page(request, "accounts/auth/verify_email.html",
+                       actions.do_verify_email if posted else actions.check_verify_email, token,
+                       done={"ok": posted, "confirm": not posted}, refused={"ok": False},
+                       status=400)
 
 
 @never_cache
@@ -62,30 +60,24 @@ def verify_email_pending(request):
 @require_http_methods(["GET", "POST"])
 def claim_registration(request, token):
     """A claim's emailed link: GET shows the confirm button (changes nothing), POST claims."""
-    try:
-        if request.method == "POST":
-            actions.do_claim_registration(token)
-        else:
-            actions.check_claim(token)
-    except actions.AccountError as exc:
-        return render(request, "accounts/auth/claim.html", {"detail": str(exc)}, status=400)
-    return render(request, "accounts/auth/claim.html", {"done": request.method == "POST"})
+    posted = request.method == "POST"
+    return action_page(request, "accounts/auth/claim.html",
+                       actions.do_claim_registration if posted else actions.check_claim, token,
+                       done={"done": posted}, status=400)
 
 
 @require_POST
 def verify_email_resend(request):
     if not request.user.is_authenticated:
         return redirect(LOGIN_PATH)
-    if request.user.email_verified:
-        messages.info(request, "Your email address is already verified.")
+    try:
+        actions.do_resend_email_verification(request.user)
+    except AlreadyVerified as exc:
+        messages.info(request, str(exc))
+    except RateLimited:
+        messages.error(request, "A link was sent a moment ago; check your inbox first.")
     else:
-        try:
-            actions.rate_limit("verify_email_account", request.user.pk)
-        except RateLimited:
-            messages.error(request, "A link was sent a moment ago; check your inbox first.")
-        else:
-            actions.do_send_email_verification(request.user)
-            messages.success(request, "A new verification link is on its way.")
+        messages.success(request, "A new verification link is on its way.")
     return redirect(safe_next(request))
 
 

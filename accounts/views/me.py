@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import actions
+from accounts.views import action_page
 
 SESSION_EMAIL_TOKEN = "_securechat_email_change_token"  # noqa: S105 - a session key name
 
@@ -32,14 +33,10 @@ def email_confirm(request):
     token = request.session.get(SESSION_EMAIL_TOKEN)
     context = {"has_token": bool(token)}
     if request.method == "POST" and token:
-        try:
-            user = actions.do_confirm_email_change(token, request=request)
-        except actions.AccountError as exc:
-            request.session.pop(SESSION_EMAIL_TOKEN, None)
-            return render(request, "accounts/me/email_confirm.html",
-                          {**context, "error": str(exc)}, status=exc.status)
-        request.session.pop(SESSION_EMAIL_TOKEN, None)
-        return render(request, "accounts/me/email_confirm.html", {"done": True,
-                                                                  "email": user.email})
+        request.session.pop(SESSION_EMAIL_TOKEN, None)  # the link is spent, used or refused
+        return action_page(request, "accounts/me/email_confirm.html",
+                           actions.do_confirm_email_change, token, request=request,
+                           done=lambda user: {"done": True, "email": user.email},
+                           refused=context)
     return render(request, "accounts/me/email_confirm.html", context,
                   status=200 if token or request.method == "GET" else 400)
