@@ -42,6 +42,7 @@ import { PinStore } from "./pins.js";
 import { applyReaction, reactionDocument } from "./reactions.js";
 import { replyDocument } from "./replies.js";
 import { ChatSocket } from "./socket.js";
+import { CHAT, FINDINGS } from "../strings.js";
 
 export const BASE = "/api/v1/v2/conversations";
 export const CLOCK_SKEW_MS = 10 * 60 * 1000;
@@ -114,8 +115,7 @@ export class ChatEngine extends EventTarget {
     try {
       await this.pins.load();
     } catch (error) {
-      this.#finding(null, "pins", "Your saved key pins failed verification "
-        + `(${reasonOf(error)}): every contact is pinned again from the directory.`);
+      this.#finding(null, "pins", FINDINGS.pins(reasonOf(error)));
     }
     await this.loadList(true);
     await this.#restoreWaiting();
@@ -194,8 +194,7 @@ export class ChatEngine extends EventTarget {
         recipient: row.recipient, ed25519: base64urlnopad.decode(row.signing_key) };
       const verdict = this.pins && keys.userId !== this.me.id ? this.pins.check(keys) : "new";
       if (verdict === "changed") {
-        this.#finding(null, "key-change", `The directory shows another key for ${answer.email} `
-          + `than the one pinned (generation ${row.number}): it is not used.`);
+        this.#finding(null, "key-change", FINDINGS.otherKey(answer.email, row.number));
         continue;
       }
       if (verdict === "newer") {
@@ -206,8 +205,7 @@ export class ChatEngine extends EventTarget {
       if (!pinned) {
         contact.keys.set(String(row.number), keys);
       } else if (pinned.recipient !== keys.recipient || !bytesEqual(pinned.ed25519, keys.ed25519)) {
-        this.#finding(null, "key-change", `The key of ${answer.email} changed (generation `
-          + `${row.number}); the pinned key stays in use.`);
+        this.#finding(null, "key-change", FINDINGS.keyChanged(answer.email, row.number));
       }
       if (keys.generation > contact.current) contact.current = keys.generation;
     }
@@ -222,7 +220,7 @@ export class ChatEngine extends EventTarget {
    * known contact has the same name or the name could pass for an address.
    */
   nameOf(userId) {
-    if (BigInt(userId) === this.me.id) return "You";
+    if (BigInt(userId) === this.me.id) return CHAT.you;
     const contact = this.contacts.get(String(userId));
     if (!contact) return `user ${userId}`;
     const name = contact.displayName;
@@ -408,8 +406,7 @@ export class ChatEngine extends EventTarget {
         throw error; // not applied: the next sync2 or heartbeat brings it again
       }
       console.error("v2 chat: a timeline item failed", error);
-      this.#finding(conv, "verify", `Timeline entry ${item.seq} could not be processed: `
-        + reasonOf(error));
+      this.#finding(conv, "verify", FINDINGS.entry(item.seq, reasonOf(error)));
     }
     conv.lastSeq = item.seq;
     if (this.openId === id) this.#markRead(conv);
@@ -480,8 +477,7 @@ export class ChatEngine extends EventTarget {
     for (const id of disputedMembers(conv.chain.state, this.keyLookup)) {
       if (conv.disputed.has(id)) continue;
       conv.disputed.add(id);
-      this.#finding(conv, "key-change", `${this.nameOf(id)} was added with a key that differs `
-        + "from the one pinned here.");
+      this.#finding(conv, "key-change", FINDINGS.addedWithOtherKey(this.nameOf(id)));
     }
   }
 
@@ -491,8 +487,7 @@ export class ChatEngine extends EventTarget {
     try {
       this.registry.record(conv.idBytes, number, hash);
     } catch (error) {
-      this.#finding(conv, "equivocation", "The server showed two different keys for one "
-        + "epoch of this conversation. Sending here is blocked.");
+      this.#finding(conv, "equivocation", FINDINGS.equivocation);
       return;
     }
     const answer = await this.api.get(`${BASE}/${conv.id}/epochs?after=${number - 1n}`);
@@ -530,7 +525,7 @@ export class ChatEngine extends EventTarget {
       }
     } catch (error) {
       conv.latestEpoch = parsed;
-      this.#finding(conv, "epoch", `Epoch ${parsed.epoch} was refused: ${reasonOf(error)}`);
+      this.#finding(conv, "epoch", FINDINGS.epoch(parsed.epoch, reasonOf(error)));
       // Listed with this member's keys, but its stanza does not open: report it (signed)
       // and replace it, once everything up to now has been read.
       if (error.code === "cannot_open") this.#enqueue(() => this.#reportCannotOpen(conv, parsed));
@@ -560,8 +555,7 @@ export class ChatEngine extends EventTarget {
       for (const entry of conv.items) {
         if (entry.status !== "removed" || entry.removedBy !== null) continue;
         entry.removedBy = "server";
-        this.#finding(conv, "removed", `A message from ${this.nameOf(entry.sender)} was `
-          + "removed by the server.");
+        this.#finding(conv, "removed", FINDINGS.removedByServer(this.nameOf(entry.sender)));
       }
     }
     this.#emit("change", { conversation: null });
@@ -570,7 +564,7 @@ export class ChatEngine extends EventTarget {
   #onNotice(conv, item) {
     conv.departed.add(BigInt(item.user));
     conv.items.push({ kind: "operation", seq: item.seq, time: item.server_time,
-      text: `The server removed ${this.nameOf(item.user)} (account ${item.reason})` });
+      text: FINDINGS.serverRemoved(this.nameOf(item.user), item.reason) });
     if (BigInt(item.user) === this.me.id) conv.left = true;
   }
 
@@ -648,7 +642,7 @@ export class ChatEngine extends EventTarget {
 
   /** The text a view shows for an opened document (kinds it does not show yet: a note). */
   static textOf(doc) {
-    if (doc.type === "file") return `File: ${safeFileName(doc.name)}`;
+    if (doc.type === "file") return CHAT.file(safeFileName(doc.name));
     return (doc.type === "text" || doc.type === "reply") && typeof doc.text === "string"
       ? doc.text
       : `(a ${doc.type} message, which this view does not show yet)`;
@@ -687,8 +681,7 @@ export class ChatEngine extends EventTarget {
   #applyUnsend(conv, sender, doc) {
     const target = typeof doc.target === "string" ? conv.byHash.get(doc.target) : undefined;
     if (!target || target.sender !== sender) {
-      this.#finding(conv, "verify", `${this.nameOf(sender)} took back a message this client `
-        + "does not hold.");
+      this.#finding(conv, "verify", FINDINGS.tookBack(this.nameOf(sender)));
       return;
     }
     tombstone(target); // first: what listeners of "unsent" read holds no text any more
@@ -772,11 +765,10 @@ export class ChatEngine extends EventTarget {
     conv.devices.set(deviceKey, { counter: parsed.deviceCounter, hash });
     const seen = conv.hashes.get(Number(parsed.seenSeq));
     if (parsed.seenSeq > 0n && seen && !bytesEqual(seen, parsed.seenHash)) {
-      this.#finding(conv, "history", `Your history differs from ${name}'s.`);
+      this.#finding(conv, "history", FINDINGS.history(name));
     }
     if (Math.abs(Number(parsed.clientClockMs) - item.server_time) > CLOCK_SKEW_MS) {
-      this.#finding(conv, "clock", `The server's time for a message from ${name} is more `
-        + "than 10 minutes from the sender's clock.");
+      this.#finding(conv, "clock", FINDINGS.clock(name));
     }
     conv.hashes.set(item.seq, hash);
     conv.lastMessage = { seq: BigInt(item.seq), hash };
@@ -786,9 +778,9 @@ export class ChatEngine extends EventTarget {
 
   /** Why sending in `conv` is blocked, or null. */
   blockedReason(conv) {
-    if (conv.left) return "You are no longer a member of this conversation.";
-    if (conv.broken) return "Its membership failed verification.";
-    if (this.registry.sendingBlocked(conv.idBytes)) return "The server showed two keys for one epoch.";
+    if (conv.left) return FINDINGS.left;
+    if (conv.broken) return FINDINGS.broken;
+    if (this.registry.sendingBlocked(conv.idBytes)) return FINDINGS.twoKeys;
     return null;
   }
 
@@ -829,7 +821,7 @@ export class ChatEngine extends EventTarget {
     const controller = new AbortController();
     signal?.addEventListener("abort", () => controller.abort(), { once: true });
     const entry = { kind: "message", mine: true, sender: this.me.id, seq: null, status: "uploading",
-      text: `File: ${safeFileName(file.name)}`, time: this.now(), progress: { sent: 0, total: 0 },
+      text: CHAT.file(safeFileName(file.name)), time: this.now(), progress: { sent: 0, total: 0 },
       file: { name: safeFileName(file.name), mime: file.type, size: file.size },
       cancel: () => controller.abort() };
     conv.byClientId.set(`${this.me.id}:${toHex(clientMessageId)}`, entry);
@@ -1253,8 +1245,7 @@ export class ChatEngine extends EventTarget {
         if (blocked) throw new Error(blocked);
         await this.#publish(conv, doc, doc.type, { path });
       } catch (error) {
-        entry.actionError = `${doc.type === "unsend" ? "Not deleted" : "Not sent"}: `
-          + reasonOf(error);
+        entry.actionError = FINDINGS.actionFailed(doc.type === "unsend", reasonOf(error));
         console.error(`v2 chat: a ${doc.type} was not sent`, error);
       }
       this.#emit("change", { conversation: id });
@@ -1363,7 +1354,7 @@ export class ChatEngine extends EventTarget {
     const results = await Promise.allSettled(emails.map((email) => this.lookup(email)));
     const unknown = emails.filter((_, i) => results[i].status === "rejected");
     if (unknown.length) {
-      throw Object.assign(new Error(`No verified account has the address ${unknown.join(", ")}.`),
+      throw Object.assign(new Error(FINDINGS.noAccount(unknown)),
         { unknown });
     }
     const others = results.map((r) => r.value).filter((c) => c.id !== this.me.id);
