@@ -98,7 +98,8 @@ def test_no_user_visible_literal_outside_the_catalogue():
         if name in NOT_YET_MIGRATED:
             continue
         offenders += [f"{name}:{line}: {text}" for line, text in shown_literals(path.read_text())]
-    assert offenders == [], "move these strings to static/js/v2/strings.js:\n" + "\n".join(offenders)
+    assert offenders == [], ("move these strings to static/js/v2/strings.js:\n"
+                             + "\n".join(offenders))
 
 
 def test_every_module_not_yet_migrated_still_exists():
