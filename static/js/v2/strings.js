@@ -137,6 +137,7 @@ export const MEMBERS = {
   renameLabel: "Rename the group", renameField: "New group name", rename: "Rename",
   leave: "Leave conversation", members: "Members",
   enterGroupName: "Enter a name for the group.",
+  groupNameTooLong: (max) => `A group name has at most ${max} characters.`,
   notDone: (reason) => `Not done: ${reason}`,
   revokeAdmin: ["Remove", "as an admin"], grantAdmin: ["Make", "an admin"],
   removeLabel: (name) => `Remove ${name}`, remove: "Remove",
@@ -256,9 +257,235 @@ export const FINDINGS = {
   left: "You are no longer a member of this conversation.",
   broken: "Its membership failed verification.",
   twoKeys: "The server showed two keys for one epoch.",
+  notListed: "The directory does not list this identity's keys: stopping.",
   actionFailed: (unsend, reason) => `${unsend ? "Not deleted" : "Not sent"}: ${reason}`,
   noAccount: (emails) => `No verified account has the address ${emails.join(", ")}.`,
   addedWithOtherKey: (name) => `${name} was added with a key that differs from the one pinned here.`,
   removedByServer: (name) => `A message from ${name} was removed by the server.`,
   tookBack: (name) => `${name} took back a message this client does not hold.`,
+};
+
+// ---- profile (/me/) ----------------------------------------------------------------------
+export const PROFILE = {
+  pageTitle: "Your account — SecureChat", heading: "Your account",
+  keyGeneration: "Key generation", recipient: "Your age recipient",
+  signingKey: "Your signing key (SHA-256)", keysKept: "Keys kept",
+  keptInTab: "in this tab only (shared computer)",
+  keptInBrowser: "in this browser, under this session's device key",
+  emailAddress: "Email address", displayName: "Display name",
+  noDisplayName: "(none: contacts see your address)",
+  waitingConfirmation: "Waiting for confirmation",
+  twoFactor: "Two-factor authentication", on: "on", off: "off",
+  save: "Save", nameHeading: "How contacts see you",
+  nameHelp: "Contacts see this name instead of your address (they can still see the "
+    + "address). Leave it empty to show the address.",
+  logOutOthers: "Log out all other sessions", logOut: "Log out",
+  logOutSession: (device, current) => `Log out session ${device}${current ? " (this one)" : ""}`,
+  unknownDevice: "Unknown device", thisSession: " (this session)",
+  seenFrom: (address) => ` — ${address ?? "unknown address"}, last seen `,
+  sessions: "Sessions",
+  setUpApp: "Set up an authenticator app", newBackupCodes: "Make new backup codes",
+  turnOff: "Turn two-factor off",
+  totpOn: "Two-factor authentication is on: logging in asks for a code from your app (or a "
+    + "backup code).",
+  sendLinkAgain: "Send the link again",
+  verifyFirst: (email) => `Verify your email address first: open the link we sent to ${email}. `
+    + "Two-factor authentication can be set up once it is verified.",
+  newEmail: "New email address", sendConfirmation: "Send a confirmation link",
+  emailHelp: "A link goes to the new address; your address (and the keys your password "
+    + "opens under it) change when you open it.",
+  deleteSure: " I understand: my account, my keys and my access to my conversations are "
+    + "deleted for good.",
+  deleteMine: "Delete my account", deleteHeading: "Delete account",
+};
+
+// the profile's status and error lines (profile/store.js)
+export const PROFILE_STATUS = {
+  working: "Working…",
+  enterPassword: "Enter your current password.",
+  nameSet: (name) => `Contacts now see you as ${name}.`,
+  nameCleared: "Your display name is cleared: contacts see your address.",
+  thisSessionEnded: "This session was ended. Log in again.",
+  sessionEnded: "The session was ended.",
+  othersEnded: (count) => `Other sessions ended: ${count}.`,
+  newLink: (email) => `We sent a new link to ${email}.`,
+  scanTheCode: "Scan the code, then confirm with a code from the app.",
+  totpOn: "Two-factor authentication is on. Your other sessions were logged out.",
+  totpOff: "Two-factor authentication is off.",
+  codesMade: "New backup codes made; the old ones no longer work.",
+  enterNewEmail: "Enter the new email address.",
+  linkSent: (email) => `We sent a link to ${email}. Your address changes when you open it; `
+    + "until then, log in with the current one.",
+  tickToDelete: "Tick the box to confirm the deletion.",
+  deleted: "Your account was deleted, with its keys. This browser keeps nothing of it.",
+};
+
+// ---- two-factor: enrolment, backup codes, the nudge, the login stages ------------------------
+export const TWO_FACTOR = {
+  currentPassword: "Current password",
+  stepUpCode: "Authentication code (app or backup code)",
+  appCode: "Code from your authenticator app", confirm: "Confirm",
+  enterCode: "Enter the 6-digit code your app shows.",
+  scanThis: "Scan this QR code with your authenticator app, or type the key below.",
+  key: "Key: ",
+  codesFile: (email, codes) => `SecureChat backup codes for ${email}\n\n${codes.join("\n")}\n\n`
+    + "Each code works once, in place of a code from your authenticator app.\n",
+  copy: "Copy", copied: "Backup codes copied.",
+  copyFailed: "Copying failed: select the codes and copy them.",
+  downloadTxt: "Download as .txt", saved: "I saved my backup codes",
+  codesHeading: "Your backup codes",
+  codesHelp: "Shown this once. Keep them somewhere safe: each works once if you lose your phone.",
+  notNow: "Not now", nudgeHeading: "Protect your account with two-factor",
+  nudgeText: "With an authenticator app, your password alone no longer opens your account. "
+    + "It takes a minute.",
+  nudgeSetUp: "Set up two-factor",
+  enrolHeading: "Set up two-factor authentication",
+  enrolRequired: "This site requires an authenticator app. Set it up to finish logging in.",
+  sendLinkAgain: "Send the link again", openedLink: "I opened the link: continue",
+  inboxHeading: "Check your inbox", sentLinkTo: "We sent a link to ",
+  sentLinkAfter: ". Open it to confirm your address, then continue here to set up two-factor "
+    + "authentication.",
+  newLinkOnWay: "A new link is on its way.",
+  notConfirmedYet: "Your address is not confirmed yet: open the link in the email first.",
+};
+
+// ---- accounts: login, signup, failures, progress ------------------------------------------
+export const ACCOUNTS = {
+  wrongCredentials: "Wrong email address or password.",
+  unsafeWorkFactor: (reason, floor, ceiling) => `The server asked for unsafe key-derivation `
+    + `settings (${reason}; this app accepts ${floor} to ${ceiling}). Your password was not used.`,
+  saltChanged: "The server's answer for this account changed since your last login here (a "
+    + "different salt). Your password was not used. Contact your administrator.",
+  malformed: (reason) => `The server answered something malformed (${reason}). Your password `
+    + "was not used.",
+  keysNotOpened: (reason) => `Your keys could not be opened: ${reason}.`,
+  validEmail: "Enter a valid email address.",
+  codeNotStarted: (reason) => `This page's code could not start: ${reason}.`,
+  somethingWrong: "Something went wrong. Please try again.",
+  progressStart: (title) => `${title}: starting.`,
+  progressAt: (title, percent) => `${title}: ${percent}%.`,
+  enterEmail: "Enter your email address.", enterPassword: "Enter your password.",
+  unlocking: "Unlocking your keys",
+  enterCode: "Enter the code from your authenticator app or a backup code.",
+  strengthening: "Strengthening your password's protection",
+  securityAlarm: (reason) => `Security alarm: ${reason}. Someone may have added keys to your `
+    + "account on the server. Nothing was unlocked; contact your administrator.",
+  passwordsDiffer: "The two passwords differ.",
+  protecting: "Protecting your new keys",
+  madeLogIn: (reason) => `Your account is made. ${reason} Log in.`,
+  sessionEnded: "Your session ended (logged out or revoked elsewhere). Log in again.",
+  unlockInTab: "Enter your password to unlock your keys in this tab.",
+  unlock: "Enter your password to unlock your keys.",
+  loggedOut: "You are logged out.",
+  atLeast: (n) => plural(n, { one: `Use at least ${n} character.`,
+    other: `Use at least ${n} characters.` }),
+  atMost: (n) => plural(n, { one: `Use at most ${n} character.`,
+    other: `Use at most ${n} characters.` }),
+  tooCommon: "This password is too common.",
+  numeric: "This password is entirely numeric.",
+  likeEmail: "This password is too similar to your email address.",
+  codeGroup: (n, of, characters) => `group ${n} of ${of}: ${characters}`,
+  recoveryFile: (email, code) => `SecureChat recovery code for ${email}\n\n${code}\n\n`
+    + "Keep it away from this device. With it you can reset your password and keep your "
+    + "history.\n",
+  recoveryCopied: "Recovery code copied.",
+  recoveryCopyFailed: "Copying failed: select the code and copy it.",
+  recoverySaved: "Confirm that you saved your recovery code.",
+  unreachable: "Could not reach the server.",
+  noConnection: "The server cannot be reached. Check your connection.",
+  homeHeading: "Your account", signedInAs: "Signed in as ", yourKeys: "Your keys",
+};
+
+// ---- the shell: page titles, navigation, alarms ------------------------------------------
+export const SHELL = {
+  loginTitle: "Log in — SecureChat", signupTitle: "Sign up — SecureChat",
+  resetTitle: "Forgot password — SecureChat", cancelResetTitle: "Cancel the reset — SecureChat",
+  resetLinkTitle: "Reset your password — SecureChat",
+  chat: "Chat", profile: "Profile", logIn: "Log in", signUp: "Sign up", logOut: "Log out",
+  pageFailed: "This page failed to open; reload it.",
+  signedInFailed: "The signed-in view failed to start; reload the page.",
+  keysMade: (email) => `Your keys are made. Open the link we emailed to ${email} to confirm `
+    + "the address, then log in.",
+  startFailed: "This page failed to start. Reload it.",
+};
+
+// ---- the server-rendered account pages' scripts (static/js/accounts/) ---------------------
+export const PAGES = {
+  correctForm: "Please correct the form.",
+  unreachable: "The server cannot be reached. Check your connection and try again.",
+  copied: "Copied", copyFailed: "Copy failed: select the text instead",
+};
+
+// ---- keys pages: "Password and keys" (keys/section.js) and their shared parts (keys/dom.js)
+export const KEYS = {
+  wrongPassword: "That is not your current password.",
+  invalidLink: "This link is not valid any more (used, expired or mistyped). Ask for a new one.",
+  badRecoveryCode: "That is not a recovery code (26 letters and digits).",
+  recoveryMismatch: "That recovery code does not open this account's keys.",
+  alarm: (reason) => `Security alarm: ${reason}. Nothing was changed; contact your administrator.`,
+  codeField: "Code from your authenticator app, or a backup code", continue: "Continue",
+  enterCode: "Enter the code from your authenticator app or a backup code.",
+  titles: { current: "Checking your current password",
+    new: "Protecting your keys with the new password" },
+  working: "Working",
+  currentPassword: "Current password", newPassword: "New password",
+  newPasswordHelp: (min) => `At least ${min} characters, not a common password.`,
+  newPasswordAgain: "New password again",
+  changePassword: "Change password",
+  changeIntro: "Your keys are re-wrapped here under the new password; your other sessions end.",
+  alsoRotate: " Also rotate my keys",
+  enterCurrent: "Enter your current password.",
+  newDiffer: "The two new passwords differ.",
+  sameAsCurrent: "The new password is the current one.",
+  changedRotated: (generation) => `Password changed and keys rotated (key generation `
+    + `${generation}); your other sessions ended.`,
+  changed: "Password changed; your other sessions ended.",
+  rotate: "Rotate keys",
+  rotateIntro: "A new key generation, signed by the current one (and the other way round). "
+    + "Your history stays readable; your other sessions end.",
+  rotated: (generation) => `Keys rotated: key generation ${generation}.`,
+  exportKeys: "Export keys",
+  exportIntro: "Downloads your keys as an age file encrypted under your password: `age -d` with "
+    + "your password gives an identity file for `age -d -i`. You get a security email.",
+  exported: "Your keys were exported (encrypted under your password).",
+  cancelReset: "Cancel the reset",
+  held: (when) => "Someone asked to reset your password WITHOUT your recovery code. "
+    + `Unless you cancel it, it takes effect at ${when}: `
+    + "then your account gets new keys and your history can no longer be read.",
+  cancelled: "The reset is cancelled; your password and keys did not change.",
+  heading: "Password and keys",
+};
+
+// ---- keys pages: the forgotten-password pages (keys/reset.js) ------------------------------
+export const RESET = {
+  logIn: "Log in", emailAddress: "Email address", sendLink: "Send the reset link",
+  validEmail: "Enter a valid email address.",
+  linkOnItsWay: "If an account uses this address, a reset link is on its way.",
+  forgotHeading: "Forgot your password?",
+  forgotIntro: "We email you a link. Have your recovery code at hand: with it you keep "
+    + "your history.",
+  recoveryCode: "Recovery code",
+  withoutWarning: "Without the recovery code your account gets NEW keys: messages and files "
+    + "from before can no longer be read, and your contacts will see an unverified key "
+    + "change. The reset waits before it takes effect, and can be cancelled from any "
+    + "signed-in device or with the link we email.",
+  yourRecoveryCode: "Your recovery code",
+  haveCode: " I have my recovery code (history kept)",
+  noCode: " I don't have it (new keys, history lost)",
+  resetPassword: "Reset password",
+  enterRecoveryCode: "Enter your recovery code.",
+  passwordsDiffer: "The two passwords differ.",
+  heldRequested: (when) => "Reset requested WITHOUT the recovery code. It takes effect at "
+    + `${when}; until then your current password and keys keep working. Then your account `
+    + "has NEW keys: older messages and files cannot be read. Your new recovery code is "
+    + "valid from then on.",
+  resetDone: "Your password is reset; your keys and history are kept and every session "
+    + "ended. Log in with your new password.",
+  opening: "Opening your reset link…", resetHeading: "Reset your password",
+  lostLink: "This page lost its reset link: open the link from your email again.",
+  chooseFor: (email) => `Choose a new password for ${email}.`,
+  askNewLink: "Ask for a new link",
+  cancelHeading: "Cancel a password reset",
+  cancelIntro: "Someone asked to reset your password without your recovery code. If it "
+    + "was not you, cancel it: your password and keys stay as they are.",
 };
