@@ -10,8 +10,8 @@ with a capital letter, or holds a space between letters) in the places a page sh
 - passed to a status or alarm setter (``showMessage``, ``showFailure``, ``announce``,
   ``alarm``, ``setStatus``).
 
-Any such literal outside strings.js fails the test, except in the modules still listed in
-NOT_YET_MIGRATED (which only shrinks). A planted snippet proves it catches one."""
+Any such literal outside strings.js fails the test. A planted snippet proves it catches
+one."""
 
 from __future__ import annotations
 
@@ -22,15 +22,6 @@ from tests.support.live import REPO_ROOT
 
 JS_ROOT = REPO_ROOT / "static" / "js"
 CATALOGUE = JS_ROOT / "v2" / "strings.js"
-
-# Modules whose strings are not moved yet (paths relative to static/js).
-NOT_YET_MIGRATED = frozenset({
-    "v2/keys/section.js",
-    "v2/keys/reset.js",
-    "v2/keys/dom.js",
-    "v2/keys/index.js",
-    "v2/keys/flows.js",
-})
 
 LITERAL = r"""(?P<q>["'`])(?P<text>(?:(?!(?P=q)).)*)(?P=q)"""
 SHOWN_AT = [
@@ -81,12 +72,7 @@ def test_no_user_visible_literal_outside_the_catalogue():
     offenders = []
     for path in scanned_modules():
         name = path.relative_to(JS_ROOT).as_posix()
-        if name in NOT_YET_MIGRATED:
-            continue
         offenders += [f"{name}:{line}: {text}" for line, text in shown_literals(path.read_text())]
     assert offenders == [], ("move these strings to static/js/v2/strings.js:\n"
                              + "\n".join(offenders))
 
-
-def test_every_module_not_yet_migrated_still_exists():
-    assert sorted(name for name in NOT_YET_MIGRATED if not (JS_ROOT / name).is_file()) == []

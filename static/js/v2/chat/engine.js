@@ -108,7 +108,7 @@ export class ChatEngine extends EventTarget {
     const mine = own.keys.get(String(this.me.generation));
     if (!mine || !bytesEqual(mine.ed25519, signingPublicKey(this.seed))
       || (this.keys.recipient && mine.recipient !== this.keys.recipient)) {
-      throw new Error("The directory does not list this identity's keys: stopping.");
+      throw new Error(FINDINGS.notListed);
     }
     this.myKeys = mine;
     this.pins = new PinStore(this.api, mine, this.seed, this.keys.ageIdentities, this.keyLookup);

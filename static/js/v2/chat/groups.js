@@ -47,7 +47,7 @@ export function checkGroupName(name) {
   const trimmed = typeof name === "string" ? name.trim() : "";
   if (!trimmed) throw new Error(MEMBERS.enterGroupName);
   if ([...trimmed].length > MAX_GROUP_NAME) {
-    throw new Error(`A group name has at most ${MAX_GROUP_NAME} characters.`);
+    throw new Error(MEMBERS.groupNameTooLong(MAX_GROUP_NAME));
   }
   return trimmed;
 }
