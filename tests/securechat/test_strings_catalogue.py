@@ -5,7 +5,7 @@ with a capital letter, or holds a space between letters) in the places a page sh
 
 - assigned to ``textContent``, ``title``, ``placeholder``;
 - a literal child of ``el``/``element``/``node`` (after the attributes object);
-- an ``el(...)`` attribute ``text:``, ``title:``, ``"aria-label":``, ``placeholder:``;
+- an ``el(...)`` attribute ``text:``, ``title:``, ``alt:``, ``"aria-label":``, ``placeholder:``;
 - ``setAttribute("aria-label" | "title" | "placeholder", …)``;
 - passed to a status or alarm setter (``showMessage``, ``showFailure``, ``announce``,
   ``alarm``, ``setStatus``).
@@ -26,7 +26,7 @@ CATALOGUE = JS_ROOT / "v2" / "strings.js"
 LITERAL = r"""(?P<q>["'`])(?P<text>(?:(?!(?P=q)).)*)(?P=q)"""
 SHOWN_AT = [
     re.compile(r"\.(?:textContent|title|placeholder)\s*=\s*" + LITERAL),
-    re.compile(r"""(?:\btext|\btitle|\bplaceholder|["']aria-label["'])\s*:\s*""" + LITERAL),
+    re.compile(r"""(?:\btext|\btitle|\balt|\bplaceholder|["']aria-label["'])\s*:\s*""" + LITERAL),
     re.compile(r"""setAttribute\(\s*["'](?:aria-label|title|placeholder)["']\s*,\s*""" + LITERAL),
     re.compile(r"\b(?:showMessage|showFailure|announce|alarm|setStatus)\((?:[\w.]+\s*,\s*)?"
                + LITERAL),

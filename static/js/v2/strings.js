@@ -193,6 +193,7 @@ export const VERIFY = {
   scan: (name) => `Scan ${name}'s code with the camera`,
   scanFile: (name) => `Scan ${name}'s code from an image file`,
   letScan: (name) => `Let ${name} scan this code`,
+  qrLabel: (name) => `QR code of your safety number with ${name}`,
 };
 
 // ---- search ---------------------------------------------------------------------------
@@ -258,6 +259,12 @@ export const FINDINGS = {
   broken: "Its membership failed verification.",
   twoKeys: "The server showed two keys for one epoch.",
   notListed: "The directory does not list this identity's keys: stopping.",
+  membershipRefused: (index, reason) => `A membership change (operation ${index}) was refused: `
+    + `${reason}. Sending here is blocked.`,
+  messageFailed: (name, reason) => `A message from ${name} failed verification and is not `
+    + `shown (${reason}).`,
+  noticeFailed: (name, reason) => `A cannot-open notice from ${name} does not verify (${reason}).`,
+  missing: (name) => `A message from ${name} is missing.`,
   actionFailed: (unsend, reason) => `${unsend ? "Not deleted" : "Not sent"}: ${reason}`,
   noAccount: (emails) => `No verified account has the address ${emails.join(", ")}.`,
   addedWithOtherKey: (name) => `${name} was added with a key that differs from the one pinned here.`,
@@ -325,6 +332,7 @@ export const TWO_FACTOR = {
   currentPassword: "Current password",
   stepUpCode: "Authentication code (app or backup code)",
   appCode: "Code from your authenticator app", confirm: "Confirm",
+  qrAlt: "QR code for your authenticator app",
   enterCode: "Enter the 6-digit code your app shows.",
   scanThis: "Scan this QR code with your authenticator app, or type the key below.",
   key: "Key: ",
@@ -489,3 +497,20 @@ export const RESET = {
   cancelIntro: "Someone asked to reset your password without your recovery code. If it "
     + "was not you, cancel it: your password and keys stay as they are.",
 };
+
+// ---- the timeline line of a membership operation (the crypto layer's describe(), worded here)
+/** `actor`/`target`: display names; `seconds` (a BigInt) for "set-expiry". */
+export function operationLine(kind, actor, target, seconds = 0n) {
+  if (kind === "set-expiry") {
+    return seconds === 0n ? `${actor} turned off disappearing messages`
+      : `${actor} set messages to disappear after ${seconds} `
+        + plural(Number(seconds), { one: "second", other: "seconds" });
+  }
+  return {
+    create: `${actor} created the conversation`, add: `${actor} added ${target}`,
+    remove: `${actor} removed ${target}`, leave: `${actor} left`,
+    "grant-admin": `${actor} made ${target} an admin`,
+    "revoke-admin": `${actor} removed ${target} as an admin`,
+    rename: `${actor} renamed the conversation`,
+  }[kind];
+}

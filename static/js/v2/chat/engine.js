@@ -24,7 +24,7 @@
 import { base64urlnopad } from "@scure/base";
 
 import {
-  buildEpoch, bytesEqual, describe, disputedMembers, epochDue, EpochRegistry, fingerprintsOf, fromHex,
+  buildEpoch, bytesEqual, disputedMembers, epochDue, EpochRegistry, fingerprintsOf, fromHex,
   MembershipChain, messageHash, openEpoch, openMessage, operationHash, parseEpochStatement,
   parseMessageStatement, parseOperation, randomBytes, sealMessage, signFileClaim, signingPublicKey,
   signOperation, signStatement, toHex, verifyMessageStatement, messageStatement, ZERO_HASH,
@@ -42,12 +42,19 @@ import { PinStore } from "./pins.js";
 import { applyReaction, reactionDocument } from "./reactions.js";
 import { replyDocument } from "./replies.js";
 import { ChatSocket } from "./socket.js";
-import { CHAT, FINDINGS } from "../strings.js";
+import { CHAT, FINDINGS, operationLine } from "../strings.js";
 
 export const BASE = "/api/v1/v2/conversations";
 export const CLOCK_SKEW_MS = 10 * 60 * 1000;
 export const TYPING_EVERY_MS = 3000; // at most one typing hint per conversation this often
 export const UNSEND_UNDO_MS = 5000; // "Delete for everyone" waits this long for an Undo
+/** The timeline line of membership operation `op`; `name(userId)` gives a display name. */
+function operationText(op, name) {
+  const seconds = op.kind === "set-expiry"
+    ? new DataView(op.argument.buffer, op.argument.byteOffset, 8).getBigUint64(0) : 0n;
+  return operationLine(op.kind, name(op.actorId), op.targetId ? name(op.targetId) : "", seconds);
+}
+
 const signedJson = (s) => ({ statement: b64(s.statement), signature: b64(s.signature) });
 const epochJson = (e) => ({ envelope: b64(e.envelope), ...signedJson(e) });
 const reasonOf = (error) => error?.message || String(error);
@@ -442,13 +449,12 @@ export class ChatEngine extends EventTarget {
       this.#checkVouched(conv);
     } catch (error) {
       conv.broken ??= reasonOf(error);
-      this.#finding(conv, "membership", `A membership change (operation ${item.index}) was `
-        + `refused: ${reasonOf(error)}. Sending here is blocked.`);
+      this.#finding(conv, "membership", FINDINGS.membershipRefused(item.index, reasonOf(error)));
       return;
     }
     const op = conv.chain.operations.at(-1);
     const entry = { kind: "operation", seq: item.seq, time: item.server_time,
-      text: describe(op, (userId) => this.nameOf(userId)) };
+      text: operationText(op, (userId) => this.nameOf(userId)) };
     conv.items.push(entry);
     // The new name travels only in the epoch that signs this rename as its chain head.
     if (op.kind === "rename") conv.renaming = { entry, actor: op.actorId, head: conv.chain.state.head };
@@ -603,8 +609,7 @@ export class ChatEngine extends EventTarget {
       entry.text = null;
       entry.status = "failed";
       entry.error = reasonOf(error);
-      this.#finding(conv, "verify", `A message from ${this.nameOf(sender)} failed `
-        + `verification and is not shown (${entry.error}).`);
+      this.#finding(conv, "verify", FINDINGS.messageFailed(this.nameOf(sender), entry.error));
     }
     conv.byClientId.set(dedupKey, entry);
     if (pending) conv.items.splice(conv.items.indexOf(pending), 1); // now in its seq place
@@ -710,8 +715,7 @@ export class ChatEngine extends EventTarget {
       conv.items.push({ kind: "operation", seq: item.seq, time: item.server_time,
         text: cannotOpenLine(notice, (id) => this.nameOf(id)) });
     } catch (error) {
-      this.#finding(conv, "verify", `A cannot-open notice from ${this.nameOf(sender)} does `
-        + `not verify (${reasonOf(error)}).`);
+      this.#finding(conv, "verify", FINDINGS.noticeFailed(this.nameOf(sender), reasonOf(error)));
     }
   }
 
@@ -760,7 +764,7 @@ export class ChatEngine extends EventTarget {
     const last = conv.devices.get(deviceKey);
     if (last && (parsed.deviceCounter !== last.counter + 1n
       || !bytesEqual(parsed.prevHash, last.hash))) {
-      this.#finding(conv, "missing", `A message from ${name} is missing.`);
+      this.#finding(conv, "missing", FINDINGS.missing(name));
     }
     conv.devices.set(deviceKey, { counter: parsed.deviceCounter, hash });
     const seen = conv.hashes.get(Number(parsed.seenSeq));

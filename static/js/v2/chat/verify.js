@@ -125,7 +125,7 @@ export class VerifyPanel {
       this.qrText = safety.qr;
       parts.caption.textContent = TEXT.letScan(name);
       parts.figure.replaceChildren(qrSvg(safety.qr,
-        `QR code of your safety number with ${name}`), parts.caption);
+        TEXT.qrLabel(name)), parts.caption);
     }
   }
 

@@ -12,7 +12,7 @@ export function qrImage(svg, id) {
   let binary = "";
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return el("img", { id, src: `data:image/svg+xml;base64,${btoa(binary)}`,
-    alt: "QR code for your authenticator app", width: 200, height: 200 });
+    alt: TF.qrAlt, width: 200, height: 200 });
 }
 
 function grouped(secret) {
