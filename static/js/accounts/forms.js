@@ -11,6 +11,7 @@
 // Without JavaScript, or on the chat page, nothing here runs and the forms post as usual.
 
 import { bindNavMenu } from "../common/navmenu.js";
+import { PAGES } from "../v2/strings.js";
 
 const ACCOUNT_PATH = /^\/(signup|login|logout|verify-email|account|me|password-reset)\//;
 // Answers with a file download (no page change), so the browser handles it natively.
@@ -82,7 +83,7 @@ function swap(doc) {
     if (!invalid) errorList.tabIndex = -1;
     target.focus();
     const errors = [...main.querySelectorAll(".errorlist li")].map((li) => li.textContent.trim());
-    announce(errors.join(" ") || "Please correct the form.");
+    announce(errors.join(" ") || PAGES.correctForm);
     return;
   }
   const heading = main.querySelector("h1") || main;
@@ -155,7 +156,7 @@ document.addEventListener("submit", async (event) => {
   try {
     show(await load(action, { method: "POST", body: new URLSearchParams(data) }), true);
   } catch {
-    announce("The server cannot be reached. Check your connection and try again.");
+    announce(PAGES.unreachable);
   } finally {
     form.removeAttribute("aria-busy");
   }

@@ -1,6 +1,7 @@
 // Copy and print buttons for a secret shown once (recovery code, backup codes).
 // The buttons are hidden without JavaScript; the page works without them.
 // Runs again when forms.js shows a new page in place ("securechat:page").
+import { PAGES } from "../v2/strings.js";
 function enhance() {
   for (const button of document.querySelectorAll("button[data-copy]:not([data-ready])")) {
     const target = document.getElementById(button.dataset.copy);
@@ -11,9 +12,9 @@ function enhance() {
       const text = [...target.querySelectorAll("code")].map((c) => c.textContent).join("\n");
       try {
         await navigator.clipboard.writeText(text);
-        button.textContent = "Copied";
+        button.textContent = PAGES.copied;
       } catch {
-        button.textContent = "Copy failed: select the text instead";
+        button.textContent = PAGES.copyFailed;
       }
     });
   }

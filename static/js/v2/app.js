@@ -20,6 +20,7 @@ import { mountSignedIn } from "./mount.js";
 import "./profile/index.js";
 import { showEnrolStage, showVerifyStage } from "./profile/stages.js";
 import { router } from "./router.js";
+import { SHELL } from "./strings.js";
 
 // Sections of templates/v2/app.html shown by the store's view; "home" (signed in) and
 // "login" (signed out, at rest) are refined by the route.
@@ -32,8 +33,8 @@ function readJson(id) {
 }
 
 router.register("home", "/", { access: "any" });
-router.register("login", "/login/", { access: "any", title: "Log in — SecureChat" });
-router.register("signup", "/signup/", { access: "any", title: "Sign up — SecureChat" });
+router.register("login", "/login/", { access: "any", title: SHELL.loginTitle });
+router.register("signup", "/signup/", { access: "any", title: SHELL.signupTitle });
 
 /** The chat's file config (static/js/v2/files/ setFileConfig): the scripts the page names
  * (download Service Worker, PDF.js and its worker) and the deployment's preview limit. */
@@ -61,13 +62,13 @@ function keyContext(store, workerScript, commonPasswords) {
  * accounts/urls_v2.py SHELL_PATHS; the emails link to them). */
 function registerKeyPages(keys) {
   router.register("password-reset", "/password-reset/", { access: "signed-out",
-    title: "Forgot password — SecureChat", mount: (root) => showResetRequest(root, keys()) });
+    title: SHELL.resetTitle, mount: (root) => showResetRequest(root, keys()) });
   router.register("password-reset-cancel", "/password-reset/cancel/:token", { access: "any",
-    title: "Cancel the reset — SecureChat",
+    title: SHELL.cancelResetTitle,
     mount: (root) => showCancelHold(root, keys(),
       { token: parseCancelPath(location.pathname) }) });
   router.register("password-reset-link", "/password-reset/:uidb64/:token/", {
-    access: "signed-out", title: "Reset your password — SecureChat",
+    access: "signed-out", title: SHELL.resetLinkTitle,
     mount: (root) => {
       // takeResetLink moves the token out of the address bar (kept for reloads in this tab).
       if (!parseResetPath(location.pathname)) return showResetRequest(root, keys());
@@ -127,11 +128,11 @@ class Shell {
       item.append(a);
       return item;
     };
-    const items = signedIn ? [link("/", "Chat"), link("/me/", "Profile")]
-      : [link("/login/", "Log in"), link("/signup/", "Sign up")];
+    const items = signedIn ? [link("/", SHELL.chat), link("/me/", SHELL.profile)]
+      : [link("/login/", SHELL.logIn), link("/signup/", SHELL.signUp)];
     if (signedIn) {
       const button = Object.assign(document.createElement("button"),
-        { type: "button", id: "v2-logout", className: "link-button", textContent: "Log out" });
+        { type: "button", id: "v2-logout", className: "link-button", textContent: SHELL.logOut });
       button.addEventListener("click", () => this.store.logout());
       const item = document.createElement("li");
       item.append(button);
@@ -153,7 +154,7 @@ class Shell {
     const handle = Promise.resolve().then(() => route.view.mount(root, context));
     handle.catch((error) => {
       console.error(`view ${route.name}:`, error);
-      this.store.raiseAlarm("This page failed to open; reload it.");
+      this.store.raiseAlarm(SHELL.pageFailed);
     });
     this.page = { route, handle };
   }
@@ -172,7 +173,7 @@ class Shell {
         })
         .catch((error) => {
           console.error("mount:", error);
-          store.raiseAlarm("The signed-in view failed to start; reload the page.");
+          store.raiseAlarm(SHELL.signedInFailed);
         });
     });
     store.addEventListener("signed-out", () => {
@@ -225,8 +226,7 @@ async function main() {
         // An unverified registration held the address: nobody is logged in until its
         // owner opens the emailed link (docs/api.md, signup's 202).
         router.navigate("/login/", { replace: true });
-        store.show("login", { status: "Your keys are made. Open the link we emailed to "
-          + `${email} to confirm the address, then log in.` });
+        store.show("login", { status: SHELL.keysMade(email) });
         return;
       }
       if (stage?.enrolment_required) {
@@ -242,6 +242,6 @@ async function main() {
 
 main().catch((error) => {
   console.error("v2 shell:", error);
-  $("v2-alarm").textContent = "This page failed to start. Reload it.";
+  $("v2-alarm").textContent = SHELL.startFailed;
   $("v2-alarm").hidden = false;
 });

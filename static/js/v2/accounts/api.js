@@ -2,6 +2,7 @@
 // (the cookie is HttpOnly), JSON bodies, errors as ApiFailure carrying the server's
 // {error, detail, field}. A 401 from any call of a signed-in shell means the session
 // ended elsewhere: `onUnauthorized` (set by the store) wipes the keys.
+import { ACCOUNTS as A } from "../strings.js";
 
 /** A refused or failed API call: HTTP status (0 when unreachable), code, detail, field. */
 export class ApiFailure extends Error {
@@ -24,7 +25,7 @@ export class Api {
   async csrf(refresh = false) {
     if (this.csrfToken && !refresh) return this.csrfToken;
     const response = await fetch("/api/v1/csrf", { credentials: "same-origin", cache: "no-store" });
-    if (!response.ok) throw new ApiFailure(response.status, "csrf", "Could not reach the server.");
+    if (!response.ok) throw new ApiFailure(response.status, "csrf", A.unreachable);
     this.csrfToken = (await response.json()).csrf_token;
     return this.csrfToken;
   }
@@ -46,7 +47,7 @@ export class Api {
         body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (error) {
       console.error("api:", method, path, error);
-      throw new ApiFailure(0, "network", "The server cannot be reached. Check your connection.");
+      throw new ApiFailure(0, "network", A.noConnection);
     }
     const data = await response.json().catch(() => null);
     if (response.ok) return data;

@@ -5,6 +5,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 import { toHex } from "../../crypto/bytes.js";
+import { ACCOUNTS as A, PROFILE as P } from "../strings.js";
 
 function element(tag, attributes = {}, text = undefined) {
   const node = document.createElement(tag);
@@ -23,22 +24,21 @@ export async function showSignedIn(root, keys) {
   const signing = toHex(sha256(ed25519.getPublicKey(keys.signingSeed)));
   const section = element("section", { class: "card", id: "v2-home",
     "aria-labelledby": "v2-home-title" });
-  const heading = element("h2", { id: "v2-home-title", tabindex: "-1" }, "Your account");
-  const who = element("p", {}, "Signed in as ");
+  const heading = element("h2", { id: "v2-home-title", tabindex: "-1" }, A.homeHeading);
+  const who = element("p", {}, A.signedInAs);
   who.append(element("strong", { id: "v2-home-email" }, keys.user.email), ".");
   const facts = element("dl");
-  const rows = [["Key generation", String(keys.generation), "v2-home-generation"],
-    ["Your age recipient", recipient, "v2-home-recipient"],
-    ["Your signing key (SHA-256)", grouped(signing), "v2-home-signing"],
-    ["Keys kept", keys.shared ? "in this tab only (shared computer)"
-      : "in this browser, under this session's device key", "v2-home-storage"]];
+  const rows = [[P.keyGeneration, String(keys.generation), "v2-home-generation"],
+    [P.recipient, recipient, "v2-home-recipient"],
+    [P.signingKey, grouped(signing), "v2-home-signing"],
+    [P.keysKept, keys.shared ? P.keptInTab : P.keptInBrowser, "v2-home-storage"]];
   for (const [term, value, id] of rows) {
     facts.append(element("dt", {}, term), element("dd", { id, class: "fingerprint" }, value));
   }
   // Log out and the profile are in the shell's navigation (app.js), always reachable.
   // The keys fold away: they matter when checking them, not on every visit to the chat.
   const details = element("details", { id: "v2-home-keys" });
-  details.append(element("summary", {}, "Your keys"), facts);
+  details.append(element("summary", {}, A.yourKeys), facts);
   section.append(heading, who, details);
   root.replaceChildren(section); // no focus here: the card follows the chat on the page
   return { stop: () => root.replaceChildren() };

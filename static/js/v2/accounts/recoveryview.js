@@ -5,6 +5,7 @@
 import { formatRecoveryCode } from "../../crypto/recovery.js";
 
 import { ApiFailure } from "./api.js";
+import { ACCOUNTS as A } from "../strings.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -15,14 +16,13 @@ function groupsOf(code) {
     span.textContent = group;
     span.setAttribute("role", "text");
     span.setAttribute("aria-label",
-      `group ${index + 1} of ${all.length}: ${[...group].join(" ")}`);
+      A.codeGroup(index + 1, all.length, [...group].join(" ")));
     return span;
   });
 }
 
 function download(code, email) {
-  const text = `SecureChat recovery code for ${email}\n\n${formatRecoveryCode(code)}\n\n`
-    + "Keep it away from this device. With it you can reset your password and keep your history.\n";
+  const text = A.recoveryFile(email, formatRecoveryCode(code));
   const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
   const link = Object.assign(document.createElement("a"),
     { href: url, download: "securechat-recovery-code.txt" });
@@ -46,10 +46,10 @@ export function showRecoveryCode(store, code, email, { confirmOnServer = true } 
   const { signal } = controller;
   $("v2-recovery-copy").addEventListener("click", () => {
     navigator.clipboard.writeText(formatRecoveryCode(code)).then(
-      () => store.show("recovery", { status: "Recovery code copied." }),
+      () => store.show("recovery", { status: A.recoveryCopied }),
       (error) => {
         console.error("copy:", error);
-        store.show("recovery", { status: "Copying failed: select the code and copy it." });
+        store.show("recovery", { status: A.recoveryCopyFailed });
       });
   }, { signal });
   $("v2-recovery-print").addEventListener("click", () => window.print(), { signal });
@@ -59,7 +59,7 @@ export function showRecoveryCode(store, code, email, { confirmOnServer = true } 
       event.preventDefault();
       const errors = $("v2-recovery-errors");
       if (!$("v2-recovery-saved").checked) {
-        errors.textContent = "Confirm that you saved your recovery code.";
+        errors.textContent = A.recoverySaved;
         errors.hidden = false;
         return;
       }

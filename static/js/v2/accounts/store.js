@@ -6,6 +6,7 @@ import { parseIdentityFile } from "../../crypto/identityfile.js";
 import {
   fetchDeviceKey, forgetIdentity, openStoredIdentity, storedBlob, storeIdentity,
 } from "./devicestore.js";
+import { ACCOUNTS as A } from "../strings.js";
 
 export class AccountStore extends EventTarget {
   constructor(api, config) {
@@ -24,7 +25,7 @@ export class AccountStore extends EventTarget {
     // keeps the session.
     this.beforeLogout = null;
     api.onUnauthorized = () => {
-      if (this.session) this.wipe("Your session ended (logged out or revoked elsewhere). Log in again.");
+      if (this.session) this.wipe(A.sessionEnded);
     };
   }
 
@@ -62,7 +63,7 @@ export class AccountStore extends EventTarget {
     const blob = storedBlob();
     if (blob === null || blob.userId !== me.id) {
       if (blob !== null) forgetIdentity(); // another account's: useless under this session
-      this.show("login", { status: "Enter your password to unlock your keys in this tab." });
+      this.show("login", { status: A.unlockInTab });
       return;
     }
     try {
@@ -73,7 +74,7 @@ export class AccountStore extends EventTarget {
     } catch (error) {
       console.error("restore: the stored identity did not open", error);
       forgetIdentity();
-      this.show("login", { status: "Enter your password to unlock your keys." });
+      this.show("login", { status: A.unlock });
     }
   }
 
@@ -144,7 +145,7 @@ export class AccountStore extends EventTarget {
       console.error("logout:", failure);
     }
     this.api.forgetCsrf();
-    this.wipe("You are logged out.");
+    this.wipe(A.loggedOut);
   }
 
   /** Forgets the identity (memory and storage) and returns to the login view. */

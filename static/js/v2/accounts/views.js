@@ -9,41 +9,40 @@ import { ApiFailure } from "./api.js";
 import { DirectoryMismatch, sendCode, signup, startLogin, unlock } from "./flows.js";
 import { passwordProblems } from "./passwordrules.js";
 import { upgradeWorkFactor } from "../keys/flows.js";
+import { ACCOUNTS as A } from "../strings.js";
 
 const $ = (id) => document.getElementById(id);
 
 /** The sentence a user reads for a failure of the account flows. */
 export function describeFailure(error) {
   if (error instanceof ApiFailure) {
-    if (error.code === "invalid_credentials") return "Wrong email address or password.";
+    if (error.code === "invalid_credentials") return A.wrongCredentials;
     return error.detail;
   }
   if (error instanceof CryptoError) {
     switch (error.code) {
       case "bad_work_factor":
-        return `The server asked for unsafe key-derivation settings (${error.message}; this app `
-          + `accepts ${WORK_FACTOR_FLOOR} to ${WORK_FACTOR_CEILING}). Your password was not used.`;
+        return A.unsafeWorkFactor(error.message, WORK_FACTOR_FLOOR, WORK_FACTOR_CEILING);
       case "salt_changed":
-        return "The server's answer for this account changed since your last login here (a "
-          + "different salt). Your password was not used. Contact your administrator.";
+        return A.saltChanged;
       case "bad_salt":
       case "protocol":
-        return `The server answered something malformed (${error.message}). Your password was not used.`;
+        return A.malformed(error.message);
       case "bad_wrapped_identity":
       case "unwrap_failed":
       case "bad_identity_file":
-        return `Your keys could not be opened: ${error.message}.`;
+        return A.keysNotOpened(error.message);
       case "bad_email":
-        return "Enter a valid email address.";
+        return A.validEmail;
       case "worker_integrity":
       case "worker_failed":
-        return `This page's code could not start: ${error.message}.`;
+        return A.codeNotStarted(error.message);
       default:
         return error.message;
     }
   }
   console.error("account flow:", error);
-  return "Something went wrong. Please try again.";
+  return A.somethingWrong;
 }
 
 function showErrors(box, messages) {
@@ -63,14 +62,14 @@ function fieldError(input, span, message) {
 export function progressView(store, title) {
   $("v2-progress-title").textContent = title;
   $("v2-progress-bar").value = 0;
-  $("v2-progress-text").textContent = `${title}: starting.`;
+  $("v2-progress-text").textContent = A.progressStart(title);
   store.show("progress");
   let announced = 0;
   return (fraction) => {
     $("v2-progress-bar").value = Math.round(fraction * 100);
     if (fraction - announced >= 0.25 || fraction === 1) {
       announced = fraction;
-      $("v2-progress-text").textContent = `${title}: ${Math.round(fraction * 100)}%.`;
+      $("v2-progress-text").textContent = A.progressAt(title, Math.round(fraction * 100));
     }
   };
 }
@@ -95,12 +94,12 @@ async function login(store, workerScript, onStage) {
   const email = $("v2-login-email").value.trim();
   const password = $("v2-login-password").value;
   const shared = $("v2-login-shared").checked;
-  const missing = [...(email ? [] : ["Enter your email address."]),
-    ...(password ? [] : ["Enter your password."])];
+  const missing = [...(email ? [] : [A.enterEmail]),
+    ...(password ? [] : [A.enterPassword])];
   showErrors($("v2-login-errors"), missing);
   if (missing.length) return;
   try {
-    const onProgress = progressView(store, "Unlocking your keys");
+    const onProgress = progressView(store, A.unlocking);
     const pending = await startLogin(store.api, { email, password, workerScript, onProgress });
     // The password waits with the derived keys for a work-factor upgrade after the unlock.
     store.pendingLogin = { ...pending, email, shared, password, workerScript };
@@ -124,7 +123,7 @@ async function login(store, workerScript, onStage) {
 async function submitCode(store) {
   const code = $("v2-code-input").value.trim();
   if (!code) {
-    showErrors($("v2-code-errors"), ["Enter the code from your authenticator app or a backup code."]);
+    showErrors($("v2-code-errors"), [A.enterCode]);
     return;
   }
   try {
@@ -167,7 +166,7 @@ async function upgradeAfterLogin(store, pending, unlocked) {
         authKey: pending.keys.authKey, password: pending.password,
         identityText: unlocked.identityText, targetWorkFactor: unlocked.targetWorkFactor,
         shared: pending.shared, workerScript: pending.workerScript,
-        onProgress: progressView(store, "Strengthening your password's protection") });
+        onProgress: progressView(store, A.strengthening) });
     }
   } catch (error) {
     console.error("work-factor upgrade:", error);
@@ -186,8 +185,7 @@ async function failLogin(store, error) {
   }
   if (error instanceof DirectoryMismatch) {
     // The server shows keys this user never made: the session is ended, nothing kept.
-    store.raiseAlarm(`Security alarm: ${error.message}. Someone may have added keys to your `
-      + "account on the server. Nothing was unlocked; contact your administrator.");
+    store.raiseAlarm(A.securityAlarm(error.message));
     store.show("login");
     return;
   }
@@ -217,10 +215,10 @@ function signupProblems(config, commonPasswords) {
   const email = $("v2-signup-email").value.trim();
   const password = $("v2-signup-password").value;
   const problems = {
-    email: email && /^[^@\s]+@[^@\s]+$/.test(email) ? null : "Enter a valid email address.",
+    email: email && /^[^@\s]+@[^@\s]+$/.test(email) ? null : A.validEmail,
     password: passwordProblems(password, email, { minLength: config.minPasswordLength,
       maxLength: config.maxPasswordLength, commonPasswords }).join(" ") || null,
-    confirm: password === $("v2-signup-confirm").value ? null : "The two passwords differ.",
+    confirm: password === $("v2-signup-confirm").value ? null : A.passwordsDiffer,
   };
   return { email, password, problems };
 }
@@ -241,7 +239,7 @@ async function submitSignup(store, workerScript, commonPasswords, onSignedUp) {
   if (Object.values(problems).some(Boolean)) return;
   let made;
   try {
-    const onProgress = progressView(store, "Protecting your new keys");
+    const onProgress = progressView(store, A.protecting);
     made = await signup(store.api, { email, password, keyType: store.config.keyType,
       workerScript, onProgress, invitation: invitationFromLink().invitation });
   } catch (error) {
@@ -259,6 +257,6 @@ async function submitSignup(store, workerScript, commonPasswords, onSignedUp) {
   try {
     await onSignedUp({ ...made, email });
   } catch (error) {
-    store.show("login", { status: `Your account is made. ${describeFailure(error)} Log in.` });
+    store.show("login", { status: A.madeLogIn(describeFailure(error)) });
   }
 }

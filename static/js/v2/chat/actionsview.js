@@ -3,29 +3,12 @@
 // rendered message its quote (a reply), "edited", invalid edit attempts, reaction counts
 // (who reacted in the title), the pending deletion with its Undo, and the action buttons;
 // `ComposerIntent` is the composer's "Replying to …" / "Editing …" bar. Text only through
-// textContent; every user-visible string of these parts is in STRINGS.
+// textContent; every user-visible string of these parts is in strings.js (ACTIONS).
 import { el } from "./dom.js";
 import { editable } from "./edits.js";
 import { REACTION_EMOJI, reactionOf, reactionSummary } from "./reactions.js";
 import { quoteOf, snippetOf } from "./replies.js";
-
-export const STRINGS = {
-  reply: "Reply", react: "React", edit: "Edit", unsend: "Delete for everyone",
-  undo: "Undo", cancel: "Cancel", edited: "edited",
-  replyLabel: (name) => `Reply to ${name}`,
-  reactWith: (emoji) => `React with ${emoji}`,
-  reactionTitle: (names) => names.join(", "),
-  reactionLabel: (emoji, count, names) => `${emoji} ${count}: ${names.join(", ")}`,
-  quoteDeleted: "Deleted message", quoteMissing: "Original message not loaded",
-  quoteUnreadable: "Original message could not be read",
-  quoteLabel: (name) => `Reply to ${name}: show the original`,
-  invalidEdit: (editor, owner) => `${editor} tried to edit ${owner === "You" ? "your"
-    : `${owner}'s`} message: not applied.`,
-  unsending: "This message will be deleted for everyone.",
-  unsendingNow: "Deleting for everyone…",
-  replyingTo: (name, text) => `Replying to ${name}: ${text}`,
-  editing: (text) => `Editing: ${text}`,
-};
+import { ACTIONS as STRINGS } from "../strings.js";
 
 /** True when actions may be taken on `item` (a stored, readable message). */
 function actionable(item) {

@@ -1,6 +1,7 @@
 // Unread messages in the tab's title ("(3) SecureChat") and a badge on its icon (issue 15
 // "Attention"), so a person sees them from another tab. The icon is drawn on a canvas
 // and set as a data: URL (img-src allows data:); nothing is fetched.
+import { OFFLINE } from "../strings.js";
 
 const PREFIX = /^\(\d+\+?\) /u;
 const SIZE = 32;
@@ -72,11 +73,10 @@ export class AttentionIndicator {
  */
 export function offlineText(engine, wasOnline) {
   if (typeof navigator !== "undefined" && navigator.onLine === false) {
-    return "You are offline. What you write waits here and is sent when you are back.";
+    return OFFLINE.offline;
   }
   if (wasOnline && !engine.online) {
-    return "The connection to the server was lost. Reconnecting… What you write waits "
-      + "here and is sent when it is back.";
+    return OFFLINE.lost;
   }
   return null;
 }

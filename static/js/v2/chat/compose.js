@@ -3,6 +3,7 @@
 // {"v": 2, "type": "text", "text": …} as UTF-8 JSON must fit the largest padded size
 // (static/js/crypto/messagebox.js), less its 4-byte length prefix.
 import { PADDED_SIZES } from "../../crypto/messagebox.js";
+import { COMPOSER } from "../strings.js";
 
 const MAX_JSON_BYTES = Math.max(...PADDED_SIZES) - 4;
 // Show the counter once less than this share of the room is left.
@@ -19,8 +20,6 @@ export function bytesLeft(text) {
 export function counterState(text) {
   const left = bytesLeft(text);
   const show = left < MAX_JSON_BYTES * COUNTER_FROM;
-  const format = new Intl.NumberFormat();
   return { show, over: left < 0,
-    text: left < 0 ? `Too long by ${format.format(-left)} bytes: shorten it to send.`
-      : `${format.format(left)} bytes left` };
+    text: left < 0 ? COMPOSER.over(-left) : COMPOSER.left(left) };
 }

@@ -24,7 +24,7 @@
 import { base64urlnopad } from "@scure/base";
 
 import {
-  buildEpoch, bytesEqual, describe, disputedMembers, epochDue, EpochRegistry, fingerprintsOf, fromHex,
+  buildEpoch, bytesEqual, disputedMembers, epochDue, EpochRegistry, fingerprintsOf, fromHex,
   MembershipChain, messageHash, openEpoch, openMessage, operationHash, parseEpochStatement,
   parseMessageStatement, parseOperation, randomBytes, sealMessage, signFileClaim, signingPublicKey,
   signOperation, signStatement, toHex, verifyMessageStatement, messageStatement, ZERO_HASH,
@@ -42,11 +42,19 @@ import { PinStore } from "./pins.js";
 import { applyReaction, reactionDocument } from "./reactions.js";
 import { replyDocument } from "./replies.js";
 import { ChatSocket } from "./socket.js";
+import { CHAT, FINDINGS, operationLine } from "../strings.js";
 
 export const BASE = "/api/v1/v2/conversations";
 export const CLOCK_SKEW_MS = 10 * 60 * 1000;
 export const TYPING_EVERY_MS = 3000; // at most one typing hint per conversation this often
 export const UNSEND_UNDO_MS = 5000; // "Delete for everyone" waits this long for an Undo
+/** The timeline line of membership operation `op`; `name(userId)` gives a display name. */
+function operationText(op, name) {
+  const seconds = op.kind === "set-expiry"
+    ? new DataView(op.argument.buffer, op.argument.byteOffset, 8).getBigUint64(0) : 0n;
+  return operationLine(op.kind, name(op.actorId), op.targetId ? name(op.targetId) : "", seconds);
+}
+
 const signedJson = (s) => ({ statement: b64(s.statement), signature: b64(s.signature) });
 const epochJson = (e) => ({ envelope: b64(e.envelope), ...signedJson(e) });
 const reasonOf = (error) => error?.message || String(error);
@@ -107,15 +115,14 @@ export class ChatEngine extends EventTarget {
     const mine = own.keys.get(String(this.me.generation));
     if (!mine || !bytesEqual(mine.ed25519, signingPublicKey(this.seed))
       || (this.keys.recipient && mine.recipient !== this.keys.recipient)) {
-      throw new Error("The directory does not list this identity's keys: stopping.");
+      throw new Error(FINDINGS.notListed);
     }
     this.myKeys = mine;
     this.pins = new PinStore(this.api, mine, this.seed, this.keys.ageIdentities, this.keyLookup);
     try {
       await this.pins.load();
     } catch (error) {
-      this.#finding(null, "pins", "Your saved key pins failed verification "
-        + `(${reasonOf(error)}): every contact is pinned again from the directory.`);
+      this.#finding(null, "pins", FINDINGS.pins(reasonOf(error)));
     }
     await this.loadList(true);
     await this.#restoreWaiting();
@@ -194,8 +201,7 @@ export class ChatEngine extends EventTarget {
         recipient: row.recipient, ed25519: base64urlnopad.decode(row.signing_key) };
       const verdict = this.pins && keys.userId !== this.me.id ? this.pins.check(keys) : "new";
       if (verdict === "changed") {
-        this.#finding(null, "key-change", `The directory shows another key for ${answer.email} `
-          + `than the one pinned (generation ${row.number}): it is not used.`);
+        this.#finding(null, "key-change", FINDINGS.otherKey(answer.email, row.number));
         continue;
       }
       if (verdict === "newer") {
@@ -206,8 +212,7 @@ export class ChatEngine extends EventTarget {
       if (!pinned) {
         contact.keys.set(String(row.number), keys);
       } else if (pinned.recipient !== keys.recipient || !bytesEqual(pinned.ed25519, keys.ed25519)) {
-        this.#finding(null, "key-change", `The key of ${answer.email} changed (generation `
-          + `${row.number}); the pinned key stays in use.`);
+        this.#finding(null, "key-change", FINDINGS.keyChanged(answer.email, row.number));
       }
       if (keys.generation > contact.current) contact.current = keys.generation;
     }
@@ -222,7 +227,7 @@ export class ChatEngine extends EventTarget {
    * known contact has the same name or the name could pass for an address.
    */
   nameOf(userId) {
-    if (BigInt(userId) === this.me.id) return "You";
+    if (BigInt(userId) === this.me.id) return CHAT.you;
     const contact = this.contacts.get(String(userId));
     if (!contact) return `user ${userId}`;
     const name = contact.displayName;
@@ -408,8 +413,7 @@ export class ChatEngine extends EventTarget {
         throw error; // not applied: the next sync2 or heartbeat brings it again
       }
       console.error("v2 chat: a timeline item failed", error);
-      this.#finding(conv, "verify", `Timeline entry ${item.seq} could not be processed: `
-        + reasonOf(error));
+      this.#finding(conv, "verify", FINDINGS.entry(item.seq, reasonOf(error)));
     }
     conv.lastSeq = item.seq;
     if (this.openId === id) this.#markRead(conv);
@@ -445,13 +449,12 @@ export class ChatEngine extends EventTarget {
       this.#checkVouched(conv);
     } catch (error) {
       conv.broken ??= reasonOf(error);
-      this.#finding(conv, "membership", `A membership change (operation ${item.index}) was `
-        + `refused: ${reasonOf(error)}. Sending here is blocked.`);
+      this.#finding(conv, "membership", FINDINGS.membershipRefused(item.index, reasonOf(error)));
       return;
     }
     const op = conv.chain.operations.at(-1);
     const entry = { kind: "operation", seq: item.seq, time: item.server_time,
-      text: describe(op, (userId) => this.nameOf(userId)) };
+      text: operationText(op, (userId) => this.nameOf(userId)) };
     conv.items.push(entry);
     // The new name travels only in the epoch that signs this rename as its chain head.
     if (op.kind === "rename") conv.renaming = { entry, actor: op.actorId, head: conv.chain.state.head };
@@ -480,8 +483,7 @@ export class ChatEngine extends EventTarget {
     for (const id of disputedMembers(conv.chain.state, this.keyLookup)) {
       if (conv.disputed.has(id)) continue;
       conv.disputed.add(id);
-      this.#finding(conv, "key-change", `${this.nameOf(id)} was added with a key that differs `
-        + "from the one pinned here.");
+      this.#finding(conv, "key-change", FINDINGS.addedWithOtherKey(this.nameOf(id)));
     }
   }
 
@@ -491,8 +493,7 @@ export class ChatEngine extends EventTarget {
     try {
       this.registry.record(conv.idBytes, number, hash);
     } catch (error) {
-      this.#finding(conv, "equivocation", "The server showed two different keys for one "
-        + "epoch of this conversation. Sending here is blocked.");
+      this.#finding(conv, "equivocation", FINDINGS.equivocation);
       return;
     }
     const answer = await this.api.get(`${BASE}/${conv.id}/epochs?after=${number - 1n}`);
@@ -530,7 +531,7 @@ export class ChatEngine extends EventTarget {
       }
     } catch (error) {
       conv.latestEpoch = parsed;
-      this.#finding(conv, "epoch", `Epoch ${parsed.epoch} was refused: ${reasonOf(error)}`);
+      this.#finding(conv, "epoch", FINDINGS.epoch(parsed.epoch, reasonOf(error)));
       // Listed with this member's keys, but its stanza does not open: report it (signed)
       // and replace it, once everything up to now has been read.
       if (error.code === "cannot_open") this.#enqueue(() => this.#reportCannotOpen(conv, parsed));
@@ -560,8 +561,7 @@ export class ChatEngine extends EventTarget {
       for (const entry of conv.items) {
         if (entry.status !== "removed" || entry.removedBy !== null) continue;
         entry.removedBy = "server";
-        this.#finding(conv, "removed", `A message from ${this.nameOf(entry.sender)} was `
-          + "removed by the server.");
+        this.#finding(conv, "removed", FINDINGS.removedByServer(this.nameOf(entry.sender)));
       }
     }
     this.#emit("change", { conversation: null });
@@ -570,7 +570,7 @@ export class ChatEngine extends EventTarget {
   #onNotice(conv, item) {
     conv.departed.add(BigInt(item.user));
     conv.items.push({ kind: "operation", seq: item.seq, time: item.server_time,
-      text: `The server removed ${this.nameOf(item.user)} (account ${item.reason})` });
+      text: FINDINGS.serverRemoved(this.nameOf(item.user), item.reason) });
     if (BigInt(item.user) === this.me.id) conv.left = true;
   }
 
@@ -609,8 +609,7 @@ export class ChatEngine extends EventTarget {
       entry.text = null;
       entry.status = "failed";
       entry.error = reasonOf(error);
-      this.#finding(conv, "verify", `A message from ${this.nameOf(sender)} failed `
-        + `verification and is not shown (${entry.error}).`);
+      this.#finding(conv, "verify", FINDINGS.messageFailed(this.nameOf(sender), entry.error));
     }
     conv.byClientId.set(dedupKey, entry);
     if (pending) conv.items.splice(conv.items.indexOf(pending), 1); // now in its seq place
@@ -648,7 +647,7 @@ export class ChatEngine extends EventTarget {
 
   /** The text a view shows for an opened document (kinds it does not show yet: a note). */
   static textOf(doc) {
-    if (doc.type === "file") return `File: ${safeFileName(doc.name)}`;
+    if (doc.type === "file") return CHAT.file(safeFileName(doc.name));
     return (doc.type === "text" || doc.type === "reply") && typeof doc.text === "string"
       ? doc.text
       : `(a ${doc.type} message, which this view does not show yet)`;
@@ -687,8 +686,7 @@ export class ChatEngine extends EventTarget {
   #applyUnsend(conv, sender, doc) {
     const target = typeof doc.target === "string" ? conv.byHash.get(doc.target) : undefined;
     if (!target || target.sender !== sender) {
-      this.#finding(conv, "verify", `${this.nameOf(sender)} took back a message this client `
-        + "does not hold.");
+      this.#finding(conv, "verify", FINDINGS.tookBack(this.nameOf(sender)));
       return;
     }
     tombstone(target); // first: what listeners of "unsent" read holds no text any more
@@ -717,8 +715,7 @@ export class ChatEngine extends EventTarget {
       conv.items.push({ kind: "operation", seq: item.seq, time: item.server_time,
         text: cannotOpenLine(notice, (id) => this.nameOf(id)) });
     } catch (error) {
-      this.#finding(conv, "verify", `A cannot-open notice from ${this.nameOf(sender)} does `
-        + `not verify (${reasonOf(error)}).`);
+      this.#finding(conv, "verify", FINDINGS.noticeFailed(this.nameOf(sender), reasonOf(error)));
     }
   }
 
@@ -767,16 +764,15 @@ export class ChatEngine extends EventTarget {
     const last = conv.devices.get(deviceKey);
     if (last && (parsed.deviceCounter !== last.counter + 1n
       || !bytesEqual(parsed.prevHash, last.hash))) {
-      this.#finding(conv, "missing", `A message from ${name} is missing.`);
+      this.#finding(conv, "missing", FINDINGS.missing(name));
     }
     conv.devices.set(deviceKey, { counter: parsed.deviceCounter, hash });
     const seen = conv.hashes.get(Number(parsed.seenSeq));
     if (parsed.seenSeq > 0n && seen && !bytesEqual(seen, parsed.seenHash)) {
-      this.#finding(conv, "history", `Your history differs from ${name}'s.`);
+      this.#finding(conv, "history", FINDINGS.history(name));
     }
     if (Math.abs(Number(parsed.clientClockMs) - item.server_time) > CLOCK_SKEW_MS) {
-      this.#finding(conv, "clock", `The server's time for a message from ${name} is more `
-        + "than 10 minutes from the sender's clock.");
+      this.#finding(conv, "clock", FINDINGS.clock(name));
     }
     conv.hashes.set(item.seq, hash);
     conv.lastMessage = { seq: BigInt(item.seq), hash };
@@ -786,9 +782,9 @@ export class ChatEngine extends EventTarget {
 
   /** Why sending in `conv` is blocked, or null. */
   blockedReason(conv) {
-    if (conv.left) return "You are no longer a member of this conversation.";
-    if (conv.broken) return "Its membership failed verification.";
-    if (this.registry.sendingBlocked(conv.idBytes)) return "The server showed two keys for one epoch.";
+    if (conv.left) return FINDINGS.left;
+    if (conv.broken) return FINDINGS.broken;
+    if (this.registry.sendingBlocked(conv.idBytes)) return FINDINGS.twoKeys;
     return null;
   }
 
@@ -829,7 +825,7 @@ export class ChatEngine extends EventTarget {
     const controller = new AbortController();
     signal?.addEventListener("abort", () => controller.abort(), { once: true });
     const entry = { kind: "message", mine: true, sender: this.me.id, seq: null, status: "uploading",
-      text: `File: ${safeFileName(file.name)}`, time: this.now(), progress: { sent: 0, total: 0 },
+      text: CHAT.file(safeFileName(file.name)), time: this.now(), progress: { sent: 0, total: 0 },
       file: { name: safeFileName(file.name), mime: file.type, size: file.size },
       cancel: () => controller.abort() };
     conv.byClientId.set(`${this.me.id}:${toHex(clientMessageId)}`, entry);
@@ -1253,8 +1249,7 @@ export class ChatEngine extends EventTarget {
         if (blocked) throw new Error(blocked);
         await this.#publish(conv, doc, doc.type, { path });
       } catch (error) {
-        entry.actionError = `${doc.type === "unsend" ? "Not deleted" : "Not sent"}: `
-          + reasonOf(error);
+        entry.actionError = FINDINGS.actionFailed(doc.type === "unsend", reasonOf(error));
         console.error(`v2 chat: a ${doc.type} was not sent`, error);
       }
       this.#emit("change", { conversation: id });
@@ -1363,7 +1358,7 @@ export class ChatEngine extends EventTarget {
     const results = await Promise.allSettled(emails.map((email) => this.lookup(email)));
     const unknown = emails.filter((_, i) => results[i].status === "rejected");
     if (unknown.length) {
-      throw Object.assign(new Error(`No verified account has the address ${unknown.join(", ")}.`),
+      throw Object.assign(new Error(FINDINGS.noAccount(unknown)),
         { unknown });
     }
     const others = results.map((r) => r.value).filter((c) => c.id !== this.me.id);

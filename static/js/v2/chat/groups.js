@@ -8,14 +8,13 @@
 // - the timeline lines of both.
 import { bytesEqual, signCannotOpen, verifyCannotOpen } from "../../crypto/index.js";
 import { b64, unb64 } from "./api.js";
+import { FINDINGS, GROUPS, MEMBERS } from "../strings.js";
 
 export const CANNOT_OPEN_KIND = "notice"; // the message statement kind of a notice
 export const CANNOT_OPEN_TYPE = "cannot-open"; // the document type in its box
 export const MAX_GROUP_NAME = 200; // characters; the envelope's size limit also applies
 
-const ADMIN_WORDS = { add: "add members", remove: "remove members",
-  "grant-admin": "make someone an admin", "revoke-admin": "remove an admin",
-  rename: "rename the group" };
+const ADMIN_WORDS = GROUPS.adminWords;
 
 /**
  * Why this member may not sign `kind` (on `target`, a BigInt id, or null) in `state` (the
@@ -24,21 +23,21 @@ const ADMIN_WORDS = { add: "add members", remove: "remove members",
  */
 export function refusalOf(state, me, kind, target, nameOf) {
   const name = target === null ? "" : nameOf(target);
-  if (!state.members.has(me)) return { text: "You are not a member of this conversation." };
+  if (!state.members.has(me)) return { text: GROUPS.notMember };
   if (Object.hasOwn(ADMIN_WORDS, kind) && !state.admins.has(me)) {
-    return { text: `Only an admin may ${ADMIN_WORDS[kind]}.` };
+    return { text: GROUPS.onlyAdmin(ADMIN_WORDS[kind]) };
   }
   const member = target !== null && state.members.has(target);
-  if (kind === "add" && member) return { text: `${name} is already a member.`, done: true };
+  if (kind === "add" && member) return { text: GROUPS.alreadyMember(name), done: true };
   if (kind !== "add" && target !== null && !member) {
-    return { text: `${name} is not a member.`, done: kind === "remove" };
+    return { text: GROUPS.isNotMember(name), done: kind === "remove" };
   }
-  if (kind === "remove" && target === me) return { text: "Leave instead of removing yourself." };
+  if (kind === "remove" && target === me) return { text: GROUPS.leaveInstead };
   if (kind === "grant-admin" && state.admins.has(target)) {
-    return { text: `${name} is already an admin.`, done: true };
+    return { text: GROUPS.alreadyAdmin(name), done: true };
   }
   if (kind === "revoke-admin" && !state.admins.has(target)) {
-    return { text: `${name} is not an admin.`, done: true };
+    return { text: GROUPS.isNotAdmin(name), done: true };
   }
   return null;
 }
@@ -46,9 +45,9 @@ export function refusalOf(state, me, kind, target, nameOf) {
 /** The trimmed group name; an Error for an empty or overlong one. */
 export function checkGroupName(name) {
   const trimmed = typeof name === "string" ? name.trim() : "";
-  if (!trimmed) throw new Error("Enter a name for the group.");
+  if (!trimmed) throw new Error(MEMBERS.enterGroupName);
   if ([...trimmed].length > MAX_GROUP_NAME) {
-    throw new Error(`A group name has at most ${MAX_GROUP_NAME} characters.`);
+    throw new Error(MEMBERS.groupNameTooLong(MAX_GROUP_NAME));
   }
   return trimmed;
 }
@@ -94,6 +93,5 @@ export function readCannotOpen(doc, { sender, conversationId, keyLookup, hashOf 
 
 /** "Bob could not open the keys Alice made (epoch 2)". */
 export function cannotOpenLine(notice, nameOf) {
-  return `${nameOf(notice.reporterId)} could not open the keys ${nameOf(notice.creatorId)} `
-    + `made (epoch ${notice.epoch})`;
+  return FINDINGS.cannotOpen(nameOf(notice.reporterId), nameOf(notice.creatorId), notice.epoch);
 }

@@ -16,6 +16,7 @@ import { Outbox } from "./outbox.js";
 import { ChatSocket } from "./socket.js";
 import { confirmDiscardUploads, showInterruptedUploads } from "./uploadview.js";
 import { ChatView } from "./view.js";
+import { CHAT, OFFLINE } from "../strings.js";
 
 export { ChatEngine } from "./engine.js";
 export { ChatView } from "./view.js";
@@ -23,9 +24,7 @@ export { formatSize, safeFileName } from "./filename.js";
 
 /** The question a logout asks while `count` messages wait to send. */
 export function discardWaitingQuestion(count) {
-  const plural = new Intl.PluralRules().select(count) === "one";
-  return `${count} ${plural ? "message has" : "messages have"} not been sent; log out `
-    + `anyway? ${plural ? "It" : "They"} will be deleted from this browser.`;
+  return OFFLINE.discardWaiting(count);
 }
 
 /**
@@ -82,7 +81,7 @@ export async function startChat(root, keys,
   try {
     await engine.start();
   } catch (error) {
-    view.showFailure(`The chat could not start: ${error.message}`);
+    view.showFailure(CHAT.couldNotStart(error.message));
     throw error;
   }
   view.render();

@@ -6,6 +6,7 @@
 // form keeps what was typed.
 import { el, field } from "./dom.js";
 import { addressProblem } from "./invite.js";
+import { MEMBERS } from "../strings.js";
 
 export class MemberPanel {
   /** `controlsFor(member)`: extra nodes for a row (the verified mark and "Verify"). */
@@ -18,15 +19,15 @@ export class MemberPanel {
       "aria-describedby": "v2-member-error" });
     this.newName = el("input", { id: "v2-rename", name: "name", autocomplete: "off",
       "aria-describedby": "v2-member-error" });
-    this.addForm = el("form", { class: "v2-add", "aria-label": "Add a member" },
-      field("v2-add-email", "Add a member by email address", this.addEmail),
-      el("button", { type: "submit", text: "Add" }));
-    this.renameForm = el("form", { class: "v2-rename", "aria-label": "Rename the group" },
-      field("v2-rename", "New group name", this.newName),
-      el("button", { type: "submit", text: "Rename" }));
-    this.leave = el("button", { type: "button", class: "v2-leave", text: "Leave conversation" });
-    this.element = el("section", { class: "v2-member-list", "aria-label": "Members" },
-      el("h3", { text: "Members" }), this.list, this.addForm, this.renameForm, this.error,
+    this.addForm = el("form", { class: "v2-add", "aria-label": MEMBERS.addLabel },
+      field("v2-add-email", MEMBERS.addField, this.addEmail),
+      el("button", { type: "submit", text: MEMBERS.add }));
+    this.renameForm = el("form", { class: "v2-rename", "aria-label": MEMBERS.renameLabel },
+      field("v2-rename", MEMBERS.renameField, this.newName),
+      el("button", { type: "submit", text: MEMBERS.rename }));
+    this.leave = el("button", { type: "button", class: "v2-leave", text: MEMBERS.leave });
+    this.element = el("section", { class: "v2-member-list", "aria-label": MEMBERS.members },
+      el("h3", { text: MEMBERS.members }), this.list, this.addForm, this.renameForm, this.error,
       this.leave);
     this.#wire();
   }
@@ -40,7 +41,7 @@ export class MemberPanel {
     });
     this.renameForm.addEventListener("submit", (e) => {
       e.preventDefault();
-      this.#submit(this.newName, (name) => (name ? null : "Enter a name for the group."),
+      this.#submit(this.newName, (name) => (name ? null : MEMBERS.enterGroupName),
         (name) => engine.rename(engine.openId, name));
     });
     this.leave.addEventListener("click", () => this.run(() => engine.leave(engine.openId)));
@@ -69,7 +70,7 @@ export class MemberPanel {
       await action();
       return true;
     } catch (error) {
-      this.error.textContent = `Not done: ${error.message}`;
+      this.error.textContent = MEMBERS.notDone(error.message);
       console.error("v2 chat: the membership change failed", error);
       return false;
     }
@@ -102,21 +103,21 @@ export class MemberPanel {
       // The address beside the name (a display name proves nothing), once.
       others && member.email && !member.name.includes(member.email)
         ? el("span", { class: "member-email", text: ` ${member.email}` }) : "",
-      member.admin ? el("span", { class: "member-admin", text: " (admin)" }) : "");
+      member.admin ? el("span", { class: "member-admin", text: MEMBERS.admin }) : "");
     if (member.vouchedBy !== member.id) {
       row.append(el("span", { class: "member-vouched",
-        text: ` vouched for by ${engine.nameOf(member.vouchedBy)}` }));
+        text: MEMBERS.vouchedBy(engine.nameOf(member.vouchedBy)) }));
     }
     row.append(...this.controlsFor(member));
     if (manage && member.id !== engine.me.id) {
       // The name is in the text, hidden from sight (the row shows it): an aria-label
       // unlike the visible text would fail "label in name" (WCAG 2.5.3).
-      const [kind, before, after] = member.admin ? ["revoke-admin", "Remove", "as an admin"]
-        : ["grant-admin", "Make", "an admin"];
+      const [kind, before, after] = member.admin ? ["revoke-admin", ...MEMBERS.revokeAdmin]
+        : ["grant-admin", ...MEMBERS.grantAdmin];
       const text = [before, el("span", { class: "visually-hidden", text: ` ${member.name}` }),
         ` ${after}`];
       row.append(" ", this.#button(kind, member.id, null, text),
-        " ", this.#button("remove", member.id, `Remove ${member.name}`, "Remove"));
+        " ", this.#button("remove", member.id, MEMBERS.removeLabel(member.name), MEMBERS.remove));
     }
     return row;
   }

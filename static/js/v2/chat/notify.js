@@ -5,6 +5,7 @@
 // the app). The choices are kept per account in this browser; shown notifications are
 // recorded from their "show" event (`shown`) and closed when a conversation is opened.
 import { el } from "./dom.js";
+import { NOTIFICATIONS } from "../strings.js";
 
 const SETTINGS_KEY = (userId) => `securechat.notifications.${userId}`;
 
@@ -52,8 +53,8 @@ export class Notifier {
    *  (`hash`: the message's, to close it if the message is deleted for everyone). */
   message({ conversation, sender, text, looking, hash = null }) {
     if (!this.enabled || looking || this.permission !== "granted") return;
-    const title = `${sender} — SecureChat`;
-    const body = this.withText && typeof text === "string" ? text : "New message";
+    const title = NOTIFICATIONS.title(sender);
+    const body = this.withText && typeof text === "string" ? text : NOTIFICATIONS.newMessage;
     const notification = new Notification(title, { body, tag: conversation });
     notification.addEventListener("show", () => {
       const record = { conversation, title, body };
@@ -99,8 +100,8 @@ export function notificationSettings(notifier) {
     text.checked = notifier.withText;
     text.disabled = !notifier.enabled;
     status.textContent = notifier.permission === "denied"
-      ? "This browser blocks notifications for this site: allow them in its settings."
-      : notifier.permission === "unsupported" ? "This browser cannot show notifications." : "";
+      ? NOTIFICATIONS.blocked
+      : notifier.permission === "unsupported" ? NOTIFICATIONS.unsupported : "";
   };
   on.addEventListener("change", () => {
     notifier.setEnabled(on.checked).then(sync, (error) => {
@@ -114,10 +115,8 @@ export function notificationSettings(notifier) {
   });
   sync();
   return el("details", { class: "v2-settings", id: "v2-notify-settings" },
-    el("summary", { text: "Notifications" }),
-    el("p", {}, el("label", {}, on, " Notify me of new messages while this tab is open")),
-    el("p", {}, el("label", {}, text, " Include the message text (others who see your "
-      + "screen can read it)")), status,
-    el("p", { class: "helptext", text: "With the tab closed, nothing arrives: SecureChat "
-      + "has no push notifications." }));
+    el("summary", { text: NOTIFICATIONS.summary }),
+    el("p", {}, el("label", {}, on, NOTIFICATIONS.on)),
+    el("p", {}, el("label", {}, text, NOTIFICATIONS.withText)), status,
+    el("p", { class: "helptext", text: NOTIFICATIONS.noPush }));
 }

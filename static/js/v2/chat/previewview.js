@@ -6,16 +6,8 @@
 // revoked when the preview closes. A sender's thumbnail is drawn into a canvas from its
 // sniffed bytes, at once, without a click.
 import { formatSize } from "./filename.js";
+import { PREVIEWS as TEXT } from "../strings.js";
 
-const TEXT = {
-  opening: "Opening the preview…",
-  "download-only": "This kind of file is not previewed (only pictures, audio, video and "
-    + "PDF are, recognised from the file itself): download it instead.",
-  failed: "The preview could not be opened.",
-  pdfFailed: "This PDF could not be shown: download it instead.",
-  close: "Close preview",
-};
-const tooLarge = (max) => `Files over ${formatSize(max)} are not previewed: download it instead.`;
 
 function node(tag, attributes = {}, text = null) {
   const element = document.createElement(tag);
@@ -39,7 +31,7 @@ export class Thumbnails {
     let holder = this.#nodes.get(item);
     if (!holder) {
       holder = node("span", { class: "v2-thumbnail", role: "img",
-        "aria-label": `Thumbnail of ${item.file.name}` });
+        "aria-label": TEXT.thumbnail(item.file.name) });
       holder.hidden = true;
       this.#nodes.set(item, holder);
       this.engine.files.thumbnailCanvas(item.file.thumbnail).then((canvas) => {
@@ -86,9 +78,9 @@ export class PreviewPanel {
     this.#shown = preview;
     if (!preview) return;
     this.element.dataset.state = preview.state;
-    this.title.textContent = `Preview of ${preview.entry.file.name}`;
+    this.title.textContent = TEXT.previewOf(preview.entry.file.name);
     if (preview.state !== "open") {
-      const text = preview.state === "too-large" ? tooLarge(this.engine.files.previewMaxBytes?.())
+      const text = preview.state === "too-large" ? TEXT.tooLarge(formatSize(this.engine.files.previewMaxBytes?.()))
         : TEXT[preview.state];
       this.body.replaceChildren(node("p", { class: `v2-preview-${preview.state}`,
         role: preview.state === "opening" ? "status" : "alert" }, text));
@@ -101,7 +93,7 @@ export class PreviewPanel {
 
   #media(preview) {
     this.#url = URL.createObjectURL(preview.blob);
-    const label = `Preview of ${preview.entry.file.name}`;
+    const label = TEXT.previewOf(preview.entry.file.name);
     const media = preview.kind === "image" ? node("img", { alt: label })
       : node(preview.kind, { controls: "", preload: "metadata", "aria-label": label });
     media.src = this.#url;
@@ -112,7 +104,7 @@ export class PreviewPanel {
     const pages = node("div", { class: "v2-preview-pages" });
     this.body.replaceChildren(pages);
     this.engine.files.renderPdf(preview.blob, () => {
-      const canvas = node("canvas", { "aria-label": `Page ${pages.childElementCount + 1}` });
+      const canvas = node("canvas", { "aria-label": TEXT.page(pages.childElementCount + 1) });
       pages.append(canvas);
       return canvas;
     }).then((count) => {

@@ -3,6 +3,7 @@
 // stored: unread counts then do not follow across devices either) and shows none of
 // others'. Kept per account in this browser (null storage on a shared computer).
 import { el } from "./dom.js";
+import { PRIVACY } from "../strings.js";
 
 const KEY = (userId) => `securechat.privacy.${userId}`;
 
@@ -34,10 +35,8 @@ export function privacySettingsView(settings) {
     return el("p", {}, el("label", {}, input, ` ${label}`));
   };
   return el("details", { class: "v2-settings", id: "v2-privacy-settings" },
-    el("summary", { text: "Privacy" }),
-    box("v2-privacy-receipts", "readReceipts",
-      "Send read receipts (and see others')"),
-    box("v2-privacy-typing", "typing", "Send typing hints (and see others')"),
-    el("p", { class: "helptext", text: "The server sees read positions and typing hints "
-      + "(who, where, when), never what you read or type." }));
+    el("summary", { text: PRIVACY.summary }),
+    box("v2-privacy-receipts", "readReceipts", PRIVACY.receipts),
+    box("v2-privacy-typing", "typing", PRIVACY.typing),
+    el("p", { class: "helptext", text: PRIVACY.help }));
 }

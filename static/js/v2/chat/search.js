@@ -5,6 +5,7 @@
 // query, so it dies with the tab or the logout. Enter (or a click) opens a result and
 // jumps to the message; Ctrl+K (⌘K) focuses the box; Esc clears it.
 import { el } from "./dom.js";
+import { SEARCH } from "../strings.js";
 
 const MAX_RESULTS = 50;
 const SNIPPET_CONTEXT = 40; // characters shown on each side of the match
@@ -61,12 +62,12 @@ export class SearchPanel {
     this.jump = jump;
     this.results = [];
     this.input = el("input", { type: "search", id: "v2-search", autocomplete: "off",
-      placeholder: "Search messages (Ctrl+K)", "aria-controls": "v2-search-results" });
+      placeholder: SEARCH.placeholder, "aria-controls": "v2-search-results" });
     this.list = el("ul", { class: "v2-search-results", id: "v2-search-results",
-      "aria-label": "Search results" });
+      "aria-label": SEARCH.results });
     this.status = el("p", { class: "helptext", role: "status", id: "v2-search-status" });
     this.element = el("div", { class: "v2-search", role: "search" },
-      el("label", { for: "v2-search", class: "visually-hidden", text: "Search messages" }),
+      el("label", { for: "v2-search", class: "visually-hidden", text: SEARCH.label }),
       this.input, this.status, this.list);
     this.#wire();
   }
@@ -103,14 +104,14 @@ export class SearchPanel {
       const button = el("button", { type: "button", class: "v2-search-result",
         "data-conversation": result.conversation, "data-seq": String(result.seq) },
       el("span", { class: "v2-search-where",
-        text: `${this.labelOf(result.conversation)} · ${this.engine.nameOf(result.sender)}` }),
+        text: SEARCH.where(this.labelOf(result.conversation), this.engine.nameOf(result.sender)) }),
       el("span", { class: "v2-search-text" }, ...snippet(result)));
       button.addEventListener("click", () => this.#open(result));
       return el("li", {}, button);
     }));
     const count = this.results.length;
     this.status.textContent = !query.trim() ? ""
-      : count ? `${count}${count === MAX_RESULTS ? "+" : ""} found` : "Nothing found.";
+      : count ? SEARCH.found(count, count === MAX_RESULTS) : SEARCH.nothing;
   }
 
   #open(result) {

@@ -4,6 +4,7 @@
 // composer sends hints through the engine (rate-limited there). Typing is metadata
 // the server sees and relays, never stores (docs/security.md).
 import { el } from "./dom.js";
+import { CHAT } from "../strings.js";
 
 export const TYPING_SHOW_MS = 6000; // longer than the engine's interval between hints
 
@@ -48,7 +49,6 @@ export class TypingIndicator {
     const shown = this.engine.privacy.typing ? [...this.#timers.keys()] : [];
     const names = shown.filter((key) => key.startsWith(prefix))
       .map((key) => this.engine.nameOf(BigInt(key.slice(prefix.length))));
-    this.element.textContent = names.length === 0 ? ""
-      : names.length === 1 ? `${names[0]} is typing…` : `${names.join(" and ")} are typing…`;
+    this.element.textContent = names.length === 0 ? "" : CHAT.typing(names);
   }
 }

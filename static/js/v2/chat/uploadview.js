@@ -4,9 +4,9 @@
 // Text only through textContent; the entry's state is the engine's (entry.progress,
 // entry.cancel()).
 import { formatSize } from "./filename.js";
+import { UPLOADS } from "../strings.js";
 
-export const DISCARD_UPLOADS_QUESTION =
-  "An upload is still in progress. Log out anyway? The upload will be cancelled and deleted.";
+export const DISCARD_UPLOADS_QUESTION = UPLOADS.discardQuestion;
 
 function node(tag, attributes, text = "") {
   const made = Object.assign(document.createElement(tag), attributes);
@@ -17,21 +17,21 @@ function node(tag, attributes, text = "") {
 /** "12 s left", "3 min left", "2 h left" for people; "" when unknown. */
 export function formatTimeLeft(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return "";
-  if (seconds < 60) return `${Math.ceil(seconds)} s left`;
-  if (seconds < 3600) return `${Math.ceil(seconds / 60)} min left`;
-  return `${Math.ceil(seconds / 3600)} h left`;
+  if (seconds < 60) return UPLOADS.secondsLeft(Math.ceil(seconds));
+  if (seconds < 3600) return UPLOADS.minutesLeft(Math.ceil(seconds / 60));
+  return UPLOADS.hoursLeft(Math.ceil(seconds / 3600));
 }
 
 /** The progress bar, "speed, time left" and a Cancel button of an uploading entry. */
 export function uploadControls(item) {
   const { progress, file } = item;
   const bar = node("progress", { max: progress.total || 1, value: progress.sent });
-  bar.setAttribute("aria-label", `Uploading ${file.name}`);
+  bar.setAttribute("aria-label", UPLOADS.uploading(file.name));
   const rate = progress.bytesPerSecond > 0
-    ? [`${formatSize(progress.bytesPerSecond)}/s`, formatTimeLeft(progress.secondsLeft)]
+    ? [UPLOADS.perSecond(formatSize(progress.bytesPerSecond)), formatTimeLeft(progress.secondsLeft)]
       .filter(Boolean).join(", ") : "";
-  const cancel = node("button", { type: "button", className: "v2-cancel-upload" }, "Cancel");
-  cancel.setAttribute("aria-label", `Cancel the upload of ${file.name}`);
+  const cancel = node("button", { type: "button", className: "v2-cancel-upload" }, UPLOADS.cancel);
+  cancel.setAttribute("aria-label", UPLOADS.cancelLabel(file.name));
   cancel.addEventListener("click", () => item.cancel?.());
   return [bar, " ", node("span", { className: "upload-rate" }, rate), " ", cancel];
 }
@@ -53,16 +53,16 @@ export function confirmDiscardUploads() {
 
 /** What the chat says about an upload a reload interrupted (its record is kept). */
 export function interruptedText(name) {
-  return `Upload of ${name || "a file"} was interrupted — choose the same file to continue`;
+  return UPLOADS.interrupted(name || UPLOADS.aFile);
 }
 
 function interruptedNotice(upload, uploads, dismiss) {
   const text = interruptedText(upload.name);
-  const keep = node("button", { type: "button" }, "Dismiss");
-  keep.setAttribute("aria-label", `Dismiss: ${text}`);
+  const keep = node("button", { type: "button" }, UPLOADS.dismiss);
+  keep.setAttribute("aria-label", UPLOADS.dismissLabel(text));
   keep.addEventListener("click", () => dismiss(upload.localId));
-  const discard = node("button", { type: "button" }, "Discard");
-  discard.setAttribute("aria-label", `Discard the interrupted upload of ${upload.name || "a file"}`);
+  const discard = node("button", { type: "button" }, UPLOADS.discard);
+  discard.setAttribute("aria-label", UPLOADS.discardLabel(upload.name || UPLOADS.aFile));
   discard.addEventListener("click", () => {
     discard.disabled = true;
     uploads.discard(upload.localId).catch((error) => {

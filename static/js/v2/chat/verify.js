@@ -8,23 +8,8 @@
 import { el } from "./dom.js";
 import { CameraScanner, qrSvg, readImageFile } from "./qr.js";
 import { ScanRefused, Verification } from "./verification.js";
+import { CHAT, VERIFY as TEXT } from "../strings.js";
 
-const TEXT = {
-  intro: (name) => `Compare this safety number with the one ${name} sees, in person or over `
-    + "a call you trust, or scan each other's QR code. It matches only if nobody has "
-    + "swapped your keys.",
-  verified: (name) => `${name} is verified. The mark goes away if their keys change.`,
-  unverified: (name) => `${name} is not verified yet.`,
-  marked: (name) => `${name} is now verified.`,
-  "other-keys": (name) => `This code is for someone else's keys: ${name} is not marked verified.`,
-  "not-safety-code": () => "This is not a SecureChat safety code: nothing was marked.",
-  noCode: () => "No QR code was found in this image: nothing was marked.",
-  notImage: () => "This file is not an image this browser can read: nothing was marked.",
-  camera: (reason) => `The camera could not be used (${reason}).`,
-  pointCamera: (name) => `Point the camera at ${name}'s safety QR code…`,
-  failed: (reason) => `Nothing was marked: ${reason}`,
-  noKeys: "No keys are pinned for this contact yet: write to them first.",
-};
 
 export class VerifyPanel {
   constructor(engine) {
@@ -43,20 +28,20 @@ export class VerifyPanel {
       title: el("h3", { id: "v2-verify-title", tabindex: "-1" }),
       intro: el("p", { class: "v2-verify-intro" }),
       number: el("div", { class: "v2-safety-number", role: "group",
-        "aria-label": "Safety number" }),
+        "aria-label": TEXT.safetyNumber }),
       state: el("p", { class: "v2-verify-state", role: "status" }),
       figure: el("figure", { class: "v2-verify-qr" }),
       caption: el("figcaption"),
-      mark: el("button", { type: "button", class: "v2-verify-mark", text: "Mark as verified" }),
+      mark: el("button", { type: "button", class: "v2-verify-mark", text: TEXT.mark }),
       scan: el("button", { type: "button", class: "v2-verify-scan" }),
-      stop: el("button", { type: "button", class: "v2-verify-stop", text: "Stop the camera",
+      stop: el("button", { type: "button", class: "v2-verify-stop", text: TEXT.stop,
         hidden: true }),
       file: el("input", { type: "file", id: "v2-verify-file", accept: "image/*" }),
       fileLabel: el("label", { for: "v2-verify-file" }),
       video: el("video", { class: "v2-verify-video", muted: true, playsinline: true,
-        "aria-label": "Camera", hidden: true }),
+        "aria-label": TEXT.cameraLabel, hidden: true }),
       result: el("p", { class: "v2-verify-result", role: "alert" }),
-      close: el("button", { type: "button", class: "v2-verify-close", text: "Close" }),
+      close: el("button", { type: "button", class: "v2-verify-close", text: TEXT.close }),
     };
     parts.root = el("section", { class: "v2-verify", hidden: true,
       "aria-labelledby": "v2-verify-title" }, parts.title, parts.intro, parts.number,
@@ -81,7 +66,7 @@ export class VerifyPanel {
       nodes.push(" ", el("span", { class: "v2-verified", text: "✓ verified" }));
     }
     const button = el("button", { type: "button", class: "v2-verify-open",
-      "aria-label": `Verify ${member.name}`, text: "Verify" });
+      "aria-label": TEXT.verifyLabel(member.name), text: TEXT.verify });
     button.addEventListener("click", () => this.open(member.id));
     nodes.push(" ", button);
     return nodes;
@@ -114,9 +99,9 @@ export class VerifyPanel {
     const { parts } = this;
     const safety = this.verification.safety(this.userId);
     const name = this.engine.nameOf(this.userId);
-    parts.title.textContent = `Verify ${name}`;
-    parts.scan.textContent = `Scan ${name}'s code with the camera`;
-    parts.fileLabel.textContent = `Scan ${name}'s code from an image file`;
+    parts.title.textContent = TEXT.title(name);
+    parts.scan.textContent = TEXT.scan(name);
+    parts.fileLabel.textContent = TEXT.scanFile(name);
     parts.mark.disabled = !safety;
     if (!safety) {
       parts.intro.textContent = TEXT.noKeys;
@@ -127,7 +112,7 @@ export class VerifyPanel {
       return;
     }
     parts.intro.textContent = TEXT.intro(name);
-    const halves = [[this.engine.me.id, "You", safety.mine], [this.userId, name, safety.theirs]]
+    const halves = [[this.engine.me.id, CHAT.you, safety.mine], [this.userId, name, safety.theirs]]
       .sort((a, b) => (a[0] < b[0] ? -1 : 1)); // user-id order, as the CLI prints it
     parts.number.replaceChildren(...halves.map(([id, who, groups]) => el("p",
       { class: "v2-safety-half", "data-user": String(id) }, el("span", { class: "who",
@@ -138,9 +123,9 @@ export class VerifyPanel {
     parts.mark.hidden = verified;
     if (this.qrText !== safety.qr) { // a new key changes the code; otherwise keep the element
       this.qrText = safety.qr;
-      parts.caption.textContent = `Let ${name} scan this code`;
+      parts.caption.textContent = TEXT.letScan(name);
       parts.figure.replaceChildren(qrSvg(safety.qr,
-        `QR code of your safety number with ${name}`), parts.caption);
+        TEXT.qrLabel(name)), parts.caption);
     }
   }
 

@@ -28,6 +28,7 @@ import { clockTime, dayLabel, daysAgo, fullTimestamp, startsNewDay } from "./tim
 import { TypingIndicator } from "./typing.js";
 import { bindPaste, uploadControls } from "./uploadview.js";
 import { VerifyPanel } from "./verify.js";
+import { CHAT, COMPOSER, FILES } from "../strings.js";
 
 const RELABEL_EVERY_MS = 60 * 1000;
 const PREVIEW_CHARS = 60; // of the newest message, in the conversation list
@@ -36,12 +37,6 @@ const FRESH_MS = 60 * 1000;
 // Consecutive messages of one sender within this time show as one group (one name).
 const GROUP_GAP_MS = 5 * 60 * 1000;
 const RENDER_DELAY_MS = 16;
-const REMOVED_TEXT = { sender: "This message was deleted for everyone.",
-  expiry: "Message expired.", server: "Message removed by the server.",
-  pending: "Message removed." };
-const FORGERY_TEXT = "This file does not match what its sender sent (forgery?)";
-const IN_PAGE_TEXT = "This browser cannot save files while they download: the file is "
-  + "decrypted in this page's memory first.";
 
 /** Builds the static skeleton around the member panel and typing line; its parts by name. */
 function skeleton(root, members, typing, settings, search) {
@@ -68,21 +63,21 @@ function skeleton(root, members, typing, settings, search) {
     attach: el("input", { type: "file", id: "v2-attach", name: "file", multiple: true,
       "aria-describedby": "v2-send-error" }),
   };
-  parts.newForm = el("form", { class: "v2-new", "aria-label": "New conversation" },
-    field("v2-new-emails", "Email address(es), separated by commas", parts.emails),
-    field("v2-new-name", "Group name (for a group)", parts.groupName), parts.newError,
-    el("button", { type: "submit", text: "Start conversation" }));
-  parts.composer = el("form", { class: "v2-composer", "aria-label": "Write a message" },
-    field("v2-text", "Message", parts.text), parts.counter,
-    field("v2-attach", "Attach a file (or drop files on the conversation)", parts.attach),
-    parts.sendError, el("button", { type: "submit", text: "Send" }));
+  parts.newForm = el("form", { class: "v2-new", "aria-label": CHAT.newConversation },
+    field("v2-new-emails", CHAT.newEmails, parts.emails),
+    field("v2-new-name", CHAT.newGroupName, parts.groupName), parts.newError,
+    el("button", { type: "submit", text: CHAT.start }));
+  parts.composer = el("form", { class: "v2-composer", "aria-label": COMPOSER.label },
+    field("v2-text", COMPOSER.message, parts.text), parts.counter,
+    field("v2-attach", COMPOSER.attach, parts.attach),
+    parts.sendError, el("button", { type: "submit", text: COMPOSER.send }));
   parts.conversation = el("section", { class: "v2-conversation", hidden: true,
     "aria-labelledby": "v2-title" }, parts.title, parts.warnings, parts.empty, parts.timeline,
   typing, parts.composer, members);
   root.replaceChildren(el("div", { class: "v2-chat" }, parts.status, parts.offline,
     parts.alerts, parts.announce,
-    el("section", { class: "v2-sidebar", "aria-label": "Conversations" },
-      el("h2", { text: "Conversations" }), search, parts.list, parts.newForm, ...settings),
+    el("section", { class: "v2-sidebar", "aria-label": CHAT.conversations },
+      el("h2", { text: CHAT.conversations }), search, parts.list, parts.newForm, ...settings),
     parts.conversation));
   return parts;
 }
@@ -209,7 +204,7 @@ export class ChatView {
     const emails = parts.emails.value.split(",").map((s) => s.trim()).filter(Boolean);
     parts.newError.textContent = "";
     const problem = emails.length ? emails.map(addressProblem).find(Boolean)
-      : "Enter at least one email address.";
+      : CHAT.enterAddress;
     if (problem) { // refused here: no request leaves for a malformed address
       parts.newError.textContent = problem;
       parts.emails.setAttribute("aria-invalid", "true");
@@ -237,8 +232,7 @@ export class ChatView {
     const text = parts.text.value;
     if (!text.trim() || !engine.openId) return;
     if (counterState(text).over) { // refused before sending, what was typed stays
-      parts.sendError.textContent = "This message is too long to send: shorten it, or "
-        + "send it as a file.";
+      parts.sendError.textContent = COMPOSER.tooLong;
       return;
     }
     parts.sendError.textContent = "";
@@ -254,7 +248,7 @@ export class ChatView {
     const sent = intent?.kind === "reply" ? engine.sendReply(engine.openId, intent.entry.hash, text)
       : engine.sendText(engine.openId, text);
     sent.then((entry) => {
-      if (entry?.status === "failed") parts.sendError.textContent = `Not sent: ${entry.error}`;
+      if (entry?.status === "failed") parts.sendError.textContent = COMPOSER.notSent(entry.error);
     });
   }
 
@@ -265,7 +259,7 @@ export class ChatView {
     for (const file of files) {
       engine.sendFile(engine.openId, file).then((entry) => {
         if (entry?.status === "failed") {
-          parts.sendError.textContent = `${entry.file.name} was not sent: ${entry.error}`;
+          parts.sendError.textContent = CHAT.fileNotSent(entry.file.name, entry.error);
         }
       });
     }
@@ -374,7 +368,7 @@ export class ChatView {
     this.previews.render();
     this.intent.render();
     this.parts.status.textContent = this.failure
-      ?? (this.engine.online ? "Connected" : "Reconnecting…");
+      ?? (this.engine.online ? CHAT.connected : CHAT.reconnecting);
     this.parts.alerts.replaceChildren(...this.engine.findings.map((f) =>
       el("li", { class: `v2-warning v2-${f.kind}`, text: f.text })));
   }
@@ -382,7 +376,7 @@ export class ChatView {
   #label(conv) {
     if (conv.name) return conv.name;
     const others = this.engine.members(conv.id).members.filter((m) => m.id !== this.engine.me.id);
-    return others.map((m) => m.name).join(", ") || "Conversation";
+    return others.map((m) => m.name).join(", ") || CHAT.conversation;
   }
 
   /** The other members' ids (the avatar's colour of an unnamed conversation). */
@@ -396,10 +390,10 @@ export class ChatView {
     const item = conv.items.findLast((i) => i.kind === "message");
     if (!item) return null;
     const what = item.status === "removed"
-      ? (item.removedBy === "sender" ? "Deleted for everyone" : "Message removed")
-      : item.status === "failed" && !item.mine ? "A message that failed verification"
-        : item.file ? `File: ${item.file.name}` : item.text ?? "";
-    const line = `${this.engine.nameOf(item.sender)}: ${what}`;
+      ? (item.removedBy === "sender" ? CHAT.lastDeleted : CHAT.lastRemoved)
+      : item.status === "failed" && !item.mine ? CHAT.lastFailed
+        : item.file ? CHAT.file(item.file.name) : item.text ?? "";
+    const line = CHAT.line(this.engine.nameOf(item.sender), what);
     return { text: line.length > PREVIEW_CHARS ? `${line.slice(0, PREVIEW_CHARS)}…` : line,
       time: item.time };
   }
@@ -439,16 +433,14 @@ export class ChatView {
     this.typing.render();
     const blocked = engine.blockedReason(conv);
     parts.composer.querySelector("button[type=submit]").disabled = Boolean(blocked);
-    if (blocked) parts.sendError.textContent = `Sending is blocked: ${blocked}`;
+    if (blocked) parts.sendError.textContent = COMPOSER.blocked(blocked);
   }
 
   /** A new conversation: who it is with, that it is end-to-end encrypted, how to verify. */
   #emptyText(conv) {
     const others = this.engine.members(conv.id).members.filter((m) => m.id !== this.engine.me.id);
-    const who = others.map((m) => m.name).join(", ") || "nobody else yet";
-    return `This is the start of your conversation with ${who}. Messages and files here `
-      + "are end-to-end encrypted: only its members can read them, not the server. To be "
-      + "sure who you are writing to, compare safety numbers with them.";
+    const who = others.map((m) => m.name).join(", ") || CHAT.nobodyYet;
+    return CHAT.empty(who);
   }
 
   /** Items with day separators, consecutive messages of one sender grouped. */
@@ -481,9 +473,9 @@ export class ChatView {
     if (item.kind === "operation") {
       return el("li", { class: "v2-operation", "data-seq": item.seq, text: item.text });
     }
-    const text = item.status === "removed" ? REMOVED_TEXT[item.removedBy ?? "pending"]
+    const text = item.status === "removed" ? CHAT.removed[item.removedBy ?? "pending"]
       : item.status === "failed" && !item.mine
-        ? "This message failed verification and is not shown." : item.text;
+        ? CHAT.failedVerification : item.text;
     return this.actions.decorate(conv, item, el("li", {
       class: `v2-message ${item.mine ? "mine" : "theirs"} ${item.status}`,
       "data-seq": item.seq ?? "" },
@@ -528,24 +520,24 @@ export class ChatView {
     if (thumbnail) box.prepend(thumbnail, " ");
     if (file.uploadId && (item.status === "sent" || item.status === "received")) {
       const button = el("button", { type: "button", class: "v2-download",
-        "aria-label": `Download ${file.name}`, text: "Download",
+        "aria-label": FILES.downloadLabel(file.name), text: FILES.download,
         disabled: download?.state === "downloading" });
       button.addEventListener("click", () => this.#download(item));
       const preview = el("button", { type: "button", class: "v2-preview-open",
-        "aria-label": `Preview ${file.name}`, text: "Preview",
+        "aria-label": FILES.previewLabel(file.name), text: FILES.preview,
         disabled: download?.state === "downloading" });
       preview.addEventListener("click", () => this.engine.openPreview(this.engine.openId, item));
       box.append(" ", button, " ", preview);
     }
     if (download?.state === "downloading" && download.fallback) {
-      box.append(" ", el("span", { class: "v2-in-page", text: IN_PAGE_TEXT }));
+      box.append(" ", el("span", { class: "v2-in-page", text: FILES.inPage }));
     }
     if (download?.state === "downloading") {
       box.append(" ", el("progress", { max: String(download.total),
-        value: String(download.received), "aria-label": `Downloading ${file.name}` }));
+        value: String(download.received), "aria-label": FILES.downloading(file.name) }));
     } else if (download?.state === "failed") {
       box.append(" ", el("span", { class: "error v2-download-error", role: "alert",
-        text: download.forgery ? FORGERY_TEXT : `The download failed: ${download.error}` }));
+        text: download.forgery ? FILES.forgery : FILES.downloadFailed(download.error) }));
     }
     return box;
   }

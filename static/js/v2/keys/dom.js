@@ -4,6 +4,7 @@
 import { CryptoError } from "../../crypto/errors.js";
 import { ApiFailure } from "../accounts/api.js";
 import { describeFailure } from "../accounts/views.js";
+import { KEYS as K } from "../strings.js";
 
 /** `tag` with attributes and children (strings become text). */
 export function el(tag, attributes = {}, ...children) {
@@ -39,18 +40,18 @@ export function errorBox(id) {
 /** The sentence for a failure of a key change (the account views' wording, plus ours). */
 export function describe(error) {
   if (error instanceof ApiFailure) {
-    if (error.code === "wrong_password") return "That is not your current password.";
+    if (error.code === "wrong_password") return K.wrongPassword;
     if (error.code === "invalid_link") {
-      return "This link is not valid any more (used, expired or mistyped). Ask for a new one.";
+      return K.invalidLink;
     }
   }
   if (error instanceof CryptoError) {
-    if (error.code === "bad_recovery_code") return "That is not a recovery code (26 letters and digits).";
+    if (error.code === "bad_recovery_code") return K.badRecoveryCode;
     if (error.code === "unwrap_failed" || error.code === "key_mismatch") {
-      return "That recovery code does not open this account's keys.";
+      return K.recoveryMismatch;
     }
     if (error.code === "directory_mismatch") {
-      return `Security alarm: ${error.message}. Nothing was changed; contact your administrator.`;
+      return K.alarm(error.message);
     }
   }
   return describeFailure(error);
@@ -88,17 +89,17 @@ export function progressBar(id) {
  */
 export function codePrompt(id) {
   const { row, input } = field(`${id}-input`,
-    "Code from your authenticator app, or a backup code",
+    K.codeField,
     { type: "text", autocomplete: "one-time-code" });
   const errors = errorBox(`${id}-errors`);
-  const button = el("button", { type: "submit" }, "Continue");
+  const button = el("button", { type: "submit" }, K.continue);
   const form = el("form", { id, novalidate: true, hidden: true }, errors.box, row, button);
   let waiting = null;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const code = input.value.trim();
     if (!code) {
-      errors.show(["Enter the code from your authenticator app or a backup code."]);
+      errors.show([K.enterCode]);
       return;
     }
     input.value = "";

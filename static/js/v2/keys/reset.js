@@ -8,6 +8,7 @@ import { showRecoveryCode } from "../accounts/recoveryview.js";
 
 import { codePrompt, describe, el, errorBox, field, progressBar } from "./dom.js";
 import { cancelWithLink, holdReset, resetMaterial, resetWithRecoveryCode } from "./flows.js";
+import { dateTime, KEYS as K, RESET as R } from "../strings.js";
 
 const LINK_PATH = /\/password-reset\/([A-Za-z0-9_-]{1,40})\/([A-Za-z0-9_-]{1,100})\/?$/;
 const CANCEL_PATH = /\/password-reset\/cancel\/([A-Za-z0-9_-]{20,100})\/?$/;
@@ -59,31 +60,30 @@ function card(id, title, ...children) {
 }
 
 function loginLink(ctx) {
-  return el("p", {}, el("a", { href: ctx.loginUrl ?? "/", id: "v2-reset-login" }, "Log in"));
+  return el("p", {}, el("a", { href: ctx.loginUrl ?? "/", id: "v2-reset-login" }, R.logIn));
 }
 
 /** The reset request: an address; the same answer whether or not it has an account. */
 export function showResetRequest(root, ctx) {
-  const email = field("v2-reset-request-email", "Email address",
+  const email = field("v2-reset-request-email", R.emailAddress,
     { type: "email", autocomplete: "email" });
   const errors = errorBox("v2-reset-request-errors");
   const done = el("p", { id: "v2-reset-request-done", role: "status", hidden: true });
   const form = el("form", { id: "v2-reset-request-form", novalidate: true }, errors.box,
-    email.row, el("button", { type: "submit" }, "Send the reset link"));
+    email.row, el("button", { type: "submit" }, R.sendLink));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const address = email.input.value.trim();
-    errors.show(/^[^@\s]+@[^@\s]+$/.test(address) ? [] : ["Enter a valid email address."]);
+    errors.show(/^[^@\s]+@[^@\s]+$/.test(address) ? [] : [R.validEmail]);
     if (!errors.box.hidden) return;
     ctx.api.post("/api/v1/auth/password-reset", { email: address }).then((answer) => {
-      done.textContent = answer?.detail ?? "If an account uses this address, a reset link is on its way.";
+      done.textContent = answer?.detail ?? R.linkOnItsWay;
       done.hidden = false;
       form.hidden = true;
     }, (error) => errors.show([describe(error)]));
   });
-  root.replaceChildren(card("v2-reset-request", "Forgot your password?",
-    el("p", {}, "We email you a link. Have your recovery code at hand: with it you keep "
-      + "your history."), form, done, loginLink(ctx)));
+  root.replaceChildren(card("v2-reset-request", R.forgotHeading,
+    el("p", {}, R.forgotIntro), form, done, loginLink(ctx)));
   return { stop: () => root.replaceChildren() };
 }
 
@@ -92,21 +92,18 @@ function resetForm(ctx, material) {
     value: "code", checked: true });
   const without = el("input", { type: "radio", name: "v2-reset-mode", id: "v2-reset-without-code",
     value: "hold" });
-  const code = field("v2-reset-code", "Recovery code", { type: "text", autocomplete: "off" });
+  const code = field("v2-reset-code", R.recoveryCode, { type: "text", autocomplete: "off" });
   const warning = el("p", { class: "form-error", id: "v2-reset-warning", hidden: true },
-    "Without the recovery code your account gets NEW keys: messages and files from before "
-    + "can no longer be read, and your contacts will see an unverified key change. The "
-    + "reset waits before it takes effect, and can be cancelled from any signed-in device "
-    + "or with the link we email.");
-  const next = field("v2-reset-password", "New password", { autocomplete: "new-password",
-    help: `At least ${ctx.config.minPasswordLength} characters, not a common password.` });
-  const again = field("v2-reset-again", "New password again", { autocomplete: "new-password" });
+    R.withoutWarning);
+  const next = field("v2-reset-password", K.newPassword, { autocomplete: "new-password",
+    help: K.newPasswordHelp(ctx.config.minPasswordLength) });
+  const again = field("v2-reset-again", K.newPasswordAgain, { autocomplete: "new-password" });
   const errors = errorBox("v2-reset-errors");
   const form = el("form", { id: "v2-reset-form", novalidate: true }, errors.box,
-    el("fieldset", {}, el("legend", {}, "Your recovery code"),
-      el("p", {}, el("label", {}, withCode, " I have my recovery code (history kept)")),
-      el("p", {}, el("label", {}, without, " I don't have it (new keys, history lost)"))),
-    code.row, warning, next.row, again.row, el("button", { type: "submit" }, "Reset password"));
+    el("fieldset", {}, el("legend", {}, R.yourRecoveryCode),
+      el("p", {}, el("label", {}, withCode, R.haveCode)),
+      el("p", {}, el("label", {}, without, R.noCode))),
+    code.row, warning, next.row, again.row, el("button", { type: "submit" }, R.resetPassword));
   const sync = () => {
     code.row.hidden = without.checked;
     warning.hidden = !without.checked;
@@ -114,11 +111,11 @@ function resetForm(ctx, material) {
   withCode.addEventListener("change", sync);
   without.addEventListener("change", sync);
   const problems = () => [
-    ...(without.checked || code.input.value.trim() ? [] : ["Enter your recovery code."]),
+    ...(without.checked || code.input.value.trim() ? [] : [R.enterRecoveryCode]),
     ...passwordProblems(next.input.value, material.email, {
       minLength: ctx.config.minPasswordLength, maxLength: ctx.config.maxPasswordLength,
       commonPasswords: ctx.commonPasswords }),
-    ...(next.input.value === again.input.value ? [] : ["The two passwords differ."]),
+    ...(next.input.value === again.input.value ? [] : [R.passwordsDiffer]),
   ];
   const values = () => ({ hold: without.checked, recoveryCode: code.input.value,
     newPassword: next.input.value });
@@ -129,7 +126,7 @@ function resetForm(ctx, material) {
 async function submitReset(ctx, link, material, view, shown) {
   const { hold, recoveryCode, newPassword } = view.values();
   const common = { link, material, newPassword, workerScript: ctx.workerScript,
-    onProgress: (f) => shown.progress.update("Protecting your keys with the new password", f),
+    onProgress: (f) => shown.progress.update(K.titles.new, f),
     askCode: (failure) => shown.prompt.ask(failure) };
   const result = hold ? await holdReset(ctx.api, common)
     : await resetWithRecoveryCode(ctx.api, { ...common, recoveryCode });
@@ -138,27 +135,23 @@ async function submitReset(ctx, link, material, view, shown) {
   shown.progress.done("");
   await showRecoveryCode(ctx.store, result.recoveryCode, result.email, { confirmOnServer: false });
   const message = hold
-    ? `Reset requested WITHOUT the recovery code. It takes effect at `
-      + `${new Date(result.publishAt).toLocaleString()}; until then your current password `
-      + "and keys keep working. Then your account has NEW keys: older messages and files "
-      + "cannot be read. Your new recovery code is valid from then on."
-    : "Your password is reset; your keys and history are kept and every session ended. "
-      + "Log in with your new password.";
+    ? R.heldRequested(dateTime(result.publishAt))
+    : R.resetDone;
   ctx.done(message);
 }
 
 /** The emailed link's page: reset with the recovery code, or held without it. */
 export function showResetLink(root, ctx, link) {
-  const intro = el("p", { id: "v2-reset-intro" }, "Opening your reset link…");
+  const intro = el("p", { id: "v2-reset-intro" }, R.opening);
   const progress = progressBar("v2-reset-progress");
   const prompt = codePrompt("v2-reset-otp");
-  const section = card("v2-reset", "Reset your password", intro, ...progress.nodes, prompt.form);
+  const section = card("v2-reset", R.resetHeading, intro, ...progress.nodes, prompt.form);
   root.replaceChildren(section);
   const material = link === null
-    ? Promise.reject(new Error("This page lost its reset link: open the link from your email again."))
+    ? Promise.reject(new Error(R.lostLink))
     : resetMaterial(ctx.api, link);
   material.then((material) => {
-    intro.textContent = `Choose a new password for ${material.email}.`;
+    intro.textContent = R.chooseFor(material.email);
     const view = resetForm(ctx, material);
     section.append(view.form, loginLink(ctx));
     let busy = false;
@@ -179,7 +172,7 @@ export function showResetLink(root, ctx, link) {
   }, (error) => {
     intro.textContent = link === null ? error.message : describe(error);
     intro.className = "form-error";
-    section.append(el("p", {}, el("a", { href: "/password-reset/" }, "Ask for a new link")));
+    section.append(el("p", {}, el("a", { href: "/password-reset/" }, R.askNewLink)));
   });
   return { stop: () => root.replaceChildren() };
 }
@@ -188,18 +181,17 @@ export function showResetLink(root, ctx, link) {
 export function showCancelHold(root, ctx, { token }) {
   const errors = errorBox("v2-reset-cancel-errors");
   const done = el("p", { id: "v2-reset-cancel-done", role: "status", hidden: true });
-  const button = el("button", { type: "button", id: "v2-reset-cancel-button" }, "Cancel the reset");
+  const button = el("button", { type: "button", id: "v2-reset-cancel-button" }, K.cancelReset);
   button.addEventListener("click", () => {
     cancelWithLink(ctx.api, token).then(() => {
-      done.textContent = "The reset is cancelled; your password and keys did not change.";
+      done.textContent = K.cancelled;
       done.hidden = false;
       button.hidden = true;
       errors.show([]);
     }, (error) => errors.show([describe(error)]));
   });
-  root.replaceChildren(card("v2-reset-cancel", "Cancel a password reset",
-    el("p", {}, "Someone asked to reset your password without your recovery code. If it "
-      + "was not you, cancel it: your password and keys stay as they are."),
+  root.replaceChildren(card("v2-reset-cancel", R.cancelHeading,
+    el("p", {}, R.cancelIntro),
     errors.box, button, done, loginLink(ctx)));
   return { stop: () => root.replaceChildren() };
 }

@@ -9,9 +9,9 @@ import { codePrompt, describe, download, el, errorBox, field, progressBar } from
 import {
   cancelHeldReset, changePassword, exportIdentity, pendingReset, rotateKeys,
 } from "./flows.js";
+import { dateTime, KEYS as K } from "../strings.js";
 
-const TITLES = { current: "Checking your current password",
-  new: "Protecting your keys with the new password" };
+const TITLES = K.titles;
 
 function actionForm(id, title, intro, fields, submit) {
   const errors = errorBox(`${id}-errors`);
@@ -22,26 +22,25 @@ function actionForm(id, title, intro, fields, submit) {
 }
 
 function passwordForm(ctx, run) {
-  const current = field("v2-keys-password-current", "Current password");
-  const next = field("v2-keys-password-new", "New password", { autocomplete: "new-password",
-    help: `At least ${ctx.config.minPasswordLength} characters, not a common password.` });
-  const again = field("v2-keys-password-again", "New password again",
+  const current = field("v2-keys-password-current", K.currentPassword);
+  const next = field("v2-keys-password-new", K.newPassword, { autocomplete: "new-password",
+    help: K.newPasswordHelp(ctx.config.minPasswordLength) });
+  const again = field("v2-keys-password-again", K.newPasswordAgain,
     { autocomplete: "new-password" });
   const rotate = el("input", { type: "checkbox", id: "v2-keys-password-rotate" });
-  const { form, errors } = actionForm("v2-keys-password", "Change password",
-    "Your keys are re-wrapped here under the new password; your other sessions end.",
-    [current, next, again, el("p", {}, el("label", {}, rotate, " Also rotate my keys"))],
-    "Change password");
+  const { form, errors } = actionForm("v2-keys-password", K.changePassword, K.changeIntro,
+    [current, next, again, el("p", {}, el("label", {}, rotate, K.alsoRotate))],
+    K.changePassword);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const email = ctx.session().user.email;
     const problems = [
-      ...(current.input.value ? [] : ["Enter your current password."]),
+      ...(current.input.value ? [] : [K.enterCurrent]),
       ...passwordProblems(next.input.value, email, { minLength: ctx.config.minPasswordLength,
         maxLength: ctx.config.maxPasswordLength, commonPasswords: ctx.commonPasswords }),
-      ...(next.input.value === again.input.value ? [] : ["The two new passwords differ."]),
+      ...(next.input.value === again.input.value ? [] : [K.newDiffer]),
       ...(next.input.value && next.input.value === current.input.value
-        ? ["The new password is the current one."] : []),
+        ? [K.sameAsCurrent] : []),
     ];
     errors.show(problems);
     if (problems.length) return;
@@ -52,9 +51,8 @@ function passwordForm(ctx, run) {
       for (const input of [current.input, next.input, again.input]) input.value = "";
       rotate.checked = false;
       const status = rotated
-        ? `Password changed and keys rotated (key generation ${changed.identity.signingGeneration}); `
-          + "your other sessions ended."
-        : "Password changed; your other sessions ended.";
+        ? K.changedRotated(changed.identity.signingGeneration)
+        : K.changed;
       await ctx.replaceIdentity(changed.identity, changed.identityText,
         { status, remount: rotated });
       return status;
@@ -64,18 +62,17 @@ function passwordForm(ctx, run) {
 }
 
 function rotateForm(ctx, run) {
-  const current = field("v2-keys-rotate-current", "Current password");
-  const { form, errors } = actionForm("v2-keys-rotate", "Rotate keys",
-    "A new key generation, signed by the current one (and the other way round). "
-    + "Your history stays readable; your other sessions end.", [current], "Rotate keys");
+  const current = field("v2-keys-rotate-current", K.currentPassword);
+  const { form, errors } = actionForm("v2-keys-rotate", K.rotate, K.rotateIntro, [current],
+    K.rotate);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    errors.show(current.input.value ? [] : ["Enter your current password."]);
+    errors.show(current.input.value ? [] : [K.enterCurrent]);
     if (!current.input.value) return;
     run(errors, async (common) => {
       const rotated = await rotateKeys(ctx.api, { ...common, password: current.input.value });
       current.input.value = "";
-      const status = `Keys rotated: key generation ${rotated.identity.signingGeneration}.`;
+      const status = K.rotated(rotated.identity.signingGeneration);
       await ctx.replaceIdentity(rotated.identity, rotated.identityText, { status, remount: true });
       return status;
     });
@@ -84,20 +81,18 @@ function rotateForm(ctx, run) {
 }
 
 function exportForm(ctx, run) {
-  const current = field("v2-keys-export-current", "Current password");
-  const { form, errors } = actionForm("v2-keys-export", "Export keys",
-    "Downloads your keys as an age file encrypted under your password: `age -d` with "
-    + "your password gives an identity file for `age -d -i`. You get a security email.",
-    [current], "Export keys");
+  const current = field("v2-keys-export-current", K.currentPassword);
+  const { form, errors } = actionForm("v2-keys-export", K.exportKeys, K.exportIntro,
+    [current], K.exportKeys);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    errors.show(current.input.value ? [] : ["Enter your current password."]);
+    errors.show(current.input.value ? [] : [K.enterCurrent]);
     if (!current.input.value) return;
     run(errors, async (common) => {
       const bytes = await exportIdentity(ctx.api, { ...common, password: current.input.value });
       current.input.value = "";
       download(bytes, `securechat-identity-${ctx.session().user.email}.age`);
-      return "Your keys were exported (encrypted under your password).";
+      return K.exported;
     });
   });
   return form;
@@ -107,7 +102,7 @@ function exportForm(ctx, run) {
 function heldBanner(ctx) {
   const text = el("p", { id: "v2-keys-held-text" });
   const errors = errorBox("v2-keys-held-errors");
-  const cancel = el("button", { type: "button", id: "v2-keys-held-cancel" }, "Cancel the reset");
+  const cancel = el("button", { type: "button", id: "v2-keys-held-cancel" }, K.cancelReset);
   const banner = el("div", { class: "card form-error", id: "v2-keys-held", role: "alert",
     hidden: true }, text, errors.box, cancel);
   let hold = null;
@@ -116,9 +111,7 @@ function heldBanner(ctx) {
     hold = pending.hold ? { ...pending.hold, userId: pending.userId } : null;
     banner.hidden = hold === null;
     if (hold) {
-      text.textContent = "Someone asked to reset your password WITHOUT your recovery code. "
-        + `Unless you cancel it, it takes effect at ${new Date(hold.publish_at).toLocaleString()}: `
-        + "then your account gets new keys and your history can no longer be read.";
+      text.textContent = K.held(dateTime(hold.publish_at));
     }
   };
   cancel.addEventListener("click", () => {
@@ -127,7 +120,7 @@ function heldBanner(ctx) {
       hold: hold.id }).then(() => {
       banner.hidden = true;
       hold = null;
-      ctx.say("The reset is cancelled; your password and keys did not change.");
+      ctx.say(K.cancelled);
     }, (error) => errors.show([describe(error)]));
   });
   return { banner, refresh };
@@ -147,7 +140,7 @@ export function mountKeySection(container, ctx) {
     busy = true;
     const common = { email: ctx.session().user.email, userId: ctx.session().user.id,
       identity: ctx.session().identity, workerScript: ctx.workerScript,
-      onProgress: (phase, f) => progress.update(TITLES[phase] ?? "Working", f),
+      onProgress: (phase, f) => progress.update(TITLES[phase] ?? K.working, f),
       askCode: (failure) => prompt.ask(failure) };
     Promise.resolve().then(() => action(common)).then((message) => progress.done(message),
       (error) => {
@@ -160,7 +153,7 @@ export function mountKeySection(container, ctx) {
   };
   const held = heldBanner({ ...ctx, say: (text) => progress.done(text) });
   const section = el("section", { class: "card", id: "v2-keys", "aria-labelledby": "v2-keys-title" },
-    el("h2", { id: "v2-keys-title" }, "Password and keys"), held.banner, ...progress.nodes,
+    el("h2", { id: "v2-keys-title" }, K.heading), held.banner, ...progress.nodes,
     prompt.form, passwordForm(ctx, run), rotateForm(ctx, run), exportForm(ctx, run));
   container.replaceChildren(section);
   const check = () => held.refresh().catch((error) => {

@@ -1,5 +1,6 @@
 // Small DOM helpers for the profile views: everything is built with createElement and
 // textContent (no HTML strings), so server text can never become markup.
+import { TWO_FACTOR as TF } from "../strings.js";
 
 /** `tag` with attributes (`hidden: true` and other booleans set or omitted) and children. */
 export function el(tag, attributes = {}, ...children) {
@@ -20,9 +21,9 @@ export function field(id, label, attributes = {}) {
 
 /** The current password and (when 2FA is on) a code: the step-up every change asks. */
 export function stepUpFields(prefix) {
-  const password = field(`${prefix}-password`, "Current password",
+  const password = field(`${prefix}-password`, TF.currentPassword,
     { type: "password", autocomplete: "current-password", required: true });
-  const code = field(`${prefix}-code`, "Authentication code (app or backup code)",
+  const code = field(`${prefix}-code`, TF.stepUpCode,
     { type: "text", autocomplete: "one-time-code", inputmode: "text" });
   return { password, code, rows: [password.row, code.row] };
 }

@@ -3,6 +3,7 @@
 // the profile's two-factor section. "Not now" is remembered per account in this browser
 // (whether a note was dismissed is no secret); setting two-factor up ends it for good.
 import { el } from "./dom.js";
+import { TWO_FACTOR as TF } from "../strings.js";
 
 const DISMISSED = "dismissed";
 
@@ -25,14 +26,13 @@ export function showTwoFactorNudge(root, me, { storage }) {
     return { stop: () => root.replaceChildren() };
   }
   const later = el("button", { type: "button", class: "secondary", id: "v2-nudge-2fa-later" },
-    "Not now");
+    TF.notNow);
   const note = el("aside", { class: "card notice", id: "v2-nudge-2fa",
     "aria-labelledby": "v2-nudge-2fa-title" },
-  el("h2", { id: "v2-nudge-2fa-title" }, "Protect your account with two-factor"),
-  el("p", {}, "With an authenticator app, your password alone no longer opens your "
-    + "account. It takes a minute."),
+  el("h2", { id: "v2-nudge-2fa-title" }, TF.nudgeHeading),
+  el("p", {}, TF.nudgeText),
   el("p", { class: "actions" }, el("a", { href: "/me/", class: "button",
-    id: "v2-nudge-2fa-setup" }, "Set up two-factor"), " ", later));
+    id: "v2-nudge-2fa-setup" }, TF.nudgeSetUp), " ", later));
   later.addEventListener("click", () => {
     storage?.setItem(key, DISMISSED);
     root.dataset.twoFactorNudge = "dismissed";

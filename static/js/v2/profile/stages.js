@@ -8,6 +8,7 @@ import { describeFailure } from "../accounts/views.js";
 
 import { el, showMessage } from "./dom.js";
 import { backupCodesPanel, enrolmentPanel } from "./twofactor.js";
+import { TWO_FACTOR as TF } from "../strings.js";
 
 function card(id, title, ...children) {
   const heading = el("h1", { id: `${id}-title`, tabindex: "-1" }, title);
@@ -19,8 +20,8 @@ function card(id, title, ...children) {
 export async function showEnrolStage(root, { api, email, finish, started = null }) {
   const error = el("p", { class: "form-error", id: "v2-enrol-error", role: "alert", hidden: true });
   const body = el("div");
-  const view = card("v2-enrol", "Set up two-factor authentication",
-    el("p", {}, "This site requires an authenticator app. Set it up to finish logging in."),
+  const view = card("v2-enrol", TF.enrolHeading,
+    el("p", {}, TF.enrolRequired),
     error, body);
   root.replaceChildren(view.node);
   let enrolment = started;
@@ -46,17 +47,16 @@ export function showVerifyStage(root, { api, email, finish }) {
   const status = el("p", { class: "helptext", id: "v2-verify-status", role: "status",
     "aria-live": "polite" });
   const resend = el("button", { type: "button", class: "secondary", id: "v2-verify-resend" },
-    "Send the link again");
+    TF.sendLinkAgain);
   const next = el("button", { type: "button", id: "v2-verify-continue" },
-    "I opened the link: continue");
-  const view = card("v2-verify", "Check your inbox",
-    el("p", {}, "We sent a link to ", el("strong", {}, email), ". Open it to confirm your "
-      + "address, then continue here to set up two-factor authentication."),
+    TF.openedLink);
+  const view = card("v2-verify", TF.inboxHeading,
+    el("p", {}, TF.sentLinkTo, el("strong", {}, email), TF.sentLinkAfter),
     error, status, el("div", { class: "actions" }, next, resend));
   resend.addEventListener("click", () => {
     showMessage(error, "");
     api.post("/api/v1/auth/verify-email/resend").then(
-      () => { status.textContent = "A new link is on its way."; },
+      () => { status.textContent = TF.newLinkOnWay; },
       (failure) => showMessage(error, describeFailure(failure)));
   });
   next.addEventListener("click", () => {
@@ -67,8 +67,7 @@ export function showVerifyStage(root, { api, email, finish }) {
       (failure) => {
         const waiting = failure instanceof ApiFailure
           && failure.code === "email_verification_required";
-        showMessage(error, waiting ? "Your address is not confirmed yet: open the link in "
-          + "the email first." : describeFailure(failure));
+        showMessage(error, waiting ? TF.notConfirmedYet : describeFailure(failure));
       });
   });
   root.replaceChildren(view.node);

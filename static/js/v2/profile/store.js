@@ -7,6 +7,7 @@ import { forgetParameters } from "../accounts/known.js";
 import { describeFailure } from "../accounts/views.js";
 
 import { emailChangeBody, stepUpBody } from "./stepup.js";
+import { PROFILE_STATUS as T } from "../strings.js";
 
 export const SECTIONS = ["name", "sessions", "totp", "email", "delete"];
 
@@ -50,7 +51,7 @@ export class ProfileStore extends EventTarget {
   async run(section, work, done) {
     if (this.busy) return;
     this.busy = section;
-    this.messages[section] = { error: "", status: "Working…" };
+    this.messages[section] = { error: "", status: T.working };
     this.emit();
     try {
       const result = await work();
@@ -66,7 +67,7 @@ export class ProfileStore extends EventTarget {
   }
 
   stepUp(password, code) {
-    if (!password) throw new ApiFailure(400, "invalid", "Enter your current password.");
+    if (!password) throw new ApiFailure(400, "invalid", T.enterPassword);
     return stepUpBody(this.api, this.workerScript, this.email, password, code);
   }
 
@@ -76,8 +77,7 @@ export class ProfileStore extends EventTarget {
   setDisplayName(name) {
     return this.run("name", () => this.api.call("PUT", "/api/v1/me/display-name",
       { display_name: name }), (answer) => (answer.display_name
-      ? `Contacts now see you as ${answer.display_name}.`
-      : "Your display name is cleared: contacts see your address."));
+      ? T.nameSet(answer.display_name) : T.nameCleared));
   }
 
   // --- sessions ------------------------------------------------------------------------
@@ -85,13 +85,13 @@ export class ProfileStore extends EventTarget {
   revokeSession(session) {
     return this.run("sessions", async () => {
       await this.api.call("DELETE", `/api/v1/me/sessions/${session.id}`);
-      if (session.current) this.end("This session was ended. Log in again.");
-    }, "The session was ended.");
+      if (session.current) this.end(T.thisSessionEnded);
+    }, T.sessionEnded);
   }
 
   revokeOthers() {
     return this.run("sessions", () => this.api.post("/api/v1/me/sessions/revoke-others"),
-      (answer) => `Other sessions ended: ${answer.ended}.`);
+      (answer) => T.othersEnded(answer.ended));
   }
 
   // --- two-factor ----------------------------------------------------------------------
@@ -99,14 +99,14 @@ export class ProfileStore extends EventTarget {
   /** Sends the address's verification link again (two-factor waits for it). */
   resendVerification() {
     return this.run("totp", () => this.api.post("/api/v1/auth/verify-email/resend"),
-      `We sent a new link to ${this.email}.`);
+      T.newLink(this.email));
   }
 
   startTotp(password, code) {
     return this.run("totp", async () => {
       const body = await this.stepUp(password, code);
       this.enrolment = await this.api.post("/api/v1/me/totp", body);
-    }, "Scan the code, then confirm with a code from the app.");
+    }, T.scanTheCode);
   }
 
   /** Rejects with the failure (the enrolment panel shows it). */
@@ -114,8 +114,7 @@ export class ProfileStore extends EventTarget {
     const answer = await this.api.post("/api/v1/me/totp/confirm", { code });
     this.enrolment = null;
     this.backupCodes = answer.backup_codes;
-    this.messages.totp = { error: "", status: "Two-factor authentication is on. Your other "
-      + "sessions were logged out." };
+    this.messages.totp = { error: "", status: T.totpOn };
     await this.load();
   }
 
@@ -129,7 +128,7 @@ export class ProfileStore extends EventTarget {
     return this.run("totp", async () => {
       await this.api.call("DELETE", "/api/v1/me/totp", await this.stepUp(password, code));
       this.backupCodes = null;
-    }, "Two-factor authentication is off.");
+    }, T.totpOff);
   }
 
   regenerateBackupCodes(password, code) {
@@ -137,7 +136,7 @@ export class ProfileStore extends EventTarget {
       const answer = await this.api.post("/api/v1/me/backup-codes",
         await this.stepUp(password, code));
       this.backupCodes = answer.backup_codes;
-    }, "New backup codes made; the old ones no longer work.");
+    }, T.codesMade);
   }
 
   backupCodesSaved() {
@@ -149,22 +148,21 @@ export class ProfileStore extends EventTarget {
 
   changeEmail(newEmail, password, code) {
     return this.run("email", async () => {
-      if (!newEmail) throw new ApiFailure(400, "invalid", "Enter the new email address.");
-      if (!password) throw new ApiFailure(400, "invalid", "Enter your current password.");
+      if (!newEmail) throw new ApiFailure(400, "invalid", T.enterNewEmail);
+      if (!password) throw new ApiFailure(400, "invalid", T.enterPassword);
       const body = await emailChangeBody(this.api, this.workerScript, { email: this.email,
         newEmail, password, code, identity: this.account.session.identity });
       return this.api.post("/api/v1/me/email", body);
-    }, (answer) => `We sent a link to ${answer.pending_email}. Your address changes when you `
-      + "open it; until then, log in with the current one.");
+    }, (answer) => T.linkSent(answer.pending_email));
   }
 
   deleteAccount(password, code, sure) {
     return this.run("delete", async () => {
-      if (!sure) throw new ApiFailure(400, "invalid", "Tick the box to confirm the deletion.");
+      if (!sure) throw new ApiFailure(400, "invalid", T.tickToDelete);
       const email = this.email;
       await this.api.post("/api/v1/me/delete", await this.stepUp(password, code));
       forgetParameters(email);
-      this.end("Your account was deleted, with its keys. This browser keeps nothing of it.");
+      this.end(T.deleted);
     }, "");
   }
 

@@ -4,6 +4,7 @@
 // (made from the otpauth URI) shown as an <img> data URL: no markup from the server
 // enters the page, and no 'unsafe-inline' is needed (CSP img-src allows data:).
 import { downloadText, el, field, showMessage } from "./dom.js";
+import { TWO_FACTOR as TF } from "../strings.js";
 
 /** The QR code SVG text as an <img>. */
 export function qrImage(svg, id) {
@@ -11,7 +12,7 @@ export function qrImage(svg, id) {
   let binary = "";
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return el("img", { id, src: `data:image/svg+xml;base64,${btoa(binary)}`,
-    alt: "QR code for your authenticator app", width: 200, height: 200 });
+    alt: TF.qrAlt, width: 200, height: 200 });
 }
 
 function grouped(secret) {
@@ -25,24 +26,24 @@ function grouped(secret) {
 export function enrolmentPanel(prefix, enrolment, confirm) {
   const error = el("p", { class: "form-error", id: `${prefix}-confirm-error`, role: "alert",
     hidden: true });
-  const code = field(`${prefix}-confirm-code`, "Code from your authenticator app",
+  const code = field(`${prefix}-confirm-code`, TF.appCode,
     { type: "text", autocomplete: "one-time-code", inputmode: "numeric", required: true });
   const form = el("form", { id: `${prefix}-confirm-form`, novalidate: true }, error, code.row,
-    el("button", { type: "submit" }, "Confirm"));
+    el("button", { type: "submit" }, TF.confirm));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const value = code.input.value.trim();
     if (!value) {
-      showMessage(error, "Enter the 6-digit code your app shows.");
+      showMessage(error, TF.enterCode);
       return;
     }
     Promise.resolve(confirm(value)).then(() => { code.input.value = ""; },
       (failure) => showMessage(error, failure?.detail ?? String(failure)));
   });
   return el("div", { id: `${prefix}-enrolment` },
-    el("p", {}, "Scan this QR code with your authenticator app, or type the key below."),
+    el("p", {}, TF.scanThis),
     qrImage(enrolment.qr_svg, `${prefix}-qr`),
-    el("p", {}, "Key: ", el("code", { id: `${prefix}-secret`, class: "fingerprint" },
+    el("p", {}, TF.key, el("code", { id: `${prefix}-secret`, class: "fingerprint" },
       grouped(enrolment.secret))),
     form);
 }
@@ -50,21 +51,19 @@ export function enrolmentPanel(prefix, enrolment, confirm) {
 /** The backup codes, once: list, copy, download, and `done` when the user is finished. */
 export function backupCodesPanel(prefix, codes, email, done) {
   const status = el("p", { class: "helptext", role: "status", "aria-live": "polite" });
-  const text = `SecureChat backup codes for ${email}\n\n${codes.join("\n")}\n\n`
-    + "Each code works once, in place of a code from your authenticator app.\n";
-  const copy = el("button", { type: "button", class: "secondary" }, "Copy");
+  const text = TF.codesFile(email, codes);
+  const copy = el("button", { type: "button", class: "secondary" }, TF.copy);
   copy.addEventListener("click", () => navigator.clipboard.writeText(codes.join("\n")).then(
-    () => { status.textContent = "Backup codes copied."; },
-    () => { status.textContent = "Copying failed: select the codes and copy them."; }));
-  const download = el("button", { type: "button", class: "secondary" }, "Download as .txt");
+    () => { status.textContent = TF.copied; },
+    () => { status.textContent = TF.copyFailed; }));
+  const download = el("button", { type: "button", class: "secondary" }, TF.downloadTxt);
   download.addEventListener("click", () => downloadText(text, "securechat-backup-codes.txt"));
   const finish = el("button", { type: "button", id: `${prefix}-codes-done` },
-    "I saved my backup codes");
+    TF.saved);
   finish.addEventListener("click", () => done());
   return el("div", { id: `${prefix}-codes`, role: "group", "aria-labelledby": `${prefix}-codes-title` },
-    el("h3", { id: `${prefix}-codes-title` }, "Your backup codes"),
-    el("p", {}, "Shown this once. Keep them somewhere safe: each works once if you lose "
-      + "your phone."),
+    el("h3", { id: `${prefix}-codes-title` }, TF.codesHeading),
+    el("p", {}, TF.codesHelp),
     el("ul", { class: "backup-codes", id: `${prefix}-codes-list` },
       ...codes.map((code) => el("li", {}, el("code", {}, code)))),
     el("div", { class: "actions" }, copy, download), status, finish);

@@ -12,6 +12,7 @@ import { toHex } from "../../crypto/bytes.js";
 import { el, field, showMessage, stepUpFields } from "./dom.js";
 import { ProfileStore } from "./store.js";
 import { backupCodesPanel, enrolmentPanel } from "./twofactor.js";
+import { dateTime, PROFILE as S } from "../strings.js";
 
 function grouped(hex) {
   return hex.match(/.{1,4}/g).join(" ");
@@ -32,22 +33,21 @@ async function keyFacts(session) {
   const { identity, recipient, shared } = session;
   const current = recipient ?? await identityToRecipient(identity.generations[0].identity);
   const signing = toHex(sha256(ed25519.getPublicKey(identity.signingSeed)));
-  return [["Key generation", String(identity.signingGeneration), "v2-profile-generation"],
-    ["Your age recipient", current, "v2-profile-recipient"],
-    ["Your signing key (SHA-256)", grouped(signing), "v2-profile-signing"],
-    ["Keys kept", shared ? "in this tab only (shared computer)"
-      : "in this browser, under this session's device key", "v2-profile-storage"]];
+  return [[S.keyGeneration, String(identity.signingGeneration), "v2-profile-generation"],
+    [S.recipient, current, "v2-profile-recipient"],
+    [S.signingKey, grouped(signing), "v2-profile-signing"],
+    [S.keysKept, shared ? S.keptInTab : S.keptInBrowser, "v2-profile-storage"]];
 }
 
 function accountCard(facts) {
   const list = el("dl", { id: "v2-profile-facts" });
   const render = (me) => {
-    const rows = [["Email address", me.email, "v2-profile-email-address"],
-      ["Display name", me.display_name || "(none: contacts see your address)",
+    const rows = [[S.emailAddress, me.email, "v2-profile-email-address"],
+      [S.displayName, me.display_name || S.noDisplayName,
         "v2-profile-display-name-shown"],
-      ...(me.pending_email ? [["Waiting for confirmation", me.pending_email,
+      ...(me.pending_email ? [[S.waitingConfirmation, me.pending_email,
         "v2-profile-pending-email"]] : []),
-      ["Two-factor authentication", me.otp_enabled ? "on" : "off", "v2-profile-otp"],
+      [S.twoFactor, me.otp_enabled ? S.on : S.off, "v2-profile-otp"],
       ...facts];
     list.replaceChildren(...rows.flatMap(([term, value, id]) => [el("dt", {}, term),
       el("dd", { id, class: id.includes("recipient") || id.includes("signing")
@@ -58,10 +58,10 @@ function accountCard(facts) {
 
 function nameSection(store) {
   const { error, status } = messages("v2-profile-name");
-  const name = field("v2-profile-display-name", "Display name",
+  const name = field("v2-profile-display-name", S.displayName,
     { type: "text", autocomplete: "name", maxlength: 64 });
   const form = el("form", { id: "v2-profile-name-form", novalidate: true }, name.row,
-    el("button", { type: "submit" }, "Save"));
+    el("button", { type: "submit" }, S.save));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     store.setDisplayName(name.input.value.trim());
@@ -74,33 +74,32 @@ function nameSection(store) {
     }
     show(store, "name", error, status);
   };
-  return { node: section("v2-profile-name", "How contacts see you",
-    el("p", {}, "Contacts see this name instead of your address (they can still see the "
-      + "address). Leave it empty to show the address."), error, status, form), render };
+  return { node: section("v2-profile-name", S.nameHeading,
+    el("p", {}, S.nameHelp), error, status, form), render };
 }
 
 function sessionsSection(store) {
   const { error, status } = messages("v2-profile-sessions");
   const list = el("ul", { id: "v2-profile-sessions-list", class: "sessions" });
   const others = el("button", { type: "button", id: "v2-profile-revoke-others",
-    class: "secondary" }, "Log out all other sessions");
+    class: "secondary" }, S.logOutOthers);
   others.addEventListener("click", () => store.revokeOthers());
   const render = () => {
     list.replaceChildren(...store.sessions.map((session) => {
       const revoke = el("button", { type: "button", class: "secondary",
-        "aria-label": `Log out session ${session.device}${session.current ? " (this one)" : ""}` },
-      "Log out");
+        "aria-label": S.logOutSession(session.device, session.current) },
+      S.logOut);
       revoke.addEventListener("click", () => store.revokeSession(session));
       return el("li", { "data-session-id": session.id, "data-current": session.current },
-        el("strong", {}, session.device || "Unknown device"),
-        session.current ? " (this session)" : "",
-        ` — ${session.ip_address ?? "unknown address"}, last seen `,
-        el("time", { datetime: session.last_seen_at },
-          new Date(session.last_seen_at).toLocaleString()), " ", revoke);
+        el("strong", {}, session.device || S.unknownDevice),
+        session.current ? S.thisSession : "",
+        S.seenFrom(session.ip_address),
+        el("time", { datetime: session.last_seen_at }, dateTime(session.last_seen_at)),
+        " ", revoke);
     }));
     others.hidden = store.sessions.length < 2;
   };
-  return { node: section("v2-profile-sessions", "Sessions", error, status, list, others),
+  return { node: section("v2-profile-sessions", S.sessions, error, status, list, others),
     render: () => { render(); show(store, "sessions", error, status); } };
 }
 
@@ -113,11 +112,11 @@ function totpSection(store) {
   const { error, status } = messages("v2-profile-totp");
   const step = stepUpFields("v2-profile-totp");
   const start = el("button", { type: "submit", name: "action", value: "start",
-    id: "v2-profile-totp-start" }, "Set up an authenticator app");
+    id: "v2-profile-totp-start" }, S.setUpApp);
   const regenerate = el("button", { type: "submit", name: "action", value: "codes",
-    id: "v2-profile-totp-regenerate", class: "secondary" }, "Make new backup codes");
+    id: "v2-profile-totp-regenerate", class: "secondary" }, S.newBackupCodes);
   const remove = el("button", { type: "submit", name: "action", value: "remove",
-    id: "v2-profile-totp-remove", class: "secondary" }, "Turn two-factor off");
+    id: "v2-profile-totp-remove", class: "secondary" }, S.turnOff);
   const form = el("form", { id: "v2-profile-totp-form", novalidate: true }, ...step.rows,
     el("div", { class: "actions" }, start, regenerate, remove));
   form.addEventListener("submit", (event) => {
@@ -139,8 +138,7 @@ function totpSection(store) {
     const unverified = store.me?.email_verified === false && !on;
     verifyFirst.node.hidden = !unverified;
     verifyFirst.render();
-    state.textContent = on ? "Two-factor authentication is on: logging in asks for a code "
-      + "from your app (or a backup code)." : "";
+    state.textContent = on ? S.totpOn : "";
     state.hidden = !on;
     step.code.row.hidden = !on;
     start.hidden = on;
@@ -156,7 +154,7 @@ function totpSection(store) {
     }
     show(store, "totp", error, status);
   };
-  return { node: section("v2-profile-totp", "Two-factor authentication", error, status,
+  return { node: section("v2-profile-totp", S.twoFactor, error, status,
     state, verifyFirst.node, form, panel), render };
 }
 
@@ -164,22 +162,21 @@ function totpSection(store) {
 function verifyFirstNotice(store) {
   const text = el("p", { id: "v2-profile-totp-verify-first" });
   const resend = el("button", { type: "button", id: "v2-profile-totp-resend",
-    class: "secondary" }, "Send the link again");
+    class: "secondary" }, S.sendLinkAgain);
   resend.addEventListener("click", () => store.resendVerification());
   return { node: el("div", { hidden: true }, text, resend),
     render: () => {
-      text.textContent = `Verify your email address first: open the link we sent to `
-        + `${store.email}. Two-factor authentication can be set up once it is verified.`;
+      text.textContent = S.verifyFirst(store.email);
     } };
 }
 
 function emailSection(store) {
   const { error, status } = messages("v2-profile-email");
-  const email = field("v2-profile-new-email", "New email address",
+  const email = field("v2-profile-new-email", S.newEmail,
     { type: "email", autocomplete: "email", required: true });
   const step = stepUpFields("v2-profile-email");
   const form = el("form", { id: "v2-profile-email-form", novalidate: true }, email.row,
-    ...step.rows, el("button", { type: "submit" }, "Send a confirmation link"));
+    ...step.rows, el("button", { type: "submit" }, S.sendConfirmation));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     store.changeEmail(email.input.value.trim(), step.password.input.value,
@@ -192,9 +189,8 @@ function emailSection(store) {
     step.code.row.hidden = !store.me?.otp_enabled;
     show(store, "email", error, status);
   };
-  return { node: section("v2-profile-email", "Email address",
-    el("p", {}, "A link goes to the new address; your address (and the keys your password "
-      + "opens under it) change when you open it."), error, status, form), render };
+  return { node: section("v2-profile-email", S.emailAddress,
+    el("p", {}, S.emailHelp), error, status, form), render };
 }
 
 function deleteSection(store) {
@@ -202,9 +198,8 @@ function deleteSection(store) {
   const sure = el("input", { type: "checkbox", id: "v2-profile-delete-sure" });
   const step = stepUpFields("v2-profile-delete");
   const form = el("form", { id: "v2-profile-delete-form", novalidate: true },
-    el("p", {}, el("label", {}, sure, " I understand: my account, my keys and my access to "
-      + "my conversations are deleted for good.")),
-    ...step.rows, el("button", { type: "submit", class: "danger" }, "Delete my account"));
+    el("p", {}, el("label", {}, sure, S.deleteSure)),
+    ...step.rows, el("button", { type: "submit", class: "danger" }, S.deleteMine));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     store.deleteAccount(step.password.input.value, step.code.input.value.trim(), sure.checked);
@@ -213,7 +208,7 @@ function deleteSection(store) {
     step.code.row.hidden = !store.me?.otp_enabled;
     show(store, "delete", error, status);
   };
-  return { node: section("v2-profile-delete", "Delete account", error, status, form), render };
+  return { node: section("v2-profile-delete", S.deleteHeading, error, status, form), render };
 }
 
 /**
@@ -222,7 +217,7 @@ function deleteSection(store) {
  */
 export async function mountProfile(root, { store: account, router, workerScript }) {
   const store = new ProfileStore(account, workerScript);
-  const heading = el("h1", { id: "v2-profile-title", tabindex: "-1" }, "Your account");
+  const heading = el("h1", { id: "v2-profile-title", tabindex: "-1" }, S.heading);
   const card = accountCard(await keyFacts(account.session));
   const parts = [nameSection(store), sessionsSection(store), totpSection(store),
     emailSection(store), deleteSection(store)];
