@@ -41,8 +41,11 @@ export async function mountSignedIn(root, keys,
     started = await startChat(chat, keys, { encryptWorker, registration, files,
       heartbeatSeconds });
   } catch (error) {
-    // startChat has shown the failure in its view; the account card stays usable.
-    console.error("v2 chat failed to start:", error);
+    // startChat has shown the failure in its view; the account card stays usable. A 401
+    // means the session ended while the chat was starting (a logout right after the
+    // login): expected, so a warning rather than an error.
+    if (error?.status === 401) console.warn("v2 chat did not start: the session ended", error);
+    else console.error("v2 chat failed to start:", error);
   }
   return {
     leave: async () => started?.leave() ?? true,
