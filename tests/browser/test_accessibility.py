@@ -398,6 +398,8 @@ def test_the_stages_of_a_half_login_pass_axe_on_desktop_phone_and_dark(
         mailbox = page.context.new_page()
         mailbox.goto(wait_for_link(strict, email, "/verify-email/"))
         mailbox.get_by_role("button", name="Confirm my email address").click()
+        # The POST is done when its page shows: only then may the page go on.
+        expect(mailbox.get_by_role("heading", name="Email address confirmed")).to_be_visible()
         mailbox.close()
         page.get_by_role("button", name="I opened the link: continue").click()
         secret = page.locator("#v2-enrol-secret")

@@ -268,6 +268,8 @@ def test_with_mandatory_two_factor_the_recovery_code_still_shows_after_signup(
     mailbox = page.context.new_page()
     mailbox.goto(link)
     mailbox.get_by_role("button", name="Confirm my email address").click()
+    # The POST is done when its page shows: only then may the page go on.
+    expect(mailbox.get_by_role("heading", name="Email address confirmed")).to_be_visible()
     mailbox.close()
     page.get_by_role("button", name="I opened the link: continue").click()
     secret = page.locator("#v2-enrol-secret").inner_text().replace(" ", "")
