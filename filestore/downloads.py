@@ -15,11 +15,11 @@ import os
 import re
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 
 from accounts import stages
 from accounts.api import api_view
-from accounts.errors import ApiError, error_response
+from accounts.errors import ApiError, NotLoggedIn
 from filestore import references, storage
 from filestore.actions import UploadError
 from filestore.models import CipherUpload
@@ -31,10 +31,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "private, no-store",
 }
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def _error(exc: ApiError) -> HttpResponse:
-    return error_response(exc, headers=SECURITY_HEADERS)
 
 
 class RangeNotSatisfiable(Exception):
@@ -92,24 +88,21 @@ async def _range_stream(path: str, start: int, end: int):
         f.close()
 
 
-@api_view("GET")
+@api_view("GET", error_headers=SECURITY_HEADERS)
 async def download(request, body, upload_id: str):
     user = await request.auser()
     if not user.is_authenticated or stages.auth_stage(request.session) != stages.STAGE_DONE:
-        return _error(ApiError("Log in first.", code="not_logged_in", status=401))
-    try:
-        upload = await sync_to_async(_completed_upload)(user, upload_id)
-    except ApiError as exc:
-        return _error(exc)
+        raise NotLoggedIn()
+    upload = await sync_to_async(_completed_upload)(user, upload_id)
     path = str(storage.blob_path(upload.blob_name))
     size = upload.length
     if not os.path.exists(path):
-        return _error(UploadError(404, "not_found", "No such file."))
+        raise UploadError(404, "not_found", "No such file.")
     try:
         wanted = parse_range(request.headers.get("Range"), size)
     except RangeNotSatisfiable:
-        return _error(ApiError("The range is outside the file.", code="range_not_satisfiable",
-                               status=416, headers={"Content-Range": f"bytes */{size}"}))
+        raise ApiError("The range is outside the file.", code="range_not_satisfiable",
+                       status=416, headers={"Content-Range": f"bytes */{size}"}) from None
     start, end = wanted if wanted is not None else (0, size)
     response = StreamingHttpResponse(_range_stream(path, start, end),
                                      status=206 if wanted is not None else 200,

@@ -51,13 +51,15 @@ def json_body(request, fields, max_body: int = MAX_BODY) -> dict:
     return data
 
 
-def api_view(*methods: str, fields=(), login_required: bool = False, max_body: int = MAX_BODY):
+def api_view(*methods: str, fields=(), login_required: bool = False, max_body: int = MAX_BODY,
+             error_headers: dict[str, str] | None = None):
     """Decorate ``view(request, body, *args, **kwargs)`` as a JSON endpoint (see module doc).
 
     ``fields`` names what a body may hold (the same for every method of the
     endpoint), ``max_body`` its largest size in bytes; ``login_required``
     answers 401 ``not_logged_in`` to anonymous callers (half-logged-in sessions
-    are stopped earlier by the middleware).
+    are stopped earlier by the middleware); ``error_headers`` go on every error
+    response of the endpoint (a download's errors keep its sandboxing headers).
     """
     allowed = tuple(methods)
     accepted = frozenset(fields)
@@ -76,14 +78,14 @@ def api_view(*methods: str, fields=(), login_required: bool = False, max_body: i
                     body = admit(request, await request.auser())
                     return await view(request, body, *args, **kwargs)
                 except ApiError as exc:
-                    return error_response(exc)
+                    return error_response(exc, headers=error_headers)
         else:
             def wrapper(request, *args, **kwargs):
                 try:
                     body = admit(request, request.user)
                     return view(request, body, *args, **kwargs)
                 except ApiError as exc:
-                    return error_response(exc)
+                    return error_response(exc, headers=error_headers)
 
         wrapper = never_cache(wraps(view)(wrapper))
         wrapper.api_methods = allowed
