@@ -34,20 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._common import (  # noqa: E402
-    launch_chromium,
-    load_average,
-    machine,
-    utc_now,
-)
-from bench.browser_accounts import (  # noqa: E402
-    MARKS,
-    TIMEOUT_MS,
-    BrowserSite,
-    check_bundle_floor,
-    login,
-    marks_of,
-)
+import bench.browser_accounts as accounts_bench  # noqa: E402 - its site, login and marks
+from bench._common import launch_chromium, load_average, machine, utc_now  # noqa: E402
 
 MESSAGES = 50
 LAST_TEXT = f"history message {MESSAGES}"
@@ -88,16 +76,16 @@ def make_history() -> tuple[str, str, str]:
 def one_run(browser, origin: str, email: str, password: str, conversation: str) -> dict:
     """Seconds of each part of one login to the last history message shown."""
     context = browser.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
-    context.add_init_script(MARKS)
+    context.set_default_timeout(accounts_bench.TIMEOUT_MS)
+    context.add_init_script(accounts_bench.MARKS)
     context.add_init_script(HISTORY_MARKS % f'"{LAST_TEXT}"')
     page = context.new_page()
     try:
-        login(page, origin, email, password)
+        accounts_bench.login(page, origin, email, password)
         page.locator(f'.v2-open[data-id="{conversation}"]').click()
         page.locator(".v2-timeline .v2-message .text").filter(
             has_text=LAST_TEXT).last.wait_for()  # a selector: the page's CSP forbids eval
-        marks = marks_of(page)
+        marks = accounts_bench.marks_of(page)
     finally:
         context.close()
     submit = marks.first("submit", form="v2-login-form")
@@ -120,7 +108,7 @@ def measure(origin: str, n_runs: int, email: str, password: str, conversation: s
         browser = launch_chromium(playwright)
         check = browser.new_page()
         check.goto(origin + "/")
-        check_bundle_floor(check, origin)
+        accounts_bench.check_bundle_floor(check, origin)
         check.close()
         for run in range(-1, n_runs):  # one unrecorded run first (caches)
             parts = one_run(browser, origin, email, password, conversation)
@@ -141,8 +129,9 @@ def main() -> None:
     n_runs = args.runs or (2 if args.quick else 5)
     command = shlex.join(["python", *sys.argv])
     started = utc_now()
-    site = BrowserSite("securechat-bench-history-", ALLOWED_HOSTS="127.0.0.1,testserver",
-                       EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+    site = accounts_bench.BrowserSite(
+        "securechat-bench-history-", ALLOWED_HOSTS="127.0.0.1,testserver",
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
     factor = site.factor
     from django.conf import settings
 
