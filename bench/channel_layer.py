@@ -210,7 +210,7 @@ async def close_layer(layer) -> None:
 
 
 @dataclass
-class Stats:
+class LayerStats:
     sent: int = 0
     delivered: int = 0  # unique ids received
     duplicates: int = 0
@@ -224,7 +224,7 @@ class Stats:
     seen: set[int] = field(default_factory=set)
 
 
-async def receiver(layer, group: str, st: Stats, ready: asyncio.Event | None = None) -> None:
+async def receiver(layer, group: str, st: LayerStats, ready: asyncio.Event | None = None) -> None:
     try:
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
@@ -256,7 +256,7 @@ async def receiver(layer, group: str, st: Stats, ready: asyncio.Event | None = N
         last = mid
 
 
-async def sample_connections(url: str, st: Stats) -> None:
+async def sample_connections(url: str, st: LayerStats) -> None:
     admin = aioredis.Redis.from_url(url, socket_timeout=5)
     try:
         while True:
@@ -270,7 +270,7 @@ async def sample_connections(url: str, st: Stats) -> None:
         await admin.aclose()
 
 
-async def send_all(layer, messages: list[tuple[str, dict]], st: Stats) -> None:
+async def send_all(layer, messages: list[tuple[str, dict]], st: LayerStats) -> None:
     it = iter(messages)
 
     async def worker() -> None:
@@ -290,7 +290,7 @@ async def send_all(layer, messages: list[tuple[str, dict]], st: Stats) -> None:
     await asyncio.gather(*(worker() for _ in range(SENDERS)))
 
 
-async def wait_delivered(st: Stats, target: int, deadline: float, quiet: float) -> None:
+async def wait_delivered(st: LayerStats, target: int, deadline: float, quiet: float) -> None:
     """Return when every message arrived, nothing arrived for `quiet` s, or at `deadline`."""
     last_count, last_change = -1, time.perf_counter()
     while time.perf_counter() < deadline:
@@ -309,8 +309,8 @@ async def stop(tasks: list[asyncio.Task]) -> None:
     await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
 
 
-async def burst_test(url, kind, prefix, receivers: int, messages: int, limit: float) -> Stats:
-    st = Stats()
+async def burst_test(url, kind, prefix, receivers: int, messages: int, limit: float) -> LayerStats:
+    st = LayerStats()
     rx, tx = make_layer(kind, prefix), make_layer(kind, prefix)
     sampler = asyncio.create_task(sample_connections(url, st))
     events = [asyncio.Event() for _ in range(receivers)]
@@ -344,8 +344,8 @@ async def burst_test(url, kind, prefix, receivers: int, messages: int, limit: fl
     return st
 
 
-async def idle_test(url, kind, prefix, receivers: int, idle: float) -> Stats:
-    st = Stats()
+async def idle_test(url, kind, prefix, receivers: int, idle: float) -> LayerStats:
+    st = LayerStats()
     rx, tx = make_layer(kind, prefix), make_layer(kind, prefix)
     sampler = asyncio.create_task(sample_connections(url, st))
     # All receivers join at once, as after a restart when every tab reconnects.
@@ -372,7 +372,7 @@ async def idle_test(url, kind, prefix, receivers: int, idle: float) -> Stats:
     return st
 
 
-async def send_bounded(layer, batch, st: Stats, limit: float) -> None:
+async def send_bounded(layer, batch, st: LayerStats, limit: float) -> None:
     sender = asyncio.create_task(send_all(layer, batch, st))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(sender), limit)
@@ -383,11 +383,11 @@ async def send_bounded(layer, batch, st: Stats, limit: float) -> None:
             await sender
 
 
-async def fault_test(server: PrivateRedis, kind, prefix, receivers: int, mode: str) -> Stats:
+async def fault_test(server: PrivateRedis, kind, prefix, receivers: int, mode: str) -> LayerStats:
     """Redis stalls (SIGSTOP for STALL s) or restarts empty; one message per group is sent
     while it is away (stall) or just after (restart), and one more round a few seconds later:
     does live push come back without the consumers reconnecting?"""
-    st = Stats()
+    st = LayerStats()
     rx, tx = make_layer(kind, prefix), make_layer(kind, prefix)
     sampler = asyncio.create_task(sample_connections(server.url, st))
     events = [asyncio.Event() for _ in range(receivers)]
@@ -431,7 +431,7 @@ async def fault_test(server: PrivateRedis, kind, prefix, receivers: int, mode: s
 # --- report --------------------------------------------------------------------
 
 
-def row(name: str, test: str, st: Stats) -> str:
+def row(name: str, test: str, st: LayerStats) -> str:
     span = max(st.last_delivery - st.first_send, 0.0) if st.delivered else 0.0
     loss = 100.0 * (1 - st.delivered / st.sent) if st.sent else 0.0
     rate = f"{st.delivered / span:,.0f}" if span > 0 else "—"

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench._common import load_average, percentile_ms, utc_now  # noqa: E402
 from bench.messaging import (  # noqa: E402
     WINDOW,
-    Conversation,
+    BenchConversation,
     cookie_header,
     migrate,
     run,
@@ -57,7 +57,7 @@ ROW_SQL = ("SELECT COUNT(*), AVG(LENGTH(box)), AVG(LENGTH(statement)), AVG(LENGT
 PG_ROW_SQL = "SELECT AVG(pg_column_size(m.*)) FROM messaging_messagev2 m WHERE conversation_id = %s"
 
 
-def make_group(size: int, messages: int) -> tuple[Conversation, Conversation, dict]:
+def make_group(size: int, messages: int) -> tuple[BenchConversation, BenchConversation, dict]:
     """The group at the limit, its frames for the two runs, and what the client's crypto
     costs (ms) for it."""
     from django.conf import settings
@@ -76,9 +76,9 @@ def make_group(size: int, messages: int) -> tuple[Conversation, Conversation, di
     build_ms = (time.perf_counter() - began) * 1000
     cookies = [cookie_header(m) for m in members]
     began = time.perf_counter()
-    latency = Conversation(group.hex, cookies, *seal_frames(group, members[0], messages, "l"))
+    latency = BenchConversation(group.hex, cookies, *seal_frames(group, members[0], messages, "l"))
     seal_ms = (time.perf_counter() - began) * 1000 / messages
-    throughput = Conversation(group.hex, cookies,
+    throughput = BenchConversation(group.hex, cookies,
                               *seal_frames(group, members[0], messages * 2, "t"))
     crypto = {"build_ms": build_ms, "seal_ms": seal_ms, "key_type": settings.SECURECHAT_KEY_TYPE}
     return latency, throughput, crypto

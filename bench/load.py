@@ -141,14 +141,14 @@ def environment(workdir: Path, redis_url: str, database_url: str | None,
 
 
 @dataclass
-class Conversation:
+class LoadConversation:
     id: str
     cookies: tuple[str, str]  # member A's and member B's session cookies
     bodies: tuple[list[dict], list[dict]]  # each member's send2 bodies, sealed and signed
     boxes: tuple[set[str], set[str]]  # the boxes each member sealed (to spot own copies)
 
 
-def make_conversations(count: int, per_member: int) -> list[Conversation]:
+def make_conversations(count: int, per_member: int) -> list[LoadConversation]:
     """Two v2 users per conversation, signed up through the client flow (one login session
     each), a direct conversation, and ``per_member`` sealed messages for each member."""
     import django
@@ -165,7 +165,7 @@ def make_conversations(count: int, per_member: int) -> list[Conversation]:
         group = direct_of(*members)
         bodies = tuple([group.message(member, f"c{i} s{side} {k} " + "x" * 40)
                         for k in range(per_member)] for side, member in enumerate(members))
-        conversations.append(Conversation(
+        conversations.append(LoadConversation(
             group.hex, tuple(m.cookie_header() for m in members), bodies,
             tuple({b["box"] for b in side} for side in bodies)))
     return conversations
@@ -184,7 +184,7 @@ def start_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
 # --- The load ----------------------------------------------------------------------------
 
 @dataclass
-class Stats:
+class WorkloadStats:
     """One workload (echo or chat at one rate)."""
 
     sent: int = 0
@@ -217,14 +217,14 @@ class Client:
     """One websocket, chat (``/ws/``) or echo (``/ws/bench-echo/<room>/``): sends on a
     schedule, counts what the other member sent it into the current ``stats``."""
 
-    def __init__(self, conversation: Conversation, side: int, port: int, echo: bool,
+    def __init__(self, conversation: LoadConversation, side: int, port: int, echo: bool,
                  ledger: Ledger):
         self.conversation = conversation
         self.side = side
         self.port = port
         self.echo = echo
         self.ledger = ledger
-        self.stats = Stats()
+        self.stats = WorkloadStats()
         self.ws = None
         self.seen: set[int] = set()
         self.synced = asyncio.Event()
@@ -421,10 +421,10 @@ async def connect_all(clients: list[Client]) -> None:
 
 
 async def run_workload(clients: list[Client], rate: float, seconds: float, tail: float,
-                       sampler: Sampler) -> Stats:
+                       sampler: Sampler) -> WorkloadStats:
     """Every client sends on the same open-loop schedule: each conversation carries
     ``rate / conversations`` msg/s, its two members alternating; then waits for the tail."""
-    stats = Stats()
+    stats = WorkloadStats()
     for client in clients:
         client.stats = stats
     conversations = len(clients) // 2
@@ -507,7 +507,7 @@ def print_header(args, report: dict, database: str, setup_seconds: float) -> Non
           f"{args.tail:g} s; connecting took {report['connect_seconds']:.1f} s\n")
 
 
-def workload_row(rate: float, kind: str, stats: Stats, ratio: str) -> str:
+def workload_row(rate: float, kind: str, stats: WorkloadStats, ratio: str) -> str:
     share = f"{stats.delivered / stats.sent:.4f}" if stats.sent else "n/a"
     cpu = " / ".join(f"{c / stats.elapsed * 100:.0f}%" for c in stats.cpu)
     return (f"| {rate:g} | {kind} | {stats.sent:,} | {stats.acked:,} | {stats.delivered:,} | "

@@ -90,7 +90,7 @@ def environment(workdir: Path, redis_url: str, port: int, database_url: str) -> 
 # --- Setup (untimed) ----------------------------------------------------------------------
 
 @dataclass
-class Conversation:
+class BenchConversation:
     """One conversation: its id, the sender's frames (sealed and signed already) and the
     session cookie of each member, the sender first."""
 
@@ -136,7 +136,7 @@ def make_conversations(pairs: int, per_pair: int, idle: int, group_messages: int
         alice, bob = V2User.signup("alice"), V2User.signup("bob")
         group = direct_of(alice, bob)
         frames, hashes = seal_frames(group, alice, count, tag)
-        return Conversation(group.hex, [cookie_header(alice), cookie_header(bob)], frames,
+        return BenchConversation(group.hex, [cookie_header(alice), cookie_header(bob)], frames,
                             hashes)
 
     one_to_one = [direct(per_pair, f"d{i}") for i in range(pairs)]
@@ -144,14 +144,14 @@ def make_conversations(pairs: int, per_pair: int, idle: int, group_messages: int
     members = [V2User.signup(f"member{i}") for i in range(GROUP_SIZE)]
     group = group_of(*members)
     frames, hashes = seal_frames(group, members[0], group_messages, "g")
-    group_conv = Conversation(group.hex, [cookie_header(m) for m in members], frames, hashes)
+    group_conv = BenchConversation(group.hex, [cookie_header(m) for m in members], frames, hashes)
     return one_to_one, idle_pair, group_conv
 
 
 # --- The timed part -----------------------------------------------------------------------
 
 @dataclass
-class Result:
+class DeliveryResult:
     sent: int = 0
     expected: int = 0
     delivered: int = 0
@@ -164,7 +164,7 @@ class Result:
         return self.delivered / self.elapsed if self.elapsed else 0.0
 
 
-async def open_sockets(conversation: Conversation, url: str, origin: str,
+async def open_sockets(conversation: BenchConversation, url: str, origin: str,
                        echo: bool) -> list:
     """One websocket per member's cookie; on the chat socket each has had its first sync2
     (live pushes start with it)."""
@@ -184,7 +184,7 @@ class Window:
     """The frames of one conversation in flight: a slot frees when the last receiver has
     the message; ``done`` is set when every frame has reached every receiver."""
 
-    def __init__(self, size: int, total: int, result: Result):
+    def __init__(self, size: int, total: int, result: DeliveryResult):
         self.slots = asyncio.Semaphore(size)
         self.started: dict[int, float] = {}
         self.remaining: dict[int, int] = {}
@@ -232,8 +232,8 @@ async def read_frames(ws, is_sender: bool, window: Window, index_of: dict, echo:
                 window.delivered(i)
 
 
-async def run_one(conversation: Conversation, url: str, origin: str, window_size: int,
-                  result: Result, echo: bool) -> None:
+async def run_one(conversation: BenchConversation, url: str, origin: str, window_size: int,
+                  result: DeliveryResult, echo: bool) -> None:
     """The first cookie sends every frame (``window_size`` in flight); every other member
     receives."""
     sockets = await open_sockets(conversation, url, origin, echo)
@@ -261,9 +261,9 @@ async def run_one(conversation: Conversation, url: str, origin: str, window_size
         await ws.close()
 
 
-async def run(conversations, port: int, window_size: int, echo: bool, tag: str) -> Result:
+async def run(conversations, port: int, window_size: int, echo: bool, tag: str) -> DeliveryResult:
     origin = f"http://127.0.0.1:{port}"
-    result = Result()
+    result = DeliveryResult()
 
     def url(i):
         return (f"ws://127.0.0.1:{port}/ws/bench-echo/{tag}{i}/" if echo
@@ -419,7 +419,7 @@ def bench_one(db: str, quick: bool, profile: bool) -> None:
     report(db, quick, results, pairs, per_pair, profile_text)
 
 
-def p50_ratio(chat: Result, echo: Result) -> float:
+def p50_ratio(chat: DeliveryResult, echo: DeliveryResult) -> float:
     return percentile_ms(chat.deliveries, .5) / percentile_ms(echo.deliveries, .5)
 
 

@@ -37,7 +37,7 @@ from . import filemessage, files
 from .conversations import ChainRefused, Conversation, Entry, Messenger, ServerRestored
 from .errors import ApiFailure, FileHashMismatch, LocalFileError, UsageError
 
-__all__ = ["STATE_FILE", "Report", "run"]
+__all__ = ["STATE_FILE", "ArchiveReport", "run"]
 
 STATE_FILE = ".securechat-archive.json"
 STATE_VERSION = 1
@@ -45,7 +45,7 @@ _CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass
-class Report:
+class ArchiveReport:
     conversations: int = 0
     lines: int = 0
     files: int = 0
@@ -101,7 +101,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def run(messenger: Messenger, root: Path, account: str) -> Report:
+def run(messenger: Messenger, root: Path, account: str) -> ArchiveReport:
     """Archive every conversation ``messenger`` lists into ``root`` (made if missing)."""
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} is not a directory")
@@ -109,7 +109,7 @@ def run(messenger: Messenger, root: Path, account: str) -> Report:
     state = ArchiveState(root, messenger.session.origin, account)
     if not state.path.exists():
         state.save()  # the directory is this account's archive from now on
-    report = Report()
+    report = ArchiveReport()
     for listed in sorted(messenger.list(), key=lambda item: str(item.get("id"))):
         conversation_id = str(listed.get("id"))
         if not _CONVERSATION_ID.fullmatch(conversation_id):
@@ -130,7 +130,7 @@ class _Writer:
     """The new entries of one conversation: files first, then their lines, then commit."""
 
     def __init__(self, messenger: Messenger, conv: Conversation, root: Path,
-                 state: ArchiveState, report: Report) -> None:
+                 state: ArchiveState, report: ArchiveReport) -> None:
         self.messenger, self.conv, self.state, self.report = messenger, conv, state, report
         self.log = root / f"{conv.id}.jsonl"
         self.folder = root / conv.id

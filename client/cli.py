@@ -65,7 +65,7 @@ MAX_PASSWORD_LENGTH = 1024  # the server's limit; refused here before any scrypt
 EXIT_ERROR, EXIT_USAGE, EXIT_MISMATCH = 1, 2, 3
 
 
-class _Parser(argparse.ArgumentParser):
+class _OneLineErrorParser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line (no usage dump on stderr)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -83,7 +83,8 @@ def installed_version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="securechat", description="SecureChat end-to-end encrypted client.")
+    p = _OneLineErrorParser(prog="securechat",
+                            description="SecureChat end-to-end encrypted client.")
     p.add_argument("--version", action="version",
                    version=f"securechat {installed_version()}")
     p.add_argument("--server", help="server URL, e.g. https://chat.example.org "
@@ -94,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="read the password (and codes) from standard input, one per line")
     p.add_argument("--passphrase-file", type=Path,
                    help="read the local identity passphrase from this file (mode 0600)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_OneLineErrorParser)
     for name in ("signup", "login"):
         c = sub.add_parser(name, help=f"{name} (the password never leaves this machine)")
         c.add_argument("--email", required=True)

@@ -161,10 +161,10 @@ class IdentityFile:
     @classmethod
     def parse(cls, data: bytes) -> IdentityFile:
         """Parse an identity file strictly; :class:`IdentityFileError` on anything unexpected."""
-        return _Parser(data).finish()
+        return _IdentityFileParser(data).finish()
 
 
-class _Parser:
+class _IdentityFileParser:
     """Line-by-line reader of :meth:`IdentityFile.parse` (kept apart to keep each step short)."""
 
     def __init__(self, data: bytes) -> None:

@@ -35,7 +35,7 @@ import httpx
 from .errors import LocalFileError, ProtocolError, UsageError
 from .http import TIMEOUT_SECONDS, origin_of
 
-__all__ = ["Report", "parse_release_hashes", "verify"]
+__all__ = ["VerifyReport", "parse_release_hashes", "verify"]
 
 DIST_PATH = "/static/dist/"
 MANIFEST = "manifest.json"
@@ -44,7 +44,7 @@ _LINE = re.compile(r"([0-9a-f]{64})  ([A-Za-z0-9._/-]+)")
 
 
 @dataclass
-class Report:
+class VerifyReport:
     """What was compared; ``ok`` only when nothing differed."""
 
     checked: list[str] = field(default_factory=list)
@@ -128,10 +128,10 @@ def _sri(data: bytes, integrity: str | None) -> bool:
     return integrity is not None and want in integrity.split()
 
 
-def verify(url: str, release: dict[str, str], *, transport=None) -> Report:
+def verify(url: str, release: dict[str, str], *, transport=None) -> VerifyReport:
     """Compare what ``url``'s server serves with ``release`` (see the module docstring)."""
     origin = origin_of(url)
-    report = Report()
+    report = VerifyReport()
     with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False,
                       transport=transport) as http:
         shell = _fetch(http, url)

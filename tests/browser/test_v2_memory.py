@@ -102,7 +102,7 @@ def process_label(process: psutil.Process) -> str:
     return f"{kind} {process.pid}"
 
 
-class RssSampler(threading.Thread):
+class ChromiumRssSampler(threading.Thread):
     """Samples the RSS of every process of the Chromium ``root`` every 50 ms until stopped:
     per process, the value at the start (or at first sight, for a process started
     meanwhile) and the peak."""
@@ -313,7 +313,7 @@ class Transfers:
         """Runs ``start()``, then samples heaps until ``finished()`` is truthy (RSS sampled
         meanwhile in a thread); the growth of every process ("rss …") and heap ("heap …")."""
         before = self.heaps.sample()
-        sampler = RssSampler(self.chromium.root)
+        sampler = ChromiumRssSampler(self.chromium.root)
         sampler.start()
         peaks = dict(before)
         start()

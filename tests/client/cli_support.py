@@ -34,7 +34,7 @@ TEST_FLOOR = 10  # what tests/settings.py gives the server (SECURECHAT_CLIENT_WO
 
 
 @dataclass
-class Result:
+class CliRun:
     returncode: int
     stdout: str
     stderr: str
@@ -50,15 +50,15 @@ def cli_env(home: Path) -> dict[str, str]:
 
 
 def run_cli(home: Path, *args: str, stdin: str = "", floor: int = TEST_FLOOR,
-            timeout: float = 120) -> Result:
+            timeout: float = 120) -> CliRun:
     """Run ``securechat args…`` with ``stdin``; never through a terminal (start_new_session)."""
     proc = subprocess.run(
         [sys.executable, "-c", BOOT, str(floor), *args], input=stdin, capture_output=True,
         text=True, cwd=REPO_ROOT, env=cli_env(home), timeout=timeout, start_new_session=True)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return CliRun(proc.returncode, proc.stdout, proc.stderr)
 
 
-def assert_one_error_line(result: Result, *fragments: str) -> None:
+def assert_one_error_line(result: CliRun, *fragments: str) -> None:
     """A failure is one ``securechat: error: …`` line on stderr, a non-zero exit, no traceback."""
     assert result.returncode != 0, result
     lines = result.stderr.strip().splitlines()

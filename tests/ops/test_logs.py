@@ -91,7 +91,7 @@ def capture_every_logger():
 
 # --- the flow over HTTP -------------------------------------------------------------------
 
-class Secrets(dict):
+class PlantedSecrets(dict):
     """label -> secret; ``cookies(client)`` adds a client's current cookie values."""
 
     def cookies(self, who: str, client: httpx.Client) -> None:
@@ -128,7 +128,7 @@ def test_no_secret_reaches_any_log(transactional_db, redis_url, tmp_path, settin
                         extra_args=["--log-level", "debug"])
     server.start()
     settings.MEDIA_ROOT = server.media_root
-    secrets, codes = Secrets(), {}
+    secrets, codes = PlantedSecrets(), {}
     texts = ["the walrus 4417 whispers at midnight", "ciphertext-free pelican 9021 reply"]
     group_name, file_name = "ocelot budget committee 7781", "confidential-ocelot-budget-3318.txt"
     secrets.update({f"text {i}": t for i, t in enumerate(texts)})
@@ -176,7 +176,7 @@ def test_no_secret_reaches_any_log(transactional_db, redis_url, tmp_path, settin
         assert SECRET_KEY_PREFIX not in text, name
 
 
-def people(server, tmp_path, secrets: Secrets, codes: dict, texts: list[str],
+def people(server, tmp_path, secrets: PlantedSecrets, codes: dict, texts: list[str],
            group_name: str, file_name: str) -> None:
     """Two users with the CLI: signup, TOTP, logins with a code and a backup code, a reset
     with the recovery code, a named group, texts, a file sent and downloaded."""

@@ -99,9 +99,9 @@ from tests.client.test_cli_account_changes import reset_link
 from tests.support.clients import recv_json, ws_connect
 from tests.support.live import LiveServer, RedisServer
 from tests.support.probes import (
-    Finding,
     OpenFileSampler,
     Probe,
+    ProbeFinding,
     RedisMonitor,
     database_haystacks,
     forms,
@@ -150,7 +150,7 @@ class Recording:
                 *self.sampler.haystacks()]
 
     def findings(self, secrets: dict[str, str | bytes],
-                 allowed: dict[str, tuple[str, ...]] | None = None) -> list[Finding]:
+                 allowed: dict[str, tuple[str, ...]] | None = None) -> list[ProbeFinding]:
         return without(Probe(secrets).search(self.haystacks()), allowed or {})
 
 

@@ -11,8 +11,8 @@ from asgiref.sync import async_to_sync
 
 from tests.support import recorder
 from tests.support.probes import (
-    Finding,
     Probe,
+    ProbeFinding,
     forms,
     planted,
     record_haystacks,
@@ -127,9 +127,9 @@ def test_monitor_lines_decode_to_the_bytes_the_client_sent():
 def test_short_secrets_are_refused_and_allowances_drop_only_their_places():
     with pytest.raises(ValueError):
         Probe({"short": b"0123456789"})
-    findings = [Finding("k", "recorder: POST /login request body (connection 1)", ("raw",)),
-                Finding("k", "server log x line 3", ("raw",)),
-                Finding("j", "recorder: POST /login request body (connection 1)", ("raw",))]
+    findings = [ProbeFinding("k", "recorder: POST /login request body (connection 1)", ("raw",)),
+                ProbeFinding("k", "server log x line 3", ("raw",)),
+                ProbeFinding("j", "recorder: POST /login request body (connection 1)", ("raw",))]
     kept = without(findings, {"k": ("recorder: POST /login request body",)})
     assert kept == findings[1:]
 

@@ -7,7 +7,7 @@ at the three byte alignments (the secret starting at offset 0, 1 or 2 mod 3
 of a longer encoded stream: only the characters that depend on the secret
 alone, so it is found wherever it sits; and the padded tail of a stream the
 secret ends), percent-encoded (upper and lower hex, ``+`` for space) and
-JSON-escaped (ASCII-only and UTF-8). Each :class:`Finding` names the secret,
+JSON-escaped (ASCII-only and UTF-8). Each :class:`ProbeFinding` names the secret,
 the place and the forms that matched. ``leaks(text, secrets)`` is the same
 search over one page or log text, for the operations tests.
 
@@ -115,7 +115,7 @@ def planted(secret: str | bytes, form: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class Finding:
+class ProbeFinding:
     secret: str
     place: str
     forms: tuple[str, ...]
@@ -137,7 +137,7 @@ class Probe:
                 by_needle.setdefault(needle, []).append(name)
             self.needles += [(label, n, tuple(names)) for n, names in by_needle.items()]
 
-    def search(self, haystacks: Iterable[tuple[str, bytes]]) -> list[Finding]:
+    def search(self, haystacks: Iterable[tuple[str, bytes]]) -> list[ProbeFinding]:
         found: dict[tuple[str, str], list[str]] = {}
         for place, data in haystacks:
             for label, needle, names in self.needles:
@@ -149,7 +149,7 @@ class Probe:
                     line = data.count(b"\n", 0, at) + 1
                     where = f"{place} line {line}"
                 found.setdefault((label, where), []).extend(names)
-        return [Finding(label, where, tuple(names)) for (label, where), names in found.items()]
+        return [ProbeFinding(label, where, tuple(names)) for (label, where), names in found.items()]
 
 
 def leaks(haystack: str | bytes, secrets: dict[str, str | bytes]) -> list[str]:
@@ -158,7 +158,8 @@ def leaks(haystack: str | bytes, secrets: dict[str, str | bytes]) -> list[str]:
     return sorted({finding.secret for finding in Probe(secrets).search([("text", data)])})
 
 
-def without(findings: list[Finding], allowed: dict[str, tuple[str, ...]]) -> list[Finding]:
+def without(findings: list[ProbeFinding],
+            allowed: dict[str, tuple[str, ...]]) -> list[ProbeFinding]:
     """``findings`` minus those of a secret in a place it may be (label -> place prefixes)."""
     return [f for f in findings if not f.place.startswith(allowed.get(f.secret, ()) or "\0")]
 

@@ -116,7 +116,7 @@ def read_record(path: str | os.PathLike) -> list[dict]:
 
 
 @dataclass
-class Conversation:
+class RecordedConnection:
     """One connection as the server saw it: what came in and what went out."""
 
     conn: str
@@ -156,13 +156,13 @@ def _frame_bytes(frame: bytes | str) -> bytes:
     return frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
 
 
-def conversations(events: list[dict]) -> list[Conversation]:
+def conversations(events: list[dict]) -> list[RecordedConnection]:
     """The record regrouped per connection (bodies reassembled from their chunks)."""
-    by_conn: dict[str, Conversation] = {}
+    by_conn: dict[str, RecordedConnection] = {}
     for event in events:
         conn = event["conn"]
         if event["event"] == "scope":
-            by_conn[conn] = Conversation(conn, event)
+            by_conn[conn] = RecordedConnection(conn, event)
             continue
         conv, message = by_conn[conn], event["message"]
         kind = message.get("type", "")
