@@ -10,7 +10,7 @@ LOGIN_FAILURES = Counter(
     "Password steps refused for a wrong email address or password.")
 THROTTLED = Counter(
     "securechat_throttled_total",
-    "Requests refused by a rate limit or the key-derivation limit, by scope.", ["scope"])
+    "Requests refused by a rate limit, by scope.", ["scope"])
 RATE_LIMIT_FALLBACKS = Counter(
     "securechat_rate_limit_fallbacks_total",
     "Rate-limit checks counted in this process because the shared cache (Redis) failed.")

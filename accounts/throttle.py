@@ -1,10 +1,7 @@
-"""Limits on the expensive and the guessable: key derivation and login attempts.
+"""Limits on the guessable: login, signup and other attempts per address and account.
 
-Every Argon2 or scrypt derivation runs inside ``kdf_slot()``: at most
-``SECURECHAT_KDF_CONCURRENCY`` at once in a process, and a caller that cannot
-get a slot within ``SECURECHAT_KDF_WAIT_SECONDS`` gets ``TooBusy`` (HTTP 429)
-instead of queueing without bound, so a flood of signups costs bounded
-memory (scrypt at 2^16 takes 64 MiB per derivation).
+(The server derives no keys in version 2 — clients run scrypt — so there is no
+derivation limit here.)
 
 ``check_rate(scope, key, limit, window)`` counts attempts per client address
 and per account in the cache (Redis when configured, so all processes share
@@ -20,9 +17,7 @@ import hashlib
 import logging
 import threading
 import time
-from contextlib import contextmanager
 
-from django.conf import settings
 from django.core.cache import cache
 
 from accounts.errors import TooManyRequests, seconds_phrase
@@ -36,15 +31,6 @@ MAX_LOCAL_COUNTERS = 10_000
 
 
 
-class TooBusy(TooManyRequests):
-    """No key-derivation slot came free in time."""
-
-    code = "busy"
-
-    def __init__(self, retry_after: int = 5):
-        super().__init__("The server is busy. Try again in a few seconds.", retry_after)
-
-
 class RateLimited(TooManyRequests):
     """Too many attempts in the current window."""
 
@@ -55,49 +41,6 @@ class RateLimited(TooManyRequests):
                          retry_after)
 
 
-class KdfLimiter:
-    """A counting limit on concurrent derivations, with peak tracking for tests."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._semaphore = threading.BoundedSemaphore(limit)
-        self._lock = threading.Lock()
-        self.active = 0
-        self.peak = 0
-
-    @contextmanager
-    def slot(self, wait_seconds: float):
-        if not self._semaphore.acquire(timeout=wait_seconds):
-            THROTTLED.labels("kdf").inc()
-            raise TooBusy()
-        with self._lock:
-            self.active += 1
-            self.peak = max(self.peak, self.active)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.active -= 1
-            self._semaphore.release()
-
-
-_limiter: KdfLimiter | None = None
-_limiter_lock = threading.Lock()
-
-
-def kdf_limiter() -> KdfLimiter:
-    global _limiter
-    with _limiter_lock:
-        limit = settings.SECURECHAT_KDF_CONCURRENCY
-        if _limiter is None or _limiter.limit != limit:
-            _limiter = KdfLimiter(limit)
-        return _limiter
-
-
-@contextmanager
-def kdf_slot():
-    with kdf_limiter().slot(settings.SECURECHAT_KDF_WAIT_SECONDS):
-        yield
 
 
 def _bucket(scope: str, key: str, window: int) -> tuple[str, int]:

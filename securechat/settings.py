@@ -451,10 +451,6 @@ SECURECHAT_REQUIRE_2FA = env_bool("SECURECHAT_REQUIRE_2FA", False)
 SECURECHAT_V2_RECHECK_SECONDS = env_int("SECURECHAT_V2_RECHECK_SECONDS", 45)
 # Passwords longer than this are refused before any key derivation runs.
 SECURECHAT_PASSWORD_MAX_LENGTH = 1024
-# At most this many Argon2/scrypt derivations at once per process; a request
-# that waits longer than SECURECHAT_KDF_WAIT_SECONDS for a slot gets 429.
-SECURECHAT_KDF_CONCURRENCY = env_int("SECURECHAT_KDF_CONCURRENCY", 2)
-SECURECHAT_KDF_WAIT_SECONDS = float(os.environ.get("SECURECHAT_KDF_WAIT_SECONDS", "5"))
 
 
 def env_rate(name: str, default: tuple[int, int]) -> tuple[int, int]:
