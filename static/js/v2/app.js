@@ -9,6 +9,7 @@
 // email-verification stages of a half login, and the unlocked identity kept across
 // reloads under the session's device key; once unlocked, ./mount.js shows the chat.
 import { bindNavMenu } from "../common/navmenu.js";
+import { logFailure } from "../common/log.js";
 import { Api } from "./accounts/api.js";
 import { showRecoveryCode } from "./accounts/recoveryview.js";
 import { AccountStore } from "./accounts/store.js";
@@ -144,7 +145,10 @@ class Shell {
   /** Mounts the module view of `route` into #v2-page (or unmounts: null). */
   mountPage(route) {
     if ((this.page?.route ?? null) === route) return;
-    this.page?.handle?.then((mounted) => mounted?.stop?.()).catch(() => {});
+    const shown = this.page;
+    // A view that failed to mount (logged below) has nothing to stop.
+    shown?.handle.then((mounted) => mounted?.stop?.(), () => undefined)
+      .catch((error) => logFailure(`view ${shown.route.name}`, "did not stop", error));
     this.page = null;
     const root = document.createElement("div");
     $("v2-page").replaceChildren(root);
@@ -153,7 +157,7 @@ class Shell {
       workerScript: this.workerScript };
     const handle = Promise.resolve().then(() => route.view.mount(root, context));
     handle.catch((error) => {
-      console.error(`view ${route.name}:`, error);
+      logFailure(`view ${route.name}`, "did not mount", error);
       this.store.raiseAlarm(SHELL.pageFailed);
     });
     this.page = { route, handle };
@@ -169,15 +173,15 @@ class Shell {
           files: fileConfig(store.config), heartbeatSeconds: store.config.heartbeatSeconds }))
         .then((handle) => {
           this.chat = handle ?? null;
-          store.beforeLogout = () => this.chat?.leave?.() ?? true;
+          store.setLogoutGuard(() => this.chat?.leave?.() ?? true);
         })
         .catch((error) => {
-          console.error("mount:", error);
+          logFailure("mount", "the signed-in view did not start", error);
           store.raiseAlarm(SHELL.signedInFailed);
         });
     });
     store.addEventListener("signed-out", () => {
-      store.beforeLogout = null;
+      store.setLogoutGuard(null);
       this.chat?.stop?.();
       this.chat = null;
       $("v2-chat").replaceChildren();
@@ -241,7 +245,7 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error("v2 shell:", error);
+  logFailure("v2 shell", "did not start", error);
   $("v2-alarm").textContent = SHELL.startFailed;
   $("v2-alarm").hidden = false;
 });
