@@ -32,14 +32,12 @@ export class AccountStore extends EventTarget {
     };
   }
 
-  /** Which section the shell shows: "loading", "login", "code", "signup", "progress",
-   *  "recovery", "stage" or "home" (signed in). */
+  // view: which section the shell shows ("loading", "login", "code", "signup", "progress",
+  // "recovery", "stage" or "home": signed in), with its status line and alarm; session:
+  // the unlocked identity, or null.
   get view() { return this.#view; }
-
   get status() { return this.#status; }
-
   get alarm() { return this.#alarm; }
-
   get session() { return this.#session; }
 
   /** The login waiting between the auth-key step and the unlock, or null. */
