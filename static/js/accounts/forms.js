@@ -156,7 +156,7 @@ document.addEventListener("submit", async (event) => {
   try {
     show(await load(action, { method: "POST", body: new URLSearchParams(data) }), true);
   } catch {
-    announce(PAGES.unreachable);
+    announce(PAGES.unreachable); // shown to the user: the form stays for another try
   } finally {
     form.removeAttribute("aria-busy");
   }
@@ -171,6 +171,6 @@ window.addEventListener("popstate", async () => {
   try {
     show(await load(location.href), false);
   } catch {
-    location.reload();
+    location.reload(); // the page could not be fetched in place: the browser loads it
   }
 });

@@ -14,7 +14,7 @@ function enhance() {
         await navigator.clipboard.writeText(text);
         button.textContent = PAGES.copied;
       } catch {
-        button.textContent = PAGES.copyFailed;
+        button.textContent = PAGES.copyFailed; // shown on the button: nothing to log
       }
     });
   }

@@ -4,6 +4,7 @@
 //
 // Protocol: the page posts {id, email, accountSalt (Uint8Array), password, workFactor};
 // the worker posts {id, progress} as scrypt runs, then {id, keys} or {id, error}.
+import { logFailure } from "../common/log.js";
 import { CryptoError } from "./errors.js";
 import { deriveKeys } from "./derive.js";
 
@@ -24,7 +25,7 @@ self.addEventListener("message", async (event) => {
   } catch (error) {
     // Reported to the page, which owns the user-facing error; logged here as well so a
     // failure never disappears with the worker.
-    console.error("derive-worker:", error);
+    logFailure("derive-worker", "the keys were not derived", error);
     const typed = error instanceof CryptoError;
     self.postMessage({
       id, error: { name: typed ? error.name : "Error", code: typed ? error.code : "internal",

@@ -83,7 +83,7 @@ export function isCanonicalRecipient(text) {
     return RECIPIENT_SIZES[prefix] === data.length
       && bech32.encode(prefix, words, false) === text;
   } catch {
-    return false;
+    return false; // not bech32 at all: the answer is "not a recipient", not a failure
   }
 }
 

@@ -7,6 +7,7 @@
 //   of the file encrypt worker's bundle and options.files (the config's "files") go to the
 //   chat (file messages). The account card (address, keys) follows the chat; logging out
 //   is in the shell's nav, so it works even when the chat cannot start.
+import { logFailure, logWarning } from "../common/log.js";
 import { showSignedIn } from "./accounts/home.js";
 import { startChat } from "./chat/index.js";
 import { mountKeySection } from "./keys/index.js";
@@ -33,7 +34,7 @@ export async function mountSignedIn(root, keys,
   if (api) {
     api.get("/api/v1/me").then((me) => {
       nudge = showTwoFactorNudge(nudgeBox, me, { storage: keys.shared ? null : localStorage });
-    }).catch((error) => console.error("two-factor nudge: /api/v1/me failed", error));
+    }).catch((error) => logFailure("two-factor nudge", "/api/v1/me failed", error));
   }
   const section = keySection ? mountKeySection(keysBox, keySection) : null;
   let started = null;
@@ -44,8 +45,8 @@ export async function mountSignedIn(root, keys,
     // startChat has shown the failure in its view; the account card stays usable. A 401
     // means the session ended while the chat was starting (a logout right after the
     // login): expected, so a warning rather than an error.
-    if (error?.status === 401) console.warn("v2 chat did not start: the session ended", error);
-    else console.error("v2 chat failed to start:", error);
+    if (error?.status === 401) logWarning("v2 chat", "did not start: the session ended", error);
+    else logFailure("v2 chat", "failed to start", error);
   }
   return {
     leave: async () => started?.leave() ?? true,

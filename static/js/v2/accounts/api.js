@@ -2,6 +2,7 @@
 // (the cookie is HttpOnly), JSON bodies, errors as ApiFailure carrying the server's
 // {error, detail, field}. A 401 from any call of a signed-in shell means the session
 // ended elsewhere: `onUnauthorized` (set by the store) wipes the keys.
+import { logFailure } from "../../common/log.js";
 import { ACCOUNTS as A } from "../strings.js";
 
 /** A refused or failed API call: HTTP status (0 when unreachable), code, detail, field. */
@@ -46,9 +47,11 @@ export class Api {
       response = await fetch(path, { method, headers, credentials: "same-origin", cache: "no-store",
         body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (error) {
-      console.error("api:", method, path, error);
+      logFailure("api", `${method} ${path} failed`, error);
       throw new ApiFailure(0, "network", A.noConnection);
     }
+    // An answer that is not JSON (a proxy's error page, a 204) carries no detail: null,
+    // and the status alone speaks; not a failure of its own.
     const data = await response.json().catch(() => null);
     if (response.ok) return data;
     const failure = new ApiFailure(response.status, data?.error, data?.detail, data?.field ?? null);

@@ -3,6 +3,7 @@
 // key (GET /api/v1/me/device-key, imported non-extractable), AAD
 // "securechat/v2/device-blob" ‖ u64be(user id), stored in localStorage. The key dies
 // with the session (logout, revocation, idle timeout), and with it the blob's value.
+import { logFailure } from "../../common/log.js";
 import { concat, randomBytes, u64be, utf8 } from "../../crypto/bytes.js";
 
 import { fromBase64url, toBase64url } from "./encoding.js";
@@ -61,7 +62,7 @@ export function storedBlob() {
     return { userId: blob.user_id, iv: fromBase64url(blob.iv, IV_BYTES),
       ciphertext: fromBase64url(blob.ciphertext) };
   } catch (error) {
-    console.error("device blob: unreadable, dropped", error);
+    logFailure("device blob", "unreadable, dropped", error);
     forgetIdentity();
     return null;
   }

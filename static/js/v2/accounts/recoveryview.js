@@ -2,6 +2,7 @@
 // character at a time, copy / print / download as .txt, and "I saved it". The code lives
 // in this page's memory only; the server never had it (so its confirm endpoint has
 // nothing to forget for a version 2 account and answers 409 nothing_pending: fine).
+import { logFailure } from "../../common/log.js";
 import { formatRecoveryCode } from "../../crypto/recovery.js";
 
 import { ApiFailure } from "./api.js";
@@ -48,7 +49,7 @@ export function showRecoveryCode(store, code, email, { confirmOnServer = true } 
     navigator.clipboard.writeText(formatRecoveryCode(code)).then(
       () => store.show("recovery", { status: A.recoveryCopied }),
       (error) => {
-        console.error("copy:", error);
+        logFailure("copy", "the recovery code was not copied", error);
         store.show("recovery", { status: A.recoveryCopyFailed });
       });
   }, { signal });

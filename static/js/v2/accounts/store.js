@@ -1,6 +1,8 @@
 // The shell's state: which view shows, the unlocked identity (memory only) and the
 // session's life. Emits "change" ({view, status, alarm}) and "signed-in" / "signed-out".
-// Views read the state and call the methods here; nothing else writes it.
+// The store owns this state (issue 18): views read it through the getters and change it
+// only through the methods here, which emit the events; nothing else writes it.
+import { logFailure } from "../../common/log.js";
 import { parseIdentityFile } from "../../crypto/identityfile.js";
 
 import {
@@ -9,39 +11,68 @@ import {
 import { ACCOUNTS as A } from "../strings.js";
 
 export class AccountStore extends EventTarget {
+  #view = "loading";
+  #status = "";
+  #alarm = "";
+  #session = null; // {user: {id, email}, identity, recipient, shared} while unlocked
+  // Between the auth-key step and the unlock ({params, keys, stage, email, shared}):
+  // the derived wrap key waits here for the code step; dropped on success or failure.
+  #pendingLogin = null;
+  #timer = null;
+  // Asked before a logout (the signed-in view's leave(): uploads in progress); false
+  // keeps the session.
+  #beforeLogout = null;
+
   constructor(api, config) {
     super();
     this.api = api;
     this.config = config;
-    this.view = "loading";
-    this.status = "";
-    this.alarm = "";
-    this.session = null; // {user: {id, email}, identity, recipient, shared} while unlocked
-    // Between the auth-key step and the unlock ({params, keys, stage, email, shared}):
-    // the derived wrap key waits here for the code step; dropped on success or failure.
-    this.pendingLogin = null;
-    this.timer = null;
-    // Asked before a logout (the signed-in view's leave(): uploads in progress); false
-    // keeps the session.
-    this.beforeLogout = null;
     api.onUnauthorized = () => {
-      if (this.session) this.wipe(A.sessionEnded);
+      if (this.#session) this.wipe(A.sessionEnded);
     };
+  }
+
+  // view: which section the shell shows ("loading", "login", "code", "signup", "progress",
+  // "recovery", "stage" or "home": signed in), with its status line and alarm; session:
+  // the unlocked identity, or null.
+  get view() { return this.#view; }
+  get status() { return this.#status; }
+  get alarm() { return this.#alarm; }
+  get session() { return this.#session; }
+
+  /** The login waiting between the auth-key step and the unlock, or null. */
+  get pendingLogin() { return this.#pendingLogin; }
+
+  /** Keeps `pending` (startLogin's answer plus what the unlock needs) until it is taken. */
+  holdLogin(pending) {
+    this.#pendingLogin = pending;
+  }
+
+  /** Drops the waiting login; whether there was one. */
+  dropLogin() {
+    const held = this.#pendingLogin !== null;
+    this.#pendingLogin = null;
+    return held;
+  }
+
+  /** `guard()` (or null: none) is asked before a logout; false keeps the session. */
+  setLogoutGuard(guard) {
+    this.#beforeLogout = guard;
   }
 
   emit(type, detail = undefined) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  show(view, { status = "", alarm = this.alarm } = {}) {
-    this.view = view;
-    this.status = status;
-    this.alarm = alarm;
+  show(view, { status = "", alarm = this.#alarm } = {}) {
+    this.#view = view;
+    this.#status = status;
+    this.#alarm = alarm;
     this.emit("change");
   }
 
   raiseAlarm(text) {
-    this.alarm = text;
+    this.#alarm = text;
     this.emit("change");
   }
 
@@ -56,7 +87,8 @@ export class AccountStore extends EventTarget {
     } catch (failure) {
       // 401: nobody logged in; 403: a half-finished login whose derived keys died with
       // the previous page: end it, the user starts again.
-      if (failure.status === 403) await this.api.post("/api/v1/auth/logout").catch(logged);
+      if (failure.status === 403) await this.api.post("/api/v1/auth/logout").catch(
+        (error) => logFailure("restore", "the half-finished login was not ended", error));
       this.show("login");
       return;
     }
@@ -72,7 +104,7 @@ export class AccountStore extends EventTarget {
       await this.signedIn({ id: me.id, email: me.email },
         { identity: parseIdentityFile(text), identityText: text }, false);
     } catch (error) {
-      console.error("restore: the stored identity did not open", error);
+      logFailure("restore", "the stored identity did not open", error);
       forgetIdentity();
       this.show("login", { status: A.unlock });
     }
@@ -89,10 +121,10 @@ export class AccountStore extends EventTarget {
     } else {
       await storeIdentity(await fetchDeviceKey(this.api), user.id, identityText);
     }
-    this.session = { user, identity, recipient, shared };
+    this.#session = { user, identity, recipient, shared };
     this.startRecheck();
     this.show("home");
-    this.emit("signed-in", this.session);
+    this.emit("signed-in", this.#session);
   }
 
   /**
@@ -101,22 +133,22 @@ export class AccountStore extends EventTarget {
    * again on it (the chat then uses the new generation). `status` is announced.
    */
   async replaceIdentity(identity, identityText, { status = "", remount = true } = {}) {
-    const { user, shared } = this.session;
+    const { user, shared } = this.#session;
     if (!shared) await storeIdentity(await fetchDeviceKey(this.api), user.id, identityText);
     if (!remount) {
-      this.session = { ...this.session, identity };
+      this.#session = { ...this.#session, identity };
       this.show("home", { status });
       return;
     }
     this.emit("signed-out");
-    this.session = { user, identity, recipient: null, shared };
+    this.#session = { user, identity, recipient: null, shared };
     this.show("home", { status });
-    this.emit("signed-in", this.session);
+    this.emit("signed-in", this.#session);
   }
 
   /** The mount contract's keys (static/js/v2/mount.js). */
   mountKeys() {
-    const { user, identity, recipient, shared } = this.session;
+    const { user, identity, recipient, shared } = this.#session;
     // Beyond the contract: `recipient` (the current public age recipient, when known) and
     // `shared`, for the plain signed-in view.
     return { user: { ...user }, generation: identity.signingGeneration,
@@ -125,24 +157,24 @@ export class AccountStore extends EventTarget {
   }
 
   startRecheck() {
-    clearInterval(this.timer);
-    this.timer = setInterval(() => {
+    clearInterval(this.#timer);
+    this.#timer = setInterval(() => {
       // A 401 reaches api.onUnauthorized, which wipes; other failures are transient.
       this.api.get("/api/v1/me", { background: true }).catch((failure) => {
-        if (failure.status !== 401) console.error("re-check:", failure);
+        if (failure.status !== 401) logFailure("re-check", "/api/v1/me failed", failure);
       });
     }, this.config.recheckSeconds * 1000);
   }
 
   /** Ends the session here and on the server, and deletes the stored identity; nothing
-   *  when beforeLogout() says no. */
+   *  when the logout guard says no. */
   async logout() {
-    if (this.beforeLogout && !(await this.beforeLogout())) return;
+    if (this.#beforeLogout && !(await this.#beforeLogout())) return;
     forgetIdentity();
     try {
       await this.api.post("/api/v1/auth/logout");
     } catch (failure) {
-      console.error("logout:", failure);
+      logFailure("logout", "the server did not end the session", failure);
     }
     this.api.forgetCsrf();
     this.wipe(A.loggedOut);
@@ -150,11 +182,11 @@ export class AccountStore extends EventTarget {
 
   /** Forgets the identity (memory and storage) and returns to the login view. */
   wipe(status) {
-    clearInterval(this.timer);
-    this.timer = null;
+    clearInterval(this.#timer);
+    this.#timer = null;
     forgetIdentity();
-    const ended = this.session;
-    this.session = null;
+    const ended = this.#session;
+    this.#session = null;
     if (ended) {
       this.emit("signed-out");
       ended.identity.signingSeed.fill(0); // the age identity strings cannot be zeroed
@@ -163,6 +195,3 @@ export class AccountStore extends EventTarget {
   }
 }
 
-function logged(error) {
-  console.error(error);
-}

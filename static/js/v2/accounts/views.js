@@ -2,6 +2,7 @@
 // progress, recovery code. Each form shows every error at once, keeps what was typed,
 // and announces errors (role="alert") and progress (aria-live). State changes go through
 // the store (store.js) and the flows (flows.js).
+import { logFailure } from "../../common/log.js";
 import { CryptoError } from "../../crypto/errors.js";
 import { WORK_FACTOR_CEILING, WORK_FACTOR_FLOOR } from "../../crypto/derive.js";
 
@@ -41,7 +42,7 @@ export function describeFailure(error) {
         return error.message;
     }
   }
-  console.error("account flow:", error);
+  logFailure("account flow", "an unexpected failure", error);
   return A.somethingWrong;
 }
 
@@ -82,11 +83,11 @@ export function bindLogin(store, { workerScript, onStage }) {
   $("v2-forgot").href = store.config.passwordResetUrl;
   $("v2-login-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    login(store, workerScript, onStage).catch((error) => console.error("login:", error));
+    login(store, workerScript, onStage).catch((error) => logFailure("login", "did not finish", error));
   });
   $("v2-code-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    submitCode(store).catch((error) => console.error("code step:", error));
+    submitCode(store).catch((error) => logFailure("code step", "did not finish", error));
   });
 }
 
@@ -102,7 +103,7 @@ async function login(store, workerScript, onStage) {
     const onProgress = progressView(store, A.unlocking);
     const pending = await startLogin(store.api, { email, password, workerScript, onProgress });
     // The password waits with the derived keys for a work-factor upgrade after the unlock.
-    store.pendingLogin = { ...pending, email, shared, password, workerScript };
+    store.holdLogin({ ...pending, email, shared, password, workerScript });
     if (pending.stage?.otp_required) {
       showErrors($("v2-code-errors"), []);
       store.show("code");
@@ -146,7 +147,7 @@ async function submitCode(store) {
 async function finishLogin(store) {
   const pending = store.pendingLogin;
   const unlocked = await unlock(store.api, pending.email, pending);
-  store.pendingLogin = null;
+  store.dropLogin();
   await upgradeAfterLogin(store, pending, unlocked);
   const me = await store.api.get("/api/v1/me");
   $("v2-login-password").value = "";
@@ -169,18 +170,18 @@ async function upgradeAfterLogin(store, pending, unlocked) {
         onProgress: progressView(store, A.strengthening) });
     }
   } catch (error) {
-    console.error("work-factor upgrade:", error);
+    logFailure("work-factor upgrade", "the keys keep their old work factor", error);
   } finally {
     pending.keys.authKey.fill(0);
   }
 }
 
 async function failLogin(store, error) {
-  if (store.pendingLogin !== null) {
+  if (store.dropLogin()) {
     // The server accepted the auth key but nothing was unlocked here: end that session
     // rather than leave a login this page cannot use.
-    store.pendingLogin = null;
-    await store.api.post("/api/v1/auth/logout").catch((e) => console.error("logout:", e));
+    await store.api.post("/api/v1/auth/logout").catch(
+      (e) => logFailure("logout", "the server did not end the unusable login", e));
     store.api.forgetCsrf();
   }
   if (error instanceof DirectoryMismatch) {
@@ -207,7 +208,7 @@ export function bindSignup(store, { workerScript, commonPasswords, onSignedUp })
   $("v2-signup-form").addEventListener("submit", (event) => {
     event.preventDefault();
     submitSignup(store, workerScript, commonPasswords, onSignedUp)
-      .catch((error) => console.error("signup:", error));
+      .catch((error) => logFailure("signup", "did not finish", error));
   });
 }
 

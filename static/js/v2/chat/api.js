@@ -35,6 +35,8 @@ export function createApi() {
     } catch (error) {
       throw new ApiFailure(0, { error: "unreachable", detail: "the server cannot be reached" });
     }
+    // An answer that is not JSON (a proxy's error page, a 204) carries no detail: null,
+    // and the status alone speaks; not a failure of its own.
     const json = await response.json().catch(() => null);
     if (!response.ok) throw new ApiFailure(response.status, json);
     return json;

@@ -3,6 +3,7 @@
 // the hash of this device's previous message, kept in localStorage so a reload goes on
 // counting. A counter is taken (and saved) before its message is sealed: a message that
 // never reaches the server shows to others as missing, never as a reused counter.
+import { logFailure } from "../../common/log.js";
 import { fromHex, randomBytes, toHex } from "../../crypto/index.js";
 
 export class DeviceState {
@@ -23,7 +24,7 @@ export class DeviceState {
         return state;
       }
     } catch (error) {
-      console.error("v2 chat: unreadable device state, starting a new device", error);
+      logFailure("v2 chat", "unreadable device state, starting a new device", error);
     }
     return { deviceId: toHex(randomBytes(16)), conversations: {} };
   }

@@ -23,6 +23,7 @@
 // generations are not followed yet: a newer generation is pinned with a notice.
 import { base64urlnopad } from "@scure/base";
 
+import { logFailure, logWarning } from "../../common/log.js";
 import {
   buildEpoch, bytesEqual, disputedMembers, epochDue, EpochRegistry, fingerprintsOf, fromHex,
   MembershipChain, messageHash, openEpoch, openMessage, operationHash, parseEpochStatement,
@@ -73,9 +74,18 @@ function memoryStorage() {
  * the device state in memory only.
  */
 export class ChatEngine extends EventTarget {
+  // The engine owns the chat's state (issue 18): views read it (the getters below, the
+  // conversations) and change it only through the methods here, which emit "change"
+  // (and "finding", "typing", …) for the views to render again.
   #queue = Promise.resolve();
   #unsent = [];
   #pendingUnsends = new Set(); // entries whose "Delete for everyone" waits for an Undo
+  #files; // static/js/v2/files/ (uploadFile, downloadFile, previews, …)
+  #preview = null; // the open preview (openPreview), at most one
+  // What this client shares (usePrivacy): read receipts and typing hints.
+  #privacy = { readReceipts: true, typing: true };
+  #openId = null;
+  #online = false;
 
   constructor(keys, { api = createApi(), socket = new ChatSocket(),
     storage = globalThis.localStorage, now = () => Date.now(),
@@ -83,13 +93,10 @@ export class ChatEngine extends EventTarget {
     super();
     // Messages waiting to send, kept across reloads (outbox.js; null: in memory only).
     this.outbox = outbox;
-    this.files = files; // static/js/v2/files/ (uploadFile, downloadFile, previews, …)
-    this.preview = null; // the open preview (openPreview), at most one
+    this.#files = files;
     this.me = { id: BigInt(keys.user.id), email: keys.user.email,
       generation: BigInt(keys.generation) };
     this.keys = keys;
-    // What this client shares (privacy.js sets it): read receipts and typing hints.
-    this.privacy = { readReceipts: true, typing: true };
     this.seed = keys.signingSeed;
     this.pins = null; // the PinStore, once the own keys are known (start)
     this.findings = []; // findings about no one conversation (keys, pins)
@@ -103,11 +110,36 @@ export class ChatEngine extends EventTarget {
     this.contacts = new Map();
     this.conversations = new Map(); // hex id → conversation state
     this.registry = new EpochRegistry();
-    this.openId = null;
-    this.online = false;
     this.unsendUndoMs = UNSEND_UNDO_MS; // how long "Delete for everyone" offers an Undo
     this.keyLookup = (userId, generation) =>
       this.contacts.get(String(userId))?.keys.get(String(generation)) ?? null;
+  }
+
+  /** The file functions in use (static/js/v2/files/), read by the preview view. */
+  get files() { return this.#files; }
+
+  /** The open preview ({entry, state, kind, blob}; openPreview), or null. */
+  get preview() { return this.#preview; }
+
+  /** What this client shares: {readReceipts, typing}. */
+  get privacy() { return this.#privacy; }
+
+  /** The open conversation's hex id, or null. */
+  get openId() { return this.#openId; }
+
+  /** Whether the socket is up. */
+  get online() { return this.#online; }
+
+  /** Uploads go through `uploadFile(file, options)` (the resumable manager of the
+   *  page) instead of the default; downloads and previews stay as they are. */
+  routeUploads(uploadFile) {
+    this.#files = { ...this.#files, uploadFile };
+  }
+
+  /** The person's sharing choices (privacy.js PrivacySettings: {readReceipts, typing}),
+   *  read whenever the engine would send a read position or a typing hint. */
+  usePrivacy(settings) {
+    this.#privacy = settings;
   }
 
   async start() {
@@ -145,8 +177,15 @@ export class ChatEngine extends EventTarget {
   /** Runs `task` after everything queued before it; its result (errors logged too). */
   #enqueue(task) {
     const run = this.#queue.then(task);
-    this.#queue = run.catch((error) => console.error("v2 chat:", error));
+    this.#queue = run.catch((error) => logFailure("v2 chat", "a queued task failed", error));
     return run;
+  }
+
+  /** #enqueue for a caller that goes on either way: resolves once `task` has run; a
+   *  failure is logged by the queue and not thrown. */
+  #enqueueSettled(task) {
+    this.#enqueue(task);
+    return this.#queue;
   }
 
   /** Resolves once everything queued so far has run. */
@@ -166,7 +205,7 @@ export class ChatEngine extends EventTarget {
     } else {
       this.findings.push(finding);
     }
-    console.warn(`v2 chat ${kind}: ${text}`);
+    logWarning(`v2 chat ${kind}`, text);
     this.#emit("finding", { conversation: conv?.id ?? null, kind, text });
   }
 
@@ -295,7 +334,7 @@ export class ChatEngine extends EventTarget {
 
   /** Marks `id` as the one shown: its unread count drops and the read position moves. */
   async open(id) {
-    this.openId = id;
+    this.#openId = id;
     const conv = this.conversations.get(id);
     if (!conv) return;
     conv.unread = 0;
@@ -308,7 +347,7 @@ export class ChatEngine extends EventTarget {
    * never stores (metadata it sees), sent at most once per TYPING_EVERY_MS.
    */
   typing(id) {
-    if (!this.privacy.typing) return; // the person chose to send none
+    if (!this.#privacy.typing) return; // the person chose to send none
     const conv = this.conversations.get(id);
     const now = this.now();
     if (!conv || conv.left || now - (conv.typingSentAt ?? -Infinity) < TYPING_EVERY_MS) return;
@@ -318,7 +357,7 @@ export class ChatEngine extends EventTarget {
 
   /** Stores the read position of the open conversation, at most one request at a time. */
   async #markRead(conv) {
-    if (!this.privacy.readReceipts) return; // no read position leaves this client
+    if (!this.#privacy.readReceipts) return; // no read position leaves this client
     if (conv.reading) conv.readAgain = true; // stored once the request under way is done
     if (conv.left || conv.lastSeq === 0 || conv.reading) return;
     conv.reading = true;
@@ -328,7 +367,7 @@ export class ChatEngine extends EventTarget {
         await this.api.post(`${BASE}/${conv.id}/read`, { seq: conv.lastSeq });
       } while (conv.readAgain && !conv.left);
     } catch (error) {
-      console.error("v2 chat: the read position was not stored", error);
+      logFailure("v2 chat", "the read position was not stored", error);
     } finally {
       conv.reading = false;
     }
@@ -349,7 +388,7 @@ export class ChatEngine extends EventTarget {
   // --- incoming ---------------------------------------------------------------------------
 
   #setOnline(online) {
-    this.online = online;
+    this.#online = online;
     this.#emit("change", { conversation: null });
   }
 
@@ -387,7 +426,7 @@ export class ChatEngine extends EventTarget {
     } else if (frame.type === "typing2") {
       this.#emit("typing", { conversation: frame.conversation, user: BigInt(frame.user) });
     } else if (frame.type === "error") {
-      console.error("v2 chat: the server refused a frame", frame);
+      logFailure("v2 chat", "the server refused a frame", frame);
     }
   }
 
@@ -412,11 +451,11 @@ export class ChatEngine extends EventTarget {
       if (error instanceof ApiFailure && (error.status === 0 || error.status >= 500)) {
         throw error; // not applied: the next sync2 or heartbeat brings it again
       }
-      console.error("v2 chat: a timeline item failed", error);
+      logFailure("v2 chat", "a timeline item failed", error);
       this.#finding(conv, "verify", FINDINGS.entry(item.seq, reasonOf(error)));
     }
     conv.lastSeq = item.seq;
-    if (this.openId === id) this.#markRead(conv);
+    if (this.#openId === id) this.#markRead(conv);
     this.#emit("change", { conversation: id });
   }
 
@@ -442,7 +481,7 @@ export class ChatEngine extends EventTarget {
       const parsed = parseOperation(bytes);
       await this.#ensureKeys(conv, [parsed.actorId, parsed.targetId].filter((id) => id));
     } catch (error) {
-      console.error("v2 chat: an operation that does not parse", error); // refused below
+      logFailure("v2 chat", "an operation that does not parse", error); // refused below
     }
     try {
       conv.chain.append(bytes, unb64(signature));
@@ -614,7 +653,7 @@ export class ChatEngine extends EventTarget {
     conv.byClientId.set(dedupKey, entry);
     if (pending) conv.items.splice(conv.items.indexOf(pending), 1); // now in its seq place
     conv.items.push(entry);
-    if (!mine && item.seq > conv.countedUpTo && this.openId !== conv.id) conv.unread += 1;
+    if (!mine && item.seq > conv.countedUpTo && this.#openId !== conv.id) conv.unread += 1;
     if (entry.status !== "failed") this.#emit("message", { conversation: conv.id, entry });
   }
 
@@ -678,7 +717,7 @@ export class ChatEngine extends EventTarget {
     try {
       return unb64(value);
     } catch {
-      return null;
+      return null; // a malformed thumbnail is ignored, as documented above
     }
   }
 
@@ -690,7 +729,7 @@ export class ChatEngine extends EventTarget {
       return;
     }
     tombstone(target); // first: what listeners of "unsent" read holds no text any more
-    if (this.preview?.entry === target) this.closePreview();
+    if (this.#preview?.entry === target) this.closePreview();
     this.#emit("unsent", { conversation: conv.id, hash: doc.target, entry: target });
   }
 
@@ -702,7 +741,7 @@ export class ChatEngine extends EventTarget {
       const problem = applyEdit(conv, sender, doc, seq);
       if (problem) this.#finding(conv, "verify", `${this.nameOf(sender)} ${problem}.`);
     } else if (!applyReaction(conv, sender, doc, seq)) {
-      console.warn(`v2 chat: a reaction of ${this.nameOf(sender)} to a message not held here`);
+      logWarning("v2 chat", `a reaction of ${this.nameOf(sender)} to a message not held here`);
     }
   }
 
@@ -733,7 +772,7 @@ export class ChatEngine extends EventTarget {
         CANNOT_OPEN_KIND);
       this.#emit("change", { conversation: conv.id });
     } catch (error) {
-      console.error("v2 chat: the cannot-open notice was not sent", error);
+      logFailure("v2 chat", "the cannot-open notice was not sent", error);
     }
   }
 
@@ -833,10 +872,10 @@ export class ChatEngine extends EventTarget {
     this.#emit("change", { conversation: id });
     const blocked = this.blockedReason(conv);
     if (blocked) return this.#failed(conv, entry, blocked);
-    const thumbnail = this.files.makeThumbnail?.(file) ?? null; // beside the upload
+    const thumbnail = this.#files.makeThumbnail?.(file) ?? null; // beside the upload
     let uploaded;
     try {
-      uploaded = await this.files.uploadFile(file, { signal: controller.signal,
+      uploaded = await this.#files.uploadFile(file, { signal: controller.signal,
         onProgress: (sent, total, rate) => {
           entry.progress = { ...rate, sent, total }; // rate: {bytesPerSecond, secondsLeft}
           onProgress?.(sent, total);
@@ -898,7 +937,7 @@ export class ChatEngine extends EventTarget {
    */
   downloadEntry(id, entry, { fallback = false } = {}) {
     return this.#transfer(id, entry, { fallback },
-      (onProgress) => this.files.downloadFile(entry.file, { onProgress }));
+      (onProgress) => this.#files.downloadFile(entry.file, { onProgress }));
   }
 
   /**
@@ -907,15 +946,15 @@ export class ChatEngine extends EventTarget {
    * to the Blob, which the view saves). Null when it fails (a forgery saves nothing).
    */
   async saveEntry(id, entry) {
-    if (!this.files.streamingDownloads?.()) return this.downloadEntry(id, entry, { fallback: true });
+    if (!this.#files.streamingDownloads?.()) return this.downloadEntry(id, entry, { fallback: true });
     try {
-      await this.files.downloadWorker();
+      await this.#files.downloadWorker();
     } catch (error) {
-      console.error("v2 chat: no download service worker; decrypting in the page", error);
+      logFailure("v2 chat", "no download service worker; decrypting in the page", error);
       return this.downloadEntry(id, entry, { fallback: true });
     }
     return this.#transfer(id, entry, { fallback: false },
-      (onProgress) => this.files.saveThroughWorker(entry.file, { onProgress }));
+      (onProgress) => this.#files.saveThroughWorker(entry.file, { onProgress }));
   }
 
   async #transfer(id, entry, { fallback }, run) {
@@ -932,7 +971,7 @@ export class ChatEngine extends EventTarget {
     } catch (error) {
       const forgery = error?.name === "FileHashError" || error?.code === "file_hash_mismatch";
       entry.download = { state: "failed", forgery, error: reasonOf(error), fallback };
-      console.error("v2 chat: a file download failed", error);
+      logFailure("v2 chat", "a file download failed", error);
       return null;
     } finally {
       emit();
@@ -940,30 +979,30 @@ export class ChatEngine extends EventTarget {
   }
 
   /**
-   * Opens the preview of a file entry (this.preview = {entry, state, kind, blob}): states
+   * Opens the preview of a file entry (this.#preview = {entry, state, kind, blob}): states
    * "opening", "open" (kind image, video, audio or pdf; blob typed from the file's own
    * first bytes), "download-only" (not on the allowlist), "too-large", "failed".
    */
   async openPreview(id, entry) {
     const preview = { conversation: id, entry, state: "opening" };
-    this.preview = preview;
+    this.#preview = preview;
     this.#emit("change", { conversation: id });
     Object.assign(preview, await this.#previewState(id, entry));
-    if (this.preview === preview) this.#emit("change", { conversation: id });
+    if (this.#preview === preview) this.#emit("change", { conversation: id });
     return preview;
   }
 
   async #previewState(id, entry) {
-    if (!this.files.previewAllowed?.(entry.file)) return { state: "too-large" };
+    if (!this.#files.previewAllowed?.(entry.file)) return { state: "too-large" };
     const blob = await this.downloadEntry(id, entry);
     if (blob === null) return { state: "failed" };
-    const found = await this.files.previewOf(blob);
+    const found = await this.#files.previewOf(blob);
     return found ? { state: "open", ...found } : { state: "download-only" };
   }
 
   closePreview() {
-    const conversation = this.preview?.conversation;
-    this.preview = null;
+    const conversation = this.#preview?.conversation;
+    this.#preview = null;
     if (conversation) this.#emit("change", { conversation });
   }
 
@@ -971,7 +1010,7 @@ export class ChatEngine extends EventTarget {
     entry.status = "failed";
     entry.error = reason;
     if (entry.clientId) this.#unrecord(entry); // shown as failed: not sent again later
-    console.error(`v2 chat: a message was not sent: ${reason}`);
+    logFailure("v2 chat", `a message was not sent: ${reason}`);
     this.#emit("change", { conversation: conv.id });
     return entry;
   }
@@ -1045,13 +1084,13 @@ export class ChatEngine extends EventTarget {
       await this.outbox.put({ conversation: conv.id, clientId: entry.clientId,
         text: entry.text, time: entry.time, frame: entry.frame });
     } catch (error) {
-      console.error("v2 chat: a waiting message is not kept across a reload", error);
+      logFailure("v2 chat", "a waiting message is not kept across a reload", error);
     }
   }
 
   #unrecord(entry) {
     this.outbox?.remove(entry.clientId).catch((error) =>
-      console.error("v2 chat: an outbox record was not deleted", error));
+      logFailure("v2 chat", "an outbox record was not deleted", error));
   }
 
   /**
@@ -1064,7 +1103,7 @@ export class ChatEngine extends EventTarget {
     try {
       records = (await this.outbox?.takeOver()) ?? []; // not those another open tab sends
     } catch (error) {
-      console.error("v2 chat: the outbox did not open", error);
+      logFailure("v2 chat", "the outbox did not open", error);
     }
     const read = new Set();
     for (const record of records) {
@@ -1072,7 +1111,7 @@ export class ChatEngine extends EventTarget {
       const key = `${this.me.id}:${record.clientId}`;
       if (conv && !read.has(conv)) {
         read.add(conv);
-        await this.#enqueue(() => this.#catchUp(conv)).catch(() => undefined); // logged
+        await this.#enqueueSettled(() => this.#catchUp(conv));
       }
       if (!conv || (conv.byClientId.get(key)?.seq ?? null) !== null || conv.left) {
         this.#unrecord(record);
@@ -1250,7 +1289,7 @@ export class ChatEngine extends EventTarget {
         await this.#publish(conv, doc, doc.type, { path });
       } catch (error) {
         entry.actionError = FINDINGS.actionFailed(doc.type === "unsend", reasonOf(error));
-        console.error(`v2 chat: a ${doc.type} was not sent`, error);
+        logFailure("v2 chat", `a ${doc.type} was not sent`, error);
       }
       this.#emit("change", { conversation: id });
     });

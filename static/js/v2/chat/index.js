@@ -10,6 +10,7 @@
 // heartbeat (the shell's config), from which the socket knows when a silent connection
 // is dead. Messages waiting to send are kept in the outbox (outbox.js) across reloads,
 // unless `keys.shared`.
+import { logFailure, logWarning } from "../../common/log.js";
 import { setEncryptWorkerScript, setFileConfig, Uploads } from "../files/index.js";
 import { ChatEngine } from "./engine.js";
 import { Outbox } from "./outbox.js";
@@ -44,11 +45,11 @@ async function leave(uploads, engine) {
   try {
     const discarded = Promise.all([engine.discardWaiting(), uploads.discardAll()]);
     if (await Promise.race([discarded, late]) === "late") {
-      console.warn(`v2 chat: discarding waiting messages and partial uploads took over `
+      logWarning("v2 chat", `discarding waiting messages and partial uploads took over `
         + `${LEAVE_LIMIT_MS} ms; logging out anyway`);
     }
   } catch (error) {
-    console.error("v2 chat: the waiting messages or partial uploads were not all discarded",
+    logFailure("v2 chat", "the waiting messages or partial uploads were not all discarded",
       error);
   } finally {
     clearTimeout(timer);
@@ -70,13 +71,13 @@ export async function startChat(root, keys,
   setFileConfig(files);
   const uploads = new Uploads(keys.user.id, { keep: !keys.shared });
   const outbox = keys.shared ? null : await Outbox.open(keys.user.id).catch((error) => {
-    console.error("v2 chat: no outbox, waiting messages will not survive a reload", error);
+    logFailure("v2 chat", "no outbox, waiting messages will not survive a reload", error);
     return null;
   });
   const engine = new ChatEngine(keys, { outbox,
     socket: new ChatSocket(undefined, { heartbeatSeconds }), ...options });
   // Uploads go through the resumable manager; downloads and previews stay the engine's.
-  engine.files = { ...engine.files, uploadFile: (file, opts) => uploads.uploadFile(file, opts) };
+  engine.routeUploads((file, opts) => uploads.uploadFile(file, opts));
   const view = new ChatView(root, engine, { registration });
   try {
     await engine.start();

@@ -1,6 +1,7 @@
 // Addresses typed into the chat: refused in the page when malformed (no request leaves),
 // and, for an address with no verified account, the offer to invite it by email
 // (POST /api/v1/invitations; the server's answer is the same whoever holds the address).
+import { logFailure } from "../../common/log.js";
 import { el } from "./dom.js";
 import { INVITE } from "../strings.js";
 
@@ -40,7 +41,7 @@ export function inviteOffer(engine, emails) {
         button.disabled = false;
         button.replaceWith(el("span", { class: "error", role: "alert",
           text: INVITE.notSent(email, error.message) }), button);
-        console.error("v2 chat: the invitation failed", error);
+        logFailure("v2 chat", "the invitation failed", error);
       });
     });
     offer.append(button, " ");

@@ -4,6 +4,7 @@
 // Every action goes through the engine, which refuses what this member may not sign;
 // a refusal (the engine's or the server's) shows in the panel's alert, and a failed
 // form keeps what was typed.
+import { logFailure } from "../../common/log.js";
 import { el, field } from "./dom.js";
 import { addressProblem } from "./invite.js";
 import { MEMBERS } from "../strings.js";
@@ -71,7 +72,7 @@ export class MemberPanel {
       return true;
     } catch (error) {
       this.error.textContent = MEMBERS.notDone(error.message);
-      console.error("v2 chat: the membership change failed", error);
+      logFailure("v2 chat", "the membership change failed", error);
       return false;
     }
   }

@@ -4,6 +4,7 @@
 // opted in to the text. There is no push with the tab closed (no Service Worker controls
 // the app). The choices are kept per account in this browser; shown notifications are
 // recorded from their "show" event (`shown`) and closed when a conversation is opened.
+import { logFailure } from "../../common/log.js";
 import { el } from "./dom.js";
 import { NOTIFICATIONS } from "../strings.js";
 
@@ -63,7 +64,7 @@ export class Notifier {
     });
     notification.messageHash = hash;
     notification.addEventListener("error", (event) => {
-      console.error("v2 chat: a notification could not be shown", event);
+      logFailure("v2 chat", "a notification could not be shown", event);
     });
     const list = this.open.get(conversation) ?? [];
     list.push(notification);
@@ -105,7 +106,7 @@ export function notificationSettings(notifier) {
   };
   on.addEventListener("change", () => {
     notifier.setEnabled(on.checked).then(sync, (error) => {
-      console.error("v2 chat: notifications could not be turned on", error);
+      logFailure("v2 chat", "notifications could not be turned on", error);
       sync();
     });
   });

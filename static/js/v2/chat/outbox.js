@@ -20,6 +20,7 @@
 // after itself for its life. A starting tab takes over (takeOver()) only the records of
 // tabs that are gone, under one lock per user, so two open tabs never send one message
 // (each would seal it under its own device counter, and one would be refused).
+import { logFailure } from "../../common/log.js";
 import { concat, fromHex, randomBytes, toHex, u64be, utf8 } from "../../crypto/bytes.js";
 import { fetchSessionDeviceKey } from "../accounts/devicestore.js";
 import { idbRequest, idbTransaction } from "../idb.js";
@@ -64,7 +65,7 @@ export class Outbox {
       navigator.locks.request(tabLock(this.#tab), () => {
         granted();
         return new Promise(() => {}); // released when the page goes
-      }).catch((error) => console.error("v2 outbox: no tab lock", error));
+      }).catch((error) => logFailure("v2 outbox", "no tab lock", error));
     });
   }
 
@@ -132,7 +133,7 @@ export class Outbox {
         if (record.clientId !== row.client) throw new Error("a record under another id");
         records.push(record);
       } catch (error) {
-        console.error("v2 outbox: a record that does not open is dropped", error);
+        logFailure("v2 outbox", "a record that does not open is dropped", error);
         await this.#run("readwrite", (store) => store.delete(row.order));
       }
     }

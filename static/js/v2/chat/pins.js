@@ -4,6 +4,7 @@
 // fingerprints of one key generation per contact: {generation, recipientHash, ed25519Hash,
 // verified}. The engine pins what the directory shows on first sight and refuses a
 // directory answer that differs from a pin for the same generation.
+import { logFailure } from "../../common/log.js";
 import { fingerprintsOf, mergePins, openPinBlob, sameFingerprints, sealPinBlob }
   from "../../crypto/index.js";
 import { ApiFailure, b64, unb64 } from "./api.js";
@@ -49,7 +50,9 @@ export class PinStore {
     }
     if (pin && pin.generation > keys.generation) return "same"; // an older generation
     this.contacts.set(keys.userId, { generation: keys.generation, ...prints, verified: false });
-    this.#save().catch(() => undefined); // logged by #save; the next write carries it
+    // In the background: a failed write is logged by #save (its queue's catch, which
+    // also handles the returned promise) and the next write carries the pin.
+    this.#save();
     return pin ? "newer" : "new";
   }
 
@@ -81,7 +84,7 @@ export class PinStore {
   /** Queues a write of the pins; resolves (or rejects) with this write (failures logged). */
   #save() {
     const write = this.#writing.then(() => this.#write());
-    this.#writing = write.catch((error) => console.error("v2 chat: the pins were not saved", error));
+    this.#writing = write.catch((error) => logFailure("v2 chat", "the pins were not saved", error));
     return write;
   }
 

@@ -5,6 +5,7 @@
 // blob: URL is ever put in a frame, a link or the address bar, and the object URL is
 // revoked when the preview closes. A sender's thumbnail is drawn into a canvas from its
 // sniffed bytes, at once, without a click.
+import { logFailure } from "../../common/log.js";
 import { formatSize } from "./filename.js";
 import { PREVIEWS as TEXT } from "../strings.js";
 
@@ -42,7 +43,7 @@ export class Thumbnails {
         }
         holder.append(canvas);
         holder.hidden = false;
-      }).catch((error) => console.error("v2 chat: a thumbnail failed", error));
+      }).catch((error) => logFailure("v2 chat", "a thumbnail failed", error));
     }
     return holder;
   }
@@ -110,7 +111,7 @@ export class PreviewPanel {
     }).then((count) => {
       pages.dataset.pages = String(count);
     }).catch((error) => {
-      console.error("v2 chat: a PDF preview failed", error);
+      logFailure("v2 chat", "a PDF preview failed", error);
       if (this.#shown === preview) {
         this.body.replaceChildren(node("p", { role: "alert" }, TEXT.pdfFailed));
       }

@@ -8,19 +8,28 @@ import { PRIVACY } from "../strings.js";
 const KEY = (userId) => `securechat.privacy.${userId}`;
 
 export class PrivacySettings extends EventTarget {
+  // The settings own their state (issue 18): read `readReceipts` and `typing`; only set()
+  // changes them, and it stores them and emits "change".
+  #key;
+  #storage;
+  #choices;
+
   constructor(userId, storage) {
     super();
-    this.key = KEY(userId);
-    this.storage = storage;
-    const saved = JSON.parse(storage?.getItem(this.key) ?? "{}");
-    this.readReceipts = saved.readReceipts !== false;
-    this.typing = saved.typing !== false;
+    this.#key = KEY(userId);
+    this.#storage = storage;
+    const saved = JSON.parse(storage?.getItem(this.#key) ?? "{}");
+    this.#choices = { readReceipts: saved.readReceipts !== false, typing: saved.typing !== false };
   }
+
+  get readReceipts() { return this.#choices.readReceipts; }
+
+  get typing() { return this.#choices.typing; }
 
   /** Sets `name` ("readReceipts" or "typing") to `on`, remembers it, emits "change". */
   set(name, on) {
-    this[name] = Boolean(on);
-    this.storage?.setItem(this.key, JSON.stringify({ readReceipts: this.readReceipts,
+    this.#choices = { ...this.#choices, [name]: Boolean(on) };
+    this.#storage?.setItem(this.#key, JSON.stringify({ readReceipts: this.readReceipts,
       typing: this.typing }));
     this.dispatchEvent(new CustomEvent("change"));
   }

@@ -4,6 +4,7 @@
 // server and nothing is stored: the "index" is the engine's own memory, read at each
 // query, so it dies with the tab or the logout. Enter (or a click) opens a result and
 // jumps to the message; Ctrl+K (⌘K) focuses the box; Esc clears it.
+import { logFailure } from "../../common/log.js";
 import { el } from "./dom.js";
 import { SEARCH } from "../strings.js";
 
@@ -116,7 +117,7 @@ export class SearchPanel {
 
   #open(result) {
     Promise.resolve(this.jump(result.conversation, result.seq)).catch((error) => {
-      console.error("v2 chat: the search result did not open", error);
+      logFailure("v2 chat", "the search result did not open", error);
     });
   }
 

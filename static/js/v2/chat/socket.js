@@ -12,6 +12,8 @@
 // unsealed, instead of going into a connection that may still look open), and its
 // `online` event reconnects at once (no attempt is made while the browser says it is
 // offline).
+import { logFailure } from "../../common/log.js";
+
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 export const DEFAULT_HEARTBEAT_SECONDS = 25;
 const SILENCE_HEARTBEATS = 2.5;
@@ -123,7 +125,7 @@ export class ChatSocket extends EventTarget {
     try {
       frame = JSON.parse(text);
     } catch (error) {
-      console.error("v2 chat: a frame that is not JSON", error);
+      logFailure("v2 chat", "a frame that is not JSON", error);
       return;
     }
     const waiter = frame.req_id !== undefined ? this.#waiting.get(frame.req_id) : undefined;

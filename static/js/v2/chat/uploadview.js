@@ -3,6 +3,7 @@
 // sends them as dropping them does; and the question a logout asks while an upload runs.
 // Text only through textContent; the entry's state is the engine's (entry.progress,
 // entry.cancel()).
+import { logFailure } from "../../common/log.js";
 import { formatSize } from "./filename.js";
 import { UPLOADS } from "../strings.js";
 
@@ -66,7 +67,7 @@ function interruptedNotice(upload, uploads, dismiss) {
   discard.addEventListener("click", () => {
     discard.disabled = true;
     uploads.discard(upload.localId).catch((error) => {
-      console.error("chat: the interrupted upload was not discarded", error);
+      logFailure("chat", "the interrupted upload was not discarded", error);
       discard.disabled = false;
     });
   });
@@ -92,7 +93,7 @@ export function showInterruptedUploads(host, uploads) {
       box.replaceChildren(...interrupted.map((upload) => interruptedNotice(upload, uploads,
         (id) => { dismissed.add(id); refresh(); })));
     } catch (error) {
-      console.error("chat: the interrupted uploads could not be listed", error);
+      logFailure("chat", "the interrupted uploads could not be listed", error);
     }
   };
   uploads.addEventListener("change", refresh);

@@ -5,6 +5,7 @@
 // contact's code: the camera, or an image file. A scanned code marks the contact only
 // when it is exactly what this client computes (verification.js); anything else is
 // refused and marks nothing. The member list shows each contact's mark (controlsFor).
+import { logFailure, logWarning } from "../../common/log.js";
 import { el } from "./dom.js";
 import { CameraScanner, qrSvg, readImageFile } from "./qr.js";
 import { ScanRefused, Verification } from "./verification.js";
@@ -141,10 +142,10 @@ export class VerifyPanel {
       if (this.userId !== userId) return;
       if (error instanceof ScanRefused) {
         this.parts.result.textContent = TEXT[error.reason](name);
-        console.warn(`v2 chat: a scanned code was refused (${error.reason})`);
+        logWarning("v2 chat", `a scanned code was refused (${error.reason})`);
       } else {
         this.parts.result.textContent = TEXT.failed(error.message);
-        console.error("v2 chat: the contact was not marked verified", error);
+        logFailure("v2 chat", "the contact was not marked verified", error);
       }
     }
   }
@@ -165,7 +166,7 @@ export class VerifyPanel {
     } catch (error) {
       this.#stopCamera();
       parts.result.textContent = TEXT.camera(error.message || error.name);
-      console.error("v2 chat: the camera could not be started", error);
+      logFailure("v2 chat", "the camera could not be started", error);
     }
   }
 
@@ -192,7 +193,7 @@ export class VerifyPanel {
       text = await readImageFile(file);
     } catch (error) {
       parts.result.textContent = TEXT.notImage();
-      console.warn("v2 chat: the chosen file is not a readable image", error);
+      logWarning("v2 chat", "the chosen file is not a readable image", error);
       return;
     }
     if (text === null) {

@@ -10,6 +10,7 @@
 // The member panel (members.js), the typing indicator (typing.js) and receipts
 // (receipts.js) are their own modules, as are replies, reactions, edits and "Delete for
 // everyone" (actionsview.js: the buttons on a message and the composer's reply/edit bar).
+import { logFailure } from "../../common/log.js";
 import { ComposerIntent, MessageActions } from "./actionsview.js";
 import { AttentionIndicator, offlineText } from "./attention.js";
 import { avatar } from "./avatar.js";
@@ -94,7 +95,7 @@ export class ChatView {
     const storage = engine.keys.shared ? null : globalThis.localStorage;
     this.notifier = new Notifier(engine.me.id, storage);
     this.privacy = new PrivacySettings(engine.me.id, storage);
-    engine.privacy = this.privacy; // the engine reads the choices when it would send
+    engine.usePrivacy(this.privacy); // the engine reads the choices when it would send
     this.privacy.addEventListener("change", () => this.render());
     this.attention = new AttentionIndicator();
     this.wasOnline = false; // the banner speaks of a lost connection only once there was one
@@ -220,7 +221,7 @@ export class ChatView {
       parts.newError.textContent = error.message;
       parts.emails.setAttribute("aria-invalid", "true");
       if (!error.unknown) {
-        console.error("v2 chat: the conversation was not created", error);
+        logFailure("v2 chat", "the conversation was not created", error);
       } else if (this.registration !== "closed") { // shown above; no failure to log
         parts.newError.append(" ", inviteOffer(engine, error.unknown));
       }
@@ -312,7 +313,7 @@ export class ChatView {
     const at = ids.indexOf(this.engine.openId);
     const step = e.key === "ArrowDown" ? 1 : -1;
     const next = at < 0 ? 0 : (at + step + ids.length) % ids.length;
-    this.open(ids[next]).catch((error) => console.error("v2 chat: could not open", error));
+    this.open(ids[next]).catch((error) => logFailure("v2 chat", "could not open", error));
   }
 
   /** A notification for a fresh message the person is not looking at (notify.js). */

@@ -16,6 +16,7 @@
 // 3. Progress, success and failure go back on the port ({state: "progress" | "done" |
 //    "failed", …}), so the chat shows them (a forgery says so).
 // The response carries exactly responseHeaders(): nothing it holds is ever rendered.
+import { logWarning } from "../../common/log.js";
 import { fromHex, toHex } from "../../crypto/bytes.js";
 import { safeFileName } from "../chat/filename.js";
 import { StreamDecryptor } from "./download.js";
@@ -106,6 +107,14 @@ async function respond({ ref, port }) {
     { status: 200, headers: responseHeaders(ref.name) });
 }
 
+/** Stops reading the encrypted body. Cancelling a body that has already failed (the
+ *  network error that ended the download) rejects with that failure: a warning, not an
+ *  error, as the download's own failure is reported to the page already. */
+function cancelUpstream(reader, reason) {
+  reader.cancel(reason).catch(
+    (error) => logWarning("download-sw", "the encrypted body was not cancelled", error));
+}
+
 /**
  * A ReadableStream of the plaintext of `body` (the age file), pulled on demand: each pull
  * reads and decrypts until some plaintext is released. Errors (forgery included) error
@@ -118,7 +127,7 @@ function decryptingStream(ref, body, port) {
   let reported = 0;
   const fail = (controller, error) => {
     controller.error(error);
-    reader.cancel(error).catch(() => {});
+    cancelUpstream(reader, error);
     port.postMessage(failureOf(error));
   };
   return new ReadableStream({
@@ -146,7 +155,7 @@ function decryptingStream(ref, body, port) {
       }
     },
     cancel(reason) {
-      reader.cancel(reason).catch(() => {});
+      cancelUpstream(reader, reason);
       port.postMessage(failureOf(Object.assign(new Error("the download was cancelled"),
         { name: "CryptoError", code: "cancelled" })));
     },

@@ -11,6 +11,7 @@
 // `record` is the resume record; `hashes` are the chunk hashes the slice added to it
 // (in order, after those the page has), recorded before the ciphertext was posted; the
 // page persists the grown record before it sends the bytes.
+import { logFailure } from "../../common/log.js";
 import { withIdentities } from "../../crypto/agefile.js";
 import { fromHex, toHex } from "../../crypto/bytes.js";
 import { CryptoError, UsageError } from "../../crypto/errors.js";
@@ -125,7 +126,7 @@ self.addEventListener("message", async (event) => {
   } catch (error) {
     // Reported to the page, which owns the user-facing error; logged here too so a
     // failure never disappears with the worker.
-    console.error("encrypt-worker:", error);
+    logFailure("encrypt-worker", `${op} failed`, error);
     const typed = error instanceof CryptoError;
     self.postMessage({ id, error: { name: typed ? error.name : "Error",
       code: typed ? error.code : "internal", message: String(error.message) } });

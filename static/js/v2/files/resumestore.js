@@ -13,6 +13,7 @@
 // opens (another session's key), is dropped, and its upload starts over. Writes are
 // IndexedDB transactions of durability "strict" (flushed to disk before they complete):
 // upload.js awaits save() before the PATCH carrying the recorded chunks leaves.
+import { logFailure } from "../../common/log.js";
 import { concat, fromHex, randomBytes, toHex, u64be, utf8 } from "../../crypto/bytes.js";
 import { CryptoError } from "../../crypto/errors.js";
 import { fetchSessionDeviceKey } from "../accounts/devicestore.js";
@@ -112,7 +113,7 @@ export class ResumeStore {
       try {
         records.push(await this.#load(head));
       } catch (error) {
-        console.error("upload resume: a record that does not open is dropped", error);
+        logFailure("upload resume", "a record that does not open is dropped", error);
         await this.forget(head.id);
       }
     }

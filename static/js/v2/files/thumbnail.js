@@ -4,6 +4,7 @@
 // at once without downloading anything. The recipient trusts it no more than the file:
 // it is sniffed (JPEG or WebP only), decoded with createImageBitmap and drawn into a
 // canvas; anything else is ignored.
+import { logFailure } from "../../common/log.js";
 import { sniffBlob, thumbnailType } from "./sniff.js";
 
 export const THUMBNAIL_MAX = 8 * 1024; // bytes of the encoded thumbnail
@@ -58,7 +59,7 @@ export async function makeThumbnail(file) {
     bitmap = await createImageBitmap(file);
     return await smallestFit(bitmap);
   } catch (error) {
-    console.error("thumbnail: none made; the file is sent without one", error);
+    logFailure("thumbnail", "none made; the file is sent without one", error);
     return null;
   } finally {
     bitmap?.close();

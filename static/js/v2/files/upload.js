@@ -14,6 +14,7 @@
 // is a whole Blob).
 import { Upload } from "tus-js-client";
 
+import { logFailure } from "../../common/log.js";
 import { CryptoError, UsageError } from "../../crypto/errors.js";
 import { openEncryptWorker } from "./worker-client.js";
 
@@ -83,11 +84,11 @@ export async function terminateUpload(url, token) {
       if (response.ok || response.status === 404) return true;
       if (response.status !== 423) throw new Error(`HTTP ${response.status}`);
     } catch (error) {
-      console.error("upload: terminating the abandoned upload failed", error);
+      logFailure("upload", "terminating the abandoned upload failed", error);
       return false;
     }
   }
-  console.error("upload: the abandoned upload stayed locked; it expires on the server");
+  logFailure("upload", "the abandoned upload stayed locked; it expires on the server");
   return false;
 }
 

@@ -4,8 +4,11 @@
 // for progress; a "beforeunload" warning while any upload runs; and discardAll() for a
 // logout, which terminates every partial upload on the server (tus DELETE) and deletes
 // the resume records. interrupted() lists the uploads a reload left behind (for the
-// chat's notice) and discard() deletes one; "change" fires when a record goes. Without a store (a shared computer, or IndexedDB unavailable)
-// uploads still work, they just do not survive a reload.
+// chat's notice) and discard() deletes one; "change" fires when a record goes. Without a
+// store (a shared computer, or IndexedDB unavailable) uploads still work, they just do
+// not survive a reload. The manager owns its state (private fields, issue 18): callers
+// use the methods and listen for "change".
+import { logFailure } from "../../common/log.js";
 import { CryptoError } from "../../crypto/errors.js";
 import { fingerprintOf, ResumeStore } from "./resumestore.js";
 import { terminateUpload, uploadFile } from "./upload.js";
@@ -44,7 +47,7 @@ export class Uploads extends EventTarget {
     super();
     this.#upload = upload;
     this.#store = keep ? openStore(userId).catch((error) => {
-      console.error("uploads: no resume store, uploads will not survive a reload", error);
+      logFailure("uploads", "no resume store, uploads will not survive a reload", error);
       return null;
     }) : Promise.resolve(null);
   }
@@ -72,7 +75,9 @@ export class Uploads extends EventTarget {
     const controller = new AbortController();
     signal?.addEventListener("abort", () => controller.abort(), { once: true });
     const work = this.#run(file, controller.signal, onProgress);
-    this.#track(controller, work.catch(() => {}));
+    // The tracked copy only says when the upload ends; its failure is the caller's (the
+    // `await work` below rethrows it), so this copy must not reject unhandled or log twice.
+    this.#track(controller, work.catch(() => undefined));
     try {
       return await work;
     } finally {
@@ -136,7 +141,7 @@ export class Uploads extends EventTarget {
     try {
       return await store.find(file, fingerprint);
     } catch (error) {
-      console.error("uploads: the resume records could not be read", error);
+      logFailure("uploads", "the resume records could not be read", error);
       return null;
     }
   }
@@ -147,7 +152,7 @@ export class Uploads extends EventTarget {
       await store.forget(record.localId);
       this.dispatchEvent(new Event("change"));
     } catch (error) {
-      console.error("uploads: a finished upload's resume record was not deleted", error);
+      logFailure("uploads", "a finished upload's resume record was not deleted", error);
     }
   }
 

@@ -40,7 +40,7 @@ export function takeResetLink(pathname) {
     const stored = JSON.parse(sessionStorage.getItem(LINK_KEY) ?? "null");
     return stored?.uid === parsed.uid && typeof stored.token === "string" ? stored : null;
   } catch {
-    return null;
+    return null; // unreadable storage: as if no link were kept (the address bar's is used)
   }
 }
 

@@ -3,6 +3,7 @@
 // and the banner of a held reset with its signed cancel. Each action steps up with the
 // current password (derived in the Worker, progress shown) and, when the account has a
 // second factor, a code asked inline when the server wants one.
+import { logFailure } from "../../common/log.js";
 import { passwordProblems } from "../accounts/passwordrules.js";
 
 import { codePrompt, describe, download, el, errorBox, field, progressBar } from "./dom.js";
@@ -158,7 +159,7 @@ export function mountKeySection(container, ctx) {
   container.replaceChildren(section);
   const check = () => held.refresh().catch((error) => {
     // A 401 is the session ending: the store wipes and this section stops.
-    if (error?.status !== 401) console.error("held reset:", error);
+    if (error?.status !== 401) logFailure("held reset", "the banner was not refreshed", error);
   });
   check();
   const timer = setInterval(check, (ctx.config.recheckSeconds ?? 45) * 1000);

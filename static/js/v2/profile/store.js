@@ -1,7 +1,9 @@
 // The profile's state (/me/): the account as GET /api/v1/me answers it, the login
 // sessions, a pending authenticator enrolment, backup codes waiting to be shown once,
-// and per-section messages. Like accounts/store.js, the store owns the state: the view
-// reads it on "change" and calls the methods here; nothing else writes it.
+// and per-section messages. Like accounts/store.js, the store owns the state (issue 18):
+// the view reads it on "change" (through the getters) and calls the methods here, which
+// emit "change"; nothing else writes it.
+import { logFailure } from "../../common/log.js";
 import { ApiFailure } from "../accounts/api.js";
 import { forgetParameters } from "../accounts/known.js";
 import { describeFailure } from "../accounts/views.js";
@@ -12,20 +14,32 @@ import { PROFILE_STATUS as T } from "../strings.js";
 export const SECTIONS = ["name", "sessions", "totp", "email", "delete"];
 
 export class ProfileStore extends EventTarget {
+  #me = null; // {email, pending_email, otp_enabled, email_verified, key_generation, …}
+  #sessions = [];
+  #enrolment = null; // {secret, otpauth_uri, qr_svg} until confirmed
+  #backupCodes = null; // shown once, dropped when the user is done
+  #busy = null; // the section whose request runs
+  #messages = Object.fromEntries(SECTIONS.map((name) => [name, { error: "", status: "" }]));
+  #ended = false;
+
   /** `account`: the shell's AccountStore (signed in); `workerScript`: the derive Worker. */
   constructor(account, workerScript) {
     super();
     this.account = account;
     this.api = account.api;
     this.workerScript = workerScript;
-    this.me = null; // {email, pending_email, otp_enabled, email_verified, key_generation, …}
-    this.sessions = [];
-    this.enrolment = null; // {secret, otpauth_uri, qr_svg} until confirmed
-    this.backupCodes = null; // shown once, dropped when the user is done
-    this.busy = null; // the section whose request runs
-    this.messages = Object.fromEntries(SECTIONS.map((name) => [name, { error: "", status: "" }]));
-    this.ended = false;
   }
+
+  get me() { return this.#me; }
+
+  get sessions() { return this.#sessions; }
+
+  get enrolment() { return this.#enrolment; }
+
+  get backupCodes() { return this.#backupCodes; }
+
+  /** Per section: {error, status}, the last request's outcome. */
+  get messages() { return this.#messages; }
 
   emit() {
     this.dispatchEvent(new CustomEvent("change"));
@@ -33,14 +47,14 @@ export class ProfileStore extends EventTarget {
 
   /** The current address (the server's: a confirmed email change moves it). */
   get email() {
-    return this.me?.email ?? this.account.session.user.email;
+    return this.#me?.email ?? this.account.session.user.email;
   }
 
   async load() {
     const [me, sessions] = await Promise.all([this.api.get("/api/v1/me"),
       this.api.get("/api/v1/me/sessions")]);
-    this.me = me;
-    this.sessions = sessions;
+    this.#me = me;
+    this.#sessions = sessions;
     this.emit();
   }
 
@@ -49,19 +63,20 @@ export class ProfileStore extends EventTarget {
    * function of work's result) or the failure in the section.
    */
   async run(section, work, done) {
-    if (this.busy) return;
-    this.busy = section;
-    this.messages[section] = { error: "", status: T.working };
+    if (this.#busy) return;
+    this.#busy = section;
+    this.#messages[section] = { error: "", status: T.working };
     this.emit();
     try {
       const result = await work();
-      this.messages[section] = { error: "",
+      this.#messages[section] = { error: "",
         status: typeof done === "function" ? done(result) : done };
-      if (!this.ended) await this.load().catch((error) => console.error("profile:", error));
+      if (!this.#ended) await this.load().catch(
+        (error) => logFailure("profile", "not reloaded after a change", error));
     } catch (error) {
-      this.messages[section] = { error: describeFailure(error), status: "" };
+      this.#messages[section] = { error: describeFailure(error), status: "" };
     } finally {
-      this.busy = null;
+      this.#busy = null;
       this.emit();
     }
   }
@@ -105,29 +120,29 @@ export class ProfileStore extends EventTarget {
   startTotp(password, code) {
     return this.run("totp", async () => {
       const body = await this.stepUp(password, code);
-      this.enrolment = await this.api.post("/api/v1/me/totp", body);
+      this.#enrolment = await this.api.post("/api/v1/me/totp", body);
     }, T.scanTheCode);
   }
 
   /** Rejects with the failure (the enrolment panel shows it). */
   async confirmTotp(code) {
     const answer = await this.api.post("/api/v1/me/totp/confirm", { code });
-    this.enrolment = null;
-    this.backupCodes = answer.backup_codes;
-    this.messages.totp = { error: "", status: T.totpOn };
+    this.#enrolment = null;
+    this.#backupCodes = answer.backup_codes;
+    this.#messages.totp = { error: "", status: T.totpOn };
     await this.load();
   }
 
   cancelTotp() {
-    this.enrolment = null;
-    this.messages.totp = { error: "", status: "" };
+    this.#enrolment = null;
+    this.#messages.totp = { error: "", status: "" };
     this.emit();
   }
 
   removeTotp(password, code) {
     return this.run("totp", async () => {
       await this.api.call("DELETE", "/api/v1/me/totp", await this.stepUp(password, code));
-      this.backupCodes = null;
+      this.#backupCodes = null;
     }, T.totpOff);
   }
 
@@ -135,12 +150,12 @@ export class ProfileStore extends EventTarget {
     return this.run("totp", async () => {
       const answer = await this.api.post("/api/v1/me/backup-codes",
         await this.stepUp(password, code));
-      this.backupCodes = answer.backup_codes;
+      this.#backupCodes = answer.backup_codes;
     }, T.codesMade);
   }
 
   backupCodesSaved() {
-    this.backupCodes = null;
+    this.#backupCodes = null;
     this.emit();
   }
 
@@ -168,7 +183,7 @@ export class ProfileStore extends EventTarget {
 
   /** The session is over (deleted or revoked here): wipe and go to the login. */
   end(status) {
-    this.ended = true;
+    this.#ended = true;
     this.account.wipe(status);
     this.dispatchEvent(new CustomEvent("ended"));
   }
