@@ -333,6 +333,38 @@ def test_a_browser_user_added_by_a_python_client_reads_replies_and_leaves(
     assert page.errors == []
 
 
+def test_a_new_message_updates_the_list_in_place_keeping_focus_and_a_click_under_way(
+        server, transactional_db, new_page):
+    """Messages arriving re-render the list, and the conversation's button is updated in
+    place: a keyboard user's focus stays on it, and a click whose press came before the
+    message and whose release came after still opens the conversation (a new button per
+    render lost both: the release landed on another element)."""
+    alice, bob = signup(server, "alice"), signup(server, "bob")
+    page = open_chat(new_page, server, bob)
+    group = ChainedGroup(alice, [alice])
+    assert group.create().status_code == 201
+    assert group.append(alice, "add", bob, with_epoch=True).status_code == 201
+    assert group.send(alice, "one").status_code == 201
+    entry = page.locator(".v2-open")
+    expect(entry.locator(".v2-unread")).to_have_text("1 unread")
+    entry.focus()
+    entry.evaluate("(button) => { button.dataset.seenBefore = 'yes'; }")
+
+    assert group.send(alice, "two").status_code == 201
+    expect(entry.locator(".v2-unread")).to_have_text("2 unread")
+    expect(entry).to_be_focused()
+    expect(entry).to_have_attribute("data-seen-before", "yes")  # the same element
+
+    entry.hover()
+    page.mouse.down()
+    assert group.send(alice, "three").status_code == 201
+    expect(entry.locator(".v2-unread")).to_have_text("3 unread")  # rendered mid-click
+    page.mouse.up()
+    expect(texts(page)).to_have_text(["one", "two", "three"])
+    expect(entry).to_have_attribute("aria-current", "true")
+    assert page.errors == []
+
+
 def test_an_epoch_that_encrypts_to_another_key_of_mine_is_refused_and_replaced(
         server, transactional_db, new_page):
     """Alice (Python) adds Bob with an epoch whose entry for Bob carries Carol's keys: Bob's

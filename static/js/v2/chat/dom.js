@@ -17,3 +17,12 @@ export function el(tag, attributes = {}, ...children) {
 export function field(id, label, input) {
   return el("p", { class: "field" }, el("label", { for: id, text: label }), input);
 }
+
+/** Makes `nodes` the children of `parent` in this order, moving only the ones out of place
+ * (moving a node takes the focus from it; most renders move none) and dropping the rest. */
+export function placeInOrder(parent, nodes) {
+  nodes.forEach((node, index) => {
+    if (parent.children[index] !== node) parent.insertBefore(node, parent.children[index] ?? null);
+  });
+  while (parent.children.length > nodes.length) parent.lastElementChild.remove();
+}

@@ -15,7 +15,7 @@ import { ComposerIntent, MessageActions } from "./actionsview.js";
 import { AttentionIndicator, offlineText } from "./attention.js";
 import { avatar } from "./avatar.js";
 import { counterState } from "./compose.js";
-import { el, field } from "./dom.js";
+import { el, field, placeInOrder } from "./dom.js";
 import { formatSize } from "./filename.js";
 import { addressProblem, inviteOffer } from "./invite.js";
 import { linkified } from "./linkify.js";
@@ -84,6 +84,9 @@ function skeleton(root, members, typing, settings, search) {
 }
 
 export class ChatView {
+  /** Conversation id → its entry in the list: the button and its parts (#renderList). */
+  #listEntries = new Map();
+
   /** `options.registration`: the server's registration mode (no invitations when "closed"). */
   constructor(root, engine, { registration = "open" } = {}) {
     this.engine = engine;
@@ -399,23 +402,48 @@ export class ChatView {
       time: item.time };
   }
 
+  /** The list keeps one button per conversation across renders, and the parts inside it,
+   * updating them in place: new elements each render would lose a click whose press and
+   * release straddle a render (they land on different elements), and the keyboard focus,
+   * whenever a message arrives. */
   #renderList() {
-    const items = this.engine.list().map((conv) => {
-      const last = this.#lastLine(conv);
-      const button = el("button", { type: "button", class: "v2-open", "data-id": conv.id,
-        "aria-current": conv.id === this.engine.openId ? "true" : null },
-      avatar(this.#label(conv), conv.name ? conv.id : this.#otherIds(conv)),
-      el("span", { class: "v2-open-label", text: this.#label(conv) }),
-      last ? el("time", { class: "v2-open-time", datetime: new Date(last.time).toISOString(),
-        text: daysAgo(last.time) === 0 ? clockTime(last.time) : dayLabel(last.time) }) : "",
-      last ? el("span", { class: "v2-open-preview", text: last.text }) : "");
-      if (conv.unread) {
-        button.append(" ", el("span", { class: "v2-unread", text: `${conv.unread} unread` }));
-      }
-      button.addEventListener("click", () => this.open(conv.id));
-      return el("li", {}, button);
+    const entries = new Map();
+    const rows = this.engine.list().map((conv) => {
+      const entry = this.#listEntries.get(conv.id) ?? this.#newListEntry(conv.id);
+      entries.set(conv.id, entry);
+      this.#fillListEntry(entry, conv);
+      return entry.button.parentElement;
     });
-    this.parts.list.replaceChildren(...items);
+    this.#listEntries = entries;
+    placeInOrder(this.parts.list, rows);
+  }
+
+  #newListEntry(id) {
+    const button = el("button", { type: "button", class: "v2-open", "data-id": id });
+    button.addEventListener("click", () => this.open(id));
+    el("li", {}, button);
+    return { button, avatar: el("span", { "aria-hidden": "true" }),
+      label: el("span", { class: "v2-open-label" }), time: el("time", { class: "v2-open-time" }),
+      preview: el("span", { class: "v2-open-preview" }), unread: el("span", { class: "v2-unread" }) };
+  }
+
+  #fillListEntry(entry, conv) {
+    const last = this.#lastLine(conv);
+    const label = this.#label(conv);
+    if (conv.id === this.engine.openId) entry.button.setAttribute("aria-current", "true");
+    else entry.button.removeAttribute("aria-current");
+    const face = avatar(label, conv.name ? conv.id : this.#otherIds(conv));
+    entry.avatar.className = face.className;
+    entry.avatar.dataset.initials = face.dataset.initials;
+    entry.label.textContent = label;
+    if (last) {
+      entry.time.dateTime = new Date(last.time).toISOString();
+      entry.time.textContent = daysAgo(last.time) === 0 ? clockTime(last.time) : dayLabel(last.time);
+      entry.preview.textContent = last.text;
+    }
+    entry.unread.textContent = `${conv.unread} unread`;
+    placeInOrder(entry.button, [entry.avatar, entry.label, ...(last ? [entry.time, entry.preview] : []),
+      ...(conv.unread ? [entry.unread] : [])]);
   }
 
   #renderConversation() {
