@@ -161,21 +161,35 @@ define run_pytest
 $(PY) -m pytest $(PYTEST_ARGS) $(1) || { rc=$$?; [ -n "$(ALLOW_EMPTY)" ] && [ $$rc = 5 ] || exit $$rc; }
 endef
 
+# Each leg runs in two parts: every test but Chromium's on TEST_PROCESSES processes
+# (pytest-xdist; a test file stays on one process, with its module's servers), then the
+# Chromium tests on one, after them: they time what a person sees and share one Chromium.
+# The benchmark's `big` tests measure memory and run on one process (TEST_PROCESSES=1).
+TEST_PROCESSES ?= 2
+ifeq ($(TEST_PROCESSES),1)
+SPREAD :=
+else
+SPREAD := -n $(TEST_PROCESSES) --dist loadfile
+endif
+
 test-sqlite:
-	@echo "== Test suite on SQLite ($(MARKS)) =="
-	env -u DATABASE_URL EXPECT_DB_VENDOR=sqlite $(call run_pytest,-m "$(MARKS)")
+	@echo "== Test suite on SQLite ($(MARKS)), but Chromium's, on $(TEST_PROCESSES) processes =="
+	env -u DATABASE_URL EXPECT_DB_VENDOR=sqlite $(call run_pytest,$(SPREAD) -m "($(MARKS)) and not browser")
+	@echo "== Test suite on SQLite ($(MARKS)): Chromium's =="
+	env -u DATABASE_URL EXPECT_DB_VENDOR=sqlite $(call run_pytest,-m "($(MARKS)) and browser")
 
 # The database-sensitive part of the suite (marked `dbsensitive`) on PostgreSQL. The
 # server must answer; the database named in PG_URL need not exist (pytest-django
-# creates test_<name> through the maintenance database).
+# creates test_<name> through the maintenance database, one per process). No Chromium
+# test is database-sensitive; one that becomes so runs here with the others.
 test-postgres:
 	@if ! $(PY) -c 'import sys, psycopg; from urllib.parse import urlsplit as u; \
 	  psycopg.connect(u(sys.argv[1])._replace(path="/postgres").geturl(), connect_timeout=3).close()' \
 	  "$(PG_URL)" 2>/dev/null; then \
 	  if [ -n "$${REQUIRE_POSTGRES:-}" ]; then echo "PostgreSQL does not answer on $(PG_URL)"; exit 1; fi; \
 	  echo "== PostgreSQL leg skipped: nothing answers on $(PG_URL) (set PG_URL) =="; exit 0; fi; \
-	echo "== Database-sensitive tests on PostgreSQL =="; \
-	DATABASE_URL=$(PG_URL) EXPECT_DB_VENDOR=postgresql $(call run_pytest,-m "dbsensitive and ($(MARKS))")
+	echo "== Database-sensitive tests on PostgreSQL, on $(TEST_PROCESSES) processes =="; \
+	DATABASE_URL=$(PG_URL) EXPECT_DB_VENDOR=postgresql $(call run_pytest,$(SPREAD) -m "dbsensitive and ($(MARKS))")
 
 # Each benchmark prints a Markdown table against a baseline measured in the same run
 # (docs/benchmarks.md). BENCH_ARGS=--quick gives a shorter run of each where offered.
@@ -192,7 +206,7 @@ bench: debian-deps dev-deps redis bundle
 	$(PY) bench/browser_history.py $(BENCH_ARGS)
 	$(PY) bench/group_limit.py $(BENCH_ARGS)
 	$(PY) bench/load.py $(BENCH_ARGS)
-	$(MAKE) --no-print-directory test-sqlite MARKS="big" ALLOW_EMPTY=1
+	$(MAKE) --no-print-directory test-sqlite MARKS="big" ALLOW_EMPTY=1 TEST_PROCESSES=1
 
 # ruff, eslint, and no function over 60 lines outside tests and migrations
 # (tools/function_lengths.py lists any, Python and JavaScript).

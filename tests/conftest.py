@@ -17,10 +17,11 @@ from tests.support.bundle import ensure_built
 from tests.support.live import LiveServer
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+DB_TEST = "securechat_db_test"  # the user property of a test that uses the database
 
 
 def pytest_configure(config):
-    config._securechat_db_tests = 0
+    config.pluginmanager.register(DatabaseTestCount(), "securechat-database-test-count")
     # This process closes its connections after each use, as before persistent ones: a
     # connection kept by an executor thread would outlive the test database (PostgreSQL
     # refuses to drop it). Live servers (tests/support/live.py) keep the setting's reuse.
@@ -45,15 +46,28 @@ def pytest_runtest_setup(item):
     if item.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
         getattr(item, "fixturenames", ())
     ):
-        item.config._securechat_db_tests += 1
+        item.user_properties.append((DB_TEST, True))
 
 
-def pytest_sessionfinish(session, exitstatus):
-    """On the PostgreSQL leg, a run that touched no database proves nothing."""
-    if os.environ.get("EXPECT_DB_VENDOR") == "postgresql" and exitstatus == 0:
-        if session.config._securechat_db_tests == 0 and session.testscollected:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            print("\nPostgreSQL leg ran no database test")
+class DatabaseTestCount:
+    """On the PostgreSQL leg, a run that touched no database proves nothing. Counted from
+    the tests' reports: under pytest-xdist the controlling process runs no test itself and
+    sees the workers' reports only."""
+
+    def __init__(self):
+        self.count = 0
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "setup" and (DB_TEST, True) in report.user_properties:
+            self.count += 1
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        if hasattr(session.config, "workerinput"):
+            return  # a worker: the controlling process judges the whole run
+        if os.environ.get("EXPECT_DB_VENDOR") == "postgresql" and exitstatus == 0:
+            if self.count == 0 and session.testscollected:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+                print("\nPostgreSQL leg ran no database test")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,12 @@ os.environ.setdefault("SECURECHAT_SCRYPT_WORK_FACTOR", "10")
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("SECURECHAT_CHANNEL_PREFIX", f"securechat-test-{os.getpid()}")
+# pytest-xdist's workers inherit the controlling process's prefix: each adds its name, so
+# that two workers' users (whose ids repeat across their databases) share no channel-layer
+# group and no rate-limit counter. The servers a worker starts inherit the suffixed prefix.
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker and not os.environ["SECURECHAT_CHANNEL_PREFIX"].endswith(f"-{_worker}"):
+    os.environ["SECURECHAT_CHANNEL_PREFIX"] += f"-{_worker}"
 
 from securechat.settings import *  # noqa: E402,F403
 

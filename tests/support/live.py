@@ -8,7 +8,9 @@ tests can read verification links the way a user reads email.
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,10 +29,29 @@ STARTUP_TIMEOUT_SECONDS = 30
 WS_MAX_SIZE = 64 * 1024
 
 
+# Ports for what the tests start: below the kernel's ephemeral range (32768 up, where the
+# local ports of outgoing connections come from) and, under pytest-xdist, a block of its
+# own per worker, so that two test processes never pick one port between its check and its
+# use. Handed out in turn from a random start: a process never repeats one soon.
+PORT_BLOCK = 3000
+FIRST_PORT = 20000
+_worker_index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_block_start = FIRST_PORT + _worker_index * PORT_BLOCK
+_first_offset = random.randrange(PORT_BLOCK)
+_next_ports = (_block_start + (_first_offset + turn) % PORT_BLOCK for turn in itertools.count())
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port of this process's block that nothing holds now."""
+    for _ in range(PORT_BLOCK):
+        port = next(_next_ports)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_block_start}-{_block_start + PORT_BLOCK - 1}")
 
 
 def database_env() -> dict[str, str]:
