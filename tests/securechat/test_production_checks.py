@@ -30,7 +30,11 @@ REDIS_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
 
 
 @pytest.mark.parametrize("key", ["change-me", "django-insecure-" + "a1b2c3" * 10,
-                                 "x" * 80, "short-but-random-Q9z", "CHANGEME" + GOOD_KEY])
+                                 "x" * 80, "short-but-random-Q9z", "CHANGEME" + GOOD_KEY],
+                         # Fixed names: GOOD_KEY is drawn per process (pytest-xdist's workers
+                         # must collect the same test ids).
+                         ids=["placeholder", "django-insecure", "one-character", "short",
+                              "changeme-prefix"])
 def test_placeholder_or_weak_secret_key_is_an_error(key):
     assert [e.id for e in secret_key_errors(key)] == ["securechat.E101"]
 

@@ -99,7 +99,10 @@ def test_the_recorder_refuses_to_start_without_its_file(monkeypatch):
 
 @pytest.mark.parametrize("secret", [os.urandom(32), os.urandom(31), os.urandom(16),
                                     "pässword / with + spaces & \"quotes\"",
-                                    "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQ"])
+                                    "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQ"],
+                         # Fixed names for random values: pytest-xdist's workers must collect
+                         # the same test ids.
+                         ids=["random-32", "random-31", "random-16", "password", "age-line"])
 def test_each_form_is_found_in_a_longer_stream_and_names_itself(secret):
     other = os.urandom(32)
     for form in forms(secret):
