@@ -71,6 +71,24 @@ class DatabaseTestCount:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings_xdist_suffix(request):
+    """Each pytest-xdist worker its own test database, as pytest-django gives, except that a
+    SQLite file keeps its extension (test-db-gw0.sqlite3, not test-db.sqlite3_gw0)."""
+    from django.conf import settings
+
+    worker = getattr(request.config, "workerinput", {}).get("workerid")
+    if not worker:
+        return
+    for database in settings.DATABASES.values():
+        test = database.setdefault("TEST", {})
+        name = test.get("NAME")
+        if database["ENGINE"] != "django.db.backends.sqlite3":
+            test["NAME"] = f"{name or 'test_' + database['NAME']}_{worker}"
+        elif name and name != ":memory:":
+            test["NAME"] = str(Path(name).with_stem(f"{Path(name).stem}-{worker}"))
+
+
+@pytest.fixture(scope="session")
 def redis_url():
     """The test Redis; fails loudly when it does not answer."""
     import redis
