@@ -686,7 +686,10 @@ def test_the_shells_mount_keys_a_shared_computer_and_a_recipient_that_is_not_min
                                            "recipient": alice.identity.recipient()}]) == "started"
         start_conversation(page, [bob.email])
         send(page, f"shared computer: {shared}")
-        expect(page.locator(".v2-message.mine .state").last).to_have_text("Sent")
+        # This round's message: the second round's page first shows the first round's,
+        # already "Sent", before the new one is even sealed.
+        expect(page.locator(".v2-message.mine", has_text=f"shared computer: {shared}")
+               .locator(".state")).to_have_text("Sent")
         assert page.evaluate("localStorage.length") == stored
 
     page = new_page(server)
