@@ -25,6 +25,13 @@ export function hueOf(key) {
 
 /** The avatar element of `name`, coloured by `key`. */
 export function avatar(name, key) {
-  return el("span", { class: `v2-avatar v2-avatar-${hueOf(key)}`, "aria-hidden": "true",
-    "data-initials": initialsOf(name) });
+  return paintAvatar(el("span", { "aria-hidden": "true" }), name, key);
+}
+
+/** Makes `element` (an avatar, possibly of someone else before) the avatar of `name`,
+ *  coloured by `key`: a list updated in place keeps its elements. Returns it. */
+export function paintAvatar(element, name, key) {
+  element.className = `v2-avatar v2-avatar-${hueOf(key)}`;
+  element.dataset.initials = initialsOf(name);
+  return element;
 }

@@ -13,7 +13,7 @@
 import { logFailure } from "../../common/log.js";
 import { ComposerIntent, MessageActions } from "./actionsview.js";
 import { AttentionIndicator, offlineText } from "./attention.js";
-import { avatar } from "./avatar.js";
+import { avatar, paintAvatar } from "./avatar.js";
 import { counterState } from "./compose.js";
 import { el, field, placeInOrder } from "./dom.js";
 import { formatSize } from "./filename.js";
@@ -432,9 +432,7 @@ export class ChatView {
     const label = this.#label(conv);
     if (conv.id === this.engine.openId) entry.button.setAttribute("aria-current", "true");
     else entry.button.removeAttribute("aria-current");
-    const face = avatar(label, conv.name ? conv.id : this.#otherIds(conv));
-    entry.avatar.className = face.className;
-    entry.avatar.dataset.initials = face.dataset.initials;
+    paintAvatar(entry.avatar, label, conv.name ? conv.id : this.#otherIds(conv));
     entry.label.textContent = label;
     if (last) {
       entry.time.dateTime = new Date(last.time).toISOString();
