@@ -8,8 +8,8 @@
 // is the sniffed one (the view puts it in <img>, <audio>, <video>, nothing else); PDFs
 // drawn by the bundled PDF.js into canvases; everything else is download-only. No blob:
 // URL is ever framed or navigated to.
-import { CryptoError } from "../../crypto/errors.js";
-import { WorkerIntegrityError, startWorker } from "../../crypto/worker-start.js";
+import { loadPinnedModule } from "../../common/pinned.js";
+import { startWorker } from "../../crypto/worker-start.js";
 import { chunkCount, TAG_SIZE } from "./agewriter.js";
 import { sniffBlob } from "./sniff.js";
 
@@ -17,7 +17,6 @@ export const DEFAULT_PREVIEW_MAX = 64 * 1024 * 1024;
 const MAX_HEADER = 64 * 1024;
 const PDF_API = Symbol.for("securechat.pdf");
 let config = { previewMax: DEFAULT_PREVIEW_MAX, pdfRenderer: null, pdfWorker: null };
-let renderer = null; // Promise of PDF.js's render API, loaded once
 
 /** The deployment's preview settings (the shell's config JSON "files"). */
 export function setPreviewConfig({ previewMax, pdfRenderer = null, pdfWorker = null } = {}) {
@@ -55,37 +54,13 @@ export async function previewOf(blob) {
   return { ...found, blob: new Blob([blob], { type: found.type }) };
 }
 
-function loadRenderer() {
-  const { url, integrity } = config.pdfRenderer;
-  return new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.type = "module";
-    script.src = url;
-    script.integrity = integrity; // a pinned module, like the page's own
-    script.crossOrigin = "anonymous";
-    script.addEventListener("load", () => {
-      if (globalThis[PDF_API]) resolve(globalThis[PDF_API]);
-      else reject(new CryptoError("pdf_unavailable", "the PDF renderer did not start"));
-    });
-    script.addEventListener("error", () =>
-      reject(new WorkerIntegrityError(`${url} failed to load or its integrity check`)));
-    document.head.append(script);
-  });
-}
-
 /**
  * Draws the pages of the PDF `blob` (a previewOf() result's) into canvases made by
  * `pageCanvas()`, in a fresh PDF.js worker that ends with the rendering; resolves to the
  * number of pages drawn.
  */
 export async function renderPdf(blob, pageCanvas, { maxPages = 20 } = {}) {
-  if (renderer === null) {
-    renderer = loadRenderer().catch((error) => {
-      renderer = null;
-      throw error;
-    });
-  }
-  const api = await renderer;
+  const api = await loadPinnedModule(config.pdfRenderer, PDF_API);
   const worker = await startWorker(config.pdfWorker.url, config.pdfWorker.integrity,
     { name: "pdf-preview" });
   try {
