@@ -33,6 +33,8 @@ export const MODULE_ENTRIES = [
   "crypto/derive-worker",
   "crypto/index",
   "v2/chat/index",
+  // The QR code reader (ZXing's WebAssembly, about a megabyte): loaded only to scan.
+  "v2/chat/qr-reader",
   "v2/files/download-sw", // the download Service Worker, served at /dl/sw-<hash>.js
   "v2/files/encrypt-worker",
   "v2/files/index",
@@ -67,6 +69,8 @@ const ESBUILD_OPTIONS = {
   logLevel: "warning",
   outdir: "out",
   define: { "process.env.NODE_ENV": '"production"' },
+  // A module's WebAssembly travels inside its bundle (a Uint8Array), pinned with it.
+  loader: { ".wasm": "binary" },
 };
 const WORK_FACTOR_FLOOR = { production: "16", test: "10" };
 

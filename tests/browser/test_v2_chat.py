@@ -41,13 +41,13 @@ pytestmark = [pytest.mark.browser]
 
 BASE = "/api/v1/v2/conversations"
 HEARTBEAT = 1  # seconds (the module's server): a lost push is noticed within one
-START = """async ([url, keys]) => {
+START = """async ([url, keys, qrReader]) => {
   const { startChat } = await import(url);
   const root = document.createElement("div");
   root.id = "v2-root";
   document.querySelector("main").replaceChildren(root);
   const seed = Uint8Array.from(atob(keys.signingSeed), (c) => c.charCodeAt(0));
-  window.chat = await startChat(root, { ...keys, signingSeed: seed });
+  window.chat = await startChat(root, { ...keys, signingSeed: seed }, { qrReader });
 }"""
 
 
@@ -121,21 +121,29 @@ def keys_of(user: V2User) -> dict:
             "signingSeed": b64(user.identity.signing_key.private_bytes_raw())}
 
 
-def bundle_url() -> str:
+def bundle_url(entry: str = "v2/chat/index") -> str:
     manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-    return "/static/dist/" + manifest["entries"]["v2/chat/index"]["file"]
+    return "/static/dist/" + manifest["entries"][entry]["file"]
 
 
-def open_chat(new_page, server, user: V2User, prepare=None):
+def pinned_bundle(entry: str) -> dict:
+    """The {url, integrity} the /v2/ page names for a bundle it loads on demand."""
+    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
+    return {"url": bundle_url(entry), "integrity": manifest["entries"][entry]["integrity"]}
+
+
+def open_chat(new_page, server, user: V2User, prepare=None, qr_reader=None):
     """A page of the live server running the v2 chat as ``user`` (its session cookie);
-    ``prepare(page)`` runs before the page loads (e.g. to install Playwright's clock)."""
+    ``prepare(page)`` runs before the page loads (e.g. to install Playwright's clock);
+    ``qr_reader``: the QR code reader's {url, integrity} if not the build's."""
     page = new_page(server)
     if prepare is not None:
         prepare(page)
     page.context.add_cookies([{"name": c.name, "value": c.value, "url": server.url}
                               for c in user.http.api.http.cookies.jar])
     page.goto("/about/")
-    page.evaluate(START, [bundle_url(), keys_of(user)])
+    page.evaluate(START, [bundle_url(), keys_of(user),
+                          qr_reader or pinned_bundle("v2/chat/qr-reader")])
     expect(page.locator(".v2-status")).to_have_text("Connected")
     return page
 

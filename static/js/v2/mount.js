@@ -4,8 +4,9 @@
 //   current generation), recipient, shared, onLogout }, resolving with {stop()} (called
 //   when the session ends) and {leave()} (before a logout: false keeps the session, e.g.
 //   for an upload the user does not want to lose); options.encryptWorker = {url, integrity}
-//   of the file encrypt worker's bundle and options.files (the config's "files") go to the
-//   chat (file messages). The account card (address, keys) follows the chat; logging out
+//   of the file encrypt worker's bundle, options.files (the config's "files") and
+//   options.qrReader (the QR code reader's bundle) go to the chat (file messages, scanning
+//   contacts' codes). The account card (address, keys) follows the chat; logging out
 //   is in the shell's nav, so it works even when the chat cannot start.
 import { logFailure, logWarning } from "../common/log.js";
 import { showSignedIn } from "./accounts/home.js";
@@ -19,7 +20,7 @@ import { showTwoFactorNudge } from "./profile/nudge.js";
 // options.registration: the server's registration mode (the chat offers invitations unless
 // "closed"). options.heartbeatSeconds: the server's websocket heartbeat (the config's).
 export async function mountSignedIn(root, keys,
-  { encryptWorker, files, keySection, api, registration, heartbeatSeconds } = {}) {
+  { encryptWorker, files, qrReader, keySection, api, registration, heartbeatSeconds } = {}) {
   const nudgeBox = document.createElement("div");
   nudgeBox.id = "v2-nudge";
   const account = document.createElement("div");
@@ -39,7 +40,7 @@ export async function mountSignedIn(root, keys,
   const section = keySection ? mountKeySection(keysBox, keySection) : null;
   let started = null;
   try {
-    started = await startChat(chat, keys, { encryptWorker, registration, files,
+    started = await startChat(chat, keys, { encryptWorker, registration, files, qrReader,
       heartbeatSeconds });
   } catch (error) {
     // startChat has shown the failure in its view; the account card stays usable. A 401

@@ -184,6 +184,8 @@ export const VERIFY = {
   noCode: () => "No QR code was found in this image: nothing was marked.",
   notImage: () => "This file is not an image this browser can read: nothing was marked.",
   camera: (reason) => `The camera could not be used (${reason}).`,
+  reader: (reason) => `The QR code reader could not start (${reason}): nothing was marked.`,
+  frame: (reason) => `The camera's picture could not be read (${reason}): nothing was marked.`,
   pointCamera: (name) => `Point the camera at ${name}'s safety QR code…`,
   failed: (reason) => `Nothing was marked: ${reason}`,
   noKeys: "No keys are pinned for this contact yet: write to them first.",

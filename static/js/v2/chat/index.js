@@ -8,7 +8,9 @@
 // preview limit: accounts/views/v2.py file_config), without which downloads decrypt in
 // the page and PDFs are download-only. options.heartbeatSeconds: the server's websocket
 // heartbeat (the shell's config), from which the socket knows when a silent connection
-// is dead. Messages waiting to send are kept in the outbox (outbox.js) across reloads,
+// is dead. options.qrReader = {url, integrity} of the QR code reader's bundle (manifest
+// entry "v2/chat/qr-reader"), without which contacts' codes cannot be scanned, only
+// compared by eye. Messages waiting to send are kept in the outbox (outbox.js) across reloads,
 // unless `keys.shared`.
 import { logFailure, logWarning } from "../../common/log.js";
 import { setEncryptWorkerScript, setFileConfig, Uploads } from "../files/index.js";
@@ -66,7 +68,7 @@ const LEAVE_LIMIT_MS = 10_000;
  * File uploads resume across reloads (files/uploads.js) unless `keys.shared`.
  */
 export async function startChat(root, keys,
-  { encryptWorker, registration, files, heartbeatSeconds, ...options } = {}) {
+  { encryptWorker, registration, files, qrReader, heartbeatSeconds, ...options } = {}) {
   if (encryptWorker) setEncryptWorkerScript(encryptWorker.url, encryptWorker.integrity);
   setFileConfig(files);
   const uploads = new Uploads(keys.user.id, { keep: !keys.shared });
@@ -78,7 +80,7 @@ export async function startChat(root, keys,
     socket: new ChatSocket(undefined, { heartbeatSeconds }), ...options });
   // Uploads go through the resumable manager; downloads and previews stay the engine's.
   engine.routeUploads((file, opts) => uploads.uploadFile(file, opts));
-  const view = new ChatView(root, engine, { registration });
+  const view = new ChatView(root, engine, { registration, qrReader });
   try {
     await engine.start();
   } catch (error) {

@@ -1,14 +1,17 @@
-// QR codes for contact verification, with the bundled @paulmillr/qr (Linux Chromium has no
-// BarcodeDetector): an SVG element built with DOM calls (strict CSP: no HTML, no inline
-// styles), and reading a code from an image file or from the camera, frame by frame,
-// through a canvas. The text read is only handed on: verification.js judges it.
+// QR codes for contact verification: drawn with the bundled @paulmillr/qr as an SVG element
+// built with DOM calls (strict CSP: no HTML, no inline styles); read from an image file or
+// from the camera, frame by frame, through a canvas, by ZXing (./qr-reader.js, its own
+// pinned bundle, loaded the first time a code is read: Linux Chromium has no
+// BarcodeDetector). The text read is only handed on: verification.js judges it.
 import encodeQR from "@paulmillr/qr";
-import decodeQR from "@paulmillr/qr/decode.js";
+
+import { loadPinnedModule } from "../../common/pinned.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const QUIET_ZONE = 4; // modules of white around the code, as the QR standard asks
 const MAX_SIDE = 1280; // larger pictures are scaled down first: decoding time grows with pixels
-const FRAME_INTERVAL_MS = 120; // between two camera frames tried (one decode may take ~100 ms)
+const FRAME_INTERVAL_MS = 120; // between two camera frames tried (one read takes a few ms)
+const READER_API = Symbol.for("securechat.qr-reader");
 
 /**
  * An <svg role="img"> of `text` as a QR code (byte mode, error correction level M), black
@@ -49,47 +52,81 @@ function pixelsOf(source, width, height) {
   return context.getImageData(0, 0, canvas.width, canvas.height);
 }
 
-/** The text of the QR code in `image` ({width, height, data} RGBA), or null for none. */
-function decodePixels(image) {
-  try {
-    return decodeQR(image);
-  } catch {
-    // The decoder throws for "no code found" (no finder patterns, unreadable bits): for a
-    // camera that is most frames, and for a picture it is the answer, not a failure.
-    return null;
+/**
+ * The QR code reader (./qr-reader.js) of the pinned bundle `script` ({url, integrity}, the
+ * page's manifest entry "v2/chat/qr-reader"), loaded on first use. Without a script (a
+ * page that names none) every read fails with QrReaderUnavailable.
+ */
+export class QrReader {
+  #script;
+
+  constructor(script = null) {
+    this.#script = script?.url ? script : null;
+  }
+
+  /** Resolves once the reader can read; rejects with QrReaderUnavailable. */
+  async ready() {
+    if (this.#script === null) throw new QrReaderUnavailable("this page has no QR code reader");
+    try {
+      return await loadPinnedModule(this.#script, READER_API);
+    } catch (error) {
+      throw new QrReaderUnavailable(error.message, { cause: error });
+    }
+  }
+
+  /** The text of the QR code in `source` (an image, bitmap or video frame), or null. */
+  async read(source, width, height) {
+    const reader = await this.ready();
+    return reader.read(pixelsOf(source, width, height));
+  }
+}
+
+/** The QR code reader did not load (its bundle is missing, altered, or did not start). */
+export class QrReaderUnavailable extends Error {
+  constructor(message, options) {
+    super(message, options);
+    this.name = "QrReaderUnavailable";
   }
 }
 
 /**
- * The text of the QR code in an image File, or null when it holds none; rejects (a
- * DOMException from createImageBitmap) when the file is not an image the browser decodes.
+ * The text of the QR code in an image File, or null when it holds none; rejects with a
+ * DOMException (from createImageBitmap) when the file is not an image the browser
+ * decodes, and with QrReaderUnavailable when `reader` cannot read.
  */
-export async function readImageFile(file) {
+export async function readImageFile(file, reader) {
+  await reader.ready();
   const bitmap = await createImageBitmap(file);
   try {
-    return decodePixels(pixelsOf(bitmap, bitmap.width, bitmap.height));
+    return await reader.read(bitmap, bitmap.width, bitmap.height);
   } finally {
     bitmap.close();
   }
 }
 
 /**
- * Reads QR codes from the camera shown in `video`: start(onText) asks for the camera
- * (rejects when it is refused or missing) and calls onText(text) once, for the first
- * code it reads, after stopping the camera; stop() ends it at any time.
+ * Reads QR codes with `reader` (a QrReader) from the camera shown in `video`:
+ * start(onText, onFailure) loads the reader and asks for the camera (rejects when either
+ * fails: QrReaderUnavailable, or the browser's error for a camera refused or missing),
+ * then calls onText(text) once, for the first code it reads, after stopping the camera,
+ * or onFailure(error) if reading a frame fails, also after stopping it; stop() ends it at
+ * any time.
  */
 export class CameraScanner {
   #stream = null;
   #timer = null;
   #starts = 0; // a stop() while the camera is being asked for cancels that start
 
-  constructor(video) {
+  constructor(video, reader) {
     this.video = video;
+    this.reader = reader;
   }
 
-  async start(onText) {
+  async start(onText, onFailure) {
     this.stop();
     const start = this.#starts;
+    await this.reader.ready(); // before the camera: no camera light for a reader that fails
+    if (start !== this.#starts) return;
     const stream = await navigator.mediaDevices.getUserMedia({ audio: false,
       video: { facingMode: "environment" } });
     if (start !== this.#starts) { // stopped while the browser asked: release it at once
@@ -105,23 +142,34 @@ export class CameraScanner {
       this.stop();
       throw error;
     }
+    this.#scanFrames(stream, onText, onFailure);
+  }
+
+  /** Reads a frame of `stream` every FRAME_INTERVAL_MS until one holds a code. */
+  #scanFrames(stream, onText, onFailure) {
     const tick = () => {
       if (this.#stream !== stream) return; // stopped meanwhile
-      const text = this.#readFrame();
-      if (text === null) {
-        this.#timer = setTimeout(tick, FRAME_INTERVAL_MS);
-        return;
-      }
-      this.stop();
-      onText(text);
+      this.#readFrame().then((text) => {
+        if (this.#stream !== stream) return;
+        if (text === null) {
+          this.#timer = setTimeout(tick, FRAME_INTERVAL_MS);
+          return;
+        }
+        this.stop();
+        onText(text);
+      }, (error) => {
+        if (this.#stream !== stream) return;
+        this.stop();
+        onFailure(error);
+      });
     };
     tick();
   }
 
-  #readFrame() {
+  async #readFrame() {
     const { video } = this;
     if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || !video.videoWidth) return null;
-    return decodePixels(pixelsOf(video, video.videoWidth, video.videoHeight));
+    return this.reader.read(video, video.videoWidth, video.videoHeight);
   }
 
   stop() {

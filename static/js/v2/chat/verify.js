@@ -7,20 +7,22 @@
 // refused and marks nothing. The member list shows each contact's mark (controlsFor).
 import { logFailure, logWarning } from "../../common/log.js";
 import { el } from "./dom.js";
-import { CameraScanner, qrSvg, readImageFile } from "./qr.js";
+import { CameraScanner, QrReader, QrReaderUnavailable, qrSvg, readImageFile } from "./qr.js";
 import { ScanRefused, Verification } from "./verification.js";
 import { CHAT, VERIFY as TEXT } from "../strings.js";
 
 
 export class VerifyPanel {
-  constructor(engine) {
+  /** `qrReader`: the QR code reader's pinned bundle, {url, integrity} (./qr.js QrReader). */
+  constructor(engine, { qrReader = null } = {}) {
     this.engine = engine;
     this.verification = new Verification(engine);
     this.userId = null; // the contact shown, or null when closed
     this.qrText = null; // the payload the shown QR code carries
     this.parts = this.#skeleton();
     this.element = this.parts.root;
-    this.scanner = new CameraScanner(this.parts.video);
+    this.reader = new QrReader(qrReader);
+    this.scanner = new CameraScanner(this.parts.video, this.reader);
     engine.addEventListener("change", () => this.#render());
   }
 
@@ -158,15 +160,27 @@ export class VerifyPanel {
     parts.stop.hidden = false;
     parts.scan.disabled = true;
     parts.state.textContent = TEXT.pointCamera(this.engine.nameOf(userId));
+    const onText = (text) => {
+      this.#cameraStopped();
+      if (this.userId === userId) this.#run(() => this.verification.markScanned(userId, text));
+    };
+    const onFailure = (error) => {
+      this.#cameraStopped();
+      if (this.userId === userId) parts.result.textContent = TEXT.frame(error.message);
+      logFailure("v2 chat", "a camera frame could not be read", error);
+    };
     try {
-      await this.scanner.start((text) => {
-        this.#cameraStopped();
-        if (this.userId === userId) this.#run(() => this.verification.markScanned(userId, text));
-      });
+      await this.scanner.start(onText, onFailure);
     } catch (error) {
       this.#stopCamera();
-      parts.result.textContent = TEXT.camera(error.message || error.name);
-      logFailure("v2 chat", "the camera could not be started", error);
+      const reason = error.message || error.name;
+      if (error instanceof QrReaderUnavailable) {
+        parts.result.textContent = TEXT.reader(reason);
+        logFailure("v2 chat", "the QR code reader did not start", error);
+      } else {
+        parts.result.textContent = TEXT.camera(reason);
+        logFailure("v2 chat", "the camera could not be started", error);
+      }
     }
   }
 
@@ -190,10 +204,15 @@ export class VerifyPanel {
     const userId = this.userId;
     let text;
     try {
-      text = await readImageFile(file);
+      text = await readImageFile(file, this.reader);
     } catch (error) {
-      parts.result.textContent = TEXT.notImage();
-      logWarning("v2 chat", "the chosen file is not a readable image", error);
+      if (error instanceof QrReaderUnavailable) {
+        parts.result.textContent = TEXT.reader(error.message);
+        logFailure("v2 chat", "the QR code reader did not start", error);
+      } else {
+        parts.result.textContent = TEXT.notImage();
+        logWarning("v2 chat", "the chosen file is not a readable image", error);
+      }
       return;
     }
     if (text === null) {

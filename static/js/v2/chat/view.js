@@ -87,12 +87,13 @@ export class ChatView {
   /** Conversation id → its entry in the list: the button and its parts (#renderList). */
   #listEntries = new Map();
 
-  /** `options.registration`: the server's registration mode (no invitations when "closed"). */
-  constructor(root, engine, { registration = "open" } = {}) {
+  /** `options.registration`: the server's registration mode (no invitations when "closed");
+   * `options.qrReader`: the QR code reader's pinned bundle, {url, integrity} (verify.js). */
+  constructor(root, engine, { registration = "open", qrReader = null } = {}) {
     this.engine = engine;
     this.registration = registration;
     this.failure = null; // why the chat stopped, once it did
-    this.verify = new VerifyPanel(engine); // contact verification (verify.js)
+    this.verify = new VerifyPanel(engine, { qrReader }); // contact verification (verify.js)
     this.members = new MemberPanel(engine, (member) => this.verify.controlsFor(member));
     this.typing = new TypingIndicator(engine);
     const storage = engine.keys.shared ? null : globalThis.localStorage;

@@ -5,11 +5,15 @@ import { mountSignedIn } from "../mount.js";
 import { SHELL } from "../strings.js";
 import { $ } from "./sections.js";
 
+/** The {url, integrity} of a pinned bundle #v2-app names (data-NAME-url, -integrity). */
+function pinned(name) {
+  const { dataset } = $("v2-app");
+  return { url: dataset[`${name}Url`], integrity: dataset[`${name}Integrity`] };
+}
+
 /** The chat's file config (static/js/v2/files/ setFileConfig): the scripts the page names
  * (download Service Worker, PDF.js and its worker) and the deployment's preview limit. */
 function fileConfig(config) {
-  const pinned = (name) => ({ url: $("v2-app").dataset[`${name}Url`],
-    integrity: $("v2-app").dataset[`${name}Integrity`] });
   return { downloadWorker: pinned("downloadWorker"), pdfRenderer: pinned("pdfRenderer"),
     pdfWorker: pinned("pdfWorker"), previewMax: config.previewMax };
 }
@@ -21,12 +25,12 @@ function fileConfig(config) {
  */
 export function bindSignedIn(store, { keySection, registration, onSignedOut }) {
   let chat = null; // the mounted view's {stop(), leave()}
-  const encryptWorker = { url: $("v2-app").dataset.encryptWorkerUrl,
-    integrity: $("v2-app").dataset.encryptWorkerIntegrity };
+  const encryptWorker = pinned("encryptWorker");
   store.addEventListener("signed-in", () => {
     Promise.resolve(mountSignedIn($("v2-chat"), store.mountKeys(),
       { encryptWorker, keySection, api: store.api, registration,
-        files: fileConfig(store.config), heartbeatSeconds: store.config.heartbeatSeconds }))
+        files: fileConfig(store.config), qrReader: pinned("qrReader"),
+        heartbeatSeconds: store.config.heartbeatSeconds }))
       .then((handle) => {
         chat = handle ?? null;
         store.setLogoutGuard(() => chat?.leave?.() ?? true);
