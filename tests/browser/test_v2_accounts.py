@@ -195,6 +195,10 @@ def test_browser_signup_shows_the_recovery_code_and_the_cli_logs_in(server, new_
     login = cli(tmp_path / "laptop", server, "login", "--email", "ada@example.org")
     assert login.returncode == 0, login
     assert "key generation 1, checked" in login.stdout
+    # The one refused request is the page's first look for a session (before the signup):
+    # "I saved it" asks the server nothing (it never had the code; its confirm endpoint,
+    # kept for other clients, answers 409 nothing_pending).
+    assert page.bad_responses == [f"401 GET {server.url}/api/v1/me"], page.bad_responses
 
 
 def test_cli_signup_then_browser_login_with_a_code_stays_unlocked_until_logout(

@@ -1,11 +1,10 @@
 // The recovery code view after signup: the code in groups a screen reader reads one
 // character at a time, copy / print / download as .txt, and "I saved it". The code lives
-// in this page's memory only; the server never had it (so its confirm endpoint has
-// nothing to forget for a version 2 account and answers 409 nothing_pending: fine).
+// in this page's memory only; the server never had it, so "I saved it" asks the server
+// nothing (its confirm endpoint, kept for other clients, answers 409 nothing_pending).
 import { logFailure } from "../../common/log.js";
 import { formatRecoveryCode } from "../../crypto/recovery.js";
 
-import { ApiFailure } from "./api.js";
 import { ACCOUNTS as A } from "../strings.js";
 
 const $ = (id) => document.getElementById(id);
@@ -34,11 +33,10 @@ function download(code, email) {
 }
 
 /**
- * Shows `code` until the user confirms saving it; resolves then (after the confirm POST).
- * Buttons are (re)bound per call; the code is dropped from the DOM on confirmation.
- * `confirmOnServer: false` skips the confirm POST (a reset page has no session).
+ * Shows `code` until the user confirms saving it; resolves then. Buttons are (re)bound per
+ * call; the code is dropped from the DOM on confirmation.
  */
-export function showRecoveryCode(store, code, email, { confirmOnServer = true } = {}) {
+export function showRecoveryCode(store, code, email) {
   const shown = $("v2-recovery-code");
   shown.replaceChildren(...groupsOf(code));
   store.show("recovery");
@@ -65,19 +63,10 @@ export function showRecoveryCode(store, code, email, { confirmOnServer = true } 
         return;
       }
       errors.hidden = true;
-      const confirmed = confirmOnServer ? store.api.post("/api/v1/auth/recovery-code/confirm")
-        : Promise.resolve();
-      confirmed.catch((failure) => {
-        if (!(failure instanceof ApiFailure && failure.code === "nothing_pending")) throw failure;
-      }).then(() => {
-        controller.abort();
-        shown.replaceChildren();
-        $("v2-recovery-saved").checked = false;
-        resolve();
-      }, (failure) => {
-        errors.textContent = failure.detail ?? String(failure);
-        errors.hidden = false;
-      });
+      controller.abort();
+      shown.replaceChildren();
+      $("v2-recovery-saved").checked = false;
+      resolve();
     }, { signal });
   });
 }

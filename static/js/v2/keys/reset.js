@@ -133,7 +133,7 @@ async function submitReset(ctx, link, material, view, shown) {
   view.clear();
   forgetResetLink();
   shown.progress.done("");
-  await showRecoveryCode(ctx.store, result.recoveryCode, result.email, { confirmOnServer: false });
+  await showRecoveryCode(ctx.store, result.recoveryCode, result.email);
   const message = hold
     ? R.heldRequested(dateTime(result.publishAt))
     : R.resetDone;
