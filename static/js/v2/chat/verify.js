@@ -173,15 +173,19 @@ export class VerifyPanel {
       await this.scanner.start(onText, onFailure);
     } catch (error) {
       this.#stopCamera();
-      const reason = error.message || error.name;
       if (error instanceof QrReaderUnavailable) {
-        parts.result.textContent = TEXT.reader(reason);
-        logFailure("v2 chat", "the QR code reader did not start", error);
+        this.#readerFailed(error);
       } else {
-        parts.result.textContent = TEXT.camera(reason);
+        parts.result.textContent = TEXT.camera(error.message || error.name);
         logFailure("v2 chat", "the camera could not be started", error);
       }
     }
+  }
+
+  /** Says that the QR code reader did not load (QrReaderUnavailable `error`). */
+  #readerFailed(error) {
+    this.parts.result.textContent = TEXT.reader(error.message);
+    logFailure("v2 chat", "the QR code reader did not start", error);
   }
 
   #cameraStopped() {
@@ -207,8 +211,7 @@ export class VerifyPanel {
       text = await readImageFile(file, this.reader);
     } catch (error) {
       if (error instanceof QrReaderUnavailable) {
-        parts.result.textContent = TEXT.reader(error.message);
-        logFailure("v2 chat", "the QR code reader did not start", error);
+        this.#readerFailed(error);
       } else {
         parts.result.textContent = TEXT.notImage();
         logWarning("v2 chat", "the chosen file is not a readable image", error);
